@@ -1,0 +1,136 @@
+//! Per-connection client state (selected db, protocol, name, auth, flags) and the table
+//! of connected clients that CLIENT LIST/KILL and INFO clients read. The table lives in
+//! the engine state, under the engine lock, so commands see every client consistently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Called to disconnect a client from outside its connection task (CLIENT KILL).
+pub type KillFn = Arc<dyn Fn() + Send + Sync>;
+
+/// One connected client.
+pub struct Client {
+    /// Unique, increasing id.
+    pub id: u64,
+    /// Peer address `ip:port`.
+    pub addr: String,
+    /// Local address `ip:port`.
+    pub laddr: String,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// Selected database.
+    pub db: usize,
+    /// Protocol version (2 or 3).
+    pub resp: u8,
+    /// Passed AUTH (or no password is configured).
+    pub authenticated: bool,
+    /// Connection time, Unix ms.
+    pub created_ms: i64,
+    /// Last command time, Unix ms.
+    pub last_cmd_ms: i64,
+    /// Last command name (`cmd=` in CLIENT LIST).
+    pub last_cmd: String,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: String,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: String,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH.
+    pub no_touch: bool,
+    /// Close the connection after writing pending replies (QUIT, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    /// Bytes in the query buffer (reported in CLIENT LIST).
+    pub qbuf: usize,
+    /// Disconnects the client.
+    pub kill: Option<KillFn>,
+}
+
+impl Client {
+    /// A new client.
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: i64, authenticated: bool) -> Client {
+        Client {
+            id,
+            addr,
+            laddr,
+            name: None,
+            db: 0,
+            resp: 2,
+            authenticated,
+            created_ms: now_ms,
+            last_cmd_ms: now_ms,
+            last_cmd: "NULL".into(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            no_evict: false,
+            no_touch: false,
+            close_after_reply: false,
+            qbuf: 0,
+            kill: None,
+        }
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line for this client.
+    pub fn info_line(&self, now_ms: i64) -> String {
+        let age = (now_ms - self.created_ms).max(0) / 1000;
+        let idle = (now_ms - self.last_cmd_ms).max(0) / 1000;
+        let mut flags = String::new();
+        if self.no_evict {
+            flags.push('e');
+        }
+        if self.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default(),
+            age,
+            idle,
+            flags,
+            self.db,
+            self.qbuf,
+            self.last_cmd,
+            self.resp,
+            self.lib_name,
+            self.lib_ver
+        )
+    }
+}
+
+/// Every connected client by id, plus the internal client (id 0) used by replay and
+/// background jobs.
+pub struct ClientTable {
+    /// Clients by id (ordered, so CLIENT LIST is in connection order).
+    pub map: BTreeMap<u64, Client>,
+    next_id: u64,
+}
+
+impl Default for ClientTable {
+    fn default() -> Self {
+        let mut map = BTreeMap::new();
+        map.insert(0, Client::new(0, String::new(), String::new(), 0, true));
+        ClientTable { map, next_id: 1 }
+    }
+}
+
+impl ClientTable {
+    /// Allocate the next client id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Connected clients (the internal client excluded).
+    pub fn connected(&self) -> impl Iterator<Item = &Client> {
+        self.map.values().filter(|c| c.id != 0)
+    }
+}

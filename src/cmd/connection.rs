@@ -1,0 +1,906 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, SELECT, HELLO, AUTH and the CLIENT
+//! subcommands. They act on the calling client's entry in the client table (protocol,
+//! name, selected database, authentication, flags) and never on the keyspace, so none
+//! of them is journaled. Errors and reply shapes follow Redis 7.0 (CLIENT SETINFO and
+//! NO-TOUCH follow 7.2, CLIENT KILL MAXAGE 7.4).
+
+use bytes::Bytes;
+
+use super::client::Client;
+use super::exec::{arg_i64, is, lossy, Exec};
+use super::server::help_reply;
+use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
+use crate::resp::Reply;
+
+/// Register the connection commands.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::Connection;
+    // Allowed before AUTH, while loading, on a stale replica; never from scripts.
+    let pre_auth = F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::NO_AUTH;
+    let sub = F::NOSCRIPT | F::LOADING | F::STALE;
+    let sub_admin = F::ADMIN | sub;
+    t.push(
+        cmd("ping", -1, F::FAST, ping)
+            .group(g)
+            .doc("Ping the server", "1.0.0"),
+    );
+    t.push(
+        cmd("echo", 2, F::LOADING | F::STALE | F::FAST, echo)
+            .group(g)
+            .doc("Echo the given string", "1.0.0"),
+    );
+    t.push(
+        cmd("quit", -1, pre_auth, quit)
+            .group(g)
+            .doc("Close the connection", "1.0.0"),
+    );
+    t.push(
+        cmd("reset", 1, pre_auth, reset)
+            .group(g)
+            .doc("Reset the connection", "6.2.0"),
+    );
+    t.push(
+        cmd("select", 2, F::LOADING | F::STALE | F::FAST, select)
+            .group(g)
+            .doc(
+                "Change the selected database for the current connection",
+                "1.0.0",
+            ),
+    );
+    t.push(
+        cmd("hello", -1, pre_auth, hello)
+            .group(g)
+            .doc("Handshake with Redis", "6.0.0"),
+    );
+    t.push(
+        cmd("auth", -2, pre_auth, auth)
+            .group(g)
+            .doc("Authenticate to the server", "1.0.0"),
+    );
+    let subs = vec![
+        cmd("id", 2, sub, client_id)
+            .group(g)
+            .doc("Returns the client ID for the current connection", "5.0.0"),
+        cmd("setname", 3, sub, client_setname)
+            .group(g)
+            .doc("Set the current connection name", "2.6.9"),
+        cmd("getname", 2, sub, client_getname)
+            .group(g)
+            .doc("Get the current connection name", "2.6.9"),
+        cmd("list", -2, sub_admin, client_list)
+            .group(g)
+            .doc("Get the list of client connections", "2.4.0"),
+        cmd("info", 2, sub, client_info).group(g).doc(
+            "Returns information about the current client connection.",
+            "6.2.0",
+        ),
+        cmd("kill", -3, sub_admin, client_kill)
+            .group(g)
+            .doc("Kill the connection of a client", "2.4.0"),
+        cmd("setinfo", 4, sub, client_setinfo).group(g).doc(
+            "Sets information specific to the client or connection.",
+            "7.2.0",
+        ),
+        cmd("no-evict", 3, sub_admin, client_no_evict).group(g).doc(
+            "Set client eviction mode for the current connection",
+            "7.0.0",
+        ),
+        cmd("no-touch", 3, sub, client_no_touch).group(g).doc(
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+            "7.2.0",
+        ),
+        cmd("help", 2, F::LOADING | F::STALE, client_help)
+            .group(g)
+            .doc("Show helpful text about the different subcommands", "5.0.0"),
+    ];
+    t.push(
+        container("client", -2, F::empty(), subs)
+            .group(g)
+            .doc("A container for client connection commands", "2.4.0"),
+    );
+}
+
+fn ping(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    match a.len() {
+        1 => Ok(Reply::Simple("PONG".into())),
+        2 => Ok(Reply::bulk(&a[1])),
+        _ => Err(CmdError::Arity("ping".into())),
+    }
+}
+
+fn echo(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::bulk(&a[1]))
+}
+
+fn quit(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.client().close_after_reply = true;
+    Ok(Reply::ok())
+}
+
+/// RESET: back to a fresh connection's state (Redis `clearClientConnectionState`): db 0,
+/// RESP2, no name, no NO-EVICT/NO-TOUCH, and deauthenticated when a password is required.
+fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let needs_pass = !x.st.config.requirepass.is_empty();
+    x.db = 0;
+    let c = x.client();
+    c.db = 0;
+    c.resp = 2;
+    c.name = None;
+    c.no_evict = false;
+    c.no_touch = false;
+    c.authenticated = !needs_pass;
+    Ok(Reply::Simple("RESET".into()))
+}
+
+fn select(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let id = arg_i64(&a[1])?;
+    if i32::try_from(id).is_err() {
+        return Err(CmdError::NotInteger);
+    }
+    let db = usize::try_from(id)
+        .ok()
+        .filter(|&d| d < x.st.ks.dbs.len())
+        .ok_or_else(|| CmdError::err("DB index is out of range"))?;
+    x.db = db;
+    x.client().db = db;
+    Ok(Reply::ok())
+}
+
+/// Constant-time comparison, so a password cannot be guessed byte by byte from timing.
+fn secret_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Check `user`/`pass` against the only user, `default` (nopass unless `requirepass`).
+fn check_password(x: &Exec<'_>, user: &[u8], pass: &[u8]) -> bool {
+    let required = x.st.config.requirepass.as_bytes();
+    user == b"default" && (required.is_empty() || secret_eq(pass, required))
+}
+
+fn wrongpass() -> CmdError {
+    CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into())
+}
+
+fn auth(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let (user, pass): (&[u8], &[u8]) = if a.len() == 2 {
+        if x.st.config.requirepass.is_empty() {
+            return Err(CmdError::err(
+                "AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            ));
+        }
+        (b"default", &a[1])
+    } else {
+        (&a[1], &a[2])
+    };
+    if !check_password(x, user, pass) {
+        return Err(wrongpass());
+    }
+    x.client().authenticated = true;
+    Ok(Reply::ok())
+}
+
+/// Redis's rule for names and SETINFO values: printable ASCII without spaces.
+fn valid_attr(b: &[u8]) -> bool {
+    b.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_name(x: &mut Exec<'_>, name: &Bytes) -> Result<(), CmdError> {
+    if !valid_attr(name) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    x.client().name = if name.is_empty() {
+        None
+    } else {
+        Some(name.clone())
+    };
+    Ok(())
+}
+
+fn hello(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let mut ver = None;
+    let mut i = 1;
+    if a.len() >= 2 {
+        let v = crate::db::strnum::parse_i64(&a[1])
+            .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::Raw("NOPROTO unsupported protocol version".into()));
+        }
+        ver = Some(u8::try_from(v).unwrap_or(2));
+        i = 2;
+    }
+    let mut creds = None;
+    let mut name = None;
+    while i < a.len() {
+        let more = a.len() - 1 - i;
+        if is(&a[i], "auth") && more >= 2 {
+            creds = Some((a[i + 1].clone(), a[i + 2].clone()));
+            i += 3;
+        } else if is(&a[i], "setname") && more >= 1 {
+            name = Some(a[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                lossy(&a[i])
+            )));
+        }
+    }
+    if let Some((user, pass)) = creds {
+        if !check_password(x, &user, &pass) {
+            return Err(wrongpass());
+        }
+        x.client().authenticated = true;
+    }
+    if !x.client().authenticated {
+        return Err(CmdError::Raw(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+             the RESP protocol version at the same time"
+                .into(),
+        ));
+    }
+    if let Some(n) = name {
+        set_name(x, &n)?;
+    }
+    let c = x.client();
+    if let Some(v) = ver {
+        c.resp = v;
+    }
+    let kv = |k: &str, v: Reply| (Reply::bulk(k.as_bytes()), v);
+    Ok(Reply::Map(vec![
+        kv("server", Reply::bulk(b"redis")),
+        kv("version", Reply::bulk(crate::REDIS_VERSION.as_bytes())),
+        kv("proto", Reply::Int(i64::from(c.resp))),
+        kv("id", Reply::Int(i64::try_from(c.id).unwrap_or(i64::MAX))),
+        kv("mode", Reply::bulk(b"standalone")),
+        kv("role", Reply::bulk(b"master")),
+        kv("modules", Reply::Array(Vec::new())),
+    ]))
+}
+
+fn client_id(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Int(i64::try_from(x.client().id).unwrap_or(i64::MAX)))
+}
+
+fn client_setname(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    set_name(x, &a[2])?;
+    Ok(Reply::ok())
+}
+
+fn client_getname(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(x.client().name.as_deref().map_or(Reply::Null, Reply::bulk))
+}
+
+/// Client type names CLIENT LIST/KILL TYPE accept. Every strata client is `normal` for now.
+fn client_type_matches(name: &[u8]) -> Result<bool, CmdError> {
+    if is(name, "normal") {
+        Ok(true)
+    } else if ["master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|t| is(name, t))
+    {
+        Ok(false)
+    } else {
+        Err(CmdError::err(format!(
+            "Unknown client type '{}'",
+            lossy(name)
+        )))
+    }
+}
+
+fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let now = x.now_ms;
+    let mut out = String::new();
+    if a.len() == 4 && is(&a[2], "type") {
+        if client_type_matches(&a[3])? {
+            for c in x.st.clients.connected() {
+                out.push_str(&c.info_line(now));
+                out.push('\n');
+            }
+        }
+    } else if a.len() > 3 && is(&a[2], "id") {
+        for id in &a[3..] {
+            let id = crate::db::strnum::parse_i64(id)
+                .ok_or_else(|| CmdError::err("Invalid client ID"))?;
+            let found = u64::try_from(id)
+                .ok()
+                .filter(|&id| id != 0)
+                .and_then(|id| x.st.clients.map.get(&id));
+            if let Some(c) = found {
+                out.push_str(&c.info_line(now));
+                out.push('\n');
+            }
+        }
+    } else if a.len() != 2 {
+        return Err(CmdError::Syntax);
+    } else {
+        for c in x.st.clients.connected() {
+            out.push_str(&c.info_line(now));
+            out.push('\n');
+        }
+    }
+    Ok(Reply::Verbatim("txt", Bytes::from(out.into_bytes())))
+}
+
+fn client_info(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let now = x.now_ms;
+    let mut line = x.client().info_line(now);
+    line.push('\n');
+    Ok(Reply::Verbatim("txt", Bytes::from(line.into_bytes())))
+}
+
+/// CLIENT KILL filters; every given filter must match.
+#[derive(Default)]
+struct KillFilter {
+    addr: Option<String>,
+    laddr: Option<String>,
+    id: Option<u64>,
+    normal_type: Option<bool>,
+    max_age_s: Option<i64>,
+    skipme: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, c: &Client, me: u64, now_ms: i64) -> bool {
+        self.addr.as_ref().is_none_or(|a| *a == c.addr)
+            && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
+            && self.id.is_none_or(|id| id == c.id)
+            && self.normal_type.unwrap_or(true)
+            && self
+                .max_age_s
+                .is_none_or(|m| (now_ms - c.created_ms) / 1000 > m)
+            && !(self.skipme && c.id == me)
+    }
+}
+
+fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
+    if a.len() == 3 {
+        // Old form: CLIENT KILL <addr>; you may kill yourself.
+        return Ok(KillFilter {
+            addr: Some(lossy(&a[2])),
+            ..KillFilter::default()
+        });
+    }
+    if a.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let mut f = KillFilter {
+        skipme: true,
+        ..KillFilter::default()
+    };
+    for pair in a[2..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if is(opt, "id") {
+            let id = crate::db::strnum::parse_i64(val)
+                .filter(|&v| v >= 1)
+                .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
+            f.id = Some(u64::try_from(id).unwrap_or(u64::MAX));
+        } else if is(opt, "type") {
+            f.normal_type = Some(client_type_matches(val)?);
+        } else if is(opt, "addr") {
+            f.addr = Some(lossy(val));
+        } else if is(opt, "laddr") {
+            f.laddr = Some(lossy(val));
+        } else if is(opt, "user") {
+            if &val[..] != b"default" {
+                return Err(CmdError::err(format!("No such user '{}'", lossy(val))));
+            }
+        } else if is(opt, "skipme") {
+            f.skipme = if is(val, "yes") {
+                true
+            } else if is(val, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else if is(opt, "maxage") {
+            f.max_age_s = Some(arg_i64(val)?);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(f)
+}
+
+fn client_kill(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let f = parse_kill_filter(a)?;
+    let me = x.client_id;
+    let now = x.now_ms;
+    let mut killed = 0i64;
+    let mut kill_me = false;
+    for c in x.st.clients.connected() {
+        if !f.matches(c, me, now) {
+            continue;
+        }
+        killed += 1;
+        if c.id == me {
+            kill_me = true;
+        } else if let Some(kill) = &c.kill {
+            // The connection task notices, stops and removes its table entry itself.
+            kill();
+        }
+    }
+    if kill_me {
+        x.client().close_after_reply = true;
+    }
+    if a.len() == 3 {
+        return if killed == 0 {
+            Err(CmdError::err("No such client"))
+        } else {
+            Ok(Reply::ok())
+        };
+    }
+    Ok(Reply::Int(killed))
+}
+
+fn client_setinfo(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (attr, val) = (&a[2], &a[3]);
+    let lib_name = if is(attr, "lib-name") {
+        true
+    } else if is(attr, "lib-ver") {
+        false
+    } else {
+        return Err(CmdError::err(format!(
+            "Unrecognized option '{}'",
+            lossy(attr)
+        )));
+    };
+    if !valid_attr(val) {
+        return Err(CmdError::err(format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            lossy(attr)
+        )));
+    }
+    let c = x.client();
+    if lib_name {
+        c.lib_name = lossy(val);
+    } else {
+        c.lib_ver = lossy(val);
+    }
+    Ok(Reply::ok())
+}
+
+fn on_off(arg: &[u8]) -> Result<bool, CmdError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+fn client_no_evict(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.client().no_evict = on_off(&a[2])?;
+    Ok(Reply::ok())
+}
+
+fn client_no_touch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.client().no_touch = on_off(&a[2])?;
+    Ok(Reply::ok())
+}
+
+fn client_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "    * MAXAGE <maxage>",
+            "      Kill connections older than the specified age.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [<client-id> ...]",
+            "      Return clients of specified IDs only.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::server::testkit::*;
+    use super::*;
+
+    fn hello_map(proto: i64, id: i64) -> Reply {
+        Reply::Map(vec![
+            (bulk("server"), bulk("redis")),
+            (bulk("version"), bulk("7.0.15")),
+            (bulk("proto"), Reply::Int(proto)),
+            (bulk("id"), Reply::Int(id)),
+            (bulk("mode"), bulk("standalone")),
+            (bulk("role"), bulk("master")),
+            (bulk("modules"), Reply::Array(vec![])),
+        ])
+    }
+
+    #[test]
+    fn ping_echo_quit() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(run(&mut st, &env, 1, "PING"), simple("PONG"));
+        assert_eq!(run(&mut st, &env, 1, "PING hi"), bulk("hi"));
+        assert_eq!(
+            run(&mut st, &env, 1, "PING a b"),
+            err("ERR wrong number of arguments for 'ping' command")
+        );
+        assert_eq!(run(&mut st, &env, 1, "ECHO hi"), bulk("hi"));
+        assert_eq!(
+            run(&mut st, &env, 1, "ECHO a b"),
+            err("ERR wrong number of arguments for 'echo' command")
+        );
+        assert!(!st.clients.map[&1].close_after_reply);
+        assert_eq!(run(&mut st, &env, 1, "QUIT x"), simple("OK"));
+        assert!(st.clients.map[&1].close_after_reply);
+    }
+
+    #[test]
+    fn select_errors_and_effect() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(
+            run(&mut st, &env, 1, "SELECT 16"),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "SELECT -1"),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "SELECT x"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "SELECT 1.5"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "SELECT 4294967296"),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(run(&mut st, &env, 1, "SELECT 15"), simple("OK"));
+        assert_eq!(st.clients.map[&1].db, 15);
+        run(&mut st, &env, 1, "SET k v");
+        assert!(st.ks.dbs[15].get(b"k").is_some());
+    }
+
+    #[test]
+    fn hello_handshake() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(run(&mut st, &env, 1, "HELLO 3"), hello_map(3, 1));
+        assert_eq!(st.clients.map[&1].resp, 3);
+        assert_eq!(run(&mut st, &env, 1, "HELLO"), hello_map(3, 1));
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 4"),
+            err("NOPROTO unsupported protocol version")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO x"),
+            err("ERR Protocol version is not an integer or out of range")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 3 foo"),
+            err("ERR Syntax error in HELLO option 'foo'")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 3 AUTH a"),
+            err("ERR Syntax error in HELLO option 'AUTH'")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 3 SETNAME"),
+            err("ERR Syntax error in HELLO option 'SETNAME'")
+        );
+        assert_eq!(
+            runv(&mut st, &env, 1, &[b"HELLO", b"3", b"SETNAME", b"a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        // No password configured: the default user takes any password, others do not exist.
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 2 AUTH default x SETNAME me"),
+            hello_map(2, 1)
+        );
+        assert_eq!(st.clients.map[&1].name.as_deref(), Some(&b"me"[..]));
+        assert_eq!(
+            run(&mut st, &env, 1, "HELLO 3 AUTH bob x"),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(st.clients.map[&1].resp, 2);
+    }
+
+    #[test]
+    fn auth_flows() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(
+            run(&mut st, &env, 1, "AUTH x"),
+            err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+        );
+        assert_eq!(run(&mut st, &env, 1, "AUTH default x"), simple("OK"));
+        assert_eq!(
+            run(&mut st, &env, 1, "AUTH bob x"),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(run(&mut st, &env, 1, "AUTH a b c"), err("ERR syntax error"));
+        st.config.requirepass = "secret".into();
+        add_client(&mut st, 2, false);
+        let noauth = err("NOAUTH Authentication required.");
+        assert_eq!(run(&mut st, &env, 2, "PING"), noauth);
+        assert_eq!(run(&mut st, &env, 2, "CLIENT ID"), noauth);
+        assert_eq!(run(&mut st, &env, 2, "HELLO 3"), err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        assert_eq!(
+            run(&mut st, &env, 2, "HELLO 4"),
+            err("NOPROTO unsupported protocol version")
+        );
+        assert_eq!(
+            run(&mut st, &env, 2, "AUTH nope"),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(
+            run(&mut st, &env, 2, "HELLO 3 AUTH default nope"),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(run(&mut st, &env, 2, "AUTH secret"), simple("OK"));
+        assert_eq!(run(&mut st, &env, 2, "PING"), simple("PONG"));
+        // A failed AUTH does not log an authenticated client out.
+        assert_eq!(
+            run(&mut st, &env, 2, "AUTH nope"),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(run(&mut st, &env, 2, "PING"), simple("PONG"));
+        // RESET logs out, back to RESP2, db 0, no name.
+        run(&mut st, &env, 2, "SELECT 3");
+        run(&mut st, &env, 2, "HELLO 3 SETNAME n");
+        run(&mut st, &env, 2, "CLIENT NO-EVICT on");
+        assert_eq!(run(&mut st, &env, 2, "RESET"), simple("RESET"));
+        let c = &st.clients.map[&2];
+        assert_eq!(
+            (c.db, c.resp, c.name.is_none(), c.no_evict, c.authenticated),
+            (0, 2, true, false, false)
+        );
+        assert_eq!(run(&mut st, &env, 2, "PING"), noauth);
+        assert_eq!(
+            run(&mut st, &env, 2, "HELLO 3 AUTH default secret SETNAME x"),
+            hello_map(3, 2)
+        );
+        assert_eq!(run(&mut st, &env, 2, "CLIENT GETNAME"), bulk("x"));
+        assert_eq!(run(&mut st, &env, 2, "AUTH default secret"), simple("OK"));
+    }
+
+    #[test]
+    fn client_names_and_list() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), Reply::Null);
+        assert_eq!(run(&mut st, &env, 1, "CLIENT SETNAME ~!ok"), simple("OK"));
+        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), bulk("~!ok"));
+        let bad = err("ERR Client names cannot contain spaces, newlines or special characters.");
+        assert_eq!(
+            runv(&mut st, &env, 1, &[b"CLIENT", b"SETNAME", b"a b"]),
+            bad
+        );
+        assert_eq!(
+            runv(&mut st, &env, 1, &[b"CLIENT", b"SETNAME", b"\x7f"]),
+            bad
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT SETNAME"),
+            err("ERR wrong number of arguments for 'client|setname' command")
+        );
+        assert_eq!(run(&mut st, &env, 1, "CLIENT ID"), Reply::Int(1));
+        add_client(&mut st, 2, true);
+        let line = |id: u64, name: &str, cmd: &str| {
+            format!(
+                "id={id} addr=127.0.0.1:{} laddr=127.0.0.1:6379 fd=8 name={name} age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=\n",
+                5000 + id
+            )
+        };
+        let verbatim = |s: String| Reply::Verbatim("txt", Bytes::from(s));
+        let both = format!("{}{}", line(1, "~!ok", "client|list"), line(2, "", "NULL"));
+        assert_eq!(run(&mut st, &env, 1, "CLIENT LIST"), verbatim(both.clone()));
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST TYPE normal"),
+            verbatim(both)
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST TYPE pubsub"),
+            verbatim(String::new())
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST ID 2 99"),
+            verbatim(line(2, "", "NULL"))
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT INFO"),
+            verbatim(line(1, "~!ok", "client|info"))
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST TYPE foo"),
+            err("ERR Unknown client type 'foo'")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST ID x"),
+            err("ERR Invalid client ID")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST ID"),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT LIST foo"),
+            err("ERR syntax error")
+        );
+        assert_eq!(run(&mut st, &env, 1, "CLIENT SETNAME "), simple("OK"));
+        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), Reply::Null);
+    }
+
+    #[test]
+    fn client_flags_and_setinfo() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT NO-EVICT maybe"),
+            err("ERR syntax error")
+        );
+        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-EVICT ON"), simple("OK"));
+        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-TOUCH on"), simple("OK"));
+        assert!(st.clients.map[&1].no_evict && st.clients.map[&1].no_touch);
+        assert!(st.clients.map[&1]
+            .info_line(1_000_000)
+            .contains(" flags=eT "));
+        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-TOUCH off"), simple("OK"));
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT SETINFO LIB-NAME redis-rs"),
+            simple("OK")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT SETINFO lib-ver 0.27.0"),
+            simple("OK")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT SETINFO foo x"),
+            err("ERR Unrecognized option 'foo'")
+        );
+        assert_eq!(
+            runv(
+                &mut st,
+                &env,
+                1,
+                &[b"CLIENT", b"SETINFO", b"lib-name", b"a b"]
+            ),
+            err("ERR lib-name cannot contain spaces, newlines or special characters.")
+        );
+        let c = &st.clients.map[&1];
+        assert_eq!(
+            (c.lib_name.as_str(), c.lib_ver.as_str()),
+            ("redis-rs", "0.27.0")
+        );
+        let Reply::Array(h) = run(&mut st, &env, 1, "CLIENT HELP") else {
+            panic!()
+        };
+        assert_eq!(
+            h[0],
+            simple("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        );
+        assert_eq!(h.last(), Some(&simple("    Prints this help.")));
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT"),
+            err("ERR wrong number of arguments for 'client' command")
+        );
+    }
+
+    #[test]
+    fn client_kill_forms() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (mut st, env) = (state(), TestEnv::default());
+        let kills = Arc::new(AtomicUsize::new(0));
+        for id in [2, 3] {
+            add_client(&mut st, id, true);
+            let k = kills.clone();
+            st.clients.map.get_mut(&id).unwrap().kill = Some(Arc::new(move || {
+                k.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL 1.2.3.4:5"),
+            err("ERR No such client")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL ID x"),
+            err("ERR client-id should be greater than 0")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL ID 0"),
+            err("ERR client-id should be greater than 0")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL TYPE foo"),
+            err("ERR Unknown client type 'foo'")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL USER bob"),
+            err("ERR No such user 'bob'")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL USER default SKIPME maybe"),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL FOO 1"),
+            err("ERR syntax error")
+        );
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL ID 1 x"),
+            err("ERR syntax error")
+        );
+        assert_eq!(run(&mut st, &env, 1, "CLIENT KILL ID 9999"), Reply::Int(0));
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL TYPE pubsub"),
+            Reply::Int(0)
+        );
+        assert_eq!(run(&mut st, &env, 1, "CLIENT KILL MAXAGE 5"), Reply::Int(0));
+        assert_eq!(kills.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL 127.0.0.1:5002"),
+            simple("OK")
+        );
+        assert_eq!(kills.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            run(
+                &mut st,
+                &env,
+                1,
+                "CLIENT KILL ADDR 127.0.0.1:5003 LADDR 127.0.0.1:6379"
+            ),
+            Reply::Int(1)
+        );
+        assert_eq!(kills.load(Ordering::SeqCst), 2);
+        // Skipping yourself is the default in the new form; the others are killed.
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL TYPE normal"),
+            Reply::Int(2)
+        );
+        assert!(!st.clients.map[&1].close_after_reply);
+        assert_eq!(
+            run(&mut st, &env, 1, "CLIENT KILL ID 1 SKIPME no"),
+            Reply::Int(1)
+        );
+        assert!(st.clients.map[&1].close_after_reply);
+    }
+}

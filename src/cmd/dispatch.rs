@@ -1,0 +1,112 @@
+//! THE command pipeline, the same for clients, replay and background jobs:
+//! lookup → arity → admission (auth, MISCONF) → handler → journal → stats.
+//! The checks follow Redis's `processCommand` order. `replay` applies one logged unit.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::error::CmdError;
+use super::exec::{Caller, Exec};
+use super::registry::COMMANDS;
+use super::{CommandSpec, Flags, Journal};
+use crate::resp::Reply;
+
+fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
+    if x.caller != Caller::Client {
+        return Ok(());
+    }
+    let c = x.client();
+    if !c.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
+        return Err(CmdError::NoAuth);
+    }
+    if spec.flags.contains(Flags::WRITE) {
+        if let Some(why) = x.env.log_failure() {
+            return Err(CmdError::Misconf(why));
+        }
+    }
+    Ok(())
+}
+
+/// Execute one command and return its reply. Never panics on user input.
+pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let spec = match COMMANDS.lookup(argv) {
+        Ok(s) => s,
+        Err(e) => return error_reply(x, e, None),
+    };
+    if !spec.arity_ok(argv.len()) {
+        return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
+    }
+    if let Err(e) = admit(x, spec) {
+        return error_reply(x, e, Some(spec.id));
+    }
+    let Some(handler) = spec.handler else {
+        return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
+    };
+    if x.caller == Caller::Client {
+        let name = spec.full_name.clone();
+        let now = x.now_ms;
+        let c = x.client();
+        c.last_cmd = name;
+        c.last_cmd_ms = now;
+    }
+    let dirty = x.dirty;
+    let t0 = Instant::now();
+    let reply = match handler(x, argv) {
+        Ok(r) => r,
+        Err(e) => Reply::Error(e.to_string()),
+    };
+    if spec.journal == Journal::Verbatim && x.dirty > dirty {
+        x.journal(argv.to_vec());
+    }
+    let usec = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let st = &mut x.st.stats;
+    st.total_commands += 1;
+    if st.cmd.len() < COMMANDS.stat_slots {
+        st.cmd.resize(COMMANDS.stat_slots, Default::default());
+    }
+    let s = &mut st.cmd[spec.id];
+    s.calls += 1;
+    s.usec += usec;
+    if let Reply::Error(text) = &reply {
+        s.failed_calls += 1;
+        count_error(st, text);
+    }
+    reply
+}
+
+fn count_error(st: &mut super::exec::Stats, text: &str) {
+    let code = text.split_whitespace().next().unwrap_or("ERR").to_string();
+    *st.errors.entry(code).or_insert(0) += 1;
+}
+
+fn error_reply(x: &mut Exec<'_>, e: CmdError, id: Option<usize>) -> Reply {
+    let text = e.to_string();
+    let st = &mut x.st.stats;
+    if let Some(id) = id {
+        if st.cmd.len() < COMMANDS.stat_slots {
+            st.cmd.resize(COMMANDS.stat_slots, Default::default());
+        }
+        st.cmd[id].rejected_calls += 1;
+    }
+    count_error(st, &text);
+    Reply::Error(text)
+}
+
+/// Apply one logged execution unit (Caller::Replay: no checks, no journaling, no expiry).
+/// Returns the first error reply, which on a consistent log never happens.
+pub fn replay(x: &mut Exec<'_>, cmds: &[(u16, Vec<Bytes>)]) -> Result<(), String> {
+    for (db, argv) in cmds {
+        let db = usize::from(*db);
+        if db >= x.st.ks.dbs.len() {
+            return Err(format!("record names database {db}, but only {} exist", x.st.ks.dbs.len()));
+        }
+        x.db = db;
+        let reply = call(x, argv);
+        if let Reply::Error(e) = reply {
+            let name = String::from_utf8_lossy(argv.first().map_or(&b""[..], |b| &b[..])).into_owned();
+            return Err(format!("replaying {name}: {e}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! `Exec`: what a handler sees while it runs: the engine state (keyspace, clients, stats,
+//! config), the calling client, the execution unit's clock reading, and the journal of
+//! effects this unit will write as one log record. Also the `Env` trait through which
+//! commands reach server services (persistence status, reload, shutdown) without
+//! importing the server, and the argument-parsing helpers shared by handlers.
+
+use bytes::Bytes;
+
+use super::client::{Client, ClientTable};
+use super::error::CmdError;
+use crate::config::Config;
+use crate::db::{Db, Entry, Keyspace};
+
+/// Who is executing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A client command.
+    Client,
+    /// Log replay at startup or DEBUG RELOAD: no admission checks, no journaling, no expiry.
+    Replay,
+    /// A background job (active expiry).
+    Internal,
+}
+
+/// Per-command statistics (INFO commandstats).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CmdStat {
+    /// Calls.
+    pub calls: u64,
+    /// Total microseconds.
+    pub usec: u64,
+    /// Rejected before execution (arity, auth, MISCONF…).
+    pub rejected_calls: u64,
+    /// Returned an error.
+    pub failed_calls: u64,
+}
+
+/// Server-wide counters (INFO stats).
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Commands processed.
+    pub total_commands: u64,
+    /// Connections accepted.
+    pub total_connections: u64,
+    /// Connections refused (maxclients).
+    pub rejected_connections: u64,
+    /// Keys expired.
+    pub expired_keys: u64,
+    /// Successful key lookups.
+    pub keyspace_hits: u64,
+    /// Failed key lookups.
+    pub keyspace_misses: u64,
+    /// Error replies by code (INFO errorstats).
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Per-command stats indexed by command id.
+    pub cmd: Vec<CmdStat>,
+    /// Bytes read from clients.
+    pub net_input_bytes: u64,
+    /// Bytes written to clients.
+    pub net_output_bytes: u64,
+}
+
+/// Server services a command may need; implemented by the server.
+pub trait Env {
+    /// INFO persistence fields (`name`, `value`).
+    fn persistence_info(&self) -> Vec<(String, String)>;
+    /// Server facts for INFO server (`name`, `value`): pid, port, uptime, executable, config file.
+    fn server_info(&self) -> Vec<(String, String)>;
+    /// `Some(reason)` when the log is latched after an I/O failure.
+    fn log_failure(&self) -> Option<String>;
+    /// Wait until everything applied so far is durable, then read every committed unit back
+    /// from disk: `(ts_ms, [(db, argv)])` in order. Used by DEBUG RELOAD.
+    fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String>;
+    /// Ask the server to stop (SHUTDOWN).
+    fn shutdown(&self);
+    /// Apply a changed config directive that needs action outside the state (appendfsync).
+    fn config_changed(&self, name: &str, config: &Config);
+}
+
+/// Everything behind the engine lock.
+pub struct State {
+    /// The keyspace.
+    pub ks: Keyspace,
+    /// Connected clients.
+    pub clients: ClientTable,
+    /// Counters.
+    pub stats: Stats,
+    /// Configuration.
+    pub config: Config,
+    /// Unix seconds of the last successful save (LASTSAVE).
+    pub lastsave: i64,
+    /// Server start, Unix ms.
+    pub start_ms: i64,
+    /// Writes since start (INFO persistence `rdb_changes_since_last_save`).
+    pub dirty: u64,
+}
+
+impl State {
+    /// A fresh state for `config`.
+    pub fn new(config: Config, now_ms: i64) -> State {
+        let n = usize::try_from(config.databases).unwrap_or(16);
+        State {
+            ks: Keyspace::new(n),
+            clients: ClientTable::default(),
+            stats: Stats::default(),
+            config,
+            lastsave: now_ms / 1000,
+            start_ms: now_ms,
+            dirty: 0,
+        }
+    }
+}
+
+/// A handler's view of one execution unit.
+pub struct Exec<'a> {
+    /// Engine state.
+    pub st: &'a mut State,
+    /// Server services.
+    pub env: &'a dyn Env,
+    /// The calling client's id (0 = internal).
+    pub client_id: u64,
+    /// The selected database index.
+    pub db: usize,
+    /// Wall-clock time of this execution unit (the record's timestamp on replay).
+    pub now_ms: i64,
+    /// Who is executing.
+    pub caller: Caller,
+    /// Effects to log as this unit's record: (db, argv).
+    pub journal: Vec<(u16, Vec<Bytes>)>,
+    /// Count of changes made by this unit.
+    pub dirty: u64,
+}
+
+impl<'a> Exec<'a> {
+    /// Start a unit for `client_id`.
+    pub fn new(st: &'a mut State, env: &'a dyn Env, client_id: u64, now_ms: i64, caller: Caller) -> Exec<'a> {
+        let db = st.clients.map.get(&client_id).map_or(0, |c| c.db);
+        Exec {
+            st,
+            env,
+            client_id,
+            db,
+            now_ms,
+            caller,
+            journal: Vec::new(),
+            dirty: 0,
+        }
+    }
+
+    /// The calling client.
+    pub fn client(&mut self) -> &mut Client {
+        let id = if self.st.clients.map.contains_key(&self.client_id) {
+            self.client_id
+        } else {
+            0
+        };
+        match self.st.clients.map.get_mut(&id) {
+            Some(c) => c,
+            None => unreachable!("the internal client always exists"),
+        }
+    }
+
+    /// The selected database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.st.ks.dbs[self.db]
+    }
+
+    /// Record an effect in this unit's journal (ignored during replay).
+    pub fn journal(&mut self, argv: Vec<Bytes>) {
+        if self.caller != Caller::Replay {
+            self.journal.push((u16::try_from(self.db).unwrap_or(u16::MAX), argv));
+        }
+    }
+
+    /// Record an effect against a specific database.
+    pub fn journal_db(&mut self, db: usize, argv: Vec<Bytes>) {
+        if self.caller != Caller::Replay {
+            self.journal.push((u16::try_from(db).unwrap_or(u16::MAX), argv));
+        }
+    }
+
+    /// Note one change (drives Verbatim journaling and `dirty` counters).
+    pub fn touch_dirty(&mut self, n: u64) {
+        self.dirty += n;
+        self.st.dirty += n;
+    }
+
+    /// If `key` in database `db` has expired, delete it and journal a DEL (never during
+    /// replay: replay applies only logged effects). Returns true if it was removed.
+    pub fn expire_if_needed_in(&mut self, db: usize, key: &[u8]) -> bool {
+        if self.caller == Caller::Replay {
+            return false;
+        }
+        let now = self.now_ms;
+        let expired = self.st.ks.dbs[db].get(key).is_some_and(|e| e.is_expired(now));
+        if expired {
+            self.st.ks.dbs[db].remove(key);
+            self.st.stats.expired_keys += 1;
+            self.journal_db(db, vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+        }
+        expired
+    }
+
+    /// Look up a key for reading in the selected db: expires it if due, counts hits/misses,
+    /// updates the access time.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let db = self.db;
+        self.expire_if_needed_in(db, key);
+        let now_s = crate::db::value::secs(self.now_ms);
+        let no_touch = self.caller == Caller::Client
+            && self.st.clients.map.get(&self.client_id).is_some_and(|c| c.no_touch);
+        let e = self.st.ks.dbs[db].get_mut(key);
+        match e {
+            Some(e) => {
+                self.st.stats.keyspace_hits += 1;
+                if !no_touch {
+                    e.access_s = now_s;
+                }
+                Some(e)
+            }
+            None => {
+                self.st.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Look up a key for writing in the selected db (expires it if due, no hit/miss stats).
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let db = self.db;
+        self.lookup_write_in(db, key)
+    }
+
+    /// Look up a key for writing in database `db`.
+    pub fn lookup_write_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.expire_if_needed_in(db, key);
+        let now_s = crate::db::value::secs(self.now_ms);
+        let e = self.st.ks.dbs[db].get_mut(key)?;
+        e.access_s = now_s;
+        Some(e)
+    }
+
+    /// True if the key exists (after expiry) in the selected db, without touching stats.
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        let db = self.db;
+        self.expire_if_needed_in(db, key);
+        self.st.ks.dbs[db].get(key).is_some()
+    }
+}
+
+/// Parse an argument as a Redis integer (`ERR value is not an integer or out of range`).
+pub fn arg_i64(b: &[u8]) -> Result<i64, CmdError> {
+    crate::db::strnum::parse_i64(b).ok_or(CmdError::NotInteger)
+}
+
+/// Parse a float argument (`ERR value is not a valid float`).
+pub fn arg_f64(b: &[u8]) -> Result<f64, CmdError> {
+    crate::db::strnum::parse_f64(b).ok_or(CmdError::NotFloat)
+}
+
+/// ASCII-case-insensitive comparison of an argument with a keyword.
+pub fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Lossy UTF-8 view of an argument for error messages.
+pub fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Build an argv from byte-string-like parts.
+#[macro_export]
+macro_rules! argv {
+    ($($x:expr),* $(,)?) => {
+        vec![$(::bytes::Bytes::copy_from_slice(AsRef::<[u8]>::as_ref(&$x))),*]
+    };
+}

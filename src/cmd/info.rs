@@ -1,0 +1,452 @@
+//! INFO: the Redis 7.0 report, section by section, with Redis's field names so clients
+//! and exporters parse it unchanged (`redis_version:7.0.15`, `loading:0`, `role:master`,
+//! `db0:keys=…`, `cmdstat_…`, `errorstat_…`). Values are honest: counters come from the
+//! engine state, persistence fields from the server (`Env::persistence_info`), memory
+//! and CPU from `/proc` (allocator statistics come later). Fields strata cannot measure
+//! yet report Redis's idle values (0). No section changes anything.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use super::exec::Exec;
+use super::registry::COMMANDS;
+use super::{cmd, CmdError, CommandSpec, Flags, Group};
+use crate::resp::Reply;
+
+/// Register INFO.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    t.push(
+        cmd("info", -1, Flags::LOADING | Flags::STALE, info)
+            .group(Group::Server)
+            .acl(&["dangerous"])
+            .doc("Get information and statistics about the server", "1.0.0"),
+    );
+}
+
+/// Every section in output order: (name, title, part of `default`).
+const SECTIONS: &[(&str, &str, bool)] = &[
+    ("server", "Server", true),
+    ("clients", "Clients", true),
+    ("memory", "Memory", true),
+    ("persistence", "Persistence", true),
+    ("stats", "Stats", true),
+    ("replication", "Replication", true),
+    ("cpu", "CPU", true),
+    ("modules", "Modules", true),
+    ("commandstats", "Commandstats", false),
+    ("errorstats", "Errorstats", true),
+    ("cluster", "Cluster", true),
+    ("keyspace", "Keyspace", true),
+];
+
+fn info(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut all = false;
+    if a.len() == 1 {
+        wanted.extend(SECTIONS.iter().filter(|s| s.2).map(|s| s.0));
+    }
+    for arg in &a[1..] {
+        let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match arg.as_str() {
+            "all" | "everything" => all = true,
+            "default" => wanted.extend(SECTIONS.iter().filter(|s| s.2).map(|s| s.0)),
+            other => {
+                if let Some(s) = SECTIONS.iter().find(|s| s.0 == other) {
+                    wanted.push(s.0);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (name, title, _) in SECTIONS {
+        if !all && !wanted.contains(name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let _ = write!(out, "# {title}\r\n");
+        for (k, v) in section(x, name) {
+            let _ = write!(out, "{k}:{v}\r\n");
+        }
+    }
+    Ok(Reply::Verbatim("txt", Bytes::from(out.into_bytes())))
+}
+
+type Fields = Vec<(String, String)>;
+
+fn section(x: &mut Exec<'_>, name: &str) -> Fields {
+    match name {
+        "server" => server(x),
+        "clients" => clients(x),
+        "memory" => memory(x),
+        "persistence" => persistence(x),
+        "stats" => stats(x),
+        "replication" => replication(x),
+        "cpu" => cpu(),
+        "commandstats" => commandstats(x),
+        "errorstats" => {
+            x.st.stats
+                .errors
+                .iter()
+                .map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}")))
+                .collect()
+        }
+        "cluster" => vec![kv("cluster_enabled", 0)],
+        "keyspace" => keyspace(x),
+        _ => Vec::new(),
+    }
+}
+
+fn kv(k: &str, v: impl ToString) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+/// A 40-hex-digit id that is stable for the life of the process (run_id, replid).
+fn process_hex_id(x: &Exec<'_>, salt: u64) -> String {
+    let mut s = u64::from(std::process::id()) ^ (x.st.start_ms as u64).rotate_left(17) ^ salt;
+    let mut out = String::with_capacity(40);
+    while out.len() < 40 {
+        // splitmix64
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        let _ = write!(out, "{:016x}", z ^ (z >> 31));
+    }
+    out.truncate(40);
+    out
+}
+
+fn read_proc(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn server(x: &mut Exec<'_>) -> Fields {
+    let env: Fields = x.env.server_info();
+    let from_env = |k: &str| {
+        env.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let os = format!(
+        "{} {} {}",
+        read_proc("/proc/sys/kernel/ostype").trim(),
+        read_proc("/proc/sys/kernel/osrelease").trim(),
+        std::env::consts::ARCH
+    );
+    let now_us = crate::clock::now_us();
+    let hz = x.st.config.hz;
+    vec![
+        kv("redis_version", crate::REDIS_VERSION),
+        kv("strata_version", crate::STRATA_VERSION),
+        kv("redis_git_sha1", "00000000"),
+        kv("redis_git_dirty", 0),
+        kv("redis_mode", "standalone"),
+        kv("os", os),
+        kv("arch_bits", usize::BITS),
+        kv("multiplexing_api", "epoll"),
+        kv("process_id", from_env("process_id")),
+        kv("process_supervised", "no"),
+        kv("run_id", process_hex_id(x, 0)),
+        kv("tcp_port", from_env("tcp_port")),
+        kv("server_time_usec", now_us),
+        kv("uptime_in_seconds", from_env("uptime_in_seconds")),
+        kv("uptime_in_days", from_env("uptime_in_days")),
+        kv("hz", hz),
+        kv("configured_hz", hz),
+        kv("lru_clock", (now_us / 1_000_000) & ((1 << 24) - 1)),
+        kv("executable", from_env("executable")),
+        kv("config_file", from_env("config_file")),
+        kv("io_threads_active", 0),
+    ]
+}
+
+fn clients(x: &mut Exec<'_>) -> Fields {
+    let c = &x.st.clients;
+    vec![
+        kv("connected_clients", c.connected().count()),
+        kv("cluster_connections", 0),
+        kv("maxclients", x.st.config.maxclients),
+        kv(
+            "client_recent_max_input_buffer",
+            c.connected().map(|c| c.qbuf).max().unwrap_or(0),
+        ),
+        kv("client_recent_max_output_buffer", 0),
+        kv("blocked_clients", 0),
+        kv("tracking_clients", 0),
+        kv("clients_in_timeout_table", 0),
+    ]
+}
+
+/// Redis `bytesToHuman`.
+pub fn bytes_to_human(n: u64) -> String {
+    let d = n as f64;
+    const UNITS: [(f64, &str); 5] = [
+        (1024.0, "K"),
+        (1024.0 * 1024.0, "M"),
+        (1024.0 * 1024.0 * 1024.0, "G"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0, "T"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0, "P"),
+    ];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    for (i, (size, unit)) in UNITS.iter().enumerate() {
+        if i + 1 == UNITS.len() || d < size * 1024.0 {
+            return format!("{:.2}{unit}", d / size);
+        }
+    }
+    format!("{n}B")
+}
+
+/// A `kB` field of /proc/self/status, in bytes.
+fn proc_status_kb(text: &str, field: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn memory(x: &mut Exec<'_>) -> Fields {
+    let status = read_proc("/proc/self/status");
+    // Until allocator statistics exist, used memory is the resident set size.
+    let rss = proc_status_kb(&status, "VmRSS");
+    let peak = proc_status_kb(&status, "VmHWM").max(rss);
+    let total = proc_status_kb(&read_proc("/proc/meminfo"), "MemTotal");
+    let maxmemory =
+        x.st.config
+            .get("maxmemory")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    let policy = x.st.config.get("maxmemory-policy").unwrap_or_default();
+    let perc = if peak > 0 {
+        rss as f64 * 100.0 / peak as f64
+    } else {
+        0.0
+    };
+    vec![
+        kv("used_memory", rss),
+        kv("used_memory_human", bytes_to_human(rss)),
+        kv("used_memory_rss", rss),
+        kv("used_memory_rss_human", bytes_to_human(rss)),
+        kv("used_memory_peak", peak),
+        kv("used_memory_peak_human", bytes_to_human(peak)),
+        kv("used_memory_peak_perc", format!("{perc:.2}%")),
+        kv("total_system_memory", total),
+        kv("total_system_memory_human", bytes_to_human(total)),
+        kv("maxmemory", maxmemory),
+        kv("maxmemory_human", bytes_to_human(maxmemory)),
+        kv("maxmemory_policy", policy),
+        kv("mem_fragmentation_ratio", "1.00"),
+        kv("mem_allocator", "libc"),
+        kv("lazyfree_pending_objects", 0),
+    ]
+}
+
+fn persistence(x: &mut Exec<'_>) -> Fields {
+    let lastsave = x.st.lastsave;
+    x.env
+        .persistence_info()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "rdb_last_save_time" {
+                (k, lastsave.to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
+}
+
+fn stats(x: &mut Exec<'_>) -> Fields {
+    let s = &x.st.stats;
+    vec![
+        kv("total_connections_received", s.total_connections),
+        kv("total_commands_processed", s.total_commands),
+        kv("instantaneous_ops_per_sec", 0),
+        kv("total_net_input_bytes", s.net_input_bytes),
+        kv("total_net_output_bytes", s.net_output_bytes),
+        kv("rejected_connections", s.rejected_connections),
+        kv("expired_keys", s.expired_keys),
+        kv("evicted_keys", 0),
+        kv("keyspace_hits", s.keyspace_hits),
+        kv("keyspace_misses", s.keyspace_misses),
+        kv("pubsub_channels", 0),
+        kv("pubsub_patterns", 0),
+        kv("total_error_replies", s.errors.values().sum::<u64>()),
+        kv("unexpected_error_replies", 0),
+    ]
+}
+
+fn replication(x: &mut Exec<'_>) -> Fields {
+    vec![
+        kv("role", "master"),
+        kv("connected_slaves", 0),
+        kv("master_failover_state", "no-failover"),
+        kv("master_replid", process_hex_id(x, 0x5eed)),
+        kv("master_replid2", "0".repeat(40)),
+        kv("master_repl_offset", 0),
+        kv("second_repl_offset", -1),
+        kv("repl_backlog_active", 0),
+        kv("repl_backlog_size", 1_048_576),
+        kv("repl_backlog_first_byte_offset", 0),
+        kv("repl_backlog_histlen", 0),
+    ]
+}
+
+/// CPU seconds from /proc/self/stat (utime, stime, cutime, cstime in USER_HZ = 100 ticks).
+fn cpu() -> Fields {
+    let stat = read_proc("/proc/self/stat");
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let secs = |i: usize| format!("{:.6}", fields.get(i).copied().unwrap_or(0) as f64 / 100.0);
+    vec![
+        kv("used_cpu_sys", secs(1)),
+        kv("used_cpu_user", secs(0)),
+        kv("used_cpu_sys_children", secs(3)),
+        kv("used_cpu_user_children", secs(2)),
+    ]
+}
+
+fn commandstats(x: &mut Exec<'_>) -> Fields {
+    x.st.stats
+        .cmd
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.calls > 0 || s.failed_calls > 0 || s.rejected_calls > 0)
+        .map(|(id, s)| {
+            let per_call = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+            (
+                format!("cmdstat_{}", COMMANDS.name_of(id)),
+                format!(
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    s.calls, s.usec, s.rejected_calls, s.failed_calls
+                ),
+            )
+        })
+        .collect()
+}
+
+fn keyspace(x: &mut Exec<'_>) -> Fields {
+    x.st.ks
+        .dbs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(i, d)| {
+            (
+                format!("db{i}"),
+                format!("keys={},expires={},avg_ttl=0", d.len(), d.volatile_len()),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::server::testkit::*;
+    use super::*;
+
+    fn text(r: Reply) -> String {
+        match r {
+            Reply::Verbatim("txt", b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("not verbatim: {other:?}"),
+        }
+    }
+
+    fn titles(t: &str) -> Vec<&str> {
+        t.lines().filter(|l| l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn default_sections_and_fields() {
+        let (mut st, env) = (state(), TestEnv::default());
+        let t = text(run(&mut st, &env, 1, "INFO"));
+        assert!(t.starts_with("# Server\r\nredis_version:7.0.15\r\nstrata_version:"));
+        assert!(t.contains("\r\nredis_mode:standalone\r\n"));
+        assert!(t.contains("\r\n\r\n# Persistence\r\nloading:0\r\naof_enabled:1\r\n"));
+        assert!(t.contains("\r\nrole:master\r\n"));
+        assert!(t.contains("\r\nconnected_clients:1\r\n"));
+        assert!(t.contains("\r\nprocess_id:42\r\n"));
+        assert!(t.ends_with("# Keyspace\r\n"));
+        assert_eq!(
+            titles(&t),
+            [
+                "# Server",
+                "# Clients",
+                "# Memory",
+                "# Persistence",
+                "# Stats",
+                "# Replication",
+                "# CPU",
+                "# Modules",
+                "# Errorstats",
+                "# Cluster",
+                "# Keyspace"
+            ]
+        );
+        let all = text(run(&mut st, &env, 1, "INFO everything"));
+        assert!(titles(&all).contains(&"# Commandstats"));
+        assert_eq!(
+            titles(&text(run(&mut st, &env, 1, "INFO default"))),
+            titles(&t)
+        );
+    }
+
+    #[test]
+    fn chosen_sections_keyspace_and_stats() {
+        let (mut st, env) = (state(), TestEnv::default());
+        assert_eq!(text(run(&mut st, &env, 1, "INFO nosuch")), "");
+        assert_eq!(
+            text(run(&mut st, &env, 1, "INFO keyspace")),
+            "# Keyspace\r\n"
+        );
+        run(&mut st, &env, 1, "SET a 1");
+        run(&mut st, &env, 1, "SET b 1 PX 100000");
+        run(&mut st, &env, 1, "NOSUCH");
+        assert_eq!(
+            text(run(&mut st, &env, 1, "INFO CLUSTER keyspace cluster")),
+            "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n"
+        );
+        assert_eq!(
+            text(run(&mut st, &env, 1, "INFO errorstats")),
+            "# Errorstats\r\nerrorstat_ERR:count=1\r\n"
+        );
+        let cs = text(run(&mut st, &env, 1, "INFO commandstats"));
+        assert!(cs.contains("\r\ncmdstat_set:calls=2,usec="), "{cs}");
+        assert!(cs.contains(",rejected_calls=0,failed_calls=0\r\n"));
+        run(&mut st, &env, 1, "CONFIG GET x");
+        assert!(text(run(&mut st, &env, 1, "INFO commandstats"))
+            .contains("\r\ncmdstat_config|get:calls=1,"));
+        let s = text(run(&mut st, &env, 1, "INFO stats"));
+        assert!(s.contains("\r\ntotal_error_replies:1\r\n"), "{s}");
+    }
+
+    #[test]
+    fn human_sizes_and_proc_values() {
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(941_088), "919.03K");
+        assert_eq!(bytes_to_human(7_024_640), "6.70M");
+        assert_eq!(bytes_to_human(25_276_502_016), "23.54G");
+        let (mut st, env) = (state(), TestEnv::default());
+        let m = text(run(&mut st, &env, 1, "INFO memory"));
+        let used: u64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(used > 0);
+        let c = text(run(&mut st, &env, 1, "INFO cpu"));
+        assert!(c.contains("used_cpu_user:"));
+    }
+}

@@ -1,0 +1,188 @@
+//! The command table: built once from every group's `register`, validated, and read by
+//! dispatch, COMMAND, INFO commandstats and the journal. Lookup is case-insensitive and
+//! resolves subcommands (`CONFIG GET`) to their own spec.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+
+use super::error::CmdError;
+use super::{CommandSpec, Flags, Journal};
+
+/// The table.
+pub struct Registry {
+    /// Top-level commands in registration order.
+    pub commands: Vec<CommandSpec>,
+    by_name: HashMap<String, usize>,
+    /// Number of stats slots (commands + subcommands).
+    pub stat_slots: usize,
+    names_by_id: Vec<String>,
+}
+
+/// The one command table.
+pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
+    let mut specs = Vec::new();
+    super::string::register(&mut specs);
+    super::bitmap::register(&mut specs);
+    super::keys::register(&mut specs);
+    super::server::register(&mut specs);
+    super::connection::register(&mut specs);
+    super::info::register(&mut specs);
+    super::introspect::register(&mut specs);
+    let r = Registry::build(specs);
+    if let Err(e) = r.validate() {
+        panic!("invalid command table: {e}");
+    }
+    r
+});
+
+impl Registry {
+    /// Build from specs: assign ids and full names.
+    pub fn build(mut commands: Vec<CommandSpec>) -> Registry {
+        let mut id = 0;
+        let mut names_by_id = Vec::new();
+        for c in &mut commands {
+            c.id = id;
+            c.full_name = c.name.to_string();
+            names_by_id.push(c.full_name.clone());
+            id += 1;
+            for s in &mut c.subcommands {
+                s.id = id;
+                s.full_name = format!("{}|{}", c.name, s.name);
+                names_by_id.push(s.full_name.clone());
+                id += 1;
+            }
+        }
+        let by_name = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.to_string(), i))
+            .collect();
+        Registry {
+            commands,
+            by_name,
+            stat_slots: id,
+            names_by_id,
+        }
+    }
+
+    /// Check the table's invariants (unit-tested).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.commands {
+            if !seen.insert(c.name) {
+                return Err(format!("duplicate command {}", c.name));
+            }
+            check_spec(c)?;
+            let mut subs = std::collections::HashSet::new();
+            for s in &c.subcommands {
+                if !subs.insert(s.name) {
+                    return Err(format!("duplicate subcommand {}|{}", c.name, s.name));
+                }
+                check_spec(s)?;
+            }
+            if c.handler.is_none() && c.subcommands.is_empty() {
+                return Err(format!("{} has neither handler nor subcommands", c.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command named by `name` (any case).
+    pub fn get(&self, name: &[u8]) -> Option<&CommandSpec> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        let s = std::str::from_utf8(lower).ok()?;
+        self.by_name.get(s).map(|&i| &self.commands[i])
+    }
+
+    /// Resolve `argv` to a spec, descending into subcommands.
+    pub fn lookup(&self, argv: &[Bytes]) -> Result<&CommandSpec, CmdError> {
+        let Some(name) = argv.first() else {
+            return Err(CmdError::unknown(argv));
+        };
+        let c = self.get(name).ok_or_else(|| CmdError::unknown(argv))?;
+        if c.subcommands.is_empty() {
+            return Ok(c);
+        }
+        let Some(sub) = argv.get(1) else {
+            // A container with its own handler runs it when called bare (`COMMAND`).
+            return match c.handler {
+                Some(_) => Ok(c),
+                None => Err(CmdError::Arity(c.name.to_string())),
+            };
+        };
+        c.subcommands
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(sub))
+            .ok_or_else(|| CmdError::UnknownSubcommand {
+                sub: String::from_utf8_lossy(sub).chars().take(128).collect(),
+                cmd: c.name.to_uppercase(),
+            })
+    }
+
+    /// Full name (`config|get`) for a stats id.
+    pub fn name_of(&self, id: usize) -> &str {
+        self.names_by_id.get(id).map_or("", String::as_str)
+    }
+
+    /// Every spec (commands and subcommands) with its parent (None for top level).
+    pub fn all(&self) -> impl Iterator<Item = &CommandSpec> {
+        self.commands
+            .iter()
+            .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+    }
+}
+
+fn check_spec(c: &CommandSpec) -> Result<(), String> {
+    if c.name != c.name.to_lowercase() {
+        return Err(format!("{} is not lowercase", c.name));
+    }
+    if c.arity == 0 {
+        return Err(format!("{} has arity 0", c.name));
+    }
+    let has_keys = c.keys.first > 0;
+    if has_keys && c.flags.contains(Flags::WRITE) == c.flags.contains(Flags::READONLY) {
+        return Err(format!("{} has keys but is not exactly one of WRITE/READONLY", c.name));
+    }
+    let logs = c.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE);
+    if (c.journal == Journal::Never) == logs && c.handler.is_some() {
+        return Err(format!("{}: journal Never iff not WRITE/MAY_REPLICATE", c.name));
+    }
+    if c.flags.contains(Flags::ADMIN) && !c.flags.contains(Flags::NOSCRIPT) {
+        return Err(format!("{}: ADMIN implies NOSCRIPT", c.name));
+    }
+    if has_keys && c.arity > 0 && c.keys.first >= c.arity {
+        return Err(format!("{}: first key beyond arity", c.name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_valid() {
+        COMMANDS.validate().unwrap();
+        assert!(COMMANDS.get(b"GeT").is_some());
+        assert!(COMMANDS.get(b"nope").is_none());
+    }
+
+    #[test]
+    fn subcommand_lookup() {
+        let argv = [Bytes::from_static(b"config"), Bytes::from_static(b"GET")];
+        assert_eq!(COMMANDS.lookup(&argv).unwrap().full_name, "config|get");
+        let argv = [Bytes::from_static(b"config"), Bytes::from_static(b"x")];
+        assert_eq!(
+            COMMANDS.lookup(&argv).unwrap_err().to_string(),
+            "ERR unknown subcommand 'x'. Try CONFIG HELP."
+        );
+    }
+}

@@ -1,0 +1,710 @@
+//! Server commands: CONFIG GET/SET/RESETSTAT/REWRITE, TIME, LASTSAVE, SAVE, BGSAVE,
+//! BGREWRITEAOF, SHUTDOWN and the DEBUG subset (SLEEP, RELOAD). None changes the
+//! keyspace through the journal: the log is the save, so SAVE only records the time
+//! (the connection already waits for everything applied to be durable before replying),
+//! and DEBUG RELOAD rebuilds the keyspace from what the log holds on disk. Also the
+//! `help_reply` shape shared by every `… HELP`.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::dispatch;
+use super::exec::{is, lossy, Caller, Exec};
+use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
+use crate::config::{Config, ConfigError};
+use crate::db::glob::glob_match;
+use crate::db::Keyspace;
+use crate::resp::Reply;
+
+/// Register the server commands.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::Server;
+    let admin = F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE;
+    let config_subs = vec![
+        cmd("get", -3, admin, config_get)
+            .group(g)
+            .doc("Get the values of configuration parameters", "2.0.0"),
+        cmd("set", -4, admin, config_set)
+            .group(g)
+            .doc("Set configuration parameters to the given values", "2.0.0"),
+        cmd("resetstat", 2, admin, config_resetstat)
+            .group(g)
+            .doc("Reset the stats returned by INFO", "2.0.0"),
+        cmd("rewrite", 2, admin, config_rewrite).group(g).doc(
+            "Rewrite the configuration file with the in memory configuration",
+            "2.8.0",
+        ),
+        cmd("help", 2, F::LOADING | F::STALE, config_help)
+            .group(g)
+            .doc("Show helpful text about the different subcommands", "5.0.0"),
+    ];
+    t.push(
+        container("config", -2, F::empty(), config_subs)
+            .group(g)
+            .doc("A container for server configuration commands", "2.0.0"),
+    );
+    t.push(
+        cmd("time", 1, F::LOADING | F::STALE | F::FAST, time)
+            .group(g)
+            .doc("Return the current server time", "2.6.0"),
+    );
+    t.push(
+        cmd("lastsave", 1, F::LOADING | F::STALE | F::FAST, lastsave)
+            .group(g)
+            .acl(&["admin", "dangerous"])
+            .doc(
+                "Get the UNIX time stamp of the last successful save to disk",
+                "1.0.0",
+            ),
+    );
+    let save_flags = F::ADMIN | F::NOSCRIPT;
+    t.push(
+        cmd("save", 1, save_flags | F::NO_MULTI, save)
+            .group(g)
+            .doc("Synchronously save the dataset to disk", "1.0.0"),
+    );
+    t.push(
+        cmd("bgsave", -1, save_flags, bgsave)
+            .group(g)
+            .doc("Asynchronously save the dataset to disk", "1.0.0"),
+    );
+    t.push(
+        cmd("bgrewriteaof", 1, save_flags, bgrewriteaof)
+            .group(g)
+            .doc("Asynchronously rewrite the append-only file", "1.0.0"),
+    );
+    t.push(
+        cmd("shutdown", -1, admin | F::NO_MULTI, shutdown)
+            .group(g)
+            .doc(
+                "Synchronously save the dataset to disk and then shut down the server",
+                "1.0.0",
+            ),
+    );
+    t.push(
+        cmd("debug", -2, admin, debug)
+            .group(g)
+            .doc("A container for debugging commands", "1.0.0"),
+    );
+}
+
+/// The reply of every `… HELP`: a header, the given lines, and the HELP entry, each as a
+/// simple string (Redis `addReplyHelp`).
+pub fn help_reply(command: &str, lines: &[&str]) -> Reply {
+    let mut out = Vec::with_capacity(lines.len() + 3);
+    out.push(Reply::Simple(format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )));
+    out.extend(lines.iter().map(|l| Reply::Simple((*l).to_string())));
+    out.push(Reply::Simple("HELP".into()));
+    out.push(Reply::Simple("    Prints this help.".into()));
+    Reply::Array(out)
+}
+
+fn config_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let cfg = &x.st.config;
+    let mut found: Vec<(String, String)> = Vec::new();
+    let seen =
+        |found: &[(String, String)], n: &str| found.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    for pat in &a[2..] {
+        if !pat.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+            // No glob characters: an exact (case-insensitive) lookup, reported as typed.
+            let name = lossy(pat);
+            if seen(&found, &name) {
+                continue;
+            }
+            if let Some(v) = cfg.get(&name) {
+                found.push((name, v));
+            }
+            continue;
+        }
+        for name in Config::names() {
+            if !seen(&found, name) && glob_match(pat, name.as_bytes(), true) {
+                found.push((name.to_string(), cfg.get(name).unwrap_or_default()));
+            }
+        }
+    }
+    Ok(Reply::Map(
+        found
+            .into_iter()
+            .map(|(k, v)| (Reply::bulk_string(k), Reply::bulk_string(v)))
+            .collect(),
+    ))
+}
+
+/// True if `name` can be changed at runtime (probed on a scratch copy with its own value).
+fn is_immutable(cfg: &Config, name: &str) -> bool {
+    let mut probe = cfg.clone();
+    let current = cfg.get(name).unwrap_or_default();
+    matches!(
+        probe.set(name, &current, true),
+        Err(ConfigError::Immutable(_))
+    )
+}
+
+/// CONFIG SET name value [name value …]: all or nothing, with Redis 7's error texts and
+/// precedence (unknown name, then immutable/duplicate, then the first bad value).
+fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let pairs: Vec<(String, String)> = a[2..]
+        .chunks(2)
+        .map(|p| (lossy(&p[0]), lossy(&p[1])))
+        .collect();
+    let failed = |name: &str, why: &str| {
+        CmdError::err(format!(
+            "CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    if let Some((name, _)) = pairs.iter().find(|(n, _)| x.st.config.get(n).is_none()) {
+        return Err(CmdError::err(format!(
+            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )));
+    }
+    for (i, (name, _)) in pairs.iter().enumerate() {
+        if is_immutable(&x.st.config, name) {
+            return Err(failed(name, "can't set immutable config"));
+        }
+        if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(failed(name, "duplicate parameter"));
+        }
+    }
+    let mut next = x.st.config.clone();
+    for (name, value) in &pairs {
+        next.set(name, value, true).map_err(|e| match e {
+            ConfigError::BadValue(_, why) => failed(name, &why),
+            ConfigError::Immutable(_) => failed(name, "can't set immutable config"),
+            ConfigError::Unknown(_) => CmdError::err(format!(
+                "Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )),
+        })?;
+    }
+    x.st.config = next;
+    for (name, _) in &pairs {
+        x.env
+            .config_changed(&name.to_ascii_lowercase(), &x.st.config);
+    }
+    Ok(Reply::ok())
+}
+
+fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let stats = &mut x.st.stats;
+    let slots = stats.cmd.len();
+    *stats = super::Stats::default();
+    stats.cmd.resize(slots, Default::default());
+    Ok(Reply::ok())
+}
+
+/// A directive's value as a config-file word: quoted when empty or when it holds
+/// whitespace (except the multi-word directives, written as several arguments).
+fn config_word(name: &str, value: &str) -> String {
+    let multi = matches!(name, "bind" | "save");
+    let plain = !value.is_empty()
+        && !value.contains(['"', '\''])
+        && (multi || !value.contains(char::is_whitespace));
+    if plain {
+        value.to_string()
+    } else if value.contains('"') {
+        format!("'{value}'")
+    } else {
+        format!("\"{value}\"")
+    }
+}
+
+/// The rewritten text of a config file: each directive's first line gets the current
+/// value, later duplicates are dropped, comments and blank lines stay, and directives
+/// that differ from their default but are absent are appended (Redis `rewriteConfig`).
+pub fn rewrite_config_text(old: &str, cfg: &Config) -> String {
+    let defaults = Config::default();
+    let mut written: Vec<&'static str> = Vec::new();
+    let mut out = String::new();
+    for line in old.lines() {
+        let word = line.split_whitespace().next().unwrap_or("");
+        let name = Config::names().find(|n| n.eq_ignore_ascii_case(word));
+        match name {
+            Some(n) if !line.trim_start().starts_with('#') => {
+                if written.contains(&n) {
+                    continue;
+                }
+                written.push(n);
+                let v = cfg.get(n).unwrap_or_default();
+                out.push_str(&format!("{n} {}\n", config_word(n, &v)));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    let mut header = false;
+    for n in Config::names() {
+        let v = cfg.get(n).unwrap_or_default();
+        if written.contains(&n) || defaults.get(n).unwrap_or_default() == v {
+            continue;
+        }
+        if !header {
+            out.push_str("# Generated by CONFIG REWRITE\n");
+            header = true;
+        }
+        out.push_str(&format!("{n} {}\n", config_word(n, &v)));
+    }
+    out
+}
+
+/// Replace `path` atomically: write a temporary file beside it, fsync, rename.
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    // DURABILITY: the new file must be on disk before it replaces the old one.
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn config_rewrite(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let file = x
+        .env
+        .server_info()
+        .into_iter()
+        .find(|(k, _)| k == "config_file")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    if file.is_empty() {
+        return Err(CmdError::err("The server is running without a config file"));
+    }
+    let path = Path::new(&file);
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(CmdError::err(format!("Rewriting config file: {e}"))),
+    };
+    let text = rewrite_config_text(&old, &x.st.config);
+    replace_file(path, &text).map_err(|e| CmdError::err(format!("Rewriting config file: {e}")))?;
+    Ok(Reply::ok())
+}
+
+fn config_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    ))
+}
+
+fn time(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let us = crate::clock::now_us();
+    Ok(Reply::Array(vec![
+        Reply::bulk_string((us / 1_000_000).to_string()),
+        Reply::bulk_string((us % 1_000_000).to_string()),
+    ]))
+}
+
+fn lastsave(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Int(x.st.lastsave))
+}
+
+/// SAVE: the log is the save. Its reply, like every reply, is sent only once everything
+/// applied so far is durable under the fsync policy, so recording the time is all.
+fn save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.st.lastsave = x.now_ms / 1000;
+    Ok(Reply::ok())
+}
+
+fn bgsave(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 2 || (a.len() == 2 && !is(&a[1], "schedule")) {
+        return Err(CmdError::Syntax);
+    }
+    x.st.lastsave = x.now_ms / 1000;
+    Ok(Reply::Simple("Background saving started".into()))
+}
+
+fn bgrewriteaof(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Simple(
+        "Background append only file rewriting started".into(),
+    ))
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Every acknowledged write is already in
+/// the log, so the options only get validated. On success Redis sends no reply: the
+/// connection closes (the server drops this reply because it is stopping).
+fn shutdown(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for o in &a[1..] {
+        if is(o, "nosave") {
+            nosave = true;
+        } else if is(o, "save") {
+            save = true;
+        } else if is(o, "now") || is(o, "force") {
+            other = true;
+        } else if is(o, "abort") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        return Err(CmdError::err("No shutdown in progress."));
+    }
+    x.env.shutdown();
+    x.client().close_after_reply = true;
+    Ok(Reply::ok())
+}
+
+/// strtod-style prefix parse: the longest leading float, 0 when there is none.
+fn float_prefix(b: &[u8]) -> f64 {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_start();
+    (1..=s.len())
+        .rev()
+        .filter(|&n| s.is_char_boundary(n))
+        .find_map(|n| s[..n].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
+fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let sub = &a[1];
+    if is(sub, "help") && a.len() == 2 {
+        return Ok(help_reply(
+            "DEBUG",
+            &[
+                "RELOAD [option ...]",
+                "    Wait until the log is durable, then rebuild the dataset by replaying the log",
+                "    read back from disk. Options MERGE, NOFLUSH and NOSAVE are accepted and ignored.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        ));
+    }
+    if is(sub, "sleep") && a.len() == 3 {
+        let secs = float_prefix(&a[2]);
+        if secs > 0.0 {
+            // Blocks the engine, as Redis's DEBUG SLEEP blocks its event loop.
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
+        }
+        return Ok(Reply::ok());
+    }
+    if is(sub, "reload") {
+        if a[2..]
+            .iter()
+            .any(|o| !["merge", "noflush", "nosave"].iter().any(|w| is(o, w)))
+        {
+            return Err(CmdError::err(
+                "DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+            ));
+        }
+        return debug_reload(x);
+    }
+    Err(CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        lossy(sub)
+    )))
+}
+
+/// DEBUG RELOAD: read every committed unit back from disk and replay it into a fresh
+/// keyspace. On failure the previous keyspace stays. Stats are not touched by the replay.
+fn debug_reload(x: &mut Exec<'_>) -> Result<Reply, CmdError> {
+    let units = x
+        .env
+        .read_back()
+        .map_err(|e| CmdError::err(format!("Error trying to load the log: {e}")))?;
+    let n = x.st.ks.dbs.len();
+    let old_ks = std::mem::replace(&mut x.st.ks, Keyspace::new(n));
+    let old_stats = x.st.stats.clone();
+    let old_dirty = x.st.dirty;
+    let env = x.env;
+    let mut result = Ok(());
+    for (ts, cmds) in &units {
+        let mut rx = Exec::new(&mut *x.st, env, 0, *ts, Caller::Replay);
+        result = dispatch::replay(&mut rx, cmds);
+        if result.is_err() {
+            break;
+        }
+    }
+    x.st.stats = old_stats;
+    x.st.dirty = old_dirty;
+    match result {
+        Ok(()) => Ok(Reply::ok()),
+        Err(e) => {
+            x.st.ks = old_ks;
+            Err(CmdError::err(format!("Error trying to load the log: {e}")))
+        }
+    }
+}
+
+/// Test support shared by the connection/server/info/introspect tests: an in-memory
+/// state, a recording `Env`, and a way to run one command line through dispatch.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::cell::{Cell, RefCell};
+
+    use bytes::Bytes;
+
+    use crate::cmd::client::Client;
+    use crate::cmd::dispatch;
+    use crate::cmd::exec::{Caller, Env, Exec, State};
+    use crate::config::Config;
+    use crate::resp::Reply;
+
+    /// A unit as `Env::read_back` returns it.
+    pub type Unit = (i64, Vec<(u16, Vec<Bytes>)>);
+
+    /// An `Env` that records what commands asked of the server.
+    #[derive(Default)]
+    pub struct TestEnv {
+        pub shutdowns: Cell<u32>,
+        pub changed: RefCell<Vec<String>>,
+        pub units: RefCell<Vec<Unit>>,
+        pub config_file: RefCell<String>,
+    }
+
+    impl Env for TestEnv {
+        fn persistence_info(&self) -> Vec<(String, String)> {
+            vec![
+                ("loading".into(), "0".into()),
+                ("aof_enabled".into(), "1".into()),
+            ]
+        }
+        fn server_info(&self) -> Vec<(String, String)> {
+            vec![
+                ("process_id".into(), "42".into()),
+                ("tcp_port".into(), "6379".into()),
+                ("config_file".into(), self.config_file.borrow().clone()),
+            ]
+        }
+        fn log_failure(&self) -> Option<String> {
+            None
+        }
+        fn read_back(&self) -> Result<Vec<Unit>, String> {
+            Ok(self.units.borrow().clone())
+        }
+        fn shutdown(&self) {
+            self.shutdowns.set(self.shutdowns.get() + 1);
+        }
+        fn config_changed(&self, name: &str, _config: &Config) {
+            self.changed.borrow_mut().push(name.to_string());
+        }
+    }
+
+    /// A fresh state (clock at 1_000_000 ms) with authenticated client 1.
+    pub fn state() -> State {
+        let mut st = State::new(Config::default(), 1_000_000);
+        add_client(&mut st, 1, true);
+        st
+    }
+
+    /// Add client `id` from 127.0.0.1:(5000 + id).
+    pub fn add_client(st: &mut State, id: u64, authenticated: bool) {
+        let c = Client::new(
+            id,
+            format!("127.0.0.1:{}", 5000 + id),
+            "127.0.0.1:6379".into(),
+            1_000_000,
+            authenticated,
+        );
+        st.clients.map.insert(id, c);
+    }
+
+    /// Run `argv` for client `id` at t = 1_000_000 ms.
+    pub fn runv(st: &mut State, env: &TestEnv, id: u64, argv: &[&[u8]]) -> Reply {
+        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let mut x = Exec::new(st, env, id, 1_000_000, Caller::Client);
+        dispatch::call(&mut x, &argv)
+    }
+
+    /// Run a space-separated command line for client `id`.
+    pub fn run(st: &mut State, env: &TestEnv, id: u64, line: &str) -> Reply {
+        let parts: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        runv(st, env, id, &parts)
+    }
+
+    /// Run `command => expected` lines for client `id`, asserting each reply. Arguments
+    /// split on spaces; inside one, `\s` is a space, `\x7f` that byte, and `\e` alone an
+    /// empty argument. Expected: `+simple`, `-error`, `$bulk`, `:int`, or `_` (null).
+    pub fn script(st: &mut State, env: &TestEnv, id: u64, text: &str) {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (cmd, want) = line.split_once(" => ").expect("`cmd => reply`");
+            let args: Vec<Vec<u8>> = cmd
+                .split(' ')
+                .map(|a| match a {
+                    "\\e" => Vec::new(),
+                    a => a.replace("\\s", " ").replace("\\x7f", "\x7f").into_bytes(),
+                })
+                .collect();
+            let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let (kind, body) = want.split_at(1);
+            let want = match kind {
+                "+" => simple(body),
+                "-" => err(body),
+                "$" => bulk(body),
+                ":" => Reply::Int(body.parse().expect("integer")),
+                _ => Reply::Null,
+            };
+            assert_eq!(runv(st, env, id, &argv), want, "{line}");
+        }
+    }
+
+    /// `+text`
+    pub fn simple(s: &str) -> Reply {
+        Reply::Simple(s.into())
+    }
+
+    /// `-text`
+    pub fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    /// `$text`
+    pub fn bulk(s: &str) -> Reply {
+        Reply::bulk(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    #[test]
+    fn config_get_patterns() {
+        let (mut st, env) = (state(), TestEnv::default());
+        let pair = |k: &str, v: &str| (bulk(k), bulk(v));
+        let get = |st: &mut State, l: &str| run(st, &env, 1, l);
+        assert_eq!(get(&mut st, "CONFIG GET PORT port"), Reply::Map(vec![pair("PORT", "6379")]));
+        assert_eq!(
+            get(&mut st, "CONFIG GET appendfs* hz h? nosuch"),
+            Reply::Map(vec![pair("appendfsync", "always"), pair("hz", "10")])
+        );
+        let policy = Reply::Map(vec![pair("maxmemory-policy", "noeviction")]);
+        assert_eq!(get(&mut st, "CONFIG GET Maxmemory-P*"), policy);
+        assert_eq!(get(&mut st, "CONFIG GET x*y"), Reply::Map(vec![]));
+        let Reply::Map(all) = get(&mut st, "CONFIG GET * hz") else { panic!() };
+        assert_eq!(all.len(), Config::names().count());
+        script(&mut st, &env, 1, "CONFIG => -ERR wrong number of arguments for 'config' command
+            CONFIG GET => -ERR wrong number of arguments for 'config|get' command
+            CONFIG nope => -ERR unknown subcommand 'nope'. Try CONFIG HELP.");
+    }
+
+    #[test]
+    fn config_set_is_all_or_nothing() {
+        let (mut st, env) = (state(), TestEnv::default());
+        script(&mut st, &env, 1, r"
+            CONFIG SET hz 5 maxclients x => -ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer
+            CONFIG SET hz 5 foo 1 => -ERR Unknown option or number of arguments for CONFIG SET - 'foo'
+            CONFIG SET hz 5 HZ 6 => -ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter
+            CONFIG SET hz 5 databases 3 => -ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config
+            CONFIG SET hz 5 x => -ERR syntax error
+            CONFIG SET hz => -ERR wrong number of arguments for 'config|set' command");
+        assert_eq!(st.config.hz, 10);
+        assert!(env.changed.borrow().is_empty());
+        script(&mut st, &env, 1, "CONFIG SET hz 5 APPENDFSYNC everysec => +OK");
+        assert_eq!((st.config.hz, st.config.appendfsync.name()), (5, "everysec"));
+        assert_eq!(*env.changed.borrow(), ["hz", "appendfsync"]);
+    }
+
+    #[test]
+    fn config_rewrite_and_resetstat() {
+        let (mut st, env) = (state(), TestEnv::default());
+        script(&mut st, &env, 1, "CONFIG REWRITE => -ERR The server is running without a config file");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.conf");
+        std::fs::write(&path, "# mine\nhz 20\nhz 30\nport 7000\n").unwrap();
+        *env.config_file.borrow_mut() = path.display().to_string();
+        st.config.apply_file_text("hz 20\nport 7000\n").unwrap();
+        script(&mut st, &env, 1, "CONFIG SET hz 7 requirepass a => +OK
+            CONFIG REWRITE => +OK");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let want = "# mine\nhz 7\nport 7000\n# Generated by CONFIG REWRITE\nrequirepass a\n";
+        assert_eq!(text, want);
+        let mut back = Config::default();
+        back.apply_file_text(&text).unwrap();
+        assert_eq!((back.hz, back.port, back.requirepass.as_str()), (7, 7000, "a"));
+        assert_eq!(config_word("requirepass", ""), "\"\"");
+        assert_eq!(config_word("requirepass", "a b"), "\"a b\"");
+        assert_eq!(config_word("bind", "127.0.0.1 ::1"), "127.0.0.1 ::1");
+        assert!(st.stats.total_commands > 1);
+        script(&mut st, &env, 1, "CONFIG RESETSTAT => +OK");
+        // As in Redis, the RESETSTAT call itself is counted after the reset.
+        assert_eq!(st.stats.total_commands, 1);
+    }
+
+    #[test]
+    fn time_lastsave_save() {
+        let (mut st, env) = (state(), TestEnv::default());
+        let Reply::Array(t) = run(&mut st, &env, 1, "TIME") else { panic!() };
+        assert_eq!(t.len(), 2);
+        st.lastsave = 5;
+        script(&mut st, &env, 1, "LASTSAVE => :5
+            SAVE => +OK
+            LASTSAVE => :1000
+            TIME x => -ERR wrong number of arguments for 'time' command
+            BGSAVE SCHEDULE => +Background saving started
+            BGSAVE foo => -ERR syntax error
+            BGREWRITEAOF => +Background append only file rewriting started");
+    }
+
+    #[test]
+    fn shutdown_options() {
+        let (mut st, env) = (state(), TestEnv::default());
+        script(&mut st, &env, 1, "SHUTDOWN ABORT => -ERR No shutdown in progress.
+            SHUTDOWN NOSAVE SAVE => -ERR syntax error
+            SHUTDOWN ABORT NOW => -ERR syntax error
+            SHUTDOWN foo => -ERR syntax error");
+        assert_eq!(env.shutdowns.get(), 0);
+        run(&mut st, &env, 1, "SHUTDOWN NOSAVE NOW");
+        assert_eq!(env.shutdowns.get(), 1);
+        assert!(st.clients.map[&1].close_after_reply);
+    }
+
+    #[test]
+    fn debug_sleep_and_errors() {
+        let (mut st, env) = (state(), TestEnv::default());
+        script(&mut st, &env, 1, "DEBUG SLEEP 0.01 => +OK
+            DEBUG SLEEP x => +OK
+            DEBUG SLEEP => -ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.
+            DEBUG jmap => -ERR unknown subcommand or wrong number of arguments for 'jmap'. Try DEBUG HELP.
+            DEBUG RELOAD foo => -ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.
+            DEBUG => -ERR wrong number of arguments for 'debug' command");
+        assert_eq!((float_prefix(b"0.5abc"), float_prefix(b"-1")), (0.5, -1.0));
+        let Reply::Array(h) = run(&mut st, &env, 1, "DEBUG HELP") else { panic!() };
+        let head = "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
+        assert_eq!(h[0], simple(head));
+    }
+
+    #[test]
+    fn debug_reload_replays_the_log() {
+        let (mut st, env) = (state(), TestEnv::default());
+        let argv = |p: &[&str]| p.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let unit = vec![(0, argv(&["SET", "a", "1"])), (2, argv(&["SET", "b", "2"]))];
+        env.units.borrow_mut().push((1_000, unit));
+        script(&mut st, &env, 1, "SET stray x => +OK");
+        let calls_before = st.stats.total_commands;
+        script(&mut st, &env, 1, "DEBUG RELOAD => +OK");
+        assert!(st.ks.dbs[0].get(b"stray").is_none());
+        assert!(st.ks.dbs[0].get(b"a").is_some() && st.ks.dbs[2].get(b"b").is_some());
+        assert_eq!(st.stats.total_commands, calls_before + 1);
+        // A unit that fails to apply leaves the keyspace as it was.
+        env.units.borrow_mut().push((2_000, vec![(0, argv(&["NOSUCHCMD"]))]));
+        let r = run(&mut st, &env, 1, "DEBUG RELOAD");
+        let want = "ERR Error trying to load the log: replaying NOSUCHCMD";
+        assert!(matches!(&r, Reply::Error(e) if e.starts_with(want)), "{r:?}");
+        assert!(st.ks.dbs[2].get(b"b").is_some());
+    }
+}

@@ -1,0 +1,470 @@
+//! Configuration: every directive strata accepts (redis.conf names), their defaults, the
+//! parser for a redis.conf-style file and `--name value` arguments, and CONFIG GET/SET.
+//! Imports nothing else from the crate; the server applies changes that need action.
+
+use std::path::PathBuf;
+
+/// `appendfsync`: when the log is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appendfsync {
+    /// Before any reply (the default; no acknowledged write is ever lost).
+    Always,
+    /// Once per second (up to about a second of acknowledged writes may be lost).
+    Everysec,
+    /// Never by us; the OS decides.
+    No,
+}
+
+impl Appendfsync {
+    fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Self::Always),
+            "everysec" => Some(Self::Everysec),
+            "no" => Some(Self::No),
+            _ => None,
+        }
+    }
+    /// The directive's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Everysec => "everysec",
+            Self::No => "no",
+        }
+    }
+}
+
+/// Every setting. Fields are the directives strata acts on; `extra` holds the
+/// Redis directives accepted for compatibility that have no effect yet.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `bind`: listen addresses.
+    pub bind: Vec<String>,
+    /// `port`: TCP port (0 = pick a free one).
+    pub port: u16,
+    /// `dir`: the data directory.
+    pub dir: PathBuf,
+    /// `appendfsync`.
+    pub appendfsync: Appendfsync,
+    /// `requirepass` (empty = none).
+    pub requirepass: String,
+    /// `maxclients`.
+    pub maxclients: u64,
+    /// `databases`.
+    pub databases: u64,
+    /// `timeout`: idle seconds before a client is closed (0 = never).
+    pub timeout: u64,
+    /// `loglevel`: debug, verbose, notice, warning, nothing.
+    pub loglevel: String,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: u64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: u64,
+    /// `segment-size`: log segment rotation size in bytes.
+    pub segment_size: u64,
+    /// `hz`: background task frequency (active expiry).
+    pub hz: u64,
+    /// `active-expire-effort` (1..10).
+    pub active_expire_effort: u64,
+    /// Accepted-for-compatibility directives and their current values, in table order.
+    pub extra: Vec<(&'static str, String)>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Int(u64, u64),
+    Memory,
+    Str,
+    Enum(&'static [&'static str]),
+    Bool,
+}
+
+struct Directive {
+    name: &'static str,
+    kind: Kind,
+    mutable: bool,
+    help: &'static str,
+}
+
+const fn d(name: &'static str, kind: Kind, mutable: bool, help: &'static str) -> Directive {
+    Directive {
+        name,
+        kind,
+        mutable,
+        help,
+    }
+}
+
+/// Every directive, in the order CONFIG GET * and --help list them.
+const DIRECTIVES: &[Directive] = &[
+    d("bind", Kind::Str, false, "addresses to listen on (default 127.0.0.1)"),
+    d("port", Kind::Int(0, 65535), false, "TCP port (default 6379; 0 picks a free port)"),
+    d("dir", Kind::Str, false, "data directory (default ./strata-data)"),
+    d("appendfsync", Kind::Enum(&["always", "everysec", "no"]), true, "always (default) | everysec | no"),
+    d("requirepass", Kind::Str, true, "password clients must AUTH with (default none)"),
+    d("maxclients", Kind::Int(1, 1_000_000), true, "maximum connected clients (default 10000)"),
+    d("databases", Kind::Int(1, 1_000_000), false, "number of databases (default 16)"),
+    d("timeout", Kind::Int(0, i32::MAX as u64), true, "close idle clients after N seconds (0 = never)"),
+    d("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), true, "debug | verbose | notice (default) | warning | nothing"),
+    d("proto-max-bulk-len", Kind::Memory, true, "largest bulk string accepted (default 512mb)"),
+    d("client-query-buffer-limit", Kind::Memory, true, "largest query buffer per client (default 1gb)"),
+    d("segment-size", Kind::Memory, true, "log segment rotation size (default 64mb)"),
+    d("hz", Kind::Int(1, 500), true, "background task frequency (default 10)"),
+    d("active-expire-effort", Kind::Int(1, 10), true, "active expiry effort 1..10 (default 1)"),
+    // Accepted for compatibility with clients and tools that read them; no effect yet.
+    d("save", Kind::Str, true, "compatibility (snapshots are automatic)"),
+    d("appendonly", Kind::Bool, true, "compatibility (always yes: the log is the store)"),
+    d("appendfilename", Kind::Str, false, "compatibility"),
+    d("appenddirname", Kind::Str, false, "compatibility"),
+    d("dbfilename", Kind::Str, true, "compatibility"),
+    d("maxmemory", Kind::Memory, true, "compatibility (eviction is not implemented yet)"),
+    d("maxmemory-policy", Kind::Enum(&["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]), true, "compatibility"),
+    d("maxmemory-samples", Kind::Int(1, 64), true, "compatibility"),
+    d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
+    d("protected-mode", Kind::Bool, true, "compatibility"),
+    d("tcp-keepalive", Kind::Int(0, i32::MAX as u64), true, "compatibility"),
+    d("tcp-backlog", Kind::Int(0, i32::MAX as u64), false, "compatibility"),
+    d("logfile", Kind::Str, false, "compatibility (logs go to stderr)"),
+    d("auto-aof-rewrite-percentage", Kind::Int(0, i32::MAX as u64), true, "compatibility"),
+    d("auto-aof-rewrite-min-size", Kind::Memory, true, "compatibility"),
+    d("notify-keyspace-events", Kind::Str, true, "compatibility"),
+    d("slowlog-log-slower-than", Kind::Str, true, "compatibility"),
+    d("slowlog-max-len", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
+    d("lua-time-limit", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
+    d("busy-reply-threshold", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
+    d("latency-tracking", Kind::Bool, true, "compatibility"),
+    d("io-threads", Kind::Int(1, 128), false, "compatibility"),
+];
+
+fn default_extra() -> Vec<(&'static str, String)> {
+    [
+        ("save", ""),
+        ("appendonly", "yes"),
+        ("appendfilename", "appendonly.aof"),
+        ("appenddirname", "appendonlydir"),
+        ("dbfilename", "dump.rdb"),
+        ("maxmemory", "0"),
+        ("maxmemory-policy", "noeviction"),
+        ("maxmemory-samples", "5"),
+        ("daemonize", "no"),
+        ("protected-mode", "yes"),
+        ("tcp-keepalive", "300"),
+        ("tcp-backlog", "511"),
+        ("logfile", ""),
+        ("auto-aof-rewrite-percentage", "100"),
+        ("auto-aof-rewrite-min-size", "67108864"),
+        ("notify-keyspace-events", ""),
+        ("slowlog-log-slower-than", "10000"),
+        ("slowlog-max-len", "128"),
+        ("lua-time-limit", "5000"),
+        ("busy-reply-threshold", "5000"),
+        ("latency-tracking", "yes"),
+        ("io-threads", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: vec!["127.0.0.1".into()],
+            port: 6379,
+            dir: PathBuf::from("./strata-data"),
+            appendfsync: Appendfsync::Always,
+            requirepass: String::new(),
+            maxclients: 10000,
+            databases: 16,
+            timeout: 0,
+            loglevel: "notice".into(),
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            segment_size: 64 * 1024 * 1024,
+            hz: 10,
+            active_expire_effort: 1,
+            extra: default_extra(),
+        }
+    }
+}
+
+/// Parse a memory amount with Redis's units: `b`, `k`/`kb`, `m`/`mb`, `g`/`gb` (case-insensitive;
+/// `k` = 1000, `kb` = 1024). A bare number is bytes.
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let l = s.to_ascii_lowercase();
+    let split = l.find(|c: char| !c.is_ascii_digit()).unwrap_or(l.len());
+    let (num, unit) = l.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let n: u64 = num.parse().ok()?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+fn parse_bool(s: &str) -> Option<&'static str> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Some("yes"),
+        "no" => Some("no"),
+        _ => None,
+    }
+}
+
+/// Why a directive could not be applied (CONFIG SET and startup both report it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No such directive.
+    Unknown(String),
+    /// The directive cannot be changed at runtime.
+    Immutable(String),
+    /// The value is not valid for the directive: (name, reason).
+    BadValue(String, String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Unknown(n) => write!(f, "unknown directive '{n}'"),
+            ConfigError::Immutable(n) => write!(f, "'{n}' can't be changed at runtime"),
+            ConfigError::BadValue(n, why) => write!(f, "bad value for '{n}': {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn find(name: &str) -> Option<&'static Directive> {
+    let name = name.to_ascii_lowercase();
+    let name = match name.as_str() {
+        "lua-time-limit" => "busy-reply-threshold",
+        other => other,
+    };
+    DIRECTIVES.iter().find(|d| d.name == name)
+}
+
+impl Config {
+    /// Every directive name, in table order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        DIRECTIVES.iter().map(|d| d.name)
+    }
+
+    /// `(name, help)` for `--help`.
+    pub fn help() -> impl Iterator<Item = (&'static str, &'static str)> {
+        DIRECTIVES.iter().map(|d| (d.name, d.help))
+    }
+
+    /// The current value of a directive as CONFIG GET shows it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let d = find(name)?;
+        Some(match d.name {
+            "bind" => self.bind.join(" "),
+            "port" => self.port.to_string(),
+            "dir" => std::fs::canonicalize(&self.dir)
+                .unwrap_or_else(|_| self.dir.clone())
+                .display()
+                .to_string(),
+            "appendfsync" => self.appendfsync.name().into(),
+            "requirepass" => self.requirepass.clone(),
+            "maxclients" => self.maxclients.to_string(),
+            "databases" => self.databases.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "loglevel" => self.loglevel.clone(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "segment-size" => self.segment_size.to_string(),
+            "hz" => self.hz.to_string(),
+            "active-expire-effort" => self.active_expire_effort.to_string(),
+            other => self
+                .extra
+                .iter()
+                .find(|(k, _)| *k == other)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Set a directive. `runtime` = CONFIG SET (immutable directives refused).
+    pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), ConfigError> {
+        let d = find(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        if runtime && !d.mutable {
+            return Err(ConfigError::Immutable(d.name.to_string()));
+        }
+        let bad = |why: &str| ConfigError::BadValue(d.name.to_string(), why.to_string());
+        // Validate by kind first.
+        let normalized: String = match d.kind {
+            Kind::Int(lo, hi) => {
+                let n: i64 = value.parse().map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                let n = u64::try_from(n).map_err(|_| bad(&format!("argument must be between {lo} and {hi} inclusive")))?;
+                if n < lo || n > hi {
+                    return Err(bad(&format!("argument must be between {lo} and {hi} inclusive")));
+                }
+                n.to_string()
+            }
+            Kind::Memory => parse_memory(value)
+                .ok_or_else(|| bad("argument must be a memory value"))?
+                .to_string(),
+            Kind::Bool => parse_bool(value)
+                .ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
+                .to_string(),
+            Kind::Enum(opts) => {
+                let l = value.to_ascii_lowercase();
+                if !opts.contains(&l.as_str()) {
+                    return Err(bad("argument(s) must be one of the following: ".to_string().as_str()).with_opts(opts));
+                }
+                l
+            }
+            Kind::Str => value.to_string(),
+        };
+        let num = || normalized.parse::<u64>().unwrap_or(0);
+        match d.name {
+            "bind" => self.bind = normalized.split_whitespace().map(str::to_string).collect(),
+            "port" => self.port = u16::try_from(num()).map_err(|_| bad("port out of range"))?,
+            "dir" => self.dir = PathBuf::from(normalized),
+            "appendfsync" => {
+                self.appendfsync = Appendfsync::parse(&normalized).ok_or_else(|| bad("bad policy"))?
+            }
+            "requirepass" => self.requirepass = normalized,
+            "maxclients" => self.maxclients = num(),
+            "databases" => self.databases = num(),
+            "timeout" => self.timeout = num(),
+            "loglevel" => self.loglevel = normalized,
+            "proto-max-bulk-len" => {
+                if num() < 1024 * 1024 {
+                    return Err(bad("proto-max-bulk-len must be at least 1mb"));
+                }
+                self.proto_max_bulk_len = num()
+            }
+            "client-query-buffer-limit" => {
+                if num() < 1024 * 1024 {
+                    return Err(bad("client-query-buffer-limit must be at least 1mb"));
+                }
+                self.client_query_buffer_limit = num()
+            }
+            "segment-size" => {
+                if num() < 4096 {
+                    return Err(bad("segment-size must be at least 4096 bytes"));
+                }
+                self.segment_size = num()
+            }
+            "hz" => self.hz = num(),
+            "active-expire-effort" => self.active_expire_effort = num(),
+            "daemonize" if normalized == "yes" => {
+                return Err(bad("strata does not daemonize; run it under a supervisor"))
+            }
+            other => {
+                if let Some(slot) = self.extra.iter_mut().find(|(k, _)| *k == other) {
+                    slot.1 = normalized;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply a redis.conf-style text: one `name value…` per line, `#` comments,
+    /// quoted values allowed.
+    pub fn apply_file_text(&mut self, text: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let args = crate_split(line).ok_or_else(|| format!("line {}: unbalanced quotes", i + 1))?;
+            let Some((name, rest)) = args.split_first() else {
+                continue;
+            };
+            self.set(name, &rest.join(" "), false)
+                .map_err(|e| format!("line {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+}
+
+trait WithOpts {
+    fn with_opts(self, opts: &[&str]) -> Self;
+}
+
+impl WithOpts for ConfigError {
+    fn with_opts(self, opts: &[&str]) -> Self {
+        match self {
+            ConfigError::BadValue(n, why) => ConfigError::BadValue(n, format!("{why}{}", opts.join(", "))),
+            other => other,
+        }
+    }
+}
+
+/// Split a config line into words, honouring double and single quotes.
+fn crate_split(line: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut has = false;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                has = true;
+            }
+            None if c.is_whitespace() => {
+                if has || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            None => cur.push(c),
+        }
+    }
+    if quote.is_some() {
+        return None;
+    }
+    if has || !cur.is_empty() {
+        out.push(cur);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100mb"), Some(100 * 1024 * 1024));
+        assert_eq!(parse_memory("1GB"), Some(1 << 30));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("12"), Some(12));
+        assert_eq!(parse_memory("x"), None);
+        assert_eq!(parse_memory("1tb"), None);
+    }
+
+    #[test]
+    fn set_and_get() {
+        let mut c = Config::default();
+        c.set("appendfsync", "everysec", true).unwrap();
+        assert_eq!(c.get("APPENDFSYNC").unwrap(), "everysec");
+        assert!(matches!(c.set("nope", "1", true), Err(ConfigError::Unknown(_))));
+        assert!(matches!(c.set("port", "1", true), Err(ConfigError::Immutable(_))));
+        assert!(matches!(c.set("maxclients", "x", true), Err(ConfigError::BadValue(..))));
+        c.set("lua-time-limit", "100", true).unwrap();
+        assert_eq!(c.get("busy-reply-threshold").unwrap(), "100");
+    }
+
+    #[test]
+    fn file_text() {
+        let mut c = Config::default();
+        c.apply_file_text("# comment\nport 7000\nrequirepass \"a b\"\nsave \"\"\n").unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.requirepass, "a b");
+        assert!(c.apply_file_text("bogus 1\n").is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! The in-memory keyspace: numbered databases of `Entry`s in a `Dict`, plus the set of
+//! keys with an expiry (for the active expire cycle). Lookups here never expire keys on
+//! their own: the command layer decides (and journals the `DEL`), because replay must
+//! never expire anything. No RESP, no I/O.
+
+pub mod bits;
+pub mod dict;
+pub mod glob;
+pub mod lcs;
+pub mod strnum;
+pub mod value;
+
+pub use dict::Dict;
+pub use value::{Entry, Value};
+
+/// One numbered database.
+#[derive(Default)]
+pub struct Db {
+    /// Every key.
+    pub dict: Dict<Entry>,
+    /// The keys that have an expiry (values unused), walked by the active expire cycle.
+    pub expires: Dict<()>,
+    /// Cursor of the active expire cycle over `expires`.
+    pub expire_cursor: u64,
+}
+
+impl Db {
+    /// Number of keys (expired-but-not-yet-removed keys included, as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    /// True if the database holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// The entry for `key`, expired or not.
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.dict.get(key)
+    }
+
+    /// The entry for `key` for modification, expired or not. Callers that change
+    /// `expire_at` must use `set_expire` so the expiry set stays in step.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.dict.get_mut(key)
+    }
+
+    /// Insert or replace a whole entry, keeping the expiry set in step.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let has_ttl = entry.expire_at >= 0;
+        let old = self.dict.insert(key, entry);
+        let had_ttl = old.as_ref().is_some_and(|e| e.expire_at >= 0);
+        if has_ttl && !had_ttl {
+            self.expires.insert(key, ());
+        } else if !has_ttl && had_ttl {
+            self.expires.remove(key);
+        }
+        old
+    }
+
+    /// Remove a key.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let old = self.dict.remove(key)?;
+        if old.expire_at >= 0 {
+            self.expires.remove(key);
+        }
+        Some(old)
+    }
+
+    /// Set or clear (`-1`) the expiry of an existing key. Returns false if absent.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        let Some(e) = self.dict.get_mut(key) else {
+            return false;
+        };
+        let had = e.expire_at >= 0;
+        e.expire_at = at_ms;
+        if at_ms >= 0 && !had {
+            self.expires.insert(key, ());
+        } else if at_ms < 0 && had {
+            self.expires.remove(key);
+        }
+        true
+    }
+
+    /// Number of keys with an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Remove every key.
+    pub fn clear(&mut self) {
+        self.dict.clear();
+        self.expires.clear();
+        self.expire_cursor = 0;
+    }
+}
+
+/// All databases.
+pub struct Keyspace {
+    /// Databases by index (SELECT).
+    pub dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    /// `n` empty databases.
+    pub fn new(n: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..n).map(|_| Db::default()).collect(),
+        }
+    }
+
+    /// Total keys over all databases.
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+}

@@ -1,0 +1,69 @@
+//! `Value`: what a key holds, and `Entry`: a value plus its expiry and access metadata.
+//! Only strings exist so far; every other Redis type is added here as a variant.
+
+/// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A binary-safe string.
+    Str(Vec<u8>),
+}
+
+impl Value {
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+/// A key's slot in the keyspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds; -1 = no expiry.
+    pub expire_at: i64,
+    /// Last access, in seconds since the Unix epoch (OBJECT IDLETIME).
+    pub access_s: u32,
+    /// True once the string was modified in place (APPEND, SETRANGE, SETBIT): OBJECT
+    /// ENCODING then reports `raw` as Redis does.
+    pub raw: bool,
+}
+
+impl Entry {
+    /// A fresh entry without expiry.
+    pub fn new(value: Value, now_ms: i64) -> Entry {
+        Entry {
+            value,
+            expire_at: -1,
+            access_s: secs(now_ms),
+            raw: false,
+        }
+    }
+
+    /// True if the entry has an expiry before `now_ms` (Redis: expired when now > when).
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expire_at >= 0 && self.expire_at < now_ms
+    }
+
+    /// The encoding OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match &self.value {
+            Value::Str(s) => {
+                if !self.raw && s.len() <= 20 && super::strnum::parse_i64(s).is_some() {
+                    "int"
+                } else if !self.raw && s.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch, as stored in `access_s`.
+pub fn secs(now_ms: i64) -> u32 {
+    u32::try_from(now_ms.max(0) / 1000).unwrap_or(u32::MAX)
+}

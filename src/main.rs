@@ -1,0 +1,47 @@
+//! The `strata` binary: parse the command line, set up logging, run. The only place
+//! `anyhow` is used for error reporting.
+
+use clap::Parser;
+
+use strata::cli::{server_config, Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Server { args } => match server_config(&args) {
+            Err(e) => {
+                eprintln!("strata: {e}");
+                2
+            }
+            Ok((config, file)) => {
+                init_tracing(&config.loglevel);
+                match strata::server::run_blocking(config, file) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        tracing::error!("{e:#}");
+                        eprintln!("strata: {e:#}");
+                        1
+                    }
+                }
+            }
+        },
+    };
+    std::process::exit(code);
+}
+
+fn init_tracing(level: &str) {
+    let filter = match level {
+        "debug" => "debug",
+        "verbose" => "info",
+        "notice" => "info",
+        "warning" => "warn",
+        _ => "error",
+    };
+    let env = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}

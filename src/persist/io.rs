@@ -1,0 +1,204 @@
+//! The one I/O boundary of `persist`: the [`Vfs`] trait, its production implementation
+//! [`RealFs`] (std::fs, `fdatasync`, directory fsync, `flock`), and the in-memory
+//! [`SimFs`] used by tests for crash images and fault injection. Every byte `persist`
+//! reads or writes goes through a `Vfs`; nothing else in the subsystem touches `std::fs`.
+//! The media assumptions these calls rely on are stated in format/README.md §Media
+//! assumptions; the durability steps built from them are in format/log.md §Durability
+//! sequence and format/manifest.md §Replace protocol.
+
+mod sim;
+
+pub use sim::SimFs;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// An open file that is only ever appended to (segments, side files, `MANIFEST.tmp`).
+pub trait VfsFile: Send + 'static {
+    /// Appends all of `buf` at the end of the file. On error an unknown prefix of `buf` may
+    /// have been written (a torn write).
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes every byte written so far durable (`fdatasync`). On error nothing may be assumed
+    /// about the bytes written since the last successful call, and a later successful call does
+    /// not make them durable either (the kernel may have dropped the dirty pages).
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+/// Holds a data directory's advisory lock; dropping it releases the lock.
+pub struct DirLock {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl DirLock {
+    /// Wraps whatever object keeps the lock held while it lives.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        DirLock {
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl std::fmt::Debug for DirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DirLock")
+    }
+}
+
+/// The narrow file-system interface `persist` needs. Paths are full paths (directory joined
+/// with a file name). Directory entry changes (`create_new`, `rename`, `remove`) are durable
+/// only after `sync_dir` on their directory.
+pub trait Vfs: Send + Sync + 'static {
+    /// Creates `dir` and its parents if missing.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Creates a new empty file for appending; fails with `AlreadyExists` if it exists.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
+    /// Opens an existing file for appending at its end.
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
+    /// Reads a whole file.
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Names (not paths) of the regular files in `dir`, in no particular order.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Atomically replaces `to` with `from` (POSIX `rename`).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Shrinks a file to `len` bytes and makes the new length durable before returning.
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes the exclusive advisory lock of `dir` (file `LOCK`); fails with `WouldBlock` if
+    /// it is held, by this process or another.
+    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock>;
+}
+
+/// The real file system through `std::fs`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealFs;
+
+struct RealFile(File);
+
+impl VfsFile for RealFile {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        // DURABILITY: fdatasync; flushes the data and the size, which is all an append needs.
+        self.0.sync_data()
+    }
+}
+
+impl Vfs for RealFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let f = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Box::new(RealFile(f)))
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let f = OpenOptions::new().append(true).open(path)?;
+        Ok(Box::new(RealFile(f)))
+    }
+
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_file() {
+                continue;
+            }
+            // Names that are not UTF-8 are never ours; skip them.
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        // DURABILITY: atomic replace; the caller fsyncs the directory afterwards.
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        // DURABILITY: truncate, then fsync (not fdatasync: the size is metadata we need on disk).
+        f.set_len(len)?;
+        f.sync_all()
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        // DURABILITY: fsync on the directory makes creations, renames and removals in it durable.
+        File::open(dir)?.sync_all()
+    }
+
+    #[allow(
+        clippy::incompatible_msrv,
+        reason = "File::try_lock is std since 1.89; the toolchain in use has it"
+    )]
+    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("LOCK"))?;
+        // std's try_lock is flock(LOCK_EX | LOCK_NB) on Linux: a per-open-file lock, so a second
+        // open of the same directory in this process is refused too. (No `unsafe` libc call.)
+        match f.try_lock() {
+            Ok(()) => Ok(DirLock::new(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "data directory is locked",
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realfs_basic_ops_and_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = RealFs;
+        let a = tmp.path().join("a");
+        let mut f = fs.create_new(&a).unwrap();
+        f.write_all(b"hello").unwrap();
+        f.sync_data().unwrap();
+        assert!(fs.create_new(&a).is_err());
+        let mut f = fs.open_append(&a).unwrap();
+        f.write_all(b" world").unwrap();
+        assert_eq!(fs.read_all(&a).unwrap(), b"hello world");
+        fs.truncate(&a, 5).unwrap();
+        assert_eq!(fs.read_all(&a).unwrap(), b"hello");
+        let b = tmp.path().join("b");
+        fs.rename(&a, &b).unwrap();
+        fs.sync_dir(tmp.path()).unwrap();
+        assert_eq!(fs.list_dir(tmp.path()).unwrap(), vec!["b".to_string()]);
+        fs.remove(&b).unwrap();
+
+        let l1 = fs.lock_dir(tmp.path()).unwrap();
+        let e = fs.lock_dir(tmp.path()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(l1);
+        let _l2 = fs.lock_dir(tmp.path()).unwrap();
+    }
+}

@@ -1,0 +1,567 @@
+//! `Log`: the durable, segmented, checksummed log as the rest of strata sees it. Owns LSN
+//! assignment, the in-memory append buffer, durability waits (async and blocking), the
+//! failure latch, fsync-policy changes and statistics. The writer thread (group commit,
+//! rotation) lives in `writer.rs`, recovery (open/read) in `recovery.rs`. Implements the
+//! log side of format/log.md (§Durability sequence, §Fsync policies) and the recovery
+//! procedure of format/README.md.
+//!
+//! Must not: perform I/O in `append` (it runs under the engine lock), retry a failed
+//! write or fsync, or report an LSN durable before the policy's condition holds.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+use super::error::{Corruption, StorageError};
+use super::io::{DirLock, Vfs};
+use super::record::{begin_record, finish_record, KIND_BATCH, MAX_PAYLOAD_LEN};
+
+/// Default segment size: 64 MiB.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
+
+/// When records become durable (Redis `appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// fdatasync before an LSN is reported durable (group commit). The default.
+    Always,
+    /// Reported durable once written to the OS; fdatasync at most once per second.
+    Everysec,
+    /// Reported durable once written to the OS; never fsync (except rotation and shutdown).
+    No,
+}
+
+impl FsyncPolicy {
+    /// The redis.conf spelling: `always`, `everysec`, `no`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Everysec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+
+    /// Parses the redis.conf spelling (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(FsyncPolicy::Always),
+            "everysec" => Some(FsyncPolicy::Everysec),
+            "no" => Some(FsyncPolicy::No),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            FsyncPolicy::Always => 0,
+            FsyncPolicy::Everysec => 1,
+            FsyncPolicy::No => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => FsyncPolicy::Always,
+            1 => FsyncPolicy::Everysec,
+            _ => FsyncPolicy::No,
+        }
+    }
+}
+
+/// How to open a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// Initial fsync policy (changeable with [`Log::set_fsync`]).
+    pub fsync: FsyncPolicy,
+    /// A segment is rotated when the next record would take it past this size (a segment
+    /// always takes at least one record, however large).
+    pub segment_size: u64,
+}
+
+impl LogOptions {
+    /// Options for `dir` with the defaults: `Always`, 64 MiB segments.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LogOptions {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Always,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+        }
+    }
+}
+
+/// One record recovered from disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveredRecord {
+    /// Its LSN.
+    pub lsn: u64,
+    /// Its timestamp (replay uses it as "now").
+    pub ts_ms: i64,
+    /// Its payload (a batch, see `batch::decode_batch`).
+    pub payload: Vec<u8>,
+}
+
+/// A torn tail found at the end of the last segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// The last segment.
+    pub segment: PathBuf,
+    /// Offset of the end of the last good record, where the damage starts.
+    pub offset: u64,
+    /// Number of bytes from `offset` to the end of the file.
+    pub bytes: u64,
+    /// What was found at `offset`.
+    pub found: Corruption,
+    /// Where the cut bytes were saved (`Log::open` only; `read_dir` cuts nothing).
+    pub side_file: Option<PathBuf>,
+}
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Every valid record, in LSN order (contiguous from 1).
+    pub records: Vec<RecoveredRecord>,
+    /// Set by `Log::open` when a torn tail was cut: (segment, offset, bytes cut, side file).
+    pub truncated_tail: Option<(PathBuf, u64, u64, PathBuf)>,
+    /// A torn tail, whether cut (`open`) or only found (`read_dir`).
+    pub torn_tail: Option<TornTail>,
+    /// The live segments, in order.
+    pub segments: Vec<PathBuf>,
+    /// Files `open` deleted: `*.tmp` and header-only orphan segments.
+    pub removed: Vec<PathBuf>,
+    /// Segment files not listed in the manifest (reported by `read_dir`; `open` deletes the
+    /// header-only ones and refuses the others).
+    pub orphans: Vec<PathBuf>,
+    /// LSN of the last record (0 if none).
+    pub last_lsn: u64,
+    /// Whether the directory held no log (a new log was created by `open`).
+    pub fresh: bool,
+}
+
+/// Counters and state for INFO persistence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogStats {
+    /// Bytes in live segments (sum of their lengths).
+    pub current_size: u64,
+    /// Number of live segments.
+    pub segments: u64,
+    /// Last LSN assigned by `append`.
+    pub last_lsn: u64,
+    /// Last LSN reported durable under the policy in force (see [`Log::durable_lsn`]).
+    pub durable_lsn: u64,
+    /// Last LSN covered by a completed fdatasync.
+    pub fsynced_lsn: u64,
+    /// Completed segment fdatasyncs.
+    pub fsyncs: u64,
+    /// Records written to the OS.
+    pub records_written: u64,
+    /// Bytes of records written to the OS.
+    pub bytes_written: u64,
+    /// Write batches (swaps of the append buffer) processed by the writer.
+    pub write_batches: u64,
+    /// Records made durable per fdatasync, on average (group-commit efficiency).
+    pub mean_records_per_fsync: f64,
+    /// Duration of the last fdatasync, microseconds.
+    pub last_fsync_latency_us: u64,
+    /// False once a write or fsync failed (Redis `aof_last_write_status:err`).
+    pub last_write_ok: bool,
+    /// The latched error text, if any.
+    pub poisoned: Option<String>,
+    /// The fsync policy in force.
+    pub fsync_policy: FsyncPolicy,
+}
+
+/// What the writer publishes to waiters.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Progress {
+    pub durable: u64,
+    pub fsynced: u64,
+    pub failed: bool,
+    pub closed: bool,
+}
+
+/// The append buffer and the writer's wake-up protocol, under one mutex.
+pub(crate) struct Pending {
+    /// Encoded records not yet taken by the writer.
+    pub buf: Vec<u8>,
+    /// End offset in `buf` of each record (record boundaries, for rotation).
+    pub ends: Vec<usize>,
+    /// LSN of the first record in `buf`.
+    pub buf_first_lsn: u64,
+    /// Next LSN to assign.
+    pub next_lsn: u64,
+    /// `append` notifies the writer once `ends.len() >= wake_at` (`usize::MAX`: writer busy).
+    pub wake_at: usize,
+    /// Highest LSN a caller asked to have fsynced regardless of policy (WAITAOF, shutdown).
+    pub sync_requested: u64,
+    /// Shutdown requested: drain, fsync, exit.
+    pub closed: bool,
+    /// The log latched: appends are refused.
+    pub poisoned: bool,
+}
+
+/// Statistics counters the writer updates.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub fsyncs: AtomicU64,
+    pub records_fsynced: AtomicU64,
+    pub last_fsync_us: AtomicU64,
+    pub records_written: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub write_batches: AtomicU64,
+    pub current_size: AtomicU64,
+    pub segments: AtomicU64,
+}
+
+/// State shared by `Log` handles and the writer thread.
+pub(crate) struct Shared {
+    pub vfs: Arc<dyn Vfs>,
+    pub dir: PathBuf,
+    pub segment_size: u64,
+    pub pending: Mutex<Pending>,
+    pub writer_cv: Condvar,
+    pub last_lsn: AtomicU64,
+    pub durable_lsn: AtomicU64,
+    pub fsynced_lsn: AtomicU64,
+    pub fsync: AtomicU8,
+    pub poisoned: AtomicBool,
+    pub closed: AtomicBool,
+    pub poison_text: Mutex<Option<String>>,
+    pub progress: watch::Sender<Progress>,
+    pub blocking_mx: Mutex<()>,
+    pub blocking_cv: Condvar,
+    pub counters: Counters,
+}
+
+impl Shared {
+    pub fn policy(&self) -> FsyncPolicy {
+        FsyncPolicy::from_u8(self.fsync.load(Ordering::Relaxed))
+    }
+
+    /// Publishes progress to async and blocking waiters. `durable` never moves backwards.
+    pub fn publish(&self, durable: u64, fsynced: u64) {
+        let durable = self
+            .durable_lsn
+            .fetch_max(durable, Ordering::SeqCst)
+            .max(durable);
+        let fsynced = self
+            .fsynced_lsn
+            .fetch_max(fsynced, Ordering::SeqCst)
+            .max(fsynced);
+        self.progress.send_modify(|p| {
+            p.durable = durable;
+            p.fsynced = fsynced;
+        });
+        self.notify_blocking();
+    }
+
+    fn notify_blocking(&self) {
+        let _g = self.blocking_mx.lock();
+        self.blocking_cv.notify_all();
+    }
+
+    /// Latches the log after a failed write or fsync: refuse appends, fail every waiter.
+    pub fn poison(&self, err: &StorageError) {
+        let text = err.to_string();
+        tracing::error!(
+            error = %text,
+            "log write failed; the log is latched and refuses writes until restart"
+        );
+        {
+            let mut t = self.poison_text.lock();
+            if t.is_none() {
+                *t = Some(text);
+            }
+        }
+        {
+            let mut st = self.pending.lock();
+            st.poisoned = true;
+            st.buf.clear();
+            st.ends.clear();
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.progress.send_modify(|p| p.failed = true);
+        self.notify_blocking();
+    }
+
+    /// Marks the log closed for waiters (the writer has exited).
+    pub fn mark_closed(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.progress.send_modify(|p| p.closed = true);
+        self.notify_blocking();
+    }
+}
+
+/// The durable log. `Send + Sync`; share it as `Arc<Log>`.
+pub struct Log {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) lock: Mutex<Option<DirLock>>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.shared.dir)
+            .field("last_lsn", &self.last_lsn())
+            .field("durable_lsn", &self.durable_lsn())
+            .finish()
+    }
+}
+
+/// Outcome of a wait, from the progress seen.
+fn wait_outcome(p: &Progress, lsn: u64, fsynced: bool) -> Option<Result<(), StorageError>> {
+    let reached = if fsynced { p.fsynced } else { p.durable };
+    if reached >= lsn {
+        Some(Ok(()))
+    } else if p.failed {
+        Some(Err(StorageError::Poisoned))
+    } else if p.closed {
+        Some(Err(StorageError::Closed))
+    } else {
+        None
+    }
+}
+
+impl Log {
+    /// Opens (or creates) the log in `opts.dir`: lock the directory, delete `*.tmp`, read and
+    /// validate the MANIFEST and every segment, cut a torn tail of the last segment (saving the
+    /// cut bytes in a side file), delete header-only orphan segments, create the first segment
+    /// of a fresh directory, and start the writer thread. Returns every recovered record.
+    pub fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovered), StorageError> {
+        super::recovery::open(vfs, opts)
+    }
+
+    /// Read-only recovery read of `dir`: no lock, no deletion, no truncation, no writer.
+    /// A torn tail of the last segment is reported in `torn_tail`, not cut; orphan segments
+    /// are reported, not read. Safe while the log is open, for every LSN the caller has waited
+    /// durable for.
+    pub fn read_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Recovered, StorageError> {
+        super::recovery::read_dir(vfs, dir)
+    }
+
+    /// Assigns the next LSN to a Batch record with this payload and buffers it for the writer.
+    /// No I/O. Call under the engine lock so LSN order is apply order.
+    pub fn append(&self, ts_ms: i64, payload: &[u8]) -> Result<u64, StorageError> {
+        if payload.len() > MAX_PAYLOAD_LEN as usize {
+            return Err(StorageError::RecordTooLarge {
+                len: payload.len() as u64,
+                max: u64::from(MAX_PAYLOAD_LEN),
+            });
+        }
+        self.append_with(ts_ms, |out| out.extend_from_slice(payload))
+    }
+
+    /// Like [`Log::append`], but `fill` appends the payload straight into the log buffer
+    /// (e.g. `|out| encode_batch(cmds, out)`), saving a copy. `fill` must only append to the
+    /// vector it is given. It runs under the log's buffer lock: keep it short.
+    pub fn append_with(
+        &self,
+        ts_ms: i64,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64, StorageError> {
+        let shared = &*self.shared;
+        let (lsn, notify) = {
+            let mut st = shared.pending.lock();
+            if st.poisoned {
+                return Err(StorageError::Poisoned);
+            }
+            if st.closed {
+                return Err(StorageError::Closed);
+            }
+            // Drop anything after the last complete record (left only if a `fill` panicked),
+            // so a half-built record can never reach the disk.
+            let committed = st.ends.last().copied().unwrap_or(0);
+            st.buf.truncate(committed);
+            let lsn = st.next_lsn;
+            let start = begin_record(&mut st.buf, lsn, ts_ms, KIND_BATCH);
+            fill(&mut st.buf);
+            if let Err(len) = finish_record(&mut st.buf, start) {
+                st.buf.truncate(start);
+                return Err(StorageError::RecordTooLarge {
+                    len,
+                    max: u64::from(MAX_PAYLOAD_LEN),
+                });
+            }
+            let end = st.buf.len();
+            st.ends.push(end);
+            st.next_lsn += 1;
+            shared.last_lsn.store(lsn, Ordering::Release);
+            let notify = st.ends.len() >= st.wake_at;
+            if notify {
+                st.wake_at = usize::MAX;
+            }
+            (lsn, notify)
+        };
+        if notify {
+            shared.writer_cv.notify_one();
+        }
+        Ok(lsn)
+    }
+
+    /// The last LSN assigned (0 if none).
+    pub fn last_lsn(&self) -> u64 {
+        self.shared.last_lsn.load(Ordering::Acquire)
+    }
+
+    /// The last LSN that is durable under the policy: fdatasync'ed under `Always`, written to
+    /// the OS under `Everysec`/`No` (Redis replies after write(2) in those modes).
+    pub fn durable_lsn(&self) -> u64 {
+        self.shared.durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// The last LSN covered by a completed fdatasync, whatever the policy.
+    pub fn fsynced_lsn(&self) -> u64 {
+        self.shared.fsynced_lsn.load(Ordering::Acquire)
+    }
+
+    /// Resolves once `durable_lsn() >= lsn`; `Err(Poisoned)` if the log latched first,
+    /// `Err(Closed)` if it was shut down without reaching `lsn` (an LSN never assigned).
+    pub async fn wait_durable(&self, lsn: u64) -> Result<(), StorageError> {
+        self.wait(lsn, false).await
+    }
+
+    /// Resolves once `fsynced_lsn() >= lsn`, asking the writer for an fdatasync if the policy
+    /// would not do one soon (WAITAOF under `everysec`/`no`).
+    pub async fn wait_fsynced(&self, lsn: u64) -> Result<(), StorageError> {
+        self.request_sync(lsn);
+        self.wait(lsn, true).await
+    }
+
+    async fn wait(&self, lsn: u64, fsynced: bool) -> Result<(), StorageError> {
+        let fast = if fsynced {
+            self.fsynced_lsn()
+        } else {
+            self.durable_lsn()
+        };
+        if fast >= lsn {
+            return Ok(());
+        }
+        // Subscribe, then check: `wait_for` looks at the current value before sleeping, so a
+        // publish between the fast check and here is not missed.
+        let mut rx = self.shared.progress.subscribe();
+        let outcome = match rx
+            .wait_for(|p| wait_outcome(p, lsn, fsynced).is_some())
+            .await
+        {
+            Ok(p) => wait_outcome(&p, lsn, fsynced),
+            Err(_) => Some(Err(StorageError::Closed)),
+        };
+        outcome.unwrap_or(Err(StorageError::Closed))
+    }
+
+    fn request_sync(&self, lsn: u64) {
+        let mut st = self.shared.pending.lock();
+        if st.sync_requested < lsn {
+            st.sync_requested = lsn;
+        }
+        st.wake_at = usize::MAX;
+        drop(st);
+        self.shared.writer_cv.notify_one();
+    }
+
+    /// Blocking [`Log::wait_durable`] for non-async callers (DEBUG RELOAD, shutdown). Do not
+    /// call it on an async runtime thread.
+    pub fn wait_durable_blocking(&self, lsn: u64) -> Result<(), StorageError> {
+        let shared = &*self.shared;
+        let mut g = shared.blocking_mx.lock();
+        loop {
+            // The writer stores the atomics before taking `blocking_mx` to notify, so checking
+            // them under the mutex cannot miss a wake-up.
+            let p = Progress {
+                durable: self.durable_lsn(),
+                fsynced: self.fsynced_lsn(),
+                failed: shared.poisoned.load(Ordering::SeqCst),
+                closed: shared.closed.load(Ordering::SeqCst),
+            };
+            if let Some(r) = wait_outcome(&p, lsn, false) {
+                return r;
+            }
+            shared.blocking_cv.wait(&mut g);
+        }
+    }
+
+    /// The latched error text, if a write or fsync failed (for MISCONF and INFO).
+    pub fn is_poisoned(&self) -> Option<String> {
+        if !self.shared.poisoned.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.shared.poison_text.lock().clone()
+    }
+
+    /// Statistics for INFO persistence.
+    pub fn stats(&self) -> LogStats {
+        let c = &self.shared.counters;
+        let fsyncs = c.fsyncs.load(Ordering::Relaxed);
+        let fsynced_records = c.records_fsynced.load(Ordering::Relaxed);
+        let poisoned = self.is_poisoned();
+        LogStats {
+            current_size: c.current_size.load(Ordering::Relaxed),
+            segments: c.segments.load(Ordering::Relaxed),
+            last_lsn: self.last_lsn(),
+            durable_lsn: self.durable_lsn(),
+            fsynced_lsn: self.fsynced_lsn(),
+            fsyncs,
+            records_written: c.records_written.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            write_batches: c.write_batches.load(Ordering::Relaxed),
+            mean_records_per_fsync: if fsyncs == 0 {
+                0.0
+            } else {
+                fsynced_records as f64 / fsyncs as f64
+            },
+            last_fsync_latency_us: c.last_fsync_us.load(Ordering::Relaxed),
+            last_write_ok: poisoned.is_none(),
+            poisoned,
+            fsync_policy: self.shared.policy(),
+        }
+    }
+
+    /// Changes the fsync policy (CONFIG SET appendfsync). Takes effect at the writer's next
+    /// batch; switching to `Always` makes later waits cover an fdatasync.
+    pub fn set_fsync(&self, p: FsyncPolicy) {
+        self.shared.fsync.store(p.to_u8(), Ordering::Relaxed);
+        // Wake the writer so an Everysec timer is re-evaluated.
+        let mut st = self.shared.pending.lock();
+        st.wake_at = usize::MAX;
+        drop(st);
+        self.shared.writer_cv.notify_one();
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Writes and fdatasyncs every appended record, stops the writer thread and releases the
+    /// directory lock. Idempotent; also run on drop. Later appends return `Closed`.
+    pub fn shutdown(&self) {
+        {
+            let mut st = self.shared.pending.lock();
+            st.closed = true;
+            st.wake_at = usize::MAX;
+        }
+        self.shared.writer_cv.notify_one();
+        if let Some(handle) = self.writer.lock().take() {
+            if handle.join().is_err() {
+                tracing::error!("log writer thread panicked");
+            }
+        }
+        self.shared.mark_closed();
+        self.lock.lock().take();
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

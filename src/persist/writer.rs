@@ -1,0 +1,309 @@
+//! The log-writer thread: group commit, segment rotation and the fsync policies. It takes
+//! the whole append buffer at once (double buffering), writes it with as few `write` calls
+//! as rotation allows, fdatasyncs per policy, then publishes the durable LSN. Implements
+//! format/log.md §Durability sequence (steps 1–5, rotation) and §Fsync policies.
+//!
+//! Must not: retry a failed write or fsync (it latches and exits), append a record to a
+//! segment before a manifest listing that segment is durable, or split a record across
+//! segments.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::StorageError;
+use super::log::{FsyncPolicy, Shared};
+use super::manifest::{publish, Manifest};
+use super::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
+
+/// Everysec: the fdatasync interval.
+const EVERYSEC: Duration = Duration::from_secs(1);
+/// Upper bound of the group-commit gather delay.
+const MAX_GATHER: Duration = Duration::from_micros(200);
+/// An append buffer grown past this is released after use instead of being kept.
+const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+
+/// The writer thread's own state.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    active: SegmentWriter,
+    /// First LSN of every live segment (what the manifest lists).
+    segments: Vec<u64>,
+    /// The spare half of the double buffer.
+    spare_buf: Vec<u8>,
+    spare_ends: Vec<usize>,
+    /// Last LSN written to the OS.
+    written: u64,
+    /// Last LSN covered by a completed fdatasync.
+    fsynced: u64,
+    last_fsync_at: Instant,
+    /// Records the last fdatasync covered and how long it took (drives the gather delay).
+    last_sync_records: u64,
+    last_sync_latency: Duration,
+    last_sync_end: Instant,
+}
+
+/// Latches the log if the writer thread unwinds, so no waiter hangs on a dead writer.
+struct PanicLatch(Arc<Shared>);
+
+impl Drop for PanicLatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison(&StorageError::io(
+                &self.0.dir,
+                std::io::Error::other("log writer thread panicked"),
+            ));
+        }
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        active: SegmentWriter,
+        segments: Vec<u64>,
+        last_lsn: u64,
+    ) -> Self {
+        let now = Instant::now();
+        Writer {
+            shared,
+            active,
+            segments,
+            spare_buf: Vec::new(),
+            spare_ends: Vec::new(),
+            written: last_lsn,
+            fsynced: last_lsn,
+            last_fsync_at: now,
+            last_sync_records: 0,
+            last_sync_latency: Duration::ZERO,
+            last_sync_end: now,
+        }
+    }
+
+    /// The thread body: runs until shutdown or the first I/O failure.
+    pub(crate) fn run(mut self) {
+        let _latch = PanicLatch(Arc::clone(&self.shared));
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let mut st = shared.pending.lock();
+            if st.poisoned {
+                return;
+            }
+            let policy = shared.policy();
+            // Group-commit gather plan, fixed right after the previous fdatasync: if it covered
+            // several records, the clients it released are about to send their next commands;
+            // wait a little for them so the next fdatasync covers them and the records that
+            // queued meanwhile, instead of starting one for the latter alone (which would split
+            // the clients into two alternating halves). See format/log.md §9 A, "Group-commit
+            // gather".
+            let gather = (policy == FsyncPolicy::Always && self.last_sync_records > 1).then(|| {
+                let delay = (self.last_sync_latency / 2).min(MAX_GATHER);
+                let target = st
+                    .ends
+                    .len()
+                    .saturating_add(self.last_sync_records as usize);
+                (self.last_sync_end + delay, target)
+            });
+            // Wait for work: records, an fsync request, the everysec timer, or shutdown.
+            loop {
+                if st.poisoned {
+                    return;
+                }
+                if !st.ends.is_empty() || st.closed {
+                    break;
+                }
+                let unsynced = self.written > self.fsynced;
+                if unsynced && st.sync_requested > self.fsynced {
+                    break;
+                }
+                st.wake_at = 1;
+                if unsynced && shared.policy() == FsyncPolicy::Everysec {
+                    let deadline = self.last_fsync_at + EVERYSEC;
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    shared.writer_cv.wait_until(&mut st, deadline);
+                } else {
+                    shared.writer_cv.wait(&mut st);
+                }
+            }
+            if let Some((deadline, target)) = gather {
+                while st.ends.len() < target && !st.closed && !st.poisoned {
+                    st.wake_at = target;
+                    if shared.writer_cv.wait_until(&mut st, deadline).timed_out() {
+                        break;
+                    }
+                }
+            }
+            st.wake_at = usize::MAX;
+            if st.poisoned {
+                return;
+            }
+            // Read the policy under the buffer lock: every record in this batch was appended
+            // after any `set_fsync` that happened before its append, so it gets that policy.
+            let policy = shared.policy();
+            let closing = st.closed && st.ends.is_empty();
+            let sync_requested = st.sync_requested;
+            std::mem::swap(&mut st.buf, &mut self.spare_buf);
+            std::mem::swap(&mut st.ends, &mut self.spare_ends);
+            let first_lsn = st.buf_first_lsn;
+            st.buf_first_lsn = st.next_lsn;
+            drop(st);
+
+            let result = self.process(first_lsn, policy, sync_requested, closing);
+            if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
+                self.spare_buf = Vec::new();
+            }
+            self.spare_buf.clear();
+            self.spare_ends.clear();
+            if let Err(e) = result {
+                shared.poison(&e);
+                return;
+            }
+            if closing {
+                return;
+            }
+        }
+    }
+
+    /// Writes the taken batch (rotating at record boundaries), fdatasyncs per policy and
+    /// publishes progress.
+    fn process(
+        &mut self,
+        first_lsn: u64,
+        policy: FsyncPolicy,
+        sync_requested: u64,
+        closing: bool,
+    ) -> Result<(), StorageError> {
+        let buf = std::mem::take(&mut self.spare_buf);
+        let ends = std::mem::take(&mut self.spare_ends);
+        let r = self.write_batch(first_lsn, &buf, &ends);
+        self.spare_buf = buf;
+        self.spare_ends = ends;
+        r?;
+        let unsynced = self.written > self.fsynced;
+        let sync = unsynced
+            && (policy == FsyncPolicy::Always
+                || closing
+                || sync_requested > self.fsynced
+                || (policy == FsyncPolicy::Everysec && self.last_fsync_at.elapsed() >= EVERYSEC));
+        if sync {
+            // DURABILITY: under `always` this precedes the publish below, so no reply is
+            // released before its record is on disk; otherwise it is the everysec timer, a
+            // WAITAOF request or shutdown.
+            self.sync_active()?;
+        }
+        let durable = if policy == FsyncPolicy::Always {
+            self.fsynced
+        } else {
+            self.written
+        };
+        self.shared.publish(durable, self.fsynced);
+        Ok(())
+    }
+
+    /// Appends the records of `buf` (record `i` ends at `ends[i]`, LSN `first_lsn + i`),
+    /// rotating before a record that would take a non-empty segment past `segment_size`.
+    fn write_batch(
+        &mut self,
+        first_lsn: u64,
+        buf: &[u8],
+        ends: &[usize],
+    ) -> Result<(), StorageError> {
+        let Some(&total) = ends.last() else {
+            return Ok(());
+        };
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
+        let segment_size = self.shared.segment_size;
+        let mut chunk_start = 0usize;
+        let mut rec_start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            let in_segment = self.active.len() + (rec_start - chunk_start) as u64;
+            let rec_len = (end - rec_start) as u64;
+            if in_segment > SEGMENT_HEADER_LEN as u64 && in_segment + rec_len > segment_size {
+                if rec_start > chunk_start {
+                    self.active.append(&buf[chunk_start..rec_start])?;
+                    counters
+                        .current_size
+                        .fetch_add((rec_start - chunk_start) as u64, Ordering::Relaxed);
+                }
+                self.written = first_lsn + i as u64 - 1;
+                self.rotate(first_lsn + i as u64)?;
+                chunk_start = rec_start;
+            }
+            rec_start = end;
+        }
+        self.active.append(&buf[chunk_start..total])?;
+        counters
+            .current_size
+            .fetch_add((total - chunk_start) as u64, Ordering::Relaxed);
+        self.written = first_lsn + ends.len() as u64 - 1;
+        counters
+            .records_written
+            .fetch_add(ends.len() as u64, Ordering::Relaxed);
+        counters
+            .bytes_written
+            .fetch_add(total as u64, Ordering::Relaxed);
+        counters.write_batches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// fdatasync the active segment and account for it.
+    fn sync_active(&mut self) -> Result<(), StorageError> {
+        let start = Instant::now();
+        // DURABILITY: group commit; this one fdatasync covers every record written so far.
+        self.active.sync()?;
+        let end = Instant::now();
+        let covered = self.written - self.fsynced;
+        self.fsynced = self.written;
+        self.last_fsync_at = end;
+        self.last_sync_end = end;
+        self.last_sync_latency = end - start;
+        self.last_sync_records = covered;
+        let c = &self.shared.counters;
+        c.fsyncs.fetch_add(1, Ordering::Relaxed);
+        c.records_fsynced.fetch_add(covered, Ordering::Relaxed);
+        c.last_fsync_us.store(
+            u64::try_from(self.last_sync_latency.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Rotation (format/log.md §Durability sequence, steps 1–4): make the old segment fully
+    /// durable, create the new one durably, publish a manifest listing it. Only then may
+    /// records be appended to it (step 5, by the caller).
+    fn rotate(&mut self, next_lsn: u64) -> Result<(), StorageError> {
+        // DURABILITY: step 1, whatever the policy: a segment that is not last may never have a
+        // torn tail, so the old segment is complete on disk before a later one holds records.
+        if self.written > self.fsynced {
+            self.sync_active()?;
+        }
+        let policy = self.shared.policy();
+        let durable = if policy == FsyncPolicy::Always {
+            self.fsynced
+        } else {
+            self.written
+        };
+        self.shared.publish(durable, self.fsynced);
+        // Steps 2–3 (inside SegmentWriter::create): tmp, header, fsync, rename, dir fsync.
+        let new = SegmentWriter::create(&self.shared.vfs, &self.shared.dir, next_lsn)?;
+        self.segments.push(next_lsn);
+        // Step 4: the manifest listing the new segment is durable before any record reaches it.
+        publish(
+            &self.shared.vfs,
+            &self.shared.dir,
+            &Manifest {
+                segments: self.segments.clone(),
+            },
+        )?;
+        self.active = new;
+        let c = &self.shared.counters;
+        c.segments.fetch_add(1, Ordering::Relaxed);
+        c.current_size
+            .fetch_add(SEGMENT_HEADER_LEN as u64, Ordering::Relaxed);
+        tracing::debug!(segment = %self.active.path().display(), "log segment rotated");
+        Ok(())
+    }
+}

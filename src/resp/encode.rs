@@ -1,0 +1,185 @@
+//! The reply encoder: `Reply` → bytes for RESP2 or RESP3. RESP3-only shapes are
+//! downgraded for RESP2 as Redis does (maps flatten, doubles become bulk strings,
+//! booleans become integers). CR and LF in simple strings and errors become spaces.
+
+use super::reply::Reply;
+
+/// Format a double as Redis does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == d.trunc() && d.abs() < 1e17 {
+        // Integral values print without exponent or fraction, as %.17g does.
+        #[expect(clippy::cast_possible_truncation, reason = "checked integral and < 1e17")]
+        return format!("{}", d as i64);
+    }
+    format_g17(d)
+}
+
+/// `%.17g`: 17 significant digits, shortest of fixed/exponent notation, trailing zeros cut.
+fn format_g17(d: f64) -> String {
+    let e = format!("{:.16e}", d);
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..17).contains(&exp) {
+        let mant = trim_zeros(mant);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mant}e{sign}{:02}", exp.abs());
+    }
+    let decimals = usize::try_from(16 - exp).unwrap_or(0);
+    trim_zeros(&format!("{:.*}", decimals, d)).to_string()
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+fn put_line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
+    out.push(prefix);
+    out.extend(text.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_len(out: &mut Vec<u8>, prefix: u8, n: usize) {
+    out.push(prefix);
+    out.extend_from_slice(itoa_usize(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn itoa_usize(n: usize) -> String {
+    n.to_string()
+}
+
+fn put_bulk(out: &mut Vec<u8>, b: &[u8]) {
+    put_len(out, b'$', b.len());
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Append the encoding of `reply` for protocol version `proto` (2 or 3) to `out`.
+pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
+    let resp3 = proto >= 3;
+    match reply {
+        Reply::Simple(s) => put_line(out, b'+', s.as_bytes()),
+        Reply::Error(s) => put_line(out, b'-', s.as_bytes()),
+        Reply::Int(n) => {
+            out.push(b':');
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Bulk(b) => put_bulk(out, b),
+        Reply::Null => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+        Reply::NullArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
+        Reply::Array(items) => {
+            put_len(out, b'*', items.len());
+            for r in items {
+                encode(r, proto, out);
+            }
+        }
+        Reply::Push(items) => {
+            put_len(out, if resp3 { b'>' } else { b'*' }, items.len());
+            for r in items {
+                encode(r, proto, out);
+            }
+        }
+        Reply::Set(items) => {
+            put_len(out, if resp3 { b'~' } else { b'*' }, items.len());
+            for r in items {
+                encode(r, proto, out);
+            }
+        }
+        Reply::Map(pairs) => {
+            if resp3 {
+                put_len(out, b'%', pairs.len());
+            } else {
+                put_len(out, b'*', pairs.len() * 2);
+            }
+            for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Reply::Double(d) => {
+            let s = format_double(*d);
+            if resp3 {
+                put_line(out, b',', s.as_bytes());
+            } else {
+                put_bulk(out, s.as_bytes());
+            }
+        }
+        Reply::Bool(b) => {
+            if resp3 {
+                out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
+            } else {
+                out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
+            }
+        }
+        Reply::Verbatim(fmt, text) => {
+            if resp3 {
+                put_len(out, b'=', text.len() + 4);
+                out.extend_from_slice(fmt.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                put_bulk(out, text);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn enc(r: &Reply, p: u8) -> String {
+        let mut v = Vec::new();
+        encode(r, p, &mut v);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn resp2_and_resp3_shapes() {
+        let m = Reply::Map(vec![(Reply::bulk(b"a"), Reply::Int(1))]);
+        assert_eq!(enc(&m, 2), "*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&m, 3), "%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&Reply::Null, 2), "$-1\r\n");
+        assert_eq!(enc(&Reply::NullArray, 2), "*-1\r\n");
+        assert_eq!(enc(&Reply::Null, 3), "_\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
+        assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
+        assert_eq!(enc(&Reply::Bool(false), 3), "#f\r\n");
+        assert_eq!(enc(&Reply::Set(vec![Reply::Int(1)]), 3), "~1\r\n:1\r\n");
+        assert_eq!(
+            enc(&Reply::Verbatim("txt", Bytes::from_static(b"hi")), 3),
+            "=6\r\ntxt:hi\r\n"
+        );
+        assert_eq!(enc(&Reply::Push(vec![]), 3), ">0\r\n");
+    }
+
+    #[test]
+    fn errors_lose_newlines() {
+        assert_eq!(enc(&Reply::err("ERR a\r\nb"), 2), "-ERR a  b\r\n");
+    }
+
+    #[test]
+    fn doubles_like_redis() {
+        assert_eq!(format_double(1.0), "1");
+        assert_eq!(format_double(-0.5), "-0.5");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+        assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
+    }
+}

@@ -1,0 +1,168 @@
+//! One connection: read what the socket has, decode every buffered request, execute them
+//! in order under one engine-lock acquisition, wait once for the durability of everything
+//! they observed, encode every reply into one buffer and write once (pipelining).
+//! Protocol errors are answered and close the connection, as Redis does.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use super::engine::{Engine, Outcome};
+use crate::clock;
+use crate::cmd::Client;
+use crate::resp::{decode, encode, Limits, Reply};
+
+struct KillSwitch {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+/// Serve one client until it disconnects, is killed, or the server stops.
+pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
+    let _ = sock.set_nodelay(true);
+    let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let kill = Arc::new(KillSwitch {
+        flag: AtomicBool::new(false),
+        notify: Notify::new(),
+    });
+    let k2 = kill.clone();
+    let id = engine.with_state(|st| {
+        let id = st.clients.next_id();
+        let auth = st.config.requirepass.is_empty();
+        let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
+        c.kill = Some(Arc::new(move || {
+            k2.flag.store(true, Ordering::Release);
+            k2.notify.notify_one();
+        }));
+        st.clients.map.insert(id, c);
+        st.stats.total_connections += 1;
+        id
+    });
+    let _ = run(&engine, &mut sock, id, &kill).await;
+    engine.with_state(|st| {
+        st.clients.map.remove(&id);
+    });
+}
+
+async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    loop {
+        let (limits, proto, timeout, qlimit) = engine.with_state(|st| {
+            let c = st.clients.map.get(&id);
+            (
+                Limits {
+                    max_bulk_len: st.config.proto_max_bulk_len,
+                    authenticated: c.is_some_and(|c| c.authenticated),
+                },
+                c.map_or(2, |c| c.resp),
+                st.config.timeout,
+                st.config.client_query_buffer_limit,
+            )
+        });
+        // Decode everything buffered.
+        let mut proto_err = None;
+        loop {
+            match decode(&mut buf, &limits) {
+                Ok(Some(argv)) => {
+                    if !argv.is_empty() {
+                        batch.push(argv);
+                    }
+                    // AUTH/HELLO change decoding limits: execute before decoding further.
+                    if !limits.authenticated && !batch.is_empty() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    proto_err = Some(e);
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            outcomes.clear();
+            engine.execute_many(id, &batch, &mut outcomes);
+            let executed = outcomes.len();
+            batch.drain(..executed);
+            let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
+            if need > 0 && need > engine.log.durable_lsn() {
+                if let Err(e) = engine.log.wait_durable(need).await {
+                    // Replies that depended on records that never became durable must not
+                    // be sent as successes.
+                    let durable = engine.log.durable_lsn();
+                    for o in outcomes.iter_mut().filter(|o| o.lsn > durable) {
+                        o.reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"));
+                    }
+                }
+            }
+            let (resp, close) = engine.with_state(|st| {
+                st.clients
+                    .map
+                    .get(&id)
+                    .map_or((proto, true), |c| (c.resp, c.close_after_reply))
+            });
+            // A successful SHUTDOWN closes its connection without a reply, as in Redis: it
+            // is the last command run (execute_many stops after a closing command).
+            let silent_last = close && engine.stopping.load(Ordering::Acquire);
+            let n = outcomes.len() - usize::from(silent_last);
+            for o in &outcomes[..n] {
+                encode(&o.reply, resp, &mut out);
+            }
+            sock.write_all(&out).await?;
+            out.clear();
+            if close {
+                batch.clear();
+                return Ok(());
+            }
+            if !batch.is_empty() {
+                continue;
+            }
+        }
+        if let Some(e) = proto_err {
+            encode(&Reply::Error(e.to_string()), proto, &mut out);
+            sock.write_all(&out).await?;
+            return Ok(());
+        }
+        if buf.len() as u64 > qlimit {
+            tracing::warn!(client = id, "closing client that exceeded client-query-buffer-limit");
+            return Ok(());
+        }
+        if kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        buf.reserve(16 * 1024);
+        let read = sock.read_buf(&mut buf);
+        let n = tokio::select! {
+            r = read => r?,
+            _ = kill.notify.notified() => return Ok(()),
+            _ = engine.stop_notify.notified() => return Ok(()),
+            _ = idle(timeout) => return Ok(()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        engine.with_state(|st| {
+            st.stats.net_input_bytes += n as u64;
+            if let Some(c) = st.clients.map.get_mut(&id) {
+                c.qbuf = buf.len();
+            }
+        });
+    }
+}
+
+async fn idle(timeout_s: u64) {
+    if timeout_s == 0 {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(timeout_s)).await;
+    }
+}

@@ -1,0 +1,319 @@
+//! Test support shared by the integration tests: an in-process strata server on a free
+//! port with its own runtime and temp dir (restartable on the same dir), a raw RESP client
+//! that parses replies into comparable values, and the `redis-server` oracle for
+//! differential tests (missing `redis-server` fails under CI=true, skips otherwise).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strata::config::Config;
+use strata::persist::io::{RealFs, Vfs};
+use strata::server::{self, Engine};
+
+/// A strata server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub dir: PathBuf,
+    rt: Option<tokio::runtime::Runtime>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Start on a fresh temp dir with `directives` (`name`, `value`) applied.
+    pub fn start(directives: &[(&str, &str)]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Self::start_in(&dir, directives, Arc::new(RealFs));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Start on `dir` with a given VFS.
+    pub fn start_in(dir: &Path, directives: &[(&str, &str)], vfs: Arc<dyn Vfs>) -> TestServer {
+        Self::try_start_in(dir, directives, vfs).expect("server starts")
+    }
+
+    /// Start, returning the startup error instead of panicking.
+    pub fn try_start_in(dir: &Path, directives: &[(&str, &str)], vfs: Arc<dyn Vfs>) -> Result<TestServer, String> {
+        let mut config = Config::default();
+        config.port = 0;
+        config.dir = dir.to_path_buf();
+        for (k, v) in directives {
+            config.set(k, v, false).expect("valid directive");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let running = rt
+            .block_on(server::start(config, vfs, None))
+            .map_err(|e| e.to_string())?;
+        Ok(TestServer {
+            addr: running.addrs[0],
+            engine: running.engine,
+            dir: dir.to_path_buf(),
+            rt: Some(rt),
+            _tmp: None,
+        })
+    }
+
+    /// Stop cleanly, keep the temp dir, and start again on the same dir.
+    pub fn restart(mut self, directives: &[(&str, &str)]) -> TestServer {
+        let tmp = self._tmp.take();
+        let dir = self.dir.clone();
+        drop(self);
+        let mut s = Self::start_in(&dir, directives, Arc::new(RealFs));
+        s._tmp = tmp;
+        s
+    }
+
+    /// Take ownership of the temp dir (so it outlives this server).
+    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+
+    /// A redis-rs connection.
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://{}/", self.addr))
+            .expect("client")
+            .get_connection()
+            .expect("connect")
+    }
+
+    /// A raw RESP client.
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.engine.request_stop();
+        self.engine.close();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A parsed reply, comparable across servers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum V {
+    Simple(String),
+    Err(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Arr(Vec<V>),
+    Map(Vec<(V, V)>),
+    Set(Vec<V>),
+    Double(String),
+    Bool(bool),
+    Verbatim(String),
+    Push(Vec<V>),
+    Big(String),
+}
+
+impl V {
+    /// Text of a bulk or simple string.
+    pub fn text(&self) -> String {
+        match self {
+            V::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            V::Simple(s) | V::Err(s) | V::Verbatim(s) | V::Double(s) => s.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+    /// For differential comparison: errors compare by their first word only.
+    pub fn normalized(&self) -> V {
+        match self {
+            V::Err(e) => V::Err(e.split_whitespace().next().unwrap_or("").to_string()),
+            V::Arr(a) => V::Arr(a.iter().map(V::normalized).collect()),
+            V::Set(a) => V::Set(a.iter().map(V::normalized).collect()),
+            V::Push(a) => V::Push(a.iter().map(V::normalized).collect()),
+            V::Map(m) => V::Map(m.iter().map(|(k, v)| (k.normalized(), v.normalized())).collect()),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A minimal blocking RESP2/RESP3 client that sends arbitrary bytes.
+pub struct RawClient {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        s.set_nodelay(true).ok();
+        RawClient {
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+        }
+    }
+
+    /// Send raw bytes.
+    pub fn send_raw(&mut self, b: &[u8]) {
+        self.w.write_all(b).expect("write");
+    }
+
+    /// Encode and send one command.
+    pub fn send(&mut self, args: &[&[u8]]) {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send_raw(&out);
+    }
+
+    /// Send a command given as strings and read its reply.
+    pub fn cmd(&mut self, args: &[&str]) -> V {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.send(&a);
+        self.read()
+    }
+
+    /// Read one reply.
+    pub fn read(&mut self) -> V {
+        self.try_read().expect("reply")
+    }
+
+    /// Read one reply; None on EOF.
+    pub fn try_read(&mut self) -> Option<V> {
+        let mut line = Vec::new();
+        let n = self.r.read_until(b'\n', &mut line).ok()?;
+        if n == 0 {
+            return None;
+        }
+        if line.len() < 3 {
+            panic!("bad reply line {:?}", String::from_utf8_lossy(&line));
+        }
+        let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        Some(match line[0] {
+            b'+' => V::Simple(body),
+            b'-' => V::Err(body),
+            b':' => V::Int(body.parse().expect("int")),
+            b'$' => {
+                let n: i64 = body.parse().expect("len");
+                if n < 0 {
+                    V::Nil
+                } else {
+                    V::Bulk(self.read_exact(n as usize))
+                }
+            }
+            b'=' => {
+                let n: usize = body.parse().expect("len");
+                V::Verbatim(String::from_utf8_lossy(&self.read_exact(n)).into_owned())
+            }
+            b'*' | b'~' | b'>' => {
+                let n: i64 = body.parse().expect("len");
+                if n < 0 {
+                    V::Nil
+                } else {
+                    let items: Vec<V> = (0..n).map(|_| self.read()).collect();
+                    match line[0] {
+                        b'*' => V::Arr(items),
+                        b'~' => V::Set(items),
+                        _ => V::Push(items),
+                    }
+                }
+            }
+            b'%' => {
+                let n: usize = body.parse().expect("len");
+                V::Map((0..n).map(|_| (self.read(), self.read())).collect())
+            }
+            b'_' => V::Nil,
+            b',' => V::Double(body),
+            b'#' => V::Bool(body == "t"),
+            b'(' => V::Big(body),
+            other => panic!("unknown reply type {}", other as char),
+        })
+    }
+
+    fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0; n + 2];
+        self.r.read_exact(&mut b).expect("bulk");
+        b.truncate(n);
+        b
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The real redis-server, for differential tests.
+pub struct Oracle {
+    child: Child,
+    pub addr: SocketAddr,
+    _tmp: tempfile::TempDir,
+}
+
+impl Oracle {
+    /// Start redis-server on a free port. Returns None (skip) when it is not installed,
+    /// unless CI=true, where a missing redis-server fails the test.
+    pub fn start() -> Option<Oracle> {
+        let found = Command::new("redis-server").arg("--version").output().is_ok();
+        if !found {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("redis-server is required for differential tests (CI=true)");
+            }
+            eprintln!("SKIPPED: redis-server not installed (differential test)");
+            return None;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(tmp.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(5) {
+                if let Ok(s) = TcpStream::connect(addr) {
+                    drop(s);
+                    let mut o = Oracle { child, addr, _tmp: tmp };
+                    let mut c = RawClient::connect(o.addr);
+                    if c.cmd(&["PING"]) == V::Simple("PONG".into()) {
+                        return Some(o);
+                    }
+                    let _ = o.child.kill();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn raw(&self) -> RawClient {
+        RawClient::connect(self.addr)
+    }
+}
+
+impl Drop for Oracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Side-by-side end-to-end benchmark: strata vs redis-server, same fsync policy, one run.
+# Builds release, starts both servers on free ports with fresh data dirs, runs
+# redis-benchmark -c 50 for SET, GET, INCR at -P 1 and -P 16 under appendfsync always and
+# everysec, and prints a markdown table with requests/s and the strata/redis ratio.
+#
+# Usage: tools/bench-e2e.sh [-n REQUESTS] [-t TESTS] [-c CLIENTS] [--policies "always everysec"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=200000
+TESTS="set,get,incr"
+CLIENTS=50
+POLICIES="always everysec"
+PIPES="1 16"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) N="$2"; shift 2 ;;
+        -t) TESTS="$2"; shift 2 ;;
+        -c) CLIENTS="$2"; shift 2 ;;
+        --policies) POLICIES="$2"; shift 2 ;;
+        --pipes) PIPES="$2"; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+for bin in redis-server redis-benchmark redis-cli; do
+    command -v "$bin" >/dev/null || { echo "$bin not found (apt-get install redis-server redis-tools)" >&2; exit 2; }
+done
+
+cargo build --release --quiet
+STRATA="${CARGO_TARGET_DIR:-target}/release/strata"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+
+# rps PORT TEST PIPE -> requests per second
+rps() {
+    redis-benchmark -p "$1" -c "$CLIENTS" -n "$N" -t "$2" -P "$3" -r 100000 --csv -q 2>/dev/null \
+        | awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}'
+}
+
+echo "# strata vs redis-server ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r))"
+echo "# redis: $(redis-server --version | awk '{print $3}'), requests per test: $N, clients: $CLIENTS"
+echo
+echo "| fsync | test | -P | strata rps | redis rps | strata/redis |"
+echo "|---|---|---|---|---|---|"
+for pol in $POLICIES; do
+    sp=$(free_port); rp=$(free_port)
+    mkdir -p "$WORK/s-$pol" "$WORK/r-$pol"
+    "$STRATA" server --port "$sp" --dir "$WORK/s-$pol" --appendfsync "$pol" --loglevel warning &
+    PIDS+=($!)
+    redis-server --port "$rp" --dir "$WORK/r-$pol" --appendonly yes --appendfsync "$pol" --save '' --daemonize no --loglevel warning >/dev/null &
+    PIDS+=($!)
+    wait_port "$sp"; wait_port "$rp"
+    for t in ${TESTS//,/ }; do
+        for p in $PIPES; do
+            s=$(rps "$sp" "$t" "$p"); r=$(rps "$rp" "$t" "$p")
+            ratio=$(awk -v a="$s" -v b="$r" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+            echo "| $pol | $t | $p | $s | $r | $ratio |"
+        done
+    done
+    redis-cli -p "$sp" shutdown nosave >/dev/null 2>&1 || true
+    redis-cli -p "$rp" shutdown nosave >/dev/null 2>&1 || true
+    sleep 0.5
+done
