@@ -19,16 +19,21 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     use Flags as F;
     let g = Group::Bitmap;
     let one = |s: CommandSpec| s.keys(1, 1, 1).group(g);
+    t.push(one(cmd("setbit", 4, F::WRITE | F::DENYOOM, setbit)).doc(
+        "Sets or clears the bit at offset in the string value stored at key",
+        "2.2.0",
+    ));
+    t.push(one(cmd("getbit", 3, F::READONLY | F::FAST, getbit)).doc(
+        "Returns the bit value at offset in the string value stored at key",
+        "2.2.0",
+    ));
     t.push(
-        one(cmd("setbit", 4, F::WRITE | F::DENYOOM, setbit))
-            .doc("Sets or clears the bit at offset in the string value stored at key", "2.2.0"),
+        one(cmd("bitcount", -2, F::READONLY, bitcount)).doc("Count set bits in a string", "2.6.0"),
     );
     t.push(
-        one(cmd("getbit", 3, F::READONLY | F::FAST, getbit))
-            .doc("Returns the bit value at offset in the string value stored at key", "2.2.0"),
+        one(cmd("bitpos", -3, F::READONLY, bitpos))
+            .doc("Find first bit set or clear in a string", "2.8.7"),
     );
-    t.push(one(cmd("bitcount", -2, F::READONLY, bitcount)).doc("Count set bits in a string", "2.6.0"));
-    t.push(one(cmd("bitpos", -3, F::READONLY, bitpos)).doc("Find first bit set or clear in a string", "2.8.7"));
     t.push(
         cmd("bitop", -4, F::WRITE | F::DENYOOM, bitop)
             .keys(2, -1, 1)
@@ -36,8 +41,10 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .doc("Perform bitwise operations between strings", "2.6.0"),
     );
     t.push(
-        one(cmd("bitfield", -2, F::WRITE | F::DENYOOM, bitfield))
-            .doc("Perform arbitrary bitfield integer operations on strings", "3.2.0"),
+        one(cmd("bitfield", -2, F::WRITE | F::DENYOOM, bitfield)).doc(
+            "Perform arbitrary bitfield integer operations on strings",
+            "3.2.0",
+        ),
     );
     t.push(one(cmd("bitfield_ro", -2, F::READONLY | F::FAST, bitfield_ro)).doc(
         "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
@@ -138,7 +145,11 @@ fn bitop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let db = &x.st.ks.dbs[x.db];
     let srcs: Vec<&[u8]> = a[3..]
         .iter()
-        .map(|k| db.get(k).and_then(|e| as_str(e).ok()).map_or(&[][..], |s| &s[..]))
+        .map(|k| {
+            db.get(k)
+                .and_then(|e| as_str(e).ok())
+                .map_or(&[][..], |s| &s[..])
+        })
         .collect();
     let out = bits::bitop(op, &srcs);
     let dest = &a[2];
@@ -157,18 +168,29 @@ fn bitop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 /// Run one GET on a 9-byte window of `v` (zero beyond the end), without copying `v`.
 fn read_field(v: &[u8], op: &BitfieldOp) -> Option<i64> {
-    let start = usize::try_from(op.offset >> 3).unwrap_or(usize::MAX).min(v.len());
+    let start = usize::try_from(op.offset >> 3)
+        .unwrap_or(usize::MAX)
+        .min(v.len());
     let end = start.saturating_add(9).min(v.len());
     let mut window = v[start..end].to_vec();
     let local = BitfieldOp {
         offset: op.offset & 7,
         ..*op
     };
-    bits::bitfield_apply(&mut window, &[local]).replies.first().copied().flatten()
+    bits::bitfield_apply(&mut window, &[local])
+        .replies
+        .first()
+        .copied()
+        .flatten()
 }
 
 fn field_replies(replies: impl IntoIterator<Item = Option<i64>>) -> Reply {
-    Reply::Array(replies.into_iter().map(|r| r.map_or(Reply::Null, Reply::Int)).collect())
+    Reply::Array(
+        replies
+            .into_iter()
+            .map(|r| r.map_or(Reply::Null, Reply::Int))
+            .collect(),
+    )
 }
 
 /// BITFIELD / BITFIELD_RO. With any SET/INCRBY the key is created or zero-extended (even
@@ -242,7 +264,10 @@ mod tests {
         t.is("setbit b abc 1", err(OFFSET));
         t.is("setbit b 4294967296 1", err(OFFSET));
         for v in ["2", "-1", "abc"] {
-            t.is(&format!("setbit b 1 {v}"), err("ERR bit is not an integer or out of range"));
+            t.is(
+                &format!("setbit b 1 {v}"),
+                err("ERR bit is not an integer or out of range"),
+            );
         }
         t.is("getbit b 4294967296", err(OFFSET));
         t.is("getbit nokey abc", err(OFFSET));
@@ -286,7 +311,10 @@ mod tests {
         t.is("bitcount foo", int(26));
         t.is("bitcount foo 1 1", int(6));
         t.is("bitcount foo 5 30 bit", int(17));
-        t.is("bitpos nokey 2", err("ERR The bit argument must be 1 or 0."));
+        t.is(
+            "bitpos nokey 2",
+            err("ERR The bit argument must be 1 or 0."),
+        );
         t.is("bitpos nokey 1 abc", int(-1));
         t.is("bitpos nokey 0", int(0));
         t.is("bitpos b 2", err("ERR The bit argument must be 1 or 0."));
@@ -308,7 +336,10 @@ mod tests {
     fn bitop_variants() {
         let mut t = Kit::new();
         t.is("bitop foo d a", err(SYNTAX));
-        t.is("bitop not d a b", err("ERR BITOP NOT must be called with a single source key."));
+        t.is(
+            "bitop not d a b",
+            err("ERR BITOP NOT must be called with a single source key."),
+        );
         t.logs("bitop not d nokey", int(0), &[]);
         t.is("set d x", ok());
         t.logs("bitop and d n1 n2", int(0), &["bitop and d n1 n2"]);
@@ -333,7 +364,11 @@ mod tests {
     fn bitfield_ops_errors_and_journal() {
         let mut t = Kit::new();
         let line = "bitfield bf get i8 0 set u4 4 15 incrby i5 100 1 overflow sat incrby i5 100 100 overflow fail incrby u2 102 5";
-        t.logs(line, arr(vec![int(0), int(0), int(1), int(15), nil()]), &[line]);
+        t.logs(
+            line,
+            arr(vec![int(0), int(0), int(1), int(15), nil()]),
+            &[line],
+        );
         for ty in ["x8", "u64", "i65", "i0"] {
             t.is(&format!("bitfield bf get {ty} 0"), err(BF_TYPE));
         }
@@ -344,9 +379,16 @@ mod tests {
         t.is("bitfield bf get u8 #536870912", err(OFFSET));
         t.is("bitfield bf get u8 #536870911", arr(vec![int(0)]));
         t.is("bitfield bf get u8 #1", arr(vec![int(0)]));
-        t.logs("bitfield bf set u8 #1 300", arr(vec![int(0)]), &["bitfield bf set u8 #1 300"]);
+        t.logs(
+            "bitfield bf set u8 #1 300",
+            arr(vec![int(0)]),
+            &["bitfield bf set u8 #1 300"],
+        );
         t.is("bitfield bf get u8 #1", arr(vec![int(44)]));
-        t.is("bitfield bf overflow foo", err("ERR Invalid OVERFLOW type specified"));
+        t.is(
+            "bitfield bf overflow foo",
+            err("ERR Invalid OVERFLOW type specified"),
+        );
         t.is("bitfield bf foo", err(SYNTAX));
         t.is("bitfield bf get u8", err(SYNTAX));
         t.is("bitfield bf set u8 0 abc", err(NOT_INT));
@@ -369,12 +411,22 @@ mod tests {
         );
         assert_eq!(t.raw_get(b"nokey4"), Some(vec![0]));
         // ... but on an existing key that needs no growth nothing changes.
-        t.logs("bitfield nokey4 overflow fail set u2 0 7", arr(vec![nil()]), &[]);
+        t.logs(
+            "bitfield nokey4 overflow fail set u2 0 7",
+            arr(vec![nil()]),
+            &[],
+        );
         t.is("set s a", ok());
         t.is("bitfield s get u8 0", arr(vec![int(97)]));
-        t.is("bitfield_ro s get u8 0 get u4 100", arr(vec![int(97), int(0)]));
+        t.is(
+            "bitfield_ro s get u8 0 get u4 100",
+            arr(vec![int(97), int(0)]),
+        );
         t.is("setbit s 6 1", int(0));
-        t.is("bitfield_ro s get i64 0", arr(vec![int(7133701809754865664)]));
+        t.is(
+            "bitfield_ro s get i64 0",
+            arr(vec![int(7133701809754865664)]),
+        );
         t.is("set nn 5", ok());
         t.is("bitfield nn get u8 0", arr(vec![int(53)]));
         t.check_replay();
@@ -382,12 +434,23 @@ mod tests {
 
     #[test]
     fn command_table_entries() {
-        for name in ["setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield", "bitfield_ro"] {
+        for name in [
+            "setbit",
+            "getbit",
+            "bitcount",
+            "bitpos",
+            "bitop",
+            "bitfield",
+            "bitfield_ro",
+        ] {
             let c = crate::cmd::COMMANDS.get(name.as_bytes()).expect(name);
             assert_eq!(c.group.name(), "bitmap", "{name}");
         }
         let c = crate::cmd::COMMANDS.get(b"bitop").expect("registered");
-        assert_eq!((c.arity, c.keys.first, c.keys.last, c.keys.step), (-4, 2, -1, 1));
+        assert_eq!(
+            (c.arity, c.keys.first, c.keys.last, c.keys.step),
+            (-4, 2, -1, 1)
+        );
         let _ = Reply::Null;
     }
 }

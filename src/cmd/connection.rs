@@ -13,92 +13,37 @@ use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
 use crate::resp::Reply;
 
 /// Register the connection commands.
+#[rustfmt::skip]
 pub fn register(t: &mut Vec<CommandSpec>) {
     use Flags as F;
-    let g = Group::Connection;
+    let c = |name, arity, flags, handler, summary, since| {
+        cmd(name, arity, flags, handler).group(Group::Connection).doc(summary, since)
+    };
     // Allowed before AUTH, while loading, on a stale replica; never from scripts.
     let pre_auth = F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::NO_AUTH;
+    let any = F::LOADING | F::STALE | F::FAST;
     let sub = F::NOSCRIPT | F::LOADING | F::STALE;
-    let sub_admin = F::ADMIN | sub;
-    t.push(
-        cmd("ping", -1, F::FAST, ping)
-            .group(g)
-            .doc("Ping the server", "1.0.0"),
-    );
-    t.push(
-        cmd("echo", 2, F::LOADING | F::STALE | F::FAST, echo)
-            .group(g)
-            .doc("Echo the given string", "1.0.0"),
-    );
-    t.push(
-        cmd("quit", -1, pre_auth, quit)
-            .group(g)
-            .doc("Close the connection", "1.0.0"),
-    );
-    t.push(
-        cmd("reset", 1, pre_auth, reset)
-            .group(g)
-            .doc("Reset the connection", "6.2.0"),
-    );
-    t.push(
-        cmd("select", 2, F::LOADING | F::STALE | F::FAST, select)
-            .group(g)
-            .doc(
-                "Change the selected database for the current connection",
-                "1.0.0",
-            ),
-    );
-    t.push(
-        cmd("hello", -1, pre_auth, hello)
-            .group(g)
-            .doc("Handshake with Redis", "6.0.0"),
-    );
-    t.push(
-        cmd("auth", -2, pre_auth, auth)
-            .group(g)
-            .doc("Authenticate to the server", "1.0.0"),
-    );
+    let admin = F::ADMIN | sub;
+    t.push(c("ping", -1, F::FAST, ping, "Ping the server", "1.0.0"));
+    t.push(c("echo", 2, any, echo, "Echo the given string", "1.0.0"));
+    t.push(c("quit", -1, pre_auth, quit, "Close the connection", "1.0.0"));
+    t.push(c("reset", 1, pre_auth, reset, "Reset the connection", "6.2.0"));
+    t.push(c("select", 2, any, select, "Change the selected database for the current connection", "1.0.0"));
+    t.push(c("hello", -1, pre_auth, hello, "Handshake with Redis", "6.0.0"));
+    t.push(c("auth", -2, pre_auth, auth, "Authenticate to the server", "1.0.0"));
     let subs = vec![
-        cmd("id", 2, sub, client_id)
-            .group(g)
-            .doc("Returns the client ID for the current connection", "5.0.0"),
-        cmd("setname", 3, sub, client_setname)
-            .group(g)
-            .doc("Set the current connection name", "2.6.9"),
-        cmd("getname", 2, sub, client_getname)
-            .group(g)
-            .doc("Get the current connection name", "2.6.9"),
-        cmd("list", -2, sub_admin, client_list)
-            .group(g)
-            .doc("Get the list of client connections", "2.4.0"),
-        cmd("info", 2, sub, client_info).group(g).doc(
-            "Returns information about the current client connection.",
-            "6.2.0",
-        ),
-        cmd("kill", -3, sub_admin, client_kill)
-            .group(g)
-            .doc("Kill the connection of a client", "2.4.0"),
-        cmd("setinfo", 4, sub, client_setinfo).group(g).doc(
-            "Sets information specific to the client or connection.",
-            "7.2.0",
-        ),
-        cmd("no-evict", 3, sub_admin, client_no_evict).group(g).doc(
-            "Set client eviction mode for the current connection",
-            "7.0.0",
-        ),
-        cmd("no-touch", 3, sub, client_no_touch).group(g).doc(
-            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
-            "7.2.0",
-        ),
-        cmd("help", 2, F::LOADING | F::STALE, client_help)
-            .group(g)
-            .doc("Show helpful text about the different subcommands", "5.0.0"),
+        c("id", 2, sub, client_id, "Returns the client ID for the current connection", "5.0.0"),
+        c("setname", 3, sub, client_setname, "Set the current connection name", "2.6.9"),
+        c("getname", 2, sub, client_getname, "Get the current connection name", "2.6.9"),
+        c("list", -2, admin, client_list, "Get the list of client connections", "2.4.0"),
+        c("info", 2, sub, client_info, "Returns information about the current client connection.", "6.2.0"),
+        c("kill", -3, admin, client_kill, "Kill the connection of a client", "2.4.0"),
+        c("setinfo", 4, sub, client_setinfo, "Sets information specific to the client or connection.", "7.2.0"),
+        c("no-evict", 3, admin, client_no_evict, "Set client eviction mode for the current connection", "7.0.0"),
+        c("no-touch", 3, sub, client_no_touch, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0"),
+        c("help", 2, F::LOADING | F::STALE, client_help, "Show helpful text about the different subcommands", "5.0.0"),
     ];
-    t.push(
-        container("client", -2, F::empty(), subs)
-            .group(g)
-            .doc("A container for client connection commands", "2.4.0"),
-    );
+    t.push(container("client", -2, F::empty(), subs).group(Group::Connection).doc("A container for client connection commands", "2.4.0"));
 }
 
 fn ping(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -371,7 +316,7 @@ fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
             ..KillFilter::default()
         });
     }
-    if a.len() % 2 != 0 {
+    if !a[2..].chunks_exact(2).remainder().is_empty() {
         return Err(CmdError::Syntax);
     }
     let mut f = KillFilter {
@@ -556,351 +501,187 @@ mod tests {
     }
 
     #[test]
-    fn ping_echo_quit() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(run(&mut st, &env, 1, "PING"), simple("PONG"));
-        assert_eq!(run(&mut st, &env, 1, "PING hi"), bulk("hi"));
-        assert_eq!(
-            run(&mut st, &env, 1, "PING a b"),
-            err("ERR wrong number of arguments for 'ping' command")
+    fn ping_echo_quit_select() {
+        let mut t = Tk::new();
+        t.script(
+            "PING => +PONG
+            PING hi => $hi
+            PING a b => -ERR wrong number of arguments for 'ping' command
+            ECHO hi => $hi
+            ECHO a b => -ERR wrong number of arguments for 'echo' command
+            SELECT 16 => -ERR DB index is out of range
+            SELECT -1 => -ERR DB index is out of range
+            SELECT x => -ERR value is not an integer or out of range
+            SELECT 1.5 => -ERR value is not an integer or out of range
+            SELECT 4294967296 => -ERR value is not an integer or out of range
+            SELECT 15 => +OK
+            SET k v => +OK",
         );
-        assert_eq!(run(&mut st, &env, 1, "ECHO hi"), bulk("hi"));
-        assert_eq!(
-            run(&mut st, &env, 1, "ECHO a b"),
-            err("ERR wrong number of arguments for 'echo' command")
-        );
-        assert!(!st.clients.map[&1].close_after_reply);
-        assert_eq!(run(&mut st, &env, 1, "QUIT x"), simple("OK"));
-        assert!(st.clients.map[&1].close_after_reply);
-    }
-
-    #[test]
-    fn select_errors_and_effect() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(
-            run(&mut st, &env, 1, "SELECT 16"),
-            err("ERR DB index is out of range")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "SELECT -1"),
-            err("ERR DB index is out of range")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "SELECT x"),
-            err("ERR value is not an integer or out of range")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "SELECT 1.5"),
-            err("ERR value is not an integer or out of range")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "SELECT 4294967296"),
-            err("ERR value is not an integer or out of range")
-        );
-        assert_eq!(run(&mut st, &env, 1, "SELECT 15"), simple("OK"));
-        assert_eq!(st.clients.map[&1].db, 15);
-        run(&mut st, &env, 1, "SET k v");
-        assert!(st.ks.dbs[15].get(b"k").is_some());
+        assert_eq!(t.client(1).db, 15);
+        assert!(t.st.ks.dbs[15].get(b"k").is_some());
+        assert!(!t.client(1).close_after_reply);
+        t.script("QUIT x => +OK");
+        assert!(t.client(1).close_after_reply);
     }
 
     #[test]
     fn hello_handshake() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(run(&mut st, &env, 1, "HELLO 3"), hello_map(3, 1));
-        assert_eq!(st.clients.map[&1].resp, 3);
-        assert_eq!(run(&mut st, &env, 1, "HELLO"), hello_map(3, 1));
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 4"),
-            err("NOPROTO unsupported protocol version")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO x"),
-            err("ERR Protocol version is not an integer or out of range")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 3 foo"),
-            err("ERR Syntax error in HELLO option 'foo'")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 3 AUTH a"),
-            err("ERR Syntax error in HELLO option 'AUTH'")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 3 SETNAME"),
-            err("ERR Syntax error in HELLO option 'SETNAME'")
-        );
-        assert_eq!(
-            runv(&mut st, &env, 1, &[b"HELLO", b"3", b"SETNAME", b"a b"]),
-            err("ERR Client names cannot contain spaces, newlines or special characters.")
-        );
-        // No password configured: the default user takes any password, others do not exist.
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 2 AUTH default x SETNAME me"),
-            hello_map(2, 1)
-        );
-        assert_eq!(st.clients.map[&1].name.as_deref(), Some(&b"me"[..]));
-        assert_eq!(
-            run(&mut st, &env, 1, "HELLO 3 AUTH bob x"),
-            err("WRONGPASS invalid username-password pair or user is disabled.")
-        );
-        assert_eq!(st.clients.map[&1].resp, 2);
+        let mut t = Tk::new();
+        assert_eq!(t.run("HELLO 3"), hello_map(3, 1));
+        assert_eq!(t.client(1).resp, 3);
+        assert_eq!(t.run("HELLO"), hello_map(3, 1));
+        t.script(r"
+            HELLO 4 => -NOPROTO unsupported protocol version
+            HELLO x => -ERR Protocol version is not an integer or out of range
+            HELLO 3 foo => -ERR Syntax error in HELLO option 'foo'
+            HELLO 3 AUTH a => -ERR Syntax error in HELLO option 'AUTH'
+            HELLO 3 SETNAME => -ERR Syntax error in HELLO option 'SETNAME'
+            HELLO 3 SETNAME a\sb => -ERR Client names cannot contain spaces, newlines or special characters.
+            HELLO 3 AUTH bob x => -WRONGPASS invalid username-password pair or user is disabled.");
+        // No password configured: the default user takes any password.
+        assert_eq!(t.run("HELLO 2 AUTH default x SETNAME me"), hello_map(2, 1));
+        assert_eq!(t.client(1).name.as_deref(), Some(&b"me"[..]));
     }
 
     #[test]
     fn auth_flows() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(
-            run(&mut st, &env, 1, "AUTH x"),
-            err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+        let mut t = Tk::new();
+        t.script(r"
+            AUTH x => -ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?
+            AUTH default x => +OK
+            AUTH bob x => -WRONGPASS invalid username-password pair or user is disabled.
+            AUTH a b c => -ERR syntax error");
+        t.st.config.requirepass = "secret".into();
+        t.add_client(2, false);
+        // NOAUTH comes from dispatch for every command without NO_AUTH.
+        t.script_as(2, r"
+            PING => -NOAUTH Authentication required.
+            CLIENT ID => -NOAUTH Authentication required.
+            HELLO 3 => -NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time
+            HELLO 4 => -NOPROTO unsupported protocol version
+            AUTH nope => -WRONGPASS invalid username-password pair or user is disabled.
+            HELLO 3 AUTH default nope => -WRONGPASS invalid username-password pair or user is disabled.
+            AUTH secret => +OK
+            PING => +PONG
+            AUTH nope => -WRONGPASS invalid username-password pair or user is disabled.
+            PING => +PONG
+            SELECT 3 => +OK
+            CLIENT SETNAME n => +OK
+            CLIENT NO-EVICT on => +OK
+            RESET => +RESET
+            PING => -NOAUTH Authentication required.");
+        let c = t.client(2);
+        let after_reset = (c.db, c.resp, c.name.is_none(), c.no_evict, c.authenticated);
+        assert_eq!(after_reset, (0, 2, true, false, false));
+        let hello = t.runv(
+            2,
+            &[
+                b"HELLO", b"3", b"AUTH", b"default", b"secret", b"SETNAME", b"x",
+            ],
         );
-        assert_eq!(run(&mut st, &env, 1, "AUTH default x"), simple("OK"));
-        assert_eq!(
-            run(&mut st, &env, 1, "AUTH bob x"),
-            err("WRONGPASS invalid username-password pair or user is disabled.")
-        );
-        assert_eq!(run(&mut st, &env, 1, "AUTH a b c"), err("ERR syntax error"));
-        st.config.requirepass = "secret".into();
-        add_client(&mut st, 2, false);
-        let noauth = err("NOAUTH Authentication required.");
-        assert_eq!(run(&mut st, &env, 2, "PING"), noauth);
-        assert_eq!(run(&mut st, &env, 2, "CLIENT ID"), noauth);
-        assert_eq!(run(&mut st, &env, 2, "HELLO 3"), err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
-        assert_eq!(
-            run(&mut st, &env, 2, "HELLO 4"),
-            err("NOPROTO unsupported protocol version")
-        );
-        assert_eq!(
-            run(&mut st, &env, 2, "AUTH nope"),
-            err("WRONGPASS invalid username-password pair or user is disabled.")
-        );
-        assert_eq!(
-            run(&mut st, &env, 2, "HELLO 3 AUTH default nope"),
-            err("WRONGPASS invalid username-password pair or user is disabled.")
-        );
-        assert_eq!(run(&mut st, &env, 2, "AUTH secret"), simple("OK"));
-        assert_eq!(run(&mut st, &env, 2, "PING"), simple("PONG"));
-        // A failed AUTH does not log an authenticated client out.
-        assert_eq!(
-            run(&mut st, &env, 2, "AUTH nope"),
-            err("WRONGPASS invalid username-password pair or user is disabled.")
-        );
-        assert_eq!(run(&mut st, &env, 2, "PING"), simple("PONG"));
-        // RESET logs out, back to RESP2, db 0, no name.
-        run(&mut st, &env, 2, "SELECT 3");
-        run(&mut st, &env, 2, "HELLO 3 SETNAME n");
-        run(&mut st, &env, 2, "CLIENT NO-EVICT on");
-        assert_eq!(run(&mut st, &env, 2, "RESET"), simple("RESET"));
-        let c = &st.clients.map[&2];
-        assert_eq!(
-            (c.db, c.resp, c.name.is_none(), c.no_evict, c.authenticated),
-            (0, 2, true, false, false)
-        );
-        assert_eq!(run(&mut st, &env, 2, "PING"), noauth);
-        assert_eq!(
-            run(&mut st, &env, 2, "HELLO 3 AUTH default secret SETNAME x"),
-            hello_map(3, 2)
-        );
-        assert_eq!(run(&mut st, &env, 2, "CLIENT GETNAME"), bulk("x"));
-        assert_eq!(run(&mut st, &env, 2, "AUTH default secret"), simple("OK"));
+        assert_eq!(hello, hello_map(3, 2));
+        t.script_as(2, "CLIENT GETNAME => $x\nAUTH default secret => +OK");
     }
 
     #[test]
     fn client_names_and_list() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), Reply::Null);
-        assert_eq!(run(&mut st, &env, 1, "CLIENT SETNAME ~!ok"), simple("OK"));
-        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), bulk("~!ok"));
-        let bad = err("ERR Client names cannot contain spaces, newlines or special characters.");
-        assert_eq!(
-            runv(&mut st, &env, 1, &[b"CLIENT", b"SETNAME", b"a b"]),
-            bad
-        );
-        assert_eq!(
-            runv(&mut st, &env, 1, &[b"CLIENT", b"SETNAME", b"\x7f"]),
-            bad
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT SETNAME"),
-            err("ERR wrong number of arguments for 'client|setname' command")
-        );
-        assert_eq!(run(&mut st, &env, 1, "CLIENT ID"), Reply::Int(1));
-        add_client(&mut st, 2, true);
+        let mut t = Tk::new();
+        t.script(r"
+            CLIENT GETNAME => _
+            CLIENT SETNAME ~!ok => +OK
+            CLIENT GETNAME => $~!ok
+            CLIENT SETNAME a\sb => -ERR Client names cannot contain spaces, newlines or special characters.
+            CLIENT SETNAME \x7f => -ERR Client names cannot contain spaces, newlines or special characters.
+            CLIENT SETNAME => -ERR wrong number of arguments for 'client|setname' command
+            CLIENT ID => :1
+            CLIENT LIST TYPE foo => -ERR Unknown client type 'foo'
+            CLIENT LIST ID x => -ERR Invalid client ID
+            CLIENT LIST ID => -ERR syntax error
+            CLIENT LIST foo => -ERR syntax error
+            CLIENT => -ERR wrong number of arguments for 'client' command");
+        t.add_client(2, true);
         let line = |id: u64, name: &str, cmd: &str| {
             format!(
-                "id={id} addr=127.0.0.1:{} laddr=127.0.0.1:6379 fd=8 name={name} age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=\n",
+                "id={id} addr=127.0.0.1:{} laddr=127.0.0.1:6379 fd=8 name={name} age=0 idle=0 \
+                 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 \
+                 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+                 cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=\n",
                 5000 + id
             )
         };
-        let verbatim = |s: String| Reply::Verbatim("txt", Bytes::from(s));
+        let text = |s: String| Reply::Verbatim("txt", Bytes::from(s));
         let both = format!("{}{}", line(1, "~!ok", "client|list"), line(2, "", "NULL"));
-        assert_eq!(run(&mut st, &env, 1, "CLIENT LIST"), verbatim(both.clone()));
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST TYPE normal"),
-            verbatim(both)
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST TYPE pubsub"),
-            verbatim(String::new())
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST ID 2 99"),
-            verbatim(line(2, "", "NULL"))
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT INFO"),
-            verbatim(line(1, "~!ok", "client|info"))
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST TYPE foo"),
-            err("ERR Unknown client type 'foo'")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST ID x"),
-            err("ERR Invalid client ID")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST ID"),
-            err("ERR syntax error")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT LIST foo"),
-            err("ERR syntax error")
-        );
-        assert_eq!(run(&mut st, &env, 1, "CLIENT SETNAME "), simple("OK"));
-        assert_eq!(run(&mut st, &env, 1, "CLIENT GETNAME"), Reply::Null);
+        assert_eq!(t.run("CLIENT LIST"), text(both.clone()));
+        assert_eq!(t.run("CLIENT LIST TYPE normal"), text(both));
+        assert_eq!(t.run("CLIENT LIST TYPE pubsub"), text(String::new()));
+        assert_eq!(t.run("CLIENT LIST ID 2 99"), text(line(2, "", "NULL")));
+        assert_eq!(t.run("CLIENT INFO"), text(line(1, "~!ok", "client|info")));
+        t.script("CLIENT SETNAME \\e => +OK\nCLIENT GETNAME => _");
     }
 
     #[test]
     fn client_flags_and_setinfo() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT NO-EVICT maybe"),
-            err("ERR syntax error")
-        );
-        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-EVICT ON"), simple("OK"));
-        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-TOUCH on"), simple("OK"));
-        assert!(st.clients.map[&1].no_evict && st.clients.map[&1].no_touch);
-        assert!(st.clients.map[&1]
-            .info_line(1_000_000)
-            .contains(" flags=eT "));
-        assert_eq!(run(&mut st, &env, 1, "CLIENT NO-TOUCH off"), simple("OK"));
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT SETINFO LIB-NAME redis-rs"),
-            simple("OK")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT SETINFO lib-ver 0.27.0"),
-            simple("OK")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT SETINFO foo x"),
-            err("ERR Unrecognized option 'foo'")
-        );
-        assert_eq!(
-            runv(
-                &mut st,
-                &env,
-                1,
-                &[b"CLIENT", b"SETINFO", b"lib-name", b"a b"]
-            ),
-            err("ERR lib-name cannot contain spaces, newlines or special characters.")
-        );
-        let c = &st.clients.map[&1];
+        let mut t = Tk::new();
+        t.script(r"
+            CLIENT NO-EVICT maybe => -ERR syntax error
+            CLIENT NO-EVICT ON => +OK
+            CLIENT NO-TOUCH on => +OK
+            CLIENT SETINFO LIB-NAME redis-rs => +OK
+            CLIENT SETINFO lib-ver 0.27.0 => +OK
+            CLIENT SETINFO foo x => -ERR Unrecognized option 'foo'
+            CLIENT SETINFO lib-name a\sb => -ERR lib-name cannot contain spaces, newlines or special characters.");
+        let c = t.client(1);
+        assert!(c.info_line(1_000_000).contains(" flags=eT "));
         assert_eq!(
             (c.lib_name.as_str(), c.lib_ver.as_str()),
             ("redis-rs", "0.27.0")
         );
-        let Reply::Array(h) = run(&mut st, &env, 1, "CLIENT HELP") else {
+        t.script("CLIENT NO-TOUCH off => +OK");
+        assert!(!t.client(1).no_touch);
+        let Reply::Array(h) = t.run("CLIENT HELP") else {
             panic!()
         };
-        assert_eq!(
-            h[0],
-            simple("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
-        );
+        let head = "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
+        assert_eq!(h[0], simple(head));
         assert_eq!(h.last(), Some(&simple("    Prints this help.")));
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT"),
-            err("ERR wrong number of arguments for 'client' command")
-        );
     }
 
     #[test]
     fn client_kill_forms() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
-        let (mut st, env) = (state(), TestEnv::default());
+        let mut t = Tk::new();
         let kills = Arc::new(AtomicUsize::new(0));
         for id in [2, 3] {
-            add_client(&mut st, id, true);
+            t.add_client(id, true);
             let k = kills.clone();
-            st.clients.map.get_mut(&id).unwrap().kill = Some(Arc::new(move || {
+            let c = t.st.clients.map.get_mut(&id).unwrap();
+            c.kill = Some(Arc::new(move || {
                 k.fetch_add(1, Ordering::SeqCst);
             }));
         }
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL 1.2.3.4:5"),
-            err("ERR No such client")
+        t.script(
+            "CLIENT KILL 1.2.3.4:5 => -ERR No such client
+            CLIENT KILL ID x => -ERR client-id should be greater than 0
+            CLIENT KILL ID 0 => -ERR client-id should be greater than 0
+            CLIENT KILL TYPE foo => -ERR Unknown client type 'foo'
+            CLIENT KILL USER bob => -ERR No such user 'bob'
+            CLIENT KILL USER default SKIPME maybe => -ERR syntax error
+            CLIENT KILL FOO 1 => -ERR syntax error
+            CLIENT KILL ID 1 x => -ERR syntax error
+            CLIENT KILL ID 9999 => :0
+            CLIENT KILL TYPE pubsub => :0
+            CLIENT KILL MAXAGE 5 => :0",
         );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL ID x"),
-            err("ERR client-id should be greater than 0")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL ID 0"),
-            err("ERR client-id should be greater than 0")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL TYPE foo"),
-            err("ERR Unknown client type 'foo'")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL USER bob"),
-            err("ERR No such user 'bob'")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL USER default SKIPME maybe"),
-            err("ERR syntax error")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL FOO 1"),
-            err("ERR syntax error")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL ID 1 x"),
-            err("ERR syntax error")
-        );
-        assert_eq!(run(&mut st, &env, 1, "CLIENT KILL ID 9999"), Reply::Int(0));
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL TYPE pubsub"),
-            Reply::Int(0)
-        );
-        assert_eq!(run(&mut st, &env, 1, "CLIENT KILL MAXAGE 5"), Reply::Int(0));
         assert_eq!(kills.load(Ordering::SeqCst), 0);
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL 127.0.0.1:5002"),
-            simple("OK")
-        );
+        t.script("CLIENT KILL 127.0.0.1:5002 => +OK");
         assert_eq!(kills.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            run(
-                &mut st,
-                &env,
-                1,
-                "CLIENT KILL ADDR 127.0.0.1:5003 LADDR 127.0.0.1:6379"
-            ),
-            Reply::Int(1)
-        );
+        t.script("CLIENT KILL ADDR 127.0.0.1:5003 LADDR 127.0.0.1:6379 => :1");
         assert_eq!(kills.load(Ordering::SeqCst), 2);
-        // Skipping yourself is the default in the new form; the others are killed.
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL TYPE normal"),
-            Reply::Int(2)
-        );
-        assert!(!st.clients.map[&1].close_after_reply);
-        assert_eq!(
-            run(&mut st, &env, 1, "CLIENT KILL ID 1 SKIPME no"),
-            Reply::Int(1)
-        );
-        assert!(st.clients.map[&1].close_after_reply);
+        // The new form skips the caller by default.
+        t.script("CLIENT KILL TYPE normal => :2");
+        assert!(!t.client(1).close_after_reply);
+        t.script("CLIENT KILL ID 1 SKIPME no => :1");
+        assert!(t.client(1).close_after_reply);
     }
 }

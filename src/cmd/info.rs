@@ -369,65 +369,53 @@ mod tests {
 
     #[test]
     fn default_sections_and_fields() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let t = text(run(&mut st, &env, 1, "INFO"));
-        assert!(t.starts_with("# Server\r\nredis_version:7.0.15\r\nstrata_version:"));
-        assert!(t.contains("\r\nredis_mode:standalone\r\n"));
-        assert!(t.contains("\r\n\r\n# Persistence\r\nloading:0\r\naof_enabled:1\r\n"));
-        assert!(t.contains("\r\nrole:master\r\n"));
-        assert!(t.contains("\r\nconnected_clients:1\r\n"));
-        assert!(t.contains("\r\nprocess_id:42\r\n"));
-        assert!(t.ends_with("# Keyspace\r\n"));
-        assert_eq!(
-            titles(&t),
-            [
-                "# Server",
-                "# Clients",
-                "# Memory",
-                "# Persistence",
-                "# Stats",
-                "# Replication",
-                "# CPU",
-                "# Modules",
-                "# Errorstats",
-                "# Cluster",
-                "# Keyspace"
-            ]
-        );
-        let all = text(run(&mut st, &env, 1, "INFO everything"));
-        assert!(titles(&all).contains(&"# Commandstats"));
-        assert_eq!(
-            titles(&text(run(&mut st, &env, 1, "INFO default"))),
-            titles(&t)
-        );
+        let mut t = Tk::new();
+        let info = text(t.run("INFO"));
+        assert!(info.starts_with("# Server\r\nredis_version:7.0.15\r\nstrata_version:"));
+        assert!(info.contains("\r\nredis_mode:standalone\r\n"));
+        assert!(info.contains("\r\n\r\n# Persistence\r\nloading:0\r\naof_enabled:1\r\n"));
+        assert!(info.contains("\r\nrole:master\r\n"));
+        assert!(info.contains("\r\nconnected_clients:1\r\n"));
+        assert!(info.contains("\r\nprocess_id:42\r\n"));
+        assert!(info.ends_with("# Keyspace\r\n"));
+        let default = [
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Errorstats",
+            "# Cluster",
+            "# Keyspace",
+        ];
+        assert_eq!(titles(&info), default);
+        assert_eq!(titles(&text(t.run("INFO default"))), default);
+        assert!(titles(&text(t.run("INFO everything"))).contains(&"# Commandstats"));
     }
 
     #[test]
     fn chosen_sections_keyspace_and_stats() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(text(run(&mut st, &env, 1, "INFO nosuch")), "");
-        assert_eq!(
-            text(run(&mut st, &env, 1, "INFO keyspace")),
-            "# Keyspace\r\n"
-        );
-        run(&mut st, &env, 1, "SET a 1");
-        run(&mut st, &env, 1, "SET b 1 PX 100000");
-        run(&mut st, &env, 1, "NOSUCH");
-        assert_eq!(
-            text(run(&mut st, &env, 1, "INFO CLUSTER keyspace cluster")),
-            "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n"
-        );
-        assert_eq!(
-            text(run(&mut st, &env, 1, "INFO errorstats")),
-            "# Errorstats\r\nerrorstat_ERR:count=1\r\n"
-        );
-        let cs = text(run(&mut st, &env, 1, "INFO commandstats"));
+        let mut t = Tk::new();
+        assert_eq!(text(t.run("INFO nosuch")), "");
+        assert_eq!(text(t.run("INFO keyspace")), "# Keyspace\r\n");
+        t.run("SET a 1");
+        t.run("SET b 1 PX 100000");
+        t.run("NOSUCH");
+        let want = "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\n\
+                    db0:keys=2,expires=1,avg_ttl=0\r\n";
+        assert_eq!(text(t.run("INFO CLUSTER keyspace cluster")), want);
+        let want = "# Errorstats\r\nerrorstat_ERR:count=1\r\n";
+        assert_eq!(text(t.run("INFO errorstats")), want);
+        let cs = text(t.run("INFO commandstats"));
         assert!(cs.contains("\r\ncmdstat_set:calls=2,usec="), "{cs}");
         assert!(cs.contains(",rejected_calls=0,failed_calls=0\r\n"));
-        run(&mut st, &env, 1, "CONFIG GET x");
-        assert!(text(run(&mut st, &env, 1, "INFO commandstats"))
-            .contains("\r\ncmdstat_config|get:calls=1,"));
-        let s = text(run(&mut st, &env, 1, "INFO stats"));
+        t.run("CONFIG GET x");
+        let cs = text(t.run("INFO commandstats"));
+        assert!(cs.contains("\r\ncmdstat_config|get:calls=1,"));
+        let s = text(t.run("INFO stats"));
         assert!(s.contains("\r\ntotal_error_replies:1\r\n"), "{s}");
     }
 
@@ -437,16 +425,13 @@ mod tests {
         assert_eq!(bytes_to_human(941_088), "919.03K");
         assert_eq!(bytes_to_human(7_024_640), "6.70M");
         assert_eq!(bytes_to_human(25_276_502_016), "23.54G");
-        let (mut st, env) = (state(), TestEnv::default());
-        let m = text(run(&mut st, &env, 1, "INFO memory"));
-        let used: u64 = m
+        let mut t = Tk::new();
+        let m = text(t.run("INFO memory"));
+        let used = m
             .lines()
             .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .parse()
             .unwrap();
-        assert!(used > 0);
-        let c = text(run(&mut st, &env, 1, "INFO cpu"));
-        assert!(c.contains("used_cpu_user:"));
+        assert!(used.parse::<u64>().unwrap() > 0);
+        assert!(text(t.run("INFO cpu")).contains("used_cpu_user:"));
     }
 }

@@ -345,8 +345,8 @@ mod tests {
 
     #[test]
     fn info_get_shape() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let expect = Reply::Array(vec![
+        let mut t = Tk::new();
+        let get = Reply::Array(vec![
             bulk("get"),
             Reply::Int(2),
             simples(&["readonly", "fast"]),
@@ -359,10 +359,10 @@ mod tests {
             Reply::Array(vec![]),
         ]);
         assert_eq!(
-            run(&mut st, &env, 1, "COMMAND INFO GET nosuch"),
-            Reply::Array(vec![expect, Reply::Null])
+            t.run("COMMAND INFO GET nosuch"),
+            Reply::Array(vec![get, Reply::Null])
         );
-        let Reply::Array(v) = run(&mut st, &env, 1, "COMMAND INFO config|get") else {
+        let Reply::Array(v) = t.run("COMMAND INFO config|get") else {
             panic!()
         };
         let Reply::Array(e) = &v[0] else { panic!() };
@@ -379,6 +379,7 @@ mod tests {
         };
         assert_eq!(cats("ping"), "fast connection");
         assert_eq!(cats("set"), "write string slow");
+        assert_eq!(cats("del"), "keyspace write slow");
         assert_eq!(cats("lastsave"), "admin fast dangerous");
         assert_eq!(cats("info"), "slow dangerous");
         assert_eq!(cats("time"), "fast");
@@ -387,115 +388,74 @@ mod tests {
         assert_eq!(cats("client|kill"), "admin slow dangerous connection");
         assert_eq!(cats("command"), "slow connection");
         assert_eq!(cats("command|docs"), "slow connection");
-        assert_eq!(cats("del"), "keyspace write slow");
     }
 
     #[test]
     fn count_list_and_bare_command() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let n = COMMANDS.commands.len() as i64;
-        assert_eq!(run(&mut st, &env, 1, "COMMAND COUNT"), Reply::Int(n));
-        let Reply::Array(all) = run(&mut st, &env, 1, "COMMAND") else {
+        let mut t = Tk::new();
+        let n = COMMANDS.commands.len();
+        assert_eq!(t.run("COMMAND COUNT"), Reply::Int(n as i64));
+        let Reply::Array(all) = t.run("COMMAND") else {
             panic!()
         };
-        assert_eq!(all.len() as i64, n);
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND LIST FILTERBY PATTERN CONFIG|g*"),
-            Reply::Array(vec![bulk("config|get")])
-        );
-        let Reply::Array(conn) = run(&mut st, &env, 1, "COMMAND LIST FILTERBY ACLCAT Connection")
-        else {
+        assert_eq!(all.len(), n);
+        let want = Reply::Array(vec![bulk("config|get")]);
+        assert_eq!(t.run("COMMAND LIST FILTERBY PATTERN CONFIG|g*"), want);
+        let Reply::Array(conn) = t.run("COMMAND LIST FILTERBY ACLCAT Connection") else {
             panic!()
         };
-        assert!(
-            conn.contains(&bulk("client|id"))
-                && conn.contains(&bulk("auth"))
-                && !conn.contains(&bulk("get"))
+        assert!(conn.contains(&bulk("client|id")) && conn.contains(&bulk("auth")));
+        assert!(!conn.contains(&bulk("get")));
+        t.script(
+            "COMMAND LIST FILTERBY foo x => -ERR syntax error
+            COMMAND LIST FILTERBY PATTERN => -ERR syntax error
+            COMMAND COUNT x => -ERR wrong number of arguments for 'command|count' command
+            COMMAND foo => -ERR unknown subcommand 'foo'. Try COMMAND HELP.",
         );
         assert_eq!(
-            run(&mut st, &env, 1, "COMMAND LIST FILTERBY MODULE x"),
+            t.run("COMMAND LIST FILTERBY MODULE x"),
             Reply::Array(vec![])
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND LIST FILTERBY foo x"),
-            err("ERR syntax error")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND LIST FILTERBY PATTERN"),
-            err("ERR syntax error")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND COUNT x"),
-            err("ERR wrong number of arguments for 'command|count' command")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND foo"),
-            err("ERR unknown subcommand 'foo'. Try COMMAND HELP.")
         );
     }
 
     #[test]
     fn getkeys() {
-        let (mut st, env) = (state(), TestEnv::default());
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS get a"),
-            Reply::Array(vec![bulk("a")])
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS SET a b EX 1"),
-            Reply::Array(vec![bulk("a")])
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS del a b c"),
-            Reply::Array(vec![bulk("a"), bulk("b"), bulk("c")])
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS nosuch a"),
-            err("ERR Invalid command specified")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS config nosuch"),
-            err("ERR Invalid command specified")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS config get x"),
-            err("ERR The command has no key arguments")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS set a"),
-            err("ERR Invalid number of arguments specified for command")
-        );
-        assert_eq!(
-            run(&mut st, &env, 1, "COMMAND GETKEYS get"),
-            err("ERR wrong number of arguments for 'command|getkeys' command")
+        let mut t = Tk::new();
+        let keys = |k: &[&str]| Reply::Array(k.iter().map(|k| bulk(k)).collect());
+        assert_eq!(t.run("COMMAND GETKEYS get a"), keys(&["a"]));
+        assert_eq!(t.run("COMMAND GETKEYS SET a b EX 1"), keys(&["a"]));
+        assert_eq!(t.run("COMMAND GETKEYS del a b c"), keys(&["a", "b", "c"]));
+        t.script(
+            "COMMAND GETKEYS nosuch a => -ERR Invalid command specified
+            COMMAND GETKEYS config nosuch => -ERR Invalid command specified
+            COMMAND GETKEYS config get x => -ERR The command has no key arguments
+            COMMAND GETKEYS set a => -ERR Invalid number of arguments specified for command
+            COMMAND GETKEYS get => -ERR wrong number of arguments for 'command|getkeys' command",
         );
     }
 
     #[test]
     fn docs_shape() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let Reply::Map(m) = run(&mut st, &env, 1, "COMMAND DOCS ping nosuch client|id") else {
+        let mut t = Tk::new();
+        let Reply::Map(m) = t.run("COMMAND DOCS ping nosuch client|id") else {
             panic!()
         };
         assert_eq!(m.len(), 2);
-        assert_eq!(m[0].0, bulk("ping"));
-        assert_eq!(
-            m[0].1,
-            Reply::Map(vec![
-                (bulk("summary"), bulk("Ping the server")),
-                (bulk("since"), bulk("1.0.0")),
-                (bulk("group"), bulk("connection")),
-            ])
-        );
+        let ping = Reply::Map(vec![
+            (bulk("summary"), bulk("Ping the server")),
+            (bulk("since"), bulk("1.0.0")),
+            (bulk("group"), bulk("connection")),
+        ]);
+        assert_eq!(m[0], (bulk("ping"), ping));
         assert_eq!(m[1].0, bulk("client|id"));
-        let Reply::Map(c) = run(&mut st, &env, 1, "COMMAND DOCS config") else {
+        let Reply::Map(c) = t.run("COMMAND DOCS config") else {
             panic!()
         };
         let Reply::Map(fields) = &c[0].1 else {
             panic!()
         };
         assert_eq!(fields[3].0, bulk("subcommands"));
-        let Reply::Map(all) = run(&mut st, &env, 1, "COMMAND DOCS") else {
+        let Reply::Map(all) = t.run("COMMAND DOCS") else {
             panic!()
         };
         assert_eq!(all.len(), COMMANDS.commands.len());

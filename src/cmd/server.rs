@@ -18,76 +18,30 @@ use crate::db::Keyspace;
 use crate::resp::Reply;
 
 /// Register the server commands.
+#[rustfmt::skip]
 pub fn register(t: &mut Vec<CommandSpec>) {
     use Flags as F;
-    let g = Group::Server;
+    let c = |name, arity, flags, handler, summary, since| {
+        cmd(name, arity, flags, handler).group(Group::Server).doc(summary, since)
+    };
     let admin = F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE;
+    let any = F::LOADING | F::STALE;
     let config_subs = vec![
-        cmd("get", -3, admin, config_get)
-            .group(g)
-            .doc("Get the values of configuration parameters", "2.0.0"),
-        cmd("set", -4, admin, config_set)
-            .group(g)
-            .doc("Set configuration parameters to the given values", "2.0.0"),
-        cmd("resetstat", 2, admin, config_resetstat)
-            .group(g)
-            .doc("Reset the stats returned by INFO", "2.0.0"),
-        cmd("rewrite", 2, admin, config_rewrite).group(g).doc(
-            "Rewrite the configuration file with the in memory configuration",
-            "2.8.0",
-        ),
-        cmd("help", 2, F::LOADING | F::STALE, config_help)
-            .group(g)
-            .doc("Show helpful text about the different subcommands", "5.0.0"),
+        c("get", -3, admin, config_get, "Get the values of configuration parameters", "2.0.0"),
+        c("set", -4, admin, config_set, "Set configuration parameters to the given values", "2.0.0"),
+        c("resetstat", 2, admin, config_resetstat, "Reset the stats returned by INFO", "2.0.0"),
+        c("rewrite", 2, admin, config_rewrite, "Rewrite the configuration file with the in memory configuration", "2.8.0"),
+        c("help", 2, any, config_help, "Show helpful text about the different subcommands", "5.0.0"),
     ];
-    t.push(
-        container("config", -2, F::empty(), config_subs)
-            .group(g)
-            .doc("A container for server configuration commands", "2.0.0"),
-    );
-    t.push(
-        cmd("time", 1, F::LOADING | F::STALE | F::FAST, time)
-            .group(g)
-            .doc("Return the current server time", "2.6.0"),
-    );
-    t.push(
-        cmd("lastsave", 1, F::LOADING | F::STALE | F::FAST, lastsave)
-            .group(g)
-            .acl(&["admin", "dangerous"])
-            .doc(
-                "Get the UNIX time stamp of the last successful save to disk",
-                "1.0.0",
-            ),
-    );
+    t.push(container("config", -2, F::empty(), config_subs).group(Group::Server).doc("A container for server configuration commands", "2.0.0"));
+    t.push(c("time", 1, any | F::FAST, time, "Return the current server time", "2.6.0"));
+    t.push(c("lastsave", 1, any | F::FAST, lastsave, "Get the UNIX time stamp of the last successful save to disk", "1.0.0").acl(&["admin", "dangerous"]));
     let save_flags = F::ADMIN | F::NOSCRIPT;
-    t.push(
-        cmd("save", 1, save_flags | F::NO_MULTI, save)
-            .group(g)
-            .doc("Synchronously save the dataset to disk", "1.0.0"),
-    );
-    t.push(
-        cmd("bgsave", -1, save_flags, bgsave)
-            .group(g)
-            .doc("Asynchronously save the dataset to disk", "1.0.0"),
-    );
-    t.push(
-        cmd("bgrewriteaof", 1, save_flags, bgrewriteaof)
-            .group(g)
-            .doc("Asynchronously rewrite the append-only file", "1.0.0"),
-    );
-    t.push(
-        cmd("shutdown", -1, admin | F::NO_MULTI, shutdown)
-            .group(g)
-            .doc(
-                "Synchronously save the dataset to disk and then shut down the server",
-                "1.0.0",
-            ),
-    );
-    t.push(
-        cmd("debug", -2, admin, debug)
-            .group(g)
-            .doc("A container for debugging commands", "1.0.0"),
-    );
+    t.push(c("save", 1, save_flags | F::NO_MULTI, save, "Synchronously save the dataset to disk", "1.0.0"));
+    t.push(c("bgsave", -1, save_flags, bgsave, "Asynchronously save the dataset to disk", "1.0.0"));
+    t.push(c("bgrewriteaof", 1, save_flags, bgrewriteaof, "Asynchronously rewrite the append-only file", "1.0.0"));
+    t.push(c("shutdown", -1, admin | F::NO_MULTI, shutdown, "Synchronously save the dataset to disk and then shut down the server", "1.0.0"));
+    t.push(c("debug", -2, admin, debug, "A container for debugging commands", "1.0.0"));
 }
 
 /// The reply of every `… HELP`: a header, the given lines, and the HELP entry, each as a
@@ -147,7 +101,7 @@ fn is_immutable(cfg: &Config, name: &str) -> bool {
 /// CONFIG SET name value [name value …]: all or nothing, with Redis 7's error texts and
 /// precedence (unknown name, then immutable/duplicate, then the first bad value).
 fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if a.len() % 2 != 0 {
+    if !a[2..].chunks_exact(2).remainder().is_empty() {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(String, String)> = a[2..]
@@ -450,7 +404,8 @@ fn debug_reload(x: &mut Exec<'_>) -> Result<Reply, CmdError> {
 }
 
 /// Test support shared by the connection/server/info/introspect tests: an in-memory
-/// state, a recording `Env`, and a way to run one command line through dispatch.
+/// state with authenticated client 1, a recording `Env`, and ways to run command lines
+/// through dispatch.
 #[cfg(test)]
 pub(crate) mod testkit {
     use std::cell::{Cell, RefCell};
@@ -477,16 +432,16 @@ pub(crate) mod testkit {
 
     impl Env for TestEnv {
         fn persistence_info(&self) -> Vec<(String, String)> {
-            vec![
-                ("loading".into(), "0".into()),
-                ("aof_enabled".into(), "1".into()),
-            ]
+            let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+            vec![kv("loading", "0"), kv("aof_enabled", "1")]
         }
         fn server_info(&self) -> Vec<(String, String)> {
+            let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+            let file = self.config_file.borrow().clone();
             vec![
-                ("process_id".into(), "42".into()),
-                ("tcp_port".into(), "6379".into()),
-                ("config_file".into(), self.config_file.borrow().clone()),
+                kv("process_id", "42"),
+                kv("tcp_port", "6379"),
+                kv("config_file", &file),
             ]
         }
         fn log_failure(&self) -> Option<String> {
@@ -503,72 +458,84 @@ pub(crate) mod testkit {
         }
     }
 
-    /// A fresh state (clock at 1_000_000 ms) with authenticated client 1.
-    pub fn state() -> State {
-        let mut st = State::new(Config::default(), 1_000_000);
-        add_client(&mut st, 1, true);
-        st
+    /// The state and environment of one test, clock at 1_000_000 ms.
+    pub struct Tk {
+        pub st: State,
+        pub env: TestEnv,
     }
 
-    /// Add client `id` from 127.0.0.1:(5000 + id).
-    pub fn add_client(st: &mut State, id: u64, authenticated: bool) {
-        let c = Client::new(
-            id,
-            format!("127.0.0.1:{}", 5000 + id),
-            "127.0.0.1:6379".into(),
-            1_000_000,
-            authenticated,
-        );
-        st.clients.map.insert(id, c);
-    }
-
-    /// Run `argv` for client `id` at t = 1_000_000 ms.
-    pub fn runv(st: &mut State, env: &TestEnv, id: u64, argv: &[&[u8]]) -> Reply {
-        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        let mut x = Exec::new(st, env, id, 1_000_000, Caller::Client);
-        dispatch::call(&mut x, &argv)
-    }
-
-    /// Run a space-separated command line for client `id`.
-    pub fn run(st: &mut State, env: &TestEnv, id: u64, line: &str) -> Reply {
-        let parts: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        runv(st, env, id, &parts)
-    }
-
-    /// Run `command => expected` lines for client `id`, asserting each reply. Arguments
-    /// split on spaces; inside one, `\s` is a space, `\x7f` that byte, and `\e` alone an
-    /// empty argument. Expected: `+simple`, `-error`, `$bulk`, `:int`, or `_` (null).
-    pub fn script(st: &mut State, env: &TestEnv, id: u64, text: &str) {
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let (cmd, want) = line.split_once(" => ").expect("`cmd => reply`");
-            let args: Vec<Vec<u8>> = cmd
-                .split(' ')
-                .map(|a| match a {
-                    "\\e" => Vec::new(),
-                    a => a.replace("\\s", " ").replace("\\x7f", "\x7f").into_bytes(),
-                })
-                .collect();
-            let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            let (kind, body) = want.split_at(1);
-            let want = match kind {
-                "+" => simple(body),
-                "-" => err(body),
-                "$" => bulk(body),
-                ":" => Reply::Int(body.parse().expect("integer")),
-                _ => Reply::Null,
+    impl Tk {
+        /// A fresh state with authenticated client 1.
+        pub fn new() -> Tk {
+            let mut t = Tk {
+                st: State::new(Config::default(), 1_000_000),
+                env: TestEnv::default(),
             };
-            assert_eq!(runv(st, env, id, &argv), want, "{line}");
+            t.add_client(1, true);
+            t
+        }
+
+        /// Add client `id` connected from 127.0.0.1:(5000 + id).
+        pub fn add_client(&mut self, id: u64, authenticated: bool) {
+            let addr = format!("127.0.0.1:{}", 5000 + id);
+            let c = Client::new(id, addr, "127.0.0.1:6379".into(), 1_000_000, authenticated);
+            self.st.clients.map.insert(id, c);
+        }
+
+        /// The client `id`.
+        pub fn client(&self, id: u64) -> &Client {
+            &self.st.clients.map[&id]
+        }
+
+        /// Run `argv` for client `id`.
+        pub fn runv(&mut self, id: u64, argv: &[&[u8]]) -> Reply {
+            let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            let mut x = Exec::new(&mut self.st, &self.env, id, 1_000_000, Caller::Client);
+            dispatch::call(&mut x, &argv)
+        }
+
+        /// Run a space-separated command line for client 1.
+        pub fn run(&mut self, line: &str) -> Reply {
+            let parts: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            self.runv(1, &parts)
+        }
+
+        /// `script_as` for client 1.
+        pub fn script(&mut self, text: &str) {
+            self.script_as(1, text);
+        }
+
+        /// Run `command => expected` lines for client `id`, asserting each reply.
+        /// Arguments split on spaces; inside one, `\s` is a space and `\x7f` that byte;
+        /// `\e` alone is an empty argument. Expected: `+simple`, `-error`, `$bulk`,
+        /// `:int`, or `_` (null).
+        pub fn script_as(&mut self, id: u64, text: &str) {
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                let (cmd, want) = line.split_once(" => ").expect("`cmd => reply`");
+                let args: Vec<Vec<u8>> = cmd
+                    .split(' ')
+                    .map(|a| match a {
+                        "\\e" => Vec::new(),
+                        a => a.replace("\\s", " ").replace("\\x7f", "\x7f").into_bytes(),
+                    })
+                    .collect();
+                let argv: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let (kind, body) = want.split_at(1);
+                let want = match kind {
+                    "+" => simple(body),
+                    "-" => Reply::Error(body.into()),
+                    "$" => bulk(body),
+                    ":" => Reply::Int(body.parse().expect("integer")),
+                    _ => Reply::Null,
+                };
+                assert_eq!(self.runv(id, &argv), want, "{line}");
+            }
         }
     }
 
     /// `+text`
     pub fn simple(s: &str) -> Reply {
         Reply::Simple(s.into())
-    }
-
-    /// `-text`
-    pub fn err(s: &str) -> Reply {
-        Reply::Error(s.into())
     }
 
     /// `$text`
@@ -584,127 +551,157 @@ mod tests {
 
     #[test]
     fn config_get_patterns() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let pair = |k: &str, v: &str| (bulk(k), bulk(v));
-        let get = |st: &mut State, l: &str| run(st, &env, 1, l);
-        assert_eq!(get(&mut st, "CONFIG GET PORT port"), Reply::Map(vec![pair("PORT", "6379")]));
-        assert_eq!(
-            get(&mut st, "CONFIG GET appendfs* hz h? nosuch"),
-            Reply::Map(vec![pair("appendfsync", "always"), pair("hz", "10")])
-        );
-        let policy = Reply::Map(vec![pair("maxmemory-policy", "noeviction")]);
-        assert_eq!(get(&mut st, "CONFIG GET Maxmemory-P*"), policy);
-        assert_eq!(get(&mut st, "CONFIG GET x*y"), Reply::Map(vec![]));
-        let Reply::Map(all) = get(&mut st, "CONFIG GET * hz") else { panic!() };
+        let mut t = Tk::new();
+        let map =
+            |kv: &[(&str, &str)]| Reply::Map(kv.iter().map(|(k, v)| (bulk(k), bulk(v))).collect());
+        assert_eq!(t.run("CONFIG GET PORT port"), map(&[("PORT", "6379")]));
+        let want = map(&[("appendfsync", "always"), ("hz", "10")]);
+        assert_eq!(t.run("CONFIG GET appendfs* hz h? nosuch"), want);
+        let want = map(&[("maxmemory-policy", "noeviction")]);
+        assert_eq!(t.run("CONFIG GET Maxmemory-P*"), want);
+        assert_eq!(t.run("CONFIG GET x*y"), map(&[]));
+        let Reply::Map(all) = t.run("CONFIG GET * hz") else {
+            panic!()
+        };
         assert_eq!(all.len(), Config::names().count());
-        script(&mut st, &env, 1, "CONFIG => -ERR wrong number of arguments for 'config' command
+        t.script(
+            "CONFIG => -ERR wrong number of arguments for 'config' command
             CONFIG GET => -ERR wrong number of arguments for 'config|get' command
-            CONFIG nope => -ERR unknown subcommand 'nope'. Try CONFIG HELP.");
+            CONFIG nope => -ERR unknown subcommand 'nope'. Try CONFIG HELP.",
+        );
     }
 
     #[test]
     fn config_set_is_all_or_nothing() {
-        let (mut st, env) = (state(), TestEnv::default());
-        script(&mut st, &env, 1, r"
+        let mut t = Tk::new();
+        t.script(r"
             CONFIG SET hz 5 maxclients x => -ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer
             CONFIG SET hz 5 foo 1 => -ERR Unknown option or number of arguments for CONFIG SET - 'foo'
             CONFIG SET hz 5 HZ 6 => -ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter
             CONFIG SET hz 5 databases 3 => -ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config
             CONFIG SET hz 5 x => -ERR syntax error
             CONFIG SET hz => -ERR wrong number of arguments for 'config|set' command");
-        assert_eq!(st.config.hz, 10);
-        assert!(env.changed.borrow().is_empty());
-        script(&mut st, &env, 1, "CONFIG SET hz 5 APPENDFSYNC everysec => +OK");
-        assert_eq!((st.config.hz, st.config.appendfsync.name()), (5, "everysec"));
-        assert_eq!(*env.changed.borrow(), ["hz", "appendfsync"]);
+        assert_eq!(t.st.config.hz, 10);
+        assert!(t.env.changed.borrow().is_empty());
+        t.script("CONFIG SET hz 5 APPENDFSYNC everysec => +OK");
+        assert_eq!(
+            (t.st.config.hz, t.st.config.appendfsync.name()),
+            (5, "everysec")
+        );
+        assert_eq!(*t.env.changed.borrow(), ["hz", "appendfsync"]);
     }
 
     #[test]
     fn config_rewrite_and_resetstat() {
-        let (mut st, env) = (state(), TestEnv::default());
-        script(&mut st, &env, 1, "CONFIG REWRITE => -ERR The server is running without a config file");
+        let mut t = Tk::new();
+        t.script("CONFIG REWRITE => -ERR The server is running without a config file");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("strata.conf");
         std::fs::write(&path, "# mine\nhz 20\nhz 30\nport 7000\n").unwrap();
-        *env.config_file.borrow_mut() = path.display().to_string();
-        st.config.apply_file_text("hz 20\nport 7000\n").unwrap();
-        script(&mut st, &env, 1, "CONFIG SET hz 7 requirepass a => +OK
-            CONFIG REWRITE => +OK");
+        *t.env.config_file.borrow_mut() = path.display().to_string();
+        t.st.config.apply_file_text("hz 20\nport 7000\n").unwrap();
+        t.script(
+            "CONFIG SET hz 7 requirepass a => +OK
+            CONFIG REWRITE => +OK",
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         let want = "# mine\nhz 7\nport 7000\n# Generated by CONFIG REWRITE\nrequirepass a\n";
         assert_eq!(text, want);
         let mut back = Config::default();
         back.apply_file_text(&text).unwrap();
-        assert_eq!((back.hz, back.port, back.requirepass.as_str()), (7, 7000, "a"));
+        assert_eq!(
+            (back.hz, back.port, back.requirepass.as_str()),
+            (7, 7000, "a")
+        );
         assert_eq!(config_word("requirepass", ""), "\"\"");
         assert_eq!(config_word("requirepass", "a b"), "\"a b\"");
         assert_eq!(config_word("bind", "127.0.0.1 ::1"), "127.0.0.1 ::1");
-        assert!(st.stats.total_commands > 1);
-        script(&mut st, &env, 1, "CONFIG RESETSTAT => +OK");
+        assert!(t.st.stats.total_commands > 1);
+        t.script("CONFIG RESETSTAT => +OK");
         // As in Redis, the RESETSTAT call itself is counted after the reset.
-        assert_eq!(st.stats.total_commands, 1);
+        assert_eq!(t.st.stats.total_commands, 1);
     }
 
     #[test]
     fn time_lastsave_save() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let Reply::Array(t) = run(&mut st, &env, 1, "TIME") else { panic!() };
-        assert_eq!(t.len(), 2);
-        st.lastsave = 5;
-        script(&mut st, &env, 1, "LASTSAVE => :5
+        let mut t = Tk::new();
+        let Reply::Array(now) = t.run("TIME") else {
+            panic!()
+        };
+        assert_eq!(now.len(), 2);
+        t.st.lastsave = 5;
+        t.script(
+            "LASTSAVE => :5
             SAVE => +OK
             LASTSAVE => :1000
             TIME x => -ERR wrong number of arguments for 'time' command
             BGSAVE SCHEDULE => +Background saving started
             BGSAVE foo => -ERR syntax error
-            BGREWRITEAOF => +Background append only file rewriting started");
+            BGREWRITEAOF => +Background append only file rewriting started",
+        );
     }
 
     #[test]
     fn shutdown_options() {
-        let (mut st, env) = (state(), TestEnv::default());
-        script(&mut st, &env, 1, "SHUTDOWN ABORT => -ERR No shutdown in progress.
+        let mut t = Tk::new();
+        t.script(
+            "SHUTDOWN ABORT => -ERR No shutdown in progress.
             SHUTDOWN NOSAVE SAVE => -ERR syntax error
             SHUTDOWN ABORT NOW => -ERR syntax error
-            SHUTDOWN foo => -ERR syntax error");
-        assert_eq!(env.shutdowns.get(), 0);
-        run(&mut st, &env, 1, "SHUTDOWN NOSAVE NOW");
-        assert_eq!(env.shutdowns.get(), 1);
-        assert!(st.clients.map[&1].close_after_reply);
+            SHUTDOWN foo => -ERR syntax error",
+        );
+        assert_eq!(t.env.shutdowns.get(), 0);
+        t.run("SHUTDOWN NOSAVE NOW");
+        assert_eq!(t.env.shutdowns.get(), 1);
+        assert!(t.client(1).close_after_reply);
     }
 
     #[test]
     fn debug_sleep_and_errors() {
-        let (mut st, env) = (state(), TestEnv::default());
-        script(&mut st, &env, 1, "DEBUG SLEEP 0.01 => +OK
+        let mut t = Tk::new();
+        t.script(r"
+            DEBUG SLEEP 0.01 => +OK
             DEBUG SLEEP x => +OK
             DEBUG SLEEP => -ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.
             DEBUG jmap => -ERR unknown subcommand or wrong number of arguments for 'jmap'. Try DEBUG HELP.
             DEBUG RELOAD foo => -ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.
             DEBUG => -ERR wrong number of arguments for 'debug' command");
         assert_eq!((float_prefix(b"0.5abc"), float_prefix(b"-1")), (0.5, -1.0));
-        let Reply::Array(h) = run(&mut st, &env, 1, "DEBUG HELP") else { panic!() };
+        let Reply::Array(h) = t.run("DEBUG HELP") else {
+            panic!()
+        };
         let head = "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
         assert_eq!(h[0], simple(head));
     }
 
     #[test]
     fn debug_reload_replays_the_log() {
-        let (mut st, env) = (state(), TestEnv::default());
-        let argv = |p: &[&str]| p.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let mut t = Tk::new();
+        let argv = |p: &[&str]| {
+            p.iter()
+                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+                .collect()
+        };
         let unit = vec![(0, argv(&["SET", "a", "1"])), (2, argv(&["SET", "b", "2"]))];
-        env.units.borrow_mut().push((1_000, unit));
-        script(&mut st, &env, 1, "SET stray x => +OK");
-        let calls_before = st.stats.total_commands;
-        script(&mut st, &env, 1, "DEBUG RELOAD => +OK");
-        assert!(st.ks.dbs[0].get(b"stray").is_none());
-        assert!(st.ks.dbs[0].get(b"a").is_some() && st.ks.dbs[2].get(b"b").is_some());
-        assert_eq!(st.stats.total_commands, calls_before + 1);
+        t.env.units.borrow_mut().push((1_000, unit));
+        t.script("SET stray x => +OK");
+        let calls_before = t.st.stats.total_commands;
+        t.script("DEBUG RELOAD => +OK");
+        let dbs = &t.st.ks.dbs;
+        assert!(dbs[0].get(b"stray").is_none());
+        assert!(dbs[0].get(b"a").is_some() && dbs[2].get(b"b").is_some());
+        assert_eq!(t.st.stats.total_commands, calls_before + 1);
         // A unit that fails to apply leaves the keyspace as it was.
-        env.units.borrow_mut().push((2_000, vec![(0, argv(&["NOSUCHCMD"]))]));
-        let r = run(&mut st, &env, 1, "DEBUG RELOAD");
+        t.env
+            .units
+            .borrow_mut()
+            .push((2_000, vec![(0, argv(&["NOSUCHCMD"]))]));
+        let r = t.run("DEBUG RELOAD");
         let want = "ERR Error trying to load the log: replaying NOSUCHCMD";
-        assert!(matches!(&r, Reply::Error(e) if e.starts_with(want)), "{r:?}");
-        assert!(st.ks.dbs[2].get(b"b").is_some());
+        assert!(
+            matches!(&r, Reply::Error(e) if e.starts_with(want)),
+            "{r:?}"
+        );
+        assert!(t.st.ks.dbs[2].get(b"b").is_some());
     }
 }

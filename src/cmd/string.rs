@@ -27,33 +27,37 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     let c = Journal::Custom;
     let one = |s: CommandSpec| s.keys(1, 1, 1).group(g);
     t.push(one(cmd("get", 2, ro | F::FAST, get)).doc("Get the value of a key", "1.0.0"));
-    t.push(one(cmd("set", -3, wd, set)).journal(c).doc("Set the string value of a key", "1.0.0"));
     t.push(
-        one(cmd("setnx", 3, wd | F::FAST, setnx))
+        one(cmd("set", -3, wd, set))
             .journal(c)
-            .doc("Set the value of a key, only if the key does not exist", "1.0.0"),
+            .doc("Set the string value of a key", "1.0.0"),
     );
-    t.push(one(cmd("setex", 4, wd, setex)).journal(c).doc("Set the value and expiration of a key", "2.0.0"));
+    t.push(one(cmd("setnx", 3, wd | F::FAST, setnx)).journal(c).doc(
+        "Set the value of a key, only if the key does not exist",
+        "1.0.0",
+    ));
     t.push(
-        one(cmd("psetex", 4, wd, psetex))
+        one(cmd("setex", 4, wd, setex))
             .journal(c)
-            .doc("Set the value and expiration in milliseconds of a key", "2.6.0"),
+            .doc("Set the value and expiration of a key", "2.0.0"),
     );
-    t.push(
-        one(cmd("getex", -2, w | F::FAST, getex))
-            .journal(c)
-            .doc("Get the value of a key and optionally set its expiration", "6.2.0"),
-    );
+    t.push(one(cmd("psetex", 4, wd, psetex)).journal(c).doc(
+        "Set the value and expiration in milliseconds of a key",
+        "2.6.0",
+    ));
+    t.push(one(cmd("getex", -2, w | F::FAST, getex)).journal(c).doc(
+        "Get the value of a key and optionally set its expiration",
+        "6.2.0",
+    ));
     t.push(
         one(cmd("getdel", 2, w | F::FAST, getdel))
             .journal(c)
             .doc("Get the value of a key and delete the key", "6.2.0"),
     );
-    t.push(
-        one(cmd("getset", 3, wd | F::FAST, getset))
-            .journal(c)
-            .doc("Set the string value of a key and return its old value", "1.0.0"),
-    );
+    t.push(one(cmd("getset", 3, wd | F::FAST, getset)).journal(c).doc(
+        "Set the string value of a key and return its old value",
+        "1.0.0",
+    ));
     t.push(
         cmd("mget", -2, ro | F::FAST, mget)
             .keys(1, -1, 1)
@@ -66,36 +70,50 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .group(g)
             .doc("Set multiple keys to multiple values", "1.0.1"),
     );
-    t.push(
-        cmd("msetnx", -3, wd, msetnx)
-            .keys(1, -1, 2)
-            .group(g)
-            .doc("Set multiple keys to multiple values, only if none of the keys exist", "1.0.1"),
-    );
+    t.push(cmd("msetnx", -3, wd, msetnx).keys(1, -1, 2).group(g).doc(
+        "Set multiple keys to multiple values, only if none of the keys exist",
+        "1.0.1",
+    ));
     t.push(one(cmd("append", 3, wd | F::FAST, append)).doc("Append a value to a key", "2.0.0"));
-    t.push(one(cmd("strlen", 2, ro | F::FAST, strlen)).doc("Get the length of the value stored in a key", "2.2.0"));
     t.push(
-        one(cmd("getrange", 4, ro, getrange)).doc("Get a substring of the string stored at a key", "2.4.0"),
+        one(cmd("strlen", 2, ro | F::FAST, strlen))
+            .doc("Get the length of the value stored in a key", "2.2.0"),
     );
-    t.push(one(cmd("substr", 4, ro, getrange)).doc("Get a substring of the string stored at a key", "1.0.0"));
     t.push(
-        one(cmd("setrange", 4, wd, setrange))
-            .doc("Overwrite part of a string at key starting at the specified offset", "2.2.0"),
+        one(cmd("getrange", 4, ro, getrange))
+            .doc("Get a substring of the string stored at a key", "2.4.0"),
     );
-    t.push(one(cmd("incr", 2, wd | F::FAST, incr)).doc("Increment the integer value of a key by one", "1.0.0"));
     t.push(
-        one(cmd("incrby", 3, wd | F::FAST, incrby))
-            .doc("Increment the integer value of a key by the given amount", "1.0.0"),
+        one(cmd("substr", 4, ro, getrange))
+            .doc("Get a substring of the string stored at a key", "1.0.0"),
     );
-    t.push(one(cmd("decr", 2, wd | F::FAST, decr)).doc("Decrement the integer value of a key by one", "1.0.0"));
+    t.push(one(cmd("setrange", 4, wd, setrange)).doc(
+        "Overwrite part of a string at key starting at the specified offset",
+        "2.2.0",
+    ));
     t.push(
-        one(cmd("decrby", 3, wd | F::FAST, decrby))
-            .doc("Decrement the integer value of a key by the given number", "1.0.0"),
+        one(cmd("incr", 2, wd | F::FAST, incr))
+            .doc("Increment the integer value of a key by one", "1.0.0"),
     );
+    t.push(one(cmd("incrby", 3, wd | F::FAST, incrby)).doc(
+        "Increment the integer value of a key by the given amount",
+        "1.0.0",
+    ));
+    t.push(
+        one(cmd("decr", 2, wd | F::FAST, decr))
+            .doc("Decrement the integer value of a key by one", "1.0.0"),
+    );
+    t.push(one(cmd("decrby", 3, wd | F::FAST, decrby)).doc(
+        "Decrement the integer value of a key by the given number",
+        "1.0.0",
+    ));
     t.push(
         one(cmd("incrbyfloat", 3, wd | F::FAST, incrbyfloat))
             .journal(c)
-            .doc("Increment the float value of a key by the given amount", "2.6.0"),
+            .doc(
+                "Increment the float value of a key by the given amount",
+                "2.6.0",
+            ),
     );
     t.push(
         cmd("lcs", -3, ro, lcs_cmd)
@@ -183,10 +201,15 @@ enum Ttl {
 
 impl Ttl {
     fn from_word(w: &[u8]) -> Option<Ttl> {
-        [("ex", Ttl::Ex), ("px", Ttl::Px), ("exat", Ttl::ExAt), ("pxat", Ttl::PxAt)]
-            .into_iter()
-            .find(|(n, _)| is(w, n))
-            .map(|(_, t)| t)
+        [
+            ("ex", Ttl::Ex),
+            ("px", Ttl::Px),
+            ("exat", Ttl::ExAt),
+            ("pxat", Ttl::PxAt),
+        ]
+        .into_iter()
+        .find(|(n, _)| is(w, n))
+        .map(|(_, t)| t)
     }
 }
 
@@ -261,7 +284,11 @@ fn set_generic(
     ok: Reply,
     abort: Reply,
 ) -> Result<Reply, CmdError> {
-    let old = if o.get { Some(get_reply(x, key)?) } else { None };
+    let old = if o.get {
+        Some(get_reply(x, key)?)
+    } else {
+        None
+    };
     let (found, old_ttl) = match x.lookup_write(key) {
         Some(e) => (true, e.expire_at),
         None => (false, -1),
@@ -270,7 +297,12 @@ fn set_generic(
         return Ok(old.unwrap_or(abort));
     }
     let keep = o.keepttl && at.is_none();
-    store_string(x, key, val.to_vec(), at.unwrap_or(if keep { old_ttl } else { -1 }));
+    store_string(
+        x,
+        key,
+        val.to_vec(),
+        at.unwrap_or(if keep { old_ttl } else { -1 }),
+    );
     let mut logged = argv!["SET", key, val];
     if let Some(at) = at {
         logged.extend(argv!["PXAT", at.to_string()]);
@@ -304,7 +336,15 @@ fn setnx(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn setex_generic(x: &mut Exec<'_>, a: &[Bytes], ttl: Ttl, name: &str) -> Result<Reply, CmdError> {
     let at = expire_at_ms(x, ttl, &a[2], name)?;
-    set_generic(x, &a[1], &a[3], &SetOpts::default(), Some(at), Reply::ok(), Reply::Null)
+    set_generic(
+        x,
+        &a[1],
+        &a[3],
+        &SetOpts::default(),
+        Some(at),
+        Reply::ok(),
+        Reply::Null,
+    )
 }
 
 fn setex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -457,7 +497,12 @@ fn setrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let max = max_len(x);
     // The offset as an index, once the new length is known to be allowed.
     let start = |max: u64| -> Result<usize, CmdError> {
-        check_len(max, u64::try_from(val.len()).ok().and_then(|l| l.checked_add(off)))?;
+        check_len(
+            max,
+            u64::try_from(val.len())
+                .ok()
+                .and_then(|l| l.checked_add(off)),
+        )?;
         usize::try_from(off).map_err(|_| DomainError::OutOfRange(ERR_STRING_TOO_LONG).into())
     };
     let len = match x.lookup_write(key) {
@@ -531,7 +576,9 @@ fn incrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn decrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let d = arg_i64(&a[2])?;
-    let d = d.checked_neg().ok_or(DomainError::OutOfRange(ERR_DECR_OVERFLOW))?;
+    let d = d
+        .checked_neg()
+        .ok_or(DomainError::OutOfRange(ERR_DECR_OVERFLOW))?;
     incr_generic(x, &a[1], d)
 }
 
@@ -790,16 +837,31 @@ mod tests {
         t.is("set k v nx xx", err(SYNTAX));
         t.is("set k v ex abc nx xx", err(SYNTAX));
         t.is("set k v ex abc", err(NOT_INT));
-        t.is("set k v ex 0", err("ERR invalid expire time in 'set' command"));
-        t.is("set k v px -1", err("ERR invalid expire time in 'set' command"));
-        t.is("set k v ex 9223372036854775", err("ERR invalid expire time in 'set' command"));
-        t.is("set k v px 9223372036854775000", err("ERR invalid expire time in 'set' command"));
+        t.is(
+            "set k v ex 0",
+            err("ERR invalid expire time in 'set' command"),
+        );
+        t.is(
+            "set k v px -1",
+            err("ERR invalid expire time in 'set' command"),
+        );
+        t.is(
+            "set k v ex 9223372036854775",
+            err("ERR invalid expire time in 'set' command"),
+        );
+        t.is(
+            "set k v px 9223372036854775000",
+            err("ERR invalid expire time in 'set' command"),
+        );
         t.is("set k v keepttl ex 1", err(SYNTAX));
         t.is("set k v ex 1 keepttl", err(SYNTAX));
         t.is("set k v ex", err(SYNTAX));
         t.is("set k v persist", err(SYNTAX));
         t.is("set k v foo", err(SYNTAX));
-        t.is("set k", err("ERR wrong number of arguments for 'set' command"));
+        t.is(
+            "set k",
+            err("ERR wrong number of arguments for 'set' command"),
+        );
         assert!(t.log.is_empty());
         t.is("set k v ex 10 ex 20", ok());
         assert_eq!(t.expire_at(b"k"), T0 + 20_000);
@@ -815,9 +877,21 @@ mod tests {
         t.logs("set k v ex 10", ok(), &["SET k v PXAT 1700000010000"]);
         t.logs("set k v2 keepttl", ok(), &["SET k v2 KEEPTTL"]);
         assert_eq!(t.expire_at(b"k"), T0 + 10_000);
-        t.logs("set k v3 px 1500 get", bulk("v2"), &["SET k v3 PXAT 1700000001500"]);
-        t.logs("set k v4 exat 1800000000", ok(), &["SET k v4 PXAT 1800000000000"]);
-        t.logs("set k v5 pxat 1800000000123 xx", ok(), &["SET k v5 PXAT 1800000000123"]);
+        t.logs(
+            "set k v3 px 1500 get",
+            bulk("v2"),
+            &["SET k v3 PXAT 1700000001500"],
+        );
+        t.logs(
+            "set k v4 exat 1800000000",
+            ok(),
+            &["SET k v4 PXAT 1800000000000"],
+        );
+        t.logs(
+            "set k v5 pxat 1800000000123 xx",
+            ok(),
+            &["SET k v5 PXAT 1800000000123"],
+        );
         t.logs("set k v6 get", bulk("v5"), &["SET k v6"]);
         assert_eq!(t.expire_at(b"k"), -1);
         t.logs("set k v7 nx", nil(), &[]);
@@ -849,6 +923,9 @@ mod tests {
         t.now += 50;
         t.logs("get k", bulk("v"), &[]);
         t.now += 50;
+        // Redis expires a key once now > expiry, not at the exact millisecond.
+        t.logs("get k", bulk("v"), &[]);
+        t.now += 1;
         t.logs("get k", nil(), &["DEL k"]);
         t.is("set k v px 100", ok());
         t.now += 200;
@@ -862,10 +939,19 @@ mod tests {
         let mut t = Kit::new();
         t.logs("setnx k v", int(1), &["SET k v"]);
         t.logs("setnx k w", int(0), &[]);
-        t.is("setex k 0 v", err("ERR invalid expire time in 'setex' command"));
-        t.is("psetex k -5 v", err("ERR invalid expire time in 'psetex' command"));
+        t.is(
+            "setex k 0 v",
+            err("ERR invalid expire time in 'setex' command"),
+        );
+        t.is(
+            "psetex k -5 v",
+            err("ERR invalid expire time in 'psetex' command"),
+        );
         t.is("setex k abc v", err(NOT_INT));
-        t.is("setex k 10", err("ERR wrong number of arguments for 'setex' command"));
+        t.is(
+            "setex k 10",
+            err("ERR wrong number of arguments for 'setex' command"),
+        );
         t.logs("setex k 10 v2", ok(), &["SET k v2 PXAT 1700000010000"]);
         t.logs("psetex k 2500 v3", ok(), &["SET k v3 PXAT 1700000002500"]);
         t.is("get k", bulk("v3"));
@@ -878,7 +964,10 @@ mod tests {
         t.is("getex k ex 0", nil());
         t.is("getex nokey ex abc", nil());
         t.is("set k v", ok());
-        t.is("getex k ex 0", err("ERR invalid expire time in 'getex' command"));
+        t.is(
+            "getex k ex 0",
+            err("ERR invalid expire time in 'getex' command"),
+        );
         t.is("getex k ex abc", err(NOT_INT));
         t.is("getex k persist ex 10", err(SYNTAX));
         t.is("getex k ex 10 persist", err(SYNTAX));
@@ -888,12 +977,24 @@ mod tests {
         t.logs("getex k", bulk("v"), &[]);
         t.logs("getex k persist", bulk("v"), &[]);
         t.logs("getex k ex 10", bulk("v"), &["PEXPIREAT k 1700000010000"]);
-        t.logs("getex k px 100 px 2000", bulk("v"), &["PEXPIREAT k 1700000002000"]);
+        t.logs(
+            "getex k px 100 px 2000",
+            bulk("v"),
+            &["PEXPIREAT k 1700000002000"],
+        );
         assert_eq!(t.expire_at(b"k"), T0 + 2000);
-        t.logs("getex k exat 1800000000", bulk("v"), &["PEXPIREAT k 1800000000000"]);
+        t.logs(
+            "getex k exat 1800000000",
+            bulk("v"),
+            &["PEXPIREAT k 1800000000000"],
+        );
         t.logs("getex k persist", bulk("v"), &["PERSIST k"]);
         assert_eq!(t.expire_at(b"k"), -1);
-        t.logs("getex k pxat 1000000000000000", bulk("v"), &["PEXPIREAT k 1000000000000000"]);
+        t.logs(
+            "getex k pxat 1000000000000000",
+            bulk("v"),
+            &["PEXPIREAT k 1000000000000000"],
+        );
         t.check_replay();
         t.logs("getex k exat 1", bulk("v"), &["DEL k"]);
         assert_eq!(t.st.ks.dbs[0].len(), 0);
@@ -920,9 +1021,18 @@ mod tests {
     #[test]
     fn mget_mset_msetnx() {
         let mut t = Kit::new();
-        t.is("mset a", err("ERR wrong number of arguments for 'mset' command"));
-        t.is("mset a 1 b", err("ERR wrong number of arguments for 'mset' command"));
-        t.is("msetnx a 1 b", err("ERR wrong number of arguments for 'msetnx' command"));
+        t.is(
+            "mset a",
+            err("ERR wrong number of arguments for 'mset' command"),
+        );
+        t.is(
+            "mset a 1 b",
+            err("ERR wrong number of arguments for 'mset' command"),
+        );
+        t.is(
+            "msetnx a 1 b",
+            err("ERR wrong number of arguments for 'msetnx' command"),
+        );
         t.is("set a 1 ex 100", ok());
         t.logs("mset a 2 b 3 a 4", ok(), &["mset a 2 b 3 a 4"]);
         assert_eq!(t.expire_at(b"a"), -1);
@@ -937,7 +1047,11 @@ mod tests {
     fn append_and_strlen() {
         let mut t = Kit::new();
         t.is("strlen nokey", int(0));
-        t.logs("append new", err("ERR wrong number of arguments for 'append' command"), &[]);
+        t.logs(
+            "append new",
+            err("ERR wrong number of arguments for 'append' command"),
+            &[],
+        );
         t.call(&[b"append", b"new", b""]);
         assert_eq!(t.raw_get(b"new"), Some(vec![]));
         assert_eq!(t.encoding(b"new"), "embstr");
@@ -951,7 +1065,10 @@ mod tests {
         t.is("strlen x", int(6));
         t.is("get x", bulk("abcdef"));
         t.st.config.proto_max_bulk_len = 8;
-        t.is("append x 123", err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
+        t.is(
+            "append x 123",
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+        );
         t.is("append x 12", int(8));
         t.check_replay();
     }
@@ -1012,7 +1129,10 @@ mod tests {
         }
         t.is("set n 9223372036854775807", ok());
         t.is("incr n", err("ERR increment or decrement would overflow"));
-        t.is("decrby n -9223372036854775808", err("ERR decrement would overflow"));
+        t.is(
+            "decrby n -9223372036854775808",
+            err("ERR decrement would overflow"),
+        );
         t.is("set n -9223372036854775808", ok());
         t.is("decr n", err("ERR increment or decrement would overflow"));
         t.is("incrby n abc", err(NOT_INT));
@@ -1040,8 +1160,15 @@ mod tests {
         t.is("incr f", err(NOT_INT));
         t.logs("incrbyfloat f 0.1", bulk("1.6"), &["SET f 1.6 KEEPTTL"]);
         assert_eq!(t.expire_at(b"f"), T0 + 100_000);
-        t.logs("incrbyfloat f abc", err("ERR value is not a valid float"), &[]);
-        t.is("incrbyfloat f inf", err("ERR increment would produce NaN or Infinity"));
+        t.logs(
+            "incrbyfloat f abc",
+            err("ERR value is not a valid float"),
+            &[],
+        );
+        t.is(
+            "incrbyfloat f inf",
+            err("ERR increment would produce NaN or Infinity"),
+        );
         t.is("incrbyfloat g 5.0e3", bulk("5000"));
         t.is("incrbyfloat g -5000", bulk("0"));
         t.is("set h 10.5", ok());
@@ -1073,7 +1200,10 @@ mod tests {
             arr(v)
         };
         let idx = |matches: Vec<Reply>, len: i64| {
-            Reply::Map(vec![(bulk("matches"), arr(matches)), (bulk("len"), int(len))])
+            Reply::Map(vec![
+                (bulk("matches"), arr(matches)),
+                (bulk("len"), int(len)),
+            ])
         };
         t.is(
             "lcs key1 key2 idx",
@@ -1108,24 +1238,67 @@ mod tests {
             err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"),
         );
         t.is("lcs la lc len", int(13));
-        let lcs_logged = t.log.iter().flat_map(|(_, u)| u).any(|(_, argv)| argv[0].eq_ignore_ascii_case(b"lcs"));
+        let lcs_logged = t
+            .log
+            .iter()
+            .flat_map(|(_, u)| u)
+            .any(|(_, argv)| argv[0].eq_ignore_ascii_case(b"lcs"));
         assert!(!lcs_logged);
     }
 
     #[test]
     fn command_table_entries() {
         let c = crate::cmd::COMMANDS.get(b"lcs").expect("registered");
-        assert_eq!((c.arity, c.keys.first, c.keys.last, c.keys.step), (-3, 1, 2, 1));
+        assert_eq!(
+            (c.arity, c.keys.first, c.keys.last, c.keys.step),
+            (-3, 1, 2, 1)
+        );
         let c = crate::cmd::COMMANDS.get(b"mset").expect("registered");
-        assert_eq!((c.arity, c.keys.first, c.keys.last, c.keys.step), (-3, 1, -1, 2));
+        assert_eq!(
+            (c.arity, c.keys.first, c.keys.last, c.keys.step),
+            (-3, 1, -1, 2)
+        );
         for name in [
-            "get", "set", "setnx", "setex", "psetex", "getex", "getdel", "getset", "mget", "mset", "msetnx",
-            "append", "strlen", "getrange", "substr", "setrange", "incr", "incrby", "decr", "decrby",
-            "incrbyfloat", "lcs",
+            "get",
+            "set",
+            "setnx",
+            "setex",
+            "psetex",
+            "getex",
+            "getdel",
+            "getset",
+            "mget",
+            "mset",
+            "msetnx",
+            "append",
+            "strlen",
+            "getrange",
+            "substr",
+            "setrange",
+            "incr",
+            "incrby",
+            "decr",
+            "decrby",
+            "incrbyfloat",
+            "lcs",
         ] {
             let c = crate::cmd::COMMANDS.get(name.as_bytes()).expect(name);
             assert_eq!(c.group.name(), "string", "{name}");
             assert!(!c.summary.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn journal_carries_the_selected_db() {
+        let mut t = Kit::new();
+        t.is("select 1", ok());
+        t.logs("set k v ex 10", ok(), &["SET k v PXAT 1700000010000"]);
+        t.logs("incrbyfloat f 2.5", bulk("2.5"), &["SET f 2.5 KEEPTTL"]);
+        t.logs("getex k persist", bulk("v"), &["PERSIST k"]);
+        t.logs("setbit b 1 1", int(0), &["setbit b 1 1"]);
+        assert!(t.log.iter().all(|(_, u)| u.iter().all(|(db, _)| *db == 1)));
+        assert!(t.st.ks.dbs[0].is_empty());
+        assert_eq!(t.st.ks.dbs[1].len(), 3);
+        t.check_replay();
     }
 }

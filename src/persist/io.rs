@@ -147,10 +147,6 @@ impl Vfs for RealFs {
         File::open(dir)?.sync_all()
     }
 
-    #[allow(
-        clippy::incompatible_msrv,
-        reason = "File::try_lock is std since 1.89; the toolchain in use has it"
-    )]
     fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
         let f = OpenOptions::new()
             .read(true)

@@ -55,19 +55,13 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut view = engine.conn_view(id);
+    let mut bytes_in = 0u64;
     loop {
-        let (limits, proto, timeout, qlimit) = engine.with_state(|st| {
-            let c = st.clients.map.get(&id);
-            (
-                Limits {
-                    max_bulk_len: st.config.proto_max_bulk_len,
-                    authenticated: c.is_some_and(|c| c.authenticated),
-                },
-                c.map_or(2, |c| c.resp),
-                st.config.timeout,
-                st.config.client_query_buffer_limit,
-            )
-        });
+        let limits = Limits {
+            max_bulk_len: view.max_bulk_len,
+            authenticated: view.authenticated,
+        };
         // Decode everything buffered.
         let mut proto_err = None;
         loop {
@@ -90,7 +84,7 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
         }
         if !batch.is_empty() {
             outcomes.clear();
-            engine.execute_many(id, &batch, &mut outcomes);
+            view = engine.execute_many(id, &batch, &mut outcomes, std::mem::take(&mut bytes_in), buf.len());
             let executed = outcomes.len();
             batch.drain(..executed);
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
@@ -104,22 +98,12 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
                     }
                 }
             }
-            let (resp, close) = engine.with_state(|st| {
-                st.clients
-                    .map
-                    .get(&id)
-                    .map_or((proto, true), |c| (c.resp, c.close_after_reply))
-            });
-            // A successful SHUTDOWN closes its connection without a reply, as in Redis: it
-            // is the last command run (execute_many stops after a closing command).
-            let silent_last = close && engine.stopping.load(Ordering::Acquire);
-            let n = outcomes.len() - usize::from(silent_last);
-            for o in &outcomes[..n] {
-                encode(&o.reply, resp, &mut out);
+            for o in &outcomes {
+                encode(&o.reply, view.resp, &mut out);
             }
             sock.write_all(&out).await?;
             out.clear();
-            if close {
+            if view.close {
                 batch.clear();
                 return Ok(());
             }
@@ -128,34 +112,31 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
             }
         }
         if let Some(e) = proto_err {
-            encode(&Reply::Error(e.to_string()), proto, &mut out);
+            encode(&Reply::Error(e.to_string()), view.resp, &mut out);
             sock.write_all(&out).await?;
             return Ok(());
         }
-        if buf.len() as u64 > qlimit {
+        if buf.len() as u64 > view.query_buffer_limit {
             tracing::warn!(client = id, "closing client that exceeded client-query-buffer-limit");
             return Ok(());
         }
         if kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
-        buf.reserve(16 * 1024);
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
             r = read => r?,
             _ = kill.notify.notified() => return Ok(()),
             _ = engine.stop_notify.notified() => return Ok(()),
-            _ = idle(timeout) => return Ok(()),
+            _ = idle(view.timeout_s) => return Ok(()),
         };
         if n == 0 {
             return Ok(());
         }
-        engine.with_state(|st| {
-            st.stats.net_input_bytes += n as u64;
-            if let Some(c) = st.clients.map.get_mut(&id) {
-                c.qbuf = buf.len();
-            }
-        });
+        bytes_in += n as u64;
     }
 }
 

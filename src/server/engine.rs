@@ -29,6 +29,23 @@ pub struct Outcome {
     pub lsn: u64,
 }
 
+/// What a connection needs to know about its client after executing commands.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnView {
+    /// Protocol version for encoding replies.
+    pub resp: u8,
+    /// Close after writing the replies (QUIT, CLIENT KILL, killed).
+    pub close: bool,
+    /// Authenticated (decoder limits).
+    pub authenticated: bool,
+    /// `proto-max-bulk-len`.
+    pub max_bulk_len: u64,
+    /// `timeout` in seconds (0 = none).
+    pub timeout_s: u64,
+    /// `client-query-buffer-limit`.
+    pub query_buffer_limit: u64,
+}
+
 /// The engine shared by every connection.
 pub struct Engine {
     state: Mutex<State>,
@@ -44,6 +61,7 @@ pub struct Engine {
     /// The bound port (INFO server).
     pub port: std::sync::atomic::AtomicU16,
     rebuilt_after_latch: AtomicBool,
+    rebuilt_lsn: std::sync::atomic::AtomicU64,
     /// Config file path, if any (INFO server `config_file`).
     pub config_file: Option<PathBuf>,
 }
@@ -147,6 +165,7 @@ impl Engine {
             started: Instant::now(),
             port: std::sync::atomic::AtomicU16::new(config.port),
             rebuilt_after_latch: AtomicBool::new(false),
+            rebuilt_lsn: std::sync::atomic::AtomicU64::new(0),
             config_file,
         }))
     }
@@ -163,14 +182,37 @@ impl Engine {
     }
 
     /// Execute several pipelined commands under one lock acquisition; stops early if a
-    /// command asks to close the connection.
-    pub fn execute_many(&self, client_id: u64, batch: &[Vec<Bytes>], out: &mut Vec<Outcome>) {
+    /// command asks to close the connection. `bytes_in` is added to the input counters.
+    /// Returns what the connection needs to know afterwards.
+    pub fn execute_many(&self, client_id: u64, batch: &[Vec<Bytes>], out: &mut Vec<Outcome>, bytes_in: u64, qbuf: usize) -> ConnView {
         let mut st = self.state.lock();
+        st.stats.net_input_bytes += bytes_in;
+        if let Some(c) = st.clients.map.get_mut(&client_id) {
+            c.qbuf = qbuf;
+        }
         for argv in batch {
             out.push(self.execute_locked(&mut st, client_id, argv));
             if st.clients.map.get(&client_id).is_none_or(|c| c.close_after_reply) {
                 break;
             }
+        }
+        Self::view(&st, client_id)
+    }
+
+    /// The connection-relevant settings for `client_id`.
+    pub fn conn_view(&self, client_id: u64) -> ConnView {
+        Self::view(&self.state.lock(), client_id)
+    }
+
+    fn view(st: &State, client_id: u64) -> ConnView {
+        let c = st.clients.map.get(&client_id);
+        ConnView {
+            resp: c.map_or(2, |c| c.resp),
+            close: c.is_none_or(|c| c.close_after_reply),
+            authenticated: c.is_some_and(|c| c.authenticated),
+            max_bulk_len: st.config.proto_max_bulk_len,
+            timeout_s: st.config.timeout,
+            query_buffer_limit: st.config.client_query_buffer_limit,
         }
     }
 
@@ -194,28 +236,30 @@ impl Engine {
         }
     }
 
-    /// The LSN a reply must wait for: everything applied so far; after a latch, only what
-    /// was durable (the keyspace was rebuilt to exactly that).
+    /// The LSN a reply must wait for: everything applied to the state this command saw.
+    /// Once the keyspace was rebuilt after a latch it holds exactly the durable prefix, so
+    /// that prefix is all a reply can depend on. (Decided by the rebuild flag, which only
+    /// changes under the state lock, never by the poison flag, which the writer thread may
+    /// set at any moment.)
     fn required_lsn(&self) -> u64 {
-        if self.log.is_poisoned().is_some() {
-            self.log.durable_lsn()
+        if self.rebuilt_after_latch.load(Ordering::Acquire) {
+            self.rebuilt_lsn.load(Ordering::Acquire)
         } else {
             self.log.last_lsn()
         }
     }
 
     fn append(&self, now: i64, journal: &[(u16, Vec<Bytes>)]) -> Result<u64, StorageError> {
-        let mut payload = Vec::with_capacity(64);
-        encode_batch(journal, &mut payload);
-        self.log.append(now, &payload)
+        self.log.append_with(now, |out| encode_batch(journal, out))
     }
 
     /// After the log latched, records past the durable LSN were applied in memory but may
     /// never reach the disk. Rebuild the keyspace from the durable prefix so readers never
     /// observe state a power loss could take back; if that is impossible, stop the server.
     fn rebuild_after_latch(&self, st: &mut State) {
-        self.rebuilt_after_latch.store(true, Ordering::Release);
         let durable = self.log.durable_lsn();
+        self.rebuilt_lsn.store(durable, Ordering::Release);
+        self.rebuilt_after_latch.store(true, Ordering::Release);
         if durable == self.log.last_lsn() {
             return;
         }
