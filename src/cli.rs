@@ -23,7 +23,11 @@ pub enum Command {
     #[command(after_help = directive_help())]
     Server {
         /// An optional redis.conf-style file, then `--name value` directives.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         args: Vec<String>,
     },
 }
@@ -44,7 +48,8 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
     let mut file = None;
     if let Some(first) = args.first() {
         if !first.starts_with("--") {
-            let text = std::fs::read_to_string(first).map_err(|e| format!("cannot read config file {first}: {e}"))?;
+            let text = std::fs::read_to_string(first)
+                .map_err(|e| format!("cannot read config file {first}: {e}"))?;
             config
                 .apply_file_text(&text)
                 .map_err(|e| format!("config file {first}: {e}"))?;
@@ -66,7 +71,9 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
         if vals.is_empty() && name != "save" {
             return Err(format!("directive --{name} needs a value"));
         }
-        config.set(name, &vals.join(" "), false).map_err(|e| e.to_string())?;
+        config
+            .set(name, &vals.join(" "), false)
+            .map_err(|e| e.to_string())?;
     }
     Ok((config, file))
 }
@@ -81,11 +88,22 @@ mod tests {
 
     #[test]
     fn directives_parse() {
-        let (c, f) = server_config(&s(&["--port", "7000", "--appendfsync", "everysec", "--bind", "127.0.0.1", "::1"])).unwrap();
+        let (c, f) = server_config(&s(&[
+            "--port",
+            "7000",
+            "--appendfsync",
+            "everysec",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+        ]))
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.bind, ["127.0.0.1", "::1"]);
         assert!(f.is_none());
-        assert!(server_config(&s(&["--nope", "1"])).unwrap_err().contains("unknown directive"));
+        assert!(server_config(&s(&["--nope", "1"]))
+            .unwrap_err()
+            .contains("unknown directive"));
         assert!(server_config(&s(&["--port", "x"])).is_err());
         assert!(server_config(&s(&["--port"])).is_err());
         let (c, _) = server_config(&s(&["--save", "", "--maxmemory", "1gb"])).unwrap();

@@ -97,43 +97,187 @@ const fn d(name: &'static str, kind: Kind, mutable: bool, help: &'static str) ->
 
 /// Every directive, in the order CONFIG GET * and --help list them.
 const DIRECTIVES: &[Directive] = &[
-    d("bind", Kind::Str, false, "addresses to listen on (default 127.0.0.1)"),
-    d("port", Kind::Int(0, 65535), false, "TCP port (default 6379; 0 picks a free port)"),
-    d("dir", Kind::Str, false, "data directory (default ./strata-data)"),
-    d("appendfsync", Kind::Enum(&["always", "everysec", "no"]), true, "always (default) | everysec | no"),
-    d("requirepass", Kind::Str, true, "password clients must AUTH with (default none)"),
-    d("maxclients", Kind::Int(1, 1_000_000), true, "maximum connected clients (default 10000)"),
-    d("databases", Kind::Int(1, 1_000_000), false, "number of databases (default 16)"),
-    d("timeout", Kind::Int(0, i32::MAX as u64), true, "close idle clients after N seconds (0 = never)"),
-    d("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), true, "debug | verbose | notice (default) | warning | nothing"),
-    d("proto-max-bulk-len", Kind::Memory, true, "largest bulk string accepted (default 512mb)"),
-    d("client-query-buffer-limit", Kind::Memory, true, "largest query buffer per client (default 1gb)"),
-    d("segment-size", Kind::Memory, true, "log segment rotation size (default 64mb)"),
-    d("hz", Kind::Int(1, 500), true, "background task frequency (default 10)"),
-    d("active-expire-effort", Kind::Int(1, 10), true, "active expiry effort 1..10 (default 1)"),
+    d(
+        "bind",
+        Kind::Str,
+        false,
+        "addresses to listen on (default 127.0.0.1)",
+    ),
+    d(
+        "port",
+        Kind::Int(0, 65535),
+        false,
+        "TCP port (default 6379; 0 picks a free port)",
+    ),
+    d(
+        "dir",
+        Kind::Str,
+        false,
+        "data directory (default ./strata-data)",
+    ),
+    d(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        true,
+        "always (default) | everysec | no",
+    ),
+    d(
+        "requirepass",
+        Kind::Str,
+        true,
+        "password clients must AUTH with (default none)",
+    ),
+    d(
+        "maxclients",
+        Kind::Int(1, 1_000_000),
+        true,
+        "maximum connected clients (default 10000)",
+    ),
+    d(
+        "databases",
+        Kind::Int(1, 1_000_000),
+        false,
+        "number of databases (default 16)",
+    ),
+    d(
+        "timeout",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "close idle clients after N seconds (0 = never)",
+    ),
+    d(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        true,
+        "debug | verbose | notice (default) | warning | nothing",
+    ),
+    d(
+        "proto-max-bulk-len",
+        Kind::Memory,
+        true,
+        "largest bulk string accepted (default 512mb)",
+    ),
+    d(
+        "client-query-buffer-limit",
+        Kind::Memory,
+        true,
+        "largest query buffer per client (default 1gb)",
+    ),
+    d(
+        "segment-size",
+        Kind::Memory,
+        true,
+        "log segment rotation size (default 64mb)",
+    ),
+    d(
+        "hz",
+        Kind::Int(1, 500),
+        true,
+        "background task frequency (default 10)",
+    ),
+    d(
+        "active-expire-effort",
+        Kind::Int(1, 10),
+        true,
+        "active expiry effort 1..10 (default 1)",
+    ),
     // Accepted for compatibility with clients and tools that read them; no effect yet.
-    d("save", Kind::Str, true, "compatibility (snapshots are automatic)"),
-    d("appendonly", Kind::Bool, true, "compatibility (always yes: the log is the store)"),
+    d(
+        "save",
+        Kind::Str,
+        true,
+        "compatibility (snapshots are automatic)",
+    ),
+    d(
+        "appendonly",
+        Kind::Bool,
+        true,
+        "compatibility (always yes: the log is the store)",
+    ),
     d("appendfilename", Kind::Str, false, "compatibility"),
     d("appenddirname", Kind::Str, false, "compatibility"),
     d("dbfilename", Kind::Str, true, "compatibility"),
-    d("maxmemory", Kind::Memory, true, "compatibility (eviction is not implemented yet)"),
-    d("maxmemory-policy", Kind::Enum(&["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]), true, "compatibility"),
+    d(
+        "maxmemory",
+        Kind::Memory,
+        true,
+        "compatibility (eviction is not implemented yet)",
+    ),
+    d(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "noeviction",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+        ]),
+        true,
+        "compatibility",
+    ),
     d("maxmemory-samples", Kind::Int(1, 64), true, "compatibility"),
     d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
     d("protected-mode", Kind::Bool, true, "compatibility"),
-    d("tcp-keepalive", Kind::Int(0, i32::MAX as u64), true, "compatibility"),
-    d("tcp-backlog", Kind::Int(0, i32::MAX as u64), false, "compatibility"),
-    d("logfile", Kind::Str, false, "compatibility (logs go to stderr)"),
-    d("auto-aof-rewrite-percentage", Kind::Int(0, i32::MAX as u64), true, "compatibility"),
-    d("auto-aof-rewrite-min-size", Kind::Memory, true, "compatibility"),
+    d(
+        "tcp-keepalive",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "tcp-backlog",
+        Kind::Int(0, i32::MAX as u64),
+        false,
+        "compatibility",
+    ),
+    d(
+        "logfile",
+        Kind::Str,
+        false,
+        "compatibility (logs go to stderr)",
+    ),
+    d(
+        "auto-aof-rewrite-percentage",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "auto-aof-rewrite-min-size",
+        Kind::Memory,
+        true,
+        "compatibility",
+    ),
     d("notify-keyspace-events", Kind::Str, true, "compatibility"),
     d("slowlog-log-slower-than", Kind::Str, true, "compatibility"),
-    d("slowlog-max-len", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
-    d("lua-time-limit", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
-    d("busy-reply-threshold", Kind::Int(0, i64::MAX as u64), true, "compatibility"),
+    d(
+        "slowlog-max-len",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "lua-time-limit",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "busy-reply-threshold",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
     d("latency-tracking", Kind::Bool, true, "compatibility"),
-    d("io-threads", Kind::Int(1, 128), false, "compatibility"),
+    d(
+        "io-threads",
+        Kind::Int(1, 128),
+        false,
+        "connection worker threads (default 1)",
+    ),
 ];
 
 fn default_extra() -> Vec<(&'static str, String)> {
@@ -302,10 +446,16 @@ impl Config {
         // Validate by kind first.
         let normalized: String = match d.kind {
             Kind::Int(lo, hi) => {
-                let n: i64 = value.parse().map_err(|_| bad("argument couldn't be parsed into an integer"))?;
-                let n = u64::try_from(n).map_err(|_| bad(&format!("argument must be between {lo} and {hi} inclusive")))?;
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                let n = u64::try_from(n).map_err(|_| {
+                    bad(&format!("argument must be between {lo} and {hi} inclusive"))
+                })?;
                 if n < lo || n > hi {
-                    return Err(bad(&format!("argument must be between {lo} and {hi} inclusive")));
+                    return Err(bad(&format!(
+                        "argument must be between {lo} and {hi} inclusive"
+                    )));
                 }
                 n.to_string()
             }
@@ -318,7 +468,10 @@ impl Config {
             Kind::Enum(opts) => {
                 let l = value.to_ascii_lowercase();
                 if !opts.contains(&l.as_str()) {
-                    return Err(bad("argument(s) must be one of the following: ".to_string().as_str()).with_opts(opts));
+                    return Err(bad("argument(s) must be one of the following: "
+                        .to_string()
+                        .as_str())
+                    .with_opts(opts));
                 }
                 l
             }
@@ -330,7 +483,8 @@ impl Config {
             "port" => self.port = u16::try_from(num()).map_err(|_| bad("port out of range"))?,
             "dir" => self.dir = PathBuf::from(normalized),
             "appendfsync" => {
-                self.appendfsync = Appendfsync::parse(&normalized).ok_or_else(|| bad("bad policy"))?
+                self.appendfsync =
+                    Appendfsync::parse(&normalized).ok_or_else(|| bad("bad policy"))?
             }
             "requirepass" => self.requirepass = normalized,
             "maxclients" => self.maxclients = num(),
@@ -377,7 +531,8 @@ impl Config {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let args = crate_split(line).ok_or_else(|| format!("line {}: unbalanced quotes", i + 1))?;
+            let args =
+                crate_split(line).ok_or_else(|| format!("line {}: unbalanced quotes", i + 1))?;
             let Some((name, rest)) = args.split_first() else {
                 continue;
             };
@@ -395,7 +550,9 @@ trait WithOpts {
 impl WithOpts for ConfigError {
     fn with_opts(self, opts: &[&str]) -> Self {
         match self {
-            ConfigError::BadValue(n, why) => ConfigError::BadValue(n, format!("{why}{}", opts.join(", "))),
+            ConfigError::BadValue(n, why) => {
+                ConfigError::BadValue(n, format!("{why}{}", opts.join(", ")))
+            }
             other => other,
         }
     }
@@ -452,9 +609,18 @@ mod tests {
         let mut c = Config::default();
         c.set("appendfsync", "everysec", true).unwrap();
         assert_eq!(c.get("APPENDFSYNC").unwrap(), "everysec");
-        assert!(matches!(c.set("nope", "1", true), Err(ConfigError::Unknown(_))));
-        assert!(matches!(c.set("port", "1", true), Err(ConfigError::Immutable(_))));
-        assert!(matches!(c.set("maxclients", "x", true), Err(ConfigError::BadValue(..))));
+        assert!(matches!(
+            c.set("nope", "1", true),
+            Err(ConfigError::Unknown(_))
+        ));
+        assert!(matches!(
+            c.set("port", "1", true),
+            Err(ConfigError::Immutable(_))
+        ));
+        assert!(matches!(
+            c.set("maxclients", "x", true),
+            Err(ConfigError::BadValue(..))
+        ));
         c.set("lua-time-limit", "100", true).unwrap();
         assert_eq!(c.get("busy-reply-threshold").unwrap(), "100");
     }
@@ -462,7 +628,8 @@ mod tests {
     #[test]
     fn file_text() {
         let mut c = Config::default();
-        c.apply_file_text("# comment\nport 7000\nrequirepass \"a b\"\nsave \"\"\n").unwrap();
+        c.apply_file_text("# comment\nport 7000\nrequirepass \"a b\"\nsave \"\"\n")
+            .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.requirepass, "a b");
         assert!(c.apply_file_text("bogus 1\n").is_err());

@@ -30,10 +30,15 @@ fn spawn(dir: &Path, port: u16) -> Child {
 fn wait_ready(port: u16) -> redis::Connection {
     let t0 = Instant::now();
     loop {
-        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection()) {
+        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .and_then(|c| c.get_connection())
+        {
             return c;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "strata did not come up");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "strata did not come up"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -63,11 +68,17 @@ fn kill9_loses_no_acknowledged_write() {
             for (k, v) in &a.sets {
                 let got: Option<u64> = check.get(k).expect("get");
                 // A later, unacknowledged SET of a bigger value may have landed.
-                assert!(got.is_some_and(|g| g >= *v), "round {round}: {k} acked {v}, found {got:?}");
+                assert!(
+                    got.is_some_and(|g| g >= *v),
+                    "round {round}: {k} acked {v}, found {got:?}"
+                );
             }
             for (k, (acked, sent)) in &a.incrs {
                 let got: u64 = check.get::<_, Option<u64>>(k).expect("get").unwrap_or(0);
-                assert!(got >= *acked && got <= *sent, "round {round}: {k} acked {acked} sent {sent}, found {got}");
+                assert!(
+                    got >= *acked && got <= *sent,
+                    "round {round}: {k} acked {acked} sent {sent}, found {got}"
+                );
             }
         }
         // Load: 4 writers, each on its own keys so values grow monotonically.
@@ -77,7 +88,9 @@ fn kill9_loses_no_acknowledged_write() {
             let stop = stop.clone();
             let acks = acks.clone();
             handles.push(std::thread::spawn(move || {
-                let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).and_then(|c| c.get_connection()) else {
+                let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection())
+                else {
                     return;
                 };
                 let mut seq = 0u64;
@@ -91,12 +104,22 @@ fn kill9_loses_no_acknowledged_write() {
                         return;
                     }
                     acks.lock().expect("acks").sets.insert(key, val);
-                    acks.lock().expect("acks").incrs.entry(counter.clone()).or_default().1 += 1;
+                    acks.lock()
+                        .expect("acks")
+                        .incrs
+                        .entry(counter.clone())
+                        .or_default()
+                        .1 += 1;
                     let r: redis::RedisResult<u64> = c.incr(&counter, 1);
                     if r.is_err() {
                         return;
                     }
-                    acks.lock().expect("acks").incrs.entry(counter.clone()).or_default().0 += 1;
+                    acks.lock()
+                        .expect("acks")
+                        .incrs
+                        .entry(counter.clone())
+                        .or_default()
+                        .0 += 1;
                 }
             }));
         }
@@ -113,14 +136,23 @@ fn kill9_loses_no_acknowledged_write() {
     let mut child = spawn(&dir, port);
     let mut check = wait_ready(port);
     let a = acks.lock().expect("acks");
-    assert!(a.sets.len() > 100, "the load produced too few writes to mean anything");
+    assert!(
+        a.sets.len() > 100,
+        "the load produced too few writes to mean anything"
+    );
     for (k, v) in &a.sets {
         let got: Option<u64> = check.get(k).expect("get");
-        assert!(got.is_some_and(|g| g >= *v), "final: {k} acked {v}, found {got:?}");
+        assert!(
+            got.is_some_and(|g| g >= *v),
+            "final: {k} acked {v}, found {got:?}"
+        );
     }
     for (k, (acked, sent)) in &a.incrs {
         let got: u64 = check.get::<_, Option<u64>>(k).expect("get").unwrap_or(0);
-        assert!(got >= *acked && got <= *sent, "final: {k} acked {acked} sent {sent}, found {got}");
+        assert!(
+            got >= *acked && got <= *sent,
+            "final: {k} acked {acked} sent {sent}, found {got}"
+        );
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -77,7 +77,8 @@ fn run_script(name: &str, text: &str) -> Vec<String> {
         } else if cmdline == "resp2" {
             vec![b"HELLO".to_vec(), b"2".to_vec()]
         } else {
-            split_args(cmdline.as_bytes()).unwrap_or_else(|| panic!("{name}:{}: bad quoting", lineno + 1))
+            split_args(cmdline.as_bytes())
+                .unwrap_or_else(|| panic!("{name}:{}: bad quoting", lineno + 1))
         };
         let ra = send(&mut a, &args);
         let rb = send(&mut b, &args);
@@ -91,7 +92,10 @@ fn run_script(name: &str, text: &str) -> Vec<String> {
             _ => ra.normalized() == rb.normalized(),
         };
         if !ok {
-            bad.push(format!("{name}:{}: `{cmdline}`\n   strata: {ra:?}\n   redis:  {rb:?}", lineno + 1));
+            bad.push(format!(
+                "{name}:{}: `{cmdline}`\n   strata: {ra:?}\n   redis:  {rb:?}",
+                lineno + 1
+            ));
         }
     }
     bad
@@ -101,7 +105,12 @@ fn check(name: &str) {
     let path = format!("{}/tests/scripts/{name}.redis", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let bad = run_script(name, &text);
-    assert!(bad.is_empty(), "{} mismatches against redis-server:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} mismatches against redis-server:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -110,8 +119,15 @@ fn scripts_dir_is_covered() {
     let dir = format!("{}/tests/scripts", env!("CARGO_MANIFEST_DIR"));
     let this = include_str!("differential.rs");
     for e in std::fs::read_dir(dir).expect("scripts dir") {
-        let name = e.expect("entry").file_name().to_string_lossy().replace(".redis", "");
-        assert!(this.contains(&format!("check(\"{name}\")")), "script {name} has no test");
+        let name = e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .replace(".redis", "");
+        assert!(
+            this.contains(&format!("check(\"{name}\")")),
+            "script {name} has no test"
+        );
     }
 }
 

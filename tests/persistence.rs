@@ -19,7 +19,9 @@ fn snapshot(s: &TestServer) -> Vec<(usize, String, String, V)> {
     let mut out = Vec::new();
     for db in 0..16 {
         c.cmd(&["SELECT", &db.to_string()]);
-        let V::Arr(keys) = c.cmd(&["KEYS", "*"]) else { panic!("KEYS") };
+        let V::Arr(keys) = c.cmd(&["KEYS", "*"]) else {
+            panic!("KEYS")
+        };
         for k in keys {
             let k = k.text();
             let exp = c.cmd(&["PEXPIRETIME", &k]);
@@ -127,7 +129,10 @@ fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
         .expect("dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             n.starts_with("seg-") && n.ends_with(".log")
         })
         .collect();
@@ -173,11 +178,18 @@ fn torn_last_record_at_every_offset() {
         c.cmd(&["SET", "new", "1"]);
         drop(c);
         let s = s.restart(&[]);
-        assert_eq!(s.raw().cmd(&["GET", "new"]), V::Bulk(b"1".to_vec()), "cut at {cut}");
+        assert_eq!(
+            s.raw().cmd(&["GET", "new"]),
+            V::Bulk(b"1".to_vec()),
+            "cut at {cut}"
+        );
         if cut > before {
             let side = std::fs::read_dir(&work)
                 .expect("dir")
-                .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().contains(".torn-")))
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.file_name().to_string_lossy().contains(".torn-"))
+                })
                 .count();
             assert_eq!(side, 1, "cut bytes kept in a side file (cut at {cut})");
         }
@@ -204,12 +216,20 @@ fn damage_in_a_non_last_segment_refuses_startup() {
         let mut bytes = first.clone();
         bytes[off] ^= 0x55;
         std::fs::write(work.join(segs[0].file_name().expect("name")), &bytes).expect("write");
-        let err = match TestServer::try_start_in(&work, &[], Arc::new(strata::persist::io::RealFs)) {
+        let err = match TestServer::try_start_in(&work, &[], Arc::new(strata::persist::io::RealFs))
+        {
             Ok(_) => panic!("started with a flipped byte at {off}"),
             Err(e) => e,
         };
-        let name = segs[0].file_name().expect("name").to_string_lossy().into_owned();
-        assert!(err.contains(&name) && err.contains("strata fsck"), "offset {off}: {err}");
+        let name = segs[0]
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            err.contains(&name) && err.contains("strata fsck"),
+            "offset {off}: {err}"
+        );
     }
 }
 
@@ -231,7 +251,11 @@ fn sim_dir() -> std::path::PathBuf {
 fn failed_fsync_latches_misconf_reads_go_on() {
     for policy in ["always", "everysec"] {
         let fs = Arc::new(SimFs::new());
-        let s = TestServer::start_in(&sim_dir(), &[("appendfsync", policy)], fs.clone() as Arc<dyn Vfs>);
+        let s = TestServer::start_in(
+            &sim_dir(),
+            &[("appendfsync", policy)],
+            fs.clone() as Arc<dyn Vfs>,
+        );
         let mut c = s.raw();
         assert_eq!(c.cmd(&["SET", "a", "1"]), V::Simple("OK".into()));
         if policy == "everysec" {
@@ -240,21 +264,34 @@ fn failed_fsync_latches_misconf_reads_go_on() {
             fs.fail_sync_after(0);
         }
         let r = c.cmd(&["SET", "b", "2"]);
-        assert!(matches!(&r, V::Err(e) if e.starts_with("MISCONF")), "{policy}: {r:?}");
+        assert!(
+            matches!(&r, V::Err(e) if e.starts_with("MISCONF")),
+            "{policy}: {r:?}"
+        );
         let r = c.cmd(&["SET", "c", "3"]);
-        assert!(matches!(&r, V::Err(e) if e.starts_with("MISCONF")), "{policy}: {r:?}");
+        assert!(
+            matches!(&r, V::Err(e) if e.starts_with("MISCONF")),
+            "{policy}: {r:?}"
+        );
         // Reads go on, and never show the write that did not become durable.
         assert_eq!(c.cmd(&["GET", "a"]), V::Bulk(b"1".to_vec()), "{policy}");
         assert_eq!(c.cmd(&["GET", "b"]), V::Nil, "{policy}");
         let info = c.cmd(&["INFO", "persistence"]).text();
-        assert!(info.contains("aof_last_write_status:err"), "{policy}: {info}");
+        assert!(
+            info.contains("aof_last_write_status:err"),
+            "{policy}: {info}"
+        );
     }
 }
 
 #[test]
 fn power_loss_keeps_every_acknowledged_write() {
     let fs = Arc::new(SimFs::new());
-    let s = TestServer::start_in(&sim_dir(), &[("segment-size", "8192")], fs.clone() as Arc<dyn Vfs>);
+    let s = TestServer::start_in(
+        &sim_dir(),
+        &[("segment-size", "8192")],
+        fs.clone() as Arc<dyn Vfs>,
+    );
     let mut handles = Vec::new();
     for w in 0..4 {
         let addr = s.addr;
@@ -270,7 +307,10 @@ fn power_loss_keeps_every_acknowledged_write() {
             acked
         }));
     }
-    let acked: Vec<String> = handles.into_iter().flat_map(|h| h.join().expect("writer")).collect();
+    let acked: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("writer"))
+        .collect();
     // Power loss now: only fsynced bytes and directory entries survive.
     let image = Arc::new(fs.crash_image());
     drop(s);

@@ -99,12 +99,16 @@ pub fn replay(x: &mut Exec<'_>, cmds: &[(u16, Vec<Bytes>)]) -> Result<(), String
     for (db, argv) in cmds {
         let db = usize::from(*db);
         if db >= x.st.ks.dbs.len() {
-            return Err(format!("record names database {db}, but only {} exist", x.st.ks.dbs.len()));
+            return Err(format!(
+                "record names database {db}, but only {} exist",
+                x.st.ks.dbs.len()
+            ));
         }
         x.db = db;
         let reply = call(x, argv);
         if let Reply::Error(e) = reply {
-            let name = String::from_utf8_lossy(argv.first().map_or(&b""[..], |b| &b[..])).into_owned();
+            let name =
+                String::from_utf8_lossy(argv.first().map_or(&b""[..], |b| &b[..])).into_owned();
             return Err(format!("replaying {name}: {e}"));
         }
     }

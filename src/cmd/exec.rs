@@ -60,6 +60,12 @@ pub struct Stats {
     pub net_output_bytes: u64,
 }
 
+/// One logged command: the database it ran against and its canonical argv.
+pub type JournalEntry = (u16, Vec<Bytes>);
+
+/// One committed execution unit read back from the log: its timestamp and its commands.
+pub type LoggedUnit = (i64, Vec<JournalEntry>);
+
 /// Server services a command may need; implemented by the server.
 pub trait Env {
     /// INFO persistence fields (`name`, `value`).
@@ -70,7 +76,7 @@ pub trait Env {
     fn log_failure(&self) -> Option<String>;
     /// Wait until everything applied so far is durable, then read every committed unit back
     /// from disk: `(ts_ms, [(db, argv)])` in order. Used by DEBUG RELOAD.
-    fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String>;
+    fn read_back(&self) -> Result<Vec<LoggedUnit>, String>;
     /// Ask the server to stop (SHUTDOWN).
     fn shutdown(&self);
     /// Apply a changed config directive that needs action outside the state (appendfsync).
@@ -126,14 +132,20 @@ pub struct Exec<'a> {
     /// Who is executing.
     pub caller: Caller,
     /// Effects to log as this unit's record: (db, argv).
-    pub journal: Vec<(u16, Vec<Bytes>)>,
+    pub journal: Vec<JournalEntry>,
     /// Count of changes made by this unit.
     pub dirty: u64,
 }
 
 impl<'a> Exec<'a> {
     /// Start a unit for `client_id`.
-    pub fn new(st: &'a mut State, env: &'a dyn Env, client_id: u64, now_ms: i64, caller: Caller) -> Exec<'a> {
+    pub fn new(
+        st: &'a mut State,
+        env: &'a dyn Env,
+        client_id: u64,
+        now_ms: i64,
+        caller: Caller,
+    ) -> Exec<'a> {
         let db = st.clients.map.get(&client_id).map_or(0, |c| c.db);
         Exec {
             st,
@@ -168,14 +180,16 @@ impl<'a> Exec<'a> {
     /// Record an effect in this unit's journal (ignored during replay).
     pub fn journal(&mut self, argv: Vec<Bytes>) {
         if self.caller != Caller::Replay {
-            self.journal.push((u16::try_from(self.db).unwrap_or(u16::MAX), argv));
+            self.journal
+                .push((u16::try_from(self.db).unwrap_or(u16::MAX), argv));
         }
     }
 
     /// Record an effect against a specific database.
     pub fn journal_db(&mut self, db: usize, argv: Vec<Bytes>) {
         if self.caller != Caller::Replay {
-            self.journal.push((u16::try_from(db).unwrap_or(u16::MAX), argv));
+            self.journal
+                .push((u16::try_from(db).unwrap_or(u16::MAX), argv));
         }
     }
 
@@ -192,11 +206,16 @@ impl<'a> Exec<'a> {
             return false;
         }
         let now = self.now_ms;
-        let expired = self.st.ks.dbs[db].get(key).is_some_and(|e| e.is_expired(now));
+        let expired = self.st.ks.dbs[db]
+            .get(key)
+            .is_some_and(|e| e.is_expired(now));
         if expired {
             self.st.ks.dbs[db].remove(key);
             self.st.stats.expired_keys += 1;
-            self.journal_db(db, vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)]);
+            self.journal_db(
+                db,
+                vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+            );
         }
         expired
     }
@@ -208,7 +227,12 @@ impl<'a> Exec<'a> {
         self.expire_if_needed_in(db, key);
         let now_s = crate::db::value::secs(self.now_ms);
         let no_touch = self.caller == Caller::Client
-            && self.st.clients.map.get(&self.client_id).is_some_and(|c| c.no_touch);
+            && self
+                .st
+                .clients
+                .map
+                .get(&self.client_id)
+                .is_some_and(|c| c.no_touch);
         let e = self.st.ks.dbs[db].get_mut(key);
         match e {
             Some(e) => {

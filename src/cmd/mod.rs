@@ -181,7 +181,12 @@ pub fn cmd(name: &'static str, arity: i32, flags: Flags, handler: Handler) -> Co
 }
 
 /// Declare a container command whose work is done by subcommands.
-pub fn container(name: &'static str, arity: i32, flags: Flags, subs: Vec<CommandSpec>) -> CommandSpec {
+pub fn container(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    subs: Vec<CommandSpec>,
+) -> CommandSpec {
     CommandSpec {
         handler: None,
         subcommands: subs,

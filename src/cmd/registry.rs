@@ -149,11 +149,17 @@ fn check_spec(c: &CommandSpec) -> Result<(), String> {
     }
     let has_keys = c.keys.first > 0;
     if has_keys && c.flags.contains(Flags::WRITE) == c.flags.contains(Flags::READONLY) {
-        return Err(format!("{} has keys but is not exactly one of WRITE/READONLY", c.name));
+        return Err(format!(
+            "{} has keys but is not exactly one of WRITE/READONLY",
+            c.name
+        ));
     }
     let logs = c.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE);
     if (c.journal == Journal::Never) == logs && c.handler.is_some() {
-        return Err(format!("{}: journal Never iff not WRITE/MAY_REPLICATE", c.name));
+        return Err(format!(
+            "{}: journal Never iff not WRITE/MAY_REPLICATE",
+            c.name
+        ));
     }
     if c.flags.contains(Flags::ADMIN) && !c.flags.contains(Flags::NOSCRIPT) {
         return Err(format!("{}: ADMIN implies NOSCRIPT", c.name));

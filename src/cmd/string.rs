@@ -419,7 +419,8 @@ fn mget(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn mset_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdError> {
-    if a.len() % 2 == 0 {
+    let pairs = a[1..].chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return Err(CmdError::Arity(if nx { "msetnx" } else { "mset" }.into()));
     }
     if nx {
@@ -429,7 +430,7 @@ fn mset_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdErr
             }
         }
     }
-    for kv in a[1..].chunks_exact(2) {
+    for kv in pairs {
         store_string(x, &kv[0], kv[1].to_vec(), -1);
     }
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })

@@ -329,7 +329,7 @@ mod tests {
                 seen.insert(k.to_vec());
             });
             step += 1;
-            if step % 3 == 0 {
+            if step.is_multiple_of(3) {
                 for j in 0..400u32 {
                     d.insert(&(100_000 + step * 1000 + j).to_le_bytes(), 0);
                 }
@@ -348,7 +348,7 @@ mod tests {
             }
         }
         for i in 0..500u32 {
-            assert!(seen.contains(&i.to_le_bytes().to_vec()), "missed {i}");
+            assert!(seen.contains(&i.to_le_bytes()[..]), "missed {i}");
         }
     }
 

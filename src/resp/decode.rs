@@ -134,7 +134,9 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
     }
     // Pass 2: split the request off and slice the arguments out of it.
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+    Ok(Some(
+        spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect(),
+    ))
 }
 
 fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtoError> {
@@ -273,7 +275,11 @@ mod tests {
         assert_eq!(strs(dec(full).unwrap().unwrap()), ["GET", "k"]);
         for cut in 0..full.len() {
             let mut b = BytesMut::from(&full[..cut]);
-            assert_eq!(decode(&mut b, &Limits::default()).unwrap(), None, "cut {cut}");
+            assert_eq!(
+                decode(&mut b, &Limits::default()).unwrap(),
+                None,
+                "cut {cut}"
+            );
             assert_eq!(b.len(), cut, "nothing consumed on partial input");
         }
     }
@@ -296,7 +302,10 @@ mod tests {
     #[test]
     fn protocol_errors() {
         assert_eq!(dec(b"*x\r\n"), Err(ProtoError::InvalidMultibulkLength));
-        assert_eq!(dec(b"*3000000000\r\n"), Err(ProtoError::InvalidMultibulkLength));
+        assert_eq!(
+            dec(b"*3000000000\r\n"),
+            Err(ProtoError::InvalidMultibulkLength)
+        );
         assert_eq!(dec(b"*1\r\n+foo\r\n"), Err(ProtoError::ExpectedDollar('+')));
         assert_eq!(dec(b"*1\r\n$-1\r\n"), Err(ProtoError::InvalidBulkLength));
         assert_eq!(dec(b"*1\r\n$x\r\n"), Err(ProtoError::InvalidBulkLength));
@@ -319,7 +328,10 @@ mod tests {
             ..Limits::default()
         };
         let mut b = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(decode(&mut b, &l), Err(ProtoError::UnauthenticatedMultibulk));
+        assert_eq!(
+            decode(&mut b, &l),
+            Err(ProtoError::UnauthenticatedMultibulk)
+        );
         let mut b = BytesMut::from(&b"*1\r\n$20000\r\n"[..]);
         assert_eq!(decode(&mut b, &l), Err(ProtoError::UnauthenticatedBulk));
     }
@@ -333,7 +345,11 @@ mod tests {
 
     #[test]
     fn inline_quoting() {
-        let got = strs(dec(b"set \"a\\x41\\n\" 'it\\'s' plain\r\n").unwrap().unwrap());
+        let got = strs(
+            dec(b"set \"a\\x41\\n\" 'it\\'s' plain\r\n")
+                .unwrap()
+                .unwrap(),
+        );
         assert_eq!(got, ["set", "aA\n", "it's", "plain"]);
         assert_eq!(strs(dec(b"  ping   \n").unwrap().unwrap()), ["ping"]);
         assert_eq!(strs(dec(b"echo \"\"\n").unwrap().unwrap()), ["echo", ""]);

@@ -14,7 +14,10 @@ pub fn format_double(d: f64) -> String {
     }
     if d == d.trunc() && d.abs() < 1e17 {
         // Integral values print without exponent or fraction, as %.17g does.
-        #[expect(clippy::cast_possible_truncation, reason = "checked integral and < 1e17")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "checked integral and < 1e17"
+        )]
         return format!("{}", d as i64);
     }
     format_g17(d)
@@ -44,7 +47,10 @@ fn trim_zeros(s: &str) -> &str {
 
 fn put_line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
     out.push(prefix);
-    out.extend(text.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+    out.extend(
+        text.iter()
+            .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+    );
     out.extend_from_slice(b"\r\n");
 }
 

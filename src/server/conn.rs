@@ -50,7 +50,12 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     });
 }
 
-async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) -> std::io::Result<()> {
+async fn run(
+    engine: &Engine,
+    sock: &mut TcpStream,
+    id: u64,
+    kill: &KillSwitch,
+) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
@@ -84,7 +89,13 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
         }
         if !batch.is_empty() {
             outcomes.clear();
-            view = engine.execute_many(id, &batch, &mut outcomes, std::mem::take(&mut bytes_in), buf.len());
+            view = engine.execute_many(
+                id,
+                &batch,
+                &mut outcomes,
+                std::mem::take(&mut bytes_in),
+                buf.len(),
+            );
             let executed = outcomes.len();
             batch.drain(..executed);
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
@@ -94,7 +105,8 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
                     // be sent as successes.
                     let durable = engine.log.durable_lsn();
                     for o in outcomes.iter_mut().filter(|o| o.lsn > durable) {
-                        o.reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"));
+                        o.reply =
+                            Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"));
                     }
                 }
             }
@@ -117,7 +129,10 @@ async fn run(engine: &Engine, sock: &mut TcpStream, id: u64, kill: &KillSwitch) 
             return Ok(());
         }
         if buf.len() as u64 > view.query_buffer_limit {
-            tracing::warn!(client = id, "closing client that exceeded client-query-buffer-limit");
+            tracing::warn!(
+                client = id,
+                "closing client that exceeded client-query-buffer-limit"
+            );
             return Ok(());
         }
         if kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::clock;
+use crate::cmd::exec::{JournalEntry, LoggedUnit};
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
@@ -105,7 +106,7 @@ impl Env for ReplayEnv {
     fn log_failure(&self) -> Option<String> {
         None
     }
-    fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
+    fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
         Err("not available during replay".into())
     }
     fn shutdown(&self) {}
@@ -113,7 +114,10 @@ impl Env for ReplayEnv {
 }
 
 /// Apply recovered units to a fresh state.
-pub fn replay_units(st: &mut State, units: &[(u64, i64, Vec<(u16, Vec<Bytes>)>)]) -> Result<(), (u64, String)> {
+pub fn replay_units(
+    st: &mut State,
+    units: &[(u64, i64, Vec<JournalEntry>)],
+) -> Result<(), (u64, String)> {
     for (lsn, ts, cmds) in units {
         let mut x = Exec::new(st, &ReplayEnv, 0, *ts, Caller::Replay);
         dispatch::replay(&mut x, cmds).map_err(|e| (*lsn, e))?;
@@ -123,7 +127,11 @@ pub fn replay_units(st: &mut State, units: &[(u64, i64, Vec<(u16, Vec<Bytes>)>)]
 
 impl Engine {
     /// Open the data directory, recover, and return the engine.
-    pub fn open(config: Config, vfs: Arc<dyn Vfs>, config_file: Option<PathBuf>) -> Result<Arc<Engine>, OpenError> {
+    pub fn open(
+        config: Config,
+        vfs: Arc<dyn Vfs>,
+        config_file: Option<PathBuf>,
+    ) -> Result<Arc<Engine>, OpenError> {
         let t0 = Instant::now();
         let opts = LogOptions {
             dir: config.dir.clone(),
@@ -184,7 +192,14 @@ impl Engine {
     /// Execute several pipelined commands under one lock acquisition; stops early if a
     /// command asks to close the connection. `bytes_in` is added to the input counters.
     /// Returns what the connection needs to know afterwards.
-    pub fn execute_many(&self, client_id: u64, batch: &[Vec<Bytes>], out: &mut Vec<Outcome>, bytes_in: u64, qbuf: usize) -> ConnView {
+    pub fn execute_many(
+        &self,
+        client_id: u64,
+        batch: &[Vec<Bytes>],
+        out: &mut Vec<Outcome>,
+        bytes_in: u64,
+        qbuf: usize,
+    ) -> ConnView {
         let mut st = self.state.lock();
         st.stats.net_input_bytes += bytes_in;
         if let Some(c) = st.clients.map.get_mut(&client_id) {
@@ -192,7 +207,12 @@ impl Engine {
         }
         for argv in batch {
             out.push(self.execute_locked(&mut st, client_id, argv));
-            if st.clients.map.get(&client_id).is_none_or(|c| c.close_after_reply) {
+            if st
+                .clients
+                .map
+                .get(&client_id)
+                .is_none_or(|c| c.close_after_reply)
+            {
                 break;
             }
         }
@@ -249,7 +269,7 @@ impl Engine {
         }
     }
 
-    fn append(&self, now: i64, journal: &[(u16, Vec<Bytes>)]) -> Result<u64, StorageError> {
+    fn append(&self, now: i64, journal: &[JournalEntry]) -> Result<u64, StorageError> {
         self.log.append_with(now, |out| encode_batch(journal, out))
     }
 
@@ -272,7 +292,10 @@ impl Engine {
                 for r in rec.records.iter().filter(|r| r.lsn <= durable) {
                     match decode_batch(&r.payload) {
                         Ok(c) => units.push((r.lsn, r.ts_ms, c)),
-                        Err(_) => return self.fatal("undecodable record while rebuilding after a log failure"),
+                        Err(_) => {
+                            return self
+                                .fatal("undecodable record while rebuilding after a log failure")
+                        }
                     }
                 }
                 if replay_units(st, &units).is_err() {
@@ -379,7 +402,10 @@ impl Env for Engine {
             kv("aof_current_rewrite_time_sec", "-1".into()),
             kv("aof_last_bgrewrite_status", "ok".into()),
             kv("aof_rewrites", "0".into()),
-            kv("aof_last_write_status", if failed.is_some() { "err" } else { "ok" }.into()),
+            kv(
+                "aof_last_write_status",
+                if failed.is_some() { "err" } else { "ok" }.into(),
+            ),
             kv("aof_last_cow_size", "0".into()),
             kv("aof_current_size", s.current_size.to_string()),
             kv("aof_base_size", "0".into()),
@@ -387,13 +413,19 @@ impl Env for Engine {
             kv("aof_buffer_length", "0".into()),
             kv("aof_pending_bio_fsync", "0".into()),
             kv("aof_delayed_fsync", "0".into()),
-            kv("strata_fsync_policy", format!("{:?}", s.fsync_policy).to_lowercase()),
+            kv(
+                "strata_fsync_policy",
+                format!("{:?}", s.fsync_policy).to_lowercase(),
+            ),
             kv("strata_last_lsn", self.log.last_lsn().to_string()),
             kv("strata_durable_lsn", s.durable_lsn.to_string()),
             kv("strata_segments", s.segments.to_string()),
             kv("strata_fsyncs", s.fsyncs.to_string()),
             kv("strata_records_written", s.records_written.to_string()),
-            kv("strata_records_per_fsync", format!("{:.2}", s.mean_records_per_fsync)),
+            kv(
+                "strata_records_per_fsync",
+                format!("{:.2}", s.mean_records_per_fsync),
+            ),
             kv("strata_last_fsync_us", s.last_fsync_latency_us.to_string()),
             kv("strata_log_error", failed.unwrap_or_default()),
         ]
@@ -409,11 +441,16 @@ impl Env for Engine {
             kv("uptime_in_days", (up / 86400).to_string()),
             kv(
                 "executable",
-                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
             kv(
                 "config_file",
-                self.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                self.config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
         ]
     }
@@ -422,7 +459,7 @@ impl Env for Engine {
         self.log.is_poisoned()
     }
 
-    fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
+    fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
         self.log
             .wait_durable_blocking(self.log.last_lsn())
             .map_err(|e| e.to_string())?;

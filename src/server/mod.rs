@@ -44,7 +44,11 @@ pub enum StartError {
 
 /// Open the data directory, bind, and spawn the accept loops and background jobs on the
 /// current tokio runtime.
-pub async fn start(config: Config, vfs: Arc<dyn Vfs>, config_file: Option<PathBuf>) -> Result<Running, StartError> {
+pub async fn start(
+    config: Config,
+    vfs: Arc<dyn Vfs>,
+    config_file: Option<PathBuf>,
+) -> Result<Running, StartError> {
     let engine = Engine::open(config.clone(), vfs, config_file)?;
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
@@ -57,8 +61,14 @@ pub async fn start(config: Config, vfs: Arc<dyn Vfs>, config_file: Option<PathBu
         };
         let l = TcpListener::bind(&addr)
             .await
-            .map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
-        addrs.push(l.local_addr().map_err(|source| StartError::Bind { addr, source })?);
+            .map_err(|source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        addrs.push(
+            l.local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?,
+        );
         listeners.push(l);
     }
     if let Some(a) = addrs.first() {
@@ -89,7 +99,9 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
         if live.load(Ordering::Acquire) as u64 >= max {
             engine.with_state(|st| st.stats.rejected_connections += 1);
             tokio::spawn(async move {
-                let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
+                let _ = sock
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
             });
             continue;
         }
@@ -128,11 +140,24 @@ async fn expire_loop(engine: Arc<Engine>) {
 
 /// Run the server until SHUTDOWN or a signal (the `strata server` entry point).
 pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // `io-threads` (Redis's name) sets the connection worker threads. The engine is one
+    // lock, so more workers only spread socket I/O; 1 is fastest on small machines.
+    let workers = config
+        .get("io-threads")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let running = start(config, Arc::new(RealFs), config_file).await?;
         for a in &running.addrs {
-            tracing::info!("strata {} ready to accept connections on {a}", crate::STRATA_VERSION);
+            tracing::info!(
+                "strata {} ready to accept connections on {a}",
+                crate::STRATA_VERSION
+            );
         }
         let engine = running.engine.clone();
         tokio::select! {

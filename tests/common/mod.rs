@@ -40,10 +40,16 @@ impl TestServer {
     }
 
     /// Start, returning the startup error instead of panicking.
-    pub fn try_start_in(dir: &Path, directives: &[(&str, &str)], vfs: Arc<dyn Vfs>) -> Result<TestServer, String> {
-        let mut config = Config::default();
-        config.port = 0;
-        config.dir = dir.to_path_buf();
+    pub fn try_start_in(
+        dir: &Path,
+        directives: &[(&str, &str)],
+        vfs: Arc<dyn Vfs>,
+    ) -> Result<TestServer, String> {
+        let mut config = Config {
+            port: 0,
+            dir: dir.to_path_buf(),
+            ..Config::default()
+        };
         for (k, v) in directives {
             config.set(k, v, false).expect("valid directive");
         }
@@ -137,7 +143,11 @@ impl V {
             V::Arr(a) => V::Arr(a.iter().map(V::normalized).collect()),
             V::Set(a) => V::Set(a.iter().map(V::normalized).collect()),
             V::Push(a) => V::Push(a.iter().map(V::normalized).collect()),
-            V::Map(m) => V::Map(m.iter().map(|(k, v)| (k.normalized(), v.normalized())).collect()),
+            V::Map(m) => V::Map(
+                m.iter()
+                    .map(|(k, v)| (k.normalized(), v.normalized()))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -265,7 +275,10 @@ impl Oracle {
     /// Start redis-server on a free port. Returns None (skip) when it is not installed,
     /// unless CI=true, where a missing redis-server fails the test.
     pub fn start() -> Option<Oracle> {
-        let found = Command::new("redis-server").arg("--version").output().is_ok();
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok();
         if !found {
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
                 panic!("redis-server is required for differential tests (CI=true)");
@@ -277,7 +290,16 @@ impl Oracle {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
                 .arg("--dir")
                 .arg(tmp.path())
                 .stdout(Stdio::null())
@@ -289,7 +311,11 @@ impl Oracle {
             while t0.elapsed() < Duration::from_secs(5) {
                 if let Ok(s) = TcpStream::connect(addr) {
                     drop(s);
-                    let mut o = Oracle { child, addr, _tmp: tmp };
+                    let mut o = Oracle {
+                        child,
+                        addr,
+                        _tmp: tmp,
+                    };
                     let mut c = RawClient::connect(o.addr);
                     if c.cmd(&["PING"]) == V::Simple("PONG".into()) {
                         return Some(o);
