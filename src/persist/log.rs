@@ -232,12 +232,51 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     pub poison_text: Mutex<Option<String>>,
     pub progress: watch::Sender<Progress>,
+    /// Async waiters, each woken once, only when its LSN is reached (or the log fails).
+    /// A watch channel would wake every waiter on every publish; with 50 clients and
+    /// thousands of fsyncs a second that is most of the CPU a connection thread has.
+    pub waiters: Mutex<Vec<Waiter>>,
     pub blocking_mx: Mutex<()>,
     pub blocking_cv: Condvar,
     pub counters: Counters,
 }
 
+/// One parked `wait_durable`/`wait_fsynced` call.
+pub(crate) struct Waiter {
+    pub lsn: u64,
+    pub fsynced: bool,
+    pub tx: tokio::sync::oneshot::Sender<Result<(), StorageError>>,
+}
+
 impl Shared {
+    /// The current progress, read from the atomics.
+    fn progress_now(&self) -> Progress {
+        Progress {
+            durable: self.durable_lsn.load(Ordering::SeqCst),
+            fsynced: self.fsynced_lsn.load(Ordering::SeqCst),
+            failed: self.poisoned.load(Ordering::SeqCst),
+            closed: self.closed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Wake every parked waiter whose wait is decided (called after the atomics changed).
+    fn wake_waiters(&self) {
+        let p = self.progress_now();
+        let mut w = self.waiters.lock();
+        if w.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < w.len() {
+            if let Some(out) = wait_outcome(&p, w[i].lsn, w[i].fsynced) {
+                let done = w.swap_remove(i);
+                let _ = done.tx.send(out);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     pub fn policy(&self) -> FsyncPolicy {
         FsyncPolicy::from_u8(self.fsync.load(Ordering::Relaxed))
     }
@@ -256,6 +295,7 @@ impl Shared {
             p.durable = durable;
             p.fsynced = fsynced;
         });
+        self.wake_waiters();
         self.notify_blocking();
     }
 
@@ -285,6 +325,7 @@ impl Shared {
         }
         self.poisoned.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.failed = true);
+        self.wake_waiters();
         self.notify_blocking();
     }
 
@@ -292,6 +333,7 @@ impl Shared {
     pub fn mark_closed(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.closed = true);
+        self.wake_waiters();
         self.notify_blocking();
     }
 }
@@ -441,17 +483,18 @@ impl Log {
         if fast >= lsn {
             return Ok(());
         }
-        // Subscribe, then check: `wait_for` looks at the current value before sleeping, so a
-        // publish between the fast check and here is not missed.
-        let mut rx = self.shared.progress.subscribe();
-        let outcome = match rx
-            .wait_for(|p| wait_outcome(p, lsn, fsynced).is_some())
-            .await
-        {
-            Ok(p) => wait_outcome(&p, lsn, fsynced),
-            Err(_) => Some(Err(StorageError::Closed)),
+        // Check again under the waiter lock, then park: a publisher updates the atomics
+        // before it takes this lock to wake waiters, so no publish is missed.
+        let rx = {
+            let mut w = self.shared.waiters.lock();
+            if let Some(out) = wait_outcome(&self.shared.progress_now(), lsn, fsynced) {
+                return out;
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            w.push(Waiter { lsn, fsynced, tx });
+            rx
         };
-        outcome.unwrap_or(Err(StorageError::Closed))
+        rx.await.unwrap_or(Err(StorageError::Closed))
     }
 
     fn request_sync(&self, lsn: u64) {

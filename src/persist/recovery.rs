@@ -350,6 +350,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         closed: AtomicBool::new(false),
         poison_text: Mutex::new(None),
         progress,
+        waiters: Mutex::new(Vec::new()),
         blocking_mx: Mutex::new(()),
         blocking_cv: Condvar::new(),
         counters,
