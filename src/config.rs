@@ -74,6 +74,8 @@ pub struct Config {
 enum Kind {
     Int(u64, u64),
     Memory,
+    /// A memory value within an inclusive range.
+    MemRange(u64, u64),
     Str,
     Enum(&'static [&'static str]),
     Bool,
@@ -117,7 +119,7 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         true,
         "always (default) | everysec | no",
     ),
@@ -129,7 +131,7 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "maxclients",
-        Kind::Int(1, 1_000_000),
+        Kind::Int(1, u32::MAX as u64),
         true,
         "maximum connected clients (default 10000)",
     ),
@@ -147,19 +149,19 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
         true,
-        "debug | verbose | notice (default) | warning | nothing",
+        "debug | verbose | notice (default) | warning",
     ),
     d(
         "proto-max-bulk-len",
-        Kind::Memory,
+        Kind::MemRange(1024 * 1024, i64::MAX as u64),
         true,
         "largest bulk string accepted (default 512mb)",
     ),
     d(
         "client-query-buffer-limit",
-        Kind::Memory,
+        Kind::MemRange(1024 * 1024, i64::MAX as u64),
         true,
         "largest query buffer per client (default 1gb)",
     ),
@@ -171,9 +173,9 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "hz",
-        Kind::Int(1, 500),
+        Kind::Int(0, i32::MAX as u64),
         true,
-        "background task frequency (default 10)",
+        "background task frequency, clamped to 1..500 (default 10)",
     ),
     d(
         "active-expire-effort",
@@ -206,14 +208,14 @@ const DIRECTIVES: &[Directive] = &[
     d(
         "maxmemory-policy",
         Kind::Enum(&[
-            "noeviction",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
             "volatile-lru",
             "volatile-lfu",
             "volatile-random",
             "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
         ]),
         true,
         "compatibility",
@@ -439,6 +441,12 @@ impl Config {
     /// Set a directive. `runtime` = CONFIG SET (immutable directives refused).
     pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), ConfigError> {
         let d = find(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        if runtime && d.name == "dir" {
+            return Err(ConfigError::BadValue(
+                d.name.to_string(),
+                "can't set protected config".into(),
+            ));
+        }
         if runtime && !d.mutable {
             return Err(ConfigError::Immutable(d.name.to_string()));
         }
@@ -462,6 +470,16 @@ impl Config {
             Kind::Memory => parse_memory(value)
                 .ok_or_else(|| bad("argument must be a memory value"))?
                 .to_string(),
+            Kind::MemRange(lo, hi) => {
+                let n =
+                    parse_memory(value).ok_or_else(|| bad("argument must be a memory value"))?;
+                if n < lo || n > hi {
+                    return Err(bad(&format!(
+                        "argument must be between {lo} and {hi} inclusive"
+                    )));
+                }
+                n.to_string()
+            }
             Kind::Bool => parse_bool(value)
                 .ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
                 .to_string(),
@@ -491,25 +509,15 @@ impl Config {
             "databases" => self.databases = num(),
             "timeout" => self.timeout = num(),
             "loglevel" => self.loglevel = normalized,
-            "proto-max-bulk-len" => {
-                if num() < 1024 * 1024 {
-                    return Err(bad("proto-max-bulk-len must be at least 1mb"));
-                }
-                self.proto_max_bulk_len = num()
-            }
-            "client-query-buffer-limit" => {
-                if num() < 1024 * 1024 {
-                    return Err(bad("client-query-buffer-limit must be at least 1mb"));
-                }
-                self.client_query_buffer_limit = num()
-            }
+            "proto-max-bulk-len" => self.proto_max_bulk_len = num(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit = num(),
             "segment-size" => {
                 if num() < 4096 {
                     return Err(bad("segment-size must be at least 4096 bytes"));
                 }
                 self.segment_size = num()
             }
-            "hz" => self.hz = num(),
+            "hz" => self.hz = num().clamp(1, 500),
             "active-expire-effort" => self.active_expire_effort = num(),
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))

@@ -180,6 +180,14 @@ fn scripts_dir_is_covered() {
     }
 }
 
+/// Features not implemented yet (COMMAND key specs, tips and doc arguments,
+/// GETKEYSANDFLAGS, the full CLIENT HELP, shared-integer REFCOUNT, LFU counters).
+#[test]
+#[ignore = "known gaps, see tests/scripts/known_gaps.redis"]
+fn known_gaps() {
+    check("known_gaps");
+}
+
 #[test]
 fn strings() {
     check("strings");
@@ -223,4 +231,412 @@ fn db() {
 #[test]
 fn server() {
     check("server");
+}
+
+/// Error replies whose full text Redis clients and tools match on: unknown command (with
+/// its argument echo and truncation), wrong arity, unknown subcommand, syntax error, not an
+/// integer / float, overflow, option conflicts, range errors. Unlike the scripts, the whole
+/// message must be byte-identical to redis-server's. Lines starting with `+` set state up
+/// (replies ignored); every other line must be an error on redis-server.
+#[test]
+fn exact_error_texts() {
+    let long = "x".repeat(200);
+    let unknown_long_args = format!("NOSUCH {long} b c");
+    let unknown_long_name = format!("N{long}");
+    let unknown_many_args = format!("NOSUCH {}", "abcdefghij ".repeat(20));
+    let mut cases: Vec<&str> = vec![
+        "+SET s hello",
+        // unknown command
+        "NOSUCH",
+        "nosuch a b",
+        "NoSuch \"a b\" c",
+        "NOSUCH \"a\\r\\nb\"",
+        "\"\"",
+        "\"\" a",
+        &unknown_long_args,
+        &unknown_long_name,
+        &unknown_many_args,
+        // wrong arity (the name is the table's, lowercase; subcommands as 'container|sub')
+        "GET",
+        "gEt a b",
+        "SET a",
+        "MGET",
+        "MSET a",
+        "MSET a 1 b",
+        "MSETNX a 1 b",
+        "GETRANGE a 1",
+        "SETRANGE a 1",
+        "INCR",
+        "INCRBY a",
+        "EXPIRE a",
+        "TTL",
+        "DEL",
+        "KEYS",
+        "SCAN",
+        "SELECT",
+        "SWAPDB 0",
+        "MOVE a",
+        "RENAME a",
+        "COPY a",
+        "PING a b",
+        "ECHO",
+        "DBSIZE x",
+        "SETBIT a 1",
+        "BITFIELD",
+        "LCS a",
+        "OBJECT",
+        "OBJECT ENCODING",
+        "OBJECT encoding a b",
+        "CLIENT",
+        "CLIENT SETNAME",
+        "client getname x",
+        "CONFIG",
+        "CONFIG GET",
+        "CONFIG SET hz",
+        "COMMAND GETKEYS",
+        "HELLO 3 AUTH",
+        // unknown subcommand
+        "CLIENT FOO",
+        "client foo bar",
+        "CONFIG Foo",
+        "OBJECT FOO a",
+        "COMMAND FOO",
+        // syntax errors
+        "SET a b NX XX",
+        "SET a b EX 10 PX 10",
+        "SET a b KEEPTTL EX 10",
+        "SET a b FOO",
+        "GETEX a EX 10 PERSIST",
+        "GETEX a FOO",
+        "COPY a b FOO",
+        "SCAN 0 COUNT 0",
+        "SCAN 0 FOO",
+        "FLUSHALL FOO",
+        "FLUSHDB ASYNC SYNC",
+        "BITCOUNT s 0",
+        "BITCOUNT s 0 1 FOO",
+        "BITPOS s 1 0 1 FOO",
+        "CLIENT NO-EVICT maybe",
+        "AUTH a b c",
+        "CONFIG SET hz 10 foo",
+        // not an integer / float / bit / offset
+        "INCRBY s 1",
+        "INCRBY a x",
+        "DECRBY a 1.5",
+        "INCRBYFLOAT s 1",
+        "INCRBYFLOAT a x",
+        "SETRANGE a x v",
+        "GETRANGE a 0 x",
+        "EXPIRE a x",
+        "SET a b EX x",
+        "SETEX a x v",
+        "SELECT x",
+        "MOVE a x",
+        "COPY a b DB x",
+        "SETBIT a -1 1",
+        "SETBIT a 0 2",
+        "GETBIT a x",
+        "BITFIELD a GET u8 x",
+        "BITFIELD a GET u64 0",
+        "BITFIELD a GET x8 0",
+        "BITFIELD a SET u8 0 x",
+        "BITFIELD a OVERFLOW FOO",
+        "BITFIELD_RO a SET u8 0 1",
+        "LCS a b MINMATCHLEN x",
+        "SCAN x",
+        "SWAPDB x 0",
+        "SWAPDB 0 x",
+        "HELLO x",
+        "CONFIG SET hz abc",
+        // out of range, overflow, bad values
+        "+SET big 9223372036854775807",
+        "INCR big",
+        "INCRBY big 1",
+        "INCRBYFLOAT a inf",
+        "SET a b EX 0",
+        "SET a b PX -1",
+        "SET a b EX 9223372036854775807",
+        "SETEX a 0 v",
+        "PSETEX a -5 v",
+        "GETEX s EX 0",
+        "+SET t v",
+        "EXPIRE t 9223372036854775807",
+        "EXPIREAT t 9223372036854775807",
+        "SETRANGE s 536870912 x",
+        "SETRANGE s -1 x",
+        "SELECT 16",
+        "SELECT -1",
+        "MOVE s 16",
+        "MOVE s 0",
+        "COPY s s",
+        "COPY s x DB 16",
+        "SWAPDB 0 16",
+        "HELLO 4",
+        // option conflicts
+        "EXPIRE t 10 NX XX",
+        "EXPIRE t 10 GT LT",
+        "EXPIRE t 10 NX GT",
+        "PEXPIRE t 10 FOO",
+        "BITOP NOT d a b",
+        "BITOP FOO d a",
+        "LCS s s LEN IDX",
+        // keys and values
+        "RENAME nosuch x",
+        "RENAMENX nosuch x",
+        "OBJECT FREQ s",
+        // connection
+        "AUTH x",
+        "AUTH someone x",
+        "CLIENT SETNAME \"a b\"",
+        "HELLO 3 SETNAME \"a b\"",
+        "HELLO 3 FOO",
+        "CONFIG SET nosuch 1",
+        "CONFIG SET hz 10 hz 11",
+        "CONFIG SET databases 4",
+        "COMMAND GETKEYS nosuch a",
+        "COMMAND GETKEYS get",
+        "COMMAND GETKEYS ping x",
+    ];
+    cases.retain(|c| !c.is_empty());
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut a = strata.raw();
+    let mut b = oracle.raw();
+    let mut bad = Vec::new();
+    for line in &cases {
+        let (setup, cmdline) = match line.strip_prefix('+') {
+            Some(r) => (true, r),
+            None => (false, *line),
+        };
+        let args = split_args(cmdline.as_bytes()).unwrap_or_else(|| panic!("bad quoting: {line}"));
+        let ra = send(&mut a, &args);
+        let rb = send(&mut b, &args);
+        if setup {
+            continue;
+        }
+        assert!(
+            matches!(rb, V::Err(_)),
+            "`{cmdline}` is not an error on redis-server: {}",
+            show(&rb)
+        );
+        if ra != rb {
+            bad.push(format!(
+                "`{cmdline}`\n   strata: {}\n   redis:  {}",
+                show(&ra),
+                show(&rb)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} error texts differ from redis-server:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// Replies with per-server fields (client ids, addresses, memory figures) compared with
+/// those fields masked: HELLO 2/3 (all but `id`) and CLIENT INFO / CLIENT LIST (the field
+/// names in order, and the values of the fields that are deterministic). strata may append
+/// Redis 7.2's `lib-name` / `lib-ver` fields (it implements CLIENT SETINFO).
+#[test]
+fn masked_replies() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut a = strata.raw();
+    let mut b = oracle.raw();
+    let mut bad = Vec::new();
+    let mask_hello = |v: V| -> V {
+        let is_id = |k: &V| k.text() == "id";
+        match v {
+            V::Map(m) => V::Map(
+                m.into_iter()
+                    .map(|(k, v)| if is_id(&k) { (k, V::Int(0)) } else { (k, v) })
+                    .collect(),
+            ),
+            V::Arr(a) => {
+                let mut out = a.clone();
+                for i in (0..a.len().saturating_sub(1)).step_by(2) {
+                    if is_id(&a[i]) {
+                        out[i + 1] = V::Int(0);
+                    }
+                }
+                V::Arr(out)
+            }
+            other => other,
+        }
+    };
+    // CLIENT INFO / one CLIENT LIST line: field names, and the values of stable fields.
+    let stable = [
+        "name", "db", "flags", "sub", "psub", "ssub", "multi", "cmd", "user", "redir", "resp",
+        "events",
+    ];
+    let fields = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| !k.starts_with("lib-"))
+            .map(|(k, v)| {
+                if stable.contains(&k) {
+                    format!("{k}={v}")
+                } else {
+                    k.to_string()
+                }
+            })
+            .collect()
+    };
+    let steps: &[&str] = &[
+        "HELLO",
+        "HELLO 2",
+        "HELLO 3",
+        "HELLO",
+        "HELLO 2 SETNAME n1",
+        "HELLO 3 SETNAME n2",
+        "HELLO 3 AUTH default x",
+        "HELLO 2",
+        "CLIENT INFO",
+        "CLIENT SETNAME me",
+        "SELECT 3",
+        "CLIENT INFO",
+        "CLIENT LIST",
+        "CLIENT NO-EVICT on",
+        "CLIENT INFO",
+        "CLIENT NO-EVICT off",
+        "HELLO 3",
+        "CLIENT INFO",
+        "CLIENT LIST TYPE normal",
+        "HELLO 2",
+    ];
+    for line in steps {
+        let args = split_args(line.as_bytes()).expect("quoting");
+        let (ra, rb) = (send(&mut a, &args), send(&mut b, &args));
+        let (ra, rb) = if line.starts_with("HELLO") {
+            (mask_hello(ra), mask_hello(rb))
+        } else if line.starts_with("CLIENT INFO") || line.starts_with("CLIENT LIST") {
+            let f = |v: &V| match v {
+                V::Bulk(_) | V::Verbatim(_) => {
+                    let t = v.text();
+                    let t = t.strip_prefix("txt:").unwrap_or(&t).to_string();
+                    (kind(v), fields(&t))
+                }
+                other => (kind(other), vec![format!("{other:?}")]),
+            };
+            let (fa, fb) = (f(&ra), f(&rb));
+            if fa != fb {
+                bad.push(format!("`{line}`\n   strata: {fa:?}\n   redis:  {fb:?}"));
+            }
+            continue;
+        } else {
+            (ra, rb)
+        };
+        if ra != rb {
+            bad.push(format!(
+                "`{line}`\n   strata: {}\n   redis:  {}",
+                show(&ra),
+                show(&rb)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} masked replies differ from redis-server:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// COMMAND INFO for every command strata registers (and every subcommand both servers
+/// have): name, arity, flags, first/last/step key and ACL categories must equal
+/// redis-server's. Tips and key specs are compared in `server.redis`, not here. Commands
+/// Redis 7.0 does not know (7.2's CLIENT SETINFO / NO-TOUCH) are skipped.
+/// KNOWN MISMATCH: strata's flags lack Redis's `allow_busy` (AUTH HELLO QUIT RESET
+/// SHUTDOWN) and `no_async_loading` (SAVE BGSAVE BGREWRITEAOF).
+#[test]
+fn command_info_fields() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut a = strata.raw();
+    let mut b = oracle.raw();
+    let V::Arr(names) = a.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST is not an array");
+    };
+    let mut names: Vec<String> = names.iter().map(V::text).collect();
+    names.sort();
+    assert!(
+        names.len() > 40,
+        "strata lists only {} commands",
+        names.len()
+    );
+    // (name, fields 0..=6), then the (name, reply) of each subcommand.
+    fn head(v: &V) -> Vec<V> {
+        match v {
+            V::Arr(f) => f.iter().take(7).cloned().collect(),
+            other => vec![other.clone()],
+        }
+    }
+    fn subs(v: &V) -> Vec<(String, V)> {
+        match v {
+            V::Arr(f) if f.len() > 9 => match &f[9] {
+                V::Arr(s) => s
+                    .iter()
+                    .map(|c| match c {
+                        V::Arr(cf) if !cf.is_empty() => (cf[0].text(), c.clone()),
+                        other => (String::new(), other.clone()),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for name in &names {
+        let (V::Arr(ra), V::Arr(rb)) = (
+            a.cmd(&["COMMAND", "INFO", name]),
+            b.cmd(&["COMMAND", "INFO", name]),
+        ) else {
+            panic!("COMMAND INFO {name} is not an array");
+        };
+        let (ra, rb) = (&ra[0], &rb[0]);
+        if name == "client|setinfo" || name == "client|no-touch" {
+            continue;
+        }
+        if *rb == V::Nil {
+            bad.push(format!("`{name}`: unknown to redis-server 7.0"));
+            continue;
+        }
+        let mut pairs = vec![(name.clone(), ra.clone(), rb.clone())];
+        let sb = subs(rb);
+        for (sub, va) in subs(ra) {
+            match sb.iter().find(|(n, _)| *n == sub) {
+                Some((_, vb)) => pairs.push((sub, va, vb.clone())),
+                None if sub == "client|setinfo" || sub == "client|no-touch" => {}
+                None => bad.push(format!("`{sub}`: unknown to redis-server 7.0")),
+            }
+        }
+        for (n, va, vb) in pairs {
+            compared += 1;
+            let (ha, hb) = (head(&va), head(&vb));
+            if ha != hb {
+                bad.push(format!(
+                    "`{n}`\n   strata: {}\n   redis:  {}",
+                    show(&V::Arr(ha)),
+                    show(&V::Arr(hb))
+                ));
+            }
+        }
+    }
+    assert!(compared > 40);
+    assert!(
+        bad.is_empty(),
+        "{} COMMAND INFO entries differ from redis-server:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

@@ -2,7 +2,7 @@
 //! subcommands. They act on the calling client's entry in the client table (protocol,
 //! name, selected database, authentication, flags) and never on the keyspace, so none
 //! of them is journaled. Errors and reply shapes follow Redis 7.0 (CLIENT SETINFO and
-//! NO-TOUCH follow 7.2, CLIENT KILL MAXAGE 7.4).
+//! NO-TOUCH follow 7.2).
 
 use bytes::Bytes;
 
@@ -20,7 +20,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         cmd(name, arity, flags, handler).group(Group::Connection).doc(summary, since)
     };
     // Allowed before AUTH, while loading, on a stale replica; never from scripts.
-    let pre_auth = F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::NO_AUTH;
+    let pre_auth = F::NOSCRIPT | F::LOADING | F::STALE | F::FAST | F::NO_AUTH | F::ALLOW_BUSY;
     let any = F::LOADING | F::STALE | F::FAST;
     let sub = F::NOSCRIPT | F::LOADING | F::STALE;
     let admin = F::ADMIN | sub;
@@ -291,19 +291,15 @@ struct KillFilter {
     laddr: Option<String>,
     id: Option<u64>,
     normal_type: Option<bool>,
-    max_age_s: Option<i64>,
     skipme: bool,
 }
 
 impl KillFilter {
-    fn matches(&self, c: &Client, me: u64, now_ms: i64) -> bool {
+    fn matches(&self, c: &Client, me: u64) -> bool {
         self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && self.id.is_none_or(|id| id == c.id)
             && self.normal_type.unwrap_or(true)
-            && self
-                .max_age_s
-                .is_none_or(|m| (now_ms - c.created_ms) / 1000 > m)
             && !(self.skipme && c.id == me)
     }
 }
@@ -348,8 +344,6 @@ fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
             } else {
                 return Err(CmdError::Syntax);
             };
-        } else if is(opt, "maxage") {
-            f.max_age_s = Some(arg_i64(val)?);
         } else {
             return Err(CmdError::Syntax);
         }
@@ -360,11 +354,10 @@ fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
 fn client_kill(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let f = parse_kill_filter(a)?;
     let me = x.client_id;
-    let now = x.now_ms;
     let mut killed = 0i64;
     let mut kill_me = false;
     for c in x.st.clients.connected() {
-        if !f.matches(c, me, now) {
+        if !f.matches(c, me) {
             continue;
         }
         killed += 1;
@@ -461,8 +454,6 @@ fn client_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
             "      Skip killing current connection (default: yes).",
             "    * ID <client-id>",
             "      Kill connections by client id.",
-            "    * MAXAGE <maxage>",
-            "      Kill connections older than the specified age.",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
@@ -671,7 +662,7 @@ mod tests {
             CLIENT KILL ID 1 x => -ERR syntax error
             CLIENT KILL ID 9999 => :0
             CLIENT KILL TYPE pubsub => :0
-            CLIENT KILL MAXAGE 5 => :0",
+            CLIENT KILL MAXAGE 5 => -ERR syntax error",
         );
         assert_eq!(kills.load(Ordering::SeqCst), 0);
         t.script("CLIENT KILL 127.0.0.1:5002 => +OK");

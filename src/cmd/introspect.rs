@@ -53,7 +53,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
 }
 
 /// Flag names in the order COMMAND INFO lists them (MAY_REPLICATE and SENTINEL are
-/// hidden, as in Redis).
+/// hidden, as in Redis; `movablekeys` needs key-finding functions the table lacks).
 const FLAG_NAMES: &[(Flags, &str)] = &[
     (Flags::WRITE, "write"),
     (Flags::READONLY, "readonly"),
@@ -67,7 +67,9 @@ const FLAG_NAMES: &[(Flags, &str)] = &[
     (Flags::FAST, "fast"),
     (Flags::NO_AUTH, "no_auth"),
     (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (Flags::NO_ASYNC_LOADING, "no_async_loading"),
     (Flags::NO_MULTI, "no_multi"),
+    (Flags::ALLOW_BUSY, "allow_busy"),
 ];
 
 /// ACL categories in Redis's order.

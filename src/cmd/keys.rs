@@ -53,6 +53,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(
         cmd("keys", 2, r, keys)
             .group(g)
+            .acl(&["keyspace", "dangerous"])
             .doc("Find all keys matching the given pattern", "1.0.0"),
     );
     t.push(
@@ -197,20 +198,28 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(
         cmd("swapdb", 3, w | f, swapdb)
             .group(s)
+            .acl(&["keyspace", "dangerous"])
             .doc("Swaps two Redis databases", "4.0.0"),
     );
-    t.push(cmd("dbsize", 1, r | f, dbsize).group(s).doc(
-        "Return the number of keys in the selected database",
-        "1.0.0",
-    ));
+    t.push(
+        cmd("dbsize", 1, r | f, dbsize)
+            .group(s)
+            .acl(&["keyspace"])
+            .doc(
+                "Return the number of keys in the selected database",
+                "1.0.0",
+            ),
+    );
     t.push(
         cmd("flushdb", -1, w, flushdb)
             .group(s)
+            .acl(&["keyspace", "dangerous"])
             .doc("Remove all keys from the current database", "1.0.0"),
     );
     t.push(
         cmd("flushall", -1, w, flushall)
             .group(s)
+            .acl(&["keyspace", "dangerous"])
             .doc("Remove all keys from all databases", "1.0.0"),
     );
 }

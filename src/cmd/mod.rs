@@ -59,6 +59,10 @@ bitflags::bitflags! {
         const SENTINEL      = 1 << 13;
         /// Does not update key access times (reported only).
         const NO_MANDATORY_KEYS = 1 << 14;
+        /// Allowed while a script or module command is busy (reported only).
+        const ALLOW_BUSY    = 1 << 15;
+        /// Refused while loading asynchronously (reported only).
+        const NO_ASYNC_LOADING = 1 << 16;
     }
 }
 

@@ -36,11 +36,11 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(container("config", -2, F::empty(), config_subs).group(Group::Server).doc("A container for server configuration commands", "2.0.0"));
     t.push(c("time", 1, any | F::FAST, time, "Return the current server time", "2.6.0"));
     t.push(c("lastsave", 1, any | F::FAST, lastsave, "Get the UNIX time stamp of the last successful save to disk", "1.0.0").acl(&["admin", "dangerous"]));
-    let save_flags = F::ADMIN | F::NOSCRIPT;
+    let save_flags = F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING;
     t.push(c("save", 1, save_flags | F::NO_MULTI, save, "Synchronously save the dataset to disk", "1.0.0"));
     t.push(c("bgsave", -1, save_flags, bgsave, "Asynchronously save the dataset to disk", "1.0.0"));
     t.push(c("bgrewriteaof", 1, save_flags, bgrewriteaof, "Asynchronously rewrite the append-only file", "1.0.0"));
-    t.push(c("shutdown", -1, admin | F::NO_MULTI, shutdown, "Synchronously save the dataset to disk and then shut down the server", "1.0.0"));
+    t.push(c("shutdown", -1, admin | F::NO_MULTI | F::ALLOW_BUSY, shutdown, "Synchronously save the dataset to disk and then shut down the server", "1.0.0"));
     t.push(c("debug", -2, admin, debug, "A container for debugging commands", "1.0.0"));
 }
 

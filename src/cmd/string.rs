@@ -543,6 +543,7 @@ fn store_counter(x: &mut Exec<'_>, key: &[u8], text: Vec<u8>) {
         Some(e) => {
             e.value = Value::Str(text);
             e.raw = false;
+            e.not_int = false;
         }
         None => {
             let e = Entry::new(Value::Str(text), x.now_ms);
@@ -591,6 +592,9 @@ fn incrbyfloat(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         None => strnum::incr_by_float_raw(None, &a[2])?,
     };
     store_counter(x, key, text.clone().into_bytes());
+    if let Some(e) = x.db().get_mut(key) {
+        e.not_int = true;
+    }
     x.journal(argv!["SET", key, text, "KEEPTTL"]);
     Ok(Reply::bulk_string(text))
 }

@@ -29,6 +29,9 @@ pub struct Entry {
     /// True once the string was modified in place (APPEND, SETRANGE, SETBIT): OBJECT
     /// ENCODING then reports `raw` as Redis does.
     pub raw: bool,
+    /// True for strings Redis stores as text even when they look integral (INCRBYFLOAT
+    /// results): OBJECT ENCODING then reports `embstr`, never `int`.
+    pub not_int: bool,
 }
 
 impl Entry {
@@ -39,6 +42,7 @@ impl Entry {
             expire_at: -1,
             access_s: secs(now_ms),
             raw: false,
+            not_int: false,
         }
     }
 
@@ -51,7 +55,11 @@ impl Entry {
     pub fn encoding(&self) -> &'static str {
         match &self.value {
             Value::Str(s) => {
-                if !self.raw && s.len() <= 20 && super::strnum::parse_i64(s).is_some() {
+                if !self.raw
+                    && !self.not_int
+                    && s.len() <= 20
+                    && super::strnum::parse_i64(s).is_some()
+                {
                     "int"
                 } else if !self.raw && s.len() <= 44 {
                     "embstr"

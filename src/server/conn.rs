@@ -110,7 +110,11 @@ async fn run(
                     }
                 }
             }
-            for o in &outcomes {
+            // A successful SHUTDOWN closes its connection without a reply, as in Redis: it
+            // is the last command run (execute_many stops after a closing command).
+            let silent_last = view.close && engine.stopping.load(Ordering::Acquire);
+            let n = outcomes.len().saturating_sub(usize::from(silent_last));
+            for o in &outcomes[..n] {
                 encode(&o.reply, view.resp, &mut out);
             }
             sock.write_all(&out).await?;

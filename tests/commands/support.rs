@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, FromRedisValue, RedisError, RedisResult, Value};
+use redis::{Connection, FromRedisValue, RedisError, Value};
 
 use crate::common::{free_port, RawClient, TestServer};
 
@@ -34,7 +34,7 @@ impl Drop for RedisProc {
 pub struct Srv {
     /// Where it listens.
     pub addr: SocketAddr,
-    strata: Option<TestServer>,
+    _strata: Option<TestServer>,
     redis: Option<RedisProc>,
 }
 
@@ -50,7 +50,7 @@ impl Srv {
             let s = TestServer::start(directives);
             return Srv {
                 addr: s.addr,
-                strata: Some(s),
+                _strata: Some(s),
                 redis: None,
             };
         }
@@ -58,7 +58,14 @@ impl Srv {
         let port = free_port();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
             .arg("--dir")
             .arg(tmp.path());
         for (k, v) in directives {
@@ -78,7 +85,7 @@ impl Srv {
         }
         Srv {
             addr,
-            strata: None,
+            _strata: None,
             redis: Some(p),
         }
     }
@@ -86,11 +93,6 @@ impl Srv {
     /// True for the real redis-server.
     pub fn is_redis(&self) -> bool {
         self.redis.is_some()
-    }
-
-    /// The in-process strata server (None in oracle mode).
-    pub fn strata(&self) -> Option<&TestServer> {
-        self.strata.as_ref()
     }
 
     /// A redis-rs client for `redis://addr/{suffix}` (suffix like `?protocol=resp3`).
