@@ -1,5 +1,5 @@
 //! Log micro-benchmark (`cargo bench --bench log_append`): records/s through `Log::append`
-//! + `wait_durable` on a real temp directory, per fsync policy, with 1 and 32 concurrent
+//! and `wait_durable` on a real temp directory, per fsync policy, with 1 and 32 concurrent
 //! appenders (group commit batches the latter). Plain timing loops, no criterion.
 
 use std::sync::Arc;
