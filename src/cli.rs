@@ -1,5 +1,5 @@
 //! The command line: `strata server [CONFIG_FILE] [--directive value …]` (redis.conf names).
-//! Later: `dump`, `restore`, `fsck`, `compact`.
+//! `strata fsck --dir D [--repair] [--json]`. Later: `dump`, `restore`, `compact`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,20 @@ pub enum Command {
             value_name = "ARGS"
         )]
         args: Vec<String>,
+    },
+    /// Verify a data directory offline: manifest, headers, every record CRC, LSN
+    /// continuity, payloads, orphans. Exit 0 clean, 1 torn tail (found or repaired),
+    /// 2 damage a human must look at. Never deletes data.
+    Fsck {
+        /// The data directory.
+        #[arg(long, default_value = "./strata-data")]
+        dir: PathBuf,
+        /// Cut a torn tail of the last segment (the cut bytes are kept in a side file).
+        #[arg(long)]
+        repair: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -6,6 +6,7 @@
 //! - `cmd`: the one command table, the one dispatch path, and every command handler.
 //! - `persist`: the segmented, checksummed log, its manifest and recovery (see `format/`).
 //! - `server`: the tokio listener, connections, the engine lock and group-commit waits.
+//! - `offline`: tools that work on a data directory without a server (`fsck`).
 //! - `config`: directives (redis.conf names), their defaults and CONFIG GET/SET.
 //! - `clock`: the only reader of the wall clock.
 //!
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod db;
+pub mod offline;
 pub mod persist;
 pub mod resp;
 pub mod server;

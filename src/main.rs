@@ -25,6 +25,15 @@ fn main() {
                 }
             }
         },
+        Command::Fsck { dir, repair, json } => {
+            let report = strata::offline::fsck::check(&dir, repair);
+            if json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.text());
+            }
+            report.exit_code()
+        }
     };
     std::process::exit(code);
 }

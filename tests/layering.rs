@@ -14,7 +14,8 @@ const RULES: &[(&str, &[&str])] = &[
         "server",
         &["cmd", "persist", "db", "resp", "clock", "config"],
     ),
-    ("cli", &["server", "config"]),
+    ("offline", &["persist", "db", "cmd", "config"]),
+    ("cli", &["server", "offline", "config"]),
 ];
 
 fn files(p: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -1,0 +1,111 @@
+//! The `strata` binary's offline commands, run as a real process: `fsck` on a clean
+//! directory (exit 0), a torn tail (exit 1; `--repair` cuts it and keeps the bytes),
+//! and damage in a non-last segment (exit 2, naming file and offset); `server --help`
+//! lists the directives; a bad directive is a startup error.
+
+mod common;
+
+use std::process::Command;
+
+fn strata(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("run strata");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn fsck_exit_codes_and_repair() {
+    let mut s = common::TestServer::start(&[("segment-size", "4096")]);
+    let tmp = s.take_tmp().expect("tmp");
+    let big = "v".repeat(300);
+    for i in 0..40 {
+        s.raw().cmd(&["SET", &format!("k{i}"), &big]);
+    }
+    let dir = s.dir.clone();
+    drop(s);
+    let d = dir.to_str().expect("utf8");
+    let (code, out) = strata(&["fsck", "--dir", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("clean"), "{out}");
+
+    // Torn tail in the last segment: exit 1, repair cuts it, then clean.
+    let segs = segments(&dir);
+    assert!(segs.len() >= 3);
+    let last = segs.last().expect("last");
+    let len = std::fs::metadata(last).expect("meta").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .expect("open")
+        .set_len(len - 5)
+        .expect("truncate");
+    let (code, out) = strata(&["fsck", "--dir", d, "--json"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"status\":\"torn_tail\""), "{out}");
+    let (code, out) = strata(&["fsck", "--dir", d, "--repair"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("repaired"), "{out}");
+    let (code, out) = strata(&["fsck", "--dir", d]);
+    assert_eq!(code, 0, "{out}");
+    let side = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().contains(".torn-"))
+        })
+        .count();
+    assert_eq!(side, 1);
+
+    // A flipped payload byte in the first segment: exit 2 with file and offset.
+    let first = &segs[0];
+    let mut bytes = std::fs::read(first).expect("read");
+    bytes[100] ^= 0xff;
+    std::fs::write(first, &bytes).expect("write");
+    let (code, out) = strata(&["fsck", "--dir", d]);
+    assert_eq!(code, 2, "{out}");
+    let name = first
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(out.contains(&name) && out.contains("offset"), "{out}");
+    drop(tmp);
+}
+
+#[test]
+fn server_help_and_bad_directives() {
+    let (code, out) = strata(&["server", "--help"]);
+    assert_eq!(code, 0);
+    for d in [
+        "appendfsync",
+        "requirepass",
+        "proto-max-bulk-len",
+        "segment-size",
+        "client-query-buffer-limit",
+    ] {
+        assert!(out.contains(d), "--help lacks {d}");
+    }
+    let (code, out) = strata(&["server", "--no-such-directive", "1"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no-such-directive"), "{out}");
+    let (code, out) = strata(&["server", "--appendfsync", "sometimes"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("appendfsync"), "{out}");
+}
