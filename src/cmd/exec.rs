@@ -99,6 +99,8 @@ pub struct State {
     pub start_ms: i64,
     /// Writes since start (INFO persistence `rdb_changes_since_last_save`).
     pub dirty: u64,
+    /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
+    pub active_expire: bool,
 }
 
 impl State {
@@ -113,6 +115,7 @@ impl State {
             lastsave: now_ms / 1000,
             start_ms: now_ms,
             dirty: 0,
+            active_expire: true,
         }
     }
 }

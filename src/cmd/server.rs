@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::dispatch;
-use super::exec::{is, lossy, Caller, Exec};
+use super::exec::{arg_i64, is, lossy, Caller, Exec};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
 use crate::config::{Config, ConfigError};
 use crate::db::glob::glob_match;
@@ -344,6 +344,12 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    read back from disk. Options MERGE, NOFLUSH and NOSAVE are accepted and ignored.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
+                "OBJECT <key>",
+                "    Show low level info about the `key` and associated value.",
             ],
         ));
     }
@@ -354,6 +360,25 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
         }
         return Ok(Reply::ok());
+    }
+    if is(sub, "set-active-expire") && a.len() == 3 {
+        x.st.active_expire = arg_i64(&a[2])? != 0;
+        return Ok(Reply::ok());
+    }
+    if is(sub, "object") && a.len() == 3 {
+        let db = x.db;
+        let now = x.now_ms;
+        let Some(e) = x.st.ks.dbs[db].get(&a[2]) else {
+            return Err(CmdError::err("no such key"));
+        };
+        let crate::db::Value::Str(v) = &e.value;
+        let idle = (now / 1000 - i64::from(e.access_s)).max(0);
+        return Ok(Reply::Simple(format!(
+            "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle}",
+            e.encoding(),
+            v.len(),
+            e.access_s & 0x00ff_ffff
+        )));
     }
     if is(sub, "reload") {
         if a[2..]

@@ -321,7 +321,7 @@ impl Engine {
     /// ones (journaled as DEL in one record). Returns true if more work seems pending.
     pub fn active_expire_step(&self, budget: Duration) -> bool {
         let mut st = self.state.lock();
-        if self.log.is_poisoned().is_some() {
+        if self.log.is_poisoned().is_some() || !st.active_expire {
             return false;
         }
         let start = Instant::now();
