@@ -65,6 +65,23 @@ impl<V> Dict<V> {
         h & (self.buckets.len() - 1)
     }
 
+    /// The longest bucket chain (a hash-quality check for benches and tests).
+    pub fn longest_chain(&self) -> usize {
+        self.buckets
+            .iter()
+            .map(|b| {
+                let mut n = 0;
+                let mut cur = b.as_deref();
+                while let Some(node) = cur {
+                    n += 1;
+                    cur = node.next.as_deref();
+                }
+                n
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Look up a key.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
         if self.len == 0 {

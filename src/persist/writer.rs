@@ -96,10 +96,7 @@ impl Writer {
             // queued meanwhile, instead of starting one for the latter alone (which would split
             // the clients into two alternating halves). See format/log.md §9 A, "Group-commit
             // gather".
-            let gather = (policy == FsyncPolicy::Always
-                && self.last_sync_records > 1
-                && std::env::var_os("STRATA_NO_GATHER").is_none())
-            .then(|| {
+            let gather = (policy == FsyncPolicy::Always && self.last_sync_records > 1).then(|| {
                 let delay = (self.last_sync_latency / 2).min(MAX_GATHER);
                 let target = st
                     .ends

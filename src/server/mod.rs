@@ -147,10 +147,18 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
+    // One worker: a current-thread runtime, so connections, accept and timers share one
+    // thread (Redis's model) and only the log writer runs beside it.
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()?
+    };
     rt.block_on(async move {
         let running = start(config, Arc::new(RealFs), config_file).await?;
         for a in &running.addrs {
