@@ -66,6 +66,18 @@ pub struct Config {
     pub hz: u64,
     /// `active-expire-effort` (1..10).
     pub active_expire_effort: u64,
+    /// `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`).
+    pub hash_max_listpack_entries: u64,
+    /// `hash-max-listpack-value` (alias `hash-max-ziplist-value`).
+    pub hash_max_listpack_value: u64,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: u64,
+    /// `zset-max-listpack-entries` (alias `zset-max-ziplist-entries`).
+    pub zset_max_listpack_entries: u64,
+    /// `zset-max-listpack-value` (alias `zset-max-ziplist-value`).
+    pub zset_max_listpack_value: u64,
+    /// `list-max-listpack-size` (alias `list-max-ziplist-size`).
+    pub list_max_listpack_size: i64,
     /// Accepted-for-compatibility directives and their current values, in table order.
     pub extra: Vec<(&'static str, String)>,
 }
@@ -73,6 +85,8 @@ pub struct Config {
 #[derive(Clone, Copy)]
 enum Kind {
     Int(u64, u64),
+    /// A signed integer within an inclusive range.
+    SignedInt(i64, i64),
     Memory,
     /// A memory value within an inclusive range.
     MemRange(u64, u64),
@@ -182,6 +196,42 @@ const DIRECTIVES: &[Directive] = &[
         Kind::Int(1, 10),
         true,
         "active expiry effort 1..10 (default 1)",
+    ),
+    d(
+        "hash-max-listpack-entries",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "hashes up to this many fields stay compact",
+    ),
+    d(
+        "hash-max-listpack-value",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "hashes with values up to this size stay compact",
+    ),
+    d(
+        "set-max-intset-entries",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "integer sets up to this size stay compact",
+    ),
+    d(
+        "zset-max-listpack-entries",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "sorted sets up to this many members stay compact",
+    ),
+    d(
+        "zset-max-listpack-value",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "sorted sets with members up to this size stay compact",
+    ),
+    d(
+        "list-max-listpack-size",
+        Kind::SignedInt(-5, i64::MAX),
+        true,
+        "list node size (Redis's meaning; negative = bytes class)",
     ),
     // Accepted for compatibility with clients and tools that read them; no effect yet.
     d(
@@ -329,6 +379,12 @@ impl Default for Config {
             segment_size: 64 * 1024 * 1024,
             hz: 10,
             active_expire_effort: 1,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
             extra: default_extra(),
         }
     }
@@ -392,6 +448,11 @@ fn find(name: &str) -> Option<&'static Directive> {
     let name = name.to_ascii_lowercase();
     let name = match name.as_str() {
         "lua-time-limit" => "busy-reply-threshold",
+        "hash-max-ziplist-entries" => "hash-max-listpack-entries",
+        "hash-max-ziplist-value" => "hash-max-listpack-value",
+        "zset-max-ziplist-entries" => "zset-max-listpack-entries",
+        "zset-max-ziplist-value" => "zset-max-listpack-value",
+        "list-max-ziplist-size" => "list-max-listpack-size",
         other => other,
     };
     DIRECTIVES.iter().find(|d| d.name == name)
@@ -429,6 +490,12 @@ impl Config {
             "segment-size" => self.segment_size.to_string(),
             "hz" => self.hz.to_string(),
             "active-expire-effort" => self.active_expire_effort.to_string(),
+            "hash-max-listpack-entries" => self.hash_max_listpack_entries.to_string(),
+            "hash-max-listpack-value" => self.hash_max_listpack_value.to_string(),
+            "set-max-intset-entries" => self.set_max_intset_entries.to_string(),
+            "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
+            "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
+            "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
             other => self
                 .extra
                 .iter()
@@ -460,6 +527,17 @@ impl Config {
                 let n = u64::try_from(n).map_err(|_| {
                     bad(&format!("argument must be between {lo} and {hi} inclusive"))
                 })?;
+                if n < lo || n > hi {
+                    return Err(bad(&format!(
+                        "argument must be between {lo} and {hi} inclusive"
+                    )));
+                }
+                n.to_string()
+            }
+            Kind::SignedInt(lo, hi) => {
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
                 if n < lo || n > hi {
                     return Err(bad(&format!(
                         "argument must be between {lo} and {hi} inclusive"
@@ -519,6 +597,14 @@ impl Config {
             }
             "hz" => self.hz = num().clamp(1, 500),
             "active-expire-effort" => self.active_expire_effort = num(),
+            "hash-max-listpack-entries" => self.hash_max_listpack_entries = num(),
+            "hash-max-listpack-value" => self.hash_max_listpack_value = num(),
+            "set-max-intset-entries" => self.set_max_intset_entries = num(),
+            "zset-max-listpack-entries" => self.zset_max_listpack_entries = num(),
+            "zset-max-listpack-value" => self.zset_max_listpack_value = num(),
+            "list-max-listpack-size" => {
+                self.list_max_listpack_size = normalized.parse().unwrap_or(-2)
+            }
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))
             }

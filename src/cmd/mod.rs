@@ -9,12 +9,16 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod exec;
+pub mod hash;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod list;
 pub mod registry;
 pub mod server;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 pub use client::{Client, ClientTable};
 pub use error::CmdError;
@@ -79,6 +83,14 @@ pub enum Group {
     Connection,
     /// Server.
     Server,
+    /// Hashes.
+    Hash,
+    /// Lists.
+    List,
+    /// Sets.
+    Set,
+    /// Sorted sets.
+    SortedSet,
 }
 
 impl Group {
@@ -90,6 +102,10 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::Connection => "connection",
             Group::Server => "server",
+            Group::Hash => "hash",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
         }
     }
 }

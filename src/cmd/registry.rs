@@ -26,6 +26,10 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::string::register(&mut specs);
     super::bitmap::register(&mut specs);
     super::keys::register(&mut specs);
+    super::hash::register(&mut specs);
+    super::list::register(&mut specs);
+    super::set::register(&mut specs);
+    super::zset::register(&mut specs);
     super::server::register(&mut specs);
     super::connection::register(&mut specs);
     super::info::register(&mut specs);

@@ -371,12 +371,15 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         let Some(e) = x.st.ks.dbs[db].get(&a[2]) else {
             return Err(CmdError::err("no such key"));
         };
-        let crate::db::Value::Str(v) = &e.value;
+        let serialized = match &e.value {
+            crate::db::Value::Str(v) => v.len(),
+            other => other.element_count(),
+        };
         let idle = (now / 1000 - i64::from(e.access_s)).max(0);
         return Ok(Reply::Simple(format!(
             "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle}",
             e.encoding(),
-            v.len(),
+            serialized,
             e.access_s & 0x00ff_ffff
         )));
     }

@@ -6,9 +6,13 @@
 pub mod bits;
 pub mod dict;
 pub mod glob;
+pub mod hash;
 pub mod lcs;
+pub mod list;
+pub mod set;
 pub mod strnum;
 pub mod value;
+pub mod zset;
 
 pub use dict::Dict;
 pub use value::{Entry, Value};

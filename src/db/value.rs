@@ -1,18 +1,42 @@
 //! `Value`: what a key holds, and `Entry`: a value plus its expiry and access metadata.
 //! Only strings exist so far; every other Redis type is added here as a variant.
 
-/// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`, …).
+/// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`,
+/// `hash`, `list`, `set`, `zset`). Collections are boxed so the enum stays small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A binary-safe string.
     Str(Vec<u8>),
+    /// A hash.
+    Hash(Box<super::hash::Hash>),
+    /// A list.
+    List(Box<super::list::List>),
+    /// A set.
+    Set(Box<super::set::Set>),
+    /// A sorted set.
+    ZSet(Box<super::zset::ZSet>),
 }
 
 impl Value {
+    /// Elements in a collection; the length for a string.
+    pub fn element_count(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(v) => v.len(),
+            Value::ZSet(z) => z.len(),
+        }
+    }
+
     /// The name TYPE reports.
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }
@@ -67,6 +91,10 @@ impl Entry {
                     "raw"
                 }
             }
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 }

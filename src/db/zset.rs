@@ -1,0 +1,25 @@
+//! The zset type: a Redis sorted set. Placeholder shape until its semantics land; the command
+//! layer (cmd/zset.rs) must not depend on its internals beyond this file's API.
+
+/// a Redis sorted set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ZSet {}
+
+impl ZSet {
+    /// An empty value.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        0
+    }
+    /// True when empty (an empty collection is never stored: the key is deleted).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The encoding OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        "placeholder"
+    }
+}
