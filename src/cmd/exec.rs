@@ -10,6 +10,7 @@ use super::client::{Client, ClientTable};
 use super::error::CmdError;
 use crate::config::Config;
 use crate::db::{Db, Entry, Keyspace};
+use crate::resp::Reply;
 
 /// Who is executing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,78 @@ pub trait Env {
     fn config_changed(&self, name: &str, config: &Config);
 }
 
+/// Delivers a blocked client's reply once a later execution unit served it: the reply
+/// and the LSN of the record that holds the effect (the connection waits for it).
+pub type WakeFn = Box<dyn FnOnce(Reply, u64) + Send>;
+
+/// What a blocking command asks for when it cannot be served now (set in `Exec::block`).
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    /// The keys (in the client's selected db) whose readiness may serve it.
+    pub keys: Vec<Bytes>,
+    /// Absolute deadline in Unix ms; 0 = block forever.
+    pub deadline_ms: i64,
+    /// The reply on timeout (Redis: a null array for BLPOP, a null bulk for BLMOVE).
+    pub timeout_reply: Reply,
+}
+
+/// A parked client (BLPOP …) waiting for one of its keys.
+pub struct Blocked {
+    /// Database of the keys.
+    pub db: usize,
+    /// The keys.
+    pub keys: Vec<Bytes>,
+    /// The command, re-run as this client when a key may be ready.
+    pub argv: Vec<Bytes>,
+    /// Delivers the reply.
+    pub wake: Option<WakeFn>,
+}
+
+/// Every blocked client and, per (db, key), the FIFO of clients waiting on it.
+#[derive(Default)]
+pub struct BlockedTable {
+    /// Blocked clients by id.
+    pub clients: std::collections::HashMap<u64, Blocked>,
+    /// Waiters per key, oldest first.
+    pub by_key: std::collections::HashMap<(usize, Bytes), std::collections::VecDeque<u64>>,
+}
+
+impl BlockedTable {
+    /// Park `id`.
+    pub fn add(&mut self, id: u64, b: Blocked) {
+        for k in &b.keys {
+            self.by_key
+                .entry((b.db, k.clone()))
+                .or_default()
+                .push_back(id);
+        }
+        self.clients.insert(id, b);
+    }
+
+    /// Unpark `id` (served, timed out, killed). Returns its entry.
+    pub fn remove(&mut self, id: u64) -> Option<Blocked> {
+        let b = self.clients.remove(&id)?;
+        for k in &b.keys {
+            let slot = (b.db, k.clone());
+            if let Some(q) = self.by_key.get_mut(&slot) {
+                q.retain(|&c| c != id);
+                if q.is_empty() {
+                    self.by_key.remove(&slot);
+                }
+            }
+        }
+        Some(b)
+    }
+
+    /// Clients waiting on (db, key), oldest first.
+    pub fn waiting_on(&self, db: usize, key: &[u8]) -> Vec<u64> {
+        self.by_key
+            .get(&(db, Bytes::copy_from_slice(key)))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Everything behind the engine lock.
 pub struct State {
     /// The keyspace.
@@ -101,6 +174,8 @@ pub struct State {
     pub dirty: u64,
     /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire: bool,
+    /// Clients parked by blocking commands.
+    pub blocked: BlockedTable,
 }
 
 impl State {
@@ -116,6 +191,7 @@ impl State {
             start_ms: now_ms,
             dirty: 0,
             active_expire: true,
+            blocked: BlockedTable::default(),
         }
     }
 }
@@ -138,6 +214,8 @@ pub struct Exec<'a> {
     pub journal: Vec<JournalEntry>,
     /// Count of changes made by this unit.
     pub dirty: u64,
+    /// Set by a blocking command that could not be served now (the engine parks the client).
+    pub block: Option<BlockRequest>,
 }
 
 impl<'a> Exec<'a> {
@@ -159,6 +237,7 @@ impl<'a> Exec<'a> {
             caller,
             journal: Vec::new(),
             dirty: 0,
+            block: None,
         }
     }
 
@@ -178,6 +257,12 @@ impl<'a> Exec<'a> {
     /// The selected database.
     pub fn db(&mut self) -> &mut Db {
         &mut self.st.ks.dbs[self.db]
+    }
+
+    /// True if a blocking command may park this caller: a client command, not replay,
+    /// not a background job (MULTI and scripts, when they exist, also answer false).
+    pub fn may_block(&self) -> bool {
+        self.caller == Caller::Client
     }
 
     /// Record an effect in this unit's journal (ignored during replay).

@@ -4,6 +4,7 @@
 //! `db/`. Handlers are synchronous and deterministic given (state, argv, now).
 
 pub mod bitmap;
+pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod dispatch;

@@ -30,6 +30,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::list::register(&mut specs);
     super::set::register(&mut specs);
     super::zset::register(&mut specs);
+    super::blocking::register(&mut specs);
     super::server::register(&mut specs);
     super::connection::register(&mut specs);
     super::info::register(&mut specs);

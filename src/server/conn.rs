@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::engine::{Engine, Outcome};
+use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
 use crate::cmd::Client;
 use crate::resp::{decode, encode, Limits, Reply};
@@ -46,6 +46,8 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     });
     let _ = run(&engine, &mut sock, id, &kill).await;
     engine.with_state(|st| {
+        // A client killed or disconnected while blocked leaves no trace.
+        st.blocked.remove(id);
         st.clients.map.remove(&id);
     });
 }
@@ -98,6 +100,7 @@ async fn run(
             );
             let executed = outcomes.len();
             batch.drain(..executed);
+            let parked = outcomes.last_mut().and_then(|o| o.blocked.take());
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
             if need > 0 && need > engine.log.durable_lsn() {
                 if let Err(e) = engine.log.wait_durable(need).await {
@@ -116,6 +119,26 @@ async fn run(
             let n = outcomes.len().saturating_sub(usize::from(silent_last));
             for o in &outcomes[..n] {
                 encode(&o.reply, view.resp, &mut out);
+            }
+            if let Some(wait) = parked {
+                // Replies before the blocking command go out now; then this connection
+                // waits (reading nothing more, as Redis) until served, timed out or killed.
+                let n = n.saturating_sub(1);
+                out.clear();
+                for o in &outcomes[..n] {
+                    encode(&o.reply, view.resp, &mut out);
+                }
+                if !out.is_empty() {
+                    sock.write_all(&out).await?;
+                    out.clear();
+                }
+                let Some(reply) = wait_unblocked(engine, id, kill, wait).await else {
+                    return Ok(());
+                };
+                encode(&reply, view.resp, &mut out);
+                sock.write_all(&out).await?;
+                out.clear();
+                continue;
             }
             sock.write_all(&out).await?;
             out.clear();
@@ -157,6 +180,50 @@ async fn run(
         }
         bytes_in += n as u64;
     }
+}
+
+/// Wait for a parked client: served (its reply, once its record is durable), timed out
+/// (the command's timeout reply), or killed / server stopping (None: close).
+async fn wait_unblocked(
+    engine: &Engine,
+    id: u64,
+    kill: &KillSwitch,
+    wait: BlockWait,
+) -> Option<Reply> {
+    let BlockWait {
+        mut rx,
+        deadline_ms,
+        timeout_reply,
+    } = wait;
+    let sleep = async {
+        if deadline_ms <= 0 {
+            std::future::pending::<()>().await;
+        } else {
+            let ms = (deadline_ms - clock::now_ms()).max(0);
+            tokio::time::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0))).await;
+        }
+    };
+    let served = tokio::select! {
+        r = &mut rx => r.ok(),
+        _ = sleep => {
+            if engine.unblock(id) {
+                return Some(timeout_reply);
+            }
+            // Served concurrently: the reply is already in the channel.
+            rx.await.ok()
+        }
+        _ = kill.notify.notified() => return None,
+        _ = engine.stop_notify.notified() => return None,
+    };
+    let (reply, lsn) = served?;
+    if lsn > engine.log.durable_lsn() {
+        if let Err(e) = engine.log.wait_durable(lsn).await {
+            return Some(Reply::Error(format!(
+                "MISCONF Errors writing to the AOF file: {e}"
+            )));
+        }
+    }
+    Some(reply)
 }
 
 async fn idle(timeout_s: u64) {

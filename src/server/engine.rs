@@ -14,7 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::clock;
-use crate::cmd::exec::{JournalEntry, LoggedUnit};
+use crate::cmd::exec::{Blocked, JournalEntry, LoggedUnit, WakeFn};
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
@@ -28,6 +28,19 @@ pub struct Outcome {
     pub reply: Reply,
     /// The LSN that must be durable before the reply is written (0 = none).
     pub lsn: u64,
+    /// Set when the command parked the client (BLPOP …): the connection waits for it
+    /// instead of sending `reply`.
+    pub blocked: Option<BlockWait>,
+}
+
+/// A parked client's wait: served by a later unit through `rx`, or timed out.
+pub struct BlockWait {
+    /// Receives (reply, LSN of the record holding the effect).
+    pub rx: tokio::sync::oneshot::Receiver<(Reply, u64)>,
+    /// Absolute deadline, Unix ms (0 = forever).
+    pub deadline_ms: i64,
+    /// The reply on timeout.
+    pub timeout_reply: Reply,
 }
 
 /// What a connection needs to know about its client after executing commands.
@@ -91,6 +104,21 @@ fn policy(a: Appendfsync) -> FsyncPolicy {
         Appendfsync::Everysec => FsyncPolicy::Everysec,
         Appendfsync::No => FsyncPolicy::No,
     }
+}
+
+/// The (db, key) pairs the effects in `journal` wrote, per the command table's key specs.
+fn journal_keys(journal: &[JournalEntry]) -> Vec<(usize, Bytes)> {
+    let mut out = Vec::new();
+    for (db, argv) in journal {
+        if let Ok(spec) = crate::cmd::COMMANDS.lookup(argv) {
+            for i in spec.key_positions(argv.len()) {
+                if let Some(k) = argv.get(i) {
+                    out.push((usize::from(*db), k.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A no-op environment for replay (replayed commands never reach server services).
@@ -243,17 +271,100 @@ impl Engine {
         let now = clock::now_ms();
         let mut x = Exec::new(st, self, client_id, now, Caller::Client);
         let mut reply = dispatch::call(&mut x, argv);
-        let journal = std::mem::take(&mut x.journal);
+        let block = x.block.take();
+        let db = x.db;
+        let mut journal = std::mem::take(&mut x.journal);
         drop(x);
+        // Clients parked on keys this unit wrote are served inside this unit: their effects
+        // go into the same record, in FIFO order (Redis's semantics for BLPOP and friends).
+        let mut wakes = Vec::new();
+        if !st.blocked.clients.is_empty() && !journal.is_empty() {
+            self.serve_blocked(st, now, &mut journal, &mut wakes);
+        }
+        let mut lsn_of_unit = 0;
         if !journal.is_empty() {
-            if let Err(e) = self.append(now, &journal) {
-                reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"));
+            match self.append(now, &journal) {
+                Ok(lsn) => lsn_of_unit = lsn,
+                Err(e) => {
+                    reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"))
+                }
             }
         }
+        let required = self.required_lsn();
+        for (wake, r) in wakes {
+            wake(r, lsn_of_unit.max(required));
+        }
+        let blocked = block.map(|b| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            st.blocked.add(
+                client_id,
+                Blocked {
+                    db,
+                    keys: b.keys,
+                    argv: argv.to_vec(),
+                    wake: Some(Box::new(move |r, l| {
+                        let _ = tx.send((r, l));
+                    })),
+                },
+            );
+            BlockWait {
+                rx,
+                deadline_ms: b.deadline_ms,
+                timeout_reply: b.timeout_reply,
+            }
+        });
         Outcome {
             reply,
-            lsn: self.required_lsn(),
+            lsn: required,
+            blocked,
         }
+    }
+
+    /// Serve parked clients whose keys this unit may have made ready: re-run each one's
+    /// command as that client, oldest first per key; a command that would block again
+    /// leaves its client (and every later one on that key) parked. Effects join `journal`.
+    fn serve_blocked(
+        &self,
+        st: &mut State,
+        now: i64,
+        journal: &mut Vec<JournalEntry>,
+        wakes: &mut Vec<(WakeFn, Reply)>,
+    ) {
+        let mut queue: std::collections::VecDeque<(usize, Bytes)> = journal_keys(journal).into();
+        let mut rounds = 0;
+        while let Some((db, key)) = queue.pop_front() {
+            rounds += 1;
+            if rounds > 100_000 {
+                break;
+            }
+            for cid in st.blocked.waiting_on(db, &key) {
+                let Some(argv) = st.blocked.clients.get(&cid).map(|b| b.argv.clone()) else {
+                    continue;
+                };
+                let mut y = Exec::new(st, self, cid, now, Caller::Client);
+                y.db = db;
+                let r = dispatch::call(&mut y, &argv);
+                let again = y.block.take().is_some();
+                let effects = std::mem::take(&mut y.journal);
+                drop(y);
+                if again {
+                    break;
+                }
+                queue.extend(journal_keys(&effects));
+                journal.extend(effects);
+                if let Some(mut b) = st.blocked.remove(cid) {
+                    if let Some(w) = b.wake.take() {
+                        wakes.push((w, r));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A parked client's wait ended without being served (timeout, disconnect): unpark it.
+    /// Returns false if it was already served (its reply is in its channel).
+    pub fn unblock(&self, client_id: u64) -> bool {
+        self.state.lock().blocked.remove(client_id).is_some()
     }
 
     /// The LSN a reply must wait for: everything applied to the state this command saw.
