@@ -233,6 +233,16 @@ fn server() {
     check("server");
 }
 
+#[test]
+fn set() {
+    check("set");
+}
+
+#[test]
+fn list() {
+    check("list");
+}
+
 /// Error replies whose full text Redis clients and tools match on: unknown command (with
 /// its argument echo and truncation), wrong arity, unknown subcommand, syntax error, not an
 /// integer / float, overflow, option conflicts, range errors. Unlike the scripts, the whole
@@ -639,4 +649,9 @@ fn command_info_fields() {
         bad.len(),
         bad.join("\n")
     );
+}
+
+#[test]
+fn hash() {
+    check("hash");
 }

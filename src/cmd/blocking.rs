@@ -29,10 +29,10 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(c("brpop", -3, b, brpop, l, "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "2.0.0").keys(1, -2, 1));
     t.push(c("blmove", 6, b | F::DENYOOM, blmove, l, "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "6.2.0").keys(1, 2, 1));
     t.push(c("brpoplpush", 4, b | F::DENYOOM, brpoplpush, l, "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "2.2.0").keys(1, 2, 1));
-    t.push(c("blmpop", -5, F::WRITE | F::BLOCKING, blmpop, l, "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "7.0.0"));
+    t.push(c("blmpop", -5, F::WRITE | F::BLOCKING | F::MOVABLE_KEYS, blmpop, l, "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "7.0.0"));
     t.push(c("bzpopmin", -3, b | F::FAST, bzpopmin, z, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "5.0.0").keys(1, -2, 1));
     t.push(c("bzpopmax", -3, b | F::FAST, bzpopmax, z, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "5.0.0").keys(1, -2, 1));
-    t.push(c("bzmpop", -5, F::WRITE | F::BLOCKING, bzmpop, z, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "7.0.0"));
+    t.push(c("bzmpop", -5, F::WRITE | F::BLOCKING | F::MOVABLE_KEYS, bzmpop, z, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "7.0.0"));
 }
 
 /// Parse a blocking timeout (seconds, fractional allowed) into an absolute deadline in

@@ -175,9 +175,9 @@ fn clients(x: &mut Exec<'_>) -> Fields {
             c.connected().map(|c| c.qbuf).max().unwrap_or(0),
         ),
         kv("client_recent_max_output_buffer", 0),
-        kv("blocked_clients", 0),
+        kv("blocked_clients", x.st.blocked.clients.len()),
         kv("tracking_clients", 0),
-        kv("clients_in_timeout_table", 0),
+        kv("clients_in_timeout_table", x.st.blocked.clients.len()),
     ]
 }
 

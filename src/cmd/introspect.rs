@@ -53,7 +53,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
 }
 
 /// Flag names in the order COMMAND INFO lists them (MAY_REPLICATE and SENTINEL are
-/// hidden, as in Redis; `movablekeys` needs key-finding functions the table lacks).
+/// hidden, as in Redis; `movablekeys` is declared per command, as its keys follow `numkeys`).
 const FLAG_NAMES: &[(Flags, &str)] = &[
     (Flags::WRITE, "write"),
     (Flags::READONLY, "readonly"),
@@ -70,6 +70,7 @@ const FLAG_NAMES: &[(Flags, &str)] = &[
     (Flags::NO_ASYNC_LOADING, "no_async_loading"),
     (Flags::NO_MULTI, "no_multi"),
     (Flags::ALLOW_BUSY, "allow_busy"),
+    (Flags::MOVABLE_KEYS, "movablekeys"),
 ];
 
 /// ACL categories in Redis's order.
@@ -101,7 +102,7 @@ const CATEGORIES: &[&str] = &[
 fn group_category(g: Group) -> Option<&'static str> {
     match g.name() {
         "generic" => Some("keyspace"),
-        "sorted_set" => Some("sortedset"),
+        "sorted_set" | "sorted-set" => Some("sortedset"),
         "transactions" => Some("transaction"),
         "server" | "cluster" | "sentinel" => None,
         other => CATEGORIES.iter().copied().find(|c| *c == other),

@@ -270,7 +270,7 @@ fn read_notouch<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Option<&'x Entry> {
 /// The SCAN cursor as C's `strtoul(s, &end, 10)` reads it, with Redis's checks: no leading
 /// space, nothing after the digits, no overflow. Like `strtoul`, a leading `-` negates
 /// modulo 2^64 and an empty string is 0; the argument ends at a NUL byte (a C string).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+pub fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
     let bad = || CmdError::err("invalid cursor");
     let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
     if b.first()

@@ -68,6 +68,8 @@ bitflags::bitflags! {
         const ALLOW_BUSY    = 1 << 15;
         /// Refused while loading asynchronously (reported only).
         const NO_ASYNC_LOADING = 1 << 16;
+        /// Key positions follow a `numkeys` argument (COMMAND reports `movablekeys`).
+        const MOVABLE_KEYS  = 1 << 17;
     }
 }
 

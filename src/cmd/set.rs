@@ -1,6 +1,857 @@
-//! Set commands (placeholder until they land).
+//! Set commands (SADD SREM SCARD SMEMBERS SISMEMBER SMISMEMBER SMOVE SPOP SRANDMEMBER
+//! SINTER SINTERCARD SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE SSCAN): argument
+//! parsing, Redis 7.0 error precedence and reply shapes (RESP3 sets where Redis sends
+//! them), key deletion when a set empties, and journaling: every deterministic command
+//! is logged verbatim; SPOP, whose choice is random, logs its effect (`SREM key popped…`,
+//! or `DEL key` when it emptied the set). Set semantics and encodings live in `db::set`.
 
-use super::CommandSpec;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec};
+use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
+use crate::argv;
+use crate::db::glob::glob_match;
+use crate::db::set::{self as sets, Member, Set};
+use crate::db::strnum::parse_i64;
+use crate::db::{Entry, Value};
+use crate::resp::Reply;
 
 /// Register the set commands.
-pub fn register(_t: &mut Vec<CommandSpec>) {}
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::Set;
+    let (w, r, f, d) = (F::WRITE, F::READONLY, F::FAST, F::DENYOOM);
+    let one = |s: CommandSpec| s.keys(1, 1, 1).group(g);
+    let many = |s: CommandSpec| s.keys(1, -1, 1).group(g);
+    t.push(one(cmd("sadd", -3, w | d | f, sadd)).doc("Add one or more members to a set", "1.0.0"));
+    t.push(one(cmd("srem", -3, w | f, srem)).doc("Remove one or more members from a set", "1.0.0"));
+    t.push(one(cmd("scard", 2, r | f, scard)).doc("Get the number of members in a set", "1.0.0"));
+    t.push(one(cmd("smembers", 2, r, smembers)).doc("Get all the members in a set", "1.0.0"));
+    t.push(
+        one(cmd("sismember", 3, r | f, sismember))
+            .doc("Determine if a given value is a member of a set", "1.0.0"),
+    );
+    t.push(one(cmd("smismember", -3, r | f, smismember)).doc(
+        "Returns the membership associated with the given elements for a set",
+        "6.2.0",
+    ));
+    t.push(
+        cmd("smove", 4, w | f, smove)
+            .keys(1, 2, 1)
+            .group(g)
+            .doc("Move a member from one set to another", "1.0.0"),
+    );
+    t.push(
+        one(cmd("spop", -2, w | f, spop))
+            .journal(Journal::Custom)
+            .doc(
+                "Remove and return one or multiple random members from a set",
+                "1.0.0",
+            ),
+    );
+    t.push(
+        one(cmd("srandmember", -2, r, srandmember))
+            .doc("Get one or multiple random members from a set", "1.0.0"),
+    );
+    t.push(many(cmd("sinter", -2, r, sinter)).doc("Intersect multiple sets", "1.0.0"));
+    // Keys follow numkeys (Redis reports 0 0 0 and `movablekeys`).
+    t.push(
+        cmd("sintercard", -3, r | Flags::MOVABLE_KEYS, sintercard)
+            .group(g)
+            .doc(
+                "Intersect multiple sets and return the cardinality of the result",
+                "7.0.0",
+            ),
+    );
+    t.push(many(cmd("sinterstore", -3, w | d, sinterstore)).doc(
+        "Intersect multiple sets and store the resulting set in a key",
+        "1.0.0",
+    ));
+    t.push(many(cmd("sunion", -2, r, sunion)).doc("Add multiple sets", "1.0.0"));
+    t.push(many(cmd("sunionstore", -3, w | d, sunionstore)).doc(
+        "Add multiple sets and store the resulting set in a key",
+        "1.0.0",
+    ));
+    t.push(many(cmd("sdiff", -2, r, sdiff)).doc("Subtract multiple sets", "1.0.0"));
+    t.push(many(cmd("sdiffstore", -3, w | d, sdiffstore)).doc(
+        "Subtract multiple sets and store the resulting set in a key",
+        "1.0.0",
+    ));
+    t.push(one(cmd("sscan", -3, r, sscan)).doc("Incrementally iterate Set elements", "2.8.0"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// The set an entry holds, or WRONGTYPE.
+fn set_ref(e: &Entry) -> Result<&Set, CmdError> {
+    match &e.value {
+        Value::Set(s) => Ok(s),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// The set an entry holds, for modification, or WRONGTYPE.
+fn set_mut(e: &mut Entry) -> Result<&mut Set, CmdError> {
+    match &mut e.value {
+        Value::Set(s) => Ok(s),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+fn max_intset(x: &Exec<'_>) -> u64 {
+    x.st.config.set_max_intset_entries
+}
+
+fn int(n: usize) -> Reply {
+    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+fn member_reply(m: Member<'_>) -> Reply {
+    match m {
+        Member::Int(n) => Reply::bulk_string(n.to_string()),
+        Member::Str(s) => Reply::bulk(s),
+    }
+}
+
+fn all_members(s: &Set) -> Vec<Reply> {
+    s.iter().map(member_reply).collect()
+}
+
+/// A fresh random stream for one command (splitmix64): SPOP/SRANDMEMBER need a fair
+/// spread, not reproducibility (SPOP logs what it removed).
+fn rng(salt: i64) -> impl FnMut() -> u64 {
+    static SEED: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
+    let mut s = SEED.fetch_add(0x6a09_e667_f3bc_c909, Ordering::Relaxed) ^ salt.unsigned_abs();
+    move || {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Look every key up (expiring due keys; `write` = no hit/miss stats) and check that each
+/// present one holds a set; then hand out the sets (None = missing key).
+fn load<'x>(
+    x: &'x mut Exec<'_>,
+    keys: &[Bytes],
+    write: bool,
+) -> Result<Vec<Option<&'x Set>>, CmdError> {
+    for k in keys {
+        let e = if write {
+            x.lookup_write(k)
+        } else {
+            x.lookup_read(k)
+        };
+        if let Some(e) = e {
+            set_ref(e)?;
+        }
+    }
+    let db = &x.st.ks.dbs[x.db];
+    Ok(keys
+        .iter()
+        .map(|k| db.get(k).and_then(|e| set_ref(e).ok()))
+        .collect())
+}
+
+/// Store a computed set at `dst` (replacing whatever it held, TTL included), or delete
+/// `dst` when the result is empty. Replies with the result's size.
+fn store(x: &mut Exec<'_>, dst: &[u8], s: Set) -> Reply {
+    let n = s.len();
+    if n == 0 {
+        if x.db().remove(dst).is_some() {
+            x.touch_dirty(1);
+        }
+    } else {
+        let e = Entry::new(Value::Set(Box::new(s)), x.now_ms);
+        x.db().insert(dst, e);
+        x.touch_dirty(1);
+    }
+    int(n)
+}
+
+/// The SCAN cursor as C's `strtoul(s, &end, 10)` reads it, with Redis's checks (a copy of
+/// SCAN's parser in cmd::keys).
+fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let bad = || CmdError::err("invalid cursor");
+    let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
+    if b.first()
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+    {
+        return Err(bad());
+    }
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+// ---------------------------------------------------------------------------------------
+// SADD SREM SCARD SMEMBERS SISMEMBER SMISMEMBER SMOVE
+// ---------------------------------------------------------------------------------------
+
+fn sadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let key = &a[1];
+    let max = max_intset(x);
+    let now = x.now_ms;
+    let added = match x.lookup_write(key) {
+        Some(e) => {
+            let s = set_mut(e)?;
+            a[2..].iter().filter(|m| s.insert(m, max)).count()
+        }
+        None => {
+            let mut s = Set::for_first(&a[2]);
+            let n = a[2..].iter().filter(|m| s.insert(m, max)).count();
+            x.db().insert(key, Entry::new(Value::Set(Box::new(s)), now));
+            n
+        }
+    };
+    x.touch_dirty(added as u64);
+    Ok(int(added))
+}
+
+fn srem(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let key = &a[1];
+    let Some(e) = x.lookup_write(key) else {
+        return Ok(int(0));
+    };
+    let s = set_mut(e)?;
+    let removed = a[2..].iter().filter(|m| s.remove(m)).count();
+    if s.is_empty() {
+        x.db().remove(key);
+    }
+    x.touch_dirty(removed as u64);
+    Ok(int(removed))
+}
+
+fn scard(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    match x.lookup_read(&a[1]) {
+        None => Ok(int(0)),
+        Some(e) => Ok(int(set_ref(e)?.len())),
+    }
+}
+
+fn smembers(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    match x.lookup_read(&a[1]) {
+        None => Ok(Reply::Set(Vec::new())),
+        Some(e) => Ok(Reply::Set(all_members(set_ref(e)?))),
+    }
+}
+
+fn sismember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    match x.lookup_read(&a[1]) {
+        None => Ok(int(0)),
+        Some(e) => Ok(int(usize::from(set_ref(e)?.contains(&a[2])))),
+    }
+}
+
+fn smismember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let s = match x.lookup_read(&a[1]) {
+        None => None,
+        Some(e) => Some(set_ref(e)?),
+    };
+    Ok(Reply::Array(
+        a[2..]
+            .iter()
+            .map(|m| int(usize::from(s.is_some_and(|s| s.contains(m)))))
+            .collect(),
+    ))
+}
+
+fn smove(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (src, dst, m) = (&a[1], &a[2], &a[3]);
+    let is_set = |e: &mut Entry| matches!(e.value, Value::Set(_));
+    let src_set = x.lookup_write(src).map(is_set);
+    let dst_set = x.lookup_write(dst).map(is_set);
+    match src_set {
+        None => return Ok(int(0)),
+        Some(false) => return Err(CmdError::WrongType),
+        Some(true) => {}
+    }
+    if dst_set == Some(false) {
+        return Err(CmdError::WrongType);
+    }
+    let max = max_intset(x);
+    let now = x.now_ms;
+    let db = x.db();
+    let Some(se) = db.get_mut(src) else {
+        return Ok(int(0));
+    };
+    let s = set_mut(se)?;
+    if src == dst {
+        return Ok(int(usize::from(s.contains(m))));
+    }
+    if !s.remove(m) {
+        return Ok(int(0));
+    }
+    if s.is_empty() {
+        db.remove(src);
+    }
+    let added = match db.get_mut(dst) {
+        Some(de) => set_mut(de)?.insert(m, max),
+        None => {
+            let mut d = Set::for_first(m);
+            d.insert(m, max);
+            db.insert(dst, Entry::new(Value::Set(Box::new(d)), now));
+            true
+        }
+    };
+    x.touch_dirty(1 + u64::from(added));
+    Ok(int(1))
+}
+
+// ---------------------------------------------------------------------------------------
+// SPOP SRANDMEMBER
+// ---------------------------------------------------------------------------------------
+
+fn spop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = match a.get(2) {
+        None => None,
+        Some(c) => match parse_i64(c) {
+            Some(n) if n >= 0 => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => return Err(CmdError::err("value is out of range, must be positive")),
+        },
+    };
+    let key = &a[1];
+    let mut rnd = rng(x.now_ms);
+    let missing = match count {
+        None => Reply::Null,
+        Some(_) => Reply::Set(Vec::new()),
+    };
+    let Some(e) = x.lookup_write(key) else {
+        return Ok(missing);
+    };
+    let s = set_mut(e)?;
+    if count == Some(0) {
+        return Ok(Reply::Set(Vec::new()));
+    }
+    let popped = s.pop_random(count.unwrap_or(1), &mut rnd);
+    let emptied = s.is_empty();
+    if emptied {
+        x.db().remove(key);
+        x.journal(argv![b"DEL", key]);
+    } else {
+        let mut j = Vec::with_capacity(popped.len() + 2);
+        j.push(Bytes::from_static(b"SREM"));
+        j.push(key.clone());
+        j.extend(popped.iter().map(|m| Bytes::copy_from_slice(m)));
+        x.journal(j);
+    }
+    x.touch_dirty(popped.len() as u64);
+    let mut replies = popped.into_iter().map(|m| Reply::Bulk(Bytes::from(m)));
+    Ok(match count {
+        None => replies.next().unwrap_or(Reply::Null),
+        Some(_) => Reply::Set(replies.collect()),
+    })
+}
+
+fn srandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = match a.get(2) {
+        None => None,
+        Some(c) => match arg_i64(c)? {
+            i64::MIN => {
+                return Err(CmdError::err(
+                    "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                ))
+            }
+            n => Some(n),
+        },
+    };
+    let mut rnd = rng(x.now_ms);
+    let Some(e) = x.lookup_read(&a[1]) else {
+        return Ok(match count {
+            None => Reply::Null,
+            Some(_) => Reply::Array(Vec::new()),
+        });
+    };
+    let s = set_ref(e)?;
+    let Some(count) = count else {
+        return Ok(s.random(&mut rnd).map_or(Reply::Null, member_reply));
+    };
+    if count < 0 {
+        // With repetitions.
+        let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            match s.random(&mut rnd) {
+                Some(m) => out.push(member_reply(m)),
+                None => break,
+            }
+        }
+        return Ok(Reply::Array(out));
+    }
+    let n = usize::try_from(count).unwrap_or(usize::MAX);
+    Ok(Reply::Array(
+        s.random_distinct(n, &mut rnd)
+            .into_iter()
+            .map(|m| Reply::Bulk(Bytes::from(m)))
+            .collect(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// SINTER SINTERCARD SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE
+// ---------------------------------------------------------------------------------------
+
+fn sinter(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let sets = load(x, &a[1..], false)?;
+    let present: Option<Vec<&Set>> = sets.into_iter().collect();
+    Ok(Reply::Set(match present {
+        None => Vec::new(),
+        Some(p) => sets::inter(&p, 0).into_iter().map(member_reply).collect(),
+    }))
+}
+
+fn sintercard(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let numkeys = parse_i64(&a[1])
+        .filter(|&n| n > 0)
+        .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
+    let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
+    if numkeys > a.len() - 2 {
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
+    }
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < a.len() {
+        if is(&a[i], "limit") && i + 1 < a.len() {
+            let l = parse_i64(&a[i + 1])
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| CmdError::err("LIMIT can't be negative"))?;
+            limit = usize::try_from(l).unwrap_or(usize::MAX);
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let sets = load(x, &a[2..2 + numkeys], false)?;
+    let present: Option<Vec<&Set>> = sets.into_iter().collect();
+    Ok(int(present.map_or(0, |p| sets::inter(&p, limit).len())))
+}
+
+fn sinterstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let max = max_intset(x);
+    let sets = load(x, &a[2..], true)?;
+    let present: Option<Vec<&Set>> = sets.into_iter().collect();
+    let result = match present {
+        None => Set::new(),
+        Some(p) => sets::collect(sets::inter(&p, 0), max),
+    };
+    Ok(store(x, &a[1], result))
+}
+
+fn sunion(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let max = max_intset(x);
+    let sets = load(x, &a[1..], false)?;
+    Ok(Reply::Set(all_members(&sets::union(&sets, max))))
+}
+
+fn sunionstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let max = max_intset(x);
+    let sets = load(x, &a[2..], true)?;
+    let result = sets::union(&sets, max);
+    Ok(store(x, &a[1], result))
+}
+
+fn sdiff(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let max = max_intset(x);
+    let sets = load(x, &a[1..], false)?;
+    Ok(Reply::Set(all_members(&sets::diff(&sets, max))))
+}
+
+fn sdiffstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let max = max_intset(x);
+    let sets = load(x, &a[2..], true)?;
+    let result = sets::diff(&sets, max);
+    Ok(store(x, &a[1], result))
+}
+
+// ---------------------------------------------------------------------------------------
+// SSCAN
+// ---------------------------------------------------------------------------------------
+
+/// SSCAN's options, parsed after the key lookup as Redis does (a missing key answers an
+/// empty scan whatever the options).
+fn scan_options(a: &[Bytes]) -> Result<(usize, Option<&[u8]>), CmdError> {
+    let mut count = 10usize;
+    let mut pattern = None;
+    let mut i = 3;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if is(&a[i], "count") && more {
+            let n = arg_i64(&a[i + 1])?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if is(&a[i], "match") && more {
+            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}
+
+fn sscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let cursor = parse_cursor(&a[2])?;
+    let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
+    let Some(e) = x.lookup_read(&a[1]) else {
+        return Ok(empty());
+    };
+    let s = set_ref(e)?;
+    let (count, pattern) = scan_options(a)?;
+    let mut out = Vec::new();
+    let next = s.scan(cursor, count, |m| {
+        let keep = match (pattern, m) {
+            (None, _) => true,
+            (Some(p), Member::Str(b)) => glob_match(p, b, false),
+            (Some(p), Member::Int(n)) => glob_match(p, n.to_string().as_bytes(), false),
+        };
+        if keep {
+            out.push(member_reply(m));
+        }
+    });
+    Ok(Reply::Array(vec![
+        Reply::bulk_string(next.to_string()),
+        Reply::Array(out),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::string::testkit::*;
+    use crate::resp::Reply;
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn set(items: &[&str]) -> Reply {
+        Reply::Set(items.iter().map(|s| bulk(s)).collect())
+    }
+
+    /// The members of a set reply (or array), sorted.
+    fn sorted(r: Reply) -> Vec<String> {
+        let (Reply::Set(v) | Reply::Array(v)) = r else {
+            panic!("not a collection: {r:?}");
+        };
+        let mut out: Vec<String> = v
+            .into_iter()
+            .map(|m| match m {
+                Reply::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    // Every expected reply below was checked against redis-server 7.0.15.
+
+    #[test]
+    fn add_remove_card_members() {
+        let mut t = Kit::new();
+        t.logs("sadd s 3 1 2 1", int(3), &["sadd s 3 1 2 1"]);
+        assert_eq!(t.encoding(b"s"), "intset");
+        t.logs("sadd s 1 2", int(0), &[]);
+        t.is("smembers s", set(&["1", "2", "3"]));
+        t.is("scard s", int(3));
+        t.is("scard nope", int(0));
+        t.is("smembers nope", set(&[]));
+        t.is("sismember s 2", int(1));
+        t.is("sismember s 02", int(0));
+        t.is("sismember nope 2", int(0));
+        t.is("smismember s 1 x 3", arr(vec![int(1), int(0), int(1)]));
+        t.is("smismember nope 1", arr(vec![int(0)]));
+        t.logs("srem s 1 9", int(1), &["srem s 1 9"]);
+        t.logs("srem s 9", int(0), &[]);
+        t.logs("srem s 2 3", int(2), &["srem s 2 3"]);
+        assert_eq!(t.encoding(b"s"), "none");
+        t.is("srem nope a", int(0));
+        t.q("set str v");
+        for c in [
+            "sadd str a",
+            "srem str a",
+            "scard str",
+            "smembers str",
+            "sismember str a",
+            "smismember str a",
+            "spop str",
+            "spop str 2",
+            "srandmember str",
+            "srandmember str 0",
+            "sscan str 0",
+            "sinter s str",
+            "sintercard 1 str",
+            "sunion str",
+            "sdiff nope str",
+            "sinterstore d nope str",
+        ] {
+            t.is(c, err(WRONGTYPE));
+        }
+        t.is(
+            "sadd s",
+            err("ERR wrong number of arguments for 'sadd' command"),
+        );
+        t.check_replay();
+    }
+
+    #[test]
+    fn encodings_convert_one_way() {
+        let mut t = Kit::new();
+        t.q("sadd s 1 2");
+        t.q("sadd s x");
+        assert_eq!(t.encoding(b"s"), "hashtable");
+        t.q("srem s x");
+        assert_eq!(t.encoding(b"s"), "hashtable");
+        t.q("sadd h x 1");
+        assert_eq!(t.encoding(b"h"), "hashtable");
+        t.q("config set set-max-intset-entries 3");
+        t.q("sadd c 1 2 3");
+        assert_eq!(t.encoding(b"c"), "intset");
+        t.q("sadd c 4");
+        assert_eq!(t.encoding(b"c"), "hashtable");
+        t.q("sadd n 1 2 3 4");
+        assert_eq!(t.encoding(b"n"), "hashtable");
+        t.is("sismember n 4", int(1));
+        t.check_replay();
+    }
+
+    #[test]
+    fn smove_cases() {
+        let mut t = Kit::new();
+        t.q("sadd a 1 2");
+        t.q("set str v");
+        t.is("smove nope str 1", int(0));
+        t.is("smove a str 1", err(WRONGTYPE));
+        t.is("smove str a 1", err(WRONGTYPE));
+        t.is("smove a a 1", int(1));
+        t.is("smove a a 9", int(0));
+        t.is("smove a b 9", int(0));
+        assert_eq!(t.log.len(), 2);
+        t.logs("smove a b 1", int(1), &["smove a b 1"]);
+        assert_eq!(t.encoding(b"b"), "intset");
+        t.q("sadd c x 2");
+        t.logs("smove a c 2", int(1), &["smove a c 2"]);
+        assert_eq!(t.encoding(b"a"), "none");
+        t.q("sadd d 5");
+        t.is("smove c d x", int(1));
+        assert_eq!(t.encoding(b"d"), "hashtable");
+        t.check_replay();
+    }
+
+    #[test]
+    fn spop_journals_effects() {
+        let mut t = Kit::new();
+        t.is(
+            "spop s -1",
+            err("ERR value is out of range, must be positive"),
+        );
+        t.is(
+            "spop s x",
+            err("ERR value is out of range, must be positive"),
+        );
+        t.is("spop s 1 2", err("ERR syntax error"));
+        t.is("spop nope", nil());
+        t.is("spop nope 3", set(&[]));
+        t.q("sadd s 1 2 3 4 5 a b c d e");
+        t.is("spop s 0", set(&[]));
+        assert!(t.log.len() == 1);
+        let Reply::Bulk(m) = t.q("spop s") else {
+            panic!()
+        };
+        assert_eq!(t.last, [format!("SREM s {}", String::from_utf8_lossy(&m))]);
+        let got = sorted(t.q("spop s 4"));
+        assert_eq!(got.len(), 4);
+        let mut logged: Vec<&str> = t.last[0].split(' ').collect();
+        assert_eq!(logged[..2], ["SREM", "s"]);
+        logged[2..].sort_unstable();
+        assert_eq!(logged[2..], got);
+        t.is("scard s", int(5));
+        let rest = sorted(t.q("spop s 50"));
+        assert_eq!(rest.len(), 5);
+        assert_eq!(t.last, ["DEL s"]);
+        assert_eq!(t.encoding(b"s"), "none");
+        t.q("sadd one 7");
+        t.is("spop one", bulk("7"));
+        assert_eq!(t.last, ["DEL one"]);
+        // Intset pops.
+        t.q("sadd n 1 2 3 4 5 6 7 8 9 10");
+        assert_eq!(sorted(t.q("spop n 9")).len(), 9);
+        t.is("scard n", int(1));
+        t.check_replay();
+    }
+
+    #[test]
+    fn srandmember_counts() {
+        let mut t = Kit::new();
+        t.is(
+            "srandmember s x",
+            err("ERR value is not an integer or out of range"),
+        );
+        t.is(
+            "srandmember s -9223372036854775808",
+            err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"),
+        );
+        t.is("srandmember s 1 2", err("ERR syntax error"));
+        t.is("srandmember nope", nil());
+        t.is("srandmember nope 3", arr(vec![]));
+        for first in ["1", "a"] {
+            t.q("del s");
+            t.q(&format!("sadd s {first}"));
+            for k in 2..=20 {
+                t.q(&format!("sadd s {k}"));
+            }
+            t.is("srandmember s 0", arr(vec![]));
+            for n in [1usize, 5, 7, 19, 20, 25] {
+                let r = sorted(t.q(&format!("srandmember s {n}")));
+                let mut u = r.clone();
+                u.dedup();
+                assert_eq!((r.len(), u.len()), (n.min(20), n.min(20)));
+            }
+            assert_eq!(sorted(t.q("srandmember s -50")).len(), 50);
+            assert!(matches!(t.q("srandmember s"), Reply::Bulk(_)));
+        }
+        t.is("scard s", int(20));
+        assert!(t.last.is_empty());
+    }
+
+    #[test]
+    fn algebra_and_store() {
+        let mut t = Kit::new();
+        t.q("sadd a 1 2 3 x");
+        t.q("sadd b 2 3 4");
+        t.q("sadd c 3 x");
+        t.is("sinter a b", set(&["2", "3"]));
+        t.is("sinter a b nope", set(&[]));
+        assert_eq!(sorted(t.q("sinter a")), ["1", "2", "3", "x"]);
+        t.is("sintercard 2 a b", int(2));
+        t.is("sintercard 2 a b limit 1", int(1));
+        t.is("sintercard 2 a b limit 0", int(2));
+        t.is("sintercard 1 nope", int(0));
+        t.is(
+            "sintercard 0 a",
+            err("ERR numkeys should be greater than 0"),
+        );
+        t.is(
+            "sintercard x a",
+            err("ERR numkeys should be greater than 0"),
+        );
+        t.is(
+            "sintercard 3 a b",
+            err("ERR Number of keys can't be greater than number of args"),
+        );
+        t.is("sintercard 1 a limit", err("ERR syntax error"));
+        t.is(
+            "sintercard 1 a limit -1",
+            err("ERR LIMIT can't be negative"),
+        );
+        t.is("sintercard 1 a limit x", err("ERR LIMIT can't be negative"));
+        t.is("sintercard 1 a foo 1", err("ERR syntax error"));
+        assert_eq!(sorted(t.q("sunion a b nope")), ["1", "2", "3", "4", "x"]);
+        t.is("sunion b nope", set(&["2", "3", "4"]));
+        t.is("sdiff b a", set(&["4"]));
+        assert_eq!(sorted(t.q("sdiff a b")), ["1", "x"]);
+        t.is("sdiff nope a", set(&[]));
+        t.is("sdiff a a", set(&[]));
+        t.logs("sinterstore d a b", int(2), &["sinterstore d a b"]);
+        assert_eq!(t.encoding(b"d"), "intset");
+        t.logs("sinterstore d a c", int(2), &["sinterstore d a c"]);
+        assert_eq!(t.encoding(b"d"), "hashtable");
+        t.logs("sinterstore d a nope", int(0), &["sinterstore d a nope"]);
+        t.logs("sinterstore d a nope", int(0), &[]);
+        t.q("set str v");
+        t.q("expire str 100");
+        t.logs("sunionstore str b c", int(4), &["sunionstore str b c"]);
+        assert_eq!(t.expire_at(b"str"), -1);
+        t.logs("sdiffstore a a b", int(2), &["sdiffstore a a b"]);
+        t.is("sdiffstore e nope a", int(0));
+        t.q("set str2 v");
+        t.is("sdiffstore str2 nope", int(0));
+        assert_eq!(t.encoding(b"str2"), "none");
+        t.check_replay();
+    }
+
+    #[test]
+    fn sscan_cases() {
+        let mut t = Kit::new();
+        t.q("sadd s 1 2 3 10");
+        t.is("sscan s x", err("ERR invalid cursor"));
+        t.is("sscan nope 0 count 0", arr(vec![bulk("0"), arr(vec![])]));
+        t.is("sscan s 0 count 0", err("ERR syntax error"));
+        t.is("sscan s 0 type set", err("ERR syntax error"));
+        t.is("sscan s 0 match", err("ERR syntax error"));
+        t.is(
+            "sscan s 0 count x",
+            err("ERR value is not an integer or out of range"),
+        );
+        t.is(
+            "sscan s 77 count 1",
+            arr(vec![
+                bulk("0"),
+                arr(vec![bulk("1"), bulk("2"), bulk("3"), bulk("10")]),
+            ]),
+        );
+        t.is(
+            "sscan s 0 match 1*",
+            arr(vec![bulk("0"), arr(vec![bulk("1"), bulk("10")])]),
+        );
+        for k in 0..300 {
+            t.q(&format!("sadd h m{k}"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let Reply::Array(r) = t.q(&format!("sscan h {cursor} count 7")) else {
+                panic!()
+            };
+            let Reply::Bulk(c) = &r[0] else { panic!() };
+            cursor = String::from_utf8(c.to_vec()).unwrap();
+            for m in sorted(r[1].clone()) {
+                seen.insert(m);
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 300);
+    }
+
+    #[test]
+    fn expired_sources_are_deleted_and_replay_matches() {
+        let mut t = Kit::new();
+        t.q("sadd a 1 2");
+        t.q("sadd b 2 3");
+        t.q("pexpire b 10");
+        t.now += 100;
+        t.logs("sunionstore d a b", int(2), &["DEL b", "sunionstore d a b"]);
+        t.check_replay();
+    }
+}

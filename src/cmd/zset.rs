@@ -1,6 +1,1573 @@
-//! ZSet commands (placeholder until they land).
+//! Sorted-set commands (ZADD ZINCRBY ZREM ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT
+//! ZLEXCOUNT ZRANGE ZRANGESTORE ZREVRANGE ZRANGEBYSCORE ZREVRANGEBYSCORE ZRANGEBYLEX
+//! ZREVRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX ZPOPMIN ZPOPMAX ZMPOP
+//! ZUNION ZUNIONSTORE ZINTER ZINTERSTORE ZINTERCARD ZDIFF ZDIFFSTORE ZRANDMEMBER ZSCAN):
+//! argument parsing in Redis 7.0's order and wording, score and lex range specs, reply
+//! shapes for RESP2 (flat, scores as `%.17g` bulk strings) and RESP3 (pairs, doubles),
+//! and journaling. Float results are journaled as effects (ZINCRBY and ZADD INCR →
+//! `ZADD k <resulting score> m`); everything else is deterministic given the keyspace and
+//! is journaled verbatim, including the *STORE commands: replay runs this same code on the
+//! same source values (inputs are combined in a stable order: by cardinality, then
+//! argument order), so the float sums are bit-identical. Set semantics live in `db::zset`;
+//! blocking variants (BZPOPMIN BZPOPMAX BZMPOP) are not here.
 
-use super::CommandSpec;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-/// Register the zset commands.
-pub fn register(_t: &mut Vec<CommandSpec>) {}
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec};
+use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
+use crate::db::glob::glob_match;
+use crate::db::set::Set;
+use crate::db::strnum::{format_double, parse_double};
+use crate::db::zset::{cmp_pair, Limits, ZSet};
+use crate::db::{Entry, Value};
+use crate::resp::Reply;
+
+/// Register the sorted-set commands.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::SortedSet;
+    let ro = F::READONLY;
+    let w = F::WRITE;
+    let wd = F::WRITE | F::DENYOOM;
+    let c = Journal::Custom;
+    let one = |s: CommandSpec| s.keys(1, 1, 1).group(g);
+    t.push(one(cmd("zadd", -4, wd | F::FAST, zadd)).journal(c).doc(
+        "Add one or more members to a sorted set, or update its score if it already exists",
+        "1.2.0",
+    ));
+    t.push(
+        one(cmd("zincrby", 4, wd | F::FAST, zincrby))
+            .journal(c)
+            .doc("Increment the score of a member in a sorted set", "1.2.0"),
+    );
+    t.push(
+        one(cmd("zrem", -3, w | F::FAST, zrem))
+            .doc("Remove one or more members from a sorted set", "1.2.0"),
+    );
+    t.push(
+        one(cmd("zcard", 2, ro | F::FAST, zcard))
+            .doc("Get the number of members in a sorted set", "1.2.0"),
+    );
+    t.push(one(cmd("zscore", 3, ro | F::FAST, zscore)).doc(
+        "Get the score associated with the given member in a sorted set",
+        "1.2.0",
+    ));
+    t.push(one(cmd("zmscore", -3, ro | F::FAST, zmscore)).doc(
+        "Get the score associated with the given members in a sorted set",
+        "6.2.0",
+    ));
+    t.push(
+        one(cmd("zrank", 3, ro | F::FAST, zrank))
+            .doc("Determine the index of a member in a sorted set", "2.0.0"),
+    );
+    t.push(one(cmd("zrevrank", 3, ro | F::FAST, zrevrank)).doc(
+        "Determine the index of a member in a sorted set, with scores ordered from high to low",
+        "2.0.0",
+    ));
+    t.push(one(cmd("zcount", 4, ro | F::FAST, zcount)).doc(
+        "Count the members in a sorted set with scores within the given values",
+        "2.0.0",
+    ));
+    t.push(one(cmd("zlexcount", 4, ro | F::FAST, zlexcount)).doc(
+        "Count the number of members in a sorted set between a given lexicographical range",
+        "2.8.9",
+    ));
+    t.push(
+        one(cmd("zrange", -4, ro, zrange))
+            .doc("Return a range of members in a sorted set", "1.2.0"),
+    );
+    t.push(
+        cmd("zrangestore", -5, wd, zrangestore)
+            .keys(1, 2, 1)
+            .group(g)
+            .doc(
+                "Store a range of members from sorted set into another key",
+                "6.2.0",
+            ),
+    );
+    t.push(one(cmd("zrevrange", -4, ro, zrevrange)).doc(
+        "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        "1.2.0",
+    ));
+    t.push(one(cmd("zrangebyscore", -4, ro, zrangebyscore)).doc(
+        "Return a range of members in a sorted set, by score",
+        "1.0.5",
+    ));
+    t.push(one(cmd("zrevrangebyscore", -4, ro, zrevrangebyscore)).doc(
+        "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        "2.2.0",
+    ));
+    t.push(one(cmd("zrangebylex", -4, ro, zrangebylex)).doc(
+        "Return a range of members in a sorted set, by lexicographical range",
+        "2.8.9",
+    ));
+    t.push(one(cmd("zrevrangebylex", -4, ro, zrevrangebylex)).doc(
+        "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        "2.8.9",
+    ));
+    t.push(one(cmd("zremrangebyrank", 4, w, zremrangebyrank)).doc(
+        "Remove all members in a sorted set within the given indexes",
+        "2.0.0",
+    ));
+    t.push(one(cmd("zremrangebyscore", 4, w, zremrangebyscore)).doc(
+        "Remove all members in a sorted set within the given scores",
+        "1.2.0",
+    ));
+    t.push(one(cmd("zremrangebylex", 4, w, zremrangebylex)).doc(
+        "Remove all members in a sorted set between the given lexicographical range",
+        "2.8.9",
+    ));
+    t.push(one(cmd("zpopmin", -2, w | F::FAST, zpopmin)).doc(
+        "Remove and return members with the lowest scores in a sorted set",
+        "5.0.0",
+    ));
+    t.push(one(cmd("zpopmax", -2, w | F::FAST, zpopmax)).doc(
+        "Remove and return members with the highest scores in a sorted set",
+        "5.0.0",
+    ));
+    t.push(cmd("zmpop", -4, w, zmpop).keys(2, 2, 1).group(g).doc(
+        "Remove and return members with scores in a sorted set",
+        "7.0.0",
+    ));
+    t.push(
+        cmd("zunion", -3, ro, zunion)
+            .keys(2, 2, 1)
+            .group(g)
+            .doc("Add multiple sorted sets", "6.2.0"),
+    );
+    t.push(
+        cmd("zunionstore", -4, wd, zunionstore)
+            .keys(1, 3, 1)
+            .group(g)
+            .doc(
+                "Add multiple sorted sets and store the resulting sorted set in a new key",
+                "2.0.0",
+            ),
+    );
+    t.push(
+        cmd("zinter", -3, ro, zinter)
+            .keys(2, 2, 1)
+            .group(g)
+            .doc("Intersect multiple sorted sets", "6.2.0"),
+    );
+    t.push(
+        cmd("zinterstore", -4, wd, zinterstore)
+            .keys(1, 3, 1)
+            .group(g)
+            .doc(
+                "Intersect multiple sorted sets and store the resulting sorted set in a new key",
+                "2.0.0",
+            ),
+    );
+    t.push(
+        cmd("zintercard", -3, ro, zintercard)
+            .keys(2, 2, 1)
+            .group(g)
+            .doc(
+                "Intersect multiple sorted sets and return the cardinality of the result",
+                "7.0.0",
+            ),
+    );
+    t.push(
+        cmd("zdiff", -3, ro, zdiff)
+            .keys(2, 2, 1)
+            .group(g)
+            .doc("Subtract multiple sorted sets", "6.2.0"),
+    );
+    t.push(
+        cmd("zdiffstore", -4, wd, zdiffstore)
+            .keys(1, 3, 1)
+            .group(g)
+            .doc(
+                "Subtract multiple sorted sets and store the resulting sorted set in a new key",
+                "6.2.0",
+            ),
+    );
+    t.push(one(cmd("zrandmember", -2, ro, zrandmember)).doc(
+        "Get one or multiple random elements from a sorted set",
+        "6.2.0",
+    ));
+    t.push(one(cmd("zscan", -3, ro, zscan)).doc(
+        "Incrementally iterate sorted sets elements and associated scores",
+        "2.8.0",
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+const ERR_NAN: &str = "ERR resulting score is not a number (NaN)";
+const ERR_RANGE_FLOAT: &str = "ERR min or max is not a float";
+const ERR_RANGE_LEX: &str = "ERR min or max not valid string range item";
+
+fn raw(s: &str) -> CmdError {
+    CmdError::Raw(s.to_string())
+}
+
+/// The listpack thresholds in force.
+fn limits(x: &Exec<'_>) -> Limits {
+    Limits {
+        entries: x.st.config.zset_max_listpack_entries,
+        value: x.st.config.zset_max_listpack_value,
+    }
+}
+
+/// True when the caller speaks RESP3 (scores then come as pairs of [member, double]).
+fn resp3(x: &mut Exec<'_>) -> bool {
+    x.client().resp >= 3
+}
+
+/// The sorted set an entry holds, or WRONGTYPE.
+fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
+    match &e.value {
+        Value::ZSet(z) => Ok(z),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// The sorted set an entry holds, for modification, or WRONGTYPE.
+fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
+    match &mut e.value {
+        Value::ZSet(z) => Ok(z),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Read lookup (stats, lazy expiry) with a type check.
+fn read<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x ZSet>, CmdError> {
+    match x.lookup_read(key) {
+        None => Ok(None),
+        Some(e) => as_zset(e).map(Some),
+    }
+}
+
+/// Write lookup with a type check.
+fn write<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x mut ZSet>, CmdError> {
+    match x.lookup_write(key) {
+        None => Ok(None),
+        Some(e) => as_zset_mut(e).map(Some),
+    }
+}
+
+/// Delete `key` if its sorted set became empty (an empty collection is never stored).
+fn drop_if_empty(x: &mut Exec<'_>, key: &[u8]) {
+    let empty = x
+        .db()
+        .get(key)
+        .is_some_and(|e| matches!(&e.value, Value::ZSet(z) if z.is_empty()));
+    if empty {
+        x.db().remove(key);
+    }
+}
+
+/// Store `z` at `key` (replacing any value and TTL), or delete `key` when `z` is empty.
+/// Returns true if the keyspace changed.
+fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet) -> bool {
+    if z.is_empty() {
+        x.db().remove(key).is_some()
+    } else {
+        let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
+        x.db().insert(key, e);
+        true
+    }
+}
+
+/// A score argument (ZADD, ZINCRBY): `ERR value is not a valid float`.
+fn score_arg(b: &[u8]) -> Result<f64, CmdError> {
+    parse_double(b).ok_or(CmdError::NotFloat)
+}
+
+fn int(n: usize) -> Reply {
+    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// A list of (member, score) as Redis replies with it: members only, or with scores flat
+/// (RESP2) or as [member, score] pairs (RESP3).
+fn pairs_reply(items: &[(Box<[u8]>, f64)], withscores: bool, resp3: bool) -> Reply {
+    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
+    for (m, s) in items {
+        if !withscores {
+            out.push(Reply::bulk(m));
+        } else if resp3 {
+            out.push(Reply::Array(vec![Reply::bulk(m), Reply::Double(*s)]));
+        } else {
+            out.push(Reply::bulk(m));
+            out.push(Reply::Double(*s));
+        }
+    }
+    Reply::Array(out)
+}
+
+/// Build a set of known content in the encoding Redis gives a computed result.
+fn build(items: Vec<(Box<[u8]>, f64)>, lim: Limits) -> ZSet {
+    let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+    let mut z = ZSet::with_hint(items.len(), maxlen, lim);
+    for (m, s) in items {
+        z.insert_new(&m, s, lim);
+    }
+    z
+}
+
+/// One 64-bit random number (ZRANDMEMBER needs no reproducibility, only a fair spread).
+fn rand64() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0x6a09_e667_f3bc_c908);
+    let mut z = STATE
+        .fetch_add(0x9e37_79b9_7f4a_7c15, AtomicOrdering::Relaxed)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn below(n: usize) -> usize {
+    usize::try_from(rand64() % (n.max(1) as u64)).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// Range specs
+// ---------------------------------------------------------------------------------------
+
+fn c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// A number as `strtod` reads a whole C string (ZRANGEBYSCORE bounds): leading spaces are
+/// skipped, the empty string is 0, overflow gives ±inf and underflow ±0; NaN and
+/// trailing garbage are refused.
+fn strtod_whole(arg: &[u8]) -> Option<f64> {
+    let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
+    if b.is_empty() {
+        return Some(0.0);
+    }
+    let start = b.iter().position(|&c| !c_space(c))?;
+    let s = &b[start..];
+    if let Some(v) = parse_double(s) {
+        return Some(v);
+    }
+    out_of_range_decimal(s)
+}
+
+/// For a syntactically valid decimal literal that `parse_double` refused as out of range:
+/// ±inf if it overflows, ±0 if it underflows. None for anything else.
+fn out_of_range_decimal(s: &[u8]) -> Option<f64> {
+    let (neg, mut rest) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut int_digits = 0i64;
+    let mut lead_frac_zeros = 0i64;
+    let mut seen_nonzero = false;
+    let mut any = false;
+    while let Some(&c) = rest.first().filter(|c| c.is_ascii_digit()) {
+        any = true;
+        if c != b'0' || seen_nonzero {
+            seen_nonzero = true;
+            int_digits += 1;
+        }
+        rest = &rest[1..];
+    }
+    if rest.first() == Some(&b'.') {
+        rest = &rest[1..];
+        while let Some(&c) = rest.first().filter(|c| c.is_ascii_digit()) {
+            any = true;
+            if c == b'0' && !seen_nonzero {
+                lead_frac_zeros += 1;
+            } else {
+                seen_nonzero = true;
+            }
+            rest = &rest[1..];
+        }
+    }
+    if !any || !seen_nonzero {
+        return None;
+    }
+    let mut exp = 0i64;
+    if let Some(b'e' | b'E') = rest.first() {
+        rest = &rest[1..];
+        let eneg = match rest.first() {
+            Some(b'-') => {
+                rest = &rest[1..];
+                true
+            }
+            Some(b'+') => {
+                rest = &rest[1..];
+                false
+            }
+            _ => false,
+        };
+        if rest.is_empty() {
+            return None;
+        }
+        while let Some(&c) = rest.first().filter(|c| c.is_ascii_digit()) {
+            exp = (exp * 10 + i64::from(c - b'0')).min(1_000_000_000);
+            rest = &rest[1..];
+        }
+        if eneg {
+            exp = -exp;
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let magnitude = if int_digits > 0 {
+        exp + int_digits
+    } else {
+        exp - lead_frac_zeros
+    };
+    let v = if magnitude > 0 { f64::INFINITY } else { 0.0 };
+    Some(if neg { -v } else { v })
+}
+
+/// A score range: `min`/`max` with exclusivity (`(`), as Redis's `zslParseRange`.
+#[derive(Clone, Copy, Debug)]
+struct ScoreRange {
+    min: f64,
+    minex: bool,
+    max: f64,
+    maxex: bool,
+}
+
+fn parse_score_bound(b: &[u8]) -> Option<(f64, bool)> {
+    let (ex, num) = match b.first() {
+        Some(b'(') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let v = strtod_whole(num)?;
+    (!v.is_nan()).then_some((v, ex))
+}
+
+impl ScoreRange {
+    fn parse(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
+        let (min, minex) = parse_score_bound(min).ok_or_else(|| raw(ERR_RANGE_FLOAT))?;
+        let (max, maxex) = parse_score_bound(max).ok_or_else(|| raw(ERR_RANGE_FLOAT))?;
+        Ok(ScoreRange {
+            min,
+            minex,
+            max,
+            maxex,
+        })
+    }
+
+    /// Ascending ranks `lo..hi` of the elements in range.
+    fn ranks(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.count_before(|s, _| {
+            if self.minex {
+                s <= self.min
+            } else {
+                s < self.min
+            }
+        });
+        let hi = z.count_before(|s, _| {
+            if self.maxex {
+                s < self.max
+            } else {
+                s <= self.max
+            }
+        });
+        (lo, hi.max(lo))
+    }
+}
+
+/// One end of a lex range: `-`, `+`, `[x` (inclusive) or `(x` (exclusive).
+#[derive(Clone, Debug)]
+enum LexBound {
+    NegInf,
+    PosInf,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+impl LexBound {
+    fn parse(b: &[u8]) -> Option<LexBound> {
+        match b.first()? {
+            b'+' if b.len() == 1 => Some(LexBound::PosInf),
+            b'-' if b.len() == 1 => Some(LexBound::NegInf),
+            b'(' => Some(LexBound::Excl(b[1..].to_vec())),
+            b'[' => Some(LexBound::Incl(b[1..].to_vec())),
+            _ => None,
+        }
+    }
+}
+
+/// A lex range as Redis's `zslParseLexRange`.
+#[derive(Clone, Debug)]
+struct LexRange {
+    min: LexBound,
+    max: LexBound,
+}
+
+impl LexRange {
+    fn parse(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
+        let min = LexBound::parse(min).ok_or_else(|| raw(ERR_RANGE_LEX))?;
+        let max = LexBound::parse(max).ok_or_else(|| raw(ERR_RANGE_LEX))?;
+        Ok(LexRange { min, max })
+    }
+
+    fn gte_min(&self, m: &[u8]) -> bool {
+        match &self.min {
+            LexBound::NegInf => true,
+            LexBound::PosInf => false,
+            LexBound::Incl(v) => m >= v.as_slice(),
+            LexBound::Excl(v) => m > v.as_slice(),
+        }
+    }
+
+    fn lte_max(&self, m: &[u8]) -> bool {
+        match &self.max {
+            LexBound::NegInf => false,
+            LexBound::PosInf => true,
+            LexBound::Incl(v) => m <= v.as_slice(),
+            LexBound::Excl(v) => m < v.as_slice(),
+        }
+    }
+
+    /// Ascending ranks `lo..hi` of the elements in range (members of equal score).
+    fn ranks(&self, z: &ZSet) -> (usize, usize) {
+        let lo = z.count_before(|_, m| !self.gte_min(m));
+        let hi = z.count_before(|_, m| self.lte_max(m));
+        (lo, hi.max(lo))
+    }
+}
+
+/// Redis's rank-range normalisation: inclusive `start..=end` with negative indexes from
+/// the end; None when empty.
+fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let llen = i64::try_from(len).unwrap_or(i64::MAX);
+    let mut start = if start < 0 { llen + start } else { start };
+    let mut end = if end < 0 { llen + end } else { end };
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= llen {
+        return None;
+    }
+    if end >= llen {
+        end = llen - 1;
+    }
+    Some((
+        usize::try_from(start).unwrap_or(0),
+        usize::try_from(end).unwrap_or(0),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZADD ZINCRBY ZREM
+// ---------------------------------------------------------------------------------------
+
+fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
+        (false, false, false, false, false, false);
+    let mut i = 2;
+    while i < a.len() {
+        let o = &a[i];
+        if is(o, "nx") {
+            nx = true;
+        } else if is(o, "xx") {
+            xx = true;
+        } else if is(o, "ch") {
+            ch = true;
+        } else if is(o, "incr") {
+            incr = true;
+        } else if is(o, "gt") {
+            gt = true;
+        } else if is(o, "lt") {
+            lt = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let rest = &a[i..];
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    if nx && xx {
+        return Err(CmdError::err(
+            "XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (gt && nx) || (lt && nx) || (gt && lt) {
+        return Err(CmdError::err(
+            "GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if incr && rest.len() > 2 {
+        return Err(CmdError::err(
+            "INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    for p in rest.chunks(2) {
+        pairs.push((score_arg(&p[0])?, &p[1][..]));
+    }
+    let flags = AddFlags {
+        nx,
+        xx,
+        gt,
+        lt,
+        incr,
+    };
+    add_generic(x, &a[1], &pairs, flags, ch, a)
+}
+
+fn zincrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let delta = score_arg(&a[2])?;
+    let flags = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    add_generic(x, &a[1], &[(delta, &a[3][..])], flags, false, a)
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    incr: bool,
+}
+
+/// What one `zsetAdd` did.
+enum AddOut {
+    Added(f64),
+    Updated(f64),
+    /// Present and unchanged (score equal): still "processed".
+    Same(f64),
+    Nop,
+    Nan,
+}
+
+/// Redis's `zsetAdd` for one element.
+fn add_one(z: &mut ZSet, member: &[u8], mut score: f64, f: AddFlags, lim: Limits) -> AddOut {
+    match z.score(member) {
+        Some(cur) => {
+            if f.nx {
+                return AddOut::Nop;
+            }
+            if f.incr {
+                score += cur;
+                if score.is_nan() {
+                    return AddOut::Nan;
+                }
+            }
+            if (f.lt && score >= cur) || (f.gt && score <= cur) {
+                return AddOut::Nop;
+            }
+            if score != cur {
+                z.update(member, score);
+                AddOut::Updated(score)
+            } else {
+                AddOut::Same(score)
+            }
+        }
+        None if f.xx => AddOut::Nop,
+        None => {
+            z.insert_new(member, score, lim);
+            AddOut::Added(score)
+        }
+    }
+}
+
+fn add_generic(
+    x: &mut Exec<'_>,
+    key: &Bytes,
+    pairs: &[(f64, &[u8])],
+    f: AddFlags,
+    ch: bool,
+    argv: &[Bytes],
+) -> Result<Reply, CmdError> {
+    let lim = limits(x);
+    let exists = write(x, key)?.is_some();
+    if !exists {
+        if f.xx {
+            return Ok(if f.incr { Reply::Null } else { Reply::Int(0) });
+        }
+        let first_len = pairs.first().map_or(0, |p| p.1.len()) as u64;
+        let z = if lim.entries == 0 || lim.value < first_len {
+            ZSet::new_big()
+        } else {
+            ZSet::new()
+        };
+        let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
+        x.db().insert(key, e);
+    }
+    let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
+    let mut last = 0.0;
+    let mut nan = false;
+    {
+        let z = match write(x, key)? {
+            Some(z) => z,
+            None => unreachable!("created above"),
+        };
+        for &(score, member) in pairs {
+            match add_one(z, member, score, f, lim) {
+                AddOut::Added(s) => {
+                    added += 1;
+                    processed += 1;
+                    last = s;
+                }
+                AddOut::Updated(s) => {
+                    updated += 1;
+                    processed += 1;
+                    last = s;
+                }
+                AddOut::Same(s) => {
+                    processed += 1;
+                    last = s;
+                }
+                AddOut::Nop => {}
+                AddOut::Nan => {
+                    nan = true;
+                    break;
+                }
+            }
+        }
+    }
+    drop_if_empty(x, key);
+    if added + updated > 0 {
+        x.touch_dirty(added + updated);
+        if f.incr {
+            let s = format_double(last);
+            x.journal(vec![
+                Bytes::from_static(b"ZADD"),
+                key.clone(),
+                Bytes::from(s.into_bytes()),
+                Bytes::copy_from_slice(pairs[0].1),
+            ]);
+        } else {
+            x.journal(argv.to_vec());
+        }
+    }
+    if nan {
+        return Err(raw(ERR_NAN));
+    }
+    Ok(if f.incr {
+        if processed > 0 {
+            Reply::Double(last)
+        } else {
+            Reply::Null
+        }
+    } else {
+        int(usize::try_from(if ch { added + updated } else { added }).unwrap_or(usize::MAX))
+    })
+}
+
+fn zrem(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let key = &a[1];
+    let Some(z) = write(x, key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let mut n = 0;
+    for m in &a[2..] {
+        if z.remove(m).is_some() {
+            n += 1;
+            if z.is_empty() {
+                break;
+            }
+        }
+    }
+    drop_if_empty(x, key);
+    x.touch_dirty(n as u64);
+    Ok(int(n))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK ZCOUNT ZLEXCOUNT
+// ---------------------------------------------------------------------------------------
+
+fn zcard(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(int(read(x, &a[1])?.map_or(0, ZSet::len)))
+}
+
+fn zscore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(read(x, &a[1])?
+        .and_then(|z| z.score(&a[2]))
+        .map_or(Reply::Null, Reply::Double))
+}
+
+fn zmscore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let z = read(x, &a[1])?;
+    Ok(Reply::Array(
+        a[2..]
+            .iter()
+            .map(|m| {
+                z.and_then(|z| z.score(m))
+                    .map_or(Reply::Null, Reply::Double)
+            })
+            .collect(),
+    ))
+}
+
+fn rank_generic(x: &mut Exec<'_>, a: &[Bytes], rev: bool) -> Result<Reply, CmdError> {
+    let Some(z) = read(x, &a[1])? else {
+        return Ok(Reply::Null);
+    };
+    Ok(match z.rank(&a[2]) {
+        Some(r) => int(if rev { z.len() - 1 - r } else { r }),
+        None => Reply::Null,
+    })
+}
+
+fn zrank(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    rank_generic(x, a, false)
+}
+
+fn zrevrank(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    rank_generic(x, a, true)
+}
+
+fn zcount(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let r = ScoreRange::parse(&a[2], &a[3])?;
+    let Some(z) = read(x, &a[1])? else {
+        return Ok(Reply::Int(0));
+    };
+    let (lo, hi) = r.ranks(z);
+    Ok(int(hi - lo))
+}
+
+fn zlexcount(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let r = LexRange::parse(&a[2], &a[3])?;
+    let Some(z) = read(x, &a[1])? else {
+        return Ok(Reply::Int(0));
+    };
+    let (lo, hi) = r.ranks(z);
+    Ok(int(hi - lo))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZRANGE family
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RangeType {
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    Auto,
+    Fwd,
+    Rev,
+}
+
+/// Redis's `zrangeGenericCommand`: `first` is the index of the source key; `store` is the
+/// destination for ZRANGESTORE.
+fn zrange_generic(
+    x: &mut Exec<'_>,
+    a: &[Bytes],
+    first: usize,
+    store_to: Option<&Bytes>,
+    mut rt: RangeType,
+    mut dir: Dir,
+) -> Result<Reply, CmdError> {
+    let key = &a[first];
+    let (mut minidx, mut maxidx) = (first + 1, first + 2);
+    let mut withscores = false;
+    let (mut offset, mut limit) = (0i64, -1i64);
+    let mut j = first + 3;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        let o = &a[j];
+        if store_to.is_none() && is(o, "withscores") {
+            withscores = true;
+        } else if is(o, "limit") && left >= 2 {
+            offset = arg_i64(&a[j + 1])?;
+            limit = arg_i64(&a[j + 2])?;
+            j += 2;
+        } else if dir == Dir::Auto && is(o, "rev") {
+            dir = Dir::Rev;
+        } else if rt == RangeType::Auto && is(o, "bylex") {
+            rt = RangeType::Lex;
+        } else if rt == RangeType::Auto && is(o, "byscore") {
+            rt = RangeType::Score;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    if dir == Dir::Auto {
+        dir = Dir::Fwd;
+    }
+    if rt == RangeType::Auto {
+        rt = RangeType::Rank;
+    }
+    if limit != -1 && rt == RangeType::Rank {
+        return Err(CmdError::err(
+            "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if withscores && rt == RangeType::Lex {
+        return Err(CmdError::err(
+            "syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    let rev = dir == Dir::Rev;
+    if rev && rt != RangeType::Rank {
+        std::mem::swap(&mut minidx, &mut maxidx);
+    }
+    enum Spec {
+        Rank(i64, i64),
+        Score(ScoreRange),
+        Lex(LexRange),
+    }
+    let spec = match rt {
+        RangeType::Score => Spec::Score(ScoreRange::parse(&a[minidx], &a[maxidx])?),
+        RangeType::Lex => Spec::Lex(LexRange::parse(&a[minidx], &a[maxidx])?),
+        _ => Spec::Rank(arg_i64(&a[minidx])?, arg_i64(&a[maxidx])?),
+    };
+    let r3 = resp3(x);
+    let items = match read(x, key)? {
+        None => Vec::new(),
+        Some(z) => match spec {
+            Spec::Rank(start, end) => match rank_range(start, end, z.len()) {
+                None => Vec::new(),
+                Some((s, e)) => {
+                    if rev {
+                        let n = z.len();
+                        z.range_vec(n - 1 - e, n - s, true)
+                    } else {
+                        z.range_vec(s, e + 1, false)
+                    }
+                }
+            },
+            Spec::Score(r) => limited(z, r.ranks(z), rev, offset, limit),
+            Spec::Lex(r) => limited(z, r.ranks(z), rev, offset, limit),
+        },
+    };
+    match store_to {
+        None => Ok(pairs_reply(&items, withscores, r3)),
+        Some(dst) => {
+            let n = items.len();
+            let lim = limits(x);
+            if store(x, dst, build(items, lim)) {
+                x.touch_dirty(1);
+            }
+            Ok(int(n))
+        }
+    }
+}
+
+/// The elements of ascending ranks `lo..hi`, in the requested direction, after LIMIT.
+fn limited(
+    z: &ZSet,
+    (lo, hi): (usize, usize),
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> Vec<(Box<[u8]>, f64)> {
+    let n = hi - lo;
+    let Ok(off) = usize::try_from(offset) else {
+        return Vec::new();
+    };
+    if off >= n {
+        return Vec::new();
+    }
+    let cnt = usize::try_from(limit).map_or(n - off, |l| l.min(n - off));
+    if rev {
+        z.range_vec(hi - off - cnt, hi - off, true)
+    } else {
+        z.range_vec(lo + off, lo + off + cnt, false)
+    }
+}
+
+fn zrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Auto, Dir::Auto)
+}
+
+fn zrangestore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 2, Some(&a[1]), RangeType::Auto, Dir::Auto)
+}
+
+fn zrevrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Rank, Dir::Rev)
+}
+
+fn zrangebyscore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Score, Dir::Fwd)
+}
+
+fn zrevrangebyscore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Score, Dir::Rev)
+}
+
+fn zrangebylex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Lex, Dir::Fwd)
+}
+
+fn zrevrangebylex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zrange_generic(x, a, 1, None, RangeType::Lex, Dir::Rev)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREMRANGEBYLEX
+// ---------------------------------------------------------------------------------------
+
+fn zremrange_generic(x: &mut Exec<'_>, a: &[Bytes], rt: RangeType) -> Result<Reply, CmdError> {
+    enum Spec {
+        Rank(i64, i64),
+        Score(ScoreRange),
+        Lex(LexRange),
+    }
+    let spec = match rt {
+        RangeType::Score => Spec::Score(ScoreRange::parse(&a[2], &a[3])?),
+        RangeType::Lex => Spec::Lex(LexRange::parse(&a[2], &a[3])?),
+        _ => Spec::Rank(arg_i64(&a[2])?, arg_i64(&a[3])?),
+    };
+    let key = &a[1];
+    let Some(z) = write(x, key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let (lo, hi) = match spec {
+        Spec::Rank(s, e) => match rank_range(s, e, z.len()) {
+            None => return Ok(Reply::Int(0)),
+            Some((s, e)) => (s, e + 1),
+        },
+        Spec::Score(r) => r.ranks(z),
+        Spec::Lex(r) => r.ranks(z),
+    };
+    let n = z.remove_range(lo, hi).len();
+    drop_if_empty(x, key);
+    x.touch_dirty(n as u64);
+    Ok(int(n))
+}
+
+fn zremrangebyrank(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zremrange_generic(x, a, RangeType::Rank)
+}
+
+fn zremrangebyscore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zremrange_generic(x, a, RangeType::Score)
+}
+
+fn zremrangebylex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zremrange_generic(x, a, RangeType::Lex)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZPOPMIN ZPOPMAX ZMPOP
+// ---------------------------------------------------------------------------------------
+
+/// Redis's `genericZpopCommand`: pop up to `count` (None = one, flat reply) from the first
+/// non-empty key of `keys`. `mpop` = the ZMPOP shape ([key, [[m, s], …]], null when
+/// nothing).
+fn zpop_generic(
+    x: &mut Exec<'_>,
+    keys: &[Bytes],
+    max: bool,
+    count: Option<i64>,
+    mpop: bool,
+) -> Result<Reply, CmdError> {
+    let r3 = resp3(x);
+    let mut found = None;
+    for k in keys {
+        if write(x, k)?.is_some() {
+            found = Some(k);
+            break;
+        }
+    }
+    let Some(key) = found else {
+        return Ok(if mpop {
+            Reply::NullArray
+        } else {
+            Reply::Array(Vec::new())
+        });
+    };
+    if count == Some(0) {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    let want = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
+    let popped = {
+        let z = match write(x, key)? {
+            Some(z) => z,
+            None => unreachable!("found above"),
+        };
+        let n = z.len();
+        let take = want.min(n);
+        let mut v = if max {
+            z.remove_range(n - take, n)
+        } else {
+            z.remove_range(0, take)
+        };
+        if max {
+            v.reverse();
+        }
+        v
+    };
+    drop_if_empty(x, key);
+    x.touch_dirty(popped.len() as u64);
+    if mpop {
+        let items = pairs_reply(&popped, true, true);
+        return Ok(Reply::Array(vec![Reply::bulk(key), items]));
+    }
+    Ok(pairs_reply(&popped, true, r3 && count.is_some()))
+}
+
+fn zpop_cmd(x: &mut Exec<'_>, a: &[Bytes], max: bool) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = match a.get(2) {
+        None => None,
+        Some(c) => {
+            let n = arg_i64(c)?;
+            if n < 0 {
+                return Err(CmdError::err("value is out of range, must be positive"));
+            }
+            Some(n)
+        }
+    };
+    zpop_generic(x, &a[1..2], max, count, false)
+}
+
+fn zpopmin(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zpop_cmd(x, a, false)
+}
+
+fn zpopmax(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    zpop_cmd(x, a, true)
+}
+
+/// A positive count argument with Redis's `getRangeLongFromObjectOrReply(1, LONG_MAX, msg)`.
+fn positive(b: &[u8], msg: &str) -> Result<i64, CmdError> {
+    match crate::db::strnum::parse_i64(b) {
+        Some(n) if n >= 1 => Ok(n),
+        _ => Err(CmdError::err(msg)),
+    }
+}
+
+fn zmpop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let numkeys = positive(&a[1], "numkeys should be greater than 0")?;
+    let where_idx = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(2))
+        .filter(|&w| w < a.len())
+        .ok_or(CmdError::Syntax)?;
+    let max = if is(&a[where_idx], "min") {
+        false
+    } else if is(&a[where_idx], "max") {
+        true
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < a.len() {
+        if count.is_none() && is(&a[j], "count") && j + 1 < a.len() {
+            count = Some(positive(&a[j + 1], "count should be greater than 0")?);
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    zpop_generic(x, &a[2..where_idx], max, Some(count.unwrap_or(1)), true)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZUNION ZINTER ZDIFF (+STORE) ZINTERCARD
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Aggr {
+    Sum,
+    Min,
+    Max,
+}
+
+fn aggregate(target: &mut f64, val: f64, how: Aggr) {
+    match how {
+        Aggr::Sum => {
+            *target += val;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggr::Min => {
+            if val < *target {
+                *target = val;
+            }
+        }
+        Aggr::Max => {
+            if val > *target {
+                *target = val;
+            }
+        }
+    }
+}
+
+/// One input of a set operation: a sorted set, a plain set (every score 1), or nothing.
+enum Src<'a> {
+    None,
+    Z(&'a ZSet),
+    S(&'a Set),
+}
+
+impl Src<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Src::None => 0,
+            Src::Z(z) => z.len(),
+            Src::S(s) => s.len(),
+        }
+    }
+
+    fn find(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Src::None => None,
+            Src::Z(z) => z.score(m),
+            Src::S(s) => s.contains(m).then_some(1.0),
+        }
+    }
+
+    fn items(&self) -> Vec<(Box<[u8]>, f64)> {
+        match self {
+            Src::None => Vec::new(),
+            Src::Z(z) => z.to_vec(),
+            Src::S(s) => s
+                .iter()
+                .map(|m| (m.to_vec().into_boxed_slice(), 1.0))
+                .collect(),
+        }
+    }
+}
+
+/// Redis's `zunionInterDiffGenericCommand`.
+fn setop_generic(
+    x: &mut Exec<'_>,
+    a: &[Bytes],
+    dst: Option<&Bytes>,
+    numkeys_idx: usize,
+    op: SetOp,
+    card_only: bool,
+) -> Result<Reply, CmdError> {
+    let setnum = arg_i64(&a[numkeys_idx])?;
+    if setnum < 1 {
+        let name = String::from_utf8_lossy(&a[0]).to_lowercase();
+        return Err(CmdError::err(format!(
+            "at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let avail = a.len() - numkeys_idx - 1;
+    let setnum = match usize::try_from(setnum) {
+        Ok(n) if n <= avail => n,
+        _ => return Err(CmdError::Syntax),
+    };
+    let keys = &a[numkeys_idx + 1..numkeys_idx + 1 + setnum];
+    for k in keys {
+        if let Some(e) = x.lookup_read(k) {
+            if !matches!(e.value, Value::ZSet(_) | Value::Set(_)) {
+                return Err(CmdError::WrongType);
+            }
+        }
+    }
+    let mut weights = vec![1.0f64; setnum];
+    let mut how = Aggr::Sum;
+    let mut withscores = false;
+    let mut limit = 0i64;
+    let mut j = numkeys_idx + 1 + setnum;
+    while j < a.len() {
+        let remaining = a.len() - j;
+        let o = &a[j];
+        if op != SetOp::Diff && !card_only && remaining > setnum && is(o, "weights") {
+            j += 1;
+            for w in weights.iter_mut() {
+                *w = parse_double(&a[j])
+                    .ok_or_else(|| CmdError::err("weight value is not a float"))?;
+                j += 1;
+            }
+        } else if op != SetOp::Diff && !card_only && remaining >= 2 && is(o, "aggregate") {
+            let v = &a[j + 1];
+            how = if is(v, "sum") {
+                Aggr::Sum
+            } else if is(v, "min") {
+                Aggr::Min
+            } else if is(v, "max") {
+                Aggr::Max
+            } else {
+                return Err(CmdError::Syntax);
+            };
+            j += 2;
+        } else if dst.is_none() && !card_only && is(o, "withscores") {
+            withscores = true;
+            j += 1;
+        } else if card_only && remaining >= 2 && is(o, "limit") {
+            limit = match crate::db::strnum::parse_i64(&a[j + 1]) {
+                Some(n) if n >= 0 => n,
+                _ => return Err(CmdError::err("LIMIT can't be negative")),
+            };
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let r3 = resp3(x);
+    let lim = limits(x);
+    let result: Vec<(Box<[u8]>, f64)>;
+    let mut card = 0usize;
+    {
+        let db = &x.st.ks.dbs[x.db];
+        let mut srcs: Vec<(Src<'_>, f64)> = keys
+            .iter()
+            .zip(&weights)
+            .map(|(k, &w)| {
+                let s = match db.get(k).map(|e| &e.value) {
+                    Some(Value::ZSet(z)) => Src::Z(z),
+                    Some(Value::Set(s)) => Src::S(s),
+                    _ => Src::None,
+                };
+                (s, w)
+            })
+            .collect();
+        if op != SetOp::Diff {
+            // Stable: equal cardinalities keep argument order (replay depends on it).
+            srcs.sort_by_key(|(s, _)| s.len());
+        }
+        let mut out: Vec<(Box<[u8]>, f64)> = Vec::new();
+        match op {
+            SetOp::Inter => {
+                if srcs[0].0.len() > 0 {
+                    'outer: for (m, s0) in srcs[0].0.items() {
+                        let mut score = srcs[0].1 * s0;
+                        if score.is_nan() {
+                            score = 0.0;
+                        }
+                        for (src, w) in &srcs[1..] {
+                            match src.find(&m) {
+                                Some(v) => aggregate(&mut score, v * w, how),
+                                None => continue 'outer,
+                            }
+                        }
+                        if card_only {
+                            card += 1;
+                            if limit > 0 && card as u64 >= limit as u64 {
+                                break;
+                            }
+                        } else {
+                            out.push((m, score));
+                        }
+                    }
+                }
+            }
+            SetOp::Union => {
+                let mut acc: std::collections::HashMap<Box<[u8]>, f64> =
+                    std::collections::HashMap::new();
+                for (src, w) in &srcs {
+                    for (m, s) in src.items() {
+                        let mut score = w * s;
+                        if score.is_nan() {
+                            score = 0.0;
+                        }
+                        match acc.get_mut(&m) {
+                            Some(t) => aggregate(t, score, how),
+                            None => {
+                                acc.insert(m, score);
+                            }
+                        }
+                    }
+                }
+                out = acc.into_iter().collect();
+            }
+            SetOp::Diff => {
+                for (m, s) in srcs[0].0.items() {
+                    if srcs[1..].iter().all(|(src, _)| src.find(&m).is_none()) {
+                        out.push((m, s));
+                    }
+                }
+            }
+        }
+        out.sort_by(|(m1, s1), (m2, s2)| cmp_pair(*s1, m1, *s2, m2));
+        result = out;
+    }
+    if card_only {
+        return Ok(int(card));
+    }
+    match dst {
+        None => Ok(pairs_reply(&result, withscores, r3)),
+        Some(d) => {
+            let n = result.len();
+            if store(x, d, build(result, lim)) {
+                x.touch_dirty(1);
+            }
+            Ok(int(n))
+        }
+    }
+}
+
+fn zunion(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, None, 1, SetOp::Union, false)
+}
+
+fn zunionstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, Some(&a[1]), 2, SetOp::Union, false)
+}
+
+fn zinter(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, None, 1, SetOp::Inter, false)
+}
+
+fn zinterstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, Some(&a[1]), 2, SetOp::Inter, false)
+}
+
+fn zintercard(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, None, 1, SetOp::Inter, true)
+}
+
+fn zdiff(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, None, 1, SetOp::Diff, false)
+}
+
+fn zdiffstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    setop_generic(x, a, Some(&a[1]), 2, SetOp::Diff, false)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZRANDMEMBER ZSCAN
+// ---------------------------------------------------------------------------------------
+
+fn zrandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let r3 = resp3(x);
+    if a.len() == 2 {
+        let Some(z) = read(x, &a[1])? else {
+            return Ok(Reply::Null);
+        };
+        return Ok(z
+            .at(below(z.len()))
+            .map_or(Reply::Null, |(m, _)| Reply::bulk(&m)));
+    }
+    let l = arg_i64(&a[2])?;
+    if l == i64::MIN {
+        return Err(CmdError::err(
+            "value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if a.len() > 4 || (a.len() == 4 && !is(&a[3], "withscores")) {
+        return Err(CmdError::Syntax);
+    }
+    let withscores = a.len() == 4;
+    if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
+        return Err(CmdError::err("value is out of range"));
+    }
+    let Some(z) = read(x, &a[1])? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let size = z.len();
+    let count = usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX);
+    if count == 0 {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    let items: Vec<(Box<[u8]>, f64)> = if l < 0 || count == 1 {
+        (0..count).filter_map(|_| z.at(below(size))).collect()
+    } else if count >= size {
+        z.to_vec()
+    } else {
+        // Floyd's sampling of `count` distinct ranks.
+        let mut chosen = std::collections::HashSet::with_capacity(count);
+        let mut order = Vec::with_capacity(count);
+        for jj in size - count..size {
+            let t = below(jj + 1);
+            let pick = if chosen.insert(t) {
+                t
+            } else {
+                chosen.insert(jj);
+                jj
+            };
+            order.push(pick);
+        }
+        order.into_iter().filter_map(|r| z.at(r)).collect()
+    };
+    Ok(pairs_reply(&items, withscores, r3))
+}
+
+/// The SCAN cursor as `strtoul` reads it, with Redis's checks (`ERR invalid cursor`).
+fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let bad = || CmdError::err("invalid cursor");
+    let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
+    if b.first().is_some_and(|&c| c_space(c)) {
+        return Err(bad());
+    }
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+fn zscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let mut cursor = parse_cursor(&a[2])?;
+    let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
+    if read(x, &a[1])?.is_none() {
+        return Ok(empty());
+    }
+    let mut count: i64 = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut i = 3;
+    while i < a.len() {
+        let more = a.len() - i >= 2;
+        if is(&a[i], "count") && more {
+            count = arg_i64(&a[i + 1])?;
+            if count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if is(&a[i], "match") && more {
+            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let Some(z) = read(x, &a[1])? else {
+        return Ok(empty());
+    };
+    let want = usize::try_from(count).unwrap_or(usize::MAX);
+    let mut budget = want.saturating_mul(10);
+    let mut found: Vec<(Box<[u8]>, f64)> = Vec::new();
+    loop {
+        cursor = z.scan_step(cursor, |m, s| found.push((m.into(), s)));
+        // Redis counts members and scores both against COUNT.
+        if cursor == 0 || budget == 0 || found.len() * 2 >= want {
+            break;
+        }
+        budget -= 1;
+    }
+    let mut out = Vec::with_capacity(found.len() * 2);
+    for (m, s) in found {
+        if pattern.is_some_and(|p| !glob_match(p, &m, false)) {
+            continue;
+        }
+        out.push(Reply::bulk(&m));
+        out.push(Reply::bulk_string(format_double(s)));
+    }
+    Ok(Reply::Array(vec![
+        Reply::bulk_string(cursor.to_string()),
+        Reply::Array(out),
+    ]))
+}

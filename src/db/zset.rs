@@ -1,25 +1,688 @@
-//! The zset type: a Redis sorted set. Placeholder shape until its semantics land; the command
-//! layer (cmd/zset.rs) must not depend on its internals beyond this file's API.
+//! The zset type: a Redis sorted set, ordered by (score, member bytes). Two encodings, as
+//! Redis 7.0 reports them: `listpack` (a compact sorted `Vec` of (member, score), linear
+//! lookups, used while small) and `skiplist` (a member → score `Dict`, which keeps ZSCAN's
+//! SCAN guarantee, plus an order-statistic index: an arena treap with subtree sizes, so
+//! rank, rank-range and score/lex-range bounds are O(log n) without `unsafe`). Every
+//! query here is expressed in ranks: a score or lex bound becomes a rank through
+//! [`ZSet::count_before`], and ranges are read or removed by rank. Conversion is one way
+//! (listpack → skiplist) as in Redis; the caller passes the thresholds ([`Limits`]).
+//! Scores are never NaN (the command layer refuses NaN results). Pure: no RESP, no I/O.
 
-/// a Redis sorted set.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ZSet {}
+use std::cmp::Ordering;
+
+use super::Dict;
+
+/// The listpack thresholds in force (`zset-max-listpack-entries` / `-value`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most elements a listpack may hold.
+    pub entries: u64,
+    /// Longest member a listpack may hold.
+    pub value: u64,
+}
+
+/// Compare two (score, member) pairs in sorted-set order.
+pub fn cmp_pair(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    match s1.partial_cmp(&s2) {
+        Some(Ordering::Equal) | None => m1.cmp(m2),
+        Some(o) => o,
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+/// One treap node in the arena.
+#[derive(Clone)]
+struct Node {
+    member: Box<[u8]>,
+    score: f64,
+    left: u32,
+    right: u32,
+    size: u32,
+    prio: u32,
+}
+
+/// An order-statistic treap over (score, member), nodes in a `Vec`, links as indices.
+/// Removal moves the last node into the freed slot so the arena stays dense.
+#[derive(Clone)]
+struct Tree {
+    nodes: Vec<Node>,
+    root: u32,
+    seed: u64,
+}
+
+fn idx(i: u32) -> usize {
+    i as usize
+}
+
+impl Tree {
+    fn new() -> Tree {
+        Tree {
+            nodes: Vec::new(),
+            root: NIL,
+            seed: 0x2545_f491_4f6c_dd1d,
+        }
+    }
+
+    fn size(&self, t: u32) -> usize {
+        if t == NIL {
+            0
+        } else {
+            idx(self.nodes[idx(t)].size)
+        }
+    }
+
+    fn fix(&mut self, t: u32) {
+        let n = &self.nodes[idx(t)];
+        let s = 1 + self.size(n.left) + self.size(n.right);
+        self.nodes[idx(t)].size = u32::try_from(s).unwrap_or(u32::MAX);
+    }
+
+    fn next_prio(&mut self) -> u32 {
+        // xorshift64*: priorities only need to look random.
+        let mut x = self.seed;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.seed = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+
+    fn cmp_node(&self, t: u32, score: f64, member: &[u8]) -> Ordering {
+        let n = &self.nodes[idx(t)];
+        cmp_pair(score, member, n.score, &n.member)
+    }
+
+    /// Split `t` into (< key, > key); the key itself is absent.
+    fn split(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        if self.cmp_node(t, score, member) == Ordering::Less {
+            let (a, b) = self.split(self.nodes[idx(t)].left, score, member);
+            self.nodes[idx(t)].left = b;
+            self.fix(t);
+            (a, t)
+        } else {
+            let (a, b) = self.split(self.nodes[idx(t)].right, score, member);
+            self.nodes[idx(t)].right = a;
+            self.fix(t);
+            (t, b)
+        }
+    }
+
+    /// Merge two treaps where every key of `a` is below every key of `b`.
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.nodes[idx(a)].prio > self.nodes[idx(b)].prio {
+            let r = self.merge(self.nodes[idx(a)].right, b);
+            self.nodes[idx(a)].right = r;
+            self.fix(a);
+            a
+        } else {
+            let l = self.merge(a, self.nodes[idx(b)].left);
+            self.nodes[idx(b)].left = l;
+            self.fix(b);
+            b
+        }
+    }
+
+    fn insert_at(&mut self, t: u32, new: u32) -> u32 {
+        if t == NIL {
+            return new;
+        }
+        let (score, prio) = (self.nodes[idx(new)].score, self.nodes[idx(new)].prio);
+        if prio > self.nodes[idx(t)].prio {
+            let member = std::mem::take(&mut self.nodes[idx(new)].member);
+            let (a, b) = self.split(t, score, &member);
+            let n = &mut self.nodes[idx(new)];
+            n.member = member;
+            n.left = a;
+            n.right = b;
+            self.fix(new);
+            return new;
+        }
+        let less = {
+            let n = &self.nodes[idx(new)];
+            self.cmp_node(t, n.score, &n.member) == Ordering::Less
+        };
+        if less {
+            let l = self.insert_at(self.nodes[idx(t)].left, new);
+            self.nodes[idx(t)].left = l;
+        } else {
+            let r = self.insert_at(self.nodes[idx(t)].right, new);
+            self.nodes[idx(t)].right = r;
+        }
+        self.fix(t);
+        t
+    }
+
+    /// Insert a pair known to be absent.
+    fn insert(&mut self, member: Box<[u8]>, score: f64) {
+        let prio = self.next_prio();
+        let i = u32::try_from(self.nodes.len()).expect("sorted sets hold fewer than 2^32 elements");
+        self.nodes.push(Node {
+            member,
+            score,
+            left: NIL,
+            right: NIL,
+            size: 1,
+            prio,
+        });
+        self.root = self.insert_at(self.root, i);
+    }
+
+    /// Unlink the node with this key from subtree `t`; returns (new root, unlinked index).
+    fn unlink(&mut self, t: u32, score: f64, member: &[u8]) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        match self.cmp_node(t, score, member) {
+            Ordering::Equal => {
+                let (l, r) = (self.nodes[idx(t)].left, self.nodes[idx(t)].right);
+                (self.merge(l, r), t)
+            }
+            Ordering::Less => {
+                let (l, gone) = self.unlink(self.nodes[idx(t)].left, score, member);
+                self.nodes[idx(t)].left = l;
+                self.fix(t);
+                (t, gone)
+            }
+            Ordering::Greater => {
+                let (r, gone) = self.unlink(self.nodes[idx(t)].right, score, member);
+                self.nodes[idx(t)].right = r;
+                self.fix(t);
+                (t, gone)
+            }
+        }
+    }
+
+    /// Remove the pair; returns the stored member. The last arena node moves into the hole.
+    fn remove(&mut self, score: f64, member: &[u8]) -> Option<Box<[u8]>> {
+        let (root, gone) = self.unlink(self.root, score, member);
+        self.root = root;
+        if gone == NIL {
+            return None;
+        }
+        let last = u32::try_from(self.nodes.len() - 1).unwrap_or(NIL);
+        if gone != last {
+            // Re-point the link that names `last` to `gone`, then move the node.
+            let (ls, lm) = {
+                let n = &self.nodes[idx(last)];
+                (n.score, n.member.clone())
+            };
+            if self.root == last {
+                self.root = gone;
+            } else {
+                let mut t = self.root;
+                loop {
+                    let go_left = self.cmp_node(t, ls, &lm) == Ordering::Less;
+                    let n = &mut self.nodes[idx(t)];
+                    let child = if go_left { &mut n.left } else { &mut n.right };
+                    if *child == last {
+                        *child = gone;
+                        break;
+                    }
+                    t = *child;
+                }
+            }
+            self.nodes.swap(idx(gone), idx(last));
+        }
+        self.nodes.pop().map(|n| n.member)
+    }
+
+    /// Number of elements for which `before` holds (`before` must be true on a prefix).
+    fn count_before(&self, before: &impl Fn(f64, &[u8]) -> bool) -> usize {
+        let mut t = self.root;
+        let mut acc = 0;
+        while t != NIL {
+            let n = &self.nodes[idx(t)];
+            if before(n.score, &n.member) {
+                acc += self.size(n.left) + 1;
+                t = n.right;
+            } else {
+                t = n.left;
+            }
+        }
+        acc
+    }
+
+    /// Visit ranks `lo..hi` in order.
+    fn walk<'a>(
+        &'a self,
+        t: u32,
+        base: usize,
+        lo: usize,
+        hi: usize,
+        f: &mut impl FnMut(&'a [u8], f64),
+    ) {
+        if t == NIL || base >= hi {
+            return;
+        }
+        let n = &self.nodes[idx(t)];
+        let me = base + self.size(n.left);
+        if lo < me {
+            self.walk(n.left, base, lo, hi, f);
+        }
+        if lo <= me && me < hi {
+            f(&n.member, n.score);
+        }
+        if hi > me + 1 {
+            self.walk(n.right, me + 1, lo, hi, f);
+        }
+    }
+}
+
+/// The skiplist encoding: member → score, plus the order index.
+struct Big {
+    dict: Dict<f64>,
+    tree: Tree,
+}
+
+enum Enc {
+    Small(Vec<(Box<[u8]>, f64)>),
+    Big(Box<Big>),
+}
+
+/// A Redis sorted set.
+pub struct ZSet {
+    enc: Enc,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clone for ZSet {
+    fn clone(&self) -> Self {
+        match &self.enc {
+            Enc::Small(v) => ZSet {
+                enc: Enc::Small(v.clone()),
+            },
+            Enc::Big(b) => {
+                let mut dict = Dict::new();
+                for (m, s) in b.dict.iter() {
+                    dict.insert(m, *s);
+                }
+                ZSet {
+                    enc: Enc::Big(Box::new(Big {
+                        dict,
+                        tree: b.tree.clone(),
+                    })),
+                }
+            }
+        }
+    }
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.to_vec() == other.to_vec()
+    }
+}
+
+impl std::fmt::Debug for ZSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Contents only, never the encoding: a replayed set may be encoded differently.
+        f.debug_list()
+            .entries(
+                self.to_vec()
+                    .iter()
+                    .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), *s)),
+            )
+            .finish()
+    }
+}
 
 impl ZSet {
-    /// An empty value.
+    /// An empty listpack-encoded sorted set.
     pub fn new() -> Self {
-        Self::default()
+        ZSet {
+            enc: Enc::Small(Vec::new()),
+        }
     }
+
+    /// An empty skiplist-encoded sorted set.
+    pub fn new_big() -> Self {
+        ZSet {
+            enc: Enc::Big(Box::new(Big {
+                dict: Dict::new(),
+                tree: Tree::new(),
+            })),
+        }
+    }
+
+    /// An empty set in the encoding Redis 7.0 picks for `len` elements whose longest member
+    /// is `max_member` bytes (ZRANGESTORE, ZUNIONSTORE…, where the size is known).
+    pub fn with_hint(len: usize, max_member: usize, lim: Limits) -> Self {
+        if len as u64 > lim.entries || max_member as u64 > lim.value {
+            Self::new_big()
+        } else {
+            Self::new()
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
-        0
+        match &self.enc {
+            Enc::Small(v) => v.len(),
+            Enc::Big(b) => b.dict.len(),
+        }
     }
+
     /// True when empty (an empty collection is never stored: the key is deleted).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
     /// The encoding OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "placeholder"
+        match &self.enc {
+            Enc::Small(_) => "listpack",
+            Enc::Big(_) => "skiplist",
+        }
+    }
+
+    /// Convert to the skiplist encoding (no-op if already there).
+    pub fn convert_to_big(&mut self) {
+        if let Enc::Small(v) = &mut self.enc {
+            let v = std::mem::take(v);
+            let mut dict = Dict::new();
+            let mut tree = Tree::new();
+            for (m, s) in v {
+                dict.insert(&m, s);
+                tree.insert(m, s);
+            }
+            self.enc = Enc::Big(Box::new(Big { dict, tree }));
+        }
+    }
+
+    /// The score of `member`.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.enc {
+            Enc::Small(v) => v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s),
+            Enc::Big(b) => b.dict.get(member).copied(),
+        }
+    }
+
+    /// Insert a member known to be absent, converting first if the thresholds say so
+    /// (Redis checks before inserting into a listpack).
+    pub fn insert_new(&mut self, member: &[u8], score: f64, lim: Limits) {
+        if let Enc::Small(v) = &self.enc {
+            if v.len() as u64 + 1 > lim.entries || member.len() as u64 > lim.value {
+                self.convert_to_big();
+            }
+        }
+        match &mut self.enc {
+            Enc::Small(v) => {
+                let at = v.partition_point(|(m, s)| cmp_pair(*s, m, score, member).is_lt());
+                v.insert(at, (member.into(), score));
+            }
+            Enc::Big(b) => {
+                b.dict.insert(member, score);
+                b.tree.insert(member.into(), score);
+            }
+        }
+    }
+
+    /// Change the score of a present member (no conversion, as Redis).
+    pub fn update(&mut self, member: &[u8], score: f64) {
+        match &mut self.enc {
+            Enc::Small(v) => {
+                if let Some(i) = v.iter().position(|(m, _)| &**m == member) {
+                    let (m, _) = v.remove(i);
+                    let at = v.partition_point(|(m2, s)| cmp_pair(*s, m2, score, member).is_lt());
+                    v.insert(at, (m, score));
+                }
+            }
+            Enc::Big(b) => {
+                if let Some(old) = b.dict.get_mut(member) {
+                    let prev = *old;
+                    *old = score;
+                    if let Some(m) = b.tree.remove(prev, member) {
+                        b.tree.insert(m, score);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Set `member`'s score, inserting it if absent. Returns the previous score.
+    pub fn set(&mut self, member: &[u8], score: f64, lim: Limits) -> Option<f64> {
+        match self.score(member) {
+            Some(old) => {
+                if old != score {
+                    self.update(member, score);
+                }
+                Some(old)
+            }
+            None => {
+                self.insert_new(member, score, lim);
+                None
+            }
+        }
+    }
+
+    /// Remove `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.enc {
+            Enc::Small(v) => {
+                let i = v.iter().position(|(m, _)| &**m == member)?;
+                Some(v.remove(i).1)
+            }
+            Enc::Big(b) => {
+                let s = b.dict.remove(member)?;
+                b.tree.remove(s, member);
+                Some(s)
+            }
+        }
+    }
+
+    /// 0-based ascending rank of `member`.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match &self.enc {
+            Enc::Small(v) => v.iter().position(|(m, _)| &**m == member),
+            Enc::Big(b) => {
+                let s = *b.dict.get(member)?;
+                Some(
+                    b.tree
+                        .count_before(&|s2, m2| cmp_pair(s2, m2, s, member).is_lt()),
+                )
+            }
+        }
+    }
+
+    /// Number of leading elements (in order) for which `before(score, member)` holds;
+    /// `before` must hold on a prefix of the order (a range's lower or upper bound).
+    pub fn count_before(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match &self.enc {
+            Enc::Small(v) => v.partition_point(|(m, s)| before(*s, m)),
+            Enc::Big(b) => b.tree.count_before(&before),
+        }
+    }
+
+    /// Visit ranks `lo..hi` (clamped) ascending, or descending when `rev`.
+    pub fn range(&self, lo: usize, hi: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return;
+        }
+        match &self.enc {
+            Enc::Small(v) => {
+                let part = &v[lo..hi];
+                if rev {
+                    part.iter().rev().for_each(|(m, s)| f(m, *s));
+                } else {
+                    part.iter().for_each(|(m, s)| f(m, *s));
+                }
+            }
+            Enc::Big(b) => {
+                if rev {
+                    let mut tmp: Vec<(&[u8], f64)> = Vec::with_capacity(hi - lo);
+                    b.tree
+                        .walk(b.tree.root, 0, lo, hi, &mut |m, s| tmp.push((m, s)));
+                    for (m, s) in tmp.into_iter().rev() {
+                        f(m, s);
+                    }
+                } else {
+                    b.tree.walk(b.tree.root, 0, lo, hi, &mut |m, s| f(m, s));
+                }
+            }
+        }
+    }
+
+    /// Ranks `lo..hi` (clamped) as owned pairs, ascending or descending.
+    pub fn range_vec(&self, lo: usize, hi: usize, rev: bool) -> Vec<(Box<[u8]>, f64)> {
+        let mut out = Vec::new();
+        self.range(lo, hi, rev, |m, s| out.push((m.into(), s)));
+        out
+    }
+
+    /// Every element in order.
+    pub fn to_vec(&self) -> Vec<(Box<[u8]>, f64)> {
+        self.range_vec(0, self.len(), false)
+    }
+
+    /// Visit every element in order.
+    pub fn for_each(&self, f: impl FnMut(&[u8], f64)) {
+        self.range(0, self.len(), false, f);
+    }
+
+    /// Remove ranks `lo..hi` (clamped); returns the removed pairs in ascending order.
+    pub fn remove_range(&mut self, lo: usize, hi: usize) -> Vec<(Box<[u8]>, f64)> {
+        let hi = hi.min(self.len());
+        if lo >= hi {
+            return Vec::new();
+        }
+        match &mut self.enc {
+            Enc::Small(v) => v.drain(lo..hi).collect(),
+            Enc::Big(_) => {
+                let gone = self.range_vec(lo, hi, false);
+                if let Enc::Big(b) = &mut self.enc {
+                    for (m, s) in &gone {
+                        b.dict.remove(m);
+                        b.tree.remove(*s, m);
+                    }
+                }
+                gone
+            }
+        }
+    }
+
+    /// The element at ascending rank `i`.
+    pub fn at(&self, i: usize) -> Option<(Box<[u8]>, f64)> {
+        self.range_vec(i, i + 1, false).pop()
+    }
+
+    /// One ZSCAN step: calls `f` for the elements the cursor names, returns the next cursor.
+    /// A listpack is returned whole with cursor 0, as Redis does.
+    pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        match &self.enc {
+            Enc::Small(v) => {
+                v.iter().for_each(|(m, s)| f(m, *s));
+                0
+            }
+            Enc::Big(b) => b.dict.scan_step(cursor, |m, s| f(m, *s)),
+        }
+    }
+
+    /// True for the skiplist encoding (ZSCAN then honours the cursor).
+    pub fn is_big(&self) -> bool {
+        matches!(self.enc, Enc::Big(_))
+    }
+
+    /// Longest member length (for the encoding of a stored result).
+    pub fn max_member_len(&self) -> usize {
+        let mut n = 0;
+        self.for_each(|m, _| n = n.max(m.len()));
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIM: Limits = Limits {
+        entries: 4,
+        value: 8,
+    };
+
+    fn members(z: &ZSet) -> Vec<String> {
+        z.to_vec()
+            .iter()
+            .map(|(m, s)| format!("{}={s}", String::from_utf8_lossy(m)))
+            .collect()
+    }
+
+    #[test]
+    fn small_converts_by_count_and_length() {
+        let mut z = ZSet::new();
+        for (i, m) in ["d", "c", "b", "a"].iter().enumerate() {
+            z.set(m.as_bytes(), i as f64, LIM);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(members(&z), ["d=0", "c=1", "b=2", "a=3"]);
+        z.set(b"e", 1.0, LIM);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(members(&z), ["d=0", "c=1", "e=1", "b=2", "a=3"]);
+        let mut y = ZSet::new();
+        y.set(b"123456789", 0.0, LIM);
+        assert_eq!(y.encoding(), "skiplist");
+    }
+
+    /// The treap against a sorted Vec model under random operations.
+    #[test]
+    fn big_matches_model() {
+        let mut z = ZSet::new_big();
+        let mut model: Vec<(Box<[u8]>, f64)> = Vec::new();
+        let mut seed = 12345u64;
+        let mut rnd = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for step in 0..4000 {
+            let m = format!("m{}", rnd() % 300).into_bytes();
+            let s = (rnd() % 50) as f64;
+            if rnd() % 3 == 0 {
+                let a = z.remove(&m);
+                let b = model
+                    .iter()
+                    .position(|(x, _)| **x == *m)
+                    .map(|i| model.remove(i).1);
+                assert_eq!(a, b);
+            } else {
+                z.set(&m, s, LIM);
+                model.retain(|(x, _)| **x != *m);
+                let at = model.partition_point(|(x, y)| cmp_pair(*y, x, s, &m).is_lt());
+                model.insert(at, (m.clone().into(), s));
+            }
+            if step % 97 == 0 {
+                assert_eq!(z.to_vec(), model);
+                for (i, (m, _)) in model.iter().enumerate() {
+                    assert_eq!(z.rank(m), Some(i));
+                }
+                let lo = z.count_before(|s, _| s < 10.0);
+                assert_eq!(lo, model.iter().filter(|(_, s)| *s < 10.0).count());
+                let r = z.range_vec(3, 9, true);
+                let mut want: Vec<_> = model.iter().skip(3).take(6).cloned().collect();
+                want.reverse();
+                assert_eq!(r, want);
+            }
+        }
+        let gone = z.remove_range(2, 40);
+        let want: Vec<_> = model.drain(2..40).collect();
+        assert_eq!(gone, want);
+        assert_eq!(z.to_vec(), model);
+        assert_eq!(z.clone(), z);
     }
 }

@@ -107,20 +107,37 @@ impl Srv {
 
     /// A fresh RESP2 redis-rs connection.
     pub fn redis(&self) -> Connection {
-        self.client("").get_connection().expect("connect")
+        connect(&self.client("")).expect("connect")
     }
 
     /// A fresh RESP3 redis-rs connection (`?protocol=resp3`: redis-rs sends HELLO 3).
     pub fn redis3(&self) -> Connection {
-        self.client("?protocol=resp3")
-            .get_connection()
-            .expect("connect")
+        connect(&self.client("?protocol=resp3")).expect("connect")
     }
 
     /// A raw RESP client.
     pub fn raw(&self) -> RawClient {
         RawClient::connect(self.addr)
     }
+}
+
+/// How long a redis-rs call may wait for the server before the test fails.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connect with redis-rs, failing (instead of hanging) when the server does not answer
+/// the connection setup (redis-rs pipelines CLIENT SETINFO, AUTH/HELLO, SELECT and sets
+/// no read timeout while waiting). The connection gets a read timeout too.
+pub fn connect(client: &redis::Client) -> redis::RedisResult<Connection> {
+    let client = client.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(client.get_connection_with_timeout(CLIENT_TIMEOUT));
+    });
+    let con = rx.recv_timeout(CLIENT_TIMEOUT).unwrap_or_else(|_| {
+        panic!("redis-rs connection setup got no reply within {CLIENT_TIMEOUT:?}")
+    })?;
+    con.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    Ok(con)
 }
 
 /// Build a command from string arguments.

@@ -1,0 +1,140 @@
+//! Blocking commands with several real clients: a parked BLPOP is served by the push that
+//! makes its key ready (inside that push's execution unit and log record), in FIFO order;
+//! timeouts reply nil; a client killed while blocked leaves no trace; BLMOVE chains wake
+//! the next waiter; and served pops survive a restart exactly.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{RawClient, TestServer, V};
+
+fn bulk(s: &str) -> V {
+    V::Bulk(s.as_bytes().to_vec())
+}
+
+fn arr(items: &[&str]) -> V {
+    V::Arr(items.iter().map(|s| bulk(s)).collect())
+}
+
+/// Wait until the server reports `n` blocked clients (INFO clients).
+fn wait_blocked(c: &mut RawClient, n: usize) {
+    let t0 = Instant::now();
+    loop {
+        let info = c.cmd(&["INFO", "clients"]).text();
+        if info.contains(&format!("blocked_clients:{n}\r")) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "never saw {n} blocked clients:\n{info}"
+        );
+        sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn blpop_is_served_by_a_later_push() {
+    let s = TestServer::start(&[]);
+    let mut waiter = s.raw();
+    let mut pusher = s.raw();
+    waiter.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut pusher, 1);
+    assert_eq!(pusher.cmd(&["LPUSH", "q", "job1"]), V::Int(1));
+    assert_eq!(waiter.read(), arr(&["q", "job1"]));
+    assert_eq!(pusher.cmd(&["LLEN", "q"]), V::Int(0));
+    assert_eq!(pusher.cmd(&["EXISTS", "q"]), V::Int(0));
+}
+
+#[test]
+fn waiters_are_served_in_fifo_order() {
+    let s = TestServer::start(&[]);
+    let mut ws: Vec<RawClient> = (0..3).map(|_| s.raw()).collect();
+    let mut p = s.raw();
+    for (i, w) in ws.iter_mut().enumerate() {
+        w.send(&[b"BRPOP", b"q", b"other", b"0"]);
+        wait_blocked(&mut p, i + 1);
+    }
+    assert_eq!(p.cmd(&["RPUSH", "q", "a", "b", "c", "d"]), V::Int(4));
+    // BRPOP pops from the tail: the first waiter gets the last element.
+    assert_eq!(ws[0].read(), arr(&["q", "d"]));
+    assert_eq!(ws[1].read(), arr(&["q", "c"]));
+    assert_eq!(ws[2].read(), arr(&["q", "b"]));
+    assert_eq!(p.cmd(&["LRANGE", "q", "0", "-1"]), arr(&["a"]));
+}
+
+#[test]
+fn timeouts_reply_nil_and_errors_are_redis_texts() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let t0 = Instant::now();
+    assert_eq!(c.cmd(&["BLPOP", "none", "0.2"]), V::Nil);
+    let dt = t0.elapsed();
+    assert!(
+        dt >= Duration::from_millis(180) && dt < Duration::from_secs(3),
+        "{dt:?}"
+    );
+    assert_eq!(
+        c.cmd(&["BLMOVE", "none", "d", "LEFT", "RIGHT", "0.05"]),
+        V::Nil
+    );
+    assert_eq!(
+        c.cmd(&["BLPOP", "k", "abc"]),
+        V::Err("ERR timeout is not a float or out of range".into())
+    );
+    assert_eq!(
+        c.cmd(&["BLPOP", "k", "-1"]),
+        V::Err("ERR timeout is negative".into())
+    );
+    c.cmd(&["SET", "s", "x"]);
+    assert_eq!(
+        c.cmd(&["BLPOP", "s", "1"]),
+        V::Err("WRONGTYPE Operation against a key holding the wrong kind of value".into())
+    );
+    // The connection is usable after a timeout.
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+}
+
+#[test]
+fn a_client_killed_while_blocked_leaves_no_trace() {
+    let s = TestServer::start(&[]);
+    let mut victim = s.raw();
+    let mut admin = s.raw();
+    assert!(matches!(victim.cmd(&["CLIENT", "ID"]), V::Int(_)));
+    let V::Int(id) = victim.cmd(&["CLIENT", "ID"]) else {
+        panic!("id")
+    };
+    victim.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        V::Int(1)
+    );
+    wait_blocked(&mut admin, 0);
+    assert_eq!(victim.try_read(), None, "killed client got a reply");
+    assert_eq!(admin.cmd(&["RPUSH", "q", "x"]), V::Int(1));
+    assert_eq!(admin.cmd(&["LLEN", "q"]), V::Int(1));
+}
+
+#[test]
+fn blmove_chain_and_served_pops_survive_restart() {
+    let s = TestServer::start(&[]);
+    let mut mover = s.raw();
+    let mut tail = s.raw();
+    let mut p = s.raw();
+    mover.send(&[b"BLMOVE", b"src", b"dst", b"LEFT", b"RIGHT", b"0"]);
+    wait_blocked(&mut p, 1);
+    tail.send(&[b"BLPOP", b"dst", b"0"]);
+    wait_blocked(&mut p, 2);
+    assert_eq!(p.cmd(&["RPUSH", "src", "x", "y"]), V::Int(2));
+    assert_eq!(mover.read(), bulk("x"));
+    assert_eq!(tail.read(), arr(&["dst", "x"]));
+    assert_eq!(p.cmd(&["LRANGE", "src", "0", "-1"]), arr(&["y"]));
+    assert_eq!(p.cmd(&["EXISTS", "dst"]), V::Int(0));
+    drop((mover, tail, p));
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["LRANGE", "src", "0", "-1"]), arr(&["y"]));
+    assert_eq!(c.cmd(&["EXISTS", "dst"]), V::Int(0));
+}
