@@ -80,7 +80,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     );
     // Movable keys (numkeys): Redis reports first/last/step 0 0 0.
     t.push(
-        cmd("lmpop", -4, w, lmpop)
+        cmd("lmpop", -4, w | Flags::MOVABLE_KEYS, lmpop)
             .group(g)
             .doc("Pop elements from a list", "7.0.0"),
     );
