@@ -9,11 +9,13 @@
 //! - `offline`: tools that work on a data directory without a server (`fsck`).
 //! - `config`: directives (redis.conf names), their defaults and CONFIG GET/SET.
 //! - `clock`: the only reader of the wall clock.
+//! - `alloc`: the global allocator (jemalloc) and its statistics.
 //!
 //! Import rules: `resp` → nothing; `db` → `clock`; `persist` → nothing above it;
 //! `cmd` → `db`, `resp`, `clock`, `config`; `server` → everything below it.
 //! `tests/layering.rs` enforces them.
 
+pub mod alloc;
 pub mod cli;
 pub mod clock;
 pub mod cmd;

@@ -655,3 +655,8 @@ fn command_info_fields() {
 fn hash() {
     check("hash");
 }
+
+#[test]
+fn zset() {
+    check("zset");
+}

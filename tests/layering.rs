@@ -9,7 +9,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("db", &["clock"]),
     ("persist", &["db", "clock"]),
-    ("cmd", &["db", "resp", "clock", "config"]),
+    ("alloc", &[]),
+    ("cmd", &["db", "resp", "clock", "config", "alloc"]),
     (
         "server",
         &["cmd", "persist", "db", "resp", "clock", "config"],

@@ -59,6 +59,8 @@ pub struct Stats {
     pub net_input_bytes: u64,
     /// Bytes written to clients.
     pub net_output_bytes: u64,
+    /// Highest `used_memory` seen (INFO memory `used_memory_peak`).
+    pub peak_memory: u64,
 }
 
 /// One logged command: the database it ran against and its canonical argv.

@@ -213,9 +213,15 @@ fn proc_status_kb(text: &str, field: &str) -> u64 {
 
 fn memory(x: &mut Exec<'_>) -> Fields {
     let status = read_proc("/proc/self/status");
-    // Until allocator statistics exist, used memory is the resident set size.
     let rss = proc_status_kb(&status, "VmRSS");
-    let peak = proc_status_kb(&status, "VmHWM").max(rss);
+    let mem = crate::alloc::stats();
+    let used = if mem.allocated > 0 {
+        mem.allocated
+    } else {
+        rss
+    };
+    let peak = x.st.stats.peak_memory.max(used);
+    x.st.stats.peak_memory = peak;
     let total = proc_status_kb(&read_proc("/proc/meminfo"), "MemTotal");
     let maxmemory =
         x.st.config
@@ -224,13 +230,18 @@ fn memory(x: &mut Exec<'_>) -> Fields {
             .unwrap_or(0);
     let policy = x.st.config.get("maxmemory-policy").unwrap_or_default();
     let perc = if peak > 0 {
-        rss as f64 * 100.0 / peak as f64
+        used as f64 * 100.0 / peak as f64
     } else {
         0.0
     };
+    let frag = if used > 0 {
+        rss as f64 / used as f64
+    } else {
+        1.0
+    };
     vec![
-        kv("used_memory", rss),
-        kv("used_memory_human", bytes_to_human(rss)),
+        kv("used_memory", used),
+        kv("used_memory_human", bytes_to_human(used)),
         kv("used_memory_rss", rss),
         kv("used_memory_rss_human", bytes_to_human(rss)),
         kv("used_memory_peak", peak),
@@ -241,8 +252,11 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("maxmemory", maxmemory),
         kv("maxmemory_human", bytes_to_human(maxmemory)),
         kv("maxmemory_policy", policy),
-        kv("mem_fragmentation_ratio", "1.00"),
-        kv("mem_allocator", "libc"),
+        kv("allocator_allocated", mem.allocated),
+        kv("allocator_active", mem.active),
+        kv("allocator_resident", mem.resident),
+        kv("mem_fragmentation_ratio", format!("{frag:.2}")),
+        kv("mem_allocator", "jemalloc-5.3.0"),
         kv("lazyfree_pending_objects", 0),
     ]
 }

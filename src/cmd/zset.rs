@@ -32,6 +32,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     let w = F::WRITE;
     let wd = F::WRITE | F::DENYOOM;
     let c = Journal::Custom;
+    // Keys that follow a numkeys argument are not in the key spec (Redis: `movablekeys`).
     let one = |s: CommandSpec| s.keys(1, 1, 1).group(g);
     t.push(one(cmd("zadd", -4, wd | F::FAST, zadd)).journal(c).doc(
         "Add one or more members to a sorted set, or update its score if it already exists",
@@ -127,19 +128,18 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         "Remove and return members with the highest scores in a sorted set",
         "5.0.0",
     ));
-    t.push(cmd("zmpop", -4, w, zmpop).keys(2, 2, 1).group(g).doc(
+    t.push(cmd("zmpop", -4, w | F::MOVABLE_KEYS, zmpop).group(g).doc(
         "Remove and return members with scores in a sorted set",
         "7.0.0",
     ));
     t.push(
-        cmd("zunion", -3, ro, zunion)
-            .keys(2, 2, 1)
+        cmd("zunion", -3, ro | F::MOVABLE_KEYS, zunion)
             .group(g)
             .doc("Add multiple sorted sets", "6.2.0"),
     );
     t.push(
-        cmd("zunionstore", -4, wd, zunionstore)
-            .keys(1, 3, 1)
+        cmd("zunionstore", -4, wd | F::MOVABLE_KEYS, zunionstore)
+            .keys(1, 1, 1)
             .group(g)
             .doc(
                 "Add multiple sorted sets and store the resulting sorted set in a new key",
@@ -147,14 +147,13 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             ),
     );
     t.push(
-        cmd("zinter", -3, ro, zinter)
-            .keys(2, 2, 1)
+        cmd("zinter", -3, ro | F::MOVABLE_KEYS, zinter)
             .group(g)
             .doc("Intersect multiple sorted sets", "6.2.0"),
     );
     t.push(
-        cmd("zinterstore", -4, wd, zinterstore)
-            .keys(1, 3, 1)
+        cmd("zinterstore", -4, wd | F::MOVABLE_KEYS, zinterstore)
+            .keys(1, 1, 1)
             .group(g)
             .doc(
                 "Intersect multiple sorted sets and store the resulting sorted set in a new key",
@@ -162,8 +161,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             ),
     );
     t.push(
-        cmd("zintercard", -3, ro, zintercard)
-            .keys(2, 2, 1)
+        cmd("zintercard", -3, ro | F::MOVABLE_KEYS, zintercard)
             .group(g)
             .doc(
                 "Intersect multiple sorted sets and return the cardinality of the result",
@@ -171,14 +169,13 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             ),
     );
     t.push(
-        cmd("zdiff", -3, ro, zdiff)
-            .keys(2, 2, 1)
+        cmd("zdiff", -3, ro | F::MOVABLE_KEYS, zdiff)
             .group(g)
             .doc("Subtract multiple sorted sets", "6.2.0"),
     );
     t.push(
-        cmd("zdiffstore", -4, wd, zdiffstore)
-            .keys(1, 3, 1)
+        cmd("zdiffstore", -4, wd | F::MOVABLE_KEYS, zdiffstore)
+            .keys(1, 1, 1)
             .group(g)
             .doc(
                 "Subtract multiple sorted sets and store the resulting sorted set in a new key",
@@ -1116,13 +1113,10 @@ fn zpop_cmd(x: &mut Exec<'_>, a: &[Bytes], max: bool) -> Result<Reply, CmdError>
     }
     let count = match a.get(2) {
         None => None,
-        Some(c) => {
-            let n = arg_i64(c)?;
-            if n < 0 {
-                return Err(CmdError::err("value is out of range, must be positive"));
-            }
-            Some(n)
-        }
+        Some(c) => match crate::db::strnum::parse_i64(c) {
+            Some(n) if n >= 0 => Some(n),
+            _ => return Err(CmdError::err("value is out of range, must be positive")),
+        },
     };
     zpop_generic(x, &a[1..2], max, count, false)
 }
@@ -1473,7 +1467,8 @@ fn zrandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let items: Vec<(Box<[u8]>, f64)> = if l < 0 || count == 1 {
         (0..count).filter_map(|_| z.at(below(size))).collect()
     } else if count >= size {
-        z.to_vec()
+        // Redis 7.0 replies with the whole set, highest rank first.
+        z.range_vec(0, size, true)
     } else {
         // Floyd's sampling of `count` distinct ranks.
         let mut chosen = std::collections::HashSet::with_capacity(count);
@@ -1544,7 +1539,8 @@ fn zscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         i += 2;
     }
-    let Some(z) = read(x, &a[1])? else {
+    // Already looked up (stats, expiry) above: read the value without counting twice.
+    let Some(Value::ZSet(z)) = x.st.ks.dbs[x.db].get(&a[1]).map(|e| &e.value) else {
         return Ok(empty());
     };
     let want = usize::try_from(count).unwrap_or(usize::MAX);

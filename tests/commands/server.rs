@@ -239,7 +239,7 @@ fn auth_with_requirepass() {
     let noauth = V::Err("NOAUTH Authentication required.".into());
     assert_eq!(r.cmd(&["GET", "k"]), noauth);
     assert_eq!(r.cmd(&["PING"]), noauth);
-    assert_eq!(r.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "x"]), noauth);
+    assert_eq!(r.cmd(&["CLIENT", "ID"]), noauth);
     assert_eq!(
         r.cmd(&["HELLO", "3"]),
         V::Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into())

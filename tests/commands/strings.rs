@@ -688,3 +688,52 @@ fn bitfield_and_bitfield_ro() {
     let got: Vec<i64> = q(&mut r, &["BITFIELD_RO", "bf", "GET", "u8", "8"]);
     assert_eq!(got, vec![255]);
 }
+
+/// String commands on a key of another type (a list made with LPUSH).
+#[test]
+fn wrongtype_errors() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    assert_eq!(q::<i64>(&mut r, &["LPUSH", "l", "a"]), 1);
+    ok(&mut r, &["SET", "s", "foobar"]);
+    let err = ee(&mut r, &["GET", "l"]);
+    assert_eq!(err.kind(), redis::ErrorKind::ExtensionError);
+    assert_eq!(err.code(), Some("WRONGTYPE"));
+    let wt = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(err_text(&err), wt);
+    for args in [
+        &["APPEND", "l", "x"][..],
+        &["STRLEN", "l"],
+        &["GETRANGE", "l", "0", "-1"],
+        &["SUBSTR", "l", "0", "-1"],
+        &["SETRANGE", "l", "0", "x"],
+        &["INCR", "l"],
+        &["INCRBY", "l", "2"],
+        &["DECR", "l"],
+        &["DECRBY", "l", "2"],
+        &["INCRBYFLOAT", "l", "1.5"],
+        &["GETSET", "l", "x"],
+        &["GETDEL", "l"],
+        &["GETEX", "l", "EX", "10"],
+        &["SET", "l", "x", "GET"],
+        &["SETBIT", "l", "0", "1"],
+        &["GETBIT", "l", "0"],
+        &["BITCOUNT", "l"],
+        &["BITPOS", "l", "1"],
+        &["BITFIELD", "l", "GET", "u8", "0"],
+        &["BITFIELD_RO", "l", "GET", "u8", "0"],
+        &["BITOP", "AND", "d", "s", "l"],
+        &["LCS", "s", "l"],
+    ] {
+        assert_eq!(e(&mut r, args), wt, "{args:?}");
+    }
+    // MGET answers nil for a non-string; SETNX/MSETNX see the key as existing.
+    let got: Vec<Option<String>> = q(&mut r, &["MGET", "s", "l"]);
+    assert_eq!(got, vec![Some("foobar".into()), None]);
+    assert_eq!(q::<i64>(&mut r, &["SETNX", "l", "x"]), 0);
+    assert_eq!(q::<i64>(&mut r, &["MSETNX", "l", "x", "n", "1"]), 0);
+    assert_eq!(q::<String>(&mut r, &["TYPE", "l"]), "list");
+    // A plain SET replaces the list.
+    ok(&mut r, &["SET", "l", "x"]);
+    assert_eq!(q::<String>(&mut r, &["GET", "l"]), "x");
+}
