@@ -72,6 +72,8 @@ pub struct Config {
     pub hash_max_listpack_value: u64,
     /// `set-max-intset-entries`.
     pub set_max_intset_entries: u64,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog past this size becomes dense.
+    pub hll_sparse_max_bytes: u64,
     /// `zset-max-listpack-entries` (alias `zset-max-ziplist-entries`).
     pub zset_max_listpack_entries: u64,
     /// `zset-max-listpack-value` (alias `zset-max-ziplist-value`).
@@ -214,6 +216,12 @@ const DIRECTIVES: &[Directive] = &[
         Kind::Int(0, i64::MAX as u64),
         true,
         "integer sets up to this size stay compact",
+    ),
+    d(
+        "hll-sparse-max-bytes",
+        Kind::MemRange(0, i64::MAX as u64),
+        true,
+        "sparse HyperLogLogs up to this many bytes stay sparse",
     ),
     d(
         "zset-max-listpack-entries",
@@ -382,6 +390,7 @@ impl Default for Config {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            hll_sparse_max_bytes: 3000,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
@@ -493,6 +502,7 @@ impl Config {
             "hash-max-listpack-entries" => self.hash_max_listpack_entries.to_string(),
             "hash-max-listpack-value" => self.hash_max_listpack_value.to_string(),
             "set-max-intset-entries" => self.set_max_intset_entries.to_string(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
             "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
@@ -600,6 +610,7 @@ impl Config {
             "hash-max-listpack-entries" => self.hash_max_listpack_entries = num(),
             "hash-max-listpack-value" => self.hash_max_listpack_value = num(),
             "set-max-intset-entries" => self.set_max_intset_entries = num(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = num(),
             "zset-max-listpack-entries" => self.zset_max_listpack_entries = num(),
             "zset-max-listpack-value" => self.zset_max_listpack_value = num(),
             "list-max-listpack-size" => {

@@ -5,6 +5,9 @@
 # everysec, and prints a markdown table with requests/s and the strata/redis ratio.
 #
 # Usage: tools/bench-e2e.sh [-n REQUESTS] [-t TESTS] [-c CLIENTS] [--policies "always everysec"]
+#                            [--pipes "1 16"] [--cmd "ZRANGEBYSCORE bench:z 0 100"]... [--prep "cmd"]...
+# --cmd adds a custom command benchmark (redis-benchmark's trailing command form); --prep
+# runs a command on both servers first (e.g. to fill a sorted set for ZRANGEBYSCORE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +16,12 @@ TESTS="set,get,incr"
 CLIENTS=50
 POLICIES="always everysec"
 PIPES="1 16"
+CMDS=()
+PREPS=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --cmd) CMDS+=("$2"); shift 2 ;;
+        --prep) PREPS+=("$2"); shift 2 ;;
         -n) N="$2"; shift 2 ;;
         -t) TESTS="$2"; shift 2 ;;
         -c) CLIENTS="$2"; shift 2 ;;
@@ -57,7 +64,24 @@ for pol in $POLICIES; do
     redis-server --port "$rp" --dir "$WORK/r-$pol" --appendonly yes --appendfsync "$pol" --save '' --daemonize no --loglevel warning >/dev/null &
     PIDS+=($!)
     wait_port "$sp"; wait_port "$rp"
+    for prep in "${PREPS[@]:-}"; do
+        [ -z "$prep" ] && continue
+        # shellcheck disable=SC2086
+        redis-cli -p "$sp" $prep >/dev/null; redis-cli -p "$rp" $prep >/dev/null
+    done
+    for c in "${CMDS[@]:-}"; do
+        [ -z "$c" ] && continue
+        for p in $PIPES; do
+            # shellcheck disable=SC2086
+            s=$(redis-benchmark -p "$sp" -c "$CLIENTS" -n "$N" -P "$p" --csv -q $c 2>/dev/null | awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}')
+            # shellcheck disable=SC2086
+            r=$(redis-benchmark -p "$rp" -c "$CLIENTS" -n "$N" -P "$p" --csv -q $c 2>/dev/null | awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}')
+            ratio=$(awk -v a="$s" -v b="$r" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+            echo "| $pol | $c | $p | $s | $r | $ratio |"
+        done
+    done
     for t in ${TESTS//,/ }; do
+        [ -z "$t" ] && continue
         for p in $PIPES; do
             s=$(rps "$sp" "$t" "$p"); r=$(rps "$rp" "$t" "$p")
             ratio=$(awk -v a="$s" -v b="$r" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')

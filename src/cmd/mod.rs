@@ -94,6 +94,8 @@ pub enum Group {
     Set,
     /// Sorted sets.
     SortedSet,
+    /// HyperLogLogs.
+    HyperLogLog,
 }
 
 impl Group {
@@ -109,6 +111,7 @@ impl Group {
             Group::List => "list",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::HyperLogLog => "hyperloglog",
         }
     }
 }

@@ -579,7 +579,7 @@ fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         i += 1;
     }
     let rest = &a[i..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if nx && xx {
@@ -587,7 +587,7 @@ fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             "XX and NX options at the same time are not compatible",
         ));
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if ((gt || lt) && nx) || (gt && lt) {
         return Err(CmdError::err(
             "GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -1566,4 +1566,168 @@ fn zscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         Reply::bulk_string(cursor.to_string()),
         Reply::Array(out),
     ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::string::testkit::*;
+    use crate::resp::Reply;
+
+    // Replies below were checked against redis-server 7.0.15 (see tests/scripts/zset.redis).
+
+    fn dbl(v: f64) -> Reply {
+        Reply::Double(v)
+    }
+
+    #[test]
+    fn float_results_are_journaled_as_zadd_of_the_result() {
+        let mut t = Kit::new();
+        t.logs(
+            "zadd z incr 0.1 m",
+            dbl(0.1),
+            &["ZADD z 0.10000000000000001 m"],
+        );
+        t.logs(
+            "zincrby z 0.2 m",
+            dbl(0.1 + 0.2),
+            &["ZADD z 0.30000000000000004 m"],
+        );
+        t.logs("zadd z 1 a 2 b", int(2), &["zadd z 1 a 2 b"]);
+        t.logs("zadd z nx 5 a", int(0), &[]);
+        t.logs("zadd z incr 0 m", dbl(0.1 + 0.2), &[]);
+        t.logs("zadd z gt incr -1 m", Reply::Null, &[]);
+        t.logs("zadd z incr inf a", dbl(f64::INFINITY), &["ZADD z inf a"]);
+        t.logs(
+            "zadd z incr -inf a",
+            err("ERR resulting score is not a number (NaN)"),
+            &[],
+        );
+        t.logs(
+            "zadd z xx ch 3 b 9 nope",
+            int(1),
+            &["zadd z xx ch 3 b 9 nope"],
+        );
+        t.logs("zadd nokey xx 1 a", int(0), &[]);
+        assert!(t.st.ks.dbs[0].get(b"nokey").is_none());
+        t.check_replay();
+    }
+
+    #[test]
+    fn writes_replay_to_the_same_keyspace() {
+        let mut t = Kit::new();
+        t.q("config set zset-max-listpack-entries 4");
+        t.q("zadd a 0.1 x 0.2 y 0.3 z 1.5 w 2 v 3 u");
+        t.q("zadd b 0.7 x 1.1 y 9 q");
+        t.q("sadd s x q r");
+        assert_eq!(t.encoding(b"a"), "skiplist");
+        for line in [
+            "zunionstore u 3 a b s weights 1.1 2.2 3.3",
+            "zinterstore i 2 a b aggregate max",
+            "zdiffstore d 2 a b",
+            "zrangestore r a (0.1 2 byscore",
+            "zrem a z nope",
+            "zpopmin a",
+            "zpopmax b 2",
+            "zmpop 2 nokey a max count 2",
+            "zremrangebyscore u (1 5",
+            "zremrangebyrank d 0 0",
+            "zadd l 0 a 0 b 0 c",
+            "zremrangebylex l [b +",
+            "zincrby u 0.3 x",
+            "zunionstore s2 1 s",
+            "zinterstore nothing 2 a nokey",
+        ] {
+            assert!(!t.q(line).is_error(), "{line}");
+        }
+        assert!(t.st.ks.dbs[0].get(b"nothing").is_none());
+        t.check_replay();
+    }
+
+    #[test]
+    fn empty_results_delete_keys() {
+        let mut t = Kit::new();
+        t.q("zadd z 1 a 2 b");
+        t.logs("zrem z a b", int(2), &["zrem z a b"]);
+        assert!(t.st.ks.dbs[0].get(b"z").is_none());
+        t.q("zadd z 1 a");
+        t.q("zpopmin z 5");
+        assert!(t.st.ks.dbs[0].get(b"z").is_none());
+        t.q("zadd z 1 a");
+        t.q("zrangestore z nokey 0 -1");
+        assert!(t.st.ks.dbs[0].get(b"z").is_none());
+        t.check_replay();
+    }
+
+    #[test]
+    fn expired_key_is_deleted_and_journaled() {
+        let mut t = Kit::new();
+        t.q("zadd z 1 a");
+        t.q("pexpire z 10");
+        t.now += 100;
+        t.logs("zcard z", int(0), &["DEL z"]);
+        t.q("zadd y 1 a");
+        t.q("pexpire y 10");
+        t.now += 100;
+        t.logs("zadd y xx 1 a", int(0), &["DEL y"]);
+        t.check_replay();
+    }
+
+    #[test]
+    fn resp3_shapes() {
+        let mut t = Kit::new();
+        t.q("zadd z 1 a 2 b 3 c");
+        t.st.clients.map.get_mut(&0).expect("internal client").resp = 3;
+        let pair = |m: &str, s: f64| arr(vec![bulk(m), dbl(s)]);
+        t.is("zrange z 0 0 withscores", arr(vec![pair("a", 1.0)]));
+        t.is("zpopmin z", arr(vec![bulk("a"), dbl(1.0)]));
+        t.is("zpopmin z 1", arr(vec![pair("b", 2.0)]));
+        t.is(
+            "zmpop 1 z max",
+            arr(vec![bulk("z"), arr(vec![pair("c", 3.0)])]),
+        );
+        t.is("zmpop 1 z max", Reply::NullArray);
+    }
+
+    /// ZSCAN over a skiplist returns every member present for the whole scan, even while
+    /// the set grows and shrinks between calls.
+    #[test]
+    fn zscan_guarantee_under_resizes() {
+        let mut t = Kit::new();
+        for i in 0..50 {
+            t.q(&format!("zadd z {i} m{i}"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = "0".to_string();
+        let mut round = 0;
+        loop {
+            let Reply::Array(parts) = t.q(&format!("zscan z {cursor} count 3")) else {
+                panic!("shape");
+            };
+            let (Reply::Bulk(c), Reply::Array(items)) = (&parts[0], &parts[1]) else {
+                panic!("shape");
+            };
+            for pair in items.chunks(2) {
+                if let Reply::Bulk(m) = &pair[0] {
+                    seen.insert(String::from_utf8_lossy(m).into_owned());
+                }
+            }
+            cursor = String::from_utf8_lossy(c).into_owned();
+            round += 1;
+            // Grow then shrink the table (members t* come and go; m* stay).
+            if round % 2 == 0 {
+                for j in 0..400 {
+                    t.q(&format!("zadd z 0 t{round}_{j}"));
+                }
+            } else if round > 1 {
+                let gone: Vec<String> = (0..400).map(|j| format!("t{}_{j}", round - 1)).collect();
+                t.q(&format!("zrem z {}", gone.join(" ")));
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+        for i in 0..50 {
+            assert!(seen.contains(&format!("m{i}")), "m{i} missed");
+        }
+    }
 }

@@ -212,23 +212,25 @@ impl Tree {
         let last = u32::try_from(self.nodes.len() - 1).unwrap_or(NIL);
         if gone != last {
             // Re-point the link that names `last` to `gone`, then move the node.
-            let (ls, lm) = {
-                let n = &self.nodes[idx(last)];
-                (n.score, n.member.clone())
-            };
             if self.root == last {
                 self.root = gone;
             } else {
                 let mut t = self.root;
-                loop {
-                    let go_left = self.cmp_node(t, ls, &lm) == Ordering::Less;
-                    let n = &mut self.nodes[idx(t)];
-                    let child = if go_left { &mut n.left } else { &mut n.right };
-                    if *child == last {
-                        *child = gone;
-                        break;
+                let (t, left) = loop {
+                    let n = &self.nodes[idx(t)];
+                    let l = &self.nodes[idx(last)];
+                    let left = cmp_pair(l.score, &l.member, n.score, &n.member) == Ordering::Less;
+                    let child = if left { n.left } else { n.right };
+                    if child == last {
+                        break (t, left);
                     }
-                    t = *child;
+                    t = child;
+                };
+                let n = &mut self.nodes[idx(t)];
+                if left {
+                    n.left = gone;
+                } else {
+                    n.right = gone;
                 }
             }
             self.nodes.swap(idx(gone), idx(last));

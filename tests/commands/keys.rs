@@ -17,7 +17,7 @@ fn del_unlink_exists_type() {
     ok(&mut r, &["MSET", "a", "1", "b", "2", "c", "3", "d", "4"]);
     assert_eq!(q::<i64>(&mut r, &["EXISTS", "a"]), 1);
     assert_eq!(q::<i64>(&mut r, &["EXISTS", "a", "b", "nokey", "a"]), 3);
-    assert_eq!(r.exists::<_, bool>("b").unwrap(), true);
+    assert!(r.exists::<_, bool>("b").unwrap());
     assert_eq!(q::<i64>(&mut r, &["DEL", "a", "nokey", "a"]), 1);
     assert_eq!(q::<i64>(&mut r, &["DEL", "a"]), 0);
     assert_eq!(q::<i64>(&mut r, &["UNLINK", "b", "c"]), 2);
@@ -519,10 +519,15 @@ fn lazy_expiry() {
     let s = Srv::new();
     let mut r = s.redis();
     let before = expired_keys(&mut r);
+    // Active expiry off: only the access below can remove the key.
+    ok(&mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     ok(&mut r, &["SET", "k", "v", "PX", "50"]);
     ok(&mut r, &["SET", "keep", "v"]);
     assert_eq!(q::<Option<String>>(&mut r, &["GET", "k"]), Some("v".into()));
     std::thread::sleep(Duration::from_millis(120));
+    // DBSIZE does not look at TTLs: the expired key is still stored.
+    assert_eq!(q::<i64>(&mut r, &["DBSIZE"]), 2);
+    assert_eq!(expired_keys(&mut r), before);
     assert_eq!(q::<Option<String>>(&mut r, &["GET", "k"]), None);
     assert_eq!(q::<i64>(&mut r, &["EXISTS", "k"]), 0);
     assert_eq!(q::<i64>(&mut r, &["TTL", "k"]), -2);

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Memory per element, strata vs redis-server, in one run.
+
+Starts a release strata and a redis-server (no persistence on the redis side, so only
+in-memory structures count) on free ports, loads each dataset into both with
+`redis-cli --pipe`, and prints INFO used_memory growth per element and the ratio.
+
+Datasets (as issue 3 asks): 1M small hashes of 10 fields, one hash of 1M fields,
+a 1M-member sorted set, a 1M-element list. Use --scale 0.1 for a quick run.
+"""
+import argparse, os, shutil, socket, subprocess, sys, tempfile, time
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def cli(port, *args):
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout
+
+def used(port):
+    for line in cli(port, "info", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise RuntimeError("no used_memory")
+
+def wait(port):
+    for _ in range(200):
+        if cli(port, "ping").strip() == "PONG":
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on {port} did not start")
+
+def resp(*args):
+    out = [f"*{len(args)}\r\n"]
+    for a in args:
+        a = str(a)
+        out.append(f"${len(a.encode())}\r\n{a}\r\n")
+    return "".join(out)
+
+def datasets(scale):
+    n = int(1_000_000 * scale)
+    def small_hashes():
+        for i in range(n):
+            args = ["HSET", f"h:{i}"]
+            for f in range(10):
+                args += [f"f{f}", f"v{i % 1000}-{f}"]
+            yield resp(*args)
+    def big_hash():
+        for i in range(0, n, 100):
+            args = ["HSET", "bighash"]
+            for j in range(i, min(i + 100, n)):
+                args += [f"field:{j}", f"value:{j}"]
+            yield resp(*args)
+    def zset():
+        for i in range(0, n, 100):
+            args = ["ZADD", "bigzset"]
+            for j in range(i, min(i + 100, n)):
+                args += [str(j * 1.5), f"member:{j}"]
+            yield resp(*args)
+    def lst():
+        for i in range(0, n, 100):
+            yield resp("RPUSH", "biglist", *[f"element:{j}" for j in range(i, min(i + 100, n))])
+    return [("1M hashes x 10 fields", small_hashes, n * 10),
+            ("1 hash of 1M fields", big_hash, n),
+            ("sorted set of 1M members", zset, n),
+            ("list of 1M elements", lst, n)]
+
+def load(port, gen, path):
+    with open(path, "w") as f:
+        for chunk in gen():
+            f.write(chunk)
+    with open(path, "rb") as f:
+        r = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, capture_output=True, text=True)
+    if "errors: 0" not in r.stdout:
+        raise RuntimeError(r.stdout + r.stderr)
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--strata", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "strata"))
+    a = ap.parse_args()
+    work = tempfile.mkdtemp()
+    procs = []
+    try:
+        sp, rp = free_port(), free_port()
+        procs.append(subprocess.Popen([a.strata, "server", "--port", str(sp), "--dir", f"{work}/s",
+                                       "--appendfsync", "no", "--loglevel", "warning"]))
+        procs.append(subprocess.Popen(["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
+                                       "--dir", work], stdout=subprocess.DEVNULL))
+        wait(sp); wait(rp)
+        print(f"| dataset | elements | strata bytes/elem | redis bytes/elem | strata/redis |")
+        print(f"|---|---|---|---|---|")
+        for name, gen, elems in datasets(a.scale):
+            row = []
+            for port in (sp, rp):
+                cli(port, "flushall")
+                time.sleep(0.3)
+                before = used(port)
+                load(port, gen, f"{work}/cmds.txt")
+                row.append((used(port) - before) / elems)
+            print(f"| {name} | {elems} | {row[0]:.1f} | {row[1]:.1f} | {row[0] / row[1]:.2f} |")
+            sys.stdout.flush()
+    finally:
+        for p in procs:
+            p.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
