@@ -71,14 +71,17 @@ async fn run(
         };
         // Decode everything buffered.
         let mut proto_err = None;
+        let mut more_buffered = false;
         loop {
             match decode(&mut buf, &limits) {
                 Ok(Some(argv)) => {
                     if !argv.is_empty() {
                         batch.push(argv);
                     }
-                    // AUTH/HELLO change decoding limits: execute before decoding further.
+                    // AUTH/HELLO change decoding limits: execute before decoding further,
+                    // then come back for the rest of the buffer without reading.
                     if !limits.authenticated && !batch.is_empty() {
+                        more_buffered = !buf.is_empty();
                         break;
                     }
                 }
@@ -146,7 +149,7 @@ async fn run(
                 batch.clear();
                 return Ok(());
             }
-            if !batch.is_empty() {
+            if !batch.is_empty() || more_buffered {
                 continue;
             }
         }

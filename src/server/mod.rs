@@ -73,6 +73,9 @@ pub async fn start(
     }
     if let Some(a) = addrs.first() {
         engine.port.store(a.port(), Ordering::Relaxed);
+        // `port 0` picks a free port: report the real one in CONFIG GET too.
+        let port = a.port();
+        engine.with_state(|st| st.config.port = port);
     }
     let live = Arc::new(AtomicUsize::new(0));
     for l in listeners {

@@ -315,7 +315,6 @@ fn async_resp3_client() {
 /// Every command of a pipelined read is answered before AUTH too (redis-rs pipelines its
 /// connection setup).
 #[test]
-#[ignore = "KNOWN BUG: before AUTH only the first pipelined command of a read is answered; the rest wait for more input (src/server/conn.rs)"]
 fn pipelined_commands_before_auth_are_all_answered() {
     use std::io::{Read, Write};
     let s = Srv::start(&[("requirepass", "secret")]);

@@ -284,7 +284,6 @@ fn auth_with_requirepass() {
 /// redis-rs against a `requirepass` server: it pipelines its connection setup (AUTH or
 /// HELLO 3 AUTH, then CLIENT SETINFO twice), so this needs every pipelined reply.
 #[test]
-#[ignore = "KNOWN BUG: before AUTH only the first pipelined command of a read is answered (src/server/conn.rs), so redis-rs hangs at connect on a requirepass server"]
 fn auth_through_redis_rs() {
     let s = Srv::start(&[("requirepass", "secret")]);
     // No password: the setup's CLIENT SETINFO errors are ignored, commands get NOAUTH.
