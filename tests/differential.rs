@@ -189,6 +189,11 @@ fn known_gaps() {
 }
 
 #[test]
+fn txn() {
+    check("txn");
+}
+
+#[test]
 fn strings() {
     check("strings");
 }
@@ -659,4 +664,14 @@ fn hash() {
 #[test]
 fn zset() {
     check("zset");
+}
+
+#[test]
+fn hll() {
+    check("hll");
+}
+
+#[test]
+fn stream() {
+    check("stream");
 }

@@ -85,6 +85,7 @@ fn park(
             keys,
             deadline_ms,
             timeout_reply: timeout_reply.clone(),
+            argv: None,
         });
     }
     Ok(timeout_reply)

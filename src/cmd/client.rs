@@ -46,6 +46,14 @@ pub struct Client {
     pub qbuf: usize,
     /// Disconnects the client.
     pub kill: Option<KillFn>,
+    /// Commands queued since MULTI (`None` outside a transaction).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was rejected: EXEC will answer EXECABORT.
+    pub multi_aborted: bool,
+    /// Keys this client WATCHes, as (db, key).
+    pub watched: Vec<(usize, Bytes)>,
+    /// A watched key was touched: EXEC will fail with a null reply.
+    pub watch_dirty: bool,
 }
 
 impl Client {
@@ -69,6 +77,10 @@ impl Client {
             close_after_reply: false,
             qbuf: 0,
             kill: None,
+            multi: None,
+            multi_aborted: false,
+            watched: Vec::new(),
+            watch_dirty: false,
         }
     }
 
@@ -83,11 +95,14 @@ impl Client {
         if self.no_touch {
             flags.push('T');
         }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -96,6 +111,7 @@ impl Client {
             idle,
             flags,
             self.db,
+            self.multi.as_ref().map_or(-1, |q| i64::try_from(q.len()).unwrap_or(i64::MAX)),
             self.qbuf,
             self.last_cmd,
             self.resp,

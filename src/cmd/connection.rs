@@ -68,7 +68,11 @@ fn quit(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let needs_pass = !x.st.config.requirepass.is_empty();
     x.db = 0;
+    let id = x.client_id;
+    x.st.unwatch_all(id);
     let c = x.client();
+    c.multi = None;
+    c.multi_aborted = false;
     c.db = 0;
     c.resp = 2;
     c.name = None;

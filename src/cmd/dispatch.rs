@@ -30,15 +30,35 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
 
 /// Execute one command and return its reply. Never panics on user input.
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     let spec = match COMMANDS.lookup(argv) {
         Ok(s) => s,
-        Err(e) => return error_reply(x, e, None),
+        Err(e) => return reject(x, e, None, queuing),
     };
     if !spec.arity_ok(argv.len()) {
-        return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
+        return reject(
+            x,
+            CmdError::Arity(spec.full_name.clone()),
+            Some(spec.id),
+            queuing,
+        );
     }
     if let Err(e) = admit(x, spec) {
-        return error_reply(x, e, Some(spec.id));
+        return reject(x, e, Some(spec.id), queuing);
+    }
+    if queuing && !TXN_CONTROL.contains(&spec.full_name.as_str()) {
+        if spec.flags.contains(Flags::NO_MULTI) {
+            return reject(
+                x,
+                CmdError::err("Command not allowed inside a transaction"),
+                Some(spec.id),
+                true,
+            );
+        }
+        if let Some(q) = x.client().multi.as_mut() {
+            q.push(argv.to_vec());
+        }
+        return Reply::Simple("QUEUED".into());
     }
     let Some(handler) = spec.handler else {
         return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
@@ -73,6 +93,33 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         count_error(st, text);
     }
     reply
+}
+
+/// Commands that run immediately even inside MULTI (Redis `processCommand`).
+const TXN_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// An error before execution; inside MULTI it also dooms the transaction (EXECABORT).
+fn reject(x: &mut Exec<'_>, e: CmdError, id: Option<usize>, queuing: bool) -> Reply {
+    let is_exec = id.is_some_and(|i| COMMANDS.name_of(i) == "exec");
+    if is_exec && x.caller == Caller::Client {
+        // Redis `execCommandAbort`: a rejected EXEC discards the transaction and says why.
+        let client_id = x.client_id;
+        let c = x.client();
+        c.multi = None;
+        c.multi_aborted = false;
+        x.st.unwatch_all(client_id);
+        let text = e.to_string();
+        let why = text.strip_prefix("ERR ").unwrap_or(&text).to_string();
+        return error_reply(
+            x,
+            CmdError::Raw(format!("EXECABORT Transaction discarded because of: {why}")),
+            id,
+        );
+    }
+    if queuing {
+        x.client().multi_aborted = true;
+    }
+    error_reply(x, e, id)
 }
 
 fn count_error(st: &mut super::exec::Stats, text: &str) {

@@ -99,6 +99,9 @@ pub struct BlockRequest {
     pub deadline_ms: i64,
     /// The reply on timeout (Redis: a null array for BLPOP, a null bulk for BLMOVE).
     pub timeout_reply: Reply,
+    /// The command to park instead of the one received (XREAD BLOCK with `$` parks its
+    /// argv with `$` resolved to the concrete last ID); None = the received argv.
+    pub argv: Option<Vec<Bytes>>,
 }
 
 /// A parked client (BLPOP …) waiting for one of its keys.
@@ -178,6 +181,63 @@ pub struct State {
     pub active_expire: bool,
     /// Clients parked by blocking commands.
     pub blocked: BlockedTable,
+    /// WATCHed keys: (db, key) → watching client ids.
+    pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
+}
+
+impl State {
+    /// Flag every client watching (db, key): its EXEC will fail.
+    pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        if self.watched_keys.is_empty() {
+            return;
+        }
+        if let Some(ids) = self.watched_keys.get(&(db, Bytes::copy_from_slice(key))) {
+            for id in ids.clone() {
+                if let Some(c) = self.clients.map.get_mut(&id) {
+                    c.watch_dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Before `db` is emptied or swapped with `other`: flag every client watching a key of
+    /// `db` that exists in `db` (or in `other`), as Redis 7.0's FLUSHDB/FLUSHALL/SWAPDB do.
+    pub fn touch_watched_existing(&mut self, db: usize, other: Option<usize>) {
+        let ks = &self.ks;
+        let exists = |d: usize, k: &[u8]| ks.dbs.get(d).is_some_and(|x| x.get(k).is_some());
+        let ids: Vec<u64> = self
+            .watched_keys
+            .iter()
+            .filter(|((d, k), _)| {
+                *d == db && (exists(db, k) || other.is_some_and(|o| exists(o, k)))
+            })
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        for id in ids {
+            if let Some(c) = self.clients.map.get_mut(&id) {
+                c.watch_dirty = true;
+            }
+        }
+    }
+
+    /// Forget every key `id` watches (EXEC, DISCARD, UNWATCH, RESET, disconnect).
+    pub fn unwatch_all(&mut self, id: u64) {
+        let keys = match self.clients.map.get_mut(&id) {
+            Some(c) => {
+                c.watch_dirty = false;
+                std::mem::take(&mut c.watched)
+            }
+            None => return,
+        };
+        for k in keys {
+            if let Some(ids) = self.watched_keys.get_mut(&k) {
+                ids.retain(|&c| c != id);
+                if ids.is_empty() {
+                    self.watched_keys.remove(&k);
+                }
+            }
+        }
+    }
 }
 
 impl State {
@@ -194,6 +254,7 @@ impl State {
             dirty: 0,
             active_expire: true,
             blocked: BlockedTable::default(),
+            watched_keys: std::collections::HashMap::new(),
         }
     }
 }
@@ -218,6 +279,8 @@ pub struct Exec<'a> {
     pub dirty: u64,
     /// Set by a blocking command that could not be served now (the engine parks the client).
     pub block: Option<BlockRequest>,
+    /// True while EXEC runs its queued commands (nothing blocks, nothing is queued).
+    pub in_exec: bool,
 }
 
 impl<'a> Exec<'a> {
@@ -240,6 +303,7 @@ impl<'a> Exec<'a> {
             journal: Vec::new(),
             dirty: 0,
             block: None,
+            in_exec: false,
         }
     }
 
@@ -264,7 +328,7 @@ impl<'a> Exec<'a> {
     /// True if a blocking command may park this caller: a client command, not replay,
     /// not a background job (MULTI and scripts, when they exist, also answer false).
     pub fn may_block(&self) -> bool {
-        self.caller == Caller::Client
+        self.caller == Caller::Client && !self.in_exec
     }
 
     /// Record an effect in this unit's journal (ignored during replay).

@@ -563,6 +563,9 @@ fn swapdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("DB index is out of range"));
     };
     // Whole databases swap (keys, TTLs and the expire cursor); clients stay on their index.
+    // A watched key that exists on either side changes meaning: its WATCH breaks.
+    x.st.touch_watched_existing(i1, Some(i2));
+    x.st.touch_watched_existing(i2, Some(i1));
     x.st.ks.dbs.swap(i1, i2);
     x.touch_dirty(1);
     Ok(Reply::ok())
@@ -580,6 +583,8 @@ fn flush_option(a: &[Bytes]) -> Result<(), CmdError> {
 fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     flush_option(a)?;
     let n = x.db().len() as u64;
+    let db = x.db;
+    x.st.touch_watched_existing(db, None);
     x.db().clear();
     x.touch_dirty(n);
     Ok(Reply::ok())
@@ -588,6 +593,9 @@ fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     flush_option(a)?;
     let mut n = 0;
+    for db in 0..x.st.ks.dbs.len() {
+        x.st.touch_watched_existing(db, None);
+    }
     for d in &mut x.st.ks.dbs {
         n += d.len() as u64;
         d.clear();

@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod error;
 pub mod exec;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
@@ -18,7 +19,10 @@ pub mod list;
 pub mod registry;
 pub mod server;
 pub mod set;
+pub mod sort;
+pub mod stream;
 pub mod string;
+pub mod txn;
 pub mod zset;
 
 pub use client::{Client, ClientTable};
@@ -70,6 +74,8 @@ bitflags::bitflags! {
         const NO_ASYNC_LOADING = 1 << 16;
         /// Key positions follow a `numkeys` argument (COMMAND reports `movablekeys`).
         const MOVABLE_KEYS  = 1 << 17;
+        /// Not logged to the slow log (reported only).
+        const SKIP_SLOWLOG  = 1 << 18;
     }
 }
 
@@ -94,8 +100,12 @@ pub enum Group {
     Set,
     /// Sorted sets.
     SortedSet,
+    /// Streams.
+    Stream,
     /// HyperLogLogs.
     HyperLogLog,
+    /// Transactions.
+    Transactions,
 }
 
 impl Group {
@@ -111,6 +121,8 @@ impl Group {
             Group::List => "list",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::Stream => "stream",
+            Group::Transactions => "transactions",
             Group::HyperLogLog => "hyperloglog",
         }
     }

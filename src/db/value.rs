@@ -15,6 +15,8 @@ pub enum Value {
     Set(Box<super::set::Set>),
     /// A sorted set.
     ZSet(Box<super::zset::ZSet>),
+    /// A stream.
+    Stream(Box<super::stream::Stream>),
 }
 
 impl Value {
@@ -26,6 +28,7 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Set(v) => v.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(x) => x.len(),
         }
     }
 
@@ -37,6 +40,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }
@@ -95,6 +99,7 @@ impl Entry {
             Value::List(l) => l.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(x) => x.encoding(),
         }
     }
 }

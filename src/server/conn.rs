@@ -48,6 +48,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     engine.with_state(|st| {
         // A client killed or disconnected while blocked leaves no trace.
         st.blocked.remove(id);
+        st.unwatch_all(id);
         st.clients.map.remove(&id);
     });
 }

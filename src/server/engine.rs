@@ -121,6 +121,17 @@ fn journal_keys(journal: &[JournalEntry]) -> Vec<(usize, Bytes)> {
     out
 }
 
+/// Break the WATCH of every client watching a key these effects changed (FLUSHDB,
+/// FLUSHALL and SWAPDB flag their watchers themselves, before the data is gone).
+fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
+    if st.watched_keys.is_empty() {
+        return;
+    }
+    for (db, key) in journal_keys(journal) {
+        st.touch_watched(db, &key);
+    }
+}
+
 /// A no-op environment for replay (replayed commands never reach server services).
 struct ReplayEnv;
 
@@ -283,6 +294,7 @@ impl Engine {
         }
         let mut lsn_of_unit = 0;
         if !journal.is_empty() {
+            touch_watchers(st, &journal);
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
                 Err(e) => {
@@ -301,7 +313,7 @@ impl Engine {
                 Blocked {
                     db,
                     keys: b.keys,
-                    argv: argv.to_vec(),
+                    argv: b.argv.unwrap_or_else(|| argv.to_vec()),
                     wake: Some(Box::new(move |r, l| {
                         let _ = tx.send((r, l));
                     })),
@@ -477,6 +489,7 @@ impl Engine {
         let journal = std::mem::take(&mut x.journal);
         drop(x);
         if !journal.is_empty() {
+            touch_watchers(&mut st, &journal);
             let _ = self.append(now, &journal);
         }
         more

@@ -1,0 +1,444 @@
+//! SORT and SORT_RO, as Redis 7.0's `sort.c`: option parsing (ASC/DESC, ALPHA, LIMIT,
+//! BY with `nosort`/`*`/`->field` patterns, GET with `#`, STORE for SORT only), loading
+//! a list, set or sorted set (a sorted set is converted to its skiplist encoding first,
+//! as Redis does destructively), Redis's comparison rules (numeric scores as `strtod`
+//! reads them with ties broken by the elements' bytes; ALPHA as `strcoll` in the C
+//! locale, binary when storing), LIMIT clamping, and the `BY nosort` fast paths that keep
+//! a list's or sorted set's own order and take the LIMIT range by index or rank.
+//! Pattern keys are read with `Exec::lookup_read` (expired keys are missing).
+//! SORT … STORE is journaled as its effect (`DEL dst`, then `RPUSH dst …`) so that
+//! replay is exact whatever the source's iteration order, and so that the destination
+//! key is seen by WATCH and by clients blocked on it.
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec};
+use super::{cmd, CmdError, CommandSpec, Flags, Journal};
+use crate::db::list::{End, List};
+use crate::db::{Entry, Value};
+use crate::resp::Reply;
+
+/// Register SORT and SORT_RO.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let cats: &'static [&'static str] = &["set", "sortedset", "list", "dangerous"];
+    t.push(
+        cmd("sort", -2, F::WRITE | F::DENYOOM | F::MOVABLE_KEYS, sort)
+            .keys(1, 1, 1)
+            .acl(cats)
+            .journal(Journal::Custom)
+            .doc("Sort the elements in a list, set or sorted set", "1.0.0"),
+    );
+    t.push(
+        cmd("sort_ro", -2, F::READONLY | F::MOVABLE_KEYS, sort_ro)
+            .keys(1, 1, 1)
+            .acl(cats)
+            .doc(
+                "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
+                "7.0.0",
+            ),
+    );
+}
+
+/// Elements per RPUSH in the journaled effect of SORT … STORE.
+const STORE_CHUNK: usize = 1024;
+
+/// The text of the numeric conversion error.
+const SCORE_ERR: &str = "ERR One or more scores can't be converted into double";
+
+/// SORT's options, as parsed from the arguments.
+struct Opts {
+    desc: bool,
+    alpha: bool,
+    limit_start: i64,
+    limit_count: i64,
+    store: Option<Bytes>,
+    by: Option<Bytes>,
+    /// Set by any BY pattern without `*` (sticky, as in Redis).
+    dontsort: bool,
+    gets: Vec<Bytes>,
+}
+
+/// The bytes of `b` up to its first NUL, as C string functions see it.
+fn cstr(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
+}
+
+fn parse(a: &[Bytes], readonly: bool) -> Result<Opts, CmdError> {
+    let mut o = Opts {
+        desc: false,
+        alpha: false,
+        limit_start: 0,
+        limit_count: -1,
+        store: None,
+        by: None,
+        dontsort: false,
+        gets: Vec::new(),
+    };
+    let mut j = 2;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        let w = &a[j];
+        if is(w, "asc") {
+            o.desc = false;
+        } else if is(w, "desc") {
+            o.desc = true;
+        } else if is(w, "alpha") {
+            o.alpha = true;
+        } else if is(w, "limit") && left >= 2 {
+            o.limit_start = arg_i64(&a[j + 1])?;
+            o.limit_count = arg_i64(&a[j + 2])?;
+            j += 2;
+        } else if !readonly && is(w, "store") && left >= 1 {
+            o.store = Some(a[j + 1].clone());
+            j += 1;
+        } else if is(w, "by") && left >= 1 {
+            let p = a[j + 1].clone();
+            if !cstr(&p).contains(&b'*') {
+                o.dontsort = true;
+            }
+            o.by = Some(p);
+            j += 1;
+        } else if is(w, "get") && left >= 1 {
+            o.gets.push(a[j + 1].clone());
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(o)
+}
+
+/// What was sorted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    List,
+    Set,
+    ZSet,
+}
+
+/// Redis's `lookupKeyByPattern`: `#` is the element itself; otherwise the first `*` of
+/// the pattern is replaced by the element and the key read (a string, or with
+/// `->field` after the `*` a hash field). No `*`, a missing key or the wrong type: None.
+fn lookup_pattern(x: &mut Exec<'_>, pat: &[u8], elem: &[u8]) -> Option<Vec<u8>> {
+    let c = cstr(pat);
+    if c == b"#" {
+        return Some(elem.to_vec());
+    }
+    let star = c.iter().position(|&b| b == b'*')?;
+    let after = &c[star + 1..];
+    let field = after
+        .windows(2)
+        .position(|w| w == b"->")
+        .map(|i| star + 1 + i)
+        .filter(|&f| f + 2 < c.len());
+    let key_end = field.unwrap_or(pat.len());
+    let mut key = Vec::with_capacity(pat.len() + elem.len());
+    key.extend_from_slice(&pat[..star]);
+    key.extend_from_slice(elem);
+    key.extend_from_slice(&pat[star + 1..key_end]);
+    let e = x.lookup_read(&key)?;
+    match (field, &e.value) {
+        (Some(f), Value::Hash(h)) => h.get(&pat[f + 2..]).map(<[u8]>::to_vec),
+        (None, Value::Str(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// True for the bytes C's `isspace` accepts in the C locale.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// A sort score as Redis reads it: `strtod` must consume the whole C string (so the empty
+/// string is 0) with no `ERANGE` (overflow, and underflow to zero or to an inexact
+/// subnormal) and no NaN. None is the conversion error.
+fn score(v: &[u8]) -> Option<f64> {
+    let c = cstr(v);
+    if c.is_empty() {
+        return Some(0.0);
+    }
+    let start = c.iter().position(|&b| !is_c_space(b))?;
+    let t = &c[start..];
+    let f = crate::db::strnum::parse_double(t)?;
+    if f != 0.0 && f.abs() < f64::MIN_POSITIVE && !exact_hex_subnormal(t) {
+        return None;
+    }
+    Some(f)
+}
+
+/// True if `t` (a valid `strtod` number whose value is subnormal) is a hexadecimal
+/// literal whose lowest set bit is at or above 2^-1074, i.e. exactly representable (glibc
+/// sets `ERANGE` for subnormal results only when they are inexact). A decimal subnormal
+/// is taken as inexact (an exact one needs hundreds of digits).
+fn exact_hex_subnormal(t: &[u8]) -> bool {
+    let t = match t.first() {
+        Some(b'+' | b'-') => &t[1..],
+        _ => t,
+    };
+    if t.len() < 2 || t[0] != b'0' || !matches!(t[1], b'x' | b'X') {
+        return false;
+    }
+    let body = &t[2..];
+    let p_at = body.iter().position(|&b| matches!(b, b'p' | b'P'));
+    let (mant, exp) = match p_at {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &b""[..]),
+    };
+    let p: i64 = std::str::from_utf8(exp)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let dot = mant.iter().position(|&b| b == b'.');
+    let digits: Vec<u32> = mant
+        .iter()
+        .filter_map(|&b| (b as char).to_digit(16))
+        .collect();
+    let frac_len = dot.map_or(0, |d| mant.len() - d - 1);
+    let Some(last_nz) = digits.iter().rposition(|&d| d != 0) else {
+        return true;
+    };
+    let trailing_zero_digits = digits.len() - 1 - last_nz;
+    let tz = 4 * trailing_zero_digits as i64 + i64::from(digits[last_nz].trailing_zeros());
+    p.saturating_sub(4 * frac_len as i64).saturating_add(tz) >= -1074
+}
+
+/// Comparison of two strings as `strcoll` in the C locale: `strcmp` of the C strings.
+fn coll(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    cstr(a).cmp(cstr(b))
+}
+
+/// One element being sorted, with what it sorts by.
+struct Item {
+    elem: Vec<u8>,
+    score: f64,
+    cmp: Option<Vec<u8>>,
+}
+
+fn sort(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    sort_generic(x, a, false)
+}
+
+fn sort_ro(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    sort_generic(x, a, true)
+}
+
+/// Load the elements of the key to sort: all of them, or for `BY nosort` over a list or
+/// sorted set only the LIMIT range in the requested direction. Returns the elements and
+/// the (start, end) range of them to output.
+fn load(
+    x: &mut Exec<'_>,
+    key: &[u8],
+    o: &Opts,
+) -> Result<(Kind, Vec<Vec<u8>>, i64, i64), CmdError> {
+    let (kind, len) = match x.lookup_read(key) {
+        None => (Kind::List, 0),
+        Some(e) => match &mut e.value {
+            Value::List(l) => (Kind::List, l.len()),
+            Value::Set(s) => (Kind::Set, s.len()),
+            Value::ZSet(z) => {
+                // Redis converts a listpack sorted set for SORT, destructively.
+                z.convert_to_big();
+                (Kind::ZSet, z.len())
+            }
+            _ => return Err(CmdError::WrongType),
+        },
+    };
+    let vlen = i64::try_from(len).unwrap_or(i64::MAX);
+    let mut start = o.limit_start.max(0);
+    let mut end = if o.limit_count < 0 {
+        vlen - 1
+    } else {
+        start.wrapping_add(o.limit_count).wrapping_sub(1)
+    };
+    if start >= vlen {
+        start = vlen - 1;
+        end = vlen - 2;
+    }
+    if end >= vlen {
+        end = vlen - 1;
+    }
+    let ranged = o.dontsort && kind != Kind::Set;
+    let Some(e) = x.st.ks.dbs[x.db].get(key) else {
+        return Ok((kind, Vec::new(), start, end));
+    };
+    let mut out = Vec::new();
+    if ranged {
+        // Elements start..=end in list/rank order, from the far end when DESC.
+        let n = usize::try_from(end - start + 1).unwrap_or(0);
+        if n > 0 {
+            let first = usize::try_from(start).unwrap_or(0);
+            match &e.value {
+                Value::List(l) => {
+                    let it: Box<dyn Iterator<Item = &[u8]>> = if o.desc {
+                        Box::new(l.iter().rev())
+                    } else {
+                        Box::new(l.iter())
+                    };
+                    out.extend(it.skip(first).take(n).map(<[u8]>::to_vec));
+                }
+                Value::ZSet(z) => {
+                    let (lo, hi) = if o.desc {
+                        (len - first - n, len - first)
+                    } else {
+                        (first, first + n)
+                    };
+                    z.range(lo, hi, o.desc, |m, _| out.push(m.to_vec()));
+                }
+                _ => {}
+            }
+        }
+        return Ok((kind, out, 0, end - start));
+    }
+    out.reserve(len);
+    match &e.value {
+        Value::List(l) => out.extend(l.iter().map(<[u8]>::to_vec)),
+        Value::Set(s) => out.extend(s.iter().map(|m| m.to_vec())),
+        Value::ZSet(z) => z.for_each(|m, _| out.push(m.to_vec())),
+        _ => {}
+    }
+    Ok((kind, out, start, end))
+}
+
+fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    let mut o = parse(a, readonly)?;
+    let (kind, elems, start, end) = load(x, &a[1], &o)?;
+    // An unsorted set has no order of its own: when storing, sort it (as Redis does for
+    // STORE and scripts) so the result is deterministic.
+    if o.dontsort && kind == Kind::Set && o.store.is_some() {
+        o.dontsort = false;
+        o.alpha = true;
+        o.by = None;
+    }
+    let mut items: Vec<Item> = elems
+        .into_iter()
+        .map(|elem| Item {
+            elem,
+            score: 0.0,
+            cmp: None,
+        })
+        .collect();
+    let mut conversion_error = false;
+    if !o.dontsort {
+        if kind == Kind::Set {
+            // Ties in ALPHA BY sorts keep the input order: make it independent of the
+            // hashtable's layout.
+            items.sort_by(|p, q| p.elem.cmp(&q.elem));
+        }
+        for it in &mut items {
+            let by = match &o.by {
+                Some(p) => match lookup_pattern(x, p, &it.elem) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                None => {
+                    if !o.alpha {
+                        match score(&it.elem) {
+                            Some(s) => it.score = s,
+                            None => conversion_error = true,
+                        }
+                    }
+                    continue;
+                }
+            };
+            if o.alpha {
+                it.cmp = Some(by);
+            } else {
+                match score(&by) {
+                    Some(s) => it.score = s,
+                    None => conversion_error = true,
+                }
+            }
+        }
+        let storing = o.store.is_some();
+        let by_pattern = o.by.is_some();
+        let alpha = o.alpha;
+        items.sort_by(|p, q| {
+            let c = if !alpha {
+                p.score
+                    .partial_cmp(&q.score)
+                    .filter(|c| c.is_ne())
+                    .unwrap_or_else(|| p.elem.cmp(&q.elem))
+            } else if by_pattern {
+                match (&p.cmp, &q.cmp) {
+                    (None, None) => std::cmp::Ordering::Equal,
+                    (None, Some(_)) => std::cmp::Ordering::Less,
+                    (Some(_), None) => std::cmp::Ordering::Greater,
+                    (Some(u), Some(v)) if storing => u.cmp(v),
+                    (Some(u), Some(v)) => coll(u, v),
+                }
+            } else if storing {
+                p.elem.cmp(&q.elem)
+            } else {
+                coll(&p.elem, &q.elem)
+            };
+            if o.desc {
+                c.reverse()
+            } else {
+                c
+            }
+        });
+    }
+    if conversion_error {
+        return Err(CmdError::Raw(SCORE_ERR.into()));
+    }
+    let range: &[Item] = if end >= start && start >= 0 {
+        let s = usize::try_from(start).unwrap_or(0);
+        let e = usize::try_from(end).unwrap_or(0);
+        items.get(s..=e).unwrap_or(&[])
+    } else {
+        &[]
+    };
+    let Some(dst) = o.store.clone() else {
+        let mut out = Vec::with_capacity(range.len() * o.gets.len().max(1));
+        for it in range {
+            if o.gets.is_empty() {
+                out.push(Reply::bulk(&it.elem));
+            }
+            for g in &o.gets {
+                out.push(match lookup_pattern(x, g, &it.elem) {
+                    Some(v) => Reply::Bulk(Bytes::from(v)),
+                    None => Reply::Null,
+                });
+            }
+        }
+        return Ok(Reply::Array(out));
+    };
+    let mut values: Vec<Vec<u8>> = Vec::with_capacity(range.len() * o.gets.len().max(1));
+    for it in range {
+        if o.gets.is_empty() {
+            values.push(it.elem.clone());
+        }
+        for g in &o.gets {
+            values.push(lookup_pattern(x, g, &it.elem).unwrap_or_default());
+        }
+    }
+    let n = values.len();
+    let db = x.db;
+    x.expire_if_needed_in(db, &dst);
+    let existed = x.db().remove(&dst).is_some();
+    if existed {
+        x.journal(vec![Bytes::from_static(b"DEL"), dst.clone()]);
+    }
+    if n > 0 {
+        let fill = x.st.config.list_max_listpack_size;
+        let mut l = List::new();
+        for v in &values {
+            l.push(End::Right, v, fill);
+        }
+        for chunk in values.chunks(STORE_CHUNK) {
+            let mut j = Vec::with_capacity(chunk.len() + 2);
+            j.push(Bytes::from_static(b"RPUSH"));
+            j.push(dst.clone());
+            j.extend(chunk.iter().map(|v| Bytes::copy_from_slice(v)));
+            x.journal(j);
+        }
+        let e = Entry::new(Value::List(Box::new(l)), x.now_ms);
+        x.db().insert(&dst, e);
+        x.touch_dirty(n as u64);
+    } else if existed {
+        x.touch_dirty(1);
+    }
+    Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}

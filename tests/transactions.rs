@@ -1,0 +1,165 @@
+//! Transactions with several clients: another client's write (or expiry) breaks WATCH;
+//! a key pushed and popped inside one EXEC serves no blocked client, while a push alone
+//! serves it after EXEC; and one EXEC is one log record, so after a kill -9 every
+//! transaction is present entirely or not at all.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestServer, V};
+
+fn ok() -> V {
+    V::Simple("OK".into())
+}
+
+#[test]
+fn watch_is_broken_by_another_client() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    a.cmd(&["SET", "k", "1"]);
+    assert_eq!(a.cmd(&["WATCH", "k"]), ok());
+    assert_eq!(b.cmd(&["INCR", "k"]), V::Int(2));
+    assert_eq!(a.cmd(&["MULTI"]), ok());
+    assert_eq!(a.cmd(&["SET", "k", "from-a"]), V::Simple("QUEUED".into()));
+    assert_eq!(a.cmd(&["EXEC"]), V::Nil);
+    assert_eq!(a.cmd(&["GET", "k"]), V::Bulk(b"2".to_vec()));
+    // Not broken when the other client touches a different key.
+    assert_eq!(a.cmd(&["WATCH", "k"]), ok());
+    b.cmd(&["SET", "other", "x"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "k", "from-a"]);
+    assert_eq!(a.cmd(&["EXEC"]), V::Arr(vec![ok()]));
+    // Broken by expiry of the watched key.
+    a.cmd(&["SET", "t", "v", "PX", "20"]);
+    a.cmd(&["WATCH", "t"]);
+    std::thread::sleep(Duration::from_millis(60));
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "x", "1"]);
+    assert_eq!(a.cmd(&["EXEC"]), V::Nil);
+}
+
+#[test]
+fn push_and_pop_in_one_exec_serves_nobody() {
+    let s = TestServer::start(&[]);
+    let mut waiter = s.raw();
+    let mut p = s.raw();
+    waiter.send(&[b"BLPOP", b"q", b"0"]);
+    let t0 = Instant::now();
+    while !p
+        .cmd(&["INFO", "clients"])
+        .text()
+        .contains("blocked_clients:1\r")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.cmd(&["MULTI"]);
+    p.cmd(&["LPUSH", "q", "a"]);
+    p.cmd(&["LPOP", "q"]);
+    assert_eq!(
+        p.cmd(&["EXEC"]),
+        V::Arr(vec![V::Int(1), V::Bulk(b"a".to_vec())])
+    );
+    assert!(p
+        .cmd(&["INFO", "clients"])
+        .text()
+        .contains("blocked_clients:1\r"));
+    p.cmd(&["MULTI"]);
+    p.cmd(&["RPUSH", "q", "b", "c"]);
+    p.cmd(&["LLEN", "q"]);
+    assert_eq!(p.cmd(&["EXEC"]), V::Arr(vec![V::Int(2), V::Int(2)]));
+    assert_eq!(
+        waiter.read(),
+        V::Arr(vec![V::Bulk(b"q".to_vec()), V::Bulk(b"b".to_vec())])
+    );
+    assert_eq!(
+        p.cmd(&["LRANGE", "q", "0", "-1"]),
+        V::Arr(vec![V::Bulk(b"c".to_vec())])
+    );
+}
+
+#[test]
+fn exec_is_all_or_nothing_across_kill9() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("data");
+    for round in 0..4 {
+        let port = common::free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args([
+                "server",
+                "--port",
+                &port.to_string(),
+                "--loglevel",
+                "warning",
+                "--dir",
+            ])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut c = common::RawClient::connect(addr);
+        // Every transaction written so far must be whole: keys a:N, b:N, c:N together.
+        let V::Arr(keys) = c.cmd(&["KEYS", "*"]) else {
+            panic!("keys")
+        };
+        let mut ids = std::collections::BTreeMap::<String, u32>::new();
+        for k in keys {
+            let k = k.text();
+            let (_, id) = k.split_once(':').expect("prefix");
+            *ids.entry(id.to_string()).or_default() += 1;
+        }
+        for (id, n) in &ids {
+            assert_eq!(*n, 3, "transaction {id} is partial after kill -9");
+        }
+        if round == 3 {
+            assert!(
+                ids.len() > 10,
+                "too few transactions to mean anything: {}",
+                ids.len()
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        // Write transactions on two connections, then kill at a random moment.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut hs = Vec::new();
+        for w in 0..2 {
+            let stop = stop.clone();
+            hs.push(std::thread::spawn(move || {
+                let mut c = common::RawClient::connect(addr);
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = format!("{round}-{w}-{n}");
+                    c.send(&[b"MULTI"]);
+                    for p in ["a", "b", "c"] {
+                        c.send(&[b"SET", format!("{p}:{id}").as_bytes(), b"v"]);
+                    }
+                    c.send(&[b"EXEC"]);
+                    for _ in 0..5 {
+                        if c.try_read().is_none() {
+                            return;
+                        }
+                    }
+                    n += 1;
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(150 + 100 * round));
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in hs {
+            let _ = h.join();
+        }
+    }
+}
