@@ -241,6 +241,12 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "list node size (Redis's meaning; negative = bytes class)",
     ),
+    d(
+        "client-output-buffer-limit",
+        Kind::Str,
+        true,
+        "per-class output limits; the pubsub hard limit cuts off slow subscribers",
+    ),
     // Accepted for compatibility with clients and tools that read them; no effect yet.
     d(
         "save",
@@ -364,6 +370,10 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("busy-reply-threshold", "5000"),
         ("latency-tracking", "yes"),
         ("io-threads", "1"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))

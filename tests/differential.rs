@@ -11,6 +11,7 @@
 //! - `sort:CMD args` compare after sorting the array reply and the arrays nested in it
 //!   (KEYS, CONFIG GET patterns, SCAN's key list);
 //! - `type:CMD args` compare only the reply kind (both ints, both bulks, …);
+//! - `N*CMD args` the command answers with N replies (SUBSCRIBE a b c: 3);
 //! - `resp3` / `resp2` switch both connections with HELLO.
 
 mod common;
@@ -110,6 +111,13 @@ fn run_script(name: &str, text: &str) -> Vec<String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // `N*CMD`: the command answers with N replies (SUBSCRIBE a b c answers 3 times).
+        let (replies, line) = match line.split_once('*') {
+            Some((n, rest)) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
+                (n.parse::<usize>().unwrap_or(1), rest)
+            }
+            _ => (1, line),
+        };
         let (mode, cmdline) = if let Some(r) = line.strip_prefix('!') {
             ("ignore", r)
         } else if let Some(r) = line.strip_prefix("sort:") {
@@ -127,8 +135,18 @@ fn run_script(name: &str, text: &str) -> Vec<String> {
             split_args(cmdline.as_bytes())
                 .unwrap_or_else(|| panic!("{name}:{}: bad quoting", lineno + 1))
         };
-        let ra = send(&mut a, &args);
-        let rb = send(&mut b, &args);
+        let mut ra = send(&mut a, &args);
+        let mut rb = send(&mut b, &args);
+        if replies > 1 {
+            let mut va = vec![ra];
+            let mut vb = vec![rb];
+            for _ in 1..replies {
+                va.push(a.read());
+                vb.push(b.read());
+            }
+            ra = V::Arr(va);
+            rb = V::Arr(vb);
+        }
         if cmdline == "resp3" || cmdline == "resp2" {
             continue;
         }
@@ -186,6 +204,11 @@ fn scripts_dir_is_covered() {
 #[ignore = "known gaps, see tests/scripts/known_gaps.redis"]
 fn known_gaps() {
     check("known_gaps");
+}
+
+#[test]
+fn pubsub() {
+    check("pubsub");
 }
 
 #[test]
@@ -674,4 +697,14 @@ fn hll() {
 #[test]
 fn stream() {
     check("stream");
+}
+
+#[test]
+fn sort() {
+    check("sort");
+}
+
+#[test]
+fn geo() {
+    check("geo");
 }

@@ -10,6 +10,10 @@ use bytes::Bytes;
 /// Called to disconnect a client from outside its connection task (CLIENT KILL).
 pub type KillFn = Arc<dyn Fn() + Send + Sync>;
 
+/// Queues a pub/sub message for the client's connection; false when the client is gone
+/// or over its output buffer limit (the caller then disconnects it).
+pub type PushFn = Arc<dyn Fn(crate::resp::Reply) -> bool + Send + Sync>;
+
 /// One connected client.
 pub struct Client {
     /// Unique, increasing id.
@@ -54,6 +58,26 @@ pub struct Client {
     pub watched: Vec<(usize, Bytes)>,
     /// A watched key was touched: EXEC will fail with a null reply.
     pub watch_dirty: bool,
+    /// Subscribed channels, in subscription order.
+    pub channels: Vec<Bytes>,
+    /// Subscribed patterns, in subscription order.
+    pub patterns: Vec<Bytes>,
+    /// Subscribed shard channels, in subscription order.
+    pub shard_channels: Vec<Bytes>,
+    /// Delivers pub/sub messages to the connection.
+    pub push: Option<PushFn>,
+}
+
+impl Client {
+    /// Channels + patterns (the count SUBSCRIBE/PSUBSCRIBE replies carry).
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// True in RESP2 subscribed mode (only pub/sub commands, PING, QUIT, RESET allowed).
+    pub fn in_subscribed_mode(&self) -> bool {
+        self.resp < 3 && (self.subscription_count() + self.shard_channels.len()) > 0
+    }
 }
 
 impl Client {
@@ -81,6 +105,10 @@ impl Client {
             multi_aborted: false,
             watched: Vec::new(),
             watch_dirty: false,
+            channels: Vec::new(),
+            patterns: Vec::new(),
+            shard_channels: Vec::new(),
+            push: None,
         }
     }
 
@@ -98,11 +126,14 @@ impl Client {
         if self.multi.is_some() {
             flags.push('x');
         }
+        if self.subscription_count() + self.shard_channels.len() > 0 {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -111,6 +142,9 @@ impl Client {
             idle,
             flags,
             self.db,
+            self.channels.len(),
+            self.patterns.len(),
+            self.shard_channels.len(),
             self.multi.as_ref().map_or(-1, |q| i64::try_from(q.len()).unwrap_or(i64::MAX)),
             self.qbuf,
             self.last_cmd,

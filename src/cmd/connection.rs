@@ -46,7 +46,12 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(container("client", -2, F::empty(), subs).group(Group::Connection).doc("A container for client connection commands", "2.4.0"));
 }
 
-fn ping(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+fn ping(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() <= 2 && x.client().in_subscribed_mode() {
+        // RESP2 subscribed mode answers PING as a pub/sub frame.
+        let msg = a.get(1).map_or(Reply::bulk(b""), |m| Reply::bulk(m));
+        return Ok(Reply::Array(vec![Reply::bulk(b"pong"), msg]));
+    }
     match a.len() {
         1 => Ok(Reply::Simple("PONG".into())),
         2 => Ok(Reply::bulk(&a[1])),
@@ -70,6 +75,7 @@ fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     x.db = 0;
     let id = x.client_id;
     x.st.unwatch_all(id);
+    super::pubsub::unsubscribe_all(x.st, id);
     let c = x.client();
     c.multi = None;
     c.multi_aborted = false;

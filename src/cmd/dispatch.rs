@@ -20,6 +20,12 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
     if !c.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
         return Err(CmdError::NoAuth);
     }
+    if c.in_subscribed_mode() && !SUBSCRIBED_MODE_ALLOWED.contains(&spec.full_name.as_str()) {
+        return Err(CmdError::err(format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.full_name
+        )));
+    }
     if spec.flags.contains(Flags::WRITE) {
         if let Some(why) = x.env.log_failure() {
             return Err(CmdError::Misconf(why));
@@ -94,6 +100,19 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     reply
 }
+
+/// What a RESP2 client in subscribed mode may run.
+const SUBSCRIBED_MODE_ALLOWED: &[&str] = &[
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
 
 /// Commands that run immediately even inside MULTI (Redis `processCommand`).
 const TXN_CONTROL: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];

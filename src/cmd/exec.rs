@@ -183,6 +183,19 @@ pub struct State {
     pub blocked: BlockedTable,
     /// WATCHed keys: (db, key) → watching client ids.
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
+    /// Pub/Sub subscriptions.
+    pub pubsub: PubSub,
+}
+
+/// Pub/Sub registry: who listens to what, in subscription order.
+#[derive(Default)]
+pub struct PubSub {
+    /// Channel → subscriber ids.
+    pub channels: std::collections::HashMap<Bytes, Vec<u64>>,
+    /// Pattern → subscriber ids (insertion-ordered for stable delivery).
+    pub patterns: Vec<(Bytes, Vec<u64>)>,
+    /// Shard channel → subscriber ids.
+    pub shard_channels: std::collections::HashMap<Bytes, Vec<u64>>,
 }
 
 impl State {
@@ -255,6 +268,7 @@ impl State {
             active_expire: true,
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
+            pubsub: PubSub::default(),
         }
     }
 }

@@ -54,27 +54,18 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .doc("Merge N different HyperLogLogs into a single one.", "2.8.9"),
     );
     t.push(
-        cmd(
-            "pfdebug",
-            3,
-            F::WRITE | F::DENYOOM | F::ADMIN | F::NOSCRIPT,
-            pfdebug,
-        )
-        .keys(2, 2, 1)
-        .group(g)
-        .doc(
-            "Internal commands for debugging HyperLogLog values",
-            "2.8.9",
-        ),
-    );
-    t.push(
-        cmd("pfselftest", 1, F::ADMIN | F::NOSCRIPT, pfselftest)
+        cmd("pfdebug", 3, F::WRITE | F::DENYOOM | F::ADMIN, pfdebug)
+            .keys(2, 2, 1)
             .group(g)
             .doc(
-                "An internal command for testing HyperLogLog values",
+                "Internal commands for debugging HyperLogLog values",
                 "2.8.9",
             ),
     );
+    t.push(cmd("pfselftest", 1, F::ADMIN, pfselftest).group(g).doc(
+        "An internal command for testing HyperLogLog values",
+        "2.8.9",
+    ));
 }
 
 fn not_hll() -> CmdError {

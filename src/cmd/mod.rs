@@ -10,12 +10,14 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod exec;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod registry;
 pub mod server;
 pub mod set;
@@ -104,8 +106,12 @@ pub enum Group {
     Stream,
     /// HyperLogLogs.
     HyperLogLog,
+    /// Geospatial indexes.
+    Geo,
     /// Transactions.
     Transactions,
+    /// Pub/Sub.
+    PubSub,
 }
 
 impl Group {
@@ -123,7 +129,9 @@ impl Group {
             Group::SortedSet => "sorted-set",
             Group::Stream => "stream",
             Group::Transactions => "transactions",
+            Group::PubSub => "pubsub",
             Group::HyperLogLog => "hyperloglog",
+            Group::Geo => "geo",
         }
     }
 }

@@ -33,8 +33,10 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::sort::register(&mut specs);
     super::stream::register(&mut specs);
     super::hll::register(&mut specs);
+    super::geo::register(&mut specs);
     super::blocking::register(&mut specs);
     super::txn::register(&mut specs);
+    super::pubsub::register(&mut specs);
     super::server::register(&mut specs);
     super::connection::register(&mut specs);
     super::info::register(&mut specs);

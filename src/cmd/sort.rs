@@ -442,3 +442,214 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
     }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::score;
+    use crate::cmd::string::testkit::*;
+    use crate::resp::Reply;
+
+    fn bulks(items: &[&str]) -> Reply {
+        arr(items.iter().map(|s| bulk(s)).collect())
+    }
+
+    // Every expected reply below was checked against redis-server 7.0.15.
+
+    #[test]
+    fn numeric_alpha_desc_limit() {
+        let mut t = Kit::new();
+        t.is("rpush l 3 1 2 10 -5 2.5", int(6));
+        t.is("sort l", bulks(&["-5", "1", "2", "2.5", "3", "10"]));
+        t.is("sort l desc", bulks(&["10", "3", "2.5", "2", "1", "-5"]));
+        t.is("sort l alpha", bulks(&["-5", "1", "10", "2", "2.5", "3"]));
+        t.is("sort l limit 1 2", bulks(&["1", "2"]));
+        t.is("sort l limit 5 10", bulks(&["10"]));
+        t.is("sort l limit 6 1", bulks(&[]));
+        t.is("sort l limit -3 1", bulks(&["-5"]));
+        t.is(
+            "sort l limit 1 -1 desc",
+            bulks(&["3", "2.5", "2", "1", "-5"]),
+        );
+        t.is("sort_ro l limit 0 0", bulks(&[]));
+        t.is(
+            "sort l by nosort",
+            bulks(&["3", "1", "2", "10", "-5", "2.5"]),
+        );
+        t.is("sort l by nosort desc limit 1 2", bulks(&["-5", "10"]));
+        t.is("rpush t 1.0 1 01", int(3));
+        t.is("sort t", bulks(&["01", "1", "1.0"]));
+        t.is("sort t desc", bulks(&["1.0", "1", "01"]));
+        assert!(t
+            .log
+            .iter()
+            .all(|(_, u)| u.iter().all(|(_, a)| a[0] != "SORT")));
+        assert_eq!(t.log.len(), 2, "SORT without STORE is never logged");
+    }
+
+    #[test]
+    fn errors() {
+        let mut t = Kit::new();
+        t.q("rpush bad 1 x");
+        let conv = "ERR One or more scores can't be converted into double";
+        t.is("sort bad", err(conv));
+        t.is("sort bad store d", err(conv));
+        t.is("sort bad alpha", bulks(&["1", "x"]));
+        t.is("sort bad by nosort", bulks(&["1", "x"]));
+        t.is("sort bad foo", err("ERR syntax error"));
+        t.is("sort bad limit 1", err("ERR syntax error"));
+        t.is(
+            "sort bad limit x 1",
+            err("ERR value is not an integer or out of range"),
+        );
+        t.is("sort_ro bad store d", err("ERR syntax error"));
+        t.is("sort bad store", err("ERR syntax error"));
+        t.q("set s v");
+        t.is(
+            "sort s",
+            err("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        );
+        t.is("sort s foo", err("ERR syntax error"));
+        t.is(
+            "sort",
+            err("ERR wrong number of arguments for 'sort' command"),
+        );
+        assert!(t.st.ks.dbs[0].get(b"d").is_none());
+    }
+
+    #[test]
+    fn by_and_get_patterns() {
+        let mut t = Kit::new();
+        t.q("rpush ids 1 2 3");
+        t.q("mset w_1 30 w_2 10 w_3 20");
+        t.q("hset u_1 name ann age 3");
+        t.q("hset u_2 name bob age 1");
+        t.q("hset u_3 name cat age 2");
+        t.is("sort ids by w_*", bulks(&["2", "3", "1"]));
+        t.is("sort ids by u_*->age desc", bulks(&["1", "3", "2"]));
+        t.is(
+            "sort ids by w_* get # get u_*->name get nokey_* get nostar",
+            arr(vec![
+                bulk("2"),
+                bulk("bob"),
+                nil(),
+                nil(),
+                bulk("3"),
+                bulk("cat"),
+                nil(),
+                nil(),
+                bulk("1"),
+                bulk("ann"),
+                nil(),
+                nil(),
+            ]),
+        );
+        t.is("sort ids by u_*->name alpha desc", bulks(&["3", "2", "1"]));
+        // BY values of the wrong type are missing: score 0, ties by element.
+        t.is("sort ids by u_*", bulks(&["1", "2", "3"]));
+        // A later BY with `*` keeps the nosort of an earlier one.
+        t.is("sort ids by nosort by w_* desc", bulks(&["3", "2", "1"]));
+    }
+
+    #[test]
+    fn expired_pattern_keys_are_missing() {
+        let mut t = Kit::new();
+        t.q("rpush ids 1 2");
+        t.q("set w_1 5");
+        t.q("set w_2 1 px 10");
+        t.is("sort ids by w_*", bulks(&["2", "1"]));
+        t.now += 20;
+        t.logs("sort_ro ids by w_*", bulks(&["2", "1"]), &["DEL w_2"]);
+        t.is("sort ids get w_*", arr(vec![bulk("5"), nil()]));
+        t.check_replay();
+    }
+
+    #[test]
+    fn store_journals_effects_and_replays() {
+        let mut t = Kit::new();
+        t.q("rpush l 3 1 2");
+        t.q("set dst x ex 100");
+        t.logs("sort l store dst", int(3), &["DEL dst", "RPUSH dst 1 2 3"]);
+        assert_eq!(t.expire_at(b"dst"), -1);
+        t.logs(
+            "sort l desc store dst",
+            int(3),
+            &["DEL dst", "RPUSH dst 3 2 1"],
+        );
+        t.is("lrange dst 0 -1", bulks(&["3", "2", "1"]));
+        t.q("mset w_1 a w_2 b");
+        t.logs(
+            "sort l get w_* get # store dst",
+            int(6),
+            &["DEL dst", "RPUSH dst a 1 b 2  3"],
+        );
+        t.is("lrange dst 0 -1", bulks(&["a", "1", "b", "2", "", "3"]));
+        t.logs("sort nokey store dst", int(0), &["DEL dst"]);
+        t.logs("sort nokey store dst", int(0), &[]);
+        // A set sorted BY nosort is sorted when stored.
+        t.q("sadd s c a b");
+        t.logs(
+            "sort s by nosort desc store sd",
+            int(3),
+            &["RPUSH sd c b a"],
+        );
+        t.q("sadd si 3 1 2");
+        t.logs(
+            "sort si by nosort store sd",
+            int(3),
+            &["DEL sd", "RPUSH sd 1 2 3"],
+        );
+        // Big results are logged in chunks.
+        let many: Vec<String> = (0..2500).map(|i| i.to_string()).collect();
+        t.q(&format!("rpush big {}", many.join(" ")));
+        t.is("sort big desc store bd", int(2500));
+        assert_eq!(t.last.len(), 3);
+        t.is("sort l store l", int(3));
+        t.check_replay();
+    }
+
+    #[test]
+    fn zsets() {
+        let mut t = Kit::new();
+        t.q("zadd z 1 c 2 a 3 b");
+        assert_eq!(t.encoding(b"z"), "listpack");
+        t.is("sort z by nosort", bulks(&["c", "a", "b"]));
+        assert_eq!(t.encoding(b"z"), "skiplist");
+        t.is("sort z alpha", bulks(&["a", "b", "c"]));
+        t.is("sort z by nosort desc", bulks(&["b", "a", "c"]));
+        t.is("sort z by nosort limit 1 5", bulks(&["a", "b"]));
+        t.is("sort z by nosort limit 1 1 desc", bulks(&["a"]));
+        t.is("sort z by nosort limit 3 1", bulks(&[]));
+        t.is("sort z by nosort limit 2 5 desc", bulks(&["c"]));
+    }
+
+    #[test]
+    fn scores_as_strtod() {
+        for (s, want) in [
+            ("", Some(0.0)),
+            (" 12", Some(12.0)),
+            ("+5", Some(5.0)),
+            ("0x10", Some(16.0)),
+            ("0X1P2", Some(4.0)),
+            ("inf", Some(f64::INFINITY)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            (".5", Some(0.5)),
+            ("5.", Some(5.0)),
+            ("1\0junk", Some(1.0)),
+            ("0e-999", Some(0.0)),
+            ("0x1p-1074", Some(f64::from_bits(1))),
+            ("0x.8p-1021", Some(f64::MIN_POSITIVE)),
+            ("12 ", None),
+            ("   ", None),
+            ("nan", None),
+            ("0x", None),
+            ("1e", None),
+            ("1e400", None),
+            ("1e-400", None),
+            ("1e-310", None),
+            ("0x1.8p-1074", None),
+            ("x", None),
+        ] {
+            assert_eq!(score(s.as_bytes()), want, "{s:?}");
+        }
+    }
+}

@@ -533,7 +533,6 @@ enum Want {
 }
 
 fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply, CmdError> {
-    let name = if group_cmd { "XREADGROUP" } else { "XREAD" };
     let mut timeout: Option<i64> = None;
     let mut count: i64 = 0;
     let mut streams_arg = 0;
@@ -553,9 +552,8 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         } else if is(o, "streams") && more > 0 {
             streams_arg = i + 1;
             let n = a.len() - streams_arg;
-            if n % 2 != 0 {
-                let sym = if group_cmd { '>' } else { '$' };
-                return Err(CmdError::err(format!("Unbalanced '{}' list of streams: for each stream key an ID or '{sym}' must be specified.", name.to_lowercase())));
+            if !n.is_multiple_of(2) {
+                return Err(CmdError::err("Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             nstreams = n / 2;
             break;
@@ -602,7 +600,7 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         }
         if &idarg[..] == b"$" {
             if group_cmd {
-                return Err(CmdError::err("The $ ID is meaningful only for XREAD. Use XREADGROUP instead if you want to read messages in a consumer group."));
+                return Err(CmdError::err("The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
             }
             wants.push(Want::After(last.unwrap_or(StreamId::MIN)));
         } else if &idarg[..] == b">" {
@@ -1319,11 +1317,6 @@ fn xsetid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let Some(s) = stream_w(x, &a[1])? else {
         return Err(CmdError::err("no such key"));
     };
-    if id < s.max_deleted_id {
-        return Err(CmdError::err(
-            "The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
-    }
     if !s.is_empty() {
         if id < s.last_valid_id() {
             return Err(CmdError::err(
@@ -1335,6 +1328,11 @@ fn xsetid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "The entries_added specified in XSETID is smaller than the target stream length",
             ));
         }
+    }
+    if id < s.max_deleted_id {
+        return Err(CmdError::err(
+            "The ID specified in XSETID is smaller than current max_deleted_entry_id",
+        ));
     }
     s.last_id = id;
     if entries_added != -1 {
@@ -1543,4 +1541,180 @@ fn xinfo_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::super::string::testkit::*;
+    use crate::resp::Reply;
+
+    fn entry(id: &str, kv: &[&str]) -> Reply {
+        arr(vec![bulk(id), arr(kv.iter().map(|s| bulk(s)).collect())])
+    }
+
+    #[test]
+    fn add_range_del_and_replay() {
+        let mut k = Kit::new();
+        k.logs("XADD s 1-1 a 1", bulk("1-1"), &["XADD s 1-1 a 1"]);
+        let t = T0.to_string();
+        k.logs(
+            "XADD s * b 2",
+            bulk(&format!("{t}-0")),
+            &[&format!("XADD s {t}-0 b 2")],
+        );
+        k.logs(
+            "XADD s * c 3",
+            bulk(&format!("{t}-1")),
+            &[&format!("XADD s {t}-1 c 3")],
+        );
+        k.logs(
+            &format!("XADD s {t}-* d 4"),
+            bulk(&format!("{t}-2")),
+            &[&format!("XADD s {t}-2 d 4")],
+        );
+        k.logs("XADD nope NOMKSTREAM * a 1", nil(), &[]);
+        k.is("XLEN s", int(4));
+        k.is(
+            "XRANGE s - + COUNT 2",
+            arr(vec![
+                entry("1-1", &["a", "1"]),
+                entry(&format!("{t}-0"), &["b", "2"]),
+            ]),
+        );
+        k.is(
+            "XREVRANGE s + (1-1 COUNT 1",
+            arr(vec![entry(&format!("{t}-2"), &["d", "4"])]),
+        );
+        k.logs("XDEL s 1-1 9-9", int(1), &["XDEL s 1-1 9-9"]);
+        k.logs("XDEL s 9-9", int(0), &[]);
+        k.is("TYPE s", Reply::Simple("stream".into()));
+        assert_eq!(k.encoding(b"s"), "stream");
+        k.is(
+            "XADD s 1-0 x y",
+            err("ERR The ID specified in XADD is equal or smaller than the target stream top item"),
+        );
+        k.check_replay();
+    }
+
+    #[test]
+    fn approximate_trimming_is_journaled_as_its_exact_effect() {
+        let mut k = Kit::new();
+        for i in 1..=250 {
+            k.q(&format!("XADD s {i}-0 f v"));
+        }
+        k.logs(
+            "XADD s MAXLEN ~ 10 * f v",
+            bulk(&format!("{T0}-0")),
+            &[&format!("XADD s {T0}-0 f v"), "XTRIM s MAXLEN 51"],
+        );
+        k.is("XLEN s", int(51));
+        k.logs("XTRIM s MAXLEN ~ 10", int(0), &[]);
+        k.logs("XTRIM s MINID ~ 300", int(0), &[]);
+        k.logs("XTRIM s MAXLEN 10", int(41), &["XTRIM s MAXLEN 10"]);
+        k.logs(
+            "XADD s MAXLEN 2 LIMIT 5 * f v",
+            err("ERR syntax error, LIMIT cannot be used without the special ~ option"),
+            &[],
+        );
+        k.check_replay();
+    }
+
+    #[test]
+    fn groups_pel_and_claims_replay_exactly() {
+        let mut k = Kit::new();
+        k.q("XADD q 1-0 a 1");
+        k.q("XADD q 2-0 b 2");
+        k.q("XADD q 3-0 c 3");
+        k.logs("XGROUP CREATE q g 0", ok(), &["XGROUP CREATE q g 0"]);
+        k.now += 10;
+        k.is(
+            "XREADGROUP GROUP g alice COUNT 2 STREAMS q >",
+            arr(vec![arr(vec![
+                bulk("q"),
+                arr(vec![entry("1-0", &["a", "1"]), entry("2-0", &["b", "2"])]),
+            ])]),
+        );
+        assert_eq!(k.last, ["XREADGROUP GROUP g alice COUNT 2 STREAMS q >"]);
+        k.now += 100;
+        k.is(
+            "XPENDING q g - + 10",
+            arr(vec![
+                arr(vec![bulk("1-0"), bulk("alice"), int(100), int(1)]),
+                arr(vec![bulk("2-0"), bulk("alice"), int(100), int(1)]),
+            ]),
+        );
+        k.is(
+            "XPENDING q g",
+            arr(vec![
+                int(2),
+                bulk("1-0"),
+                bulk("2-0"),
+                arr(vec![arr(vec![bulk("alice"), bulk("2")])]),
+            ]),
+        );
+        k.is("XCLAIM q g bob 50 1-0 JUSTID", arr(vec![bulk("1-0")]));
+        k.is("XCLAIM q g bob 500 2-0 JUSTID", arr(vec![]));
+        k.now += 7;
+        k.is(
+            "XAUTOCLAIM q g carol 5 0 COUNT 1",
+            arr(vec![
+                bulk("2-0"),
+                arr(vec![entry("1-0", &["a", "1"])]),
+                arr(vec![]),
+            ]),
+        );
+        k.is(
+            "XPENDING q g - + 10 carol",
+            arr(vec![arr(vec![bulk("1-0"), bulk("carol"), int(0), int(2)])]),
+        );
+        k.is("XACK q g 2-0 9-0", int(1));
+        k.is(
+            "XREADGROUP GROUP g dave NOACK STREAMS q >",
+            arr(vec![arr(vec![
+                bulk("q"),
+                arr(vec![entry("3-0", &["c", "3"])]),
+            ])]),
+        );
+        k.is("XGROUP CREATECONSUMER q g erin", int(1));
+        k.is("XGROUP DELCONSUMER q g carol", int(1));
+        k.is("XSETID q 9-0 ENTRIESADDED 9 MAXDELETEDID 4-0", ok());
+        k.check_replay();
+    }
+
+    #[test]
+    fn xread_block_parks_with_dollar_resolved() {
+        use crate::cmd::{dispatch, Caller, Exec};
+        use bytes::Bytes;
+        let mut k = Kit::new();
+        k.q("XADD s 5-0 a 1");
+        let argv: Vec<Bytes> = ["XREAD", "BLOCK", "0", "STREAMS", "s", "none", "$", "$"]
+            .iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect();
+        let mut x = Exec::new(&mut k.st, &TestEnv, 0, T0, Caller::Client);
+        assert_eq!(dispatch::call(&mut x, &argv), Reply::NullArray);
+        let b = x.block.take().expect("parked");
+        assert_eq!(b.deadline_ms, 0);
+        let parked: Vec<&[u8]> = b
+            .argv
+            .as_ref()
+            .expect("rewritten")
+            .iter()
+            .map(|a| &a[..])
+            .collect();
+        assert_eq!(
+            parked,
+            [
+                &b"XREAD"[..],
+                b"BLOCK",
+                b"0",
+                b"STREAMS",
+                b"s",
+                b"none",
+                b"5-0",
+                b"0-0"
+            ]
+        );
+        // Replay never parks.
+        let mut x = Exec::new(&mut k.st, &TestEnv, 0, T0, Caller::Replay);
+        assert_eq!(dispatch::call(&mut x, &argv), Reply::NullArray);
+        assert!(x.block.is_none());
+    }
+}

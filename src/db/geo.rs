@@ -378,10 +378,8 @@ impl Shape {
         } * self.conversion;
         let mut step = estimate_step(radius_m, self.lat);
         let at = |step: u8| {
-            let c = encode(WGS84_LON, WGS84_LAT, self.lon, self.lat, step).unwrap_or(Cell {
-                bits: 0,
-                step,
-            });
+            let c = encode(WGS84_LON, WGS84_LAT, self.lon, self.lat, step)
+                .unwrap_or(Cell { bits: 0, step });
             (c, neighbors(c), decode(WGS84_LON, WGS84_LAT, c))
         };
         let (mut hash, mut nb, mut area) = at(step);
@@ -432,6 +430,137 @@ impl Shape {
                 Some(Hit { lon, lat, dist })
             }
         }
+    }
+}
+
+/// Redis's `pqsort` (a Bentley–McIlroy quicksort that only recurses into partitions
+/// overlapping ranks `lo..=hi`): used when COUNT keeps fewer results than found, so that
+/// ties (equal distances) come out in the same order as Redis's. Ranks `lo..=hi` end up
+/// sorted; the rest is partitioned around them.
+pub fn partial_sort<T>(v: &mut [T], lo: usize, hi: usize, cmp: &impl Fn(&T, &T) -> Ordering) {
+    pq_rec(v, 0, v.len(), lo, hi, cmp);
+}
+
+use std::cmp::Ordering;
+
+fn insertion<T>(v: &mut [T], a: usize, n: usize, cmp: &impl Fn(&T, &T) -> Ordering) {
+    for m in a + 1..a + n {
+        let mut l = m;
+        while l > a && cmp(&v[l - 1], &v[l]) == Ordering::Greater {
+            v.swap(l, l - 1);
+            l -= 1;
+        }
+    }
+}
+
+fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
+    if cmp(&v[a], &v[b]) == Ordering::Less {
+        if cmp(&v[b], &v[c]) == Ordering::Less {
+            b
+        } else if cmp(&v[a], &v[c]) == Ordering::Less {
+            c
+        } else {
+            a
+        }
+    } else if cmp(&v[b], &v[c]) == Ordering::Greater {
+        b
+    } else if cmp(&v[a], &v[c]) == Ordering::Less {
+        a
+    } else {
+        c
+    }
+}
+
+fn pq_rec<T>(
+    v: &mut [T],
+    mut a: usize,
+    mut n: usize,
+    lo: usize,
+    hi: usize,
+    cmp: &impl Fn(&T, &T) -> Ordering,
+) {
+    // A partition [s, s+len) is skipped when the wanted ranks lie wholly on one side.
+    let outside = |s: usize, len: usize| (lo < s && hi < s) || (lo >= s + len && hi >= s + len);
+    loop {
+        if n < 7 {
+            insertion(v, a, n, cmp);
+            return;
+        }
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let mut pl = a;
+            let mut pn = a + n - 1;
+            if n > 40 {
+                let d = n / 8;
+                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
+                pm = med3(v, pm - d, pm, pm + d, cmp);
+                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
+            }
+            pm = med3(v, pl, pm, pn, cmp);
+        }
+        v.swap(a, pm);
+        let (mut pa, mut pb) = (a + 1, a + 1);
+        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
+        let mut swapped = false;
+        loop {
+            while pb <= pc {
+                let c = cmp(&v[pb], &v[a]);
+                if c == Ordering::Greater {
+                    break;
+                }
+                if c == Ordering::Equal {
+                    swapped = true;
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb <= pc {
+                let c = cmp(&v[pc], &v[a]);
+                if c == Ordering::Less {
+                    break;
+                }
+                if c == Ordering::Equal {
+                    swapped = true;
+                    v.swap(pc, pd);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb > pc {
+                break;
+            }
+            v.swap(pb, pc);
+            swapped = true;
+            pb += 1;
+            pc -= 1;
+        }
+        if !swapped {
+            insertion(v, a, n, cmp);
+            return;
+        }
+        let pn = a + n;
+        let r = (pa - a).min(pb - pa);
+        for i in 0..r {
+            v.swap(a + i, pb - r + i);
+        }
+        let r = (pd - pc).min(pn - pd - 1);
+        for i in 0..r {
+            v.swap(pb + i, pn - r + i);
+        }
+        let r = pb - pa;
+        if r > 1 && !outside(a, r) {
+            pq_rec(v, a, r, lo, hi, cmp);
+        }
+        let r = pd - pc;
+        if r > 1 {
+            a = pn - r;
+            n = r;
+            if !outside(a, n) {
+                continue;
+            }
+        }
+        return;
     }
 }
 
@@ -504,7 +633,12 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (a, b) in [(0u32, 0u32), (1, 2), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (a, b) in [
+            (0u32, 0u32),
+            (1, 2),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             assert_eq!(deinterleave(interleave(a, b)), (a, b));
         }
         assert_eq!(interleave(1, 0), 1);
@@ -534,6 +668,31 @@ mod tests {
         assert_eq!(estimate_step(200_000.0, 85.0), 4);
         assert_eq!(estimate_step(1e9, 0.0), 1);
         assert_eq!(estimate_step(0.001, 0.0), 26);
+    }
+
+    #[test]
+    fn partial_sort_orders_the_wanted_ranks() {
+        let mut seed = 99u64;
+        for len in [0usize, 1, 5, 7, 8, 12, 41, 100, 300] {
+            let mut v: Vec<(u32, usize)> = (0..len)
+                .map(|i| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (((seed >> 33) % 10) as u32, i)
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_by_key(|p| p.0);
+            let k = len.min(5);
+            if k == 0 {
+                continue;
+            }
+            partial_sort(&mut v, 0, k - 1, &|a, b| a.0.cmp(&b.0));
+            let got: Vec<u32> = v[..k].iter().map(|p| p.0).collect();
+            let exp: Vec<u32> = want[..k].iter().map(|p| p.0).collect();
+            assert_eq!(got, exp, "len {len}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod bits;
 pub mod dict;
+pub mod geo;
 pub mod glob;
 pub mod hash;
 pub mod hll;

@@ -90,6 +90,11 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
                 encode(r, proto, out);
             }
         }
+        Reply::Many(items) => {
+            for r in items {
+                encode(r, proto, out);
+            }
+        }
         Reply::Push(items) => {
             put_len(out, if resp3 { b'>' } else { b'*' }, items.len());
             for r in items {
@@ -115,6 +120,13 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
         }
         Reply::Double(d) => {
             let s = format_double(*d);
+            if resp3 {
+                put_line(out, b',', s.as_bytes());
+            } else {
+                put_bulk(out, s.as_bytes());
+            }
+        }
+        Reply::DoubleText(s) => {
             if resp3 {
                 put_line(out, b',', s.as_bytes());
             } else {

@@ -26,12 +26,18 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 `,d`; RESP2 bulk string.
     Double(f64),
+    /// RESP3 `,text` with the text given (Redis's human long-double form, e.g. GEOPOS's
+    /// `13.36138933897018433`); RESP2 bulk string of the text.
+    DoubleText(String),
     /// RESP3 `#t/#f`; RESP2 `:1/:0`.
     Bool(bool),
     /// RESP3 `=len\r\nfmt:text`; RESP2 bulk string of the text.
     Verbatim(&'static str, Bytes),
     /// RESP3 `>n` push; RESP2 array.
     Push(Vec<Reply>),
+    /// Several top-level replies to one command, written back to back (SUBSCRIBE to
+    /// several channels answers once per channel).
+    Many(Vec<Reply>),
 }
 
 impl Reply {

@@ -3,7 +3,7 @@
 //! they observed, encode every reply into one buffer and write once (pipelining).
 //! Protocol errors are answered and close the connection, as Redis does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,25 +32,62 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
         notify: Notify::new(),
     });
     let k2 = kill.clone();
+    let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let q2 = queued.clone();
     let id = engine.with_state(|st| {
         let id = st.clients.next_id();
         let auth = st.config.requirepass.is_empty();
+        let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
         let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
         c.kill = Some(Arc::new(move || {
             k2.flag.store(true, Ordering::Release);
             k2.notify.notify_one();
         }));
+        // Pub/sub messages queue here; the connection writes them. Past the hard limit the
+        // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
+        c.push = Some(Arc::new(move |msg: Reply| {
+            let size = approx_size(&msg);
+            let now = q2.fetch_add(size, Ordering::AcqRel) + size;
+            if limit > 0 && now as u64 > limit {
+                return false;
+            }
+            push_tx.send(msg).is_ok()
+        }));
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
         id
     });
-    let _ = run(&engine, &mut sock, id, &kill).await;
+    let _ = run(&engine, &mut sock, id, &kill, &mut push_rx, &queued).await;
     engine.with_state(|st| {
         // A client killed or disconnected while blocked leaves no trace.
         st.blocked.remove(id);
+        crate::cmd::pubsub::unsubscribe_all(st, id);
         st.unwatch_all(id);
         st.clients.map.remove(&id);
     });
+}
+
+/// The `pubsub` hard limit of `client-output-buffer-limit` (`… pubsub <hard> <soft> <secs>`).
+fn pubsub_hard_limit(v: Option<&str>) -> u64 {
+    let words: Vec<&str> = v.unwrap_or_default().split_whitespace().collect();
+    words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("pubsub"))
+        .and_then(|i| words.get(i + 1))
+        .and_then(|h| crate::config::parse_memory(h))
+        .unwrap_or(32 * 1024 * 1024)
+}
+
+/// Bytes a queued message will take on the wire (close enough for the buffer limit).
+fn approx_size(r: &Reply) -> usize {
+    match r {
+        Reply::Bulk(b) => b.len() + 16,
+        Reply::Push(v) | Reply::Array(v) | Reply::Many(v) => {
+            8 + v.iter().map(approx_size).sum::<usize>()
+        }
+        _ => 16,
+    }
 }
 
 async fn run(
@@ -58,6 +95,8 @@ async fn run(
     sock: &mut TcpStream,
     id: u64,
     kill: &KillSwitch,
+    push_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
+    queued: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -174,6 +213,26 @@ async fn run(
         }
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
+            biased;
+            Some(msg) = push_rx.recv() => {
+                // Pub/sub messages: write everything queued in one go.
+                let mut sent = approx_size(&msg);
+                encode(&msg, view.resp, &mut out);
+                while let Ok(m) = push_rx.try_recv() {
+                    sent += approx_size(&m);
+                    encode(&m, view.resp, &mut out);
+                }
+                // A subscriber that stops reading blocks this write; CLIENT KILL and the
+                // output-buffer cut-off must still end it.
+                tokio::select! {
+                    r = sock.write_all(&out) => r?,
+                    _ = kill.notify.notified() => return Ok(()),
+                    _ = engine.stop_notify.notified() => return Ok(()),
+                }
+                out.clear();
+                queued.fetch_sub(sent.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
+                continue;
+            }
             r = read => r?,
             _ = kill.notify.notified() => return Ok(()),
             _ = engine.stop_notify.notified() => return Ok(()),

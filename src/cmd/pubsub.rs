@@ -1,0 +1,414 @@
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, SSUBSCRIBE, SUNSUBSCRIBE,
+//! PUBLISH, SPUBLISH, PUBSUB. The registry lives in the engine state; delivery goes
+//! through each subscriber's `push` closure into its connection's queue (the connection
+//! writes it and enforces `client-output-buffer-limit pubsub`: a subscriber over the
+//! limit is disconnected instead of growing memory). Confirmations and messages are
+//! `Reply::Push`: RESP3 push frames, RESP2 arrays. Nothing here is journaled.
+
+use bytes::Bytes;
+
+use super::exec::{Exec, State};
+use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
+use crate::db::glob::glob_match;
+use crate::resp::Reply;
+
+/// Register the pub/sub commands.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::PubSub;
+    let sub = F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE;
+    t.push(
+        cmd("subscribe", -2, sub, subscribe)
+            .group(g)
+            .doc("Listens for messages published to channels.", "2.0.0"),
+    );
+    t.push(
+        cmd("unsubscribe", -1, sub, unsubscribe)
+            .group(g)
+            .doc("Stops listening to messages posted to channels.", "2.0.0"),
+    );
+    t.push(cmd("psubscribe", -2, sub, psubscribe).group(g).doc(
+        "Listens for messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ));
+    t.push(cmd("punsubscribe", -1, sub, punsubscribe).group(g).doc(
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ));
+    t.push(
+        cmd("ssubscribe", -2, sub, ssubscribe)
+            .group(g)
+            .doc("Listens for messages published to shard channels.", "7.0.0"),
+    );
+    t.push(cmd("sunsubscribe", -1, sub, sunsubscribe).group(g).doc(
+        "Stops listening to messages posted to shard channels.",
+        "7.0.0",
+    ));
+    t.push(
+        cmd(
+            "publish",
+            3,
+            F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+            publish,
+        )
+        .group(g)
+        .doc("Posts a message to a channel.", "2.0.0"),
+    );
+    t.push(
+        cmd(
+            "spublish",
+            3,
+            F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+            spublish,
+        )
+        .group(g)
+        .doc("Post a message to a shard channel", "7.0.0"),
+    );
+    let ps = F::PUBSUB | F::LOADING | F::STALE;
+    let mut c = container(
+        "pubsub",
+        -2,
+        F::empty(),
+        vec![
+            cmd("channels", -2, ps, pubsub_channels)
+                .group(g)
+                .doc("Returns the active channels.", "2.8.0"),
+            cmd("numsub", -2, ps, pubsub_numsub)
+                .group(g)
+                .doc("Returns a count of subscribers to channels.", "2.8.0"),
+            cmd("numpat", 2, ps, pubsub_numpat)
+                .group(g)
+                .doc("Returns a count of unique pattern subscriptions.", "2.8.0"),
+            cmd("shardchannels", -2, ps, pubsub_shardchannels)
+                .group(g)
+                .doc("Returns the active shard channels.", "7.0.0"),
+            cmd("shardnumsub", -2, ps, pubsub_shardnumsub).group(g).doc(
+                "Returns the count of subscribers of shard channels.",
+                "7.0.0",
+            ),
+            cmd("help", 2, ps, pubsub_help).group(g).doc(
+                "Returns helpful text about the different subcommands.",
+                "6.2.0",
+            ),
+        ],
+    )
+    .group(g)
+    .doc("A container for Pub/Sub commands.", "2.8.0");
+    c.group = g;
+    t.push(c);
+}
+
+fn push(kind: &str, a: Reply, n: Reply) -> Reply {
+    Reply::Push(vec![Reply::bulk(kind.as_bytes()), a, n])
+}
+
+fn count(n: usize) -> Reply {
+    Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+fn list_of<'a>(x: &'a mut Exec<'_>, k: Kind) -> &'a mut Vec<Bytes> {
+    let c = x.client();
+    match k {
+        Kind::Channel => &mut c.channels,
+        Kind::Pattern => &mut c.patterns,
+        Kind::Shard => &mut c.shard_channels,
+    }
+}
+
+fn reply_count(x: &mut Exec<'_>, k: Kind) -> usize {
+    let c = x.client();
+    match k {
+        Kind::Shard => c.shard_channels.len(),
+        _ => c.subscription_count(),
+    }
+}
+
+fn registry_add(st: &mut State, k: Kind, name: &Bytes, id: u64) {
+    match k {
+        Kind::Channel => st.pubsub.channels.entry(name.clone()).or_default().push(id),
+        Kind::Shard => st
+            .pubsub
+            .shard_channels
+            .entry(name.clone())
+            .or_default()
+            .push(id),
+        Kind::Pattern => match st.pubsub.patterns.iter_mut().find(|(p, _)| p == name) {
+            Some((_, ids)) => ids.push(id),
+            None => st.pubsub.patterns.push((name.clone(), vec![id])),
+        },
+    }
+}
+
+fn registry_remove(st: &mut State, k: Kind, name: &[u8], id: u64) {
+    match k {
+        Kind::Channel | Kind::Shard => {
+            let map = if k == Kind::Channel {
+                &mut st.pubsub.channels
+            } else {
+                &mut st.pubsub.shard_channels
+            };
+            if let Some(ids) = map.get_mut(name) {
+                ids.retain(|&c| c != id);
+                if ids.is_empty() {
+                    map.remove(name);
+                }
+            }
+        }
+        Kind::Pattern => {
+            for (_, ids) in st.pubsub.patterns.iter_mut().filter(|(p, _)| p == name) {
+                ids.retain(|&c| c != id);
+            }
+            st.pubsub.patterns.retain(|(_, ids)| !ids.is_empty());
+        }
+    }
+}
+
+fn sub_generic(x: &mut Exec<'_>, a: &[Bytes], k: Kind, word: &str) -> Result<Reply, CmdError> {
+    let id = x.client_id;
+    let mut out = Vec::new();
+    for name in &a[1..] {
+        if !list_of(x, k).contains(name) {
+            list_of(x, k).push(name.clone());
+            registry_add(x.st, k, name, id);
+        }
+        let n = reply_count(x, k);
+        out.push(push(word, Reply::bulk(name), count(n)));
+    }
+    Ok(Reply::Many(out))
+}
+
+fn unsub_generic(x: &mut Exec<'_>, a: &[Bytes], k: Kind, word: &str) -> Result<Reply, CmdError> {
+    let id = x.client_id;
+    let names: Vec<Bytes> = if a.len() > 1 {
+        a[1..].to_vec()
+    } else {
+        list_of(x, k).clone()
+    };
+    if names.is_empty() {
+        let n = reply_count(x, k);
+        return Ok(Reply::Many(vec![push(word, Reply::Null, count(n))]));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let list = list_of(x, k);
+        if let Some(pos) = list.iter().position(|c| *c == name) {
+            list.remove(pos);
+            registry_remove(x.st, k, &name, id);
+        }
+        let n = reply_count(x, k);
+        out.push(push(word, Reply::bulk(&name), count(n)));
+    }
+    Ok(Reply::Many(out))
+}
+
+/// Remove every subscription of `id` (disconnect, RESET).
+pub fn unsubscribe_all(st: &mut State, id: u64) {
+    let Some(c) = st.clients.map.get_mut(&id) else {
+        return;
+    };
+    let chans = std::mem::take(&mut c.channels);
+    let pats = std::mem::take(&mut c.patterns);
+    let shards = std::mem::take(&mut c.shard_channels);
+    for ch in chans {
+        registry_remove(st, Kind::Channel, &ch, id);
+    }
+    for p in pats {
+        registry_remove(st, Kind::Pattern, &p, id);
+    }
+    for s in shards {
+        registry_remove(st, Kind::Shard, &s, id);
+    }
+}
+
+fn subscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    sub_generic(x, a, Kind::Channel, "subscribe")
+}
+fn unsubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    unsub_generic(x, a, Kind::Channel, "unsubscribe")
+}
+fn psubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    sub_generic(x, a, Kind::Pattern, "psubscribe")
+}
+fn punsubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    unsub_generic(x, a, Kind::Pattern, "punsubscribe")
+}
+fn ssubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    sub_generic(x, a, Kind::Shard, "ssubscribe")
+}
+fn sunsubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    unsub_generic(x, a, Kind::Shard, "sunsubscribe")
+}
+
+/// Deliver `msg` to client `id`; a client whose queue refuses it is disconnected.
+fn deliver(st: &mut State, id: u64, msg: Reply) -> bool {
+    let Some(c) = st.clients.map.get(&id) else {
+        return false;
+    };
+    match &c.push {
+        Some(p) if p(msg) => true,
+        _ => {
+            if let Some(k) = &c.kill {
+                tracing::warn!(
+                    client = id,
+                    "disconnecting a subscriber over client-output-buffer-limit pubsub"
+                );
+                k();
+            }
+            false
+        }
+    }
+}
+
+/// Deliver to `id`, or, when `id` is the publisher itself, keep the message to send
+/// before the PUBLISH reply (Redis writes it into the same output buffer first).
+fn deliver_or_keep(x: &mut Exec<'_>, id: u64, m: Reply, own: &mut Vec<Reply>) -> bool {
+    if id == x.client_id {
+        own.push(m);
+        true
+    } else {
+        deliver(x.st, id, m)
+    }
+}
+
+fn with_own(own: Vec<Reply>, n: usize) -> Reply {
+    if own.is_empty() {
+        count(n)
+    } else {
+        let mut v = own;
+        v.push(count(n));
+        Reply::Many(v)
+    }
+}
+
+fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (ch, msg) = (&a[1], &a[2]);
+    let mut n = 0;
+    let mut own = Vec::new();
+    let subs = x.st.pubsub.channels.get(ch).cloned().unwrap_or_default();
+    for id in subs {
+        let m = Reply::Push(vec![
+            Reply::bulk(b"message"),
+            Reply::bulk(ch),
+            Reply::bulk(msg),
+        ]);
+        if deliver_or_keep(x, id, m, &mut own) {
+            n += 1;
+        }
+    }
+    let pats: Vec<(Bytes, Vec<u64>)> =
+        x.st.pubsub
+            .patterns
+            .iter()
+            .filter(|(p, _)| glob_match(p, ch, false))
+            .cloned()
+            .collect();
+    for (p, ids) in pats {
+        for id in ids {
+            let m = Reply::Push(vec![
+                Reply::bulk(b"pmessage"),
+                Reply::bulk(&p),
+                Reply::bulk(ch),
+                Reply::bulk(msg),
+            ]);
+            if deliver_or_keep(x, id, m, &mut own) {
+                n += 1;
+            }
+        }
+    }
+    Ok(with_own(own, n))
+}
+
+fn spublish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (ch, msg) = (&a[1], &a[2]);
+    let mut n = 0;
+    let mut own = Vec::new();
+    let subs =
+        x.st.pubsub
+            .shard_channels
+            .get(ch)
+            .cloned()
+            .unwrap_or_default();
+    for id in subs {
+        let m = Reply::Push(vec![
+            Reply::bulk(b"smessage"),
+            Reply::bulk(ch),
+            Reply::bulk(msg),
+        ]);
+        if deliver_or_keep(x, id, m, &mut own) {
+            n += 1;
+        }
+    }
+    Ok(with_own(own, n))
+}
+
+fn names_matching<'a>(it: impl Iterator<Item = &'a Bytes>, pattern: Option<&Bytes>) -> Reply {
+    let mut v: Vec<&Bytes> = it
+        .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+        .collect();
+    v.sort();
+    Reply::Array(v.into_iter().map(|c| Reply::bulk(c)).collect())
+}
+
+fn pubsub_channels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Arity("pubsub|channels".into()));
+    }
+    Ok(names_matching(x.st.pubsub.channels.keys(), a.get(2)))
+}
+
+fn pubsub_shardchannels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Arity("pubsub|shardchannels".into()));
+    }
+    Ok(names_matching(x.st.pubsub.shard_channels.keys(), a.get(2)))
+}
+
+fn numsub(map: &std::collections::HashMap<Bytes, Vec<u64>>, a: &[Bytes]) -> Reply {
+    Reply::Map(
+        a[2..]
+            .iter()
+            .map(|c| (Reply::bulk(c), count(map.get(c).map_or(0, Vec::len))))
+            .collect(),
+    )
+}
+
+fn pubsub_numsub(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(numsub(&x.st.pubsub.channels, a))
+}
+
+fn pubsub_shardnumsub(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(numsub(&x.st.pubsub.shard_channels, a))
+}
+
+fn pubsub_numpat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(count(x.st.pubsub.patterns.len()))
+}
+
+fn pubsub_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let lines = [
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "SHARDCHANNELS [<pattern>]",
+        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+        "SHARDNUMSUB [<shardchannel> ...]",
+        "    Return the number of subscribers for the specified shard level channel(s)",
+        "HELP",
+        "    Prints this help.",
+    ];
+    Ok(Reply::Array(
+        lines.iter().map(|l| Reply::Simple((*l).into())).collect(),
+    ))
+}

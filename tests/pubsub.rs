@@ -1,0 +1,101 @@
+//! Pub/Sub across real connections: messages and pattern messages reach subscribers
+//! (RESP2 arrays and RESP3 pushes), PUBLISH counts receivers, unsubscribing stops
+//! delivery, and a subscriber that stops reading is cut off by
+//! `client-output-buffer-limit pubsub` instead of growing the server's memory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, V};
+
+fn b(s: &str) -> V {
+    V::Bulk(s.as_bytes().to_vec())
+}
+
+#[test]
+fn messages_reach_channel_and_pattern_subscribers() {
+    let s = TestServer::start(&[]);
+    let mut sub = s.raw();
+    let mut psub = s.raw();
+    let mut p = s.raw();
+    assert_eq!(
+        sub.cmd(&["SUBSCRIBE", "news"]),
+        V::Arr(vec![b("subscribe"), b("news"), V::Int(1)])
+    );
+    psub.cmd(&["HELLO", "3"]);
+    assert_eq!(
+        psub.cmd(&["PSUBSCRIBE", "n*"]),
+        V::Push(vec![b("psubscribe"), b("n*"), V::Int(1)])
+    );
+    assert_eq!(p.cmd(&["PUBLISH", "news", "hello"]), V::Int(2));
+    assert_eq!(
+        sub.read(),
+        V::Arr(vec![b("message"), b("news"), b("hello")])
+    );
+    assert_eq!(
+        psub.read(),
+        V::Push(vec![b("pmessage"), b("n*"), b("news"), b("hello")])
+    );
+    assert_eq!(p.cmd(&["PUBLISH", "other", "x"]), V::Int(0));
+    assert_eq!(
+        p.cmd(&["PUBSUB", "NUMSUB", "news"]),
+        V::Arr(vec![b("news"), V::Int(1)])
+    );
+    assert_eq!(p.cmd(&["PUBSUB", "NUMPAT"]), V::Int(1));
+    // RESP3 subscribers keep running ordinary commands.
+    assert_eq!(psub.cmd(&["SET", "k", "v"]), V::Simple("OK".into()));
+    assert_eq!(
+        sub.cmd(&["UNSUBSCRIBE", "news"]),
+        V::Arr(vec![b("unsubscribe"), b("news"), V::Int(0)])
+    );
+    assert_eq!(p.cmd(&["PUBLISH", "news", "again"]), V::Int(1));
+    assert_eq!(
+        psub.read(),
+        V::Push(vec![b("pmessage"), b("n*"), b("news"), b("again")])
+    );
+    // A disconnected subscriber is forgotten.
+    drop(psub);
+    let t0 = Instant::now();
+    while p.cmd(&["PUBSUB", "NUMPAT"]) != V::Int(0) {
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_slow_subscriber_is_cut_off() {
+    let s = TestServer::start(&[(
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 0 0 0 pubsub 1mb 512kb 60",
+    )]);
+    let mut slow = s.raw();
+    let mut p = s.raw();
+    slow.cmd(&["SUBSCRIBE", "firehose"]);
+    let payload = "x".repeat(64 * 1024);
+    let t0 = Instant::now();
+    // The subscriber never reads; the kernel buffers fill, then the server's queue does.
+    loop {
+        let n = p.cmd(&["PUBLISH", "firehose", &payload]);
+        if n == V::Int(0) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "slow subscriber never cut off"
+        );
+    }
+    let t0 = Instant::now();
+    loop {
+        let info = p.cmd(&["INFO", "clients"]).text();
+        if info.contains("connected_clients:1\r") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        p.cmd(&["PUBSUB", "NUMSUB", "firehose"]),
+        V::Arr(vec![b("firehose"), V::Int(0)])
+    );
+}

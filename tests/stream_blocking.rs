@@ -1,0 +1,161 @@
+//! Blocking stream reads with several real clients: XREAD BLOCK with `$` is served by a
+//! later XADD (and only by entries added after it blocked), XREADGROUP BLOCK `>` is served
+//! by XADD with the delivery recorded in the PEL, timeouts reply nil, and the served
+//! deliveries survive a restart.
+
+mod common;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::{RawClient, TestServer, V};
+
+fn bulk(s: &str) -> V {
+    V::Bulk(s.as_bytes().to_vec())
+}
+
+fn entry(id: &str, kv: &[&str]) -> V {
+    V::Arr(vec![bulk(id), V::Arr(kv.iter().map(|s| bulk(s)).collect())])
+}
+
+/// Wait until the server reports `n` blocked clients (INFO clients).
+fn wait_blocked(c: &mut RawClient, n: usize) {
+    let t0 = Instant::now();
+    loop {
+        let info = c.cmd(&["INFO", "clients"]).text();
+        if info.contains(&format!("blocked_clients:{n}\r")) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "never saw {n} blocked clients:\n{info}"
+        );
+        sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn xread_block_dollar_is_served_by_a_later_xadd() {
+    let s = TestServer::start(&[]);
+    let mut reader = s.raw();
+    let mut writer = s.raw();
+    assert_eq!(writer.cmd(&["XADD", "s", "1-0", "old", "x"]), bulk("1-0"));
+    reader.send(&[
+        b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"other", b"$", b"$",
+    ]);
+    wait_blocked(&mut writer, 1);
+    // A write to an unrelated key does not serve it.
+    assert_eq!(
+        writer.cmd(&["XADD", "unrelated", "1-0", "a", "b"]),
+        bulk("1-0")
+    );
+    assert_eq!(writer.cmd(&["XADD", "s", "2-0", "new", "y"]), bulk("2-0"));
+    assert_eq!(
+        reader.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("s"),
+            V::Arr(vec![entry("2-0", &["new", "y"])])
+        ])])
+    );
+    // A stream created after blocking on a missing key serves from its first entry.
+    reader.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"fresh", b"$"]);
+    wait_blocked(&mut writer, 1);
+    assert_eq!(writer.cmd(&["XADD", "fresh", "7-0", "k", "v"]), bulk("7-0"));
+    assert_eq!(
+        reader.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("fresh"),
+            V::Arr(vec![entry("7-0", &["k", "v"])])
+        ])])
+    );
+}
+
+#[test]
+fn xread_block_times_out_with_nil() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let t0 = Instant::now();
+    assert_eq!(
+        c.cmd(&["XREAD", "BLOCK", "150", "STREAMS", "s", "$"]),
+        V::Nil
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(130));
+    assert_eq!(
+        c.cmd(&["XREAD", "BLOCK", "-1", "STREAMS", "s", "$"]),
+        V::Err("ERR timeout is negative".into())
+    );
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+}
+
+#[test]
+fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    let mut w = s.raw();
+    assert_eq!(
+        w.cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"]),
+        V::Simple("OK".into())
+    );
+    a.send(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"alice",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"q",
+        b">",
+    ]);
+    wait_blocked(&mut w, 1);
+    b.send(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"bob",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"q",
+        b">",
+    ]);
+    wait_blocked(&mut w, 2);
+    assert_eq!(w.cmd(&["XADD", "q", "1-0", "job", "1"]), bulk("1-0"));
+    // The oldest waiter gets the entry; the other stays parked.
+    assert_eq!(
+        a.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("q"),
+            V::Arr(vec![entry("1-0", &["job", "1"])])
+        ])])
+    );
+    wait_blocked(&mut w, 1);
+    assert_eq!(w.cmd(&["XADD", "q", "2-0", "job", "2"]), bulk("2-0"));
+    assert_eq!(
+        b.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("q"),
+            V::Arr(vec![entry("2-0", &["job", "2"])])
+        ])])
+    );
+    let summary = w.cmd(&["XPENDING", "q", "g"]);
+    assert_eq!(
+        summary,
+        V::Arr(vec![
+            V::Int(2),
+            bulk("1-0"),
+            bulk("2-0"),
+            V::Arr(vec![
+                V::Arr(vec![bulk("alice"), bulk("1")]),
+                V::Arr(vec![bulk("bob"), bulk("1")])
+            ])
+        ])
+    );
+    let full = w.cmd(&["XINFO", "STREAM", "q", "FULL"]);
+    drop((a, b, w));
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["XPENDING", "q", "g"]), summary);
+    assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), full);
+}
