@@ -37,13 +37,19 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     ));
     t.push(
         cmd("ssubscribe", -2, sub, ssubscribe)
+            .keys(1, -1, 1)
             .group(g)
             .doc("Listens for messages published to shard channels.", "7.0.0"),
     );
-    t.push(cmd("sunsubscribe", -1, sub, sunsubscribe).group(g).doc(
-        "Stops listening to messages posted to shard channels.",
-        "7.0.0",
-    ));
+    t.push(
+        cmd("sunsubscribe", -1, sub, sunsubscribe)
+            .keys(1, -1, 1)
+            .group(g)
+            .doc(
+                "Stops listening to messages posted to shard channels.",
+                "7.0.0",
+            ),
+    );
     t.push(
         cmd(
             "publish",
@@ -61,6 +67,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             F::PUBSUB | F::LOADING | F::STALE | F::FAST,
             spublish,
         )
+        .keys(1, 1, 1)
         .group(g)
         .doc("Post a message to a shard channel", "7.0.0"),
     );
@@ -86,10 +93,12 @@ pub fn register(t: &mut Vec<CommandSpec>) {
                 "Returns the count of subscribers of shard channels.",
                 "7.0.0",
             ),
-            cmd("help", 2, ps, pubsub_help).group(g).doc(
-                "Returns helpful text about the different subcommands.",
-                "6.2.0",
-            ),
+            cmd("help", 2, F::LOADING | F::STALE, pubsub_help)
+                .acl(&["slow"])
+                .doc(
+                    "Returns helpful text about the different subcommands.",
+                    "6.2.0",
+                ),
         ],
     )
     .group(g)

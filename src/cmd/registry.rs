@@ -161,6 +161,7 @@ fn check_spec(c: &CommandSpec) -> Result<(), String> {
     let has_keys = c.keys.first > 0;
     if has_keys
         && c.group != super::Group::Transactions
+        && c.group != super::Group::PubSub
         && c.flags.contains(Flags::WRITE) == c.flags.contains(Flags::READONLY)
     {
         return Err(format!(

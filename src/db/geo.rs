@@ -433,8 +433,8 @@ impl Shape {
     }
 }
 
-/// Redis's `pqsort` (a Bentley–McIlroy quicksort that only recurses into partitions
-/// overlapping ranks `lo..=hi`): used when COUNT keeps fewer results than found, so that
+/// Redis 7.0's `pqsort` (a Bentley–McIlroy quicksort, without the "no swaps: switch to
+/// insertion sort" shortcut, that only recurses into partitions overlapping `lo..=hi`): used when COUNT keeps fewer results than found, so that
 /// ties (equal distances) come out in the same order as Redis's. Ranks `lo..=hi` end up
 /// sorted; the rest is partitioned around them.
 pub fn partial_sort<T>(v: &mut [T], lo: usize, hi: usize, cmp: &impl Fn(&T, &T) -> Ordering) {
@@ -501,7 +501,6 @@ fn pq_rec<T>(
         v.swap(a, pm);
         let (mut pa, mut pb) = (a + 1, a + 1);
         let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        let mut swapped = false;
         loop {
             while pb <= pc {
                 let c = cmp(&v[pb], &v[a]);
@@ -509,7 +508,6 @@ fn pq_rec<T>(
                     break;
                 }
                 if c == Ordering::Equal {
-                    swapped = true;
                     v.swap(pa, pb);
                     pa += 1;
                 }
@@ -521,7 +519,6 @@ fn pq_rec<T>(
                     break;
                 }
                 if c == Ordering::Equal {
-                    swapped = true;
                     v.swap(pc, pd);
                     pd -= 1;
                 }
@@ -531,13 +528,8 @@ fn pq_rec<T>(
                 break;
             }
             v.swap(pb, pc);
-            swapped = true;
             pb += 1;
             pc -= 1;
-        }
-        if !swapped {
-            insertion(v, a, n, cmp);
-            return;
         }
         let pn = a + n;
         let r = (pa - a).min(pb - pa);
