@@ -591,3 +591,131 @@ fn search_generic(
     x.touch_dirty(n as u64);
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::string::testkit::*;
+    use crate::resp::Reply;
+
+    // Replies below were checked against redis-server 7.0.15 (see tests/scripts/geo.redis).
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(s.as_bytes())
+    }
+
+    fn coords(lon: &str, lat: &str) -> Reply {
+        Reply::Array(vec![
+            Reply::DoubleText(lon.into()),
+            Reply::DoubleText(lat.into()),
+        ])
+    }
+
+    #[test]
+    fn geoadd_journals_the_zadd_it_runs() {
+        let mut t = Kit::new();
+        t.logs(
+            "geoadd Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+            int(2),
+            &["ZADD Sicily 3479099956230698 Palermo 3479447370796909 Catania"],
+        );
+        t.logs(
+            "geoadd Sicily ch xx 13.361389 38.115556 Palermo 1 1 nope",
+            int(0),
+            &[],
+        );
+        t.logs(
+            "geoadd Sicily CH 13 38 Palermo",
+            int(1),
+            &["ZADD Sicily CH 3479065152021743 Palermo"],
+        );
+        t.logs(
+            "geoadd Sicily 1 1 ok 200 100 bad",
+            err("ERR invalid longitude,latitude pair 200.000000,100.000000"),
+            &[],
+        );
+        t.logs("geoadd Sicily nx xx 1 1 m", err("ERR syntax error"), &[]);
+        t.logs("geoadd k xx 1 1 m", int(0), &[]);
+        assert!(t.st.ks.dbs[0].get(b"k").is_none());
+        t.check_replay();
+    }
+
+    #[test]
+    fn reads() {
+        let mut t = Kit::new();
+        t.q("geoadd Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania");
+        t.is(
+            "geopos Sicily Palermo nope",
+            Reply::Array(vec![
+                coords("13.36138933897018433", "38.11555639549629859"),
+                Reply::NullArray,
+            ]),
+        );
+        t.is("geodist Sicily Palermo Catania km", bulk("166.2742"));
+        t.is("geodist Sicily Palermo nope", Reply::Null);
+        t.is(
+            "geohash Sicily Palermo nope",
+            Reply::Array(vec![bulk("sqc8b49rny0"), Reply::Null]),
+        );
+        t.is(
+            "geosearch Sicily fromlonlat 15 37 byradius 200 km asc withdist withhash",
+            Reply::Array(vec![
+                Reply::Array(vec![
+                    bulk("Catania"),
+                    bulk("56.4413"),
+                    Reply::Int(3479447370796909),
+                ]),
+                Reply::Array(vec![
+                    bulk("Palermo"),
+                    bulk("190.4424"),
+                    Reply::Int(3479099956230698),
+                ]),
+            ]),
+        );
+        t.is(
+            "geosearch Sicily fromlonlat 15 37 bybox 400 400 km desc count 1",
+            Reply::Array(vec![bulk("Palermo")]),
+        );
+        t.is(
+            "georadius_ro Sicily 15 37 200 km store d",
+            err("ERR syntax error"),
+        );
+        t.q("set s x");
+        t.is(
+            "geopos s a",
+            err(crate::cmd::CmdError::WrongType.to_string().as_str()),
+        );
+    }
+
+    #[test]
+    fn stores_replay_to_the_same_keyspace() {
+        let mut t = Kit::new();
+        t.q("geoadd Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania");
+        t.logs(
+            "georadius Sicily 15 37 200 km storedist d",
+            int(2),
+            &["georadius Sicily 15 37 200 km storedist d"],
+        );
+        t.logs(
+            "geosearchstore e Sicily frommember Palermo byradius 10 km",
+            int(1),
+            &["geosearchstore e Sicily frommember Palermo byradius 10 km"],
+        );
+        t.logs("georadius Sicily 15 37 200 km", int_list(), &[]);
+        t.logs(
+            "geosearchstore e Sicily fromlonlat 0 0 byradius 1 km",
+            int(0),
+            &["geosearchstore e Sicily fromlonlat 0 0 byradius 1 km"],
+        );
+        assert!(t.st.ks.dbs[0].get(b"e").is_none());
+        t.logs(
+            "geosearchstore e nokey fromlonlat 0 0 byradius 1 km",
+            int(0),
+            &[],
+        );
+        t.check_replay();
+    }
+
+    fn int_list() -> Reply {
+        Reply::Array(vec![bulk("Palermo"), bulk("Catania")])
+    }
+}

@@ -10,6 +10,8 @@
 //! replay is exact whatever the source's iteration order, and so that the destination
 //! key is seen by WATCH and by clients blocked on it.
 
+use std::cmp::Ordering;
+
 use bytes::Bytes;
 
 use super::exec::{arg_i64, is, Exec};
@@ -224,14 +226,17 @@ fn sort_ro(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     sort_generic(x, a, true)
 }
 
+/// The loaded elements and the inclusive range of them to output (empty if end < start).
+struct Loaded {
+    kind: Kind,
+    elems: Vec<Vec<u8>>,
+    start: i64,
+    end: i64,
+}
+
 /// Load the elements of the key to sort: all of them, or for `BY nosort` over a list or
-/// sorted set only the LIMIT range in the requested direction. Returns the elements and
-/// the (start, end) range of them to output.
-fn load(
-    x: &mut Exec<'_>,
-    key: &[u8],
-    o: &Opts,
-) -> Result<(Kind, Vec<Vec<u8>>, i64, i64), CmdError> {
+/// sorted set only the LIMIT range in the requested direction.
+fn load(x: &mut Exec<'_>, key: &[u8], o: &Opts) -> Result<Loaded, CmdError> {
     let (kind, len) = match x.lookup_read(key) {
         None => (Kind::List, 0),
         Some(e) => match &mut e.value {
@@ -261,7 +266,12 @@ fn load(
     }
     let ranged = o.dontsort && kind != Kind::Set;
     let Some(e) = x.st.ks.dbs[x.db].get(key) else {
-        return Ok((kind, Vec::new(), start, end));
+        return Ok(Loaded {
+            kind,
+            elems: Vec::new(),
+            start,
+            end,
+        });
     };
     let mut out = Vec::new();
     if ranged {
@@ -289,7 +299,12 @@ fn load(
                 _ => {}
             }
         }
-        return Ok((kind, out, 0, end - start));
+        return Ok(Loaded {
+            kind,
+            elems: out,
+            start: 0,
+            end: end - start,
+        });
     }
     out.reserve(len);
     match &e.value {
@@ -298,12 +313,22 @@ fn load(
         Value::ZSet(z) => z.for_each(|m, _| out.push(m.to_vec())),
         _ => {}
     }
-    Ok((kind, out, start, end))
+    Ok(Loaded {
+        kind,
+        elems: out,
+        start,
+        end,
+    })
 }
 
 fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
     let mut o = parse(a, readonly)?;
-    let (kind, elems, start, end) = load(x, &a[1], &o)?;
+    let Loaded {
+        kind,
+        elems,
+        start,
+        end,
+    } = load(x, &a[1], &o)?;
     // An unsorted set has no order of its own: when storing, sort it (as Redis does for
     // STORE and scripts) so the result is deterministic.
     if o.dontsort && kind == Kind::Set && o.store.is_some() {
@@ -321,9 +346,9 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
         .collect();
     let mut conversion_error = false;
     if !o.dontsort {
-        if kind == Kind::Set {
-            // Ties in ALPHA BY sorts keep the input order: make it independent of the
-            // hashtable's layout.
+        if kind == Kind::Set && o.alpha && o.by.is_some() {
+            // Ties in ALPHA BY sorts keep (or, with LIMIT, permute) the input order: make
+            // it independent of the hashtable's layout.
             items.sort_by(|p, q| p.elem.cmp(&q.elem));
         }
         for it in &mut items {
@@ -354,7 +379,7 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
         let storing = o.store.is_some();
         let by_pattern = o.by.is_some();
         let alpha = o.alpha;
-        items.sort_by(|p, q| {
+        let compare = |p: &Item, q: &Item| {
             let c = if !alpha {
                 p.score
                     .partial_cmp(&q.score)
@@ -362,9 +387,9 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
                     .unwrap_or_else(|| p.elem.cmp(&q.elem))
             } else if by_pattern {
                 match (&p.cmp, &q.cmp) {
-                    (None, None) => std::cmp::Ordering::Equal,
-                    (None, Some(_)) => std::cmp::Ordering::Less,
-                    (Some(_), None) => std::cmp::Ordering::Greater,
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
                     (Some(u), Some(v)) if storing => u.cmp(v),
                     (Some(u), Some(v)) => coll(u, v),
                 }
@@ -378,7 +403,16 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
             } else {
                 c
             }
-        });
+        };
+        let full = start == 0 && end == i64::try_from(items.len()).unwrap_or(i64::MAX) - 1;
+        if by_pattern && !full {
+            // Redis sorts only what the LIMIT range needs with its own quicksort; ties
+            // (ALPHA BY) come out in that algorithm's order.
+            pqsort(&mut items, start, end, &compare);
+        } else {
+            // glibc's qsort: a stable merge sort.
+            items.sort_by(compare);
+        }
     }
     if conversion_error {
         return Err(CmdError::Raw(SCORE_ERR.into()));
@@ -441,6 +475,131 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
         x.touch_dirty(1);
     }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+/// Redis's `pqsort` (NetBSD's qsort that skips the partitions outside the `lrange..=rrange`
+/// elements), so that elements comparing equal come out in the same order as Redis.
+fn pqsort<T>(v: &mut [T], lrange: i64, rrange: i64, cmp: &impl Fn(&T, &T) -> Ordering) {
+    let n = v.len();
+    pqsort_from(v, 0, n, lrange, rrange, cmp);
+}
+
+/// True if the `k` elements from `s` hold no part of the `lr..=rr` range (both ends lie
+/// before them, or both after them).
+fn outside(s: usize, k: usize, lr: i64, rr: i64) -> bool {
+    let s = i64::try_from(s).unwrap_or(i64::MAX);
+    let e = s.saturating_add(i64::try_from(k).unwrap_or(i64::MAX));
+    (lr < s && rr < s) || (lr >= e && rr >= e)
+}
+
+fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
+    if cmp(&v[a], &v[b]).is_lt() {
+        if cmp(&v[b], &v[c]).is_lt() {
+            b
+        } else if cmp(&v[a], &v[c]).is_lt() {
+            c
+        } else {
+            a
+        }
+    } else if cmp(&v[b], &v[c]).is_gt() {
+        b
+    } else if cmp(&v[a], &v[c]).is_lt() {
+        a
+    } else {
+        c
+    }
+}
+
+/// Swap the `k` elements from `a` with the `k` elements from `b`, pairwise.
+fn vecswap<T>(v: &mut [T], a: usize, b: usize, k: usize) {
+    for i in 0..k {
+        v.swap(a + i, b + i);
+    }
+}
+
+fn pqsort_from<T>(
+    v: &mut [T],
+    mut a: usize,
+    mut n: usize,
+    lr: i64,
+    rr: i64,
+    cmp: &impl Fn(&T, &T) -> Ordering,
+) {
+    loop {
+        if n < 7 {
+            for pm in a + 1..a + n {
+                let mut pl = pm;
+                while pl > a && cmp(&v[pl - 1], &v[pl]).is_gt() {
+                    v.swap(pl, pl - 1);
+                    pl -= 1;
+                }
+            }
+            return;
+        }
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let mut pl = a;
+            let mut pn = a + n - 1;
+            if n > 40 {
+                let d = n / 8;
+                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
+                pm = med3(v, pm - d, pm, pm + d, cmp);
+                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
+            }
+            pm = med3(v, pl, pm, pn, cmp);
+        }
+        v.swap(a, pm);
+        let (mut pa, mut pb) = (a + 1, a + 1);
+        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
+        loop {
+            while pb <= pc {
+                let c = cmp(&v[pb], &v[a]);
+                if c.is_gt() {
+                    break;
+                }
+                if c.is_eq() {
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb <= pc {
+                let c = cmp(&v[pc], &v[a]);
+                if c.is_lt() {
+                    break;
+                }
+                if c.is_eq() {
+                    v.swap(pc, pd);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb > pc {
+                break;
+            }
+            v.swap(pb, pc);
+            pb += 1;
+            pc -= 1;
+        }
+        let pn = a + n;
+        let r = (pa - a).min(pb - pa);
+        vecswap(v, a, pb - r, r);
+        let r = (pd - pc).min(pn - pd - 1);
+        vecswap(v, pb, pn - r, r);
+        let r = pb - pa;
+        if r > 1 && !outside(a, r, lr, rr) {
+            pqsort_from(v, a, r, lr, rr, cmp);
+        }
+        let r = pd - pc;
+        if r > 1 {
+            a = pn - r;
+            n = r;
+            if !outside(a, r, lr, rr) {
+                continue;
+            }
+        }
+        return;
+    }
 }
 
 #[cfg(test)]

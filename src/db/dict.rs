@@ -8,9 +8,50 @@
 
 use std::hash::BuildHasher;
 
+/// Keys up to this many bytes live inside the node (no separate allocation).
+const INLINE_KEY: usize = 22;
+
+/// A stored key: short keys inline in the node, long ones on the heap. Saves one
+/// allocation per element for the common case (most Redis keys, fields and members are
+/// short), which is what keeps memory per element at or below Redis's.
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(k: &[u8]) -> Key {
+        if k.len() <= INLINE_KEY {
+            let mut bytes = [0u8; INLINE_KEY];
+            bytes[..k.len()].copy_from_slice(k);
+            #[expect(clippy::cast_possible_truncation, reason = "len <= INLINE_KEY")]
+            Key::Inline {
+                len: k.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(k.into())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(b) => b,
+        }
+    }
+
+    fn into_boxed(self) -> Box<[u8]> {
+        match self {
+            Key::Inline { .. } => self.as_bytes().into(),
+            Key::Heap(b) => b,
+        }
+    }
+}
+
 /// A node in a bucket's chain.
 struct Node<V> {
-    key: Box<[u8]>,
+    key: Key,
     value: V,
     next: Option<Box<Node<V>>>,
 }
@@ -89,7 +130,7 @@ impl<V> Dict<V> {
         }
         let mut cur = self.buckets[self.index(key)].as_deref();
         while let Some(n) = cur {
-            if &*n.key == key {
+            if n.key.as_bytes() == key {
                 return Some(&n.value);
             }
             cur = n.next.as_deref();
@@ -105,7 +146,7 @@ impl<V> Dict<V> {
         let i = self.index(key);
         let mut cur = self.buckets[i].as_deref_mut();
         while let Some(n) = cur {
-            if &*n.key == key {
+            if n.key.as_bytes() == key {
                 return Some(&mut n.value);
             }
             cur = n.next.as_deref_mut();
@@ -123,25 +164,29 @@ impl<V> Dict<V> {
         if let Some(v) = self.get_mut(key) {
             return Some(std::mem::replace(v, value));
         }
-        self.insert_new(key.into(), value);
+        self.insert_new(key, value);
         None
     }
 
     /// Insert a key known to be absent.
-    fn insert_new(&mut self, key: Box<[u8]>, value: V) {
+    fn insert_new(&mut self, key: &[u8], value: V) {
         if self.len >= self.buckets.len() {
             self.resize((self.len + 1).next_power_of_two().max(MIN_BUCKETS));
         }
-        let i = self.index(&key);
+        let i = self.index(key);
         let next = self.buckets[i].take();
-        self.buckets[i] = Some(Box::new(Node { key, value, next }));
+        self.buckets[i] = Some(Box::new(Node {
+            key: Key::new(key),
+            value,
+            next,
+        }));
         self.len += 1;
     }
 
     /// Get the value for `key`, inserting `make()` first if absent.
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
         if !self.contains_key(key) {
-            self.insert_new(key.into(), make());
+            self.insert_new(key, make());
         }
         match self.get_mut(key) {
             Some(v) => v,
@@ -164,12 +209,12 @@ impl<V> Dict<V> {
         loop {
             match link {
                 None => return None,
-                Some(n) if &*n.key == key => {
+                Some(n) if n.key.as_bytes() == key => {
                     let mut node = link.take()?;
                     *link = node.next.take();
                     self.len -= 1;
                     self.maybe_shrink();
-                    return Some((node.key, node.value));
+                    return Some((node.key.into_boxed(), node.value));
                 }
                 Some(n) => link = &mut n.next,
             }
@@ -191,7 +236,7 @@ impl<V> Dict<V> {
             while let Some(mut n) = head {
                 head = n.next.take();
                 #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-                let i = (self.hash(&n.key) as usize) & mask;
+                let i = (self.hash(n.key.as_bytes()) as usize) & mask;
                 n.next = self.buckets[i].take();
                 self.buckets[i] = Some(n);
             }
@@ -221,7 +266,7 @@ impl<V> Dict<V> {
         #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
         let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
         while let Some(n) = cur {
-            f(&n.key, &n.value);
+            f(n.key.as_bytes(), &n.value);
             cur = n.next.as_deref();
         }
         // Increment the reversed cursor over the unmasked bits.
@@ -257,7 +302,7 @@ impl<V> Dict<V> {
                     None => break,
                 };
             }
-            return Some((&c.key, &c.value));
+            return Some((c.key.as_bytes(), &c.value));
         }
     }
 
@@ -268,7 +313,7 @@ impl<V> Dict<V> {
             std::iter::from_fn(move || {
                 let n = cur?;
                 cur = n.next.as_deref();
-                Some((&*n.key, &n.value))
+                Some((n.key.as_bytes(), &n.value))
             })
         })
     }
@@ -289,6 +334,30 @@ impl<V> Drop for Dict<V> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn short_and_long_keys() {
+        let mut d = Dict::new();
+        let long = vec![b'x'; 100];
+        let edge = vec![b'y'; INLINE_KEY];
+        let over = vec![b'z'; INLINE_KEY + 1];
+        for k in [&b""[..], b"a", &edge, &over, &long] {
+            d.insert(k, k.len());
+        }
+        for k in [&b""[..], b"a", &edge, &over, &long] {
+            assert_eq!(d.get(k), Some(&k.len()));
+        }
+        assert_eq!(
+            d.remove_entry(&edge).map(|(k, v)| (k.to_vec(), v)),
+            Some((edge.clone(), INLINE_KEY))
+        );
+        assert_eq!(
+            d.remove_entry(&long).map(|(k, v)| (k.len(), v)),
+            Some((100, 100))
+        );
+        assert_eq!(d.len(), 3);
+        assert_eq!(std::mem::size_of::<Key>(), 24);
+    }
 
     #[test]
     fn insert_get_remove() {

@@ -186,7 +186,7 @@ pub fn center(a: &Area) -> (f64, f64) {
 pub fn score_bits(score: f64) -> u64 {
     const TWO63: f64 = 9_223_372_036_854_775_808.0;
     fn cvtt(v: f64) -> u64 {
-        if v.is_nan() || v >= TWO63 || v < -TWO63 {
+        if v.is_nan() || !(-TWO63..TWO63).contains(&v) {
             0x8000_0000_0000_0000
         } else {
             (v as i64) as u64
