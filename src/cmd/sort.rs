@@ -767,6 +767,29 @@ mod tests {
     }
 
     #[test]
+    fn alpha_by_ties_follow_redis_algorithms() {
+        let mut t = Kit::new();
+        t.q("rpush t 1 2 3 4 5 6 7 8 9 10 11 12");
+        t.q("mset k_1 b k_2 a k_3 b k_4 a k_5 b k_6 a k_7 b k_8 a k_9 b k_10 a k_11 b k_12 a");
+        // Without LIMIT: a stable sort.
+        t.is(
+            "sort t by k_* alpha",
+            bulks(&[
+                "2", "4", "6", "8", "10", "12", "1", "3", "5", "7", "9", "11",
+            ]),
+        );
+        // With LIMIT: Redis's partial quicksort.
+        t.is(
+            "sort t by k_* alpha limit 2 5",
+            bulks(&["2", "10", "6", "12", "7"]),
+        );
+        t.is(
+            "sort t by nokey_* alpha limit 0 11",
+            bulks(&["12", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]),
+        );
+    }
+
+    #[test]
     fn zsets() {
         let mut t = Kit::new();
         t.q("zadd z 1 c 2 a 3 b");
