@@ -175,37 +175,6 @@ fn store(x: &mut Exec<'_>, dst: &[u8], s: Set) -> Reply {
     int(n)
 }
 
-/// The SCAN cursor as C's `strtoul(s, &end, 10)` reads it, with Redis's checks (a copy of
-/// SCAN's parser in cmd::keys).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let bad = || CmdError::err("invalid cursor");
-    let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
-    if b.first()
-        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-    {
-        return Err(bad());
-    }
-    if b.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(bad());
-    }
-    let mut v: u64 = 0;
-    for d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(bad)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 // ---------------------------------------------------------------------------------------
 // SADD SREM SCARD SMEMBERS SISMEMBER SMISMEMBER SMOVE
 // ---------------------------------------------------------------------------------------
@@ -522,7 +491,7 @@ fn scan_options(a: &[Bytes]) -> Result<(usize, Option<&[u8]>), CmdError> {
 }
 
 fn sscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let cursor = parse_cursor(&a[2])?;
+    let cursor = super::keys::parse_cursor(&a[2])?;
     let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
     let Some(e) = x.lookup_read(&a[1]) else {
         return Ok(empty());

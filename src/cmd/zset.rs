@@ -1488,36 +1488,8 @@ fn zrandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(pairs_reply(&items, withscores, r3))
 }
 
-/// The SCAN cursor as `strtoul` reads it, with Redis's checks (`ERR invalid cursor`).
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let bad = || CmdError::err("invalid cursor");
-    let b = arg.iter().position(|&c| c == 0).map_or(arg, |n| &arg[..n]);
-    if b.first().is_some_and(|&c| c_space(c)) {
-        return Err(bad());
-    }
-    if b.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(bad());
-    }
-    let mut v: u64 = 0;
-    for d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(bad)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn zscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut cursor = parse_cursor(&a[2])?;
+    let mut cursor = super::keys::parse_cursor(&a[2])?;
     let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
     if read(x, &a[1])?.is_none() {
         return Ok(empty());
