@@ -80,6 +80,8 @@ pub struct Config {
     pub zset_max_listpack_value: u64,
     /// `list-max-listpack-size` (alias `list-max-ziplist-size`).
     pub list_max_listpack_size: i64,
+    /// `notify-keyspace-events`: the enabled notification classes, as `notify::*` bits.
+    pub notify_keyspace_events: u32,
     /// Accepted-for-compatibility directives and their current values, in table order.
     pub extra: Vec<(&'static str, String)>,
 }
@@ -317,7 +319,12 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "compatibility",
     ),
-    d("notify-keyspace-events", Kind::Str, true, "compatibility"),
+    d(
+        "notify-keyspace-events",
+        Kind::Str,
+        true,
+        "keyspace notification classes (K E g $ l s h z x e t m d n A; default none)",
+    ),
     d("slowlog-log-slower-than", Kind::Str, true, "compatibility"),
     d(
         "slowlog-max-len",
@@ -363,7 +370,6 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("logfile", ""),
         ("auto-aof-rewrite-percentage", "100"),
         ("auto-aof-rewrite-min-size", "67108864"),
-        ("notify-keyspace-events", ""),
         ("slowlog-log-slower-than", "10000"),
         ("slowlog-max-len", "128"),
         ("lua-time-limit", "5000"),
@@ -404,6 +410,7 @@ impl Default for Config {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            notify_keyspace_events: 0,
             extra: default_extra(),
         }
     }
@@ -516,6 +523,7 @@ impl Config {
             "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
             "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
+            "notify-keyspace-events" => notify::format(self.notify_keyspace_events),
             other => self
                 .extra
                 .iter()
@@ -626,6 +634,10 @@ impl Config {
             "list-max-listpack-size" => {
                 self.list_max_listpack_size = normalized.parse().unwrap_or(-2)
             }
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events = notify::parse(&normalized)
+                    .ok_or_else(|| bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?
+            }
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))
             }
@@ -655,6 +667,91 @@ impl Config {
                 .map_err(|e| format!("line {}: {e}", i + 1))?;
         }
         Ok(())
+    }
+}
+
+/// Keyspace notification classes (`notify-keyspace-events`), Redis's `NOTIFY_*` bits.
+pub mod notify {
+    /// `K`: publish on `__keyspace@<db>__:<key>`.
+    pub const KEYSPACE: u32 = 1 << 0;
+    /// `E`: publish on `__keyevent@<db>__:<event>`.
+    pub const KEYEVENT: u32 = 1 << 1;
+    /// `g`: generic commands (DEL, EXPIRE, RENAME…).
+    pub const GENERIC: u32 = 1 << 2;
+    /// `$`: string commands.
+    pub const STRING: u32 = 1 << 3;
+    /// `l`: list commands.
+    pub const LIST: u32 = 1 << 4;
+    /// `s`: set commands.
+    pub const SET: u32 = 1 << 5;
+    /// `h`: hash commands.
+    pub const HASH: u32 = 1 << 6;
+    /// `z`: sorted set commands.
+    pub const ZSET: u32 = 1 << 7;
+    /// `x`: expired events.
+    pub const EXPIRED: u32 = 1 << 8;
+    /// `e`: evicted events.
+    pub const EVICTED: u32 = 1 << 9;
+    /// `t`: stream commands.
+    pub const STREAM: u32 = 1 << 10;
+    /// `m`: key misses.
+    pub const KEY_MISS: u32 = 1 << 11;
+    /// `d`: module key types.
+    pub const MODULE: u32 = 1 << 12;
+    /// `n`: new keys.
+    pub const NEW: u32 = 1 << 13;
+    /// `A`: alias for `g$lshzxetd`.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    /// The bit of one class character (`g`, `$`, `l`, …, `n`, `K`, `E`); 0 if unknown.
+    pub fn class_bit(c: char) -> u32 {
+        match c {
+            'A' => ALL,
+            'g' => GENERIC,
+            '$' => STRING,
+            'l' => LIST,
+            's' => SET,
+            'h' => HASH,
+            'z' => ZSET,
+            'x' => EXPIRED,
+            'e' => EVICTED,
+            'K' => KEYSPACE,
+            'E' => KEYEVENT,
+            't' => STREAM,
+            'm' => KEY_MISS,
+            'd' => MODULE,
+            'n' => NEW,
+            _ => 0,
+        }
+    }
+
+    /// Parse a class string as Redis does (case-sensitive; any other character = None).
+    pub fn parse(s: &str) -> Option<u32> {
+        s.chars().try_fold(0, |acc, c| match class_bit(c) {
+            0 => None,
+            b => Some(acc | b),
+        })
+    }
+
+    /// The canonical string Redis prints for `flags` (`A` hides `n`, as Redis 7.0 does).
+    pub fn format(flags: u32) -> String {
+        let mut s = String::new();
+        if flags & ALL == ALL {
+            s.push('A');
+        } else {
+            for c in "g$lshzxetdn".chars() {
+                if flags & class_bit(c) != 0 {
+                    s.push(c);
+                }
+            }
+        }
+        for c in "KEm".chars() {
+            if flags & class_bit(c) != 0 {
+                s.push(c);
+            }
+        }
+        s
     }
 }
 
@@ -738,6 +835,36 @@ mod tests {
         ));
         c.set("lua-time-limit", "100", true).unwrap();
         assert_eq!(c.get("busy-reply-threshold").unwrap(), "100");
+    }
+
+    #[test]
+    fn notify_keyspace_events_round_trip() {
+        let mut c = Config::default();
+        assert_eq!(c.get("notify-keyspace-events").unwrap(), "");
+        for (set, get) in [
+            ("KEA", "AKE"),
+            ("Eg", "gE"),
+            ("KEn", "nKE"),
+            ("An", "A"),
+            ("g$lshzxetdm", "Am"),
+            ("Kx", "xK"),
+            ("KEd", "dKE"),
+            ("", ""),
+        ] {
+            c.set("notify-keyspace-events", set, true).unwrap();
+            assert_eq!(c.get("notify-keyspace-events").unwrap(), get, "{set}");
+        }
+        c.set("notify-keyspace-events", "An", true).unwrap();
+        assert_ne!(c.notify_keyspace_events & notify::NEW, 0);
+        let e = c.set("notify-keyspace-events", "Kq", true).unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::BadValue(
+                "notify-keyspace-events".into(),
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()
+            )
+        );
+        assert_eq!(c.get("notify-keyspace-events").unwrap(), "A");
     }
 
     #[test]

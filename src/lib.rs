@@ -3,6 +3,8 @@
 //! # Layout
 //! - `resp`: the RESP2/RESP3 codec (requests in, replies out). Imports nothing else in the crate.
 //! - `db`: the in-memory keyspace and the semantics of each value type. No RESP, no I/O.
+//! - `script`: the Lua 5.1 sandbox, the script cache and Lua ↔ reply conversions (imports only `resp`;
+//!   `redis.call` reaches commands through a callback `cmd` passes in).
 //! - `cmd`: the one command table, the one dispatch path, and every command handler.
 //! - `persist`: the segmented, checksummed log, its manifest and recovery (see `format/`).
 //! - `server`: the tokio listener, connections, the engine lock and group-commit waits.
@@ -24,6 +26,7 @@ pub mod db;
 pub mod offline;
 pub mod persist;
 pub mod resp;
+pub mod script;
 pub mod server;
 
 /// Our own version, reported as `strata_version` in INFO.

@@ -138,3 +138,16 @@ fn blmove_chain_and_served_pops_survive_restart() {
     assert_eq!(c.cmd(&["LRANGE", "src", "0", "-1"]), arr(&["y"]));
     assert_eq!(c.cmd(&["EXISTS", "dst"]), V::Int(0));
 }
+
+#[test]
+fn a_parked_client_runs_nothing_more_until_served() {
+    let s = TestServer::start(&[]);
+    let mut waiter = s.raw();
+    let mut p = s.raw();
+    // BLPOP and PING pipelined: PING must wait until BLPOP is served, as in Redis.
+    waiter.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n");
+    wait_blocked(&mut p, 1);
+    assert_eq!(p.cmd(&["RPUSH", "q", "v"]), V::Int(1));
+    assert_eq!(waiter.read(), arr(&["q", "v"]));
+    assert_eq!(waiter.read(), V::Simple("PONG".into()));
+}

@@ -10,10 +10,11 @@ const RULES: &[(&str, &[&str])] = &[
     ("db", &["clock"]),
     ("persist", &["db", "clock"]),
     ("alloc", &[]),
-    ("cmd", &["db", "resp", "clock", "config", "alloc"]),
+    ("script", &["resp"]),
+    ("cmd", &["db", "resp", "script", "clock", "config", "alloc"]),
     (
         "server",
-        &["cmd", "persist", "db", "resp", "clock", "config"],
+        &["cmd", "persist", "db", "resp", "script", "clock", "config"],
     ),
     ("offline", &["persist", "db", "cmd", "config"]),
     ("cli", &["server", "offline", "config"]),

@@ -93,12 +93,13 @@ fn setbit(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             let mut v = Vec::new();
             let (old, _) = bits::setbit(&mut v, off, on);
             let e = raw_entry(x, v);
-            x.db().insert(key, e);
+            x.insert_key(key, e);
             (old, true)
         }
     };
     if modified {
         x.touch_dirty(1);
+        x.notify('$', "setbit", key);
     }
     Ok(Reply::Int(i64::from(old)))
 }
@@ -157,11 +158,13 @@ fn bitop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if out.is_empty() {
         if x.db().remove(dest).is_some() {
             x.touch_dirty(1);
+            x.notify('g', "del", dest);
         }
     } else {
         let e = raw_entry(x, out);
-        x.db().insert(dest, e);
+        x.insert_key(dest, e);
         x.touch_dirty(1);
+        x.notify('$', "set", dest);
     }
     Ok(int_reply(len))
 }
@@ -226,13 +229,14 @@ fn bitfield_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Rep
             let mut v = Vec::new();
             let out = bits::bitfield_apply(&mut v, &ops);
             let e = raw_entry(x, v);
-            x.db().insert(key, e);
+            x.insert_key(key, e);
             (out, true)
         }
     };
     if changed {
         let writes = ops.iter().filter(|o| o.kind != BitfieldKind::Get).count();
         x.touch_dirty(u64::try_from(writes).unwrap_or(1));
+        x.notify('$', "setbit", key);
     }
     Ok(field_replies(out.replies))
 }

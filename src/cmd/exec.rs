@@ -183,6 +183,8 @@ pub struct State {
     pub blocked: BlockedTable,
     /// WATCHed keys: (db, key) → watching client ids.
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
+    /// The Lua script cache and VM (EVAL, SCRIPT LOAD).
+    pub scripts: crate::script::Scripts,
     /// Pub/Sub subscriptions.
     pub pubsub: PubSub,
 }
@@ -268,6 +270,7 @@ impl State {
             active_expire: true,
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
+            scripts: crate::script::Scripts::default(),
             pubsub: PubSub::default(),
         }
     }
@@ -295,6 +298,8 @@ pub struct Exec<'a> {
     pub block: Option<BlockRequest>,
     /// True while EXEC runs its queued commands (nothing blocks, nothing is queued).
     pub in_exec: bool,
+    /// True while a Lua script runs its `redis.call`s (nothing blocks).
+    pub in_script: bool,
 }
 
 impl<'a> Exec<'a> {
@@ -318,6 +323,7 @@ impl<'a> Exec<'a> {
             dirty: 0,
             block: None,
             in_exec: false,
+            in_script: false,
         }
     }
 
@@ -342,7 +348,7 @@ impl<'a> Exec<'a> {
     /// True if a blocking command may park this caller: a client command, not replay,
     /// not a background job (MULTI and scripts, when they exist, also answer false).
     pub fn may_block(&self) -> bool {
-        self.caller == Caller::Client && !self.in_exec
+        self.caller == Caller::Client && !self.in_exec && !self.in_script
     }
 
     /// Record an effect in this unit's journal (ignored during replay).
@@ -367,10 +373,54 @@ impl<'a> Exec<'a> {
         self.st.dirty += n;
     }
 
+    /// Keyspace notification for `key` in the selected db: when `class` (`g`, `$`, `l`,
+    /// `s`, `h`, `z`, `x`, `e`, `t`, `m`, `d`, `n`) is enabled by `notify-keyspace-events`,
+    /// publish `event` on `__keyspace@<db>__:<key>` (K) and `key` on
+    /// `__keyevent@<db>__:<event>` (E). Never during replay.
+    pub fn notify(&mut self, class: char, event: &str, key: &[u8]) {
+        let db = self.db;
+        self.notify_in(db, class, event, key);
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY … DB, expiry).
+    pub fn notify_in(&mut self, db: usize, class: char, event: &str, key: &[u8]) {
+        use crate::config::notify;
+        let flags = self.st.config.notify_keyspace_events;
+        if flags & notify::class_bit(class) == 0 || self.caller == Caller::Replay {
+            return;
+        }
+        if flags & notify::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{db}__:").into_bytes();
+            ch.extend_from_slice(key);
+            super::pubsub::publish_to(self.st, &ch, event.as_bytes());
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{db}__:{event}");
+            super::pubsub::publish_to(self.st, ch.as_bytes(), key);
+        }
+    }
+
+    /// Insert `entry` at `key` in the selected db, firing `new` (class n) when the key did
+    /// not exist. Returns the replaced entry.
+    pub fn insert_key(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let db = self.db;
+        self.insert_key_in(db, key, entry)
+    }
+
+    /// `insert_key` in database `db`.
+    pub fn insert_key_in(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
+        let old = self.st.ks.dbs[db].insert(key, entry);
+        if old.is_none() {
+            self.notify_in(db, 'n', "new", key);
+        }
+        old
+    }
+
     /// If `key` in database `db` has expired, delete it and journal a DEL (never during
     /// replay: replay applies only logged effects). Returns true if it was removed.
     pub fn expire_if_needed_in(&mut self, db: usize, key: &[u8]) -> bool {
-        if self.caller == Caller::Replay {
+        // No key in this db has a TTL: nothing can expire (saves a lookup per command).
+        if self.caller == Caller::Replay || self.st.ks.dbs[db].volatile_len() == 0 {
             return false;
         }
         let now = self.now_ms;
@@ -380,6 +430,7 @@ impl<'a> Exec<'a> {
         if expired {
             self.st.ks.dbs[db].remove(key);
             self.st.stats.expired_keys += 1;
+            self.notify_in(db, 'x', "expired", key);
             self.journal_db(
                 db,
                 vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
@@ -401,20 +452,17 @@ impl<'a> Exec<'a> {
                 .map
                 .get(&self.client_id)
                 .is_some_and(|c| c.no_touch);
-        let e = self.st.ks.dbs[db].get_mut(key);
-        match e {
-            Some(e) => {
-                self.st.stats.keyspace_hits += 1;
-                if !no_touch {
-                    e.access_s = now_s;
-                }
-                Some(e)
-            }
-            None => {
-                self.st.stats.keyspace_misses += 1;
-                None
-            }
+        if self.st.ks.dbs[db].get(key).is_none() {
+            self.st.stats.keyspace_misses += 1;
+            self.notify_in(db, 'm', "keymiss", key);
+            return None;
         }
+        self.st.stats.keyspace_hits += 1;
+        let e = self.st.ks.dbs[db].get_mut(key)?;
+        if !no_touch {
+            e.access_s = now_s;
+        }
+        Some(e)
     }
 
     /// Look up a key for writing in the selected db (expires it if due, no hit/miss stats).

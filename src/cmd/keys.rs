@@ -322,6 +322,7 @@ fn del(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     for k in &a[1..] {
         x.expire_if_needed_in(db, k);
         if x.db().remove(k).is_some() {
+            x.notify('g', "del", k);
             n += 1;
         }
     }
@@ -499,8 +500,12 @@ fn rename_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdE
     let Some(e) = x.db().remove(src) else {
         return Err(CmdError::err("no such key"));
     };
+    // Redis deletes the destination and adds the key anew: `new` fires either way.
     x.db().insert(dst, e);
+    x.notify('n', "new", dst);
     x.touch_dirty(1);
+    x.notify('g', "rename_from", src);
+    x.notify('g', "rename_to", dst);
     Ok(done(true))
 }
 
@@ -533,7 +538,9 @@ fn copy(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut e = e;
     e.access_s = secs(x.now_ms);
     x.st.ks.dbs[dst_db].insert(dst, e);
+    x.notify_in(dst_db, 'n', "new", dst);
     x.touch_dirty(1);
+    x.notify_in(dst_db, 'g', "copy_to", dst);
     Ok(Reply::Int(1))
 }
 
@@ -549,8 +556,10 @@ fn move_(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let Some(e) = x.db().remove(key) else {
         return Ok(Reply::Int(0));
     };
-    x.st.ks.dbs[dst_db].insert(key, e);
+    x.insert_key_in(dst_db, key, e);
     x.touch_dirty(1);
+    x.notify('g', "move_from", key);
+    x.notify_in(dst_db, 'g', "move_to", key);
     Ok(Reply::Int(1))
 }
 
@@ -787,11 +796,13 @@ fn expire_generic(
     if when <= x.now_ms && x.caller != Caller::Replay {
         x.db().remove(key);
         x.touch_dirty(1);
+        x.notify('g', "del", key);
         x.journal(argv!["DEL", key]);
         return Ok(Reply::Int(1));
     }
     x.db().set_expire(key, when.max(0));
     x.touch_dirty(1);
+    x.notify('g', "expire", key);
     x.journal(argv!["PEXPIREAT", key, when.to_string()]);
     Ok(Reply::Int(1))
 }
@@ -844,6 +855,7 @@ fn persist(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     x.db().set_expire(key, -1);
     x.touch_dirty(1);
+    x.notify('g', "persist", key);
     Ok(Reply::Int(1))
 }
 

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list;
 pub mod pubsub;
 pub mod registry;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -112,6 +113,8 @@ pub enum Group {
     Transactions,
     /// Pub/Sub.
     PubSub,
+    /// Scripting (EVAL, SCRIPT).
+    Scripting,
 }
 
 impl Group {
@@ -132,6 +135,7 @@ impl Group {
             Group::PubSub => "pubsub",
             Group::HyperLogLog => "hyperloglog",
             Group::Geo => "geo",
+            Group::Scripting => "scripting",
         }
     }
 }

@@ -296,28 +296,34 @@ fn with_own(own: Vec<Reply>, n: usize) -> Reply {
     }
 }
 
-fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let (ch, msg) = (&a[1], &a[2]);
+/// Deliver `msg` on `channel` to its subscribers, then to every matching pattern's
+/// subscribers; `keep(id, message)` may claim a message instead of queueing it (PUBLISH
+/// keeps the publisher's own). Returns how many receivers got it.
+fn fan_out(
+    st: &mut State,
+    ch: &[u8],
+    msg: &[u8],
+    mut keep: impl FnMut(u64, &Reply) -> bool,
+) -> usize {
     let mut n = 0;
-    let mut own = Vec::new();
-    let subs = x.st.pubsub.channels.get(ch).cloned().unwrap_or_default();
+    let subs = st.pubsub.channels.get(ch).cloned().unwrap_or_default();
     for id in subs {
         let m = Reply::Push(vec![
             Reply::bulk(b"message"),
             Reply::bulk(ch),
             Reply::bulk(msg),
         ]);
-        if deliver_or_keep(x, id, m, &mut own) {
+        if keep(id, &m) || deliver(st, id, m) {
             n += 1;
         }
     }
-    let pats: Vec<(Bytes, Vec<u64>)> =
-        x.st.pubsub
-            .patterns
-            .iter()
-            .filter(|(p, _)| glob_match(p, ch, false))
-            .cloned()
-            .collect();
+    let pats: Vec<(Bytes, Vec<u64>)> = st
+        .pubsub
+        .patterns
+        .iter()
+        .filter(|(p, _)| glob_match(p, ch, false))
+        .cloned()
+        .collect();
     for (p, ids) in pats {
         for id in ids {
             let m = Reply::Push(vec![
@@ -326,11 +332,36 @@ fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 Reply::bulk(ch),
                 Reply::bulk(msg),
             ]);
-            if deliver_or_keep(x, id, m, &mut own) {
+            if keep(id, &m) || deliver(st, id, m) {
                 n += 1;
             }
         }
     }
+    n
+}
+
+/// Publish `message` on `channel` to channel and pattern subscribers (keyspace
+/// notifications). Every receiver, the running client included, gets it through its push
+/// queue. Returns the number of receivers.
+pub fn publish_to(st: &mut State, channel: &[u8], message: &[u8]) -> usize {
+    if st.pubsub.channels.is_empty() && st.pubsub.patterns.is_empty() {
+        return 0;
+    }
+    fan_out(st, channel, message, |_, _| false)
+}
+
+fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (ch, msg) = (&a[1], &a[2]);
+    let me = x.client_id;
+    let mut own = Vec::new();
+    let n = fan_out(x.st, ch, msg, |id, m| {
+        if id == me {
+            own.push(m.clone());
+            true
+        } else {
+            false
+        }
+    });
     Ok(with_own(own, n))
 }
 

@@ -41,6 +41,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::connection::register(&mut specs);
     super::info::register(&mut specs);
     super::introspect::register(&mut specs);
+    super::scripting::register(&mut specs);
     let r = Registry::build(specs);
     if let Err(e) = r.validate() {
         panic!("invalid command table: {e}");

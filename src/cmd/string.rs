@@ -164,11 +164,12 @@ pub fn check_len(max: u64, total: Option<u64>) -> Result<(), CmdError> {
     }
 }
 
-/// Store a string value, replacing whatever the key held; `expire_at` -1 = none.
+/// Store a string value, replacing whatever the key held; `expire_at` -1 = none. Fires
+/// `new` for a created key; the caller notifies its own event.
 pub fn store_string(x: &mut Exec<'_>, key: &[u8], val: Vec<u8>, expire_at: i64) {
     let mut e = Entry::new(Value::Str(val), x.now_ms);
     e.expire_at = expire_at;
-    x.db().insert(key, e);
+    x.insert_key(key, e);
     x.touch_dirty(1);
 }
 
@@ -303,6 +304,10 @@ fn set_generic(
         val.to_vec(),
         at.unwrap_or(if keep { old_ttl } else { -1 }),
     );
+    x.notify('$', "set", key);
+    if at.is_some() {
+        x.notify('g', "expire", key);
+    }
     let mut logged = argv!["SET", key, val];
     if let Some(at) = at {
         logged.extend(argv!["PXAT", at.to_string()]);
@@ -369,15 +374,18 @@ fn getex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if matches!(t, Ttl::ExAt | Ttl::PxAt) && at <= x.now_ms {
             x.db().remove(key);
             x.touch_dirty(1);
+            x.notify('g', "del", key);
             x.journal(argv!["DEL", key]);
         } else {
             x.db().set_expire(key, at);
             x.touch_dirty(1);
+            x.notify('g', "expire", key);
             x.journal(argv!["PEXPIREAT", key, at.to_string()]);
         }
     } else if o.persist && has_ttl {
         x.db().set_expire(key, -1);
         x.touch_dirty(1);
+        x.notify('g', "persist", key);
         x.journal(argv!["PERSIST", key]);
     }
     Ok(reply)
@@ -390,6 +398,7 @@ fn getdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if reply != Reply::Null {
         x.db().remove(key);
         x.touch_dirty(1);
+        x.notify('g', "del", key);
         x.journal(argv!["DEL", key]);
     }
     Ok(reply)
@@ -399,6 +408,7 @@ fn getdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn getset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let reply = get_reply(x, &a[1])?;
     store_string(x, &a[1], a[2].to_vec(), -1);
+    x.notify('$', "set", &a[1]);
     x.journal(argv!["SET", a[1], a[2]]);
     Ok(reply)
 }
@@ -432,6 +442,7 @@ fn mset_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdErr
     }
     for kv in pairs {
         store_string(x, &kv[0], kv[1].to_vec(), -1);
+        x.notify('$', "set", &kv[0]);
     }
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })
 }
@@ -463,11 +474,12 @@ fn append(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         None => {
             let e = Entry::new(Value::Str(add.to_vec()), x.now_ms);
-            x.db().insert(key, e);
+            x.insert_key(key, e);
             add.len()
         }
     };
     x.touch_dirty(1);
+    x.notify('$', "append", key);
     Ok(int_reply(len))
 }
 
@@ -524,11 +536,12 @@ fn setrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             let n = bits::setrange(&mut s, start(max)?, val);
             let mut e = Entry::new(Value::Str(s), x.now_ms);
             e.raw = true;
-            x.db().insert(key, e);
+            x.insert_key(key, e);
             n
         }
     };
     x.touch_dirty(1);
+    x.notify('$', "setrange", key);
     Ok(int_reply(len))
 }
 
@@ -547,7 +560,7 @@ fn store_counter(x: &mut Exec<'_>, key: &[u8], text: Vec<u8>) {
         }
         None => {
             let e = Entry::new(Value::Str(text), x.now_ms);
-            x.db().insert(key, e);
+            x.insert_key(key, e);
         }
     }
     x.touch_dirty(1);
@@ -560,6 +573,7 @@ fn incr_generic(x: &mut Exec<'_>, key: &[u8], delta: i64) -> Result<Reply, CmdEr
         None => strnum::incr_by(None, delta)?,
     };
     store_counter(x, key, n.to_string().into_bytes());
+    x.notify('$', "incrby", key);
     Ok(Reply::Int(n))
 }
 
@@ -595,6 +609,7 @@ fn incrbyfloat(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if let Some(e) = x.db().get_mut(key) {
         e.not_int = true;
     }
+    x.notify('$', "incrbyfloat", key);
     x.journal(argv!["SET", key, text, "KEEPTTL"]);
     Ok(Reply::bulk_string(text))
 }

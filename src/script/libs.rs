@@ -40,9 +40,11 @@ fn num_arg(lua: &Lua, args: &[Value], i: usize, fname: &str) -> mlua::Result<f64
     match v {
         Value::Integer(n) => Ok(n as f64),
         Value::Number(n) => Ok(n),
-        Value::String(_) => lua
-            .coerce_number(v)?
-            .ok_or_else(|| rt(format!("bad argument #{i} to '{fname}' (number expected, got string)"))),
+        Value::String(_) => lua.coerce_number(v)?.ok_or_else(|| {
+            rt(format!(
+                "bad argument #{i} to '{fname}' (number expected, got string)"
+            ))
+        }),
         _ => Err(rt(format!(
             "bad argument #{i} to '{fname}' (number expected, got {got})"
         ))),
@@ -80,36 +82,55 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
         "band",
         bit_fn(lua, "band", |v| v.iter().fold(-1, |a, b| a & b), 1)?,
     )?;
-    t.set("bor", bit_fn(lua, "bor", |v| v.iter().fold(0, |a, b| a | b), 1)?)?;
+    t.set(
+        "bor",
+        bit_fn(lua, "bor", |v| v.iter().fold(0, |a, b| a | b), 1)?,
+    )?;
     t.set(
         "bxor",
         bit_fn(lua, "bxor", |v| v.iter().fold(0, |a, b| a ^ b), 1)?,
     )?;
-    let sh = |v: &[i32]| (v[1] & 31) as u32;
     t.set(
         "lshift",
-        bit_fn(lua, "lshift", move |v| ((v[0] as u32) << sh(v)) as i32, 2)?,
+        bit_fn(
+            lua,
+            "lshift",
+            |v| ((v[0] as u32) << (v[1] & 31) as u32) as i32,
+            2,
+        )?,
     )?;
     t.set(
         "rshift",
-        bit_fn(lua, "rshift", move |v| ((v[0] as u32) >> sh(v)) as i32, 2)?,
+        bit_fn(
+            lua,
+            "rshift",
+            |v| ((v[0] as u32) >> (v[1] & 31) as u32) as i32,
+            2,
+        )?,
     )?;
     t.set(
         "arshift",
-        bit_fn(lua, "arshift", move |v| v[0] >> sh(v), 2)?,
+        bit_fn(lua, "arshift", |v| v[0] >> (v[1] & 31) as u32, 2)?,
     )?;
     t.set(
         "rol",
-        bit_fn(lua, "rol", move |v| (v[0] as u32).rotate_left(sh(v)) as i32, 2)?,
+        bit_fn(
+            lua,
+            "rol",
+            |v| (v[0] as u32).rotate_left((v[1] & 31) as u32) as i32,
+            2,
+        )?,
     )?;
     t.set(
         "ror",
-        bit_fn(lua, "ror", move |v| (v[0] as u32).rotate_right(sh(v)) as i32, 2)?,
+        bit_fn(
+            lua,
+            "ror",
+            |v| (v[0] as u32).rotate_right((v[1] & 31) as u32) as i32,
+            2,
+        )?,
     )?;
-    t.set(
-        "bswap",
-        bit_fn(lua, "bswap", |v| v[0].swap_bytes(), 1)?,
-    )?;
+    t.set("bswap", bit_fn(lua, "bswap", |v| v[0].swap_bytes(), 1)?)?;
     t.set(
         "tohex",
         lua.create_function(|lua, args: Variadic<Value>| {
@@ -201,9 +222,8 @@ pub fn install_random(lua: &Lua, math: &Table, rng: Arc<Rand48>) -> mlua::Result
         lua.create_function(move |lua, args: Variadic<Value>| {
             let max = f64::from(i32::MAX);
             let r = f64::from(r.next() % i32::MAX) / max;
-            let int_arg = |i: usize| -> mlua::Result<f64> {
-                Ok(num_arg(lua, &args, i, "random")?.trunc())
-            };
+            let int_arg =
+                |i: usize| -> mlua::Result<f64> { Ok(num_arg(lua, &args, i, "random")?.trunc()) };
             match args.len() {
                 0 => Ok(r),
                 1 => {
@@ -262,9 +282,7 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
 
 fn json_number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
-        return Err(rt(
-            "Cannot serialise number: must not be NaN or Inf",
-        ));
+        return Err(rt("Cannot serialise number: must not be NaN or Inf"));
     }
     out.extend_from_slice(fmt_g(n, 14).as_bytes());
     Ok(())
@@ -288,9 +306,7 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
         Value::Table(t) => {
             let depth = depth + 1;
             if depth > 1000 {
-                return Err(rt(format!(
-                    "Cannot serialise, excessive nesting ({depth})"
-                )));
+                return Err(rt(format!("Cannot serialise, excessive nesting ({depth})")));
             }
             // lua-cjson: an array iff every key is a positive integer; not too sparse.
             let mut max = 0usize;
@@ -541,7 +557,9 @@ impl JsonReader<'_, '_> {
                             {
                                 self.i += 2;
                                 let lo = self.hex4()?;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF);
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (lo.wrapping_sub(0xDC00) & 0x3FF);
                             }
                             let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
                             let mut buf = [0u8; 4];

@@ -225,7 +225,7 @@ impl Engine {
     /// Execute one command for `client_id`.
     pub fn execute(&self, client_id: u64, argv: &[Bytes]) -> Outcome {
         let mut st = self.state.lock();
-        self.execute_locked(&mut st, client_id, argv)
+        self.execute_locked(&mut st, client_id, argv, clock::now_ms())
     }
 
     /// Execute several pipelined commands under one lock acquisition; stops early if a
@@ -244,13 +244,20 @@ impl Engine {
         if let Some(c) = st.clients.map.get_mut(&client_id) {
             c.qbuf = qbuf;
         }
+        // One clock reading per batch: every command of a pipelined batch runs at the same
+        // logical time (Redis likewise caches the time per event-loop iteration).
+        let now = clock::now_ms();
         for argv in batch {
-            out.push(self.execute_locked(&mut st, client_id, argv));
-            if st
-                .clients
-                .map
-                .get(&client_id)
-                .is_none_or(|c| c.close_after_reply)
+            let o = self.execute_locked(&mut st, client_id, argv, now);
+            // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
+            let parked = o.blocked.is_some();
+            out.push(o);
+            if parked
+                || st
+                    .clients
+                    .map
+                    .get(&client_id)
+                    .is_none_or(|c| c.close_after_reply)
             {
                 break;
             }
@@ -275,11 +282,10 @@ impl Engine {
         }
     }
 
-    fn execute_locked(&self, st: &mut State, client_id: u64, argv: &[Bytes]) -> Outcome {
+    fn execute_locked(&self, st: &mut State, client_id: u64, argv: &[Bytes], now: i64) -> Outcome {
         if self.log.is_poisoned().is_some() && !self.rebuilt_after_latch.load(Ordering::Acquire) {
             self.rebuild_after_latch(st);
         }
-        let now = clock::now_ms();
         let mut x = Exec::new(st, self, client_id, now, Caller::Client);
         let mut reply = dispatch::call(&mut x, argv);
         let block = x.block.take();

@@ -1,0 +1,299 @@
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD / EXISTS /
+//! FLUSH / KILL / HELP. A script runs inside the caller's execution unit: `redis.call`
+//! goes through `dispatch::call` on the same `Exec`, so every write a script makes lands
+//! in the unit's journal as its own effect (one log record; replay never runs Lua).
+//! This file builds that callback (with Redis's checks for commands called from scripts:
+//! NOSCRIPT, writes in read-only scripts) and hands it to `script::`, which owns the VM.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec};
+use super::{cmd, container, dispatch, CmdError, CommandSpec, Flags, Group, Journal, COMMANDS};
+use crate::resp::Reply;
+use crate::script::{Host, Scripts};
+
+/// Register the scripting commands.
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let g = Group::Scripting;
+    let base = F::NOSCRIPT | F::STALE | F::NO_MANDATORY_KEYS | F::MOVABLE_KEYS;
+    t.push(
+        cmd("eval", -3, base | F::MAY_REPLICATE, eval)
+            .group(g)
+            .journal(Journal::Custom)
+            .doc("Execute a Lua script server side", "2.6.0"),
+    );
+    t.push(
+        cmd("evalsha", -3, base | F::MAY_REPLICATE, evalsha)
+            .group(g)
+            .journal(Journal::Custom)
+            .doc("Execute a Lua script server side", "2.6.0"),
+    );
+    t.push(
+        cmd("eval_ro", -3, base | F::READONLY, eval_ro)
+            .group(g)
+            .doc("Execute a read-only Lua script server side", "7.0.0"),
+    );
+    t.push(
+        cmd("evalsha_ro", -3, base | F::READONLY, evalsha_ro)
+            .group(g)
+            .doc("Execute a read-only Lua script server side", "7.0.0"),
+    );
+    let subs = vec![
+        cmd("exists", -3, F::NOSCRIPT, script_exists)
+            .group(g)
+            .doc("Check existence of scripts in the script cache.", "2.6.0"),
+        cmd("flush", -2, F::NOSCRIPT, script_flush)
+            .group(g)
+            .doc("Remove all the scripts from the script cache.", "2.6.0"),
+        cmd("help", 2, F::LOADING | F::STALE, script_help)
+            .group(g)
+            .doc("Show helpful text about the different subcommands", "5.0.0"),
+        cmd("kill", 2, F::NOSCRIPT | F::ALLOW_BUSY, script_kill)
+            .group(g)
+            .doc("Kill the script currently in execution.", "2.6.0"),
+        cmd("load", 3, F::NOSCRIPT | F::STALE, script_load)
+            .group(g)
+            .doc(
+                "Load the specified Lua script into the script cache.",
+                "2.6.0",
+            ),
+    ];
+    t.push(
+        container("script", -2, F::empty(), subs)
+            .group(g)
+            .doc("A container for Lua scripts management commands", "2.6.0"),
+    );
+}
+
+/// `numkeys` of an EVAL-like command, checked against the argument count.
+fn numkeys(a: &[Bytes]) -> Result<usize, CmdError> {
+    let n = arg_i64(&a[2])?;
+    if n < 0 {
+        return Err(CmdError::err("Number of keys can't be negative"));
+    }
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n > a.len() - 3 {
+        return Err(CmdError::err(
+            "Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(n)
+}
+
+/// The `redis.call` side of a running script: Redis's script checks, then the one
+/// dispatch path on the caller's `Exec`.
+struct ScriptHost<'x, 'a> {
+    x: &'x mut Exec<'a>,
+    readonly: bool,
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, argv: &[Bytes]) -> Reply {
+        let err = |s: &str| Reply::Error(s.to_string());
+        let spec = match COMMANDS.lookup(argv) {
+            Ok(s) => s,
+            Err(CmdError::Arity(_)) => {
+                return err("ERR Wrong number of args calling Redis command from script")
+            }
+            Err(_) => return err("ERR Unknown Redis command called from script"),
+        };
+        if spec.handler.is_none() || !spec.arity_ok(argv.len()) {
+            return err("ERR Wrong number of args calling Redis command from script");
+        }
+        if spec.flags.contains(Flags::NOSCRIPT) {
+            return err("ERR This Redis command is not allowed from script");
+        }
+        if self.readonly && spec.flags.contains(Flags::WRITE) {
+            return err("ERR Write commands are not allowed from read-only scripts.");
+        }
+        let before = self.x.dirty;
+        let r = dispatch::call(self.x, argv);
+        if self.x.dirty > before {
+            crate::script::SCRIPT_WROTE.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    fn command_exists(&mut self, name: &[u8]) -> bool {
+        COMMANDS.get(name).is_some()
+    }
+}
+
+/// A `#!lua flags=…` first line (Redis 7 shebang): whether `no-writes` is declared, and the
+/// body to compile (the shebang line blanked so line numbers stay right).
+fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
+    if !body.starts_with(b"#!") {
+        return Ok((false, None));
+    }
+    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "lua" {
+        return Err(CmdError::err(format!(
+            "Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut no_writes = false;
+    for p in parts {
+        let Some(flags) = p.strip_prefix("flags=") else {
+            return Err(CmdError::err(format!("Unknown lua shebang option: {p}")));
+        };
+        for f in flags.split(',').filter(|f| !f.is_empty()) {
+            match f {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(CmdError::err(format!(
+                        "Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok((no_writes, Some(body[end..].to_vec())))
+}
+
+/// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
+fn load(scripts: &mut Scripts, body: &[u8]) -> Result<String, CmdError> {
+    let (_, stripped) = shebang(body)?;
+    match stripped {
+        None => scripts.load(body).map_err(CmdError::Raw),
+        Some(code) => {
+            // Cached under the SHA-1 of the full body, compiled without the shebang line.
+            let sha = crate::script::sha1_hex(body);
+            scripts.load_as(&sha, body, &code).map_err(CmdError::Raw)?;
+            Ok(sha)
+        }
+    }
+}
+
+/// Run a cached script inside this execution unit.
+fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    let n = numkeys(a)?;
+    let Some(body) = x.st.scripts.body(sha) else {
+        return Err(CmdError::Raw(
+            "NOSCRIPT No matching script. Please use EVAL.".into(),
+        ));
+    };
+    let (no_writes, _) = shebang(&body)?;
+    let keys = &a[3..3 + n];
+    let args = &a[3 + n..];
+    // The VM lives in the state the script's commands also reach: take it out while it runs.
+    let mut scripts = std::mem::take(&mut x.st.scripts);
+    let saved_db = x.db;
+    let client_db = x.client().db;
+    let last_cmd = x.client().last_cmd.clone();
+    let was_in_script = x.in_script;
+    x.in_script = true;
+    let reply = {
+        let mut host = ScriptHost {
+            x: &mut *x,
+            readonly: readonly || no_writes,
+        };
+        scripts.run(sha, keys, args, &mut host)
+    };
+    x.in_script = was_in_script;
+    x.st.scripts = scripts;
+    // SELECT inside a script does not change the caller's database (Redis 7).
+    x.db = saved_db;
+    let c = x.client();
+    c.db = client_db;
+    c.last_cmd = last_cmd;
+    Ok(reply)
+}
+
+fn eval_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    numkeys(a)?;
+    let sha = load(&mut x.st.scripts, &a[1])?;
+    run(x, &sha, a, readonly)
+}
+
+fn evalsha_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    numkeys(a)?;
+    let sha = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    if sha.len() != 40 || !x.st.scripts.exists(sha.as_bytes()) {
+        return Err(CmdError::Raw(
+            "NOSCRIPT No matching script. Please use EVAL.".into(),
+        ));
+    }
+    run(x, &sha, a, readonly)
+}
+
+fn eval(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    eval_generic(x, a, false)
+}
+
+fn eval_ro(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    eval_generic(x, a, true)
+}
+
+fn evalsha(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    evalsha_generic(x, a, false)
+}
+
+fn evalsha_ro(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    evalsha_generic(x, a, true)
+}
+
+fn script_load(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let sha = load(&mut x.st.scripts, &a[2])?;
+    Ok(Reply::bulk_string(sha))
+}
+
+fn script_exists(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(
+        a[2..]
+            .iter()
+            .map(|s| Reply::Int(i64::from(x.st.scripts.exists(s))))
+            .collect(),
+    ))
+}
+
+fn script_flush(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 3 || (a.len() == 3 && !is(&a[2], "sync") && !is(&a[2], "async")) {
+        return Err(CmdError::err("SCRIPT FLUSH only support SYNC|ASYNC option"));
+    }
+    x.st.scripts.flush();
+    Ok(Reply::ok())
+}
+
+fn script_kill(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    // Under the engine lock no script is running (a running script holds the lock); a
+    // connection that wants to kill one calls `script::request_kill` without the lock.
+    match crate::script::request_kill() {
+        Ok(()) => Ok(Reply::ok()),
+        Err(e) => Err(CmdError::Raw(e.text().into())),
+    }
+}
+
+fn script_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let lines = [
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DEBUG (YES|SYNC|NO)",
+        "    Set the debug mode for subsequent scripts executed.",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.",
+        "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL",
+        "    Kill the currently executing Lua script.",
+        "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    Ok(Reply::Array(
+        lines.iter().map(|l| Reply::Simple((*l).into())).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

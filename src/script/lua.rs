@@ -1,0 +1,678 @@
+//! The Lua 5.1 VM scripts run in (mlua, vendored): the sandbox Redis 7.0 builds (no
+//! `io`/`os`/`debug`/`dofile`/`loadfile`/`print`; globals and library tables read-only;
+//! reading a missing global is an error), the `redis` library (`call`, `pcall`,
+//! `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, `set_repl`, …), the Lua ↔
+//! `Reply` conversions in both protocol versions, and the error texts of Redis 7.0
+//! (`… script: <sha>, on @user_script:<line>.`). It never sees commands: `redis.call`
+//! goes through the `Host` the caller passes in.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic};
+
+use super::libs::{self, fmt_g, Rand48};
+use super::Host;
+use crate::resp::Reply;
+
+/// Internal Lua code run once when the VM is created (with full privileges). It builds
+/// the read-only environment user scripts run in and the Lua half of the `redis` library.
+const BOOTSTRAP: &str = r#"
+local lib, hooks, redis, rust = ...
+local error, type, tostring, tonumber, select, setmetatable, rawset, setfenv, loadstring =
+      error, type, tostring, tonumber, select, setmetatable, rawset, setfenv, loadstring
+local concat = table.concat
+local protected = setmetatable({}, {__mode = "k"})
+local function readonly_error() error("Attempt to modify a readonly table", 2) end
+local function ro(t)
+  local p = setmetatable({}, {__index = t, __newindex = readonly_error, __metatable = false})
+  protected[p] = true
+  return p
+end
+local function raise(msg) error({err = "ERR " .. msg}) end
+
+redis.call = function(...)
+  local r, failed = hooks.call(...)
+  if failed then error(r) end
+  return r
+end
+redis.pcall = function(...)
+  local r = hooks.call(...)
+  return r
+end
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then
+    return {err = "ERR wrong number or type of arguments"}
+  end
+  return {err = rust.normalize_error(e)}
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return {err = "ERR wrong number or type of arguments"}
+  end
+  return {ok = s}
+end
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then raise("wrong number of arguments") end
+  local s = ...
+  if type(s) ~= 'string' and type(s) ~= 'number' then s = "" end
+  return rust.sha1hex(tostring(s))
+end
+redis.log = function(...)
+  local n = select('#', ...)
+  if n < 2 then raise("redis.log() requires two arguments or more.") end
+  local level = tonumber((...))
+  if level == nil then raise("First argument must be a number (log level).") end
+  if level < 0 or level > 3 then raise("Invalid debug level.") end
+  local parts = {}
+  for i = 2, n do
+    local s = select(i, ...)
+    if type(s) == 'string' or type(s) == 'number' then parts[#parts + 1] = tostring(s) end
+  end
+  rust.log(level, concat(parts, " "))
+end
+redis.setresp = function(...)
+  if select('#', ...) ~= 1 then raise("redis.setresp() requires one argument.") end
+  local v = tonumber((...))
+  if v ~= 2 and v ~= 3 then raise("RESP version must be 2 or 3.") end
+  hooks.resp = v
+end
+redis.set_repl = function(...)
+  if select('#', ...) ~= 1 then raise("redis.set_repl() requires one argument.") end
+  local v = tonumber((...)) or 0
+  if v ~= 0 and v ~= 1 and v ~= 2 and v ~= 3 then
+    raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+  end
+end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = function(...)
+  if select('#', ...) < 1 then raise("Please specify at least one argument for this redis lib call") end
+  local ok = hooks.command_exists(...)
+  if not ok then raise("Invalid command passed to redis.acl_check_cmd()") end
+  return true
+end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+
+-- The user environment: library tables behind read-only proxies, globals read-only,
+-- and reading a missing global is an error (Redis 7.0's protected globals).
+local env = {}
+local g = {}
+for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetatable",
+    "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable",
+    "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION"}) do
+  g[name] = _G[name]
+end
+for _, name in ipairs({"string", "table", "math", "coroutine", "bit", "cjson"}) do
+  g[name] = ro(lib[name])
+end
+g.redis = ro(redis)
+g._G = env
+g.rawset = function(t, k, v)
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  return rawset(t, k, v)
+end
+local function sandboxed_load(s, name)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return nil, "attempt to load a binary chunk"
+  end
+  local f, e = loadstring(s, name)
+  if f then setfenv(f, env) end
+  return f, e
+end
+g.loadstring = sandboxed_load
+g.load = function(f, name)
+  if type(f) == 'string' then return sandboxed_load(f, name) end
+  local parts = {}
+  while true do
+    local piece = f()
+    if piece == nil or piece == "" then break end
+    parts[#parts + 1] = piece
+  end
+  return sandboxed_load(concat(parts), name)
+end
+setmetatable(g, {__index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end})
+setmetatable(env, {__index = g, __newindex = readonly_error, __metatable = false})
+protected[env] = true
+hooks.resp = 2
+
+local xpcall = xpcall
+return env, g, function(f, h) return xpcall(f, h) end
+"#;
+
+/// Name of the chunk user scripts are compiled as (errors read `user_script:<line>:`).
+const CHUNK: &str = "@user_script";
+
+/// The message an aborted script reports (SCRIPT KILL).
+const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
+/// One Lua VM with the Redis sandbox and the compiled scripts.
+pub struct Vm {
+    lua: Lua,
+    hooks: Table,
+    env: Table,
+    globals: Table,
+    runner: Function,
+    handler: Function,
+    fns: HashMap<String, Function>,
+}
+
+fn rt(msg: impl Into<String>) -> mlua::Error {
+    mlua::Error::RuntimeError(msg.into())
+}
+
+/// The innermost message of an mlua error (a Rust callback's own text).
+fn error_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_message(cause),
+        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::MemoryError(s) => s.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// How an error reply becomes a Lua error table (`luaPushErrorBuff`): the text keeps its
+/// code when it has one (`-CODE msg` / `CODE msg`), otherwise gets `ERR`.
+pub fn normalize_error(text: &str) -> String {
+    let t = text.strip_prefix('-').unwrap_or(text);
+    match t.split_once(' ') {
+        Some((code, msg)) => format!("{code} {}", msg.trim_matches(|c| c == '\r' || c == '\n')),
+        None => format!("ERR {}", t.trim_matches(|c| c == '\r' || c == '\n')),
+    }
+}
+
+/// A Lua number as Redis's `(long long)` cast does on x86-64 (out of range → i64::MIN).
+pub fn lua_number_to_i64(n: f64) -> i64 {
+    if n.is_finite() && (-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+fn map_crlf(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).replace(['\r', '\n'], " ")
+}
+
+/// Convert a script's return value to a reply (`luaReplyToRedisReply`); `resp` is the
+/// protocol the script chose with `redis.setresp` (it decides how booleans reply).
+pub fn lua_to_reply(v: &Value, resp: u8, depth: usize) -> Reply {
+    if depth > 1000 {
+        return Reply::Error("ERR reached lua stack limit".into());
+    }
+    match v {
+        Value::Boolean(b) => {
+            if resp == 3 {
+                Reply::Bool(*b)
+            } else if *b {
+                Reply::Int(1)
+            } else {
+                Reply::Null
+            }
+        }
+        Value::Integer(n) => Reply::Int(*n),
+        Value::Number(n) => Reply::Int(lua_number_to_i64(*n)),
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Table(t) => table_to_reply(t, resp, depth),
+        _ => Reply::Null,
+    }
+}
+
+fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
+    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
+    if let Value::String(e) = field("err") {
+        return Reply::Error(map_crlf(&e.as_bytes()));
+    }
+    if let Value::String(s) = field("ok") {
+        return Reply::Simple(map_crlf(&s.as_bytes()));
+    }
+    match field("double") {
+        Value::Number(d) => return Reply::Double(d),
+        Value::Integer(d) => return Reply::Double(d as f64),
+        _ => {}
+    }
+    if let Value::String(s) = field("big_number") {
+        // No big-number reply shape exists in `Reply` yet: sent as a bulk string.
+        return Reply::Bulk(Bytes::from(map_crlf(&s.as_bytes()).into_bytes()));
+    }
+    if let Value::Table(v) = field("verbatim_string") {
+        let fmt = v.raw_get::<Value>("format").unwrap_or(Value::Nil);
+        let text = v.raw_get::<Value>("string").unwrap_or(Value::Nil);
+        if let (Value::String(f), Value::String(s)) = (fmt, text) {
+            let f: &'static str = match &*f.as_bytes() {
+                b"mkd" => "mkd",
+                _ => "txt",
+            };
+            return Reply::Verbatim(f, Bytes::copy_from_slice(&s.as_bytes()));
+        }
+    }
+    if let Value::Table(m) = field("map") {
+        let mut out = Vec::new();
+        for (k, v) in m.pairs::<Value, Value>().flatten() {
+            out.push((
+                lua_to_reply(&k, resp, depth + 1),
+                lua_to_reply(&v, resp, depth + 1),
+            ));
+        }
+        return Reply::Map(out);
+    }
+    if let Value::Table(s) = field("set") {
+        let out = s
+            .pairs::<Value, Value>()
+            .flatten()
+            .map(|(k, _)| lua_to_reply(&k, resp, depth + 1))
+            .collect();
+        return Reply::Set(out);
+    }
+    let mut out = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => out.push(lua_to_reply(&v, resp, depth + 1)),
+        }
+    }
+    Reply::Array(out)
+}
+
+/// Convert a command's reply to the Lua value `redis.call` returns, per the script's
+/// protocol (`redis.setresp`): RESP2 nulls are `false`, RESP3 nulls `nil`, and RESP3
+/// maps, sets, doubles and verbatim strings are tagged tables.
+pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
+    let table_of = |items: &[Reply]| -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, it) in items.iter().enumerate() {
+            t.raw_set(i + 1, reply_to_lua(lua, it, resp)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    let tagged = |tag: &str, v: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set(tag, v)?;
+        Ok(Value::Table(t))
+    };
+    Ok(match r {
+        Reply::Simple(s) => tagged("ok", Value::String(lua.create_string(s)?))?,
+        Reply::Error(e) => tagged("err", Value::String(lua.create_string(normalize_error(e))?))?,
+        Reply::Int(n) => Value::Number(*n as f64),
+        Reply::Bulk(b) => Value::String(lua.create_string(b)?),
+        Reply::Null | Reply::NullArray => {
+            if resp == 3 {
+                Value::Nil
+            } else {
+                Value::Boolean(false)
+            }
+        }
+        Reply::Array(items) | Reply::Push(items) => table_of(items)?,
+        Reply::Set(items) => {
+            if resp == 3 {
+                let s = lua.create_table()?;
+                for it in items {
+                    s.raw_set(reply_to_lua(lua, it, resp)?, true)?;
+                }
+                tagged("set", Value::Table(s))?
+            } else {
+                table_of(items)?
+            }
+        }
+        Reply::Map(pairs) => {
+            if resp == 3 {
+                let m = lua.create_table()?;
+                for (k, v) in pairs {
+                    m.raw_set(reply_to_lua(lua, k, resp)?, reply_to_lua(lua, v, resp)?)?;
+                }
+                tagged("map", Value::Table(m))?
+            } else {
+                let flat: Vec<Reply> = pairs
+                    .iter()
+                    .flat_map(|(k, v)| [k.clone(), v.clone()])
+                    .collect();
+                table_of(&flat)?
+            }
+        }
+        Reply::Double(d) => {
+            if resp == 3 {
+                tagged("double", Value::Number(*d))?
+            } else {
+                Value::String(lua.create_string(crate::resp::encode::format_double(*d))?)
+            }
+        }
+        Reply::DoubleText(s) => {
+            if resp == 3 {
+                tagged("double", Value::Number(s.parse().unwrap_or(0.0)))?
+            } else {
+                Value::String(lua.create_string(s)?)
+            }
+        }
+        Reply::Bool(b) => {
+            if resp == 3 {
+                Value::Boolean(*b)
+            } else {
+                Value::Number(if *b { 1.0 } else { 0.0 })
+            }
+        }
+        Reply::Verbatim(fmt, s) => {
+            if resp == 3 {
+                let v = lua.create_table()?;
+                v.raw_set("format", *fmt)?;
+                v.raw_set("string", lua.create_string(s)?)?;
+                tagged("verbatim_string", Value::Table(v))?
+            } else {
+                Value::String(lua.create_string(s)?)
+            }
+        }
+        #[allow(unreachable_patterns)]
+        _ => Value::Boolean(false),
+    })
+}
+
+/// A `redis.call` argument as bytes: strings as they are, numbers as `%.17g`.
+fn arg_bytes(v: &Value) -> Option<Bytes> {
+    match v {
+        Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Integer(n) => Some(Bytes::from(n.to_string())),
+        Value::Number(n) => Some(Bytes::from(fmt_g(*n, 17))),
+        _ => None,
+    }
+}
+
+impl Vm {
+    /// Create the VM with the sandbox and libraries installed.
+    pub fn new() -> mlua::Result<Vm> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        let g = lua.globals();
+        for name in [
+            "dofile", "loadfile", "print", "require", "module", "newproxy",
+        ] {
+            g.raw_set(name, Value::Nil)?;
+        }
+        let lib = lua.create_table()?;
+        for name in ["string", "table", "math", "coroutine"] {
+            lib.raw_set(name, g.raw_get::<Value>(name)?)?;
+        }
+        let math: Table = g.raw_get("math")?;
+        let seed = i32::try_from(std::process::id() % 65_536).unwrap_or(0);
+        libs::install_random(&lua, &math, Arc::new(Rand48::new(seed)))?;
+        lib.raw_set("bit", libs::bit_table(&lua)?)?;
+        lib.raw_set("cjson", libs::cjson_table(&lua)?)?;
+        let hooks = lua.create_table()?;
+        let redis = lua.create_table()?;
+        redis.raw_set("REDIS_VERSION", crate::REDIS_VERSION)?;
+        redis.raw_set("REDIS_VERSION_NUM", 0x07_00_0f)?;
+        let rust = lua.create_table()?;
+        rust.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::String| Ok(super::sha1::sha1_hex(&s.as_bytes())))?,
+        )?;
+        rust.raw_set(
+            "normalize_error",
+            lua.create_function(|_, s: mlua::String| {
+                let s = s.to_string_lossy();
+                let dashed = if s.starts_with('-') {
+                    s
+                } else {
+                    format!("-{s}")
+                };
+                Ok(normalize_error(&dashed))
+            })?,
+        )?;
+        rust.raw_set(
+            "log",
+            lua.create_function(|_, (level, msg): (i64, mlua::String)| {
+                let msg = msg.to_string_lossy();
+                match level {
+                    0 => tracing::debug!(target: "script", "{msg}"),
+                    1 | 2 => tracing::info!(target: "script", "{msg}"),
+                    _ => tracing::warn!(target: "script", "{msg}"),
+                }
+                Ok(())
+            })?,
+        )?;
+        let (env, globals, runner): (Table, Table, Function) = lua
+            .load(BOOTSTRAP)
+            .set_name("=strata")
+            .call((lib, hooks.clone(), redis, rust))?;
+        let handler = lua.create_function(error_handler)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |_, _| {
+                if super::KILL_REQUESTED.swap(false, Ordering::AcqRel) {
+                    return Err(rt(KILLED));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        );
+        Ok(Vm {
+            lua,
+            hooks,
+            env,
+            globals,
+            runner,
+            handler,
+            fns: HashMap::new(),
+        })
+    }
+
+    /// Compile `body` as script `sha` (no-op if already compiled). The error is Redis's
+    /// `Error compiling script` reply text.
+    pub fn compile(&mut self, sha: &str, body: &[u8]) -> Result<(), String> {
+        if self.fns.contains_key(sha) {
+            return Ok(());
+        }
+        let f = self
+            .lua
+            .load(body)
+            .set_name(CHUNK)
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    error_message(&e).replace(['\r', '\n'], " ")
+                )
+            })?;
+        self.fns.insert(sha.to_string(), f);
+        Ok(())
+    }
+
+    /// Forget every compiled script and collect garbage (SCRIPT FLUSH).
+    pub fn flush(&mut self) {
+        self.fns.clear();
+        let _ = self.lua.gc_collect();
+    }
+
+    /// Run the compiled script `sha` with `KEYS`/`ARGV`; `redis.call` goes to `host`.
+    pub fn run(&mut self, sha: &str, keys: &[Bytes], args: &[Bytes], host: &mut dyn Host) -> Reply {
+        let Some(f) = self.fns.get(sha).cloned() else {
+            return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
+        };
+        match self.run_inner(f, sha, keys, args, host) {
+            Ok(r) => r,
+            Err(e) => Reply::Error(format!(
+                "ERR Error running script (call to f_{sha}): @user_script: {}",
+                error_message(&e).replace(['\r', '\n'], " ")
+            )),
+        }
+    }
+
+    fn run_inner(
+        &mut self,
+        f: Function,
+        sha: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+    ) -> mlua::Result<Reply> {
+        let lua = &self.lua;
+        let list = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, it) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(it)?)?;
+            }
+            Ok(t)
+        };
+        self.globals.raw_set("KEYS", list(keys)?)?;
+        self.globals.raw_set("ARGV", list(args)?)?;
+        self.hooks.raw_set("resp", 2)?;
+        let hooks = self.hooks.clone();
+        let host_cell = std::cell::RefCell::new(host);
+        let out = lua.scope(|scope| {
+            let call =
+                scope.create_function(|lua, a: Variadic<Value>| {
+                    let resp = if hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {
+                        3
+                    } else {
+                        2
+                    };
+                    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
+                        let t = lua.create_table()?;
+                        t.raw_set("err", msg)?;
+                        Ok((Value::Table(t), true))
+                    };
+                    if a.is_empty() {
+                        return fail(
+                            "ERR Please specify at least one argument for this redis lib call",
+                        );
+                    }
+                    let mut argv = Vec::with_capacity(a.len());
+                    for v in a.iter() {
+                        match arg_bytes(v) {
+                            Some(b) => argv.push(b),
+                            None => return fail(
+                                "ERR Lua redis lib command arguments must be strings or integers",
+                            ),
+                        }
+                    }
+                    let reply = host_cell
+                        .try_borrow_mut()
+                        .map_err(|_| mlua::Error::RecursiveMutCallback)?
+                        .call(&argv);
+                    let failed = reply.is_error();
+                    Ok((reply_to_lua(lua, &reply, resp)?, failed))
+                })?;
+            let exists = scope.create_function(|_, a: Variadic<Value>| {
+                let name = a.first().and_then(arg_bytes).unwrap_or_default();
+                Ok(host_cell
+                    .try_borrow_mut()
+                    .map_err(|_| mlua::Error::RecursiveMutCallback)?
+                    .command_exists(&name))
+            })?;
+            hooks.raw_set("call", call)?;
+            hooks.raw_set("command_exists", exists)?;
+            let r = self
+                .runner
+                .call::<mlua::MultiValue>((f, self.handler.clone()));
+            hooks.raw_set("call", Value::Nil)?;
+            hooks.raw_set("command_exists", Value::Nil)?;
+            r
+        })?;
+        let resp: u8 = if self.hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {
+            3
+        } else {
+            2
+        };
+        let mut it = out.into_iter();
+        let ok = matches!(it.next(), Some(Value::Boolean(true)));
+        let value = it.next().unwrap_or(Value::Nil);
+        if ok {
+            return Ok(lua_to_reply(&value, resp, 0));
+        }
+        Ok(script_error(&value, sha))
+    }
+}
+
+/// The reply for a script that raised `err` (already shaped by `error_handler`).
+fn script_error(err: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = err else {
+        let text = match err {
+            Value::String(s) => s.to_string_lossy(),
+            _ => "unknown error".into(),
+        };
+        return Reply::Error(format!(
+            "ERR Error running script (call to f_{sha}): @user_script: {}",
+            text.replace(['\r', '\n'], " ")
+        ));
+    };
+    let msg = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => map_crlf(&s.as_bytes()),
+        _ => {
+            return Reply::Error(format!(
+                "ERR Error running script (call to f_{sha}): @user_script: unknown error"
+            ))
+        }
+    };
+    let source = t.raw_get::<Option<mlua::String>>("source").ok().flatten();
+    let line = t.raw_get::<Option<i64>>("line").ok().flatten();
+    match (source, line) {
+        (Some(src), Some(line)) => Reply::Error(format!(
+            "{msg} script: {sha}, on {}:{line}.",
+            src.to_string_lossy()
+        )),
+        _ => Reply::Error(format!("{msg} script: {sha}")),
+    }
+}
+
+/// The message handler scripts run under (Redis's `__redis__err__handler`): turn any
+/// error into a `{err=…}` table and note where in the user script it happened.
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
+    let mut at: Option<(String, i64)> = None;
+    for level in 1..200 {
+        let Some(d) = lua.inspect_stack(level) else {
+            break;
+        };
+        let src = d.source();
+        if src.what == "C" {
+            continue;
+        }
+        if let Some(s) = src.source.as_deref() {
+            if s != "=strata" {
+                at = Some((s.to_string(), i64::from(d.curr_line())));
+                break;
+            }
+        }
+    }
+    let t = match err {
+        Value::Table(t) => t,
+        other => {
+            let msg = match &other {
+                Value::String(s) => s.to_string_lossy(),
+                Value::Error(e) => {
+                    let m = error_message(e);
+                    match &at {
+                        Some(_) if m == KILLED => m,
+                        Some((src, line)) => {
+                            let short = src.strip_prefix('@').unwrap_or(src);
+                            format!("{short}:{line}: {m}")
+                        }
+                        None => m,
+                    }
+                }
+                Value::Nil => "nil".into(),
+                Value::Boolean(b) => b.to_string(),
+                Value::Integer(n) => n.to_string(),
+                Value::Number(n) => fmt_g(*n, 14),
+                _ => "userdata".into(),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", format!("ERR {msg}"))?;
+            t
+        }
+    };
+    if let Some((src, line)) = at {
+        t.raw_set("source", src)?;
+        t.raw_set("line", line)?;
+    }
+    Ok(Value::Table(t))
+}

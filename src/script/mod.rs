@@ -1,0 +1,168 @@
+//! Lua scripting, Redis 7.0 semantics: the script cache (SHA-1 → body, compiled once in
+//! one Lua VM), running a script with `KEYS`/`ARGV`, and the kill switch SCRIPT KILL
+//! flips. `redis.call` reaches commands only through the `Host` callback the caller
+//! (`cmd/scripting.rs`) passes in, so this module depends on `resp` alone and never sees
+//! the command table, the keyspace or the log. A script's writes are the caller's
+//! business: they land in the caller's execution unit, so replay never runs Lua.
+
+pub mod libs;
+pub mod lua;
+pub mod sha1;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+
+use crate::resp::Reply;
+
+pub use sha1::sha1_hex;
+
+/// Set while a script runs (the engine lock is held then).
+pub static SCRIPT_RUNNING: AtomicBool = AtomicBool::new(false);
+/// Set once the running script changed the dataset (SCRIPT KILL is refused then).
+pub static SCRIPT_WROTE: AtomicBool = AtomicBool::new(false);
+/// Set by SCRIPT KILL; the running script's instruction hook aborts it and clears this.
+pub static KILL_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// What SCRIPT KILL answers when it cannot kill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillRefused {
+    /// No script is running.
+    NotBusy,
+    /// The script already wrote: killing it would break atomicity.
+    Unkillable,
+}
+
+impl KillRefused {
+    /// The error reply text.
+    pub fn text(self) -> &'static str {
+        match self {
+            KillRefused::NotBusy => "NOTBUSY No scripts in execution right now.",
+            KillRefused::Unkillable => "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        }
+    }
+}
+
+/// Ask the running script to stop (SCRIPT KILL). Callable without the engine lock, which
+/// the running script holds: a connection can call this when it sees `SCRIPT KILL`.
+pub fn request_kill() -> Result<(), KillRefused> {
+    if !SCRIPT_RUNNING.load(Ordering::Acquire) {
+        return Err(KillRefused::NotBusy);
+    }
+    if SCRIPT_WROTE.load(Ordering::Acquire) {
+        return Err(KillRefused::Unkillable);
+    }
+    KILL_REQUESTED.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// What a running script reaches the server through.
+pub trait Host {
+    /// Run one command for `redis.call`/`redis.pcall` and return its reply (errors are
+    /// `Reply::Error`; the script layer decides whether to raise them).
+    fn call(&mut self, argv: &[Bytes]) -> Reply;
+    /// True if `name` is a command (`redis.acl_check_cmd`).
+    fn command_exists(&mut self, name: &[u8]) -> bool;
+}
+
+/// The script cache and its VM (one per server, behind the engine lock).
+#[derive(Default)]
+pub struct Scripts {
+    bodies: HashMap<String, Bytes>,
+    vm: Option<lua::Vm>,
+}
+
+impl std::fmt::Debug for Scripts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scripts")
+            .field("scripts", &self.bodies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scripts {
+    fn vm(&mut self) -> Result<&mut lua::Vm, String> {
+        if self.vm.is_none() {
+            let vm = lua::Vm::new().map_err(|e| format!("ERR cannot start Lua: {e}"))?;
+            self.vm = Some(vm);
+        }
+        self.vm
+            .as_mut()
+            .ok_or_else(|| "ERR cannot start Lua".into())
+    }
+
+    /// Compile and cache `body`; returns its SHA-1 (SCRIPT LOAD, EVAL). The error is the
+    /// full reply text (`ERR Error compiling script …`).
+    pub fn load(&mut self, body: &[u8]) -> Result<String, String> {
+        let sha = sha1_hex(body);
+        self.load_as(&sha, body, body)?;
+        Ok(sha)
+    }
+
+    /// Cache `body` under `sha`, compiling `code` (the body less a shebang line).
+    pub fn load_as(&mut self, sha: &str, body: &[u8], code: &[u8]) -> Result<(), String> {
+        if self.bodies.contains_key(sha) {
+            return Ok(());
+        }
+        self.vm()?.compile(sha, code)?;
+        self.bodies
+            .insert(sha.to_string(), Bytes::copy_from_slice(body));
+        Ok(())
+    }
+
+    /// The body of cached script `sha` (lowercase hex).
+    pub fn body(&self, sha: &str) -> Option<Bytes> {
+        self.bodies.get(sha).cloned()
+    }
+
+    /// True if a script with this SHA-1 (any case) is cached.
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        std::str::from_utf8(sha).is_ok_and(|s| self.bodies.contains_key(&s.to_ascii_lowercase()))
+    }
+
+    /// The number of cached scripts (INFO `number_of_cached_scripts`).
+    pub fn len(&self) -> usize {
+        self.bodies.len()
+    }
+
+    /// True if no script is cached.
+    pub fn is_empty(&self) -> bool {
+        self.bodies.is_empty()
+    }
+
+    /// Bytes of cached script bodies (INFO `used_memory_scripts`).
+    pub fn body_bytes(&self) -> usize {
+        self.bodies.values().map(|b| b.len()).sum()
+    }
+
+    /// Forget every script (SCRIPT FLUSH); the VM is recreated on next use.
+    pub fn flush(&mut self) {
+        self.bodies.clear();
+        self.vm = None;
+    }
+
+    /// Run cached script `sha` (lowercase hex) with `keys`/`args`; `redis.call` goes to
+    /// `host`. Returns the script's reply or its error reply. While it runs, SCRIPT KILL
+    /// (through `request_kill`) may abort it.
+    pub fn run(&mut self, sha: &str, keys: &[Bytes], args: &[Bytes], host: &mut dyn Host) -> Reply {
+        let sha = sha.to_ascii_lowercase();
+        if !self.bodies.contains_key(&sha) {
+            return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
+        }
+        let vm = match self.vm() {
+            Ok(vm) => vm,
+            Err(e) => return Reply::Error(e),
+        };
+        KILL_REQUESTED.store(false, Ordering::Release);
+        SCRIPT_WROTE.store(false, Ordering::Release);
+        SCRIPT_RUNNING.store(true, Ordering::Release);
+        let r = vm.run(&sha, keys, args, host);
+        SCRIPT_RUNNING.store(false, Ordering::Release);
+        KILL_REQUESTED.store(false, Ordering::Release);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests;
