@@ -708,3 +708,8 @@ fn sort() {
 fn geo() {
     check("geo");
 }
+
+#[test]
+fn scripting() {
+    check("scripting");
+}

@@ -118,11 +118,10 @@ fn check_write(x: &mut Exec<'_>, key: &[u8]) -> Result<bool, CmdError> {
 /// with [`check_write`] and always add a field (an empty hash is never left behind).
 fn hash_mut<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> &'x mut Hash {
     let now = x.now_ms;
-    let db = x.db();
-    if db.get(key).is_none() {
-        db.insert(key, Entry::new(Value::Hash(Box::default()), now));
+    if x.db().get(key).is_none() {
+        x.insert_key(key, Entry::new(Value::Hash(Box::default()), now));
     }
-    match db.get_mut(key).map(|e| &mut e.value) {
+    match x.db().get_mut(key).map(|e| &mut e.value) {
         Some(Value::Hash(h)) => h,
         _ => unreachable!("type checked by check_write, created above"),
     }
@@ -159,6 +158,7 @@ fn hset_generic(x: &mut Exec<'_>, a: &[Bytes], name: &str) -> Result<usize, CmdE
         }
     }
     x.touch_dirty(((a.len() - 2) / 2) as u64);
+    x.notify('h', "hset", &a[1]);
     Ok(created)
 }
 
@@ -178,6 +178,7 @@ fn hsetnx(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, &a[1]).set(&a[2], &a[3], lim);
     x.touch_dirty(1);
+    x.notify('h', "hset", &a[1]);
     Ok(Reply::Int(1))
 }
 
@@ -204,10 +205,17 @@ fn hdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
         }
     }
-    if h.is_empty() {
+    let removed = h.is_empty();
+    if removed {
         x.db().remove(&a[1]);
     }
     x.touch_dirty(n);
+    if n > 0 {
+        x.notify('h', "hdel", &a[1]);
+        if removed {
+            x.notify('g', "del", &a[1]);
+        }
+    }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
@@ -228,6 +236,7 @@ fn hincrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, key).set(field, v.to_string().as_bytes(), lim);
     x.touch_dirty(1);
+    x.notify('h', "hincrby", key);
     Ok(Reply::Int(v))
 }
 
@@ -248,6 +257,7 @@ fn hincrbyfloat(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, key).set(field, text.as_bytes(), lim);
     x.touch_dirty(1);
+    x.notify('h', "hincrbyfloat", key);
     x.journal(argv!["HSET", key, field, text]);
     Ok(Reply::bulk_string(text))
 }

@@ -134,11 +134,28 @@ fn positive(arg: &[u8]) -> Result<usize, CmdError> {
     }
 }
 
-/// Remove `key` if the list it holds became empty.
+/// Remove `key` if the list it holds became empty (firing `del`).
 fn drop_if_empty(x: &mut Exec<'_>, key: &[u8]) {
     let empty = matches!(x.db().get(key).map(|e| &e.value), Some(Value::List(l)) if l.is_empty());
     if empty {
         x.db().remove(key);
+        x.notify('g', "del", key);
+    }
+}
+
+/// The keyspace event of a pop from `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The keyspace event of a push onto `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
     }
 }
 
@@ -156,6 +173,7 @@ fn pop_n(x: &mut Exec<'_>, key: &[u8], end: End, n: usize) -> Result<Vec<Box<[u8
         }
     }
     if !out.is_empty() {
+        x.notify('l', pop_event(end), key);
         drop_if_empty(x, key);
         x.touch_dirty(out.len() as u64);
     }
@@ -186,11 +204,12 @@ fn push(x: &mut Exec<'_>, a: &[Bytes], end: End, only_existing: bool) -> Result<
             }
             let n = l.len();
             let e = Entry::new(Value::List(Box::new(l)), x.now_ms);
-            x.db().insert(key, e);
+            x.insert_key(key, e);
             n
         }
     };
     x.touch_dirty(vals.len() as u64);
+    x.notify('l', push_event(end), key);
     Ok(int(len))
 }
 
@@ -333,7 +352,12 @@ fn move_one(
         l.push(to, &v, fill);
         v
     } else {
-        let Some(v) = pop_n(x, src, from, 1)?.pop() else {
+        // Redis's order: push onto `dst` (created if needed), then the pop event, then
+        // `src` is deleted if it emptied.
+        let Some(e) = x.lookup_write(src) else {
+            return Ok(Reply::Null);
+        };
+        let Some(v) = as_list_mut(e)?.pop(from) else {
             return Ok(Reply::Null);
         };
         match x.lookup_write(dst) {
@@ -342,11 +366,14 @@ fn move_one(
                 let mut l = List::new();
                 l.push(to, &v, fill);
                 let e = Entry::new(Value::List(Box::new(l)), x.now_ms);
-                x.db().insert(dst, e);
+                x.insert_key(dst, e);
             }
         }
         v
     };
+    x.notify('l', push_event(to), dst);
+    x.notify('l', pop_event(from), src);
+    drop_if_empty(x, src);
     x.touch_dirty(1);
     Ok(Reply::bulk(&v))
 }
@@ -466,6 +493,7 @@ fn lset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("index out of range"));
     }
     x.touch_dirty(1);
+    x.notify('l', "lset", &a[1]);
     Ok(Reply::ok())
 }
 
@@ -488,6 +516,7 @@ fn linsert(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     l.insert(if after { pos + 1 } else { pos }, &a[4], fill);
     let n = l.len();
     x.touch_dirty(1);
+    x.notify('l', "linsert", &a[1]);
     Ok(int(n))
 }
 
@@ -498,6 +527,7 @@ fn lrem(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let removed = as_list_mut(e)?.remove(count, &a[3]);
     if removed > 0 {
+        x.notify('l', "lrem", &a[1]);
         drop_if_empty(x, &a[1]);
         x.touch_dirty(removed as u64);
     }
@@ -512,6 +542,7 @@ fn ltrim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let removed = as_list_mut(e)?.trim(start, stop);
     if removed > 0 {
+        x.notify('l', "ltrim", &a[1]);
         drop_if_empty(x, &a[1]);
         x.touch_dirty(removed as u64);
     }
