@@ -123,6 +123,7 @@ const SCRIPT: &[&str] = &[
     "LSET l1 0 Q",
     "LREM l1 0 X",
     "LREM l1 0 nothere",
+    "LTRIM l1 0 -1",
     "LTRIM l1 0 0",
     "LTRIM l1 1 0",
     "RPUSH l2 a b c d",
