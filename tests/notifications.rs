@@ -134,7 +134,7 @@ const SCRIPT: &[&str] = &[
     "BLPOP l3 0",
     "BRPOPLPUSH l3 l4 0",
     "BLMOVE l4 l5 LEFT LEFT 0",
-    "BLMPOP 0 1 l3 RIGHT",
+    "BLMPOP 0 1 l5 RIGHT",
     "@BG BLPOP wl 0",
     "LPUSH wl x",
     "@BGREAD",
@@ -267,6 +267,9 @@ fn run(addr: SocketAddr, flags: &str) -> (Vec<V>, Vec<V>) {
     let mut replies = Vec::new();
     for line in SCRIPT {
         let a = args(line);
+        if std::env::var("NOTIFY_TRACE").is_ok() {
+            eprintln!("{addr} {line}");
+        }
         match a[0] {
             "@SLEEP" => std::thread::sleep(Duration::from_millis(a[1].parse().expect("ms"))),
             "@BG" => {

@@ -164,7 +164,7 @@ fn pfadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             hll::invalidate_cache(&mut s);
             let mut e = Entry::new(Value::Str(s), now);
             e.raw = true;
-            x.db().insert(key, e);
+            x.insert_key(key, e);
         }
     }
     if let Some(bytes) = partial {
@@ -179,6 +179,7 @@ fn pfadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     if updated > 0 {
         x.touch_dirty(updated);
+        x.notify('$', "pfadd", key);
         x.journal(a.to_vec());
         if promoted {
             journal_promotion(x, key);
@@ -236,7 +237,7 @@ fn pfmerge(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if x.lookup_write(dest).is_none() {
         let mut e = Entry::new(Value::Str(hll::new_sparse()), now);
         e.raw = true;
-        x.db().insert(dest, e);
+        x.insert_key(dest, e);
     }
     let e = x.lookup_write(dest).ok_or_else(corrupt)?;
     let s = hll_mut(e)?;
@@ -253,6 +254,7 @@ fn pfmerge(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     hll::invalidate_cache(s);
     let promoted = was_sparse && hll::is_dense(s);
     x.touch_dirty(1);
+    x.notify('$', "pfadd", dest);
     x.journal(a.to_vec());
     if promoted {
         journal_promotion(x, dest);

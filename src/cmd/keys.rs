@@ -257,14 +257,13 @@ fn db_index(x: &Exec<'_>, b: &[u8]) -> Result<usize, CmdError> {
 fn read_notouch<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Option<&'x Entry> {
     let db = x.db;
     x.expire_if_needed_in(db, key);
-    let st = &mut *x.st;
-    let e = st.ks.dbs[db].get(key);
-    if e.is_some() {
-        st.stats.keyspace_hits += 1;
-    } else {
-        st.stats.keyspace_misses += 1;
+    if x.st.ks.dbs[db].get(key).is_none() {
+        x.st.stats.keyspace_misses += 1;
+        x.notify('m', "keymiss", key);
+        return None;
     }
-    e
+    x.st.stats.keyspace_hits += 1;
+    x.st.ks.dbs[db].get(key)
 }
 
 /// The SCAN cursor as C's `strtoul(s, &end, 10)` reads it, with Redis's checks: no leading

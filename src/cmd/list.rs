@@ -541,8 +541,9 @@ fn ltrim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::ok());
     };
     let removed = as_list_mut(e)?.trim(start, stop);
+    // Redis notifies `ltrim` even when nothing was trimmed.
+    x.notify('l', "ltrim", &a[1]);
     if removed > 0 {
-        x.notify('l', "ltrim", &a[1]);
         drop_if_empty(x, &a[1]);
         x.touch_dirty(removed as u64);
     }

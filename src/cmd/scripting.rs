@@ -128,11 +128,13 @@ fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
     if !body.starts_with(b"#!") {
         return Ok((false, None));
     }
-    let end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[2..end]).into_owned();
+    let Some(end) = body.iter().position(|&c| c == b'\n') else {
+        return Err(CmdError::err("Invalid script shebang"));
+    };
+    let line = String::from_utf8_lossy(&body[..end]).into_owned();
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
     let engine = parts.next().unwrap_or("");
-    if engine != "lua" {
+    if engine != "#!lua" {
         return Err(CmdError::err(format!(
             "Unexpected engine in script shebang: {engine}"
         )));

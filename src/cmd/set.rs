@@ -160,17 +160,20 @@ fn load<'x>(
 }
 
 /// Store a computed set at `dst` (replacing whatever it held, TTL included), or delete
-/// `dst` when the result is empty. Replies with the result's size.
-fn store(x: &mut Exec<'_>, dst: &[u8], s: Set) -> Reply {
+/// `dst` when the result is empty. Notifies `event` (or `del`). Replies with the
+/// result's size.
+fn store(x: &mut Exec<'_>, dst: &[u8], s: Set, event: &str) -> Reply {
     let n = s.len();
     if n == 0 {
         if x.db().remove(dst).is_some() {
             x.touch_dirty(1);
+            x.notify('g', "del", dst);
         }
     } else {
         let e = Entry::new(Value::Set(Box::new(s)), x.now_ms);
-        x.db().insert(dst, e);
+        x.insert_key(dst, e);
         x.touch_dirty(1);
+        x.notify('s', event, dst);
     }
     int(n)
 }
@@ -191,11 +194,14 @@ fn sadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         None => {
             let mut s = Set::for_first(&a[2]);
             let n = a[2..].iter().filter(|m| s.insert(m, max)).count();
-            x.db().insert(key, Entry::new(Value::Set(Box::new(s)), now));
+            x.insert_key(key, Entry::new(Value::Set(Box::new(s)), now));
             n
         }
     };
     x.touch_dirty(added as u64);
+    if added > 0 {
+        x.notify('s', "sadd", key);
+    }
     Ok(int(added))
 }
 
@@ -206,10 +212,17 @@ fn srem(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let s = set_mut(e)?;
     let removed = a[2..].iter().filter(|m| s.remove(m)).count();
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         x.db().remove(key);
     }
     x.touch_dirty(removed as u64);
+    if removed > 0 {
+        x.notify('s', "srem", key);
+        if emptied {
+            x.notify('g', "del", key);
+        }
+    }
     Ok(int(removed))
 }
 
@@ -273,19 +286,25 @@ fn smove(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if !s.remove(m) {
         return Ok(int(0));
     }
-    if s.is_empty() {
-        db.remove(src);
+    let emptied = s.is_empty();
+    x.notify('s', "srem", src);
+    if emptied {
+        x.db().remove(src);
+        x.notify('g', "del", src);
     }
-    let added = match db.get_mut(dst) {
+    let added = match x.db().get_mut(dst) {
         Some(de) => set_mut(de)?.insert(m, max),
         None => {
             let mut d = Set::for_first(m);
             d.insert(m, max);
-            db.insert(dst, Entry::new(Value::Set(Box::new(d)), now));
+            x.insert_key(dst, Entry::new(Value::Set(Box::new(d)), now));
             true
         }
     };
     x.touch_dirty(1 + u64::from(added));
+    if added {
+        x.notify('s', "sadd", dst);
+    }
     Ok(int(1))
 }
 
@@ -319,8 +338,10 @@ fn spop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let popped = s.pop_random(count.unwrap_or(1), &mut rnd);
     let emptied = s.is_empty();
+    x.notify('s', "spop", key);
     if emptied {
         x.db().remove(key);
+        x.notify('g', "del", key);
         x.journal(argv![b"DEL", key]);
     } else {
         let mut j = Vec::with_capacity(popped.len() + 2);
@@ -427,13 +448,13 @@ fn sintercard(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn sinterstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let max = max_intset(x);
-    let sets = load(x, &a[2..], true)?;
+    let sets = load(x, &a[2..], false)?;
     let present: Option<Vec<&Set>> = sets.into_iter().collect();
     let result = match present {
         None => Set::new(),
         Some(p) => sets::collect(sets::inter(&p, 0), max),
     };
-    Ok(store(x, &a[1], result))
+    Ok(store(x, &a[1], result, "sinterstore"))
 }
 
 fn sunion(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -444,9 +465,9 @@ fn sunion(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn sunionstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let max = max_intset(x);
-    let sets = load(x, &a[2..], true)?;
+    let sets = load(x, &a[2..], false)?;
     let result = sets::union(&sets, max);
-    Ok(store(x, &a[1], result))
+    Ok(store(x, &a[1], result, "sunionstore"))
 }
 
 fn sdiff(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -457,9 +478,9 @@ fn sdiff(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn sdiffstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let max = max_intset(x);
-    let sets = load(x, &a[2..], true)?;
+    let sets = load(x, &a[2..], false)?;
     let result = sets::diff(&sets, max);
-    Ok(store(x, &a[1], result))
+    Ok(store(x, &a[1], result, "sdiffstore"))
 }
 
 // ---------------------------------------------------------------------------------------

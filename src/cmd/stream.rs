@@ -375,8 +375,7 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if p.nomk {
             return Ok(Reply::Null);
         }
-        x.db()
-            .insert(key, Entry::new(Value::Stream(Box::default()), now));
+        x.insert_key(key, Entry::new(Value::Stream(Box::default()), now));
     }
     let Some(s) = stream_w(x, key)? else {
         unreachable!("the stream was just created")
@@ -409,7 +408,9 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut j = argv!["XADD", key, id.to_string()];
     j.extend(a[field_pos..].iter().cloned());
     x.journal(j);
+    x.notify('t', "xadd", key);
     if removed > 0 {
+        x.notify('t', "xtrim", key);
         x.journal(argv!["XTRIM", key, "MAXLEN", len.to_string()]);
     }
     x.touch_dirty(1 + removed);
@@ -432,6 +433,7 @@ fn xtrim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if removed > 0 {
         x.journal(argv!["XTRIM", a[1], "MAXLEN", len.to_string()]);
         x.touch_dirty(removed);
+        x.notify('t', "xtrim", &a[1]);
     }
     Ok(Reply::Int(i64_of(removed)))
 }
@@ -505,6 +507,9 @@ fn xdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let n = s.delete(&ids);
     x.touch_dirty(n as u64);
+    if n > 0 {
+        x.notify('t', "xdel", &a[1]);
+    }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
@@ -625,6 +630,14 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         let Some(s) = stream_r(x, key)? else {
             continue;
         };
+        let has_consumer = |s: &Stream| {
+            group.as_ref().is_some_and(|(g, c)| {
+                s.groups
+                    .get(&g[..])
+                    .is_some_and(|grp| grp.consumers.contains_key(&c[..]))
+            })
+        };
+        let had_consumer = has_consumer(s);
         let served = match (&group, wants[k]) {
             (None, Want::After(gt)) => {
                 if !s.is_empty() && s.last_valid_id() > gt {
@@ -654,6 +667,10 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
                 }
             }
         };
+        // Serving creates the consumer (Redis 7.0: only when served synchronously).
+        if group.is_some() && !had_consumer && has_consumer(s) {
+            x.notify('t', "xgroup-createconsumer", key);
+        }
         if let Some(r) = served {
             out.push((Reply::bulk(key), r));
         }
@@ -830,8 +847,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     if !exists {
         let now = x.now_ms;
-        x.db()
-            .insert(&a[2], Entry::new(Value::Stream(Box::default()), now));
+        x.insert_key(&a[2], Entry::new(Value::Stream(Box::default()), now));
     }
     let Some(s) = stream_w(x, &a[2])? else {
         unreachable!("the stream exists")
@@ -844,6 +860,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     s.groups
         .insert(Box::from(&a[3][..]), CGroup::new(id, entries_read));
     x.touch_dirty(1);
+    x.notify('t', "xgroup-create", &a[2]);
     Ok(Reply::ok())
 }
 
@@ -869,6 +886,7 @@ fn xgroup_setid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         g.entries_read = entries_read;
     }
     x.touch_dirty(1);
+    x.notify('t', "xgroup-setid", &a[2]);
     Ok(Reply::ok())
 }
 
@@ -876,6 +894,7 @@ fn xgroup_destroy(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let s = xgroup_pre(x, a, false)?;
     if s.groups.remove(&a[3][..]).is_some() {
         x.touch_dirty(1);
+        x.notify('t', "xgroup-destroy", &a[2]);
         Ok(Reply::Int(1))
     } else {
         Ok(Reply::Int(0))
@@ -891,6 +910,7 @@ fn xgroup_createconsumer(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdErro
         .is_some_and(|g| g.consumer(&a[4], now).1);
     if created {
         x.touch_dirty(1);
+        x.notify('t', "xgroup-createconsumer", &a[2]);
     }
     Ok(Reply::Int(i64::from(created)))
 }
@@ -907,6 +927,7 @@ fn xgroup_delconsumer(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> 
         }
     }
     x.touch_dirty(1);
+    x.notify('t', "xgroup-delconsumer", &a[2]);
     Ok(Reply::Int(i64::try_from(pending).unwrap_or(i64::MAX)))
 }
 
@@ -1128,6 +1149,7 @@ fn xclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let name = &a[3][..];
     let mut dirty = 0;
+    let mut created = false;
     let mut out = Vec::new();
     if let Some(g) = s.groups.get_mut(&a[2][..]) {
         if last_id > g.last_id {
@@ -1158,7 +1180,9 @@ fn xclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 }
             }
         }
-        g.consumer(name, now).0.seen_time = now;
+        let (cons, fresh_consumer) = g.consumer(name, now);
+        cons.seen_time = now;
+        created |= fresh_consumer;
         let count = if retry >= 0 {
             retry.unsigned_abs()
         } else if !justid {
@@ -1185,6 +1209,9 @@ fn xclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
     }
     x.touch_dirty(dirty);
+    if created {
+        x.notify('t', "xgroup-createconsumer", &a[1]);
+    }
     Ok(Reply::Array(out))
 }
 
@@ -1223,6 +1250,7 @@ fn xautoclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let name = &a[3][..];
     let mut attempts = count.saturating_mul(10);
     let mut dirty = 0;
+    let mut created = false;
     let mut out = Vec::new();
     let mut deleted = Vec::new();
     let mut cursor = start;
@@ -1257,7 +1285,9 @@ fn xautoclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             dirty += 1;
             count -= 1;
         } else if idle_ok {
-            g.consumer(name, now).0.seen_time = now;
+            let (cons, fresh_consumer) = g.consumer(name, now);
+            cons.seen_time = now;
+            created |= fresh_consumer;
             if &*owner != name {
                 if let Some(c) = g.consumers.get_mut(&owner) {
                     c.pel.remove(&id);
@@ -1280,6 +1310,9 @@ fn xautoclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
     }
     x.touch_dirty(dirty);
+    if created {
+        x.notify('t', "xgroup-createconsumer", &a[1]);
+    }
     Ok(Reply::Array(vec![
         id_reply(next.unwrap_or(StreamId::MIN)),
         Reply::Array(out),
@@ -1342,6 +1375,7 @@ fn xsetid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         s.max_deleted_id = max_del;
     }
     x.touch_dirty(1);
+    x.notify('t', "xsetid", &a[1]);
     Ok(Reply::ok())
 }
 

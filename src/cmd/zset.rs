@@ -257,17 +257,23 @@ fn drop_if_empty(x: &mut Exec<'_>, key: &[u8]) {
         .is_some_and(|e| matches!(&e.value, Value::ZSet(z) if z.is_empty()));
     if empty {
         x.db().remove(key);
+        x.notify('g', "del", key);
     }
 }
 
-/// Store `z` at `key` (replacing any value and TTL), or delete `key` when `z` is empty.
-/// Returns true if the keyspace changed.
-fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet) -> bool {
+/// Store `z` at `key` (replacing any value and TTL) and notify `event`, or delete `key`
+/// when `z` is empty (notifying `del`). Returns true if the keyspace changed.
+fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
     if z.is_empty() {
-        x.db().remove(key).is_some()
+        let removed = x.db().remove(key).is_some();
+        if removed {
+            x.notify('g', "del", key);
+        }
+        removed
     } else {
         let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
-        x.db().insert(key, e);
+        x.insert_key(key, e);
+        x.notify('z', event, key);
         true
     }
 }
@@ -691,7 +697,7 @@ fn add_generic(
             ZSet::new()
         };
         let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
-        x.db().insert(key, e);
+        x.insert_key(key, e);
     }
     let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
     let mut last = 0.0;
@@ -724,6 +730,9 @@ fn add_generic(
                 }
             }
         }
+    }
+    if added + updated > 0 {
+        x.notify('z', if f.incr { "zincr" } else { "zadd" }, key);
     }
     drop_if_empty(x, key);
     if added + updated > 0 {
@@ -767,6 +776,9 @@ fn zrem(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 break;
             }
         }
+    }
+    if n > 0 {
+        x.notify('z', "zrem", key);
     }
     drop_if_empty(x, key);
     x.touch_dirty(n as u64);
@@ -944,7 +956,7 @@ fn zrange_generic(
         Some(dst) => {
             let n = items.len();
             let lim = limits(x);
-            if store(x, dst, build(items, lim)) {
+            if store(x, dst, build(items, lim), "zrangestore") {
                 x.touch_dirty(1);
             }
             Ok(int(n))
@@ -1031,6 +1043,14 @@ fn zremrange_generic(x: &mut Exec<'_>, a: &[Bytes], rt: RangeType) -> Result<Rep
         Spec::Lex(r) => r.ranks(z),
     };
     let n = z.remove_range(lo, hi).len();
+    if n > 0 {
+        let event = match rt {
+            RangeType::Score => "zremrangebyscore",
+            RangeType::Lex => "zremrangebylex",
+            _ => "zremrangebyrank",
+        };
+        x.notify('z', event, key);
+    }
     drop_if_empty(x, key);
     x.touch_dirty(n as u64);
     Ok(int(n))
@@ -1098,6 +1118,7 @@ fn zpop_generic(
         }
         v
     };
+    x.notify('z', if max { "zpopmax" } else { "zpopmin" }, key);
     drop_if_empty(x, key);
     x.touch_dirty(popped.len() as u64);
     if mpop {
@@ -1393,7 +1414,12 @@ fn setop_generic(
         None => Ok(pairs_reply(&result, withscores, r3)),
         Some(d) => {
             let n = result.len();
-            if store(x, d, build(result, lim)) {
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            if store(x, d, build(result, lim), event) {
                 x.touch_dirty(1);
             }
             Ok(int(n))

@@ -33,15 +33,6 @@ local function ro(t)
 end
 local function raise(msg) error({err = "ERR " .. msg}) end
 
-redis.call = function(...)
-  local r, failed = hooks.call(...)
-  if failed then error(r) end
-  return r
-end
-redis.pcall = function(...)
-  local r = hooks.call(...)
-  return r
-end
 redis.error_reply = function(...)
   local e = ...
   if select('#', ...) ~= 1 or type(e) ~= 'string' then
@@ -55,38 +46,6 @@ redis.status_reply = function(...)
     return {err = "ERR wrong number or type of arguments"}
   end
   return {ok = s}
-end
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then raise("wrong number of arguments") end
-  local s = ...
-  if type(s) ~= 'string' and type(s) ~= 'number' then s = "" end
-  return rust.sha1hex(tostring(s))
-end
-redis.log = function(...)
-  local n = select('#', ...)
-  if n < 2 then raise("redis.log() requires two arguments or more.") end
-  local level = tonumber((...))
-  if level == nil then raise("First argument must be a number (log level).") end
-  if level < 0 or level > 3 then raise("Invalid debug level.") end
-  local parts = {}
-  for i = 2, n do
-    local s = select(i, ...)
-    if type(s) == 'string' or type(s) == 'number' then parts[#parts + 1] = tostring(s) end
-  end
-  rust.log(level, concat(parts, " "))
-end
-redis.setresp = function(...)
-  if select('#', ...) ~= 1 then raise("redis.setresp() requires one argument.") end
-  local v = tonumber((...))
-  if v ~= 2 and v ~= 3 then raise("RESP version must be 2 or 3.") end
-  hooks.resp = v
-end
-redis.set_repl = function(...)
-  if select('#', ...) ~= 1 then raise("redis.set_repl() requires one argument.") end
-  local v = tonumber((...)) or 0
-  if v ~= 0 and v ~= 1 and v ~= 2 and v ~= 3 then
-    raise("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
-  end
 end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
@@ -105,7 +64,7 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 local env = {}
 local g = {}
 for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetatable",
-    "ipairs", "next", "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable",
+    "ipairs", "next", "pairs", "rawequal", "rawget", "select", "setmetatable",
     "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION"}) do
   g[name] = _G[name]
 end
@@ -114,10 +73,21 @@ for _, name in ipairs({"string", "table", "math", "coroutine", "bit", "cjson"}) 
 end
 g.redis = ro(redis)
 g._G = env
-g.rawset = function(t, k, v)
-  if protected[t] then error("Attempt to modify a readonly table", 0) end
-  return rawset(t, k, v)
+g.rawset = rust.rawset
+local function pcall_result(ok, ...)
+  if ok then return true, ... end
+  local e = ...
+  if hooks.pending ~= nil then
+    e = hooks.pending
+    hooks.pending = nil
+  end
+  if type(e) == 'table' then
+    local m = rawget(e, 'err')
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  end
+  return false, e
 end
+g.pcall = function(...) return pcall_result(pcall(...)) end
 local function sandboxed_load(s, name)
   if type(s) == 'string' and s:byte(1) == 27 then
     return nil, "attempt to load a binary chunk"
@@ -142,7 +112,9 @@ setmetatable(g, {__index = function(_, k)
 end})
 setmetatable(env, {__index = g, __newindex = readonly_error, __metatable = false})
 protected[env] = true
+protected[g] = true
 hooks.resp = 2
+hooks.protected = protected
 
 local xpcall = xpcall
 return env, g, function(f, h) return xpcall(f, h) end
@@ -163,6 +135,7 @@ pub struct Vm {
     runner: Function,
     handler: Function,
     fns: HashMap<String, Function>,
+    redis: Table,
 }
 
 fn rt(msg: impl Into<String>) -> mlua::Error {
@@ -412,10 +385,6 @@ impl Vm {
         redis.raw_set("REDIS_VERSION_NUM", 0x07_00_0f)?;
         let rust = lua.create_table()?;
         rust.raw_set(
-            "sha1hex",
-            lua.create_function(|_, s: mlua::String| Ok(super::sha1::sha1_hex(&s.as_bytes())))?,
-        )?;
-        rust.raw_set(
             "normalize_error",
             lua.create_function(|_, s: mlua::String| {
                 let s = s.to_string_lossy();
@@ -427,22 +396,12 @@ impl Vm {
                 Ok(normalize_error(&dashed))
             })?,
         )?;
-        rust.raw_set(
-            "log",
-            lua.create_function(|_, (level, msg): (i64, mlua::String)| {
-                let msg = msg.to_string_lossy();
-                match level {
-                    0 => tracing::debug!(target: "script", "{msg}"),
-                    1 | 2 => tracing::info!(target: "script", "{msg}"),
-                    _ => tracing::warn!(target: "script", "{msg}"),
-                }
-                Ok(())
-            })?,
-        )?;
+        install_raising(&lua, &redis, &rust, &hooks)?;
         let (env, globals, runner): (Table, Table, Function) = lua
             .load(BOOTSTRAP)
             .set_name("=strata")
-            .call((lib, hooks.clone(), redis, rust))?;
+            .call((lib, hooks.clone(), redis.clone(), rust))?;
+        lua.set_named_registry_value("strata.hooks", hooks.clone())?;
         let handler = lua.create_function(error_handler)?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
@@ -461,6 +420,7 @@ impl Vm {
             runner,
             handler,
             fns: HashMap::new(),
+            redis,
         })
     }
 
@@ -528,40 +488,48 @@ impl Vm {
         self.hooks.raw_set("resp", 2)?;
         let hooks = self.hooks.clone();
         let host_cell = std::cell::RefCell::new(host);
-        let out = lua.scope(|scope| {
-            let call =
-                scope.create_function(|lua, a: Variadic<Value>| {
-                    let resp = if hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {
-                        3
-                    } else {
-                        2
-                    };
-                    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
-                        let t = lua.create_table()?;
-                        t.raw_set("err", msg)?;
-                        Ok((Value::Table(t), true))
-                    };
-                    if a.is_empty() {
+        self.hooks.raw_set("pending", Value::Nil)?;
+        let redis = self.redis.clone();
+        let do_call = |lua: &Lua, a: Variadic<Value>, raising: bool| -> mlua::Result<Value> {
+            let resp = if hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {
+                3
+            } else {
+                2
+            };
+            let fail = |msg: &str| -> mlua::Result<Value> {
+                if raising {
+                    return raise(&hooks, lua, msg);
+                }
+                let t = lua.create_table()?;
+                t.raw_set("err", msg)?;
+                Ok(Value::Table(t))
+            };
+            if a.is_empty() {
+                return fail("ERR Please specify at least one argument for this redis lib call");
+            }
+            let mut argv = Vec::with_capacity(a.len());
+            for v in a.iter() {
+                match arg_bytes(v) {
+                    Some(b) => argv.push(b),
+                    None => {
                         return fail(
-                            "ERR Please specify at least one argument for this redis lib call",
-                        );
+                            "ERR Lua redis lib command arguments must be strings or integers",
+                        )
                     }
-                    let mut argv = Vec::with_capacity(a.len());
-                    for v in a.iter() {
-                        match arg_bytes(v) {
-                            Some(b) => argv.push(b),
-                            None => return fail(
-                                "ERR Lua redis lib command arguments must be strings or integers",
-                            ),
-                        }
-                    }
-                    let reply = host_cell
-                        .try_borrow_mut()
-                        .map_err(|_| mlua::Error::RecursiveMutCallback)?
-                        .call(&argv);
-                    let failed = reply.is_error();
-                    Ok((reply_to_lua(lua, &reply, resp)?, failed))
-                })?;
+                }
+            }
+            let reply = host_cell
+                .try_borrow_mut()
+                .map_err(|_| mlua::Error::RecursiveMutCallback)?
+                .call(&argv);
+            if let (Reply::Error(e), true) = (&reply, raising) {
+                return raise(&hooks, lua, &normalize_error(e));
+            }
+            reply_to_lua(lua, &reply, resp)
+        };
+        let out = lua.scope(|scope| {
+            let call = scope.create_function(|lua, a: Variadic<Value>| do_call(lua, a, true))?;
+            let pcall = scope.create_function(|lua, a: Variadic<Value>| do_call(lua, a, false))?;
             let exists = scope.create_function(|_, a: Variadic<Value>| {
                 let name = a.first().and_then(arg_bytes).unwrap_or_default();
                 Ok(host_cell
@@ -569,12 +537,14 @@ impl Vm {
                     .map_err(|_| mlua::Error::RecursiveMutCallback)?
                     .command_exists(&name))
             })?;
-            hooks.raw_set("call", call)?;
+            redis.raw_set("call", call)?;
+            redis.raw_set("pcall", pcall)?;
             hooks.raw_set("command_exists", exists)?;
             let r = self
                 .runner
                 .call::<mlua::MultiValue>((f, self.handler.clone()));
-            hooks.raw_set("call", Value::Nil)?;
+            redis.raw_set("call", Value::Nil)?;
+            redis.raw_set("pcall", Value::Nil)?;
             hooks.raw_set("command_exists", Value::Nil)?;
             r
         })?;
@@ -591,6 +561,115 @@ impl Vm {
         }
         Ok(script_error(&value, sha))
     }
+}
+
+/// Raise `{err = msg}` from a Rust function: the table is parked in `hooks.pending`, where
+/// the message handler and the sandbox's `pcall` pick it up (mlua raises Rust errors as
+/// userdata, and Redis scripts expect the table).
+fn raise<T>(hooks: &Table, lua: &Lua, msg: &str) -> mlua::Result<T> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    hooks.raw_set("pending", t)?;
+    Err(rt(msg))
+}
+
+/// The `redis` functions that raise errors, as Rust (C) functions: a Lua wrapper called
+/// as `return redis.x(...)` would be a tail call and lose the script's line number.
+fn install_raising(lua: &Lua, redis: &Table, rust: &Table, hooks: &Table) -> mlua::Result<()> {
+    let h = hooks.clone();
+    redis.raw_set(
+        "sha1hex",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            if a.len() != 1 {
+                return raise(&h, lua, "ERR wrong number of arguments");
+            }
+            let bytes = match &a[0] {
+                Value::String(s) => s.as_bytes().to_vec(),
+                Value::Integer(n) => n.to_string().into_bytes(),
+                Value::Number(n) => fmt_g(*n, 14).into_bytes(),
+                _ => Vec::new(),
+            };
+            Ok(super::sha1::sha1_hex(&bytes))
+        })?,
+    )?;
+    let h = hooks.clone();
+    redis.raw_set(
+        "log",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            if a.len() < 2 {
+                return raise(&h, lua, "ERR redis.log() requires two arguments or more.");
+            }
+            let Some(level) = lua.coerce_number(a[0].clone())? else {
+                return raise(&h, lua, "ERR First argument must be a number (log level).");
+            };
+            if !(0.0..=3.0).contains(&level) {
+                return raise(&h, lua, "ERR Invalid debug level.");
+            }
+            let parts: Vec<String> = a[1..]
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.to_string_lossy()),
+                    Value::Integer(n) => Some(n.to_string()),
+                    Value::Number(n) => Some(fmt_g(*n, 14)),
+                    _ => None,
+                })
+                .collect();
+            let msg = parts.join(" ");
+            match level as i64 {
+                0 => tracing::debug!(target: "script", "{msg}"),
+                1 | 2 => tracing::info!(target: "script", "{msg}"),
+                _ => tracing::warn!(target: "script", "{msg}"),
+            }
+            Ok(())
+        })?,
+    )?;
+    let h = hooks.clone();
+    redis.raw_set(
+        "setresp",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            if a.len() != 1 {
+                return raise(&h, lua, "ERR redis.setresp() requires one argument.");
+            }
+            let v = lua.coerce_number(a[0].clone())?.unwrap_or(0.0);
+            if v != 2.0 && v != 3.0 {
+                return raise(&h, lua, "ERR RESP version must be 2 or 3.");
+            }
+            h.raw_set("resp", v as i64)?;
+            Ok(())
+        })?,
+    )?;
+    let h = hooks.clone();
+    redis.raw_set(
+        "set_repl",
+        lua.create_function(move |lua, a: Variadic<Value>| {
+            if a.len() != 1 {
+                return raise(&h, lua, "ERR redis.set_repl() requires two arguments.");
+            }
+            let v = lua.coerce_number(a[0].clone())?.unwrap_or(0.0) as i64;
+            if v & !3 != 0 {
+                return raise(
+                    &h,
+                    lua,
+                    "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                );
+            }
+            // Accepted and ignored: the log always holds a script's effects.
+            Ok(())
+        })?,
+    )?;
+    let h = hooks.clone();
+    rust.raw_set(
+        "rawset",
+        lua.create_function(move |lua, (t, k, v): (Table, Value, Value)| {
+            let protected: Table = h.raw_get("protected")?;
+            if protected.raw_get::<bool>(t.clone()).unwrap_or(false) {
+                return raise(&h, lua, "ERR Attempt to modify a readonly table");
+            }
+            t.raw_set(k, v)?;
+            Ok(t)
+        })?,
+    )?;
+    Ok(())
 }
 
 /// The reply for a script that raised `err` (already shaped by `error_handler`).
@@ -643,9 +722,19 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
             }
         }
     }
-    let t = match err {
-        Value::Table(t) => t,
-        other => {
+    let pending: Option<Table> = lua
+        .named_registry_value::<Option<Table>>("strata.hooks")
+        .ok()
+        .flatten()
+        .and_then(|h| {
+            let p = h.raw_get::<Option<Table>>("pending").ok().flatten();
+            let _ = h.raw_set("pending", Value::Nil);
+            p
+        });
+    let t = match (err, pending) {
+        (Value::Error(_), Some(p)) => p,
+        (Value::Table(t), _) => t,
+        (other, _) => {
             let msg = match &other {
                 Value::String(s) => s.to_string_lossy(),
                 Value::Error(e) => {
