@@ -487,6 +487,7 @@ fn search_generic(
         return Ok(match store {
             Some(dest) => {
                 if x.db().remove(&dest).is_some() {
+                    x.notify('g', "del", &dest);
                     x.touch_dirty(1);
                 }
                 Reply::Int(0)
@@ -568,6 +569,7 @@ fn search_generic(
     let n = found.len();
     if n == 0 {
         if x.db().remove(&dest).is_some() {
+            x.notify('g', "del", &dest);
             x.touch_dirty(1);
         }
         return Ok(Reply::Int(0));
@@ -587,7 +589,13 @@ fn search_generic(
         out.insert_new(&p.member, score, lim);
     }
     let e = Entry::new(Value::ZSet(Box::new(out)), x.now_ms);
-    x.db().insert(&dest, e);
+    x.insert_key(&dest, e);
+    let event = if is(&a[0], "geosearchstore") {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    x.notify('z', event, &dest);
     x.touch_dirty(n as u64);
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }

@@ -469,9 +469,11 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
             x.journal(j);
         }
         let e = Entry::new(Value::List(Box::new(l)), x.now_ms);
-        x.db().insert(&dst, e);
+        x.insert_key(&dst, e);
+        x.notify('l', "sortstore", &dst);
         x.touch_dirty(n as u64);
     } else if existed {
+        x.notify('g', "del", &dst);
         x.touch_dirty(1);
     }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
