@@ -35,7 +35,7 @@ pub struct Client {
     /// Last command time, Unix ms.
     pub last_cmd_ms: i64,
     /// Last command name (`cmd=` in CLIENT LIST).
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// CLIENT SETINFO LIB-NAME.
     pub lib_name: String,
     /// CLIENT SETINFO LIB-VER.
@@ -93,7 +93,7 @@ impl Client {
             authenticated,
             created_ms: now_ms,
             last_cmd_ms: now_ms,
-            last_cmd: "NULL".into(),
+            last_cmd: "NULL",
             lib_name: String::new(),
             lib_ver: String::new(),
             no_evict: false,

@@ -70,7 +70,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
     };
     if x.caller == Caller::Client {
-        let name = spec.full_name.clone();
+        let name = COMMANDS.name_of(spec.id);
         let now = x.now_ms;
         let c = x.client();
         c.last_cmd = name;
@@ -78,6 +78,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let dirty = x.dirty;
     let t0 = Instant::now();
+    // (Timed per command for INFO commandstats, as Redis does.)
     let reply = match handler(x, argv) {
         Ok(r) => r,
         Err(e) => Reply::Error(e.to_string()),

@@ -14,7 +14,7 @@ use super::{CommandSpec, Flags, Journal};
 pub struct Registry {
     /// Top-level commands in registration order.
     pub commands: Vec<CommandSpec>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, foldhash::fast::FixedState>,
     /// Number of stats slots (commands + subcommands).
     pub stat_slots: usize,
     names_by_id: Vec<String>,
