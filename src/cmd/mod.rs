@@ -79,6 +79,8 @@ bitflags::bitflags! {
         const MOVABLE_KEYS  = 1 << 17;
         /// Not logged to the slow log (reported only).
         const SKIP_SLOWLOG  = 1 << 18;
+        /// Not shown by MONITOR (reported only; EVAL and friends).
+        const SKIP_MONITOR  = 1 << 19;
     }
 }
 

@@ -18,7 +18,7 @@ use crate::script::{Host, Scripts};
 pub fn register(t: &mut Vec<CommandSpec>) {
     use Flags as F;
     let g = Group::Scripting;
-    let base = F::NOSCRIPT | F::STALE | F::NO_MANDATORY_KEYS | F::MOVABLE_KEYS;
+    let base = F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS | F::MOVABLE_KEYS;
     t.push(
         cmd("eval", -3, base | F::MAY_REPLICATE, eval)
             .group(g)
@@ -188,7 +188,7 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
     let mut scripts = std::mem::take(&mut x.st.scripts);
     let saved_db = x.db;
     let client_db = x.client().db;
-    let last_cmd = x.client().last_cmd.clone();
+    let last_cmd = x.client().last_cmd;
     let was_in_script = x.in_script;
     x.in_script = true;
     let reply = {

@@ -5,12 +5,13 @@
 //! the command table, the keyspace or the log. A script's writes are the caller's
 //! business: they land in the caller's execution unit, so replay never runs Lua.
 
+pub mod convert;
 pub mod libs;
 pub mod lua;
 pub mod sha1;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -18,8 +19,8 @@ use crate::resp::Reply;
 
 pub use sha1::sha1_hex;
 
-/// Set while a script runs (the engine lock is held then).
-pub static SCRIPT_RUNNING: AtomicBool = AtomicBool::new(false);
+/// Scripts running now in this process (each holds its engine's lock).
+pub static SCRIPT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Set once the running script changed the dataset (SCRIPT KILL is refused then).
 pub static SCRIPT_WROTE: AtomicBool = AtomicBool::new(false);
 /// Set by SCRIPT KILL; the running script's instruction hook aborts it and clears this.
@@ -47,7 +48,7 @@ impl KillRefused {
 /// Ask the running script to stop (SCRIPT KILL). Callable without the engine lock, which
 /// the running script holds: a connection can call this when it sees `SCRIPT KILL`.
 pub fn request_kill() -> Result<(), KillRefused> {
-    if !SCRIPT_RUNNING.load(Ordering::Acquire) {
+    if SCRIPT_RUNNING.load(Ordering::Acquire) == 0 {
         return Err(KillRefused::NotBusy);
     }
     if SCRIPT_WROTE.load(Ordering::Acquire) {
@@ -154,12 +155,12 @@ impl Scripts {
             Ok(vm) => vm,
             Err(e) => return Reply::Error(e),
         };
-        KILL_REQUESTED.store(false, Ordering::Release);
         SCRIPT_WROTE.store(false, Ordering::Release);
-        SCRIPT_RUNNING.store(true, Ordering::Release);
+        SCRIPT_RUNNING.fetch_add(1, Ordering::AcqRel);
         let r = vm.run(&sha, keys, args, host);
-        SCRIPT_RUNNING.store(false, Ordering::Release);
-        KILL_REQUESTED.store(false, Ordering::Release);
+        if SCRIPT_RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
+            KILL_REQUESTED.store(false, Ordering::Release);
+        }
         r
     }
 }

@@ -16,11 +16,11 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     while msg.len() % 64 != 56 {
         msg.push(0);
     }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
+    msg.extend((0..8).rev().map(|i| (bit_len >> (8 * i)) as u8));
     for block in msg.chunks_exact(64) {
         let mut w = [0u32; 80];
         for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+            w[i] = word.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
         }
         for i in 16..80 {
             w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
@@ -51,7 +51,9 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     }
     let mut out = [0u8; 20];
     for (i, x) in h.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
+        for (j, slot) in out[i * 4..i * 4 + 4].iter_mut().enumerate() {
+            *slot = (x >> (24 - 8 * j)) as u8;
+        }
     }
     out
 }

@@ -123,7 +123,7 @@ fn reply_to_lua_rules_resp2_and_resp3() {
     assert_eq!(r2(&mut s, "return redis.call('verb')"), bulk("hello"));
     assert_eq!(
         r2(&mut s, "return redis.call('arr')"),
-        Reply::Array(vec![Reply::Int(1), bulk("two")])
+        Reply::Array(vec![Reply::Int(1), bulk("two"), Reply::Null])
     );
     let r3 = |s: &mut Scripts, body: &str| eval(s, &format!("redis.setresp(3); {body}"), &[], &[]);
     assert_eq!(r3(&mut s, "return redis.call('map').map.f"), bulk("v"));
