@@ -35,37 +35,41 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
     let queued = Arc::new(AtomicUsize::new(0));
     let q2 = queued.clone();
-    let id = engine.with_state(|st| {
-        let id = st.clients.next_id();
-        let auth = st.config.requirepass.is_empty();
-        let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
-        let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
-        c.kill = Some(Arc::new(move || {
-            k2.flag.store(true, Ordering::Release);
-            k2.notify.notify_one();
-        }));
-        // Pub/sub messages queue here; the connection writes them. Past the hard limit the
-        // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
-        c.push = Some(Arc::new(move |msg: Reply| {
-            let size = approx_size(&msg);
-            let now = q2.fetch_add(size, Ordering::AcqRel) + size;
-            if limit > 0 && now as u64 > limit {
-                return false;
-            }
-            push_tx.send(msg).is_ok()
-        }));
-        st.clients.map.insert(id, c);
-        st.stats.total_connections += 1;
-        id
-    });
+    let id = engine
+        .with_state_async(|st| {
+            let id = st.clients.next_id();
+            let auth = st.config.requirepass.is_empty();
+            let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
+            let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
+            c.kill = Some(Arc::new(move || {
+                k2.flag.store(true, Ordering::Release);
+                k2.notify.notify_one();
+            }));
+            // Pub/sub messages queue here; the connection writes them. Past the hard limit the
+            // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
+            c.push = Some(Arc::new(move |msg: Reply| {
+                let size = approx_size(&msg);
+                let now = q2.fetch_add(size, Ordering::AcqRel) + size;
+                if limit > 0 && now as u64 > limit {
+                    return false;
+                }
+                push_tx.send(msg).is_ok()
+            }));
+            st.clients.map.insert(id, c);
+            st.stats.total_connections += 1;
+            id
+        })
+        .await;
     let _ = run(&engine, &mut sock, id, &kill, &mut push_rx, &queued).await;
-    engine.with_state(|st| {
-        // A client killed or disconnected while blocked leaves no trace.
-        st.blocked.remove(id);
-        crate::cmd::pubsub::unsubscribe_all(st, id);
-        st.unwatch_all(id);
-        st.clients.map.remove(&id);
-    });
+    engine
+        .with_state_async(|st| {
+            // A client killed or disconnected while blocked leaves no trace.
+            st.blocked.remove(id);
+            crate::cmd::pubsub::unsubscribe_all(st, id);
+            st.unwatch_all(id);
+            st.clients.map.remove(&id);
+        })
+        .await;
 }
 
 /// The `pubsub` hard limit of `client-output-buffer-limit` (`… pubsub <hard> <soft> <secs>`).
@@ -102,7 +106,7 @@ async fn run(
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut view = engine.conn_view(id);
+    let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
     let mut bytes_in = 0u64;
     loop {
         let limits = Limits {
@@ -130,6 +134,18 @@ async fn run(
                     proto_err = Some(e);
                     break;
                 }
+            }
+        }
+        if !batch.is_empty() && crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+            // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
+            // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
+            // on another worker thread: this needs io-threads >= 2.)
+            if let Some(reply) = while_script_runs(engine, &batch[0], &mut view).await {
+                encode(&reply, view.resp, &mut out);
+                sock.write_all(&out).await?;
+                out.clear();
+                batch.remove(0);
+                continue;
             }
         }
         if !batch.is_empty() {
@@ -243,6 +259,41 @@ async fn run(
         }
         bytes_in += n as u64;
     }
+}
+
+/// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`
+/// answer -BUSY (SHUTDOWN NOSAVE stops the server). `None`: the script ended; execute
+/// normally.
+async fn while_script_runs(
+    engine: &Engine,
+    argv: &[Bytes],
+    view: &mut super::engine::ConnView,
+) -> Option<Reply> {
+    let is = |i: usize, w: &str| {
+        argv.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if (is(0, "script") || is(0, "function")) && is(1, "kill") && argv.len() == 2 {
+        return Some(match crate::script::request_kill() {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::Error(e.text().to_string()),
+        });
+    }
+    let threshold = Duration::from_millis(view.busy_threshold_ms.max(1));
+    let t0 = std::time::Instant::now();
+    while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+        if t0.elapsed() >= threshold {
+            if is(0, "shutdown") && is(1, "nosave") {
+                engine.request_stop();
+                return None;
+            }
+            return Some(Reply::Error(
+                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
 }
 
 /// Wait for a parked client: served (its reply, once its record is durable), timed out

@@ -58,6 +58,8 @@ pub struct ConnView {
     pub timeout_s: u64,
     /// `client-query-buffer-limit`.
     pub query_buffer_limit: u64,
+    /// `busy-reply-threshold` in milliseconds.
+    pub busy_threshold_ms: u64,
 }
 
 /// The engine shared by every connection.
@@ -222,6 +224,18 @@ impl Engine {
         f(&mut self.state.lock())
     }
 
+    /// Like `with_state`, but never blocks a runtime thread while a long script holds the
+    /// lock: it retries asynchronously (connection setup and teardown use it, so new
+    /// clients can still connect and send SCRIPT KILL).
+    pub async fn with_state_async<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        loop {
+            if let Some(mut g) = self.state.try_lock() {
+                return f(&mut g);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     /// Execute one command for `client_id`.
     pub fn execute(&self, client_id: u64, argv: &[Bytes]) -> Outcome {
         let mut st = self.state.lock();
@@ -270,7 +284,8 @@ impl Engine {
         Self::view(&self.state.lock(), client_id)
     }
 
-    fn view(st: &State, client_id: u64) -> ConnView {
+    /// The connection-relevant settings for `client_id` from a locked state.
+    pub fn view(st: &State, client_id: u64) -> ConnView {
         let c = st.clients.map.get(&client_id);
         ConnView {
             resp: c.map_or(2, |c| c.resp),
@@ -279,6 +294,11 @@ impl Engine {
             max_bulk_len: st.config.proto_max_bulk_len,
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
+            busy_threshold_ms: st
+                .config
+                .get("busy-reply-threshold")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5000),
         }
     }
 
@@ -449,7 +469,10 @@ impl Engine {
     /// One step of the active expire cycle: sample keys with a TTL, delete the expired
     /// ones (journaled as DEL in one record). Returns true if more work seems pending.
     pub fn active_expire_step(&self, budget: Duration) -> bool {
-        let mut st = self.state.lock();
+        // Never wait for the lock here: a long script may hold it (the cycle just skips a turn).
+        let Some(mut st) = self.state.try_lock() else {
+            return false;
+        };
         if self.log.is_poisoned().is_some() || !st.active_expire {
             return false;
         }

@@ -98,9 +98,11 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let max = engine.with_state(|st| st.config.maxclients);
+        let max = engine.with_state_async(|st| st.config.maxclients).await;
         if live.load(Ordering::Acquire) as u64 >= max {
-            engine.with_state(|st| st.stats.rejected_connections += 1);
+            engine
+                .with_state_async(|st| st.stats.rejected_connections += 1)
+                .await;
             tokio::spawn(async move {
                 let _ = sock
                     .write_all(b"-ERR max number of clients reached\r\n")
@@ -120,7 +122,9 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
 
 async fn expire_loop(engine: Arc<Engine>) {
     loop {
-        let hz = engine.with_state(|st| st.config.hz.clamp(1, 500));
+        let hz = engine
+            .with_state_async(|st| st.config.hz.clamp(1, 500))
+            .await;
         let period = Duration::from_millis(1000 / hz);
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
