@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::exec::{arg_i64, is, Exec};
 use super::keys::parse_cursor;
+use super::keys::{parse_scan_options, ScanOptions};
 use super::string::int_reply;
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
@@ -386,28 +387,12 @@ fn hscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if read(x, &a[1])?.is_none() {
         return Ok(empty());
     }
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let more = a.len() - i >= 2;
-        if is(&a[i], "count") && more {
-            count = arg_i64(&a[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(&a[i], "match") && more {
-            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let ScanOptions { count, pattern, .. } = parse_scan_options(a, 3, false)?;
     let Some(h) = x.db().get(&a[1]).and_then(|e| as_hash(e).ok()) else {
         return Ok(empty());
     };
     let mut out = Vec::new();
-    let want = usize::try_from(count).unwrap_or(usize::MAX);
+    let want = count;
     let next = h.scan(cursor, want, |f, v| {
         if pattern.is_none_or(|p| glob_match(p, f, false)) {
             out.push(Reply::bulk(f));

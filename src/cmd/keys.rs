@@ -377,31 +377,59 @@ fn keys(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Array(out))
 }
 
-fn scan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut cursor = parse_cursor(&a[1])?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut typename: Option<&[u8]> = None;
-    let mut i = 2;
+/// The options of SCAN and the type scans (HSCAN, SSCAN, ZSCAN).
+pub struct ScanOptions<'a> {
+    /// COUNT (default 10): a hint for the work done per call.
+    pub count: usize,
+    /// MATCH pattern; `None` also for `*`, which matches everything.
+    pub pattern: Option<&'a [u8]>,
+    /// TYPE filter (SCAN only).
+    pub typename: Option<&'a [u8]>,
+}
+
+/// Parse `[MATCH pattern] [COUNT count] [TYPE type]` from `a[from..]` with Redis's errors
+/// (COUNT < 1 and unknown or incomplete options are syntax errors; TYPE only if `with_type`).
+pub fn parse_scan_options(
+    a: &[Bytes],
+    from: usize,
+    with_type: bool,
+) -> Result<ScanOptions<'_>, CmdError> {
+    let mut o = ScanOptions {
+        count: 10,
+        pattern: None,
+        typename: None,
+    };
+    let mut i = from;
     while i < a.len() {
-        let more = a.len() - i >= 2;
+        let more = i + 1 < a.len();
         if is(&a[i], "count") && more {
-            count = arg_i64(&a[i + 1])?;
-            if count < 1 {
+            let n = arg_i64(&a[i + 1])?;
+            if n < 1 {
                 return Err(CmdError::Syntax);
             }
+            o.count = usize::try_from(n).unwrap_or(usize::MAX);
         } else if is(&a[i], "match") && more {
-            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
-        } else if is(&a[i], "type") && more {
-            typename = Some(&a[i + 1][..]);
+            o.pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
+        } else if with_type && is(&a[i], "type") && more {
+            o.typename = Some(&a[i + 1][..]);
         } else {
             return Err(CmdError::Syntax);
         }
         i += 2;
     }
+    Ok(o)
+}
+
+fn scan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let mut cursor = parse_cursor(&a[1])?;
+    let ScanOptions {
+        count,
+        pattern,
+        typename,
+    } = parse_scan_options(a, 2, true)?;
     // COUNT is a hint for the work done: step over buckets until at least COUNT keys were
     // examined, the scan completes, or 10×COUNT buckets were visited (a sparse table).
-    let want = usize::try_from(count).unwrap_or(usize::MAX);
+    let want = count;
     let mut budget = want.saturating_mul(10);
     let mut found: Vec<Bytes> = Vec::new();
     let dict = &x.st.ks.dbs[x.db].dict;

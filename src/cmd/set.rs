@@ -487,30 +487,6 @@ fn sdiffstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 // SSCAN
 // ---------------------------------------------------------------------------------------
 
-/// SSCAN's options, parsed after the key lookup as Redis does (a missing key answers an
-/// empty scan whatever the options).
-fn scan_options(a: &[Bytes]) -> Result<(usize, Option<&[u8]>), CmdError> {
-    let mut count = 10usize;
-    let mut pattern = None;
-    let mut i = 3;
-    while i < a.len() {
-        let more = i + 1 < a.len();
-        if is(&a[i], "count") && more {
-            let n = arg_i64(&a[i + 1])?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if is(&a[i], "match") && more {
-            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((count, pattern))
-}
-
 fn sscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let cursor = super::keys::parse_cursor(&a[2])?;
     let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
@@ -518,7 +494,8 @@ fn sscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(empty());
     };
     let s = set_ref(e)?;
-    let (count, pattern) = scan_options(a)?;
+    let super::keys::ScanOptions { count, pattern, .. } =
+        super::keys::parse_scan_options(a, 3, false)?;
     let mut out = Vec::new();
     let next = s.scan(cursor, count, |m| {
         let keep = match (pattern, m) {

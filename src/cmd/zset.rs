@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use bytes::Bytes;
 
 use super::exec::{arg_i64, is, Exec};
+use super::keys::{parse_scan_options, ScanOptions};
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::db::glob::glob_match;
 use crate::db::set::Set;
@@ -1520,28 +1521,12 @@ fn zscan(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if read(x, &a[1])?.is_none() {
         return Ok(empty());
     }
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < a.len() {
-        let more = a.len() - i >= 2;
-        if is(&a[i], "count") && more {
-            count = arg_i64(&a[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if is(&a[i], "match") && more {
-            pattern = Some(&a[i + 1][..]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let ScanOptions { count, pattern, .. } = parse_scan_options(a, 3, false)?;
     // Already looked up (stats, expiry) above: read the value without counting twice.
     let Some(Value::ZSet(z)) = x.st.ks.dbs[x.db].get(&a[1]).map(|e| &e.value) else {
         return Ok(empty());
     };
-    let want = usize::try_from(count).unwrap_or(usize::MAX);
+    let want = count;
     let mut budget = want.saturating_mul(10);
     let mut found: Vec<(Box<[u8]>, f64)> = Vec::new();
     loop {
