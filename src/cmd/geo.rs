@@ -537,7 +537,8 @@ fn search_generic(
         if returned == found.len() {
             found.sort_by(by_dist);
         } else {
-            geo::partial_sort(&mut found, 0, returned - 1, &by_dist);
+            let last = i64::try_from(returned).unwrap_or(i64::MAX) - 1;
+            crate::db::pqsort::pqsort(&mut found, 0, last, &by_dist);
         }
     }
     found.truncate(returned);

@@ -408,7 +408,7 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
         if by_pattern && !full {
             // Redis sorts only what the LIMIT range needs with its own quicksort; ties
             // (ALPHA BY) come out in that algorithm's order.
-            pqsort(&mut items, start, end, &compare);
+            crate::db::pqsort::pqsort(&mut items, start, end, &compare);
         } else {
             // glibc's qsort: a stable merge sort.
             items.sort_by(compare);
@@ -477,131 +477,6 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
         x.touch_dirty(1);
     }
     Ok(Reply::Int(i64::try_from(n).unwrap_or(i64::MAX)))
-}
-
-/// Redis's `pqsort` (NetBSD's qsort that skips the partitions outside the `lrange..=rrange`
-/// elements), so that elements comparing equal come out in the same order as Redis.
-fn pqsort<T>(v: &mut [T], lrange: i64, rrange: i64, cmp: &impl Fn(&T, &T) -> Ordering) {
-    let n = v.len();
-    pqsort_from(v, 0, n, lrange, rrange, cmp);
-}
-
-/// True if the `k` elements from `s` hold no part of the `lr..=rr` range (both ends lie
-/// before them, or both after them).
-fn outside(s: usize, k: usize, lr: i64, rr: i64) -> bool {
-    let s = i64::try_from(s).unwrap_or(i64::MAX);
-    let e = s.saturating_add(i64::try_from(k).unwrap_or(i64::MAX));
-    (lr < s && rr < s) || (lr >= e && rr >= e)
-}
-
-fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
-    if cmp(&v[a], &v[b]).is_lt() {
-        if cmp(&v[b], &v[c]).is_lt() {
-            b
-        } else if cmp(&v[a], &v[c]).is_lt() {
-            c
-        } else {
-            a
-        }
-    } else if cmp(&v[b], &v[c]).is_gt() {
-        b
-    } else if cmp(&v[a], &v[c]).is_lt() {
-        a
-    } else {
-        c
-    }
-}
-
-/// Swap the `k` elements from `a` with the `k` elements from `b`, pairwise.
-fn vecswap<T>(v: &mut [T], a: usize, b: usize, k: usize) {
-    for i in 0..k {
-        v.swap(a + i, b + i);
-    }
-}
-
-fn pqsort_from<T>(
-    v: &mut [T],
-    mut a: usize,
-    mut n: usize,
-    lr: i64,
-    rr: i64,
-    cmp: &impl Fn(&T, &T) -> Ordering,
-) {
-    loop {
-        if n < 7 {
-            for pm in a + 1..a + n {
-                let mut pl = pm;
-                while pl > a && cmp(&v[pl - 1], &v[pl]).is_gt() {
-                    v.swap(pl, pl - 1);
-                    pl -= 1;
-                }
-            }
-            return;
-        }
-        let mut pm = a + n / 2;
-        if n > 7 {
-            let mut pl = a;
-            let mut pn = a + n - 1;
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
-                pm = med3(v, pm - d, pm, pm + d, cmp);
-                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
-            }
-            pm = med3(v, pl, pm, pn, cmp);
-        }
-        v.swap(a, pm);
-        let (mut pa, mut pb) = (a + 1, a + 1);
-        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        loop {
-            while pb <= pc {
-                let c = cmp(&v[pb], &v[a]);
-                if c.is_gt() {
-                    break;
-                }
-                if c.is_eq() {
-                    v.swap(pa, pb);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let c = cmp(&v[pc], &v[a]);
-                if c.is_lt() {
-                    break;
-                }
-                if c.is_eq() {
-                    v.swap(pc, pd);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            v.swap(pb, pc);
-            pb += 1;
-            pc -= 1;
-        }
-        let pn = a + n;
-        let r = (pa - a).min(pb - pa);
-        vecswap(v, a, pb - r, r);
-        let r = (pd - pc).min(pn - pd - 1);
-        vecswap(v, pb, pn - r, r);
-        let r = pb - pa;
-        if r > 1 && !outside(a, r, lr, rr) {
-            pqsort_from(v, a, r, lr, rr, cmp);
-        }
-        let r = pd - pc;
-        if r > 1 {
-            a = pn - r;
-            n = r;
-            if !outside(a, r, lr, rr) {
-                continue;
-            }
-        }
-        return;
-    }
 }
 
 #[cfg(test)]

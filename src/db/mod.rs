@@ -11,6 +11,7 @@ pub mod hash;
 pub mod hll;
 pub mod lcs;
 pub mod list;
+pub mod pqsort;
 pub mod set;
 pub mod stream;
 pub mod strnum;
