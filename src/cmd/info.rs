@@ -263,12 +263,15 @@ fn memory(x: &mut Exec<'_>) -> Fields {
 
 fn persistence(x: &mut Exec<'_>) -> Fields {
     let lastsave = x.st.lastsave;
+    let dirty = x.st.dirty;
     x.env
         .persistence_info()
         .into_iter()
         .map(|(k, v)| {
             if k == "rdb_last_save_time" {
                 (k, lastsave.to_string())
+            } else if k == "rdb_changes_since_last_save" {
+                (k, dirty.to_string())
             } else {
                 (k, v)
             }

@@ -275,6 +275,7 @@ fn lastsave(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// applied so far is durable under the fsync policy, so recording the time is all.
 fn save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     x.st.lastsave = x.now_ms / 1000;
+    x.st.dirty = 0;
     Ok(Reply::ok())
 }
 

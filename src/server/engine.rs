@@ -544,7 +544,7 @@ impl Env for Engine {
             kv("current_fork_perc", "0.00".into()),
             kv("current_save_keys_processed", "0".into()),
             kv("current_save_keys_total", "0".into()),
-            kv("rdb_changes_since_last_save", self.with_state_try_dirty()),
+            kv("rdb_changes_since_last_save", "0".into()),
             kv("rdb_bgsave_in_progress", "0".into()),
             kv("rdb_last_save_time", (clock::now_ms() / 1000).to_string()),
             kv("rdb_last_bgsave_status", "ok".into()),
@@ -635,12 +635,5 @@ impl Env for Engine {
         if name == "appendfsync" {
             self.log.set_fsync(policy(config.appendfsync));
         }
-    }
-}
-
-impl Engine {
-    fn with_state_try_dirty(&self) -> String {
-        // Called from INFO while the state lock is held by the caller: report via the log.
-        self.log.last_lsn().to_string()
     }
 }
