@@ -236,12 +236,6 @@ impl Engine {
         }
     }
 
-    /// Execute one command for `client_id`.
-    pub fn execute(&self, client_id: u64, argv: &[Bytes]) -> Outcome {
-        let mut st = self.state.lock();
-        self.execute_locked(&mut st, client_id, argv, clock::now_ms())
-    }
-
     /// Execute several pipelined commands under one lock acquisition; stops early if a
     /// command asks to close the connection. `bytes_in` is added to the input counters.
     /// Returns what the connection needs to know afterwards.
@@ -277,11 +271,6 @@ impl Engine {
             }
         }
         Self::view(&st, client_id)
-    }
-
-    /// The connection-relevant settings for `client_id`.
-    pub fn conn_view(&self, client_id: u64) -> ConnView {
-        Self::view(&self.state.lock(), client_id)
     }
 
     /// The connection-relevant settings for `client_id` from a locked state.
