@@ -8,6 +8,8 @@
 //! - `cmd`: the one command table, the one dispatch path, and every command handler.
 //! - `persist`: the segmented, checksummed log, its manifest and recovery (see `format/`).
 //! - `server`: the tokio listener, connections, the engine lock and group-commit waits.
+//! - `rdb`: Redis's RDB format (DUMP/RESTORE payloads and RDB files), over byte buffers;
+//!   imports only `db`.
 //! - `offline`: tools that work on a data directory without a server (`fsck`).
 //! - `config`: directives (redis.conf names), their defaults and CONFIG GET/SET.
 //! - `clock`: the only reader of the wall clock.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod offline;
 pub mod persist;
+pub mod rdb;
 pub mod resp;
 pub mod script;
 pub mod server;

@@ -267,6 +267,11 @@ fn set() {
 }
 
 #[test]
+fn dump() {
+    check("dump");
+}
+
+#[test]
 fn list() {
     check("list");
 }

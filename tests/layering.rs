@@ -11,12 +11,13 @@ const RULES: &[(&str, &[&str])] = &[
     ("persist", &["db", "clock"]),
     ("alloc", &[]),
     ("script", &["resp"]),
-    ("cmd", &["db", "resp", "script", "clock", "config", "alloc"]),
+    ("rdb", &["db"]),
+    ("cmd", &["db", "resp", "script", "clock", "config", "alloc", "rdb"]),
     (
         "server",
         &["cmd", "persist", "db", "resp", "script", "clock", "config"],
     ),
-    ("offline", &["persist", "db", "cmd", "config"]),
+    ("offline", &["persist", "db", "cmd", "config", "rdb", "server"]),
     ("cli", &["server", "offline", "config"]),
 ];
 

@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod client;
 pub mod connection;
 pub mod dispatch;
+pub mod dump;
 pub mod error;
 pub mod exec;
 pub mod geo;

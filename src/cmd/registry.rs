@@ -26,6 +26,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::string::register(&mut specs);
     super::bitmap::register(&mut specs);
     super::keys::register(&mut specs);
+    super::dump::register(&mut specs);
     super::hash::register(&mut specs);
     super::list::register(&mut specs);
     super::set::register(&mut specs);
