@@ -56,7 +56,11 @@ fn encode_segment() -> Vec<u8> {
 }
 
 fn encode_manifest() -> Vec<u8> {
-    Manifest { segments: vec![1] }.encode()
+    Manifest {
+        snapshot: None,
+        segments: vec![1],
+    }
+    .encode()
 }
 
 fn read(path: &Path) -> Vec<u8> {

@@ -47,6 +47,8 @@ pub struct Stats {
     pub rejected_connections: u64,
     /// Keys expired.
     pub expired_keys: u64,
+    /// Keys evicted under `maxmemory` (INFO stats `evicted_keys`).
+    pub evicted_keys: u64,
     /// Successful key lookups.
     pub keyspace_hits: u64,
     /// Failed key lookups.
@@ -77,13 +79,46 @@ pub trait Env {
     fn server_info(&self) -> Vec<(String, String)>;
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
-    /// Wait until everything applied so far is durable, then read every committed unit back
-    /// from disk: `(ts_ms, [(db, argv)])` in order. Used by DEBUG RELOAD.
+    /// Wait until everything applied so far is durable, then read every committed unit after
+    /// the snapshot (if any) back from disk: `(ts_ms, [(db, argv)])` in order. DEBUG RELOAD.
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String>;
     /// Ask the server to stop (SHUTDOWN).
     fn shutdown(&self);
     /// Apply a changed config directive that needs action outside the state (appendfsync).
     fn config_changed(&self, name: &str, config: &Config);
+    /// Take a snapshot (SAVE: now, holding the state; the others: in the background).
+    /// Returns the status reply text, or the error text.
+    fn snapshot(&self, _st: &mut State, _req: SnapshotRequest) -> Result<&'static str, String> {
+        Err("snapshots are not available here".into())
+    }
+    /// Whether a background snapshot is running.
+    fn snapshot_running(&self) -> bool {
+        false
+    }
+    /// What DEBUG RELOAD rebuilds from, read from disk in one go: the keyspace of the
+    /// snapshot the log continues from (loaded with `config`'s thresholds), if any, and the
+    /// units after it.
+    #[allow(clippy::type_complexity)]
+    fn reload_source(
+        &self,
+        _config: &Config,
+    ) -> Result<(Option<crate::db::Keyspace>, Vec<LoggedUnit>), String> {
+        Ok((None, self.read_back()?))
+    }
+}
+
+/// What SAVE, BGSAVE and BGREWRITEAOF ask of `Env::snapshot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotRequest {
+    /// SAVE: snapshot now, blocking.
+    Save,
+    /// BGSAVE (`schedule`: BGSAVE SCHEDULE).
+    Background {
+        /// Queue it if one runs instead of failing.
+        schedule: bool,
+    },
+    /// BGREWRITEAOF: the same job, queued if one runs.
+    Rewrite,
 }
 
 /// Delivers a blocked client's reply once a later execution unit served it: the reply
@@ -185,8 +220,12 @@ pub struct State {
     pub watched_keys: std::collections::HashMap<(usize, Bytes), Vec<u64>>,
     /// The Lua script cache and VM (EVAL, SCRIPT LOAD).
     pub scripts: crate::script::Scripts,
+    /// The function libraries (FUNCTION LOAD, FCALL).
+    pub functions: crate::script::function::Functions,
     /// Pub/Sub subscriptions.
     pub pubsub: PubSub,
+    /// The `maxmemory` gauge, the eviction pool and its random numbers.
+    pub mem: super::memory::MemState,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -271,7 +310,9 @@ impl State {
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
             scripts: crate::script::Scripts::default(),
+            functions: crate::script::function::Functions::default(),
             pubsub: PubSub::default(),
+            mem: super::memory::MemState::new(),
         }
     }
 }
@@ -409,6 +450,15 @@ impl<'a> Exec<'a> {
 
     /// `insert_key` in database `db`.
     pub fn insert_key_in(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
+        let mut entry = entry;
+        // Under LFU an overwritten key keeps its counter (Redis `dbSetValue`).
+        if self.st.config.maxmemory_policy.is_lfu()
+            && entry.access_s > crate::db::evict::LRU_CLOCK_MAX
+        {
+            if let Some(old) = self.st.ks.dbs[db].get(key) {
+                entry.access_s = crate::db::evict::lru_field(old.access_s, true);
+            }
+        }
         let old = self.st.ks.dbs[db].insert(key, entry);
         if old.is_none() {
             self.notify_in(db, 'n', "new", key);
@@ -441,28 +491,50 @@ impl<'a> Exec<'a> {
 
     /// Look up a key for reading in the selected db: expires it if due, counts hits/misses,
     /// updates the access time.
-    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Entry> {
         let db = self.db;
         self.expire_if_needed_in(db, key);
-        let now_s = crate::db::value::secs(self.now_ms);
-        let no_touch = self.caller == Caller::Client
-            && self
-                .st
-                .clients
-                .map
-                .get(&self.client_id)
-                .is_some_and(|c| c.no_touch);
         if self.st.ks.dbs[db].get(key).is_none() {
             self.st.stats.keyspace_misses += 1;
             self.notify_in(db, 'm', "keymiss", key);
             return None;
         }
         self.st.stats.keyspace_hits += 1;
-        let e = self.st.ks.dbs[db].get_mut(key)?;
-        if !no_touch {
-            e.access_s = now_s;
+        if !self.no_touch() {
+            self.touch_key_in(db, key);
         }
-        Some(e)
+        self.st.ks.dbs[db].get(key)
+    }
+
+    /// True if the calling client asked for CLIENT NO-TOUCH.
+    pub fn no_touch(&self) -> bool {
+        self.caller == Caller::Client
+            && self
+                .st
+                .clients
+                .map
+                .get(&self.client_id)
+                .is_some_and(|c| c.no_touch)
+    }
+
+    /// Record an access to `key` in database `db`, as Redis's `lookupKey`: its LRU clock,
+    /// or under an LFU policy its decayed and logarithmically incremented counter.
+    pub fn touch_key_in(&mut self, db: usize, key: &[u8]) {
+        let mode = super::memory::access_mode(&self.st.config);
+        let now = self.now_ms;
+        let st = &mut *self.st;
+        let rng = &mut st.mem.rng;
+        st.ks.dbs[db].touch(key, |e| {
+            e.access_s = crate::db::evict::touched(e.access_s, now, mode, || rng.next_f64());
+        });
+    }
+
+    /// `lookup_read` for a read command that changes the value anyway (XREADGROUP's
+    /// pending lists, SORT's conversion): hit/miss stats as a read, access as a write.
+    pub fn lookup_read_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup_read(key)?;
+        let db = self.db;
+        self.st.ks.dbs[db].get_mut(key)
     }
 
     /// Look up a key for writing in the selected db (expires it if due, no hit/miss stats).
@@ -474,10 +546,10 @@ impl<'a> Exec<'a> {
     /// Look up a key for writing in database `db`.
     pub fn lookup_write_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed_in(db, key);
-        let now_s = crate::db::value::secs(self.now_ms);
-        let e = self.st.ks.dbs[db].get_mut(key)?;
-        e.access_s = now_s;
-        Some(e)
+        if !self.no_touch() {
+            self.touch_key_in(db, key);
+        }
+        self.st.ks.dbs[db].get_mut(key)
     }
 
     /// True if the key exists (after expiry) in the selected db, without touching stats.

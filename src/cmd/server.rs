@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::dispatch;
-use super::exec::{arg_i64, is, lossy, Caller, Exec};
+use super::exec::{arg_i64, is, lossy, Caller, Exec, SnapshotRequest};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
 use crate::config::{Config, ConfigError};
 use crate::db::glob::glob_match;
@@ -271,26 +271,37 @@ fn lastsave(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Int(x.st.lastsave))
 }
 
-/// SAVE: the log is the save. Its reply, like every reply, is sent only once everything
-/// applied so far is durable under the fsync policy, so recording the time is all.
+/// SAVE: a snapshot taken now, holding the engine (as Redis's SAVE blocks the server).
 fn save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    x.st.lastsave = x.now_ms / 1000;
-    x.st.dirty = 0;
-    Ok(Reply::ok())
+    x.env
+        .snapshot(x.st, SnapshotRequest::Save)
+        .map(|_| Reply::ok())
+        .map_err(CmdError::err)
 }
 
+/// BGSAVE [SCHEDULE]: an online snapshot in the background.
 fn bgsave(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if a.len() > 2 || (a.len() == 2 && !is(&a[1], "schedule")) {
         return Err(CmdError::Syntax);
     }
-    x.st.lastsave = x.now_ms / 1000;
-    Ok(Reply::Simple("Background saving started".into()))
+    x.env
+        .snapshot(
+            x.st,
+            SnapshotRequest::Background {
+                schedule: a.len() == 2,
+            },
+        )
+        .map(|t| Reply::Simple(t.into()))
+        .map_err(CmdError::err)
 }
 
-fn bgrewriteaof(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Simple(
-        "Background append only file rewriting started".into(),
-    ))
+/// BGREWRITEAOF: the log is rewritten by taking a snapshot and retiring the segments it
+/// covers (the same job as BGSAVE).
+fn bgrewriteaof(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.env
+        .snapshot(x.st, SnapshotRequest::Rewrite)
+        .map(|t| Reply::Simple(t.into()))
+        .map_err(CmdError::err)
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Every acknowledged write is already in
@@ -376,12 +387,14 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             crate::db::Value::Str(v) => v.len(),
             other => other.element_count(),
         };
-        let idle = (now / 1000 - i64::from(e.access_s)).max(0);
+        // Redis prints the raw 24-bit field and its idle time read as an LRU clock.
+        let lru = crate::db::evict::lru_field(e.access_s, x.st.config.maxmemory_policy.is_lfu());
+        let idle = crate::db::evict::idle_ms(lru, now) / 1000;
         return Ok(Reply::Simple(format!(
             "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle}",
             e.encoding(),
             serialized,
-            e.access_s & 0x00ff_ffff
+            lru
         )));
     }
     if is(sub, "reload") {
@@ -404,12 +417,15 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// DEBUG RELOAD: read every committed unit back from disk and replay it into a fresh
 /// keyspace. On failure the previous keyspace stays. Stats are not touched by the replay.
 fn debug_reload(x: &mut Exec<'_>) -> Result<Reply, CmdError> {
-    let units = x
+    let (base, units) = x
         .env
-        .read_back()
+        .reload_source(&x.st.config)
         .map_err(|e| CmdError::err(format!("Error trying to load the log: {e}")))?;
     let n = x.st.ks.dbs.len();
-    let old_ks = std::mem::replace(&mut x.st.ks, Keyspace::new(n));
+    let base = base.unwrap_or_else(|| Keyspace::new(n));
+    let old_ks = std::mem::replace(&mut x.st.ks, base);
+    // The log also holds FUNCTION LOAD/DELETE/FLUSH: the libraries are rebuilt by the replay.
+    let old_functions = std::mem::take(&mut x.st.functions);
     let old_stats = x.st.stats.clone();
     let old_dirty = x.st.dirty;
     let env = x.env;
@@ -427,6 +443,7 @@ fn debug_reload(x: &mut Exec<'_>) -> Result<Reply, CmdError> {
         Ok(()) => Ok(Reply::ok()),
         Err(e) => {
             x.st.ks = old_ks;
+            x.st.functions = old_functions;
             Err(CmdError::err(format!("Error trying to load the log: {e}")))
         }
     }

@@ -144,7 +144,7 @@ fn load<'x>(
 ) -> Result<Vec<Option<&'x Set>>, CmdError> {
     for k in keys {
         let e = if write {
-            x.lookup_write(k)
+            x.lookup_write(k).map(|e| &*e)
         } else {
             x.lookup_read(k)
         };

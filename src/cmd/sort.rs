@@ -237,7 +237,7 @@ struct Loaded {
 /// Load the elements of the key to sort: all of them, or for `BY nosort` over a list or
 /// sorted set only the LIMIT range in the requested direction.
 fn load(x: &mut Exec<'_>, key: &[u8], o: &Opts) -> Result<Loaded, CmdError> {
-    let (kind, len) = match x.lookup_read(key) {
+    let (kind, len) = match x.lookup_read_mut(key) {
         None => (Kind::List, 0),
         Some(e) => match &mut e.value {
             Value::List(l) => (Kind::List, l.len()),

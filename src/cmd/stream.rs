@@ -244,8 +244,19 @@ fn stream_w<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x mut Stream
 }
 
 /// The stream at `key` for reading.
-fn stream_r<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x mut Stream>, CmdError> {
+fn stream_r<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x Stream>, CmdError> {
     match x.lookup_read(key) {
+        None => Ok(None),
+        Some(e) => match &e.value {
+            Value::Stream(s) => Ok(Some(s)),
+            _ => Err(CmdError::WrongType),
+        },
+    }
+}
+
+/// The stream at `key`, looked up as a read that changes consumer-group state.
+fn stream_rw<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Result<Option<&'x mut Stream>, CmdError> {
+    match x.lookup_read_mut(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::Stream(s) => Ok(Some(s)),
@@ -627,7 +638,7 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
     let mut out: Vec<(Reply, Reply)> = Vec::new();
     let mut dirty = 0;
     for (k, key) in keys.iter().enumerate() {
-        let Some(s) = stream_r(x, key)? else {
+        let Some(s) = stream_rw(x, key)? else {
             continue;
         };
         let has_consumer = |s: &Stream| {
@@ -968,7 +979,7 @@ fn xack(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         .map(|b| strict_id(b))
         .collect::<Result<Vec<_>, _>>()?;
     let mut n = 0;
-    if let Some(g) = stream_r(x, &a[1])?.and_then(|s| s.groups.get_mut(&a[2][..])) {
+    if let Some(g) = stream_rw(x, &a[1])?.and_then(|s| s.groups.get_mut(&a[2][..])) {
         for id in ids {
             if g.ack(id) {
                 n += 1;
@@ -1144,7 +1155,7 @@ fn xclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         dtime = now;
     }
-    let Some(s) = stream_r(x, &a[1])? else {
+    let Some(s) = stream_rw(x, &a[1])? else {
         return Err(nogroup(&a[1], &a[2]));
     };
     let name = &a[3][..];
@@ -1244,7 +1255,7 @@ fn xautoclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(nogroup(&a[1], &a[2]));
     }
     let now = x.now_ms;
-    let Some(s) = stream_r(x, &a[1])? else {
+    let Some(s) = stream_rw(x, &a[1])? else {
         return Err(nogroup(&a[1], &a[2]));
     };
     let name = &a[3][..];

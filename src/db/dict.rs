@@ -71,6 +71,13 @@ impl<V> Default for Dict<V> {
 
 const MIN_BUCKETS: usize = 4;
 
+/// The SCAN cursor after `cursor` for a table of `mask + 1` buckets: increment the
+/// reversed cursor over the unmasked bits.
+fn next_cursor(cursor: u64, mask: u64) -> u64 {
+    let v = (cursor | !mask).reverse_bits().wrapping_add(1);
+    v.reverse_bits()
+}
+
 impl<V> Dict<V> {
     /// An empty table (no allocation until the first insert).
     pub fn new() -> Self {
@@ -269,11 +276,22 @@ impl<V> Dict<V> {
             f(n.key.as_bytes(), &n.value);
             cur = n.next.as_deref();
         }
-        // Increment the reversed cursor over the unmasked bits.
-        let mut v = cursor | !mask;
-        v = v.reverse_bits();
-        v = v.wrapping_add(1);
-        v.reverse_bits()
+        next_cursor(cursor, mask)
+    }
+
+    /// `scan_step` with mutable access to the values (the snapshot job marks what it took).
+    pub fn scan_step_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
+        if self.buckets.is_empty() {
+            return 0;
+        }
+        let mask = (self.buckets.len() - 1) as u64;
+        #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+        let mut cur = self.buckets[(cursor & mask) as usize].as_deref_mut();
+        while let Some(n) = cur {
+            f(n.key.as_bytes(), &mut n.value);
+            cur = n.next.as_deref_mut();
+        }
+        next_cursor(cursor, mask)
     }
 
     /// A uniformly random bucket's element, chosen with the caller's random numbers.

@@ -5,6 +5,7 @@
 
 pub mod bits;
 pub mod dict;
+pub mod evict;
 pub mod geo;
 pub mod glob;
 pub mod hash;
@@ -24,12 +25,37 @@ pub use value::{Entry, Value};
 /// One numbered database.
 #[derive(Default)]
 pub struct Db {
-    /// Every key.
+    /// Every key. Read it freely; change it only through `Db`'s methods, which keep the
+    /// expiry set and a running snapshot's capture in step.
     pub dict: Dict<Entry>,
     /// The keys that have an expiry (values unused), walked by the active expire cycle.
     pub expires: Dict<()>,
     /// Cursor of the active expire cycle over `expires`.
     pub expire_cursor: u64,
+    /// Snapshot epoch bit: while no snapshot runs every entry's `snap` equals it; a snapshot
+    /// flips it, so an entry the snapshot has not taken yet is one whose bit differs.
+    pub epoch: bool,
+    /// The running snapshot's progress over this database, if one runs.
+    pub capture: Option<Box<Capture>>,
+}
+
+/// A running snapshot's state for one database: where its scan is, and the entries it must
+/// still write that writes took away from under it (copied once, as they were at the
+/// snapshot's LSN). Travels with the `Db` (SWAPDB moves it along).
+#[derive(Default)]
+pub struct Capture {
+    /// The snapshot job this belongs to.
+    pub job: u64,
+    /// Index of this database when the snapshot started (what the snapshot records).
+    pub db_index: usize,
+    /// Scan cursor over `dict` (or over `detached`).
+    pub cursor: u64,
+    /// The scan has visited every bucket.
+    pub done: bool,
+    /// The table a FLUSHDB/FLUSHALL replaced while the scan ran: the scan finishes on it.
+    pub detached: Option<Dict<Entry>>,
+    /// Entries copied (or taken) before a write changed or removed them.
+    pub taken: Vec<(Box<[u8]>, Entry)>,
 }
 
 impl Db {
@@ -48,14 +74,41 @@ impl Db {
         self.dict.get(key)
     }
 
+    /// Give a running snapshot its copy of `key`'s entry before it changes (once).
+    fn capture(&mut self, key: &[u8]) {
+        let Some(c) = self.capture.as_deref_mut() else {
+            return;
+        };
+        if c.detached.is_some() {
+            // The live table holds only entries created after the snapshot's LSN.
+            return;
+        }
+        if let Some(e) = self.dict.get_mut(key) {
+            if e.snap != self.epoch {
+                e.snap = self.epoch;
+                c.taken.push((key.into(), e.clone()));
+            }
+        }
+    }
+
     /// The entry for `key` for modification, expired or not. Callers that change
     /// `expire_at` must use `set_expire` so the expiry set stays in step.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.capture(key);
         self.dict.get_mut(key)
     }
 
+    /// Update bookkeeping that no snapshot records (the access time) without a capture.
+    pub fn touch(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) {
+        if let Some(e) = self.dict.get_mut(key) {
+            f(e);
+        }
+    }
+
     /// Insert or replace a whole entry, keeping the expiry set in step.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
+        self.capture(key);
+        entry.snap = self.epoch;
         let has_ttl = entry.expire_at >= 0;
         let old = self.dict.insert(key, entry);
         let had_ttl = old.as_ref().is_some_and(|e| e.expire_at >= 0);
@@ -69,6 +122,7 @@ impl Db {
 
     /// Remove a key.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.capture(key);
         let old = self.dict.remove(key)?;
         if old.expire_at >= 0 {
             self.expires.remove(key);
@@ -78,6 +132,7 @@ impl Db {
 
     /// Set or clear (`-1`) the expiry of an existing key. Returns false if absent.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        self.capture(key);
         let Some(e) = self.dict.get_mut(key) else {
             return false;
         };
@@ -96,9 +151,15 @@ impl Db {
         self.expires.len()
     }
 
-    /// Remove every key.
+    /// Remove every key. A running snapshot that has not finished scanning keeps the old
+    /// table and finishes on it.
     pub fn clear(&mut self) {
-        self.dict.clear();
+        let old = std::mem::take(&mut self.dict);
+        if let Some(c) = self.capture.as_deref_mut() {
+            if !c.done && c.detached.is_none() {
+                c.detached = Some(old);
+            }
+        }
         self.expires.clear();
         self.expire_cursor = 0;
     }

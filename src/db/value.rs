@@ -46,13 +46,15 @@ impl Value {
 }
 
 /// A key's slot in the keyspace.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// The value.
     pub value: Value,
     /// Absolute expiry in Unix milliseconds; -1 = no expiry.
     pub expire_at: i64,
-    /// Last access, in seconds since the Unix epoch (OBJECT IDLETIME).
+    /// Redis's 24-bit `lru` field: the LRU clock of the last access, or under an LFU
+    /// policy minutes + a logarithmic access counter; above 2^24, the Unix seconds of
+    /// creation (a fresh stamp). Interpreted by `db::evict`.
     pub access_s: u32,
     /// True once the string was modified in place (APPEND, SETRANGE, SETBIT): OBJECT
     /// ENCODING then reports `raw` as Redis does.
@@ -60,6 +62,20 @@ pub struct Entry {
     /// True for strings Redis stores as text even when they look integral (INCRBYFLOAT
     /// results): OBJECT ENCODING then reports `embstr`, never `int`.
     pub not_int: bool,
+    /// Snapshot epoch bit: equal to its database's `Db::epoch` once the running snapshot
+    /// has this entry (or when no snapshot runs). Maintained by `Db` only.
+    pub snap: bool,
+}
+
+/// Equality of what a key holds (the snapshot bit is bookkeeping, not content).
+impl PartialEq for Entry {
+    fn eq(&self, o: &Entry) -> bool {
+        self.value == o.value
+            && self.expire_at == o.expire_at
+            && self.access_s == o.access_s
+            && self.raw == o.raw
+            && self.not_int == o.not_int
+    }
 }
 
 impl Entry {
@@ -71,6 +87,7 @@ impl Entry {
             access_s: secs(now_ms),
             raw: false,
             not_int: false,
+            snap: false,
         }
     }
 
@@ -104,7 +121,7 @@ impl Entry {
     }
 }
 
-/// Seconds since the epoch, as stored in `access_s`.
+/// Seconds since the epoch: the fresh stamp `Entry::new` stores in `access_s`.
 pub fn secs(now_ms: i64) -> u32 {
     u32::try_from(now_ms.max(0) / 1000).unwrap_or(u32::MAX)
 }

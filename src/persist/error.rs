@@ -146,6 +146,9 @@ pub enum Corruption {
     /// A batch payload is malformed; the text says how (format/log.md §Batch payload).
     #[error("bad batch payload: {0}")]
     Batch(&'static str),
+    /// A snapshot file's block, footer or item is invalid (format/snapshot.md §Validation).
+    #[error("bad snapshot: {0}")]
+    Snapshot(&'static str),
 }
 
 #[cfg(test)]

@@ -70,6 +70,10 @@ pub trait Vfs: Send + Sync + 'static {
     /// Takes the exclusive advisory lock of `dir` (file `LOCK`); fails with `WouldBlock` if
     /// it is held, by this process or another.
     fn lock_dir(&self, dir: &Path) -> io::Result<DirLock>;
+    /// A file's length in bytes.
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        self.read_all(path).map(|b| b.len() as u64)
+    }
 }
 
 /// The real file system through `std::fs`.
@@ -133,6 +137,10 @@ impl Vfs for RealFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        std::fs::metadata(path).map(|m| m.len())
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {

@@ -123,7 +123,7 @@ pub struct TornTail {
 /// What recovery found.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// Every valid record, in LSN order (contiguous from 1).
+    /// Every valid record after the snapshot (if any), in LSN order, contiguous.
     pub records: Vec<RecoveredRecord>,
     /// Set by `Log::open` when a torn tail was cut: (segment, offset, bytes cut, side file).
     pub truncated_tail: Option<(PathBuf, u64, u64, PathBuf)>,
@@ -140,6 +140,12 @@ pub struct Recovered {
     pub last_lsn: u64,
     /// Whether the directory held no log (a new log was created by `open`).
     pub fresh: bool,
+    /// The snapshot the log continues from: (LSN, path). `records` then holds only the
+    /// records after that LSN.
+    pub snapshot: Option<(u64, PathBuf)>,
+    /// Files a snapshot made obsolete that a crash left behind (`read_dir` reports them,
+    /// `open` deletes them and lists them in `removed`).
+    pub leftovers: Vec<PathBuf>,
 }
 
 /// Counters and state for INFO persistence.
@@ -200,6 +206,9 @@ pub(crate) struct Pending {
     pub sync_requested: u64,
     /// Shutdown requested: drain, fsync, exit.
     pub closed: bool,
+    /// Start a new segment before writing this LSN (a snapshot asked, so that the
+    /// segments before it are entirely covered by the snapshot). 0 = none.
+    pub rotate_before: u64,
     /// The log latched: appends are refused.
     pub poisoned: bool,
 }
@@ -239,6 +248,9 @@ pub(crate) struct Shared {
     pub blocking_mx: Mutex<()>,
     pub blocking_cv: Condvar,
     pub counters: Counters,
+    /// What the MANIFEST says now (the writer's rotations and snapshot installs both
+    /// change it under this lock, so they never publish over each other).
+    pub manifest: Mutex<super::manifest::Manifest>,
 }
 
 /// One parked `wait_durable`/`wait_fsynced` call.
@@ -445,6 +457,79 @@ impl Log {
         Ok(lsn)
     }
 
+    /// Ask the writer to start a new segment at `lsn` (the next LSN to be assigned, read
+    /// under the engine lock when a snapshot starts), so the segments before it hold only
+    /// records the snapshot covers and can be deleted once it is installed.
+    pub fn request_rotation_before(&self, lsn: u64) {
+        self.shared.pending.lock().rotate_before = lsn;
+    }
+
+    /// The snapshot the MANIFEST names now, if any.
+    pub fn snapshot_lsn(&self) -> Option<u64> {
+        self.shared.manifest.lock().snapshot
+    }
+
+    /// Install a durable, verified snapshot of `lsn` (format/snapshot.md §Durability
+    /// sequence, steps S6–S8): publish a MANIFEST naming it and only the segments that may
+    /// hold records after `lsn`, then delete the segments it covers and the previous
+    /// snapshot. A crash between the publish and the deletions leaves files that `open`
+    /// deletes. Returns (segments deleted, bytes reclaimed).
+    pub fn install_snapshot(&self, lsn: u64) -> Result<(u64, u64), StorageError> {
+        if self.is_poisoned().is_some() {
+            return Err(StorageError::Poisoned);
+        }
+        let shared = &*self.shared;
+        let (old_snapshot, retired) = {
+            let mut m = shared.manifest.lock();
+            if m.snapshot.is_some_and(|s| s >= lsn) {
+                return Ok((0, 0));
+            }
+            let segs = &m.segments;
+            // Segment i is covered when the next one starts at or before lsn + 1; the active
+            // (last) segment always stays.
+            let keep_from = (0..segs.len())
+                .find(|&i| i + 1 == segs.len() || segs[i + 1] > lsn + 1)
+                .unwrap_or(segs.len() - 1);
+            let next = super::manifest::Manifest {
+                snapshot: Some(lsn),
+                segments: segs[keep_from..].to_vec(),
+            };
+            super::manifest::publish(&shared.vfs, &shared.dir, &next)?;
+            let retired: Vec<u64> = segs[..keep_from].to_vec();
+            let old = std::mem::replace(&mut *m, next).snapshot;
+            (old, retired)
+        };
+        let mut bytes = 0;
+        let mut paths: Vec<PathBuf> = retired
+            .iter()
+            .map(|l| shared.dir.join(super::segment::segment_file_name(*l)))
+            .collect();
+        let seg_count = paths.len() as u64;
+        let mut seg_bytes = 0;
+        for p in &paths {
+            seg_bytes += shared.vfs.file_len(p).unwrap_or(0);
+        }
+        if let Some(old) = old_snapshot {
+            paths.push(shared.dir.join(super::snapshot::snapshot_file_name(old)));
+        }
+        for p in &paths {
+            bytes += shared.vfs.file_len(p).unwrap_or(0);
+            match shared.vfs.remove(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(p, e)),
+            }
+        }
+        shared
+            .vfs
+            .sync_dir(&shared.dir)
+            .map_err(|e| StorageError::io(&shared.dir, e))?;
+        let c = &shared.counters;
+        c.segments.fetch_sub(seg_count, Ordering::Relaxed);
+        c.current_size.fetch_sub(seg_bytes, Ordering::Relaxed);
+        Ok((seg_count, bytes))
+    }
+
     /// The last LSN assigned (0 if none).
     pub fn last_lsn(&self) -> u64 {
         self.shared.last_lsn.load(Ordering::Acquire)
@@ -510,6 +595,17 @@ impl Log {
     /// Blocking [`Log::wait_durable`] for non-async callers (DEBUG RELOAD, shutdown). Do not
     /// call it on an async runtime thread.
     pub fn wait_durable_blocking(&self, lsn: u64) -> Result<(), StorageError> {
+        self.wait_blocking(lsn, false)
+    }
+
+    /// Blocking [`Log::wait_fsynced`] (the snapshot job: a snapshot is installed only once
+    /// every record it covers is fdatasync'ed, whatever the policy).
+    pub fn wait_fsynced_blocking(&self, lsn: u64) -> Result<(), StorageError> {
+        self.request_sync(lsn);
+        self.wait_blocking(lsn, true)
+    }
+
+    fn wait_blocking(&self, lsn: u64, fsynced: bool) -> Result<(), StorageError> {
         let shared = &*self.shared;
         let mut g = shared.blocking_mx.lock();
         loop {
@@ -521,7 +617,7 @@ impl Log {
                 failed: shared.poisoned.load(Ordering::SeqCst),
                 closed: shared.closed.load(Ordering::SeqCst),
             };
-            if let Some(r) = wait_outcome(&p, lsn, false) {
+            if let Some(r) = wait_outcome(&p, lsn, fsynced) {
                 return r;
             }
             shared.blocking_cv.wait(&mut g);

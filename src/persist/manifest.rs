@@ -8,19 +8,24 @@ use std::sync::Arc;
 use super::error::{Corruption, StorageError};
 use super::io::Vfs;
 use super::segment::{parse_segment_name, segment_file_name};
+use super::snapshot::{parse_snapshot_name, snapshot_file_name};
 
 /// File name of the manifest.
 pub const MANIFEST_NAME: &str = "MANIFEST";
 /// File name the replace protocol writes first.
 pub const MANIFEST_TMP_NAME: &str = "MANIFEST.tmp";
-/// Manifest format version this build writes and the highest it reads.
-pub const MANIFEST_VERSION: u16 = 1;
+/// Highest manifest format version this build reads; it writes 1 without a snapshot and 2
+/// with one (format/manifest.md §Versioning).
+pub const MANIFEST_VERSION: u16 = 2;
 
 const HEADER_PREFIX: &str = "strata-manifest ";
 
-/// The decoded manifest: the live segments in LSN order (by first LSN).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The decoded manifest: the snapshot the log continues from, if any, and the live
+/// segments in LSN order (by first LSN).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Manifest {
+    /// LSN of the live snapshot (`snap-<lsn>.zst`): the state after that record.
+    pub snapshot: Option<u64>,
     /// First LSN of every live segment, strictly increasing; the last one is active.
     pub segments: Vec<u64>,
 }
@@ -32,7 +37,11 @@ fn bad(file: &Path, offset: usize, what: &'static str) -> StorageError {
 impl Manifest {
     /// The manifest text (format/manifest.md §Grammar).
     pub fn encode(&self) -> Vec<u8> {
-        let mut s = format!("{HEADER_PREFIX}{MANIFEST_VERSION}\n");
+        let version = if self.snapshot.is_some() { 2 } else { 1 };
+        let mut s = format!("{HEADER_PREFIX}{version}\n");
+        if let Some(lsn) = self.snapshot {
+            s.push_str(&snapshot_line(lsn));
+        }
         for lsn in &self.segments {
             s.push_str("segment ");
             s.push_str(&segment_file_name(*lsn));
@@ -65,7 +74,7 @@ impl Manifest {
             .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|v| v.parse::<u16>().ok())
             .ok_or_else(|| bad(file, 0, "bad header line"))?;
-        if version != MANIFEST_VERSION {
+        if version == 0 || version > MANIFEST_VERSION {
             return Err(StorageError::Version {
                 file: file.to_path_buf(),
                 found: version,
@@ -90,7 +99,16 @@ impl Manifest {
             return Err(bad(file, crc_at, "checksum mismatch"));
         }
         let mut segments: Vec<u64> = Vec::new();
-        for &(at, line) in &lines[1..lines.len() - 1] {
+        let mut snapshot = None;
+        for (i, &(at, line)) in lines[1..lines.len() - 1].iter().enumerate() {
+            if version >= 2 && i == 0 && line.starts_with(b"snapshot ") {
+                let lsn = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(parse_snapshot_line)
+                    .ok_or_else(|| bad(file, at, "bad snapshot line"))?;
+                snapshot = Some(lsn);
+                continue;
+            }
             let lsn = line
                 .strip_prefix(b"segment ")
                 .and_then(|n| std::str::from_utf8(n).ok())
@@ -101,13 +119,55 @@ impl Manifest {
             if segments.last().is_some_and(|prev| *prev >= lsn) {
                 return Err(bad(file, at, "segments out of order"));
             }
+            if segments.is_empty() && snapshot.is_some_and(|s| lsn > s + 1) {
+                return Err(bad(
+                    file,
+                    at,
+                    "first segment starts after the snapshot's LSN + 1",
+                ));
+            }
             segments.push(lsn);
+        }
+        if version >= 2 && snapshot.is_none() {
+            return Err(bad(
+                file,
+                manifest_header_len(version),
+                "version 2 without a snapshot line",
+            ));
         }
         if segments.is_empty() {
             return Err(bad(file, crc_at, "no segments"));
         }
-        Ok(Manifest { segments })
+        Ok(Manifest { snapshot, segments })
     }
+
+    /// Byte offset of segment line `i` in this manifest's canonical text (error reports).
+    pub fn segment_line_offset(&self, i: usize) -> u64 {
+        let version = if self.snapshot.is_some() { 2 } else { 1 };
+        let snap = self.snapshot.map_or(0, |l| snapshot_line(l).len());
+        (manifest_header_len(version) + snap + 33 * i) as u64
+    }
+
+    /// Byte offset of the snapshot line (error reports).
+    pub fn snapshot_line_offset(&self) -> u64 {
+        manifest_header_len(2) as u64
+    }
+}
+
+fn manifest_header_len(version: u16) -> usize {
+    HEADER_PREFIX.len() + version.to_string().len() + 1
+}
+
+/// `snapshot snap-<lsn as 16 hex>.zst lsn <decimal>\n`.
+fn snapshot_line(lsn: u64) -> String {
+    format!("snapshot {} lsn {lsn}\n", snapshot_file_name(lsn))
+}
+
+fn parse_snapshot_line(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix("snapshot ")?;
+    let (name, dec) = rest.split_once(" lsn ")?;
+    let lsn = parse_snapshot_name(name)?;
+    (dec.bytes().all(|b| b.is_ascii_digit()) && dec == lsn.to_string()).then_some(lsn)
 }
 
 /// Reads `dir/MANIFEST`; `Ok(None)` if it does not exist.
@@ -155,8 +215,44 @@ mod tests {
 
     fn m(v: &[u64]) -> Manifest {
         Manifest {
+            snapshot: None,
             segments: v.to_vec(),
         }
+    }
+
+    #[test]
+    fn version_2_names_a_snapshot() {
+        let x = Manifest {
+            snapshot: Some(1000),
+            segments: vec![990, 1001],
+        };
+        let b = x.encode();
+        let text = String::from_utf8(b.clone()).unwrap();
+        assert!(text.starts_with(
+            "strata-manifest 2\nsnapshot snap-00000000000003e8.zst lsn 1000\nsegment seg-00000000000003de.log\n"
+        ), "{text}");
+        assert_eq!(decode(&b).unwrap(), x);
+        assert_eq!(
+            x.segment_line_offset(1) as usize,
+            text.find("segment seg-00000000000003e9").unwrap()
+        );
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0x01;
+            assert!(decode(&c).is_err(), "byte {i}");
+        }
+        // A first segment that starts after snapshot + 1 leaves a gap.
+        let gap = Manifest {
+            snapshot: Some(10),
+            segments: vec![12],
+        };
+        assert!(decode(&gap.encode()).is_err());
+        // A v1 manifest may not name a snapshot.
+        let v1 = with_crc("strata-manifest 1\nsnapshot snap-000000000000000a.zst lsn 10\nsegment seg-000000000000000b.log\n");
+        assert_eq!(
+            decode(&v1).unwrap_err().corruption(),
+            Some(Corruption::Manifest("unknown line"))
+        );
     }
 
     fn decode(b: &[u8]) -> Result<Manifest, StorageError> {
@@ -222,17 +318,25 @@ mod tests {
             assert!(e.to_string().contains("strata fsck"));
         }
         let e = decode(&with_crc(
-            "strata-manifest 2\nsegment seg-0000000000000001.log\n",
+            "strata-manifest 3\nsegment seg-0000000000000001.log\n",
         ))
         .unwrap_err();
         assert!(matches!(
             e,
             StorageError::Version {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ));
+        let e = decode(&with_crc(
+            "strata-manifest 2\nsegment seg-0000000000000001.log\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.corruption(),
+            Some(Corruption::Manifest("version 2 without a snapshot line"))
+        );
     }
 
     #[test]

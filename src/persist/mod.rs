@@ -3,7 +3,7 @@
 //! entry point); this module implements it. Layout: `io` (the one I/O trait, real and
 //! simulated file systems), `record` (record framing), `batch` (the Batch payload),
 //! `segment` (segment header, reader, writer), `manifest` (the MANIFEST), `log` (the public
-//! `Log` handle), `writer` (the group-commit thread), `recovery` (open and read-only reads),
+//! `Log` handle), `writer` (the group-commit thread), `recovery` (open and read-only reads), `snapshot` and `snapshot_codec` (snapshot files),
 //! `error` (`StorageError`, `Corruption`).
 //!
 //! Must not: import `cmd`, `resp` or `server`, or do I/O anywhere but through `io::Vfs`.
@@ -16,6 +16,8 @@ pub mod manifest;
 pub mod record;
 mod recovery;
 pub mod segment;
+pub mod snapshot;
+pub mod snapshot_codec;
 mod writer;
 
 pub use error::{Corruption, StorageError};

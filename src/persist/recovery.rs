@@ -27,12 +27,6 @@ use super::segment::{
 };
 use super::writer::Writer;
 
-/// Offset of segment line `i` in a canonical v1 manifest ("strata-manifest 1\n" is 18 bytes,
-/// each "segment seg-<16 hex>.log\n" line 33).
-fn manifest_line_offset(i: usize) -> u64 {
-    18 + 33 * i as u64
-}
-
 /// What a validated directory holds.
 struct DirScan {
     manifest: Option<Manifest>,
@@ -41,8 +35,15 @@ struct DirScan {
     segments: Vec<(u64, PathBuf, u64)>,
     /// The last segment's torn tail and its bytes.
     torn: Option<(PathBuf, TornAt, Vec<u8>)>,
-    /// Segment files the manifest does not list.
+    /// Segment files the manifest does not list (retired ones excluded).
     orphans: Vec<PathBuf>,
+    /// Segments older than the first listed one when a snapshot covers them: left by a
+    /// compaction that crashed before deleting them.
+    retired: Vec<PathBuf>,
+    /// The snapshot the manifest names: (LSN, path).
+    snapshot: Option<(u64, PathBuf)>,
+    /// Snapshot files the manifest does not name (older or never installed).
+    stale_snapshots: Vec<PathBuf>,
     tmp_files: Vec<PathBuf>,
     last_lsn: u64,
 }
@@ -67,6 +68,35 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
         .unwrap_or_default();
     // Listed segments are read by name, not looked up in the listing above: while the log is
     // open (`read_dir`), a rotation may add a segment between the listing and the manifest read.
+    let snap_lsn = manifest.as_ref().and_then(|m| m.snapshot);
+    let first_listed = listed.first().copied().unwrap_or(1);
+    let mut snapshot = None;
+    let mut stale_snapshots = Vec::new();
+    for n in &names {
+        if let Some(l) = crate::persist::snapshot::parse_snapshot_name(n) {
+            if Some(l) == snap_lsn {
+                snapshot = Some((l, dir.join(n)));
+            } else {
+                stale_snapshots.push(dir.join(n));
+            }
+        }
+    }
+    if let (Some(l), None) = (snap_lsn, &snapshot) {
+        let m = manifest
+            .as_ref()
+            .expect("a snapshot LSN comes from a manifest");
+        tracing::error!(lsn = l, "the MANIFEST names a snapshot that does not exist");
+        return Err(StorageError::corrupt(
+            &manifest_path,
+            m.snapshot_line_offset(),
+            Corruption::Manifest("names a missing snapshot"),
+        ));
+    }
+    let line_offset = |i: usize| {
+        manifest
+            .as_ref()
+            .map_or(0, |m: &Manifest| m.segment_line_offset(i))
+    };
     let live: Vec<(usize, u64, PathBuf)> = listed
         .iter()
         .enumerate()
@@ -75,18 +105,27 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
             (i, *lsn, dir.join(segment_file_name(*lsn)))
         })
         .collect();
-    let orphans: Vec<PathBuf> = present.into_values().collect();
+    let mut retired = Vec::new();
+    let mut orphans = Vec::new();
+    for (l, path) in present {
+        if snap_lsn.is_some() && l < first_listed {
+            retired.push(path);
+        } else {
+            orphans.push(path);
+        }
+    }
     if strict {
         for path in &orphans {
             check_orphan_is_empty(vfs, path)?;
         }
     }
-    // Format v1 has no snapshots: the log must start at LSN 1.
-    if let Some(&(_, first, _)) = live.first() {
+    // Without a snapshot the log must start at LSN 1 (with one, the manifest checked that
+    // the first segment starts at or before the snapshot's LSN + 1).
+    if let (Some(&(_, first, _)), None) = (live.first(), snap_lsn) {
         if first != 1 {
             return Err(StorageError::corrupt(
                 &manifest_path,
-                manifest_line_offset(0),
+                line_offset(0),
                 Corruption::LsnGap {
                     expected: 1,
                     found: first,
@@ -97,7 +136,8 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
     let mut records = Vec::new();
     let mut segments = Vec::with_capacity(live.len());
     let mut torn = None;
-    let mut expected = 1u64;
+    let mut expected = first_listed;
+    let skip_through = snap_lsn.unwrap_or(0);
     let count = live.len();
     for (i, lsn, path) in live {
         let bytes = match vfs.read_all(&path) {
@@ -105,13 +145,16 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::corrupt(
                     &manifest_path,
-                    manifest_line_offset(i),
+                    line_offset(i),
                     Corruption::Manifest("lists a missing segment"),
                 ))
             }
             Err(e) => return Err(StorageError::io(&path, e)),
         };
         let scan = scan_segment(&bytes, &path, lsn, expected, i + 1 == count, |r| {
+            if r.lsn <= skip_through {
+                return;
+            }
             records.push(RecoveredRecord {
                 lsn: r.lsn,
                 ts_ms: r.ts_ms,
@@ -131,6 +174,9 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
         segments,
         torn,
         orphans,
+        retired,
+        snapshot,
+        stale_snapshots,
         tmp_files,
         last_lsn: expected - 1,
     })
@@ -183,6 +229,12 @@ pub(crate) fn read_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Recovered, StorageEr
         removed: Vec::new(),
         orphans: scan.orphans,
         records: scan.records,
+        snapshot: scan.snapshot,
+        leftovers: scan
+            .retired
+            .into_iter()
+            .chain(scan.stale_snapshots)
+            .collect(),
     })
 }
 
@@ -247,12 +299,23 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
     let scan = scan_dir(&*vfs, &dir, true)?;
 
     let mut removed = Vec::new();
-    for path in scan.tmp_files.iter().chain(&scan.orphans) {
+    for path in scan
+        .tmp_files
+        .iter()
+        .chain(&scan.orphans)
+        .chain(&scan.retired)
+        .chain(&scan.stale_snapshots)
+    {
         remove_file(&*vfs, path)?;
         if scan.orphans.contains(path) {
             tracing::warn!(
                 file = %path.display(),
                 "deleted a header-only segment not listed in the MANIFEST (interrupted rotation)"
+            );
+        } else if !scan.tmp_files.contains(path) {
+            tracing::info!(
+                file = %path.display(),
+                "deleted a file a snapshot made obsolete (interrupted cleanup)"
             );
         }
         removed.push(path.clone());
@@ -293,7 +356,14 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         // Fresh directory: the first segment, then the first manifest (format/manifest.md
         // §Replace protocol); the same order as a rotation.
         let seg = SegmentWriter::create(&vfs, &dir, 1)?;
-        publish(&vfs, &dir, &Manifest { segments: vec![1] })?;
+        publish(
+            &vfs,
+            &dir,
+            &Manifest {
+                snapshot: None,
+                segments: vec![1],
+            },
+        )?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             // DURABILITY: make the data directory's own entry durable (it may be new).
             vfs.sync_dir(parent)
@@ -340,6 +410,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
             sync_requested: 0,
             closed: false,
             poisoned: false,
+            rotate_before: 0,
         }),
         writer_cv: Condvar::new(),
         last_lsn: AtomicU64::new(last_lsn),
@@ -354,13 +425,13 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         blocking_mx: Mutex::new(()),
         blocking_cv: Condvar::new(),
         counters,
+        manifest: Mutex::new(Manifest::default()),
     });
-    let writer = Writer::new(
-        Arc::clone(&shared),
-        active,
-        segments.iter().map(|s| s.0).collect(),
-        last_lsn,
-    );
+    *shared.manifest.lock() = Manifest {
+        snapshot: scan.snapshot.as_ref().map(|s| s.0),
+        segments: segments.iter().map(|s| s.0).collect(),
+    };
+    let writer = Writer::new(Arc::clone(&shared), active, last_lsn);
     let handle = std::thread::Builder::new()
         .name("strata-log-writer".to_string())
         .spawn(move || writer.run())
@@ -379,6 +450,8 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         orphans: Vec::new(),
         last_lsn,
         fresh,
+        snapshot: scan.snapshot,
+        leftovers: Vec::new(),
     };
     Ok((log, recovered))
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::error::StorageError;
 use super::log::{FsyncPolicy, Shared};
-use super::manifest::{publish, Manifest};
+use super::manifest::publish;
 use super::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 
 /// Everysec: the fdatasync interval.
@@ -27,8 +27,6 @@ const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     active: SegmentWriter,
-    /// First LSN of every live segment (what the manifest lists).
-    segments: Vec<u64>,
     /// The spare half of the double buffer.
     spare_buf: Vec<u8>,
     spare_ends: Vec<usize>,
@@ -41,6 +39,8 @@ pub(crate) struct Writer {
     last_sync_records: u64,
     last_sync_latency: Duration,
     last_sync_end: Instant,
+    /// A snapshot asked for a new segment to start at this LSN (0 = none).
+    rotate_before: u64,
 }
 
 /// Latches the log if the writer thread unwinds, so no waiter hangs on a dead writer.
@@ -58,17 +58,11 @@ impl Drop for PanicLatch {
 }
 
 impl Writer {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        active: SegmentWriter,
-        segments: Vec<u64>,
-        last_lsn: u64,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, active: SegmentWriter, last_lsn: u64) -> Self {
         let now = Instant::now();
         Writer {
             shared,
             active,
-            segments,
             spare_buf: Vec::new(),
             spare_ends: Vec::new(),
             written: last_lsn,
@@ -77,6 +71,7 @@ impl Writer {
             last_sync_records: 0,
             last_sync_latency: Duration::ZERO,
             last_sync_end: now,
+            rotate_before: 0,
         }
     }
 
@@ -148,7 +143,11 @@ impl Writer {
             std::mem::swap(&mut st.ends, &mut self.spare_ends);
             let first_lsn = st.buf_first_lsn;
             st.buf_first_lsn = st.next_lsn;
+            let rotate_before = std::mem::take(&mut st.rotate_before);
             drop(st);
+            if rotate_before != 0 {
+                self.rotate_before = rotate_before;
+            }
 
             let result = self.process(first_lsn, policy, sync_requested, closing);
             if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
@@ -221,7 +220,14 @@ impl Writer {
         for (i, &end) in ends.iter().enumerate() {
             let in_segment = self.active.len() + (rec_start - chunk_start) as u64;
             let rec_len = (end - rec_start) as u64;
-            if in_segment > SEGMENT_HEADER_LEN as u64 && in_segment + rec_len > segment_size {
+            let lsn = first_lsn + i as u64;
+            let asked = lsn == self.rotate_before;
+            if asked {
+                self.rotate_before = 0;
+            }
+            if in_segment > SEGMENT_HEADER_LEN as u64
+                && (in_segment + rec_len > segment_size || asked)
+            {
                 if rec_start > chunk_start {
                     self.active.append(&buf[chunk_start..rec_start])?;
                     counters
@@ -289,15 +295,14 @@ impl Writer {
         self.shared.publish(durable, self.fsynced);
         // Steps 2–3 (inside SegmentWriter::create): tmp, header, fsync, rename, dir fsync.
         let new = SegmentWriter::create(&self.shared.vfs, &self.shared.dir, next_lsn)?;
-        self.segments.push(next_lsn);
         // Step 4: the manifest listing the new segment is durable before any record reaches it.
-        publish(
-            &self.shared.vfs,
-            &self.shared.dir,
-            &Manifest {
-                segments: self.segments.clone(),
-            },
-        )?;
+        {
+            let mut m = self.shared.manifest.lock();
+            let mut next = m.clone();
+            next.segments.push(next_lsn);
+            publish(&self.shared.vfs, &self.shared.dir, &next)?;
+            *m = next;
+        }
         self.active = new;
         let c = &self.shared.counters;
         c.segments.fetch_add(1, Ordering::Relaxed);

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::clock;
+use crate::cmd::exec::SnapshotRequest;
 use crate::cmd::exec::{Blocked, JournalEntry, LoggedUnit, WakeFn};
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
@@ -80,6 +81,12 @@ pub struct Engine {
     rebuilt_lsn: std::sync::atomic::AtomicU64,
     /// Config file path, if any (INFO server `config_file`).
     pub config_file: Option<PathBuf>,
+    /// This engine's own handle, for the snapshot thread.
+    me: std::sync::Weak<Engine>,
+    /// Snapshot jobs: the running one and what the last ones did.
+    snap: super::snapshot::Status,
+    /// Held while a snapshot is installed and while DEBUG RELOAD reads the directory.
+    installing: Mutex<()>,
 }
 
 /// Startup failure.
@@ -154,6 +161,74 @@ impl Env for ReplayEnv {
     fn config_changed(&self, _: &str, _: &Config) {}
 }
 
+/// How long the snapshot job holds the engine lock per slice.
+const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
+
+/// Why a background snapshot did not start.
+enum Busy {
+    Running,
+    Failed(String),
+}
+
+/// The thresholds snapshot values are rebuilt with.
+fn build_limits(c: &Config) -> crate::persist::snapshot_codec::BuildLimits {
+    crate::persist::snapshot_codec::BuildLimits {
+        hash: crate::db::hash::Limits {
+            max_entries: c.hash_max_listpack_entries,
+            max_value: c.hash_max_listpack_value,
+        },
+        zset: crate::db::zset::Limits {
+            entries: c.zset_max_listpack_entries,
+            value: c.zset_max_listpack_value,
+        },
+        set_max_intset: c.set_max_intset_entries,
+        list_fill: c.list_max_listpack_size,
+    }
+}
+
+/// Read, verify and decode a snapshot into a fresh keyspace.
+#[allow(clippy::type_complexity)]
+fn load_snapshot(
+    vfs: &dyn Vfs,
+    path: &std::path::Path,
+    lsn: u64,
+    config: &Config,
+) -> Result<
+    (
+        crate::db::Keyspace,
+        Vec<(Vec<u8>, Vec<u8>)>,
+        crate::persist::snapshot::SnapshotInfo,
+    ),
+    StorageError,
+> {
+    let data = crate::persist::snapshot::read_snapshot(vfs, path, Some(lsn))?;
+    let mut ks = crate::db::Keyspace::new(usize::try_from(config.databases).unwrap_or(16));
+    let decoded = crate::persist::snapshot_codec::decode_into(
+        &data.stream,
+        &mut ks,
+        &build_limits(config),
+        clock::now_ms(),
+    )
+    .map_err(|e| {
+        StorageError::corrupt(
+            path,
+            data.file_offset_of(e.pos),
+            crate::persist::Corruption::Snapshot(e.what),
+        )
+    })?;
+    Ok((ks, decoded.libraries, data.info))
+}
+
+/// Register the function libraries a snapshot holds.
+fn load_libraries(st: &mut State, libs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+    for (name, code) in libs {
+        st.functions
+            .load(code, false, None)
+            .map_err(|e| format!("function library {}: {e}", String::from_utf8_lossy(name)))?;
+    }
+    Ok(())
+}
+
 /// Apply recovered units to a fresh state.
 pub fn replay_units(
     st: &mut State,
@@ -182,6 +257,24 @@ impl Engine {
         let (log, recovered) = Log::open(vfs.clone(), opts)?;
         let t_read = t0.elapsed();
         let mut st = State::new(config.clone(), clock::now_ms());
+        let mut snap_status = super::snapshot::SnapStatus {
+            last_duration_s: -1,
+            ..Default::default()
+        };
+        if let Some((lsn, path)) = &recovered.snapshot {
+            let (ks, libs, info) = load_snapshot(&*vfs, path, *lsn, &config)?;
+            st.ks = ks;
+            load_libraries(&mut st, &libs).map_err(|why| OpenError::Replay {
+                lsn: *lsn,
+                why,
+                dir: config.dir.display().to_string(),
+            })?;
+            snap_status.lsn = Some(*lsn);
+            snap_status.file_bytes = info.file_bytes;
+            snap_status.items = info.items;
+            st.lastsave = info.created_ms / 1000;
+        }
+        let t_snapshot = t0.elapsed();
         let mut units = Vec::with_capacity(recovered.records.len());
         for r in &recovered.records {
             let cmds = decode_batch(&r.payload).map_err(|c| OpenError::Replay {
@@ -197,14 +290,17 @@ impl Engine {
             dir: config.dir.display().to_string(),
         })?;
         tracing::info!(
+            snapshot_lsn = recovered.snapshot.as_ref().map_or(0, |s| s.0),
             records = units.len(),
             keys = st.ks.total_keys(),
-            read_ms = t_read.as_millis() as u64,
-            total_ms = t0.elapsed().as_millis() as u64,
+            read_log_ms = t_read.as_millis() as u64,
+            load_snapshot_ms = (t_snapshot - t_read).as_millis() as u64,
+            replay_ms = (t0.elapsed() - t_snapshot).as_millis() as u64,
+            ready_ms = t0.elapsed().as_millis() as u64,
             "recovered data directory {}",
             config.dir.display()
         );
-        Ok(Arc::new(Engine {
+        Ok(Arc::new_cyclic(|me| Engine {
             state: Mutex::new(st),
             log: Arc::new(log),
             vfs,
@@ -216,6 +312,9 @@ impl Engine {
             rebuilt_after_latch: AtomicBool::new(false),
             rebuilt_lsn: std::sync::atomic::AtomicU64::new(0),
             config_file,
+            me: me.clone(),
+            snap: Arc::new(Mutex::new(snap_status)),
+            installing: Mutex::new(()),
         }))
     }
 
@@ -425,6 +524,16 @@ impl Engine {
         match Log::read_dir(&*self.vfs, &self.dir) {
             Ok(rec) => {
                 let mut fresh = crate::db::Keyspace::new(st.ks.dbs.len());
+                if let Some((lsn, path)) = &rec.snapshot {
+                    match load_snapshot(&*self.vfs, path, *lsn, &st.config) {
+                        Ok((ks, _, _)) => fresh = ks,
+                        Err(_) => {
+                            return self.fatal(
+                                "cannot load the snapshot while rebuilding after a log failure",
+                            )
+                        }
+                    }
+                }
                 std::mem::swap(&mut st.ks, &mut fresh);
                 let mut units = Vec::new();
                 for r in rec.records.iter().filter(|r| r.lsn <= durable) {
@@ -468,7 +577,10 @@ impl Engine {
         let start = Instant::now();
         let now = clock::now_ms();
         let effort = st.config.active_expire_effort.clamp(1, 10);
+        // Redis's scaling by active-expire-effort: 20 keys per loop + 25% per effort step,
+        // and a loop repeats while more than (10 - effort step)% of its sample was stale.
         let per_loop = usize::try_from(20 + 5 * (effort - 1)).unwrap_or(20);
+        let stale_pct = usize::try_from(10 - (effort - 1)).unwrap_or(10);
         let mut x = Exec::new(&mut st, self, 0, now, Caller::Internal);
         let mut more = false;
         for db in 0..x.st.ks.dbs.len() {
@@ -493,9 +605,10 @@ impl Engine {
                         expired += 1;
                     }
                 }
-                // Keep going in this db while more than 10% of the sample was expired.
-                if n == 0 || expired * 10 <= n || start.elapsed() >= budget {
-                    more |= start.elapsed() >= budget && expired * 10 > n;
+                // Keep going in this db while more than `stale_pct`% of the sample expired.
+                let stale = expired * 100 > n * stale_pct;
+                if n == 0 || !stale || start.elapsed() >= budget {
+                    more |= start.elapsed() >= budget && stale;
                     break;
                 }
             }
@@ -504,6 +617,8 @@ impl Engine {
                 break;
             }
         }
+        // An eviction run that stopped at its time budget continues here (Redis's timer).
+        more |= crate::cmd::memory::background_evict(&mut x);
         let journal = std::mem::take(&mut x.journal);
         drop(x);
         if !journal.is_empty() {
@@ -511,6 +626,162 @@ impl Engine {
             let _ = self.append(now, &journal);
         }
         more
+    }
+
+    /// The function libraries to put in a snapshot: (name, code).
+    fn libraries(st: &State) -> Vec<(Vec<u8>, Vec<u8>)> {
+        st.functions
+            .libraries()
+            .into_iter()
+            .map(|(n, c)| (n.into_bytes(), c.to_vec()))
+            .collect()
+    }
+
+    /// SAVE: run a whole snapshot now, holding the state.
+    fn save_now(&self, st: &mut State) -> Result<(), String> {
+        let started = Instant::now();
+        let mut job = {
+            let mut status = self.snap.lock();
+            if status.running.is_some() {
+                return Err("Background save already in progress".into());
+            }
+            status.jobs += 1;
+            let libs = Self::libraries(st);
+            super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, status.jobs, &libs)
+                .map_err(|e| e.to_string())?
+        };
+        let result = job
+            .step(st, None, true)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                let _installs = self.installing.lock();
+                job.finish(&self.log, &*self.vfs).map_err(|e| e.to_string())
+            });
+        let mut status = self.snap.lock();
+        match result {
+            Ok((info, segs, reclaimed)) => {
+                job.record_success(st, &mut status, &info, segs, reclaimed);
+                super::snapshot::record_end(&mut status, started, None);
+                Ok(())
+            }
+            Err(e) => {
+                job.abandon(st);
+                super::snapshot::record_end(&mut status, started, Some(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
+    fn start_background(&self, st: &mut State) -> Result<(), Busy> {
+        let mut status = self.snap.lock();
+        if status.running.is_some() {
+            return Err(Busy::Running);
+        }
+        let Some(me) = self.me.upgrade() else {
+            return Err(Busy::Failed("the server is stopping".into()));
+        };
+        status.jobs += 1;
+        let id = status.jobs;
+        let libs = Self::libraries(st);
+        let job = super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs)
+            .map_err(|e| Busy::Failed(e.to_string()))?;
+        status.running = Some((id, job.lsn(), Instant::now()));
+        drop(status);
+        let spawned = std::thread::Builder::new()
+            .name("strata-snapshot".into())
+            .spawn(move || me.run_job(job));
+        if let Err(e) = spawned {
+            let mut status = self.snap.lock();
+            status.running = None;
+            return Err(Busy::Failed(format!(
+                "cannot start the snapshot thread: {e}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The snapshot thread: slices under the lock, writes outside it, then finishes.
+    fn run_job(&self, mut job: super::snapshot::Job) {
+        let started = Instant::now();
+        let result = (|| -> Result<_, super::snapshot::JobError> {
+            loop {
+                let step = {
+                    let mut st = self.state.lock();
+                    job.step(&mut st, Some(SNAPSHOT_SLICE), true)?
+                };
+                job.flush()?;
+                if step.done {
+                    break;
+                }
+                if self.stopping.load(Ordering::Acquire) {
+                    return Err(StorageError::Closed.into());
+                }
+                std::thread::yield_now();
+            }
+            let _installs = self.installing.lock();
+            Ok(job.finish(&self.log, &*self.vfs)?)
+        })();
+        let mut st = self.state.lock();
+        let mut status = self.snap.lock();
+        match result {
+            Ok((info, segs, reclaimed)) => {
+                job.record_success(&mut st, &mut status, &info, segs, reclaimed);
+                super::snapshot::record_end(&mut status, started, None);
+                tracing::info!(
+                    lsn = info.lsn,
+                    items = info.items,
+                    bytes = info.file_bytes,
+                    segments_retired = segs,
+                    ms = started.elapsed().as_millis() as u64,
+                    "snapshot installed"
+                );
+            }
+            Err(e) => {
+                job.abandon(&mut st);
+                super::snapshot::record_end(&mut status, started, Some(e.to_string()));
+            }
+        }
+        let again = std::mem::take(&mut status.scheduled);
+        drop(status);
+        if again && !self.stopping.load(Ordering::Acquire) {
+            let _ = self.start_background(&mut st);
+        }
+    }
+
+    /// Start a snapshot when the log since the last one is at least
+    /// `auto-aof-rewrite-min-size` and `auto-aof-rewrite-percentage` % of the last snapshot
+    /// (0 % disables). Called by the server's periodic task; never waits for the lock.
+    pub fn maybe_auto_snapshot(&self) {
+        let Some(mut st) = self.state.try_lock() else {
+            return;
+        };
+        if self.log.is_poisoned().is_some() || self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let pct: u64 = st
+            .config
+            .get("auto-aof-rewrite-percentage")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let min: u64 = st
+            .config
+            .get("auto-aof-rewrite-min-size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64 << 20);
+        if pct == 0 {
+            return;
+        }
+        let (running, base) = {
+            let s = self.snap.lock();
+            (s.running.is_some(), s.file_bytes)
+        };
+        let log_bytes = self.log.stats().current_size;
+        if !running && log_bytes >= min && log_bytes.saturating_mul(100) >= base.saturating_mul(pct)
+        {
+            tracing::info!(log_bytes, base, "starting an automatic snapshot");
+            let _ = self.start_background(&mut st);
+        }
     }
 
     /// Everything durable; stop the log.
@@ -522,6 +793,14 @@ impl Engine {
 impl Env for Engine {
     fn persistence_info(&self) -> Vec<(String, String)> {
         let s = self.log.stats();
+        let snap = self.snap.lock().clone();
+        let running = snap.running;
+        let current = running.map_or(-1, |r| r.2.elapsed().as_secs() as i64);
+        let status_text = if snap.last_error.is_some() {
+            "err"
+        } else {
+            "ok"
+        };
         let failed = self.log.is_poisoned();
         let kv = |k: &str, v: String| (k.to_string(), v);
         vec![
@@ -534,23 +813,38 @@ impl Env for Engine {
             kv("current_save_keys_processed", "0".into()),
             kv("current_save_keys_total", "0".into()),
             kv("rdb_changes_since_last_save", "0".into()),
-            kv("rdb_bgsave_in_progress", "0".into()),
+            kv(
+                "rdb_bgsave_in_progress",
+                u8::from(running.is_some()).to_string(),
+            ),
             kv("rdb_last_save_time", (clock::now_ms() / 1000).to_string()),
-            kv("rdb_last_bgsave_status", "ok".into()),
+            kv("rdb_last_bgsave_status", status_text.into()),
+            kv("rdb_saves", snap.installed.to_string()),
+            kv("rdb_last_bgsave_time_sec", snap.last_duration_s.to_string()),
+            kv("rdb_current_bgsave_time_sec", current.to_string()),
             kv("aof_enabled", "1".into()),
-            kv("aof_rewrite_in_progress", "0".into()),
-            kv("aof_rewrite_scheduled", "0".into()),
-            kv("aof_last_rewrite_time_sec", "-1".into()),
-            kv("aof_current_rewrite_time_sec", "-1".into()),
-            kv("aof_last_bgrewrite_status", "ok".into()),
-            kv("aof_rewrites", "0".into()),
+            kv(
+                "aof_rewrite_in_progress",
+                u8::from(running.is_some()).to_string(),
+            ),
+            kv(
+                "aof_rewrite_scheduled",
+                u8::from(snap.scheduled).to_string(),
+            ),
+            kv(
+                "aof_last_rewrite_time_sec",
+                snap.last_duration_s.to_string(),
+            ),
+            kv("aof_current_rewrite_time_sec", current.to_string()),
+            kv("aof_last_bgrewrite_status", status_text.into()),
+            kv("aof_rewrites", snap.installed.to_string()),
             kv(
                 "aof_last_write_status",
                 if failed.is_some() { "err" } else { "ok" }.into(),
             ),
             kv("aof_last_cow_size", "0".into()),
             kv("aof_current_size", s.current_size.to_string()),
-            kv("aof_base_size", "0".into()),
+            kv("aof_base_size", snap.file_bytes.to_string()),
             kv("aof_pending_rewrite", "0".into()),
             kv("aof_buffer_length", "0".into()),
             kv("aof_pending_bio_fsync", "0".into()),
@@ -570,6 +864,23 @@ impl Env for Engine {
             ),
             kv("strata_last_fsync_us", s.last_fsync_latency_us.to_string()),
             kv("strata_log_error", failed.unwrap_or_default()),
+            kv(
+                "strata_snapshot_lsn",
+                snap.lsn.map_or("-1".into(), |l| l.to_string()),
+            ),
+            kv("strata_snapshot_bytes", snap.file_bytes.to_string()),
+            kv("strata_snapshot_items", snap.items.to_string()),
+            kv("strata_snapshots_installed", snap.installed.to_string()),
+            kv("strata_segments_retired", snap.segments_retired.to_string()),
+            kv("strata_bytes_reclaimed", snap.bytes_reclaimed.to_string()),
+            kv(
+                "strata_snapshot_copied_entries",
+                snap.last_copied.to_string(),
+            ),
+            kv(
+                "strata_snapshot_last_error",
+                snap.last_error.clone().unwrap_or_default(),
+            ),
         ]
     }
 
@@ -602,18 +913,64 @@ impl Env for Engine {
     }
 
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
+        Ok(self.reload_source(&Config::default())?.1)
+    }
+
+    fn reload_source(
+        &self,
+        config: &Config,
+    ) -> Result<(Option<crate::db::Keyspace>, Vec<LoggedUnit>), String> {
         self.log
             .wait_durable_blocking(self.log.last_lsn())
             .map_err(|e| e.to_string())?;
+        // Hold the manifest steady: no snapshot install between reading it and the files.
+        let _installs = self.installing.lock();
         let rec = Log::read_dir(&*self.vfs, &self.dir).map_err(|e| e.to_string())?;
-        rec.records
+        let base = match &rec.snapshot {
+            Some((lsn, path)) => Some(
+                load_snapshot(&*self.vfs, path, *lsn, config)
+                    .map_err(|e| e.to_string())?
+                    .0,
+            ),
+            None => None,
+        };
+        let units = rec
+            .records
             .iter()
             .map(|r| {
                 decode_batch(&r.payload)
                     .map(|c| (r.ts_ms, c))
                     .map_err(|c| format!("record {} undecodable: {c:?}", r.lsn))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((base, units))
+    }
+
+    fn snapshot(&self, st: &mut State, req: SnapshotRequest) -> Result<&'static str, String> {
+        match req {
+            SnapshotRequest::Save => self.save_now(st).map(|()| "OK"),
+            SnapshotRequest::Background { schedule } => match self.start_background(st) {
+                Ok(()) => Ok("Background saving started"),
+                Err(Busy::Running) if schedule => {
+                    self.snap.lock().scheduled = true;
+                    Ok("Background saving scheduled")
+                }
+                Err(Busy::Running) => Err("Background save already in progress".into()),
+                Err(Busy::Failed(e)) => Err(e),
+            },
+            SnapshotRequest::Rewrite => match self.start_background(st) {
+                Ok(()) => Ok("Background append only file rewriting started"),
+                Err(Busy::Running) => {
+                    self.snap.lock().scheduled = true;
+                    Ok("Background append only file rewriting scheduled")
+                }
+                Err(Busy::Failed(e)) => Err(e),
+            },
+        }
+    }
+
+    fn snapshot_running(&self) -> bool {
+        self.snap.lock().running.is_some()
     }
 
     fn shutdown(&self) {

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod engine;
+pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -122,8 +123,13 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
 
 async fn expire_loop(engine: Arc<Engine>) {
     loop {
-        let hz = engine
-            .with_state_async(|st| st.config.hz.clamp(1, 500))
+        let (hz, effort) = engine
+            .with_state_async(|st| {
+                (
+                    st.config.hz.clamp(1, 500),
+                    st.config.active_expire_effort.clamp(1, 10),
+                )
+            })
             .await;
         let period = Duration::from_millis(1000 / hz);
         tokio::select! {
@@ -133,8 +139,10 @@ async fn expire_loop(engine: Arc<Engine>) {
         if engine.stopping.load(Ordering::Acquire) {
             return;
         }
-        // Budget: 25% of each period, in slices of at most 1 ms under the lock.
-        let budget = period / 4;
+        engine.maybe_auto_snapshot();
+        // Budget: Redis's slow cycle share of each period, 25% + 2% per effort step above 1
+        // (active-expire-effort), in slices of at most 1 ms under the lock.
+        let budget = period * u32::try_from(25 + 2 * (effort - 1)).unwrap_or(25) / 100;
         let t0 = std::time::Instant::now();
         while t0.elapsed() < budget {
             if !engine.active_expire_step(Duration::from_millis(1)) {

@@ -1,0 +1,401 @@
+//! Snapshot files: the keyspace as of one LSN, written as checksummed zstd blocks of a
+//! stream of items (format/snapshot.md). Owns the file layout (header, blocks, footer), the
+//! streaming writer (`.tmp` → fdatasync → rename → directory fsync), the reader and the
+//! verifier used by recovery, `strata fsck` and the snapshot job. The per-item encoding of
+//! keys and values lives in `snapshot_codec`.
+//!
+//! Must not: write a snapshot in place, or return anything from a file whose checksums do
+//! not all match.
+
+use std::path::{Path, PathBuf};
+
+use super::error::{Corruption, StorageError};
+use super::io::{Vfs, VfsFile};
+
+/// Magic number at offset 0.
+pub const MAGIC: &[u8; 8] = b"STRATASN";
+/// Format version this build writes and the highest it reads.
+pub const VERSION: u16 = 1;
+/// Header length.
+pub const HEADER_LEN: usize = 32;
+/// Footer length.
+pub const FOOTER_LEN: usize = 32;
+/// Block header length (raw length, compressed length, CRC).
+pub const BLOCK_HEADER_LEN: usize = 12;
+/// Raw bytes gathered before a block is compressed and written.
+pub const BLOCK_TARGET: usize = 1 << 20;
+/// Largest raw (decompressed) block a reader accepts.
+pub const MAX_BLOCK_RAW: u32 = 64 << 20;
+/// zstd level: fast; snapshots are written while serving.
+const ZSTD_LEVEL: i32 = 1;
+
+/// The snapshot file name for `lsn`: `snap-<lsn as 16 lowercase hex>.zst`.
+pub fn snapshot_file_name(lsn: u64) -> String {
+    format!("snap-{lsn:016x}.zst")
+}
+
+/// Parses a canonical snapshot file name back to its LSN.
+pub fn parse_snapshot_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("snap-")?.strip_suffix(".zst")?;
+    if hex.len() != 16
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// What a snapshot's header and footer say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The keyspace is the state after applying every record up to this LSN.
+    pub lsn: u64,
+    /// When the snapshot was started, Unix ms.
+    pub created_ms: i64,
+    /// Items written (keys and libraries).
+    pub items: u64,
+    /// Blocks written.
+    pub blocks: u64,
+    /// Total raw (uncompressed) bytes of the item stream.
+    pub raw_bytes: u64,
+    /// File size in bytes.
+    pub file_bytes: u64,
+}
+
+fn encode_header(lsn: u64, created_ms: i64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..8].copy_from_slice(MAGIC);
+    h[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    // 10..12: flags, zero in version 1.
+    h[12..20].copy_from_slice(&lsn.to_le_bytes());
+    h[20..28].copy_from_slice(&created_ms.to_le_bytes());
+    let crc = crc32fast::hash(&h[..28]);
+    h[28..32].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn encode_footer(items: u64, blocks: u64, raw: u64) -> [u8; FOOTER_LEN] {
+    let mut f = [0u8; FOOTER_LEN];
+    // 0..4: zero raw length marks the footer.
+    f[4..12].copy_from_slice(&items.to_le_bytes());
+    f[12..20].copy_from_slice(&blocks.to_le_bytes());
+    f[20..28].copy_from_slice(&raw.to_le_bytes());
+    let crc = crc32fast::hash(&f[..28]);
+    f[28..32].copy_from_slice(&crc.to_le_bytes());
+    f
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Streams items into `snap-<lsn>.zst.tmp`; `finish` makes the file durable under its
+/// final name. Dropping an unfinished writer leaves a `.tmp` file that recovery deletes.
+pub struct SnapshotWriter {
+    file: Box<dyn VfsFile>,
+    tmp: PathBuf,
+    path: PathBuf,
+    dir: PathBuf,
+    lsn: u64,
+    created_ms: i64,
+    raw: Vec<u8>,
+    items: u64,
+    blocks: u64,
+    raw_total: u64,
+    file_bytes: u64,
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl SnapshotWriter {
+    /// Start the snapshot of LSN `lsn` in `dir` (step S1 of format/snapshot.md).
+    pub fn create(
+        vfs: &dyn Vfs,
+        dir: &Path,
+        lsn: u64,
+        created_ms: i64,
+    ) -> Result<SnapshotWriter, StorageError> {
+        let name = snapshot_file_name(lsn);
+        let path = dir.join(&name);
+        let tmp = dir.join(format!("{name}.tmp"));
+        match vfs.remove(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io(&tmp, e)),
+        }
+        let mut file = vfs
+            .create_new(&tmp)
+            .map_err(|e| StorageError::io(&tmp, e))?;
+        file.write_all(&encode_header(lsn, created_ms))
+            .map_err(|e| StorageError::io(&tmp, e))?;
+        let compressor =
+            zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| StorageError::io(&tmp, e))?;
+        Ok(SnapshotWriter {
+            file,
+            tmp,
+            path,
+            dir: dir.to_path_buf(),
+            lsn,
+            created_ms,
+            raw: Vec::with_capacity(BLOCK_TARGET + BLOCK_TARGET / 4),
+            items: 0,
+            blocks: 0,
+            raw_total: 0,
+            file_bytes: HEADER_LEN as u64,
+            compressor,
+        })
+    }
+
+    /// The LSN this snapshot is of.
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// Append encoded items (`snapshot_codec::encode_*`), `items` of them; writes a block
+    /// each time a megabyte has gathered.
+    pub fn write_items(&mut self, encoded: &[u8], items: u64) -> Result<(), StorageError> {
+        self.items += items;
+        let mut rest = encoded;
+        while !rest.is_empty() {
+            let room = BLOCK_TARGET.saturating_sub(self.raw.len()).max(1);
+            let n = room.min(rest.len());
+            self.raw.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.raw.len() >= BLOCK_TARGET {
+                self.write_block()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_block(&mut self) -> Result<(), StorageError> {
+        if self.raw.is_empty() {
+            return Ok(());
+        }
+        let comp = self
+            .compressor
+            .compress(&self.raw)
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        let raw_len = u32::try_from(self.raw.len()).expect("blocks are at most BLOCK_TARGET");
+        let comp_len = u32::try_from(comp.len()).expect("zstd bound of a 1 MiB block");
+        let mut out = Vec::with_capacity(BLOCK_HEADER_LEN + comp.len());
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        out.extend_from_slice(&comp_len.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&out[..8]);
+        h.update(&comp);
+        out.extend_from_slice(&h.finalize().to_le_bytes());
+        out.extend_from_slice(&comp);
+        self.file
+            .write_all(&out)
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        self.file_bytes += out.len() as u64;
+        self.raw_total += self.raw.len() as u64;
+        self.blocks += 1;
+        self.raw.clear();
+        Ok(())
+    }
+
+    /// Write the end item, the last block and the footer; fdatasync; rename to the final
+    /// name; fsync the directory (steps S2–S4). The snapshot is durable when this returns.
+    pub fn finish(mut self, vfs: &dyn Vfs) -> Result<(SnapshotInfo, PathBuf), StorageError> {
+        self.raw.push(super::snapshot_codec::TAG_END);
+        self.write_block()?;
+        let footer = encode_footer(self.items, self.blocks, self.raw_total);
+        self.file
+            .write_all(&footer)
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        self.file_bytes += FOOTER_LEN as u64;
+        self.file
+            .sync_data()
+            .map_err(|e| StorageError::io(&self.tmp, e))?;
+        vfs.rename(&self.tmp, &self.path)
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        vfs.sync_dir(&self.dir)
+            .map_err(|e| StorageError::io(&self.dir, e))?;
+        Ok((
+            SnapshotInfo {
+                lsn: self.lsn,
+                created_ms: self.created_ms,
+                items: self.items,
+                blocks: self.blocks,
+                raw_bytes: self.raw_total,
+                file_bytes: self.file_bytes,
+            },
+            self.path.clone(),
+        ))
+    }
+}
+
+/// A validated snapshot file: header and footer checked, every block's checksum checked
+/// and every block decompressed to its stated length. `stream` is the item stream.
+pub struct SnapshotData {
+    /// Header and footer facts.
+    pub info: SnapshotInfo,
+    /// The concatenated raw blocks (the item stream, ending with the end tag).
+    pub stream: Vec<u8>,
+    /// File offset of each block, with its offset in `stream` (to locate item errors).
+    pub block_offsets: Vec<(u64, u64)>,
+}
+
+impl SnapshotData {
+    /// The file offset of the block holding stream byte `pos` (for error reports).
+    pub fn file_offset_of(&self, pos: u64) -> u64 {
+        let i = self.block_offsets.partition_point(|&(_, s)| s <= pos);
+        if i == 0 {
+            HEADER_LEN as u64
+        } else {
+            self.block_offsets[i - 1].0
+        }
+    }
+}
+
+/// Read and validate a whole snapshot file (format/snapshot.md §Validation rules 1–9).
+/// `expect_lsn`: the LSN the manifest names, checked against the header.
+pub fn read_snapshot(
+    vfs: &dyn Vfs,
+    path: &Path,
+    expect_lsn: Option<u64>,
+) -> Result<SnapshotData, StorageError> {
+    let bytes = vfs.read_all(path).map_err(|e| StorageError::io(path, e))?;
+    decode_snapshot(&bytes, path, expect_lsn, true)
+}
+
+/// `read_snapshot` over bytes already read. With `keep == false` every block is still
+/// checked and decompressed, but the stream is not kept (verification only).
+pub fn decode_snapshot(
+    bytes: &[u8],
+    path: &Path,
+    expect_lsn: Option<u64>,
+    keep: bool,
+) -> Result<SnapshotData, StorageError> {
+    let bad = |off: usize, what: Corruption| StorageError::corrupt(path, off as u64, what);
+    if bytes.len() < HEADER_LEN {
+        return Err(bad(bytes.len(), Corruption::TornTail));
+    }
+    if &bytes[0..8] != MAGIC {
+        return Err(bad(0, Corruption::BadMagic));
+    }
+    if crc32fast::hash(&bytes[..28]) != u32_at(bytes, 28) {
+        return Err(bad(0, Corruption::HeaderCrc));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version == 0 || version > VERSION {
+        return Err(StorageError::Version {
+            file: path.to_path_buf(),
+            found: version,
+            supported: VERSION,
+        });
+    }
+    if bytes[10] != 0 || bytes[11] != 0 {
+        return Err(bad(10, Corruption::Reserved("flags")));
+    }
+    let lsn = u64_at(bytes, 12);
+    let created_ms = i64::from_le_bytes(bytes[20..28].try_into().expect("8 bytes"));
+    if let Some(want) = expect_lsn {
+        if want != lsn {
+            return Err(bad(
+                12,
+                Corruption::Snapshot("LSN differs from the one the MANIFEST names"),
+            ));
+        }
+    }
+    let mut at = HEADER_LEN;
+    let mut stream = Vec::new();
+    let mut block_offsets = Vec::new();
+    let mut raw_total = 0u64;
+    let mut last_byte = None;
+    let mut dec = zstd::bulk::Decompressor::new().map_err(|e| StorageError::io(path, e))?;
+    loop {
+        if bytes.len() - at < 4 {
+            return Err(bad(at, Corruption::TornTail));
+        }
+        let raw_len = u32_at(bytes, at);
+        if raw_len == 0 {
+            break;
+        }
+        if bytes.len() - at < BLOCK_HEADER_LEN {
+            return Err(bad(at, Corruption::TornTail));
+        }
+        let comp_len = u32_at(bytes, at + 4) as usize;
+        if raw_len > MAX_BLOCK_RAW {
+            return Err(bad(at, Corruption::BadLength(u64::from(raw_len))));
+        }
+        if comp_len == 0 || bytes.len() - at - BLOCK_HEADER_LEN < comp_len {
+            return Err(bad(at, Corruption::BadLength(comp_len as u64)));
+        }
+        let comp = &bytes[at + BLOCK_HEADER_LEN..at + BLOCK_HEADER_LEN + comp_len];
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes[at..at + 8]);
+        h.update(comp);
+        if h.finalize() != u32_at(bytes, at + 8) {
+            return Err(bad(at, Corruption::PayloadCrc));
+        }
+        block_offsets.push((at as u64, raw_total));
+        let raw = dec
+            .decompress(comp, raw_len as usize)
+            .map_err(|_| bad(at, Corruption::Snapshot("block does not decompress")))?;
+        if raw.len() != raw_len as usize {
+            return Err(bad(
+                at,
+                Corruption::Snapshot("block decompresses to the wrong length"),
+            ));
+        }
+        raw_total += raw.len() as u64;
+        last_byte = raw.last().copied();
+        if keep {
+            stream.extend_from_slice(&raw);
+        }
+        at += BLOCK_HEADER_LEN + comp_len;
+    }
+    if bytes.len() - at != FOOTER_LEN {
+        return Err(bad(
+            at,
+            if bytes.len() - at < FOOTER_LEN {
+                Corruption::TornTail
+            } else {
+                Corruption::TrailingBytes
+            },
+        ));
+    }
+    let f = &bytes[at..];
+    if crc32fast::hash(&f[..28]) != u32_at(f, 28) {
+        return Err(bad(at, Corruption::Snapshot("footer checksum mismatch")));
+    }
+    let items = u64_at(f, 4);
+    let blocks = u64_at(f, 12);
+    let raw_bytes = u64_at(f, 20);
+    if blocks != block_offsets.len() as u64 || raw_bytes != raw_total {
+        return Err(bad(
+            at,
+            Corruption::Snapshot("footer counts differ from the blocks"),
+        ));
+    }
+    if last_byte != Some(super::snapshot_codec::TAG_END) {
+        return Err(bad(
+            at,
+            Corruption::Snapshot("item stream does not end with the end tag"),
+        ));
+    }
+    Ok(SnapshotData {
+        info: SnapshotInfo {
+            lsn,
+            created_ms,
+            items,
+            blocks,
+            raw_bytes,
+            file_bytes: bytes.len() as u64,
+        },
+        stream,
+        block_offsets,
+    })
+}

@@ -1,0 +1,522 @@
+//! The online snapshot job: a consistent image of the keyspace at one LSN, taken while the
+//! server keeps serving, with no fork and no long pause (format/snapshot.md §Online
+//! snapshot). Starting flips every database's epoch bit and registers a `Capture` (O(number
+//! of databases) under the engine lock); the job then walks each table with the SCAN cursor
+//! in slices of about a millisecond under the lock, writing every entry whose bit is still
+//! the old one, while `db::Db` hands it a copy of any such entry a command is about to
+//! change or remove. Compression and writing happen outside the lock. When the file is
+//! durable and verified and the log is fsynced through its LSN, the log installs it.
+//!
+//! Owns `SnapStatus` (INFO persistence, LASTSAVE) and the job's steps; the engine owns the
+//! lock and starts it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cmd::State;
+use crate::db::Capture;
+use crate::persist::io::Vfs;
+use crate::persist::snapshot::{decode_snapshot, SnapshotInfo, SnapshotWriter};
+use crate::persist::snapshot_codec::{encode_entry, encode_library};
+use crate::persist::{Log, StorageError};
+
+/// What the snapshot machinery has done, for INFO persistence and LASTSAVE.
+#[derive(Debug, Clone, Default)]
+pub struct SnapStatus {
+    /// The running job: (id, LSN, start).
+    pub running: Option<(u64, u64, Instant)>,
+    /// Ids handed out so far.
+    pub jobs: u64,
+    /// The last job's outcome (`rdb_last_bgsave_status`).
+    pub last_error: Option<String>,
+    /// Duration of the last completed job, seconds (-1: none yet).
+    pub last_duration_s: i64,
+    /// Snapshots installed since start.
+    pub installed: u64,
+    /// LSN of the installed snapshot.
+    pub lsn: Option<u64>,
+    /// Size of the installed snapshot file.
+    pub file_bytes: u64,
+    /// Keys (and libraries) in the installed snapshot.
+    pub items: u64,
+    /// Bytes of segments and old snapshots deleted by installs since start.
+    pub bytes_reclaimed: u64,
+    /// Segments deleted by installs since start.
+    pub segments_retired: u64,
+    /// A BGREWRITEAOF arrived while a job ran: start another when it ends.
+    pub scheduled: bool,
+    /// Largest number of entries a write copied for a running snapshot in one job.
+    pub last_copied: u64,
+}
+
+/// Why a job stopped early.
+#[derive(Debug)]
+pub enum JobError {
+    /// The keyspace was replaced under the job (DEBUG RELOAD, the latch rebuild).
+    Replaced,
+    /// Writing, syncing, verifying or installing failed.
+    Storage(StorageError),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Replaced => f.write_str("the keyspace was reloaded during the snapshot"),
+            JobError::Storage(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<StorageError> for JobError {
+    fn from(e: StorageError) -> Self {
+        JobError::Storage(e)
+    }
+}
+
+/// One running snapshot.
+pub struct Job {
+    id: u64,
+    lsn: u64,
+    writer: Option<SnapshotWriter>,
+    /// Encoded items not yet handed to the writer, and how many.
+    pending: Vec<u8>,
+    pending_items: u64,
+    /// `st.dirty` when the job started (what LASTSAVE's dirty counter keeps after it).
+    dirty_at_start: u64,
+    started_ms: i64,
+    copied: u64,
+}
+
+/// One slice of work's outcome.
+pub struct Step {
+    /// Every database has been walked and every copy written to `pending`.
+    pub done: bool,
+}
+
+impl Job {
+    /// Start a snapshot of everything applied so far. Call under the engine lock: the LSN
+    /// read here is the last one applied to `st`.
+    pub fn begin(
+        st: &mut State,
+        log: &Log,
+        vfs: &dyn Vfs,
+        dir: &std::path::Path,
+        id: u64,
+        libraries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<Job, StorageError> {
+        let lsn = log.last_lsn();
+        let now = crate::clock::now_ms();
+        let writer = SnapshotWriter::create(vfs, dir, lsn, now)?;
+        for (i, db) in st.ks.dbs.iter_mut().enumerate() {
+            db.epoch = !db.epoch;
+            db.capture = Some(Box::new(Capture {
+                job: id,
+                db_index: i,
+                ..Capture::default()
+            }));
+        }
+        // The next record starts a new segment: the ones before hold only covered records.
+        log.request_rotation_before(lsn + 1);
+        let mut pending = Vec::new();
+        for (name, code) in libraries {
+            encode_library(&mut pending, name, code);
+        }
+        Ok(Job {
+            id,
+            lsn,
+            writer: Some(writer),
+            pending_items: libraries.len() as u64,
+            pending,
+            dirty_at_start: st.dirty,
+            started_ms: now,
+            copied: 0,
+        })
+    }
+
+    /// The LSN this snapshot is of.
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// Walk for about `budget` (None: to the end) under the engine lock, encoding into the
+    /// pending buffer. `encode == false` only restores the epoch bits (an abandoned job).
+    pub fn step(
+        &mut self,
+        st: &mut State,
+        budget: Option<Duration>,
+        encode: bool,
+    ) -> Result<Step, JobError> {
+        let start = Instant::now();
+        let mut all_done = true;
+        let mut visited = 0u32;
+        for db in &mut st.ks.dbs {
+            let epoch = db.epoch;
+            let Some(c) = db.capture.as_deref_mut() else {
+                return Err(JobError::Replaced);
+            };
+            if c.job != self.id {
+                return Err(JobError::Replaced);
+            }
+            let index = c.db_index;
+            for (k, e) in c.taken.drain(..) {
+                self.copied += 1;
+                if encode {
+                    encode_entry(&mut self.pending, index, &k, &e);
+                    self.pending_items += 1;
+                }
+            }
+            if c.done {
+                continue;
+            }
+            let pending = &mut self.pending;
+            let items = &mut self.pending_items;
+            loop {
+                let table = match c.detached.as_mut() {
+                    Some(d) => d,
+                    None => &mut db.dict,
+                };
+                c.cursor = table.scan_step_mut(c.cursor, |k, e| {
+                    if e.snap != epoch {
+                        e.snap = epoch;
+                        if encode {
+                            encode_entry(pending, index, k, e);
+                            *items += 1;
+                        }
+                    }
+                });
+                if c.cursor == 0 {
+                    c.done = true;
+                    c.detached = None;
+                    break;
+                }
+                visited += 1;
+                if visited.is_multiple_of(64) && budget.is_some_and(|b| start.elapsed() >= b) {
+                    all_done = false;
+                    break;
+                }
+            }
+            if !all_done {
+                break;
+            }
+        }
+        if all_done {
+            for db in &mut st.ks.dbs {
+                db.capture = None;
+            }
+        }
+        Ok(Step { done: all_done })
+    }
+
+    /// Hand what the last steps encoded to the file (outside the engine lock).
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        if let Some(w) = self.writer.as_mut() {
+            w.write_items(&self.pending, self.pending_items)?;
+        }
+        self.pending.clear();
+        self.pending_items = 0;
+        Ok(())
+    }
+
+    /// Finish the file, wait until the log is fsynced through the LSN, verify the file by
+    /// reading it back, and install it (steps S2–S8). Returns the file's facts and what the
+    /// install reclaimed (segments, bytes).
+    pub fn finish(
+        &mut self,
+        log: &Log,
+        vfs: &dyn Vfs,
+    ) -> Result<(SnapshotInfo, u64, u64), StorageError> {
+        self.flush()?;
+        let writer = self.writer.take().expect("finish is called once");
+        let (info, path): (SnapshotInfo, PathBuf) = writer.finish(vfs)?;
+        // DURABILITY: a snapshot of LSN n may replace records only once they are all on disk:
+        // otherwise a crash could leave a snapshot ahead of a torn log.
+        log.wait_fsynced_blocking(self.lsn)?;
+        let bytes = vfs
+            .read_all(&path)
+            .map_err(|e| StorageError::io(&path, e))?;
+        decode_snapshot(&bytes, &path, Some(self.lsn), false)?;
+        drop(bytes);
+        let (segs, reclaimed) = log.install_snapshot(self.lsn)?;
+        Ok((info, segs, reclaimed))
+    }
+
+    /// Give up: restore every database's epoch bits so the next snapshot starts clean.
+    /// Call under the engine lock; does nothing if the keyspace was replaced meanwhile.
+    pub fn abandon(&mut self, st: &mut State) {
+        self.pending.clear();
+        self.pending_items = 0;
+        self.writer = None;
+        let _ = self.step(st, None, false);
+        for db in &mut st.ks.dbs {
+            if db.capture.as_ref().is_some_and(|c| c.job == self.id) {
+                db.capture = None;
+            }
+        }
+    }
+
+    /// Apply a finished job to the state and status (LASTSAVE, dirty counter).
+    pub fn record_success(
+        &self,
+        st: &mut State,
+        status: &mut SnapStatus,
+        info: &SnapshotInfo,
+        segs: u64,
+        reclaimed: u64,
+    ) {
+        st.lastsave = self.started_ms / 1000;
+        st.dirty = st.dirty.saturating_sub(self.dirty_at_start);
+        status.installed += 1;
+        status.lsn = Some(info.lsn);
+        status.file_bytes = info.file_bytes;
+        status.items = info.items;
+        status.bytes_reclaimed += reclaimed;
+        status.segments_retired += segs;
+        status.last_error = None;
+        status.last_copied = self.copied;
+    }
+}
+
+/// Keep the status of a finished (or failed) job.
+pub fn record_end(status: &mut SnapStatus, started: Instant, err: Option<String>) {
+    status.running = None;
+    status.last_duration_s = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+    if let Some(e) = err {
+        tracing::error!("snapshot failed: {e}");
+        status.last_error = Some(e);
+    }
+}
+
+/// Shared handle type of the status.
+pub type Status = Arc<parking_lot::Mutex<SnapStatus>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::{dispatch, Caller, Env, Exec};
+    use crate::config::Config;
+    use crate::db::{Keyspace, Value};
+    use crate::persist::io::SimFs;
+    use crate::persist::snapshot::{read_snapshot, snapshot_file_name};
+    use crate::persist::snapshot_codec::{decode_into, BuildLimits};
+    use crate::persist::LogOptions;
+    use bytes::Bytes;
+    use std::collections::BTreeMap;
+
+    struct NoEnv;
+
+    impl Env for NoEnv {
+        fn persistence_info(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
+        fn server_info(&self) -> Vec<(String, String)> {
+            Vec::new()
+        }
+        fn log_failure(&self) -> Option<String> {
+            None
+        }
+        fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
+            Err("none".into())
+        }
+        fn shutdown(&self) {}
+        fn config_changed(&self, _: &str, _: &Config) {}
+    }
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn run(st: &mut State, db: u16, line: &str) {
+        let argv: Vec<Bytes> = line
+            .split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        let mut x = Exec::new(st, &NoEnv, 0, T0, Caller::Replay);
+        dispatch::replay(&mut x, &[(db, argv)]).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+
+    /// Per key: the value (streams by their canonical encoding, since the modelled listpack
+    /// nodes of a reloaded stream need not match), expiry and string flags.
+    type Dump = BTreeMap<(usize, Vec<u8>), (Option<Value>, Vec<u8>, i64, bool, bool)>;
+
+    fn dump(ks: &Keyspace) -> Dump {
+        let mut m = BTreeMap::new();
+        for (i, db) in ks.dbs.iter().enumerate() {
+            for (k, e) in db.dict.iter() {
+                let (v, enc) = match &e.value {
+                    Value::Stream(_) => {
+                        let mut out = Vec::new();
+                        encode_entry(&mut out, i, k, e);
+                        (None, out)
+                    }
+                    v => (Some(v.clone()), Vec::new()),
+                };
+                m.insert((i, k.to_vec()), (v, enc, e.expire_at, e.raw, e.not_int));
+            }
+        }
+        m
+    }
+
+    fn diff(a: &Dump, b: &Dump) -> String {
+        let mut out = Vec::new();
+        for (k, v) in a {
+            match b.get(k) {
+                None => out.push(format!("missing {k:?}")),
+                Some(w) if w != v => out.push(format!("differs {k:?}: {v:?} vs {w:?}")),
+                _ => {}
+            }
+        }
+        for k in b.keys() {
+            if !a.contains_key(k) {
+                out.push(format!("extra {k:?}"));
+            }
+        }
+        out.truncate(8);
+        out.join("\n")
+    }
+
+    fn limits(c: &Config) -> BuildLimits {
+        BuildLimits {
+            hash: crate::db::hash::Limits {
+                max_entries: c.hash_max_listpack_entries,
+                max_value: c.hash_max_listpack_value,
+            },
+            zset: crate::db::zset::Limits {
+                entries: c.zset_max_listpack_entries,
+                value: c.zset_max_listpack_value,
+            },
+            set_max_intset: c.set_max_intset_entries,
+            list_fill: c.list_max_listpack_size,
+        }
+    }
+
+    fn populate(st: &mut State) {
+        for i in 0..3000 {
+            run(st, 0, &format!("SET k{i} v{i}"));
+        }
+        for i in 0..400 {
+            run(st, 1, &format!("SET k{i} one{i}"));
+            run(st, 2, &format!("HSET h{} f{i} {i}", i % 7));
+        }
+        for i in 0..300 {
+            run(st, 0, &format!("RPUSH l{} {i}", i % 5));
+            run(st, 0, &format!("SADD s{} {i}", i % 3));
+            run(st, 0, &format!("SADD t{} m{i}", i % 3));
+            run(st, 0, &format!("ZADD z{} {i}.5 m{i}", i % 4));
+            run(st, 0, &format!("HSET bighash f{i} {i}"));
+        }
+        for i in 0..200 {
+            run(st, 0, &format!("EXPIRE k{} {}", i * 7, 1000 + i));
+        }
+        run(st, 0, "XADD x 1-1 a 1 b 2");
+        run(st, 0, "XADD x 1-2 a 3");
+        run(st, 0, "XADD x 5-0 c 4");
+        run(st, 0, "XGROUP CREATE x g 0");
+        run(st, 0, "XREADGROUP GROUP g alice COUNT 2 STREAMS x >");
+        run(st, 0, "XDEL x 1-2");
+        run(st, 0, "APPEND k5 tail");
+        run(st, 0, "INCRBYFLOAT fl 1.5");
+    }
+
+    /// The heart of the online snapshot: whatever commands run between its slices (writes,
+    /// deletes, renames, moves, SWAPDB, FLUSHDB, FLUSHALL), the file holds exactly the
+    /// keyspace as it was when the snapshot started, and afterwards every entry's epoch
+    /// bit is back in step with its database.
+    #[test]
+    fn the_file_is_the_keyspace_at_the_start_whatever_runs_meanwhile() {
+        for seed in 1..=6u64 {
+            let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+            let dir = PathBuf::from("/data");
+            let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+            let mut st = State::new(Config::default(), T0);
+            populate(&mut st);
+            let before = dump(&st.ks);
+            let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let mut steps = 0;
+            loop {
+                let step = job.step(&mut st, Some(Duration::ZERO), true).unwrap();
+                job.flush().unwrap();
+                steps += 1;
+                if step.done {
+                    break;
+                }
+                for _ in 0..6 {
+                    let k = next(3200);
+                    let db = next(3) as u16;
+                    let line = match next(14) {
+                        0 => format!("SET k{k} new{k}"),
+                        1 => format!("DEL k{k}"),
+                        2 => format!("APPEND k{k} more"),
+                        3 => format!("HSET h{} f{k} changed", k % 7),
+                        4 => format!("RPUSH l{} x", k % 5),
+                        5 => format!("EXPIRE k{k} 50"),
+                        6 => format!("PERSIST k{k}"),
+                        7 => format!("RENAME k{k} k{}", next(3200)),
+                        8 => format!("MOVE k{k} {}", next(3)),
+                        9 => format!("SET fresh{k} x"),
+                        10 => format!("ZADD z{} 99 m{k}", k % 4),
+                        11 => format!("SREM s{} {k}", k % 3),
+                        12 if seed % 2 == 0 && next(20) == 0 => "SWAPDB 0 1".to_string(),
+                        13 if next(40) == 0 => "FLUSHDB".to_string(),
+                        _ => format!("XADD x * k {k}"),
+                    };
+                    // Errors (wrong type, missing key for RENAME) leave the keyspace alone.
+                    let argv: Vec<Bytes> = line
+                        .split(' ')
+                        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                        .collect();
+                    let mut x = Exec::new(&mut st, &NoEnv, 0, T0, Caller::Replay);
+                    x.db = usize::from(db);
+                    let _ = dispatch::call(&mut x, &argv);
+                }
+                if seed == 3 && steps == 20 {
+                    run(&mut st, 0, "FLUSHALL");
+                }
+            }
+            assert!(steps > 10, "the walk took {steps} slices");
+            let (info, _, _) = job.finish(&log, &*vfs).unwrap();
+            assert_eq!(info.items, before.len() as u64);
+            let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
+            let mut ks = Keyspace::new(16);
+            decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
+            let got = dump(&ks);
+            assert!(got == before, "seed {seed}: {}", diff(&before, &got));
+            for db in &st.ks.dbs {
+                assert!(db.capture.is_none());
+                assert!(db.dict.iter().all(|(_, e)| e.snap == db.epoch));
+            }
+        }
+    }
+
+    /// An abandoned job leaves no entry out of step, so the next snapshot is complete.
+    #[test]
+    fn an_abandoned_job_restores_the_epoch_bits() {
+        let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+        let dir = PathBuf::from("/data");
+        let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+        let mut st = State::new(Config::default(), T0);
+        populate(&mut st);
+        let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+        job.step(&mut st, Some(Duration::ZERO), true).unwrap();
+        run(&mut st, 0, "SET k1 changed");
+        job.abandon(&mut st);
+        for db in &st.ks.dbs {
+            assert!(db.capture.is_none());
+            assert!(db.dict.iter().all(|(_, e)| e.snap == db.epoch));
+        }
+        let before = dump(&st.ks);
+        let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 2, &[]).unwrap();
+        assert!(job.step(&mut st, None, true).unwrap().done);
+        job.finish(&log, &*vfs).unwrap();
+        let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
+        let mut ks = Keyspace::new(16);
+        decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
+        let got = dump(&ks);
+        assert!(got == before, "{}", diff(&before, &got));
+    }
+}
