@@ -1,5 +1,6 @@
 //! The command line: `strata server [CONFIG_FILE] [--directive value …]` (redis.conf names).
-//! `strata fsck --dir D [--repair] [--json]`. Later: `dump`, `restore`, `compact`.
+//! `strata fsck --dir D [--repair] [--json]`, `strata dump --dir D --output F
+//! [--format rdb|resp]`, `strata restore --dir D --input F [--force]`. Later: `compact`.
 
 use std::path::PathBuf;
 
@@ -43,6 +44,35 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Export a data directory offline (no server needed; fails while a server holds the
+    /// directory): an RDB file redis-server 7.0 loads, or a RESP stream of RESTORE
+    /// commands for `redis-cli --pipe`. Keys already expired are left out.
+    Dump {
+        /// The data directory.
+        #[arg(long, default_value = "./strata-data")]
+        dir: PathBuf,
+        /// The file to write (written to `<output>.tmp`, fsynced, then renamed).
+        #[arg(long)]
+        output: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "rdb")]
+        format: crate::offline::dump::Format,
+    },
+    /// Import an RDB file (REDIS magic) or a RESP stream of SELECT/RESTORE/FUNCTION LOAD
+    /// commands (starts with `*`) into a data directory, as log records the server
+    /// replays at start. Keys whose TTL has passed are left out.
+    Restore {
+        /// The data directory.
+        #[arg(long, default_value = "./strata-data")]
+        dir: PathBuf,
+        /// The RDB file or RESP stream to read.
+        #[arg(long)]
+        input: PathBuf,
+        /// Restore into a non-empty directory: a FLUSHALL is logged first, so the restored
+        /// keys REPLACE everything the directory held (its old records stay in the log).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -34,6 +34,46 @@ fn main() {
             }
             report.exit_code()
         }
+        Command::Dump {
+            dir,
+            output,
+            format,
+        } => match strata::offline::dump::dump(&dir, &output, format) {
+            Ok(s) => {
+                eprintln!(
+                    "wrote {} key(s), {} function librar(ies), {} byte(s) to {} ({} expired key(s) left out)",
+                    s.keys,
+                    s.functions,
+                    s.bytes,
+                    output.display(),
+                    s.expired
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("strata dump: {e}");
+                1
+            }
+        },
+        Command::Restore { dir, input, force } => {
+            match strata::offline::restore::restore(&dir, &input, force) {
+                Ok(s) => {
+                    eprintln!(
+                        "restored {} key(s), {} function librar(ies) into {} in {} record(s) ({} expired key(s) left out)",
+                        s.keys,
+                        s.functions,
+                        dir.display(),
+                        s.records,
+                        s.expired
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("strata restore: {e}");
+                    1
+                }
+            }
+        }
     };
     std::process::exit(code);
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, Caller, Exec};
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
+use crate::config::Config;
 use crate::db::value::secs;
 use crate::db::Entry;
 use crate::rdb::value::{dump as dump_value, restore as restore_value, PayloadError};
@@ -42,7 +43,11 @@ pub fn register(t: &mut Vec<CommandSpec>) {
 
 /// The encoding thresholds in force, for building restored values.
 pub fn limits(x: &Exec<'_>) -> Limits {
-    let c = &x.st.config;
+    limits_from(&x.st.config)
+}
+
+/// The encoding thresholds a config sets.
+pub fn limits_from(c: &Config) -> Limits {
     Limits {
         hash_entries: c.hash_max_listpack_entries,
         hash_value: c.hash_max_listpack_value,

@@ -1,4 +1,7 @@
 //! Offline tools that work on a data directory without a running server (no tokio, no
-//! network): `fsck` today; `dump`, `restore` and `compact` belong here too.
+//! network): `fsck`, `dump` (export as an RDB file or a RESP stream) and `restore`
+//! (import one); `compact` belongs here too.
 
+pub mod dump;
 pub mod fsck;
+pub mod restore;

@@ -1,0 +1,205 @@
+//! `strata dump --dir D --output F [--format rdb|resp]`: export a data directory without a
+//! running server. The keyspace is recovered by the server's own startup path
+//! (`Engine::open`: the log, replayed through dispatch), so the export is exactly what
+//! `strata server --dir D` would serve; keys already expired are left out. Two formats:
+//! an RDB version-10 file redis-server 7.0 loads, or a RESP command stream
+//! (`FUNCTION LOAD REPLACE`, `SELECT`, `RESTORE key <abs-ms|0> payload [ABSTTL] REPLACE`)
+//! for `redis-cli --pipe`. The output is written to `F.tmp`, fsynced and renamed, so a
+//! crash never leaves a half-written `F`. Opening the directory takes its lock (it fails
+//! while a server runs on it) and, like a server start, cuts a torn log tail.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cmd::State;
+use crate::config::Config;
+use crate::persist::io::RealFs;
+use crate::rdb::file::Writer;
+use crate::rdb::value::dump as dump_value;
+use crate::server::engine::Engine;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An RDB file (version 10, as redis-server 7.0 writes).
+    Rdb,
+    /// A RESP command stream for `redis-cli --pipe`.
+    Resp,
+}
+
+/// What was exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Keys written.
+    pub keys: u64,
+    /// Expired keys left out.
+    pub expired: u64,
+    /// Function libraries written.
+    pub functions: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Recover the keyspace of `dir` as the server does at startup and run `f` on it.
+pub fn with_keyspace<R>(dir: &Path, f: impl FnOnce(&State) -> R) -> Result<R, String> {
+    if !dir.join("MANIFEST").is_file() {
+        return Err(format!(
+            "{} is not a strata data directory (no MANIFEST)",
+            dir.display()
+        ));
+    }
+    let config = Config {
+        dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    let engine = Engine::open(config, Arc::new(RealFs), None).map_err(|e| e.to_string())?;
+    let r = engine.with_state(|st| f(st));
+    engine.close();
+    Ok(r)
+}
+
+/// Export `dir` to `output` in `format`.
+pub fn dump(dir: &Path, output: &Path, format: Format) -> Result<Summary, String> {
+    let tmp = output.with_extension("tmp");
+    let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut out = BufWriter::new(file);
+    let now = crate::clock::now_ms();
+    let summary = with_keyspace(dir, |st| match format {
+        Format::Rdb => write_rdb(st, now, &mut out),
+        Format::Resp => write_resp(st, now, &mut out),
+    })??;
+    let file = out.into_inner().map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| e.to_string())?;
+    drop(file);
+    std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
+    Ok(summary)
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+/// Write the keyspace of `st` as an RDB file.
+pub fn write_rdb(st: &State, now: i64, out: &mut impl Write) -> Result<Summary, String> {
+    let mut s = Summary::default();
+    let ctime = (now / 1000).to_string();
+    let mut w = Writer::new(&[
+        ("redis-ver", crate::REDIS_VERSION.to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", ctime),
+        ("used-mem", "0".to_string()),
+        ("aof-base", "0".to_string()),
+    ]);
+    for lib in st.functions.iter() {
+        w.function(&lib.code);
+        s.functions += 1;
+    }
+    let pb = progress(st.ks.total_keys() as u64, "dump");
+    for (i, db) in st.ks.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        w.select_db(i, db.len() as u64, db.volatile_len() as u64);
+        for (key, e) in db.dict.iter() {
+            pb.inc(1);
+            if e.is_expired(now) {
+                s.expired += 1;
+                continue;
+            }
+            w.key(key, &e.value, e.expire_at);
+            s.keys += 1;
+            if w.buffered() >= 1 << 20 {
+                let b = w.take();
+                s.bytes += b.len() as u64;
+                out.write_all(&b).map_err(io)?;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let b = w.take();
+    out.write_all(&b).map_err(io)?;
+    let b2 = w.finish();
+    out.write_all(&b2).map_err(io)?;
+    s.bytes += (b.len() + b2.len()) as u64;
+    out.flush().map_err(io)?;
+    Ok(s)
+}
+
+/// Append one command in RESP (an array of bulk strings).
+pub fn resp_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Write the keyspace of `st` as a RESP command stream.
+pub fn write_resp(st: &State, now: i64, out: &mut impl Write) -> Result<Summary, String> {
+    let mut s = Summary::default();
+    let mut buf = Vec::new();
+    for lib in st.functions.iter() {
+        resp_command(&mut buf, &[b"FUNCTION", b"LOAD", b"REPLACE", &lib.code]);
+        s.functions += 1;
+    }
+    let pb = progress(st.ks.total_keys() as u64, "dump");
+    for (i, db) in st.ks.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        resp_command(&mut buf, &[b"SELECT", i.to_string().as_bytes()]);
+        for (key, e) in db.dict.iter() {
+            pb.inc(1);
+            if e.is_expired(now) {
+                s.expired += 1;
+                continue;
+            }
+            let payload = dump_value(&e.value);
+            if e.expire_at >= 0 {
+                let at = e.expire_at.to_string();
+                resp_command(
+                    &mut buf,
+                    &[
+                        b"RESTORE",
+                        key,
+                        at.as_bytes(),
+                        &payload,
+                        b"ABSTTL",
+                        b"REPLACE",
+                    ],
+                );
+            } else {
+                resp_command(&mut buf, &[b"RESTORE", key, b"0", &payload, b"REPLACE"]);
+            }
+            s.keys += 1;
+            if buf.len() >= 1 << 20 {
+                s.bytes += buf.len() as u64;
+                out.write_all(&buf).map_err(io)?;
+                buf.clear();
+            }
+        }
+    }
+    pb.finish_and_clear();
+    s.bytes += buf.len() as u64;
+    out.write_all(&buf).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(s)
+}

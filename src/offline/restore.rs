@@ -1,0 +1,346 @@
+//! `strata restore --dir D --input F [--force]`: load an RDB file (recognised by its
+//! `REDIS` magic) or a RESP command stream (starting with `*`: `SELECT`, `RESTORE`,
+//! `FUNCTION LOAD`, as `strata dump --format resp` writes) into a data directory without a
+//! server. Two steps kept apart: `load_input` builds a `Keyspace` (keys whose TTL is
+//! already past are dropped), `write_log` writes it as log records of
+//! `RESTORE key <abs-ms|0> payload [ABSTTL] REPLACE` effects through the persist `Log`
+//! (fsync always), so `strata server --dir D` replays it like any other log. A non-empty
+//! directory is refused unless `--force`: then the existing log is kept and a `FLUSHALL`
+//! record is appended first, so the restored keyspace replaces the old contents (the old
+//! records stay until compaction; the directory lock makes this fail while a server runs).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::cmd::COMMANDS;
+use crate::db::{Entry, Keyspace};
+use crate::persist::batch::encode_batch;
+use crate::persist::io::RealFs;
+use crate::persist::{Log, LogOptions};
+use crate::rdb::value::{dump as dump_value, restore as restore_value};
+use crate::rdb::{file, Limits};
+
+/// A keyspace read from an input file.
+pub struct Loaded {
+    /// The keys.
+    pub ks: Keyspace,
+    /// Function library code, for FUNCTION LOAD.
+    pub functions: Vec<Vec<u8>>,
+    /// Keys left out because their TTL had passed.
+    pub expired: u64,
+}
+
+/// What was restored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Keys written.
+    pub keys: u64,
+    /// Keys left out because their TTL had passed.
+    pub expired: u64,
+    /// Function libraries written.
+    pub functions: u64,
+    /// Log records written.
+    pub records: u64,
+}
+
+/// Restore `input` into `dir`.
+pub fn restore(dir: &Path, input: &Path, force: bool) -> Result<Summary, String> {
+    check_target(dir, force)?;
+    let buf = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let config = crate::config::Config::default();
+    let databases = usize::try_from(config.databases).unwrap_or(16);
+    let lim = crate::cmd::dump::limits_from(&config);
+    let loaded = load_input(&buf, &lim, databases, crate::clock::now_ms())?;
+    write_log(dir, &loaded, force)
+}
+
+fn check_target(dir: &Path, force: bool) -> Result<(), String> {
+    let non_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+    if non_empty && !force {
+        return Err(format!(
+            "{} is not empty; use --force to replace its contents (the restored keys replace every key it holds)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Decode an RDB file or RESP command stream into a keyspace of `databases` databases.
+pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Result<Loaded, String> {
+    let mut loaded = Loaded {
+        ks: Keyspace::new(databases),
+        functions: Vec::new(),
+        expired: 0,
+    };
+    if file::is_rdb(buf) {
+        let pb = super::dump::progress(buf.len() as u64, "read");
+        let mut err = None;
+        let info = file::read(buf, lim, |k| {
+            pb.set_position(k.offset as u64);
+            if err.is_some() {
+                return;
+            }
+            if k.db >= databases {
+                err = Some(format!(
+                    "the file uses database {} (only {databases} exist)",
+                    k.db
+                ));
+                return;
+            }
+            add(&mut loaded, k.db, &k.key, k.value, k.expire_ms, now);
+        })
+        .map_err(|e| format!("RDB file: {e}"))?;
+        pb.finish_and_clear();
+        if let Some(e) = err {
+            return Err(e);
+        }
+        loaded.functions = info.functions;
+        Ok(loaded)
+    } else if buf.first() == Some(&b'*') {
+        load_resp(buf, lim, &mut loaded, now)?;
+        Ok(loaded)
+    } else if buf.is_empty() {
+        Err("the input is empty".into())
+    } else {
+        Err("unknown input format: neither an RDB file (REDIS magic) nor a RESP stream (*)".into())
+    }
+}
+
+fn add(l: &mut Loaded, db: usize, key: &[u8], value: crate::db::Value, expire_ms: i64, now: i64) {
+    if expire_ms >= 0 && expire_ms <= now {
+        l.expired += 1;
+        return;
+    }
+    let mut e = Entry::new(value, now);
+    e.expire_at = expire_ms;
+    l.ks.dbs[db].insert(key, e);
+}
+
+/// Parse one RESP array of bulk strings at `*pos`.
+fn resp_array<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Vec<&'a [u8]>, String> {
+    let line = |pos: &mut usize| -> Result<&'a [u8], String> {
+        let rest = &buf[*pos..];
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| format!("offset {}: unterminated line", *pos))?;
+        *pos += end + 2;
+        Ok(&rest[..end])
+    };
+    let num = |s: &[u8], at: usize| -> Result<usize, String> {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| format!("offset {at}: bad length"))
+    };
+    let at = *pos;
+    let head = line(pos)?;
+    if head.first() != Some(&b'*') {
+        return Err(format!("offset {at}: expected a RESP array"));
+    }
+    let n = num(&head[1..], at)?;
+    let mut args = Vec::new();
+    for _ in 0..n {
+        let at = *pos;
+        let h = line(pos)?;
+        if h.first() != Some(&b'$') {
+            return Err(format!("offset {at}: expected a bulk string"));
+        }
+        let len = num(&h[1..], at)?;
+        let end = pos.checked_add(len).filter(|e| e + 2 <= buf.len());
+        let Some(end) = end else {
+            return Err(format!("offset {at}: bulk string past the end"));
+        };
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(format!("offset {at}: bulk string not terminated"));
+        }
+        args.push(&buf[*pos..end]);
+        *pos = end + 2;
+    }
+    Ok(args)
+}
+
+fn load_resp(buf: &[u8], lim: &Limits, l: &mut Loaded, now: i64) -> Result<(), String> {
+    let eq = |a: &[u8], b: &str| a.eq_ignore_ascii_case(b.as_bytes());
+    let pb = super::dump::progress(buf.len() as u64, "read");
+    let mut pos = 0;
+    let mut db = 0usize;
+    while pos < buf.len() {
+        let at = pos;
+        let args = resp_array(buf, &mut pos)?;
+        pb.set_position(pos as u64);
+        let bad = |w: &str| format!("offset {at}: {w}");
+        match args.as_slice() {
+            [c, n] if eq(c, "select") => {
+                db = std::str::from_utf8(n)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .filter(|&d: &usize| d < l.ks.dbs.len())
+                    .ok_or_else(|| bad("SELECT of a database that does not exist"))?;
+            }
+            [c, key, ttl, payload, opts @ ..] if eq(c, "restore") => {
+                let ttl: i64 = std::str::from_utf8(ttl)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .filter(|&t: &i64| t >= 0)
+                    .ok_or_else(|| bad("RESTORE with a bad TTL"))?;
+                let mut abs = false;
+                for o in opts {
+                    if eq(o, "absttl") {
+                        abs = true;
+                    } else if !eq(o, "replace") {
+                        return Err(bad("RESTORE option other than ABSTTL/REPLACE"));
+                    }
+                }
+                let value = restore_value(payload, lim)
+                    .map_err(|e| bad(&format!("RESTORE payload: {e:?}")))?;
+                let expire = match (ttl, abs) {
+                    (0, _) => -1,
+                    (t, true) => t,
+                    (t, false) => now.saturating_add(t),
+                };
+                add(l, db, key, value, expire, now);
+            }
+            [c, sub, rest @ ..] if eq(c, "function") && eq(sub, "load") && !rest.is_empty() => {
+                if let Some(code) = rest.last() {
+                    l.functions.push(code.to_vec());
+                }
+            }
+            [c, ..] => {
+                return Err(bad(&format!(
+                "unsupported command {} (a restore stream holds SELECT, RESTORE and FUNCTION LOAD)",
+                String::from_utf8_lossy(c)
+            )))
+            }
+            [] => return Err(bad("empty command")),
+        }
+    }
+    pb.finish_and_clear();
+    Ok(())
+}
+
+/// Target payload size of one log record.
+const RECORD_BYTES: usize = 1 << 20;
+
+/// True if the command table knows `argv` (its replay would not be refused).
+fn known(argv: &[Bytes]) -> bool {
+    COMMANDS.lookup(argv).is_ok()
+}
+
+/// Write `l` into `dir` as log records (after a FLUSHALL record when `force` found an
+/// existing log), fsynced.
+pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String> {
+    check_target(dir, force)?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (log, recovered) =
+        Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
+    let result = write_records(&log, l, !recovered.records.is_empty());
+    let done = result.and_then(|(s, last)| {
+        if last > 0 {
+            log.wait_durable_blocking(last).map_err(|e| e.to_string())?;
+        }
+        Ok(s)
+    });
+    log.shutdown();
+    done
+}
+
+fn write_records(log: &Log, l: &Loaded, had_data: bool) -> Result<(Summary, u64), String> {
+    let mut s = Summary::default();
+    let now = crate::clock::now_ms();
+    let mut last = 0;
+    let mut batch: Vec<(u16, Vec<Bytes>)> = Vec::new();
+    let mut size = 0usize;
+    let mut flush = |batch: &mut Vec<(u16, Vec<Bytes>)>, s: &mut Summary| -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut payload = Vec::new();
+        encode_batch(batch, &mut payload);
+        last = log.append(now, &payload).map_err(|e| e.to_string())?;
+        s.records += 1;
+        batch.clear();
+        Ok(())
+    };
+    if had_data {
+        batch.push((0, vec![Bytes::from_static(b"FLUSHALL")]));
+        let ff = vec![
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"FLUSH"),
+        ];
+        if known(&ff) {
+            batch.push((0, ff));
+        }
+        flush(&mut batch, &mut s)?;
+    }
+    for code in &l.functions {
+        let argv = vec![
+            Bytes::from_static(b"FUNCTION"),
+            Bytes::from_static(b"LOAD"),
+            Bytes::from_static(b"REPLACE"),
+            Bytes::copy_from_slice(code),
+        ];
+        if !known(&argv) {
+            return Err(
+                "the input holds function libraries but this build has no FUNCTION LOAD".into(),
+            );
+        }
+        batch.push((0, argv));
+        s.functions += 1;
+    }
+    flush(&mut batch, &mut s)?;
+    let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
+    for (i, db) in l.ks.dbs.iter().enumerate() {
+        let dbi = u16::try_from(i).map_err(|_| "too many databases".to_string())?;
+        for (key, e) in db.dict.iter() {
+            pb.inc(1);
+            let payload = dump_value(&e.value);
+            size += payload.len() + key.len();
+            let mut argv = vec![
+                Bytes::from_static(b"RESTORE"),
+                Bytes::copy_from_slice(key),
+                Bytes::from(e.expire_at.max(0).to_string()),
+                Bytes::from(payload),
+            ];
+            if e.expire_at >= 0 {
+                argv.push(Bytes::from_static(b"ABSTTL"));
+            }
+            argv.push(Bytes::from_static(b"REPLACE"));
+            batch.push((dbi, argv));
+            s.keys += 1;
+            if size >= RECORD_BYTES {
+                flush(&mut batch, &mut s)?;
+                size = 0;
+            }
+        }
+    }
+    flush(&mut batch, &mut s)?;
+    pb.finish_and_clear();
+    s.expired = l.expired;
+    Ok((s, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp_stream_parses() {
+        let mut buf = Vec::new();
+        let p = dump_value(&crate::db::Value::Str(b"v".to_vec()));
+        super::super::dump::resp_command(&mut buf, &[b"SELECT", b"2"]);
+        super::super::dump::resp_command(&mut buf, &[b"RESTORE", b"k", b"0", &p, b"REPLACE"]);
+        super::super::dump::resp_command(
+            &mut buf,
+            &[b"RESTORE", b"gone", b"1", &p, b"ABSTTL", b"REPLACE"],
+        );
+        let l = load_input(&buf, &Limits::default(), 16, 1000).unwrap();
+        assert_eq!(l.ks.dbs[2].len(), 1);
+        assert_eq!(l.expired, 1);
+        assert!(load_input(&buf[..buf.len() - 3], &Limits::default(), 16, 1000).is_err());
+        assert!(load_input(b"*1\r\n$4\r\nPING\r\n", &Limits::default(), 16, 1000).is_err());
+        assert!(load_input(b"hello", &Limits::default(), 16, 1000).is_err());
+    }
+}
