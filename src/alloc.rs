@@ -30,3 +30,64 @@ pub fn stats() -> MemStats {
         resident: get(tikv_jemalloc_ctl::stats::resident::read()),
     }
 }
+
+/// Refresh the statistics and read only `allocated` (the eviction gauge's refresh; about a
+/// microsecond or two, so callers cache it). None if the statistics are unavailable.
+pub fn allocated() -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .ok()
+        .map(|v| v as u64)
+}
+
+/// The calling thread's lifetime allocation counters (jemalloc `thread.allocatedp` and
+/// `thread.deallocatedp`): reading them is a plain load, so the bytes one operation frees
+/// can be measured exactly (eviction measures each deletion this way, as Redis does with
+/// `zmalloc_used_memory` around `dbSyncDelete`). Not `Send`: use on the creating thread.
+pub struct ThreadMeter {
+    alloc: tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+    dealloc: tikv_jemalloc_ctl::thread::ThreadLocal<u64>,
+}
+
+impl ThreadMeter {
+    /// The meter of the calling thread (None if jemalloc statistics are unavailable).
+    pub fn new() -> Option<ThreadMeter> {
+        Some(ThreadMeter {
+            alloc: tikv_jemalloc_ctl::thread::allocatedp::read().ok()?,
+            dealloc: tikv_jemalloc_ctl::thread::deallocatedp::read().ok()?,
+        })
+    }
+
+    /// Bytes allocated minus bytes freed by this thread so far (differences are meaningful).
+    pub fn net(&self) -> i64 {
+        let a = self.alloc.get();
+        let d = self.dealloc.get();
+        (a as i64).wrapping_sub(d as i64)
+    }
+}
+
+thread_local! {
+    static METER: Option<(u64, ThreadMeter)> = ThreadMeter::new().map(|m| {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        (NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), m)
+    });
+}
+
+/// The calling thread's `(tag, net bytes)`: a tag unique to the thread, and its bytes
+/// allocated minus freed so far (`ThreadMeter::net`), from a meter cached per thread, so
+/// this is a couple of loads. None if jemalloc statistics are unavailable.
+pub fn thread_net() -> Option<(u64, i64)> {
+    METER.with(|m| m.as_ref().map(|(tag, m)| (*tag, m.net())))
+}
+
+/// jemalloc's own report (`malloc_stats_print`), for MEMORY MALLOC-STATS.
+pub fn malloc_stats_text() -> String {
+    let mut buf = Vec::new();
+    match tikv_jemalloc_ctl::stats_print::stats_print(
+        &mut buf,
+        tikv_jemalloc_ctl::stats_print::Options::default(),
+    ) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => "Stats not supported for the current allocator".to_string(),
+    }
+}

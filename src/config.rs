@@ -34,6 +34,78 @@ impl Appendfsync {
     }
 }
 
+/// `maxmemory-policy`: what to evict when used memory is over `maxmemory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxmemoryPolicy {
+    /// Evict the least recently used keys that have a TTL.
+    VolatileLru,
+    /// Evict the least frequently used keys that have a TTL.
+    VolatileLfu,
+    /// Evict random keys that have a TTL.
+    VolatileRandom,
+    /// Evict the keys with the nearest expiry.
+    VolatileTtl,
+    /// Evict the least recently used keys.
+    AllkeysLru,
+    /// Evict the least frequently used keys.
+    AllkeysLfu,
+    /// Evict random keys.
+    AllkeysRandom,
+    /// Evict nothing: refuse commands that may grow memory (`-OOM`).
+    NoEviction,
+}
+
+impl MaxmemoryPolicy {
+    /// Every spelling, in Redis's order (its CONFIG SET error lists them so).
+    pub const NAMES: &'static [&'static str] = &[
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "noeviction",
+    ];
+    const ALL: [MaxmemoryPolicy; 8] = [
+        Self::VolatileLru,
+        Self::VolatileLfu,
+        Self::VolatileRandom,
+        Self::VolatileTtl,
+        Self::AllkeysLru,
+        Self::AllkeysLfu,
+        Self::AllkeysRandom,
+        Self::NoEviction,
+    ];
+
+    fn parse(s: &str) -> Option<Self> {
+        let l = s.to_ascii_lowercase();
+        let i = Self::NAMES.iter().position(|n| *n == l)?;
+        Some(Self::ALL[i])
+    }
+
+    /// The directive's spelling.
+    pub fn name(self) -> &'static str {
+        let i = Self::ALL.iter().position(|p| *p == self).unwrap_or(7);
+        Self::NAMES[i]
+    }
+
+    /// True for the LFU policies (keys carry a frequency counter instead of an LRU clock).
+    pub fn is_lfu(self) -> bool {
+        matches!(self, Self::VolatileLfu | Self::AllkeysLfu)
+    }
+
+    /// True for the LRU policies.
+    pub fn is_lru(self) -> bool {
+        matches!(self, Self::VolatileLru | Self::AllkeysLru)
+    }
+
+    /// True for the `allkeys-*` policies (every key is a candidate, not only keys with a TTL).
+    pub fn is_allkeys(self) -> bool {
+        matches!(self, Self::AllkeysLru | Self::AllkeysLfu | Self::AllkeysRandom)
+    }
+}
+
 /// Every setting. Fields are the directives strata acts on; `extra` holds the
 /// Redis directives accepted for compatibility that have no effect yet.
 #[derive(Debug, Clone)]
@@ -82,6 +154,18 @@ pub struct Config {
     pub list_max_listpack_size: i64,
     /// `notify-keyspace-events`: the enabled notification classes, as `notify::*` bits.
     pub notify_keyspace_events: u32,
+    /// `maxmemory`: evict (or refuse writes) above this many bytes; 0 = no limit.
+    pub maxmemory: u64,
+    /// `maxmemory-policy`: what to evict when over `maxmemory`.
+    pub maxmemory_policy: MaxmemoryPolicy,
+    /// `maxmemory-samples`: keys sampled per database per eviction-pool refill.
+    pub maxmemory_samples: u64,
+    /// `maxmemory-eviction-tenacity` (0..100): how long one eviction run may take.
+    pub maxmemory_eviction_tenacity: u64,
+    /// `lfu-log-factor`: how slowly the LFU counter grows.
+    pub lfu_log_factor: u64,
+    /// `lfu-decay-time`: minutes per LFU counter decrement (0 = never decay).
+    pub lfu_decay_time: u64,
     /// Accepted-for-compatibility directives and their current values, in table order.
     pub extra: Vec<(&'static str, String)>,
 }
@@ -269,24 +353,38 @@ const DIRECTIVES: &[Directive] = &[
         "maxmemory",
         Kind::Memory,
         true,
-        "compatibility (eviction is not implemented yet)",
+        "memory limit in bytes, units allowed (100mb, 1gb); 0 = none (default)",
     ),
     d(
         "maxmemory-policy",
-        Kind::Enum(&[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ]),
+        Kind::Enum(MaxmemoryPolicy::NAMES),
         true,
-        "compatibility",
+        "eviction policy over maxmemory (default noeviction)",
     ),
-    d("maxmemory-samples", Kind::Int(1, 64), true, "compatibility"),
+    d(
+        "maxmemory-samples",
+        Kind::Int(1, i32::MAX as u64),
+        true,
+        "keys sampled per eviction step (default 5)",
+    ),
+    d(
+        "maxmemory-eviction-tenacity",
+        Kind::Int(0, 100),
+        true,
+        "eviction time budget per command 0..100 (default 10 = 500us)",
+    ),
+    d(
+        "lfu-log-factor",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "LFU counter logarithm factor (default 10)",
+    ),
+    d(
+        "lfu-decay-time",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "minutes per LFU counter decay step (default 1)",
+    ),
     d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
     d("protected-mode", Kind::Bool, true, "compatibility"),
     d(
@@ -360,9 +458,6 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("appendfilename", "appendonly.aof"),
         ("appenddirname", "appendonlydir"),
         ("dbfilename", "dump.rdb"),
-        ("maxmemory", "0"),
-        ("maxmemory-policy", "noeviction"),
-        ("maxmemory-samples", "5"),
         ("daemonize", "no"),
         ("protected-mode", "yes"),
         ("tcp-keepalive", "300"),
@@ -411,21 +506,25 @@ impl Default for Config {
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
             notify_keyspace_events: 0,
+            maxmemory: 0,
+            maxmemory_policy: MaxmemoryPolicy::NoEviction,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             extra: default_extra(),
         }
     }
 }
 
 /// Parse a memory amount with Redis's units: `b`, `k`/`kb`, `m`/`mb`, `g`/`gb` (case-insensitive;
-/// `k` = 1000, `kb` = 1024). A bare number is bytes.
+/// `k` = 1000, `kb` = 1024). A bare number is bytes; no digits at all is 0, as in Redis.
 pub fn parse_memory(s: &str) -> Option<u64> {
     let l = s.to_ascii_lowercase();
     let split = l.find(|c: char| !c.is_ascii_digit()).unwrap_or(l.len());
     let (num, unit) = l.split_at(split);
-    if num.is_empty() {
-        return None;
-    }
-    let n: u64 = num.parse().ok()?;
+    // Redis's `memtoull` reads no digits as 0 (`""` and a bare unit are 0 bytes).
+    let n: u64 = if num.is_empty() { 0 } else { num.parse().ok()? };
     let mul: u64 = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -524,6 +623,12 @@ impl Config {
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
             "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
             "notify-keyspace-events" => notify::format(self.notify_keyspace_events),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.name().into(),
+            "maxmemory-samples" => self.maxmemory_samples.to_string(),
+            "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity.to_string(),
+            "lfu-log-factor" => self.lfu_log_factor.to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.to_string(),
             other => self
                 .extra
                 .iter()
@@ -638,6 +743,15 @@ impl Config {
                 self.notify_keyspace_events = notify::parse(&normalized)
                     .ok_or_else(|| bad("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?
             }
+            "maxmemory" => self.maxmemory = num(),
+            "maxmemory-policy" => {
+                self.maxmemory_policy =
+                    MaxmemoryPolicy::parse(&normalized).ok_or_else(|| bad("bad policy"))?
+            }
+            "maxmemory-samples" => self.maxmemory_samples = num(),
+            "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity = num(),
+            "lfu-log-factor" => self.lfu_log_factor = num(),
+            "lfu-decay-time" => self.lfu_decay_time = num(),
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))
             }

@@ -212,6 +212,11 @@ fn pubsub() {
 }
 
 #[test]
+fn memory() {
+    check("memory");
+}
+
+#[test]
 fn txn() {
     check("txn");
 }
@@ -360,6 +365,9 @@ fn exact_error_texts() {
         "BITCOUNT s 0 1 FOO",
         "BITPOS s 1 0 1 FOO",
         "CLIENT NO-EVICT maybe",
+        "MEMORY USAGE s SAMPLES -1",
+        "MEMORY USAGE s FOO",
+        "MEMORY FOO",
         "AUTH a b c",
         "CONFIG SET hz 10 foo",
         // not an integer / float / bit / offset
@@ -391,6 +399,7 @@ fn exact_error_texts() {
         "SWAPDB 0 x",
         "HELLO x",
         "CONFIG SET hz abc",
+        "MEMORY USAGE s SAMPLES x",
         // out of range, overflow, bad values
         "+SET big 9223372036854775807",
         "INCR big",
@@ -415,6 +424,13 @@ fn exact_error_texts() {
         "COPY s x DB 16",
         "SWAPDB 0 16",
         "HELLO 4",
+        "CONFIG SET maxmemory 1.5gb",
+        "CONFIG SET maxmemory-policy foo",
+        "CONFIG SET maxmemory-samples 0",
+        "CONFIG SET maxmemory-eviction-tenacity 101",
+        "CONFIG SET lfu-log-factor -1",
+        "CONFIG SET lfu-decay-time -1",
+        "CONFIG SET active-expire-effort 11",
         // option conflicts
         "EXPIRE t 10 NX XX",
         "EXPIRE t 10 GT LT",
@@ -427,6 +443,9 @@ fn exact_error_texts() {
         "RENAME nosuch x",
         "RENAMENX nosuch x",
         "OBJECT FREQ s",
+        "+CONFIG SET maxmemory-policy allkeys-lfu",
+        "OBJECT IDLETIME s",
+        "+CONFIG SET maxmemory-policy noeviction",
         // connection
         "AUTH x",
         "AUTH someone x",

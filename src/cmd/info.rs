@@ -212,52 +212,52 @@ fn proc_status_kb(text: &str, field: &str) -> u64 {
 }
 
 fn memory(x: &mut Exec<'_>) -> Fields {
-    let status = read_proc("/proc/self/status");
-    let rss = proc_status_kb(&status, "VmRSS");
-    let mem = crate::alloc::stats();
-    let used = if mem.allocated > 0 {
-        mem.allocated
-    } else {
-        rss
-    };
-    let peak = x.st.stats.peak_memory.max(used);
-    x.st.stats.peak_memory = peak;
+    let r = super::memory::report(x);
     let total = proc_status_kb(&read_proc("/proc/meminfo"), "MemTotal");
-    let maxmemory =
-        x.st.config
-            .get("maxmemory")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    let policy = x.st.config.get("maxmemory-policy").unwrap_or_default();
-    let perc = if peak > 0 {
-        used as f64 * 100.0 / peak as f64
-    } else {
-        0.0
-    };
-    let frag = if used > 0 {
-        rss as f64 / used as f64
-    } else {
-        1.0
-    };
+    let maxmemory = x.st.config.maxmemory;
+    let policy = x.st.config.maxmemory_policy.name();
+    let scripts = x.st.scripts.len();
+    let diff = |a: u64, b: u64| i128::from(a) - i128::from(b);
     vec![
-        kv("used_memory", used),
-        kv("used_memory_human", bytes_to_human(used)),
-        kv("used_memory_rss", rss),
-        kv("used_memory_rss_human", bytes_to_human(rss)),
-        kv("used_memory_peak", peak),
-        kv("used_memory_peak_human", bytes_to_human(peak)),
-        kv("used_memory_peak_perc", format!("{perc:.2}%")),
+        kv("used_memory", r.used),
+        kv("used_memory_human", bytes_to_human(r.used)),
+        kv("used_memory_rss", r.rss),
+        kv("used_memory_rss_human", bytes_to_human(r.rss)),
+        kv("used_memory_peak", r.peak),
+        kv("used_memory_peak_human", bytes_to_human(r.peak)),
+        kv("used_memory_peak_perc", format!("{:.2}%", r.peak_perc())),
+        kv("used_memory_overhead", r.overhead),
+        kv("used_memory_startup", r.startup),
+        kv("used_memory_dataset", r.dataset()),
+        kv("used_memory_dataset_perc", format!("{:.2}%", r.dataset_perc())),
+        kv("allocator_allocated", r.allocated),
+        kv("allocator_active", r.active),
+        kv("allocator_resident", r.resident),
         kv("total_system_memory", total),
         kv("total_system_memory_human", bytes_to_human(total)),
+        kv("number_of_cached_scripts", scripts),
         kv("maxmemory", maxmemory),
         kv("maxmemory_human", bytes_to_human(maxmemory)),
         kv("maxmemory_policy", policy),
-        kv("allocator_allocated", mem.allocated),
-        kv("allocator_active", mem.active),
-        kv("allocator_resident", mem.resident),
-        kv("mem_fragmentation_ratio", format!("{frag:.2}")),
+        kv("allocator_frag_ratio", format!("{:.2}", r.allocator_frag())),
+        kv("allocator_frag_bytes", diff(r.active, r.allocated)),
+        kv("allocator_rss_ratio", format!("{:.2}", r.allocator_rss())),
+        kv("allocator_rss_bytes", diff(r.resident, r.active)),
+        kv("rss_overhead_ratio", format!("{:.2}", r.rss_overhead())),
+        kv("rss_overhead_bytes", diff(r.rss, r.resident)),
+        kv("mem_fragmentation_ratio", format!("{:.2}", r.frag())),
+        kv("mem_fragmentation_bytes", diff(r.rss, r.used)),
+        kv("mem_not_counted_for_evict", 0),
+        kv("mem_replication_backlog", 0),
+        kv("mem_total_replication_buffers", 0),
+        kv("mem_clients_slaves", 0),
+        kv("mem_clients_normal", 0),
+        kv("mem_cluster_links", 0),
+        kv("mem_aof_buffer", 0),
         kv("mem_allocator", "jemalloc-5.3.0"),
+        kv("active_defrag_running", 0),
         kv("lazyfree_pending_objects", 0),
+        kv("lazyfreed_objects", 0),
     ]
 }
 
@@ -289,7 +289,7 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("total_net_output_bytes", s.net_output_bytes),
         kv("rejected_connections", s.rejected_connections),
         kv("expired_keys", s.expired_keys),
-        kv("evicted_keys", 0),
+        kv("evicted_keys", s.evicted_keys),
         kv("keyspace_hits", s.keyspace_hits),
         kv("keyspace_misses", s.keyspace_misses),
         kv("pubsub_channels", 0),

@@ -345,9 +345,15 @@ fn type_(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn touch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    // TOUCH records the access even for a CLIENT NO-TOUCH client, as in Redis.
+    let no_touch = x.no_touch();
     let mut n = 0;
     for k in &a[1..] {
         if x.lookup_read(k).is_some() {
+            if no_touch {
+                let db = x.db;
+                x.touch_key_in(db, k);
+            }
             n += 1;
         }
     }
@@ -646,8 +652,6 @@ fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 /// Redis's `OBJ_SHARED_REFCOUNT`: what OBJECT REFCOUNT says for a shared integer.
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
-/// Redis's `LFU_INIT_VAL`: a new key's LFU counter.
-const LFU_INIT_VAL: i64 = 5;
 
 fn policy(x: &Exec<'_>) -> String {
     x.st.config.get("maxmemory-policy").unwrap_or_default()
@@ -691,30 +695,34 @@ fn is_shared_integer(e: &Entry) -> bool {
 }
 
 fn object_idletime(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let lfu = policy(x).contains("lfu");
-    let now_s = i64::from(secs(x.now_ms));
+    use crate::db::evict;
+    let lfu = x.st.config.maxmemory_policy.is_lfu();
+    let now = x.now_ms;
     let Some(e) = read_notouch(x, &a[2]) else {
         return Ok(Reply::Null);
     };
     if lfu {
         return Err(CmdError::err("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    Ok(Reply::Int((now_s - i64::from(e.access_s)).max(0)))
+    let idle = evict::idle_ms(evict::lru_field(e.access_s, false), now) / 1000;
+    Ok(Reply::Int(i64::try_from(idle).unwrap_or(i64::MAX)))
 }
 
 fn object_freq(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let lfu = policy(x).contains("lfu");
-    let now_s = i64::from(secs(x.now_ms));
+    use crate::db::evict;
+    let lfu = x.st.config.maxmemory_policy.is_lfu();
+    let decay = x.st.config.lfu_decay_time;
+    let now = x.now_ms;
     let Some(e) = read_notouch(x, &a[2]) else {
         return Ok(Reply::Null);
     };
     if !lfu {
         return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
     }
-    // No LFU counters are kept: report a new key's counter decayed by one per idle
-    // minute (lfu-decay-time 1), which is what Redis shows for a key not read since.
-    let idle_min = (now_s - i64::from(e.access_s)).max(0) / 60;
-    Ok(Reply::Int((LFU_INIT_VAL - idle_min).max(0)))
+    let lru = evict::lru_field(e.access_s, true);
+    Ok(Reply::Int(i64::from(evict::lfu_decr_and_return(
+        lru, now, decay,
+    ))))
 }
 
 const OBJECT_HELP: &[&str] = &[
@@ -1650,7 +1658,11 @@ mod tests {
         s.st.config
             .set("maxmemory-policy", "allkeys-lfu", true)
             .unwrap();
-        assert_eq!(s.run(&["object", "freq", "e"]), i(5));
+        // A key created under LFU starts at LFU_INIT_VAL; one last touched under LRU has
+        // its LRU clock reinterpreted as LFU data, as in Redis (some counter 0..255).
+        s.run(&["set", "fresh", "1"]);
+        assert_eq!(s.run(&["object", "freq", "fresh"]), i(5));
+        assert!(matches!(s.run(&["object", "freq", "e"]), Reply::Int(0..=255)));
         assert_eq!(
             s.run(&["object", "idletime", "e"]),
             err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")

@@ -18,6 +18,7 @@ pub mod info;
 pub mod introspect;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod pubsub;
 pub mod registry;
 pub mod scripting;

@@ -41,6 +41,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::server::register(&mut specs);
     super::connection::register(&mut specs);
     super::info::register(&mut specs);
+    super::memory::register(&mut specs);
     super::introspect::register(&mut specs);
     super::scripting::register(&mut specs);
     let r = Registry::build(specs);

@@ -1,0 +1,462 @@
+//! Eviction under `maxmemory` for every policy, end to end through a socket: fill past the
+//! limit with a known access pattern and check which keys survive, that `used_memory`
+//! stays near the limit, that `noeviction` refuses writes with -OOM while reads and DEL
+//! work, that evictions are journaled (a reopened data directory holds exactly the
+//! keyspace the run ended with), and that active expiry reclaims many keys.
+//!
+//! jemalloc's statistics are process-wide and the servers run in this process, so the
+//! tests take a lock and run one at a time.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{RawClient, TestServer, V};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const VALUE: usize = 1000;
+/// How far above the memory in use at the start the limit is set.
+const HEADROOM: u64 = 16 << 20;
+
+fn info_field(c: &mut RawClient, section: &str, field: &str) -> u64 {
+    let text = c.cmd(&["INFO", section]).text();
+    let prefix = format!("{field}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .parse()
+        .expect("number")
+}
+
+/// Send `n` commands made by `make(i)`, pipelined in batches built one at a time (the
+/// test's own allocations count in this process's `used_memory`), and pass every reply
+/// to `check`.
+fn pipeline(
+    c: &mut RawClient,
+    n: usize,
+    make: impl Fn(usize) -> Vec<String>,
+    mut check: impl FnMut(V),
+) {
+    let mut i = 0;
+    while i < n {
+        let end = (i + 256).min(n);
+        for j in i..end {
+            let cmd = make(j);
+            let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+            c.send(&a);
+        }
+        for _ in i..end {
+            check(c.read());
+        }
+        i = end;
+    }
+}
+
+/// `SET <prefix><i> <value> [extra…]` for i in `range`; panics on any error reply.
+fn fill(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, extra: &[&str]) {
+    let v = "x".repeat(VALUE);
+    let start = range.start;
+    pipeline(
+        c,
+        range.len(),
+        |i| {
+            let mut cmd = vec![
+                "SET".to_string(),
+                format!("{prefix}{}", start + i),
+                v.clone(),
+            ];
+            cmd.extend(extra.iter().map(|s| (*s).to_string()));
+            cmd
+        },
+        |r| assert_eq!(r, V::Simple("OK".into()), "fill {prefix}"),
+    );
+}
+
+fn existing(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>) -> usize {
+    let start = range.start;
+    let mut n = 0;
+    pipeline(
+        c,
+        range.len(),
+        |i| vec!["EXISTS".to_string(), format!("{prefix}{}", start + i)],
+        |r| n += usize::from(r == V::Int(1)),
+    );
+    n
+}
+
+fn touch_all(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, times: usize) {
+    let (start, len) = (range.start, range.len());
+    pipeline(
+        c,
+        len * times,
+        |i| vec!["GET".to_string(), format!("{prefix}{}", start + i % len)],
+        |_| {},
+    );
+}
+
+/// Start a server and set `maxmemory` to the memory in use now plus `HEADROOM`.
+fn start(policy: &str, extra: &[(&str, &str)]) -> (TestServer, RawClient, u64) {
+    let mut directives = vec![("appendfsync", "everysec"), ("maxmemory-policy", policy)];
+    directives.extend_from_slice(extra);
+    let s = TestServer::start(&directives);
+    let mut c = s.raw();
+    let base = info_field(&mut c, "memory", "used_memory");
+    let max = base + HEADROOM;
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
+        V::Simple("OK".into())
+    );
+    (s, c, max)
+}
+
+/// used_memory is within 5% of the limit (it went past it and was brought back).
+fn assert_near_limit(c: &mut RawClient, max: u64) {
+    let used = info_field(c, "memory", "used_memory");
+    assert!(
+        used <= max + max / 20,
+        "used_memory {used} more than 5% over maxmemory {max}"
+    );
+    assert!(
+        used >= max - max / 5,
+        "used_memory {used} far under maxmemory {max}: over-eviction"
+    );
+}
+
+/// Keys that fit in the headroom (about 1.1 KB each with their slot).
+const FIT: usize = (HEADROOM / 1150) as usize;
+
+#[test]
+fn allkeys_lru_keeps_recently_used_keys() {
+    let _g = serial();
+    let (_s, mut c, max) = start("allkeys-lru", &[]);
+    // Old keys, then a pause so their idle time (1 s resolution) exceeds the hot set's.
+    fill(&mut c, "cold:", 0..FIT / 2, &[]);
+    fill(&mut c, "hot:", 0..FIT / 4, &[]);
+    std::thread::sleep(Duration::from_millis(2100));
+    touch_all(&mut c, "hot:", 0..FIT / 4, 1);
+    // Push well past the limit.
+    fill(&mut c, "new:", 0..FIT / 2, &[]);
+    assert_near_limit(&mut c, max);
+    // Stop evicting, so the counts below are of one state.
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    let evicted = info_field(&mut c, "stats", "evicted_keys") as usize;
+    assert!(evicted > 0, "nothing evicted");
+    let hot = existing(&mut c, "hot:", 0..FIT / 4);
+    let cold = existing(&mut c, "cold:", 0..FIT / 2);
+    assert!(
+        hot * 100 >= (FIT / 4) * 95,
+        "hot keys kept: {hot} of {}",
+        FIT / 4
+    );
+    // The idle ones went first.
+    let cold_evicted = FIT / 2 - cold;
+    assert!(
+        cold_evicted * 100 >= evicted * 90,
+        "only {cold_evicted} of {evicted} evicted keys were cold"
+    );
+}
+
+#[test]
+fn allkeys_lfu_keeps_frequently_used_keys() {
+    let _g = serial();
+    let (_s, mut c, max) = start("allkeys-lfu", &[]);
+    fill(&mut c, "cold:", 0..FIT / 2, &[]);
+    fill(&mut c, "hot:", 0..FIT / 4, &[]);
+    // Many reads: the hot counters grow past LFU_INIT_VAL (5), the others stay at 5.
+    touch_all(&mut c, "hot:", 0..FIT / 4, 30);
+    assert!(matches!(c.cmd(&["OBJECT", "FREQ", "hot:0"]), V::Int(n) if n > 5));
+    assert_eq!(c.cmd(&["OBJECT", "FREQ", "cold:0"]), V::Int(5));
+    fill(&mut c, "new:", 0..FIT / 2, &[]);
+    let hot = existing(&mut c, "hot:", 0..FIT / 4);
+    assert!(
+        hot * 100 >= (FIT / 4) * 95,
+        "hot keys kept: {hot} of {}",
+        FIT / 4
+    );
+    assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
+    assert_near_limit(&mut c, max);
+}
+
+#[test]
+fn allkeys_random_stays_under_the_limit() {
+    let _g = serial();
+    let (_s, mut c, max) = start("allkeys-random", &[]);
+    fill(&mut c, "k:", 0..FIT * 2, &[]);
+    let kept = existing(&mut c, "k:", 0..FIT * 2);
+    assert!(kept < FIT * 2 && kept > FIT / 2, "kept {kept}");
+    assert!(info_field(&mut c, "stats", "evicted_keys") >= (FIT / 2) as u64);
+    assert_near_limit(&mut c, max);
+}
+
+/// The volatile policies evict only keys with a TTL.
+fn volatile_never_evicts_persistent_keys(policy: &str) {
+    let _g = serial();
+    let (_s, mut c, max) = start(policy, &[]);
+    fill(&mut c, "keep:", 0..FIT / 3, &[]);
+    fill(&mut c, "ttl:", 0..FIT * 3 / 2, &["EX", "3600"]);
+    assert_eq!(existing(&mut c, "keep:", 0..FIT / 3), FIT / 3, "{policy}");
+    let ttl = existing(&mut c, "ttl:", 0..FIT * 3 / 2);
+    assert!(ttl < FIT * 3 / 2, "{policy}: nothing evicted");
+    assert_near_limit(&mut c, max);
+}
+
+#[test]
+fn volatile_lru_never_evicts_persistent_keys() {
+    volatile_never_evicts_persistent_keys("volatile-lru");
+}
+
+#[test]
+fn volatile_lfu_never_evicts_persistent_keys() {
+    volatile_never_evicts_persistent_keys("volatile-lfu");
+}
+
+#[test]
+fn volatile_random_never_evicts_persistent_keys() {
+    volatile_never_evicts_persistent_keys("volatile-random");
+}
+
+#[test]
+fn volatile_ttl_evicts_the_soonest_to_expire() {
+    let _g = serial();
+    let (_s, mut c, max) = start("volatile-ttl", &[]);
+    fill(&mut c, "far:", 0..FIT / 2, &["EX", "100000"]);
+    fill(&mut c, "soon:", 0..FIT / 2, &["EX", "1000"]);
+    // Past the limit: the `soon` keys go first, then the newest far ones.
+    fill(&mut c, "later:", 0..FIT / 3, &["EX", "50000"]);
+    let far = existing(&mut c, "far:", 0..FIT / 2);
+    let soon = existing(&mut c, "soon:", 0..FIT / 2);
+    assert!(far * 100 >= (FIT / 2) * 95, "far keys kept: {far}");
+    assert!(soon * 100 <= (FIT / 2) * 60, "soon keys kept: {soon}");
+    assert_near_limit(&mut c, max);
+}
+
+#[test]
+fn volatile_policy_without_candidates_refuses_writes() {
+    let _g = serial();
+    let (_s, mut c, _max) = start("volatile-lru", &[]);
+    let v = "x".repeat(VALUE);
+    let mut oom = None;
+    for i in 0..FIT * 2 {
+        let r = c.cmd(&["SET", &format!("p:{i}"), &v]);
+        if r != V::Simple("OK".into()) {
+            oom = Some(r);
+            break;
+        }
+    }
+    assert_eq!(
+        oom,
+        Some(V::Err(
+            "OOM command not allowed when used memory > 'maxmemory'.".into()
+        ))
+    );
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+}
+
+#[test]
+fn noeviction_refuses_writes_but_reads_and_del_work() {
+    let _g = serial();
+    let (_s, mut c, _max) = start("noeviction", &[]);
+    let v = "x".repeat(VALUE);
+    let mut n = 0;
+    loop {
+        let r = c.cmd(&["SET", &format!("k:{n}"), &v]);
+        if r != V::Simple("OK".into()) {
+            assert_eq!(
+                r,
+                V::Err("OOM command not allowed when used memory > 'maxmemory'.".into())
+            );
+            break;
+        }
+        n += 1;
+        assert!(n < FIT * 2, "never refused");
+    }
+    assert!(n > FIT / 2, "refused too early: {n}");
+    // Reads, DEL and other non-DENYOOM commands work.
+    assert_eq!(c.cmd(&["GET", "k:0"]), V::Bulk(v.clone().into_bytes()));
+    assert_eq!(c.cmd(&["EXISTS", "k:1"]), V::Int(1));
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+    assert!(matches!(c.cmd(&["APPEND", "k:0", "x"]), V::Err(e) if e.starts_with("OOM ")));
+    // MULTI: anything queued while over the limit aborts the transaction.
+    assert_eq!(c.cmd(&["MULTI"]), V::Simple("OK".into()));
+    assert!(matches!(c.cmd(&["SET", "m", "1"]), V::Err(e) if e.starts_with("OOM ")));
+    assert!(matches!(c.cmd(&["EXEC"]), V::Err(e) if e.starts_with("EXECABORT ")));
+    // Freeing memory with DEL lets writes in again.
+    pipeline(
+        &mut c,
+        n / 2,
+        |i| vec!["DEL".to_string(), format!("k:{i}")],
+        |_| {},
+    );
+    assert_eq!(c.cmd(&["SET", "after", "1"]), V::Simple("OK".into()));
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+}
+
+fn all_keys(c: &mut RawClient) -> BTreeSet<String> {
+    match c.cmd(&["KEYS", "*"]) {
+        V::Arr(a) => a.iter().map(V::text).collect(),
+        other => panic!("KEYS: {other:?}"),
+    }
+}
+
+#[test]
+fn evictions_are_journaled_and_replay_reproduces_the_keyspace() {
+    let _g = serial();
+    let (s, mut c, _max) = start("allkeys-lru", &[("notify-keyspace-events", "Ee")]);
+    let mut sub = s.raw();
+    assert!(matches!(
+        sub.cmd(&["PSUBSCRIBE", "__keyevent@*__:evicted"]),
+        V::Arr(_) | V::Push(_)
+    ));
+    // Two databases, so the DELs must name theirs.
+    fill(&mut c, "a:", 0..FIT / 2, &[]);
+    assert_eq!(c.cmd(&["SELECT", "3"]), V::Simple("OK".into()));
+    fill(&mut c, "b:", 0..FIT, &[]);
+    // Stop evicting, so the counts below are of one state.
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    let evicted = info_field(&mut c, "stats", "evicted_keys");
+    assert!(evicted > 0);
+    // Evictions are announced.
+    match sub.read() {
+        V::Arr(m) | V::Push(m) => {
+            assert_eq!(m[0].text(), "pmessage");
+            assert!(m[2].text().ends_with("__:evicted"), "{m:?}");
+        }
+        other => panic!("expected an evicted event, got {other:?}"),
+    }
+    let before3 = all_keys(&mut c);
+    assert_eq!(c.cmd(&["SELECT", "0"]), V::Simple("OK".into()));
+    let before0 = all_keys(&mut c);
+    assert_eq!(
+        (before0.len() + before3.len()) as u64 + evicted,
+        (FIT / 2 + FIT) as u64
+    );
+    drop(sub);
+    drop(c);
+    let s = s.restart(&[("appendfsync", "everysec")]);
+    let mut c = s.raw();
+    assert_eq!(all_keys(&mut c), before0);
+    assert_eq!(c.cmd(&["SELECT", "3"]), V::Simple("OK".into()));
+    assert_eq!(all_keys(&mut c), before3);
+}
+
+#[test]
+fn active_expiry_reclaims_many_keys() {
+    let _g = serial();
+    let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "100")]);
+    let mut c = s.raw();
+    const N: usize = 200_000;
+    pipeline(
+        &mut c,
+        N,
+        |i| {
+            vec![
+                "SET".to_string(),
+                format!("e:{i}"),
+                "v".repeat(20),
+                "PX".to_string(),
+                "1500".to_string(),
+            ]
+        },
+        |r| assert_eq!(r, V::Simple("OK".into())),
+    );
+    let peak = info_field(&mut c, "memory", "used_memory");
+    // Nobody reads them: only the active cycle can reclaim them. Meanwhile a client's
+    // commands keep being served (no long stall).
+    let t0 = Instant::now();
+    let mut worst = Duration::ZERO;
+    loop {
+        let p = Instant::now();
+        assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+        worst = worst.max(p.elapsed());
+        if c.cmd(&["DBSIZE"]) == V::Int(0) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "not reclaimed in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(info_field(&mut c, "stats", "expired_keys"), N as u64);
+    let after = info_field(&mut c, "memory", "used_memory");
+    assert!(after < peak, "memory not reclaimed: {after} >= {peak}");
+    // Debug builds are slow; the budget is one 1 ms slice per lock hold plus scheduling.
+    assert!(
+        worst < Duration::from_millis(250),
+        "a PING waited {worst:?}"
+    );
+    eprintln!(
+        "reclaimed {N} keys in {:?}, worst PING {worst:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn memory_usage_and_info_fields() {
+    let _g = serial();
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["MEMORY", "USAGE", "nope"]), V::Nil);
+    c.cmd(&["SET", "small", "v"]);
+    c.cmd(&["SET", "big", &"x".repeat(10_000)]);
+    let small = match c.cmd(&["MEMORY", "USAGE", "small"]) {
+        V::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let big = match c.cmd(&["MEMORY", "USAGE", "big", "SAMPLES", "0"]) {
+        V::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    assert!((50..200).contains(&small), "small {small}");
+    assert!((10_000..11_000).contains(&big), "big {big}");
+    let info = c.cmd(&["INFO", "memory"]).text();
+    for f in [
+        "used_memory:",
+        "used_memory_human:",
+        "used_memory_rss:",
+        "used_memory_peak:",
+        "used_memory_peak_perc:",
+        "used_memory_dataset:",
+        "maxmemory:0",
+        "maxmemory_human:0B",
+        "maxmemory_policy:noeviction",
+        "mem_fragmentation_ratio:",
+        "allocator_allocated:",
+    ] {
+        assert!(info.contains(&format!("\r\n{f}")), "INFO memory lacks {f}");
+    }
+    let stats = c.cmd(&["INFO", "stats"]).text();
+    for f in [
+        "evicted_keys:0",
+        "expired_keys:",
+        "keyspace_hits:",
+        "keyspace_misses:",
+    ] {
+        assert!(stats.contains(f), "INFO stats lacks {f}");
+    }
+    match c.cmd(&["MEMORY", "STATS"]) {
+        V::Arr(a) => {
+            assert_eq!(a[0].text(), "peak.allocated");
+            assert!(a.iter().any(|v| v.text() == "db.0"));
+            assert!(a.iter().any(|v| v.text() == "keys.count"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c
+        .cmd(&["MEMORY", "MALLOC-STATS"])
+        .text()
+        .contains("jemalloc"));
+    let doctor = c.cmd(&["MEMORY", "DOCTOR"]).text();
+    assert!(
+        doctor.starts_with("Hi Sam") || doctor.starts_with("Sam,"),
+        "{doctor}"
+    );
+}
