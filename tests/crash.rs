@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use redis::Commands;
 
-fn spawn(dir: &Path, port: u16) -> Child {
+fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_strata"))
         .args(["server", "--port", &port.to_string(), "--dir"])
         .arg(dir)
         .args(["--loglevel", "warning", "--segment-size", "65536"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -53,6 +54,34 @@ struct Acks {
 
 #[test]
 fn kill9_loses_no_acknowledged_write() {
+    kill9_rounds(&[], false);
+}
+
+/// The same under snapshots: the automatic trigger fires every 64 KiB of log and a client
+/// asks for BGSAVE every few milliseconds, so kills land before, during and after snapshot
+/// writes, installs and segment retirements.
+#[test]
+fn kill9_during_snapshots_loses_no_acknowledged_write() {
+    let dir = kill9_rounds(
+        &[
+            "--auto-aof-rewrite-min-size",
+            "65536",
+            "--auto-aof-rewrite-percentage",
+            "10",
+        ],
+        true,
+    );
+    let snaps = std::fs::read_dir(dir.path().join("data"))
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("snap-"))
+        })
+        .count();
+    assert!(snaps >= 1, "no snapshot was ever installed");
+}
+
+fn kill9_rounds(extra: &[&str], bgsave: bool) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("data");
     let acks = Arc::new(Mutex::new(Acks::default()));
@@ -60,7 +89,7 @@ fn kill9_loses_no_acknowledged_write() {
     let rounds = 6;
     for round in 0..rounds {
         let port = common::free_port();
-        let mut child = spawn(&dir, port);
+        let mut child = spawn(&dir, port, extra);
         let mut check = wait_ready(port);
         // Verify everything acknowledged in earlier rounds survived.
         {
@@ -123,6 +152,23 @@ fn kill9_loses_no_acknowledged_write() {
                 }
             }));
         }
+        if bgsave {
+            let stop = stop.clone();
+            handles.push(std::thread::spawn(move || {
+                let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection())
+                else {
+                    return;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let r: redis::RedisResult<redis::Value> = redis::cmd("BGSAVE").query(&mut c);
+                    if matches!(&r, Err(e) if e.is_io_error()) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            }));
+        }
         std::thread::sleep(Duration::from_millis(rng.gen_range(200..900)));
         child.kill().expect("kill -9");
         child.wait().expect("wait");
@@ -133,7 +179,7 @@ fn kill9_loses_no_acknowledged_write() {
     }
     // Final check after the last kill.
     let port = common::free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(&dir, port, extra);
     let mut check = wait_ready(port);
     let a = acks.lock().expect("acks");
     assert!(
@@ -156,4 +202,6 @@ fn kill9_loses_no_acknowledged_write() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    drop(a);
+    tmp
 }

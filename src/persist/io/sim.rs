@@ -45,6 +45,9 @@ struct SimState {
     sync_fault: Option<u64>,
     writes: u64,
     syncs: u64,
+    /// Keep the crash image taken right after this many syncs (see `image_after_sync`).
+    image_at: Option<u64>,
+    image: Option<Box<SimState>>,
 }
 
 #[derive(Clone, Default)]
@@ -76,6 +79,39 @@ fn take_fault(slot: &mut Option<u64>) -> bool {
 }
 
 impl SimState {
+    /// What a power loss now would leave (see `SimFs::crash_image`).
+    fn crash_state(&self) -> SimState {
+        let mut img = SimState {
+            next_ino: self.next_ino,
+            names: self.durable_names.clone(),
+            durable_names: self.durable_names.clone(),
+            dirs: self.dirs.clone(),
+            ..SimState::default()
+        };
+        for ino in self.durable_names.values() {
+            let durable = self
+                .inodes
+                .get(ino)
+                .map(|i| i.durable.clone())
+                .unwrap_or_default();
+            img.inodes.insert(
+                *ino,
+                Inode {
+                    data: durable.clone(),
+                    durable,
+                },
+            );
+        }
+        img
+    }
+
+    /// After a successful sync: keep the crash image if this is the chosen one.
+    fn synced(&mut self) {
+        if self.image_at == Some(self.syncs) {
+            self.image = Some(Box::new(self.crash_state()));
+        }
+    }
+
     fn sync_fault(&mut self) -> io::Result<()> {
         self.syncs += 1;
         if take_fault(&mut self.sync_fault) {
@@ -126,31 +162,27 @@ impl SimFs {
     /// The state a power loss right now would leave: only durable directory entries, each
     /// file cut to its durable bytes, no locks, no pending faults. Independent of `self`.
     pub fn crash_image(&self) -> SimFs {
-        let st = self.state.lock();
-        let mut img = SimState {
-            next_ino: st.next_ino,
-            names: st.durable_names.clone(),
-            durable_names: st.durable_names.clone(),
-            dirs: st.dirs.clone(),
-            ..SimState::default()
-        };
-        for ino in st.durable_names.values() {
-            let durable = st
-                .inodes
-                .get(ino)
-                .map(|i| i.durable.clone())
-                .unwrap_or_default();
-            img.inodes.insert(
-                *ino,
-                Inode {
-                    data: durable.clone(),
-                    durable,
-                },
-            );
-        }
+        let img = self.state.lock().crash_state();
         SimFs {
             state: Arc::new(Mutex::new(img)),
         }
+    }
+
+    /// Keep the crash image as it is right after sync number `n` (counting every sync
+    /// since creation, as `syncs()` does). Only syncs change what a crash leaves, so
+    /// taking this for every `n` covers a crash at every step of a sequence.
+    pub fn image_after_sync(&self, n: u64) {
+        let mut st = self.state.lock();
+        st.image_at = Some(n);
+        st.image = None;
+    }
+
+    /// The image `image_after_sync` kept, once that sync happened.
+    pub fn kept_image(&self) -> Option<SimFs> {
+        let img = self.state.lock().image.take()?;
+        Some(SimFs {
+            state: Arc::new(Mutex::new(*img)),
+        })
     }
 
     /// The bytes a read of `path` would see now, if the file exists.
@@ -235,6 +267,7 @@ impl VfsFile for SimFile {
         } else {
             inode.durable = inode.data.clone();
         }
+        st.synced();
         Ok(())
     }
 }
@@ -325,6 +358,7 @@ impl Vfs for SimFs {
         let inode = st.inode(ino);
         inode.data.truncate(len);
         inode.durable.truncate(len);
+        st.synced();
         Ok(())
     }
 
@@ -341,6 +375,7 @@ impl Vfs for SimFs {
                 st.durable_names.insert(p.clone(), *ino);
             }
         }
+        st.synced();
         Ok(())
     }
 
