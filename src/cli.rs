@@ -74,6 +74,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Compact a data directory offline: snapshot the keyspace it holds and retire the log
+    /// segments the snapshot covers. Refuses while a server holds the directory's LOCK.
+    Compact {
+        /// The data directory.
+        #[arg(long, default_value = "./strata-data")]
+        dir: PathBuf,
+    },
 }
 
 fn directive_help() -> String {

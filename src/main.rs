@@ -74,6 +74,19 @@ fn main() {
                 }
             }
         }
+        Command::Compact { dir } => match strata::offline::compact::compact(&dir) {
+            Ok(s) => {
+                eprintln!(
+                    "snapshot of {} key(s) at LSN {} ({} byte(s)); {} byte(s) of log and old snapshots reclaimed",
+                    s.keys, s.lsn, s.snapshot_bytes, s.reclaimed_bytes
+                );
+                0
+            }
+            Err(e) => {
+                eprintln!("strata compact: {e}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

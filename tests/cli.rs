@@ -109,3 +109,62 @@ fn server_help_and_bad_directives() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("appendfsync"), "{out}");
 }
+
+/// `strata compact` refuses while a server holds the directory, then snapshots it offline
+/// and retires the covered segments; the server serves the same keys from snapshot + log;
+/// `fsck` checks the snapshot (clean, then exit 2 naming it when a byte inside changes).
+#[test]
+fn compact_offline_and_fsck_of_a_snapshot() {
+    let mut s = common::TestServer::start(&[("segment-size", "4096")]);
+    let tmp = s.take_tmp().expect("tmp");
+    let big = "v".repeat(300);
+    for i in 0..60 {
+        s.raw().cmd(&["SET", &format!("k{i}"), &big]);
+    }
+    s.raw().cmd(&["RPUSH", "list", "a", "b", "c"]);
+    let dir = s.dir.clone();
+    let d = dir.to_str().expect("utf8").to_string();
+    let (code, out) = strata(&["compact", "--dir", &d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("locked"), "{out}");
+    drop(s);
+    let before = segments(&dir).len();
+    let (code, out) = strata(&["compact", "--dir", &d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("61 key(s)"), "{out}");
+    assert!(segments(&dir).len() < before, "{out}");
+    let (code, out) = strata(&["fsck", "--dir", &d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("snapshot") && out.contains("61 keys"), "{out}");
+    let s =
+        common::TestServer::start_in(&dir, &[], std::sync::Arc::new(strata::persist::io::RealFs));
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["DBSIZE"]), common::V::Int(61));
+    assert_eq!(
+        c.cmd(&["GET", "k59"]),
+        common::V::Bulk(big.clone().into_bytes())
+    );
+    drop(c);
+    drop(s);
+    let snap = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("snap-"))
+        })
+        .expect("snapshot file");
+    let mut bytes = std::fs::read(&snap).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&snap, &bytes).expect("write");
+    let (code, out) = strata(&["fsck", "--dir", &d]);
+    assert_eq!(code, 2, "{out}");
+    let name = snap
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(out.contains(&name), "{out}");
+    drop(tmp);
+}

@@ -32,6 +32,8 @@ pub struct Problem {
 pub struct Report {
     /// Live segments checked.
     pub segments: Vec<PathBuf>,
+    /// The snapshot the log continues from, if any, and the keys it holds.
+    pub snapshot: Option<(PathBuf, u64)>,
     /// Valid records found.
     pub records: u64,
     /// Last valid LSN.
@@ -82,6 +84,9 @@ impl Report {
             1 => "torn tail found (run with --repair to cut it)",
             _ => "DAMAGED: a human must look at this directory",
         };
+        if let Some((p, keys)) = &self.snapshot {
+            s.push_str(&format!("snapshot {} ({keys} keys)\n", p.display()));
+        }
         s.push_str(&format!(
             "{} segment(s), {} record(s), last LSN {}: {verdict}\n",
             self.segments.len(),
@@ -159,6 +164,22 @@ pub fn check_with(vfs: Arc<dyn Vfs>, dir: &Path, repair: bool) -> Report {
     report.segments = rec.segments.clone();
     report.records = rec.records.len() as u64;
     report.last_lsn = rec.last_lsn;
+    if let Some((lsn, path)) = &rec.snapshot {
+        match check_snapshot(&*vfs, path, *lsn) {
+            Ok(keys) => report.snapshot = Some((path.clone(), keys)),
+            Err(e) => {
+                let mut p = problem_from(&e, dir);
+                p.lsn = *lsn;
+                report.problems.push(p);
+            }
+        }
+    }
+    for l in &rec.leftovers {
+        report.notes.push(format!(
+            "{} is a file a snapshot made obsolete (a crash during cleanup); the server removes it at start",
+            l.display()
+        ));
+    }
     for r in &rec.records {
         if let Err(c) = decode_batch(&r.payload) {
             report.problems.push(Problem {
@@ -213,6 +234,23 @@ pub fn check_with(vfs: Arc<dyn Vfs>, dir: &Path, repair: bool) -> Report {
         }
     }
     report
+}
+
+/// Read the snapshot, check every block, and decode every item (as startup would).
+fn check_snapshot(vfs: &dyn Vfs, path: &Path, lsn: u64) -> Result<u64, StorageError> {
+    let data = crate::persist::snapshot::read_snapshot(vfs, path, Some(lsn))?;
+    let config = crate::config::Config::default();
+    let limits = crate::server::engine::build_limits(&config);
+    let mut ks = crate::db::Keyspace::new(usize::try_from(config.databases).unwrap_or(16));
+    crate::persist::snapshot_codec::decode_into(&data.stream, &mut ks, &limits, 0)
+        .map(|d| d.keys)
+        .map_err(|e| {
+            StorageError::corrupt(
+                path,
+                data.file_offset_of(e.pos),
+                crate::persist::Corruption::Snapshot(e.what),
+            )
+        })
 }
 
 fn problem_from(e: &StorageError, dir: &Path) -> Problem {

@@ -170,8 +170,8 @@ enum Busy {
     Failed(String),
 }
 
-/// The thresholds snapshot values are rebuilt with.
-fn build_limits(c: &Config) -> crate::persist::snapshot_codec::BuildLimits {
+/// The thresholds snapshot values are rebuilt with (the configured listpack/intset sizes).
+pub fn build_limits(c: &Config) -> crate::persist::snapshot_codec::BuildLimits {
     crate::persist::snapshot_codec::BuildLimits {
         hash: crate::db::hash::Limits {
             max_entries: c.hash_max_listpack_entries,

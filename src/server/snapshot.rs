@@ -374,18 +374,7 @@ mod tests {
     }
 
     fn limits(c: &Config) -> BuildLimits {
-        BuildLimits {
-            hash: crate::db::hash::Limits {
-                max_entries: c.hash_max_listpack_entries,
-                max_value: c.hash_max_listpack_value,
-            },
-            zset: crate::db::zset::Limits {
-                entries: c.zset_max_listpack_entries,
-                value: c.zset_max_listpack_value,
-            },
-            set_max_intset: c.set_max_intset_entries,
-            list_fill: c.list_max_listpack_size,
-        }
+        crate::server::engine::build_limits(c)
     }
 
     fn populate(st: &mut State) {
