@@ -246,6 +246,31 @@ mod tests {
     }
 
     #[test]
+    fn old_versions_read() {
+        // RDB 3: no AUX, seconds expiry, no checksum after EOF.
+        let mut f = b"REDIS0003".to_vec();
+        f.extend_from_slice(&[op::SELECTDB, 2, op::EXPIRETIME]);
+        f.extend_from_slice(&2_000_000_000u32.to_le_bytes());
+        f.extend_from_slice(&[0, 1, b'k', 1, b'v', op::EOF]);
+        let mut keys = Vec::new();
+        let info = read(&f, &Limits::default(), |k| keys.push(k)).unwrap();
+        assert_eq!(info.version, 3);
+        assert_eq!(keys.len(), 1);
+        assert_eq!((keys[0].db, keys[0].expire_ms), (2, 2_000_000_000_000));
+        // IDLE and FREQ before a key are skipped; an empty collection is skipped too.
+        let mut w = Writer::new(&[]);
+        w.select_db(0, 1, 0);
+        let mut f = w.take();
+        f.extend_from_slice(&[op::IDLE, 10, op::FREQ, 5, 0, 1, b'a', 1, b'b']);
+        f.extend_from_slice(&[2, 1, b'e', 0]); // SET "e" with no members
+        f.push(op::EOF);
+        f.extend_from_slice(&[0; 8]);
+        let mut keys = Vec::new();
+        let info = read(&f, &Limits::default(), |k| keys.push(k)).unwrap();
+        assert_eq!((keys.len(), info.skipped_empty), (1, 1));
+    }
+
+    #[test]
     fn damage_is_an_error_never_a_panic() {
         let f = sample_file();
         for cut in 0..f.len() {

@@ -514,6 +514,9 @@ fn score_text(s: f64) -> String {
     if s.is_infinite() {
         return if s > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    if s == 0.0 && s.is_sign_negative() {
+        return "-0".into();
+    }
     #[expect(
         clippy::cast_possible_truncation,
         reason = "checked integral and in range"
@@ -717,6 +720,9 @@ mod tests {
             z.insert_new(b"inf", f64::INFINITY, zl);
             z.insert_new(b"big", 1e300, zl);
             z.insert_new(b"int", 42.0, zl);
+            z.insert_new(b"negzero", -0.0, zl);
+            z.insert_new(b"tiny", 1e-300, zl);
+            z.insert_new(b"frac", -1.0 / 3.0, zl);
             out.push(Value::ZSet(Box::new(z)));
         }
         let hl = hash::Limits {
@@ -773,6 +779,63 @@ mod tests {
                 v.type_name()
             );
         }
+    }
+
+    #[test]
+    fn scores_keep_sign_and_precision() {
+        for v in samples() {
+            if let Value::ZSet(z) = &v {
+                let Value::ZSet(back) = round_trip(&v) else {
+                    panic!("zset expected")
+                };
+                for (m, s) in z.to_vec() {
+                    let b = back.score(&m).expect("member kept");
+                    assert_eq!(b.to_bits(), s.to_bits(), "{}", String::from_utf8_lossy(&m));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn redis_7_2_types_decode() {
+        // SET_LISTPACK (20).
+        let mut b = listpack::Builder::new();
+        for m in [&b"a"[..], b"1", b"b"] {
+            b.push(m);
+        }
+        let mut body = Vec::new();
+        put_string(&mut body, &b.finish());
+        let v = decode(t::SET_LISTPACK, &mut Reader::new(&body), &lim()).unwrap();
+        let Value::Set(s) = v else { panic!("set") };
+        assert!(s.contains(b"a") && s.contains(b"1") && s.contains(b"b") && s.len() == 3);
+        // STREAM_LISTPACKS_3 (21): a consumer carries an active time after its seen time.
+        let mut body = Vec::new();
+        put_len(&mut body, 0); // nodes
+        put_len(&mut body, 0); // length
+        for n in [5, 0, 0, 0, 0, 0] {
+            put_len(&mut body, n); // last id, first id, max deleted id
+        }
+        put_len(&mut body, 3); // entries added
+        put_len(&mut body, 1); // groups
+        put_string(&mut body, b"g");
+        put_id(&mut body, StreamId::new(5, 0));
+        put_len(&mut body, 3); // entries read
+        put_len(&mut body, 0); // PEL
+        put_len(&mut body, 1); // consumers
+        put_string(&mut body, b"c");
+        body.extend_from_slice(&123i64.to_le_bytes());
+        body.extend_from_slice(&456i64.to_le_bytes());
+        put_len(&mut body, 0);
+        let v = decode(t::STREAM_LISTPACKS_3, &mut Reader::new(&body), &lim()).unwrap();
+        let Value::Stream(x) = v else {
+            panic!("stream")
+        };
+        let g = &x.groups[&b"g"[..]];
+        assert_eq!(g.consumers[&b"c"[..]].seen_time, 123);
+        assert_eq!(
+            (x.last_id, x.entries_added, g.entries_read),
+            (StreamId::new(5, 0), 3, 3)
+        );
     }
 
     #[test]
