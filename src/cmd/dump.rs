@@ -10,7 +10,7 @@ use super::exec::{arg_i64, is, Caller, Exec};
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
 use crate::config::Config;
-use crate::db::value::secs;
+use crate::db::evict;
 use crate::db::Entry;
 use crate::rdb::value::{dump as dump_value, restore as restore_value, PayloadError};
 use crate::rdb::Limits;
@@ -131,11 +131,21 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if ttl != 0 {
         e.expire_at = when;
     }
-    if let Some(idle) = idle {
-        e.access_s = secs(x.now_ms.saturating_sub(idle.saturating_mul(1000)));
+    // Redis's objectSetLRUOrLFU: FREQ sets the LFU counter under an LFU policy, IDLETIME
+    // back-dates the LRU clock otherwise; the other option is ignored.
+    if x.st.config.maxmemory_policy.is_lfu() {
+        if let Some(f) = freq {
+            let f = u32::try_from(f).unwrap_or(0);
+            e.access_s = (evict::lfu_minutes(x.now_ms) << 8) | f;
+        }
+    } else if let Some(idle) = idle {
+        let clock = i64::from(evict::lru_clock(x.now_ms));
+        let mut abs = clock - idle;
+        if abs < 0 {
+            abs += i64::from(evict::LRU_CLOCK_MAX);
+        }
+        e.access_s = u32::try_from(abs.max(0)).unwrap_or(0);
     }
-    // FREQ is accepted (and validated) as Redis does; LFU counters are not kept per key.
-    let _ = freq;
     x.insert_key(key, e);
     x.touch_dirty(1);
     x.notify('g', "restore", key);
