@@ -348,6 +348,34 @@ fn evictions_are_journaled_and_replay_reproduces_the_keyspace() {
 }
 
 #[test]
+fn lowering_maxmemory_evicts_in_the_background() {
+    let _g = serial();
+    let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "50")]);
+    let mut c = s.raw();
+    let base = info_field(&mut c, "memory", "used_memory");
+    fill(&mut c, "k:", 0..FIT / 2, &[]);
+    let max = base + HEADROOM / 4;
+    let keys = || s.engine.with_state(|st| st.ks.total_keys());
+    assert_eq!(keys(), FIT / 2);
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    c.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]);
+    // No command follows: the background cycle brings memory under the limit.
+    let used = || strata::alloc::allocated().unwrap_or(0);
+    let t0 = Instant::now();
+    while used() > max {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "still {} bytes, {} keys",
+            used(),
+            keys()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(keys() < FIT / 2 && keys() > FIT / 8, "{} keys", keys());
+    assert_near_limit(&mut c, max);
+}
+
+#[test]
 fn active_expiry_reclaims_many_keys() {
     let _g = serial();
     let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "100")]);

@@ -561,7 +561,7 @@ fn copy(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if dst_db == x.db && src == dst {
         return Err(same_object());
     }
-    let Some(e) = x.lookup_read(src).map(|e| e.clone()) else {
+    let Some(e) = x.lookup_read(src).cloned() else {
         return Ok(Reply::Int(0));
     };
     if x.lookup_write_in(dst_db, dst).is_some() && !replace {

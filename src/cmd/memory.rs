@@ -284,6 +284,11 @@ fn pick(x: &mut Exec<'_>, policy: MaxmemoryPolicy) -> Option<(usize, Vec<u8>)> {
 /// `-OOM` if still over the limit and the command may grow memory (DENYOOM, an EXEC
 /// whose queue holds one, or anything queued inside MULTI).
 pub fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
+    // A parked client re-run because its key may be ready (BLPOP …) is being served, not
+    // admitted: Redis checks memory only in processCommand, never when serving it.
+    if x.st.blocked.clients.contains_key(&x.client_id) {
+        return Ok(());
+    }
     if perform_evictions(x) != Evict::Fail {
         return Ok(());
     }
@@ -307,10 +312,11 @@ pub fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Continue an eviction run that stopped at its time budget (the background cycle's
-/// counterpart of Redis's eviction timer). Returns true while more remains.
+/// The background cycle's eviction (Redis's eviction timer): continues a run that stopped
+/// at its time budget, and starts one when memory is over the limit with no command
+/// coming (after CONFIG SET maxmemory, say). Returns true while more remains.
 pub fn background_evict(x: &mut Exec<'_>) -> bool {
-    if x.st.config.maxmemory == 0 || !x.st.mem.evicting {
+    if x.st.config.maxmemory == 0 {
         return false;
     }
     x.st.mem.refresh(x.now_ms);

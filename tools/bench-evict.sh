@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Eviction and expiry, strata vs redis-server 7.0 in one run, both with appendonly yes +
+# appendfsync always, maxmemory 100mb and allkeys-lru:
+#  1. SET at -c 50 -P 16 with random keys over a keyspace about 10x larger than fits
+#     (-r), values of 100 bytes: throughput while evicting, evicted_keys, used_memory;
+#  2. GET at -c 50 -P 16 over the same keyspace: throughput and hit rate
+#     (keyspace_hits / (hits + misses) from INFO after CONFIG RESETSTAT);
+#  3. expiry reclaim: maxmemory off, 1M keys loaded with redis-cli --pipe as
+#     `SET k v PXAT t` (all due the same millisecond), nobody reads them; time from t
+#     until DBSIZE is 0, the slowest PING meanwhile, used_memory before and after.
+# Prints a markdown table with strata/redis ratios.
+#
+# Usage: tools/bench-evict.sh [-n SET_REQUESTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=4000000
+[ "${1:-}" = "-n" ] && N="$2"
+KEYSPACE=6000000
+EXPIRE_KEYS=1000000
+cargo build --release --quiet
+STRATA="${CARGO_TARGET_DIR:-target}/release/strata"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; exit 1; }
+rps() { awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}'; }
+field() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1==f {print $2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) print "-"; else printf "%.2f", a/b }'; }
+mb() { awk -v a="$1" 'BEGIN{printf "%.1f", a/1048576}'; }
+
+sp=$(free_port); rp=$(free_port)
+"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning \
+    --maxmemory 100mb --maxmemory-policy allkeys-lru & PIDS+=($!)
+redis-server --port "$rp" --dir "$WORK" --appendonly yes --appendfsync always --save '' \
+    --loglevel warning --maxmemory 100mb --maxmemory-policy allkeys-lru >/dev/null & PIDS+=($!)
+wait_port "$sp"; wait_port "$rp"
+
+declare -A R
+for side in s r; do
+    port=$sp; [ $side = r ] && port=$rp
+    R[${side}_set]=$(redis-benchmark -p "$port" -c 50 -P 16 -n "$N" -r "$KEYSPACE" -d 100 -t set --csv -q 2>/dev/null | rps)
+    R[${side}_evicted]=$(field "$port" stats evicted_keys)
+    R[${side}_used_set]=$(field "$port" memory used_memory)
+    R[${side}_keys]=$(redis-cli -p "$port" dbsize)
+    redis-cli -p "$port" config resetstat >/dev/null
+    R[${side}_get]=$(redis-benchmark -p "$port" -c 50 -P 16 -n "$N" -r "$KEYSPACE" -t get --csv -q 2>/dev/null | rps)
+    hits=$(field "$port" stats keyspace_hits); misses=$(field "$port" stats keyspace_misses)
+    R[${side}_hit]=$(awk -v h="$hits" -v m="$misses" 'BEGIN{printf "%.1f", 100*h/(h+m)}')
+    R[${side}_used_get]=$(field "$port" memory used_memory)
+done
+
+# Expiry reclaim: one server at a time, so they do not compete for the 2 cores.
+reclaim() {
+    local port=$1
+    redis-cli -p "$port" config set maxmemory 0 >/dev/null
+    redis-cli -p "$port" flushall >/dev/null
+    python3 - "$port" "$EXPIRE_KEYS" "$WORK/expire.txt" <<'PY'
+import socket, subprocess, sys, time
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+at = int(time.time() * 1000) + 12000
+with open(path, "w") as f:
+    for i in range(n):
+        k, v = "exp:%d" % i, "v" * 20
+        f.write("*4\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$4\r\nPXAT\r\n$13\r\n%d\r\n" % (len(k), k, len(v), v, at))
+with open(path, "rb") as f:
+    subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, stdout=subprocess.DEVNULL, check=True)
+s = socket.create_connection(("127.0.0.1", port))
+buf = b""
+def cmd(c):
+    global buf
+    s.sendall(c)
+    while b"\r\n" not in buf:
+        buf += s.recv(65536)
+    line, buf = buf.split(b"\r\n", 1)
+    return line
+def info(name):
+    s.sendall(b"INFO memory\r\n")
+    global buf
+    while True:
+        if buf.startswith(b"$") and b"\r\n" in buf:
+            ln = int(buf[1:buf.index(b"\r\n")])
+            need = buf.index(b"\r\n") + 2 + ln + 2
+            if len(buf) >= need:
+                body, buf = buf[buf.index(b"\r\n") + 2:need - 2], buf[need:]
+                for l in body.decode().split("\r\n"):
+                    if l.startswith(name + ":"):
+                        return int(l.split(":")[1])
+                return 0
+        buf += s.recv(65536)
+loaded = time.time() * 1000
+before = info("used_memory")
+late = max(0, loaded - at)
+while time.time() * 1000 < at:
+    time.sleep(0.01)
+worst = 0.0
+while True:
+    t = time.perf_counter()
+    cmd(b"PING\r\n")
+    worst = max(worst, time.perf_counter() - t)
+    if cmd(b"DBSIZE\r\n") == b":0":
+        break
+    time.sleep(0.002)
+done = time.time() * 1000
+print("%.0f %.2f %d %d %.0f" % (done - at, worst * 1000, before, info("used_memory"), late))
+PY
+}
+read -r s_rec s_ping s_before s_after s_late < <(reclaim "$sp")
+read -r r_rec r_ping r_before r_after r_late < <(reclaim "$rp")
+
+echo "# eviction and expiry ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores), appendfsync always, maxmemory 100mb allkeys-lru"
+echo
+echo "SET/GET: -c 50 -P 16, $N requests each, -r $KEYSPACE, 100-byte values. Expiry: $EXPIRE_KEYS keys due at the same ms."
+echo
+echo "| measure | strata | redis | strata/redis |"
+echo "|---|---|---|---|"
+echo "| SET rps while evicting | ${R[s_set]} | ${R[r_set]} | $(ratio "${R[s_set]}" "${R[r_set]}") |"
+echo "| evicted_keys after SET | ${R[s_evicted]} | ${R[r_evicted]} | $(ratio "${R[s_evicted]}" "${R[r_evicted]}") |"
+echo "| keys resident after SET | ${R[s_keys]} | ${R[r_keys]} | $(ratio "${R[s_keys]}" "${R[r_keys]}") |"
+echo "| used_memory after SET (MB) | $(mb "${R[s_used_set]}") | $(mb "${R[r_used_set]}") | $(ratio "${R[s_used_set]}" "${R[r_used_set]}") |"
+echo "| GET rps | ${R[s_get]} | ${R[r_get]} | $(ratio "${R[s_get]}" "${R[r_get]}") |"
+echo "| GET hit rate (%) | ${R[s_hit]} | ${R[r_hit]} | $(ratio "${R[s_hit]}" "${R[r_hit]}") |"
+echo "| used_memory after GET (MB) | $(mb "${R[s_used_get]}") | $(mb "${R[r_used_get]}") | $(ratio "${R[s_used_get]}" "${R[r_used_get]}") |"
+echo "| 1M keys expired: reclaim time (ms after due) | $s_rec | $r_rec | $(ratio "$s_rec" "$r_rec") |"
+echo "| slowest PING during reclaim (ms) | $s_ping | $r_ping | $(ratio "$s_ping" "$r_ping") |"
+echo "| used_memory before / after expiry (MB) | $(mb "$s_before") / $(mb "$s_after") | $(mb "$r_before") / $(mb "$r_after") | - |"
+if [ "$s_late" != 0 ] || [ "$r_late" != 0 ]; then
+    echo
+    echo "(loading finished after the due time by $s_late ms on strata, $r_late ms on redis; reclaim is timed from the due time)"
+fi
