@@ -294,7 +294,8 @@ fn power_loss_after_every_sync_of_a_snapshot_loses_nothing() {
     }
 }
 
-/// Every single-byte change of a snapshot file refuses startup, naming the snapshot.
+/// Every single-byte change of a snapshot file (header, footer, and a spread inside the
+/// blocks) refuses startup naming the snapshot, and fsck reports it (exit 2).
 #[test]
 fn a_damaged_snapshot_refuses_startup_naming_it() {
     let fs = Arc::new(SimFs::new());
@@ -320,7 +321,15 @@ fn a_damaged_snapshot_refuses_startup_naming_it() {
         let mut bad = good.clone();
         bad[at] ^= 0x20;
         img.put_file(&path, &bad);
-        match TestServer::try_start_in(&sim_dir(), &[], Arc::new(img) as Arc<dyn Vfs>) {
+        let img = Arc::new(img);
+        let report = strata::offline::fsck::check_with(img.clone(), &sim_dir(), false);
+        assert_eq!(report.exit_code(), 2, "fsck, byte {at}: {}", report.text());
+        assert!(
+            report.problems.iter().any(|p| p.file.ends_with(&name)),
+            "fsck names the snapshot, byte {at}: {}",
+            report.text()
+        );
+        match TestServer::try_start_in(&sim_dir(), &[], img as Arc<dyn Vfs>) {
             Ok(_) => panic!("started with byte {at} of {len} flipped"),
             Err(e) => assert!(
                 e.contains(&name) && e.contains("strata fsck"),
@@ -328,4 +337,32 @@ fn a_damaged_snapshot_refuses_startup_naming_it() {
             ),
         }
     }
+}
+
+/// Function libraries are part of the snapshot: they survive a restart after the segments
+/// holding their FUNCTION LOAD were retired.
+#[test]
+fn function_libraries_survive_in_the_snapshot() {
+    let s = TestServer::start(&[("segment-size", "4096")]);
+    let mut c = s.raw();
+    let code = "#!lua name=snaplib\nredis.register_function('snapf', function(keys, args) return 'from-snapshot' end)";
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", code]),
+        V::Bulk(b"snaplib".to_vec())
+    );
+    let big = "x".repeat(500);
+    for i in 0..40 {
+        c.cmd(&["SET", &format!("k{i}"), &big]);
+    }
+    assert_eq!(c.cmd(&["SAVE"]), V::Simple("OK".into()));
+    // A later record in a new segment, so the FUNCTION LOAD record's segment is retired.
+    c.cmd(&["SET", "after", "1"]);
+    drop(c);
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd(&["FCALL", "snapf", "0"]),
+        V::Bulk(b"from-snapshot".to_vec())
+    );
+    assert_eq!(c.cmd(&["GET", "after"]), V::Bulk(b"1".to_vec()));
 }
