@@ -77,8 +77,32 @@ pub fn with_keyspace<R>(dir: &Path, f: impl FnOnce(&State) -> R) -> Result<R, St
 
 /// Export `dir` to `output` in `format`.
 pub fn dump(dir: &Path, output: &Path, format: Format) -> Result<Summary, String> {
-    let tmp = output.with_extension("tmp");
-    let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let mut name = output
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", output.display()))?
+        .to_os_string();
+    name.push(".tmp");
+    let tmp = output.with_file_name(name);
+    let result = write_tmp(dir, &tmp, format).and_then(|s| {
+        std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
+        // DURABILITY: the rename itself survives a crash once the directory is synced.
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = File::open(parent) {
+            let _ = d.sync_all();
+        }
+        Ok(s)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_tmp(dir: &Path, tmp: &Path, format: Format) -> Result<Summary, String> {
+    let file = File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let mut out = BufWriter::new(file);
     let now = crate::clock::now_ms();
     let summary = with_keyspace(dir, |st| match format {
@@ -86,9 +110,8 @@ pub fn dump(dir: &Path, output: &Path, format: Format) -> Result<Summary, String
         Format::Resp => write_resp(st, now, &mut out),
     })??;
     let file = out.into_inner().map_err(|e| e.to_string())?;
+    // DURABILITY: the bytes reach the disk before the rename makes them the output.
     file.sync_all().map_err(|e| e.to_string())?;
-    drop(file);
-    std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
     Ok(summary)
 }
 
