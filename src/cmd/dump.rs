@@ -34,6 +34,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .keys(1, 1, 1)
             .group(g)
             .journal(Journal::Custom)
+            .acl(&["keyspace", "dangerous"])
             .doc(
                 "Create a key using the provided serialized value, previously obtained using DUMP.",
                 "2.6.0",
