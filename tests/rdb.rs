@@ -479,9 +479,22 @@ fn strata_rdb_dump_loads_into_redis() {
     let data = s.dir.clone();
     let mut c = s.raw();
     populate(&mut c);
+    // Part of the keyspace comes from a snapshot, the rest from the log tail after it.
+    assert_eq!(c.cmd(&["SAVE"]), V::Simple("OK".into()));
+    c.cmd(&["DEL", "s"]);
+    c.cmd(&["SET", "after_save", "1"]);
+    c.cmd(&["HSET", "h_small", "d", "4"]);
     let want = snapshot(&mut c);
     drop(c);
     drop(s);
+    assert!(
+        std::fs::read_dir(&data).expect("data dir").any(|e| e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with("snap-")),
+        "SAVE wrote a snapshot"
+    );
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let mut cmd = strata_bin();
@@ -604,3 +617,4 @@ fn resp_dump_pipes_into_redis() {
     let got = snapshot(&mut s2.raw());
     compare("strata restore of a RESP stream", &want, &got);
 }
+
