@@ -617,4 +617,3 @@ fn resp_dump_pipes_into_redis() {
     let got = snapshot(&mut s2.raw());
     compare("strata restore of a RESP stream", &want, &got);
 }
-
