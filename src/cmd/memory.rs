@@ -9,9 +9,9 @@
 //! millisecond) or every `REFRESH_EVERY` commands; between refreshes the executing
 //! thread's own jemalloc counters (`thread.allocatedp`/`deallocatedp`, two loads, ~20 ns)
 //! add what commands allocated since, so the gauge follows a burst within the same
-//! millisecond. Commands that run on another thread than the last refresh force a
-//! refresh. What other threads allocate in between (connection buffers, the log writer)
-//! is seen at the next refresh.
+//! millisecond (with `io-threads` > 1 a command on another thread than the last refresh
+//! uses the cached value alone). What other threads allocate in between (connection
+//! buffers, the log writer) is seen at the next refresh.
 //!
 //! **Evicting.** Before every client command, when `maxmemory` is set and the gauge is
 //! over it, keys are evicted by the configured policy until the bytes freed cover the
@@ -21,7 +21,9 @@
 //! effects, so replay reproduces the keyspace; it fires the `evicted` keyspace event,
 //! breaks WATCHes and counts in `evicted_keys`. A run stops after
 //! `maxmemory-eviction-tenacity`'s time budget (500 µs by default); the rest continues
-//! before the next command and in the background cycle. If nothing can be evicted
+//! before the next command and in the background cycle, which also starts evicting when
+//! memory is over the limit with no command coming (after CONFIG SET maxmemory, say), as
+//! Redis's eviction timer does. If nothing can be evicted
 //! (`noeviction`, or no candidate keys), commands flagged DENYOOM, and any command queued
 //! in MULTI, get `-OOM`. As in Redis, CLIENT NO-EVICT does not exempt a client from key
 //! eviction (it protects against client eviction, which strata does not do).
@@ -88,9 +90,7 @@ impl MemState {
     /// Used memory for the eviction check (cached; see the module doc).
     pub fn used(&mut self, now_ms: i64) -> u64 {
         self.cmds += 1;
-        let here = crate::alloc::thread_net();
-        let same_thread = matches!((here, self.base), (Some((a, _)), Some((b, _))) if a == b);
-        if now_ms != self.refreshed_ms || self.cmds >= REFRESH_EVERY || !same_thread {
+        if now_ms != self.refreshed_ms || self.cmds >= REFRESH_EVERY {
             self.refresh(now_ms);
             return self.used;
         }
@@ -286,7 +286,7 @@ fn pick(x: &mut Exec<'_>, policy: MaxmemoryPolicy) -> Option<(usize, Vec<u8>)> {
 pub fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
     // A parked client re-run because its key may be ready (BLPOP …) is being served, not
     // admitted: Redis checks memory only in processCommand, never when serving it.
-    if x.st.blocked.clients.contains_key(&x.client_id) {
+    if !x.st.blocked.clients.is_empty() && x.st.blocked.clients.contains_key(&x.client_id) {
         return Ok(());
     }
     if perform_evictions(x) != Evict::Fail {
