@@ -182,10 +182,14 @@ fn bgsave_then_restart_reproduces_every_type_and_retires_segments() {
     let s = s.restart(&[]);
     same(&dump(&s), &before, "restart from snapshot + tail");
 
-    // SAVE: synchronous; LASTSAVE moves; BGREWRITEAOF is the same job.
+    // SAVE: synchronous; LASTSAVE moves; BGREWRITEAOF is the same job. Right after it the
+    // log is one fresh segment: everything before was retired, even the segment that was
+    // active when the snapshot started.
     let mut c = s.raw();
     c.cmd(&["SET", "after", "restart"]);
     assert_eq!(c.cmd(&["SAVE"]), V::Simple("OK".into()));
+    assert_eq!(files(&s.dir, "seg-"), 1);
+    assert_eq!(info_field(&mut c, "strata_segments"), "1");
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     assert_eq!(
         c.cmd(&["BGREWRITEAOF"]),

@@ -104,7 +104,7 @@ impl Writer {
                 if st.poisoned {
                     return;
                 }
-                if !st.ends.is_empty() || st.closed {
+                if !st.ends.is_empty() || st.closed || st.rotate_before != 0 {
                     break;
                 }
                 let unsynced = self.written > self.fsynced;
@@ -149,7 +149,10 @@ impl Writer {
                 self.rotate_before = rotate_before;
             }
 
-            let result = self.process(first_lsn, policy, sync_requested, closing);
+            let mut result = self.process(first_lsn, policy, sync_requested, closing);
+            if result.is_ok() {
+                result = self.rotate_if_asked();
+            }
             if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
                 self.spare_buf = Vec::new();
             }
@@ -252,6 +255,20 @@ impl Writer {
             .bytes_written
             .fetch_add(total as u64, Ordering::Relaxed);
         counters.write_batches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A snapshot asked for a new segment at `rotate_before` and every record before it is
+    /// written: rotate now rather than at the next record, so that once the snapshot is
+    /// installed every older segment is covered and can be retired.
+    fn rotate_if_asked(&mut self) -> Result<(), StorageError> {
+        if self.rotate_before == 0 || self.written + 1 != self.rotate_before {
+            return Ok(());
+        }
+        let next = std::mem::take(&mut self.rotate_before);
+        if self.active.len() > SEGMENT_HEADER_LEN as u64 {
+            self.rotate(next)?;
+        }
         Ok(())
     }
 
