@@ -617,3 +617,46 @@ fn resp_dump_pipes_into_redis() {
     let got = snapshot(&mut s2.raw());
     compare("strata restore of a RESP stream", &want, &got);
 }
+
+#[test]
+fn restore_effects_survive_restart() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["SET", "gone", "x"]);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    let V::Bulk(ph) = c.cmd(&["DUMP", "h"]) else {
+        panic!("DUMP")
+    };
+    let V::Bulk(pa) = c.cmd(&["DUMP", "a"]) else {
+        panic!("DUMP")
+    };
+    let ok = V::Simple("OK".into());
+    // Relative TTL (journaled absolute), no TTL, and a past TTL that deletes (journaled DEL).
+    assert_eq!(raw_cmd(&mut c, &[b"RESTORE", b"h2", b"100000", &ph]), ok);
+    assert_eq!(raw_cmd(&mut c, &[b"RESTORE", b"a2", b"0", &pa]), ok);
+    assert_eq!(
+        raw_cmd(
+            &mut c,
+            &[b"RESTORE", b"gone", b"1", &pa, b"ABSTTL", b"REPLACE"]
+        ),
+        ok
+    );
+    assert_eq!(c.cmd(&["EXISTS", "gone"]), V::Int(0));
+    let V::Int(pttl) = c.cmd(&["PTTL", "h2"]) else {
+        panic!("PTTL")
+    };
+    drop(c);
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["HGET", "h2", "f"]), V::Bulk(b"v".to_vec()));
+    assert_eq!(c.cmd(&["GET", "a2"]), V::Bulk(b"1".to_vec()));
+    assert_eq!(c.cmd(&["EXISTS", "gone"]), V::Int(0));
+    let V::Int(after) = c.cmd(&["PTTL", "h2"]) else {
+        panic!("PTTL")
+    };
+    assert!(
+        after <= pttl && after > pttl - 10_000,
+        "{pttl} then {after}"
+    );
+}
