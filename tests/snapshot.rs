@@ -370,3 +370,82 @@ fn function_libraries_survive_in_the_snapshot() {
     );
     assert_eq!(c.cmd(&["GET", "after"]), V::Bulk(b"1".to_vec()));
 }
+
+/// Every single-byte change of the files of a directory with a snapshot (the snapshot, the
+/// MANIFEST, a segment that is not the last) refuses startup naming that file, and fsck
+/// reports it with exit 2 and the same file.
+#[test]
+fn every_flipped_byte_of_every_file_is_detected_with_its_location() {
+    let fs = Arc::new(SimFs::new());
+    let s = TestServer::start_in(
+        &sim_dir(),
+        &[("segment-size", "4096")],
+        fs.clone() as Arc<dyn Vfs>,
+    );
+    let mut c = s.raw();
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    assert_eq!(c.cmd(&["SAVE"]), V::Simple("OK".into()));
+    let v = "x".repeat(1000);
+    for i in 0..6 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    drop(c);
+    drop(s);
+    let files = fs.files(&sim_dir());
+    let snap = files
+        .iter()
+        .find(|n| n.starts_with("snap-"))
+        .expect("snapshot")
+        .clone();
+    let mut segs: Vec<&String> = files.iter().filter(|n| n.starts_with("seg-")).collect();
+    segs.sort();
+    assert!(segs.len() >= 2, "{files:?}");
+    for name in [snap.as_str(), "MANIFEST", segs[0].as_str()] {
+        let path = sim_dir().join(name);
+        let good = fs.file(&path).unwrap();
+        // Every byte; in the segment every byte of its header and first two records, then
+        // every 13th (tests/persistence.rs flips each record field of a segment too).
+        let offsets: Vec<usize> = if name.starts_with("seg-") {
+            (0..good.len())
+                .filter(|&i| i < 2100 || i % 13 == 0)
+                .collect()
+        } else {
+            (0..good.len()).collect()
+        };
+        for at in offsets {
+            let img = Arc::new(fs.crash_image());
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            img.put_file(&path, &bad);
+            let report = strata::offline::fsck::check_with(img.clone(), &sim_dir(), false);
+            assert_eq!(report.exit_code(), 2, "{name} byte {at}: {}", report.text());
+            assert!(
+                report.problems.iter().any(|p| p.file.ends_with(name)),
+                "{name} byte {at}: {}",
+                report.text()
+            );
+            match TestServer::try_start_in(&sim_dir(), &[], img as Arc<dyn Vfs>) {
+                Ok(_) => panic!("started with byte {at} of {name} flipped"),
+                Err(e) => assert!(e.contains(name), "{name} byte {at}: {e}"),
+            }
+        }
+    }
+}
+
+/// The automatic trigger: once the log since the last snapshot passes
+/// auto-aof-rewrite-min-size (and the percentage), a snapshot starts by itself.
+#[test]
+fn the_log_growing_past_the_thresholds_starts_a_snapshot() {
+    let s = TestServer::start(&[
+        ("auto-aof-rewrite-min-size", "65536"),
+        ("auto-aof-rewrite-percentage", "100"),
+    ]);
+    let mut c = s.raw();
+    let v = "v".repeat(1000);
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    wait_installed(&mut c, 1);
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+}

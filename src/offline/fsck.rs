@@ -262,6 +262,13 @@ fn problem_from(e: &StorageError, dir: &Path) -> Problem {
             what: what.to_string(),
             torn_tail: false,
         },
+        StorageError::Version { file, .. } => Problem {
+            file: file.clone(),
+            offset: 0,
+            lsn: 0,
+            what: e.to_string(),
+            torn_tail: false,
+        },
         other => Problem {
             file: dir.to_path_buf(),
             offset: 0,
