@@ -816,3 +816,155 @@ mod gauge_cost {
         eprintln!("allocator refresh {per:?}, thread meter read {meter:?} ({s})");
     }
 }
+
+#[cfg(test)]
+mod eviction_tests {
+    use super::super::dispatch;
+    use super::super::exec::{Caller, JournalEntry};
+    use super::super::server::testkit::*;
+    use super::*;
+
+    const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+    fn run_j(t: &mut Tk, line: &str) -> (Reply, Vec<JournalEntry>) {
+        let argv: Vec<Bytes> = line
+            .split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        let mut x = Exec::new(&mut t.st, &t.env, 1, 1_000_000, Caller::Client);
+        let r = dispatch::call(&mut x, &argv);
+        (r, x.journal)
+    }
+
+    fn dels(j: &[JournalEntry]) -> Vec<String> {
+        j.iter()
+            .filter(|(_, a)| a[0] == "DEL")
+            .map(|(db, a)| format!("{db}:{}", String::from_utf8_lossy(&a[1])))
+            .collect()
+    }
+
+    /// Every key is over the limit: the policy decides the order in which all go.
+    fn over_limit(t: &mut Tk, policy: &str) {
+        t.st.config.set("maxmemory-policy", policy, true).unwrap();
+        t.st.config.maxmemory = 1;
+    }
+
+    #[test]
+    fn allkeys_lru_evicts_oldest_first_then_refuses_denyoom() {
+        let mut t = Tk::new();
+        for k in ["a", "b", "c"] {
+            t.run(&format!("SET {k} v"));
+        }
+        // Access clocks: b oldest, then c, then a.
+        for (k, age) in [("a", 1), ("b", 30), ("c", 10)] {
+            t.st.ks.dbs[0].touch(k.as_bytes(), |e| {
+                e.access_s = evict::lru_clock(1_000_000 - age * 1000)
+            });
+        }
+        t.run("SELECT 2");
+        t.run("SET z v");
+        t.run("SELECT 0");
+        over_limit(&mut t, "allkeys-lru");
+        let (r, j) = run_j(&mut t, "GET a");
+        assert_eq!(r, Reply::Null);
+        let d = dels(&j);
+        assert_eq!(d.len(), 4);
+        assert_eq!(&d[..2], ["0:b", "0:c"]);
+        assert_eq!(t.st.stats.evicted_keys, 4);
+        assert_eq!(t.st.ks.total_keys(), 0);
+        // Nothing left to evict: DENYOOM refused, the rest served.
+        let (r, j) = run_j(&mut t, "SET n v");
+        assert_eq!(r, Reply::Error(OOM.into()));
+        assert!(j.is_empty());
+        assert_eq!(t.run("DEL n"), Reply::Int(0));
+        assert_eq!(t.run("PING"), simple("PONG"));
+    }
+
+    use crate::db::evict;
+
+    #[test]
+    fn volatile_ttl_evicts_soonest_expiry_first_and_spares_persistent_keys() {
+        let mut t = Tk::new();
+        t.run("SET keep v");
+        t.run("SET late v PX 90000");
+        t.run("SET soon v PX 10000");
+        t.run("SET mid v PX 50000");
+        over_limit(&mut t, "volatile-ttl");
+        let (r, j) = run_j(&mut t, "SET x v");
+        assert_eq!(r, Reply::Error(OOM.into()));
+        assert_eq!(dels(&j), ["0:soon", "0:mid", "0:late"]);
+        assert_eq!(t.run("GET keep"), bulk("v"));
+    }
+
+    #[test]
+    fn lfu_evicts_least_frequent_first() {
+        // A real clock: fresh stamps are Unix seconds above 2^24 (Tk's clock is 1000 s).
+        let now = 1_700_000_000_000;
+        let mut t = Tk::new();
+        let run = |t: &mut Tk, line: &str| {
+            let argv: Vec<Bytes> = line
+                .split(' ')
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect();
+            let mut x = Exec::new(&mut t.st, &t.env, 1, now, Caller::Client);
+            let r = dispatch::call(&mut x, &argv);
+            (r, x.journal)
+        };
+        t.st.config
+            .set("maxmemory-policy", "allkeys-lfu", true)
+            .unwrap();
+        t.st.config.lfu_log_factor = 0;
+        for k in ["a", "b", "c"] {
+            run(&mut t, &format!("SET {k} v"));
+        }
+        for _ in 0..5 {
+            run(&mut t, "GET a");
+        }
+        run(&mut t, "GET c");
+        assert_eq!(run(&mut t, "OBJECT FREQ a").0, Reply::Int(10));
+        assert_eq!(run(&mut t, "OBJECT FREQ b").0, Reply::Int(5));
+        // An overwrite keeps the counter (Redis dbSetValue under LFU).
+        run(&mut t, "SET a w");
+        assert_eq!(run(&mut t, "OBJECT FREQ a").0, Reply::Int(11));
+        over_limit(&mut t, "allkeys-lfu");
+        let (_, j) = run(&mut t, "PING");
+        assert_eq!(dels(&j), ["0:b", "0:c", "0:a"]);
+    }
+
+    #[test]
+    fn noeviction_and_multi() {
+        let mut t = Tk::new();
+        t.run("SET a v");
+        over_limit(&mut t, "noeviction");
+        t.script(
+            "SET b v => -OOM command not allowed when used memory > 'maxmemory'.
+             GET a => $v
+             MULTI => +OK
+             GET a => -OOM command not allowed when used memory > 'maxmemory'.
+             EXEC => -EXECABORT Transaction discarded because of previous errors.",
+        );
+        // Queued before the limit was crossed: EXEC itself is refused.
+        t.st.config.maxmemory = 0;
+        t.script("MULTI => +OK\nSET b v => +QUEUED\nGET a => +QUEUED");
+        t.st.config.maxmemory = 1;
+        t.script("EXEC => -EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.");
+        // A read-only transaction runs.
+        t.st.config.maxmemory = 0;
+        t.script("MULTI => +OK\nGET a => +QUEUED");
+        t.st.config.maxmemory = 1;
+        assert_eq!(t.run("EXEC"), Reply::Array(vec![bulk("v")]));
+        assert_eq!(t.run("DEL a"), Reply::Int(1));
+        assert_eq!(t.st.stats.evicted_keys, 0);
+    }
+
+    #[test]
+    fn client_no_evict_does_not_exempt_from_key_eviction() {
+        let mut t = Tk::new();
+        t.run("SET a v");
+        t.run("CLIENT NO-EVICT on");
+        over_limit(&mut t, "allkeys-random");
+        let (r, j) = run_j(&mut t, "SET b v");
+        assert_eq!(r, Reply::Error(OOM.into()));
+        assert_eq!(dels(&j), ["0:a"]);
+    }
+}
