@@ -58,6 +58,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "rdb")]
         format: crate::offline::dump::Format,
+        /// The `databases` directive the directory is served with.
+        #[arg(long, default_value_t = 16)]
+        databases: u64,
     },
     /// Import an RDB file (REDIS magic) or a RESP stream of SELECT/RESTORE/FUNCTION LOAD
     /// commands (starts with `*`) into a data directory, as log records the server
@@ -73,6 +76,9 @@ pub enum Command {
         /// keys REPLACE everything the directory held (its old records stay in the log).
         #[arg(long)]
         force: bool,
+        /// Database indexes the input may use (the server then needs `--databases` as many).
+        #[arg(long, default_value_t = 16)]
+        databases: u64,
     },
     /// Compact a data directory offline: snapshot the keyspace it holds and retire the log
     /// segments the snapshot covers. Refuses while a server holds the directory's LOCK.

@@ -38,7 +38,8 @@ fn main() {
             dir,
             output,
             format,
-        } => match strata::offline::dump::dump(&dir, &output, format) {
+            databases,
+        } => match strata::offline::dump::dump(&dir, &output, format, databases) {
             Ok(s) => {
                 eprintln!(
                     "wrote {} key(s), {} function librar(ies), {} byte(s) to {} ({} expired key(s) left out)",
@@ -55,10 +56,14 @@ fn main() {
                 1
             }
         },
-        Command::Restore { dir, input, force } => {
-            match strata::offline::restore::restore(&dir, &input, force) {
-                Ok(s) => {
-                    eprintln!(
+        Command::Restore {
+            dir,
+            input,
+            force,
+            databases,
+        } => match strata::offline::restore::restore(&dir, &input, force, databases) {
+            Ok(s) => {
+                eprintln!(
                         "restored {} key(s), {} function librar(ies) into {} in {} record(s) ({} expired key(s) left out)",
                         s.keys,
                         s.functions,
@@ -66,14 +71,13 @@ fn main() {
                         s.records,
                         s.expired
                     );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("strata restore: {e}");
-                    1
-                }
+                0
             }
-        }
+            Err(e) => {
+                eprintln!("strata restore: {e}");
+                1
+            }
+        },
         Command::Compact { dir } => match strata::offline::compact::compact(&dir) {
             Ok(s) => {
                 eprintln!(

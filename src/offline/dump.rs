@@ -57,8 +57,13 @@ pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
-/// Recover the keyspace of `dir` as the server does at startup and run `f` on it.
-pub fn with_keyspace<R>(dir: &Path, f: impl FnOnce(&State) -> R) -> Result<R, String> {
+/// Recover the keyspace of `dir` as the server does at startup (with `databases`
+/// databases, as the server's `databases` directive) and run `f` on it.
+pub fn with_keyspace<R>(
+    dir: &Path,
+    databases: u64,
+    f: impl FnOnce(&State) -> R,
+) -> Result<R, String> {
     if !dir.join("MANIFEST").is_file() {
         return Err(format!(
             "{} is not a strata data directory (no MANIFEST)",
@@ -67,23 +72,31 @@ pub fn with_keyspace<R>(dir: &Path, f: impl FnOnce(&State) -> R) -> Result<R, St
     }
     let config = Config {
         dir: dir.to_path_buf(),
+        databases,
         ..Config::default()
     };
-    let engine = Engine::open(config, Arc::new(RealFs), None).map_err(|e| e.to_string())?;
+    let engine = Engine::open(config, Arc::new(RealFs), None).map_err(|e| {
+        let s = e.to_string();
+        if s.contains("but only") && s.contains("database") {
+            format!("{s} (pass --databases as the server's `databases` directive)")
+        } else {
+            s
+        }
+    })?;
     let r = engine.with_state(|st| f(st));
     engine.close();
     Ok(r)
 }
 
-/// Export `dir` to `output` in `format`.
-pub fn dump(dir: &Path, output: &Path, format: Format) -> Result<Summary, String> {
+/// Export `dir` (served with `databases` databases) to `output` in `format`.
+pub fn dump(dir: &Path, output: &Path, format: Format, databases: u64) -> Result<Summary, String> {
     let mut name = output
         .file_name()
         .ok_or_else(|| format!("{}: not a file name", output.display()))?
         .to_os_string();
     name.push(".tmp");
     let tmp = output.with_file_name(name);
-    let result = write_tmp(dir, &tmp, format).and_then(|s| {
+    let result = write_tmp(dir, &tmp, format, databases).and_then(|s| {
         std::fs::rename(&tmp, output).map_err(|e| format!("{}: {e}", output.display()))?;
         // DURABILITY: the rename itself survives a crash once the directory is synced.
         let parent = match output.parent() {
@@ -101,11 +114,11 @@ pub fn dump(dir: &Path, output: &Path, format: Format) -> Result<Summary, String
     result
 }
 
-fn write_tmp(dir: &Path, tmp: &Path, format: Format) -> Result<Summary, String> {
+fn write_tmp(dir: &Path, tmp: &Path, format: Format, databases: u64) -> Result<Summary, String> {
     let file = File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let mut out = BufWriter::new(file);
     let now = crate::clock::now_ms();
-    let summary = with_keyspace(dir, |st| match format {
+    let summary = with_keyspace(dir, databases, |st| match format {
         Format::Rdb => write_rdb(st, now, &mut out),
         Format::Resp => write_resp(st, now, &mut out),
     })??;

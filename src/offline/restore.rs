@@ -45,12 +45,14 @@ pub struct Summary {
     pub records: u64,
 }
 
-/// Restore `input` into `dir`.
-pub fn restore(dir: &Path, input: &Path, force: bool) -> Result<Summary, String> {
+/// Restore `input` into `dir`, accepting database indexes below `databases`.
+pub fn restore(dir: &Path, input: &Path, force: bool, databases: u64) -> Result<Summary, String> {
     check_target(dir, force)?;
     let buf = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let config = crate::config::Config::default();
-    let databases = usize::try_from(config.databases).unwrap_or(16);
+    let databases = usize::try_from(databases)
+        .unwrap_or(usize::MAX)
+        .min(usize::from(u16::MAX));
     let lim = crate::cmd::dump::limits_from(&config);
     let loaded = load_input(&buf, &lim, databases, crate::clock::now_ms())?;
     write_log(dir, &loaded, force)
@@ -84,7 +86,7 @@ pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Resul
             }
             if k.db >= databases {
                 err = Some(format!(
-                    "the file uses database {} (only {databases} exist)",
+                    "the file uses database {} (only {databases} exist; pass --databases)",
                     k.db
                 ));
                 return;
