@@ -17,7 +17,7 @@ const RULES: &[(&str, &[&str])] = &[
         "server",
         &["cmd", "persist", "db", "resp", "script", "clock", "config"],
     ),
-    ("offline", &["persist", "db", "cmd", "config", "rdb", "server"]),
+    ("offline", &["persist", "db", "cmd", "config", "rdb", "server", "clock"]),
     ("cli", &["server", "offline", "config"]),
 ];
 
