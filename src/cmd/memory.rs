@@ -174,6 +174,9 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     }
     let now = x.now_ms;
     let used = x.st.mem.used(now);
+    if used > x.st.stats.peak_memory {
+        x.st.stats.peak_memory = used;
+    }
     if used <= max {
         x.st.mem.evicting = false;
         return Evict::Ok;
