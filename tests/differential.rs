@@ -737,3 +737,13 @@ fn geo() {
 fn scripting() {
     check("scripting");
 }
+
+#[test]
+fn functions() {
+    check("functions");
+}
+
+#[test]
+fn scripting_libs() {
+    check("scripting_libs");
+}

@@ -184,8 +184,48 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
     let (no_writes, _) = shebang(&body)?;
     let keys = &a[3..3 + n];
     let args = &a[3 + n..];
+    if !no_writes && has_shebang(&body) {
+        // A script with a shebang declares its flags: without no-writes it is a writer.
+        check_may_write(x, readonly)?;
+    }
     // The VM lives in the state the script's commands also reach: take it out while it runs.
     let mut scripts = std::mem::take(&mut x.st.scripts);
+    let reply = run_in_unit(x, readonly || no_writes, |host| {
+        scripts.run(sha, keys, args, host)
+    });
+    x.st.scripts = scripts;
+    Ok(reply)
+}
+
+fn has_shebang(body: &[u8]) -> bool {
+    body.starts_with(b"#!")
+}
+
+/// Redis's checks before running a script or function that may write (no `no-writes`
+/// flag): refused by a read-only command (`*_RO`) and while the log cannot persist.
+pub(super) fn check_may_write(x: &mut Exec<'_>, readonly: bool) -> Result<(), CmdError> {
+    if x.caller == super::Caller::Client {
+        if let Some(why) = x.env.log_failure() {
+            return Err(CmdError::Misconf(why));
+        }
+    }
+    if readonly {
+        return Err(CmdError::err(
+            "Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    Ok(())
+}
+
+/// Run a script body (`body` gets the `redis.call` host) inside this execution unit:
+/// commands it calls go through `dispatch::call` on this `Exec`, so their effects land in
+/// this unit's journal. `readonly` refuses write commands. The caller's database and
+/// last command are restored afterwards (SELECT inside a script stays inside, Redis 7).
+pub(super) fn run_in_unit(
+    x: &mut Exec<'_>,
+    readonly: bool,
+    body: impl FnOnce(&mut dyn Host) -> Reply,
+) -> Reply {
     let saved_db = x.db;
     let client_db = x.client().db;
     let last_cmd = x.client().last_cmd;
@@ -194,18 +234,16 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
     let reply = {
         let mut host = ScriptHost {
             x: &mut *x,
-            readonly: readonly || no_writes,
+            readonly,
         };
-        scripts.run(sha, keys, args, &mut host)
+        body(&mut host)
     };
     x.in_script = was_in_script;
-    x.st.scripts = scripts;
-    // SELECT inside a script does not change the caller's database (Redis 7).
     x.db = saved_db;
     let c = x.client();
     c.db = client_db;
     c.last_cmd = last_cmd;
-    Ok(reply)
+    reply
 }
 
 fn eval_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic};
@@ -69,7 +70,7 @@ for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetata
     "tonumber", "tostring", "type", "unpack", "xpcall", "_VERSION"}) do
   g[name] = _G[name]
 end
-for _, name in ipairs({"string", "table", "math", "coroutine", "bit", "cjson"}) do
+for _, name in ipairs({"string", "table", "math", "coroutine", "bit", "cjson", "cmsgpack", "struct"}) do
   g[name] = ro(lib[name])
 end
 g.redis = ro(redis)
@@ -111,14 +112,33 @@ end
 setmetatable(g, {__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-setmetatable(env, {__index = g, __newindex = readonly_error, __metatable = false})
+local env_mt = {__index = g, __newindex = readonly_error, __metatable = false}
+setmetatable(env, env_mt)
 protected[env] = true
 protected[g] = true
 hooks.resp = 2
 hooks.protected = protected
 
+-- What a function library sees while FUNCTION LOAD runs its body (Redis's library API):
+-- `redis` with register_function, log, the LOG_ levels and the version, nothing else; any
+-- other global or redis field is an error. The env metatable's __index points here
+-- during the load only, so the library's callbacks later see the normal globals.
+local function missing(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local load_inner = setmetatable({}, {__index = missing, __metatable = false})
+for _, k in ipairs({"log", "LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING",
+    "REDIS_VERSION", "REDIS_VERSION_NUM"}) do
+  rawset(load_inner, k, redis[k])
+end
+rawset(load_inner, "register_function", rust.register_function)
+local load_redis = setmetatable({}, {__index = load_inner, __newindex = readonly_error, __metatable = false})
+protected[load_redis] = true
+local load_api = setmetatable({redis = load_redis}, {__index = missing, __metatable = false})
+
 local xpcall = xpcall
-return env, g, function(f, h) return xpcall(f, h) end
+return env, g, function(f, h) return xpcall(f, h) end, env_mt, load_api,
+  function(f, h, k, a) return xpcall(function() return f(k, a) end, h) end
 "#;
 
 /// Name of the chunk user scripts are compiled as (errors read `user_script:<line>:`).
@@ -126,6 +146,9 @@ const CHUNK: &str = "@user_script";
 
 /// The message an aborted script reports (SCRIPT KILL).
 const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
+/// Name of the chunk function libraries are compiled as (`user_function:<line>:`).
+const FUNCTION_CHUNK: &str = "@user_function";
 
 /// One Lua VM with the Redis sandbox and the compiled scripts.
 pub struct Vm {
@@ -137,6 +160,42 @@ pub struct Vm {
     handler: Function,
     fns: HashMap<String, Function>,
     redis: Table,
+    /// The user environment's metatable (its `__index` is swapped during FUNCTION LOAD).
+    env_mt: Table,
+    /// The globals a library body sees while it loads.
+    load_api: Table,
+    /// Calls `f(keys, args)` under the message handler (functions).
+    fn_runner: Function,
+    /// FUNCTION LOAD's deadline, checked by the instruction hook.
+    load_deadline: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+/// A function a library registered while loading (`redis.register_function`).
+pub struct Registered {
+    /// Its name, as given.
+    pub name: String,
+    /// Its description, if given.
+    pub description: Option<Bytes>,
+    /// Its flags (`FLAG_*` bits).
+    pub flags: u32,
+    /// The callback.
+    pub callback: Function,
+}
+
+/// The script flags Redis 7.0 knows, in the order FUNCTION LIST reports them.
+pub const FLAG_NAMES: [&str; 5] = [
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+/// `no-writes` as a bit of `Registered::flags` (bit i = `FLAG_NAMES[i]`).
+pub const FLAG_NO_WRITES: u32 = 1;
+
+/// Redis's rule for library and function names: `[A-Za-z0-9_]+`.
+pub fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 fn rt(msg: impl Into<String>) -> mlua::Error {
@@ -147,7 +206,10 @@ fn rt(msg: impl Into<String>) -> mlua::Error {
 fn error_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::CallbackError { cause, .. } => error_message(cause),
-        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::RuntimeError(s) => s
+            .split_once("\nstack traceback:")
+            .map_or(s.as_str(), |(m, _)| m)
+            .to_string(),
         mlua::Error::MemoryError(s) => s.clone(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         other => other.to_string(),
@@ -176,6 +238,8 @@ impl Vm {
         libs::install_random(&lua, &math, Arc::new(Rand48::new(seed)))?;
         lib.raw_set("bit", libs::bit_table(&lua)?)?;
         lib.raw_set("cjson", libs::cjson_table(&lua)?)?;
+        lib.raw_set("cmsgpack", super::packlibs::cmsgpack_table(&lua)?)?;
+        lib.raw_set("struct", super::packlibs::struct_table(&lua)?)?;
         let hooks = lua.create_table()?;
         let redis = lua.create_table()?;
         redis.raw_set("REDIS_VERSION", crate::REDIS_VERSION)?;
@@ -194,17 +258,37 @@ impl Vm {
             })?,
         )?;
         install_raising(&lua, &redis, &rust, &hooks)?;
-        let (env, globals, runner): (Table, Table, Function) = lua
-            .load(BOOTSTRAP)
-            .set_name("=strata")
-            .call((lib, hooks.clone(), redis.clone(), rust))?;
+        rust.raw_set("register_function", register_function(&lua, &hooks)?)?;
+        #[allow(clippy::type_complexity)]
+        let (env, globals, runner, env_mt, load_api, fn_runner): (
+            Table,
+            Table,
+            Function,
+            Table,
+            Table,
+            Function,
+        ) = lua.load(BOOTSTRAP).set_name("=strata").call((
+            lib,
+            hooks.clone(),
+            redis.clone(),
+            rust,
+        ))?;
         lua.set_named_registry_value("strata.hooks", hooks.clone())?;
         let handler = lua.create_function(error_handler)?;
+        let load_deadline: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+        let deadline = load_deadline.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
-            |_, _| {
+            move |_, _| {
                 if super::KILL_REQUESTED.swap(false, Ordering::AcqRel) {
                     return Err(rt(KILLED));
+                }
+                let late = deadline
+                    .lock()
+                    .map(|d| d.is_some_and(|d| Instant::now() > d))
+                    .unwrap_or(false);
+                if late {
+                    return Err(rt("FUNCTION LOAD timeout"));
                 }
                 Ok(mlua::VmState::Continue)
             },
@@ -218,7 +302,106 @@ impl Vm {
             handler,
             fns: HashMap::new(),
             redis,
+            env_mt,
+            load_api,
+            fn_runner,
+            load_deadline,
         })
+    }
+
+    /// Run a library body (the code after its `#!lua` line) in the load sandbox and return
+    /// the functions it registered. `timeout`: FUNCTION LOAD's limit (None on replay).
+    /// The error is the reply text (`ERR Error compiling function: …`, `ERR Error
+    /// registering functions: …`).
+    pub fn load_library(
+        &mut self,
+        code: &[u8],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Vec<Registered>, String> {
+        let f = self
+            .lua
+            .load(code)
+            .set_name(FUNCTION_CHUNK)
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling function: {}", error_message(&e)))?;
+        let list = self.lua.create_table().map_err(|e| format!("ERR {e}"))?;
+        let set = |t: &Table, k: &str, v: Value| t.raw_set(k, v).map_err(|e| format!("ERR {e}"));
+        set(&self.hooks, "loading", Value::Table(list.clone()))?;
+        set(&self.hooks, "pending", Value::Nil)?;
+        set(&self.env_mt, "__index", Value::Table(self.load_api.clone()))?;
+        if let Ok(mut d) = self.load_deadline.lock() {
+            *d = timeout.map(|t| Instant::now() + t);
+        }
+        let r = f.call::<()>(());
+        if let Ok(mut d) = self.load_deadline.lock() {
+            *d = None;
+        }
+        set(&self.env_mt, "__index", Value::Table(self.globals.clone()))?;
+        set(&self.hooks, "loading", Value::Nil)?;
+        if let Err(e) = r {
+            let pending = self
+                .hooks
+                .raw_get::<Option<Table>>("pending")
+                .ok()
+                .flatten();
+            set(&self.hooks, "pending", Value::Nil)?;
+            let msg = match pending
+                .and_then(|t| t.raw_get::<Option<mlua::String>>("err").ok().flatten())
+            {
+                Some(m) => m.to_string_lossy(),
+                None => format!("ERR {}", error_message(&e)),
+            };
+            return Err(format!("ERR Error registering functions: {msg}"));
+        }
+        let mut out = Vec::new();
+        for t in list.sequence_values::<Table>() {
+            let t = t.map_err(|e| format!("ERR {e}"))?;
+            let get = |k: &str| t.raw_get::<Value>(k).map_err(|e| format!("ERR {e}"));
+            let name = match get("name")? {
+                Value::String(s) => s.to_string_lossy(),
+                _ => continue,
+            };
+            let description = match get("desc")? {
+                Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
+                _ => None,
+            };
+            let flags = match get("flags")? {
+                Value::Integer(n) => u32::try_from(n).unwrap_or(0),
+                _ => 0,
+            };
+            let Value::Function(callback) = get("cb")? else {
+                continue;
+            };
+            out.push(Registered {
+                name,
+                description,
+                flags,
+                callback,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Run a library function: `f(keys, args)` (functions get no KEYS/ARGV globals);
+    /// `redis.call` goes to `host`. Errors name the function (`script: <name>, on
+    /// @user_function:<line>.`).
+    pub fn call_function(
+        &mut self,
+        f: &Function,
+        name: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+    ) -> Reply {
+        match self.run_inner(f.clone(), Target::Function(name), keys, args, host) {
+            Ok(r) => r,
+            Err(e) => Reply::Error(format!(
+                "ERR Error running script {name}, {}",
+                error_message(&e).replace(['\r', '\n'], " ")
+            )),
+        }
     }
 
     /// Compile `body` as script `sha` (no-op if already compiled). The error is Redis's
@@ -255,7 +438,7 @@ impl Vm {
         let Some(f) = self.fns.get(sha).cloned() else {
             return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
         };
-        match self.run_inner(f, sha, keys, args, host) {
+        match self.run_inner(f, Target::Script(sha), keys, args, host) {
             Ok(r) => r,
             Err(e) => Reply::Error(format!(
                 "ERR Error running script (call to f_{sha}): @user_script: {}",
@@ -267,7 +450,7 @@ impl Vm {
     fn run_inner(
         &mut self,
         f: Function,
-        sha: &str,
+        target: Target<'_>,
         keys: &[Bytes],
         args: &[Bytes],
         host: &mut dyn Host,
@@ -280,8 +463,11 @@ impl Vm {
             }
             Ok(t)
         };
-        self.globals.raw_set("KEYS", list(keys)?)?;
-        self.globals.raw_set("ARGV", list(args)?)?;
+        let (keys_t, args_t) = (list(keys)?, list(args)?);
+        if let Target::Script(_) = target {
+            self.globals.raw_set("KEYS", keys_t.clone())?;
+            self.globals.raw_set("ARGV", args_t.clone())?;
+        }
         self.hooks.raw_set("resp", 2)?;
         let hooks = self.hooks.clone();
         let host_cell = std::cell::RefCell::new(host);
@@ -337,9 +523,17 @@ impl Vm {
             redis.raw_set("call", call)?;
             redis.raw_set("pcall", pcall)?;
             hooks.raw_set("command_exists", exists)?;
-            let r = self
-                .runner
-                .call::<mlua::MultiValue>((f, self.handler.clone()));
+            let r = match target {
+                Target::Script(_) => self
+                    .runner
+                    .call::<mlua::MultiValue>((f, self.handler.clone())),
+                Target::Function(_) => self.fn_runner.call::<mlua::MultiValue>((
+                    f,
+                    self.handler.clone(),
+                    keys_t,
+                    args_t,
+                )),
+            };
             redis.raw_set("call", Value::Nil)?;
             redis.raw_set("pcall", Value::Nil)?;
             hooks.raw_set("command_exists", Value::Nil)?;
@@ -356,8 +550,130 @@ impl Vm {
         if ok {
             return Ok(lua_to_reply(&value, resp, 0));
         }
-        Ok(script_error(&value, sha))
+        let label = match target {
+            Target::Script(sha) | Target::Function(sha) => sha,
+        };
+        Ok(script_error(&value, label))
     }
+}
+
+/// What `run_inner` runs: an EVAL script (by SHA-1) or a library function (by name).
+#[derive(Clone, Copy)]
+enum Target<'s> {
+    Script(&'s str),
+    Function(&'s str),
+}
+
+/// `redis.register_function` (positional `(name, callback)` or named `{function_name=,
+/// callback=, flags=, description=}`), with Redis 7.0's checks and error texts. Only
+/// callable while FUNCTION LOAD runs a library body: it appends to `hooks.loading`.
+fn register_function(lua: &Lua, hooks: &Table) -> mlua::Result<Function> {
+    let h = hooks.clone();
+    lua.create_function(move |lua, a: Variadic<Value>| {
+        let fail = |msg: &str| -> mlua::Result<()> { raise(&h, lua, &format!("ERR {msg}")) };
+        let Some(list) = h.raw_get::<Option<Table>>("loading")? else {
+            return fail("redis.register_function can only be called on FUNCTION LOAD command");
+        };
+        if a.is_empty() || a.len() > 2 {
+            return fail("wrong number of arguments to redis.register_function");
+        }
+        let as_string = |v: &Value| -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.to_string_lossy()),
+                Value::Integer(n) => Some(n.to_string()),
+                Value::Number(n) => Some(fmt_g(*n, 14)),
+                _ => None,
+            }
+        };
+        let mut name = None;
+        let mut desc = None;
+        let mut cb = None;
+        let mut flags = 0u32;
+        if a.len() == 1 {
+            let Value::Table(t) = &a[0] else {
+                return fail("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
+            };
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                let Some(key) = as_string(&k) else {
+                    return fail("named argument key given to redis.register_function is not a string");
+                };
+                if key.eq_ignore_ascii_case("function_name") {
+                    let Some(n) = as_string(&v) else {
+                        return fail("function_name argument given to redis.register_function must be a string");
+                    };
+                    name = Some(n);
+                } else if key.eq_ignore_ascii_case("description") {
+                    match &v {
+                        Value::String(s) => desc = Some(lua.create_string(s.as_bytes())?),
+                        Value::Integer(_) | Value::Number(_) => {
+                            desc = as_string(&v).map(|s| lua.create_string(s)).transpose()?
+                        }
+                        _ => {
+                            return fail("description argument given to redis.register_function must be a string")
+                        }
+                    }
+                } else if key.eq_ignore_ascii_case("callback") {
+                    let Value::Function(f) = v else {
+                        return fail("callback argument given to redis.register_function must be a function");
+                    };
+                    cb = Some(f);
+                } else if key.eq_ignore_ascii_case("flags") {
+                    let Value::Table(ft) = v else {
+                        return fail("flags argument to redis.register_function must be a table representing function flags");
+                    };
+                    let mut i = 1;
+                    loop {
+                        let fv: Value = ft.get(i)?;
+                        if fv.is_nil() {
+                            break;
+                        }
+                        let known = as_string(&fv).and_then(|s| {
+                            FLAG_NAMES.iter().position(|f| f.eq_ignore_ascii_case(&s))
+                        });
+                        let Some(bit) = known else {
+                            return fail("unknown flag given");
+                        };
+                        flags |= 1 << bit;
+                        i += 1;
+                    }
+                } else {
+                    return fail("unknown argument given to redis.register_function");
+                }
+            }
+            if name.is_none() {
+                return fail("redis.register_function must get a function name argument");
+            }
+            if cb.is_none() {
+                return fail("redis.register_function must get a callback argument");
+            }
+        } else {
+            let Some(n) = as_string(&a[0]) else {
+                return fail("first argument to redis.register_function must be a string");
+            };
+            let Value::Function(f) = &a[1] else {
+                return fail("second argument to redis.register_function must be a function");
+            };
+            name = Some(n);
+            cb = Some(f.clone());
+        }
+        let name = name.unwrap_or_default();
+        if !valid_name(name.as_bytes()) {
+            return fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+        }
+        for t in list.sequence_values::<Table>() {
+            if t?.raw_get::<String>("name")? == name {
+                return fail("Function already exists in the library");
+            }
+        }
+        let e = lua.create_table()?;
+        e.raw_set("name", name)?;
+        e.raw_set("desc", desc)?;
+        e.raw_set("flags", flags)?;
+        e.raw_set("cb", cb)?;
+        list.raw_push(e)?;
+        Ok(())
+    })
 }
 
 /// Raise `{err = msg}` from a Rust function: the table is parked in `hooks.pending`, where

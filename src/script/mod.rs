@@ -6,8 +6,10 @@
 //! business: they land in the caller's execution unit, so replay never runs Lua.
 
 pub mod convert;
+pub mod function;
 pub mod libs;
 pub mod lua;
+pub mod packlibs;
 pub mod sha1;
 
 use std::collections::HashMap;
@@ -25,6 +27,17 @@ pub static SCRIPT_RUNNING: AtomicUsize = AtomicUsize::new(0);
 pub static SCRIPT_WROTE: AtomicBool = AtomicBool::new(false);
 /// Set by SCRIPT KILL; the running script's instruction hook aborts it and clears this.
 pub static KILL_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// True while the running script is a function (FCALL), not an EVAL script.
+pub static RUNNING_FUNCTION: AtomicBool = AtomicBool::new(false);
+
+/// The -BUSY reply for a command that arrives while a script or function runs too long.
+pub fn busy_error() -> &'static str {
+    if RUNNING_FUNCTION.load(Ordering::Acquire) {
+        "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+    } else {
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    }
+}
 
 /// What SCRIPT KILL answers when it cannot kill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +46,8 @@ pub enum KillRefused {
     NotBusy,
     /// The script already wrote: killing it would break atomicity.
     Unkillable,
+    /// SCRIPT KILL while a function runs, or FUNCTION KILL while an EVAL script runs.
+    WrongKind,
 }
 
 impl KillRefused {
@@ -41,6 +56,7 @@ impl KillRefused {
         match self {
             KillRefused::NotBusy => "NOTBUSY No scripts in execution right now.",
             KillRefused::Unkillable => "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            KillRefused::WrongKind => busy_error(),
         }
     }
 }
@@ -48,11 +64,19 @@ impl KillRefused {
 /// Ask the running script to stop (SCRIPT KILL). Callable without the engine lock, which
 /// the running script holds: a connection can call this when it sees `SCRIPT KILL`.
 pub fn request_kill() -> Result<(), KillRefused> {
+    request_kill_from(true)
+}
+
+/// SCRIPT KILL (`is_eval`) or FUNCTION KILL: each kills only its own kind, as in Redis.
+pub fn request_kill_from(is_eval: bool) -> Result<(), KillRefused> {
     if SCRIPT_RUNNING.load(Ordering::Acquire) == 0 {
         return Err(KillRefused::NotBusy);
     }
     if SCRIPT_WROTE.load(Ordering::Acquire) {
         return Err(KillRefused::Unkillable);
+    }
+    if RUNNING_FUNCTION.load(Ordering::Acquire) == is_eval {
+        return Err(KillRefused::WrongKind);
     }
     KILL_REQUESTED.store(true, Ordering::Release);
     Ok(())

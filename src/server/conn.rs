@@ -150,13 +150,17 @@ async fn run(
         }
         if !batch.is_empty() {
             outcomes.clear();
-            view = engine.execute_many(
-                id,
-                &batch,
-                &mut outcomes,
-                std::mem::take(&mut bytes_in),
-                buf.len(),
-            );
+            let bytes = std::mem::take(&mut bytes_in);
+            let qbuf = buf.len();
+            let mut exec = || engine.execute_many(id, &batch, &mut outcomes, bytes, qbuf);
+            view = if may_run_long(&batch) {
+                // A script may hold this thread for long: hand this worker's queued tasks
+                // to another thread first, so the connections that must answer -BUSY or
+                // SCRIPT KILL / FUNCTION KILL meanwhile are not stuck behind it.
+                tokio::task::block_in_place(exec)
+            } else {
+                exec()
+            };
             let executed = outcomes.len();
             batch.drain(..executed);
             let parked = outcomes.last_mut().and_then(|o| o.blocked.take());
@@ -261,6 +265,21 @@ async fn run(
     }
 }
 
+/// True if the batch runs a script (EVAL…, FCALL…) on a multi-threaded runtime, where
+/// `block_in_place` is available.
+fn may_run_long(batch: &[Vec<Bytes>]) -> bool {
+    let scripted = batch.iter().any(|argv| {
+        argv.first().is_some_and(|c| {
+            c.len() >= 4
+                && (c[..4].eq_ignore_ascii_case(b"eval") || c[..4].eq_ignore_ascii_case(b"fcal"))
+        })
+    });
+    scripted
+        && tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        })
+}
+
 /// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`
 /// answer -BUSY (SHUTDOWN NOSAVE stops the server). `None`: the script ended; execute
 /// normally.
@@ -274,10 +293,13 @@ async fn while_script_runs(
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
     };
     if (is(0, "script") || is(0, "function")) && is(1, "kill") && argv.len() == 2 {
-        return Some(match crate::script::request_kill() {
+        return Some(match crate::script::request_kill_from(is(0, "script")) {
             Ok(()) => Reply::ok(),
             Err(e) => Reply::Error(e.text().to_string()),
         });
+    }
+    if is(0, "function") && is(1, "stats") && argv.len() == 2 {
+        return Some(crate::script::function::stats_while_busy());
     }
     let threshold = Duration::from_millis(view.busy_threshold_ms.max(1));
     let t0 = std::time::Instant::now();
@@ -287,9 +309,7 @@ async fn while_script_runs(
                 engine.request_stop();
                 return None;
             }
-            return Some(Reply::Error(
-                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into(),
-            ));
+            return Some(Reply::Error(crate::script::busy_error().into()));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
