@@ -209,3 +209,33 @@ fn busy_function_and_function_kill() {
         V::Err("NOTBUSY No scripts in execution right now.".into())
     );
 }
+
+#[test]
+fn dump_restore_round_trip_survives_restart() {
+    let _serial = serial();
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", LIB]), bulk("bank"));
+    let V::Bulk(payload) = c.cmd(&["FUNCTION", "DUMP"]) else {
+        panic!("dump")
+    };
+    assert_eq!(c.cmd(&["FUNCTION", "FLUSH"]), V::Simple("OK".into()));
+    c.send(&[b"FUNCTION", b"RESTORE", &payload]);
+    assert_eq!(c.read(), V::Simple("OK".into()));
+    c.send(&[b"FUNCTION", b"RESTORE", &payload]);
+    assert_eq!(c.read(), V::Err("ERR Library bank already exists".into()));
+    let mut bad = payload.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    c.send(&[b"FUNCTION", b"RESTORE", &bad, b"FLUSH"]);
+    assert_eq!(
+        c.read(),
+        V::Err("ERR DUMP payload version or checksum are wrong".into())
+    );
+    drop(c);
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    c.cmd(&["SET", "x", "5"]);
+    assert_eq!(c.cmd(&["FCALL_RO", "balance", "1", "x"]), bulk("5"));
+    assert_eq!(c.cmd(&["FUNCTION", "DUMP"]), V::Bulk(payload));
+}

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use super::exec::{is, lossy, Caller, Exec};
 use super::scripting::{check_may_write, run_in_unit};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group, Journal};
+use crate::rdb::{self, opcodes};
 use crate::resp::Reply;
-use crate::script::function::{stats_reply, LOAD_TIMEOUT};
+use crate::script::function::{stats_reply, RestorePolicy, LOAD_TIMEOUT};
 use crate::script::lua::FLAG_NAMES;
 
 /// Register the function commands.
@@ -34,6 +35,9 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         cmd("delete", 3, F::WRITE | F::NOSCRIPT, function_delete)
             .group(g)
             .doc("Delete a function by name", "7.0.0"),
+        cmd("dump", 2, F::NOSCRIPT, function_dump)
+            .group(g)
+            .doc("Dump all functions into a serialized binary payload", "7.0.0"),
         cmd("flush", -2, F::WRITE | F::NOSCRIPT, function_flush)
             .group(g)
             .doc("Deleting all functions", "7.0.0"),
@@ -46,6 +50,9 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         cmd("list", -2, F::NOSCRIPT, function_list)
             .group(g)
             .doc("List information about all the functions", "7.0.0"),
+        cmd("restore", -3, F::WRITE | F::DENYOOM | F::NOSCRIPT, function_restore)
+            .group(g)
+            .doc("Restore all the functions on the given payload", "7.0.0"),
         cmd("load", -3, F::WRITE | F::DENYOOM | F::NOSCRIPT, function_load)
             .group(g)
             .doc("Create a function with the given arguments (name, code, description)", "7.0.0"),
@@ -227,6 +234,90 @@ fn function_kill(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         Ok(()) => Ok(Reply::ok()),
         Err(e) => Err(CmdError::Raw(e.text().into())),
     }
+}
+
+fn function_dump(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let codes: Vec<Bytes> =
+        x.st.functions
+            .libraries()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+    Ok(Reply::Bulk(Bytes::from(dump_payload(&codes))))
+}
+
+fn function_restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len() > 4 {
+        return Err(syntax_error(a));
+    }
+    let policy = match a.get(3) {
+        None => RestorePolicy::Append,
+        Some(p) if is(p, "append") => RestorePolicy::Append,
+        Some(p) if is(p, "replace") => RestorePolicy::Replace,
+        Some(p) if is(p, "flush") => RestorePolicy::Flush,
+        Some(_) => {
+            return Err(CmdError::err(
+                "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ))
+        }
+    };
+    let codes = parse_payload(&a[2]).map_err(CmdError::Raw)?;
+    x.st.functions
+        .restore(&codes, policy)
+        .map_err(CmdError::Raw)?;
+    x.touch_dirty(1);
+    Ok(Reply::ok())
+}
+
+/// FUNCTION DUMP's payload, as Redis writes it: per library the FUNCTION2 opcode and its
+/// code as an RDB string (LZF-compressed when that pays), then the RDB version (2 bytes
+/// LE) and the CRC-64 of everything before (8 bytes LE).
+fn dump_payload(codes: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in codes {
+        out.push(opcodes::FUNCTION2);
+        rdb::put_string(&mut out, c);
+    }
+    out.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
+    let crc = rdb::crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The library codes in a FUNCTION DUMP payload (Redis's or ours), checked as Redis's
+/// `verifyDumpPayload` and `functionRestoreCommand` do.
+fn parse_payload(p: &[u8]) -> Result<Vec<Bytes>, String> {
+    let bad = || "ERR DUMP payload version or checksum are wrong".to_string();
+    if p.len() < 10 {
+        return Err(bad());
+    }
+    let ver = u16::from_le_bytes([p[p.len() - 10], p[p.len() - 9]]);
+    if ver > rdb::RDB_VERSION {
+        return Err(bad());
+    }
+    let mut crc = [0u8; 8];
+    crc.copy_from_slice(&p[p.len() - 8..]);
+    if rdb::crc64::crc64(&p[..p.len() - 8]) != u64::from_le_bytes(crc) {
+        return Err(bad());
+    }
+    let body = &p[..p.len() - 10];
+    let mut r = rdb::Reader::new(body);
+    let mut codes = Vec::new();
+    while r.remaining() > 0 {
+        match r.u8() {
+            Ok(opcodes::FUNCTION2) => {}
+            Ok(opcodes::FUNCTION_PRE_GA) => {
+                return Err("ERR Pre-GA function format not supported".into())
+            }
+            Ok(_) => return Err("ERR given type is not a function".into()),
+            Err(_) => return Err("ERR can not read data type".into()),
+        }
+        let code = r
+            .string()
+            .map_err(|_| "ERR failed loading the given functions payload".to_string())?;
+        codes.push(Bytes::from(code));
+    }
+    Ok(codes)
 }
 
 fn function_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
