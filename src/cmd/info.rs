@@ -236,6 +236,7 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("total_system_memory", total),
         kv("total_system_memory_human", bytes_to_human(total)),
         kv("number_of_cached_scripts", scripts),
+        kv("number_of_functions", x.st.functions.function_count()),
         kv("maxmemory", maxmemory),
         kv("maxmemory_human", bytes_to_human(maxmemory)),
         kv("maxmemory_policy", policy),
