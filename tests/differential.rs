@@ -198,8 +198,7 @@ fn scripts_dir_is_covered() {
     }
 }
 
-/// Features not implemented yet (COMMAND key specs, tips and doc arguments,
-/// GETKEYSANDFLAGS, the full CLIENT HELP, shared-integer REFCOUNT, LFU counters).
+/// Features not implemented yet (shared-integer REFCOUNT, LFU counters).
 #[test]
 #[ignore = "known gaps, see tests/scripts/known_gaps.redis"]
 fn known_gaps() {
@@ -612,7 +611,7 @@ fn masked_replies() {
 
 /// COMMAND INFO for every command strata registers (and every subcommand both servers
 /// have): name, arity, flags, first/last/step key and ACL categories must equal
-/// redis-server's. Tips and key specs are compared in `server.redis`, not here. Commands
+/// redis-server's. Tips, key specs and docs are compared in `command_meta_all`. Commands
 /// Redis 7.0 does not know (7.2's CLIENT SETINFO / NO-TOUCH) are skipped.
 /// KNOWN MISMATCH: strata's flags lack Redis's `allow_busy` (AUTH HELLO QUIT RESET
 /// SHUTDOWN) and `no_async_loading` (SAVE BGSAVE BGREWRITEAOF).
@@ -746,4 +745,178 @@ fn functions() {
 #[test]
 fn scripting_libs() {
     check("scripting_libs");
+}
+
+/// COMMAND INFO / GETKEYS / GETKEYSANDFLAGS / HELP cases, see `command_meta.redis`.
+#[test]
+fn command_meta() {
+    check("command_meta");
+}
+
+/// Commands strata implements that Redis 7.0 lacks (Redis 7.2's CLIENT SETINFO / NO-TOUCH).
+const NOT_IN_REDIS_70: &[&str] = &["client|setinfo", "client|no-touch"];
+
+/// A COMMAND INFO entry or COMMAND DOCS entry with its subcommands limited to the ones in
+/// `keep` and sorted by name (Redis lists subcommands in hash order, random per process,
+/// and has subcommands strata does not implement). RESP2 (flat arrays) and RESP3.
+fn canon_meta(v: &V, keep: &[String], docs: bool) -> V {
+    let kept = |n: &V| keep.contains(&n.text());
+    match v {
+        // COMMAND INFO entry: element 9 lists the subcommands' entries.
+        V::Arr(f) if !docs && f.len() == 10 => {
+            let mut f = f.clone();
+            let (V::Arr(s) | V::Set(s)) = &f[9] else {
+                return V::Arr(f);
+            };
+            let mut s: Vec<V> = s
+                .iter()
+                .filter(|e| matches!(e, V::Arr(x) if kept(&x[0])))
+                .map(|e| canon_meta(e, keep, false))
+                .collect();
+            s.sort_by_key(|e| format!("{e:?}"));
+            f[9] = V::Arr(s);
+            V::Arr(f)
+        }
+        // COMMAND DOCS entry, RESP3: a map with an optional "subcommands" map.
+        V::Map(m) if docs => V::Map(
+            m.iter()
+                .map(|(k, val)| match val {
+                    V::Map(subs) if k.text() == "subcommands" => {
+                        let mut s: Vec<(V, V)> = subs
+                            .iter()
+                            .filter(|(n, _)| kept(n))
+                            .map(|(n, d)| (n.clone(), canon_meta(d, keep, true)))
+                            .collect();
+                        s.sort_by_key(|(n, _)| n.text());
+                        (k.clone(), V::Map(s))
+                    }
+                    _ => (k.clone(), val.clone()),
+                })
+                .collect(),
+        ),
+        // COMMAND DOCS entry, RESP2: [k, v, k, v, ...].
+        V::Arr(f) if docs => {
+            let mut out = f.clone();
+            for i in (0..f.len().saturating_sub(1)).step_by(2) {
+                if f[i].text() != "subcommands" {
+                    continue;
+                }
+                let V::Arr(subs) = &f[i + 1] else { continue };
+                let mut pairs: Vec<(V, V)> = subs
+                    .chunks(2)
+                    .filter(|p| p.len() == 2 && kept(&p[0]))
+                    .map(|p| (p[0].clone(), canon_meta(&p[1], keep, true)))
+                    .collect();
+                pairs.sort_by_key(|(n, _)| n.text());
+                out[i + 1] = V::Arr(pairs.into_iter().flat_map(|(n, d)| [n, d]).collect());
+            }
+            V::Arr(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The entries of a whole COMMAND / COMMAND INFO (array of entries) or COMMAND DOCS (map, or
+/// flat array in RESP2) reply, by name.
+fn entries(v: &V, docs: bool) -> Vec<(String, V)> {
+    match v {
+        V::Map(m) => m.iter().map(|(k, d)| (k.text(), d.clone())).collect(),
+        V::Arr(a) if docs => a
+            .chunks(2)
+            .filter(|p| p.len() == 2)
+            .map(|p| (p[0].text(), p[1].clone()))
+            .collect(),
+        V::Arr(a) => a
+            .iter()
+            .map(|e| match e {
+                V::Arr(f) if !f.is_empty() => (f[0].text(), e.clone()),
+                other => (String::new(), other.clone()),
+            })
+            .collect(),
+        other => vec![(String::new(), other.clone())],
+    }
+}
+
+/// COMMAND, COMMAND INFO and COMMAND DOCS, whole (no arguments) and per name for every
+/// command and subcommand strata lists, in RESP2 and RESP3, must equal redis-server's
+/// entries for the same names: flags, key positions, ACL categories, tips, key specs,
+/// summary, since, group, complexity, doc flags, history and the argument tree. Redis has
+/// more commands and subcommands than strata: only the names strata lists are compared,
+/// and subcommand lists are compared restricted to them, in name order.
+#[test]
+fn command_meta_all() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut a = strata.raw();
+    let mut b = oracle.raw();
+    let V::Arr(names) = a.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST is not an array");
+    };
+    let mut names: Vec<String> = names.iter().map(V::text).collect();
+    names.retain(|n| !NOT_IN_REDIS_70.contains(&n.as_str()));
+    names.sort();
+    assert!(names.len() > 200, "strata lists {} commands", names.len());
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for proto in ["2", "3"] {
+        a.cmd(&["HELLO", proto]);
+        b.cmd(&["HELLO", proto]);
+        for (whole, docs) in [
+            (vec!["COMMAND"], false),
+            (vec!["COMMAND", "INFO"], false),
+            (vec!["COMMAND", "DOCS"], true),
+        ] {
+            let (ra, rb) = (entries(&a.cmd(&whole), docs), entries(&b.cmd(&whole), docs));
+            assert!(ra.len() > 100, "{whole:?}: {} entries", ra.len());
+            for (name, ea) in &ra {
+                compared += 1;
+                let Some((_, eb)) = rb.iter().find(|(n, _)| n == name) else {
+                    bad.push(format!("RESP{proto} {whole:?}: {name} unknown to redis"));
+                    continue;
+                };
+                let (ca, cb) = (canon_meta(ea, &names, docs), canon_meta(eb, &names, docs));
+                if ca != cb {
+                    bad.push(format!(
+                        "RESP{proto} {whole:?} {name}\n   strata: {}\n   redis:  {}",
+                        show(&ca),
+                        show(&cb)
+                    ));
+                }
+            }
+        }
+        for name in &names {
+            for (sub, docs) in [("INFO", false), ("DOCS", true)] {
+                let (ra, rb) = (
+                    entries(&a.cmd(&["COMMAND", sub, name]), docs),
+                    entries(&b.cmd(&["COMMAND", sub, name]), docs),
+                );
+                compared += 1;
+                let canon = |e: &[(String, V)]| -> Vec<(String, V)> {
+                    e.iter()
+                        .map(|(n, v)| (n.clone(), canon_meta(v, &names, docs)))
+                        .collect()
+                };
+                let (ca, cb) = (canon(&ra), canon(&rb));
+                if ca != cb {
+                    let show_all = |e: &[(String, V)]| {
+                        e.iter().map(|(_, v)| show(v)).collect::<Vec<_>>().join("; ")
+                    };
+                    bad.push(format!(
+                        "RESP{proto} COMMAND {sub} {name}\n   strata: {}\n   redis:  {}",
+                        show_all(&ca),
+                        show_all(&cb)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(compared > 1000);
+    assert!(
+        bad.is_empty(),
+        "{} COMMAND entries differ from redis-server:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::cmdmeta::{self, Arg, Begin, Find, KeyFlags, KeySpecMeta};
 use super::exec::{is, Exec};
 use super::registry::COMMANDS;
 use super::server::help_reply;
@@ -35,6 +36,13 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .group(g)
             .acl(conn)
             .doc("Extract keys given a full Redis command", "2.8.13"),
+        cmd("getkeysandflags", -4, f, getkeysandflags)
+            .group(g)
+            .acl(conn)
+            .doc(
+                "Extract keys and access flags given a full Redis command",
+                "7.0.0",
+            ),
         cmd("docs", -2, f, docs)
             .group(g)
             .acl(conn)
@@ -161,6 +169,9 @@ fn describe(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
         .iter()
         .map(|s| describe(s, Some(spec)))
         .collect();
+    let (tips, specs) = spec
+        .meta
+        .map_or((&[][..], &[][..]), |m| (m.tips, m.key_specs));
     Reply::Array(vec![
         Reply::bulk(spec.full_name.as_bytes()),
         Reply::Int(i64::from(spec.arity)),
@@ -169,10 +180,77 @@ fn describe(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
         Reply::Int(i64::from(spec.keys.last)),
         Reply::Int(i64::from(spec.keys.step)),
         set_of(cats),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
-        Reply::Array(subs),
+        set_of(tips.iter().map(|t| Reply::bulk(t.as_bytes())).collect()),
+        set_of(specs.iter().map(key_spec).collect()),
+        set_of(subs),
     ])
+}
+
+fn bs(s: &str) -> Reply {
+    Reply::bulk(s.as_bytes())
+}
+
+fn int(n: i32) -> Reply {
+    Reply::Int(i64::from(n))
+}
+
+fn key_flags(f: KeyFlags) -> Reply {
+    set_of(
+        f.names()
+            .into_iter()
+            .map(|n| Reply::Simple(n.into()))
+            .collect(),
+    )
+}
+
+/// One key specification as COMMAND INFO shows it.
+fn key_spec(k: &KeySpecMeta) -> Reply {
+    let typed = |t: &str, spec: Vec<(Reply, Reply)>| {
+        Reply::Map(vec![(bs("type"), bs(t)), (bs("spec"), Reply::Map(spec))])
+    };
+    let begin = match k.begin {
+        Begin::Index(i) => typed("index", vec![(bs("index"), int(i))]),
+        Begin::Keyword(kw, from) => typed(
+            "keyword",
+            vec![(bs("keyword"), bs(kw)), (bs("startfrom"), int(from))],
+        ),
+        Begin::Unknown => typed("unknown", Vec::new()),
+    };
+    let find = match k.find {
+        Find::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => typed(
+            "range",
+            vec![
+                (bs("lastkey"), int(lastkey)),
+                (bs("keystep"), int(keystep)),
+                (bs("limit"), int(limit)),
+            ],
+        ),
+        Find::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => typed(
+            "keynum",
+            vec![
+                (bs("keynumidx"), int(keynumidx)),
+                (bs("firstkey"), int(firstkey)),
+                (bs("keystep"), int(keystep)),
+            ],
+        ),
+        Find::Unknown => typed("unknown", Vec::new()),
+    };
+    let mut m = Vec::with_capacity(4);
+    if !k.notes.is_empty() {
+        m.push((bs("notes"), bs(k.notes)));
+    }
+    m.push((bs("flags"), key_flags(k.flags)));
+    m.push((bs("begin_search"), begin));
+    m.push((bs("find_keys"), find));
+    Reply::Map(m)
 }
 
 /// Resolve a name as COMMAND INFO/DOCS take it: `get`, `config|get` (any case).
@@ -252,11 +330,22 @@ fn list(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn getkeys(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    keys_reply(a, false)
+}
+
+fn getkeysandflags(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    keys_reply(a, true)
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the keys of the command line after the subcommand,
+/// found as Redis finds them (key specs, else the command's key finder).
+fn keys_reply(a: &[Bytes], with_flags: bool) -> Result<Reply, CmdError> {
     let argv = &a[2..];
     let spec = COMMANDS
         .lookup(argv)
         .map_err(|_| CmdError::err("Invalid command specified"))?;
-    if spec.keys.first <= 0 {
+    let meta = spec.meta.unwrap_or(&cmdmeta::M);
+    if !cmdmeta::has_keys(&spec.full_name, meta) {
         return Err(CmdError::err("The command has no key arguments"));
     }
     if !spec.arity_ok(argv.len()) {
@@ -264,7 +353,7 @@ fn getkeys(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             "Invalid number of arguments specified for command",
         ));
     }
-    let keys = spec.key_positions(argv.len());
+    let keys = cmdmeta::keys_of(&spec.full_name, meta, argv);
     if keys.is_empty() {
         if spec.flags.contains(Flags::NO_MANDATORY_KEYS) {
             return Ok(Reply::Array(Vec::new()));
@@ -272,30 +361,110 @@ fn getkeys(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("Invalid arguments specified for command"));
     }
     Ok(Reply::Array(
-        keys.into_iter().map(|i| Reply::bulk(&argv[i])).collect(),
+        keys.into_iter()
+            .map(|k| {
+                let key = Reply::bulk(&argv[k.pos]);
+                if with_flags {
+                    Reply::Array(vec![key, key_flags(k.flags)])
+                } else {
+                    key
+                }
+            })
+            .collect(),
     ))
 }
 
-/// One COMMAND DOCS entry: summary, since, group, and the subcommands' docs.
+/// One COMMAND DOCS entry, in Redis's field order: summary, since, group, complexity,
+/// doc_flags, deprecated_since, replaced_by, history, arguments, subcommands.
 fn doc(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
-    let bulk = |s: &str| Reply::bulk(s.as_bytes());
-    let mut m = vec![
-        (bulk("summary"), bulk(spec.summary)),
-        (bulk("since"), bulk(spec.since)),
-        (
-            bulk("group"),
-            bulk(parent.map_or(spec.group, |p| p.group).name()),
-        ),
-    ];
+    let group = parent.map_or(spec.group, |p| p.group).name();
+    let meta = spec.meta.copied().unwrap_or(cmdmeta::CommandMeta {
+        summary: spec.summary,
+        since: spec.since,
+        group,
+        ..cmdmeta::M
+    });
+    let mut m = Vec::new();
+    let mut text = |k: &str, v: &str| {
+        if !v.is_empty() {
+            m.push((bs(k), bs(v)));
+        }
+    };
+    text("summary", meta.summary);
+    text("since", meta.since);
+    text("group", meta.group);
+    text("complexity", meta.complexity);
+    if !meta.doc_flags.is_empty() {
+        let f = meta.doc_flags.iter().map(|f| Reply::Simple((*f).into()));
+        m.push((bs("doc_flags"), set_of(f.collect())));
+    }
+    let mut text = |k: &str, v: &str| {
+        if !v.is_empty() {
+            m.push((bs(k), bs(v)));
+        }
+    };
+    text("deprecated_since", meta.deprecated_since);
+    text("replaced_by", meta.replaced_by);
+    if !meta.history.is_empty() {
+        let h = meta
+            .history
+            .iter()
+            .map(|(v, what)| Reply::Array(vec![bs(v), bs(what)]));
+        m.push((bs("history"), set_of(h.collect())));
+    }
+    if !meta.args.is_empty() {
+        m.push((bs("arguments"), args_doc(meta.args)));
+    }
     if !spec.subcommands.is_empty() {
         let subs = spec
             .subcommands
             .iter()
-            .map(|s| (bulk(&s.full_name), doc(s, Some(spec))))
+            .map(|s| (bs(&s.full_name), doc(s, Some(spec))))
             .collect();
-        m.push((bulk("subcommands"), Reply::Map(subs)));
+        m.push((bs("subcommands"), Reply::Map(subs)));
     }
     Reply::Map(m)
+}
+
+/// A documented argument list: each argument's name, type, key_spec_index, token, summary,
+/// since, deprecated_since, flags and nested arguments.
+fn args_doc(args: &[Arg]) -> Reply {
+    Reply::Array(
+        args.iter()
+            .map(|a| {
+                let mut m = vec![(bs("name"), bs(a.name)), (bs("type"), bs(a.kind.name()))];
+                if a.key_spec >= 0 {
+                    m.push((bs("key_spec_index"), int(a.key_spec)));
+                }
+                for (k, v) in [
+                    ("token", a.token),
+                    ("summary", a.summary),
+                    ("since", a.since),
+                    ("deprecated_since", a.deprecated_since),
+                ] {
+                    if !v.is_empty() {
+                        m.push((bs(k), bs(v)));
+                    }
+                }
+                if a.flags != 0 {
+                    let f = [
+                        (cmdmeta::OPT, "optional"),
+                        (cmdmeta::MULTI, "multiple"),
+                        (cmdmeta::MULTI_TOKEN, "multiple_token"),
+                    ]
+                    .iter()
+                    .filter(|(bit, _)| a.flags & bit != 0)
+                    .map(|(_, n)| Reply::Simple((*n).into()))
+                    .collect();
+                    m.push((bs("flags"), set_of(f)));
+                }
+                if !a.args.is_empty() {
+                    m.push((bs("arguments"), args_doc(a.args)));
+                }
+                Reply::Map(m)
+            })
+            .collect(),
+    )
 }
 
 fn docs(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -335,6 +504,8 @@ fn help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     ))
 }
@@ -359,9 +530,35 @@ mod tests {
             Reply::Int(1),
             Reply::Int(1),
             simples(&["@read", "@string", "@fast"]),
-            Reply::Array(vec![]),
-            Reply::Array(vec![]),
-            Reply::Array(vec![]),
+            Reply::Set(vec![]),
+            Reply::Set(vec![Reply::Map(vec![
+                (bulk("flags"), simples(&["RO", "access"])),
+                (
+                    bulk("begin_search"),
+                    Reply::Map(vec![
+                        (bulk("type"), bulk("index")),
+                        (
+                            bulk("spec"),
+                            Reply::Map(vec![(bulk("index"), Reply::Int(1))]),
+                        ),
+                    ]),
+                ),
+                (
+                    bulk("find_keys"),
+                    Reply::Map(vec![
+                        (bulk("type"), bulk("range")),
+                        (
+                            bulk("spec"),
+                            Reply::Map(vec![
+                                (bulk("lastkey"), Reply::Int(0)),
+                                (bulk("keystep"), Reply::Int(1)),
+                                (bulk("limit"), Reply::Int(0)),
+                            ]),
+                        ),
+                    ]),
+                ),
+            ])]),
+            Reply::Set(vec![]),
         ]);
         assert_eq!(
             t.run("COMMAND INFO GET nosuch"),
@@ -435,7 +632,41 @@ mod tests {
             COMMAND GETKEYS config nosuch => -ERR Invalid command specified
             COMMAND GETKEYS config get x => -ERR The command has no key arguments
             COMMAND GETKEYS set a => -ERR Invalid number of arguments specified for command
-            COMMAND GETKEYS get => -ERR wrong number of arguments for 'command|getkeys' command",
+            COMMAND GETKEYS get => -ERR wrong number of arguments for 'command|getkeys' command
+            COMMAND GETKEYS zunionstore d 0 a => -ERR Invalid arguments specified for command
+            COMMAND GETKEYS pfmerge d => -ERR Invalid arguments specified for command
+            COMMAND GETKEYS spublish ch m => -ERR The command has no key arguments",
+        );
+        assert_eq!(
+            t.run("COMMAND GETKEYS zunionstore d 2 a b WEIGHTS 1 2"),
+            keys(&["d", "a", "b"])
+        );
+        // A count that only C's atoi accepts: Redis's key finder puts the destination last.
+        assert_eq!(
+            t.run("COMMAND GETKEYS zunionstore d 2x a b"),
+            keys(&["a", "b", "d"])
+        );
+        assert_eq!(t.run("COMMAND GETKEYS eval s 0"), keys(&[]));
+        assert_eq!(
+            t.run("COMMAND GETKEYS xread COUNT 1 STREAMS a b 0 0"),
+            keys(&["a", "b"])
+        );
+        assert_eq!(
+            t.run("COMMAND GETKEYS sort a BY x LIMIT 0 1 STORE d"),
+            keys(&["a", "d"])
+        );
+        let kf = |k: &str, f: &[&str]| Reply::Array(vec![Reply::Array(vec![bulk(k), simples(f)])]);
+        assert_eq!(
+            t.run("COMMAND GETKEYSANDFLAGS set a b"),
+            kf("a", &["OW", "update"])
+        );
+        assert_eq!(
+            t.run("COMMAND GETKEYSANDFLAGS set a b get"),
+            kf("a", &["RW", "access", "update"])
+        );
+        assert_eq!(
+            t.run("COMMAND GETKEYSANDFLAGS bitfield a GET u8 0"),
+            kf("a", &["RO", "access"])
         );
     }
 
@@ -450,6 +681,15 @@ mod tests {
             (bulk("summary"), bulk("Ping the server")),
             (bulk("since"), bulk("1.0.0")),
             (bulk("group"), bulk("connection")),
+            (bulk("complexity"), bulk("O(1)")),
+            (
+                bulk("arguments"),
+                Reply::Array(vec![Reply::Map(vec![
+                    (bulk("name"), bulk("message")),
+                    (bulk("type"), bulk("string")),
+                    (bulk("flags"), simples(&["optional"])),
+                ])]),
+            ),
         ]);
         assert_eq!(m[0], (bulk("ping"), ping));
         assert_eq!(m[1].0, bulk("client|id"));
@@ -459,7 +699,7 @@ mod tests {
         let Reply::Map(fields) = &c[0].1 else {
             panic!()
         };
-        assert_eq!(fields[3].0, bulk("subcommands"));
+        assert_eq!(fields[4].0, bulk("subcommands"));
         let Reply::Map(all) = t.run("COMMAND DOCS") else {
             panic!()
         };

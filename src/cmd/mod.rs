@@ -6,11 +6,13 @@
 pub mod bitmap;
 pub mod blocking;
 pub mod client;
+pub mod cmdmeta;
 pub mod connection;
 pub mod dispatch;
 pub mod dump;
 pub mod error;
 pub mod exec;
+pub mod function;
 pub mod geo;
 pub mod hash;
 pub mod hll;
@@ -19,6 +21,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod memory;
+pub mod meta;
 pub mod pubsub;
 pub mod registry;
 pub mod scripting;
@@ -209,6 +212,10 @@ pub struct CommandSpec {
     /// `@keyspace`, …); categories implied by flags (`@read`, `@write`, `@fast`/`@slow`,
     /// `@admin`+`@dangerous`, `@blocking`, `@pubsub`) are always added.
     pub acl: &'static [&'static str],
+    /// Redis's key specs, tips and docs for this command (`cmdmeta`), attached by the
+    /// registry by full name; `None` only for a command added without rerunning
+    /// `tools/gen-command-meta.py` (the registry's `table_has_metadata` test fails then).
+    pub meta: Option<&'static cmdmeta::CommandMeta>,
 }
 
 /// Declare a command: journal defaults to Verbatim for WRITE and Never otherwise.
@@ -231,6 +238,7 @@ pub fn cmd(name: &'static str, arity: i32, flags: Flags, handler: Handler) -> Co
         id: 0,
         full_name: String::new(),
         acl: &[],
+        meta: None,
     }
 }
 

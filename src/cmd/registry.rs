@@ -44,6 +44,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::memory::register(&mut specs);
     super::introspect::register(&mut specs);
     super::scripting::register(&mut specs);
+    super::function::register(&mut specs);
     let r = Registry::build(specs);
     if let Err(e) = r.validate() {
         panic!("invalid command table: {e}");
@@ -59,11 +60,13 @@ impl Registry {
         for c in &mut commands {
             c.id = id;
             c.full_name = c.name.to_string();
+            attach_meta(c);
             names_by_id.push(c.full_name.clone());
             id += 1;
             for s in &mut c.subcommands {
                 s.id = id;
                 s.full_name = format!("{}|{}", c.name, s.name);
+                attach_meta(s);
                 names_by_id.push(s.full_name.clone());
                 id += 1;
             }
@@ -154,6 +157,76 @@ impl Registry {
     }
 }
 
+/// Attach Redis's metadata (`cmdmeta`) by full name; its summary and version are the ones
+/// COMMAND DOCS reports.
+fn attach_meta(c: &mut CommandSpec) {
+    c.meta = super::cmdmeta::lookup(&c.full_name);
+    if let Some(m) = c.meta {
+        c.summary = m.summary;
+        c.since = m.since;
+    }
+}
+
+impl Registry {
+    /// Check every command against its metadata (unit-tested, not at startup, so a command
+    /// added without rerunning `tools/gen-command-meta.py` fails the test, not the server):
+    /// metadata exists, the group agrees, (first, last, step) and `movablekeys` are what
+    /// Redis derives from the key specs, and key arguments name existing key specs.
+    pub fn validate_meta(&self) -> Result<(), String> {
+        let mut errs = Vec::new();
+        for c in &self.commands {
+            for (s, group) in std::iter::once(c)
+                .chain(c.subcommands.iter())
+                .map(|s| (s, c.group.name()))
+            {
+                if let Err(e) = check_meta(s, group) {
+                    errs.push(e);
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
+    }
+}
+
+fn check_meta(c: &CommandSpec, group: &str) -> Result<(), String> {
+    let name = &c.full_name;
+    let Some(m) = c.meta else {
+        return Err(format!(
+            "{name}: no metadata (rerun tools/gen-command-meta.py, or add it to cmdmeta::EXTRA)"
+        ));
+    };
+    if m.group != group {
+        return Err(format!("{name}: group {group}, Redis says {}", m.group));
+    }
+    let (first, last, step, movable) = super::cmdmeta::legacy_range(m.key_specs);
+    let k = c.keys;
+    if (k.first, k.last, k.step) != (first, last, step) {
+        return Err(format!(
+            "{name}: keys ({}, {}, {}) but the key specs give ({first}, {last}, {step})",
+            k.first, k.last, k.step
+        ));
+    }
+    if c.flags.contains(Flags::MOVABLE_KEYS) != movable {
+        return Err(format!(
+            "{name}: MOVABLE_KEYS must be {movable} as the key specs say"
+        ));
+    }
+    fn args_ok(args: &[super::cmdmeta::Arg], n: usize) -> bool {
+        args.iter().all(|a| {
+            (a.key_spec < 0 || usize::try_from(a.key_spec).is_ok_and(|i| i < n))
+                && args_ok(a.args, n)
+        })
+    }
+    if !args_ok(m.args, m.key_specs.len()) {
+        return Err(format!("{name}: an argument names a missing key spec"));
+    }
+    Ok(())
+}
+
 fn check_spec(c: &CommandSpec) -> Result<(), String> {
     if c.name != c.name.to_lowercase() {
         return Err(format!("{} is not lowercase", c.name));
@@ -197,6 +270,13 @@ mod tests {
         COMMANDS.validate().unwrap();
         assert!(COMMANDS.get(b"GeT").is_some());
         assert!(COMMANDS.get(b"nope").is_none());
+    }
+
+    #[test]
+    fn table_has_metadata() {
+        if let Err(e) = COMMANDS.validate_meta() {
+            panic!("command metadata out of date:\n{e}");
+        }
     }
 
     #[test]
