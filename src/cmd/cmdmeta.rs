@@ -244,12 +244,13 @@ pub const M: CommandMeta = CommandMeta {
     args: &[],
 };
 
-/// Metadata of the commands strata implements that Redis 7.0 lacks (Redis 7.2's facts),
-/// sorted by name.
+/// Metadata of the commands strata implements that Redis 7.0 lacks, as Redis 7.2 reports
+/// them, sorted by name.
 pub static EXTRA: &[CommandMeta] = &[
     CommandMeta {
         name: "client|no-touch",
-        summary: "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
+        summary:
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
         since: "7.2.0",
         group: "connection",
         complexity: "O(1)",
@@ -282,7 +283,6 @@ pub static EXTRA: &[CommandMeta] = &[
         since: "7.2.0",
         group: "connection",
         complexity: "O(1)",
-        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
         args: &[Arg {
             name: "attr",
             kind: ArgType::Oneof,
@@ -291,13 +291,13 @@ pub static EXTRA: &[CommandMeta] = &[
                 Arg {
                     name: "libname",
                     kind: ArgType::String,
-                    token: "LIB-NAME",
+                    token: "lib-name",
                     ..A
                 },
                 Arg {
                     name: "libver",
                     kind: ArgType::String,
-                    token: "LIB-VER",
+                    token: "lib-ver",
                     ..A
                 },
             ],

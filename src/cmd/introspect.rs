@@ -1,7 +1,9 @@
-//! COMMAND and its subcommands (COUNT, INFO, LIST, GETKEYS, DOCS, HELP): the command
-//! table described to clients, in Redis 7.0's reply shapes. Everything here is read from
-//! the one table (`COMMANDS`): names, arity, flags, key positions, group, ACL categories
-//! and docs; nothing is declared twice.
+//! COMMAND and its subcommands (COUNT, INFO, LIST, GETKEYS, GETKEYSANDFLAGS, DOCS, HELP):
+//! the command table described to clients, in Redis 7.0's reply shapes. Everything here is
+//! read from the one table (`COMMANDS`): names, arity, flags, key positions, group, ACL
+//! categories, and the metadata the registry attached to each command (`cmdmeta`: key
+//! specs, tips, docs with argument trees); nothing is declared twice. Keys for GETKEYS are
+//! found as Redis finds them (`cmdmeta::keys_of`).
 
 use bytes::Bytes;
 
