@@ -83,12 +83,16 @@ fn numkeys(a: &[Bytes]) -> Result<usize, CmdError> {
 }
 
 fn fcall_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
-    let Some(no_writes) = x.st.functions.get(&a[1]).map(|f| f.no_writes()) else {
+    let Some((no_writes, allow_oom)) =
+        x.st.functions
+            .get(&a[1])
+            .map(|f| (f.no_writes(), f.allow_oom()))
+    else {
         return Err(CmdError::err("Function not found"));
     };
     let n = numkeys(a)?;
     if !no_writes {
-        check_may_write(x, readonly)?;
+        check_may_write(x, readonly, allow_oom)?;
     }
     let keys = &a[3..3 + n];
     let args = &a[3 + n..];

@@ -125,8 +125,13 @@ impl Host for ScriptHost<'_, '_> {
 /// A `#!lua flags=…` first line (Redis 7 shebang): whether `no-writes` is declared, and the
 /// body to compile (the shebang line blanked so line numbers stay right).
 fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
+    shebang_flags(body).map(|(no_writes, _, code)| (no_writes, code))
+}
+
+/// `shebang` plus whether `allow-oom` is declared: (no-writes, allow-oom, code).
+fn shebang_flags(body: &[u8]) -> Result<(bool, bool, Option<Vec<u8>>), CmdError> {
     if !body.starts_with(b"#!") {
-        return Ok((false, None));
+        return Ok((false, false, None));
     }
     let Some(end) = body.iter().position(|&c| c == b'\n') else {
         return Err(CmdError::err("Invalid script shebang"));
@@ -140,6 +145,7 @@ fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
         )));
     }
     let mut no_writes = false;
+    let mut allow_oom = false;
     for p in parts {
         let Some(flags) = p.strip_prefix("flags=") else {
             return Err(CmdError::err(format!("Unknown lua shebang option: {p}")));
@@ -147,7 +153,8 @@ fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
         for f in flags.split(',').filter(|f| !f.is_empty()) {
             match f {
                 "no-writes" => no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 other => {
                     return Err(CmdError::err(format!(
                         "Unexpected flag in script shebang: {other}"
@@ -156,7 +163,7 @@ fn shebang(body: &[u8]) -> Result<(bool, Option<Vec<u8>>), CmdError> {
             }
         }
     }
-    Ok((no_writes, Some(body[end..].to_vec())))
+    Ok((no_writes, allow_oom, Some(body[end..].to_vec())))
 }
 
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
@@ -181,12 +188,12 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
             "NOSCRIPT No matching script. Please use EVAL.".into(),
         ));
     };
-    let (no_writes, _) = shebang(&body)?;
+    let (no_writes, allow_oom, _) = shebang_flags(&body)?;
     let keys = &a[3..3 + n];
     let args = &a[3 + n..];
     if !no_writes && has_shebang(&body) {
         // A script with a shebang declares its flags: without no-writes it is a writer.
-        check_may_write(x, readonly)?;
+        check_may_write(x, readonly, allow_oom)?;
     }
     // The VM lives in the state the script's commands also reach: take it out while it runs.
     let mut scripts = std::mem::take(&mut x.st.scripts);
@@ -202,9 +209,20 @@ fn has_shebang(body: &[u8]) -> bool {
 }
 
 /// Redis's checks before running a script or function that may write (no `no-writes`
-/// flag): refused by a read-only command (`*_RO`) and while the log cannot persist.
-pub(super) fn check_may_write(x: &mut Exec<'_>, readonly: bool) -> Result<(), CmdError> {
+/// flag): refused over `maxmemory` unless `allow-oom`, while the log cannot persist, and
+/// by a read-only command (`*_RO`).
+pub(super) fn check_may_write(
+    x: &mut Exec<'_>,
+    readonly: bool,
+    allow_oom: bool,
+) -> Result<(), CmdError> {
     if x.caller == super::Caller::Client {
+        if !allow_oom
+            && x.st.config.maxmemory > 0
+            && super::memory::perform_evictions(x) == super::memory::Evict::Fail
+        {
+            return Err(CmdError::Raw(super::memory::OOM_ERROR.into()));
+        }
         if let Some(why) = x.env.log_failure() {
             return Err(CmdError::Misconf(why));
         }

@@ -192,6 +192,8 @@ pub const FLAG_NAMES: [&str; 5] = [
 ];
 /// `no-writes` as a bit of `Registered::flags` (bit i = `FLAG_NAMES[i]`).
 pub const FLAG_NO_WRITES: u32 = 1;
+/// `allow-oom` as a bit of `Registered::flags`.
+pub const FLAG_ALLOW_OOM: u32 = 2;
 
 /// Redis's rule for library and function names: `[A-Za-z0-9_]+`.
 pub fn valid_name(name: &[u8]) -> bool {

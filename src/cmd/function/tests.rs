@@ -182,3 +182,30 @@ fn replay_reregisters_libraries_without_running_functions() {
     let (r, _) = run(&mut fresh, &["FCALL", "get1", "1", "b"]);
     assert_eq!(r, Reply::Bulk(Bytes::from_static(b"v")));
 }
+
+#[test]
+fn over_maxmemory_only_allow_oom_and_no_writes_functions_run() {
+    let config = Config {
+        maxmemory: 1,
+        ..Config::default()
+    };
+    let mut st = State::new(config, T0);
+    let lib = "#!lua name=oom
+redis.register_function('w', function() return 1 end)
+redis.register_function{function_name='ao', callback=function() return 2 end, flags={'allow-oom'}}
+redis.register_function{function_name='nw', callback=function() return 3 end, flags={'no-writes'}}";
+    // FUNCTION LOAD is DENYOOM: load it before the limit bites (as CONFIG SET would).
+    st.config.maxmemory = 0;
+    assert!(!run(&mut st, &["FUNCTION", "LOAD", lib]).0.is_error());
+    st.config.maxmemory = 1;
+    let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+    assert_eq!(err(run(&mut st, &["FCALL", "w", "0"]).0), oom);
+    assert_eq!(run(&mut st, &["FCALL", "ao", "0"]).0, Reply::Int(2));
+    assert_eq!(run(&mut st, &["FCALL", "nw", "0"]).0, Reply::Int(3));
+    assert_eq!(err(run(&mut st, &["EVAL", "#!lua\nreturn 1", "0"]).0), oom);
+    assert_eq!(
+        run(&mut st, &["EVAL", "#!lua flags=allow-oom\nreturn 1", "0"]).0,
+        Reply::Int(1)
+    );
+    assert_eq!(run(&mut st, &["EVAL", "return 1", "0"]).0, Reply::Int(1));
+}
