@@ -920,3 +920,61 @@ fn command_meta_all() {
         bad.join("\n")
     );
 }
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS on random argument lists (seeded, so repeatable) for
+/// every command strata lists: keys, flags and errors must equal redis-server's. The words
+/// are the ones key finding depends on: counts (valid, too large, negative, `2x` that only
+/// C's atoi reads), STORE/STREAMS/GET/BY/LIMIT/GROUP keywords, BITFIELD operations.
+#[test]
+fn command_getkeys_random() {
+    use rand::{Rng, SeedableRng};
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut a = strata.raw();
+    let mut b = oracle.raw();
+    let V::Arr(names) = a.cmd(&["COMMAND", "LIST"]) else {
+        panic!("COMMAND LIST is not an array");
+    };
+    let mut names: Vec<String> = names.iter().map(V::text).collect();
+    names.retain(|n| !NOT_IN_REDIS_70.contains(&n.as_str()));
+    names.sort();
+    let words = [
+        "k1", "k2", "2", "1", "0", "-1", "3", "5", "x", "2x", "+2", "STORE", "store",
+        "STOREDIST", "STREAMS", "streams", "GET", "get", "BY", "LIMIT", "GROUP", "COUNT",
+        "BLOCK", "NOACK", "SET", "INCRBY", "OVERFLOW", "u8", "KEYS", "WEIGHTS", "LEFT", "EX",
+        ">", "$", "",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut bad = Vec::new();
+    let mut cases = 0;
+    for name in &names {
+        for _ in 0..40 {
+            let mut argv: Vec<&str> = name.split('|').collect();
+            for _ in 0..rng.gen_range(0..10) {
+                argv.push(words[rng.gen_range(0..words.len())]);
+            }
+            for sub in ["GETKEYSANDFLAGS", "GETKEYS"] {
+                let mut line = vec!["COMMAND", sub];
+                line.extend(&argv);
+                let (ra, rb) = (a.cmd(&line), b.cmd(&line));
+                cases += 1;
+                if ra != rb {
+                    bad.push(format!(
+                        "{line:?}\n   strata: {}\n   redis:  {}",
+                        show(&ra),
+                        show(&rb)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(cases > 10_000);
+    assert!(
+        bad.is_empty(),
+        "{} of {cases} GETKEYS replies differ from redis-server:\n{}",
+        bad.len(),
+        bad.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
