@@ -660,3 +660,63 @@ fn restore_effects_survive_restart() {
         "{pttl} then {after}"
     );
 }
+
+#[test]
+fn function_libraries_travel_with_the_data() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let lib =
+        "#!lua name=rdblib\nredis.register_function('rdbf', function(keys, args) return 42 end)";
+    let mut rc = oracle.raw();
+    assert_eq!(
+        rc.cmd(&["FUNCTION", "LOAD", lib]),
+        V::Bulk(b"rdblib".to_vec())
+    );
+    rc.cmd(&["SET", "k", "v"]);
+    assert_eq!(rc.cmd(&["SAVE"]), V::Simple("OK".into()));
+    let V::Arr(dir) = rc.cmd(&["CONFIG", "GET", "dir"]) else {
+        panic!("dir")
+    };
+    let rdb = Path::new(&dir[1].text()).join("dump.rdb");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let mut c = strata_bin();
+    c.args(["restore", "--dir"])
+        .arg(&data)
+        .arg("--input")
+        .arg(&rdb);
+    run_ok(c);
+    let s = start_strata(&data);
+    assert_eq!(s.raw().cmd(&["FCALL", "rdbf", "0"]), V::Int(42));
+    assert_eq!(s.raw().cmd(&["GET", "k"]), V::Bulk(b"v".to_vec()));
+    drop(s);
+    // Back out as an RDB file and as a RESP stream: redis-server gets the library too.
+    for format in ["rdb", "resp"] {
+        let out = tmp.path().join(format!("out.{format}"));
+        let mut c = strata_bin();
+        c.args(["dump", "--format", format, "--dir"])
+            .arg(&data)
+            .arg("--output")
+            .arg(&out);
+        run_ok(c);
+        let r = if format == "rdb" {
+            Redis::start(tmp.path(), "out.rdb")
+        } else {
+            let r = Redis::start(tmp.path(), "none.rdb");
+            let piped = Command::new("redis-cli")
+                .args(["-p", &r.addr.port().to_string(), "--pipe"])
+                .stdin(std::fs::File::open(&out).expect("open"))
+                .output()
+                .expect("redis-cli --pipe");
+            assert!(String::from_utf8_lossy(&piped.stdout).contains("errors: 0"));
+            r
+        };
+        assert_eq!(r.raw().cmd(&["FCALL", "rdbf", "0"]), V::Int(42), "{format}");
+        assert_eq!(
+            r.raw().cmd(&["GET", "k"]),
+            V::Bulk(b"v".to_vec()),
+            "{format}"
+        );
+    }
+}
