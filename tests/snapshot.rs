@@ -369,6 +369,12 @@ fn function_libraries_survive_in_the_snapshot() {
         V::Bulk(b"from-snapshot".to_vec())
     );
     assert_eq!(c.cmd(&["GET", "after"]), V::Bulk(b"1".to_vec()));
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), V::Simple("OK".into()));
+    assert_eq!(
+        c.cmd(&["FCALL", "snapf", "0"]),
+        V::Bulk(b"from-snapshot".to_vec()),
+        "DEBUG RELOAD loads the snapshot's libraries"
+    );
 }
 
 /// Every single-byte change of the files of a directory with a snapshot (the snapshot, the

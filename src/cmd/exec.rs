@@ -95,14 +95,20 @@ pub trait Env {
     fn snapshot_running(&self) -> bool {
         false
     }
-    /// What DEBUG RELOAD rebuilds from, read from disk in one go: the keyspace of the
-    /// snapshot the log continues from (loaded with `config`'s thresholds), if any, and the
-    /// units after it.
+    /// What DEBUG RELOAD rebuilds from, read from disk in one go: the snapshot the log
+    /// continues from (its keyspace, loaded with `config`'s thresholds, and its function
+    /// libraries as (name, code)), if any, and the units after it.
     #[allow(clippy::type_complexity)]
     fn reload_source(
         &self,
         _config: &Config,
-    ) -> Result<(Option<crate::db::Keyspace>, Vec<LoggedUnit>), String> {
+    ) -> Result<
+        (
+            Option<(crate::db::Keyspace, Vec<(Vec<u8>, Vec<u8>)>)>,
+            Vec<LoggedUnit>,
+        ),
+        String,
+    > {
         Ok((None, self.read_back()?))
     }
 }

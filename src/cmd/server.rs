@@ -422,20 +422,30 @@ fn debug_reload(x: &mut Exec<'_>) -> Result<Reply, CmdError> {
         .reload_source(&x.st.config)
         .map_err(|e| CmdError::err(format!("Error trying to load the log: {e}")))?;
     let n = x.st.ks.dbs.len();
-    let base = base.unwrap_or_else(|| Keyspace::new(n));
+    let (base, libraries) = base.unwrap_or_else(|| (Keyspace::new(n), Vec::new()));
     let old_ks = std::mem::replace(&mut x.st.ks, base);
-    // The log also holds FUNCTION LOAD/DELETE/FLUSH: the libraries are rebuilt by the replay.
+    // The snapshot's libraries first; the log after it also holds FUNCTION LOAD/DELETE/FLUSH,
+    // which the replay applies on top.
     let old_functions = std::mem::take(&mut x.st.functions);
     let old_stats = x.st.stats.clone();
     let old_dirty = x.st.dirty;
     let env = x.env;
     let mut result = Ok(());
+    for (name, code) in &libraries {
+        if let Err(e) = x.st.functions.load(code, false, None) {
+            result = Err(format!(
+                "function library {}: {e}",
+                String::from_utf8_lossy(name)
+            ));
+            break;
+        }
+    }
     for (ts, cmds) in &units {
-        let mut rx = Exec::new(&mut *x.st, env, 0, *ts, Caller::Replay);
-        result = dispatch::replay(&mut rx, cmds);
         if result.is_err() {
             break;
         }
+        let mut rx = Exec::new(&mut *x.st, env, 0, *ts, Caller::Replay);
+        result = dispatch::replay(&mut rx, cmds);
     }
     x.st.stats = old_stats;
     x.st.dirty = old_dirty;
@@ -501,6 +511,23 @@ pub(crate) mod testkit {
         }
         fn config_changed(&self, name: &str, _config: &Config) {
             self.changed.borrow_mut().push(name.to_string());
+        }
+        /// A snapshot that succeeds at once at the test clock (the real job is tested in
+        /// server::snapshot and tests/snapshot.rs).
+        fn snapshot(
+            &self,
+            st: &mut State,
+            req: crate::cmd::exec::SnapshotRequest,
+        ) -> Result<&'static str, String> {
+            use crate::cmd::exec::SnapshotRequest as R;
+            Ok(match req {
+                R::Save => {
+                    st.lastsave = 1000;
+                    "OK"
+                }
+                R::Background { .. } => "Background saving started",
+                R::Rewrite => "Background append only file rewriting started",
+            })
         }
     }
 

@@ -919,7 +919,13 @@ impl Env for Engine {
     fn reload_source(
         &self,
         config: &Config,
-    ) -> Result<(Option<crate::db::Keyspace>, Vec<LoggedUnit>), String> {
+    ) -> Result<
+        (
+            Option<(crate::db::Keyspace, Vec<(Vec<u8>, Vec<u8>)>)>,
+            Vec<LoggedUnit>,
+        ),
+        String,
+    > {
         self.log
             .wait_durable_blocking(self.log.last_lsn())
             .map_err(|e| e.to_string())?;
@@ -927,11 +933,11 @@ impl Env for Engine {
         let _installs = self.installing.lock();
         let rec = Log::read_dir(&*self.vfs, &self.dir).map_err(|e| e.to_string())?;
         let base = match &rec.snapshot {
-            Some((lsn, path)) => Some(
-                load_snapshot(&*self.vfs, path, *lsn, config)
-                    .map_err(|e| e.to_string())?
-                    .0,
-            ),
+            Some((lsn, path)) => {
+                let (ks, libs, _) =
+                    load_snapshot(&*self.vfs, path, *lsn, config).map_err(|e| e.to_string())?;
+                Some((ks, libs))
+            }
             None => None,
         };
         let units = rec
