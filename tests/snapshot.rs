@@ -455,3 +455,56 @@ fn the_log_growing_past_the_thresholds_starts_a_snapshot() {
     wait_installed(&mut c, 1);
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
 }
+
+/// `strata dump --format snapshot` exports a data directory as one snapshot file, and
+/// `strata restore` imports it into a new directory as that directory's snapshot: the
+/// server started there serves the same keyspace (every type, TTLs, other dbs).
+#[test]
+fn dump_as_snapshot_and_restore_it() {
+    let mut s = TestServer::start(&[("segment-size", "16384")]);
+    let tmp = s.take_tmp().expect("tmp");
+    let mut c = s.raw();
+    populate(&mut c, "a");
+    drop(c);
+    let before = dump(&s);
+    let dir = s.dir.clone();
+    drop(s);
+    let out = tmp.path().join("export.snap");
+    let target = tmp.path().join("restored");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .output()
+            .expect("run strata");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    run(&[
+        "dump".as_ref(),
+        "--dir".as_ref(),
+        dir.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--format".as_ref(),
+        "snapshot".as_ref(),
+    ]);
+    let msg = run(&[
+        "restore".as_ref(),
+        "--dir".as_ref(),
+        target.as_os_str(),
+        "--input".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(msg.contains("as its snapshot"), "{msg}");
+    assert_eq!(files(&target, "snap-"), 1);
+    let s = TestServer::start_in(&target, &[], Arc::new(strata::persist::io::RealFs));
+    same(&dump(&s), &before, "dump --format snapshot | restore");
+    let mut c = s.raw();
+    c.cmd(&["SET", "new", "write"]);
+    drop(c);
+    let after = dump(&s);
+    drop(s);
+    let s = TestServer::start_in(&target, &[], Arc::new(strata::persist::io::RealFs));
+    same(&dump(&s), &after, "restart of the restored directory");
+    drop(tmp);
+}

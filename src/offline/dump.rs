@@ -27,6 +27,8 @@ pub enum Format {
     Rdb,
     /// A RESP command stream for `redis-cli --pipe`.
     Resp,
+    /// A strata snapshot file (format/snapshot.md), which `strata restore` imports.
+    Snapshot,
 }
 
 /// What was exported.
@@ -90,6 +92,9 @@ pub fn with_keyspace<R>(
 
 /// Export `dir` (served with `databases` databases) to `output` in `format`.
 pub fn dump(dir: &Path, output: &Path, format: Format, databases: u64) -> Result<Summary, String> {
+    if format == Format::Snapshot {
+        return dump_snapshot(dir, output, databases);
+    }
     let mut name = output
         .file_name()
         .ok_or_else(|| format!("{}: not a file name", output.display()))?
@@ -114,6 +119,34 @@ pub fn dump(dir: &Path, output: &Path, format: Format, databases: u64) -> Result
     result
 }
 
+/// `--format snapshot`: the keyspace and libraries as one snapshot file (written as
+/// `<output>.tmp`, fsynced, renamed, directory fsynced, by the snapshot writer).
+fn dump_snapshot(dir: &Path, output: &Path, databases: u64) -> Result<Summary, String> {
+    with_keyspace(dir, databases, |st| {
+        let libs: Vec<(Vec<u8>, Vec<u8>)> = st
+            .functions
+            .libraries()
+            .into_iter()
+            .map(|(n, c)| (n.into_bytes(), c.to_vec()))
+            .collect();
+        let total = st.ks.total_keys() as u64;
+        let pb = progress(total, "write");
+        let info =
+            crate::persist::snapshot::write_keyspace(&RealFs, output, 0, &st.ks, &libs, |k| {
+                pb.set_position(k)
+            })
+            .map_err(|e| e.to_string())?;
+        pb.finish_and_clear();
+        Ok(Summary {
+            keys: total,
+            // Kept, with their absolute expiry: they expire when loaded, as on the server.
+            expired: 0,
+            functions: libs.len() as u64,
+            bytes: info.file_bytes,
+        })
+    })?
+}
+
 fn write_tmp(dir: &Path, tmp: &Path, format: Format, databases: u64) -> Result<Summary, String> {
     let file = File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let mut out = BufWriter::new(file);
@@ -121,6 +154,7 @@ fn write_tmp(dir: &Path, tmp: &Path, format: Format, databases: u64) -> Result<S
     let summary = with_keyspace(dir, databases, |st| match format {
         Format::Rdb => write_rdb(st, now, &mut out),
         Format::Resp => write_resp(st, now, &mut out),
+        Format::Snapshot => Err("snapshots are written by dump_snapshot".to_string()),
     })??;
     let file = out.into_inner().map_err(|e| e.to_string())?;
     // DURABILITY: the bytes reach the disk before the rename makes them the output.

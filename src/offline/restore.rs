@@ -100,14 +100,54 @@ pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Resul
         }
         loaded.functions = info.functions;
         Ok(loaded)
+    } else if buf.starts_with(crate::persist::snapshot::MAGIC) {
+        load_snapshot(buf, &mut loaded, now)?;
+        Ok(loaded)
     } else if buf.first() == Some(&b'*') {
         load_resp(buf, lim, &mut loaded, now)?;
         Ok(loaded)
     } else if buf.is_empty() {
         Err("the input is empty".into())
     } else {
-        Err("unknown input format: neither an RDB file (REDIS magic) nor a RESP stream (*)".into())
+        Err("unknown input format: not an RDB file (REDIS magic), a strata snapshot (STRATASN) or a RESP stream (*)".into())
     }
+}
+
+/// A strata snapshot file (`strata dump --format snapshot`, or one from a data directory):
+/// every block and item validated, keys whose TTL has passed left out.
+fn load_snapshot(buf: &[u8], l: &mut Loaded, now: i64) -> Result<(), String> {
+    let path = Path::new("input snapshot");
+    let data = crate::persist::snapshot::decode_snapshot(buf, path, None, true)
+        .map_err(|e| e.to_string())?;
+    let config = crate::config::Config {
+        databases: l.ks.dbs.len() as u64,
+        ..crate::config::Config::default()
+    };
+    let limits = crate::server::engine::build_limits(&config);
+    let mut ks = Keyspace::new(l.ks.dbs.len());
+    let d = crate::persist::snapshot_codec::decode_into(&data.stream, &mut ks, &limits, now)
+        .map_err(|e| {
+            format!(
+                "snapshot: {} at offset {} (pass --databases if it uses more databases)",
+                e.what,
+                data.file_offset_of(e.pos)
+            )
+        })?;
+    for db in &mut ks.dbs {
+        let gone: Vec<Vec<u8>> = db
+            .dict
+            .iter()
+            .filter(|(_, e)| e.is_expired(now))
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        l.expired += gone.len() as u64;
+        for k in gone {
+            db.remove(&k);
+        }
+    }
+    l.ks = ks;
+    l.functions = d.libraries.into_iter().map(|(_, code)| code).collect();
+    Ok(())
 }
 
 fn add(l: &mut Loaded, db: usize, key: &[u8], value: crate::db::Value, expire_ms: i64, now: i64) {
@@ -238,6 +278,13 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let (log, recovered) =
         Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
+    if recovered.fresh {
+        // A new directory: the keyspace becomes its snapshot of LSN 0 (one file, installed
+        // atomically by the MANIFEST; the server loads it at start instead of replaying).
+        let r = write_base_snapshot(&log, dir, l);
+        log.shutdown();
+        return r;
+    }
     let result = write_records(&log, l, !recovered.records.is_empty());
     let done = result.and_then(|(s, last)| {
         if last > 0 {
@@ -247,6 +294,38 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
     });
     log.shutdown();
     done
+}
+
+fn write_base_snapshot(log: &Log, dir: &Path, l: &Loaded) -> Result<Summary, String> {
+    let libs: Vec<(Vec<u8>, Vec<u8>)> = l
+        .functions
+        .iter()
+        .map(|code| (library_name(code), code.clone()))
+        .collect();
+    let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
+    let path = dir.join(crate::persist::snapshot::snapshot_file_name(0));
+    crate::persist::snapshot::write_keyspace(&RealFs, &path, 0, &l.ks, &libs, |k| {
+        pb.set_position(k)
+    })
+    .map_err(|e| e.to_string())?;
+    pb.finish_and_clear();
+    log.install_snapshot(0).map_err(|e| e.to_string())?;
+    Ok(Summary {
+        keys: l.ks.total_keys() as u64,
+        expired: l.expired,
+        functions: libs.len() as u64,
+        records: 0,
+    })
+}
+
+/// The `name=` of a library's `#!lua name=<lib>` first line (informative in a snapshot).
+fn library_name(code: &[u8]) -> Vec<u8> {
+    let first = code.split(|&b| b == b'\n').next().unwrap_or_default();
+    first
+        .split(|&b| b == b' ')
+        .find_map(|w| w.strip_prefix(b"name="))
+        .unwrap_or_default()
+        .to_vec()
 }
 
 fn write_records(log: &Log, l: &Loaded, had_data: bool) -> Result<(Summary, u64), String> {

@@ -124,9 +124,25 @@ impl SnapshotWriter {
         lsn: u64,
         created_ms: i64,
     ) -> Result<SnapshotWriter, StorageError> {
-        let name = snapshot_file_name(lsn);
-        let path = dir.join(&name);
-        let tmp = dir.join(format!("{name}.tmp"));
+        Self::create_at(vfs, &dir.join(snapshot_file_name(lsn)), lsn, created_ms)
+    }
+
+    /// Like `create`, for any final path (`strata dump --format snapshot`): the file is
+    /// written as `<path>.tmp` and renamed to `path` by `finish`.
+    pub fn create_at(
+        vfs: &dyn Vfs,
+        path: &Path,
+        lsn: u64,
+        created_ms: i64,
+    ) -> Result<SnapshotWriter, StorageError> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(".tmp");
+        let tmp = path.with_file_name(tmp_name);
+        let path = path.to_path_buf();
         match vfs.remove(&tmp) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -143,7 +159,7 @@ impl SnapshotWriter {
             file,
             tmp,
             path,
-            dir: dir.to_path_buf(),
+            dir,
             lsn,
             created_ms,
             raw: Vec::with_capacity(BLOCK_TARGET + BLOCK_TARGET / 4),
@@ -398,4 +414,42 @@ pub fn decode_snapshot(
         stream,
         block_offsets,
     })
+}
+
+/// Write a whole keyspace (and function libraries, as (name, code)) as a durable snapshot
+/// file at `path` stamped with `lsn`: the offline tools' writer (`strata dump --format
+/// snapshot`, `strata restore`). `progress` is called with the keys written so far.
+pub fn write_keyspace(
+    vfs: &dyn Vfs,
+    path: &Path,
+    lsn: u64,
+    ks: &crate::db::Keyspace,
+    libraries: &[(Vec<u8>, Vec<u8>)],
+    mut progress: impl FnMut(u64),
+) -> Result<SnapshotInfo, StorageError> {
+    use super::snapshot_codec::{encode_entry, encode_library};
+    let mut w = SnapshotWriter::create_at(vfs, path, lsn, crate::clock::now_ms())?;
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    for (name, code) in libraries {
+        encode_library(&mut buf, name, code);
+        n += 1;
+    }
+    let mut keys = 0u64;
+    for (i, db) in ks.dbs.iter().enumerate() {
+        for (k, e) in db.dict.iter() {
+            encode_entry(&mut buf, i, k, e);
+            n += 1;
+            keys += 1;
+            if buf.len() >= BLOCK_TARGET {
+                w.write_items(&buf, n)?;
+                buf.clear();
+                n = 0;
+                progress(keys);
+            }
+        }
+    }
+    w.write_items(&buf, n)?;
+    progress(keys);
+    Ok(w.finish(vfs)?.0)
 }
