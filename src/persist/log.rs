@@ -248,6 +248,10 @@ pub(crate) struct Shared {
     pub blocking_mx: Mutex<()>,
     pub blocking_cv: Condvar,
     pub counters: Counters,
+    /// A completion task runs on the connections' runtime (`Log::run_completions`).
+    pub completer: AtomicBool,
+    /// Wakes the completion task.
+    pub complete_notify: tokio::sync::Notify,
     /// What the MANIFEST says now (the writer's rotations and snapshot installs both
     /// change it under this lock, so they never publish over each other).
     pub manifest: Mutex<super::manifest::Manifest>,
@@ -268,6 +272,17 @@ impl Shared {
             fsynced: self.fsynced_lsn.load(Ordering::SeqCst),
             failed: self.poisoned.load(Ordering::SeqCst),
             closed: self.closed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// After the atomics changed: hand the wake-ups to the completion task on the
+    /// connections' runtime if one runs (one cross-thread wake-up per publish instead of
+    /// one per waiter), else wake the waiters from here.
+    fn wake(&self) {
+        if self.completer.load(Ordering::Acquire) {
+            self.complete_notify.notify_one();
+        } else {
+            self.wake_waiters();
         }
     }
 
@@ -307,7 +322,7 @@ impl Shared {
             p.durable = durable;
             p.fsynced = fsynced;
         });
-        self.wake_waiters();
+        self.wake();
         self.notify_blocking();
     }
 
@@ -337,7 +352,7 @@ impl Shared {
         }
         self.poisoned.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.failed = true);
-        self.wake_waiters();
+        self.wake();
         self.notify_blocking();
     }
 
@@ -345,7 +360,7 @@ impl Shared {
     pub fn mark_closed(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.progress.send_modify(|p| p.closed = true);
-        self.wake_waiters();
+        self.wake();
         self.notify_blocking();
     }
 }
@@ -455,6 +470,31 @@ impl Log {
             shared.writer_cv.notify_one();
         }
         Ok(lsn)
+    }
+
+    /// The completion task: run it on the runtime whose tasks wait for durability
+    /// (`wait_durable`/`wait_fsynced`). The writer then wakes only this task after each
+    /// fdatasync, and it wakes the waiters from inside the runtime, where a wake-up is a
+    /// queue push rather than a syscall. Returns when the log closes.
+    pub async fn run_completions(self: Arc<Self>) {
+        /// Back to waking waiters from the writer if this task ends or is dropped.
+        struct Off<'a>(&'a Shared);
+        impl Drop for Off<'_> {
+            fn drop(&mut self) {
+                self.0.completer.store(false, Ordering::Release);
+                self.0.wake_waiters();
+            }
+        }
+        let shared = &*self.shared;
+        shared.completer.store(true, Ordering::Release);
+        let _off = Off(shared);
+        loop {
+            shared.wake_waiters();
+            if shared.closed.load(Ordering::Acquire) {
+                break;
+            }
+            shared.complete_notify.notified().await;
+        }
     }
 
     /// Ask the writer to start a new segment at `lsn` (the next LSN to be assigned, read

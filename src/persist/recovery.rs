@@ -426,6 +426,8 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         blocking_cv: Condvar::new(),
         counters,
         manifest: Mutex::new(Manifest::default()),
+        completer: AtomicBool::new(false),
+        complete_notify: tokio::sync::Notify::new(),
     });
     *shared.manifest.lock() = Manifest {
         snapshot: scan.snapshot.as_ref().map(|s| s.0),

@@ -83,6 +83,7 @@ pub async fn start(
         tokio::spawn(accept_loop(engine.clone(), l, live.clone()));
     }
     tokio::spawn(expire_loop(engine.clone()));
+    tokio::spawn(engine.log.clone().run_completions());
     Ok(Running { engine, addrs })
 }
 
