@@ -46,8 +46,8 @@ pub enum Command {
         json: bool,
     },
     /// Export a data directory offline (no server needed; fails while a server holds the
-    /// directory): an RDB file redis-server 7.0 loads, or a RESP stream of RESTORE
-    /// commands for `redis-cli --pipe`. Keys already expired are left out.
+    /// directory): an RDB file redis-server 7.0 loads, a RESP stream of RESTORE commands
+    /// for `redis-cli --pipe` (both leave expired keys out), or a strata snapshot file.
     Dump {
         /// The data directory.
         #[arg(long, default_value = "./strata-data")]
@@ -62,9 +62,10 @@ pub enum Command {
         #[arg(long, default_value_t = 16)]
         databases: u64,
     },
-    /// Import an RDB file (REDIS magic) or a RESP stream of SELECT/RESTORE/FUNCTION LOAD
-    /// commands (starts with `*`) into a data directory, as log records the server
-    /// replays at start. Keys whose TTL has passed are left out.
+    /// Import an RDB file (REDIS magic), a strata snapshot (STRATASN) or a RESP stream of
+    /// SELECT/RESTORE/FUNCTION LOAD commands (starts with `*`) into a data directory: a new
+    /// directory gets it as its snapshot; with --force, an existing one gets log records.
+    /// Keys whose TTL has passed are left out.
     Restore {
         /// The data directory.
         #[arg(long, default_value = "./strata-data")]
