@@ -102,7 +102,10 @@ impl MaxmemoryPolicy {
 
     /// True for the `allkeys-*` policies (every key is a candidate, not only keys with a TTL).
     pub fn is_allkeys(self) -> bool {
-        matches!(self, Self::AllkeysLru | Self::AllkeysLfu | Self::AllkeysRandom)
+        matches!(
+            self,
+            Self::AllkeysLru | Self::AllkeysLfu | Self::AllkeysRandom
+        )
     }
 }
 

@@ -229,7 +229,10 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("used_memory_overhead", r.overhead),
         kv("used_memory_startup", r.startup),
         kv("used_memory_dataset", r.dataset()),
-        kv("used_memory_dataset_perc", format!("{:.2}%", r.dataset_perc())),
+        kv(
+            "used_memory_dataset_perc",
+            format!("{:.2}%", r.dataset_perc()),
+        ),
         kv("allocator_allocated", r.allocated),
         kv("allocator_active", r.active),
         kv("allocator_resident", r.resident),

@@ -1662,7 +1662,10 @@ mod tests {
         // its LRU clock reinterpreted as LFU data, as in Redis (some counter 0..255).
         s.run(&["set", "fresh", "1"]);
         assert_eq!(s.run(&["object", "freq", "fresh"]), i(5));
-        assert!(matches!(s.run(&["object", "freq", "e"]), Reply::Int(0..=255)));
+        assert!(matches!(
+            s.run(&["object", "freq", "e"]),
+            Reply::Int(0..=255)
+        ));
         assert_eq!(
             s.run(&["object", "idletime", "e"]),
             err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
