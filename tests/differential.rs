@@ -901,7 +901,10 @@ fn command_meta_all() {
                 let (ca, cb) = (canon(&ra), canon(&rb));
                 if ca != cb {
                     let show_all = |e: &[(String, V)]| {
-                        e.iter().map(|(_, v)| show(v)).collect::<Vec<_>>().join("; ")
+                        e.iter()
+                            .map(|(_, v)| show(v))
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     };
                     bad.push(format!(
                         "RESP{proto} COMMAND {sub} {name}\n   strata: {}\n   redis:  {}",
@@ -941,10 +944,41 @@ fn command_getkeys_random() {
     names.retain(|n| !NOT_IN_REDIS_70.contains(&n.as_str()));
     names.sort();
     let words = [
-        "k1", "k2", "2", "1", "0", "-1", "3", "5", "x", "2x", "+2", "STORE", "store",
-        "STOREDIST", "STREAMS", "streams", "GET", "get", "BY", "LIMIT", "GROUP", "COUNT",
-        "BLOCK", "NOACK", "SET", "INCRBY", "OVERFLOW", "u8", "KEYS", "WEIGHTS", "LEFT", "EX",
-        ">", "$", "",
+        "k1",
+        "k2",
+        "2",
+        "1",
+        "0",
+        "-1",
+        "3",
+        "5",
+        "x",
+        "2x",
+        "+2",
+        "STORE",
+        "store",
+        "STOREDIST",
+        "STREAMS",
+        "streams",
+        "GET",
+        "get",
+        "BY",
+        "LIMIT",
+        "GROUP",
+        "COUNT",
+        "BLOCK",
+        "NOACK",
+        "SET",
+        "INCRBY",
+        "OVERFLOW",
+        "u8",
+        "KEYS",
+        "WEIGHTS",
+        "LEFT",
+        "EX",
+        ">",
+        "$",
+        "",
     ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut bad = Vec::new();

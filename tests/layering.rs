@@ -12,12 +12,18 @@ const RULES: &[(&str, &[&str])] = &[
     ("alloc", &[]),
     ("script", &["resp"]),
     ("rdb", &["db"]),
-    ("cmd", &["db", "resp", "script", "clock", "config", "alloc", "rdb"]),
+    (
+        "cmd",
+        &["db", "resp", "script", "clock", "config", "alloc", "rdb"],
+    ),
     (
         "server",
         &["cmd", "persist", "db", "resp", "script", "clock", "config"],
     ),
-    ("offline", &["persist", "db", "cmd", "config", "rdb", "server", "clock"]),
+    (
+        "offline",
+        &["persist", "db", "cmd", "config", "rdb", "server", "clock"],
+    ),
     ("cli", &["server", "offline", "config"]),
 ];
 

@@ -26,6 +26,8 @@ pub const BLOCK_HEADER_LEN: usize = 12;
 pub const BLOCK_TARGET: usize = 1 << 20;
 /// Largest raw (decompressed) block a reader accepts.
 pub const MAX_BLOCK_RAW: u32 = 64 << 20;
+/// The writer fdatasyncs the file every this many blocks (a few MiB of disk writes).
+const SYNC_EVERY_BLOCKS: u64 = 2;
 /// zstd level: fast; snapshots are written while serving.
 const ZSTD_LEVEL: i32 = 1;
 
@@ -217,6 +219,13 @@ impl SnapshotWriter {
         self.file_bytes += out.len() as u64;
         self.raw_total += self.raw.len() as u64;
         self.blocks += 1;
+        if self.blocks % SYNC_EVERY_BLOCKS == 0 {
+            // Write back as we go: one large flush at the end would stall the log's own
+            // fdatasyncs (same disk) for as long as it takes.
+            self.file
+                .sync_data()
+                .map_err(|e| StorageError::io(&self.tmp, e))?;
+        }
         self.raw.clear();
         Ok(())
     }

@@ -275,9 +275,8 @@ fn may_run_long(batch: &[Vec<Bytes>]) -> bool {
         })
     });
     scripted
-        && tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        })
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`

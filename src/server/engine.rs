@@ -162,7 +162,10 @@ impl Env for ReplayEnv {
 }
 
 /// How long the snapshot job holds the engine lock per slice.
-const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
+const SNAPSHOT_SLICE: Duration = Duration::from_micros(250);
+/// The snapshot thread rests this many times as long as each slice (and its compression)
+/// took, so that it takes at most a third of a core from the connections.
+const SNAPSHOT_REST_FACTOR: u32 = 2;
 
 /// Why a background snapshot did not start.
 enum Busy {
@@ -706,6 +709,7 @@ impl Engine {
         let started = Instant::now();
         let result = (|| -> Result<_, super::snapshot::JobError> {
             loop {
+                let t0 = Instant::now();
                 let step = {
                     let mut st = self.state.lock();
                     job.step(&mut st, Some(SNAPSHOT_SLICE), true)?
@@ -717,7 +721,7 @@ impl Engine {
                 if self.stopping.load(Ordering::Acquire) {
                     return Err(StorageError::Closed.into());
                 }
-                std::thread::yield_now();
+                std::thread::sleep(t0.elapsed() * SNAPSHOT_REST_FACTOR);
             }
             let _installs = self.installing.lock();
             Ok(job.finish(&self.log, &*self.vfs)?)
