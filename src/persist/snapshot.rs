@@ -219,7 +219,7 @@ impl SnapshotWriter {
         self.file_bytes += out.len() as u64;
         self.raw_total += self.raw.len() as u64;
         self.blocks += 1;
-        if self.blocks % SYNC_EVERY_BLOCKS == 0 {
+        if self.blocks.is_multiple_of(SYNC_EVERY_BLOCKS) {
             // Write back as we go: one large flush at the end would stall the log's own
             // fdatasyncs (same disk) for as long as it takes.
             self.file
