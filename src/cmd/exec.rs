@@ -113,6 +113,27 @@ pub trait Env {
     }
 }
 
+/// An environment with no server behind it: replay (replayed commands never reach server
+/// services) and unit tests.
+pub struct NoEnv;
+
+impl Env for NoEnv {
+    fn persistence_info(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn server_info(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn log_failure(&self) -> Option<String> {
+        None
+    }
+    fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
+        Err("not available without a server".into())
+    }
+    fn shutdown(&self) {}
+    fn config_changed(&self, _: &str, _: &Config) {}
+}
+
 /// What SAVE, BGSAVE and BGREWRITEAOF ask of `Env::snapshot`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotRequest {

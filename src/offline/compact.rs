@@ -4,13 +4,10 @@
 //! job and durability sequence as SAVE (format/snapshot.md §Durability sequence).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::cmd::exec::SnapshotRequest;
 use crate::cmd::Env;
 use crate::config::Config;
-use crate::persist::io::RealFs;
-use crate::server::engine::Engine;
 
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,17 +24,7 @@ pub struct Summary {
 
 /// Compact `dir`.
 pub fn compact(dir: &Path) -> Result<Summary, String> {
-    if !dir.join("MANIFEST").is_file() {
-        return Err(format!(
-            "{} is not a strata data directory (no MANIFEST)",
-            dir.display()
-        ));
-    }
-    let config = Config {
-        dir: dir.to_path_buf(),
-        ..Config::default()
-    };
-    let engine = Engine::open(config, Arc::new(RealFs), None).map_err(|e| e.to_string())?;
+    let engine = super::dump::open_engine(dir, Config::default().databases)?;
     let pb = super::dump::progress(1, "compacting");
     let result = engine.with_state(|st| {
         engine.snapshot(st, SnapshotRequest::Save)?;

@@ -59,13 +59,9 @@ pub(crate) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
-/// Recover the keyspace of `dir` as the server does at startup (with `databases`
-/// databases, as the server's `databases` directive) and run `f` on it.
-pub fn with_keyspace<R>(
-    dir: &Path,
-    databases: u64,
-    f: impl FnOnce(&State) -> R,
-) -> Result<R, String> {
+/// Open `dir` exactly as a server start does (taking its LOCK, so this fails while a
+/// server holds it), with `databases` databases.
+pub fn open_engine(dir: &Path, databases: u64) -> Result<Arc<Engine>, String> {
     if !dir.join("MANIFEST").is_file() {
         return Err(format!(
             "{} is not a strata data directory (no MANIFEST)",
@@ -77,14 +73,23 @@ pub fn with_keyspace<R>(
         databases,
         ..Config::default()
     };
-    let engine = Engine::open(config, Arc::new(RealFs), None).map_err(|e| {
+    Engine::open(config, Arc::new(RealFs), None).map_err(|e| {
         let s = e.to_string();
         if s.contains("but only") && s.contains("database") {
             format!("{s} (pass --databases as the server's `databases` directive)")
         } else {
             s
         }
-    })?;
+    })
+}
+
+/// Recover the keyspace of `dir` as the server does at startup and run `f` on it.
+pub fn with_keyspace<R>(
+    dir: &Path,
+    databases: u64,
+    f: impl FnOnce(&State) -> R,
+) -> Result<R, String> {
+    let engine = open_engine(dir, databases)?;
     let r = engine.with_state(|st| f(st));
     engine.close();
     Ok(r)

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::clock;
-use crate::cmd::exec::SnapshotRequest;
 use crate::cmd::exec::{Blocked, JournalEntry, LoggedUnit, WakeFn};
+use crate::cmd::exec::{NoEnv, SnapshotRequest};
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
@@ -141,26 +141,6 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
     }
 }
 
-/// A no-op environment for replay (replayed commands never reach server services).
-struct ReplayEnv;
-
-impl Env for ReplayEnv {
-    fn persistence_info(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn server_info(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn log_failure(&self) -> Option<String> {
-        None
-    }
-    fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
-        Err("not available during replay".into())
-    }
-    fn shutdown(&self) {}
-    fn config_changed(&self, _: &str, _: &Config) {}
-}
-
 /// How long the snapshot job holds the engine lock per slice.
 const SNAPSHOT_SLICE: Duration = Duration::from_micros(250);
 /// The snapshot thread rests this many times as long as each slice (and its compression)
@@ -238,7 +218,7 @@ pub fn replay_units(
     units: &[(u64, i64, Vec<JournalEntry>)],
 ) -> Result<(), (u64, String)> {
     for (lsn, ts, cmds) in units {
-        let mut x = Exec::new(st, &ReplayEnv, 0, *ts, Caller::Replay);
+        let mut x = Exec::new(st, &NoEnv, 0, *ts, Caller::Replay);
         dispatch::replay(&mut x, cmds).map_err(|e| (*lsn, e))?;
     }
     Ok(())

@@ -293,7 +293,8 @@ pub type Status = Arc<parking_lot::Mutex<SnapStatus>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::{dispatch, Caller, Env, Exec};
+    use crate::cmd::exec::NoEnv;
+    use crate::cmd::{dispatch, Caller, Exec};
     use crate::config::Config;
     use crate::db::{Keyspace, Value};
     use crate::persist::io::SimFs;
@@ -302,25 +303,6 @@ mod tests {
     use crate::persist::LogOptions;
     use bytes::Bytes;
     use std::collections::BTreeMap;
-
-    struct NoEnv;
-
-    impl Env for NoEnv {
-        fn persistence_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn server_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn log_failure(&self) -> Option<String> {
-            None
-        }
-        fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
-            Err("none".into())
-        }
-        fn shutdown(&self) {}
-        fn config_changed(&self, _: &str, _: &Config) {}
-    }
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -5,28 +5,11 @@
 use bytes::Bytes;
 
 use crate::cmd::exec::JournalEntry;
-use crate::cmd::{dispatch, Caller, Env, Exec, State};
+use crate::cmd::{dispatch, Caller, Exec, State};
 use crate::config::Config;
 use crate::resp::Reply;
 
-struct NoEnv;
-
-impl Env for NoEnv {
-    fn persistence_info(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn server_info(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn log_failure(&self) -> Option<String> {
-        None
-    }
-    fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
-        Err("none".into())
-    }
-    fn shutdown(&self) {}
-    fn config_changed(&self, _: &str, _: &Config) {}
-}
+use crate::cmd::exec::NoEnv;
 
 const T0: i64 = 1_700_000_000_000;
 
