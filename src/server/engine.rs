@@ -144,8 +144,8 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
 /// How long the snapshot job holds the engine lock per slice.
 const SNAPSHOT_SLICE: Duration = Duration::from_micros(250);
 /// The snapshot thread rests this many times as long as each slice (and its compression)
-/// took, so that it takes at most a third of a core from the connections.
-const SNAPSHOT_REST_FACTOR: u32 = 2;
+/// took, so that it takes at most a sixth of a core from the connections.
+const SNAPSHOT_REST_FACTOR: u32 = 5;
 
 /// Why a background snapshot did not start.
 enum Busy {
