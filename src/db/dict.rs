@@ -56,9 +56,20 @@ struct Node<V> {
     next: Option<Box<Node<V>>>,
 }
 
-/// A hash table keyed by byte strings with a resize-safe SCAN cursor.
+/// A bucket array: chains of boxed nodes.
+type Table<V> = Vec<Option<Box<Node<V>>>>;
+
+/// A hash table keyed by byte strings with a resize-safe SCAN cursor and incremental
+/// rehashing (as Redis's dict): a resize allocates the new bucket array and then moves one
+/// bucket per write (plus `rehash_some` from the server's cron), so no single command pays
+/// for moving the whole table.
 pub struct Dict<V> {
-    buckets: Vec<Option<Box<Node<V>>>>,
+    /// The table (while rehashing: the old one, emptied from the front).
+    buckets: Table<V>,
+    /// The table being filled while rehashing; empty otherwise.
+    next: Table<V>,
+    /// While rehashing: buckets of `buckets` below this index have been moved.
+    rehash_idx: usize,
     len: usize,
     hasher: foldhash::quality::FixedState,
 }
@@ -70,6 +81,8 @@ impl<V> Default for Dict<V> {
 }
 
 const MIN_BUCKETS: usize = 4;
+/// Empty buckets a rehash step may pass over per bucket it means to move.
+const EMPTY_VISITS: usize = 10;
 
 /// The SCAN cursor after `cursor` for a table of `mask + 1` buckets: increment the
 /// reversed cursor over the unmasked bits.
@@ -78,11 +91,23 @@ fn next_cursor(cursor: u64, mask: u64) -> u64 {
     v.reverse_bits()
 }
 
+fn chain_len<V>(b: &Option<Box<Node<V>>>) -> usize {
+    let mut n = 0;
+    let mut cur = b.as_deref();
+    while let Some(node) = cur {
+        n += 1;
+        cur = node.next.as_deref();
+    }
+    n
+}
+
 impl<V> Dict<V> {
     /// An empty table (no allocation until the first insert).
     pub fn new() -> Self {
         Dict {
             buckets: Vec::new(),
+            next: Vec::new(),
+            rehash_idx: 0,
             len: 0,
             hasher: foldhash::quality::FixedState::with_seed(0x5712_a7a5_eed0_1234),
         }
@@ -98,44 +123,72 @@ impl<V> Dict<V> {
         self.len == 0
     }
 
-    /// Number of buckets (for memory estimates and tests).
+    /// Number of buckets of the table in force (the new one while rehashing).
     pub fn bucket_count(&self) -> usize {
-        self.buckets.len()
+        if self.is_rehashing() {
+            self.next.len()
+        } else {
+            self.buckets.len()
+        }
+    }
+
+    /// True while a resize is moving buckets to the new table.
+    pub fn is_rehashing(&self) -> bool {
+        !self.next.is_empty()
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
-    fn index(&self, key: &[u8]) -> usize {
+    /// The bucket of `hash` in a table of `size` buckets.
+    fn slot(hash: u64, size: usize) -> usize {
         #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-        let h = self.hash(key) as usize;
-        h & (self.buckets.len() - 1)
+        let h = hash as usize;
+        h & (size - 1)
     }
 
     /// The longest bucket chain (a hash-quality check for benches and tests).
     pub fn longest_chain(&self) -> usize {
         self.buckets
             .iter()
-            .map(|b| {
-                let mut n = 0;
-                let mut cur = b.as_deref();
-                while let Some(node) = cur {
-                    n += 1;
-                    cur = node.next.as_deref();
-                }
-                n
-            })
+            .chain(self.next.iter())
+            .map(chain_len)
             .max()
             .unwrap_or(0)
     }
 
-    /// Look up a key.
-    pub fn get(&self, key: &[u8]) -> Option<&V> {
+    /// Where `key` lives: (in `next`?, bucket index), if present.
+    fn find(&self, key: &[u8]) -> Option<(bool, usize)> {
         if self.len == 0 {
             return None;
         }
-        let mut cur = self.buckets[self.index(key)].as_deref();
+        let h = self.hash(key);
+        let tables: [(bool, &Table<V>); 2] = [(false, &self.buckets), (true, &self.next)];
+        for (is_next, t) in tables {
+            if t.is_empty() {
+                continue;
+            }
+            let i = Self::slot(h, t.len());
+            if !is_next && self.is_rehashing() && i < self.rehash_idx {
+                continue;
+            }
+            let mut cur = t[i].as_deref();
+            while let Some(n) = cur {
+                if n.key.as_bytes() == key {
+                    return Some((is_next, i));
+                }
+                cur = n.next.as_deref();
+            }
+        }
+        None
+    }
+
+    /// Look up a key.
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        let (is_next, i) = self.find(key)?;
+        let t = if is_next { &self.next } else { &self.buckets };
+        let mut cur = t[i].as_deref();
         while let Some(n) = cur {
             if n.key.as_bytes() == key {
                 return Some(&n.value);
@@ -147,11 +200,13 @@ impl<V> Dict<V> {
 
     /// Look up a key for modification.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        if self.len == 0 {
-            return None;
-        }
-        let i = self.index(key);
-        let mut cur = self.buckets[i].as_deref_mut();
+        let (is_next, i) = self.find(key)?;
+        let t = if is_next {
+            &mut self.next
+        } else {
+            &mut self.buckets
+        };
+        let mut cur = t[i].as_deref_mut();
         while let Some(n) = cur {
             if n.key.as_bytes() == key {
                 return Some(&mut n.value);
@@ -163,11 +218,12 @@ impl<V> Dict<V> {
 
     /// True if the key is present.
     pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.get(key).is_some()
+        self.find(key).is_some()
     }
 
     /// Insert or replace; returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        self.rehash_some(1);
         if let Some(v) = self.get_mut(key) {
             return Some(std::mem::replace(v, value));
         }
@@ -177,12 +233,23 @@ impl<V> Dict<V> {
 
     /// Insert a key known to be absent.
     fn insert_new(&mut self, key: &[u8], value: V) {
-        if self.len >= self.buckets.len() {
-            self.resize((self.len + 1).next_power_of_two().max(MIN_BUCKETS));
+        if self.len >= self.bucket_count() {
+            if self.is_rehashing() {
+                // Grown past the table being filled: finish the move first (rare: writes
+                // move a bucket each, so a doubling normally completes before this).
+                self.rehash_some(usize::MAX);
+            }
+            self.start_resize((self.len + 1).next_power_of_two().max(MIN_BUCKETS));
         }
-        let i = self.index(key);
-        let next = self.buckets[i].take();
-        self.buckets[i] = Some(Box::new(Node {
+        let h = self.hash(key);
+        let t = if self.is_rehashing() {
+            &mut self.next
+        } else {
+            &mut self.buckets
+        };
+        let i = Self::slot(h, t.len());
+        let next = t[i].take();
+        t[i] = Some(Box::new(Node {
             key: Key::new(key),
             value,
             next,
@@ -192,6 +259,7 @@ impl<V> Dict<V> {
 
     /// Get the value for `key`, inserting `make()` first if absent.
     pub fn get_or_insert_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        self.rehash_some(1);
         if !self.contains_key(key) {
             self.insert_new(key, make());
         }
@@ -208,11 +276,14 @@ impl<V> Dict<V> {
 
     /// Remove a key; returns the stored key and value.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
-        if self.len == 0 {
-            return None;
-        }
-        let i = self.index(key);
-        let mut link = &mut self.buckets[i];
+        self.rehash_some(1);
+        let (is_next, i) = self.find(key)?;
+        let t = if is_next {
+            &mut self.next
+        } else {
+            &mut self.buckets
+        };
+        let mut link = &mut t[i];
         loop {
             match link {
                 None => return None,
@@ -229,69 +300,162 @@ impl<V> Dict<V> {
     }
 
     fn maybe_shrink(&mut self) {
-        let b = self.buckets.len();
-        if b > MIN_BUCKETS && self.len * 8 < b {
-            self.resize(self.len.next_power_of_two().max(MIN_BUCKETS));
+        let b = self.bucket_count();
+        if !self.is_rehashing() && b > MIN_BUCKETS && self.len * 8 < b {
+            self.start_resize(self.len.next_power_of_two().max(MIN_BUCKETS));
         }
     }
 
-    fn resize(&mut self, new_size: usize) {
-        let old = std::mem::take(&mut self.buckets);
-        self.buckets.resize_with(new_size, || None);
-        let mask = new_size - 1;
-        for mut head in old {
-            while let Some(mut n) = head {
-                head = n.next.take();
-                #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-                let i = (self.hash(n.key.as_bytes()) as usize) & mask;
-                n.next = self.buckets[i].take();
-                self.buckets[i] = Some(n);
+    /// Allocate the new table and start moving buckets into it (an empty table is resized
+    /// at once).
+    fn start_resize(&mut self, new_size: usize) {
+        let mut t = Vec::new();
+        t.resize_with(new_size, || None);
+        if self.len == 0 || self.buckets.is_empty() {
+            self.clear_tables();
+            self.buckets = t;
+            return;
+        }
+        self.next = t;
+        self.rehash_idx = 0;
+    }
+
+    /// Move up to `n` non-empty buckets of the old table to the new one (visiting at most
+    /// `EMPTY_VISITS` empty buckets per bucket to move); finishes the resize when the old
+    /// table is empty. Returns true if a resize is still in progress.
+    pub fn rehash_some(&mut self, n: usize) -> bool {
+        if !self.is_rehashing() {
+            return false;
+        }
+        let mut moves = n;
+        let mut empty_budget = n.saturating_mul(EMPTY_VISITS);
+        while moves > 0 && self.rehash_idx < self.buckets.len() {
+            let mut head = self.buckets[self.rehash_idx].take();
+            if head.is_none() {
+                self.rehash_idx += 1;
+                empty_budget = empty_budget.saturating_sub(1);
+                if empty_budget == 0 {
+                    break;
+                }
+                continue;
             }
+            let size = self.next.len();
+            while let Some(mut node) = head {
+                head = node.next.take();
+                let i = Self::slot(self.hash(node.key.as_bytes()), size);
+                node.next = self.next[i].take();
+                self.next[i] = Some(node);
+            }
+            self.rehash_idx += 1;
+            moves -= 1;
         }
+        if self.rehash_idx >= self.buckets.len() {
+            self.buckets = std::mem::take(&mut self.next);
+            self.rehash_idx = 0;
+            // Deletes during a shrink may call for a smaller table still.
+            self.maybe_shrink();
+            return self.is_rehashing();
+        }
+        true
     }
 
-    /// Remove everything and free the buckets.
-    pub fn clear(&mut self) {
+    fn clear_tables(&mut self) {
         // Unlink chains iteratively so long chains cannot overflow the stack on drop.
-        for b in &mut self.buckets {
+        for b in self.buckets.iter_mut().chain(self.next.iter_mut()) {
             let mut head = b.take();
             while let Some(mut n) = head {
                 head = n.next.take();
             }
         }
         self.buckets = Vec::new();
+        self.next = Vec::new();
+        self.rehash_idx = 0;
+    }
+
+    /// Remove everything and free the buckets.
+    pub fn clear(&mut self) {
+        self.clear_tables();
         self.len = 0;
     }
 
     /// Visit one step of a SCAN starting at `cursor`: calls `f` for every element of the
     /// bucket(s) the cursor names and returns the next cursor (0 when the scan is complete).
+    /// While rehashing, the cursor's bucket of the smaller table and every bucket of the
+    /// larger table it expands to are visited (Redis's dictScan), so the guarantee holds.
     pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(&[u8], &V)) -> u64 {
-        if self.buckets.is_empty() {
-            return 0;
-        }
-        let mask = (self.buckets.len() - 1) as u64;
-        #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-        let mut cur = self.buckets[(cursor & mask) as usize].as_deref();
-        while let Some(n) = cur {
-            f(n.key.as_bytes(), &n.value);
-            cur = n.next.as_deref();
-        }
-        next_cursor(cursor, mask)
+        let visit = |b: &Option<Box<Node<V>>>, f: &mut dyn FnMut(&[u8], &V)| {
+            let mut cur = b.as_deref();
+            while let Some(n) = cur {
+                f(n.key.as_bytes(), &n.value);
+                cur = n.next.as_deref();
+            }
+        };
+        self.scan_plan(cursor, |small, i| {
+            let t = if small == self.small_is_next() {
+                &self.next
+            } else {
+                &self.buckets
+            };
+            visit(&t[i], &mut f);
+        })
     }
 
     /// `scan_step` with mutable access to the values (the snapshot job marks what it took).
     pub fn scan_step_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
-        if self.buckets.is_empty() {
-            return 0;
+        let small_is_next = self.small_is_next();
+        let mut visits = Vec::new();
+        let next = self.scan_plan(cursor, |small, i| visits.push((small == small_is_next, i)));
+        for (in_next, i) in visits {
+            let t = if in_next {
+                &mut self.next
+            } else {
+                &mut self.buckets
+            };
+            let mut cur = t[i].as_deref_mut();
+            while let Some(n) = cur {
+                f(n.key.as_bytes(), &mut n.value);
+                cur = n.next.as_deref_mut();
+            }
         }
-        let mask = (self.buckets.len() - 1) as u64;
+        next
+    }
+
+    /// While rehashing, whether `next` is the smaller of the two tables (a shrink).
+    fn small_is_next(&self) -> bool {
+        self.next.len() < self.buckets.len()
+    }
+
+    /// The buckets one SCAN step visits, as (in the smaller table?, index), and the next
+    /// cursor.
+    fn scan_plan(&self, cursor: u64, mut visit: impl FnMut(bool, usize)) -> u64 {
+        if !self.is_rehashing() {
+            if self.buckets.is_empty() {
+                return 0;
+            }
+            let mask = (self.buckets.len() - 1) as u64;
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            visit(false, (cursor & mask) as usize);
+            return next_cursor(cursor, mask);
+        }
+        let (small, large) = if self.small_is_next() {
+            (self.next.len(), self.buckets.len())
+        } else {
+            (self.buckets.len(), self.next.len())
+        };
+        let m0 = (small - 1) as u64;
+        let m1 = (large - 1) as u64;
+        let mut v = cursor;
         #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-        let mut cur = self.buckets[(cursor & mask) as usize].as_deref_mut();
-        while let Some(n) = cur {
-            f(n.key.as_bytes(), &mut n.value);
-            cur = n.next.as_deref_mut();
+        visit(true, (v & m0) as usize);
+        loop {
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            visit(false, (v & m1) as usize);
+            v = next_cursor(v, m1);
+            if v & (m0 ^ m1) == 0 {
+                break;
+            }
         }
-        next_cursor(cursor, mask)
+        v
     }
 
     /// A uniformly random bucket's element, chosen with the caller's random numbers.
@@ -300,17 +464,28 @@ impl<V> Dict<V> {
         if self.len == 0 {
             return None;
         }
-        let mask = (self.buckets.len() - 1) as u64;
+        let total = (self.buckets.len() + self.next.len()) as u64;
         loop {
-            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-            let b = self.buckets[(rnd() & mask) as usize].as_deref();
+            #[expect(clippy::cast_possible_truncation, reason = "below the bucket total")]
+            let pick = (rnd() % total) as usize;
+            let b = if pick < self.buckets.len() {
+                if self.is_rehashing() && pick < self.rehash_idx {
+                    continue;
+                }
+                self.buckets[pick].as_deref()
+            } else {
+                self.next[pick - self.buckets.len()].as_deref()
+            };
             let Some(head) = b else { continue };
-            let mut chain = 0u64;
-            let mut c = Some(head);
-            while let Some(n) = c {
-                chain += 1;
-                c = n.next.as_deref();
-            }
+            let chain = {
+                let mut n = 0u64;
+                let mut c = Some(head);
+                while let Some(x) = c {
+                    n += 1;
+                    c = x.next.as_deref();
+                }
+                n
+            };
             let mut pick = rnd() % chain;
             let mut c = head;
             while pick > 0 {
@@ -326,7 +501,7 @@ impl<V> Dict<V> {
 
     /// Iterate over all elements (order unspecified).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.buckets.iter().flat_map(|b| {
+        self.buckets.iter().chain(self.next.iter()).flat_map(|b| {
             let mut cur = b.as_deref();
             std::iter::from_fn(move || {
                 let n = cur?;
@@ -392,6 +567,7 @@ mod tests {
             assert!(d.remove(&i.to_le_bytes()).is_some());
         }
         assert_eq!(d.len(), 10);
+        while d.rehash_some(64) {}
         assert!(d.bucket_count() <= 16, "shrunk to {}", d.bucket_count());
         assert_eq!(d.get(&995u32.to_le_bytes()), Some(&995));
     }
@@ -454,6 +630,74 @@ mod tests {
         for i in 0..500u32 {
             assert!(seen.contains(&i.to_le_bytes()[..]), "missed {i}");
         }
+    }
+
+    /// Incremental rehashing against a model: random inserts, overwrites and removes keep
+    /// exactly the model's contents at every point (tables grow and shrink many times),
+    /// and SCAN started at any moment returns every key present throughout, while resizes
+    /// move buckets between its steps.
+    #[test]
+    fn incremental_rehash_matches_a_model_and_keeps_the_scan_guarantee() {
+        let mut d: Dict<u32> = Dict::new();
+        let mut model = std::collections::HashMap::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut saw_rehash = 0;
+        for round in 0..40u32 {
+            // Grow or shrink phases.
+            let grow = round % 4 != 3;
+            for _ in 0..(if grow { 700 } else { 2000 }) {
+                let k = (rnd() % 5000) as u32;
+                if grow && rnd() % 3 != 0 {
+                    assert_eq!(d.insert(&k.to_le_bytes(), round), model.insert(k, round));
+                } else {
+                    assert_eq!(d.remove(&k.to_le_bytes()), model.remove(&k));
+                }
+                saw_rehash += usize::from(d.is_rehashing());
+            }
+            assert_eq!(d.len(), model.len());
+            for (k, v) in &model {
+                assert_eq!(d.get(&k.to_le_bytes()), Some(v));
+            }
+            assert_eq!(d.iter().count(), model.len());
+            // A scan with churn between its steps.
+            let stable: Vec<u32> = model.keys().copied().filter(|k| k % 2 == 0).collect();
+            let mut seen = HashSet::new();
+            let mut c = 0;
+            loop {
+                c = d.scan_step(c, |k, _| {
+                    seen.insert(k.to_vec());
+                });
+                for _ in 0..3 {
+                    let k = (rnd() % 5000) as u32 | 1; // odd keys only: the even ones stay
+                    if rnd() % 2 == 0 {
+                        d.insert(&k.to_le_bytes(), 0);
+                        model.insert(k, 0);
+                    } else {
+                        d.remove(&k.to_le_bytes());
+                        model.remove(&k);
+                    }
+                }
+                if c == 0 {
+                    break;
+                }
+            }
+            for k in stable {
+                assert!(
+                    seen.contains(&k.to_le_bytes()[..]),
+                    "round {round}: scan missed {k}"
+                );
+            }
+        }
+        assert!(
+            saw_rehash > 100,
+            "rehashing was in progress {saw_rehash} times"
+        );
     }
 
     #[test]

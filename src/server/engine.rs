@@ -141,6 +141,9 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
     }
 }
 
+/// Buckets the background cycle moves per database and tick while a table is resized.
+const REHASH_BUCKETS_PER_TICK: usize = 1000;
+
 /// How long the snapshot job holds the engine lock per slice.
 const SNAPSHOT_SLICE: Duration = Duration::from_micros(250);
 /// The snapshot thread rests this many times as long as each slice (and its compression)
@@ -564,6 +567,12 @@ impl Engine {
         // and a loop repeats while more than (10 - effort step)% of its sample was stale.
         let per_loop = usize::try_from(20 + 5 * (effort - 1)).unwrap_or(20);
         let stale_pct = usize::try_from(10 - (effort - 1)).unwrap_or(10);
+        // Redis's active rehashing: move some buckets of tables that are being resized,
+        // so a resize finishes even when no writes arrive (each write moves one bucket).
+        for d in &mut st.ks.dbs {
+            d.dict.rehash_some(REHASH_BUCKETS_PER_TICK);
+            d.expires.rehash_some(REHASH_BUCKETS_PER_TICK);
+        }
         let mut x = Exec::new(&mut st, self, 0, now, Caller::Internal);
         let mut more = false;
         for db in 0..x.st.ks.dbs.len() {
