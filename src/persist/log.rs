@@ -248,6 +248,8 @@ pub(crate) struct Shared {
     pub blocking_mx: Mutex<()>,
     pub blocking_cv: Condvar,
     pub counters: Counters,
+    /// The segment start a snapshot asked for and the writer has not made yet (0 = none).
+    pub rotate_pending: AtomicU64,
     /// A completion task runs on the connections' runtime (`Log::run_completions`).
     pub completer: AtomicBool,
     /// Wakes the completion task.
@@ -501,7 +503,22 @@ impl Log {
     /// under the engine lock when a snapshot starts), so the segments before it hold only
     /// records the snapshot covers and can be deleted once it is installed.
     pub fn request_rotation_before(&self, lsn: u64) {
+        self.shared.rotate_pending.store(lsn, Ordering::Release);
         self.shared.pending.lock().rotate_before = lsn;
+        self.shared.writer_cv.notify_one();
+    }
+
+    /// Wait (blocking, bounded) until the writer made the segment `request_rotation_before`
+    /// asked for, so that installing a snapshot retires every segment before it.
+    pub fn wait_rotation(&self, lsn: u64) {
+        let t0 = std::time::Instant::now();
+        while self.shared.rotate_pending.load(Ordering::Acquire) == lsn
+            && self.is_poisoned().is_none()
+            && !self.shared.closed.load(Ordering::Acquire)
+            && t0.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 
     /// The snapshot the MANIFEST names now, if any.

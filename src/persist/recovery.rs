@@ -427,6 +427,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         counters,
         manifest: Mutex::new(Manifest::default()),
         completer: AtomicBool::new(false),
+        rotate_pending: AtomicU64::new(0),
         complete_notify: tokio::sync::Notify::new(),
     });
     *shared.manifest.lock() = Manifest {

@@ -41,6 +41,8 @@ pub(crate) struct Writer {
     last_sync_end: Instant,
     /// A snapshot asked for a new segment to start at this LSN (0 = none).
     rotate_before: u64,
+    /// The last rotation request taken from `Pending` and not yet reported done.
+    rotate_taken: u64,
 }
 
 /// Latches the log if the writer thread unwinds, so no waiter hangs on a dead writer.
@@ -72,6 +74,7 @@ impl Writer {
             last_sync_latency: Duration::ZERO,
             last_sync_end: now,
             rotate_before: 0,
+            rotate_taken: 0,
         }
     }
 
@@ -147,11 +150,23 @@ impl Writer {
             drop(st);
             if rotate_before != 0 {
                 self.rotate_before = rotate_before;
+                self.rotate_taken = rotate_before;
             }
 
             let mut result = self.process(first_lsn, policy, sync_requested, closing);
             if result.is_ok() {
                 result = self.rotate_if_asked();
+            }
+            if result.is_ok() && self.rotate_before == 0 && self.rotate_taken != 0 {
+                // The asked-for segment exists (or the active one was empty): tell the
+                // snapshot waiting to install.
+                let taken = std::mem::take(&mut self.rotate_taken);
+                let _ = shared.rotate_pending.compare_exchange(
+                    taken,
+                    0,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             }
             if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
                 self.spare_buf = Vec::new();

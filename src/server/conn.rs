@@ -35,32 +35,51 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
     let queued = Arc::new(AtomicUsize::new(0));
     let q2 = queued.clone();
-    let id = engine
-        .with_state_async(|st| {
-            let id = st.clients.next_id();
-            let auth = st.config.requirepass.is_empty();
-            let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
-            let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
-            c.kill = Some(Arc::new(move || {
-                k2.flag.store(true, Ordering::Release);
-                k2.notify.notify_one();
-            }));
-            // Pub/sub messages queue here; the connection writes them. Past the hard limit the
-            // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
-            c.push = Some(Arc::new(move |msg: Reply| {
-                let size = approx_size(&msg);
-                let now = q2.fetch_add(size, Ordering::AcqRel) + size;
-                if limit > 0 && now as u64 > limit {
-                    return false;
-                }
-                push_tx.send(msg).is_ok()
-            }));
-            st.clients.map.insert(id, c);
-            st.stats.total_connections += 1;
-            id
-        })
-        .await;
-    let _ = run(&engine, &mut sock, id, &kill, &mut push_rx, &queued).await;
+    // Registering needs the engine; while a script holds it, answer what Redis answers a
+    // client then (SCRIPT KILL, FUNCTION KILL, -BUSY) instead of waiting for the script.
+    let mut early = BytesMut::new();
+    let register = |st: &mut crate::cmd::State| {
+        let id = st.clients.next_id();
+        let auth = st.config.requirepass.is_empty();
+        let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
+        let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
+        c.kill = Some(Arc::new(move || {
+            k2.flag.store(true, Ordering::Release);
+            k2.notify.notify_one();
+        }));
+        // Pub/sub messages queue here; the connection writes them. Past the hard limit the
+        // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
+        c.push = Some(Arc::new(move |msg: Reply| {
+            let size = approx_size(&msg);
+            let now = q2.fetch_add(size, Ordering::AcqRel) + size;
+            if limit > 0 && now as u64 > limit {
+                return false;
+            }
+            push_tx.send(msg).is_ok()
+        }));
+        st.clients.map.insert(id, c);
+        st.stats.total_connections += 1;
+        id
+    };
+    let mut register = Some(register);
+    let id = loop {
+        let f = register.take().expect("the registration closure runs once");
+        match engine.try_with_state_once(f) {
+            Ok(id) => break id,
+            Err(f) => register = Some(f),
+        }
+        if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+            if answer_while_busy(&engine, &mut sock, &mut early)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let _ = run(&engine, &mut sock, id, &kill, &mut push_rx, &queued, early).await;
     engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -101,8 +120,10 @@ async fn run(
     kill: &KillSwitch,
     push_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
     queued: &AtomicUsize,
+    early: BytesMut,
 ) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = early;
+    buf.reserve(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -139,7 +160,7 @@ async fn run(
         if !batch.is_empty() && crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
-            // on another worker thread: this needs io-threads >= 2.)
+            // under block_in_place, so this connection runs on another thread meanwhile.)
             if let Some(reply) = while_script_runs(engine, &batch[0], &mut view).await {
                 encode(&reply, view.resp, &mut out);
                 sock.write_all(&out).await?;
@@ -265,8 +286,63 @@ async fn run(
     }
 }
 
-/// True if the batch runs a script (EVAL…, FCALL…) on a multi-threaded runtime, where
-/// `block_in_place` is available.
+/// A connection that arrived while a script holds the engine (so it is not registered
+/// yet): read its commands and answer SCRIPT KILL / FUNCTION KILL / FUNCTION STATS, or
+/// -BUSY after `busy-reply-threshold` (5 s unless configured otherwise; the setting lives
+/// in the engine the script holds), until the script ends. Whatever is left unanswered
+/// stays in `buf` for the normal loop.
+async fn answer_while_busy(
+    engine: &Engine,
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let limits = Limits {
+        max_bulk_len: 512 * 1024 * 1024,
+        authenticated: false,
+    };
+    let mut view = super::engine::ConnView {
+        resp: 2,
+        close: false,
+        authenticated: false,
+        max_bulk_len: limits.max_bulk_len,
+        timeout_s: 0,
+        query_buffer_limit: 1 << 30,
+        busy_threshold_ms: engine.busy_threshold_ms(),
+    };
+    let mut out = Vec::new();
+    while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+        let mut probe = buf.clone();
+        match decode(&mut probe, &limits) {
+            Ok(Some(argv)) => match while_script_runs(engine, &argv, &mut view).await {
+                Some(reply) => {
+                    *buf = probe;
+                    encode(&reply, 2, &mut out);
+                    sock.write_all(&out).await?;
+                    out.clear();
+                }
+                // The script ended: this command runs normally once registered.
+                None => return Ok(()),
+            },
+            Ok(None) => {
+                let read = sock.read_buf(buf);
+                tokio::select! {
+                    r = read => {
+                        if r? == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+            // Let the normal loop report it once registered.
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// True if the batch runs a script (EVAL…, FCALL…) on a multi-threaded runtime (the
+/// server's always is), where `block_in_place` is available.
 fn may_run_long(batch: &[Vec<Bytes>]) -> bool {
     let scripted = batch.iter().any(|argv| {
         argv.first().is_some_and(|c| {

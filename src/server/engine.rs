@@ -87,6 +87,8 @@ pub struct Engine {
     snap: super::snapshot::Status,
     /// Held while a snapshot is installed and while DEBUG RELOAD reads the directory.
     installing: Mutex<()>,
+    /// `busy-reply-threshold` (ms), mirrored for connections that cannot take the lock.
+    busy_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Startup failure.
@@ -139,6 +141,13 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
     for (db, key) in journal_keys(journal) {
         st.touch_watched(db, &key);
     }
+}
+
+/// `busy-reply-threshold` (alias `lua-time-limit`) in ms.
+fn busy_ms(c: &Config) -> u64 {
+    c.get("busy-reply-threshold")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
 }
 
 /// Buckets the background cycle moves per database and tick while a table is resized.
@@ -301,12 +310,26 @@ impl Engine {
             me: me.clone(),
             snap: Arc::new(Mutex::new(snap_status)),
             installing: Mutex::new(()),
+            busy_ms: std::sync::atomic::AtomicU64::new(busy_ms(&config)),
         }))
     }
 
     /// Run `f` with the state locked (tests, connection bookkeeping).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         f(&mut self.state.lock())
+    }
+
+    /// Run `f` if the state lock is free right now; else hand `f` back.
+    pub fn try_with_state_once<R, F: FnOnce(&mut State) -> R>(&self, f: F) -> Result<R, F> {
+        match self.state.try_lock() {
+            Some(mut g) => Ok(f(&mut g)),
+            None => Err(f),
+        }
+    }
+
+    /// `busy-reply-threshold` in ms, readable while a script holds the state.
+    pub fn busy_threshold_ms(&self) -> u64 {
+        self.busy_ms.load(Ordering::Relaxed)
     }
 
     /// Like `with_state`, but never blocks a runtime thread while a long script holds the
@@ -368,11 +391,7 @@ impl Engine {
             max_bulk_len: st.config.proto_max_bulk_len,
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
-            busy_threshold_ms: st
-                .config
-                .get("busy-reply-threshold")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(5000),
+            busy_threshold_ms: busy_ms(&st.config),
         }
     }
 
@@ -977,6 +996,7 @@ impl Env for Engine {
     }
 
     fn config_changed(&self, name: &str, config: &Config) {
+        self.busy_ms.store(busy_ms(config), Ordering::Relaxed);
         if name == "appendfsync" {
             self.log.set_fsync(policy(config.appendfsync));
         }

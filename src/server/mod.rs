@@ -88,6 +88,7 @@ pub async fn start(
 }
 
 async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>) {
+    let mut last_max = engine.with_state_async(|st| st.config.maxclients).await;
     loop {
         let accepted = tokio::select! {
             a = l.accept() => a,
@@ -100,7 +101,12 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let max = engine.with_state_async(|st| st.config.maxclients).await;
+        // Never wait for the engine here: a running script holds it, and new clients must
+        // still be accepted (to get -BUSY or send SCRIPT KILL). The last value read serves.
+        let max = engine
+            .try_with_state_once(|st| st.config.maxclients)
+            .unwrap_or(last_max);
+        last_max = max;
         if live.load(Ordering::Acquire) as u64 >= max {
             engine
                 .with_state_async(|st| st.stats.rejected_connections += 1)
@@ -163,18 +169,13 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    // One worker: a current-thread runtime, so connections, accept and timers share one
-    // thread (Redis's model) and only the log writer runs beside it.
-    let rt = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?
-    };
+    // A multi-thread runtime even with one worker: a script runs under `block_in_place`,
+    // which hands the other connections to a fresh thread, so they get -BUSY and can send
+    // SCRIPT KILL while it runs (a current-thread runtime measured no faster here).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let running = start(config, Arc::new(RealFs), config_file).await?;
         for a in &running.addrs {

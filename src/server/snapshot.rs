@@ -232,6 +232,7 @@ impl Job {
         // DURABILITY: a snapshot of LSN n may replace records only once they are all on disk:
         // otherwise a crash could leave a snapshot ahead of a torn log.
         log.wait_fsynced_blocking(self.lsn)?;
+        log.wait_rotation(self.lsn + 1);
         let bytes = vfs
             .read_all(&path)
             .map_err(|e| StorageError::io(&path, e))?;

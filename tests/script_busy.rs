@@ -1,0 +1,98 @@
+//! A long script in the real server with its default single connection thread: other
+//! clients — including ones that connect while it runs — get -BUSY once
+//! `busy-reply-threshold` has passed, SCRIPT KILL stops it, and the server goes on.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn send(s: &mut TcpStream, args: &[&str]) {
+    let mut out = format!("*{}\r\n", args.len());
+    for a in args {
+        out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(out.as_bytes()).expect("write");
+}
+
+fn line(r: &mut BufReader<TcpStream>) -> String {
+    let mut l = String::new();
+    r.read_line(&mut l).expect("read");
+    l.trim_end().to_string()
+}
+
+fn connect(port: u16) -> (TcpStream, BufReader<TcpStream>) {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("timeout");
+            let r = BufReader::new(s.try_clone().expect("clone"));
+            return (s, r);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn script_kill_and_busy_with_the_default_io_threads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["server", "--port", &port.to_string(), "--dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--busy-reply-threshold", "200", "--loglevel", "warning"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let (mut a, mut ar) = connect(port);
+    send(&mut a, &["PING"]);
+    assert_eq!(line(&mut ar), "+PONG");
+    let (mut b, mut br) = connect(port);
+    send(&mut b, &["PING"]);
+    assert_eq!(line(&mut br), "+PONG");
+    send(
+        &mut a,
+        &["EVAL", "local i = 0 while true do i = i + 1 end", "0"],
+    );
+    // A client connected before the script: PONG until the script has run past the
+    // threshold, then -BUSY.
+    let t0 = Instant::now();
+    loop {
+        send(&mut b, &["PING"]);
+        let r = line(&mut br);
+        if r.starts_with("-BUSY") {
+            break;
+        }
+        assert_eq!(r, "+PONG");
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // And one that connects while it runs (not registered until the script ends).
+    let (mut c, mut cr) = connect(port);
+    send(&mut c, &["GET", "x"]);
+    let busy = line(&mut cr);
+    assert!(busy.starts_with("-BUSY"), "{busy}");
+    send(&mut c, &["SCRIPT", "KILL"]);
+    assert_eq!(line(&mut cr), "+OK");
+    let killed = line(&mut ar);
+    assert!(
+        killed.starts_with("-") && killed.contains("killed"),
+        "{killed}"
+    );
+    // Everything serves again, the new client included.
+    send(&mut c, &["SET", "x", "1"]);
+    assert_eq!(line(&mut cr), "+OK");
+    send(&mut a, &["GET", "x"]);
+    assert_eq!(line(&mut ar), "$1");
+    assert_eq!(line(&mut ar), "1");
+    let _ = child.kill();
+    let _ = child.wait();
+}
