@@ -44,14 +44,25 @@ fn connect(port: u16) -> (TcpStream, BufReader<TcpStream>) {
 fn script_kill_and_busy_with_the_default_io_threads() {
     let tmp = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["server", "--port", &port.to_string(), "--dir"])
-        .arg(tmp.path().join("data"))
-        .args(["--busy-reply-threshold", "200", "--loglevel", "warning"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    // Killed on every exit, a failed assertion included (a server left spinning in a Lua
+    // loop would eat a core).
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(tmp.path().join("data"))
+            .args(["--busy-reply-threshold", "200", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let (mut a, mut ar) = connect(port);
     send(&mut a, &["PING"]);
     assert_eq!(line(&mut ar), "+PONG");
@@ -93,6 +104,4 @@ fn script_kill_and_busy_with_the_default_io_threads() {
     send(&mut a, &["GET", "x"]);
     assert_eq!(line(&mut ar), "$1");
     assert_eq!(line(&mut ar), "1");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -306,15 +306,20 @@ fn fan_out(
     mut keep: impl FnMut(u64, &Reply) -> bool,
 ) -> usize {
     let mut n = 0;
+    // One message, shared by every receiver (its strings are reference-counted).
+    let ch_b = Bytes::copy_from_slice(ch);
+    let msg_b = Bytes::copy_from_slice(msg);
     let subs = st.pubsub.channels.get(ch).cloned().unwrap_or_default();
-    for id in subs {
+    if !subs.is_empty() {
         let m = Reply::Push(vec![
-            Reply::bulk(b"message"),
-            Reply::bulk(ch),
-            Reply::bulk(msg),
+            Reply::Bulk(Bytes::from_static(b"message")),
+            Reply::Bulk(ch_b.clone()),
+            Reply::Bulk(msg_b.clone()),
         ]);
-        if keep(id, &m) || deliver(st, id, m) {
-            n += 1;
+        for id in subs {
+            if keep(id, &m) || deliver(st, id, m.clone()) {
+                n += 1;
+            }
         }
     }
     let pats: Vec<(Bytes, Vec<u64>)> = st
@@ -325,14 +330,14 @@ fn fan_out(
         .cloned()
         .collect();
     for (p, ids) in pats {
+        let m = Reply::Push(vec![
+            Reply::Bulk(Bytes::from_static(b"pmessage")),
+            Reply::Bulk(p),
+            Reply::Bulk(ch_b.clone()),
+            Reply::Bulk(msg_b.clone()),
+        ]);
         for id in ids {
-            let m = Reply::Push(vec![
-                Reply::bulk(b"pmessage"),
-                Reply::bulk(&p),
-                Reply::bulk(ch),
-                Reply::bulk(msg),
-            ]);
-            if keep(id, &m) || deliver(st, id, m) {
+            if keep(id, &m) || deliver(st, id, m.clone()) {
                 n += 1;
             }
         }
