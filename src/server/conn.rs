@@ -174,11 +174,19 @@ async fn run(
             let bytes = std::mem::take(&mut bytes_in);
             let qbuf = buf.len();
             let mut exec = || engine.execute_many(id, &batch, &mut outcomes, bytes, qbuf);
-            view = if may_run_long(&batch) {
-                // A script may hold this thread for long: hand this worker's queued tasks
-                // to another thread first, so the connections that must answer -BUSY or
-                // SCRIPT KILL / FUNCTION KILL meanwhile are not stuck behind it.
-                tokio::task::block_in_place(exec)
+            let scripts = script_keys(&batch);
+            view = if !scripts.is_empty() && !FastScripts::all_fast(&scripts) {
+                // A script not seen to finish quickly may hold this thread for long: hand this
+                // worker's queued tasks to another thread first, so the connections that
+                // must answer -BUSY or SCRIPT KILL / FUNCTION KILL meanwhile are not stuck
+                // behind it. (That hand-off costs a thread switch, so scripts that have run
+                // quickly before run in place.)
+                let t0 = std::time::Instant::now();
+                let v = tokio::task::block_in_place(exec);
+                if t0.elapsed() < FAST_SCRIPT {
+                    FastScripts::mark(&scripts);
+                }
+                v
             } else {
                 exec()
             };
@@ -341,18 +349,60 @@ async fn answer_while_busy(
     Ok(())
 }
 
-/// True if the batch runs a script (EVAL…, FCALL…) on a multi-threaded runtime (the
-/// server's always is), where `block_in_place` is available.
-fn may_run_long(batch: &[Vec<Bytes>]) -> bool {
-    let scripted = batch.iter().any(|argv| {
-        argv.first().is_some_and(|c| {
-            c.len() >= 4
-                && (c[..4].eq_ignore_ascii_case(b"eval") || c[..4].eq_ignore_ascii_case(b"fcal"))
-        })
-    });
-    scripted
-        && tokio::runtime::Handle::try_current()
+/// A script run that took less than this marks its script as fast.
+const FAST_SCRIPT: Duration = Duration::from_millis(2);
+/// Most scripts remembered as fast (the set starts over beyond this).
+const FAST_SCRIPTS_MAX: usize = 10_000;
+
+/// Scripts (EVAL bodies, EVALSHA digests, FCALL names, by hash) that have finished quickly
+/// before, so their batches run in place instead of under `block_in_place`. A script that
+/// loops forever on its first run is therefore always killable; one that was fast before
+/// and now runs long holds the connection thread (as it would in Redis without the hook).
+struct FastScripts;
+
+static FAST: parking_lot::Mutex<Option<std::collections::HashSet<u64>>> =
+    parking_lot::Mutex::new(None);
+
+impl FastScripts {
+    fn all_fast(keys: &[u64]) -> bool {
+        FAST.lock()
+            .as_ref()
+            .is_some_and(|set| keys.iter().all(|k| set.contains(k)))
+    }
+
+    fn mark(keys: &[u64]) {
+        let mut g = FAST.lock();
+        let set = g.get_or_insert_with(Default::default);
+        if set.len() + keys.len() > FAST_SCRIPTS_MAX {
+            set.clear();
+        }
+        set.extend(keys.iter().copied());
+    }
+}
+
+/// The scripts a batch runs (EVAL…, FCALL…), as hashes of (command, script or name), when
+/// the runtime is multi-threaded (the server's always is) so `block_in_place` is available.
+fn script_keys(batch: &[Vec<Bytes>]) -> Vec<u64> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut keys = Vec::new();
+    for argv in batch {
+        let Some(c) = argv.first() else { continue };
+        if c.len() >= 4
+            && (c[..4].eq_ignore_ascii_case(b"eval") || c[..4].eq_ignore_ascii_case(b"fcal"))
+        {
+            let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+            h.write(&c.to_ascii_lowercase());
+            h.write(argv.get(1).map_or(&b""[..], |a| &a[..]));
+            keys.push(h.finish());
+        }
+    }
+    if !keys.is_empty()
+        && !tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+    {
+        keys.clear();
+    }
+    keys
 }
 
 /// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`
