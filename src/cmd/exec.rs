@@ -521,16 +521,23 @@ impl<'a> Exec<'a> {
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Entry> {
         let db = self.db;
         self.expire_if_needed_in(db, key);
-        if self.st.ks.dbs[db].get(key).is_none() {
+        if !self.st.ks.dbs[db].dict.contains_key(key) {
             self.st.stats.keyspace_misses += 1;
             self.notify_in(db, 'm', "keymiss", key);
             return None;
         }
-        self.st.stats.keyspace_hits += 1;
-        if !self.no_touch() {
-            self.touch_key_in(db, key);
-        }
-        self.st.ks.dbs[db].get(key)
+        // One lookup for the access stamp and the entry (the hot path of every read).
+        let touch = !self.no_touch();
+        let mode = super::memory::access_mode(&self.st.config);
+        let now = self.now_ms;
+        let st = &mut *self.st;
+        st.stats.keyspace_hits += 1;
+        let rng = &mut st.mem.rng;
+        st.ks.dbs[db].touch_get(key, |e| {
+            if touch {
+                e.access_s = crate::db::evict::touched(e.access_s, now, mode, || rng.next_f64());
+            }
+        })
     }
 
     /// True if the calling client asked for CLIENT NO-TOUCH.

@@ -105,6 +105,13 @@ impl Db {
         }
     }
 
+    /// `touch` and then the entry, in one lookup (the read path).
+    pub fn touch_get(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) -> Option<&Entry> {
+        let e = self.dict.get_mut(key)?;
+        f(e);
+        Some(e)
+    }
+
     /// Insert or replace a whole entry, keeping the expiry set in step.
     pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
         self.capture(key);
