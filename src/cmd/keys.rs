@@ -897,29 +897,11 @@ fn persist(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::{dispatch, Env, State};
+    use crate::cmd::{dispatch, State};
     use crate::config::Config;
     use std::collections::{BTreeMap, HashSet};
 
-    /// Server services: none needed here.
-    struct NoEnv;
-
-    impl Env for NoEnv {
-        fn persistence_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn server_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn log_failure(&self) -> Option<String> {
-            None
-        }
-        fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
-            Err("none".into())
-        }
-        fn shutdown(&self) {}
-        fn config_changed(&self, _: &str, _: &Config) {}
-    }
+    use crate::cmd::exec::NoEnv;
 
     type Unit = (i64, Vec<(u16, Vec<Bytes>)>);
 

@@ -87,7 +87,12 @@ pub fn segment_file_name(first_lsn: u64) -> String {
 
 /// The first LSN named by a segment file name, if `name` is exactly a segment name.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("seg-")?.strip_suffix(".log")?;
+    parse_lsn_name(name, "seg-", ".log")
+}
+
+/// The LSN in `<prefix><16 lowercase hex><suffix>` (segment and snapshot names).
+pub(crate) fn parse_lsn_name(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let hex = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
     if hex.len() != 16
         || !hex
             .bytes()

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Corruption, StorageError};
 use super::io::{Vfs, VfsFile};
+use super::record::{u32_at, u64_at};
 
 /// Magic number at offset 0.
 pub const MAGIC: &[u8; 8] = b"STRATASN";
@@ -38,15 +39,7 @@ pub fn snapshot_file_name(lsn: u64) -> String {
 
 /// Parses a canonical snapshot file name back to its LSN.
 pub fn parse_snapshot_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("snap-")?.strip_suffix(".zst")?;
-    if hex.len() != 16
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
+    super::segment::parse_lsn_name(name, "snap-", ".zst")
 }
 
 /// What a snapshot's header and footer say.
@@ -87,18 +80,6 @@ fn encode_footer(items: u64, blocks: u64, raw: u64) -> [u8; FOOTER_LEN] {
     let crc = crc32fast::hash(&f[..28]);
     f[28..32].copy_from_slice(&crc.to_le_bytes());
     f
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 /// Streams items into `snap-<lsn>.zst.tmp`; `finish` makes the file durable under its
