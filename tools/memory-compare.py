@@ -83,7 +83,10 @@ def main():
     try:
         sp, rp = free_port(), free_port()
         procs.append(subprocess.Popen([a.strata, "server", "--port", str(sp), "--dir", f"{work}/s",
-                                       "--appendfsync", "no", "--loglevel", "warning"]))
+                                       "--appendfsync", "no", "--loglevel", "warning",
+                                       # No automatic snapshot mid-measurement: its copies of
+                                       # entries written meanwhile would count as data.
+                                       "--auto-aof-rewrite-percentage", "0"]))
         procs.append(subprocess.Popen(["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
                                        "--dir", work], stdout=subprocess.DEVNULL))
         wait(sp); wait(rp)

@@ -58,6 +58,8 @@ struct Node<V> {
 
 /// A bucket array: chains of boxed nodes.
 type Table<V> = Vec<Option<Box<Node<V>>>>;
+/// A bucket array borrowed as a slice.
+type Slots<V> = [Option<Box<Node<V>>>];
 
 /// A hash table keyed by byte strings with a resize-safe SCAN cursor and incremental
 /// rehashing (as Redis's dict): a resize allocates the new bucket array and then moves one
@@ -66,13 +68,22 @@ type Table<V> = Vec<Option<Box<Node<V>>>>;
 pub struct Dict<V> {
     /// The table (while rehashing: the old one, emptied from the front).
     buckets: Table<V>,
-    /// The table being filled while rehashing; empty otherwise.
-    next: Table<V>,
-    /// While rehashing: buckets of `buckets` below this index have been moved.
-    rehash_idx: usize,
+    /// A resize in progress (boxed: a `Dict` stays as small as before rehashing existed,
+    /// which matters inside every hash and set value).
+    rehash: Option<Box<Rehash<V>>>,
     len: usize,
-    hasher: foldhash::quality::FixedState,
 }
+
+/// A resize in progress.
+struct Rehash<V> {
+    /// The table being filled.
+    next: Table<V>,
+    /// Buckets of the old table below this index have been moved.
+    idx: usize,
+}
+
+/// Seed of the keyed hash (fixed: SCAN cursors stay meaningful across restarts).
+const SEED: u64 = 0x5712_a7a5_eed0_1234;
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
@@ -106,10 +117,8 @@ impl<V> Dict<V> {
     pub fn new() -> Self {
         Dict {
             buckets: Vec::new(),
-            next: Vec::new(),
-            rehash_idx: 0,
+            rehash: None,
             len: 0,
-            hasher: foldhash::quality::FixedState::with_seed(0x5712_a7a5_eed0_1234),
         }
     }
 
@@ -125,20 +134,36 @@ impl<V> Dict<V> {
 
     /// Number of buckets of the table in force (the new one while rehashing).
     pub fn bucket_count(&self) -> usize {
-        if self.is_rehashing() {
-            self.next.len()
-        } else {
-            self.buckets.len()
+        match &self.rehash {
+            Some(r) => r.next.len(),
+            None => self.buckets.len(),
         }
     }
 
     /// True while a resize is moving buckets to the new table.
     pub fn is_rehashing(&self) -> bool {
-        !self.next.is_empty()
+        self.rehash.is_some()
+    }
+
+    /// The table being filled (empty when no resize runs).
+    fn next_tab(&self) -> &Slots<V> {
+        self.rehash.as_ref().map_or(&[], |r| &r.next[..])
+    }
+
+    fn next_tab_mut(&mut self) -> &mut Slots<V> {
+        match self.rehash.as_mut() {
+            Some(r) => &mut r.next[..],
+            None => &mut [],
+        }
+    }
+
+    /// Old-table buckets below this index have moved (0 when no resize runs).
+    fn rehash_idx(&self) -> usize {
+        self.rehash.as_ref().map_or(0, |r| r.idx)
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        foldhash::quality::FixedState::with_seed(SEED).hash_one(key)
     }
 
     /// The bucket of `hash` in a table of `size` buckets.
@@ -152,7 +177,7 @@ impl<V> Dict<V> {
     pub fn longest_chain(&self) -> usize {
         self.buckets
             .iter()
-            .chain(self.next.iter())
+            .chain(self.next_tab().iter())
             .map(chain_len)
             .max()
             .unwrap_or(0)
@@ -164,13 +189,14 @@ impl<V> Dict<V> {
             return None;
         }
         let h = self.hash(key);
-        let tables: [(bool, &Table<V>); 2] = [(false, &self.buckets), (true, &self.next)];
+        let tables: [(bool, &Slots<V>); 2] = [(false, &self.buckets[..]), (true, self.next_tab())];
+        let moved = self.rehash_idx();
         for (is_next, t) in tables {
             if t.is_empty() {
                 continue;
             }
             let i = Self::slot(h, t.len());
-            if !is_next && self.is_rehashing() && i < self.rehash_idx {
+            if !is_next && i < moved {
                 continue;
             }
             let mut cur = t[i].as_deref();
@@ -187,7 +213,11 @@ impl<V> Dict<V> {
     /// Look up a key.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
         let (is_next, i) = self.find(key)?;
-        let t = if is_next { &self.next } else { &self.buckets };
+        let t = if is_next {
+            self.next_tab()
+        } else {
+            &self.buckets[..]
+        };
         let mut cur = t[i].as_deref();
         while let Some(n) = cur {
             if n.key.as_bytes() == key {
@@ -202,9 +232,9 @@ impl<V> Dict<V> {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
         let (is_next, i) = self.find(key)?;
         let t = if is_next {
-            &mut self.next
+            self.next_tab_mut()
         } else {
-            &mut self.buckets
+            &mut self.buckets[..]
         };
         let mut cur = t[i].as_deref_mut();
         while let Some(n) = cur {
@@ -243,9 +273,9 @@ impl<V> Dict<V> {
         }
         let h = self.hash(key);
         let t = if self.is_rehashing() {
-            &mut self.next
+            self.next_tab_mut()
         } else {
-            &mut self.buckets
+            &mut self.buckets[..]
         };
         let i = Self::slot(h, t.len());
         let next = t[i].take();
@@ -279,9 +309,9 @@ impl<V> Dict<V> {
         self.rehash_some(1);
         let (is_next, i) = self.find(key)?;
         let t = if is_next {
-            &mut self.next
+            self.next_tab_mut()
         } else {
-            &mut self.buckets
+            &mut self.buckets[..]
         };
         let mut link = &mut t[i];
         loop {
@@ -316,60 +346,58 @@ impl<V> Dict<V> {
             self.buckets = t;
             return;
         }
-        self.next = t;
-        self.rehash_idx = 0;
+        self.rehash = Some(Box::new(Rehash { next: t, idx: 0 }));
     }
 
     /// Move up to `n` non-empty buckets of the old table to the new one (visiting at most
     /// `EMPTY_VISITS` empty buckets per bucket to move); finishes the resize when the old
     /// table is empty. Returns true if a resize is still in progress.
     pub fn rehash_some(&mut self, n: usize) -> bool {
-        if !self.is_rehashing() {
+        let Some(mut r) = self.rehash.take() else {
             return false;
-        }
+        };
         let mut moves = n;
         let mut empty_budget = n.saturating_mul(EMPTY_VISITS);
-        while moves > 0 && self.rehash_idx < self.buckets.len() {
-            let mut head = self.buckets[self.rehash_idx].take();
+        while moves > 0 && r.idx < self.buckets.len() {
+            let mut head = self.buckets[r.idx].take();
             if head.is_none() {
-                self.rehash_idx += 1;
+                r.idx += 1;
                 empty_budget = empty_budget.saturating_sub(1);
                 if empty_budget == 0 {
                     break;
                 }
                 continue;
             }
-            let size = self.next.len();
+            let size = r.next.len();
             while let Some(mut node) = head {
                 head = node.next.take();
                 let i = Self::slot(self.hash(node.key.as_bytes()), size);
-                node.next = self.next[i].take();
-                self.next[i] = Some(node);
+                node.next = r.next[i].take();
+                r.next[i] = Some(node);
             }
-            self.rehash_idx += 1;
+            r.idx += 1;
             moves -= 1;
         }
-        if self.rehash_idx >= self.buckets.len() {
-            self.buckets = std::mem::take(&mut self.next);
-            self.rehash_idx = 0;
+        if r.idx >= self.buckets.len() {
+            self.buckets = std::mem::take(&mut r.next);
             // Deletes during a shrink may call for a smaller table still.
             self.maybe_shrink();
             return self.is_rehashing();
         }
+        self.rehash = Some(r);
         true
     }
 
     fn clear_tables(&mut self) {
         // Unlink chains iteratively so long chains cannot overflow the stack on drop.
-        for b in self.buckets.iter_mut().chain(self.next.iter_mut()) {
+        let mut next = self.rehash.take().map(|r| r.next).unwrap_or_default();
+        for b in self.buckets.iter_mut().chain(next.iter_mut()) {
             let mut head = b.take();
             while let Some(mut n) = head {
                 head = n.next.take();
             }
         }
         self.buckets = Vec::new();
-        self.next = Vec::new();
-        self.rehash_idx = 0;
     }
 
     /// Remove everything and free the buckets.
@@ -392,9 +420,9 @@ impl<V> Dict<V> {
         };
         self.scan_plan(cursor, |small, i| {
             let t = if small == self.small_is_next() {
-                &self.next
+                self.next_tab()
             } else {
-                &self.buckets
+                &self.buckets[..]
             };
             visit(&t[i], &mut f);
         })
@@ -407,9 +435,9 @@ impl<V> Dict<V> {
         let next = self.scan_plan(cursor, |small, i| visits.push((small == small_is_next, i)));
         for (in_next, i) in visits {
             let t = if in_next {
-                &mut self.next
+                self.next_tab_mut()
             } else {
-                &mut self.buckets
+                &mut self.buckets[..]
             };
             let mut cur = t[i].as_deref_mut();
             while let Some(n) = cur {
@@ -422,7 +450,7 @@ impl<V> Dict<V> {
 
     /// While rehashing, whether `next` is the smaller of the two tables (a shrink).
     fn small_is_next(&self) -> bool {
-        self.next.len() < self.buckets.len()
+        self.next_tab().len() < self.buckets.len()
     }
 
     /// The buckets one SCAN step visits, as (in the smaller table?, index), and the next
@@ -438,9 +466,9 @@ impl<V> Dict<V> {
             return next_cursor(cursor, mask);
         }
         let (small, large) = if self.small_is_next() {
-            (self.next.len(), self.buckets.len())
+            (self.next_tab().len(), self.buckets.len())
         } else {
-            (self.buckets.len(), self.next.len())
+            (self.buckets.len(), self.next_tab().len())
         };
         let m0 = (small - 1) as u64;
         let m1 = (large - 1) as u64;
@@ -464,17 +492,18 @@ impl<V> Dict<V> {
         if self.len == 0 {
             return None;
         }
-        let total = (self.buckets.len() + self.next.len()) as u64;
+        let total = (self.buckets.len() + self.next_tab().len()) as u64;
+        let moved = self.rehash_idx();
         loop {
             #[expect(clippy::cast_possible_truncation, reason = "below the bucket total")]
             let pick = (rnd() % total) as usize;
             let b = if pick < self.buckets.len() {
-                if self.is_rehashing() && pick < self.rehash_idx {
+                if pick < moved {
                     continue;
                 }
                 self.buckets[pick].as_deref()
             } else {
-                self.next[pick - self.buckets.len()].as_deref()
+                self.next_tab()[pick - self.buckets.len()].as_deref()
             };
             let Some(head) = b else { continue };
             let chain = {
@@ -501,14 +530,17 @@ impl<V> Dict<V> {
 
     /// Iterate over all elements (order unspecified).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
-        self.buckets.iter().chain(self.next.iter()).flat_map(|b| {
-            let mut cur = b.as_deref();
-            std::iter::from_fn(move || {
-                let n = cur?;
-                cur = n.next.as_deref();
-                Some((n.key.as_bytes(), &n.value))
+        self.buckets
+            .iter()
+            .chain(self.next_tab().iter())
+            .flat_map(|b| {
+                let mut cur = b.as_deref();
+                std::iter::from_fn(move || {
+                    let n = cur?;
+                    cur = n.next.as_deref();
+                    Some((n.key.as_bytes(), &n.value))
+                })
             })
-        })
     }
 
     /// All keys (for KEYS and tests).
