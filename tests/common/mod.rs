@@ -271,6 +271,21 @@ pub struct Oracle {
     _tmp: tempfile::TempDir,
 }
 
+/// True if a server at `addr` answers an inline PING with +PONG (errors are just false:
+/// a server still starting may reset the connection).
+fn pong(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
 impl Oracle {
     /// Start redis-server on a free port. Returns None (skip) when it is not installed,
     /// unless CI=true, where a missing redis-server fails the test.
@@ -307,25 +322,22 @@ impl Oracle {
                 .spawn()
                 .expect("spawn redis-server");
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+            let mut child = child;
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(5) {
-                if let Ok(s) = TcpStream::connect(addr) {
-                    drop(s);
-                    let mut o = Oracle {
+                // Our redis-server exited (another process took the port first): next port.
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if pong(addr) {
+                    return Some(Oracle {
                         child,
                         addr,
                         _tmp: tmp,
-                    };
-                    let mut c = RawClient::connect(o.addr);
-                    if c.cmd(&["PING"]) == V::Simple("PONG".into()) {
-                        return Some(o);
-                    }
-                    let _ = o.child.kill();
-                    return None;
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
         }
