@@ -264,7 +264,10 @@ async fn run(
         let n = tokio::select! {
             biased;
             Some(msg) = push_rx.recv() => {
-                // Pub/sub messages: write everything queued in one go.
+                // Pub/sub messages: let the tasks already runnable (other publishers) go
+                // first, then write everything queued in one go — one write for many
+                // messages, as Redis's one write per event-loop pass.
+                tokio::task::yield_now().await;
                 let mut sent = approx_size(&msg);
                 encode(&msg, view.resp, &mut out);
                 while let Ok(m) = push_rx.try_recv() {
