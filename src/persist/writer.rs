@@ -19,7 +19,7 @@ use super::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 /// Everysec: the fdatasync interval.
 const EVERYSEC: Duration = Duration::from_secs(1);
 /// Upper bound of the group-commit gather delay.
-const MAX_GATHER: Duration = Duration::from_micros(200);
+const MAX_GATHER: Duration = Duration::from_micros(800);
 /// An append buffer grown past this is released after use instead of being kept.
 const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
@@ -95,7 +95,9 @@ impl Writer {
             // the clients into two alternating halves). See format/log.md §9 A, "Group-commit
             // gather".
             let gather = (policy == FsyncPolicy::Always && self.last_sync_records > 1).then(|| {
-                let delay = (self.last_sync_latency / 2).min(MAX_GATHER);
+                // Twice the last fdatasync, capped: measured best at -c 50 -P 1 here (0.5× and
+                // 200 µs gave ~6% fewer SETs/s; 4× and longer caps no more).
+                let delay = (self.last_sync_latency * 2).min(MAX_GATHER);
                 let target = st
                     .ends
                     .len()
