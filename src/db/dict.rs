@@ -430,6 +430,20 @@ impl<V> Dict<V> {
 
     /// `scan_step` with mutable access to the values (the snapshot job marks what it took).
     pub fn scan_step_mut(&mut self, cursor: u64, mut f: impl FnMut(&[u8], &mut V)) -> u64 {
+        if !self.is_rehashing() {
+            // One bucket: no plan to collect (this runs once per bucket of a snapshot walk).
+            if self.buckets.is_empty() {
+                return 0;
+            }
+            let mask = (self.buckets.len() - 1) as u64;
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            let mut cur = self.buckets[(cursor & mask) as usize].as_deref_mut();
+            while let Some(n) = cur {
+                f(n.key.as_bytes(), &mut n.value);
+                cur = n.next.as_deref_mut();
+            }
+            return next_cursor(cursor, mask);
+        }
         let small_is_next = self.small_is_next();
         let mut visits = Vec::new();
         let next = self.scan_plan(cursor, |small, i| visits.push((small == small_is_next, i)));

@@ -100,9 +100,7 @@ impl Db {
 
     /// Update bookkeeping that no snapshot records (the access time) without a capture.
     pub fn touch(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) {
-        if let Some(e) = self.dict.get_mut(key) {
-            f(e);
-        }
+        self.touch_get(key, f);
     }
 
     /// `touch` and then the entry, in one lookup (the read path).

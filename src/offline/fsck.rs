@@ -238,19 +238,17 @@ pub fn check_with(vfs: Arc<dyn Vfs>, dir: &Path, repair: bool) -> Report {
 
 /// Read the snapshot, check every block, and decode every item (as startup would).
 fn check_snapshot(vfs: &dyn Vfs, path: &Path, lsn: u64) -> Result<u64, StorageError> {
-    let data = crate::persist::snapshot::read_snapshot(vfs, path, Some(lsn))?;
+    let bytes = vfs.read_all(path).map_err(|e| StorageError::io(path, e))?;
     let config = crate::config::Config::default();
-    let limits = crate::server::engine::build_limits(&config);
-    let mut ks = crate::db::Keyspace::new(usize::try_from(config.databases).unwrap_or(16));
-    crate::persist::snapshot_codec::decode_into(&data.stream, &mut ks, &limits, 0)
-        .map(|d| d.keys)
-        .map_err(|e| {
-            StorageError::corrupt(
-                path,
-                data.file_offset_of(e.pos),
-                crate::persist::Corruption::Snapshot(e.what),
-            )
-        })
+    let loaded = crate::persist::snapshot::load_keyspace(
+        &bytes,
+        path,
+        Some(lsn),
+        usize::try_from(config.databases).unwrap_or(16),
+        &crate::server::engine::build_limits(&config),
+        0,
+    )?;
+    Ok(loaded.ks.total_keys() as u64)
 }
 
 fn problem_from(e: &StorageError, dir: &Path) -> Problem {

@@ -117,22 +117,20 @@ pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Resul
 /// every block and item validated, keys whose TTL has passed left out.
 fn load_snapshot(buf: &[u8], l: &mut Loaded, now: i64) -> Result<(), String> {
     let path = Path::new("input snapshot");
-    let data = crate::persist::snapshot::decode_snapshot(buf, path, None, true)
-        .map_err(|e| e.to_string())?;
     let config = crate::config::Config {
         databases: l.ks.dbs.len() as u64,
         ..crate::config::Config::default()
     };
     let limits = crate::server::engine::build_limits(&config);
-    let mut ks = Keyspace::new(l.ks.dbs.len());
-    let d = crate::persist::snapshot_codec::decode_into(&data.stream, &mut ks, &limits, now)
-        .map_err(|e| {
-            format!(
-                "snapshot: {} at offset {} (pass --databases if it uses more databases)",
-                e.what,
-                data.file_offset_of(e.pos)
-            )
-        })?;
+    let loaded =
+        crate::persist::snapshot::load_keyspace(buf, path, None, l.ks.dbs.len(), &limits, now)
+            .map_err(|e| match e {
+                crate::persist::StorageError::Corrupt { offset, what, .. } => format!(
+            "snapshot: {what} at offset {offset} (pass --databases if it uses more databases)"
+        ),
+                other => other.to_string(),
+            })?;
+    let mut ks = loaded.ks;
     for db in &mut ks.dbs {
         let gone: Vec<Vec<u8>> = db
             .dict
@@ -146,7 +144,7 @@ fn load_snapshot(buf: &[u8], l: &mut Loaded, now: i64) -> Result<(), String> {
         }
     }
     l.ks = ks;
-    l.functions = d.libraries.into_iter().map(|(_, code)| code).collect();
+    l.functions = loaded.libraries.into_iter().map(|(_, code)| code).collect();
     Ok(())
 }
 

@@ -556,21 +556,21 @@ impl Log {
             let old = std::mem::replace(&mut *m, next).snapshot;
             (old, retired)
         };
-        let mut bytes = 0;
         let mut paths: Vec<PathBuf> = retired
             .iter()
             .map(|l| shared.dir.join(super::segment::segment_file_name(*l)))
             .collect();
-        let seg_count = paths.len() as u64;
-        let mut seg_bytes = 0;
-        for p in &paths {
-            seg_bytes += shared.vfs.file_len(p).unwrap_or(0);
-        }
+        let seg_count = paths.len();
         if let Some(old) = old_snapshot {
             paths.push(shared.dir.join(super::snapshot::snapshot_file_name(old)));
         }
-        for p in &paths {
-            bytes += shared.vfs.file_len(p).unwrap_or(0);
+        let (mut bytes, mut seg_bytes) = (0, 0);
+        for (i, p) in paths.iter().enumerate() {
+            let len = shared.vfs.file_len(p).unwrap_or(0);
+            bytes += len;
+            if i < seg_count {
+                seg_bytes += len;
+            }
             match shared.vfs.remove(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -582,9 +582,9 @@ impl Log {
             .sync_dir(&shared.dir)
             .map_err(|e| StorageError::io(&shared.dir, e))?;
         let c = &shared.counters;
-        c.segments.fetch_sub(seg_count, Ordering::Relaxed);
+        c.segments.fetch_sub(seg_count as u64, Ordering::Relaxed);
         c.current_size.fetch_sub(seg_bytes, Ordering::Relaxed);
-        Ok((seg_count, bytes))
+        Ok((seg_count as u64, bytes))
     }
 
     /// The last LSN assigned (0 if none).

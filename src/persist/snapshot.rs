@@ -443,3 +443,41 @@ pub fn write_keyspace(
     progress(keys);
     Ok(w.finish(vfs)?.0)
 }
+
+/// A snapshot decoded into a keyspace.
+pub struct LoadedSnapshot {
+    /// The keys, in `databases` databases.
+    pub ks: crate::db::Keyspace,
+    /// Function libraries: (name, code).
+    pub libraries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Header and footer facts.
+    pub info: SnapshotInfo,
+}
+
+/// Validate a snapshot's bytes (rules 1–10 of format/snapshot.md §Validation) and decode
+/// them into a keyspace of `databases` databases; an item error names the block holding
+/// it. The one loader behind recovery, DEBUG RELOAD, fsck and `strata restore`.
+pub fn load_keyspace(
+    bytes: &[u8],
+    path: &Path,
+    expect_lsn: Option<u64>,
+    databases: usize,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+) -> Result<LoadedSnapshot, StorageError> {
+    let data = decode_snapshot(bytes, path, expect_lsn, true)?;
+    let mut ks = crate::db::Keyspace::new(databases);
+    let decoded = super::snapshot_codec::decode_into(&data.stream, &mut ks, limits, now_ms)
+        .map_err(|e| {
+            StorageError::corrupt(
+                path,
+                data.file_offset_of(e.pos),
+                Corruption::Snapshot(e.what),
+            )
+        })?;
+    Ok(LoadedSnapshot {
+        ks,
+        libraries: decoded.libraries,
+        info: data.info,
+    })
+}

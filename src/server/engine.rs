@@ -181,37 +181,22 @@ pub fn build_limits(c: &Config) -> crate::persist::snapshot_codec::BuildLimits {
     }
 }
 
-/// Read, verify and decode a snapshot into a fresh keyspace.
-#[allow(clippy::type_complexity)]
+/// Read, verify and decode the snapshot at `path` (of `lsn`) with `config`'s thresholds.
 fn load_snapshot(
     vfs: &dyn Vfs,
     path: &std::path::Path,
     lsn: u64,
     config: &Config,
-) -> Result<
-    (
-        crate::db::Keyspace,
-        Vec<(Vec<u8>, Vec<u8>)>,
-        crate::persist::snapshot::SnapshotInfo,
-    ),
-    StorageError,
-> {
-    let data = crate::persist::snapshot::read_snapshot(vfs, path, Some(lsn))?;
-    let mut ks = crate::db::Keyspace::new(usize::try_from(config.databases).unwrap_or(16));
-    let decoded = crate::persist::snapshot_codec::decode_into(
-        &data.stream,
-        &mut ks,
+) -> Result<crate::persist::snapshot::LoadedSnapshot, StorageError> {
+    let bytes = vfs.read_all(path).map_err(|e| StorageError::io(path, e))?;
+    crate::persist::snapshot::load_keyspace(
+        &bytes,
+        path,
+        Some(lsn),
+        usize::try_from(config.databases).unwrap_or(16),
         &build_limits(config),
         clock::now_ms(),
     )
-    .map_err(|e| {
-        StorageError::corrupt(
-            path,
-            data.file_offset_of(e.pos),
-            crate::persist::Corruption::Snapshot(e.what),
-        )
-    })?;
-    Ok((ks, decoded.libraries, data.info))
 }
 
 /// Register the function libraries a snapshot holds.
@@ -257,9 +242,10 @@ impl Engine {
             ..Default::default()
         };
         if let Some((lsn, path)) = &recovered.snapshot {
-            let (ks, libs, info) = load_snapshot(&*vfs, path, *lsn, &config)?;
-            st.ks = ks;
-            load_libraries(&mut st, &libs).map_err(|why| OpenError::Replay {
+            let loaded = load_snapshot(&*vfs, path, *lsn, &config)?;
+            let info = loaded.info;
+            st.ks = loaded.ks;
+            load_libraries(&mut st, &loaded.libraries).map_err(|why| OpenError::Replay {
                 lsn: *lsn,
                 why,
                 dir: config.dir.display().to_string(),
@@ -531,7 +517,7 @@ impl Engine {
                 let mut fresh = crate::db::Keyspace::new(st.ks.dbs.len());
                 if let Some((lsn, path)) = &rec.snapshot {
                     match load_snapshot(&*self.vfs, path, *lsn, &st.config) {
-                        Ok((ks, _, _)) => fresh = ks,
+                        Ok(loaded) => fresh = loaded.ks,
                         Err(_) => {
                             return self.fatal(
                                 "cannot load the snapshot while rebuilding after a log failure",
@@ -669,18 +655,7 @@ impl Engine {
                 job.finish(&self.log, &*self.vfs).map_err(|e| e.to_string())
             });
         let mut status = self.snap.lock();
-        match result {
-            Ok((info, segs, reclaimed)) => {
-                job.record_success(st, &mut status, &info, segs, reclaimed);
-                super::snapshot::record_end(&mut status, started, None);
-                Ok(())
-            }
-            Err(e) => {
-                job.abandon(st);
-                super::snapshot::record_end(&mut status, started, Some(e.clone()));
-                Err(e)
-            }
-        }
+        job.conclude(st, &mut status, started, result).map(|_| ())
     }
 
     /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
@@ -736,23 +711,16 @@ impl Engine {
         })();
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
-        match result {
-            Ok((info, segs, reclaimed)) => {
-                job.record_success(&mut st, &mut status, &info, segs, reclaimed);
-                super::snapshot::record_end(&mut status, started, None);
-                tracing::info!(
-                    lsn = info.lsn,
-                    items = info.items,
-                    bytes = info.file_bytes,
-                    segments_retired = segs,
-                    ms = started.elapsed().as_millis() as u64,
-                    "snapshot installed"
-                );
-            }
-            Err(e) => {
-                job.abandon(&mut st);
-                super::snapshot::record_end(&mut status, started, Some(e.to_string()));
-            }
+        let result = result.map_err(|e| e.to_string());
+        if let Ok((info, segs)) = job.conclude(&mut st, &mut status, started, result) {
+            tracing::info!(
+                lsn = info.lsn,
+                items = info.items,
+                bytes = info.file_bytes,
+                segments_retired = segs,
+                ms = started.elapsed().as_millis() as u64,
+                "snapshot installed"
+            );
         }
         let again = std::mem::take(&mut status.scheduled);
         drop(status);
@@ -946,9 +914,9 @@ impl Env for Engine {
         let rec = Log::read_dir(&*self.vfs, &self.dir).map_err(|e| e.to_string())?;
         let base = match &rec.snapshot {
             Some((lsn, path)) => {
-                let (ks, libs, _) =
+                let loaded =
                     load_snapshot(&*self.vfs, path, *lsn, config).map_err(|e| e.to_string())?;
-                Some((ks, libs))
+                Some((loaded.ks, loaded.libraries))
             }
             None => None,
         };

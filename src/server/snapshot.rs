@@ -256,35 +256,39 @@ impl Job {
         }
     }
 
-    /// Apply a finished job to the state and status (LASTSAVE, dirty counter).
-    pub fn record_success(
-        &self,
+    /// Record how the job ended, under the engine lock: on success LASTSAVE, the dirty
+    /// counter and the status; on failure the epoch bits are restored (`abandon`) and the
+    /// error kept for INFO. Returns the outcome for the caller to report.
+    pub fn conclude(
+        &mut self,
         st: &mut State,
         status: &mut SnapStatus,
-        info: &SnapshotInfo,
-        segs: u64,
-        reclaimed: u64,
-    ) {
-        st.lastsave = self.started_ms / 1000;
-        st.dirty = st.dirty.saturating_sub(self.dirty_at_start);
-        status.installed += 1;
-        status.lsn = Some(info.lsn);
-        status.file_bytes = info.file_bytes;
-        status.items = info.items;
-        status.bytes_reclaimed += reclaimed;
-        status.segments_retired += segs;
-        status.last_error = None;
-        status.last_copied = self.copied;
-    }
-}
-
-/// Keep the status of a finished (or failed) job.
-pub fn record_end(status: &mut SnapStatus, started: Instant, err: Option<String>) {
-    status.running = None;
-    status.last_duration_s = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-    if let Some(e) = err {
-        tracing::error!("snapshot failed: {e}");
-        status.last_error = Some(e);
+        started: Instant,
+        result: Result<(SnapshotInfo, u64, u64), String>,
+    ) -> Result<(SnapshotInfo, u64), String> {
+        status.running = None;
+        status.last_duration_s = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        match result {
+            Ok((info, segs, reclaimed)) => {
+                st.lastsave = self.started_ms / 1000;
+                st.dirty = st.dirty.saturating_sub(self.dirty_at_start);
+                status.installed += 1;
+                status.lsn = Some(info.lsn);
+                status.file_bytes = info.file_bytes;
+                status.items = info.items;
+                status.bytes_reclaimed += reclaimed;
+                status.segments_retired += segs;
+                status.last_error = None;
+                status.last_copied = self.copied;
+                Ok((info, segs))
+            }
+            Err(e) => {
+                self.abandon(st);
+                tracing::error!("snapshot failed: {e}");
+                status.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 }
 
