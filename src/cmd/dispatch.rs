@@ -42,6 +42,14 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
 }
 
 /// Execute one command and return its reply. Never panics on user input.
+/// True when `argv`'s command takes its first key at argument 1 (GET, SET, HGET, …): a
+/// hint for warming the cache before a pipelined batch, never used to decide anything.
+pub fn first_key_is_arg1(argv: &[Bytes]) -> bool {
+    argv.first()
+        .and_then(|name| COMMANDS.get(name))
+        .is_some_and(|c| c.subcommands.is_empty() && c.keys.first == 1)
+}
+
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     let spec = match COMMANDS.lookup(argv) {

@@ -349,6 +349,9 @@ impl Engine {
         // One clock reading per batch: every command of a pipelined batch runs at the same
         // logical time (Redis likewise caches the time per event-loop iteration).
         let now = clock::now_ms();
+        if batch.len() > 1 {
+            Self::warm_keys(&st, client_id, batch);
+        }
         for argv in batch {
             let o = self.execute_locked(&mut st, client_id, argv, now);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
@@ -365,6 +368,23 @@ impl Engine {
             }
         }
         Self::view(&st, client_id)
+    }
+
+    /// Before a pipelined batch runs: bring the keyspace entries its commands name first
+    /// into the cache together (see `Dict::warm`), in the client's selected database.
+    fn warm_keys(st: &State, client_id: u64, batch: &[Vec<Bytes>]) {
+        let db = st.clients.map.get(&client_id).map_or(0, |c| c.db);
+        let Some(d) = st.ks.dbs.get(db) else {
+            return;
+        };
+        let keys = batch
+            .iter()
+            .filter(|argv| argv.len() > 1 && dispatch::first_key_is_arg1(argv))
+            .map(|argv| &argv[1][..]);
+        d.dict.warm(keys, |e| match &e.value {
+            crate::db::value::Value::Str(s) => s.first().copied().unwrap_or(0),
+            _ => 0,
+        });
     }
 
     /// The connection-relevant settings for `client_id` from a locked state.
