@@ -1,6 +1,7 @@
 //! `strata fsck --dir D [--repair] [--json]`: verify a data directory offline — the
 //! manifest, every segment header, every record CRC, LSN continuity, every batch payload,
-//! and orphan files — and print file, offset, LSN and what is wrong. Exit codes: 0 clean,
+//! and orphan files — and print file, offset, LSN and what is wrong (a preallocated zero
+//! tail of the last segment is free space, reported as a note). Exit codes: 0 clean,
 //! 1 torn tail found (or cut with `--repair`, the cut bytes kept in a side file), 2 damage
 //! a human must look at. It never deletes data: `--repair` only cuts a torn tail, through
 //! the same code path the server uses at startup (format/log.md, torn-tail rule).
@@ -38,6 +39,9 @@ pub struct Report {
     pub records: u64,
     /// Last valid LSN.
     pub last_lsn: u64,
+    /// Preallocated zero bytes after the last record of the last segment (free space, not
+    /// damage: format/log.md §Preallocation).
+    pub preallocated: u64,
     /// Findings.
     pub problems: Vec<Problem>,
     /// Notes that need no action (e.g. header-only orphans a restart removes).
@@ -135,12 +139,13 @@ impl Report {
             .map(|p| format!("\"{}\"", esc(&p.display().to_string())))
             .collect();
         format!(
-            "{{\"status\":\"{status}\",\"exit_code\":{},\"repaired\":{},\"segments\":[{}],\"records\":{},\"last_lsn\":{},\"problems\":[{}]}}",
+            "{{\"status\":\"{status}\",\"exit_code\":{},\"repaired\":{},\"segments\":[{}],\"records\":{},\"last_lsn\":{},\"preallocated\":{},\"problems\":[{}]}}",
             self.exit_code(),
             self.repaired,
             segs.join(","),
             self.records,
             self.last_lsn,
+            self.preallocated,
             problems.join(",")
         )
     }
@@ -164,6 +169,14 @@ pub fn check_with(vfs: Arc<dyn Vfs>, dir: &Path, repair: bool) -> Report {
     report.segments = rec.segments.clone();
     report.records = rec.records.len() as u64;
     report.last_lsn = rec.last_lsn;
+    report.preallocated = rec.preallocated;
+    if let (true, Some(last)) = (rec.preallocated > 0, rec.segments.last()) {
+        report.notes.push(format!(
+            "{}: {} preallocated zero byte(s) after the last record (free space the next appends overwrite)",
+            last.display(),
+            rec.preallocated
+        ));
+    }
     if let Some((lsn, path)) = &rec.snapshot {
         match check_snapshot(&*vfs, path, *lsn) {
             Ok(keys) => report.snapshot = Some((path.clone(), keys)),
@@ -274,5 +287,55 @@ fn problem_from(e: &StorageError, dir: &Path) -> Problem {
             what: other.to_string(),
             torn_tail: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::io::SimFs;
+    use crate::persist::FsyncPolicy;
+
+    #[test]
+    fn a_preallocated_zero_tail_is_a_note_not_a_problem() {
+        let fs = SimFs::new();
+        let dir = Path::new("/data");
+        let mut opts = LogOptions::new(dir);
+        opts.fsync = FsyncPolicy::Always;
+        let (log, _) = Log::open(Arc::new(fs.clone()), opts).unwrap();
+        let cmds = vec![(
+            0u16,
+            vec![
+                bytes::Bytes::from_static(b"SET"),
+                bytes::Bytes::from_static(b"k"),
+                bytes::Bytes::from_static(b"v"),
+            ],
+        )];
+        for i in 0..5i64 {
+            let lsn = log
+                .append_with(i, |out| crate::persist::batch::encode_batch(&cmds, out))
+                .unwrap();
+            log.wait_durable_blocking(lsn).unwrap();
+        }
+        // A power loss while running: the segment ends in preallocated zeros.
+        let img = fs.crash_image();
+        drop(log);
+        let r = check_with(Arc::new(img), dir, false);
+        assert_eq!(r.exit_code(), 0, "{}", r.text());
+        assert_eq!(r.records, 5);
+        assert!(r.preallocated > 0);
+        assert!(
+            r.text().contains("preallocated zero byte(s)"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().ends_with(": clean\n"), "{}", r.text());
+        assert!(r
+            .json()
+            .contains(&format!("\"preallocated\":{}", r.preallocated)));
+        // After a clean shutdown there are none.
+        let r = check_with(Arc::new(fs), dir, false);
+        assert_eq!((r.exit_code(), r.preallocated), (0, 0));
+        assert!(r.notes.is_empty());
     }
 }

@@ -11,14 +11,29 @@ mod sim;
 pub use sim::SimFs;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// An open file that is only ever appended to (segments, side files, `MANIFEST.tmp`).
+/// An open file: appended to (side files, `MANIFEST.tmp`, a new segment's header) or, when
+/// opened by [`Vfs::open_write`], written at chosen offsets (the active log segment, which
+/// overwrites its preallocated zeros: format/log.md §Preallocation).
 pub trait VfsFile: Send + 'static {
     /// Appends all of `buf` at the end of the file. On error an unknown prefix of `buf` may
     /// have been written (a torn write).
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Writes all of `buf` at byte `offset` (`pwrite`), overwriting what is there and
+    /// extending the file if it is shorter (a gap before `offset` reads as zeros). Only for
+    /// files opened by [`Vfs::open_write`]; a file opened for appending returns `Unsupported`
+    /// (on Linux `O_APPEND` makes `pwrite` ignore the offset). On error an unknown prefix of
+    /// `buf` may have been written.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        let _ = (offset, buf);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "write_at on a file not opened by open_write",
+        ))
+    }
     /// Makes every byte written so far durable (`fdatasync`). On error nothing may be assumed
     /// about the bytes written since the last successful call, and a later successful call does
     /// not make them durable either (the kernel may have dropped the dirty pages).
@@ -55,6 +70,15 @@ pub trait Vfs: Send + Sync + 'static {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
     /// Opens an existing file for appending at its end.
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn VfsFile>>;
+    /// Opens an existing file for positional writes ([`VfsFile::write_at`]); its
+    /// `write_all` still appends at the end.
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let _ = path;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "open_write is not implemented by this Vfs",
+        ))
+    }
     /// Reads a whole file.
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Names (not paths) of the regular files in `dir`, in no particular order.
@@ -80,16 +104,34 @@ pub trait Vfs: Send + Sync + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
 
-struct RealFile(File);
+struct RealFile {
+    file: File,
+    /// Opened with `O_APPEND` (`create_new`, `open_append`): no positional writes.
+    append: bool,
+}
 
 impl VfsFile for RealFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
+        if !self.append {
+            self.file.seek(SeekFrom::End(0))?;
+        }
+        self.file.write_all(buf)
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        if self.append {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "write_at on a file opened for appending",
+            ));
+        }
+        self.file.write_all_at(buf, offset)
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        // DURABILITY: fdatasync; flushes the data and the size, which is all an append needs.
-        self.0.sync_data()
+        // DURABILITY: fdatasync; flushes the data, and the size when it grew, which is all an
+        // append or an overwrite of preallocated zeros needs.
+        self.file.sync_data()
     }
 }
 
@@ -103,12 +145,26 @@ impl Vfs for RealFs {
             .append(true)
             .create_new(true)
             .open(path)?;
-        Ok(Box::new(RealFile(f)))
+        Ok(Box::new(RealFile {
+            file: f,
+            append: true,
+        }))
     }
 
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
         let f = OpenOptions::new().append(true).open(path)?;
-        Ok(Box::new(RealFile(f)))
+        Ok(Box::new(RealFile {
+            file: f,
+            append: true,
+        }))
+    }
+
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        Ok(Box::new(RealFile {
+            file: f,
+            append: false,
+        }))
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -193,6 +249,18 @@ mod tests {
         assert_eq!(fs.read_all(&a).unwrap(), b"hello world");
         fs.truncate(&a, 5).unwrap();
         assert_eq!(fs.read_all(&a).unwrap(), b"hello");
+        assert_eq!(
+            f.write_at(0, b"x").unwrap_err().kind(),
+            io::ErrorKind::Unsupported
+        );
+        let mut w = fs.open_write(&a).unwrap();
+        w.write_at(7, b"ab").unwrap();
+        assert_eq!(fs.read_all(&a).unwrap(), b"hello\0\0ab");
+        w.write_at(1, b"E").unwrap();
+        w.write_all(b"!").unwrap();
+        w.sync_data().unwrap();
+        assert_eq!(fs.read_all(&a).unwrap(), b"hEllo\0\0ab!");
+        fs.truncate(&a, 5).unwrap();
         let b = tmp.path().join("b");
         fs.rename(&a, &b).unwrap();
         fs.sync_dir(tmp.path()).unwrap();

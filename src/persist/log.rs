@@ -138,6 +138,9 @@ pub struct Recovered {
     pub orphans: Vec<PathBuf>,
     /// LSN of the last record (0 if none).
     pub last_lsn: u64,
+    /// Zero bytes after the last record of the last segment: preallocated space the next
+    /// appends overwrite, not damage (format/log.md §Preallocation). `open` keeps them.
+    pub preallocated: u64,
     /// Whether the directory held no log (a new log was created by `open`).
     pub fresh: bool,
     /// The snapshot the log continues from: (LSN, path). `records` then holds only the

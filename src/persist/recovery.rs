@@ -25,7 +25,7 @@ use super::segment::{
     parse_segment_name, scan_segment, segment_file_name, SegmentHeader, SegmentWriter, TornAt,
     SEGMENT_HEADER_LEN,
 };
-use super::writer::Writer;
+use super::writer::{prealloc_enabled, preallocate_ahead, Writer};
 
 /// What a validated directory holds.
 struct DirScan {
@@ -33,8 +33,10 @@ struct DirScan {
     records: Vec<RecoveredRecord>,
     /// (first LSN, path, valid length) of every listed segment.
     segments: Vec<(u64, PathBuf, u64)>,
-    /// The last segment's torn tail and its bytes.
+    /// The last segment's torn tail and its bytes (trailing zeros excluded).
     torn: Option<(PathBuf, TornAt, Vec<u8>)>,
+    /// Preallocated zero bytes after the last record of the last segment.
+    preallocated: u64,
     /// Segment files the manifest does not list (retired ones excluded).
     orphans: Vec<PathBuf>,
     /// Segments older than the first listed one when a snapshot covers them: left by a
@@ -136,6 +138,7 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
     let mut records = Vec::new();
     let mut segments = Vec::with_capacity(live.len());
     let mut torn = None;
+    let mut preallocated = 0;
     let mut expected = first_listed;
     let skip_through = snap_lsn.unwrap_or(0);
     let count = live.len();
@@ -163,9 +166,11 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
         })?;
         expected = scan.next_lsn;
         if let Some(t) = scan.torn {
-            let cut = bytes[scan.good_end as usize..].to_vec();
+            let from = scan.good_end as usize;
+            let cut = bytes[from..from + t.len as usize].to_vec();
             torn = Some((path.clone(), t, cut));
         }
+        preallocated = scan.zero_tail;
         segments.push((lsn, path, scan.good_end));
     }
     Ok(DirScan {
@@ -173,6 +178,7 @@ fn scan_dir(vfs: &dyn Vfs, dir: &Path, strict: bool) -> Result<DirScan, StorageE
         records,
         segments,
         torn,
+        preallocated,
         orphans,
         retired,
         snapshot,
@@ -228,6 +234,7 @@ pub(crate) fn read_dir(vfs: &dyn Vfs, dir: &Path) -> Result<Recovered, StorageEr
         truncated_tail: None,
         removed: Vec::new(),
         orphans: scan.orphans,
+        preallocated: scan.preallocated,
         records: scan.records,
         snapshot: scan.snapshot,
         leftovers: scan
@@ -337,6 +344,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
             segment = %segment.display(),
             offset = t.offset,
             bytes_cut = t.len,
+            zero_bytes_cut = t.zero_tail,
             found = %t.found,
             side_file = %side.display(),
             "truncated a torn tail at the end of the last log segment"
@@ -352,7 +360,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
     }
 
     let fresh = scan.manifest.is_none();
-    let active = if fresh {
+    let mut active = if fresh {
         // Fresh directory: the first segment, then the first manifest (format/manifest.md
         // §Replace protocol); the same order as a rotation.
         let seg = SegmentWriter::create(&vfs, &dir, 1)?;
@@ -381,6 +389,10 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         })?;
         SegmentWriter::open(&vfs, path, lsn, len)?
     };
+    if opts.fsync == super::log::FsyncPolicy::Always && prealloc_enabled() {
+        // P1–P2 at open (format/log.md §9 E): the first commits already overwrite zeros.
+        preallocate_ahead(&mut active, opts.segment_size)?;
+    }
 
     let last_lsn = scan.last_lsn;
     let current_size: u64 = segments.iter().map(|s| s.2).sum();
@@ -445,6 +457,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         lock: Mutex::new(Some(lock)),
     };
     let recovered = Recovered {
+        preallocated: scan.preallocated,
         records: scan.records,
         truncated_tail,
         torn_tail,
@@ -458,3 +471,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
     };
     Ok((log, recovered))
 }
+
+#[cfg(test)]
+#[path = "prealloc_tests.rs"]
+mod prealloc_tests;

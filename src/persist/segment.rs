@@ -1,8 +1,9 @@
 //! Segment files: the 32-byte segment header, file naming, the reader that validates a
-//! whole segment (header, every record, LSN continuity, the torn-tail rule) and the writer
-//! that creates a segment durably and appends to it. Implements format/log.md §Segment
-//! header, §File naming, §Validation, §Torn tail rule, and steps 2–3 of §Durability
-//! sequence. Knows nothing about the manifest or the writer thread.
+//! whole segment (header, every record, LSN continuity, the torn-tail rule, a preallocated
+//! zero tail) and the writer that creates a segment durably, appends to it, keeps it
+//! zero-filled ahead of its end and trims it back. Implements format/log.md §Segment
+//! header, §File naming, §Validation, §Torn tail rule, §Preallocation, and steps 2–3 of
+//! §Durability sequence. Knows nothing about the manifest or the writer thread.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub const SEGMENT_HEADER_LEN: usize = 32;
 pub const SEGMENT_VERSION: u16 = 1;
 /// Byte offset of `first_lsn` in the header (reported with LSN errors).
 const FIRST_LSN_OFFSET: u64 = 16;
+/// Page granularity of what a torn tail's side file keeps before trailing zeros.
+const TAIL_PAGE: usize = 4096;
 
 /// The segment header (format/log.md §Segment header). Only `first_lsn` varies in v1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +111,13 @@ pub(crate) fn parse_lsn_name(name: &str, prefix: &str, suffix: &str) -> Option<u
 pub struct TornAt {
     /// Offset of the first byte after the last good record.
     pub offset: u64,
-    /// Number of bytes from `offset` to the end of the file.
+    /// Number of bytes from `offset` to the end of the file, or, if the file ends in zeros,
+    /// through the end of the 4 KiB page (counted from the start of the file) that holds
+    /// its last non-zero byte: the bytes a side file keeps (at least 1).
     pub len: u64,
+    /// The zero bytes after those, to the end of the file (preallocated space the torn
+    /// write did not reach): cut, not kept.
+    pub zero_tail: u64,
     /// What the reader found at `offset` (`TornTail` for a short record).
     pub found: Corruption,
 }
@@ -127,10 +135,19 @@ pub struct SegmentScan {
     pub good_end: u64,
     /// Present when the segment ends in a torn tail (only possible with `is_last`).
     pub torn: Option<TornAt>,
+    /// Bytes from `good_end` to the end of the file when they are all zero: preallocated
+    /// space, not damage (only possible with `is_last`; 0 otherwise and with a torn tail).
+    pub zero_tail: u64,
 }
 
 /// Validates the segment `bytes` (contents of `file`, whose name says `name_lsn`) and calls
 /// `each` for every valid record in order. `expected_first_lsn` is what continuity requires.
+///
+/// Zero tail (format/log.md §Preallocation): in the last segment, bytes that are all zero
+/// from the end of the last valid record to the end of the file are preallocated space and
+/// end the log cleanly (`zero_tail`). An all-zero record header never validates (its header
+/// CRC would have to be 0, and the CRC of 24 zero bytes is 0xA3C1CA20). Not accepted in
+/// other segments: rotation trims a segment before a later one is listed.
 ///
 /// Torn tail rule (format/log.md §Torn tail rule): a record that fails only because it is
 /// short or fails a CRC is a torn tail if `is_last` and no complete valid record with an LSN
@@ -170,6 +187,7 @@ pub fn scan_segment(
     let mut next = header.first_lsn;
     let mut records = 0u64;
     let mut torn = None;
+    let mut zero_tail = 0u64;
     while pos < bytes.len() {
         match decode_record(&bytes[pos..]) {
             Ok(r) => {
@@ -189,11 +207,26 @@ pub fn scan_segment(
                 each(r);
             }
             Err(e) => {
+                // End of the last non-zero byte: no record can start at or after it (a
+                // record's header holds its LSN, ≥ 1).
+                let data_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                if is_last && data_end <= pos {
+                    zero_tail = (bytes.len() - pos) as u64;
+                    break;
+                }
                 let search_from = pos + intact_extent(&bytes[pos..]).unwrap_or(1);
-                if is_last && e.maybe_torn() && !valid_record_after(bytes, search_from, next) {
+                if is_last
+                    && e.maybe_torn()
+                    && !valid_record_after(bytes, search_from, data_end, next)
+                {
+                    // Keep whole pages: a torn write persists pages, and zeros inside one
+                    // may be record bytes.
+                    let keep_end = data_end.div_ceil(TAIL_PAGE).saturating_mul(TAIL_PAGE);
+                    let keep_end = keep_end.min(bytes.len());
                     torn = Some(TornAt {
                         offset: pos as u64,
-                        len: (bytes.len() - pos) as u64,
+                        len: (keep_end - pos) as u64,
+                        zero_tail: (bytes.len() - keep_end) as u64,
                         found: e.corruption(),
                     });
                     break;
@@ -208,6 +241,7 @@ pub fn scan_segment(
         records,
         good_end: pos as u64,
         torn,
+        zero_tail,
     })
 }
 
@@ -225,21 +259,30 @@ fn intact_extent(buf: &[u8]) -> Option<usize> {
     Some(RECORD_OVERHEAD + len)
 }
 
-/// Whether a complete, valid record with `lsn >= min_lsn` starts at any offset `>= from`.
-fn valid_record_after(bytes: &[u8], from: usize, min_lsn: u64) -> bool {
-    let last_start = match bytes.len().checked_sub(RECORD_OVERHEAD) {
-        Some(s) => s,
-        None => return false,
+/// Whether a complete, valid record with `lsn >= min_lsn` starts at any offset in
+/// `from..data_end`, where `data_end` is the end of the last non-zero byte: a record may end
+/// in zero bytes (its CRC may hold some) but cannot start in the zero tail after `data_end`
+/// (its header holds its LSN, ≥ 1), so a long preallocated tail is not searched.
+fn valid_record_after(bytes: &[u8], from: usize, data_end: usize, min_lsn: u64) -> bool {
+    let Some(last_start) = bytes.len().checked_sub(RECORD_OVERHEAD) else {
+        return false;
     };
-    (from..=last_start).any(|p| matches!(decode_record(&bytes[p..]), Ok(r) if r.lsn >= min_lsn))
+    let until = last_start.min(data_end.saturating_sub(1));
+    (from..=until).any(|p| matches!(decode_record(&bytes[p..]), Ok(r) if r.lsn >= min_lsn))
 }
 
-/// Appends to one segment file. Tracks the file length; knows nothing of rotation policy.
+/// Appends to one segment file. Tracks the logical length (the end of the last record
+/// written) apart from the file's length, which preallocation keeps ahead of it with zeros
+/// (format/log.md §Preallocation); knows nothing of rotation or preallocation policy.
 pub struct SegmentWriter {
+    vfs: Arc<dyn Vfs>,
     file: Box<dyn VfsFile>,
     path: PathBuf,
     first_lsn: u64,
+    /// End of the last record written: where the next record goes.
     len: u64,
+    /// The file's length as this writer made it (≥ `len`); bytes `len..alloc_end` are zeros.
+    alloc_end: u64,
 }
 
 impl SegmentWriter {
@@ -264,45 +307,91 @@ impl SegmentWriter {
             .map_err(|e| StorageError::io(&tmp, e))?;
         // DURABILITY: the header is on disk before the name `seg-X.log` can exist.
         file.sync_data().map_err(|e| StorageError::io(&tmp, e))?;
+        drop(file);
         // DURABILITY: atomic rename; a crash leaves either the .tmp (deleted at open) or the
         // complete header-only segment (an orphan until a manifest lists it).
         vfs.rename(&tmp, &path)
             .map_err(|e| StorageError::io(&path, e))?;
         // DURABILITY: the new directory entry is durable before any manifest names it.
         vfs.sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+        let file = vfs
+            .open_write(&path)
+            .map_err(|e| StorageError::io(&path, e))?;
         Ok(SegmentWriter {
+            vfs: Arc::clone(vfs),
             file,
             path,
             first_lsn,
             len: SEGMENT_HEADER_LEN as u64,
+            alloc_end: SEGMENT_HEADER_LEN as u64,
         })
     }
 
-    /// Opens an existing, already validated segment of `len` bytes for appending.
+    /// Opens an existing, already validated segment whose records end at `len` for
+    /// appending there. Anything after `len` must be zeros (a preallocated tail the scan
+    /// accepted): the next records overwrite it.
     pub fn open(
         vfs: &Arc<dyn Vfs>,
         path: PathBuf,
         first_lsn: u64,
         len: u64,
     ) -> Result<Self, StorageError> {
+        let file_len = vfs
+            .file_len(&path)
+            .map_err(|e| StorageError::io(&path, e))?;
         let file = vfs
-            .open_append(&path)
+            .open_write(&path)
             .map_err(|e| StorageError::io(&path, e))?;
         Ok(SegmentWriter {
+            vfs: Arc::clone(vfs),
             file,
             path,
             first_lsn,
             len,
+            alloc_end: file_len.max(len),
         })
     }
 
-    /// Appends `bytes` (whole records). On error the log must latch: an unknown prefix may
-    /// have been written.
+    /// Writes `bytes` (whole records) at the logical end, over preallocated zeros or past
+    /// the end of the file. On error the log must latch: an unknown prefix may have been
+    /// written.
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         self.file
-            .write_all(bytes)
+            .write_at(self.len, bytes)
             .map_err(|e| StorageError::io(&self.path, e))?;
         self.len += bytes.len() as u64;
+        self.alloc_end = self.alloc_end.max(self.len);
+        Ok(())
+    }
+
+    /// Extends the file with zeros up to `target` bytes if it is shorter. Returns whether it
+    /// wrote anything; the caller decides when to sync (format/log.md §Preallocation). On
+    /// error the log must latch.
+    pub fn preallocate(&mut self, target: u64) -> Result<bool, StorageError> {
+        if target <= self.alloc_end {
+            return Ok(false);
+        }
+        let n = usize::try_from(target - self.alloc_end)
+            .map_err(|_| StorageError::io(&self.path, std::io::Error::other("too large")))?;
+        let zeros = vec![0u8; n];
+        self.file
+            .write_at(self.alloc_end, &zeros)
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.alloc_end = target;
+        Ok(true)
+    }
+
+    /// Cuts the preallocated zeros after the last record and makes the new length durable
+    /// (truncate + fsync). Used before a later segment is listed and at a clean shutdown.
+    pub fn trim(&mut self) -> Result<(), StorageError> {
+        if self.alloc_end <= self.len {
+            return Ok(());
+        }
+        // DURABILITY: Vfs::truncate fsyncs the new length before returning.
+        self.vfs
+            .truncate(&self.path, self.len)
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.alloc_end = self.len;
         Ok(())
     }
 
@@ -314,9 +403,14 @@ impl SegmentWriter {
             .map_err(|e| StorageError::io(&self.path, e))
     }
 
-    /// Current file length in bytes.
+    /// Logical length: the end of the last record written (preallocated zeros excluded).
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// The file's length, preallocated zeros included.
+    pub fn allocated(&self) -> u64 {
+        self.alloc_end
     }
 
     /// Whether the segment holds no record yet (header only).
@@ -529,12 +623,140 @@ mod tests {
     }
 
     #[test]
-    fn zero_filled_tail_is_torn() {
+    fn zero_filled_tail_is_preallocated_space() {
         let mut b = seg(1, 2);
         let at = b.len();
-        b.extend_from_slice(&[0u8; 4096]);
+        b.extend_from_slice(&[0u8; 5000]);
+        let mut n = 0;
+        let s = scan_segment(&b, Path::new("x"), 1, 1, true, |_| n += 1).unwrap();
+        assert_eq!((s.records, n), (2, 2));
+        assert_eq!(s.torn, None);
+        assert_eq!(s.good_end, at as u64);
+        assert_eq!(s.zero_tail, 5000);
+        assert_eq!(s.next_lsn, 3);
+        // Fewer zeros than a record header: the same.
+        let mut b = seg(1, 2);
+        b.extend_from_slice(&[0u8; 3]);
+        let s = scan(&b, true).unwrap();
+        assert_eq!((s.records, s.zero_tail, s.torn), (2, 3, None));
+        // A header-only segment followed by zeros.
+        let mut b = seg(1, 0);
+        b.extend_from_slice(&[0u8; 100]);
+        let s = scan(&b, true).unwrap();
+        assert_eq!((s.records, s.good_end, s.zero_tail), (0, 32, 100));
+        // No zero tail: 0.
+        assert_eq!(scan(&seg(1, 2), true).unwrap().zero_tail, 0);
+    }
+
+    #[test]
+    fn zero_tail_in_a_non_last_segment_is_corruption() {
+        let mut b = seg(1, 2);
+        let at = b.len();
+        b.extend_from_slice(&[0u8; 64]);
+        let e = scan(&b, false).unwrap_err();
+        assert_eq!(e.corruption(), Some(Corruption::HeaderCrc));
+        assert!(matches!(e, StorageError::Corrupt { offset, .. } if offset == at as u64));
+        b.truncate(at + 5);
+        let e = scan(&b, false).unwrap_err();
+        assert_eq!(e.corruption(), Some(Corruption::TornTail));
+    }
+
+    #[test]
+    fn all_zero_record_never_decodes() {
+        assert_eq!(crc32fast::hash(&[0u8; 24]), 0xA3C1_CA20);
+        for n in [28, 32, 64, 4096] {
+            assert!(decode_record(&vec![0u8; n]).is_err(), "{n}");
+        }
+    }
+
+    #[test]
+    fn torn_record_followed_by_zeros_is_a_torn_tail() {
+        let two = seg(1, 2);
+        let mut full = two.clone();
+        encode_record(&mut full, 3, 0, KIND_BATCH, &[7u8; 100]);
+        // Every prefix of record 3, then zeros (the unwritten rest of a preallocated extent).
+        for cut in two.len() + 1..full.len() {
+            let mut b = full[..cut].to_vec();
+            b.resize(3 * TAIL_PAGE + 10, 0);
+            let s = scan(&b, true).unwrap();
+            assert_eq!(s.records, 2, "cut {cut}");
+            assert_eq!(s.zero_tail, 0);
+            let t = s.torn.unwrap();
+            assert_eq!(t.offset, two.len() as u64);
+            // Kept through the end of the first page (the record is in it), zeros cut.
+            assert_eq!(t.len, (TAIL_PAGE - two.len()) as u64, "cut {cut}");
+            assert_eq!(t.offset + t.len + t.zero_tail, b.len() as u64);
+        }
+        // Record 3's payload with a page of zeros in its middle (a lost page): torn.
+        let mut b = two.clone();
+        encode_record(&mut b, 3, 0, KIND_BATCH, &[7u8; 3 * TAIL_PAGE]);
+        let hole = two.len() + 100;
+        b[hole..hole + TAIL_PAGE].fill(0);
+        b.resize(b.len() + 2 * TAIL_PAGE, 0);
+        let t = scan(&b, true).unwrap().torn.unwrap();
+        assert_eq!(t.found, Corruption::PayloadCrc);
+        assert_eq!(t.offset, two.len() as u64);
+    }
+
+    #[test]
+    fn zeros_then_garbage_is_a_torn_tail_and_zeros_then_a_record_is_corruption() {
+        let two = seg(1, 2);
+        let mut b = two.clone();
+        b.resize(two.len() + 500, 0);
+        b.extend_from_slice(b"garbage");
+        b.resize(b.len() + 100, 0);
         let s = scan(&b, true).unwrap();
         assert_eq!(s.records, 2);
-        assert_eq!(s.torn.map(|t| (t.offset, t.len)), Some((at as u64, 4096)));
+        let t = s.torn.unwrap();
+        assert_eq!(t.found, Corruption::HeaderCrc);
+        assert_eq!((t.offset, t.len, t.zero_tail), (two.len() as u64, 607, 0));
+        // A valid record 3 after the zeros (a later page persisted, an earlier one not):
+        // never silently dropped.
+        let mut b = two.clone();
+        b.resize(two.len() + 500, 0);
+        encode_record(&mut b, 3, 0, KIND_BATCH, b"late");
+        b.resize(b.len() + 100, 0);
+        let e = scan(&b, true).unwrap_err();
+        assert_eq!(e.corruption(), Some(Corruption::HeaderCrc));
+    }
+
+    #[test]
+    fn writer_overwrites_preallocated_zeros_and_trims() {
+        use crate::persist::io::SimFs;
+        let fs = SimFs::new();
+        let vfs: Arc<dyn Vfs> = Arc::new(fs.clone());
+        let dir = Path::new("/d");
+        vfs.create_dir_all(dir).unwrap();
+        let mut w = SegmentWriter::create(&vfs, dir, 1).unwrap();
+        let path = w.path().to_path_buf();
+        let mut rec = Vec::new();
+        encode_record(&mut rec, 1, 0, KIND_BATCH, b"one");
+        w.append(&rec).unwrap();
+        assert!(w.preallocate(8192).unwrap());
+        assert!(!w.preallocate(100).unwrap());
+        assert_eq!((w.len(), w.allocated()), (32 + rec.len() as u64, 8192));
+        let mut rec2 = Vec::new();
+        encode_record(&mut rec2, 2, 0, KIND_BATCH, b"two");
+        w.append(&rec2).unwrap();
+        w.sync().unwrap();
+        let bytes = fs.file(&path).unwrap();
+        assert_eq!(bytes.len(), 8192);
+        let s = scan_segment(&bytes, &path, 1, 1, true, |_| {}).unwrap();
+        assert_eq!(s.records, 2);
+        assert_eq!(s.good_end, w.len());
+        assert_eq!(s.zero_tail, 8192 - w.len());
+        // Reopen continues at the logical end, not at the file's end.
+        drop(w);
+        let mut w = SegmentWriter::open(&vfs, path.clone(), 1, s.good_end).unwrap();
+        assert_eq!(w.allocated(), 8192);
+        let mut rec3 = Vec::new();
+        encode_record(&mut rec3, 3, 0, KIND_BATCH, b"three");
+        w.append(&rec3).unwrap();
+        w.sync().unwrap();
+        w.trim().unwrap();
+        let bytes = fs.crash_image().file(&path).unwrap();
+        assert_eq!(bytes.len() as u64, w.len());
+        let s = scan_segment(&bytes, &path, 1, 1, false, |_| {}).unwrap();
+        assert_eq!((s.records, s.zero_tail), (3, 0));
     }
 }

@@ -1,7 +1,10 @@
 //! The log-writer thread: group commit, segment rotation and the fsync policies. It takes
 //! the whole append buffer at once (double buffering), writes it with as few `write` calls
-//! as rotation allows, fdatasyncs per policy, then publishes the durable LSN. Implements
-//! format/log.md §Durability sequence (steps 1–5, rotation) and §Fsync policies.
+//! as rotation allows, fdatasyncs per policy, then publishes the durable LSN. Under `always`
+//! it keeps the active segment zero-filled ahead of its end so that a commit's fdatasync
+//! writes data blocks only, and trims the zeros at rotation and shutdown. Implements
+//! format/log.md §Durability sequence (steps 1–5, rotation), §Fsync policies and
+//! §Preallocation.
 //!
 //! Must not: retry a failed write or fsync (it latches and exits), append a record to a
 //! segment before a manifest listing that segment is durable, or split a record across
@@ -22,6 +25,42 @@ const EVERYSEC: Duration = Duration::from_secs(1);
 const MAX_GATHER: Duration = Duration::from_micros(800);
 /// An append buffer grown past this is released after use instead of being kept.
 const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// Preallocation: zeros are written this far past the last record...
+const PREALLOC_CHUNK: u64 = 1024 * 1024;
+/// ... whenever fewer than this many zero bytes are left ahead of it.
+const PREALLOC_LOW_WATER: u64 = PREALLOC_CHUNK / 2;
+/// Page size the preallocated end is rounded up to.
+const PAGE: u64 = 4096;
+
+/// Whether preallocation is on: `STRATA_LOG_PREALLOC=0` turns it off (for A/B benchmarks).
+pub(crate) fn prealloc_enabled() -> bool {
+    std::env::var_os("STRATA_LOG_PREALLOC").is_none_or(|v| v != "0")
+}
+
+/// Preallocation (format/log.md §9 E, P1–P2): when fewer than `PREALLOC_LOW_WATER` zero
+/// bytes remain after the last record of `active`, write zeros up to `PREALLOC_CHUNK` past
+/// it (page-aligned, never past `segment_size`) and fdatasync them, so the commits that
+/// overwrite them later sync data blocks only (no size or block allocation to write).
+pub(crate) fn preallocate_ahead(
+    active: &mut SegmentWriter,
+    segment_size: u64,
+) -> Result<(), StorageError> {
+    let len = active.len();
+    if active.allocated() >= len + PREALLOC_LOW_WATER {
+        return Ok(());
+    }
+    let target = (len + PREALLOC_CHUNK)
+        .div_ceil(PAGE)
+        .saturating_mul(PAGE)
+        .min(segment_size);
+    if active.preallocate(target)? {
+        // DURABILITY: not needed for any record (zeros after the last record are a clean
+        // end, synced or not); it moves the block allocation and size change out of the
+        // commits that follow.
+        active.sync()?;
+    }
+    Ok(())
+}
 
 /// The writer thread's own state.
 pub(crate) struct Writer {
@@ -43,6 +82,8 @@ pub(crate) struct Writer {
     rotate_before: u64,
     /// The last rotation request taken from `Pending` and not yet reported done.
     rotate_taken: u64,
+    /// Keep the active segment zero-filled ahead of its end (format/log.md §Preallocation).
+    prealloc: bool,
 }
 
 /// Latches the log if the writer thread unwinds, so no waiter hangs on a dead writer.
@@ -75,6 +116,7 @@ impl Writer {
             last_sync_end: now,
             rotate_before: 0,
             rotate_taken: 0,
+            prealloc: prealloc_enabled(),
         }
     }
 
@@ -218,7 +260,19 @@ impl Writer {
             self.written
         };
         self.shared.publish(durable, self.fsynced);
+        if closing {
+            // A clean shutdown leaves no preallocated zeros behind (P4).
+            self.active.trim()?;
+        } else if policy == FsyncPolicy::Always && self.prealloc {
+            self.extend_ahead()?;
+        }
         Ok(())
+    }
+
+    /// [`preallocate_ahead`] for the active segment. Runs after the publish: the replies it
+    /// released do not wait for it.
+    fn extend_ahead(&mut self) -> Result<(), StorageError> {
+        preallocate_ahead(&mut self.active, self.shared.segment_size)
     }
 
     /// Appends the records of `buf` (record `i` ends at `ends[i]`, LSN `first_lsn + i`),
@@ -320,6 +374,9 @@ impl Writer {
         if self.written > self.fsynced {
             self.sync_active()?;
         }
+        // DURABILITY: step R1b: cut the old segment's preallocated zeros, durably, before a
+        // manifest can list a later segment: only the last segment may end in zeros.
+        self.active.trim()?;
         let policy = self.shared.policy();
         let durable = if policy == FsyncPolicy::Always {
             self.fsynced

@@ -241,6 +241,9 @@ impl std::fmt::Debug for SimFs {
 struct SimFile {
     state: Arc<Mutex<SimState>>,
     ino: u64,
+    /// Opened for appending (`create_new`, `open_append`): `write_at` is refused, as
+    /// `RealFs` refuses it.
+    append: bool,
 }
 
 impl VfsFile for SimFile {
@@ -250,6 +253,29 @@ impl VfsFile for SimFile {
         let fail = take_fault(&mut st.write_fault);
         let n = if fail { buf.len() / 2 } else { buf.len() };
         st.inode(self.ino).data.extend_from_slice(&buf[..n]);
+        if fail {
+            return Err(io::Error::other("SimFs: injected write failure"));
+        }
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> io::Result<()> {
+        if self.append {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "write_at on a file opened for appending",
+            ));
+        }
+        let mut st = self.state.lock();
+        st.writes += 1;
+        let fail = take_fault(&mut st.write_fault);
+        let n = if fail { buf.len() / 2 } else { buf.len() };
+        let at = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
+        let data = &mut st.inode(self.ino).data;
+        if data.len() < at + n {
+            data.resize(at + n, 0);
+        }
+        data[at..at + n].copy_from_slice(&buf[..n]);
         if fail {
             return Err(io::Error::other("SimFs: injected write failure"));
         }
@@ -307,6 +333,7 @@ impl Vfs for SimFs {
         Ok(Box::new(SimFile {
             state: Arc::clone(&self.state),
             ino,
+            append: true,
         }))
     }
 
@@ -316,6 +343,17 @@ impl Vfs for SimFs {
         Ok(Box::new(SimFile {
             state: Arc::clone(&self.state),
             ino,
+            append: true,
+        }))
+    }
+
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
+        let st = self.state.lock();
+        let ino = st.ino(path)?;
+        Ok(Box::new(SimFile {
+            state: Arc::clone(&self.state),
+            ino,
+            append: false,
         }))
     }
 
@@ -446,6 +484,27 @@ mod tests {
         assert!(fs.crash_image().file(&p("/d/a")).unwrap().is_empty());
         f.sync_data().unwrap();
         assert_eq!(fs.crash_image().file(&p("/d/a")).unwrap(), b"1234569");
+    }
+
+    #[test]
+    fn overwrites_are_lost_in_a_crash_until_synced() {
+        let fs = SimFs::new();
+        fs.create_dir_all(&p("/d")).unwrap();
+        let mut f = fs.create_new(&p("/d/a")).unwrap();
+        f.write_all(&[0u8; 8]).unwrap();
+        f.sync_data().unwrap();
+        fs.sync_dir(&p("/d")).unwrap();
+        assert!(f.write_at(0, b"x").is_err());
+        let mut w = fs.open_write(&p("/d/a")).unwrap();
+        w.write_at(2, b"ab").unwrap();
+        w.write_at(10, b"z").unwrap();
+        assert_eq!(fs.file(&p("/d/a")).unwrap(), b"\0\0ab\0\0\0\0\0\0z");
+        assert_eq!(fs.crash_image().file(&p("/d/a")).unwrap(), [0u8; 8]);
+        w.sync_data().unwrap();
+        assert_eq!(
+            fs.crash_image().file(&p("/d/a")).unwrap(),
+            b"\0\0ab\0\0\0\0\0\0z"
+        );
     }
 
     #[test]
