@@ -12,6 +12,7 @@ use super::exec::{arg_i64, is, Exec};
 use super::{cmd, CmdError, CommandSpec, Flags, Group};
 use crate::db::list::{self, End, List};
 use crate::db::{Entry, Value};
+use crate::resp::reply::Bulks;
 use crate::resp::Reply;
 
 /// Register the list commands.
@@ -408,7 +409,13 @@ fn lrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let l = as_list(e)?;
     Ok(match list::range(start, stop, l.len()) {
         None => Reply::Array(Vec::new()),
-        Some((s, t)) => bulks(l.range(s, t)),
+        Some((s, t)) => {
+            let mut b = Bulks::with_capacity(t.saturating_sub(s) + 1, 16);
+            for e in l.range(s, t) {
+                b.push(e);
+            }
+            Reply::Bulks(b)
+        }
     })
 }
 

@@ -742,7 +742,8 @@ pub(crate) mod testkit {
             if !j.is_empty() {
                 self.log.push((self.now, j));
             }
-            r
+            // Bulks and the array it spells are the same reply on the wire (resp::reply tests).
+            r.expand_bulks()
         }
 
         /// Run one command given as a space-separated line.

@@ -23,6 +23,7 @@ use crate::db::set::Set;
 use crate::db::strnum::{format_double, parse_double};
 use crate::db::zset::{cmp_pair, Limits, ZSet};
 use crate::db::{Entry, Value};
+use crate::resp::reply::Bulks;
 use crate::resp::Reply;
 
 /// Register the sorted-set commands.
@@ -291,15 +292,40 @@ fn int(n: usize) -> Reply {
 /// A list of (member, score) as Redis replies with it: members only, or with scores flat
 /// (RESP2) or as [member, score] pairs (RESP3).
 fn pairs_reply(items: &[(Box<[u8]>, f64)], withscores: bool, resp3: bool) -> Reply {
-    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
-    for (m, s) in items {
-        if !withscores {
-            out.push(Reply::bulk(m));
-        } else if resp3 {
-            out.push(Reply::Array(vec![Reply::bulk(m), Reply::Double(*s)]));
+    scored_reply(items.len(), withscores, resp3, |f| {
+        for (m, s) in items {
+            f(m, *s);
+        }
+    })
+}
+
+/// Members and, with WITHSCORES, their scores, from `each` (which calls its argument once
+/// per element): without scores one shared buffer of bulk strings; with scores a flat
+/// member, score, … array, or [member, score] pairs when `nested` (RESP3's ZRANGE shape).
+/// Scores stay `Reply::Double` so the encoder gives each protocol its own form.
+fn scored_reply(
+    n: usize,
+    withscores: bool,
+    nested: bool,
+    each: impl FnOnce(&mut dyn FnMut(&[u8], f64)),
+) -> Reply {
+    let mut members = Bulks::with_capacity(n, 16);
+    if !withscores {
+        each(&mut |m, _| members.push(m));
+        return Reply::Bulks(members);
+    }
+    let mut scores = Vec::with_capacity(n);
+    each(&mut |m, s| {
+        members.push(m);
+        scores.push(s);
+    });
+    let mut out = Vec::with_capacity(if nested { n } else { 2 * n });
+    for (m, s) in members.into_replies().zip(scores) {
+        if nested {
+            out.push(Reply::Array(vec![m, Reply::Double(s)]));
         } else {
-            out.push(Reply::bulk(m));
-            out.push(Reply::Double(*s));
+            out.push(m);
+            out.push(Reply::Double(s));
         }
     }
     Reply::Array(out)
@@ -934,58 +960,59 @@ fn zrange_generic(
         _ => Spec::Rank(arg_i64(&a[minidx])?, arg_i64(&a[maxidx])?),
     };
     let r3 = resp3(x);
+    // The ascending ranks lo..hi to return, walked in the requested direction.
+    let ranks = |z: &ZSet| match spec {
+        Spec::Rank(start, end) => rank_range(start, end, z.len()).map(|(s, e)| {
+            if rev {
+                let n = z.len();
+                (n - 1 - e, n - s)
+            } else {
+                (s, e + 1)
+            }
+        }),
+        Spec::Score(r) => limited(r.ranks(z), rev, offset, limit),
+        Spec::Lex(r) => limited(r.ranks(z), rev, offset, limit),
+    };
+    let Some(dst) = store_to else {
+        // Straight from the set into the reply (no per-element copies in between).
+        let Some(z) = read(x, key)? else {
+            return Ok(Reply::Array(Vec::new()));
+        };
+        let Some((lo, hi)) = ranks(z) else {
+            return Ok(Reply::Array(Vec::new()));
+        };
+        return Ok(range_reply(z, lo, hi, rev, withscores, r3));
+    };
     let items = match read(x, key)? {
         None => Vec::new(),
-        Some(z) => match spec {
-            Spec::Rank(start, end) => match rank_range(start, end, z.len()) {
-                None => Vec::new(),
-                Some((s, e)) => {
-                    if rev {
-                        let n = z.len();
-                        z.range_vec(n - 1 - e, n - s, true)
-                    } else {
-                        z.range_vec(s, e + 1, false)
-                    }
-                }
-            },
-            Spec::Score(r) => limited(z, r.ranks(z), rev, offset, limit),
-            Spec::Lex(r) => limited(z, r.ranks(z), rev, offset, limit),
-        },
+        Some(z) => ranks(z).map_or_else(Vec::new, |(lo, hi)| z.range_vec(lo, hi, rev)),
     };
-    match store_to {
-        None => Ok(pairs_reply(&items, withscores, r3)),
-        Some(dst) => {
-            let n = items.len();
-            let lim = limits(x);
-            if store(x, dst, build(items, lim), "zrangestore") {
-                x.touch_dirty(1);
-            }
-            Ok(int(n))
-        }
+    let n = items.len();
+    let lim = limits(x);
+    if store(x, dst, build(items, lim), "zrangestore") {
+        x.touch_dirty(1);
     }
+    Ok(int(n))
 }
 
-/// The elements of ascending ranks `lo..hi`, in the requested direction, after LIMIT.
-fn limited(
-    z: &ZSet,
-    (lo, hi): (usize, usize),
-    rev: bool,
-    offset: i64,
-    limit: i64,
-) -> Vec<(Box<[u8]>, f64)> {
+/// The ascending ranks left of `lo..hi` after LIMIT (applied in the requested direction).
+fn limited((lo, hi): (usize, usize), rev: bool, offset: i64, limit: i64) -> Option<(usize, usize)> {
     let n = hi - lo;
-    let Ok(off) = usize::try_from(offset) else {
-        return Vec::new();
-    };
+    let off = usize::try_from(offset).ok()?;
     if off >= n {
-        return Vec::new();
+        return None;
     }
     let cnt = usize::try_from(limit).map_or(n - off, |l| l.min(n - off));
-    if rev {
-        z.range_vec(hi - off - cnt, hi - off, true)
+    Some(if rev {
+        (hi - off - cnt, hi - off)
     } else {
-        z.range_vec(lo + off, lo + off + cnt, false)
-    }
+        (lo + off, lo + off + cnt)
+    })
+}
+
+/// The reply for ranks `lo..hi` of `z`, straight from the set (no per-element copies).
+fn range_reply(z: &ZSet, lo: usize, hi: usize, rev: bool, withscores: bool, resp3: bool) -> Reply {
+    scored_reply(hi - lo, withscores, resp3, |f| z.range(lo, hi, rev, f))
 }
 
 fn zrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {

@@ -56,12 +56,24 @@ fn put_line(out: &mut Vec<u8>, prefix: u8, text: &[u8]) {
 
 fn put_len(out: &mut Vec<u8>, prefix: u8, n: usize) {
     out.push(prefix);
-    out.extend_from_slice(itoa_usize(n).as_bytes());
+    put_u64(out, n as u64);
     out.extend_from_slice(b"\r\n");
 }
 
-fn itoa_usize(n: usize) -> String {
-    n.to_string()
+/// Decimal digits of `n`, without an intermediate string.
+fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10: the cast cannot truncate.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn put_bulk(out: &mut Vec<u8>, b: &[u8]) {
@@ -78,7 +90,10 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
         Reply::Error(s) => put_line(out, b'-', s.as_bytes()),
         Reply::Int(n) => {
             out.push(b':');
-            out.extend_from_slice(n.to_string().as_bytes());
+            if *n < 0 {
+                out.push(b'-');
+            }
+            put_u64(out, n.unsigned_abs());
             out.extend_from_slice(b"\r\n");
         }
         Reply::Bulk(b) => put_bulk(out, b),
@@ -88,6 +103,12 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
             put_len(out, b'*', items.len());
             for r in items {
                 encode(r, proto, out);
+            }
+        }
+        Reply::Bulks(b) => {
+            put_len(out, b'*', b.len());
+            for e in b.iter() {
+                put_bulk(out, e);
             }
         }
         Reply::Many(items) => {

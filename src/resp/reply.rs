@@ -38,6 +38,9 @@ pub enum Reply {
     /// Several top-level replies to one command, written back to back (SUBSCRIBE to
     /// several channels answers once per channel).
     Many(Vec<Reply>),
+    /// An array of bulk strings held in one buffer (same bytes in RESP2 and RESP3): what
+    /// range commands return, built without one allocation per element.
+    Bulks(Bulks),
 }
 
 impl Reply {
@@ -60,5 +63,120 @@ impl Reply {
     /// True for error replies.
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
+    }
+
+    /// The same reply with every `Bulks` (at any depth) spelled out as an array of bulk
+    /// strings: what code that inspects a reply's shape should look at.
+    pub fn expand_bulks(self) -> Reply {
+        let all = |v: Vec<Reply>| v.into_iter().map(Reply::expand_bulks).collect();
+        match self {
+            Reply::Bulks(b) => b.to_array(),
+            Reply::Array(v) => Reply::Array(all(v)),
+            Reply::Set(v) => Reply::Set(all(v)),
+            Reply::Push(v) => Reply::Push(all(v)),
+            Reply::Many(v) => Reply::Many(all(v)),
+            Reply::Map(v) => Reply::Map(
+                v.into_iter()
+                    .map(|(k, v)| (k.expand_bulks(), v.expand_bulks()))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// Many bulk strings copied into one buffer, then handed out as slices of it: a reply of
+/// N elements (ZRANGE, LRANGE, …) costs two allocations instead of N, and dropping it N
+/// reference-count decrements instead of N frees.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Bulks {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Bulks {
+    /// Room for `n` elements of about `avg` bytes.
+    pub fn with_capacity(n: usize, avg: usize) -> Self {
+        Bulks {
+            buf: Vec::with_capacity(n.saturating_mul(avg)),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Append one element.
+    pub fn push(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Elements pushed so far.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The elements, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let b = &self.buf[start..end];
+            start = end;
+            b
+        })
+    }
+
+    /// The elements, in order, as `Reply::Bulk`s sharing one buffer.
+    pub fn into_replies(self) -> impl Iterator<Item = Reply> {
+        let all = Bytes::from(self.buf);
+        let mut start = 0;
+        self.ends.into_iter().map(move |end| {
+            let r = Reply::Bulk(all.slice(start..end));
+            start = end;
+            r
+        })
+    }
+
+    /// The same reply as an array of separate bulk strings.
+    pub fn to_array(&self) -> Reply {
+        Reply::Array(self.iter().map(Reply::bulk).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulks_share_one_buffer_and_keep_order() {
+        let mut b = Bulks::with_capacity(2, 4);
+        for e in [&b"alpha"[..], b"", b"c\r\n", b"delta"] {
+            b.push(e);
+        }
+        assert_eq!(b.len(), 4);
+        let mut enc = Vec::new();
+        crate::resp::encode(&Reply::Bulks(b.clone()), 2, &mut enc);
+        assert_eq!(
+            enc,
+            b"*4\r\n$5\r\nalpha\r\n$0\r\n\r\n$3\r\nc\r\n\r\n$5\r\ndelta\r\n"
+        );
+        let mut enc3 = Vec::new();
+        crate::resp::encode(&Reply::Bulks(b.clone()), 3, &mut enc3);
+        assert_eq!(enc3, enc);
+        let split: Vec<Reply> = b.clone().into_replies().collect();
+        assert_eq!(Reply::Array(split), b.to_array());
+        assert_eq!(
+            b.to_array(),
+            Reply::Array(vec![
+                Reply::bulk(b"alpha"),
+                Reply::bulk(b""),
+                Reply::bulk(b"c\r\n"),
+                Reply::bulk(b"delta"),
+            ])
+        );
+        assert_eq!(Bulks::default().to_array(), Reply::Array(vec![]));
     }
 }

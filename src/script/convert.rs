@@ -143,6 +143,13 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
             }
         }
         Reply::Array(items) | Reply::Push(items) => table_of(items)?,
+        Reply::Bulks(b) => {
+            let t = lua.create_table_with_capacity(b.len(), 0)?;
+            for (i, e) in b.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(e)?)?;
+            }
+            Value::Table(t)
+        }
         Reply::Set(items) => {
             if resp == 3 {
                 let s = lua.create_table()?;
