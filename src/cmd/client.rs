@@ -10,9 +10,10 @@ use bytes::Bytes;
 /// Called to disconnect a client from outside its connection task (CLIENT KILL).
 pub type KillFn = Arc<dyn Fn() + Send + Sync>;
 
-/// Queues a pub/sub message for the client's connection; false when the client is gone
-/// or over its output buffer limit (the caller then disconnects it).
-pub type PushFn = Arc<dyn Fn(crate::resp::Reply) -> bool + Send + Sync>;
+/// Queues a pub/sub message, encoded for the client's protocol, for the client's
+/// connection; false when the client is over its output buffer limit (the caller then
+/// disconnects it).
+pub type PushFn = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 /// One connected client.
 pub struct Client {

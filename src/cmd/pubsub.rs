@@ -255,13 +255,44 @@ fn sunsubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     unsub_generic(x, a, Kind::Shard, "sunsubscribe")
 }
 
+/// One message, encoded at most once per protocol version however many receive it.
+struct Encoded {
+    msg: Reply,
+    resp2: Option<Vec<u8>>,
+    resp3: Option<Vec<u8>>,
+}
+
+impl Encoded {
+    fn new(msg: Reply) -> Self {
+        Encoded {
+            msg,
+            resp2: None,
+            resp3: None,
+        }
+    }
+
+    /// The message's bytes for a client speaking `resp`.
+    fn bytes(&mut self, resp: u8) -> &[u8] {
+        let (slot, proto) = if resp >= 3 {
+            (&mut self.resp3, 3)
+        } else {
+            (&mut self.resp2, 2)
+        };
+        slot.get_or_insert_with(|| {
+            let mut out = Vec::new();
+            crate::resp::encode(&self.msg, proto, &mut out);
+            out
+        })
+    }
+}
+
 /// Deliver `msg` to client `id`; a client whose queue refuses it is disconnected.
-fn deliver(st: &mut State, id: u64, msg: Reply) -> bool {
+fn deliver(st: &mut State, id: u64, msg: &mut Encoded) -> bool {
     let Some(c) = st.clients.map.get(&id) else {
         return false;
     };
     match &c.push {
-        Some(p) if p(msg) => true,
+        Some(p) if p(msg.bytes(c.resp)) => true,
         _ => {
             if let Some(k) = &c.kill {
                 tracing::warn!(
@@ -282,7 +313,7 @@ fn deliver_or_keep(x: &mut Exec<'_>, id: u64, m: Reply, own: &mut Vec<Reply>) ->
         own.push(m);
         true
     } else {
-        deliver(x.st, id, m)
+        deliver(x.st, id, &mut Encoded::new(m))
     }
 }
 
@@ -311,13 +342,13 @@ fn fan_out(
     let msg_b = Bytes::copy_from_slice(msg);
     let subs = st.pubsub.channels.get(ch).cloned().unwrap_or_default();
     if !subs.is_empty() {
-        let m = Reply::Push(vec![
+        let mut m = Encoded::new(Reply::Push(vec![
             Reply::Bulk(Bytes::from_static(b"message")),
             Reply::Bulk(ch_b.clone()),
             Reply::Bulk(msg_b.clone()),
-        ]);
+        ]));
         for id in subs {
-            if keep(id, &m) || deliver(st, id, m.clone()) {
+            if keep(id, &m.msg) || deliver(st, id, &mut m) {
                 n += 1;
             }
         }
@@ -330,14 +361,14 @@ fn fan_out(
         .cloned()
         .collect();
     for (p, ids) in pats {
-        let m = Reply::Push(vec![
+        let mut m = Encoded::new(Reply::Push(vec![
             Reply::Bulk(Bytes::from_static(b"pmessage")),
             Reply::Bulk(p),
             Reply::Bulk(ch_b.clone()),
             Reply::Bulk(msg_b.clone()),
-        ]);
+        ]));
         for id in ids {
-            if keep(id, &m) || deliver(st, id, m.clone()) {
+            if keep(id, &m.msg) || deliver(st, id, &mut m) {
                 n += 1;
             }
         }

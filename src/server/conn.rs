@@ -32,9 +32,8 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
         notify: Notify::new(),
     });
     let k2 = kill.clone();
-    let (push_tx, mut push_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let q2 = queued.clone();
+    let outbox = Arc::new(Outbox::default());
+    let ob2 = outbox.clone();
     // Registering needs the engine; while a script holds it, answer what Redis answers a
     // client then (SCRIPT KILL, FUNCTION KILL, -BUSY) instead of waiting for the script.
     let mut early = BytesMut::new();
@@ -47,16 +46,10 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             k2.flag.store(true, Ordering::Release);
             k2.notify.notify_one();
         }));
-        // Pub/sub messages queue here; the connection writes them. Past the hard limit the
-        // subscriber is cut off (the publisher's `deliver` kills it) instead of growing memory.
-        c.push = Some(Arc::new(move |msg: Reply| {
-            let size = approx_size(&msg);
-            let now = q2.fetch_add(size, Ordering::AcqRel) + size;
-            if limit > 0 && now as u64 > limit {
-                return false;
-            }
-            push_tx.send(msg).is_ok()
-        }));
+        // Pub/sub messages, already encoded, are appended to the outbox; the connection
+        // writes them. Past the hard limit the subscriber is cut off (the publisher's
+        // `deliver` kills it) instead of growing memory.
+        c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, limit)));
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
         id
@@ -79,7 +72,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    let _ = run(&engine, &mut sock, id, &kill, &mut push_rx, &queued, early).await;
+    let _ = run(&engine, &mut sock, id, &kill, &outbox, early).await;
     engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -102,14 +95,47 @@ fn pubsub_hard_limit(v: Option<&str>) -> u64 {
         .unwrap_or(32 * 1024 * 1024)
 }
 
-/// Bytes a queued message will take on the wire (close enough for the buffer limit).
-fn approx_size(r: &Reply) -> usize {
-    match r {
-        Reply::Bulk(b) => b.len() + 16,
-        Reply::Push(v) | Reply::Array(v) | Reply::Many(v) => {
-            8 + v.iter().map(approx_size).sum::<usize>()
+/// Pub/sub messages waiting for their connection: encoded bytes appended by publishers
+/// (as Redis appends to a client's output buffer), taken and written in one go by the
+/// connection, which `ready` wakes when the box goes from empty to not.
+#[derive(Default)]
+struct Outbox {
+    buf: parking_lot::Mutex<Vec<u8>>,
+    ready: Notify,
+    /// Bytes queued or being written (checked against the pubsub hard limit).
+    pending: AtomicUsize,
+}
+
+impl Outbox {
+    /// Queue `msg`; false when that takes the client past `limit` bytes (0 = no limit).
+    fn put(&self, msg: &[u8], limit: u64) -> bool {
+        let now = self.pending.fetch_add(msg.len(), Ordering::AcqRel) + msg.len();
+        if limit > 0 && now as u64 > limit {
+            return false;
         }
-        _ => 16,
+        let mut b = self.buf.lock();
+        let was_empty = b.is_empty();
+        b.extend_from_slice(msg);
+        drop(b);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// Everything queued, swapped out for `spare` (empty), to be written.
+    fn take(&self, spare: &mut Vec<u8>) {
+        spare.clear();
+        std::mem::swap(&mut *self.buf.lock(), spare);
+    }
+
+    /// `n` bytes were written.
+    fn sent(&self, n: usize) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(n))
+            });
     }
 }
 
@@ -118,13 +144,13 @@ async fn run(
     sock: &mut TcpStream,
     id: u64,
     kill: &KillSwitch,
-    push_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Reply>,
-    queued: &AtomicUsize,
+    outbox: &Outbox,
     early: BytesMut,
 ) -> std::io::Result<()> {
     let mut buf = early;
     buf.reserve(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut msgs: Vec<u8> = Vec::new();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
@@ -263,26 +289,23 @@ async fn run(
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
             biased;
-            Some(msg) = push_rx.recv() => {
+            _ = outbox.ready.notified() => {
                 // Pub/sub messages: let the tasks already runnable (other publishers) go
                 // first, then write everything queued in one go — one write for many
                 // messages, as Redis's one write per event-loop pass.
                 tokio::task::yield_now().await;
-                let mut sent = approx_size(&msg);
-                encode(&msg, view.resp, &mut out);
-                while let Ok(m) = push_rx.try_recv() {
-                    sent += approx_size(&m);
-                    encode(&m, view.resp, &mut out);
+                outbox.take(&mut msgs);
+                if msgs.is_empty() {
+                    continue;
                 }
                 // A subscriber that stops reading blocks this write; CLIENT KILL and the
                 // output-buffer cut-off must still end it.
                 tokio::select! {
-                    r = sock.write_all(&out) => r?,
+                    r = sock.write_all(&msgs) => r?,
                     _ = kill.notify.notified() => return Ok(()),
                     _ = engine.stop_notify.notified() => return Ok(()),
                 }
-                out.clear();
-                queued.fetch_sub(sent.min(queued.load(Ordering::Acquire)), Ordering::AcqRel);
+                outbox.sent(msgs.len());
                 continue;
             }
             r = read => r?,
