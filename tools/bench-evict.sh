@@ -12,13 +12,23 @@
 #     fsync of the expiry DELs on both), used_memory before and after.
 # Prints a markdown table with strata/redis ratios.
 #
-# Usage: tools/bench-evict.sh [-n SET_REQUESTS]   (STRATA_BIN=path skips the build)
+# Usage: tools/bench-evict.sh [-n SET_REQUESTS] [-e] [-k EXPIRE_KEYS]
+#   -e  expiry reclaim only (skips the SET/GET part)
+#   STRATA_BIN=path skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=4000000
-[ "${1:-}" = "-n" ] && N="$2"
 KEYSPACE=6000000
 EXPIRE_KEYS=1000000
+ONLY_EXPIRY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -n) N="$2"; shift 2 ;;
+        -k) EXPIRE_KEYS="$2"; shift 2 ;;
+        -e) ONLY_EXPIRY=1; shift ;;
+        *) echo "usage: $0 [-n SET_REQUESTS] [-e] [-k EXPIRE_KEYS]" >&2; exit 2 ;;
+    esac
+done
 if [ -z "${STRATA_BIN:-}" ]; then
     cargo build --release --quiet
 fi
@@ -44,6 +54,7 @@ wait_port "$sp"; wait_port "$rp"
 
 declare -A R
 for side in s r; do
+    [ "$ONLY_EXPIRY" = 1 ] && break
     port=$sp; [ $side = r ] && port=$rp
     R[${side}_set]=$(redis-benchmark -p "$port" -c 50 -P 16 -n "$N" -r "$KEYSPACE" -d 100 -t set --csv -q 2>/dev/null | rps)
     R[${side}_evicted]=$(field "$port" stats evicted_keys)
@@ -112,6 +123,16 @@ PY
 read -r s_rec s_ping s_before s_after < <(reclaim "$sp")
 read -r r_rec r_ping r_before r_after < <(reclaim "$rp")
 
+if [ "$ONLY_EXPIRY" = 1 ]; then
+    echo "# expiry reclaim ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores), appendfsync always, $EXPIRE_KEYS keys due at the same ms"
+    echo
+    echo "| measure | strata | redis | strata/redis |"
+    echo "|---|---|---|---|"
+    echo "| $EXPIRE_KEYS due keys: reclaim time (ms) | $s_rec | $r_rec | $(ratio "$s_rec" "$r_rec") |"
+    echo "| slowest PING during reclaim (ms) | $s_ping | $r_ping | $(ratio "$s_ping" "$r_ping") |"
+    echo "| used_memory before / after expiry (MB) | $(mb "$s_before") / $(mb "$s_after") | $(mb "$r_before") / $(mb "$r_after") | - |"
+    exit 0
+fi
 echo "# eviction and expiry ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores), appendfsync always, maxmemory 100mb allkeys-lru"
 echo
 echo "SET/GET: -c 50 -P 16, $N requests each, -r $KEYSPACE, 100-byte values. Expiry: $EXPIRE_KEYS keys due at the same ms."

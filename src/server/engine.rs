@@ -153,6 +153,118 @@ fn busy_ms(c: &Config) -> u64 {
 /// Buckets the background cycle moves per database and tick while a table is resized.
 const REHASH_BUCKETS_PER_TICK: usize = 1000;
 
+/// Redis's active expire knobs, scaled by `active-expire-effort` (1..=10) as Redis does:
+/// each step above 1 samples 25% more keys per loop, lets a fast cycle run 25% longer,
+/// gives the slow cycle 2% more of each period and tolerates 1% fewer stale keys.
+#[derive(Clone, Copy, Debug)]
+pub struct ExpireKnobs {
+    /// Keys sampled per database per loop (20 at effort 1).
+    pub keys_per_loop: usize,
+    /// Length of a fast cycle (1000 us at effort 1); one starts at most every twice that.
+    pub fast_duration: Duration,
+    /// Share of each `1000/hz` ms period the slow cycle may use, in percent (25 at effort 1).
+    pub slow_time_perc: u32,
+    /// A database's loop repeats while more than this percentage of its sample was stale.
+    pub acceptable_stale: usize,
+}
+
+impl ExpireKnobs {
+    /// The knobs for `active-expire-effort` `effort` (clamped to 1..=10).
+    pub fn new(effort: u64) -> ExpireKnobs {
+        let e = u32::try_from(effort.clamp(1, 10) - 1).unwrap_or(0);
+        ExpireKnobs {
+            keys_per_loop: 20 + 5 * e as usize,
+            fast_duration: Duration::from_micros(1000 + 250 * u64::from(e)),
+            slow_time_perc: 25 + 2 * e,
+            acceptable_stale: 10 - e as usize,
+        }
+    }
+}
+
+/// The active expire cycle's state between slices and cycles (kept by the server's expire
+/// task; Redis keeps the same in `activeExpireCycle`'s statics).
+#[derive(Debug, Default)]
+pub struct ExpireCycle {
+    /// The database the cycle is in (Redis's `current_db`, taken modulo the count).
+    db: usize,
+    /// Databases this cycle still has to visit.
+    dbs_left: usize,
+    /// `start` was called: the next slice begins a cycle.
+    begin: bool,
+    /// A cycle is under way (it may span several slices).
+    running: bool,
+    /// Keys sampled and expired by the cycle so far.
+    sampled: u64,
+    expired: u64,
+    /// Time the cycle's slices held the lock so far.
+    worked: Duration,
+    /// The last cycle ended at its time limit (Redis's `timelimit_exit`).
+    pub timelimit_exit: bool,
+    /// Running estimate of the stale share of keys with a TTL, in percent (Redis's
+    /// `stat_expired_stale_perc`, 5% weight per cycle).
+    pub stale_perc: f64,
+    /// Cycles that ended at their time limit (Redis's `expired_time_cap_reached_count`).
+    pub time_cap_reached: u64,
+}
+
+impl ExpireCycle {
+    /// Begin a cycle with the next slice.
+    pub fn start(&mut self) {
+        self.begin = true;
+        self.worked = Duration::ZERO;
+    }
+
+    /// Time the current cycle's slices held the lock so far.
+    pub fn worked(&self) -> Duration {
+        self.worked
+    }
+
+    /// True while a started cycle has databases left to visit.
+    pub fn is_running(&self) -> bool {
+        self.begin || self.running
+    }
+
+    /// End the cycle: `timed_out` if it ran out of time (the next cycle then visits every
+    /// database, starting after the one it was in, and a fast cycle may follow).
+    pub fn finish(&mut self, timed_out: bool) {
+        if self.running && timed_out {
+            self.db = self.db.wrapping_add(1);
+            self.time_cap_reached += 1;
+        }
+        self.timelimit_exit = self.running && timed_out;
+        self.begin = false;
+        self.running = false;
+        #[expect(clippy::cast_precision_loss, reason = "a ratio estimate")]
+        let current = if self.sampled > 0 {
+            self.expired as f64 * 100.0 / self.sampled as f64
+        } else {
+            0.0
+        };
+        self.stale_perc = current * 0.05 + self.stale_perc * 0.95;
+        self.sampled = 0;
+        self.expired = 0;
+    }
+
+    /// Whether a fast cycle is wanted (Redis: the last cycle hit its time limit, or the
+    /// estimated stale share is above the acceptable one).
+    pub fn wants_fast(&self, knobs: &ExpireKnobs) -> bool {
+        #[expect(clippy::cast_precision_loss, reason = "a small percentage")]
+        let acceptable = knobs.acceptable_stale as f64;
+        self.timelimit_exit || self.stale_perc > acceptable
+    }
+}
+
+/// What one slice of the active expire cycle did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireSlice {
+    /// Nothing ran: active expiry is off, the log failed, or the lock was busy.
+    Skipped,
+    /// The cycle (and any background eviction) is complete.
+    Done,
+    /// The slice ran out of time with work left in the cycle or an eviction run.
+    More,
+}
+
 /// How long the snapshot job holds the engine lock per slice.
 const SNAPSHOT_SLICE: Duration = Duration::from_micros(250);
 /// The snapshot thread rests this many times as long as each slice (and its compression)
@@ -575,74 +687,145 @@ impl Engine {
         self.stop_notify.notify_waiters();
     }
 
-    /// One step of the active expire cycle: sample keys with a TTL, delete the expired
-    /// ones (journaled as DEL in one record). Returns true if more work seems pending.
-    pub fn active_expire_step(&self, budget: Duration) -> bool {
+    /// One slice of the active expire cycle (Redis's `activeExpireCycle`, cut into slices
+    /// of at most `budget` under the lock so no client waits longer than one slice). A
+    /// cycle started with [`ExpireCycle::start`] visits up to 16 databases (every one after
+    /// a cycle that hit its time limit) from where the last cycle stopped; in each it
+    /// samples keys with a TTL by a SCAN cursor over `expires`, deletes the expired ones
+    /// and repeats while more than the acceptable share of the sample was stale. The DELs
+    /// of a slice go to the log in one record, one multi-key `DEL` per database. Also
+    /// moves some buckets of tables being resized and continues a background eviction.
+    pub fn active_expire_step(&self, cyc: &mut ExpireCycle, budget: Duration) -> ExpireSlice {
         // Never wait for the lock here: a long script may hold it (the cycle just skips a turn).
         let Some(mut st) = self.state.try_lock() else {
-            return false;
+            return ExpireSlice::Skipped;
         };
-        if self.log.is_poisoned().is_some() || !st.active_expire {
-            return false;
+        if self.log.is_poisoned().is_some()
+            || !st.active_expire
+            || self.stopping.load(Ordering::Acquire)
+        {
+            return ExpireSlice::Skipped;
         }
         let start = Instant::now();
         let now = clock::now_ms();
-        let effort = st.config.active_expire_effort.clamp(1, 10);
-        // Redis's scaling by active-expire-effort: 20 keys per loop + 25% per effort step,
-        // and a loop repeats while more than (10 - effort step)% of its sample was stale.
-        let per_loop = usize::try_from(20 + 5 * (effort - 1)).unwrap_or(20);
-        let stale_pct = usize::try_from(10 - (effort - 1)).unwrap_or(10);
+        let knobs = ExpireKnobs::new(st.config.active_expire_effort);
         // Redis's active rehashing: move some buckets of tables that are being resized,
         // so a resize finishes even when no writes arrive (each write moves one bucket).
         for d in &mut st.ks.dbs {
             d.dict.rehash_some(REHASH_BUCKETS_PER_TICK);
             d.expires.rehash_some(REHASH_BUCKETS_PER_TICK);
         }
+        let dbnum = st.ks.dbs.len();
+        if cyc.begin {
+            cyc.begin = false;
+            cyc.running = true;
+            // Redis checks 16 databases per cycle, all of them after a cycle that ran out
+            // of time (so one busy database cannot starve the others for long).
+            cyc.dbs_left = if cyc.timelimit_exit {
+                dbnum
+            } else {
+                dbnum.min(16)
+            };
+            cyc.sampled = 0;
+            cyc.expired = 0;
+            cyc.timelimit_exit = false;
+        }
         let mut x = Exec::new(&mut st, self, 0, now, Caller::Internal);
-        let mut more = false;
-        for db in 0..x.st.ks.dbs.len() {
+        let mut timeup = false;
+        // Sampled keys, back to back (one buffer for the slice, not one per key).
+        let mut sample = Vec::new();
+        let mut ends = Vec::new();
+        while cyc.running && cyc.dbs_left > 0 && dbnum > 0 {
+            let db = cyc.db % dbnum;
+            // The expired keys of this database, back to back: they become the DEL's argv.
+            let mut gone: Vec<u8> = Vec::new();
+            let mut gone_ends: Vec<usize> = Vec::new();
             loop {
                 let d = &mut x.st.ks.dbs[db];
                 if d.expires.is_empty() {
                     break;
                 }
-                let mut sampled = Vec::new();
+                sample.clear();
+                ends.clear();
+                let want = d.expires.len().min(knobs.keys_per_loop);
                 let mut cursor = d.expire_cursor;
-                while sampled.len() < per_loop {
-                    cursor = d.expires.scan_step(cursor, |k, _| sampled.push(k.to_vec()));
+                // At most 20 buckets per key wanted (a table left sparse by deletions).
+                let mut buckets = 0;
+                while ends.len() < want && buckets < want * 20 {
+                    cursor = d.expires.scan_step(cursor, |k, ()| {
+                        sample.extend_from_slice(k);
+                        ends.push(sample.len());
+                    });
+                    buckets += 1;
                     if cursor == 0 {
                         break;
                     }
                 }
                 d.expire_cursor = cursor;
-                let n = sampled.len();
+                let n = ends.len();
                 let mut expired = 0;
-                for k in sampled {
-                    if x.expire_if_needed_in(db, &k) {
+                let mut from = 0;
+                for &end in &ends {
+                    let k = &sample[from..end];
+                    from = end;
+                    if d.dict.get(k).is_some_and(|e| e.is_expired(now)) {
+                        d.remove(k);
+                        gone.extend_from_slice(k);
+                        gone_ends.push(gone.len());
                         expired += 1;
                     }
                 }
-                // Keep going in this db while more than `stale_pct`% of the sample expired.
-                let stale = expired * 100 > n * stale_pct;
-                if n == 0 || !stale || start.elapsed() >= budget {
-                    more |= start.elapsed() >= budget && stale;
+                cyc.sampled += n as u64;
+                cyc.expired += expired as u64;
+                // Redis's test, integer division included: go on while more than the
+                // acceptable percentage of the sample was stale.
+                if n == 0 || expired * 100 / n <= knobs.acceptable_stale {
+                    break;
+                }
+                if start.elapsed() >= budget {
+                    timeup = true;
                     break;
                 }
             }
-            if start.elapsed() >= budget {
-                more = true;
+            if !gone_ends.is_empty() {
+                x.st.stats.expired_keys += gone_ends.len() as u64;
+                let all = Bytes::from(gone);
+                let mut argv = Vec::with_capacity(gone_ends.len() + 1);
+                argv.push(Bytes::from_static(b"DEL"));
+                let mut from = 0;
+                for &end in &gone_ends {
+                    let k = all.slice(from..end);
+                    from = end;
+                    x.notify_in(db, 'x', "expired", &k);
+                    argv.push(k);
+                }
+                x.journal_db(db, argv);
+            }
+            if timeup {
                 break;
             }
+            cyc.db = cyc.db.wrapping_add(1);
+            cyc.dbs_left -= 1;
+        }
+        if cyc.running && (cyc.dbs_left == 0 || dbnum == 0) {
+            cyc.finish(false);
         }
         // An eviction run that stopped at its time budget continues here (Redis's timer).
-        more |= crate::cmd::memory::background_evict(&mut x);
+        let evicting = crate::cmd::memory::background_evict(&mut x);
         let journal = std::mem::take(&mut x.journal);
         drop(x);
         if !journal.is_empty() {
             touch_watchers(&mut st, &journal);
             let _ = self.append(now, &journal);
         }
-        more
+        cyc.worked += start.elapsed();
+        // Hand the lock straight to a waiting thread (the snapshot job's).
+        parking_lot::MutexGuard::unlock_fair(st);
+        if cyc.running || evicting {
+            ExpireSlice::More
+        } else {
+            ExpireSlice::Done
+        }
     }
 
     /// The function libraries to put in a snapshot: (name, code).

@@ -128,36 +128,92 @@ async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>
     }
 }
 
+/// Longest hold of the engine lock by one slice of the active expire cycle.
+const EXPIRE_SLICE: Duration = Duration::from_millis(1);
+
+/// The server's background timer (Redis's serverCron) with the active expire cycle on
+/// Redis's schedule. A slow cycle runs `1000/hz` ms after the last one ended and works up
+/// to 25% (+2% per `active-expire-effort` step) of that period. Between slow cycles, while
+/// the last cycle hit its time limit or the estimated stale share is too high, fast cycles
+/// of at most 1 ms (+25% per step) run, taking at most half of the time: Redis starts one
+/// at most every twice that length, before its event loop sleeps; tokio's timer has 1 ms
+/// steps, so here fast cycles earn half of the time that passes (at most one fast cycle's
+/// length banked) and spend it. Every cycle works in slices of at most `EXPIRE_SLICE`
+/// under the lock and yields to the connections in between.
 async fn expire_loop(engine: Arc<Engine>) {
+    use tokio::time::Instant;
+    let mut cycle = engine::ExpireCycle::default();
+    let mut next_slow: Option<Instant> = None;
+    let mut fast_budget = Duration::ZERO;
+    let mut earned_at = Instant::now();
     loop {
         let (hz, effort) = engine
-            .with_state_async(|st| {
-                (
-                    st.config.hz.clamp(1, 500),
-                    st.config.active_expire_effort.clamp(1, 10),
-                )
-            })
+            .with_state_async(|st| (st.config.hz, st.config.active_expire_effort))
             .await;
-        let period = Duration::from_millis(1000 / hz);
+        let period = Duration::from_millis(1000 / hz.clamp(1, 500));
+        let knobs = engine::ExpireKnobs::new(effort);
+        let slow_at = *next_slow.get_or_insert_with(|| Instant::now() + period);
+        // A fast cycle starts once it has earned half its length.
+        let fast = cycle.wants_fast(&knobs);
+        let wake = if fast {
+            let missing = (knobs.fast_duration / 2).saturating_sub(fast_budget);
+            (Instant::now() + missing * 2).min(slow_at)
+        } else {
+            slow_at
+        };
         tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+            _ = tokio::time::sleep_until(wake) => {}
             _ = engine.stop_notify.notified() => return,
         }
         if engine.stopping.load(Ordering::Acquire) {
             return;
         }
-        engine.maybe_auto_snapshot();
-        // Budget: Redis's slow cycle share of each period, 25% + 2% per effort step above 1
-        // (active-expire-effort), in slices of at most 1 ms under the lock.
-        let budget = period * u32::try_from(25 + 2 * (effort - 1)).unwrap_or(25) / 100;
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < budget {
-            if !engine.active_expire_step(Duration::from_millis(1)) {
-                break;
-            }
-            tokio::task::yield_now().await;
+        let now = Instant::now();
+        fast_budget = (fast_budget + (now - earned_at) / 2).min(knobs.fast_duration);
+        earned_at = now;
+        if now >= slow_at {
+            engine.maybe_auto_snapshot();
+            let limit = period * knobs.slow_time_perc / 100;
+            expire_cycle(&engine, &mut cycle, limit, period).await;
+            earned_at = Instant::now();
+            next_slow = Some(earned_at + period);
+        } else if fast && fast_budget >= knobs.fast_duration / 2 {
+            let limit = fast_budget;
+            let worked = expire_cycle(&engine, &mut cycle, limit, knobs.fast_duration * 2).await;
+            fast_budget = fast_budget.saturating_sub(worked);
         }
     }
+}
+
+/// Run one expire cycle: at most `limit` of work under the lock, in slices, and at most
+/// `wall` in all (the connections run between slices). Returns the time worked.
+async fn expire_cycle(
+    engine: &Engine,
+    cycle: &mut engine::ExpireCycle,
+    limit: Duration,
+    wall: Duration,
+) -> Duration {
+    let t0 = std::time::Instant::now();
+    cycle.start();
+    loop {
+        let left = limit.saturating_sub(cycle.worked());
+        match engine.active_expire_step(cycle, EXPIRE_SLICE.min(left)) {
+            engine::ExpireSlice::Skipped => {
+                cycle.finish(false);
+                break;
+            }
+            engine::ExpireSlice::Done => break,
+            engine::ExpireSlice::More => {}
+        }
+        if cycle.worked() >= limit || t0.elapsed() >= wall {
+            if cycle.is_running() {
+                cycle.finish(true);
+            }
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    cycle.worked()
 }
 
 /// Run the server until SHUTDOWN or a signal (the `strata server` entry point).
