@@ -120,7 +120,7 @@ fn check_write(x: &mut Exec<'_>, key: &[u8]) -> Result<bool, CmdError> {
 fn hash_mut<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> &'x mut Hash {
     let now = x.now_ms;
     if x.db().get(key).is_none() {
-        x.insert_key(key, Entry::new(Value::Hash(Box::default()), now));
+        x.insert_key(key, Entry::new(Value::Hash(Hash::default()), now));
     }
     match x.db().get_mut(key).map(|e| &mut e.value) {
         Some(Value::Hash(h)) => h,

@@ -6,6 +6,10 @@
 //! holds more than `hash-max-listpack-entries` fields or is given a field or value longer
 //! than `hash-max-listpack-value` bytes. Pure: no RESP, no I/O; random choices come from
 //! the caller's random numbers. The command layer (cmd/hash.rs) depends only on this API.
+//!
+//! Memory: a `Hash` is 16 bytes and lives unboxed in `Value` (which stays 24 bytes), so a
+//! small hash costs its keyspace node plus one exact-size buffer, as Redis's robj +
+//! listpack; the hashtable encoding is boxed (one extra allocation per big hash).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -29,17 +33,19 @@ pub struct Hash {
 enum Repr {
     /// `listpack`: see [`Pack`].
     Pack(Pack),
-    /// `hashtable`.
-    Table(Dict<Box<[u8]>>),
+    /// `hashtable` (boxed so a `Hash` stays two words).
+    Table(Box<Dict<Box<[u8]>>>),
 }
 
-/// Fields and values packed in insertion order: each element is a LEB128 length followed
-/// by its bytes; a pair is the field element then the value element.
+/// Fields and values packed in insertion order in one exact-size buffer: empty (no
+/// allocation) when the hash is, otherwise a 2-byte little-endian pair count (saturated
+/// at `u16::MAX`: then counted by walking, as Redis's listpack header) followed by the
+/// pairs, each element a LEB128 length then its bytes, a pair the field then the value.
 #[derive(Clone, Default)]
-struct Pack {
-    buf: Vec<u8>,
-    pairs: usize,
-}
+struct Pack(Box<[u8]>);
+
+/// Bytes of a non-empty [`Pack`]'s pair-count header.
+const HDR: usize = 2;
 
 fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     loop {
@@ -91,19 +97,48 @@ struct Slot {
 }
 
 impl Pack {
+    /// The pairs, after the header.
+    fn body(&self) -> &[u8] {
+        self.0.get(HDR..).unwrap_or(&[])
+    }
+
+    /// Number of pairs.
+    fn pairs(&self) -> usize {
+        match self.0.get(..HDR) {
+            None => 0,
+            Some(h) => match u16::from_le_bytes([h[0], h[1]]) {
+                u16::MAX => self.iter().count(),
+                n => usize::from(n),
+            },
+        }
+    }
+
+    /// `buf` (header included) with its pair count set to `n`, as the new buffer.
+    fn store(&mut self, mut buf: Vec<u8>, n: usize) {
+        if n == 0 {
+            self.0 = Box::default();
+            return;
+        }
+        let h = u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes();
+        buf[..HDR].copy_from_slice(&h);
+        self.0 = buf.into_boxed_slice();
+    }
+
     fn iter(&self) -> PackIter<'_> {
         PackIter {
-            buf: &self.buf,
+            buf: self.body(),
             pos: 0,
         }
     }
 
+    /// The pair holding `field`, positions relative to [`Pack::body`].
     fn find(&self, field: &[u8]) -> Option<Slot> {
+        let buf = self.body();
         let mut pos = 0;
-        while pos < self.buf.len() {
-            let (fs, fe) = element_at(&self.buf, pos);
-            let (_, ve) = element_at(&self.buf, fe);
-            if &self.buf[fs..fe] == field {
+        while pos < buf.len() {
+            let (fs, fe) = element_at(buf, pos);
+            let (_, ve) = element_at(buf, fe);
+            if &buf[fs..fe] == field {
                 return Some(Slot {
                     start: pos,
                     value_pos: fe,
@@ -117,26 +152,46 @@ impl Pack {
 
     fn get(&self, field: &[u8]) -> Option<&[u8]> {
         let s = self.find(field)?;
-        let (vs, ve) = element_at(&self.buf, s.value_pos);
-        Some(&self.buf[vs..ve])
+        let buf = self.body();
+        let (vs, ve) = element_at(buf, s.value_pos);
+        Some(&buf[vs..ve])
     }
 
-    /// Insert or replace; true if the field is new.
+    /// Insert or replace; true if the field is new. The buffer is reallocated to its
+    /// exact new size (no spare capacity is kept, as Redis's listpack).
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let mut enc = Vec::with_capacity(varint_len(value.len()) + value.len());
-        put_varint(&mut enc, value.len());
-        enc.extend_from_slice(value);
+        let vlen = varint_len(value.len()) + value.len();
         if let Some(s) = self.find(field) {
-            self.buf.splice(s.value_pos..s.end, enc);
-            self.buf.shrink_to_fit();
+            let (at, end) = (HDR + s.value_pos, HDR + s.end);
+            if end - at == vlen {
+                // Same encoded length: overwrite in place, no reallocation.
+                let (vs, _) = element_at(&self.0, at);
+                self.0[vs..end].copy_from_slice(value);
+            } else {
+                let mut enc = Vec::with_capacity(vlen);
+                put_varint(&mut enc, value.len());
+                enc.extend_from_slice(value);
+                let n = self.pairs();
+                let mut buf = std::mem::take(&mut self.0).into_vec();
+                buf.splice(at..end, enc);
+                self.store(buf, n);
+            }
             return false;
         }
-        let add = varint_len(field.len()) + field.len() + enc.len();
-        self.buf.reserve_exact(add);
-        put_varint(&mut self.buf, field.len());
-        self.buf.extend_from_slice(field);
-        self.buf.extend_from_slice(&enc);
-        self.pairs += 1;
+        let n = self.pairs();
+        let mut buf = std::mem::take(&mut self.0).into_vec();
+        let add = varint_len(field.len()) + field.len() + vlen;
+        if buf.is_empty() {
+            buf.reserve_exact(HDR + add);
+            buf.extend_from_slice(&[0; HDR]);
+        } else {
+            buf.reserve_exact(add);
+        }
+        put_varint(&mut buf, field.len());
+        buf.extend_from_slice(field);
+        put_varint(&mut buf, value.len());
+        buf.extend_from_slice(value);
+        self.store(buf, n + 1);
         true
     }
 
@@ -144,9 +199,10 @@ impl Pack {
         let Some(s) = self.find(field) else {
             return false;
         };
-        self.buf.drain(s.start..s.end);
-        self.buf.shrink_to_fit();
-        self.pairs -= 1;
+        let n = self.pairs();
+        let mut buf = std::mem::take(&mut self.0).into_vec();
+        buf.drain(HDR + s.start..HDR + s.end);
+        self.store(buf, n - 1);
         true
     }
 }
@@ -209,7 +265,7 @@ impl Hash {
     /// Number of fields.
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Pack(p) => p.pairs,
+            Repr::Pack(p) => p.pairs(),
             Repr::Table(d) => d.len(),
         }
     }
@@ -257,7 +313,7 @@ impl Hash {
         match &mut self.repr {
             Repr::Pack(p) => {
                 let new = p.set(field, value);
-                if p.pairs as u64 > limits.max_entries {
+                if p.pairs() as u64 > limits.max_entries {
                     self.convert();
                 }
                 new
@@ -289,7 +345,7 @@ impl Hash {
             for (f, v) in p.iter() {
                 d.insert(f, v.into());
             }
-            self.repr = Repr::Table(d);
+            self.repr = Repr::Table(Box::new(d));
         }
     }
 
@@ -336,10 +392,11 @@ impl Hash {
     pub fn random_pair(&self, mut rnd: impl FnMut() -> u64) -> Option<(&[u8], &[u8])> {
         match &self.repr {
             Repr::Pack(p) => {
-                if p.pairs == 0 {
+                let pairs = p.pairs();
+                if pairs == 0 {
                     return None;
                 }
-                let i = usize::try_from(rnd() % p.pairs as u64).unwrap_or(0);
+                let i = usize::try_from(rnd() % pairs as u64).unwrap_or(0);
                 p.iter().nth(i)
             }
             Repr::Table(d) => d.random_entry(rnd).map(|(k, v)| (k, &v[..])),
@@ -418,7 +475,7 @@ impl Clone for Hash {
                 for (k, v) in d.iter() {
                     n.insert(k, v.clone());
                 }
-                Repr::Table(n)
+                Repr::Table(Box::new(n))
             }
         };
         Hash { repr }
@@ -467,11 +524,59 @@ mod tests {
 
     #[test]
     fn stays_small() {
-        // The box behind `Value::Hash`: no bigger than the hashtable itself.
-        assert_eq!(
-            std::mem::size_of::<Hash>(),
-            std::mem::size_of::<Dict<Box<[u8]>>>()
-        );
+        // Unboxed in `Value` without growing it (nor `Entry`, nor the keyspace node).
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
+        assert_eq!(std::mem::size_of::<crate::db::value::Value>(), 24);
+        assert_eq!(std::mem::size_of::<crate::db::value::Entry>(), 40);
+    }
+
+    #[test]
+    fn pack_is_exact_and_counts_past_the_header_limit() {
+        let big = Limits {
+            max_entries: 100_000,
+            max_value: 64,
+        };
+        let mut h = Hash::new();
+        h.set(b"f", b"v", big);
+        // Header + "f" + "v", nothing spare.
+        let Repr::Pack(p) = &h.repr else {
+            panic!("listpack")
+        };
+        assert_eq!(p.0.len(), HDR + 4);
+        h.set(b"f", b"w", big);
+        h.set(b"f", b"longer", big);
+        assert_eq!(h.get(b"f"), Some(&b"longer"[..]));
+        h.set(b"f", b"", big);
+        assert_eq!(h.get(b"f"), Some(&b""[..]));
+        assert!(h.remove(b"f"));
+        let Repr::Pack(p) = &h.repr else {
+            panic!("listpack")
+        };
+        assert!(p.0.is_empty());
+        // Built directly: inserting one by one is quadratic.
+        let n = usize::from(u16::MAX) - 2;
+        let mut buf = vec![0; HDR];
+        for i in 0..n {
+            let f = format!("{i}");
+            put_varint(&mut buf, f.len());
+            buf.extend_from_slice(f.as_bytes());
+            put_varint(&mut buf, 0);
+        }
+        let mut p = Pack::default();
+        p.store(buf, n);
+        h.repr = Repr::Pack(p);
+        assert_eq!(h.len(), n);
+        for i in 0..5 {
+            assert!(h.set(format!("x{i}").as_bytes(), b"", big));
+            assert_eq!(h.len(), n + 1 + i);
+        }
+        let n = n + 5;
+        assert_eq!(&h.iter().nth(n - 1).unwrap().0, b"x4");
+        for i in 0..5 {
+            assert!(h.remove(format!("{i}").as_bytes()));
+            assert_eq!(h.len(), n - 1 - i);
+        }
+        assert_eq!(h.encoding(), "listpack");
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! Only strings exist so far; every other Redis type is added here as a variant.
 
 /// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`,
-/// `hash`, `list`, `set`, `zset`). Collections are boxed so the enum stays small.
+/// `hash`, `list`, `set`, `zset`). Collections are boxed so the enum stays small (a hash
+/// is two words itself, so it is held unboxed).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A binary-safe string.
     Str(Vec<u8>),
     /// A hash.
-    Hash(Box<super::hash::Hash>),
+    Hash(super::hash::Hash),
     /// A list.
     List(Box<super::list::List>),
     /// A set.

@@ -337,7 +337,7 @@ fn decode_value(c: &mut Cur<'_>, tag: u8, lim: &BuildLimits) -> Result<Value, De
                 }
             }
             nonempty(c, n)?;
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         TAG_LIST => {
             let n = c.count(1)?;

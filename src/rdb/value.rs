@@ -208,7 +208,7 @@ fn hash_from<'a>(
             return Err(bad("duplicate hash field"));
         }
     }
-    Ok(Value::Hash(Box::new(h)))
+    Ok(Value::Hash(h))
 }
 
 fn id_from_be(b: &[u8]) -> Result<StreamId, RdbError> {
@@ -734,7 +734,7 @@ mod tests {
             for i in 0..n {
                 h.set(format!("f{i}").as_bytes(), format!("{i}").as_bytes(), hl);
             }
-            out.push(Value::Hash(Box::new(h)));
+            out.push(Value::Hash(h));
         }
         let mut st = Stream::new();
         for i in 1..=250u64 {
