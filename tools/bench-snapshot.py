@@ -30,6 +30,38 @@ def cli(port, *args, timeout=600):
     return r.stdout.strip()
 
 
+class Conn:
+    """One persistent RESP connection (the load-time poller: spawning redis-cli twice every
+    20 ms costs a 2-core machine enough CPU to show in the latencies it measures)."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.f = self.s.makefile("rb")
+
+    def call(self, *args):
+        out = [f"*{len(args)}\r\n".encode()]
+        for a in args:
+            b = a.encode() if isinstance(a, str) else a
+            out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+        self.s.sendall(b"".join(out))
+        line = self.f.readline()
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return b"" if n < 0 else self.f.read(n + 2)[:-2]
+        return line.rstrip(b"\r\n")
+
+    def info(self, section):
+        out = {}
+        for line in self.call("info", section).decode().splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                out[k] = v.strip()
+        return out
+
+    def close(self):
+        self.s.close()
+
+
 def info(port, section):
     out = {}
     for line in cli(port, "info", section).splitlines():
@@ -172,14 +204,16 @@ def under_snapshot(keys, n):
 
         def drive():
             cmd = "bgsave" if kind == "strata" else "bgrewriteaof"
+            c = Conn(port)
             while not stop_flag.is_set():
-                i = info(port, "persistence")
+                i = c.info("persistence")
                 running = i.get("rdb_bgsave_in_progress") == "1" or i.get("aof_rewrite_in_progress") == "1"
                 if not running:
-                    cli(port, cmd); snaps[0] += 1
-                m = int(info(port, "memory")["used_memory"])
+                    c.call(cmd); snaps[0] += 1
+                m = int(c.info("memory")["used_memory"])
                 peak[0] = max(peak[0], m)
                 time.sleep(0.02)
+            c.close()
 
         t = threading.Thread(target=drive); t.start()
         during = bench(port, n, keys)

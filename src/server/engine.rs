@@ -863,6 +863,24 @@ impl Engine {
 
     /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
     fn start_background(&self, st: &mut State) -> Result<(), Busy> {
+        self.start_background_on(st, tokio::runtime::Handle::try_current().ok())
+    }
+
+    /// Start the online snapshot job. With a runtime, the walk runs there as a task and a
+    /// thread writes the file (`walk`, `write_file`); without one (some tests), one thread
+    /// does both (`run_job`).
+    ///
+    /// Why the walk runs on the runtime: a slice holds the engine lock, and a thread of its
+    /// own can be preempted while holding it (on a busy machine the scheduler leaves a
+    /// runnable thread waiting for milliseconds), which stalls every connection for that
+    /// long: measured, that was what made the p99 three times its steady value while a
+    /// snapshot ran (benches/RESULTS.md, issue 4). A slice run by the connections' own
+    /// worker only ever delays them by the slice.
+    fn start_background_on(
+        &self,
+        st: &mut State,
+        rt: Option<tokio::runtime::Handle>,
+    ) -> Result<(), Busy> {
         let mut status = self.snap.lock();
         if status.running.is_some() {
             return Err(Busy::Running);
@@ -873,13 +891,29 @@ impl Engine {
         status.jobs += 1;
         let id = status.jobs;
         let libs = Self::libraries(st);
-        let job = super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs)
+        let mut job = super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs)
             .map_err(|e| Busy::Failed(e.to_string()))?;
         status.running = Some((id, job.lsn(), Instant::now()));
         drop(status);
-        let spawned = std::thread::Builder::new()
-            .name("strata-snapshot".into())
-            .spawn(move || me.run_job(job));
+        let thread = std::thread::Builder::new().name("strata-snapshot".into());
+        let spawned = match rt {
+            Some(rt) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(8);
+                let (spare_tx, spare_rx) = std::sync::mpsc::channel();
+                let writer = job.take_writer();
+                let slot: super::snapshot::Slot = Arc::new(Mutex::new(Some(job)));
+                let failed = Arc::new(AtomicBool::new(false));
+                let (slot2, failed2, me2, rt2) =
+                    (slot.clone(), failed.clone(), me.clone(), rt.clone());
+                let spawned = thread
+                    .spawn(move || me2.write_file(slot2, writer, rx, spare_tx, &failed2, rt2));
+                if spawned.is_ok() {
+                    rt.spawn(me.walk(slot, tx, spare_rx, failed));
+                }
+                spawned
+            }
+            None => thread.spawn(move || me.run_job(job)),
+        };
         if let Err(e) = spawned {
             let mut status = self.snap.lock();
             status.running = None;
@@ -890,7 +924,93 @@ impl Engine {
         Ok(())
     }
 
-    /// The snapshot thread: slices under the lock, writes outside it, then finishes.
+    /// A background snapshot's walk, on the runtime: slices of `SNAPSHOT_SLICE` under the
+    /// engine lock, each one's items sent to the thread writing the file, resting
+    /// `SNAPSHOT_REST_FACTOR` times as long in between. Never blocks a worker waiting for the
+    /// lock (a script may hold it) or for the file (the channel is bounded: it waits).
+    async fn walk(
+        self: Arc<Self>,
+        slot: super::snapshot::Slot,
+        tx: tokio::sync::mpsc::Sender<super::snapshot::ToFile>,
+        spare: std::sync::mpsc::Receiver<Vec<u8>>,
+        failed: Arc<AtomicBool>,
+    ) {
+        use super::snapshot::ToFile;
+        let (mut slices, mut locked, mut longest) = (0u64, Duration::ZERO, Duration::ZERO);
+        let end = loop {
+            let t0 = Instant::now();
+            let stepped =
+                match self.state.try_lock() {
+                    Some(mut st) => {
+                        let mut job = slot.lock();
+                        let Some(job) = job.as_mut() else { return };
+                        Some(job.step(&mut st, Some(SNAPSHOT_SLICE), true).map(|step| {
+                            (step, job.take_items(spare.try_recv().unwrap_or_default()))
+                        }))
+                    }
+                    None => None,
+                };
+            let Some(stepped) = stepped else {
+                // A script (or SAVE) holds the lock: never block a worker waiting for it.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            };
+            let held = t0.elapsed();
+            slices += 1;
+            locked += held;
+            longest = longest.max(held);
+            tracing::trace!(held_us = held.as_micros() as u64, "snapshot slice");
+            let (step, (bytes, items)) = match stepped {
+                Ok(s) => s,
+                Err(e) => break Err(e),
+            };
+            if tx.send(ToFile::Items(bytes, items)).await.is_err() {
+                return; // the file thread is gone; it took the job back
+            }
+            if step.done {
+                tracing::debug!(
+                    slices,
+                    locked_us = locked.as_micros() as u64,
+                    longest_us = longest.as_micros() as u64,
+                    "snapshot walk done"
+                );
+                break Ok(());
+            }
+            if self.stopping.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
+                break Err(StorageError::Closed.into());
+            }
+            tokio::time::sleep(held * SNAPSHOT_REST_FACTOR).await;
+        };
+        let _ = tx.send(ToFile::End(end)).await;
+    }
+
+    /// A background snapshot's file thread: write what the walk sends, then (the walk handed
+    /// the job back by ending) finish, verify and install the file and conclude the job.
+    fn write_file(
+        &self,
+        slot: super::snapshot::Slot,
+        mut writer: Option<crate::persist::snapshot::SnapshotWriter>,
+        mut rx: tokio::sync::mpsc::Receiver<super::snapshot::ToFile>,
+        spare: std::sync::mpsc::Sender<Vec<u8>>,
+        failed: &AtomicBool,
+        rt: tokio::runtime::Handle,
+    ) {
+        let started = Instant::now();
+        let walked = super::snapshot::write_items_until_end(&mut writer, &mut rx, &spare, failed);
+        drop(rx);
+        let Some(mut job) = slot.lock().take() else {
+            return;
+        };
+        job.put_writer(writer);
+        let result = walked.and_then(|()| {
+            let _installs = self.installing.lock();
+            Ok(job.finish(&self.log, &*self.vfs)?)
+        });
+        self.end_job(job, started, result, Some(rt));
+    }
+
+    /// The snapshot thread without a runtime: slices under the lock, writes outside it, then
+    /// finishes.
     fn run_job(&self, mut job: super::snapshot::Job) {
         let started = Instant::now();
         let result = (|| -> Result<_, super::snapshot::JobError> {
@@ -898,7 +1018,10 @@ impl Engine {
                 let t0 = Instant::now();
                 let step = {
                     let mut st = self.state.lock();
-                    job.step(&mut st, Some(SNAPSHOT_SLICE), true)?
+                    let t1 = Instant::now();
+                    let step = job.step(&mut st, Some(SNAPSHOT_SLICE), true)?;
+                    tracing::trace!(held_us = t1.elapsed().as_micros() as u64, "snapshot slice");
+                    step
                 };
                 job.flush()?;
                 if step.done {
@@ -912,6 +1035,21 @@ impl Engine {
             let _installs = self.installing.lock();
             Ok(job.finish(&self.log, &*self.vfs)?)
         })();
+        self.end_job(job, started, result, None);
+    }
+
+    /// Conclude a background job under the engine lock and start the next one if a
+    /// BGREWRITEAOF was scheduled meanwhile.
+    fn end_job(
+        &self,
+        mut job: super::snapshot::Job,
+        started: Instant,
+        result: Result<
+            (crate::persist::snapshot::SnapshotInfo, u64, u64),
+            super::snapshot::JobError,
+        >,
+        rt: Option<tokio::runtime::Handle>,
+    ) {
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
         let result = result.map_err(|e| e.to_string());
@@ -928,7 +1066,7 @@ impl Engine {
         let again = std::mem::take(&mut status.scheduled);
         drop(status);
         if again && !self.stopping.load(Ordering::Acquire) {
-            let _ = self.start_background(&mut st);
+            let _ = self.start_background_on(&mut st, rt);
         }
     }
 

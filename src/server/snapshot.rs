@@ -7,6 +7,12 @@
 //! change or remove. Compression and writing happen outside the lock. When the file is
 //! durable and verified and the log is fsynced through its LSN, the log installs it.
 //!
+//! In the server the walk runs as a task on the connections' runtime (the engine's `walk`)
+//! and hands each slice's items (`ToFile`) to a thread that writes the file
+//! (`write_items_until_end`) and then finishes the job: a walk on a thread of its own was
+//! preempted now and then while it held the lock, stalling every connection for
+//! milliseconds (benches/RESULTS.md, issue 4).
+//!
 //! Owns `SnapStatus` (INFO persistence, LASTSAVE) and the job's steps; the engine owns the
 //! lock and starts it.
 
@@ -208,6 +214,26 @@ impl Job {
         Ok(Step { done: all_done })
     }
 
+    /// Take what the last steps encoded (bytes, items), leaving `spare` (cleared) to encode
+    /// into next: a background walk hands the items to the thread writing the file, which
+    /// hands the buffer back for reuse.
+    pub fn take_items(&mut self, mut spare: Vec<u8>) -> (Vec<u8>, u64) {
+        spare.clear();
+        let items = std::mem::take(&mut self.pending_items);
+        (std::mem::replace(&mut self.pending, spare), items)
+    }
+
+    /// Take the file writer out (the thread writing the file owns it while the walk runs
+    /// elsewhere); `put_writer` gives it back before `finish`.
+    pub fn take_writer(&mut self) -> Option<SnapshotWriter> {
+        self.writer.take()
+    }
+
+    /// Give back the writer `take_writer` took.
+    pub fn put_writer(&mut self, writer: Option<SnapshotWriter>) {
+        self.writer = writer;
+    }
+
     /// Hand what the last steps encoded to the file (outside the engine lock).
     pub fn flush(&mut self) -> Result<(), StorageError> {
         if let Some(w) = self.writer.as_mut() {
@@ -229,16 +255,23 @@ impl Job {
         self.flush()?;
         let writer = self.writer.take().expect("finish is called once");
         let (info, path): (SnapshotInfo, PathBuf) = writer.finish(vfs)?;
+        tracing::debug!(lsn = self.lsn, "snapshot file durable");
         // DURABILITY: a snapshot of LSN n may replace records only once they are all on disk:
         // otherwise a crash could leave a snapshot ahead of a torn log.
         log.wait_fsynced_blocking(self.lsn)?;
         log.wait_rotation(self.lsn + 1);
+        tracing::debug!(
+            lsn = self.lsn,
+            "snapshot: log fsynced and rotated past the LSN"
+        );
         let bytes = vfs
             .read_all(&path)
             .map_err(|e| StorageError::io(&path, e))?;
         decode_snapshot(&bytes, &path, Some(self.lsn), false)?;
         drop(bytes);
+        tracing::debug!(lsn = self.lsn, "snapshot verified");
         let (segs, reclaimed) = log.install_snapshot(self.lsn)?;
+        tracing::debug!(lsn = self.lsn, segs, "snapshot installed in the manifest");
         Ok((info, segs, reclaimed))
     }
 
@@ -294,6 +327,56 @@ impl Job {
 
 /// Shared handle type of the status.
 pub type Status = Arc<parking_lot::Mutex<SnapStatus>>;
+
+/// What a background walk sends the thread that writes the file.
+pub enum ToFile {
+    /// The items one slice encoded: (bytes, how many).
+    Items(Vec<u8>, u64),
+    /// The walk ended: `Ok` once every database has been walked.
+    End(Result<(), JobError>),
+}
+
+/// A background job while its walk runs on the server's runtime: the walk steps it, and
+/// the thread writing the file takes it back when the walk ends (or was dropped with the
+/// runtime), to finish or abandon it.
+pub type Slot = Arc<parking_lot::Mutex<Option<Job>>>;
+
+/// The file side of a background snapshot: write the items the walk sends until it ends,
+/// returning each buffer through `spare`. A write error sets `failed` (the walk stops at
+/// its next slice) and is returned once the walk has ended, so the job is always handed
+/// back before anyone concludes it.
+pub fn write_items_until_end(
+    writer: &mut Option<SnapshotWriter>,
+    rx: &mut tokio::sync::mpsc::Receiver<ToFile>,
+    spare: &std::sync::mpsc::Sender<Vec<u8>>,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<(), JobError> {
+    let mut error = None;
+    let walked = loop {
+        match rx.blocking_recv() {
+            Some(ToFile::Items(bytes, items)) => {
+                if error.is_some() {
+                    continue;
+                }
+                if let Some(w) = writer.as_mut() {
+                    if let Err(e) = w.write_items(&bytes, items) {
+                        failed.store(true, std::sync::atomic::Ordering::Release);
+                        error = Some(e);
+                    }
+                }
+                // The walk may have ended and dropped its receiver: nothing to hand back to.
+                let _ = spare.send(bytes);
+            }
+            Some(ToFile::End(r)) => break r,
+            // The walk was dropped with the runtime (the server is stopping).
+            None => break Err(JobError::Storage(StorageError::Closed)),
+        }
+    };
+    match error {
+        Some(e) => Err(e.into()),
+        None => walked,
+    }
+}
 
 #[cfg(test)]
 mod tests {
