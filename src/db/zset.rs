@@ -80,7 +80,9 @@ impl std::ops::Deref for Member {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match self {
-            Member::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            // `min`: no bounds-check panic path, so the compiler can defer this until the
+            // bytes are needed (most comparisons are decided by the score).
+            Member::Inline { len, bytes } => &bytes[..usize::from(*len).min(INLINE)],
             Member::Heap(b) => b,
         }
     }
@@ -176,7 +178,10 @@ impl Tree {
 
     fn cmp_node(&self, t: u32, score: f64, member: &[u8]) -> Ordering {
         let n = &self.nodes[t];
-        cmp_pair(score, member, n.score, &n.member)
+        match score.partial_cmp(&n.score) {
+            Some(Ordering::Equal) | None => member.cmp(&n.member),
+            Some(o) => o,
+        }
     }
 
     /// Split `t` into (< key, > key); the key itself is absent.
