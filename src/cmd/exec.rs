@@ -47,6 +47,13 @@ pub struct Stats {
     pub rejected_connections: u64,
     /// Keys expired.
     pub expired_keys: u64,
+    /// The active expire cycle's estimate of the stale share of keys with a TTL, in
+    /// percent (INFO `expired_stale_perc`).
+    pub expired_stale_perc: f64,
+    /// Active expire cycles that stopped at their time limit.
+    pub expired_time_cap_reached_count: u64,
+    /// Time the active expire cycle held the engine, in microseconds (INFO shows ms).
+    pub expire_cycle_time_used_us: u64,
     /// Keys evicted under `maxmemory` (INFO stats `evicted_keys`).
     pub evicted_keys: u64,
     /// Successful key lookups.

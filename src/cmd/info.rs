@@ -293,6 +293,15 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("total_net_output_bytes", s.net_output_bytes),
         kv("rejected_connections", s.rejected_connections),
         kv("expired_keys", s.expired_keys),
+        kv("expired_stale_perc", format!("{:.2}", s.expired_stale_perc)),
+        kv(
+            "expired_time_cap_reached_count",
+            s.expired_time_cap_reached_count,
+        ),
+        kv(
+            "expire_cycle_cpu_milliseconds",
+            s.expire_cycle_time_used_us / 1000,
+        ),
         kv("evicted_keys", s.evicted_keys),
         kv("keyspace_hits", s.keyspace_hits),
         kv("keyspace_misses", s.keyspace_misses),

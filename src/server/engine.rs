@@ -205,6 +205,9 @@ pub struct ExpireCycle {
     pub stale_perc: f64,
     /// Cycles that ended at their time limit (Redis's `expired_time_cap_reached_count`).
     pub time_cap_reached: u64,
+    /// The values last copied into INFO stats (see `publish`).
+    published_perc: f64,
+    published_caps: u64,
 }
 
 impl ExpireCycle {
@@ -243,6 +246,18 @@ impl ExpireCycle {
         self.stale_perc = current * 0.05 + self.stale_perc * 0.95;
         self.sampled = 0;
         self.expired = 0;
+    }
+
+    /// Copy the estimate and counters into INFO stats. A stale share that differs from the
+    /// one last copied was zeroed by CONFIG RESETSTAT: the estimate restarts from it.
+    fn publish(&mut self, stats: &mut crate::cmd::exec::Stats) {
+        if stats.expired_stale_perc.to_bits() != self.published_perc.to_bits() {
+            self.stale_perc = stats.expired_stale_perc;
+        }
+        stats.expired_stale_perc = self.stale_perc;
+        self.published_perc = self.stale_perc;
+        stats.expired_time_cap_reached_count += self.time_cap_reached - self.published_caps;
+        self.published_caps = self.time_cap_reached;
     }
 
     /// Whether a fast cycle is wanted (Redis: the last cycle hit its time limit, or the
@@ -709,6 +724,7 @@ impl Engine {
         let start = Instant::now();
         let now = clock::now_ms();
         let knobs = ExpireKnobs::new(st.config.active_expire_effort);
+        cyc.publish(&mut st.stats);
         // Redis's active rehashing: move some buckets of tables that are being resized,
         // so a resize finishes even when no writes arrive (each write moves one bucket).
         for d in &mut st.ks.dbs {
@@ -818,7 +834,10 @@ impl Engine {
             touch_watchers(&mut st, &journal);
             let _ = self.append(now, &journal);
         }
-        cyc.worked += start.elapsed();
+        let worked = start.elapsed();
+        cyc.worked += worked;
+        cyc.publish(&mut st.stats);
+        st.stats.expire_cycle_time_used_us += u64::try_from(worked.as_micros()).unwrap_or(u64::MAX);
         // Hand the lock straight to a waiting thread (the snapshot job's).
         parking_lot::MutexGuard::unlock_fair(st);
         if cyc.running || evicting {
