@@ -211,6 +211,11 @@ fn pubsub() {
 }
 
 #[test]
+fn admin() {
+    check("admin");
+}
+
+#[test]
 fn memory() {
     check("memory");
 }

@@ -101,7 +101,8 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if spec.journal == Journal::Verbatim && x.dirty > dirty {
         x.journal(argv.to_vec());
     }
-    let usec = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let usec = nanos / 1000;
     let st = &mut x.st.stats;
     st.total_commands += 1;
     if st.cmd.len() < COMMANDS.stat_slots {
@@ -110,9 +111,19 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let s = &mut st.cmd[spec.id];
     s.calls += 1;
     s.usec += usec;
+    s.record_latency(nanos);
     if let Reply::Error(text) = &reply {
         s.failed_calls += 1;
         count_error(st, text);
+    }
+    if x.caller == Caller::Client
+        && x.st.slowlog.wants(usec)
+        && !spec.flags.intersects(Flags::SKIP_SLOWLOG | Flags::NO_AUTH)
+    {
+        let now = x.now_ms;
+        let c = x.client();
+        let (addr, name) = (c.addr.clone(), c.name.clone().unwrap_or_default());
+        x.st.slowlog.add(argv, usec, now, &addr, &name);
     }
     reply
 }

@@ -34,6 +34,23 @@ pub struct CmdStat {
     pub rejected_calls: u64,
     /// Returned an error.
     pub failed_calls: u64,
+    /// LATENCY HISTOGRAM: calls by duration, bucket `k` = up to 2^k µs (longer ones in
+    /// the last bucket).
+    pub latency: [u32; LATENCY_BUCKETS],
+}
+
+/// Buckets of `CmdStat::latency` (up to 2^31 µs, about 36 minutes).
+pub const LATENCY_BUCKETS: usize = 32;
+
+impl CmdStat {
+    /// Count one call of `nanos` nanoseconds in the latency histogram.
+    pub fn record_latency(&mut self, nanos: u64) {
+        // Bucket k holds durations in (2^(k-1), 2^k] µs, measured as 1024 ns "µs".
+        let units = nanos.saturating_sub(1) >> 10;
+        let k = (64 - units.leading_zeros()) as usize;
+        let slot = &mut self.latency[k.min(LATENCY_BUCKETS - 1)];
+        *slot = slot.saturating_add(1);
+    }
 }
 
 /// Server-wide counters (INFO stats).
@@ -260,6 +277,8 @@ pub struct State {
     pub pubsub: PubSub,
     /// The `maxmemory` gauge, the eviction pool and its random numbers.
     pub mem: super::memory::MemState,
+    /// SLOWLOG's entries and thresholds.
+    pub slowlog: super::admin::SlowLog,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -332,6 +351,7 @@ impl State {
     /// A fresh state for `config`.
     pub fn new(config: Config, now_ms: i64) -> State {
         let n = usize::try_from(config.databases).unwrap_or(16);
+        let slowlog = super::admin::SlowLog::new(&config);
         State {
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
@@ -347,6 +367,7 @@ impl State {
             functions: crate::script::function::Functions::default(),
             pubsub: PubSub::default(),
             mem: super::memory::MemState::new(),
+            slowlog,
         }
     }
 }

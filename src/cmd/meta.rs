@@ -12,6 +12,209 @@ use super::cmdmeta::{
 /// sorted by full name (`config|get`).
 pub static META: &[CommandMeta] = &[
     CommandMeta {
+        name: "acl",
+        summary: "A container for Access List Control commands ",
+        since: "6.0.0",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|cat",
+        summary: "List the ACL categories or the commands inside a category",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1) since the categories and commands are a fixed set.",
+        args: &[
+            Arg {
+                name: "categoryname",
+                kind: T::String,
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|deluser",
+        summary: "Remove the specified ACL users and the associated rules",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1) amortized time considering the typical user.",
+        args: &[
+            Arg {
+                name: "username",
+                kind: T::String,
+                flags: MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|dryrun",
+        summary: "Returns whether the user can execute the given command without executing the command.",
+        since: "7.0.0",
+        group: "server",
+        complexity: "O(1).",
+        args: &[
+            Arg {
+                name: "username",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "command",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "arg",
+                kind: T::String,
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|genpass",
+        summary: "Generate a pseudorandom secure password to use for ACL users",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "bits",
+                kind: T::Integer,
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|getuser",
+        summary: "Get the rules for a specific ACL user",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        history: &[
+            ("6.2.0", "Added Pub/Sub channel patterns."),
+            ("7.0.0", "Added selectors and changed the format of key and channel patterns from a list to their rule representation."),
+        ],
+        args: &[
+            Arg {
+                name: "username",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|help",
+        summary: "Show helpful text about the different subcommands",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|list",
+        summary: "List the current ACL rules in ACL config file format",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|load",
+        summary: "Reload the ACLs from the configured ACL file",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|log",
+        summary: "List latest events denied because of ACLs in place",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N) with N being the number of entries shown.",
+        args: &[
+            Arg {
+                name: "operation",
+                kind: T::Oneof,
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "count",
+                        kind: T::Integer,
+                        ..A
+                    },
+                    Arg {
+                        name: "reset",
+                        kind: T::PureToken,
+                        token: "RESET",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|save",
+        summary: "Save the current ACL rules in the configured ACL file",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|setuser",
+        summary: "Modify or create the rules for a specific ACL user",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of rules provided.",
+        history: &[
+            ("6.2.0", "Added Pub/Sub channel patterns."),
+            ("7.0.0", "Added selectors and key based permissions."),
+        ],
+        args: &[
+            Arg {
+                name: "username",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "rule",
+                kind: T::String,
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "acl|users",
+        summary: "List the username of all the configured ACL rules",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(N). Where N is the number of configured users.",
+        ..M
+    },
+    CommandMeta {
+        name: "acl|whoami",
+        summary: "Return the name of the user associated to the current connection",
+        since: "6.0.0",
+        group: "server",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
         name: "append",
         summary: "Append a value to a key",
         since: "2.0.0",
@@ -38,6 +241,14 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "asking",
+        summary: "Sent by cluster clients after an -ASK redirect",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
         ..M
     },
     CommandMeta {
@@ -1863,6 +2074,56 @@ pub static META: &[CommandMeta] = &[
                 name: "key",
                 kind: T::Key,
                 key_spec: 0,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "failover",
+        summary: "Start a coordinated failover between this server and one of its replicas.",
+        since: "6.2.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "target",
+                kind: T::Block,
+                token: "TO",
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "host",
+                        kind: T::String,
+                        ..A
+                    },
+                    Arg {
+                        name: "port",
+                        kind: T::Integer,
+                        ..A
+                    },
+                    Arg {
+                        name: "force",
+                        kind: T::PureToken,
+                        token: "FORCE",
+                        flags: OPT,
+                        ..A
+                    },
+                ],
+                ..A
+            },
+            Arg {
+                name: "abort",
+                kind: T::PureToken,
+                token: "ABORT",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "milliseconds",
+                kind: T::Integer,
+                token: "TIMEOUT",
+                flags: OPT,
                 ..A
             },
         ],
@@ -4359,6 +4620,106 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "latency",
+        summary: "A container for latency diagnostics commands",
+        since: "2.8.13",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        ..M
+    },
+    CommandMeta {
+        name: "latency|doctor",
+        summary: "Return a human readable latency analysis report.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        ..M
+    },
+    CommandMeta {
+        name: "latency|graph",
+        summary: "Return a latency graph for the event.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        args: &[
+            Arg {
+                name: "event",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "latency|help",
+        summary: "Show helpful text about the different subcommands.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "latency|histogram",
+        summary: "Return the cumulative distribution of latencies of a subset of commands or all.",
+        since: "7.0.0",
+        group: "server",
+        complexity: "O(N) where N is the number of commands with latency information being retrieved.",
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        args: &[
+            Arg {
+                name: "command",
+                kind: T::String,
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "latency|history",
+        summary: "Return timestamp-latency samples for the event.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        args: &[
+            Arg {
+                name: "event",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "latency|latest",
+        summary: "Return the latest latency samples for all events.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+        ..M
+    },
+    CommandMeta {
+        name: "latency|reset",
+        summary: "Reset latency data for one or more events.",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        args: &[
+            Arg {
+                name: "event",
+                kind: T::String,
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "lcs",
         summary: "Find longest common substring",
         since: "7.0.0",
@@ -4646,6 +5007,22 @@ pub static META: &[CommandMeta] = &[
                 name: "count",
                 kind: T::Integer,
                 token: "COUNT",
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "lolwut",
+        summary: "Display some computer art and the Redis version",
+        since: "5.0.0",
+        group: "server",
+        args: &[
+            Arg {
+                name: "version",
+                kind: T::Integer,
+                token: "VERSION",
                 flags: OPT,
                 ..A
             },
@@ -5042,6 +5419,115 @@ pub static META: &[CommandMeta] = &[
                 kind: T::Key,
                 key_spec: 0,
                 flags: MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "module",
+        summary: "A container for module commands",
+        since: "4.0.0",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        ..M
+    },
+    CommandMeta {
+        name: "module|help",
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        group: "server",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "module|list",
+        summary: "List all modules loaded by the server",
+        since: "4.0.0",
+        group: "server",
+        complexity: "O(N) where N is the number of loaded modules.",
+        tips: &["nondeterministic_output_order"],
+        ..M
+    },
+    CommandMeta {
+        name: "module|load",
+        summary: "Load a module",
+        since: "4.0.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "path",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "arg",
+                kind: T::String,
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "module|loadex",
+        summary: "Load a module with extended parameters",
+        since: "7.0.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "path",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "configs",
+                kind: T::Block,
+                token: "CONFIG",
+                flags: OPT | MULTI | MULTI_TOKEN,
+                args: &[
+                    Arg {
+                        name: "name",
+                        kind: T::String,
+                        ..A
+                    },
+                    Arg {
+                        name: "value",
+                        kind: T::String,
+                        ..A
+                    },
+                ],
+                ..A
+            },
+            Arg {
+                name: "args",
+                kind: T::Block,
+                token: "ARGS",
+                flags: OPT | MULTI,
+                args: &[
+                    Arg {
+                        name: "arg",
+                        kind: T::String,
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "module|unload",
+        summary: "Unload a module",
+        since: "4.0.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "name",
+                kind: T::String,
                 ..A
             },
         ],
@@ -5829,6 +6315,22 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "readonly",
+        summary: "Enables read queries for a connection to a cluster replica node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "readwrite",
+        summary: "Disables read queries for a connection to a cluster replica node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
         name: "rename",
         summary: "Rename a key",
         since: "1.0.0",
@@ -5898,6 +6400,59 @@ pub static META: &[CommandMeta] = &[
                 name: "newkey",
                 kind: T::Key,
                 key_spec: 1,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "replicaof",
+        summary: "Make the server a replica of another instance, or promote it as master.",
+        since: "5.0.0",
+        group: "server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "args",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "host-port",
+                        kind: T::Block,
+                        args: &[
+                            Arg {
+                                name: "host",
+                                kind: T::String,
+                                ..A
+                            },
+                            Arg {
+                                name: "port",
+                                kind: T::Integer,
+                                ..A
+                            },
+                        ],
+                        ..A
+                    },
+                    Arg {
+                        name: "no-one",
+                        kind: T::Block,
+                        args: &[
+                            Arg {
+                                name: "no",
+                                kind: T::PureToken,
+                                token: "NO",
+                                ..A
+                            },
+                            Arg {
+                                name: "one",
+                                kind: T::PureToken,
+                                token: "ONE",
+                                ..A
+                            },
+                        ],
+                        ..A
+                    },
+                ],
                 ..A
             },
         ],
@@ -5980,6 +6535,14 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "role",
+        summary: "Return the role of the instance in the context of replication",
+        since: "2.8.12",
+        group: "server",
+        complexity: "O(1)",
         ..M
     },
     CommandMeta {
@@ -6823,6 +7386,116 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "slaveof",
+        summary: "Make the server a replica of another instance, or promote it as master.",
+        since: "1.0.0",
+        group: "server",
+        complexity: "O(1)",
+        deprecated_since: "5.0.0",
+        replaced_by: "`REPLICAOF`",
+        doc_flags: &["deprecated"],
+        args: &[
+            Arg {
+                name: "args",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "host-port",
+                        kind: T::Block,
+                        args: &[
+                            Arg {
+                                name: "host",
+                                kind: T::String,
+                                ..A
+                            },
+                            Arg {
+                                name: "port",
+                                kind: T::Integer,
+                                ..A
+                            },
+                        ],
+                        ..A
+                    },
+                    Arg {
+                        name: "no-one",
+                        kind: T::Block,
+                        args: &[
+                            Arg {
+                                name: "no",
+                                kind: T::PureToken,
+                                token: "NO",
+                                ..A
+                            },
+                            Arg {
+                                name: "one",
+                                kind: T::PureToken,
+                                token: "ONE",
+                                ..A
+                            },
+                        ],
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "slowlog",
+        summary: "A container for slow log commands",
+        since: "2.2.12",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        ..M
+    },
+    CommandMeta {
+        name: "slowlog|get",
+        summary: "Get the slow log's entries",
+        since: "2.2.12",
+        group: "server",
+        complexity: "O(N) where N is the number of entries returned",
+        history: &[
+            ("4.0.0", "Added client IP address, port and name to the reply."),
+        ],
+        tips: &["request_policy:all_nodes", "nondeterministic_output"],
+        args: &[
+            Arg {
+                name: "count",
+                kind: T::Integer,
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "slowlog|help",
+        summary: "Show helpful text about the different subcommands",
+        since: "6.2.0",
+        group: "server",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "slowlog|len",
+        summary: "Get the slow log's length",
+        since: "2.2.12",
+        group: "server",
+        complexity: "O(1)",
+        tips: &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "slowlog|reset",
+        summary: "Clear all entries from the slow log",
+        since: "2.2.12",
+        group: "server",
+        complexity: "O(N) where N is the number of entries in the slowlog",
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        ..M
+    },
+    CommandMeta {
         name: "smembers",
         summary: "Get all the members in a set",
         since: "1.0.0",
@@ -7634,6 +8307,27 @@ pub static META: &[CommandMeta] = &[
         since: "2.2.0",
         group: "transactions",
         complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "wait",
+        summary: "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
+        since: "3.0.0",
+        group: "generic",
+        complexity: "O(1)",
+        tips: &["request_policy:all_shards", "response_policy:agg_min"],
+        args: &[
+            Arg {
+                name: "numreplicas",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "timeout",
+                kind: T::Integer,
+                ..A
+            },
+        ],
         ..M
     },
     CommandMeta {

@@ -3,6 +3,7 @@
 //! command group. Handlers parse arguments and shape replies; value semantics live in
 //! `db/`. Handlers are synchronous and deterministic given (state, argv, now).
 
+pub mod admin;
 pub mod bitmap;
 pub mod blocking;
 pub mod client;
@@ -122,6 +123,8 @@ pub enum Group {
     PubSub,
     /// Scripting (EVAL, SCRIPT).
     Scripting,
+    /// Cluster (refused: strata is a standalone server).
+    Cluster,
 }
 
 impl Group {
@@ -143,6 +146,7 @@ impl Group {
             Group::HyperLogLog => "hyperloglog",
             Group::Geo => "geo",
             Group::Scripting => "scripting",
+            Group::Cluster => "cluster",
         }
     }
 }

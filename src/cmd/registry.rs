@@ -45,6 +45,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::introspect::register(&mut specs);
     super::scripting::register(&mut specs);
     super::function::register(&mut specs);
+    super::admin::register(&mut specs);
     let r = Registry::build(specs);
     if let Err(e) = r.validate() {
         panic!("invalid command table: {e}");
@@ -154,6 +155,13 @@ impl Registry {
         self.commands
             .iter()
             .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+    }
+
+    /// Every spec with its parent (None for top level).
+    pub fn all_with_parent(&self) -> impl Iterator<Item = (&CommandSpec, Option<&CommandSpec>)> {
+        self.commands.iter().flat_map(|c| {
+            std::iter::once((c, None)).chain(c.subcommands.iter().map(move |s| (s, Some(c))))
+        })
     }
 }
 

@@ -1,0 +1,763 @@
+//! Server-administration commands a Redis client or tool expects even from a server
+//! without replication, cluster, modules or extra ACL users: SLOWLOG (with its log),
+//! LATENCY, ROLE, WAIT, LOLWUT, MODULE, the ACL commands that describe the one `default`
+//! user, and the refusals Redis itself gives on a standalone server (READONLY, READWRITE,
+//! ASKING, FAILOVER; REPLICAOF only as NO ONE). Replies and errors are Redis 7.0's.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, BlockRequest, Exec};
+use super::registry::COMMANDS;
+use super::server::help_reply;
+use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
+use crate::config::Config;
+use crate::resp::Reply;
+
+/// Register this file's commands.
+#[rustfmt::skip]
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let srv = |name, arity, flags, handler, summary, since| {
+        cmd(name, arity, flags, handler).group(Group::Server).doc(summary, since)
+    };
+    // Flags and ACL categories as Redis 7.0's COMMAND INFO gives them.
+    let help = F::LOADING | F::STALE;
+    let slow_admin = F::ADMIN | F::LOADING | F::STALE;
+    let admin = F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE;
+    let slowlog = vec![
+        srv("get", -2, slow_admin, slowlog_get, "Get the slow log's entries", "2.2.12"),
+        srv("len", 2, slow_admin, slowlog_len, "Get the slow log's length", "2.2.12"),
+        srv("reset", 2, slow_admin, slowlog_reset, "Clear all entries from the slow log", "2.2.12"),
+        srv("help", 2, help, slowlog_help, "Show helpful text about the different subcommands", "6.2.0"),
+    ];
+    t.push(container("slowlog", -2, F::empty(), slowlog).group(Group::Server).doc("A container for slow log commands", "2.2.12"));
+    let latency = vec![
+        srv("latest", 2, admin, latency_latest, "Return the latest latency samples for all events.", "2.8.13"),
+        srv("history", 3, admin, latency_history, "Returns timestamp-latency samples for an event.", "2.8.13"),
+        srv("reset", -2, admin, latency_reset, "Reset latency data for one or more events.", "2.8.13"),
+        srv("doctor", 2, admin, latency_doctor, "Return a human readable latency analysis report.", "2.8.13"),
+        srv("graph", 3, admin, latency_graph, "Return a latency graph for the event.", "2.8.13"),
+        srv("histogram", -2, admin, latency_histogram, "Return the cumulative distribution of latencies of a subset of commands or all.", "7.0.0"),
+        srv("help", 2, help, latency_help, "Show helpful text about the different subcommands.", "2.8.13"),
+    ];
+    t.push(container("latency", -2, F::empty(), latency).group(Group::Server).doc("A container for latency diagnostics commands", "2.8.13"));
+    t.push(srv("role", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST, role, "Returns the replication role", "2.8.12").acl(&["admin", "dangerous"]));
+    t.push(cmd("wait", 3, F::NOSCRIPT, wait).group(Group::Generic).acl(&["connection"]).doc("Wait for the synchronous replication of all the write commands sent in the context of the current connection", "3.0.0"));
+    t.push(srv("lolwut", -1, F::READONLY | F::FAST, lolwut, "Display some computer art and the Redis version", "5.0.0").acl(&["read"]));
+    let unload = F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING;
+    let module = vec![
+        srv("list", 2, F::ADMIN | F::NOSCRIPT, module_list, "List all modules loaded by the server", "4.0.0"),
+        srv("load", -3, unload, module_load, "Load a module", "4.0.0"),
+        srv("loadex", -3, unload, module_load, "Load a module with extended parameters", "7.0.0"),
+        srv("unload", 3, unload, module_load, "Unload a module", "4.0.0"),
+        srv("help", 2, help, module_help, "Show helpful text about the different subcommands", "5.0.0"),
+    ];
+    t.push(container("module", -2, F::empty(), module).group(Group::Server).doc("A container for module commands", "4.0.0"));
+    let cluster_off = |name, flags, summary, since| {
+        cmd(name, 1, flags, no_cluster).group(Group::Cluster).acl(&["connection"]).doc(summary, since)
+    };
+    t.push(cluster_off("readonly", F::FAST | F::LOADING | F::STALE, "Enables read queries for a connection to a Redis Cluster replica node", "3.0.0"));
+    t.push(cluster_off("readwrite", F::FAST | F::LOADING | F::STALE, "Disables read queries for a connection to a Redis Cluster replica node", "3.0.0"));
+    t.push(cluster_off("asking", F::FAST, "Sent by cluster clients after an -ASK redirect", "3.0.0"));
+    let repl = F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING;
+    t.push(srv("replicaof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "5.0.0"));
+    t.push(srv("slaveof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "1.0.0"));
+    t.push(srv("failover", -1, F::ADMIN | F::NOSCRIPT | F::STALE, failover, "Start a coordinated failover between this server and one of its replicas.", "6.2.0"));
+    let acl_f = F::NOSCRIPT | F::LOADING | F::STALE;
+    let acl = vec![
+        srv("whoami", 2, acl_f, acl_whoami, "Return the name of the user associated to the current connection", "6.0.0"),
+        srv("users", 2, admin, acl_users, "List the username of all the configured ACL rules", "6.0.0"),
+        srv("list", 2, admin, acl_list, "List the current ACL rules in ACL config file format", "6.0.0"),
+        srv("cat", -2, acl_f, acl_cat, "List the ACL categories or the commands inside a category", "6.0.0"),
+        srv("getuser", 3, admin, acl_getuser, "Get the rules for a specific ACL user", "6.0.0"),
+        srv("log", -2, admin, acl_log, "List latest events denied because of ACLs in place", "6.0.0"),
+        srv("genpass", -2, acl_f, acl_genpass, "Generate a pseudorandom secure password to use for ACL users", "6.0.0"),
+        srv("setuser", -3, admin, acl_unsupported, "Modify or create the rules for a specific ACL user", "6.0.0"),
+        srv("deluser", -3, admin, acl_deluser, "Remove the specified ACL users and the associated rules", "6.0.0"),
+        srv("dryrun", -4, admin, acl_unsupported, "Returns whether the user can execute the given command without executing the command.", "7.0.0"),
+        srv("save", 2, admin, acl_no_file, "Save the current ACL rules in the configured ACL file", "6.0.0"),
+        srv("load", 2, admin, acl_no_file, "Reload the ACLs from the configured ACL file", "6.0.0"),
+        srv("help", 2, help, acl_help, "Show helpful text about the different subcommands", "6.0.0"),
+    ];
+    t.push(container("acl", -2, F::empty(), acl).group(Group::Server).doc("A container for Access List Control commands", "6.0.0"));
+}
+
+// ---------------------------------------------------------------------------------------
+// SLOWLOG
+
+/// Arguments kept per entry, and bytes kept per argument (Redis's limits).
+const SLOWLOG_MAX_ARGC: usize = 32;
+const SLOWLOG_MAX_ARGLEN: usize = 128;
+
+/// One slow command.
+#[derive(Debug, Clone)]
+struct SlowEntry {
+    id: u64,
+    time_s: i64,
+    usec: u64,
+    argv: Vec<Bytes>,
+    addr: String,
+    name: Bytes,
+}
+
+/// The slow log: commands that took at least `slowlog-log-slower-than` microseconds,
+/// newest first, at most `slowlog-max-len` of them.
+#[derive(Debug)]
+pub struct SlowLog {
+    entries: VecDeque<SlowEntry>,
+    next_id: u64,
+    /// Microseconds; negative = disabled.
+    threshold_us: i64,
+    max_len: usize,
+}
+
+impl Default for SlowLog {
+    fn default() -> Self {
+        SlowLog {
+            entries: VecDeque::new(),
+            next_id: 0,
+            threshold_us: 10_000,
+            max_len: 128,
+        }
+    }
+}
+
+impl SlowLog {
+    /// A log with the thresholds of `config`.
+    pub fn new(config: &Config) -> Self {
+        let mut s = SlowLog::default();
+        s.configure(config);
+        s
+    }
+
+    /// Re-read `slowlog-log-slower-than` and `slowlog-max-len` (after CONFIG SET).
+    pub fn configure(&mut self, config: &Config) {
+        let num = |name: &str| config.get(name).and_then(|v| v.trim().parse::<i64>().ok());
+        if let Some(t) = num("slowlog-log-slower-than") {
+            self.threshold_us = t;
+        }
+        if let Some(n) = num("slowlog-max-len") {
+            self.max_len = usize::try_from(n).unwrap_or(0);
+        }
+        self.entries.truncate(self.max_len);
+    }
+
+    /// True when a command that took `usec` belongs in the log.
+    pub fn wants(&self, usec: u64) -> bool {
+        self.threshold_us >= 0 && i128::from(usec) >= i128::from(self.threshold_us)
+    }
+
+    /// Record a command (arguments trimmed as Redis trims them).
+    pub fn add(&mut self, argv: &[Bytes], usec: u64, now_ms: i64, addr: &str, name: &[u8]) {
+        let mut kept: Vec<Bytes> = Vec::with_capacity(argv.len().min(SLOWLOG_MAX_ARGC));
+        for (i, a) in argv.iter().enumerate() {
+            if i == SLOWLOG_MAX_ARGC - 1 && argv.len() > SLOWLOG_MAX_ARGC {
+                let more = argv.len() - SLOWLOG_MAX_ARGC + 1;
+                kept.push(Bytes::from(format!("... ({more} more arguments)")));
+                break;
+            }
+            if a.len() > SLOWLOG_MAX_ARGLEN {
+                let mut s = a[..SLOWLOG_MAX_ARGLEN].to_vec();
+                let more = a.len() - SLOWLOG_MAX_ARGLEN;
+                s.extend_from_slice(format!("... ({more} more bytes)").as_bytes());
+                kept.push(Bytes::from(s));
+            } else {
+                kept.push(a.clone());
+            }
+        }
+        self.entries.push_front(SlowEntry {
+            id: self.next_id,
+            time_s: now_ms.div_euclid(1000),
+            usec,
+            argv: kept,
+            addr: addr.to_string(),
+            name: Bytes::copy_from_slice(name),
+        });
+        self.next_id += 1;
+        self.entries.truncate(self.max_len);
+    }
+}
+
+fn slowlog_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let count_err = || CmdError::err("count should be greater than or equal to -1");
+    let count = match a.len() {
+        2 => 10,
+        3 => {
+            let n = arg_i64(&a[2]).map_err(|_| count_err())?;
+            if n < -1 {
+                return Err(count_err());
+            }
+            if n == -1 {
+                usize::MAX
+            } else {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+        }
+        _ => return Err(subcommand_error("get", "SLOWLOG")),
+    };
+    let out =
+        x.st.slowlog
+            .entries
+            .iter()
+            .take(count)
+            .map(|e| {
+                Reply::Array(vec![
+                    Reply::Int(i64::try_from(e.id).unwrap_or(i64::MAX)),
+                    Reply::Int(e.time_s),
+                    Reply::Int(i64::try_from(e.usec).unwrap_or(i64::MAX)),
+                    Reply::Array(e.argv.iter().map(|b| Reply::Bulk(b.clone())).collect()),
+                    Reply::Bulk(Bytes::from(e.addr.clone())),
+                    Reply::Bulk(e.name.clone()),
+                ])
+            })
+            .collect();
+    Ok(Reply::Array(out))
+}
+
+fn slowlog_len(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Int(
+        i64::try_from(x.st.slowlog.entries.len()).unwrap_or(i64::MAX),
+    ))
+}
+
+fn slowlog_reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.st.slowlog.entries.clear();
+    Ok(Reply::ok())
+}
+
+fn slowlog_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    ))
+}
+
+/// Redis's error for a known subcommand given the wrong arguments.
+fn subcommand_error(sub: &str, cmd: &str) -> CmdError {
+    CmdError::err(format!(
+        "unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// LATENCY (latency monitoring off, as with Redis's default latency-monitor-threshold 0)
+
+fn latency_latest(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(Vec::new()))
+}
+
+fn latency_history(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(Vec::new()))
+}
+
+fn latency_reset(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Int(0))
+}
+
+fn latency_graph(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err(format!(
+        "No samples available for event '{}'",
+        String::from_utf8_lossy(&a[2])
+    )))
+}
+
+/// LATENCY HISTOGRAM [command ...]: per command that ran, its calls and the cumulative
+/// count of calls that took up to 1, 2, 4, … µs (powers of two; Redis's own buckets are
+/// its HDR histogram's, within 3% of these), up to the bucket that holds the slowest.
+fn latency_histogram(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let wanted: Vec<String> = a[2..]
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).to_lowercase())
+        .collect();
+    let mut out = Vec::new();
+    for (spec, _) in COMMANDS.all_with_parent() {
+        if !wanted.is_empty() && !wanted.contains(&spec.full_name) {
+            continue;
+        }
+        let Some(s) = x.st.stats.cmd.get(spec.id) else {
+            continue;
+        };
+        if s.calls == 0 {
+            continue;
+        }
+        let last = s.latency.iter().rposition(|&n| n > 0).unwrap_or(0);
+        let first = s.latency.iter().position(|&n| n > 0).unwrap_or(0);
+        let mut cumulative = 0u64;
+        let mut hist = Vec::new();
+        for (k, &n) in s.latency.iter().enumerate().take(last + 1) {
+            cumulative += u64::from(n);
+            if k >= first {
+                hist.push((
+                    Reply::Int(1i64 << k),
+                    Reply::Int(i64::try_from(cumulative).unwrap_or(i64::MAX)),
+                ));
+            }
+        }
+        out.push((
+            Reply::bulk_string(spec.full_name.clone()),
+            Reply::Map(vec![
+                (
+                    Reply::bulk(b"calls"),
+                    Reply::Int(i64::try_from(s.calls).unwrap_or(i64::MAX)),
+                ),
+                (Reply::bulk(b"histogram_usec"), Reply::Map(hist)),
+            ]),
+        ));
+    }
+    Ok(Reply::Map(out))
+}
+
+fn latency_doctor(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Verbatim(
+        "txt",
+        Bytes::from_static(
+            b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n",
+        ),
+    ))
+}
+
+fn latency_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "LATENCY",
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+        ],
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Replication, cluster and modules: a standalone master without any
+
+fn role(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(vec![
+        Reply::bulk(b"master"),
+        Reply::Int(0),
+        Reply::Array(Vec::new()),
+    ]))
+}
+
+/// WAIT numreplicas timeout: no replica ever acknowledges, so 0 — at once when none is
+/// asked for, else after the timeout (0 = forever), as Redis without replicas.
+fn wait(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let want = arg_i64(&a[1])?;
+    let timeout =
+        arg_i64(&a[2]).map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    if want <= 0 || !x.may_block() {
+        return Ok(Reply::Int(0));
+    }
+    x.block = Some(BlockRequest {
+        keys: Vec::new(),
+        deadline_ms: if timeout == 0 {
+            0
+        } else {
+            x.now_ms.saturating_add(timeout)
+        },
+        timeout_reply: Reply::Int(0),
+        argv: None,
+    });
+    Ok(Reply::Int(0))
+}
+
+fn no_cluster(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err("This instance has cluster support disabled"))
+}
+
+/// REPLICAOF NO ONE is what a master already is; strata does not replicate from others.
+fn replicaof(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if is(&a[1], "no") && is(&a[2], "one") {
+        return Ok(Reply::ok());
+    }
+    Err(CmdError::err(
+        "strata does not support replication (REPLICAOF NO ONE is accepted)",
+    ))
+}
+
+fn failover(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err("FAILOVER requires connected replicas."))
+}
+
+fn module_list(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(Vec::new()))
+}
+
+fn module_load(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err(
+        "MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+    ))
+}
+
+fn module_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    ))
+}
+
+fn lolwut(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Verbatim(
+        "txt",
+        Bytes::from(format!(
+            "strata {} (Redis ver. {})\n",
+            crate::STRATA_VERSION,
+            crate::REDIS_VERSION
+        )),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// ACL: the one `default` user (its password is `requirepass`)
+
+fn acl_whoami(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::bulk(b"default"))
+}
+
+fn acl_users(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(vec![Reply::bulk(b"default")]))
+}
+
+/// `nopass`, or the SHA-256 of `requirepass` as Redis lists it.
+fn password_rule(x: &Exec<'_>) -> String {
+    let pass = &x.st.config.requirepass;
+    if pass.is_empty() {
+        "nopass".into()
+    } else {
+        format!("#{}", sha256_hex(pass.as_bytes()))
+    }
+}
+
+fn acl_list(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Array(vec![Reply::bulk_string(format!(
+        "user default on {} ~* &* +@all",
+        password_rule(x)
+    ))]))
+}
+
+fn acl_getuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if &a[2][..] != b"default" {
+        return Ok(Reply::Null);
+    }
+    let pass = &x.st.config.requirepass;
+    let (flags, passwords) = if pass.is_empty() {
+        (vec![Reply::bulk(b"on"), Reply::bulk(b"nopass")], vec![])
+    } else {
+        (
+            vec![Reply::bulk(b"on")],
+            vec![Reply::bulk_string(sha256_hex(pass.as_bytes()))],
+        )
+    };
+    let field = |s: &str| Reply::bulk(s.as_bytes());
+    Ok(Reply::Map(vec![
+        (field("flags"), Reply::Array(flags)),
+        (field("passwords"), Reply::Array(passwords)),
+        (field("commands"), field("+@all")),
+        (field("keys"), field("~*")),
+        (field("channels"), field("&*")),
+        (field("selectors"), Reply::Array(Vec::new())),
+    ]))
+}
+
+fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    const CATEGORIES: &[&str] = &[
+        "keyspace",
+        "read",
+        "write",
+        "set",
+        "sortedset",
+        "list",
+        "hash",
+        "string",
+        "bitmap",
+        "hyperloglog",
+        "geo",
+        "stream",
+        "pubsub",
+        "admin",
+        "fast",
+        "slow",
+        "blocking",
+        "dangerous",
+        "connection",
+        "transaction",
+        "scripting",
+    ];
+    match a.len() {
+        2 => Ok(Reply::Array(
+            CATEGORIES
+                .iter()
+                .map(|c| Reply::bulk(c.as_bytes()))
+                .collect(),
+        )),
+        3 => {
+            let want = String::from_utf8_lossy(&a[2]).to_lowercase();
+            if !CATEGORIES.contains(&want.as_str()) {
+                return Err(CmdError::err(format!(
+                    "Unknown category '{}'",
+                    String::from_utf8_lossy(&a[2])
+                )));
+            }
+            let mut names = Vec::new();
+            for c in COMMANDS.all_with_parent() {
+                let (spec, parent) = c;
+                if super::introspect::categories(spec, parent).contains(&want.as_str()) {
+                    names.push(Reply::bulk_string(spec.full_name.clone()));
+                }
+            }
+            Ok(Reply::Array(names))
+        }
+        _ => Err(subcommand_error("cat", "ACL")),
+    }
+}
+
+fn acl_log(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    match a.get(2) {
+        None => Ok(Reply::Array(Vec::new())),
+        Some(arg) if is(arg, "reset") => Ok(Reply::ok()),
+        Some(arg) => {
+            // Any integer (a negative one too) lists the (empty) log.
+            arg_i64(arg)?;
+            Ok(Reply::Array(Vec::new()))
+        }
+    }
+}
+
+fn acl_genpass(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let bits = match a.get(2) {
+        None => 256,
+        Some(b) => {
+            let n = arg_i64(b)?;
+            if !(1..=4096).contains(&n) {
+                return Err(CmdError::err(
+                    "ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
+                ));
+            }
+            n
+        }
+    };
+    let chars = usize::try_from((bits + 3) / 4).unwrap_or(64);
+    let mut out = String::with_capacity(chars + 16);
+    let mut buf = [0u8; 32];
+    while out.len() < chars {
+        getrandom_fill(&mut buf);
+        for b in buf {
+            out.push_str(&format!("{b:02x}"));
+        }
+    }
+    out.truncate(chars);
+    Ok(Reply::bulk_string(out))
+}
+
+fn acl_deluser(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a[2..].iter().any(|u| &u[..] == b"default") {
+        return Err(CmdError::err("The 'default' user cannot be removed"));
+    }
+    Ok(Reply::Int(0))
+}
+
+fn acl_unsupported(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err(
+        "strata has only the 'default' user (its password is requirepass)",
+    ))
+}
+
+fn acl_no_file(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Err(CmdError::err(
+        "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
+    ))
+}
+
+fn acl_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(help_reply(
+        "ACL",
+        &[
+            "CAT [<category>]",
+            "    List all commands that belong to <category>, or all command categories",
+            "    when no category is specified.",
+            "DELUSER <username> [<username> ...]",
+            "    Delete a list of users.",
+            "GETUSER <username>",
+            "    Get the user's details.",
+            "GENPASS [<bits>]",
+            "    Generate a secure 256-bit user password. The optional `bits` argument can",
+            "    be used to specify a different size.",
+            "LIST",
+            "    Show users details in config file format.",
+            "LOG [<count> | RESET]",
+            "    Show the ACL log entries.",
+            "USERS",
+            "    List all the registered usernames.",
+            "WHOAMI",
+            "    Return the current connection username.",
+        ],
+    ))
+}
+
+/// Fill `buf` from the kernel's random source (ACL GENPASS).
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
+    if ok.is_err() {
+        // No /dev/urandom: fall back to the clock and a counter mixed (never fails).
+        let mut z = u64::try_from(crate::clock::now_us()).unwrap_or(0);
+        for b in buf.iter_mut() {
+            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut v = z;
+            v = (v ^ (v >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            v = (v ^ (v >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            *b = (v ^ (v >> 31)).to_le_bytes()[0];
+        }
+    }
+}
+
+/// SHA-256 (FIPS 180-4) of `data`, lowercase hex: how ACL LIST/GETUSER show a password.
+fn sha256_hex(data: &[u8]) -> String {
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend((0..8).rev().map(|i| (bit_len >> (8 * i)) as u8));
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = word.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for i in 0..64 {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(K[i])
+                .wrapping_add(w[i]);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            let t2 = s0.wrapping_add(maj);
+            hh = g;
+            g = f;
+            f = e;
+            e = d.wrapping_add(t1);
+            d = c;
+            c = b;
+            b = a;
+            a = t1.wrapping_add(t2);
+        }
+        for (x, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(v);
+        }
+    }
+    h.iter().map(|v| format!("{v:08x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_vectors() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // What redis-server 7.0 lists for `requirepass foo`.
+        assert_eq!(
+            sha256_hex(b"foo"),
+            "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+        );
+        assert_eq!(
+            sha256_hex(&[b'a'; 1000]),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
+        );
+    }
+
+    #[test]
+    fn slowlog_trims_like_redis_and_keeps_the_newest() {
+        let mut s = SlowLog {
+            max_len: 2,
+            threshold_us: 0,
+            ..SlowLog::default()
+        };
+        let many: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("a{i}"))).collect();
+        s.add(&many, 5, 1_700_000_000_123, "1.2.3.4:5", b"");
+        let e = &s.entries[0];
+        assert_eq!(e.argv.len(), 32);
+        assert_eq!(&e.argv[31][..], b"... (9 more arguments)");
+        assert_eq!(e.time_s, 1_700_000_000);
+        s.add(&[Bytes::from(vec![b'x'; 130])], 7, 0, "", b"n");
+        assert_eq!(
+            &s.entries[0].argv[0][..],
+            [&[b'x'; 128][..], b"... (2 more bytes)"]
+                .concat()
+                .as_slice()
+        );
+        s.add(&[Bytes::from_static(b"third")], 9, 0, "", b"");
+        assert_eq!(s.entries.len(), 2);
+        assert_eq!(s.entries[0].id, 2);
+        assert_eq!(s.entries[1].id, 1);
+        assert!(s.wants(0));
+        s.threshold_us = -1;
+        assert!(!s.wants(u64::MAX));
+    }
+}
