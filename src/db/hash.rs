@@ -40,7 +40,10 @@ enum Repr {
 /// Fields and values packed in insertion order in one exact-size buffer: empty (no
 /// allocation) when the hash is, otherwise a 2-byte little-endian pair count (saturated
 /// at `u16::MAX`: then counted by walking, as Redis's listpack header) followed by the
-/// pairs, each element a LEB128 length then its bytes, a pair the field then the value.
+/// pairs. A pair is a header, the field's bytes, the value's bytes. The header is one byte
+/// `field_len << 4 | value_len` when the field is at most 14 bytes and the value at most
+/// 15 (most small hashes: one byte of overhead per pair, where Redis's listpack spends
+/// four), else `0xF0` followed by both lengths as LEB128.
 #[derive(Clone, Default)]
 struct Pack(Box<[u8]>);
 
@@ -69,8 +72,8 @@ fn varint_len(mut n: usize) -> usize {
     l
 }
 
-/// Read the element at `pos`: (its bytes' start, its end).
-fn element_at(buf: &[u8], pos: usize) -> (usize, usize) {
+/// Read the LEB128 number at `pos`: (the number, the position after it).
+fn varint_at(buf: &[u8], pos: usize) -> (usize, usize) {
     let mut n = 0usize;
     let mut shift = 0;
     let mut i = pos;
@@ -79,21 +82,73 @@ fn element_at(buf: &[u8], pos: usize) -> (usize, usize) {
         i += 1;
         n |= usize::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
-            break;
+            return (n, i);
         }
         shift += 7;
     }
-    (i, i + n)
+}
+
+/// Longest field a one-byte pair header holds (high nibble 15 marks the long form).
+const SHORT_FIELD: usize = 14;
+/// Longest value a one-byte pair header holds.
+const SHORT_VALUE: usize = 15;
+/// The first byte of a long-form pair header.
+const LONG: u8 = 0xF0;
+
+/// Encoded length of a pair with a field of `f` bytes and a value of `v` bytes.
+fn pair_len(f: usize, v: usize) -> usize {
+    let head = if f <= SHORT_FIELD && v <= SHORT_VALUE {
+        1
+    } else {
+        1 + varint_len(f) + varint_len(v)
+    };
+    head + f + v
+}
+
+/// Append the encoded pair.
+fn put_pair(out: &mut Vec<u8>, field: &[u8], value: &[u8]) {
+    let (f, v) = (field.len(), value.len());
+    if f <= SHORT_FIELD && v <= SHORT_VALUE {
+        #[expect(clippy::cast_possible_truncation, reason = "f <= 14, v <= 15")]
+        out.push(((f << 4) | v) as u8);
+    } else {
+        out.push(LONG);
+        put_varint(out, f);
+        put_varint(out, v);
+    }
+    out.extend_from_slice(field);
+    out.extend_from_slice(value);
 }
 
 /// Where a pair sits in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Slot {
-    /// Start of the field element (its length varint).
+    /// Start of the pair (its header).
     start: usize,
-    /// Start of the value element (its length varint).
-    value_pos: usize,
+    /// Start of the field's bytes.
+    field: usize,
+    /// Start of the value's bytes (= end of the field's).
+    value: usize,
     /// End of the value's bytes (= start of the next pair).
     end: usize,
+}
+
+/// The pair starting at `pos`.
+fn pair_at(buf: &[u8], pos: usize) -> Slot {
+    let h = buf[pos];
+    let (f, v, field) = if h < LONG {
+        (usize::from(h >> 4), usize::from(h & 0xf), pos + 1)
+    } else {
+        let (f, i) = varint_at(buf, pos + 1);
+        let (v, i) = varint_at(buf, i);
+        (f, v, i)
+    };
+    Slot {
+        start: pos,
+        field,
+        value: field + f,
+        end: field + f + v,
+    }
 }
 
 impl Pack {
@@ -136,41 +191,32 @@ impl Pack {
         let buf = self.body();
         let mut pos = 0;
         while pos < buf.len() {
-            let (fs, fe) = element_at(buf, pos);
-            let (_, ve) = element_at(buf, fe);
-            if &buf[fs..fe] == field {
-                return Some(Slot {
-                    start: pos,
-                    value_pos: fe,
-                    end: ve,
-                });
+            let s = pair_at(buf, pos);
+            if &buf[s.field..s.value] == field {
+                return Some(s);
             }
-            pos = ve;
+            pos = s.end;
         }
         None
     }
 
     fn get(&self, field: &[u8]) -> Option<&[u8]> {
         let s = self.find(field)?;
-        let buf = self.body();
-        let (vs, ve) = element_at(buf, s.value_pos);
-        Some(&buf[vs..ve])
+        Some(&self.body()[s.value..s.end])
     }
 
     /// Insert or replace; true if the field is new. The buffer is reallocated to its
     /// exact new size (no spare capacity is kept, as Redis's listpack).
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let vlen = varint_len(value.len()) + value.len();
+        let len = pair_len(field.len(), value.len());
+        let mut enc = Vec::with_capacity(len);
+        put_pair(&mut enc, field, value);
         if let Some(s) = self.find(field) {
-            let (at, end) = (HDR + s.value_pos, HDR + s.end);
-            if end - at == vlen {
+            let (at, end) = (HDR + s.start, HDR + s.end);
+            if end - at == len {
                 // Same encoded length: overwrite in place, no reallocation.
-                let (vs, _) = element_at(&self.0, at);
-                self.0[vs..end].copy_from_slice(value);
+                self.0[at..end].copy_from_slice(&enc);
             } else {
-                let mut enc = Vec::with_capacity(vlen);
-                put_varint(&mut enc, value.len());
-                enc.extend_from_slice(value);
                 let n = self.pairs();
                 let mut buf = std::mem::take(&mut self.0).into_vec();
                 buf.splice(at..end, enc);
@@ -180,17 +226,13 @@ impl Pack {
         }
         let n = self.pairs();
         let mut buf = std::mem::take(&mut self.0).into_vec();
-        let add = varint_len(field.len()) + field.len() + vlen;
         if buf.is_empty() {
-            buf.reserve_exact(HDR + add);
+            buf.reserve_exact(HDR + len);
             buf.extend_from_slice(&[0; HDR]);
         } else {
-            buf.reserve_exact(add);
+            buf.reserve_exact(len);
         }
-        put_varint(&mut buf, field.len());
-        buf.extend_from_slice(field);
-        put_varint(&mut buf, value.len());
-        buf.extend_from_slice(value);
+        buf.extend_from_slice(&enc);
         self.store(buf, n + 1);
         true
     }
@@ -219,10 +261,9 @@ impl<'a> Iterator for PackIter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        let (fs, fe) = element_at(self.buf, self.pos);
-        let (vs, ve) = element_at(self.buf, fe);
-        self.pos = ve;
-        Some((&self.buf[fs..fe], &self.buf[vs..ve]))
+        let s = pair_at(self.buf, self.pos);
+        self.pos = s.end;
+        Some((&self.buf[s.field..s.value], &self.buf[s.value..s.end]))
     }
 }
 
@@ -538,11 +579,11 @@ mod tests {
         };
         let mut h = Hash::new();
         h.set(b"f", b"v", big);
-        // Header + "f" + "v", nothing spare.
+        // Header + pair header + "f" + "v", nothing spare.
         let Repr::Pack(p) = &h.repr else {
             panic!("listpack")
         };
-        assert_eq!(p.0.len(), HDR + 4);
+        assert_eq!(p.0.len(), HDR + 3);
         h.set(b"f", b"w", big);
         h.set(b"f", b"longer", big);
         assert_eq!(h.get(b"f"), Some(&b"longer"[..]));
@@ -557,10 +598,7 @@ mod tests {
         let n = usize::from(u16::MAX) - 2;
         let mut buf = vec![0; HDR];
         for i in 0..n {
-            let f = format!("{i}");
-            put_varint(&mut buf, f.len());
-            buf.extend_from_slice(f.as_bytes());
-            put_varint(&mut buf, 0);
+            put_pair(&mut buf, format!("{i}").as_bytes(), b"");
         }
         let mut p = Pack::default();
         p.store(buf, n);
@@ -585,11 +623,50 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, n);
             assert_eq!(b.len(), varint_len(n));
-            b.extend(std::iter::repeat_n(7u8, n.min(400)));
-            if n <= 400 {
-                assert_eq!(element_at(&b, 0), (varint_len(n), varint_len(n) + n));
-            }
+            assert_eq!(varint_at(&b, 0), (n, b.len()));
         }
+    }
+
+    #[test]
+    fn pairs_round_trip_in_both_header_forms() {
+        let long = vec![b'x'; 300];
+        for (f, v) in [
+            (0, 0),
+            (14, 15),
+            (15, 0),
+            (0, 16),
+            (14, 16),
+            (15, 15),
+            (1, 300),
+        ] {
+            let (field, value) = (&long[..f], &long[..v]);
+            let mut b = vec![9u8];
+            put_pair(&mut b, field, value);
+            assert_eq!(b.len(), 1 + pair_len(f, v));
+            let s = pair_at(&b, 1);
+            assert_eq!((&b[s.field..s.value], &b[s.value..s.end]), (field, value));
+            assert_eq!(s.end, b.len());
+            assert_eq!(b[1] == LONG, f > SHORT_FIELD || v > SHORT_VALUE);
+        }
+        // A value moving between the forms keeps its place in the order.
+        let big = Limits {
+            max_entries: 100,
+            max_value: 400,
+        };
+        let mut h = Hash::new();
+        h.set(b"a", b"1", big);
+        h.set(b"b", b"2", big);
+        h.set(b"c", b"3", big);
+        for v in [&long[..16], &long[..300], &long[..3], &long[..15], b"9"] {
+            assert!(!h.set(b"b", v, big));
+            let got: Vec<_> = h.iter().collect();
+            assert_eq!(got, vec![(&b"a"[..], &b"1"[..]), (b"b", v), (b"c", b"3")]);
+        }
+        assert!(h.set(&long[..40], &long[..200], big));
+        assert_eq!(h.get(&long[..40]), Some(&long[..200]));
+        assert!(h.remove(b"b"));
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.get(b"c"), Some(&b"3"[..]));
     }
 
     #[test]
