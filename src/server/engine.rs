@@ -269,6 +269,25 @@ impl ExpireCycle {
     }
 }
 
+/// Redis's active rehashing: move some buckets of tables that are being resized, so a
+/// resize finishes even when no writes arrive (each write moves one bucket): up to
+/// `REHASH_BUCKETS_PER_TICK` per table, in chunks, until `limit` after `start` (moving a
+/// bucket rehashes its keys, and a shrinking table of a million keys takes a while).
+fn active_rehash(st: &mut State, start: Instant, limit: Duration) {
+    const CHUNK: usize = 100;
+    for d in &mut st.ks.dbs {
+        let mut left = REHASH_BUCKETS_PER_TICK;
+        while left > 0 && start.elapsed() < limit {
+            let keys = d.dict.rehash_some(CHUNK);
+            let ttls = d.expires.rehash_some(CHUNK);
+            if !keys && !ttls {
+                break;
+            }
+            left = left.saturating_sub(CHUNK);
+        }
+    }
+}
+
 /// What one slice of the active expire cycle did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpireSlice {
@@ -725,12 +744,7 @@ impl Engine {
         let now = clock::now_ms();
         let knobs = ExpireKnobs::new(st.config.active_expire_effort);
         cyc.publish(&mut st.stats);
-        // Redis's active rehashing: move some buckets of tables that are being resized,
-        // so a resize finishes even when no writes arrive (each write moves one bucket).
-        for d in &mut st.ks.dbs {
-            d.dict.rehash_some(REHASH_BUCKETS_PER_TICK);
-            d.expires.rehash_some(REHASH_BUCKETS_PER_TICK);
-        }
+        active_rehash(&mut st, start, budget / 4);
         let dbnum = st.ks.dbs.len();
         if cyc.begin {
             cyc.begin = false;
@@ -748,9 +762,6 @@ impl Engine {
         }
         let mut x = Exec::new(&mut st, self, 0, now, Caller::Internal);
         let mut timeup = false;
-        // Sampled keys, back to back (one buffer for the slice, not one per key).
-        let mut sample = Vec::new();
-        let mut ends = Vec::new();
         while cyc.running && cyc.dbs_left > 0 && dbnum > 0 {
             let db = cyc.db % dbnum;
             // The expired keys of this database, back to back: they become the DEL's argv.
@@ -761,16 +772,23 @@ impl Engine {
                 if d.expires.is_empty() {
                     break;
                 }
-                sample.clear();
-                ends.clear();
                 let want = d.expires.len().min(knobs.keys_per_loop);
                 let mut cursor = d.expire_cursor;
+                // Sample by SCAN over `expires`, looking each key up in the same pass (the
+                // lookups do not depend on each other, so their cache misses overlap); the
+                // due ones go straight into the DEL's buffer and are removed after.
+                let batch = gone_ends.len();
+                let mut n = 0;
                 // At most 20 buckets per key wanted (a table left sparse by deletions).
                 let mut buckets = 0;
-                while ends.len() < want && buckets < want * 20 {
-                    cursor = d.expires.scan_step(cursor, |k, ()| {
-                        sample.extend_from_slice(k);
-                        ends.push(sample.len());
+                let (dict, expires) = (&d.dict, &d.expires);
+                while n < want && buckets < want * 20 {
+                    cursor = expires.scan_step(cursor, |k, ()| {
+                        n += 1;
+                        if dict.get(k).is_some_and(|e| e.is_expired(now)) {
+                            gone.extend_from_slice(k);
+                            gone_ends.push(gone.len());
+                        }
                     });
                     buckets += 1;
                     if cursor == 0 {
@@ -778,19 +796,13 @@ impl Engine {
                     }
                 }
                 d.expire_cursor = cursor;
-                let n = ends.len();
-                let mut expired = 0;
-                let mut from = 0;
-                for &end in &ends {
-                    let k = &sample[from..end];
+                let mut from = batch.checked_sub(1).map_or(0, |i| gone_ends[i]);
+                for &end in &gone_ends[batch..] {
+                    let removed = d.remove(&gone[from..end]);
+                    debug_assert!(removed.is_some(), "a batch samples each key once");
                     from = end;
-                    if d.dict.get(k).is_some_and(|e| e.is_expired(now)) {
-                        d.remove(k);
-                        gone.extend_from_slice(k);
-                        gone_ends.push(gone.len());
-                        expired += 1;
-                    }
                 }
+                let expired = gone_ends.len() - batch;
                 cyc.sampled += n as u64;
                 cyc.expired += expired as u64;
                 // Redis's test, integer division included: go on while more than the
