@@ -67,9 +67,22 @@ pub struct Client {
     pub shard_channels: Vec<Bytes>,
     /// Delivers pub/sub messages to the connection.
     pub push: Option<PushFn>,
+    /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: replies still to silence (its own and the next command's).
+    pub reply_skip: u8,
 }
 
 impl Client {
+    /// Whether the reply now being sent is silenced by CLIENT REPLY (counts a SKIP down).
+    pub fn reply_muted(&mut self) -> bool {
+        if self.reply_skip > 0 {
+            self.reply_skip -= 1;
+            return true;
+        }
+        self.reply_off
+    }
+
     /// Channels + patterns (the count SUBSCRIBE/PSUBSCRIBE replies carry).
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
@@ -110,6 +123,8 @@ impl Client {
             patterns: Vec::new(),
             shard_channels: Vec::new(),
             push: None,
+            reply_off: false,
+            reply_skip: 0,
         }
     }
 

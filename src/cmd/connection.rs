@@ -41,6 +41,8 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         c("setinfo", 4, sub, client_setinfo, "Sets information specific to the client or connection.", "7.2.0"),
         c("no-evict", 3, admin, client_no_evict, "Set client eviction mode for the current connection", "7.0.0"),
         c("no-touch", 3, sub, client_no_touch, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0"),
+        c("reply", 3, sub, client_reply, "Instruct the server whether to reply to commands", "3.2.0"),
+        c("unblock", -3, admin, client_unblock, "Unblock a client blocked in a blocking command from a different connection", "5.0.0"),
         c("help", 2, F::LOADING | F::STALE, client_help, "Show helpful text about the different subcommands", "5.0.0"),
     ];
     t.push(container("client", -2, F::empty(), subs).group(Group::Connection).doc("A container for client connection commands", "2.4.0"));
@@ -436,6 +438,55 @@ fn client_no_evict(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn client_no_touch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.client().no_touch = on_off(&a[2])?;
     Ok(Reply::ok())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP: OFF silences every later reply until ON; SKIP silences its
+/// own and the next command's (dispatch applies it, see `Client::reply_muted`).
+fn client_reply(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let c = x.client();
+    if is(&a[2], "on") {
+        c.reply_off = false;
+        c.reply_skip = 0;
+    } else if is(&a[2], "off") {
+        c.reply_off = true;
+    } else if is(&a[2], "skip") {
+        // This command's reply and the next one's.
+        c.reply_skip = 2;
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(Reply::ok())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: end a blocking command of another client as if it
+/// timed out, or with an -UNBLOCKED error. 1 if that client was blocked, else 0.
+fn client_unblock(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let id = arg_i64(&a[2])?;
+    let error = match a.get(3) {
+        None => false,
+        Some(r) if a.len() == 4 && is(r, "timeout") => false,
+        Some(r) if a.len() == 4 && is(r, "error") => true,
+        Some(_) => {
+            return Err(CmdError::err(
+                "CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let Some(mut b) = u64::try_from(id)
+        .ok()
+        .and_then(|id| x.st.blocked.remove(id))
+    else {
+        return Ok(Reply::Int(0));
+    };
+    let reply = if error {
+        Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    } else {
+        b.timeout_reply.clone()
+    };
+    if let Some(wake) = b.wake.take() {
+        wake(reply, 0);
+    }
+    Ok(Reply::Int(1))
 }
 
 fn client_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

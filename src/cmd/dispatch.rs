@@ -51,6 +51,16 @@ pub fn first_key_is_arg1(argv: &[Bytes]) -> bool {
 }
 
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let reply = call_unmuted(x, argv);
+    // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
+    // script, which belong to the EXEC or script reply).
+    if x.caller == Caller::Client && !x.in_exec && !x.in_script && x.client().reply_muted() {
+        return Reply::Many(Vec::new());
+    }
+    reply
+}
+
+fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     let spec = match COMMANDS.lookup(argv) {
         Ok(s) => s,

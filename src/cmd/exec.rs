@@ -200,6 +200,8 @@ pub struct Blocked {
     pub argv: Vec<Bytes>,
     /// Delivers the reply.
     pub wake: Option<WakeFn>,
+    /// What it answers when its timeout passes (CLIENT UNBLOCK … TIMEOUT answers it too).
+    pub timeout_reply: Reply,
 }
 
 /// Every blocked client and, per (db, key), the FIFO of clients waiting on it.

@@ -1309,6 +1309,41 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "client|reply",
+        summary: "Instruct the server whether to reply to commands",
+        since: "3.2.0",
+        group: "connection",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "on_off_skip",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "on",
+                        kind: T::PureToken,
+                        token: "ON",
+                        ..A
+                    },
+                    Arg {
+                        name: "off",
+                        kind: T::PureToken,
+                        token: "OFF",
+                        ..A
+                    },
+                    Arg {
+                        name: "skip",
+                        kind: T::PureToken,
+                        token: "SKIP",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "client|setname",
         summary: "Set the current connection name",
         since: "2.6.9",
@@ -1318,6 +1353,41 @@ pub static META: &[CommandMeta] = &[
             Arg {
                 name: "connection-name",
                 kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "client|unblock",
+        summary: "Unblock a client blocked in a blocking command from a different connection",
+        since: "5.0.0",
+        group: "connection",
+        complexity: "O(log N) where N is the number of client connections",
+        args: &[
+            Arg {
+                name: "client-id",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "timeout_error",
+                kind: T::Oneof,
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "timeout",
+                        kind: T::PureToken,
+                        token: "TIMEOUT",
+                        ..A
+                    },
+                    Arg {
+                        name: "error",
+                        kind: T::PureToken,
+                        token: "ERROR",
+                        ..A
+                    },
+                ],
                 ..A
             },
         ],

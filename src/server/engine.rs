@@ -588,6 +588,7 @@ impl Engine {
                     wake: Some(Box::new(move |r, l| {
                         let _ = tx.send((r, l));
                     })),
+                    timeout_reply: b.timeout_reply.clone(),
                 },
             );
             BlockWait {

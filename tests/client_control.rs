@@ -1,0 +1,82 @@
+//! CLIENT REPLY (ON, OFF, SKIP) and CLIENT UNBLOCK (TIMEOUT, ERROR) with real connections:
+//! silenced replies are never sent, the replies after ON are, and a client parked in BLPOP
+//! or WAIT is released by another connection with the timeout reply or -UNBLOCKED.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{RawClient, TestServer, V};
+
+fn wait_blocked(c: &mut RawClient, n: usize) {
+    let t0 = Instant::now();
+    loop {
+        let info = c.cmd(&["INFO", "clients"]).text();
+        if info.contains(&format!("blocked_clients:{n}\r")) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "never {n} blocked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn client_reply_off_skip_on() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd(&["CLIENT", "REPLY", "maybe"]),
+        V::Err("ERR syntax error".into())
+    );
+    // SKIP: neither its own reply nor the next command's; the one after is sent.
+    c.send(&[b"CLIENT", b"REPLY", b"SKIP"]);
+    c.send(&[b"SET", b"k", b"1"]);
+    assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"1".to_vec()));
+    // OFF: nothing (errors included) until ON, which answers +OK; effects still happen.
+    c.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+    c.send(&[b"INCR", b"k"]);
+    c.send(&[b"NOSUCHCOMMAND"]);
+    c.send(&[b"ECHO", b"silent"]);
+    assert_eq!(c.cmd(&["CLIENT", "REPLY", "ON"]), V::Simple("OK".into()));
+    assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"2".to_vec()));
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+}
+
+#[test]
+fn client_unblock_timeout_and_error() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.raw();
+    let mut b = s.raw();
+    let id = match b.cmd(&["CLIENT", "ID"]) {
+        V::Int(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), V::Int(0));
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNBLOCK", &id, "LATER"]),
+        V::Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())
+    );
+    b.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]), V::Int(1));
+    assert_eq!(b.read(), V::Nil);
+    b.send(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]), V::Int(1));
+    assert_eq!(
+        b.read(),
+        V::Err("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    // The unblocked client is not served later by a push.
+    admin.cmd(&["RPUSH", "q", "x"]);
+    assert_eq!(admin.cmd(&["LLEN", "q"]), V::Int(1));
+    // WAIT with replicas asked for blocks until its timeout, or until unblocked: 0 either way.
+    let t0 = Instant::now();
+    assert_eq!(b.cmd(&["WAIT", "1", "100"]), V::Int(0));
+    assert!(t0.elapsed() >= Duration::from_millis(100));
+    b.send(&[b"WAIT", b"1", b"0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), V::Int(1));
+    assert_eq!(b.read(), V::Int(0));
+    assert_eq!(b.cmd(&["WAIT", "0", "0"]), V::Int(0));
+}
