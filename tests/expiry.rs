@@ -272,7 +272,7 @@ fn effort_scales_the_knobs_as_redis() {
 }
 
 #[test]
-fn fast_cycles_follow_a_cycle_that_ran_out_of_time() {
+fn a_cycle_that_never_ran_is_not_time_limited() {
     let knobs = ExpireKnobs::new(1);
     let mut c = ExpireCycle::default();
     assert!(!c.wants_fast(&knobs));
@@ -282,4 +282,21 @@ fn fast_cycles_follow_a_cycle_that_ran_out_of_time() {
     assert!(!c.timelimit_exit);
     assert!(!c.wants_fast(&knobs));
     assert_eq!(c.time_cap_reached, 0);
+}
+
+#[test]
+fn a_watched_key_reclaimed_by_the_cycle_aborts_exec() {
+    // As Redis 7.0: the active cycle's deletion touches the key's watchers.
+    let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "100")]);
+    let mut c = s.raw();
+    ok(&mut c, &["SET", "w", "v", "PX", "100"]);
+    ok(&mut c, &["WATCH", "w"]);
+    let t0 = Instant::now();
+    while total_keys(&s) != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "not reclaimed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ok(&mut c, &["MULTI"]);
+    assert_eq!(c.cmd(&["GET", "x"]), V::Simple("QUEUED".into()));
+    assert_eq!(c.cmd(&["EXEC"]), V::Nil);
 }
