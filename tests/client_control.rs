@@ -80,3 +80,41 @@ fn client_unblock_timeout_and_error() {
     assert_eq!(b.read(), V::Int(0));
     assert_eq!(b.cmd(&["WAIT", "0", "0"]), V::Int(0));
 }
+
+#[test]
+fn monitor_sees_every_command_as_redis_formats_it() {
+    let s = TestServer::start(&[]);
+    let mut m = s.raw();
+    let mut c = s.raw();
+    assert_eq!(m.cmd(&["MONITOR"]), V::Simple("OK".into()));
+    assert!(c.cmd(&["CLIENT", "LIST"]).text().contains("flags=O"));
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "k", "a \"b\"\n\\\u{1}"]);
+    c.cmd(&["CONFIG", "GET", "port"]); // admin commands are not shown
+    c.cmd(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]);
+    let lines: Vec<String> = (0..4)
+        .map(|_| match m.read() {
+            V::Simple(l) => l,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let body = |l: &str| {
+        let (ts, rest) = l.split_once(' ').expect("timestamp");
+        let (secs, micros) = ts.split_once('.').expect("secs.micros");
+        assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{ts}");
+        rest.to_string()
+    };
+    // SELECT shows the database it selected (it is shown after it ran, as in Redis).
+    assert!(body(&lines[0]).starts_with("[3 127.0.0.1:"), "{lines:?}");
+    assert!(lines[0].ends_with("] \"SELECT\" \"3\""), "{lines:?}");
+    assert!(
+        lines[1].ends_with(r#""SET" "k" "a \"b\"\n\\\x01""#),
+        "{lines:?}"
+    );
+    // A script shows before the commands it runs, which show as `lua`.
+    assert!(lines[2].contains("\"EVAL\""), "{lines:?}");
+    assert_eq!(body(&lines[3]), "[3 lua] \"GET\" \"k\"");
+    // A monitor that disconnects is forgotten; the others keep working.
+    drop(m);
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+}

@@ -43,6 +43,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         srv("help", 2, help, latency_help, "Show helpful text about the different subcommands.", "2.8.13"),
     ];
     t.push(container("latency", -2, F::empty(), latency).group(Group::Server).doc("A container for latency diagnostics commands", "2.8.13"));
+    t.push(srv("monitor", 1, admin, monitor, "Listen for all requests received by the server in real time", "1.0.0"));
     t.push(srv("role", 1, F::NOSCRIPT | F::LOADING | F::STALE | F::FAST, role, "Returns the replication role", "2.8.12").acl(&["admin", "dangerous"]));
     t.push(cmd("wait", 3, F::NOSCRIPT, wait).group(Group::Generic).acl(&["connection"]).doc("Wait for the synchronous replication of all the write commands sent in the context of the current connection", "3.0.0"));
     t.push(srv("lolwut", -1, F::READONLY | F::FAST, lolwut, "Display some computer art and the Redis version", "5.0.0").acl(&["read"]));
@@ -249,6 +250,56 @@ fn subcommand_error(sub: &str, cmd: &str) -> CmdError {
     CmdError::err(format!(
         "unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."
     ))
+}
+
+// ---------------------------------------------------------------------------------------
+// MONITOR
+
+/// MONITOR: from now on this connection receives a line for every command any client runs.
+fn monitor(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let id = x.client_id;
+    x.client().monitor = true;
+    if !x.st.monitors.contains(&id) {
+        x.st.monitors.push(id);
+    }
+    Ok(Reply::ok())
+}
+
+/// Send `argv`, just run in database `db` by `who` (`ip:port`, or `lua` for a script's
+/// redis.call), to every monitor as Redis formats it:
+/// `+<secs>.<micros> [<db> <who>] "arg" ...`.
+pub fn feed_monitors(st: &mut crate::cmd::State, db: usize, who: &str, argv: &[Bytes]) {
+    let us = crate::clock::now_us();
+    let mut line = format!(
+        "+{}.{:06} [{db} {who}]",
+        us.div_euclid(1_000_000),
+        us.rem_euclid(1_000_000)
+    )
+    .into_bytes();
+    for a in argv {
+        line.extend_from_slice(b" \"");
+        for &c in a.iter() {
+            match c {
+                b'\\' => line.extend_from_slice(b"\\\\"),
+                b'"' => line.extend_from_slice(b"\\\""),
+                b'\n' => line.extend_from_slice(b"\\n"),
+                b'\r' => line.extend_from_slice(b"\\r"),
+                b'\t' => line.extend_from_slice(b"\\t"),
+                7 => line.extend_from_slice(b"\\a"),
+                8 => line.extend_from_slice(b"\\b"),
+                0x20..=0x7e => line.push(c),
+                _ => line.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+            }
+        }
+        line.push(b'"');
+    }
+    line.extend_from_slice(b"\r\n");
+    let clients = &st.clients.map;
+    st.monitors
+        .retain(|id| match clients.get(id).and_then(|c| c.push.as_ref()) {
+            Some(push) => push(&line),
+            None => false,
+        });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -71,6 +71,8 @@ pub struct Client {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: replies still to silence (its own and the next command's).
     pub reply_skip: u8,
+    /// Sent MONITOR: receives every command the server runs.
+    pub monitor: bool,
 }
 
 impl Client {
@@ -125,6 +127,7 @@ impl Client {
             push: None,
             reply_off: false,
             reply_skip: 0,
+            monitor: false,
         }
     }
 
@@ -144,6 +147,9 @@ impl Client {
         }
         if self.subscription_count() + self.shard_channels.len() > 0 {
             flags.push('P');
+        }
+        if self.monitor {
+            flags.push('O');
         }
         if flags.is_empty() {
             flags.push('N');

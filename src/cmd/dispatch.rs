@@ -102,6 +102,11 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         c.last_cmd_ms = now;
     }
     let dirty = x.dirty;
+    // Scripts (EVAL, FCALL: skip-monitor) show before the commands they run, as in Redis;
+    // every other command after it ran (so SELECT shows its new database).
+    if spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
+        feed_monitors(x, argv);
+    }
     let t0 = Instant::now();
     // (Timed per command for INFO commandstats, as Redis does.)
     let reply = match handler(x, argv) {
@@ -112,6 +117,9 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         x.journal(argv.to_vec());
     }
     let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if !spec.flags.intersects(Flags::ADMIN | Flags::SKIP_MONITOR) {
+        feed_monitors(x, argv);
+    }
     let usec = nanos / 1000;
     let st = &mut x.st.stats;
     st.total_commands += 1;
@@ -136,6 +144,20 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         x.st.slowlog.add(argv, usec, now, &addr, &name);
     }
     reply
+}
+
+/// Show `argv` to the clients in MONITOR mode (none: nothing to do).
+fn feed_monitors(x: &mut Exec<'_>, argv: &[Bytes]) {
+    if x.st.monitors.is_empty() || x.caller != Caller::Client {
+        return;
+    }
+    let who = if x.in_script {
+        "lua".to_string()
+    } else {
+        x.client().addr.clone()
+    };
+    let db = x.db;
+    super::admin::feed_monitors(x.st, db, &who, argv);
 }
 
 /// What a RESP2 client in subscribed mode may run.

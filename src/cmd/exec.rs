@@ -281,6 +281,8 @@ pub struct State {
     pub mem: super::memory::MemState,
     /// SLOWLOG's entries and thresholds.
     pub slowlog: super::admin::SlowLog,
+    /// Clients in MONITOR mode.
+    pub monitors: Vec<u64>,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -370,6 +372,7 @@ impl State {
             pubsub: PubSub::default(),
             mem: super::memory::MemState::new(),
             slowlog,
+            monitors: Vec::new(),
         }
     }
 }

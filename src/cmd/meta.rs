@@ -5604,6 +5604,13 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "monitor",
+        summary: "Listen for all requests received by the server in real time",
+        since: "1.0.0",
+        group: "server",
+        ..M
+    },
+    CommandMeta {
         name: "move",
         summary: "Move a key to another database",
         since: "1.0.0",

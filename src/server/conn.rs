@@ -78,6 +78,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             // A client killed or disconnected while blocked leaves no trace.
             st.blocked.remove(id);
             crate::cmd::pubsub::unsubscribe_all(st, id);
+            st.monitors.retain(|&m| m != id);
             st.unwatch_all(id);
             st.clients.map.remove(&id);
         })
