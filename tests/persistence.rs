@@ -101,6 +101,24 @@ fn restart_reproduces_keyspace() {
 }
 
 #[test]
+fn debug_digest_survives_restart_snapshot_and_reload() {
+    let s = TestServer::start(&[]);
+    workload(&s);
+    let digest = |s: &TestServer| s.raw().cmd(&["DEBUG", "DIGEST"]);
+    let before = digest(&s);
+    assert_ne!(before, V::Bulk(vec![b'0'; 40]));
+    let s = s.restart(&[]);
+    assert_eq!(digest(&s), before, "after replaying the log");
+    assert_eq!(s.raw().cmd(&["SAVE"]), V::Simple("OK".into()));
+    let s = s.restart(&[]);
+    assert_eq!(digest(&s), before, "after loading the snapshot");
+    assert_eq!(s.raw().cmd(&["DEBUG", "RELOAD"]), V::Simple("OK".into()));
+    assert_eq!(digest(&s), before, "after DEBUG RELOAD");
+    s.raw().cmd(&["FLUSHALL"]);
+    assert_eq!(digest(&s), V::Bulk(vec![b'0'; 40]));
+}
+
+#[test]
 fn debug_reload_reproduces_keyspace() {
     let s = TestServer::start(&[]);
     workload(&s);

@@ -363,6 +363,18 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    default.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
+                "JMAP",
+                "    Accepted and ignored (Redis: print a jemalloc heap map).",
+                "CHANGE-REPL-ID",
+                "    Accepted and ignored (no replication).",
             ],
         ));
     }
@@ -398,6 +410,28 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             lru
         )));
     }
+    if is(sub, "digest") && a.len() == 2 {
+        return Ok(Reply::bulk_string(digest_hex(&dataset_digest(x))));
+    }
+    if is(sub, "digest-value") && a.len() >= 2 {
+        let db = x.db;
+        let out = a[2..]
+            .iter()
+            .map(|k| {
+                let d = x.st.ks.dbs[db]
+                    .get(k)
+                    .map_or([0u8; 20], |e| value_digest(&e.value));
+                Reply::bulk_string(digest_hex(&d))
+            })
+            .collect();
+        return Ok(Reply::Array(out));
+    }
+    if is(sub, "protocol") && a.len() == 3 {
+        return debug_protocol(x, &a[2]);
+    }
+    if (is(sub, "jmap") || is(sub, "change-repl-id")) && a.len() == 2 {
+        return Ok(Reply::ok());
+    }
     if is(sub, "reload") {
         if a[2..]
             .iter()
@@ -413,6 +447,130 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
         lossy(sub)
     )))
+}
+
+/// DEBUG PROTOCOL <type>: a test reply of each RESP3 type (downgraded for RESP2 clients).
+/// Attributes and big numbers have no `Reply` shape: `attrib` sends only the reply that
+/// follows Redis's attribute, `bignum` the number as a bulk string.
+fn debug_protocol(x: &mut Exec<'_>, name: &[u8]) -> Result<Reply, CmdError> {
+    let resp3 = x.client().resp >= 3;
+    let n = |v: i64| Reply::Int(v);
+    Ok(match lossy(name).to_ascii_lowercase().as_str() {
+        "string" => Reply::bulk(b"Hello World"),
+        "integer" => n(12345),
+        "double" => Reply::Double(3.141),
+        "bignum" => Reply::bulk(b"1234567999999999999999999999999999999"),
+        "null" => Reply::Null,
+        "array" => Reply::Array((0..3).map(n).collect()),
+        "set" => Reply::Set((0..3).map(n).collect()),
+        "map" => Reply::Map((0..3).map(|j| (n(j), Reply::Bool(j == 1))).collect()),
+        "attrib" => Reply::bulk(b"Some real reply following the attribute"),
+        "push" => {
+            if !resp3 {
+                return Err(CmdError::err("RESP2 is not supported by this command"));
+            }
+            Reply::Many(vec![
+                Reply::Push(vec![Reply::bulk(b"server-cpu-usage"), n(42)]),
+                Reply::bulk(b"Some real reply following the push reply"),
+            ])
+        }
+        "true" => Reply::Bool(true),
+        "false" => Reply::Bool(false),
+        "verbatim" => Reply::Verbatim("txt", Bytes::from_static(b"This is a verbatim\nstring")),
+        _ => {
+            return Err(CmdError::err(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+            ))
+        }
+    })
+}
+
+fn digest_hex(d: &[u8; 20]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn xor_into(acc: &mut [u8; 20], d: &[u8; 20]) {
+    for (a, b) in acc.iter_mut().zip(d) {
+        *a ^= b;
+    }
+}
+
+/// A byte string with its length in front (so concatenations cannot collide).
+fn framed(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(b.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(b);
+}
+
+/// DEBUG DIGEST-VALUE: a SHA-1 of a value's content that does not depend on its encoding
+/// or on the iteration order of unordered types (sets and hashes XOR their elements').
+fn value_digest(v: &crate::db::Value) -> [u8; 20] {
+    use crate::db::Value;
+    use crate::script::sha1::sha1;
+    let mut buf = Vec::new();
+    match v {
+        Value::Str(s) => {
+            buf.push(b's');
+            framed(&mut buf, s);
+        }
+        Value::List(l) => {
+            buf.push(b'l');
+            for e in l.iter() {
+                framed(&mut buf, e);
+            }
+        }
+        Value::Set(s) => {
+            let mut acc = [0u8; 20];
+            for m in s.iter() {
+                xor_into(&mut acc, &sha1(&m.to_vec()));
+            }
+            buf.push(b'S');
+            buf.extend_from_slice(&acc);
+        }
+        Value::Hash(h) => {
+            let mut acc = [0u8; 20];
+            for (f, val) in h.iter() {
+                let mut pair = Vec::new();
+                framed(&mut pair, f);
+                framed(&mut pair, val);
+                xor_into(&mut acc, &sha1(&pair));
+            }
+            buf.push(b'h');
+            buf.extend_from_slice(&acc);
+        }
+        Value::ZSet(z) => {
+            buf.push(b'z');
+            z.range(0, z.len(), false, |m, s| {
+                framed(&mut buf, m);
+                framed(&mut buf, crate::resp::encode::format_double(s).as_bytes());
+            });
+        }
+        Value::Stream(_) => {
+            buf.push(b'x');
+            buf.extend_from_slice(&crate::rdb::value::dump(v));
+        }
+    }
+    sha1(&buf)
+}
+
+/// DEBUG DIGEST: XOR over every key of every database of SHA-1(db, key, value digest,
+/// expiry); 40 zeros for an empty dataset, as Redis. Equal datasets give equal digests
+/// whatever their history or encodings (what tests compare across a restart).
+fn dataset_digest(x: &Exec<'_>) -> [u8; 20] {
+    let mut acc = [0u8; 20];
+    for (i, d) in x.st.ks.dbs.iter().enumerate() {
+        for (k, e) in d.dict.iter() {
+            let mut buf = Vec::new();
+            framed(&mut buf, i.to_string().as_bytes());
+            framed(&mut buf, k);
+            buf.extend_from_slice(&value_digest(&e.value));
+            if e.expire_at >= 0 {
+                framed(&mut buf, e.expire_at.to_string().as_bytes());
+            }
+            xor_into(&mut acc, &crate::script::sha1::sha1(&buf));
+        }
+    }
+    acc
 }
 
 /// DEBUG RELOAD: read every committed unit back from disk and replay it into a fresh
@@ -622,6 +780,53 @@ pub(crate) mod testkit {
 mod tests {
     use super::testkit::*;
     use super::*;
+
+    #[test]
+    fn debug_digest_is_content_not_history() {
+        let digest = |t: &mut Tk| match t.run("DEBUG DIGEST") {
+            Reply::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let mut a = Tk::new();
+        let mut b = Tk::new();
+        assert_eq!(digest(&mut a), "0".repeat(40));
+        for line in [
+            "SADD s x y z 1 2",
+            "HSET h f1 v1 f2 v2",
+            "RPUSH l a b",
+            "ZADD z 1 m 2 n",
+            "SET k v",
+        ] {
+            a.run(line);
+        }
+        // Same content in another order and through other encodings' history.
+        for line in [
+            "SET k v",
+            "ZADD z 2 n 1 m",
+            "RPUSH l a b",
+            "HSET h f2 v2 f1 v1",
+            "SADD s 2 z y",
+            "SADD s x 1 tmp",
+            "SREM s tmp",
+        ] {
+            b.run(line);
+        }
+        assert_eq!(digest(&mut a), digest(&mut b));
+        assert_ne!(digest(&mut a), "0".repeat(40));
+        let dv = a.run("DEBUG DIGEST-VALUE s nosuch");
+        assert_eq!(dv, b.run("DEBUG DIGEST-VALUE s nosuch"));
+        b.run("RPUSH l c");
+        assert_ne!(digest(&mut a), digest(&mut b));
+        b.run("RPOP l");
+        b.run("EXPIRE k 100");
+        assert_ne!(
+            digest(&mut a),
+            digest(&mut b),
+            "an expiry is part of the digest"
+        );
+        assert_eq!(a.run("DEBUG PROTOCOL integer"), Reply::Int(12345));
+        assert!(a.run("DEBUG PROTOCOL nosuch").is_error());
+    }
 
     #[test]
     fn config_get_patterns() {
