@@ -458,7 +458,7 @@ fn debug_protocol(x: &mut Exec<'_>, name: &[u8]) -> Result<Reply, CmdError> {
     Ok(match lossy(name).to_ascii_lowercase().as_str() {
         "string" => Reply::bulk(b"Hello World"),
         "integer" => n(12345),
-        "double" => Reply::Double(3.141),
+        "double" => Reply::DoubleText("3.141".into()),
         "bignum" => Reply::bulk(b"1234567999999999999999999999999999999"),
         "null" => Reply::Null,
         "array" => Reply::Array((0..3).map(n).collect()),
