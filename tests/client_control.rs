@@ -118,3 +118,48 @@ fn monitor_sees_every_command_as_redis_formats_it() {
     drop(m);
     assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
 }
+
+#[test]
+fn client_pause_holds_writes_or_everything_until_it_ends() {
+    let s = TestServer::start(&[]);
+    let mut admin = s.raw();
+    let mut c = s.raw();
+    c.cmd(&["SET", "k", "1"]);
+    // WRITE: reads go on, a write waits for UNPAUSE (or the timeout).
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]),
+        V::Simple("OK".into())
+    );
+    assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"1".to_vec()));
+    let t0 = Instant::now();
+    c.send(&[b"INCR", b"k"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        admin.cmd(&["GET", "k"]),
+        V::Bulk(b"1".to_vec()),
+        "the write waited"
+    );
+    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), V::Simple("OK".into()));
+    assert_eq!(c.read(), V::Int(2));
+    assert!(t0.elapsed() >= Duration::from_millis(200));
+    // ALL: even reads wait, here until the timeout ends it.
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "300"]),
+        V::Simple("OK".into())
+    );
+    let t0 = Instant::now();
+    assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"2".to_vec()));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "10", "SOMETIMES"]),
+        V::Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into())
+    );
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "-1"]),
+        V::Err("ERR timeout is negative".into())
+    );
+}

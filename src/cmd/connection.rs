@@ -42,6 +42,8 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         c("no-evict", 3, admin, client_no_evict, "Set client eviction mode for the current connection", "7.0.0"),
         c("no-touch", 3, sub, client_no_touch, "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0"),
         c("reply", 3, sub, client_reply, "Instruct the server whether to reply to commands", "3.2.0"),
+        c("pause", -3, admin, client_pause, "Stop processing commands from clients for some time", "3.0.0"),
+        c("unpause", 2, admin, client_unpause, "Resume processing of clients that were paused", "6.2.0"),
         c("unblock", -3, admin, client_unblock, "Unblock a client blocked in a blocking command from a different connection", "5.0.0"),
         c("help", 2, F::LOADING | F::STALE, client_help, "Show helpful text about the different subcommands", "5.0.0"),
     ];
@@ -455,6 +457,40 @@ fn client_reply(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         return Err(CmdError::Syntax);
     }
+    Ok(Reply::ok())
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: hold every client's commands (ALL, the default) or
+/// its writes (WRITE) for `timeout` ms. A longer pause already in force is kept; ALL over
+/// WRITE wins, as Redis.
+fn client_pause(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let ms =
+        arg_i64(&a[2]).map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let all = match a.get(3) {
+        _ if a.len() > 4 => {
+            return Err(CmdError::err(
+                "unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+            ))
+        }
+        None => true,
+        Some(m) if is(m, "all") => true,
+        Some(m) if is(m, "write") => false,
+        Some(_) => return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let until = x.now_ms.saturating_add(ms);
+    x.st.pause = Some(match x.st.pause {
+        Some((u, a)) if u > x.now_ms => (u.max(until), a || all),
+        _ => (until, all),
+    });
+    Ok(Reply::ok())
+}
+
+/// CLIENT UNPAUSE: end a pause now.
+fn client_unpause(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    x.st.pause = None;
     Ok(Reply::ok())
 }
 

@@ -42,6 +42,55 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
 }
 
 /// Execute one command and return its reply. Never panics on user input.
+/// CLIENT PAUSE: until when `argv`, sent by `client_id`, must wait (None = it may run
+/// now). ALL holds every command; WRITE the writes and those that may write (EVAL,
+/// FCALL, PFCOUNT, PUBLISH …, and an EXEC whose queue holds one), as Redis.
+pub fn paused_until(
+    st: &mut super::State,
+    client_id: u64,
+    argv: &[Bytes],
+    now_ms: i64,
+) -> Option<i64> {
+    let (until, all) = st.pause?;
+    if now_ms >= until {
+        st.pause = None;
+        return None;
+    }
+    if all {
+        return Some(until);
+    }
+    let writes = |a: &[Bytes]| {
+        COMMANDS.lookup(a).is_ok_and(|s| {
+            s.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+                || s.full_name == "publish"
+                || s.full_name == "spublish"
+        })
+    };
+    let spec_is_exec = argv
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
+    let hold = if spec_is_exec {
+        st.clients
+            .map
+            .get(&client_id)
+            .and_then(|c| c.multi.as_ref())
+            .is_some_and(|q| q.iter().any(|a| writes(a)))
+    } else {
+        let queuing = st
+            .clients
+            .map
+            .get(&client_id)
+            .is_some_and(|c| c.multi.is_some())
+            && !argv.first().is_some_and(|n| {
+                ["discard", "multi", "watch", "unwatch"]
+                    .iter()
+                    .any(|w| n.eq_ignore_ascii_case(w.as_bytes()))
+            });
+        !queuing && writes(argv)
+    };
+    hold.then_some(until)
+}
+
 /// True when `argv`'s command takes its first key at argument 1 (GET, SET, HGET, …): a
 /// hint for warming the cache before a pipelined batch, never used to decide anything.
 pub fn first_key_is_arg1(argv: &[Bytes]) -> bool {

@@ -283,6 +283,8 @@ pub struct State {
     pub slowlog: super::admin::SlowLog,
     /// Clients in MONITOR mode.
     pub monitors: Vec<u64>,
+    /// CLIENT PAUSE in force: (until Unix ms, every command (ALL) or only writes (WRITE)).
+    pub pause: Option<(i64, bool)>,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -373,6 +375,7 @@ impl State {
             mem: super::memory::MemState::new(),
             slowlog,
             monitors: Vec::new(),
+            pause: None,
         }
     }
 }

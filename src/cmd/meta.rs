@@ -1309,6 +1309,45 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "client|pause",
+        summary: "Stop processing commands from clients for some time",
+        since: "2.9.50",
+        group: "connection",
+        complexity: "O(1)",
+        history: &[
+            ("6.2.0", "`CLIENT PAUSE WRITE` mode added along with the `mode` option."),
+        ],
+        args: &[
+            Arg {
+                name: "timeout",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "mode",
+                kind: T::Oneof,
+                since: "6.2.0",
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "write",
+                        kind: T::PureToken,
+                        token: "WRITE",
+                        ..A
+                    },
+                    Arg {
+                        name: "all",
+                        kind: T::PureToken,
+                        token: "ALL",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "client|reply",
         summary: "Instruct the server whether to reply to commands",
         since: "3.2.0",
@@ -1391,6 +1430,14 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "client|unpause",
+        summary: "Resume processing of clients that were paused",
+        since: "6.2.0",
+        group: "connection",
+        complexity: "O(N) Where N is the number of paused clients",
         ..M
     },
     CommandMeta {

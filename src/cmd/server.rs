@@ -942,7 +942,8 @@ mod tests {
             DEBUG SLEEP 0.01 => +OK
             DEBUG SLEEP x => +OK
             DEBUG SLEEP => -ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.
-            DEBUG jmap => -ERR unknown subcommand or wrong number of arguments for 'jmap'. Try DEBUG HELP.
+            DEBUG nosuch => -ERR unknown subcommand or wrong number of arguments for 'nosuch'. Try DEBUG HELP.
+            DEBUG jmap => +OK
             DEBUG RELOAD foo => -ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.
             DEBUG => -ERR wrong number of arguments for 'debug' command");
         assert_eq!((float_prefix(b"0.5abc"), float_prefix(b"-1")), (0.5, -1.0));

@@ -265,6 +265,13 @@ async fn run(
                 batch.clear();
                 return Ok(());
             }
+            if view.paused_until_ms > 0 && !batch.is_empty() {
+                // CLIENT PAUSE holds the rest: look again when it ends, or soon (an
+                // UNPAUSE may end it early), without reading more meanwhile.
+                let left = (view.paused_until_ms - clock::now_ms()).clamp(1, 10);
+                tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(10))).await;
+                continue;
+            }
             if !batch.is_empty() || more_buffered {
                 continue;
             }
@@ -343,6 +350,7 @@ async fn answer_while_busy(
         timeout_s: 0,
         query_buffer_limit: 1 << 30,
         busy_threshold_ms: engine.busy_threshold_ms(),
+        paused_until_ms: 0,
     };
     let mut out = Vec::new();
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {

@@ -61,6 +61,8 @@ pub struct ConnView {
     pub query_buffer_limit: u64,
     /// `busy-reply-threshold` in milliseconds.
     pub busy_threshold_ms: u64,
+    /// CLIENT PAUSE holds the next command until this Unix ms (0 = not held).
+    pub paused_until_ms: i64,
 }
 
 /// The engine shared by every connection.
@@ -498,7 +500,13 @@ impl Engine {
         if batch.len() > 1 {
             Self::warm_keys(&st, client_id, batch);
         }
+        let mut paused_until_ms = 0;
         for argv in batch {
+            if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
+                // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
+                paused_until_ms = until;
+                break;
+            }
             let o = self.execute_locked(&mut st, client_id, argv, now);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
             let parked = o.blocked.is_some();
@@ -513,7 +521,9 @@ impl Engine {
                 break;
             }
         }
-        Self::view(&st, client_id)
+        let mut view = Self::view(&st, client_id);
+        view.paused_until_ms = paused_until_ms;
+        view
     }
 
     /// Before a pipelined batch runs: bring the keyspace entries its commands name first
@@ -544,6 +554,7 @@ impl Engine {
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
             busy_threshold_ms: busy_ms(&st.config),
+            paused_until_ms: 0,
         }
     }
 
