@@ -9,11 +9,16 @@
 //! Scores are never NaN (the command layer refuses NaN results). Pure: no RESP, no I/O.
 //!
 //! Memory: a treap node keeps members of up to 22 bytes inline (no allocation of their
-//! own): 48 bytes per node instead of 40 + a 16-byte-or-more member allocation.
+//! own), and the member → node index is chained through the nodes themselves (a `u32`
+//! link per node + a `u32` bucket array), so a member's bytes are stored once: 56 bytes
+//! per node + 4 per bucket, where a `Dict` entry (48) + a separate node (40) + the
+//! member's allocation used to cost 96 or more. The index keeps `Dict`'s SCAN guarantee
+//! (power-of-two buckets, reverse-binary cursor); it is resized all at once, like the
+//! node arena's own `Vec` growth.
 
 use std::cmp::Ordering;
 
-use super::Dict;
+use std::hash::BuildHasher;
 
 /// The listpack thresholds in force (`zset-max-listpack-entries` / `-value`).
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +102,11 @@ struct Node {
     right: u32,
     size: u32,
     prio: u32,
+    /// Next node in the same index bucket.
+    next: u32,
+    /// The member's index hash (kept: re-indexing then never rehashes a member, and a
+    /// lookup compares bytes only on a hash match).
+    hash: u32,
 }
 
 /// The treap's nodes, addressed by `u32` index (one `Vec`; see the tests' size check).
@@ -131,12 +141,39 @@ impl std::ops::IndexMut<u32> for Arena {
 }
 
 /// An order-statistic treap over (score, member), nodes in an [`Arena`], links as
-/// indices. Removal moves the last node into the freed slot so the arena stays dense.
+/// indices, plus the member → node hash index chained through the nodes (`heads[bucket]`
+/// then `Node::next`). Removal moves the last node into the freed slot so the arena stays
+/// dense.
 #[derive(Clone)]
 struct Tree {
     nodes: Arena,
     root: u32,
     seed: u64,
+    /// First node of each index bucket (NIL if none); a power of two long, or empty.
+    heads: Vec<u32>,
+}
+
+/// Seed of the member index's keyed hash (fixed: ZSCAN cursors stay meaningful).
+const INDEX_SEED: u64 = 0x2f5a_0c3d_7e19_b845;
+
+/// Fewest index buckets once there are any.
+const MIN_BUCKETS: usize = 4;
+
+/// A member's index hash (keyed, fixed seed).
+fn hash32(member: &[u8]) -> u32 {
+    let h = foldhash::quality::FixedState::with_seed(INDEX_SEED).hash_one(member);
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the index has at most 2^32 buckets"
+    )]
+    let h = h as u32;
+    h
+}
+
+/// The SCAN cursor after `cursor` for `mask + 1` buckets (as `Dict`'s).
+fn next_cursor(cursor: u64, mask: u64) -> u64 {
+    let v = (cursor | !mask).reverse_bits().wrapping_add(1);
+    v.reverse_bits()
 }
 
 fn idx(i: u32) -> usize {
@@ -149,6 +186,63 @@ impl Tree {
             nodes: Arena::default(),
             root: NIL,
             seed: 0x2545_f491_4f6c_dd1d,
+            heads: Vec::new(),
+        }
+    }
+
+    /// Number of elements.
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The index bucket of a member with hash `h` (the index must have buckets).
+    fn bucket(&self, h: u32) -> usize {
+        idx(h) & (self.heads.len() - 1)
+    }
+
+    /// The node holding `member`.
+    fn find(&self, member: &[u8]) -> Option<u32> {
+        if self.heads.is_empty() {
+            return None;
+        }
+        let h = hash32(member);
+        let mut t = self.heads[self.bucket(h)];
+        while t != NIL {
+            let n = &self.nodes[t];
+            if n.hash == h && *n.member == *member {
+                return Some(t);
+            }
+            t = n.next;
+        }
+        None
+    }
+
+    /// Rebuild the index with `size` buckets (a power of two, at most 2^32).
+    fn reindex(&mut self, size: usize) {
+        self.heads = vec![NIL; size];
+        for i in 0..self.nodes.len() {
+            let i = u32::try_from(i).unwrap_or(NIL);
+            let b = self.bucket(self.nodes[i].hash);
+            self.nodes[i].next = self.heads[b];
+            self.heads[b] = i;
+        }
+    }
+
+    /// The link (bucket head or a node's `next`) that names node `i`: replace it with `to`.
+    fn relink(&mut self, i: u32, to: u32) {
+        let b = self.bucket(self.nodes[i].hash);
+        if self.heads[b] == i {
+            self.heads[b] = to;
+            return;
+        }
+        let mut t = self.heads[b];
+        while t != NIL {
+            let next = self.nodes[t].next;
+            if next == i {
+                self.nodes[t].next = to;
+                return;
+            }
+            t = next;
         }
     }
 
@@ -256,6 +350,7 @@ impl Tree {
     /// Insert a pair known to be absent.
     fn insert(&mut self, member: Member, score: f64) {
         let prio = self.next_prio();
+        let hash = hash32(&member);
         let i = u32::try_from(self.nodes.len()).expect("sorted sets hold fewer than 2^32 elements");
         self.nodes.push(Node {
             member,
@@ -264,8 +359,19 @@ impl Tree {
             right: NIL,
             size: 1,
             prio,
+            next: NIL,
+            hash,
         });
         self.root = self.insert_at(self.root, i);
+        // Grown at 1.5 elements per bucket, not 1: the arena `Vec` doubles at powers of two,
+        // and one insert should not pay for both copies.
+        if self.heads.is_empty() || self.nodes.len() > self.heads.len() / 2 * 3 {
+            self.reindex((self.heads.len() * 2).max(MIN_BUCKETS));
+        } else {
+            let b = self.bucket(hash);
+            self.nodes[i].next = self.heads[b];
+            self.heads[b] = i;
+        }
     }
 
     /// Unlink the node with this key from subtree `t`; returns (new root, unlinked index).
@@ -300,8 +406,11 @@ impl Tree {
         if gone == NIL {
             return None;
         }
+        let after = self.nodes[gone].next;
+        self.relink(gone, after);
         let last = u32::try_from(self.nodes.len() - 1).unwrap_or(NIL);
         if gone != last {
+            self.relink(last, gone);
             // Re-point the link that names `last` to `gone`, then move the node.
             if self.root == last {
                 self.root = gone;
@@ -325,9 +434,37 @@ impl Tree {
                 }
             }
             let moved = self.nodes.pop()?;
-            return Some(std::mem::replace(&mut self.nodes[gone], moved).member);
+            let out = std::mem::replace(&mut self.nodes[gone], moved).member;
+            self.shrink_index();
+            return Some(out);
         }
-        self.nodes.pop().map(|n| n.member)
+        let out = self.nodes.pop().map(|n| n.member);
+        self.shrink_index();
+        out
+    }
+
+    /// Halve the index (or more) once under a tenth full, as Redis's dict shrinks.
+    fn shrink_index(&mut self) {
+        let len = self.nodes.len();
+        if self.heads.len() > MIN_BUCKETS && len * 10 < self.heads.len() {
+            self.reindex(len.next_power_of_two().max(MIN_BUCKETS));
+        }
+    }
+
+    /// One ZSCAN step: the elements of the bucket `cursor` names, and the next cursor.
+    fn scan_step(&self, cursor: u64, f: &mut impl FnMut(&[u8], f64)) -> u64 {
+        if self.heads.is_empty() {
+            return 0;
+        }
+        let mask = (self.heads.len() - 1) as u64;
+        #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+        let mut t = self.heads[(cursor & mask) as usize];
+        while t != NIL {
+            let n = &self.nodes[t];
+            f(&n.member, n.score);
+            t = n.next;
+        }
+        next_cursor(cursor, mask)
     }
 
     /// Number of elements for which `before` holds (`before` must be true on a prefix).
@@ -372,9 +509,9 @@ impl Tree {
     }
 }
 
-/// The skiplist encoding: member → score, plus the order index.
+/// The skiplist encoding: the treap with its member index.
+#[derive(Clone)]
 struct Big {
-    dict: Dict<f64>,
     tree: Tree,
 }
 
@@ -400,18 +537,9 @@ impl Clone for ZSet {
             Enc::Small(v) => ZSet {
                 enc: Enc::Small(v.clone()),
             },
-            Enc::Big(b) => {
-                let mut dict = Dict::new();
-                for (m, s) in b.dict.iter() {
-                    dict.insert(m, *s);
-                }
-                ZSet {
-                    enc: Enc::Big(Box::new(Big {
-                        dict,
-                        tree: b.tree.clone(),
-                    })),
-                }
-            }
+            Enc::Big(b) => ZSet {
+                enc: Enc::Big(b.clone()),
+            },
         }
     }
 }
@@ -446,10 +574,7 @@ impl ZSet {
     /// An empty skiplist-encoded sorted set.
     pub fn new_big() -> Self {
         ZSet {
-            enc: Enc::Big(Box::new(Big {
-                dict: Dict::new(),
-                tree: Tree::new(),
-            })),
+            enc: Enc::Big(Box::new(Big { tree: Tree::new() })),
         }
     }
 
@@ -467,7 +592,7 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match &self.enc {
             Enc::Small(v) => v.len(),
-            Enc::Big(b) => b.dict.len(),
+            Enc::Big(b) => b.tree.len(),
         }
     }
 
@@ -488,13 +613,11 @@ impl ZSet {
     pub fn convert_to_big(&mut self) {
         if let Enc::Small(v) = &mut self.enc {
             let v = std::mem::take(v);
-            let mut dict = Dict::new();
             let mut tree = Tree::new();
             for (m, s) in v {
-                dict.insert(&m, s);
                 tree.insert(Member::from_box(m), s);
             }
-            self.enc = Enc::Big(Box::new(Big { dict, tree }));
+            self.enc = Enc::Big(Box::new(Big { tree }));
         }
     }
 
@@ -502,7 +625,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.enc {
             Enc::Small(v) => v.iter().find(|(m, _)| &**m == member).map(|(_, s)| *s),
-            Enc::Big(b) => b.dict.get(member).copied(),
+            Enc::Big(b) => b.tree.find(member).map(|i| b.tree.nodes[i].score),
         }
     }
 
@@ -519,10 +642,7 @@ impl ZSet {
                 let at = v.partition_point(|(m, s)| cmp_pair(*s, m, score, member).is_lt());
                 v.insert(at, (member.into(), score));
             }
-            Enc::Big(b) => {
-                b.dict.insert(member, score);
-                b.tree.insert(Member::new(member), score);
-            }
+            Enc::Big(b) => b.tree.insert(Member::new(member), score),
         }
     }
 
@@ -537,9 +657,8 @@ impl ZSet {
                 }
             }
             Enc::Big(b) => {
-                if let Some(old) = b.dict.get_mut(member) {
-                    let prev = *old;
-                    *old = score;
+                if let Some(i) = b.tree.find(member) {
+                    let prev = b.tree.nodes[i].score;
                     if let Some(m) = b.tree.remove(prev, member) {
                         b.tree.insert(m, score);
                     }
@@ -572,7 +691,7 @@ impl ZSet {
                 Some(v.remove(i).1)
             }
             Enc::Big(b) => {
-                let s = b.dict.remove(member)?;
+                let s = b.tree.nodes[b.tree.find(member)?].score;
                 b.tree.remove(s, member);
                 Some(s)
             }
@@ -584,7 +703,7 @@ impl ZSet {
         match &self.enc {
             Enc::Small(v) => v.iter().position(|(m, _)| &**m == member),
             Enc::Big(b) => {
-                let s = *b.dict.get(member)?;
+                let s = b.tree.nodes[b.tree.find(member)?].score;
                 Some(
                     b.tree
                         .count_before(&|s2, m2| cmp_pair(s2, m2, s, member).is_lt()),
@@ -661,7 +780,6 @@ impl ZSet {
                 let gone = self.range_vec(lo, hi, false);
                 if let Enc::Big(b) = &mut self.enc {
                     for (m, s) in &gone {
-                        b.dict.remove(m);
                         b.tree.remove(*s, m);
                     }
                 }
@@ -683,7 +801,7 @@ impl ZSet {
                 v.iter().for_each(|(m, s)| f(m, *s));
                 0
             }
-            Enc::Big(b) => b.dict.scan_step(cursor, |m, s| f(m, *s)),
+            Enc::Big(b) => b.tree.scan_step(cursor, &mut f),
         }
     }
 
@@ -736,13 +854,87 @@ mod tests {
     fn nodes_stay_small() {
         // Inline member (24) + score + links, size and priority: one 48-byte node.
         assert_eq!(std::mem::size_of::<Member>(), 24);
-        assert_eq!(std::mem::size_of::<Node>(), 48);
+        assert_eq!(std::mem::size_of::<Node>(), 56);
         assert_eq!(&*Member::new(&[7; INLINE]), &[7; INLINE]);
         assert!(matches!(Member::new(&[7; INLINE + 1]), Member::Heap(_)));
         assert!(matches!(
             Member::from_box(b"ab"[..].into()),
             Member::Inline { .. }
         ));
+    }
+
+    /// Every node reachable from exactly one bucket, and found by its member.
+    fn check_index(z: &ZSet) {
+        let Enc::Big(b) = &z.enc else { return };
+        let t = &b.tree;
+        let mut seen = 0;
+        for (bucket, &h) in t.heads.iter().enumerate() {
+            let mut i = h;
+            while i != NIL {
+                assert_eq!(t.nodes[i].hash, hash32(&t.nodes[i].member));
+                assert_eq!(t.bucket(t.nodes[i].hash), bucket);
+                seen += 1;
+                i = t.nodes[i].next;
+            }
+        }
+        assert_eq!(seen, t.len());
+        for i in 0..t.len() {
+            let i = u32::try_from(i).unwrap();
+            assert_eq!(t.find(&t.nodes[i].member), Some(i));
+        }
+        assert!(t.heads.len() / 2 * 3 >= t.len());
+    }
+
+    #[test]
+    fn scan_returns_everything_across_growth_and_shrinking() {
+        let mut z = ZSet::new_big();
+        for i in 0..100 {
+            z.set(format!("m{i}").as_bytes(), f64::from(i), LIM);
+        }
+        check_index(&z);
+        // Scan while the set grows 40x, then while it shrinks back (the index shrinks
+        // mid-scan): everything present for the whole scan is returned.
+        for grow in [true, false] {
+            let mut seen = std::collections::HashSet::new();
+            let mut c = 0;
+            let mut step = 0;
+            loop {
+                c = z.scan_step(c, |m, _| {
+                    seen.insert(m.to_vec());
+                });
+                step += 1;
+                if grow && z.len() < 4000 {
+                    for j in 0..50 {
+                        let k = 1000 + step * 50 + j;
+                        z.set(format!("n{k}").as_bytes(), 0.5, LIM);
+                    }
+                }
+                if !grow {
+                    let rm: Vec<_> = z.range_vec(0, z.len(), false);
+                    for (m, _) in rm.iter().filter(|(m, _)| m[0] == b'n').take(200) {
+                        z.remove(m);
+                    }
+                }
+                if c == 0 {
+                    break;
+                }
+            }
+            for i in 0..100 {
+                assert!(seen.contains(format!("m{i}").as_bytes()), "m{i} missed");
+            }
+            check_index(&z);
+        }
+        assert_eq!(z.len(), 100);
+        let Enc::Big(b) = &z.enc else { panic!() };
+        // Shrunk mid-scan from 4096 buckets (at 409 elements, under a tenth full).
+        assert_eq!(b.tree.heads.len(), 512);
+        for i in 50..100 {
+            assert!(z.remove(format!("m{i}").as_bytes()).is_some());
+        }
+        check_index(&z);
+        let Enc::Big(b) = &z.enc else { panic!() };
+        // Under a tenth full: shrunk to the next power of two of 50.
+        assert_eq!(b.tree.heads.len(), 64);
     }
 
     /// The treap against a sorted Vec model under random operations.
@@ -781,7 +973,11 @@ mod tests {
                 model.insert(at, (m.clone().into(), s));
             }
             if step % 97 == 0 {
+                check_index(&z);
                 assert_eq!(z.to_vec(), model);
+                for (m, s) in &model {
+                    assert_eq!(z.score(m), Some(*s));
+                }
                 for (i, (m, _)) in model.iter().enumerate() {
                     assert_eq!(z.rank(m), Some(i));
                 }
