@@ -190,7 +190,7 @@ async fn control(
             was = running;
         }
         let t = t0.elapsed().as_secs_f64() - o.snap_after;
-        let on = t >= 0.0 && (o.period <= 0.0 || (t / o.period) as u64 % 2 == 0);
+        let on = t >= 0.0 && (o.period <= 0.0 || ((t / o.period) as u64).is_multiple_of(2));
         if !running && on {
             events.push((at(t0), "bgsave".to_string()));
             c.call(&bgsave).await?;
