@@ -163,3 +163,94 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
         V::Err("ERR timeout is negative".into())
     );
 }
+
+fn bulk(s: &str) -> V {
+    V::Bulk(s.as_bytes().to_vec())
+}
+
+fn invalidate(keys: &[&str]) -> V {
+    V::Push(vec![
+        bulk("invalidate"),
+        V::Arr(keys.iter().map(|k| bulk(k)).collect()),
+    ])
+}
+
+/// Checked byte for byte against redis-server 7.0.15 with the same sequence.
+#[test]
+fn client_tracking_invalidates_what_a_client_read() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    assert_eq!(a.cmd(&["CLIENT", "GETREDIR"]), V::Int(-1));
+    assert_eq!(
+        a.cmd(&["CLIENT", "TRACKING", "ON", "PREFIX", "x"]),
+        V::Err("ERR PREFIX option requires BCAST mode to be enabled".into())
+    );
+    a.cmd(&["HELLO", "3"]);
+    assert_eq!(a.cmd(&["CLIENT", "TRACKING", "ON"]), V::Simple("OK".into()));
+    assert_eq!(a.cmd(&["CLIENT", "GETREDIR"]), V::Int(0));
+    assert_eq!(a.cmd(&["GET", "tk"]), V::Nil);
+    b.cmd(&["SET", "tk", "1"]);
+    assert_eq!(a.read(), invalidate(&["tk"]));
+    // Invalidated keys are forgotten until read again: a second write sends nothing, so the
+    // next thing `a` reads is the reply to its own command.
+    b.cmd(&["SET", "tk", "2"]);
+    assert_eq!(a.cmd(&["GET", "tk"]), bulk("2"));
+    // Its own write invalidates too (no NOLOOP); FLUSHALL invalidates everything (null).
+    assert_eq!(a.cmd(&["SET", "tk", "3"]), V::Simple("OK".into()));
+    assert_eq!(a.read(), invalidate(&["tk"]));
+    assert_eq!(a.cmd(&["FLUSHALL"]), V::Simple("OK".into()));
+    assert_eq!(a.read(), V::Push(vec![bulk("invalidate"), V::Nil]));
+    // BCAST with a prefix and NOLOOP.
+    a.cmd(&["CLIENT", "TRACKING", "OFF"]);
+    a.cmd(&[
+        "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "p:", "NOLOOP",
+    ]);
+    b.cmd(&["SET", "p:1", "x"]);
+    b.cmd(&["SET", "q:1", "x"]);
+    assert_eq!(a.read(), invalidate(&["p:1"]));
+    a.cmd(&["SET", "p:2", "mine"]);
+    assert!(a.cmd(&["CLIENT", "LIST"]).text().contains("flags=tB"));
+    // OPTIN: only keys read right after CLIENT CACHING YES.
+    a.cmd(&["CLIENT", "TRACKING", "OFF"]);
+    a.cmd(&["CLIENT", "TRACKING", "ON", "OPTIN"]);
+    a.cmd(&["GET", "o1"]);
+    b.cmd(&["SET", "o1", "x"]);
+    assert_eq!(a.cmd(&["CLIENT", "CACHING", "YES"]), V::Simple("OK".into()));
+    assert_eq!(a.cmd(&["GET", "o1"]), bulk("x"));
+    b.cmd(&["SET", "o1", "y"]);
+    assert_eq!(a.read(), invalidate(&["o1"]));
+    // RESP2: REDIRECT to a connection subscribed to __redis__:invalidate; expiry counts.
+    let mut r = s.raw();
+    let rid = match r.cmd(&["CLIENT", "ID"]) {
+        V::Int(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    };
+    r.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", "99999"]),
+        V::Err("ERR The client ID you want redirect to does not exist".into())
+    );
+    c.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &rid]);
+    c.cmd(&["GET", "rk"]);
+    b.cmd(&["SET", "rk", "1", "PX", "1"]);
+    let msg = |k: &str| {
+        V::Arr(vec![
+            bulk("message"),
+            bulk("__redis__:invalidate"),
+            V::Arr(vec![bulk(k)]),
+        ])
+    };
+    assert_eq!(r.read(), msg("rk"));
+    std::thread::sleep(Duration::from_millis(20));
+    // The read that finds it expired deletes it first, then tracks it again (no message).
+    assert_eq!(c.cmd(&["GET", "rk"]), V::Nil, "expired");
+    b.cmd(&["SET", "rk", "2"]);
+    assert_eq!(r.read(), msg("rk"));
+    assert_eq!(
+        r.cmd(&["PING"]),
+        V::Arr(vec![bulk("pong"), bulk("")]),
+        "exactly one message"
+    );
+}

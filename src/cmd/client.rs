@@ -73,6 +73,8 @@ pub struct Client {
     pub reply_skip: u8,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
+    /// CLIENT TRACKING settings (None = off).
+    pub tracking: Option<super::tracking::Mode>,
 }
 
 impl Client {
@@ -128,6 +130,7 @@ impl Client {
             reply_off: false,
             reply_skip: 0,
             monitor: false,
+            tracking: None,
         }
     }
 
@@ -150,6 +153,12 @@ impl Client {
         }
         if self.monitor {
             flags.push('O');
+        }
+        if let Some(t) = &self.tracking {
+            flags.push('t');
+            if t.bcast {
+                flags.push('B');
+            }
         }
         if flags.is_empty() {
             flags.push('N');

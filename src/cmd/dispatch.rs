@@ -110,6 +110,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let journaled = x.journal.len();
     let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     let spec = match COMMANDS.lookup(argv) {
         Ok(s) => s,
@@ -166,6 +167,16 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         x.journal(argv.to_vec());
     }
     let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if x.caller == Caller::Client && !x.st.tracking.is_idle() {
+        // What this command changed is invalidated before what it read is remembered (a
+        // read of a key it also expired stays tracked), as Redis.
+        let id = x.client_id;
+        let new = x.journal.get(journaled..).unwrap_or_default();
+        super::tracking::invalidate_journal(x.st, new, id);
+        if !x.in_script {
+            super::tracking::remember(x.st, id, spec, argv);
+        }
+    }
     if !spec.flags.intersects(Flags::ADMIN | Flags::SKIP_MONITOR) {
         feed_monitors(x, argv);
     }

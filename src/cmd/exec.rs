@@ -283,6 +283,8 @@ pub struct State {
     pub slowlog: super::admin::SlowLog,
     /// Clients in MONITOR mode.
     pub monitors: Vec<u64>,
+    /// CLIENT TRACKING: keys clients may cache.
+    pub tracking: super::tracking::Tracking,
     /// CLIENT PAUSE in force: (until Unix ms, every command (ALL) or only writes (WRITE)).
     pub pause: Option<(i64, bool)>,
 }
@@ -376,6 +378,7 @@ impl State {
             slowlog,
             monitors: Vec::new(),
             pause: None,
+            tracking: super::tracking::Tracking::default(),
         }
     }
 }

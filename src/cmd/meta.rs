@@ -1061,9 +1061,46 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "client|caching",
+        summary: "Instruct the server about tracking or not keys in the next request",
+        since: "6.0.0",
+        group: "connection",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "mode",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "yes",
+                        kind: T::PureToken,
+                        token: "YES",
+                        ..A
+                    },
+                    Arg {
+                        name: "no",
+                        kind: T::PureToken,
+                        token: "NO",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "client|getname",
         summary: "Get the current connection name",
         since: "2.6.9",
+        group: "connection",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "client|getredir",
+        summary: "Get tracking notifications redirection client ID if any",
+        since: "6.0.0",
         group: "connection",
         complexity: "O(1)",
         ..M
@@ -1395,6 +1432,85 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "client|tracking",
+        summary: "Enable or disable server assisted client side caching support",
+        since: "6.0.0",
+        group: "connection",
+        complexity: "O(1). Some options may introduce additional complexity.",
+        args: &[
+            Arg {
+                name: "status",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "on",
+                        kind: T::PureToken,
+                        token: "ON",
+                        ..A
+                    },
+                    Arg {
+                        name: "off",
+                        kind: T::PureToken,
+                        token: "OFF",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+            Arg {
+                name: "client-id",
+                kind: T::Integer,
+                token: "REDIRECT",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "prefix",
+                kind: T::String,
+                token: "PREFIX",
+                flags: OPT | MULTI | MULTI_TOKEN,
+                ..A
+            },
+            Arg {
+                name: "bcast",
+                kind: T::PureToken,
+                token: "BCAST",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "optin",
+                kind: T::PureToken,
+                token: "OPTIN",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "optout",
+                kind: T::PureToken,
+                token: "OPTOUT",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "noloop",
+                kind: T::PureToken,
+                token: "NOLOOP",
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "client|trackinginfo",
+        summary: "Return information about server assisted client side caching for the current connection",
+        since: "6.2.0",
+        group: "connection",
+        complexity: "O(1)",
         ..M
     },
     CommandMeta {

@@ -31,6 +31,7 @@ pub mod set;
 pub mod sort;
 pub mod stream;
 pub mod string;
+pub mod tracking;
 pub mod txn;
 pub mod zset;
 

@@ -79,6 +79,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             st.blocked.remove(id);
             crate::cmd::pubsub::unsubscribe_all(st, id);
             st.monitors.retain(|&m| m != id);
+            st.tracking.drop_client(id);
             st.unwatch_all(id);
             st.clients.map.remove(&id);
         })

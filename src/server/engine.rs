@@ -119,24 +119,16 @@ fn policy(a: Appendfsync) -> FsyncPolicy {
     }
 }
 
-/// The (db, key) pairs the effects in `journal` wrote, per the command table's key specs.
-fn journal_keys(journal: &[JournalEntry]) -> Vec<(usize, Bytes)> {
-    let mut out = Vec::new();
-    for (db, argv) in journal {
-        if let Ok(spec) = crate::cmd::COMMANDS.lookup(argv) {
-            for i in spec.key_positions(argv.len()) {
-                if let Some(k) = argv.get(i) {
-                    out.push((usize::from(*db), k.clone()));
-                }
-            }
-        }
-    }
-    out
-}
+use crate::cmd::tracking::journal_keys;
 
 /// Break the WATCH of every client watching a key these effects changed (FLUSHDB,
 /// FLUSHALL and SWAPDB flag their watchers themselves, before the data is gone).
-fn touch_watchers(st: &mut State, journal: &[JournalEntry]) {
+/// (A client command's CLIENT TRACKING invalidations are sent by dispatch, command by
+/// command; the background cycle's, `by_server`, here.)
+fn touch_watchers(st: &mut State, journal: &[JournalEntry], by_server: bool) {
+    if by_server {
+        crate::cmd::tracking::invalidate_journal(st, journal, 0);
+    }
     if st.watched_keys.is_empty() {
         return;
     }
@@ -576,7 +568,7 @@ impl Engine {
         }
         let mut lsn_of_unit = 0;
         if !journal.is_empty() {
-            touch_watchers(st, &journal);
+            touch_watchers(st, &journal, false);
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
                 Err(e) => {
@@ -855,7 +847,7 @@ impl Engine {
         let journal = std::mem::take(&mut x.journal);
         drop(x);
         if !journal.is_empty() {
-            touch_watchers(&mut st, &journal);
+            touch_watchers(&mut st, &journal, true);
             let _ = self.append(now, &journal);
         }
         let worked = start.elapsed();

@@ -1,0 +1,374 @@
+//! Server-assisted client-side caching (CLIENT TRACKING, CACHING, GETREDIR,
+//! TRACKINGINFO): which clients may hold which keys, and the `invalidate` messages sent
+//! when those keys change. As Redis 7.0: keys are tracked by name (any database); the
+//! default mode remembers the keys of read-only commands a client ran (OPTIN: only after
+//! CLIENT CACHING YES; OPTOUT: unless CLIENT CACHING NO), BCAST sends every change under
+//! the client's prefixes; NOLOOP skips a client's own changes; REDIRECT sends the
+//! messages to another connection (on the `__redis__:invalidate` channel), else RESP3
+//! clients get a `>2 invalidate [keys]` push. FLUSHDB/FLUSHALL invalidate everything
+//! (a null key list).
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec};
+use super::{CmdError, CommandSpec, Flags, State};
+use crate::resp::Reply;
+
+/// The channel RESP2 clients subscribe to for redirected invalidations.
+const CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// One client's CLIENT TRACKING settings.
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    /// Where messages go (0 = the client itself).
+    pub redirect: u64,
+    /// BCAST: every change under `prefixes` (all keys when none).
+    pub bcast: bool,
+    /// OPTIN: remember keys only after CLIENT CACHING YES.
+    pub optin: bool,
+    /// OPTOUT: remember keys unless CLIENT CACHING NO.
+    pub optout: bool,
+    /// NOLOOP: no messages for the client's own changes.
+    pub noloop: bool,
+    /// BCAST prefixes.
+    pub prefixes: Vec<Bytes>,
+    /// CLIENT CACHING for the next command (OPTIN: YES, OPTOUT: NO).
+    pub caching: Option<bool>,
+}
+
+/// Keys clients may have cached, and the clients in BCAST mode.
+#[derive(Debug, Default)]
+pub struct Tracking {
+    /// Key → clients that read it while tracking (default mode).
+    keys: HashMap<Bytes, HashSet<u64>>,
+    /// Clients with tracking on.
+    clients: HashSet<u64>,
+    /// Clients in BCAST mode.
+    bcast: HashSet<u64>,
+}
+
+impl Tracking {
+    /// True when no client tracks anything (the fast path of every command).
+    pub fn is_idle(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// Forget a client (tracking off or disconnected).
+    pub fn drop_client(&mut self, id: u64) {
+        self.clients.remove(&id);
+        self.bcast.remove(&id);
+    }
+}
+
+/// The (db, key) pairs the effects in `journal` wrote, per the command table's key specs
+/// (WATCH and tracking both act on them).
+pub fn journal_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes)> {
+    let mut out = Vec::new();
+    for (db, argv) in journal {
+        if let Ok(spec) = super::COMMANDS.lookup(argv) {
+            for i in spec.key_positions(argv.len()) {
+                if let Some(k) = argv.get(i) {
+                    out.push((usize::from(*db), k.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Invalidate what the effects in `journal` changed (`by`: the client whose command made
+/// them, 0 = the server): their keys, and everything on FLUSHDB/FLUSHALL.
+pub fn invalidate_journal(st: &mut State, journal: &[super::exec::JournalEntry], by: u64) {
+    if st.tracking.is_idle() {
+        return;
+    }
+    let flushes = journal.iter().any(|(_, argv)| {
+        argv.first().is_some_and(|n| {
+            n.eq_ignore_ascii_case(b"flushall") || n.eq_ignore_ascii_case(b"flushdb")
+        })
+    });
+    if flushes {
+        invalidate_all(st);
+    }
+    for (_, key) in journal_keys(journal) {
+        invalidate(st, &key, by);
+    }
+}
+
+/// After a command ran: remember the keys a tracking client read (default mode).
+pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Bytes]) {
+    if st.tracking.is_idle() || !spec.flags.contains(Flags::READONLY) {
+        return;
+    }
+    let Some(c) = st.clients.map.get_mut(&client_id) else {
+        return;
+    };
+    let Some(m) = c.tracking.as_mut() else {
+        return;
+    };
+    let caching = m.caching.take();
+    if m.bcast || (m.optin && caching != Some(true)) || (m.optout && caching == Some(false)) {
+        return;
+    }
+    for i in spec.key_positions(argv.len()) {
+        if let Some(k) = argv.get(i) {
+            st.tracking
+                .keys
+                .entry(k.clone())
+                .or_default()
+                .insert(client_id);
+        }
+    }
+}
+
+/// `key` changed (by `by`, 0 = the server itself): tell every client that may cache it.
+pub fn invalidate(st: &mut State, key: &[u8], by: u64) {
+    if st.tracking.is_idle() {
+        return;
+    }
+    let mut targets: Vec<u64> = st
+        .tracking
+        .keys
+        .remove(key)
+        .map(|s| s.into_iter().collect())
+        .unwrap_or_default();
+    for &id in &st.tracking.bcast {
+        let matches = st
+            .clients
+            .map
+            .get(&id)
+            .and_then(|c| c.tracking.as_ref())
+            .is_some_and(|m| {
+                m.prefixes.is_empty() || m.prefixes.iter().any(|p| key.starts_with(p))
+            });
+        if matches {
+            targets.push(id);
+        }
+    }
+    for id in targets {
+        send(st, id, by, Some(key));
+    }
+}
+
+/// FLUSHDB / FLUSHALL: every tracking client drops everything (a null key list).
+pub fn invalidate_all(st: &mut State) {
+    if st.tracking.is_idle() {
+        return;
+    }
+    st.tracking.keys.clear();
+    let ids: Vec<u64> = st.tracking.clients.iter().copied().collect();
+    for id in ids {
+        send(st, id, 0, None);
+    }
+}
+
+/// Send one invalidation (`key` None = everything) to client `id` or its redirect.
+fn send(st: &mut State, id: u64, by: u64, key: Option<&[u8]>) {
+    let Some(mode) = st.clients.map.get(&id).and_then(|c| c.tracking.clone()) else {
+        return;
+    };
+    if mode.noloop && id == by {
+        return;
+    }
+    let keys = key.map_or(Reply::Null, |k| Reply::Array(vec![Reply::bulk(k)]));
+    let (target, msg) = if mode.redirect != 0 {
+        let msg = Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys]);
+        (mode.redirect, msg)
+    } else {
+        (id, Reply::Push(vec![Reply::bulk(b"invalidate"), keys]))
+    };
+    let Some(c) = st.clients.map.get(&target) else {
+        return;
+    };
+    // A RESP2 client without a redirect has no way to receive pushes (as in Redis).
+    if mode.redirect == 0 && c.resp < 3 {
+        return;
+    }
+    if let Some(push) = &c.push {
+        let mut out = Vec::new();
+        crate::resp::encode(&msg, c.resp, &mut out);
+        push(&out);
+    }
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+pub fn client_tracking(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let on = if is(&a[2], "on") {
+        true
+    } else if is(&a[2], "off") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut m = Mode::default();
+    let mut i = 3;
+    while i < a.len() {
+        let opt = &a[i];
+        if is(opt, "redirect") && i + 1 < a.len() {
+            if m.redirect != 0 {
+                return Err(CmdError::err(
+                    "A client can only redirect to a single other client",
+                ));
+            }
+            let id = u64::try_from(arg_i64(&a[i + 1])?).unwrap_or(0);
+            if id == 0 || !x.st.clients.map.contains_key(&id) {
+                return Err(CmdError::err(
+                    "The client ID you want redirect to does not exist",
+                ));
+            }
+            m.redirect = id;
+            i += 2;
+        } else if is(opt, "prefix") && i + 1 < a.len() {
+            m.prefixes.push(a[i + 1].clone());
+            i += 2;
+        } else if is(opt, "bcast") {
+            m.bcast = true;
+            i += 1;
+        } else if is(opt, "optin") {
+            m.optin = true;
+            i += 1;
+        } else if is(opt, "optout") {
+            m.optout = true;
+            i += 1;
+        } else if is(opt, "noloop") {
+            m.noloop = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let id = x.client_id;
+    if !on {
+        x.client().tracking = None;
+        x.st.tracking.drop_client(id);
+        return Ok(Reply::ok());
+    }
+    if !m.bcast && !m.prefixes.is_empty() {
+        return Err(CmdError::err(
+            "PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    if m.optin && m.optout {
+        return Err(CmdError::err(
+            "You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if m.bcast && (m.optin || m.optout) {
+        return Err(CmdError::err(
+            "OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if let Some(old) = x.client().tracking.as_ref() {
+        if (old.optin && m.optout) || (old.optout && m.optin) {
+            return Err(CmdError::err(
+                "You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+            ));
+        }
+        if old.bcast != m.bcast {
+            return Err(CmdError::err(
+                "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+            ));
+        }
+        // Turning it on again adds prefixes (as Redis).
+        let mut merged = old.prefixes.clone();
+        for p in m.prefixes.drain(..) {
+            if !merged.contains(&p) {
+                merged.push(p);
+            }
+        }
+        m.prefixes = merged;
+    }
+    x.st.tracking.clients.insert(id);
+    if m.bcast {
+        x.st.tracking.bcast.insert(id);
+    }
+    x.client().tracking = Some(m);
+    Ok(Reply::ok())
+}
+
+/// CLIENT CACHING YES|NO: the next command's keys are (not) remembered.
+pub fn client_caching(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let Some(m) = x.client().tracking.as_mut() else {
+        return Err(CmdError::err(
+            "CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    };
+    if is(&a[2], "yes") {
+        if !m.optin {
+            return Err(CmdError::err(
+                "CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+        m.caching = Some(true);
+    } else if is(&a[2], "no") {
+        if !m.optout {
+            return Err(CmdError::err(
+                "CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+        m.caching = Some(false);
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(Reply::ok())
+}
+
+/// CLIENT GETREDIR: -1 without tracking, 0 without a redirect, else the redirect id.
+pub fn client_getredir(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    Ok(Reply::Int(match &x.client().tracking {
+        None => -1,
+        Some(m) => i64::try_from(m.redirect).unwrap_or(i64::MAX),
+    }))
+}
+
+/// CLIENT TRACKINGINFO: flags, redirect and prefixes.
+pub fn client_trackinginfo(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let t = x.client().tracking.clone();
+    let mut flags = Vec::new();
+    let (redirect, prefixes) = match &t {
+        None => {
+            flags.push("off");
+            (-1, Vec::new())
+        }
+        Some(m) => {
+            flags.push("on");
+            for (on, name) in [
+                (m.bcast, "bcast"),
+                (m.optin, "optin"),
+                (m.optout, "optout"),
+                (m.caching == Some(true), "caching-yes"),
+                (m.caching == Some(false), "caching-no"),
+                (m.noloop, "noloop"),
+            ] {
+                if on {
+                    flags.push(name);
+                }
+            }
+            let redirect = i64::try_from(m.redirect).unwrap_or(i64::MAX);
+            (
+                redirect,
+                m.prefixes.iter().map(|p| Reply::Bulk(p.clone())).collect(),
+            )
+        }
+    };
+    if t.as_ref().is_some_and(|m| m.redirect != 0)
+        && !x
+            .st
+            .clients
+            .map
+            .contains_key(&t.as_ref().map_or(0, |m| m.redirect))
+    {
+        flags.push("broken_redirect");
+    }
+    let field = |s: &str| Reply::bulk(s.as_bytes());
+    Ok(Reply::Map(vec![
+        (
+            field("flags"),
+            Reply::Set(flags.into_iter().map(field).collect()),
+        ),
+        (field("redirect"), Reply::Int(redirect)),
+        (field("prefixes"), Reply::Array(prefixes)),
+    ]))
+}
