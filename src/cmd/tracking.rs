@@ -16,6 +16,11 @@ use super::exec::{arg_i64, is, Exec};
 use super::{CmdError, CommandSpec, Flags, State};
 use crate::resp::Reply;
 
+/// Keys the table holds at most (Redis's `tracking-table-max-keys` default): past it,
+/// arbitrary keys are invalidated (their clients told) and forgotten, so keys read by
+/// clients that since left cannot grow it without bound.
+const MAX_KEYS: usize = 1_000_000;
+
 /// The channel RESP2 clients subscribe to for redirected invalidations.
 const CHANNEL: &[u8] = b"__redis__:invalidate";
 
