@@ -126,6 +126,12 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
                 .insert(client_id);
         }
     }
+    while st.tracking.keys.len() > MAX_KEYS {
+        let Some(k) = st.tracking.keys.keys().next().cloned() else {
+            break;
+        };
+        invalidate(st, &k, 0);
+    }
 }
 
 /// `key` changed (by `by`, 0 = the server itself): tell every client that may cache it.
