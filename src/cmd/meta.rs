@@ -7039,6 +7039,41 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "script|debug",
+        summary: "Set the debug mode for executed scripts.",
+        since: "3.2.0",
+        group: "scripting",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "mode",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "yes",
+                        kind: T::PureToken,
+                        token: "YES",
+                        ..A
+                    },
+                    Arg {
+                        name: "sync",
+                        kind: T::PureToken,
+                        token: "SYNC",
+                        ..A
+                    },
+                    Arg {
+                        name: "no",
+                        kind: T::PureToken,
+                        token: "NO",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "script|exists",
         summary: "Check existence of scripts in the script cache.",
         since: "2.6.0",

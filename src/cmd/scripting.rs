@@ -42,6 +42,9 @@ pub fn register(t: &mut Vec<CommandSpec>) {
             .doc("Execute a read-only Lua script server side", "7.0.0"),
     );
     let subs = vec![
+        cmd("debug", 3, F::NOSCRIPT, script_debug)
+            .group(g)
+            .doc("Set the debug mode for executed scripts.", "3.2.0"),
         cmd("exists", -3, F::NOSCRIPT, script_exists)
             .group(g)
             .doc("Check existence of scripts in the script cache.", "2.6.0"),
@@ -325,6 +328,19 @@ fn script_kill(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     match crate::script::request_kill() {
         Ok(()) => Ok(Reply::ok()),
         Err(e) => Err(CmdError::Raw(e.text().into())),
+    }
+}
+
+/// SCRIPT DEBUG YES|SYNC|NO: strata has no Lua debugger; NO (the default) is accepted.
+fn script_debug(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if is(&a[2], "no") {
+        Ok(Reply::ok())
+    } else if is(&a[2], "yes") || is(&a[2], "sync") {
+        Err(CmdError::err(
+            "strata has no Lua debugger (SCRIPT DEBUG NO is accepted)",
+        ))
+    } else {
+        Err(CmdError::err("Use SCRIPT DEBUG YES/SYNC/NO"))
     }
 }
 
