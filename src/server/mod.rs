@@ -137,9 +137,10 @@ const EXPIRE_SLICE: Duration = Duration::from_millis(1);
 /// the last cycle hit its time limit or the estimated stale share is too high, fast cycles
 /// of at most 1 ms (+25% per step) run, taking at most half of the time: Redis starts one
 /// at most every twice that length, before its event loop sleeps; tokio's timer has 1 ms
-/// steps, so here fast cycles earn half of the time that passes (at most one fast cycle's
-/// length banked) and spend it. Every cycle works in slices of at most `EXPIRE_SLICE`
-/// under the lock and yields to the connections in between.
+/// steps, so here fast cycles earn half of the time that passes, slow cycles included, and
+/// spend it (at most one fast cycle's length is banked, so one can follow a slow cycle at
+/// once, as in Redis). Every cycle works in slices of at most `EXPIRE_SLICE` under the
+/// lock and yields to the connections in between.
 async fn expire_loop(engine: Arc<Engine>) {
     use tokio::time::Instant;
     let mut cycle = engine::ExpireCycle::default();
@@ -153,6 +154,13 @@ async fn expire_loop(engine: Arc<Engine>) {
         let period = Duration::from_millis(1000 / hz.clamp(1, 500));
         let knobs = engine::ExpireKnobs::new(effort);
         let slow_at = *next_slow.get_or_insert_with(|| Instant::now() + period);
+        let mut earn = |budget: &mut Duration| {
+            let now = Instant::now();
+            *budget = (*budget + (now - earned_at) / 2).min(knobs.fast_duration);
+            earned_at = now;
+            now
+        };
+        earn(&mut fast_budget);
         // A fast cycle starts once it has earned half its length.
         let fast = cycle.wants_fast(&knobs);
         let wake = if fast {
@@ -168,15 +176,12 @@ async fn expire_loop(engine: Arc<Engine>) {
         if engine.stopping.load(Ordering::Acquire) {
             return;
         }
-        let now = Instant::now();
-        fast_budget = (fast_budget + (now - earned_at) / 2).min(knobs.fast_duration);
-        earned_at = now;
+        let now = earn(&mut fast_budget);
         if now >= slow_at {
             engine.maybe_auto_snapshot();
             let limit = period * knobs.slow_time_perc / 100;
             expire_cycle(&engine, &mut cycle, limit, period).await;
-            earned_at = Instant::now();
-            next_slow = Some(earned_at + period);
+            next_slow = Some(Instant::now() + period);
         } else if fast && fast_budget >= knobs.fast_duration / 2 {
             let limit = fast_budget;
             let worked = expire_cycle(&engine, &mut cycle, limit, knobs.fast_duration * 2).await;
