@@ -40,6 +40,11 @@ fn client_reply_off_skip_on() {
     assert_eq!(c.cmd(&["CLIENT", "REPLY", "ON"]), V::Simple("OK".into()));
     assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"2".to_vec()));
     assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+    // RESET turns replies back on (and tracking and MONITOR off).
+    c.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+    c.send(&[b"CLIENT", b"TRACKING", b"ON"]); // silenced
+    assert_eq!(c.cmd(&["RESET"]), V::Simple("RESET".into()));
+    assert_eq!(c.cmd(&["CLIENT", "GETREDIR"]), V::Int(-1));
 }
 
 #[test]

@@ -84,7 +84,14 @@ fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let id = x.client_id;
     x.st.unwatch_all(id);
     super::pubsub::unsubscribe_all(x.st, id);
+    // Also: tracking off, out of MONITOR mode, replies on (Redis's RESET).
+    x.st.tracking.drop_client(id);
+    x.st.monitors.retain(|&m| m != id);
     let c = x.client();
+    c.tracking = None;
+    c.monitor = false;
+    c.reply_off = false;
+    c.reply_skip = 0;
     c.multi = None;
     c.multi_aborted = false;
     c.db = 0;
