@@ -154,7 +154,7 @@ const REHASH_BUCKETS_PER_TICK: usize = 1000;
 pub struct ExpireKnobs {
     /// Keys sampled per database per loop (20 at effort 1).
     pub keys_per_loop: usize,
-    /// Length of a fast cycle (1000 us at effort 1); one starts at most every twice that.
+    /// Longest fast cycle (1000 us at effort 1); fast cycles take at most half the time.
     pub fast_duration: Duration,
     /// Share of each `1000/hz` ms period the slow cycle may use, in percent (25 at effort 1).
     pub slow_time_perc: u32,
