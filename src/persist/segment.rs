@@ -371,13 +371,18 @@ impl SegmentWriter {
         if target <= self.alloc_end {
             return Ok(false);
         }
-        let n = usize::try_from(target - self.alloc_end)
-            .map_err(|_| StorageError::io(&self.path, std::io::Error::other("too large")))?;
-        let zeros = vec![0u8; n];
-        self.file
-            .write_at(self.alloc_end, &zeros)
-            .map_err(|e| StorageError::io(&self.path, e))?;
-        self.alloc_end = target;
+        // From one static block of zeros: no allocation (a transient MiB would show in
+        // used_memory and make `maxmemory` refuse and accept writes by turns).
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        while self.alloc_end < target {
+            let n = usize::try_from(target - self.alloc_end)
+                .unwrap_or(usize::MAX)
+                .min(ZEROS.len());
+            self.file
+                .write_at(self.alloc_end, &ZEROS[..n])
+                .map_err(|e| StorageError::io(&self.path, e))?;
+            self.alloc_end += n as u64;
+        }
         Ok(true)
     }
 
