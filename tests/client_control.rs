@@ -195,6 +195,9 @@ fn client_tracking_invalidates_what_a_client_read() {
     assert_eq!(a.cmd(&["CLIENT", "TRACKING", "ON"]), V::Simple("OK".into()));
     assert_eq!(a.cmd(&["CLIENT", "GETREDIR"]), V::Int(0));
     assert_eq!(a.cmd(&["GET", "tk"]), V::Nil);
+    let info = b.cmd(&["INFO"]).text();
+    assert!(info.contains("tracking_clients:1\r\n"), "{info}");
+    assert!(info.contains("tracking_total_keys:1\r\n"), "{info}");
     b.cmd(&["SET", "tk", "1"]);
     assert_eq!(a.read(), invalidate(&["tk"]));
     // Invalidated keys are forgotten until read again: a second write sends nothing, so the

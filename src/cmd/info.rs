@@ -176,7 +176,7 @@ fn clients(x: &mut Exec<'_>) -> Fields {
         ),
         kv("client_recent_max_output_buffer", 0),
         kv("blocked_clients", x.st.blocked.clients.len()),
-        kv("tracking_clients", 0),
+        kv("tracking_clients", x.st.tracking.counts().0),
         kv("clients_in_timeout_table", x.st.blocked.clients.len()),
     ]
 }
@@ -305,8 +305,20 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("evicted_keys", s.evicted_keys),
         kv("keyspace_hits", s.keyspace_hits),
         kv("keyspace_misses", s.keyspace_misses),
-        kv("pubsub_channels", 0),
-        kv("pubsub_patterns", 0),
+        kv("pubsub_channels", x.st.pubsub.channels.len()),
+        kv("pubsub_patterns", x.st.pubsub.patterns.len()),
+        kv("pubsubshard_channels", x.st.pubsub.shard_channels.len()),
+        kv("tracking_total_keys", x.st.tracking.counts().1),
+        kv("tracking_total_items", x.st.tracking.counts().2),
+        kv(
+            "tracking_total_prefixes",
+            x.st.clients
+                .map
+                .values()
+                .filter_map(|c| c.tracking.as_ref())
+                .map(|m| m.prefixes.len())
+                .sum::<usize>(),
+        ),
         kv("total_error_replies", s.errors.values().sum::<u64>()),
         kv("unexpected_error_replies", 0),
     ]

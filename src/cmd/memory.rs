@@ -429,8 +429,11 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             for (f, val) in h.iter().take(take) {
                 sum += if table {
                     table_elem(f.len(), 16) + alloc_size(val.len())
+                } else if f.len() <= 14 && val.len() <= 15 {
+                    // Listpack pair: a one-byte header (db::hash), then the bytes.
+                    f.len() + val.len() + 1
                 } else {
-                    f.len() + val.len() + 4
+                    f.len() + val.len() + 5
                 };
                 seen += 1;
             }
@@ -438,7 +441,8 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             if table {
                 body
             } else {
-                alloc_size(body)
+                // Plus the 2-byte pair count; the buffer is sized exactly.
+                alloc_size(body + 2)
             }
         }
         Value::List(l) => {
@@ -478,8 +482,10 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             if n > 0 {
                 z.range(0, hi, false, |m, _| {
                     sum += if big {
-                        // Dict slot + an order-index node holding its own copy.
-                        table_elem(m.len(), 8) + alloc_size(m.len()) + 48
+                        // A 56-byte tree node (members up to 22 bytes inline, longer ones
+                        // in their own allocation), its lookup-bucket share and the node
+                        // array's growth slack (db::zset).
+                        56 + 4 + 8 + if m.len() > 22 { alloc_size(m.len()) } else { 0 }
                     } else {
                         alloc_size(m.len()) + 24
                     };

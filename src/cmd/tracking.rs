@@ -60,6 +60,12 @@ impl Tracking {
         self.clients.is_empty()
     }
 
+    /// INFO: (clients tracking, keys tracked, (key, client) pairs).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let items = self.keys.values().map(HashSet::len).sum();
+        (self.clients.len(), self.keys.len(), items)
+    }
+
     /// Forget a client (tracking off or disconnected).
     pub fn drop_client(&mut self, id: u64) {
         self.clients.remove(&id);
