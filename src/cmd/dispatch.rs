@@ -91,14 +91,6 @@ pub fn paused_until(
     hold.then_some(until)
 }
 
-/// True when `argv`'s command takes its first key at argument 1 (GET, SET, HGET, …): a
-/// hint for warming the cache before a pipelined batch, never used to decide anything.
-pub fn first_key_is_arg1(argv: &[Bytes]) -> bool {
-    argv.first()
-        .and_then(|name| COMMANDS.get(name))
-        .is_some_and(|c| c.subcommands.is_empty() && c.keys.first == 1)
-}
-
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let reply = call_unmuted(x, argv);
     // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
@@ -157,7 +149,9 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
         feed_monitors(x, argv);
     }
-    let t0 = Instant::now();
+    // In a pipelined batch the previous command's end is this one's start (one clock
+    // reading per command instead of two; the engine sets and clears the mark per batch).
+    let t0 = x.st.clock_mark.take().unwrap_or_else(Instant::now);
     // (Timed per command for INFO commandstats, as Redis does.)
     let reply = match handler(x, argv) {
         Ok(r) => r,
@@ -166,7 +160,8 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     if spec.journal == Journal::Verbatim && x.dirty > dirty {
         x.journal(argv.to_vec());
     }
-    let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let t1 = Instant::now();
+    let nanos = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
     if x.caller == Caller::Client && !x.st.tracking.is_idle() {
         // What this command changed is invalidated before what it read is remembered (a
         // read of a key it also expired stays tracked), as Redis.
@@ -202,6 +197,9 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let c = x.client();
         let (addr, name) = (c.addr.clone(), c.name.clone().unwrap_or_default());
         x.st.slowlog.add(argv, usec, now, &addr, &name);
+    }
+    if x.st.clock_batch {
+        x.st.clock_mark = Some(t1);
     }
     reply
 }

@@ -493,6 +493,7 @@ impl Engine {
             Self::warm_keys(&st, client_id, batch);
         }
         let mut paused_until_ms = 0;
+        st.clock_batch = batch.len() > 1;
         for argv in batch {
             if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
                 // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
@@ -513,6 +514,8 @@ impl Engine {
                 break;
             }
         }
+        st.clock_batch = false;
+        st.clock_mark = None;
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = paused_until_ms;
         view
@@ -525,9 +528,11 @@ impl Engine {
         let Some(d) = st.ks.dbs.get(db) else {
             return;
         };
+        // Argument 1 is the first key of nearly every keyed command; guessing wrong (CLIENT
+        // LIST …) costs one useless hash and load, cheaper than a command-table lookup.
         let keys = batch
             .iter()
-            .filter(|argv| argv.len() > 1 && dispatch::first_key_is_arg1(argv))
+            .filter(|argv| argv.len() > 1)
             .map(|argv| &argv[1][..]);
         d.dict.warm(keys, |e| match &e.value {
             crate::db::value::Value::Str(s) => s.first().copied().unwrap_or(0),
