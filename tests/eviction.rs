@@ -133,6 +133,44 @@ fn assert_near_limit(c: &mut RawClient, max: u64) {
 /// Keys that fit in the headroom (about 1.1 KB each with their slot).
 const FIT: usize = (HEADROOM / 1150) as usize;
 
+/// Evicting while a snapshot runs: an entry the snapshot has not written yet moves into
+/// its copies (snapshot memory, not counted), so eviction frees it for the limit and stops
+/// there, instead of finding nothing freed and emptying the keyspace (then -OOM).
+#[test]
+fn eviction_during_a_snapshot_keeps_the_dataset() {
+    let _g = serial();
+    let (_s, mut c, max) = start("allkeys-lru", &[]);
+    // Four times the usual headroom: the snapshot's encode buffers (bounded, a few MB)
+    // count against the limit and would otherwise be a large share of it.
+    let max = max + 3 * HEADROOM;
+    c.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]);
+    fill(&mut c, "a:", 0..FIT * 6, &[]);
+    assert_near_limit(&mut c, max);
+    let before = match c.cmd(&["DBSIZE"]) {
+        V::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    // (The fill's log may already have started an automatic one; then this is queued.)
+    c.cmd(&["BGSAVE", "SCHEDULE"]);
+    let running = c.cmd(&["INFO", "persistence"]).text();
+    assert!(
+        running.contains("rdb_bgsave_in_progress:1")
+            || running.contains("aof_rewrite_in_progress:1"),
+        "no snapshot running:\n{running}"
+    );
+    // Every write below evicts; the first ones while the snapshot still holds the keys it
+    // has not written (fill panics on any error reply, -OOM included).
+    fill(&mut c, "b:", 0..FIT * 2, &[]);
+    let after = match c.cmd(&["DBSIZE"]) {
+        V::Int(n) => n,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        after * 2 >= before,
+        "the keyspace collapsed from {before} to {after} keys"
+    );
+}
+
 #[test]
 fn allkeys_lru_keeps_recently_used_keys() {
     let _g = serial();

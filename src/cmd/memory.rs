@@ -173,10 +173,21 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
         return Evict::Ok;
     }
     let now = x.now_ms;
-    let used = x.st.mem.used(now);
-    if used > x.st.stats.peak_memory {
-        x.st.stats.peak_memory = used;
+    let all = x.st.mem.used(now);
+    if all > x.st.stats.peak_memory {
+        x.st.stats.peak_memory = all;
     }
+    // A running snapshot's copies of entries it has not written yet are not the dataset:
+    // not counted, so evicting does not chase them (Redis does not count a fork's copies
+    // either). Evicting an entry the snapshot still needs moves it there.
+    let copies = |x: &Exec<'_>| {
+        x.st.ks
+            .dbs
+            .iter()
+            .map(|d| d.snapshot_copies_bytes() as u64)
+            .sum::<u64>()
+    };
+    let used = all.saturating_sub(copies(x));
     if used <= max {
         x.st.mem.evicting = false;
         return Evict::Ok;
@@ -199,10 +210,12 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
             break;
         };
         let before = net();
+        let held = x.st.ks.dbs[db].snapshot_copies_bytes();
         let removed = x.st.ks.dbs[db].remove(&key);
         drop(removed);
         let after = net();
-        freed += before - after;
+        let moved = x.st.ks.dbs[db].snapshot_copies_bytes().saturating_sub(held);
+        freed += before - after + i64::try_from(moved).unwrap_or(0);
         x.st.stats.evicted_keys += 1;
         x.st.touch_watched(db, &key);
         x.notify_in(db, 'e', "evicted", &key);

@@ -56,9 +56,17 @@ pub struct Capture {
     pub detached: Option<Dict<Entry>>,
     /// Entries copied (or taken) before a write changed or removed them.
     pub taken: Vec<(Box<[u8]>, Entry)>,
+    /// About how many bytes `taken` holds (`Entry::approx_bytes`): snapshot memory, which
+    /// the `maxmemory` check does not count (as Redis does not count a fork's copies).
+    pub taken_bytes: usize,
 }
 
 impl Db {
+    /// Bytes a running snapshot holds in copies of this database's entries (0 when none).
+    pub fn snapshot_copies_bytes(&self) -> usize {
+        self.capture.as_ref().map_or(0, |c| c.taken_bytes)
+    }
+
     /// Number of keys (expired-but-not-yet-removed keys included, as Redis's DBSIZE).
     pub fn len(&self) -> usize {
         self.dict.len()
@@ -86,6 +94,7 @@ impl Db {
         if let Some(e) = self.dict.get_mut(key) {
             if e.snap != self.epoch {
                 e.snap = self.epoch;
+                c.taken_bytes += key.len() + e.approx_bytes();
                 c.taken.push((key.into(), e.clone()));
             }
         }

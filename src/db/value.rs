@@ -68,6 +68,19 @@ pub struct Entry {
     pub snap: bool,
 }
 
+impl Entry {
+    /// A rough size of the entry and what it owns, for memory that must be accounted
+    /// without the allocator (a snapshot's copies): strings exactly, collections at an
+    /// average 48 bytes per element.
+    pub fn approx_bytes(&self) -> usize {
+        let body = match &self.value {
+            Value::Str(s) => s.capacity(),
+            other => other.element_count().saturating_mul(48),
+        };
+        std::mem::size_of::<Entry>() + body
+    }
+}
+
 /// Equality of what a key holds (the snapshot bit is bookkeeping, not content).
 impl PartialEq for Entry {
     fn eq(&self, o: &Entry) -> bool {

@@ -165,6 +165,7 @@ impl Job {
                 return Err(JobError::Replaced);
             }
             let index = c.db_index;
+            c.taken_bytes = 0;
             for (k, e) in c.taken.drain(..) {
                 self.copied += 1;
                 if encode {
