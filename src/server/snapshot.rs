@@ -2,7 +2,7 @@
 //! server keeps serving, with no fork and no long pause (format/snapshot.md §Online
 //! snapshot). Starting flips every database's epoch bit and registers a `Capture` (O(number
 //! of databases) under the engine lock); the job then walks each table with the SCAN cursor
-//! in slices of about 250 µs under the lock, writing every entry whose bit is still
+//! in slices of about 100 µs under the lock, writing every entry whose bit is still
 //! the old one, while `db::Db` hands it a copy of any such entry a command is about to
 //! change or remove. Compression and writing happen outside the lock. When the file is
 //! durable and verified and the log is fsynced through its LSN, the log installs it.
