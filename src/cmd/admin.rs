@@ -545,29 +545,6 @@ fn acl_getuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    const CATEGORIES: &[&str] = &[
-        "keyspace",
-        "read",
-        "write",
-        "set",
-        "sortedset",
-        "list",
-        "hash",
-        "string",
-        "bitmap",
-        "hyperloglog",
-        "geo",
-        "stream",
-        "pubsub",
-        "admin",
-        "fast",
-        "slow",
-        "blocking",
-        "dangerous",
-        "connection",
-        "transaction",
-        "scripting",
-    ];
     match a.len() {
         2 => Ok(Reply::Array(
             CATEGORIES
@@ -577,7 +554,7 @@ fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         )),
         3 => {
             let want = String::from_utf8_lossy(&a[2]).to_lowercase();
-            if !CATEGORIES.contains(&want.as_str()) {
+            if !super::introspect::CATEGORIES.contains(&want.as_str()) {
                 return Err(CmdError::err(format!(
                     "Unknown category '{}'",
                     String::from_utf8_lossy(&a[2])

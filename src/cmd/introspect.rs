@@ -86,7 +86,7 @@ const FLAG_NAMES: &[(Flags, &str)] = &[
 ];
 
 /// ACL categories in Redis's order.
-const CATEGORIES: &[&str] = &[
+pub const CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
     "write",
