@@ -547,7 +547,7 @@ fn acl_getuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     match a.len() {
         2 => Ok(Reply::Array(
-            CATEGORIES
+            super::introspect::CATEGORIES
                 .iter()
                 .map(|c| Reply::bulk(c.as_bytes()))
                 .collect(),
