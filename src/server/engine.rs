@@ -295,7 +295,7 @@ pub enum ExpireSlice {
 
 /// How long the snapshot walk holds the engine lock per slice. Every connection waits for
 /// a slice, so it is short: in the quietest runs the p99 of a SET load while snapshots ran
-/// was 1.40–1.64× its steady value with 100 µs, 1.62–2.03× with 250 µs (benches/RESULTS.md,
+/// was 1.40–1.81× its steady value with 100 µs, 1.62–2.03× with 250 µs (benches/RESULTS.md,
 /// issue 4).
 const SNAPSHOT_SLICE: Duration = Duration::from_micros(100);
 /// The walk rests this many times as long as each slice took (on the runtime at least a
