@@ -253,7 +253,11 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("mem_fragmentation_bytes", diff(r.rss, r.used)),
         kv(
             "mem_not_counted_for_evict",
-            x.st.ks.dbs.iter().map(|d| d.snapshot_copies_bytes()).sum::<usize>(),
+            x.st.ks
+                .dbs
+                .iter()
+                .map(|d| d.snapshot_copies_bytes())
+                .sum::<usize>(),
         ),
         kv("mem_replication_backlog", 0),
         kv("mem_total_replication_buffers", 0),
