@@ -217,7 +217,7 @@ impl<V> Dict<V> {
     /// independent of the previous key's, so the processor runs them in parallel; `touch`
     /// reads the first byte a value points to. Changes nothing and is never required.
     pub fn warm<'k>(&self, keys: impl Iterator<Item = &'k [u8]>, touch: impl Fn(&V) -> u8) {
-        const MAX: usize = 32;
+        const MAX: usize = 64;
         if self.len == 0 || self.is_rehashing() {
             return;
         }
@@ -637,8 +637,8 @@ mod tests {
         });
         touched += count.get();
         assert!(
-            touched > 0 && touched <= 32,
-            "one pass warms at most 32 keys: {touched}"
+            touched > 0 && touched <= 64,
+            "one pass warms at most 64 keys: {touched}"
         );
         assert_eq!(d.len(), 101);
         for (i, k) in keys.iter().enumerate() {

@@ -492,7 +492,7 @@ impl Engine {
         // One clock reading per batch: every command of a pipelined batch runs at the same
         // logical time (Redis likewise caches the time per event-loop iteration).
         let now = clock::now_ms();
-        if batch.len() > 1 {
+        if batch.len() > 1 || batch.first().is_some_and(|a| a.len() > 3) {
             Self::warm_keys(&st, client_id, batch);
         }
         let mut paused_until_ms = 0;
@@ -533,11 +533,23 @@ impl Engine {
         };
         // Argument 1 is the first key of nearly every keyed command; guessing wrong (CLIENT
         // LIST …) costs one useless hash and load, cheaper than a command-table lookup.
-        let keys = batch
-            .iter()
-            .filter(|argv| argv.len() > 1)
-            .map(|argv| &argv[1][..]);
-        d.dict.warm(keys, |e| match &e.value {
+        // Longer commands (MGET, MSET, DEL of many keys …) warm every key they name.
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len().min(64));
+        for argv in batch {
+            if argv.len() > 3 {
+                if let Ok(spec) = crate::cmd::COMMANDS.lookup(argv) {
+                    keys.extend(
+                        spec.key_positions(argv.len())
+                            .iter()
+                            .filter_map(|&i| argv.get(i))
+                            .map(|k| &k[..]),
+                    );
+                }
+            } else if argv.len() > 1 {
+                keys.push(&argv[1]);
+            }
+        }
+        d.dict.warm(keys.into_iter(), |e| match &e.value {
             crate::db::value::Value::Str(s) => s.first().copied().unwrap_or(0),
             _ => 0,
         });
