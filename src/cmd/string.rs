@@ -418,14 +418,15 @@ fn getset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 // ---------------------------------------------------------------------------------------
 
 fn mget(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let mut out = Vec::with_capacity(a.len() - 1);
+    // One buffer for every value (no allocation per element).
+    let mut out = crate::resp::reply::Bulks::with_capacity(a.len() - 1, 16);
     for k in &a[1..] {
-        out.push(match x.lookup_read(k).map(|e| as_str(e)) {
-            Some(Ok(s)) => Reply::bulk(s),
-            _ => Reply::Null,
-        });
+        match x.lookup_read(k).map(|e| as_str(e)) {
+            Some(Ok(s)) => out.push(s),
+            _ => out.push_nil(),
+        }
     }
-    Ok(Reply::Array(out))
+    Ok(Reply::Bulks(out))
 }
 
 fn mset_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdError> {

@@ -108,7 +108,10 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
         Reply::Bulks(b) => {
             put_len(out, b'*', b.len());
             for e in b.iter() {
-                put_bulk(out, e);
+                match e {
+                    Some(e) => put_bulk(out, e),
+                    None => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+                }
             }
         }
         Reply::Many(items) => {

@@ -86,13 +86,18 @@ impl Reply {
 }
 
 /// Many bulk strings copied into one buffer, then handed out as slices of it: a reply of
-/// N elements (ZRANGE, LRANGE, …) costs two allocations instead of N, and dropping it N
-/// reference-count decrements instead of N frees.
+/// N elements (ZRANGE, LRANGE, MGET …) costs two allocations instead of N, and dropping it
+/// N reference-count decrements instead of N frees. An element may be nil (MGET of a
+/// missing key).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Bulks {
     buf: Vec<u8>,
+    /// Where each element ends in `buf`; `NIL` marks a nil element.
     ends: Vec<usize>,
 }
+
+/// The `ends` entry of a nil element.
+const NIL: usize = usize::MAX;
 
 impl Bulks {
     /// Room for `n` elements of about `avg` bytes.
@@ -109,6 +114,11 @@ impl Bulks {
         self.ends.push(self.buf.len());
     }
 
+    /// Append a nil element.
+    pub fn push_nil(&mut self) {
+        self.ends.push(NIL);
+    }
+
     /// Elements pushed so far.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -119,30 +129,40 @@ impl Bulks {
         self.ends.is_empty()
     }
 
-    /// The elements, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+    /// The elements, in order (None = nil).
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
+            if end == NIL {
+                return None;
+            }
             let b = &self.buf[start..end];
             start = end;
-            b
+            Some(b)
         })
     }
 
-    /// The elements, in order, as `Reply::Bulk`s sharing one buffer.
+    /// The elements, in order, as `Reply::Bulk`s sharing one buffer (`Reply::Null` for nil).
     pub fn into_replies(self) -> impl Iterator<Item = Reply> {
         let all = Bytes::from(self.buf);
         let mut start = 0;
         self.ends.into_iter().map(move |end| {
+            if end == NIL {
+                return Reply::Null;
+            }
             let r = Reply::Bulk(all.slice(start..end));
             start = end;
             r
         })
     }
 
-    /// The same reply as an array of separate bulk strings.
+    /// The same reply as an array of separate bulk strings (and nulls).
     pub fn to_array(&self) -> Reply {
-        Reply::Array(self.iter().map(Reply::bulk).collect())
+        Reply::Array(
+            self.iter()
+                .map(|e| e.map_or(Reply::Null, Reply::bulk))
+                .collect(),
+        )
     }
 }
 
@@ -178,5 +198,18 @@ mod tests {
             ])
         );
         assert_eq!(Bulks::default().to_array(), Reply::Array(vec![]));
+        // A nil element: each protocol's null, and Reply::Null when spelled out.
+        let mut n = Bulks::with_capacity(3, 1);
+        n.push(b"a");
+        n.push_nil();
+        n.push(b"");
+        let (mut e2, mut e3) = (Vec::new(), Vec::new());
+        crate::resp::encode(&Reply::Bulks(n.clone()), 2, &mut e2);
+        crate::resp::encode(&Reply::Bulks(n.clone()), 3, &mut e3);
+        assert_eq!(e2, b"*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n");
+        assert_eq!(e3, b"*3\r\n$1\r\na\r\n_\r\n$0\r\n\r\n");
+        let spelled = Reply::Array(vec![Reply::bulk(b"a"), Reply::Null, Reply::bulk(b"")]);
+        assert_eq!(n.to_array(), spelled);
+        assert_eq!(Reply::Array(n.into_replies().collect()), spelled);
     }
 }

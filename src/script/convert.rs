@@ -146,7 +146,12 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
         Reply::Bulks(b) => {
             let t = lua.create_table_with_capacity(b.len(), 0)?;
             for (i, e) in b.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(e)?)?;
+                let v = match e {
+                    Some(e) => Value::String(lua.create_string(e)?),
+                    None if resp == 3 => Value::Nil,
+                    None => Value::Boolean(false),
+                };
+                t.raw_set(i + 1, v)?;
             }
             Value::Table(t)
         }
