@@ -131,6 +131,7 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
     let mut c = s.raw();
     c.cmd(&["SET", "k", "1"]);
     // WRITE: reads go on, a write waits for UNPAUSE (or the timeout).
+    admin.cmd(&["SET", "short", "x", "PX", "50"]);
     assert_eq!(
         admin.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]),
         V::Simple("OK".into())
@@ -144,6 +145,8 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
         V::Bulk(b"1".to_vec()),
         "the write waited"
     );
+    // Nor does the background cycle expire keys meanwhile (DBSIZE counts the due one).
+    assert_eq!(admin.cmd(&["DBSIZE"]), V::Int(2));
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), V::Simple("OK".into()));
     assert_eq!(c.read(), V::Int(2));
     assert!(t0.elapsed() >= Duration::from_millis(200));

@@ -758,10 +758,13 @@ impl Engine {
         let Some(mut st) = self.state.try_lock() else {
             return ExpireSlice::Skipped;
         };
+        let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
         if self.log.is_poisoned().is_some()
             || !st.active_expire
+            || paused
             || self.stopping.load(Ordering::Acquire)
         {
+            // (CLIENT PAUSE: no background expiry or eviction while it lasts, as Redis.)
             return ExpireSlice::Skipped;
         }
         let start = Instant::now();
