@@ -264,4 +264,28 @@ fn client_tracking_invalidates_what_a_client_read() {
         V::Arr(vec![bulk("pong"), bulk("")]),
         "exactly one message"
     );
+    // A RESP3 client whose redirect target left hears that instead of each invalidation
+    // (checked against redis-server 7.0.15).
+    let mut t = s.raw();
+    t.cmd(&["HELLO", "3"]);
+    let mut gone = s.raw();
+    let gid = match gone.cmd(&["CLIENT", "ID"]) {
+        V::Int(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    };
+    t.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &gid]);
+    t.cmd(&["GET", "g1"]);
+    t.cmd(&["GET", "g2"]);
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(100));
+    b.cmd(&["SET", "g1", "x"]);
+    b.cmd(&["SET", "g2", "x"]);
+    let gid_n: i64 = gid.parse().expect("id");
+    for _ in 0..2 {
+        assert_eq!(
+            t.read(),
+            V::Push(vec![bulk("tracking-redir-broken"), V::Int(gid_n)])
+        );
+    }
+    assert_eq!(t.cmd(&["PING"]), V::Simple("PONG".into()));
 }

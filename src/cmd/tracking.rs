@@ -197,6 +197,19 @@ fn send(st: &mut State, id: u64, by: u64, key: Option<&[u8]>) {
         (id, Reply::Push(vec![Reply::bulk(b"invalidate"), keys]))
     };
     let Some(c) = st.clients.map.get(&target) else {
+        // The redirect target disconnected: a RESP3 client hears it instead of each
+        // invalidation (`tracking-redir-broken <id>`), as redis-server 7.0 does.
+        if let Some(me) = st.clients.map.get(&id).filter(|me| me.resp >= 3) {
+            if let Some(push) = &me.push {
+                let msg = Reply::Push(vec![
+                    Reply::bulk(b"tracking-redir-broken"),
+                    Reply::Int(i64::try_from(mode.redirect).unwrap_or(i64::MAX)),
+                ]);
+                let mut out = Vec::new();
+                crate::resp::encode(&msg, me.resp, &mut out);
+                push(&out);
+            }
+        }
         return;
     };
     // A RESP2 client without a redirect has no way to receive pushes (as in Redis).
