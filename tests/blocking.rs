@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::{RawClient, TestServer, V};
@@ -18,29 +17,13 @@ fn arr(items: &[&str]) -> V {
     V::Arr(items.iter().map(|s| bulk(s)).collect())
 }
 
-/// Wait until the server reports `n` blocked clients (INFO clients).
-fn wait_blocked(c: &mut RawClient, n: usize) {
-    let t0 = Instant::now();
-    loop {
-        let info = c.cmd(&["INFO", "clients"]).text();
-        if info.contains(&format!("blocked_clients:{n}\r")) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "never saw {n} blocked clients:\n{info}"
-        );
-        sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn blpop_is_served_by_a_later_push() {
     let s = TestServer::start(&[]);
     let mut waiter = s.raw();
     let mut pusher = s.raw();
     waiter.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&mut pusher, 1);
+    pusher.wait_blocked(1);
     assert_eq!(pusher.cmd(&["LPUSH", "q", "job1"]), V::Int(1));
     assert_eq!(waiter.read(), arr(&["q", "job1"]));
     assert_eq!(pusher.cmd(&["LLEN", "q"]), V::Int(0));
@@ -54,7 +37,7 @@ fn waiters_are_served_in_fifo_order() {
     let mut p = s.raw();
     for (i, w) in ws.iter_mut().enumerate() {
         w.send(&[b"BRPOP", b"q", b"other", b"0"]);
-        wait_blocked(&mut p, i + 1);
+        p.wait_blocked(i + 1);
     }
     assert_eq!(p.cmd(&["RPUSH", "q", "a", "b", "c", "d"]), V::Int(4));
     // BRPOP pops from the tail: the first waiter gets the last element.
@@ -106,12 +89,12 @@ fn a_client_killed_while_blocked_leaves_no_trace() {
         panic!("id")
     };
     victim.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&mut admin, 1);
+    admin.wait_blocked(1);
     assert_eq!(
         admin.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
         V::Int(1)
     );
-    wait_blocked(&mut admin, 0);
+    admin.wait_blocked(0);
     assert_eq!(victim.try_read(), None, "killed client got a reply");
     assert_eq!(admin.cmd(&["RPUSH", "q", "x"]), V::Int(1));
     assert_eq!(admin.cmd(&["LLEN", "q"]), V::Int(1));
@@ -124,9 +107,9 @@ fn blmove_chain_and_served_pops_survive_restart() {
     let mut tail = s.raw();
     let mut p = s.raw();
     mover.send(&[b"BLMOVE", b"src", b"dst", b"LEFT", b"RIGHT", b"0"]);
-    wait_blocked(&mut p, 1);
+    p.wait_blocked(1);
     tail.send(&[b"BLPOP", b"dst", b"0"]);
-    wait_blocked(&mut p, 2);
+    p.wait_blocked(2);
     assert_eq!(p.cmd(&["RPUSH", "src", "x", "y"]), V::Int(2));
     assert_eq!(mover.read(), bulk("x"));
     assert_eq!(tail.read(), arr(&["dst", "x"]));
@@ -146,7 +129,7 @@ fn a_parked_client_runs_nothing_more_until_served() {
     let mut p = s.raw();
     // BLPOP and PING pipelined: PING must wait until BLPOP is served, as in Redis.
     waiter.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n");
-    wait_blocked(&mut p, 1);
+    p.wait_blocked(1);
     assert_eq!(p.cmd(&["RPUSH", "q", "v"]), V::Int(1));
     assert_eq!(waiter.read(), arr(&["q", "v"]));
     assert_eq!(waiter.read(), V::Simple("PONG".into()));

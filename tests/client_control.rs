@@ -6,19 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RawClient, TestServer, V};
-
-fn wait_blocked(c: &mut RawClient, n: usize) {
-    let t0 = Instant::now();
-    loop {
-        let info = c.cmd(&["INFO", "clients"]).text();
-        if info.contains(&format!("blocked_clients:{n}\r")) {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "never {n} blocked");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{TestServer, V};
 
 #[test]
 fn client_reply_off_skip_on() {
@@ -52,21 +40,18 @@ fn client_unblock_timeout_and_error() {
     let s = TestServer::start(&[]);
     let mut admin = s.raw();
     let mut b = s.raw();
-    let id = match b.cmd(&["CLIENT", "ID"]) {
-        V::Int(n) => n.to_string(),
-        other => panic!("{other:?}"),
-    };
+    let id = b.client_id().to_string();
     assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), V::Int(0));
     assert_eq!(
         admin.cmd(&["CLIENT", "UNBLOCK", &id, "LATER"]),
         V::Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())
     );
     b.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&mut admin, 1);
+    admin.wait_blocked(1);
     assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]), V::Int(1));
     assert_eq!(b.read(), V::Nil);
     b.send(&[b"BLPOP", b"q", b"0"]);
-    wait_blocked(&mut admin, 1);
+    admin.wait_blocked(1);
     assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]), V::Int(1));
     assert_eq!(
         b.read(),
@@ -80,7 +65,7 @@ fn client_unblock_timeout_and_error() {
     assert_eq!(b.cmd(&["WAIT", "1", "100"]), V::Int(0));
     assert!(t0.elapsed() >= Duration::from_millis(100));
     b.send(&[b"WAIT", b"1", b"0"]);
-    wait_blocked(&mut admin, 1);
+    admin.wait_blocked(1);
     assert_eq!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), V::Int(1));
     assert_eq!(b.read(), V::Int(0));
     assert_eq!(b.cmd(&["WAIT", "0", "0"]), V::Int(0));
@@ -233,10 +218,7 @@ fn client_tracking_invalidates_what_a_client_read() {
     assert_eq!(a.read(), invalidate(&["o1"]));
     // RESP2: REDIRECT to a connection subscribed to __redis__:invalidate; expiry counts.
     let mut r = s.raw();
-    let rid = match r.cmd(&["CLIENT", "ID"]) {
-        V::Int(n) => n.to_string(),
-        other => panic!("{other:?}"),
-    };
+    let rid = r.client_id().to_string();
     r.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
     let mut c = s.raw();
     assert_eq!(
@@ -269,10 +251,7 @@ fn client_tracking_invalidates_what_a_client_read() {
     let mut t = s.raw();
     t.cmd(&["HELLO", "3"]);
     let mut gone = s.raw();
-    let gid = match gone.cmd(&["CLIENT", "ID"]) {
-        V::Int(n) => n.to_string(),
-        other => panic!("{other:?}"),
-    };
+    let gid = gone.client_id().to_string();
     t.cmd(&["CLIENT", "TRACKING", "ON", "REDIRECT", &gid]);
     t.cmd(&["GET", "g1"]);
     t.cmd(&["GET", "g2"]);

@@ -36,36 +36,11 @@ fn info_field(c: &mut RawClient, section: &str, field: &str) -> u64 {
         .expect("number")
 }
 
-/// Send `n` commands made by `make(i)`, pipelined in batches built one at a time (the
-/// test's own allocations count in this process's `used_memory`), and pass every reply
-/// to `check`.
-fn pipeline(
-    c: &mut RawClient,
-    n: usize,
-    make: impl Fn(usize) -> Vec<String>,
-    mut check: impl FnMut(V),
-) {
-    let mut i = 0;
-    while i < n {
-        let end = (i + 256).min(n);
-        for j in i..end {
-            let cmd = make(j);
-            let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
-            c.send(&a);
-        }
-        for _ in i..end {
-            check(c.read());
-        }
-        i = end;
-    }
-}
-
 /// `SET <prefix><i> <value> [extra…]` for i in `range`; panics on any error reply.
 fn fill(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, extra: &[&str]) {
     let v = "x".repeat(VALUE);
     let start = range.start;
-    pipeline(
-        c,
+    c.pipeline(
         range.len(),
         |i| {
             let mut cmd = vec![
@@ -83,8 +58,7 @@ fn fill(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, extra: &
 fn existing(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>) -> usize {
     let start = range.start;
     let mut n = 0;
-    pipeline(
-        c,
+    c.pipeline(
         range.len(),
         |i| vec!["EXISTS".to_string(), format!("{prefix}{}", start + i)],
         |r| n += usize::from(r == V::Int(1)),
@@ -94,8 +68,7 @@ fn existing(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>) -> u
 
 fn touch_all(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, times: usize) {
     let (start, len) = (range.start, range.len());
-    pipeline(
-        c,
+    c.pipeline(
         len * times,
         |i| vec!["GET".to_string(), format!("{prefix}{}", start + i % len)],
         |_| {},
@@ -361,12 +334,7 @@ fn noeviction_refuses_writes_but_reads_and_del_work() {
     assert!(matches!(c.cmd(&["SET", "m", "1"]), V::Err(e) if e.starts_with("OOM ")));
     assert!(matches!(c.cmd(&["EXEC"]), V::Err(e) if e.starts_with("EXECABORT ")));
     // Freeing memory with DEL lets writes in again.
-    pipeline(
-        &mut c,
-        n / 2,
-        |i| vec!["DEL".to_string(), format!("k:{i}")],
-        |_| {},
-    );
+    c.pipeline(n / 2, |i| vec!["DEL".to_string(), format!("k:{i}")], |_| {});
     assert_eq!(c.cmd(&["SET", "after", "1"]), V::Simple("OK".into()));
     assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
 }
@@ -453,8 +421,7 @@ fn active_expiry_reclaims_many_keys() {
     let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "100")]);
     let mut c = s.raw();
     const N: usize = 200_000;
-    pipeline(
-        &mut c,
+    c.pipeline(
         N,
         |i| {
             vec![

@@ -33,21 +33,9 @@ fn ok(c: &mut RawClient, args: &[&str]) {
     assert_eq!(c.cmd(args), V::Simple("OK".into()), "{args:?}");
 }
 
-/// Send `n` commands made by `make(i)` pipelined in batches; every reply must be +OK.
+/// Send `n` commands made by `make(i)`, pipelined; every reply must be +OK.
 fn pipeline_ok(c: &mut RawClient, n: usize, make: impl Fn(usize) -> Vec<String>) {
-    let mut i = 0;
-    while i < n {
-        let end = (i + 512).min(n);
-        for j in i..end {
-            let cmd = make(j);
-            let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
-            c.send(&a);
-        }
-        for _ in i..end {
-            assert_eq!(c.read(), V::Simple("OK".into()));
-        }
-        i = end;
-    }
+    c.pipeline(n, make, |r| assert_eq!(r, V::Simple("OK".into())));
 }
 
 fn now_ms() -> u64 {

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{RawClient, TestServer, V};
+use common::{TestServer, V};
 
 fn bulk(s: &str) -> V {
     V::Bulk(s.as_bytes().to_vec())
@@ -16,22 +15,6 @@ fn bulk(s: &str) -> V {
 
 fn entry(id: &str, kv: &[&str]) -> V {
     V::Arr(vec![bulk(id), V::Arr(kv.iter().map(|s| bulk(s)).collect())])
-}
-
-/// Wait until the server reports `n` blocked clients (INFO clients).
-fn wait_blocked(c: &mut RawClient, n: usize) {
-    let t0 = Instant::now();
-    loop {
-        let info = c.cmd(&["INFO", "clients"]).text();
-        if info.contains(&format!("blocked_clients:{n}\r")) {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "never saw {n} blocked clients:\n{info}"
-        );
-        sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
@@ -43,7 +26,7 @@ fn xread_block_dollar_is_served_by_a_later_xadd() {
     reader.send(&[
         b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"other", b"$", b"$",
     ]);
-    wait_blocked(&mut writer, 1);
+    writer.wait_blocked(1);
     // A write to an unrelated key does not serve it.
     assert_eq!(
         writer.cmd(&["XADD", "unrelated", "1-0", "a", "b"]),
@@ -59,7 +42,7 @@ fn xread_block_dollar_is_served_by_a_later_xadd() {
     );
     // A stream created after blocking on a missing key serves from its first entry.
     reader.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"fresh", b"$"]);
-    wait_blocked(&mut writer, 1);
+    writer.wait_blocked(1);
     assert_eq!(writer.cmd(&["XADD", "fresh", "7-0", "k", "v"]), bulk("7-0"));
     assert_eq!(
         reader.read(),
@@ -108,7 +91,7 @@ fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
         b"q",
         b">",
     ]);
-    wait_blocked(&mut w, 1);
+    w.wait_blocked(1);
     b.send(&[
         b"XREADGROUP",
         b"GROUP",
@@ -120,7 +103,7 @@ fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
         b"q",
         b">",
     ]);
-    wait_blocked(&mut w, 2);
+    w.wait_blocked(2);
     assert_eq!(w.cmd(&["XADD", "q", "1-0", "job", "1"]), bulk("1-0"));
     // The oldest waiter gets the entry; the other stays parked.
     assert_eq!(
@@ -130,7 +113,7 @@ fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
             V::Arr(vec![entry("1-0", &["job", "1"])])
         ])])
     );
-    wait_blocked(&mut w, 1);
+    w.wait_blocked(1);
     assert_eq!(w.cmd(&["XADD", "q", "2-0", "job", "2"]), bulk("2-0"));
     assert_eq!(
         b.read(),

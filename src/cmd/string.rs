@@ -672,29 +672,12 @@ fn lcs_cmd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 pub(crate) mod testkit {
     use bytes::Bytes;
 
-    use crate::cmd::{dispatch, Caller, Env, Exec, State};
+    use crate::cmd::{dispatch, Caller, Exec, State};
     use crate::config::Config;
     use crate::resp::Reply;
 
-    /// An `Env` without services.
-    pub struct TestEnv;
-
-    impl Env for TestEnv {
-        fn persistence_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn server_info(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-        fn log_failure(&self) -> Option<String> {
-            None
-        }
-        fn read_back(&self) -> Result<Vec<(i64, Vec<(u16, Vec<Bytes>)>)>, String> {
-            Err("no log in tests".into())
-        }
-        fn shutdown(&self) {}
-        fn config_changed(&self, _: &str, _: &Config) {}
-    }
+    /// An `Env` without services (the one replay uses).
+    pub use crate::cmd::exec::NoEnv as TestEnv;
 
     /// The clock at the start of every test (2023-11-14, Unix ms).
     pub const T0: i64 = 1_700_000_000_000;

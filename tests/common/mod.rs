@@ -193,6 +193,54 @@ impl RawClient {
         self.read()
     }
 
+    /// Send `n` commands made by `make(i)`, pipelined in batches of 256 built one at a time
+    /// (a test's own allocations count in this process's `used_memory`), and pass every
+    /// reply to `check`.
+    pub fn pipeline(
+        &mut self,
+        n: usize,
+        make: impl Fn(usize) -> Vec<String>,
+        mut check: impl FnMut(V),
+    ) {
+        let mut i = 0;
+        while i < n {
+            let end = (i + 256).min(n);
+            for j in i..end {
+                let cmd = make(j);
+                let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                self.send(&a);
+            }
+            for _ in i..end {
+                check(self.read());
+            }
+            i = end;
+        }
+    }
+
+    /// Wait until the server reports `n` blocked clients (INFO clients).
+    pub fn wait_blocked(&mut self, n: usize) {
+        let t0 = Instant::now();
+        loop {
+            let info = self.cmd(&["INFO", "clients"]).text();
+            if info.contains(&format!("blocked_clients:{n}\r")) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "never saw {n} blocked clients:\n{info}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// This connection's CLIENT ID.
+    pub fn client_id(&mut self) -> i64 {
+        match self.cmd(&["CLIENT", "ID"]) {
+            V::Int(n) => n,
+            other => panic!("CLIENT ID: {other:?}"),
+        }
+    }
+
     /// Read one reply.
     pub fn read(&mut self) -> V {
         self.try_read().expect("reply")
