@@ -763,4 +763,4 @@ impl Drop for Log {
 
 #[cfg(test)]
 #[path = "log_tests.rs"]
-mod tests;
+pub(crate) mod tests;

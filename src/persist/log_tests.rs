@@ -13,11 +13,13 @@ use crate::persist::manifest::{Manifest, MANIFEST_NAME};
 use crate::persist::record::RECORD_OVERHEAD;
 use crate::persist::segment::{segment_file_name, SEGMENT_HEADER_LEN};
 
-fn dir() -> PathBuf {
+/// The data directory every SimFs test uses.
+pub(crate) fn dir() -> PathBuf {
     PathBuf::from("/data")
 }
 
-fn opts(policy: FsyncPolicy, segment_size: u64) -> LogOptions {
+/// Log options for `dir()`.
+pub(crate) fn opts(policy: FsyncPolicy, segment_size: u64) -> LogOptions {
     LogOptions {
         dir: dir(),
         fsync: policy,
@@ -25,7 +27,8 @@ fn opts(policy: FsyncPolicy, segment_size: u64) -> LogOptions {
     }
 }
 
-fn open(fs: &SimFs, o: LogOptions) -> Result<(Log, Recovered), StorageError> {
+/// Open the log on a SimFs.
+pub(crate) fn open(fs: &SimFs, o: LogOptions) -> Result<(Log, Recovered), StorageError> {
     Log::open(Arc::new(fs.clone()), o)
 }
 

@@ -4,29 +4,13 @@
 //! failed write at every step, and the logical size INFO reports. All through `SimFs`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::persist::error::StorageError;
 use crate::persist::io::SimFs;
+use crate::persist::log::tests::{dir, open, opts};
 use crate::persist::log::{FsyncPolicy, Log, LogOptions, Recovered, DEFAULT_SEGMENT_SIZE};
 use crate::persist::record::{encode_record, KIND_BATCH};
 use crate::persist::segment::{scan_segment, segment_file_name, SEGMENT_HEADER_LEN};
-
-fn dir() -> PathBuf {
-    PathBuf::from("/data")
-}
-
-fn opts(policy: FsyncPolicy, segment_size: u64) -> LogOptions {
-    LogOptions {
-        dir: dir(),
-        fsync: policy,
-        segment_size,
-    }
-}
-
-fn open(fs: &SimFs, o: LogOptions) -> Result<(Log, Recovered), StorageError> {
-    Log::open(Arc::new(fs.clone()), o)
-}
 
 fn always() -> LogOptions {
     opts(FsyncPolicy::Always, DEFAULT_SEGMENT_SIZE)
