@@ -196,7 +196,7 @@ fn slowlog_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 usize::try_from(n).unwrap_or(usize::MAX)
             }
         }
-        _ => return Err(subcommand_error("get", "SLOWLOG")),
+        _ => return Err(CmdError::bad_subcommand(b"get", "SLOWLOG")),
     };
     let out =
         x.st.slowlog
@@ -242,13 +242,6 @@ fn slowlog_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
             "RESET",
             "    Reset the slowlog.",
         ],
-    ))
-}
-
-/// Redis's error for a known subcommand given the wrong arguments.
-fn subcommand_error(sub: &str, cmd: &str) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."
     ))
 }
 
@@ -569,7 +562,7 @@ fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
             Ok(Reply::Array(names))
         }
-        _ => Err(subcommand_error("cat", "ACL")),
+        _ => Err(CmdError::bad_subcommand(b"cat", "ACL")),
     }
 }
 

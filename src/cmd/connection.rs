@@ -481,11 +481,7 @@ fn client_pause(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("timeout is negative"));
     }
     let all = match a.get(3) {
-        _ if a.len() > 4 => {
-            return Err(CmdError::err(
-                "unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
-            ))
-        }
+        _ if a.len() > 4 => return Err(CmdError::bad_subcommand(b"pause", "CLIENT")),
         None => true,
         Some(m) if is(m, "all") => true,
         Some(m) if is(m, "write") => false,

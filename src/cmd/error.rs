@@ -57,6 +57,14 @@ impl CmdError {
     pub fn err(text: impl std::fmt::Display) -> CmdError {
         CmdError::Raw(format!("ERR {text}"))
     }
+    /// Redis's error for a subcommand a handler does not know or got with the wrong
+    /// arguments: `unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+    pub fn bad_subcommand(sub: &[u8], cmd: &str) -> CmdError {
+        CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
+            String::from_utf8_lossy(sub)
+        ))
+    }
     /// The first word (the error code).
     pub fn code(&self) -> String {
         self.to_string()

@@ -145,10 +145,7 @@ fn function_delete(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn syntax_error(a: &[Bytes]) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-        lossy(&a[1])
-    ))
+    CmdError::bad_subcommand(&a[1], "FUNCTION")
 }
 
 fn function_flush(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {

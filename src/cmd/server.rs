@@ -443,10 +443,7 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         return debug_reload(x);
     }
-    Err(CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        lossy(sub)
-    )))
+    Err(CmdError::bad_subcommand(sub, "DEBUG"))
 }
 
 /// DEBUG PROTOCOL <type>: a test reply of each RESP3 type (downgraded for RESP2 clients).

@@ -792,13 +792,6 @@ fn xreadgroup(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 // ---------------------------------------------------------------- XGROUP
 
-fn sub_syntax(sub: &[u8], cmd: &str) -> CmdError {
-    CmdError::err(format!(
-        "unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        String::from_utf8_lossy(sub)
-    ))
-}
-
 fn require_key_err() -> CmdError {
     CmdError::err("The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
 }
@@ -841,7 +834,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             entries_read = parse_entries_read(&a[i + 1])?;
             i += 2;
         } else {
-            return Err(sub_syntax(&a[1], "XGROUP"));
+            return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
         }
     }
     let exists = stream_w(x, &a[2])?.is_some();
@@ -849,7 +842,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(require_key_err());
     }
     if a.len() > 8 {
-        return Err(sub_syntax(&a[1], "XGROUP"));
+        return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
     }
     let id = if &a[4][..] == b"$" {
         stream_w(x, &a[2])?.map_or(StreamId::MIN, |s| s.last_id)
@@ -878,7 +871,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn xgroup_setid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let s = xgroup_pre(x, a, true)?;
     if a.len() != 5 && a.len() != 7 {
-        return Err(sub_syntax(&a[1], "XGROUP"));
+        return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
     }
     let id = if &a[4][..] == b"$" {
         s.last_id
@@ -888,7 +881,7 @@ fn xgroup_setid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut entries_read = -1;
     if a.len() == 7 {
         if !is(&a[5], "entriesread") {
-            return Err(sub_syntax(&a[1], "XGROUP"));
+            return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
         }
         entries_read = parse_entries_read(&a[6])?;
     }
@@ -1461,12 +1454,12 @@ fn xinfo_stream(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut count: i64 = 10;
     if !opts.is_empty() {
         if (opts.len() != 1 && opts.len() != 3) || !is(&opts[0], "full") {
-            return Err(sub_syntax(&a[1], "XINFO"));
+            return Err(CmdError::bad_subcommand(&a[1], "XINFO"));
         }
         full = true;
         if opts.len() == 3 {
             if !is(&opts[1], "count") {
-                return Err(sub_syntax(&a[1], "XINFO"));
+                return Err(CmdError::bad_subcommand(&a[1], "XINFO"));
             }
             count = arg_i64(&opts[2])?;
             if count < 0 {
