@@ -150,8 +150,11 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         feed_monitors(x, argv);
     }
     // In a pipelined batch the previous command's end is this one's start (one clock
-    // reading per command instead of two; the engine sets and clears the mark per batch).
-    let t0 = x.st.clock_mark.take().unwrap_or_else(Instant::now);
+    // reading per command instead of two): the engine leaves a mark at the batch's start
+    // and clears it at its end; a command that found one leaves its own end behind
+    // (commands nested in EXEC or a script find none and time themselves).
+    let mark = x.st.clock_mark.take();
+    let t0 = mark.unwrap_or_else(Instant::now);
     // (Timed per command for INFO commandstats, as Redis does.)
     let reply = match handler(x, argv) {
         Ok(r) => r,
@@ -198,7 +201,7 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let (addr, name) = (c.addr.clone(), c.name.clone().unwrap_or_default());
         x.st.slowlog.add(argv, usec, now, &addr, &name);
     }
-    if x.st.clock_batch {
+    if mark.is_some() {
         x.st.clock_mark = Some(t1);
     }
     reply

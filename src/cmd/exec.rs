@@ -285,10 +285,9 @@ pub struct State {
     pub monitors: Vec<u64>,
     /// CLIENT TRACKING: keys clients may cache.
     pub tracking: super::tracking::Tracking,
-    /// Per-command timing in a pipelined batch: the end of the last command (dispatch).
+    /// Per-command timing in a pipelined batch: the start of the next command (the
+    /// batch's start, then each command's end; see dispatch). None outside a batch.
     pub clock_mark: Option<std::time::Instant>,
-    /// True while the engine runs a client's batch (marks carry from command to command).
-    pub clock_batch: bool,
     /// CLIENT PAUSE in force: (until Unix ms, every command (ALL) or only writes (WRITE)).
     pub pause: Option<(i64, bool)>,
 }
@@ -383,7 +382,6 @@ impl State {
             monitors: Vec::new(),
             pause: None,
             clock_mark: None,
-            clock_batch: false,
             tracking: super::tracking::Tracking::default(),
         }
     }

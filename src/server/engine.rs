@@ -496,7 +496,9 @@ impl Engine {
             Self::warm_keys(&st, client_id, batch);
         }
         let mut paused_until_ms = 0;
-        st.clock_batch = batch.len() > 1;
+        if batch.len() > 1 {
+            st.clock_mark = Some(Instant::now());
+        }
         for argv in batch {
             if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
                 // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
@@ -517,7 +519,6 @@ impl Engine {
                 break;
             }
         }
-        st.clock_batch = false;
         st.clock_mark = None;
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = paused_until_ms;
