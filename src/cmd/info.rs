@@ -251,14 +251,7 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("rss_overhead_bytes", diff(r.rss, r.resident)),
         kv("mem_fragmentation_ratio", format!("{:.2}", r.frag())),
         kv("mem_fragmentation_bytes", diff(r.rss, r.used)),
-        kv(
-            "mem_not_counted_for_evict",
-            x.st.ks
-                .dbs
-                .iter()
-                .map(|d| d.snapshot_copies_bytes())
-                .sum::<usize>(),
-        ),
+        kv("mem_not_counted_for_evict", x.st.ks.snapshot_copies_bytes()),
         kv("mem_replication_backlog", 0),
         kv("mem_total_replication_buffers", 0),
         kv("mem_clients_slaves", 0),

@@ -180,14 +180,7 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     // A running snapshot's copies of entries it has not written yet are not the dataset:
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
     // either). Evicting an entry the snapshot still needs moves it there.
-    let copies = |x: &Exec<'_>| {
-        x.st.ks
-            .dbs
-            .iter()
-            .map(|d| d.snapshot_copies_bytes() as u64)
-            .sum::<u64>()
-    };
-    let used = all.saturating_sub(copies(x));
+    let used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
     if used <= max {
         x.st.mem.evicting = false;
         return Evict::Ok;

@@ -186,6 +186,15 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
+    /// Bytes a running snapshot holds in copies of entries, over every database: memory
+    /// `maxmemory` does not count (INFO `mem_not_counted_for_evict`).
+    pub fn snapshot_copies_bytes(&self) -> u64 {
+        self.dbs
+            .iter()
+            .map(|d| d.snapshot_copies_bytes() as u64)
+            .sum()
+    }
+
     /// `n` empty databases.
     pub fn new(n: usize) -> Keyspace {
         Keyspace {
