@@ -192,13 +192,20 @@ pub struct ClientTable {
     /// Clients by id (ordered, so CLIENT LIST is in connection order).
     pub map: BTreeMap<u64, Client>,
     next_id: u64,
+    /// Some client has used CLIENT REPLY OFF or SKIP (sticky): until then dispatch skips
+    /// the per-command mute check.
+    pub replies_muted: bool,
 }
 
 impl Default for ClientTable {
     fn default() -> Self {
         let mut map = BTreeMap::new();
         map.insert(0, Client::new(0, String::new(), String::new(), 0, true));
-        ClientTable { map, next_id: 1 }
+        ClientTable {
+            map,
+            next_id: 1,
+            replies_muted: false,
+        }
     }
 }
 

@@ -468,6 +468,9 @@ fn client_reply(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         return Err(CmdError::Syntax);
     }
+    if c.reply_off || c.reply_skip > 0 {
+        x.st.clients.replies_muted = true;
+    }
     Ok(Reply::ok())
 }
 

@@ -95,7 +95,12 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let reply = call_unmuted(x, argv);
     // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
     // script, which belong to the EXEC or script reply).
-    if x.caller == Caller::Client && !x.in_exec && !x.in_script && x.client().reply_muted() {
+    if x.st.clients.replies_muted
+        && x.caller == Caller::Client
+        && !x.in_exec
+        && !x.in_script
+        && x.client().reply_muted()
+    {
         return Reply::Many(Vec::new());
     }
     reply
