@@ -17,6 +17,13 @@
 //!
 //! Usage: snaptrace --port P [--clients 50] [--keys 1000000] [--seconds 20]
 //!        [--snap-after 5] [--period 0] [--poll-ms 10] [--out trace.txt]
+//!
+//! `snaptrace --walk N [--rounds 3] [--slice-us 100] [--warm STEPS]` measures instead, without a server
+//! and so without load, what the server's snapshot walk costs under the engine lock: it
+//! fills a keyspace with N keys as the load above writes them (then overwrites half of
+//! them, scattering the values as a SET load does), and runs the walk (`Job::step`) in
+//! slices of `--slice-us`, printing per round the slices, keys per slice, ns per key and
+//! the slice lengths' p50/p99/max.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -35,6 +42,10 @@ struct Opts {
     poll_ms: u64,
     period: f64,
     out: String,
+    walk: u64,
+    rounds: u64,
+    slice_us: u64,
+    warm: u64,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -48,6 +59,10 @@ fn parse() -> Result<Opts, String> {
         poll_ms: 10,
         period: 0.0,
         out: "trace.txt".into(),
+        walk: 0,
+        rounds: 3,
+        slice_us: 100,
+        warm: 0,
     };
     while let Some(flag) = args.next() {
         let v = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -62,6 +77,10 @@ fn parse() -> Result<Opts, String> {
             "--poll-ms" => o.poll_ms = n(&v)?.max(1),
             "--period" => o.period = f(&v)?,
             "--out" => o.out = v,
+            "--walk" => o.walk = n(&v)?,
+            "--rounds" => o.rounds = n(&v)?.max(1),
+            "--slice-us" => o.slice_us = n(&v)?,
+            "--warm" => o.warm = n(&v)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -285,6 +304,87 @@ async fn run(o: Arc<Opts>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `--walk`: the snapshot walk's cost under the lock, in process, with no load.
+fn walk_bench(o: &Opts) -> Result<(), String> {
+    use strata::cmd::State;
+    use strata::config::Config;
+    use strata::db::{Entry, Value};
+    use strata::persist::io::{RealFs, Vfs};
+    use strata::persist::{Log, LogOptions};
+    use strata::server::snapshot::Job;
+
+    let dir = std::env::temp_dir().join(format!("snaptrace-walk-{}", std::process::id()));
+    let vfs: Arc<dyn Vfs> = Arc::new(RealFs);
+    let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).map_err(|e| e.to_string())?;
+    let now = strata::clock::now_ms();
+    let mut st = State::new(Config::default(), now);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let t = Instant::now();
+    for round in 0..2 {
+        for i in 0..o.walk {
+            // The second pass overwrites about half the keys, as a SET load would.
+            if round == 1 && next() % 2 == 0 {
+                continue;
+            }
+            let k = format!("key:{:012}", if round == 0 { i } else { next() % o.walk });
+            let v = Value::Str(b"xxxxxxxxxxxxxxxx".to_vec());
+            st.ks.dbs[0].insert(k.as_bytes(), Entry::new(v, now));
+        }
+    }
+    println!(
+        "{} keys loaded in {:.2} s",
+        st.ks.dbs[0].len(),
+        t.elapsed().as_secs_f64()
+    );
+    let slice = Duration::from_micros(o.slice_us);
+    for round in 0..o.rounds {
+        let mut job =
+            Job::begin(&mut st, &log, &*vfs, &dir, round + 1, &[]).map_err(|e| e.to_string())?;
+        if o.warm > 0 {
+            job.set_warm_steps(o.warm as usize);
+        }
+        let mut spare = Vec::new();
+        let mut held: Vec<u32> = Vec::new();
+        let (mut keys, mut total) = (0u64, Duration::ZERO);
+        loop {
+            let t = Instant::now();
+            let step = job
+                .step(&mut st, Some(slice), true)
+                .map_err(|e| e.to_string())?;
+            let d = t.elapsed();
+            total += d;
+            held.push(d.as_nanos() as u32);
+            let (bytes, items) = job.take_items(std::mem::take(&mut spare));
+            keys += items;
+            spare = bytes;
+            if step.done {
+                break;
+            }
+        }
+        let n = held.len();
+        println!(
+            "walk {}: {n} slices, {:.0} keys/slice, {:.0} ns/key, {:.1} ms held; slice p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+            round + 1,
+            keys as f64 / n as f64,
+            total.as_nanos() as f64 / keys.max(1) as f64,
+            total.as_secs_f64() * 1e3,
+            pct(&mut held, 0.5),
+            pct(&mut held, 0.99),
+            pct(&mut held, 1.0),
+        );
+        job.abandon(&mut st);
+    }
+    drop(log);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() {
     let o = match parse() {
         Ok(o) => Arc::new(o),
@@ -293,6 +393,13 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if o.walk > 0 {
+        if let Err(e) = walk_bench(&o) {
+            eprintln!("snaptrace: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -13,12 +13,15 @@
 
 Both servers use appendfsync always. Builds strata in release first (cargo build --release).
 Usage: tools/bench-snapshot.py [--keys 1000000,5000000] [--load-keys 1000000] [-n 300000]
+       [--servers strata,redis] [--repeat 1] [--strata-bin PATH] [--strata-env K=V ...]
+(--repeat R: R steady/during pairs on the same server, each printed.)
 """
 import argparse, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 STRATA = os.path.join(TARGET, "release", "strata")
+STRATA_ENV = {}
 
 
 def free_port():
@@ -79,7 +82,8 @@ def start(kind, port, d, extra=()):
         args = ["redis-server", "--port", str(port), "--dir", d, "--appendfsync", "always",
                 "--save", "", "--daemonize", "no", "--loglevel", "warning", *extra]
     t0 = time.monotonic()
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, **STRATA_ENV) if kind == "strata" else None
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     while True:
         try:
             if cli(port, "ping", timeout=5) == "PONG":
@@ -184,9 +188,9 @@ def bench(port, n, keys):
     raise RuntimeError(out)
 
 
-def under_snapshot(keys, n):
+def under_snapshot(keys, n, servers=("strata", "redis"), repeat=1):
     rows = []
-    for kind in ("strata", "redis"):
+    for kind in servers:
         d = tempfile.mkdtemp(prefix=f"bench-snapload-{kind}-")
         port = free_port()
         extra = ("--appendonly", "yes", "--aof-use-rdb-preamble", "yes") if kind == "redis" else ()
@@ -196,36 +200,42 @@ def under_snapshot(keys, n):
             cli(port, "save", timeout=3600)
         else:
             cli(port, "bgrewriteaof"); wait_idle(port, kind)
-        steady = bench(port, n, keys)
-        base_mem = int(info(port, "memory")["used_memory"])
-        stop_flag = threading.Event()
-        peak = [base_mem]
-        snaps = [0]
-
-        def drive():
-            cmd = "bgsave" if kind == "strata" else "bgrewriteaof"
-            c = Conn(port)
-            while not stop_flag.is_set():
-                i = c.info("persistence")
-                running = i.get("rdb_bgsave_in_progress") == "1" or i.get("aof_rewrite_in_progress") == "1"
-                if not running:
-                    c.call(cmd); snaps[0] += 1
-                m = int(c.info("memory")["used_memory"])
-                peak[0] = max(peak[0], m)
-                time.sleep(0.02)
-            c.close()
-
-        t = threading.Thread(target=drive); t.start()
-        during = bench(port, n, keys)
-        stop_flag.set(); t.join()
-        wait_idle(port, kind)
-        pi = info(port, "persistence")
-        cow = max(int(pi.get("current_cow_peak", 0)), int(pi.get("aof_last_cow_size", 0)))
-        extra_mem = peak[0] - base_mem + (cow if kind == "redis" else 0)
-        rows.append((kind, steady, during, extra_mem, base_mem, snaps[0]))
+        for _ in range(repeat):
+            rows.append(steady_and_during(kind, port, n, keys))
         stop(port, p)
         shutil.rmtree(d, ignore_errors=True)
     return rows
+
+
+def steady_and_during(kind, port, n, keys):
+    """One steady measurement, then one while snapshots run back to back."""
+    steady = bench(port, n, keys)
+    base_mem = int(info(port, "memory")["used_memory"])
+    stop_flag = threading.Event()
+    peak = [base_mem]
+    snaps = [0]
+
+    def drive():
+        cmd = "bgsave" if kind == "strata" else "bgrewriteaof"
+        c = Conn(port)
+        while not stop_flag.is_set():
+            i = c.info("persistence")
+            running = i.get("rdb_bgsave_in_progress") == "1" or i.get("aof_rewrite_in_progress") == "1"
+            if not running:
+                c.call(cmd); snaps[0] += 1
+            m = int(c.info("memory")["used_memory"])
+            peak[0] = max(peak[0], m)
+            time.sleep(0.02)
+        c.close()
+
+    t = threading.Thread(target=drive); t.start()
+    during = bench(port, n, keys)
+    stop_flag.set(); t.join()
+    wait_idle(port, kind)
+    pi = info(port, "persistence")
+    cow = max(int(pi.get("current_cow_peak", 0)), int(pi.get("aof_last_cow_size", 0)))
+    extra_mem = peak[0] - base_mem + (cow if kind == "redis" else 0)
+    return (kind, steady, during, extra_mem, base_mem, snaps[0])
 
 
 def main():
@@ -234,7 +244,18 @@ def main():
     ap.add_argument("--load-keys", type=int, default=1000000)
     ap.add_argument("-n", type=int, default=300000)
     ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--servers", default="strata,redis", help="which servers run under load")
+    ap.add_argument("--repeat", type=int, default=1, help="steady/during pairs per server start")
+    ap.add_argument("--strata-bin", help="the strata binary (default: target/release/strata)")
+    ap.add_argument("--strata-env", action="append", default=[], help="K=V for strata's environment")
     a = ap.parse_args()
+    global STRATA
+    if a.strata_bin:
+        STRATA = a.strata_bin
+        a.skip_build = True
+    for kv in a.strata_env:
+        k, v = kv.split("=", 1)
+        STRATA_ENV[k] = v
     if not a.skip_build:
         subprocess.run(["cargo", "build", "--release"], cwd=ROOT, check=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%MZ', time.gmtime())}, appendfsync always on both, "
@@ -253,7 +274,8 @@ def main():
     print(f"\n## SET -c 50 over {a.load_keys} keys, steady vs while snapshots run (-n {a.n})\n")
     print("| server | state | rps | p50 ms | p99 ms | max ms | snapshots started | extra memory |")
     print("|---|---|---|---|---|---|---|---|")
-    for kind, steady, during, extra_mem, base, snaps in under_snapshot(a.load_keys, a.n):
+    for kind, steady, during, extra_mem, base, snaps in under_snapshot(
+            a.load_keys, a.n, a.servers.split(","), a.repeat):
         print(f"| {kind} | steady | {steady[0]:.0f} | {steady[1]} | {steady[2]} | {steady[3]} | | |")
         print(f"| {kind} | snapshot running | {during[0]:.0f} | {during[1]} | {during[2]} | {during[3]} | {snaps} | "
               f"{extra_mem} B ({100.0 * extra_mem / base:.1f}% of {base} B) |")

@@ -499,6 +499,71 @@ impl<V> Dict<V> {
         next
     }
 
+    /// Up to `n` (1 to 64) consecutive `scan_step_mut` steps from `cursor`, their buckets,
+    /// chain heads and what `touch` reads from each head's value loaded first, all at once
+    /// (as `warm` does), so their cache misses overlap instead of each element waiting for
+    /// its own (the snapshot walk: the SCAN order visits buckets far apart). Returns the
+    /// cursor after the last step (0 when the scan is complete) and the steps taken. While
+    /// rehashing it takes one plain step.
+    pub fn scan_steps_mut(
+        &mut self,
+        cursor: u64,
+        n: usize,
+        touch: impl Fn(&V) -> u8,
+        mut f: impl FnMut(&[u8], &mut V),
+    ) -> (u64, usize) {
+        const MAX: usize = 64;
+        if self.is_rehashing() || self.buckets.is_empty() {
+            return (self.scan_step_mut(cursor, f), 1);
+        }
+        let mask = (self.buckets.len() - 1) as u64;
+        let mut slots = [0usize; MAX];
+        let mut steps = 0;
+        let mut c = cursor;
+        while steps < n.clamp(1, MAX) {
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            let i = (c & mask) as usize;
+            slots[steps] = i;
+            steps += 1;
+            c = next_cursor(c, mask);
+            if c == 0 {
+                break;
+            }
+        }
+        {
+            // Stage 1: the bucket slots; stage 2: the chain heads (and their successors'
+            // addresses); stage 3: what the heads' values point to and the second nodes.
+            let t = &self.buckets[..];
+            let mut heads: [Option<&Node<V>>; MAX] = [None; MAX];
+            for (h, &i) in heads.iter_mut().zip(&slots[..steps]) {
+                *h = t[i].as_deref();
+            }
+            let mut acc = 0usize;
+            for node in heads[..steps].iter().flatten() {
+                let k = node.key.as_bytes();
+                let ends = k.first().copied().unwrap_or(0) ^ k.last().copied().unwrap_or(0);
+                acc = acc.wrapping_add(usize::from(ends));
+            }
+            for node in heads[..steps].iter().flatten() {
+                acc = acc.wrapping_add(usize::from(touch(&node.value)));
+                if let Some(second) = node.next.as_deref() {
+                    acc = acc.wrapping_add(usize::from(
+                        second.key.as_bytes().first().copied().unwrap_or(0),
+                    ));
+                }
+            }
+            std::hint::black_box(acc);
+        }
+        for &i in &slots[..steps] {
+            let mut cur = self.buckets[i].as_deref_mut();
+            while let Some(node) = cur {
+                f(node.key.as_bytes(), &mut node.value);
+                cur = node.next.as_deref_mut();
+            }
+        }
+        (c, steps)
+    }
+
     /// While rehashing, whether `next` is the smaller of the two tables (a shrink).
     fn small_is_next(&self) -> bool {
         self.next_tab().len() < self.buckets.len()
@@ -832,5 +897,46 @@ mod tests {
             })
             .unwrap();
         assert_eq!((k, *v), (&b"a"[..], 1));
+    }
+
+    /// Batched steps visit what single steps visit, in the same order, with the same cursors.
+    #[test]
+    fn scan_steps_mut_matches_single_steps() {
+        for n in [0usize, 1, 3, 50, 1000, 5000] {
+            let mut d = Dict::new();
+            for i in 0..n {
+                d.insert(format!("k{i}").as_bytes(), i);
+            }
+            let mut single = Vec::new();
+            let mut cursor = 0;
+            loop {
+                cursor = d.scan_step_mut(cursor, |k, _| single.push(k.to_vec()));
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for batch in [1usize, 7, 32, 64, 100] {
+                let mut batched = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    let (next, steps) = d.scan_steps_mut(
+                        cursor,
+                        batch,
+                        |v| *v as u8,
+                        |k, v| {
+                            batched.push(k.to_vec());
+                            *v += 0;
+                        },
+                    );
+                    assert!(steps >= 1 && steps <= batch.clamp(1, 64));
+                    cursor = next;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                assert_eq!(batched, single, "n {n} batch {batch}");
+            }
+            assert_eq!(single.len(), n);
+        }
     }
 }
