@@ -348,3 +348,44 @@ fn power_loss_keeps_every_acknowledged_write() {
     }
     assert_eq!(acked.len(), 800);
 }
+
+/// Under `everysec` the records are written by the connections' runtime, not the writer
+/// thread; the writer thread must still fdatasync them within about a second, whether the
+/// server is busy or idle afterwards.
+#[test]
+fn everysec_fsyncs_within_a_second_or_two() {
+    let s = TestServer::start(&[("appendfsync", "everysec")]);
+    let mut c = s.raw();
+    let field = |c: &mut common::RawClient, name: &str| -> u64 {
+        let info = c.cmd(&["INFO", "persistence"]).text();
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .unwrap_or_else(|| panic!("{name} missing: {info}"))
+            .trim()
+            .parse()
+            .expect("a number")
+    };
+    for round in 0..2 {
+        let before = field(&mut c, "strata_fsyncs");
+        for i in 0..100 {
+            assert_eq!(
+                c.cmd(&["SET", &format!("k{round}:{i}"), "v"]),
+                V::Simple("OK".into())
+            );
+        }
+        let last = field(&mut c, "strata_last_lsn");
+        assert_eq!(
+            field(&mut c, "strata_durable_lsn"),
+            last,
+            "written once acknowledged"
+        );
+        let t0 = std::time::Instant::now();
+        while field(&mut c, "strata_fsyncs") == before {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_millis(2500),
+                "round {round}: no fdatasync 2.5 s after the writes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}

@@ -214,6 +214,8 @@ pub(crate) struct Pending {
     pub rotate_before: u64,
     /// The log latched: appends are refused.
     pub poisoned: bool,
+    /// The runtime handed the pending records to the writer thread (`Log::flush_inline`).
+    pub handoff: bool,
 }
 
 /// Statistics counters the writer updates.
@@ -313,6 +315,17 @@ impl Shared {
         FsyncPolicy::from_u8(self.fsync.load(Ordering::Relaxed))
     }
 
+    /// Whether the connections' runtime writes the records itself under `policy` (its
+    /// log task runs, see `Log::run_completions`), so appends wake that task instead of
+    /// the writer thread: under `everysec` and `no`, where a reply waits for a `write`
+    /// only. Under `always` the writer thread keeps the fdatasync off the runtime: it
+    /// overlaps with the next commands and gathers the clients it released (an inline
+    /// fdatasync measured slower at `-c 50 -P 1`, see benches/RESULTS.md).
+    /// `STRATA_LOG_INLINE=0` turns it off (for A/B benchmarks).
+    pub fn inline_for(&self, policy: FsyncPolicy) -> bool {
+        policy != FsyncPolicy::Always && self.completer.load(Ordering::Acquire) && inline_on()
+    }
+
     /// Publishes progress to async and blocking waiters. `durable` never moves backwards.
     pub fn publish(&self, durable: u64, fsynced: u64) {
         let durable = self
@@ -370,9 +383,18 @@ impl Shared {
     }
 }
 
+/// `STRATA_LOG_INLINE` (read once): `0` keeps every write on the writer thread.
+fn inline_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("STRATA_LOG_INLINE").is_none_or(|v| v != "0"))
+}
+
 /// The durable log. `Send + Sync`; share it as `Arc<Log>`.
 pub struct Log {
     pub(crate) shared: Arc<Shared>,
+    /// The writer's state: the writer thread steps it, and so may the runtime
+    /// (`flush_inline`); whoever holds the lock writes, in LSN order.
+    pub(crate) core: Arc<Mutex<super::writer::Writer>>,
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) lock: Mutex<Option<DirLock>>,
 }
@@ -385,6 +407,12 @@ impl std::fmt::Debug for Log {
             .field("durable_lsn", &self.durable_lsn())
             .finish()
     }
+}
+
+/// Whom an append wakes.
+enum Wake {
+    Writer,
+    Runtime,
 }
 
 /// Outcome of a wait, from the progress seen.
@@ -465,40 +493,80 @@ impl Log {
             st.ends.push(end);
             st.next_lsn += 1;
             shared.last_lsn.store(lsn, Ordering::Release);
-            let notify = st.ends.len() >= st.wake_at;
-            if notify {
+            let notify = if shared.inline_for(shared.policy()) {
+                // The first record of a batch wakes the runtime's log task, which writes
+                // after the other ready connections had their turn (`run_completions`).
+                (st.ends.len() == 1).then_some(Wake::Runtime)
+            } else if st.ends.len() >= st.wake_at {
                 st.wake_at = usize::MAX;
-            }
+                Some(Wake::Writer)
+            } else {
+                None
+            };
             (lsn, notify)
         };
-        if notify {
-            shared.writer_cv.notify_one();
+        match notify {
+            Some(Wake::Writer) => {
+                shared.writer_cv.notify_one();
+            }
+            Some(Wake::Runtime) => shared.complete_notify.notify_one(),
+            None => {}
         }
         Ok(lsn)
     }
 
-    /// The completion task: run it on the runtime whose tasks wait for durability
-    /// (`wait_durable`/`wait_fsynced`). The writer then wakes only this task after each
-    /// fdatasync, and it wakes the waiters from inside the runtime, where a wake-up is a
-    /// queue push rather than a syscall. Returns when the log closes.
+    /// The log task: run it on the runtime whose tasks append and wait for durability
+    /// (`wait_durable`/`wait_fsynced`). It does two things there, where a wake-up is a queue
+    /// push rather than a syscall and no thread hand-off is needed (Redis's `beforeSleep`):
+    /// it writes the records itself once the other ready tasks have had their turn
+    /// (`flush_inline`, under `everysec` and `no`), and it wakes the waiters
+    /// after the writer thread's publishes. Returns when the log closes.
     pub async fn run_completions(self: Arc<Self>) {
-        /// Back to waking waiters from the writer if this task ends or is dropped.
+        /// Back to waking waiters from the writer if this task ends or is dropped, and the
+        /// writer takes whatever this task would have written.
         struct Off<'a>(&'a Shared);
         impl Drop for Off<'_> {
             fn drop(&mut self) {
                 self.0.completer.store(false, Ordering::Release);
+                self.0.pending.lock().handoff = true;
+                self.0.writer_cv.notify_one();
                 self.0.wake_waiters();
             }
         }
         let shared = &*self.shared;
         shared.completer.store(true, Ordering::Release);
         let _off = Off(shared);
+        {
+            // The writer thread may be parked in its own wait: switch it to polling.
+            let _st = shared.pending.lock();
+            shared.writer_cv.notify_one();
+        }
         loop {
             shared.wake_waiters();
             if shared.closed.load(Ordering::Acquire) {
                 break;
             }
             shared.complete_notify.notified().await;
+            if shared.inline_for(shared.policy()) && !shared.pending.lock().ends.is_empty() {
+                // Let the connections that are ready run first (their reads included): their
+                // records join this write, as Redis writes once per event-loop turn.
+                tokio::task::yield_now().await;
+                self.flush_inline();
+            }
+        }
+    }
+
+    /// Write the pending records on the calling thread (`everysec`/`no`), if the writer
+    /// thread is not busy and nothing but a plain write is due; otherwise hand them to the
+    /// writer thread. Progress is published either way.
+    pub fn flush_inline(&self) {
+        let step = match self.core.try_lock() {
+            Some(mut w) => w.step(true),
+            None => Ok(super::writer::Step::HandOff),
+        };
+        if step == Ok(super::writer::Step::HandOff) {
+            self.shared.pending.lock().handoff = true;
+            self.shared.writer_cv.notify_one();
         }
     }
 

@@ -423,6 +423,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
             closed: false,
             poisoned: false,
             rotate_before: 0,
+            handoff: false,
         }),
         writer_cv: Condvar::new(),
         last_lsn: AtomicU64::new(last_lsn),
@@ -446,13 +447,19 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         snapshot: scan.snapshot.as_ref().map(|s| s.0),
         segments: segments.iter().map(|s| s.0).collect(),
     };
-    let writer = Writer::new(Arc::clone(&shared), active, last_lsn);
+    let core = Arc::new(Mutex::new(Writer::new(
+        Arc::clone(&shared),
+        active,
+        last_lsn,
+    )));
+    let thread_core = Arc::clone(&core);
     let handle = std::thread::Builder::new()
         .name("strata-log-writer".to_string())
-        .spawn(move || writer.run())
+        .spawn(move || Writer::run(thread_core))
         .map_err(|e| StorageError::io(&dir, e))?;
     let log = Log {
         shared,
+        core,
         writer: Mutex::new(Some(handle)),
         lock: Mutex::new(Some(lock)),
     };

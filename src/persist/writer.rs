@@ -14,6 +14,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use super::error::StorageError;
 use super::log::{FsyncPolicy, Shared};
 use super::manifest::publish;
@@ -31,6 +33,22 @@ const PREALLOC_CHUNK: u64 = 1024 * 1024;
 const PREALLOC_LOW_WATER: u64 = PREALLOC_CHUNK / 2;
 /// Page size the preallocated end is rounded up to.
 const PAGE: u64 = 4096;
+/// While the runtime writes the records (`Log::flush_inline`), the writer thread still
+/// wakes this often to take anything left pending and to run the everysec fdatasync.
+const INLINE_POLL: Duration = Duration::from_millis(10);
+
+/// What a [`Writer::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing was pending.
+    Idle,
+    /// The pending records were written (and synced per policy) and published.
+    Done,
+    /// Work only the writer thread does is due (inline steps only).
+    HandOff,
+    /// The log is closed and everything is written and synced.
+    Closed,
+}
 
 /// Whether preallocation is on: `STRATA_LOG_PREALLOC=0` turns it off (for A/B benchmarks).
 pub(crate) fn prealloc_enabled() -> bool {
@@ -120,47 +138,78 @@ impl Writer {
         }
     }
 
-    /// The thread body: runs until shutdown or the first I/O failure.
-    pub(crate) fn run(mut self) {
-        let _latch = PanicLatch(Arc::clone(&self.shared));
-        let shared = Arc::clone(&self.shared);
+    /// The thread body: runs until shutdown or the first I/O failure. `core` is this
+    /// writer, shared with the connections' runtime, which may take a step itself
+    /// (`Log::flush_inline`).
+    pub(crate) fn run(core: Arc<Mutex<Writer>>) {
+        let shared = Arc::clone(&core.lock().shared);
+        let _latch = PanicLatch(Arc::clone(&shared));
         loop {
+            let (last_sync_records, last_sync_latency, last_sync_end, written, fsynced, fsync_at) = {
+                let w = core.lock();
+                (
+                    w.last_sync_records,
+                    w.last_sync_latency,
+                    w.last_sync_end,
+                    w.written,
+                    w.fsynced,
+                    w.last_fsync_at,
+                )
+            };
             let mut st = shared.pending.lock();
             if st.poisoned {
                 return;
             }
             let policy = shared.policy();
+            if shared.inline_for(policy) {
+                // The runtime writes the records (`Log::flush_inline`); this thread does what
+                // it hands over (rotation, preallocation, a step it could not take), the
+                // everysec fdatasync, sync requests and shutdown, and takes anything left
+                // pending for a poll interval, so no record waits on a runtime that is busy.
+                if !st.closed && st.rotate_before == 0 && !st.handoff {
+                    shared
+                        .writer_cv
+                        .wait_until(&mut st, Instant::now() + INLINE_POLL);
+                }
+                st.handoff = false;
+                drop(st);
+                match core.lock().step(false) {
+                    Ok(Step::Closed) => return,
+                    Ok(_) => continue,
+                    Err(()) => return,
+                }
+            }
             // Group-commit gather plan, fixed right after the previous fdatasync: if it covered
             // several records, the clients it released are about to send their next commands;
             // wait a little for them so the next fdatasync covers them and the records that
             // queued meanwhile, instead of starting one for the latter alone (which would split
             // the clients into two alternating halves). See format/log.md §9 A, "Group-commit
             // gather".
-            let gather = (policy == FsyncPolicy::Always && self.last_sync_records > 1).then(|| {
+            let gather = (policy == FsyncPolicy::Always && last_sync_records > 1).then(|| {
                 // Twice the last fdatasync, capped: measured best at -c 50 -P 1 here (0.5× and
                 // 200 µs gave ~6% fewer SETs/s; 4× and longer caps no more).
-                let delay = (self.last_sync_latency * 2).min(MAX_GATHER);
-                let target = st
-                    .ends
-                    .len()
-                    .saturating_add(self.last_sync_records as usize);
-                (self.last_sync_end + delay, target)
+                let delay = (last_sync_latency * 2).min(MAX_GATHER);
+                let target = st.ends.len().saturating_add(last_sync_records as usize);
+                (last_sync_end + delay, target)
             });
             // Wait for work: records, an fsync request, the everysec timer, or shutdown.
             loop {
                 if st.poisoned {
                     return;
                 }
-                if !st.ends.is_empty() || st.closed || st.rotate_before != 0 {
+                if !st.ends.is_empty() || st.closed || st.rotate_before != 0 || st.handoff {
                     break;
                 }
-                let unsynced = self.written > self.fsynced;
-                if unsynced && st.sync_requested > self.fsynced {
+                let unsynced = written > fsynced;
+                if unsynced && st.sync_requested > fsynced {
+                    break;
+                }
+                if shared.inline_for(shared.policy()) {
                     break;
                 }
                 st.wake_at = 1;
                 if unsynced && shared.policy() == FsyncPolicy::Everysec {
-                    let deadline = self.last_fsync_at + EVERYSEC;
+                    let deadline = fsync_at + EVERYSEC;
                     if Instant::now() >= deadline {
                         break;
                     }
@@ -178,53 +227,84 @@ impl Writer {
                 }
             }
             st.wake_at = usize::MAX;
-            if st.poisoned {
-                return;
-            }
-            // Read the policy under the buffer lock: every record in this batch was appended
-            // after any `set_fsync` that happened before its append, so it gets that policy.
-            let policy = shared.policy();
-            let closing = st.closed && st.ends.is_empty();
-            let sync_requested = st.sync_requested;
-            std::mem::swap(&mut st.buf, &mut self.spare_buf);
-            std::mem::swap(&mut st.ends, &mut self.spare_ends);
-            let first_lsn = st.buf_first_lsn;
-            st.buf_first_lsn = st.next_lsn;
-            let rotate_before = std::mem::take(&mut st.rotate_before);
+            st.handoff = false;
             drop(st);
-            if rotate_before != 0 {
-                self.rotate_before = rotate_before;
-                self.rotate_taken = rotate_before;
-            }
-
-            let mut result = self.process(first_lsn, policy, sync_requested, closing);
-            if result.is_ok() {
-                result = self.rotate_if_asked();
-            }
-            if result.is_ok() && self.rotate_before == 0 && self.rotate_taken != 0 {
-                // The asked-for segment exists (or the active one was empty): tell the
-                // snapshot waiting to install.
-                let taken = std::mem::take(&mut self.rotate_taken);
-                let _ = shared.rotate_pending.compare_exchange(
-                    taken,
-                    0,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-            if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
-                self.spare_buf = Vec::new();
-            }
-            self.spare_buf.clear();
-            self.spare_ends.clear();
-            if let Err(e) = result {
-                shared.poison(&e);
-                return;
-            }
-            if closing {
-                return;
+            match core.lock().step(false) {
+                Ok(Step::Closed) | Err(()) => return,
+                Ok(_) => {}
             }
         }
+    }
+
+    /// One group-commit step: take the whole append buffer, write it, fdatasync per policy,
+    /// publish. `inline` (the connections' runtime, `Log::flush_inline`) only writes, under
+    /// `everysec` and `no`: it leaves `always`, rotation, sync requests, the everysec
+    /// fdatasync and shutdown to the writer thread (`Step::HandOff`). A failure latches the
+    /// log (`Err`).
+    pub(crate) fn step(&mut self, inline: bool) -> Result<Step, ()> {
+        let shared = Arc::clone(&self.shared);
+        let mut st = shared.pending.lock();
+        if st.poisoned {
+            return Err(());
+        }
+        // Read the policy under the buffer lock: every record in this batch was appended
+        // after any `set_fsync` that happened before its append, so it gets that policy.
+        let policy = shared.policy();
+        if inline {
+            if st.ends.is_empty() {
+                return Ok(Step::Idle);
+            }
+            let fits = self.active.len() + st.buf.len() as u64 <= shared.segment_size;
+            if policy == FsyncPolicy::Always
+                || st.closed
+                || st.rotate_before != 0
+                || self.rotate_before != 0
+                || !fits
+                || st.sync_requested > self.fsynced
+            {
+                return Ok(Step::HandOff);
+            }
+        }
+        let closing = st.closed && st.ends.is_empty();
+        let sync_requested = st.sync_requested;
+        std::mem::swap(&mut st.buf, &mut self.spare_buf);
+        std::mem::swap(&mut st.ends, &mut self.spare_ends);
+        let first_lsn = st.buf_first_lsn;
+        st.buf_first_lsn = st.next_lsn;
+        let rotate_before = std::mem::take(&mut st.rotate_before);
+        drop(st);
+        if rotate_before != 0 {
+            self.rotate_before = rotate_before;
+            self.rotate_taken = rotate_before;
+        }
+        let mut result = self.process(first_lsn, policy, sync_requested, closing, inline);
+        if result.is_ok() {
+            result = self.rotate_if_asked();
+        }
+        if result.is_ok() && self.rotate_before == 0 && self.rotate_taken != 0 {
+            // The asked-for segment exists (or the active one was empty): tell the
+            // snapshot waiting to install.
+            let taken = std::mem::take(&mut self.rotate_taken);
+            let _ = shared.rotate_pending.compare_exchange(
+                taken,
+                0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        if self.spare_buf.capacity() > KEEP_BUFFER_BYTES {
+            self.spare_buf = Vec::new();
+        }
+        self.spare_buf.clear();
+        self.spare_ends.clear();
+        if let Err(e) = result {
+            shared.poison(&e);
+            return Err(());
+        }
+        if closing {
+            return Ok(Step::Closed);
+        }
+        Ok(Step::Done)
     }
 
     /// Writes the taken batch (rotating at record boundaries), fdatasyncs per policy and
@@ -235,6 +315,7 @@ impl Writer {
         policy: FsyncPolicy,
         sync_requested: u64,
         closing: bool,
+        inline: bool,
     ) -> Result<(), StorageError> {
         let buf = std::mem::take(&mut self.spare_buf);
         let ends = std::mem::take(&mut self.spare_ends);
@@ -247,7 +328,9 @@ impl Writer {
             && (policy == FsyncPolicy::Always
                 || closing
                 || sync_requested > self.fsynced
-                || (policy == FsyncPolicy::Everysec && self.last_fsync_at.elapsed() >= EVERYSEC));
+                || (policy == FsyncPolicy::Everysec
+                    && !inline
+                    && self.last_fsync_at.elapsed() >= EVERYSEC));
         if sync {
             // DURABILITY: under `always` this precedes the publish below, so no reply is
             // released before its record is on disk; otherwise it is the everysec timer, a
@@ -259,7 +342,11 @@ impl Writer {
         } else {
             self.written
         };
-        self.shared.publish(durable, self.fsynced);
+        if durable > self.shared.durable_lsn.load(Ordering::Acquire)
+            || self.fsynced > self.shared.fsynced_lsn.load(Ordering::Acquire)
+        {
+            self.shared.publish(durable, self.fsynced);
+        }
         if closing {
             // A clean shutdown leaves no preallocated zeros behind (P4).
             self.active.trim()?;
