@@ -181,6 +181,29 @@ fn pop_n(x: &mut Exec<'_>, key: &[u8], end: End, n: usize) -> Result<Vec<Box<[u8
     Ok(out)
 }
 
+/// LPOP/RPOP without a count: one element from `end` of the list at `key` as a bulk
+/// reply (null if the key is missing): one keyspace lookup, the element copied once,
+/// straight into the reply.
+fn pop_one(x: &mut Exec<'_>, key: &[u8], end: End) -> Result<Reply, CmdError> {
+    let (v, emptied) = match x.lookup_write(key) {
+        Some(e) => {
+            let l = as_list_mut(e)?;
+            (l.pop_with(end, Reply::bulk), l.is_empty())
+        }
+        None => (None, false),
+    };
+    let Some(v) = v else {
+        return Ok(Reply::Null);
+    };
+    x.notify('l', pop_event(end), key);
+    if emptied {
+        x.db().remove(key);
+        x.notify('g', "del", key);
+    }
+    x.touch_dirty(1);
+    Ok(v)
+}
+
 // ---------------------------------------------------------------------------------------
 // Push
 // ---------------------------------------------------------------------------------------
@@ -242,29 +265,17 @@ fn pop(x: &mut Exec<'_>, a: &[Bytes], end: End) -> Result<Reply, CmdError> {
             if end == End::Left { "lpop" } else { "rpop" }.into(),
         ));
     }
-    let count = a.get(2).map(|c| positive(c)).transpose()?;
+    let Some(n) = a.get(2).map(|c| positive(c)).transpose()? else {
+        return pop_one(x, &a[1], end);
+    };
     match x.lookup_write(&a[1]) {
-        None => {
-            return Ok(if count.is_some() {
-                Reply::NullArray
-            } else {
-                Reply::Null
-            })
-        }
+        None => return Ok(Reply::NullArray),
         Some(e) => {
             as_list(e)?;
         }
     }
-    match count {
-        None => {
-            let v = pop_n(x, &a[1], end, 1)?;
-            Ok(v.first().map_or(Reply::Null, |v| Reply::bulk(v)))
-        }
-        Some(n) => {
-            let v = pop_n(x, &a[1], end, n)?;
-            Ok(bulks(v.iter().map(|b| &b[..])))
-        }
-    }
+    let v = pop_n(x, &a[1], end, n)?;
+    Ok(bulks(v.iter().map(|b| &b[..])))
 }
 
 fn lpop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {

@@ -39,32 +39,75 @@ fn leb_len(mut n: usize) -> usize {
     k
 }
 
-/// Append the encoding of `v` to `out`.
-fn encode_into(out: &mut Vec<u8>, v: &[u8]) {
-    // Exact growth, as a listpack reallocs to size: no doubling slack in stored nodes.
-    out.reserve_exact(encoded_len(v.len()));
+/// The allocation jemalloc (the global allocator) makes for a request of `n` bytes: its
+/// size classes are 8, then multiples of 16 up to 128, then four per doubling. A buffer
+/// grown to its class uses bytes that were allocated anyway, and needs no reallocation
+/// until the class is full (a listpack reallocs on every insert; that cost showed in
+/// LPUSH/RPUSH profiles).
+fn alloc_class(n: usize) -> usize {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return (n + 15) & !15;
+    }
+    // 2^k < n <= 2^(k+1): classes every 2^(k-2).
+    let k = usize::BITS - 1 - (n - 1).leading_zeros();
+    let spacing = 1usize << (k - 2);
+    n.checked_next_multiple_of(spacing).unwrap_or(n)
+}
+
+/// Make room for `extra` more bytes at the end of `buf`, growing to a size class.
+fn reserve_class(buf: &mut Vec<u8>, extra: usize) {
+    let need = buf.len() + extra;
+    if buf.capacity() < need {
+        buf.reserve_exact(alloc_class(need) - buf.len());
+    }
+}
+
+/// Write the encoding of `v` into `out`, which is exactly `encoded_len(v.len())` long.
+fn encode_at(out: &mut [u8], v: &[u8]) {
     let mut n = v.len();
     let header = leb_len(n);
+    let mut p = 0;
     while n >= 0x80 {
-        out.push(0x80 | (n & 0x7f) as u8);
+        out[p] = 0x80 | (n & 0x7f) as u8;
         n >>= 7;
+        p += 1;
     }
-    out.push(n as u8);
-    out.extend_from_slice(v);
+    out[p] = n as u8;
+    p += 1;
+    out[p..p + v.len()].copy_from_slice(v);
+    p += v.len();
     // Back-length of header + data, readable right to left: the rightmost byte holds the
     // low 7 bits, a set high bit means more bytes follow to the left.
     let total = header + v.len();
     let k = leb_len(total);
     for i in (0..k).rev() {
         let group = ((total >> (7 * i)) & 0x7f) as u8;
-        out.push(if i == k - 1 { group } else { group | 0x80 });
+        out[p] = if i == k - 1 { group } else { group | 0x80 };
+        p += 1;
     }
 }
 
-/// One quicklist node: a packed run of encoded elements.
+/// Append the encoding of `v` to `out` (growing it to a size class when full).
+fn encode_into(out: &mut Vec<u8>, v: &[u8]) {
+    let k = encoded_len(v.len());
+    reserve_class(out, k);
+    let at = out.len();
+    out.resize(at + k, 0);
+    encode_at(&mut out[at..], v);
+}
+
+/// One quicklist node: a packed run of encoded elements in `buf[start..]`. `buf[..start]`
+/// is free room left by pops from the front or by growth for pushes at the front, so an
+/// LPUSH writes into it instead of moving the whole node (a listpack memmoves its bytes
+/// on every insert at the head). The room never exceeds what the allocator's size class
+/// or the shrink rule (`Node::shrink`) already allows at the end of a buffer.
 #[derive(Clone, Default)]
 struct Node {
     buf: Vec<u8>,
+    start: u32,
     count: u32,
 }
 
@@ -135,11 +178,41 @@ impl Node {
         p - total
     }
 
+    /// The encoded elements (offsets below are relative to this).
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start as usize..]
+    }
+
+    /// Bytes the encoded elements take.
+    fn bytes(&self) -> usize {
+        self.buf.len() - self.start as usize
+    }
+
+    /// Elements now start at `buf[s]`, the bytes before it are free room.
+    fn set_start(&mut self, s: usize) {
+        match u32::try_from(s) {
+            Ok(v) => self.start = v,
+            Err(_) => {
+                self.buf.drain(..s);
+                self.start = 0;
+            }
+        }
+    }
+
+    /// Drop the free room at the front (before an edit that works on `buf` directly).
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start as usize);
+            self.start = 0;
+        }
+    }
+
     fn iter(&self) -> NodeIter<'_> {
+        let buf = self.data();
         NodeIter {
-            buf: &self.buf,
+            buf,
             front: 0,
-            back: self.buf.len(),
+            back: buf.len(),
         }
     }
 
@@ -147,89 +220,147 @@ impl Node {
         self.count as usize
     }
 
-    /// Byte offset of element `i` (`i == count` → end of buffer).
+    /// Byte offset of element `i` in `data()` (`i == count` → its end).
     fn offset(&self, i: usize) -> usize {
         let n = self.len();
+        let buf = self.data();
         if i >= n {
-            return self.buf.len();
+            return buf.len();
         }
         if i <= n / 2 {
             let mut off = 0;
             for _ in 0..i {
-                off = Self::entry_at(&self.buf, off).2;
+                off = Self::entry_at(buf, off).2;
             }
             off
         } else {
-            let mut off = self.buf.len();
+            let mut off = buf.len();
             for _ in i..n {
-                off = Self::entry_before(&self.buf, off);
+                off = Self::entry_before(buf, off);
             }
             off
         }
     }
 
     fn get(&self, i: usize) -> &[u8] {
-        let (s, e, _) = Self::entry_at(&self.buf, self.offset(i));
-        &self.buf[s..e]
+        let buf = self.data();
+        let (s, e, _) = Self::entry_at(buf, self.offset(i));
+        &buf[s..e]
+    }
+
+    /// Add `v` before the first element: into the free room at the front, or, when that is
+    /// too small, into a new buffer of the next size class with the spare bytes in front.
+    fn push_front(&mut self, v: &[u8]) {
+        let k = encoded_len(v.len());
+        let mut s = self.start as usize;
+        if s < k {
+            let len = self.bytes();
+            let total = alloc_class(len + k);
+            let gap = total - len;
+            let mut nb = Vec::with_capacity(total);
+            nb.resize(gap, 0);
+            nb.extend_from_slice(&self.buf[s..]);
+            self.buf = nb;
+            s = gap;
+        }
+        encode_at(&mut self.buf[s - k..s], v);
+        self.set_start(s - k);
+        self.count += 1;
+    }
+
+    /// Add `v` after the last element.
+    fn push_back(&mut self, v: &[u8]) {
+        let k = encoded_len(v.len());
+        if self.start > 0 && self.buf.capacity() - self.buf.len() < k {
+            // Growing anyway: give the front room back rather than carry it along.
+            self.compact();
+        }
+        encode_into(&mut self.buf, v);
+        self.count += 1;
+    }
+
+    /// Open `k` bytes at `off` in `buf` (no front room), for an encoding written there.
+    fn open_gap(&mut self, off: usize, k: usize) {
+        reserve_class(&mut self.buf, k);
+        let old = self.buf.len();
+        self.buf.resize(old + k, 0);
+        self.buf.copy_within(off..old, off + k);
     }
 
     fn insert(&mut self, i: usize, v: &[u8]) {
+        if i == 0 {
+            return self.push_front(v);
+        }
+        self.compact();
         let off = self.offset(i);
-        let mut enc = Vec::with_capacity(encoded_len(v.len()));
-        encode_into(&mut enc, v);
-        self.buf.reserve_exact(enc.len());
-        self.buf.splice(off..off, enc);
+        let k = encoded_len(v.len());
+        self.open_gap(off, k);
+        encode_at(&mut self.buf[off..off + k], v);
         self.count += 1;
     }
 
     fn replace(&mut self, i: usize, v: &[u8]) {
+        self.compact();
         let off = self.offset(i);
         let (_, _, next) = Self::entry_at(&self.buf, off);
-        let mut enc = Vec::with_capacity(encoded_len(v.len()));
-        encode_into(&mut enc, v);
-        self.buf.reserve_exact(enc.len().saturating_sub(next - off));
-        self.buf.splice(off..next, enc);
+        let k = encoded_len(v.len());
+        let old = next - off;
+        if k > old {
+            self.open_gap(next, k - old);
+        } else if k < old {
+            self.buf.copy_within(next.., off + k);
+            self.buf.truncate(self.buf.len() - (old - k));
+        }
+        encode_at(&mut self.buf[off..off + k], v);
         self.shrink();
     }
 
     /// Give back capacity once the buffer shrank well below it (Redis reallocs listpacks
-    /// on every delete; this keeps the slack bounded at amortised O(1)).
+    /// on every delete; this keeps the slack, front room included, bounded at amortised
+    /// O(1)).
     fn shrink(&mut self) {
-        if self.buf.capacity() > self.buf.len() * 2 + 64 {
+        if self.buf.capacity() > self.bytes() * 2 + 64 {
+            self.compact();
             self.buf.shrink_to_fit();
         }
     }
 
-    fn pop_front(&mut self) -> Option<Box<[u8]>> {
+    /// Remove the first element, handing its bytes to `f`.
+    fn pop_front_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if self.count == 0 {
             return None;
         }
-        let (s, e, next) = Self::entry_at(&self.buf, 0);
-        let v: Box<[u8]> = self.buf[s..e].into();
-        self.buf.drain(..next);
+        let buf = self.data();
+        let (s, e, next) = Self::entry_at(buf, 0);
+        let r = f(&buf[s..e]);
         self.count -= 1;
+        self.set_start(self.start as usize + next);
         self.shrink();
-        Some(v)
+        Some(r)
     }
 
-    fn pop_back(&mut self) -> Option<Box<[u8]>> {
+    /// Remove the last element, handing its bytes to `f`.
+    fn pop_back_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if self.count == 0 {
             return None;
         }
-        let start = Self::entry_before(&self.buf, self.buf.len());
-        let (s, e, _) = Self::entry_at(&self.buf, start);
-        let v: Box<[u8]> = self.buf[s..e].into();
-        self.buf.truncate(start);
+        let buf = self.data();
+        let at = Self::entry_before(buf, buf.len());
+        let (s, e, _) = Self::entry_at(buf, at);
+        let r = f(&buf[s..e]);
+        self.buf.truncate(self.start as usize + at);
         self.count -= 1;
         self.shrink();
-        Some(v)
+        Some(r)
     }
 
     /// Split off elements `i..` into a new node.
     fn split_off(&mut self, i: usize) -> Node {
+        self.compact();
         let off = self.offset(i);
         let tail = Node {
             buf: self.buf.split_off(off),
+            start: 0,
             count: self.count - i as u32,
         };
         self.count = i as u32;
@@ -240,7 +371,7 @@ impl Node {
     /// Drop the first `k` elements.
     fn drop_front(&mut self, k: usize) {
         let off = self.offset(k);
-        self.buf.drain(..off);
+        self.set_start(self.start as usize + off);
         self.count -= k as u32;
         self.shrink();
     }
@@ -248,14 +379,14 @@ impl Node {
     /// Keep only the first `k` elements.
     fn keep_front(&mut self, k: usize) {
         let off = self.offset(k);
-        self.buf.truncate(off);
+        self.buf.truncate(self.start as usize + off);
         self.count = k as u32;
         self.shrink();
     }
 
     /// True if `extra` more encoded bytes fit under the fill policy.
     fn fits(&self, extra: usize, fill: i64) -> bool {
-        let size = self.buf.len() + extra;
+        let size = self.bytes() + extra;
         if fill > 0 {
             (self.count as i64) < fill && size <= SAFETY_BYTES
         } else if fill == 0 {
@@ -271,11 +402,11 @@ impl Node {
             return false;
         }
         if fill > 0 {
-            (self.count as i64) > fill || self.buf.len() > SAFETY_BYTES
+            (self.count as i64) > fill || self.bytes() > SAFETY_BYTES
         } else if fill == 0 {
             true
         } else {
-            self.buf.len() > limit_bytes(fill)
+            self.bytes() > limit_bytes(fill)
         }
     }
 }
@@ -339,19 +470,20 @@ impl List {
         };
         match node {
             Some(n) if n.fits(extra, fill) => match end {
-                End::Left => n.insert(0, v),
-                End::Right => {
-                    encode_into(&mut n.buf, v);
-                    n.count += 1;
-                }
+                End::Left => n.push_front(v),
+                End::Right => n.push_back(v),
             },
             _ => {
                 let mut n = Node::default();
-                encode_into(&mut n.buf, v);
-                n.count = 1;
                 match end {
-                    End::Left => self.nodes.push_front(n),
-                    End::Right => self.nodes.push_back(n),
+                    End::Left => {
+                        n.push_front(v);
+                        self.nodes.push_front(n);
+                    }
+                    End::Right => {
+                        n.push_back(v);
+                        self.nodes.push_back(n);
+                    }
                 }
             }
         }
@@ -360,26 +492,31 @@ impl List {
 
     /// Remove and return the element at `end`.
     pub fn pop(&mut self, end: End) -> Option<Box<[u8]>> {
-        let v = match end {
+        self.pop_with(end, |v| Box::from(v))
+    }
+
+    /// Remove the element at `end`, handing its bytes to `f` (no copy of its own).
+    pub fn pop_with<R>(&mut self, end: End, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let r = match end {
             End::Left => {
                 let n = self.nodes.front_mut()?;
-                let v = n.pop_front();
+                let r = n.pop_front_with(f);
                 if n.count == 0 {
                     self.nodes.pop_front();
                 }
-                v
+                r
             }
             End::Right => {
                 let n = self.nodes.back_mut()?;
-                let v = n.pop_back();
+                let r = n.pop_back_with(f);
                 if n.count == 0 {
                     self.nodes.pop_back();
                 }
-                v
+                r
             }
         }?;
         self.len -= 1;
-        Some(v)
+        Some(r)
     }
 
     /// (node, index in node) of element `i < len`, walking from the nearer end.
@@ -436,9 +573,7 @@ impl List {
         let extra = encoded_len(v.len());
         // At a node boundary, append to the previous node if it has room.
         if j == 0 && self.nodes[k - 1].fits(extra, fill) {
-            let prev = &mut self.nodes[k - 1];
-            encode_into(&mut prev.buf, v);
-            prev.count += 1;
+            self.nodes[k - 1].push_back(v);
         } else {
             self.nodes[k].insert(j, v);
             self.split_if_over(k, fill);
@@ -509,7 +644,7 @@ impl List {
             let drop = hits.min(left);
             // Which matches go: the first `drop` from the head, or the last from the tail.
             let skip = if count >= 0 { 0 } else { hits - drop };
-            let mut buf = Vec::with_capacity(node.buf.len());
+            let mut buf = Vec::with_capacity(node.bytes());
             let mut seen = 0;
             let mut kept = 0u32;
             for e in node.iter() {
@@ -524,6 +659,7 @@ impl List {
             }
             buf.shrink_to_fit();
             node.buf = buf;
+            node.start = 0;
             node.count = kept;
             left -= drop;
             removed += drop;
@@ -846,9 +982,61 @@ mod tests {
                     assert_eq!(back, want);
                     assert_eq!(l.nodes.iter().map(Node::len).sum::<usize>(), l.len());
                     assert!(l.nodes.iter().all(|n| n.count > 0));
+                    // Slack, front room included, stays within the size class or the
+                    // shrink rule's bound.
+                    assert!(l.nodes.iter().all(
+                        |n| n.buf.capacity() <= alloc_class(n.bytes()).max(n.bytes() * 2 + 64)
+                    ));
                 }
             }
         }
+    }
+
+    #[test]
+    fn size_classes() {
+        let want = [
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (17, 32),
+            (33, 48),
+            (128, 128),
+            (129, 160),
+            (257, 320),
+            (4096, 4096),
+            (4097, 5120),
+            (8193, 10240),
+        ];
+        for (n, c) in want {
+            assert_eq!(alloc_class(n), c, "{n}");
+        }
+    }
+
+    /// Pushes at the front fill the room before the elements: few reallocations, and the
+    /// elements come out in order from both ends.
+    #[test]
+    fn front_room() {
+        let mut n = Node::default();
+        let mut moves = 0;
+        let mut last = std::ptr::null();
+        for i in 0..1000u32 {
+            n.push_front(format!("e{i}").as_bytes());
+            if n.buf.as_ptr() != last {
+                moves += 1;
+                last = n.buf.as_ptr();
+            }
+        }
+        assert!(moves < 40, "{moves} reallocations");
+        assert_eq!(n.get(0), b"e999");
+        assert_eq!(n.get(999), b"e0");
+        assert_eq!(n.pop_back_with(<[u8]>::to_vec), Some(b"e0".to_vec()));
+        assert_eq!(n.pop_front_with(<[u8]>::to_vec), Some(b"e999".to_vec()));
+        n.insert(1, b"x");
+        n.replace(0, b"a much longer element than before");
+        assert_eq!(n.get(0), b"a much longer element than before");
+        assert_eq!(n.get(1), b"x");
+        assert_eq!(n.get(2), b"e997");
+        assert_eq!(n.len(), 999);
     }
 
     #[test]
@@ -862,7 +1050,11 @@ mod tests {
             encode_into(&mut buf, &v);
             encode_into(&mut buf, b"b");
             assert_eq!(buf.len(), encoded_len(1) * 2 + encoded_len(n));
-            let node = Node { buf, count: 3 };
+            let node = Node {
+                buf,
+                start: 0,
+                count: 3,
+            };
             let fwd: Vec<&[u8]> = node.iter().collect();
             assert_eq!(fwd, [&b"a"[..], &v[..], &b"b"[..]]);
             let back: Vec<&[u8]> = node.iter().rev().collect();
