@@ -282,7 +282,36 @@ fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
 
 /// A score argument (ZADD, ZINCRBY): `ERR value is not a valid float`.
 fn score_arg(b: &[u8]) -> Result<f64, CmdError> {
+    if let Some(v) = small_int_score(b) {
+        return Ok(v);
+    }
     parse_double(b).ok_or(CmdError::NotFloat)
+}
+
+/// A score spelled as an optional `-` and 1 to 15 decimal digits (what clients mostly
+/// send): that integer, exact in an `f64` and so what `strtod` returns (`-0` is -0.0),
+/// without the general parser. `None` for anything else.
+fn small_int_score(b: &[u8]) -> Option<f64> {
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(c - b'0');
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "at most 15 digits: below 2^53, exact"
+    )]
+    let v = n as f64;
+    Some(if neg { -v } else { v })
 }
 
 fn int(n: usize) -> Reply {
@@ -703,6 +732,52 @@ fn add_one(z: &mut ZSet, member: &[u8], mut score: f64, f: AddFlags, lim: Limits
     }
 }
 
+/// What ZADD did to the elements of one call.
+struct AddAll {
+    added: u64,
+    updated: u64,
+    processed: u64,
+    /// The score of the last element processed (ZADD INCR's reply).
+    last: f64,
+    /// Stopped at an element whose new score would be NaN.
+    nan: bool,
+}
+
+/// `add_one` for each pair, in order, stopping at a NaN.
+fn add_all(z: &mut ZSet, pairs: &[(f64, &[u8])], f: AddFlags, lim: Limits) -> AddAll {
+    let mut r = AddAll {
+        added: 0,
+        updated: 0,
+        processed: 0,
+        last: 0.0,
+        nan: false,
+    };
+    for &(score, member) in pairs {
+        match add_one(z, member, score, f, lim) {
+            AddOut::Added(s) => {
+                r.added += 1;
+                r.processed += 1;
+                r.last = s;
+            }
+            AddOut::Updated(s) => {
+                r.updated += 1;
+                r.processed += 1;
+                r.last = s;
+            }
+            AddOut::Same(s) => {
+                r.processed += 1;
+                r.last = s;
+            }
+            AddOut::Nop => {}
+            AddOut::Nan => {
+                r.nan = true;
+                break;
+            }
+        }
+    }
+    r
+}
+
 fn add_generic(
     x: &mut Exec<'_>,
     key: &Bytes,
@@ -712,56 +787,45 @@ fn add_generic(
     argv: &[Bytes],
 ) -> Result<Reply, CmdError> {
     let lim = limits(x);
-    let exists = write(x, key)?.is_some();
-    if !exists {
-        if f.xx {
-            return Ok(if f.incr { Reply::Null } else { Reply::Int(0) });
+    // One keyspace lookup when the key exists; a new set is filled, then stored (Redis
+    // stores it first, but a new set cannot stay empty: its first element is new).
+    let (r, emptied) = match write(x, key)? {
+        Some(z) => {
+            let r = add_all(z, pairs, f, lim);
+            (r, z.is_empty())
         }
-        let first_len = pairs.first().map_or(0, |p| p.1.len()) as u64;
-        let z = if lim.entries == 0 || lim.value < first_len {
-            ZSet::new_big()
-        } else {
-            ZSet::new()
-        };
-        let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
-        x.insert_key(key, e);
-    }
-    let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
-    let mut last = 0.0;
-    let mut nan = false;
-    {
-        let z = match write(x, key)? {
-            Some(z) => z,
-            None => unreachable!("created above"),
-        };
-        for &(score, member) in pairs {
-            match add_one(z, member, score, f, lim) {
-                AddOut::Added(s) => {
-                    added += 1;
-                    processed += 1;
-                    last = s;
-                }
-                AddOut::Updated(s) => {
-                    updated += 1;
-                    processed += 1;
-                    last = s;
-                }
-                AddOut::Same(s) => {
-                    processed += 1;
-                    last = s;
-                }
-                AddOut::Nop => {}
-                AddOut::Nan => {
-                    nan = true;
-                    break;
-                }
+        None => {
+            if f.xx {
+                return Ok(if f.incr { Reply::Null } else { Reply::Int(0) });
             }
+            let first_len = pairs.first().map_or(0, |p| p.1.len()) as u64;
+            let mut z = if lim.entries == 0 || lim.value < first_len {
+                ZSet::new_big()
+            } else {
+                ZSet::new()
+            };
+            let r = add_all(&mut z, pairs, f, lim);
+            let empty = z.is_empty();
+            if !empty {
+                x.insert_key(key, Entry::new(Value::ZSet(Box::new(z)), x.now_ms));
+            }
+            (r, false)
         }
-    }
+    };
+    let AddAll {
+        added,
+        updated,
+        processed,
+        last,
+        nan,
+    } = r;
     if added + updated > 0 {
         x.notify('z', if f.incr { "zincr" } else { "zadd" }, key);
     }
-    drop_if_empty(x, key);
+    if emptied {
+        x.db().remove(key);
+        x.notify('g', "del", key);
+    }
     if added + updated > 0 {
         x.touch_dirty(added + updated);
         if f.incr {
@@ -1587,6 +1651,43 @@ mod tests {
 
     fn dbl(v: f64) -> Reply {
         Reply::Double(v)
+    }
+
+    /// The integer fast path gives exactly what the general parser gives (sign of zero
+    /// included) and declines everything else.
+    #[test]
+    fn small_integer_scores_parse_as_strtod() {
+        use super::small_int_score;
+        use crate::db::strnum::parse_double;
+        for t in [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "007",
+            "123456789012345",
+            "-999999999999999",
+        ] {
+            let fast = small_int_score(t.as_bytes()).expect(t);
+            let slow = parse_double(t.as_bytes()).expect(t);
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{t}");
+        }
+        for t in [
+            "",
+            "-",
+            "+1",
+            " 1",
+            "1 ",
+            "1.5",
+            "1e3",
+            "0x10",
+            "inf",
+            "nan",
+            "--1",
+            "1234567890123456",
+        ] {
+            assert_eq!(small_int_score(t.as_bytes()), None, "{t}");
+        }
     }
 
     #[test]
