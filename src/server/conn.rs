@@ -3,6 +3,7 @@
 //! they observed, encode every reply into one buffer and write once (pipelining).
 //! Protocol errors are answered and close the connection, as Redis does.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 use super::engine::{BlockWait, Engine, Outcome};
@@ -157,6 +159,14 @@ async fn run(
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
     let mut bytes_in = 0u64;
+    // Created once, not per request: each `notified()` polled in a `select!` registers in
+    // its `Notify`'s waiter list and leaves it when dropped (a lock each way, and the stop
+    // list is shared by every connection). A `Notified` gets `notify_waiters` (stop) from
+    // its creation on; `ready` is renewed after each wake-up.
+    let stop = engine.stop_notify.notified();
+    let killed = kill.notify.notified();
+    let ready = outbox.ready.notified();
+    tokio::pin!(stop, killed, ready);
     loop {
         let limits = Limits {
             max_bulk_len: view.max_bulk_len,
@@ -252,7 +262,9 @@ async fn run(
                     sock.write_all(&out).await?;
                     out.clear();
                 }
-                let Some(reply) = wait_unblocked(engine, id, kill, wait).await else {
+                let Some(reply) =
+                    wait_unblocked(engine, id, killed.as_mut(), stop.as_mut(), wait).await
+                else {
                     return Ok(());
                 };
                 encode(&reply, view.resp, &mut out);
@@ -298,7 +310,8 @@ async fn run(
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
             biased;
-            _ = outbox.ready.notified() => {
+            _ = &mut ready => {
+                ready.set(outbox.ready.notified());
                 // Pub/sub messages: let the tasks already runnable (other publishers) go
                 // first, then write everything queued in one go — one write for many
                 // messages, as Redis's one write per event-loop pass.
@@ -311,15 +324,15 @@ async fn run(
                 // output-buffer cut-off must still end it.
                 tokio::select! {
                     r = sock.write_all(&msgs) => r?,
-                    _ = kill.notify.notified() => return Ok(()),
-                    _ = engine.stop_notify.notified() => return Ok(()),
+                    _ = &mut killed => return Ok(()),
+                    _ = &mut stop => return Ok(()),
                 }
                 outbox.sent(msgs.len());
                 continue;
             }
             r = read => r?,
-            _ = kill.notify.notified() => return Ok(()),
-            _ = engine.stop_notify.notified() => return Ok(()),
+            _ = &mut killed => return Ok(()),
+            _ = &mut stop => return Ok(()),
             _ = idle(view.timeout_s) => return Ok(()),
         };
         if n == 0 {
@@ -482,7 +495,8 @@ async fn while_script_runs(
 async fn wait_unblocked(
     engine: &Engine,
     id: u64,
-    kill: &KillSwitch,
+    killed: Pin<&mut Notified<'_>>,
+    stop: Pin<&mut Notified<'_>>,
     wait: BlockWait,
 ) -> Option<Reply> {
     let BlockWait {
@@ -507,8 +521,8 @@ async fn wait_unblocked(
             // Served concurrently: the reply is already in the channel.
             rx.await.ok()
         }
-        _ = kill.notify.notified() => return None,
-        _ = engine.stop_notify.notified() => return None,
+        _ = killed => return None,
+        _ = stop => return None,
     };
     let (reply, lsn) = served?;
     if lsn > engine.log.durable_lsn() {
