@@ -199,7 +199,7 @@ async fn run(
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
-            if let Some(reply) = while_script_runs(engine, &batch[0], &mut view).await {
+            if let Some(reply) = while_script_runs(engine, &batch[0]).await {
                 encode(&reply, view.resp, &mut out);
                 sock.write_all(&out).await?;
                 out.clear();
@@ -356,21 +356,11 @@ async fn answer_while_busy(
         max_bulk_len: 512 * 1024 * 1024,
         authenticated: false,
     };
-    let mut view = super::engine::ConnView {
-        resp: 2,
-        close: false,
-        authenticated: false,
-        max_bulk_len: limits.max_bulk_len,
-        timeout_s: 0,
-        query_buffer_limit: 1 << 30,
-        busy_threshold_ms: engine.busy_threshold_ms(),
-        paused_until_ms: 0,
-    };
     let mut out = Vec::new();
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
         let mut probe = buf.clone();
         match decode(&mut probe, &limits) {
-            Ok(Some(argv)) => match while_script_runs(engine, &argv, &mut view).await {
+            Ok(Some(argv)) => match while_script_runs(engine, &argv).await {
                 Some(reply) => {
                     *buf = probe;
                     encode(&reply, 2, &mut out);
@@ -457,11 +447,7 @@ fn script_keys(batch: &[Vec<Bytes>]) -> Vec<u64> {
 /// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`
 /// answer -BUSY (SHUTDOWN NOSAVE stops the server). `None`: the script ended; execute
 /// normally.
-async fn while_script_runs(
-    engine: &Engine,
-    argv: &[Bytes],
-    view: &mut super::engine::ConnView,
-) -> Option<Reply> {
+async fn while_script_runs(engine: &Engine, argv: &[Bytes]) -> Option<Reply> {
     let is = |i: usize, w: &str| {
         argv.get(i)
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
@@ -475,7 +461,7 @@ async fn while_script_runs(
     if is(0, "function") && is(1, "stats") && argv.len() == 2 {
         return Some(crate::script::function::stats_while_busy());
     }
-    let threshold = Duration::from_millis(view.busy_threshold_ms.max(1));
+    let threshold = Duration::from_millis(engine.busy_threshold_ms().max(1));
     let t0 = std::time::Instant::now();
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
         if t0.elapsed() >= threshold {

@@ -59,8 +59,6 @@ pub struct ConnView {
     pub timeout_s: u64,
     /// `client-query-buffer-limit`.
     pub query_buffer_limit: u64,
-    /// `busy-reply-threshold` in milliseconds.
-    pub busy_threshold_ms: u64,
     /// CLIENT PAUSE holds the next command until this Unix ms (0 = not held).
     pub paused_until_ms: i64,
 }
@@ -301,6 +299,11 @@ const SNAPSHOT_SLICE: Duration = Duration::from_micros(100);
 /// The walk rests this many times as long as each slice took (on the runtime at least a
 /// timer tick, 1 ms), so that it takes at most a sixth of a core from the connections.
 const SNAPSHOT_REST_FACTOR: u32 = 5;
+
+fn xenv(k: &str, d: u64) -> u64 { std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d) } // EXPERIMENT
+fn xslice() -> Duration { Duration::from_micros(xenv("SNAP_SLICE_US", 100)) } // EXPERIMENT
+fn xsend() -> usize { xenv("SNAP_SEND", 0) as usize } // EXPERIMENT
+fn xrest() -> u32 { xenv("SNAP_REST", 5) as u32 } // EXPERIMENT
 
 /// Why a background snapshot did not start.
 enum Busy {
@@ -566,7 +569,6 @@ impl Engine {
             max_bulk_len: st.config.proto_max_bulk_len,
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
-            busy_threshold_ms: busy_ms(&st.config),
             paused_until_ms: 0,
         }
     }
@@ -996,6 +998,8 @@ impl Engine {
     ) {
         use super::snapshot::ToFile;
         let (mut slices, mut locked, mut longest) = (0u64, Duration::ZERO, Duration::ZERO);
+        let (mut last_cmds, mut idles) = (u64::MAX, 0u64); // EXPERIMENT
+        let t_walk = Instant::now(); // EXPERIMENT
         let end = loop {
             let t0 = Instant::now();
             let stepped =
@@ -1003,8 +1007,13 @@ impl Engine {
                     Some(mut st) => {
                         let mut job = slot.lock();
                         let Some(job) = job.as_mut() else { return };
-                        Some(job.step(&mut st, Some(SNAPSHOT_SLICE), true).map(|step| {
-                            (step, job.take_items(spare.try_recv().unwrap_or_default()))
+                        let cmds = st.stats.total_commands;
+                        let idle = cmds == last_cmds;
+                        last_cmds = cmds;
+                        Some(job.step(&mut st, Some(xslice()), true).map(|step| {
+                            let step = (step, idle);
+                            let ship = step.0.done || job.pending_bytes() >= xsend();
+                            (step, ship.then(|| job.take_items(spare.try_recv().unwrap_or_default())))
                         }))
                     }
                     None => None,
@@ -1019,18 +1028,22 @@ impl Engine {
             locked += held;
             longest = longest.max(held);
             tracing::trace!(held_us = held.as_micros() as u64, "snapshot slice");
-            let (step, (bytes, items)) = match stepped {
+            let ((step, idle), shipped) = match stepped {
                 Ok(s) => s,
                 Err(e) => break Err(e),
             };
-            if tx.send(ToFile::Items(bytes, items)).await.is_err() {
-                return; // the file thread is gone; it took the job back
+            if let Some((bytes, items)) = shipped {
+                if tx.send(ToFile::Items(bytes, items)).await.is_err() {
+                    return; // the file thread is gone; it took the job back
+                }
             }
             if step.done {
                 tracing::debug!(
                     slices,
                     locked_us = locked.as_micros() as u64,
                     longest_us = longest.as_micros() as u64,
+                    idles,
+                    walk_ms = t_walk.elapsed().as_millis() as u64,
                     "snapshot walk done"
                 );
                 break Ok(());
@@ -1038,7 +1051,12 @@ impl Engine {
             if self.stopping.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
                 break Err(StorageError::Closed.into());
             }
-            tokio::time::sleep(held * SNAPSHOT_REST_FACTOR).await;
+            if idle && xenv("SNAP_IDLE", 0) == 1 {
+                idles += 1;
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(held * xrest()).await;
+            }
         };
         let _ = tx.send(ToFile::End(end)).await;
     }
