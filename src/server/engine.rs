@@ -291,20 +291,6 @@ pub enum ExpireSlice {
     More,
 }
 
-/// How long the snapshot walk holds the engine lock per slice. Every connection waits for
-/// a slice, so it is short: in the quietest runs the p99 of a SET load while snapshots ran
-/// was 1.40–1.81× its steady value with 100 µs, 1.62–2.03× with 250 µs (benches/RESULTS.md,
-/// issue 4).
-const SNAPSHOT_SLICE: Duration = Duration::from_micros(100);
-/// The walk rests this many times as long as each slice took (on the runtime at least a
-/// timer tick, 1 ms), so that it takes at most a sixth of a core from the connections.
-const SNAPSHOT_REST_FACTOR: u32 = 5;
-
-fn xenv(k: &str, d: u64) -> u64 { std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d) } // EXPERIMENT
-fn xslice() -> Duration { Duration::from_micros(xenv("SNAP_SLICE_US", 100)) } // EXPERIMENT
-fn xsend() -> usize { xenv("SNAP_SEND", 0) as usize } // EXPERIMENT
-fn xrest() -> u32 { xenv("SNAP_REST", 5) as u32 } // EXPERIMENT
-
 /// Why a background snapshot did not start.
 enum Busy {
     Running,
@@ -985,10 +971,10 @@ impl Engine {
         Ok(())
     }
 
-    /// A background snapshot's walk, on the runtime: slices of `SNAPSHOT_SLICE` under the
-    /// engine lock, each one's items sent to the thread writing the file, resting
-    /// `SNAPSHOT_REST_FACTOR` times as long in between. Never blocks a worker waiting for the
-    /// lock (a script may hold it) or for the file (the channel is bounded: it waits).
+    /// A background snapshot's walk, on the runtime: slices under the engine lock paced by
+    /// `Job::slice`, their items sent to the thread writing the file in chunks of
+    /// `SHIP_BYTES`. Never blocks a worker waiting for the lock (a script may hold it) or for
+    /// the file (the channel is bounded: it waits).
     async fn walk(
         self: Arc<Self>,
         slot: super::snapshot::Slot,
@@ -998,26 +984,21 @@ impl Engine {
     ) {
         use super::snapshot::ToFile;
         let (mut slices, mut locked, mut longest) = (0u64, Duration::ZERO, Duration::ZERO);
-        let (mut last_cmds, mut idles) = (u64::MAX, 0u64); // EXPERIMENT
-        let t_walk = Instant::now(); // EXPERIMENT
+        let t_walk = Instant::now();
         let end = loop {
             let t0 = Instant::now();
-            let stepped =
-                match self.state.try_lock() {
-                    Some(mut st) => {
-                        let mut job = slot.lock();
-                        let Some(job) = job.as_mut() else { return };
-                        let cmds = st.stats.total_commands;
-                        let idle = cmds == last_cmds;
-                        last_cmds = cmds;
-                        Some(job.step(&mut st, Some(xslice()), true).map(|step| {
-                            let step = (step, idle);
-                            let ship = step.0.done || job.pending_bytes() >= xsend();
-                            (step, ship.then(|| job.take_items(spare.try_recv().unwrap_or_default())))
-                        }))
-                    }
-                    None => None,
-                };
+            let stepped = match self.state.try_lock() {
+                Some(mut st) => {
+                    let mut job = slot.lock();
+                    let Some(job) = job.as_mut() else { return };
+                    Some(job.slice(&mut st).map(|s| {
+                        let ship = s.done || job.pending_bytes() >= super::snapshot::SHIP_BYTES;
+                        let spare = || spare.try_recv().unwrap_or_default();
+                        (s, ship.then(|| job.take_items(spare())))
+                    }))
+                }
+                None => None,
+            };
             let Some(stepped) = stepped else {
                 // A script (or SAVE) holds the lock: never block a worker waiting for it.
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -1028,7 +1009,7 @@ impl Engine {
             locked += held;
             longest = longest.max(held);
             tracing::trace!(held_us = held.as_micros() as u64, "snapshot slice");
-            let ((step, idle), shipped) = match stepped {
+            let (step, shipped) = match stepped {
                 Ok(s) => s,
                 Err(e) => break Err(e),
             };
@@ -1042,7 +1023,6 @@ impl Engine {
                     slices,
                     locked_us = locked.as_micros() as u64,
                     longest_us = longest.as_micros() as u64,
-                    idles,
                     walk_ms = t_walk.elapsed().as_millis() as u64,
                     "snapshot walk done"
                 );
@@ -1051,11 +1031,9 @@ impl Engine {
             if self.stopping.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
                 break Err(StorageError::Closed.into());
             }
-            if idle && xenv("SNAP_IDLE", 0) == 1 {
-                idles += 1;
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(held * xrest()).await;
+            match step.rest {
+                Some(rest) => tokio::time::sleep(rest).await,
+                None => tokio::task::yield_now().await,
             }
         };
         let _ = tx.send(ToFile::End(end)).await;
@@ -1096,7 +1074,7 @@ impl Engine {
                 let step = {
                     let mut st = self.state.lock();
                     let t1 = Instant::now();
-                    let step = job.step(&mut st, Some(SNAPSHOT_SLICE), true)?;
+                    let step = job.step(&mut st, Some(super::snapshot::SLICE), true)?;
                     tracing::trace!(held_us = t1.elapsed().as_micros() as u64, "snapshot slice");
                     step
                 };
@@ -1107,7 +1085,7 @@ impl Engine {
                 if self.stopping.load(Ordering::Acquire) {
                     return Err(StorageError::Closed.into());
                 }
-                std::thread::sleep(t0.elapsed() * SNAPSHOT_REST_FACTOR);
+                std::thread::sleep(t0.elapsed() * super::snapshot::REST_FACTOR);
             }
             let _installs = self.installing.lock();
             Ok(job.finish(&self.log, &*self.vfs)?)
