@@ -281,6 +281,51 @@ fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
 }
 
 /// A score argument (ZADD, ZINCRBY): `ERR value is not a valid float`.
+/// Before a pipelined batch runs (after the keyspace entries were warmed): bring the
+/// member-index buckets, then the nodes, that the batch's ZSCORE / ZRANK / ZREVRANK
+/// commands on skiplist-encoded sets will look at into the cache, each step a loop of
+/// independent loads, so their cache misses overlap instead of each command waiting for
+/// its own two (a ZRANK on a 1M-member set spent a quarter of its time there). Pure
+/// reads; changes nothing and is never required.
+pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
+    const MAX: usize = 64;
+    let mut sets: [Option<&ZSet>; MAX] = [None; MAX];
+    let mut members: [&[u8]; MAX] = [&[]; MAX];
+    let mut n = 0;
+    for argv in batch {
+        if n == MAX {
+            break;
+        }
+        // Cheap filter first: three arguments and a name starting with z.
+        if argv.len() != 3 || !matches!(argv[0].first(), Some(b'z' | b'Z')) {
+            continue;
+        }
+        let name = &argv[0];
+        if !(is(name, "zscore") || is(name, "zrank") || is(name, "zrevrank")) {
+            continue;
+        }
+        if let Some(Value::ZSet(z)) = d.get(&argv[1]).map(|e| &e.value) {
+            if z.is_big() {
+                sets[n] = Some(z);
+                members[n] = &argv[2];
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        return;
+    }
+    let mut heads = [u32::MAX; MAX];
+    for ((h, z), m) in heads.iter_mut().zip(&sets[..n]).zip(&members[..n]) {
+        *h = z.map_or(u32::MAX, |z| z.warm_bucket(m));
+    }
+    let mut acc = 0u8;
+    for (z, &h) in sets[..n].iter().zip(&heads[..n]) {
+        acc ^= z.map_or(0, |z| z.warm_node(h));
+    }
+    std::hint::black_box(acc);
+}
+
 fn score_arg(b: &[u8]) -> Result<f64, CmdError> {
     if let Some(v) = small_int_score(b) {
         return Ok(v);

@@ -698,6 +698,28 @@ impl ZSet {
         }
     }
 
+    /// Cache warming, first step (see `cmd::zset::warm_members`): load `member`'s index
+    /// bucket and return what it names (`u32::MAX` when there is nothing to load next).
+    pub fn warm_bucket(&self, member: &[u8]) -> u32 {
+        match &self.enc {
+            Enc::Big(b) if !b.tree.heads.is_empty() => b.tree.heads[b.tree.bucket(hash32(member))],
+            _ => NIL,
+        }
+    }
+
+    /// Cache warming, second step: load the node `warm_bucket` named (its hash and first
+    /// member byte, which a lookup compares first).
+    pub fn warm_node(&self, t: u32) -> u8 {
+        match &self.enc {
+            Enc::Big(b) if t != NIL => b.tree.nodes.0.get(idx(t)).map_or(0, |n| {
+                #[expect(clippy::cast_possible_truncation, reason = "a byte of it is enough")]
+                let h = n.hash as u8;
+                h ^ n.member.first().copied().unwrap_or(0)
+            }),
+            _ => 0,
+        }
+    }
+
     /// 0-based ascending rank of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.enc {
