@@ -10,8 +10,8 @@
 //!
 //! Memory: a treap node keeps members of up to 22 bytes inline (no allocation of their
 //! own), and the member → node index is chained through the nodes themselves (a `u32`
-//! link per node + a `u32` bucket array), so a member's bytes are stored once: 56 bytes
-//! per node + 4 per bucket, where a `Dict` entry (48) + a separate node (40) + the
+//! link per node + a `u32` bucket array), so a member's bytes are stored once: 64 bytes
+//! (one cache line) per node + 4 per bucket, where a `Dict` entry (48) + a separate node (40) + the
 //! member's allocation used to cost 96 or more. The index keeps `Dict`'s SCAN guarantee
 //! (power-of-two buckets, reverse-binary cursor); it is resized all at once, like the
 //! node arena's own `Vec` growth.
@@ -93,14 +93,20 @@ impl std::ops::Deref for Member {
     }
 }
 
-/// One treap node in the arena.
+/// One treap node in the arena: 64 bytes aligned to 64, so a node is one cache line and
+/// a rank descent reads one line per level (56-byte nodes straddled lines, and reading the
+/// left child's size cost a second node per level).
 #[derive(Clone)]
+#[repr(align(64))]
 struct Node {
     member: Member,
     score: f64,
     left: u32,
     right: u32,
     size: u32,
+    /// Size of the left subtree (`size` of `left`, kept here so a descent that counts
+    /// ranks never reads the left child).
+    lsize: u32,
     prio: u32,
     /// Next node in the same index bucket.
     next: u32,
@@ -256,8 +262,11 @@ impl Tree {
 
     fn fix(&mut self, t: u32) {
         let n = &self.nodes[t];
-        let s = 1 + self.size(n.left) + self.size(n.right);
-        self.nodes[t].size = u32::try_from(s).unwrap_or(u32::MAX);
+        let l = self.size(n.left);
+        let s = 1 + l + self.size(n.right);
+        let n = &mut self.nodes[t];
+        n.size = u32::try_from(s).unwrap_or(u32::MAX);
+        n.lsize = u32::try_from(l).unwrap_or(u32::MAX);
     }
 
     fn next_prio(&mut self) -> u32 {
@@ -358,6 +367,7 @@ impl Tree {
             left: NIL,
             right: NIL,
             size: 1,
+            lsize: 0,
             prio,
             next: NIL,
             hash,
@@ -474,7 +484,7 @@ impl Tree {
         while t != NIL {
             let n = &self.nodes[t];
             if before(n.score, &n.member) {
-                acc += self.size(n.left) + 1;
+                acc += idx(n.lsize) + 1;
                 t = n.right;
             } else {
                 t = n.left;
@@ -496,7 +506,7 @@ impl Tree {
             return;
         }
         let n = &self.nodes[t];
-        let me = base + self.size(n.left);
+        let me = base + idx(n.lsize);
         if lo < me {
             self.walk(n.left, base, lo, hi, f);
         }
@@ -874,9 +884,11 @@ mod tests {
 
     #[test]
     fn nodes_stay_small() {
-        // Inline member (24) + score + links, size and priority: one 48-byte node.
+        // Inline member (24) + score + links, sizes, priority, index link and hash: one
+        // cache line.
         assert_eq!(std::mem::size_of::<Member>(), 24);
-        assert_eq!(std::mem::size_of::<Node>(), 56);
+        assert_eq!(std::mem::size_of::<Node>(), 64);
+        assert_eq!(std::mem::align_of::<Node>(), 64);
         assert_eq!(&*Member::new(&[7; INLINE]), &[7; INLINE]);
         assert!(matches!(Member::new(&[7; INLINE + 1]), Member::Heap(_)));
         assert!(matches!(
@@ -885,7 +897,8 @@ mod tests {
         ));
     }
 
-    /// Every node reachable from exactly one bucket, and found by its member.
+    /// Every node reachable from exactly one bucket, and found by its member; subtree
+    /// sizes consistent.
     fn check_index(z: &ZSet) {
         let Enc::Big(b) = &z.enc else { return };
         let t = &b.tree;
@@ -903,6 +916,9 @@ mod tests {
         for i in 0..t.len() {
             let i = u32::try_from(i).unwrap();
             assert_eq!(t.find(&t.nodes[i].member), Some(i));
+            let n = &t.nodes[i];
+            assert_eq!(idx(n.lsize), t.size(n.left));
+            assert_eq!(idx(n.size), 1 + t.size(n.left) + t.size(n.right));
         }
         assert!(t.heads.len() / 2 * 3 >= t.len());
     }
@@ -1016,5 +1032,40 @@ mod tests {
         assert_eq!(gone, want);
         assert_eq!(z.to_vec(), model);
         assert_eq!(z.clone(), z);
+    }
+
+    /// Timing of rank lookups on a 1M-member set (run by hand, release:
+    /// `cargo test --release --lib db::zset::tests::rank_timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "timing, by hand"]
+    fn rank_timing() {
+        let n = 1_000_000u32;
+        let mut z = ZSet::new_big();
+        for j in 0..n {
+            z.set(format!("member:{j:012}").as_bytes(), f64::from(j), LIM);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let keys: Vec<Vec<u8>> = (0..200_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("member:{:012}", seed % u64::from(n)).into_bytes()
+            })
+            .collect();
+        for round in 0..3 {
+            let t = std::time::Instant::now();
+            let mut acc = 0usize;
+            for k in &keys {
+                acc += z.rank(k).unwrap_or(0);
+            }
+            let hit = t.elapsed().as_nanos() / keys.len() as u128;
+            let t = std::time::Instant::now();
+            for k in &keys {
+                acc += usize::from(z.score(&k[1..]).is_some());
+            }
+            let miss = t.elapsed().as_nanos() / keys.len() as u128;
+            println!("round {round}: rank hit {hit} ns, lookup miss {miss} ns ({acc})");
+        }
     }
 }
