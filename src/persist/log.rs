@@ -216,6 +216,9 @@ pub(crate) struct Pending {
     pub poisoned: bool,
     /// The runtime handed the pending records to the writer thread (`Log::flush_inline`).
     pub handoff: bool,
+    /// The writer thread sleeps until woken (inline writing, idle): the next append wakes
+    /// it, so its poll and the everysec fdatasync resume.
+    pub writer_sleeping: bool,
 }
 
 /// Statistics counters the writer updates.
@@ -494,6 +497,9 @@ impl Log {
             st.next_lsn += 1;
             shared.last_lsn.store(lsn, Ordering::Release);
             let notify = if shared.inline_for(shared.policy()) {
+                if std::mem::take(&mut st.writer_sleeping) {
+                    shared.writer_cv.notify_one();
+                }
                 // The first record of a batch wakes the runtime's log task, which writes
                 // after the other ready connections had their turn (`run_completions`).
                 (st.ends.len() == 1).then_some(Wake::Runtime)

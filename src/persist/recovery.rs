@@ -424,6 +424,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
             poisoned: false,
             rotate_before: 0,
             handoff: false,
+            writer_sleeping: false,
         }),
         writer_cv: Condvar::new(),
         last_lsn: AtomicU64::new(last_lsn),

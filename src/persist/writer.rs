@@ -144,6 +144,8 @@ impl Writer {
     pub(crate) fn run(core: Arc<Mutex<Writer>>) {
         let shared = Arc::clone(&core.lock().shared);
         let _latch = PanicLatch(Arc::clone(&shared));
+        // `last_lsn` at the previous inline-mode poll.
+        let mut seen_lsn = 0;
         loop {
             let (last_sync_records, last_sync_latency, last_sync_end, written, fsynced, fsync_at) = {
                 let w = core.lock();
@@ -167,9 +169,23 @@ impl Writer {
                 // everysec fdatasync, sync requests and shutdown, and takes anything left
                 // pending for a poll interval, so no record waits on a runtime that is busy.
                 if !st.closed && st.rotate_before == 0 && !st.handoff {
-                    shared
-                        .writer_cv
-                        .wait_until(&mut st, Instant::now() + INLINE_POLL);
+                    // Idle (no append for a whole poll interval, nothing pending, and under
+                    // everysec nothing appended that is not fdatasynced yet; `append` bumps
+                    // `last_lsn` under this lock): sleep until the next append wakes this
+                    // thread (`writer_sleeping`), instead of polling an idle server.
+                    let last = shared.last_lsn.load(Ordering::Acquire);
+                    let quiet = last == std::mem::replace(&mut seen_lsn, last);
+                    let unsynced = last > shared.fsynced_lsn.load(Ordering::Acquire);
+                    if quiet && st.ends.is_empty() && !(policy == FsyncPolicy::Everysec && unsynced)
+                    {
+                        st.writer_sleeping = true;
+                        shared.writer_cv.wait(&mut st);
+                        st.writer_sleeping = false;
+                    } else {
+                        shared
+                            .writer_cv
+                            .wait_until(&mut st, Instant::now() + INLINE_POLL);
+                    }
                 }
                 st.handoff = false;
                 drop(st);
