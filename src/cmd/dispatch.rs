@@ -20,14 +20,13 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
     if !c.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
         return Err(CmdError::NoAuth);
     }
+    let subscribed = c.in_subscribed_mode();
     // maxmemory: evict, or refuse commands that may grow memory (Redis checks it after
     // authentication, before MISCONF; never for commands run by EXEC or a script).
     if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script {
         super::memory::admit(x, spec)?;
     }
-    if x.client().in_subscribed_mode()
-        && !SUBSCRIBED_MODE_ALLOWED.contains(&spec.full_name.as_str())
-    {
+    if subscribed && !SUBSCRIBED_MODE_ALLOWED.contains(&spec.full_name.as_str()) {
         return Err(CmdError::err(format!(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.full_name

@@ -411,6 +411,10 @@ pub struct Exec<'a> {
     pub in_exec: bool,
     /// True while a Lua script runs its `redis.call`s (nothing blocks).
     pub in_script: bool,
+    /// The client-table key [`Exec::client`] reads: `client_id`, or 0 (the internal
+    /// client) when that client is not registered. Found once per unit (clients are added
+    /// and removed only between units), so `client()` is one lookup.
+    client_key: u64,
 }
 
 impl<'a> Exec<'a> {
@@ -422,7 +426,11 @@ impl<'a> Exec<'a> {
         now_ms: i64,
         caller: Caller,
     ) -> Exec<'a> {
-        let db = st.clients.map.get(&client_id).map_or(0, |c| c.db);
+        let (db, client_key) = st
+            .clients
+            .map
+            .get(&client_id)
+            .map_or((0, 0), |c| (c.db, client_id));
         Exec {
             st,
             env,
@@ -435,17 +443,13 @@ impl<'a> Exec<'a> {
             block: None,
             in_exec: false,
             in_script: false,
+            client_key,
         }
     }
 
     /// The calling client.
     pub fn client(&mut self) -> &mut Client {
-        let id = if self.st.clients.map.contains_key(&self.client_id) {
-            self.client_id
-        } else {
-            0
-        };
-        match self.st.clients.map.get_mut(&id) {
+        match self.st.clients.map.get_mut(&self.client_key) {
             Some(c) => c,
             None => unreachable!("the internal client always exists"),
         }
