@@ -98,8 +98,14 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
         return Ok(Some(Vec::new()));
     }
     let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024));
-    for _ in 0..count {
+    // Argument spans: on the stack for the usual few arguments (no allocation per request),
+    // in a vector for more.
+    let mut small = [(0usize, 0usize); SMALL_ARGC];
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    if count > SMALL_ARGC {
+        spans.reserve(count.min(1024));
+    }
+    for i in 0..count {
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -129,15 +135,27 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
             }
             return Ok(None);
         }
-        spans.push((start, end));
+        if count > SMALL_ARGC {
+            spans.push((start, end));
+        } else {
+            small[i] = (start, end);
+        }
         pos = end + 2;
     }
+    let spans = if count > SMALL_ARGC {
+        &spans[..]
+    } else {
+        &small[..count]
+    };
     // Pass 2: split the request off and slice the arguments out of it.
     let frame = buf.split_to(pos).freeze();
     Ok(Some(
-        spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect(),
+        spans.iter().map(|&(s, e)| frame.slice(s..e)).collect(),
     ))
 }
+
+/// Requests with up to this many arguments keep their argument spans on the stack.
+const SMALL_ARGC: usize = 8;
 
 fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtoError> {
     let Some(nl) = memchr(b'\n', buf) else {
@@ -281,6 +299,37 @@ mod tests {
                 "cut {cut}"
             );
             assert_eq!(b.len(), cut, "nothing consumed on partial input");
+        }
+    }
+
+    #[test]
+    fn argument_counts_around_the_stack_limit() {
+        for argc in [
+            1,
+            SMALL_ARGC - 1,
+            SMALL_ARGC,
+            SMALL_ARGC + 1,
+            3 * SMALL_ARGC,
+        ] {
+            let args: Vec<String> = (0..argc).map(|i| format!("arg{i}")).collect();
+            let mut full = format!("*{argc}\r\n").into_bytes();
+            for a in &args {
+                full.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+            full.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+            let mut b = BytesMut::from(&full[..]);
+            let got = decode(&mut b, &Limits::default()).unwrap().unwrap();
+            assert_eq!(strs(got), args, "argc {argc}");
+            assert_eq!(
+                strs(decode(&mut b, &Limits::default()).unwrap().unwrap()),
+                ["PING"]
+            );
+            let first = full.len() - 14;
+            for cut in 0..first {
+                let mut b = BytesMut::from(&full[..cut]);
+                assert_eq!(decode(&mut b, &Limits::default()).unwrap(), None);
+                assert_eq!(b.len(), cut, "argc {argc} cut {cut}");
+            }
         }
     }
 
