@@ -105,3 +105,71 @@ fn script_kill_and_busy_with_the_default_io_threads() {
     assert_eq!(line(&mut ar), "$1");
     assert_eq!(line(&mut ar), "1");
 }
+
+/// A function that ran quickly before and is then replaced (FUNCTION LOAD REPLACE) by one
+/// that loops forever: a client connected before it still gets -BUSY, and FUNCTION KILL
+/// stops it (Redis's functions.tcl "test function kill" does exactly this).
+#[test]
+fn function_replaced_by_a_slow_one_is_still_killable() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(tmp.path().join("data"))
+            .args(["--busy-reply-threshold", "100", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let lib = |body: &str| {
+        format!("#!lua name=test\nredis.register_function('test', function(KEYS, ARGV) {body} end)")
+    };
+    let (mut a, mut ar) = connect(port);
+    let (mut b, mut br) = connect(port);
+    send(&mut a, &["FUNCTION", "LOAD", &lib("return 'hello'")]);
+    assert_eq!(line(&mut ar), "$4");
+    line(&mut ar);
+    for _ in 0..3 {
+        send(&mut a, &["FCALL", "test", "0"]);
+        assert_eq!(line(&mut ar), "$5");
+        assert_eq!(line(&mut ar), "hello");
+    }
+    send(
+        &mut b,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            &lib("local a = 1 while true do a = a + 1 end"),
+        ],
+    );
+    assert_eq!(line(&mut br), "$4");
+    line(&mut br);
+    send(&mut a, &["FCALL", "test", "0"]);
+    let t0 = Instant::now();
+    loop {
+        send(&mut b, &["PING"]);
+        let r = line(&mut br);
+        if r.starts_with("-BUSY") {
+            break;
+        }
+        assert_eq!(r, "+PONG");
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&mut b, &["FUNCTION", "KILL"]);
+    assert_eq!(line(&mut br), "+OK");
+    let killed = line(&mut ar);
+    assert!(killed.contains("killed"), "{killed}");
+    send(&mut b, &["PING"]);
+    assert_eq!(line(&mut br), "+PONG");
+}

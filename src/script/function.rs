@@ -179,6 +179,7 @@ impl Functions {
             code,
             functions,
         });
+        super::bump_functions_generation();
         Ok(md.name)
     }
 
@@ -199,11 +200,13 @@ impl Functions {
 
     /// FUNCTION DELETE: remove library `name`; false if there is none.
     pub fn delete(&mut self, name: &[u8]) -> bool {
+        super::bump_functions_generation();
         std::str::from_utf8(name).is_ok_and(|n| self.unlink(n).is_some())
     }
 
     /// FUNCTION FLUSH: forget every library; the VM is recreated on next use.
     pub fn flush(&mut self) {
+        super::bump_functions_generation();
         self.libs.clear();
         self.index.clear();
         self.vm = None;

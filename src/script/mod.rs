@@ -13,7 +13,7 @@ pub mod packlibs;
 pub mod sha1;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -29,6 +29,10 @@ pub static SCRIPT_WROTE: AtomicBool = AtomicBool::new(false);
 pub static KILL_REQUESTED: AtomicBool = AtomicBool::new(false);
 /// True while the running script is a function (FCALL), not an EVAL script.
 pub static RUNNING_FUNCTION: AtomicBool = AtomicBool::new(false);
+/// Bumped whenever the function libraries change (LOAD, DELETE, FLUSH, RESTORE): the
+/// same FCALL name may now run different code, so what the connection layer remembers
+/// about how long a function call takes must start over.
+pub static FUNCTIONS_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The -BUSY reply for a command that arrives while a script or function runs too long.
 pub fn busy_error() -> &'static str {
@@ -191,3 +195,8 @@ impl Scripts {
 
 #[cfg(test)]
 mod tests;
+
+/// Note that the function libraries changed (see [`FUNCTIONS_GENERATION`]).
+pub fn bump_functions_generation() {
+    FUNCTIONS_GENERATION.fetch_add(1, Ordering::Relaxed);
+}

@@ -432,6 +432,13 @@ fn script_keys(batch: &[Vec<Bytes>]) -> Vec<u64> {
             let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
             h.write(&c.to_ascii_lowercase());
             h.write(argv.get(1).map_or(&b""[..], |a| &a[..]));
+            if c[..4].eq_ignore_ascii_case(b"fcal") {
+                // A function name may be given new code (FUNCTION LOAD REPLACE): a call
+                // seen fast before then says nothing about the new body.
+                h.write_u64(
+                    crate::script::FUNCTIONS_GENERATION.load(std::sync::atomic::Ordering::Relaxed),
+                );
+            }
             keys.push(h.finish());
         }
     }
