@@ -105,7 +105,8 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
     if count > SMALL_ARGC {
         spans.reserve(count.min(1024));
     }
-    for i in 0..count {
+    let mut slots = small.iter_mut();
+    for _ in 0..count {
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -135,10 +136,9 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
             }
             return Ok(None);
         }
-        if count > SMALL_ARGC {
-            spans.push((start, end));
-        } else {
-            small[i] = (start, end);
+        match slots.next() {
+            Some(slot) if count <= SMALL_ARGC => *slot = (start, end),
+            _ => spans.push((start, end)),
         }
         pos = end + 2;
     }
