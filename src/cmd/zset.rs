@@ -704,10 +704,21 @@ fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             "INCR option supports a single increment-element pair",
         ));
     }
-    let mut pairs = Vec::with_capacity(rest.len() / 2);
-    for p in rest.chunks(2) {
-        pairs.push((score_arg(&p[0])?, &p[1][..]));
-    }
+    // Up to four pairs (nearly every call) parse into an array, not a new `Vec`.
+    let mut small: [(f64, &[u8]); 4] = [(0.0, &[]); 4];
+    let mut many = Vec::new();
+    let pairs: &[(f64, &[u8])] = if rest.len() <= 2 * small.len() {
+        for (slot, p) in small.iter_mut().zip(rest.chunks(2)) {
+            *slot = (score_arg(&p[0])?, &p[1][..]);
+        }
+        &small[..rest.len() / 2]
+    } else {
+        many.reserve_exact(rest.len() / 2);
+        for p in rest.chunks(2) {
+            many.push((score_arg(&p[0])?, &p[1][..]));
+        }
+        &many
+    };
     let flags = AddFlags {
         nx,
         xx,
@@ -715,7 +726,7 @@ fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         lt,
         incr,
     };
-    add_generic(x, &a[1], &pairs, flags, ch, a)
+    add_generic(x, &a[1], pairs, flags, ch, a)
 }
 
 fn zincrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
