@@ -145,6 +145,14 @@ impl DoubleEndedIterator for NodeIter<'_> {
 impl Node {
     /// Element starting at `off`: (data start, data end, next entry offset).
     fn entry_at(buf: &[u8], off: usize) -> (usize, usize, usize) {
+        let first = buf[off];
+        if first < 0x80 {
+            // Elements under 128 bytes (nearly all): a one-byte header, and a one-byte
+            // back-length unless header + data reach 128.
+            let n = usize::from(first);
+            let back = if n < 127 { 1 } else { 2 };
+            return (off + 1, off + 1 + n, off + 1 + n + back);
+        }
         let mut n = 0usize;
         let mut shift = 0;
         let mut p = off;
