@@ -291,7 +291,9 @@ pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
     const MAX: usize = 64;
     let mut sets: [Option<&ZSet>; MAX] = [None; MAX];
     let mut members: [&[u8]; MAX] = [&[]; MAX];
+    let mut ranks: [(&ZSet, &[u8]); MAX] = [(&EMPTY, &[]); MAX];
     let mut n = 0;
+    let mut r = 0;
     for argv in batch {
         if n == MAX {
             break;
@@ -309,6 +311,10 @@ pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
                 sets[n] = Some(z);
                 members[n] = &argv[2];
                 n += 1;
+                if !is(name, "zscore") {
+                    ranks[r] = (z, &argv[2]);
+                    r += 1;
+                }
             }
         }
     }
@@ -324,7 +330,14 @@ pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
         acc ^= z.map_or(0, |z| z.warm_node(h));
     }
     std::hint::black_box(acc);
+    // ZRANK/ZREVRANK then descend the tree: their paths, interleaved.
+    if r > 1 {
+        std::hint::black_box(ZSet::warm_paths(&ranks[..r]));
+    }
 }
+
+/// A placeholder for unused slots of `warm_members`' arrays.
+static EMPTY: ZSet = ZSet::new();
 
 fn score_arg(b: &[u8]) -> Result<f64, CmdError> {
     if let Some(v) = small_int_score(b) {

@@ -575,7 +575,7 @@ impl std::fmt::Debug for ZSet {
 
 impl ZSet {
     /// An empty listpack-encoded sorted set.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         ZSet {
             enc: Enc::Small(Vec::new()),
         }
@@ -727,6 +727,47 @@ impl ZSet {
                 h ^ n.member.first().copied().unwrap_or(0)
             }),
             _ => 0,
+        }
+    }
+
+    /// Cache warming for rank lookups (ZRANK/ZREVRANK in a pipelined batch, see
+    /// `cmd::zset::warm_members`): follow the root-to-node path of each present member,
+    /// every path one level per round, so the cache misses of different paths overlap
+    /// (one path alone is a chain of dependent misses, most of a rank's time on a big set).
+    /// At most 64 queries; pure reads. Returns a value to keep the loads alive.
+    pub fn warm_paths(queries: &[(&ZSet, &[u8])]) -> u64 {
+        const MAX: usize = 64;
+        let mut trees: [Option<&Tree>; MAX] = [None; MAX];
+        let mut goal = [NIL; MAX];
+        let mut at = [NIL; MAX];
+        let n = queries.len().min(MAX);
+        for (i, (z, m)) in queries[..n].iter().enumerate() {
+            if let Enc::Big(b) = &z.enc {
+                if let Some(t) = b.tree.find(m) {
+                    trees[i] = Some(&b.tree);
+                    goal[i] = t;
+                    at[i] = b.tree.root;
+                }
+            }
+        }
+        let mut acc = 0u64;
+        loop {
+            let mut active = false;
+            for i in 0..n {
+                let Some(tree) = trees[i] else { continue };
+                if at[i] == NIL || at[i] == goal[i] {
+                    continue;
+                }
+                active = true;
+                let node = &tree.nodes[at[i]];
+                let g = &tree.nodes[goal[i]];
+                let left = cmp_pair(g.score, &g.member, node.score, &node.member).is_lt();
+                at[i] = if left { node.left } else { node.right };
+                acc = acc.wrapping_add(u64::from(node.size));
+            }
+            if !active {
+                return acc;
+            }
         }
     }
 
@@ -1032,6 +1073,31 @@ mod tests {
         assert_eq!(gone, want);
         assert_eq!(z.to_vec(), model);
         assert_eq!(z.clone(), z);
+    }
+
+    /// Warming walks end for present, absent and small-set queries and change nothing.
+    #[test]
+    fn warming_reads_only() {
+        let mut a = ZSet::new_big();
+        let mut b = ZSet::new_big();
+        for i in 0..5000 {
+            a.set(format!("m{i}").as_bytes(), f64::from(i % 7), LIM);
+            b.set(format!("n{i}").as_bytes(), f64::from(i), LIM);
+        }
+        let small = ZSet::new();
+        let (a0, b0) = (a.to_vec(), b.to_vec());
+        let q: Vec<(&ZSet, &[u8])> = vec![
+            (&a, b"m17"),
+            (&b, b"n4999"),
+            (&a, b"absent"),
+            (&small, b"m1"),
+            (&b, b"n0"),
+        ];
+        let _ = ZSet::warm_paths(&q);
+        for (z, m) in &q {
+            let _ = z.warm_node(z.warm_bucket(m));
+        }
+        assert_eq!((a.to_vec(), b.to_vec()), (a0, b0));
     }
 
     /// Timing of rank lookups on a 1M-member set (run by hand, release:
