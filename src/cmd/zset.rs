@@ -280,13 +280,13 @@ fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
     }
 }
 
-/// A score argument (ZADD, ZINCRBY): `ERR value is not a valid float`.
 /// Before a pipelined batch runs (after the keyspace entries were warmed): bring the
 /// member-index buckets, then the nodes, that the batch's ZSCORE / ZRANK / ZREVRANK
 /// commands on skiplist-encoded sets will look at into the cache, each step a loop of
 /// independent loads, so their cache misses overlap instead of each command waiting for
-/// its own two (a ZRANK on a 1M-member set spent a quarter of its time there). Pure
-/// reads; changes nothing and is never required.
+/// its own two (a ZRANK on a 1M-member set spent a quarter of its time there); then the
+/// tree paths of the rank lookups, interleaved (`ZSet::warm_paths`). Pure reads; changes
+/// nothing and is never required.
 pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
     const MAX: usize = 64;
     let mut sets: [Option<&ZSet>; MAX] = [None; MAX];
@@ -339,6 +339,7 @@ pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
 /// A placeholder for unused slots of `warm_members`' arrays.
 static EMPTY: ZSet = ZSet::new();
 
+/// A score argument (ZADD, ZINCRBY): `ERR value is not a valid float`.
 fn score_arg(b: &[u8]) -> Result<f64, CmdError> {
     if let Some(v) = small_int_score(b) {
         return Ok(v);
