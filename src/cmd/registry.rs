@@ -2,7 +2,6 @@
 //! dispatch, COMMAND, INFO commandstats and the journal. Lookup is case-insensitive and
 //! resolves subcommands (`CONFIG GET`) to their own spec.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
@@ -14,10 +13,24 @@ use super::{CommandSpec, Flags, Journal};
 pub struct Registry {
     /// Top-level commands in registration order.
     pub commands: Vec<CommandSpec>,
-    by_name: HashMap<String, usize, foldhash::fast::FixedState>,
+    /// Open-addressing index of `commands` by name ([`name_hash`], linear probing,
+    /// `u16::MAX` = empty): a lookup hashes the request's name as sent, whatever its case,
+    /// without copying or lowercasing it first.
+    by_name: Vec<u16>,
     /// Number of stats slots (commands + subcommands).
     pub stat_slots: usize,
     names_by_id: Vec<String>,
+}
+
+/// FNV-1a over the name's bytes with bit 0x20 set: ASCII letters hash the same in either
+/// case (every command name is lowercase letters, digits, `-` or `_`, which keep their
+/// hash; a lookup still compares the whole name).
+fn name_hash(name: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in name {
+        h = (h ^ u32::from(b | 0x20)).wrapping_mul(0x0100_0193);
+    }
+    h as usize
 }
 
 /// The one command table.
@@ -72,11 +85,15 @@ impl Registry {
                 id += 1;
             }
         }
-        let by_name = commands
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.to_string(), i))
-            .collect();
+        let size = (commands.len() * 4).next_power_of_two().max(16);
+        let mut by_name = vec![u16::MAX; size];
+        for (i, c) in commands.iter().enumerate() {
+            let mut at = name_hash(c.name.as_bytes()) & (size - 1);
+            while by_name[at] != u16::MAX {
+                at = (at + 1) & (size - 1);
+            }
+            by_name[at] = u16::try_from(i).expect("fewer than 65535 commands");
+        }
         Registry {
             commands,
             by_name,
@@ -109,15 +126,15 @@ impl Registry {
 
     /// The command named by `name` (any case).
     pub fn get(&self, name: &[u8]) -> Option<&CommandSpec> {
-        let mut buf = [0u8; 32];
-        if name.len() > buf.len() {
-            return None;
+        let mask = self.by_name.len() - 1;
+        let mut at = name_hash(name) & mask;
+        loop {
+            let c = self.commands.get(usize::from(self.by_name[at]))?;
+            if c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(c);
+            }
+            at = (at + 1) & mask;
         }
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        let s = std::str::from_utf8(lower).ok()?;
-        self.by_name.get(s).map(|&i| &self.commands[i])
     }
 
     /// Resolve `argv` to a spec, descending into subcommands.
@@ -278,6 +295,48 @@ mod tests {
         COMMANDS.validate().unwrap();
         assert!(COMMANDS.get(b"GeT").is_some());
         assert!(COMMANDS.get(b"nope").is_none());
+    }
+
+    #[test]
+    fn every_name_is_found_in_any_case_and_near_misses_are_not() {
+        for c in &COMMANDS.commands {
+            let lower = c.name.as_bytes().to_vec();
+            let upper = c.name.to_ascii_uppercase().into_bytes();
+            let mixed: Vec<u8> = lower
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i % 2 == 0 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        *b
+                    }
+                })
+                .collect();
+            for name in [&lower, &upper, &mixed] {
+                assert_eq!(COMMANDS.get(name).map(|s| s.id), Some(c.id), "{}", c.name);
+            }
+            // Same hash under the case folding, different name: `_` and DEL (0x7f), a
+            // letter and its control-character twin, one byte more or less.
+            let mut twin = lower.clone();
+            twin[0] ^= 0x20;
+            if !twin[0].is_ascii_alphabetic() {
+                assert!(COMMANDS.get(&twin).is_none(), "{}", c.name);
+            }
+            let folded: Vec<u8> = lower
+                .iter()
+                .map(|&b| if b == b'_' { 0x7f } else { b })
+                .collect();
+            if folded != lower {
+                assert!(COMMANDS.get(&folded).is_none(), "{}", c.name);
+            }
+            assert!(COMMANDS.get(&lower[..lower.len() - 1]).map(|s| s.id) != Some(c.id));
+            let mut longer = lower.clone();
+            longer.push(b'x');
+            assert!(COMMANDS.get(&longer).map(|s| s.id) != Some(c.id));
+        }
+        assert!(COMMANDS.get(b"").is_none());
+        assert!(COMMANDS.get(&[0xff; 40]).is_none());
     }
 
     #[test]
