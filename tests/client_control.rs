@@ -268,3 +268,39 @@ fn client_tracking_invalidates_what_a_client_read() {
     }
     assert_eq!(t.cmd(&["PING"]), V::Simple("PONG".into()));
 }
+
+/// CLIENT LIST shows clients in id order, as Redis, however the server keeps its client
+/// table; a closed connection leaves it.
+#[test]
+fn client_list_is_in_connection_order() {
+    let s = TestServer::start(&[]);
+    let mut conns: Vec<_> = (0..12).map(|_| s.raw()).collect();
+    let mut by_conn: Vec<i64> = conns.iter_mut().map(|c| c.client_id()).collect();
+    let gone_id = by_conn.remove(5);
+    let mut ids = by_conn.clone();
+    ids.push(gone_id);
+    ids.sort_unstable();
+    let listed = |c: &mut common::RawClient| -> Vec<i64> {
+        c.cmd(&["CLIENT", "LIST"])
+            .text()
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .find_map(|f| f.strip_prefix("id="))
+                    .and_then(|v| v.parse().ok())
+                    .expect("an id field")
+            })
+            .collect()
+    };
+    assert_eq!(listed(&mut conns[0]), ids);
+    drop(conns.remove(5));
+    ids.retain(|&id| id != gone_id);
+    let t0 = Instant::now();
+    while listed(&mut conns[0]) != ids {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "closed client still listed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

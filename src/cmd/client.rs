@@ -2,7 +2,7 @@
 //! of connected clients that CLIENT LIST/KILL and INFO clients read. The table lives in
 //! the engine state, under the engine lock, so commands see every client consistently.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -189,8 +189,9 @@ impl Client {
 /// Every connected client by id, plus the internal client (id 0) used by replay and
 /// background jobs.
 pub struct ClientTable {
-    /// Clients by id (ordered, so CLIENT LIST is in connection order).
-    pub map: BTreeMap<u64, Client>,
+    /// Clients by id (hashed: looked up several times per command; `connected` lists them
+    /// in id order, as CLIENT LIST shows them).
+    pub map: HashMap<u64, Client, foldhash::fast::FixedState>,
     next_id: u64,
     /// Some client has used CLIENT REPLY OFF or SKIP (sticky): until then dispatch skips
     /// the per-command mute check.
@@ -199,7 +200,7 @@ pub struct ClientTable {
 
 impl Default for ClientTable {
     fn default() -> Self {
-        let mut map = BTreeMap::new();
+        let mut map = HashMap::default();
         map.insert(0, Client::new(0, String::new(), String::new(), 0, true));
         ClientTable {
             map,
@@ -217,8 +218,10 @@ impl ClientTable {
         id
     }
 
-    /// Connected clients (the internal client excluded).
+    /// Connected clients in id (connection) order, the internal client excluded.
     pub fn connected(&self) -> impl Iterator<Item = &Client> {
-        self.map.values().filter(|c| c.id != 0)
+        let mut v: Vec<&Client> = self.map.values().filter(|c| c.id != 0).collect();
+        v.sort_unstable_by_key(|c| c.id);
+        v.into_iter()
     }
 }
