@@ -488,10 +488,10 @@ pub fn value_bytes(v: &Value, samples: usize) -> usize {
             if n > 0 {
                 z.range(0, hi, false, |m, _| {
                     sum += if big {
-                        // A 56-byte tree node (members up to 22 bytes inline, longer ones
+                        // A 64-byte tree node (members up to 22 bytes inline, longer ones
                         // in their own allocation), its lookup-bucket share and the node
                         // array's growth slack (db::zset).
-                        56 + 4 + 8 + if m.len() > 22 { alloc_size(m.len()) } else { 0 }
+                        64 + 4 + 8 + if m.len() > 22 { alloc_size(m.len()) } else { 0 }
                     } else {
                         alloc_size(m.len()) + 24
                     };
