@@ -18,7 +18,9 @@ cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm 
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; exit 1; }
-rps() { awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}'; }
+# rps of the first result line, or of the first whose test name contains $1 (-t lrange_100
+# also reports the LPUSH that fills the list, first).
+rps() { awk -F'","' -v pat="${1:-}" '(NR>1 || !/rps/) && (pat == "" || index(toupper($1), pat)) {gsub(/"/,"",$2); print $2; exit}'; }
 
 sp=$(free_port); rp=$(free_port)
 "$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning & PIDS+=($!)
@@ -45,8 +47,9 @@ echo "| test | -P | strata rps | redis rps | strata/redis |"
 echo "|---|---|---|---|---|"
 for p in 1 16; do
     for t in lpush rpop sadd hset zadd lrange_100; do
-        s=$(redis-benchmark -p "$sp" -c 50 -n "$N" -P "$p" -t "$t" --csv -q 2>/dev/null | rps)
-        r=$(redis-benchmark -p "$rp" -c 50 -n "$N" -P "$p" -t "$t" --csv -q 2>/dev/null | rps)
+        T=$(echo "$t" | tr a-z A-Z)
+        s=$(redis-benchmark -p "$sp" -c 50 -n "$N" -P "$p" -t "$t" --csv -q 2>/dev/null | rps "$T")
+        r=$(redis-benchmark -p "$rp" -c 50 -n "$N" -P "$p" -t "$t" --csv -q 2>/dev/null | rps "$T")
         echo "| $t | $p | $s | $r | $(awk -v a="$s" -v b="$r" 'BEGIN{printf "%.2f", a/b}') |"
     done
     for c in "XADD bench:x * field value" "ZRANGEBYSCORE bench:z10k 100 200" "ZRANK bench:z1m member:__rand_int__"; do
