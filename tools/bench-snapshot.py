@@ -14,6 +14,7 @@
 Both servers use appendfsync always. Builds strata in release first (cargo build --release).
 Usage: tools/bench-snapshot.py [--keys 1000000,5000000] [--load-keys 1000000] [-n 300000]
        [--servers strata,redis] [--repeat 1] [--strata-bin PATH] [--strata-env K=V ...]
+       [--strata-stderr FILE]
 (--repeat R: R steady/during pairs on the same server, each printed.)
 """
 import argparse, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
@@ -22,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 STRATA = os.path.join(TARGET, "release", "strata")
 STRATA_ENV = {}
+STRATA_STDERR = None
 
 
 def free_port():
@@ -83,7 +85,8 @@ def start(kind, port, d, extra=()):
                 "--save", "", "--daemonize", "no", "--loglevel", "warning", *extra]
     t0 = time.monotonic()
     env = dict(os.environ, **STRATA_ENV) if kind == "strata" else None
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    err = open(STRATA_STDERR, "a") if kind == "strata" and STRATA_STDERR else subprocess.DEVNULL
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
     while True:
         try:
             if cli(port, "ping", timeout=5) == "PONG":
@@ -248,8 +251,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="steady/during pairs per server start")
     ap.add_argument("--strata-bin", help="the strata binary (default: target/release/strata)")
     ap.add_argument("--strata-env", action="append", default=[], help="K=V for strata's environment")
+    ap.add_argument("--strata-stderr", help="append strata's log here (with --strata-env STRATA_LOG=...)")
     a = ap.parse_args()
-    global STRATA
+    global STRATA, STRATA_STDERR
+    STRATA_STDERR = a.strata_stderr
     if a.strata_bin:
         STRATA = a.strata_bin
         a.skip_build = True

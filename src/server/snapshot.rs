@@ -30,8 +30,10 @@ use crate::persist::{Log, StorageError};
 /// How long the walk holds the engine lock per slice. Every connection waits for a slice,
 /// so it is short: in the quietest runs the p99 of a SET load while snapshots ran was
 /// 1.40–1.81× its steady value with 100 µs, 1.62–2.03× with 250 µs (benches/RESULTS.md,
-/// issue 4).
-pub const SLICE: Duration = Duration::from_micros(100);
+/// issue 4). Since the walk loads 32 buckets at once a key costs a quarter of what it did
+/// (~150 ns under the lock), so 50 µs slices at the same rest factor still walk a million
+/// keys in about 4 s under load (100 µs slices without that took 8–12 s).
+pub const SLICE: Duration = Duration::from_micros(50);
 /// The walk rests this many times as long as each slice took (on the runtime at least a
 /// timer tick, 1 ms), so that it takes at most a sixth of a core from the connections.
 pub const REST_FACTOR: u32 = 5;
@@ -122,6 +124,8 @@ pub struct Job {
     copied: u64,
     /// SCAN steps loaded at once (`WARM_STEPS`; `set_warm_steps` for measurements).
     warm_steps: usize,
+    /// The commands counter (`Stats::total_commands`) at the last `slice`.
+    commands_seen: u64,
 }
 
 /// One slice of work's outcome.
@@ -177,6 +181,7 @@ impl Job {
             started_ms: now,
             copied: 0,
             warm_steps: WARM_STEPS,
+            commands_seen: u64::MAX,
         })
     }
 
@@ -193,12 +198,21 @@ impl Job {
 
     /// One slice of a background walk under the engine lock (`SLICE`), and how long to rest
     /// after it.
+    ///
+    /// The server is taken as idle when no command ran since the previous slice although
+    /// the walk rested in between (at least a timer tick after a paced slice): then the next
+    /// slice only waits for the runnable tasks to go first, so a snapshot of an idle server
+    /// is not paced (~0.3 s per million keys instead of seconds). Under load commands run
+    /// during every rest, and the first command to run ends idle mode.
     pub fn slice(&mut self, st: &mut State) -> Result<Slice, JobError> {
+        let commands = st.stats.total_commands;
+        let idle = commands == self.commands_seen;
+        self.commands_seen = commands;
         let t = Instant::now();
         let step = self.step(st, Some(SLICE), true)?;
         Ok(Slice {
             done: step.done,
-            rest: Some(t.elapsed() * REST_FACTOR),
+            rest: (!idle).then(|| t.elapsed() * REST_FACTOR),
         })
     }
 
@@ -618,6 +632,22 @@ mod tests {
                 assert!(db.dict.iter().all(|(_, e)| e.snap == db.epoch));
             }
         }
+    }
+
+    /// A paced slice rests unless no command ran since the previous one (an idle server).
+    #[test]
+    fn slices_rest_unless_the_server_is_idle() {
+        let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+        let dir = PathBuf::from("/data");
+        let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+        let mut st = State::new(Config::default(), T0);
+        populate(&mut st);
+        let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+        assert!(job.slice(&mut st).unwrap().rest.is_some());
+        assert!(job.slice(&mut st).unwrap().rest.is_none());
+        st.stats.total_commands += 1;
+        assert!(job.slice(&mut st).unwrap().rest.is_some());
+        job.abandon(&mut st);
     }
 
     /// An abandoned job leaves no entry out of step, so the next snapshot is complete.
