@@ -543,8 +543,10 @@ impl Engine {
             crate::db::value::Value::Str(s) => s.first().copied().unwrap_or(0),
             _ => 0,
         });
-        // Then the sorted-set members ZSCORE/ZRANK look up (helper TYPES).
+        // Then the sorted-set members ZSCORE/ZRANK look up, and the set members SISMEMBER/
+        // SADD/SREM do (helper TYPES).
         crate::cmd::zset::warm_members(d, batch);
+        crate::cmd::set::warm_members(d, batch);
     }
 
     /// The connection-relevant settings for `client_id` from a locked state.
