@@ -283,6 +283,8 @@ pub struct State {
     pub slowlog: super::admin::SlowLog,
     /// Clients in MONITOR mode.
     pub monitors: Vec<u64>,
+    /// Connections receiving the replication stream (SYNC / PSYNC).
+    pub replicas: super::repl::Replicas,
     /// CLIENT TRACKING: keys clients may cache.
     pub tracking: super::tracking::Tracking,
     /// Per-command timing in a pipelined batch: the start of the next command (the
@@ -380,6 +382,7 @@ impl State {
             mem: super::memory::MemState::new(),
             slowlog,
             monitors: Vec::new(),
+            replicas: Default::default(),
             pause: None,
             clock_mark: None,
             tracking: super::tracking::Tracking::default(),

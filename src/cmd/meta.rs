@@ -6386,6 +6386,25 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "psync",
+        summary: "Internal command used for replication",
+        since: "2.8.0",
+        group: "server",
+        args: &[
+            Arg {
+                name: "replicationid",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "offset",
+                kind: T::Integer,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "pttl",
         summary: "Get the time to live for a key in milliseconds",
         since: "2.6.0",
@@ -6643,6 +6662,15 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "replconf",
+        summary: "An internal command for configuring the replication stream",
+        since: "3.0.0",
+        group: "server",
+        complexity: "O(1)",
+        doc_flags: &["syscmd"],
         ..M
     },
     CommandMeta {
@@ -8445,6 +8473,13 @@ pub static META: &[CommandMeta] = &[
                 ..A
             },
         ],
+        ..M
+    },
+    CommandMeta {
+        name: "sync",
+        summary: "Internal command used for replication",
+        since: "1.0.0",
+        group: "server",
         ..M
     },
     CommandMeta {

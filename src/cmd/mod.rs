@@ -25,6 +25,7 @@ pub mod memory;
 pub mod meta;
 pub mod pubsub;
 pub mod registry;
+pub mod repl;
 pub mod scripting;
 pub mod server;
 pub mod set;

@@ -573,6 +573,7 @@ impl Engine {
         let db = x.db;
         let mut journal = std::mem::take(&mut x.journal);
         drop(x);
+        let own_effects = journal.len();
         // Clients parked on keys this unit wrote are served inside this unit: their effects
         // go into the same record, in FIFO order (Redis's semantics for BLPOP and friends).
         let mut wakes = Vec::new();
@@ -582,6 +583,15 @@ impl Engine {
         let mut lsn_of_unit = 0;
         if !journal.is_empty() {
             touch_watchers(st, &journal, false);
+            if !st.replicas.ids.is_empty() {
+                let unit = crate::cmd::repl::Unit::Command {
+                    own: own_effects,
+                    arbitrary_keys: argv
+                        .first()
+                        .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c)),
+                };
+                crate::cmd::repl::feed(st, &journal, unit);
+            }
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
                 Err(e) => {
@@ -864,6 +874,7 @@ impl Engine {
         drop(x);
         if !journal.is_empty() {
             touch_watchers(&mut st, &journal, true);
+            crate::cmd::repl::feed(&mut st, &journal, crate::cmd::repl::Unit::Background);
             let _ = self.append(now, &journal);
         }
         let worked = start.elapsed();

@@ -1,0 +1,263 @@
+//! The replication stream as a replica (or a tool posing as one, like Redis's test
+//! suite's `attach_to_replication_stream`) sees it: SYNC and PSYNC answer a full resync
+//! with an RDB payload (an empty dataset: strata does not ship its data to replicas), and
+//! from then on the connection receives every execution unit's journaled effects as RESP
+//! commands, the way Redis 7.0 feeds its replicas: a SELECT whenever the database
+//! changes (and first after every new attach), a unit of several effects wrapped in
+//! MULTI/EXEC unless the command touches arbitrary keys (KEYS, SCAN, RANDOMKEY), effects
+//! of clients served after a blocking wait and of the background expire cycle one by one
+//! (a multi-key expiry DEL split per key). REPLCONF is accepted. The journal is what
+//! strata persists, so the stream shows exactly the effects the log records.
+
+use bytes::Bytes;
+
+use super::exec::{arg_i64, is, Exec, JournalEntry, State};
+use super::{cmd, CmdError, CommandSpec, Flags, Group};
+use crate::resp::Reply;
+
+/// Register this file's commands.
+#[rustfmt::skip]
+pub fn register(t: &mut Vec<CommandSpec>) {
+    use Flags as F;
+    let repl = F::ADMIN | F::NOSCRIPT | F::NO_ASYNC_LOADING | F::NO_MULTI;
+    t.push(cmd("sync", 1, repl, sync).group(Group::Server).acl(&["admin", "dangerous"]).doc("Internal command used for replication", "1.0.0"));
+    t.push(cmd("psync", -3, repl, psync).group(Group::Server).acl(&["admin", "dangerous"]).doc("Internal command used for replication", "2.8.0"));
+    t.push(cmd("replconf", -1, F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE | F::ALLOW_BUSY, replconf).group(Group::Server).acl(&["admin", "dangerous"]).doc("An internal command for configuring the replication stream", "3.0.0"));
+}
+
+/// The connections receiving the replication stream.
+#[derive(Default)]
+pub struct Replicas {
+    /// Client ids, in attach order.
+    pub ids: Vec<u64>,
+    /// The database the stream last selected (None: the next effect is preceded by a
+    /// SELECT, as after a new replica attaches).
+    pub seldb: Option<usize>,
+}
+
+/// How the effects of one execution unit are framed on the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A client command: its first `own` effects are one unit (wrapped in MULTI/EXEC
+    /// when more than one, unless `arbitrary_keys`); the rest are effects of clients
+    /// served after a blocking wait, one by one.
+    Command {
+        /// Effects of the command itself.
+        own: usize,
+        /// The command touches arbitrary keys (KEYS, SCAN, RANDOMKEY): its lazy-expiry
+        /// DELs are not wrapped, as in Redis.
+        arbitrary_keys: bool,
+    },
+    /// The background cycle (active expiry, eviction): each key's DEL on its own.
+    Background,
+}
+
+/// An empty RDB file (version 10, no aux fields), with its CRC-64 trailer.
+fn empty_rdb() -> Vec<u8> {
+    let mut rdb = b"REDIS0010".to_vec();
+    rdb.push(0xff);
+    let crc = crate::rdb::crc64::crc64(&rdb);
+    rdb.extend_from_slice(&crc.to_le_bytes());
+    rdb
+}
+
+/// Turn the calling connection into a replica: queue the payload on its connection and
+/// subscribe it to the stream. Nothing else is replied.
+fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError> {
+    let id = x.client_id;
+    if x.st.replicas.ids.contains(&id) {
+        // Already a replica: Redis ignores a second SYNC.
+        return Ok(Reply::Many(Vec::new()));
+    }
+    let rdb = empty_rdb();
+    let mut out = preamble.unwrap_or_default().into_bytes();
+    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+    out.extend_from_slice(&rdb);
+    let Some(push) = x.client().push.clone() else {
+        return Err(CmdError::err(
+            "the connection cannot receive the replication stream",
+        ));
+    };
+    if !push(&out) {
+        return Err(CmdError::err(
+            "the connection cannot receive the replication stream",
+        ));
+    }
+    x.st.replicas.ids.push(id);
+    // A new replica's stream starts with a SELECT (Redis resets its stream database).
+    x.st.replicas.seldb = None;
+    Ok(Reply::Many(Vec::new()))
+}
+
+/// SYNC: full resync (`$<len>` RDB payload), then the stream.
+fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    attach(x, None)
+}
+
+/// PSYNC replicationid offset: always a full resync (`+FULLRESYNC <replid> <offset>`).
+fn psync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let replid = replid(x.st);
+    attach(x, Some(format!("+FULLRESYNC {replid} 0\r\n")))
+}
+
+/// This server's replication id: 40 hex digits, stable for the process (from its start
+/// time and pid).
+pub fn replid(st: &State) -> String {
+    let seed = format!("strata-{}-{}", st.start_ms, std::process::id());
+    crate::script::sha1_hex(seed.as_bytes())
+}
+
+/// REPLCONF <option> <value> ...: the options a replica sends are accepted (and ignored:
+/// strata streams the same way to every replica); ACK and GETACK answer nothing, as in
+/// Redis. Errors as Redis 7.0's.
+fn replconf(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if a.len().is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    for pair in a[1..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if is(opt, "listening-port") {
+            arg_i64(val)?;
+        } else if is(opt, "ip-address") {
+            if val.len() >= 256 {
+                return Err(CmdError::err(format!(
+                    "REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    val.len()
+                )));
+            }
+        } else if is(opt, "capa") {
+        } else if is(opt, "ack") || is(opt, "getack") {
+            return Ok(Reply::Many(Vec::new()));
+        } else if is(opt, "rdb-only") {
+            let v = arg_i64(val)?;
+            if !(0..=1).contains(&v) {
+                return Err(CmdError::err(
+                    "value is out of range, value must between 0 and 1",
+                ));
+            }
+        } else if is(opt, "rdb-filter-only") {
+            let words = String::from_utf8_lossy(val).into_owned();
+            for w in words.split_whitespace() {
+                if !w.eq_ignore_ascii_case("functions") {
+                    return Err(CmdError::err(format!(
+                        "Unsupported rdb-filter-only option: {w}"
+                    )));
+                }
+            }
+        } else {
+            return Err(CmdError::err(format!(
+                "Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    Ok(Reply::ok())
+}
+
+fn push_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Append one effect, preceded by a SELECT if the stream is in another database.
+fn push_effect(out: &mut Vec<u8>, seldb: &mut Option<usize>, db: usize, argv: &[&[u8]]) {
+    if *seldb != Some(db) {
+        let n = db.to_string();
+        push_command(out, &[b"SELECT", n.as_bytes()]);
+        *seldb = Some(db);
+    }
+    push_command(out, argv);
+}
+
+/// Send the effects of one execution unit (`journal`, as the log records it) to every
+/// replica. Replicas whose connection is gone or over its output limit are dropped.
+pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
+    if st.replicas.ids.is_empty() || journal.is_empty() {
+        return;
+    }
+    let mut out = Vec::new();
+    let mut seldb = st.replicas.seldb;
+    let one = |out: &mut Vec<u8>, seldb: &mut Option<usize>, (db, argv): &JournalEntry| {
+        let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+        push_effect(out, seldb, *db as usize, &args);
+    };
+    match unit {
+        Unit::Command {
+            own,
+            arbitrary_keys,
+        } => {
+            let own = own.min(journal.len());
+            let (mine, served) = journal.split_at(own);
+            let wrap = mine.len() > 1 && !arbitrary_keys;
+            if wrap {
+                push_effect(&mut out, &mut seldb, mine[0].0 as usize, &[b"MULTI"]);
+            }
+            for e in mine {
+                one(&mut out, &mut seldb, e);
+            }
+            if wrap {
+                push_command(&mut out, &[b"EXEC"]);
+            }
+            for e in served {
+                one(&mut out, &mut seldb, e);
+            }
+        }
+        Unit::Background => {
+            for (db, argv) in journal {
+                let is_del = argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"del"));
+                if is_del && argv.len() > 2 {
+                    for k in &argv[1..] {
+                        push_effect(&mut out, &mut seldb, *db as usize, &[b"DEL", k]);
+                    }
+                } else {
+                    one(&mut out, &mut seldb, &(*db, argv.clone()));
+                }
+            }
+        }
+    }
+    st.replicas.seldb = seldb;
+    let clients = &st.clients.map;
+    st.replicas
+        .ids
+        .retain(|id| match clients.get(id).and_then(|c| c.push.as_ref()) {
+            Some(push) => push(&out),
+            None => false,
+        });
+}
+
+/// Whether a command (by name) touches arbitrary keys, so its unit is not wrapped.
+pub fn touches_arbitrary_keys(name: &[u8]) -> bool {
+    ["keys", "scan", "randomkey"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_rdb_is_a_valid_file() {
+        let rdb = empty_rdb();
+        assert!(rdb.starts_with(b"REDIS0010"));
+        assert_eq!(rdb.len(), 9 + 1 + 8);
+        let crc = crate::rdb::crc64::crc64(&rdb[..10]);
+        assert_eq!(&rdb[10..], &crc.to_le_bytes());
+    }
+
+    #[test]
+    fn effects_are_framed_as_redis_feeds_replicas() {
+        let mut out = Vec::new();
+        let mut seldb = None;
+        push_effect(&mut out, &mut seldb, 9, &[b"SET", b"k", b"v"]);
+        push_effect(&mut out, &mut seldb, 9, &[b"DEL", b"k"]);
+        assert_eq!(
+            out,
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n9\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"
+        );
+    }
+}
