@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::exec::Exec;
 use super::string::{as_str, as_str_mut, int_reply, max_len};
 use super::{cmd, CmdError, CommandSpec, Flags, Group};
-use crate::db::bits::{self, BitfieldKind, BitfieldOp};
+use crate::db::bits::{self, BitfieldOp};
 use crate::db::strnum::{parse_i64, DomainError, ERR_BIT_OFFSET};
 use crate::db::{Entry, Value};
 use crate::resp::Reply;
@@ -197,8 +197,9 @@ fn field_replies(replies: impl IntoIterator<Item = Option<i64>>) -> Reply {
 }
 
 /// BITFIELD / BITFIELD_RO. With any SET/INCRBY the key is created or zero-extended (even
-/// if every write fails under OVERFLOW FAIL), and the call counts one change per write
-/// operation when anything changed; GET-only calls read without modifying.
+/// if every write fails under OVERFLOW FAIL); a write counts as a change when it changed
+/// its field or the string was created or grown, as Redis counts; GET-only calls read
+/// without modifying.
 fn bitfield_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
     let ops = bits::bitfield_parse(&rest(a, 2), readonly)?;
     let max = max_len(x);
@@ -215,27 +216,32 @@ fn bitfield_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Rep
             }
         });
     }
-    let (out, changed) = match x.lookup_write(key) {
+    // Redis counts a write as a change when it changed the field's value, or when the
+    // call created or grew the string (then every write that was not refused counts).
+    // A created or grown string is journaled even if every write was refused.
+    let (out, changes, resized) = match x.lookup_write(key) {
         Some(e) => {
             let v = as_str_mut(e)?;
             let before = v.len();
             let out = bits::bitfield_apply(v, &ops);
             let grew = v.len() != before;
             e.raw = true;
-            let changed = grew || out.changes > 0;
-            (out, changed)
+            let changes = if grew { out.writes } else { out.changes };
+            (out, changes, grew)
         }
         None => {
             let mut v = Vec::new();
             let out = bits::bitfield_apply(&mut v, &ops);
             let e = raw_entry(x, v);
             x.insert_key(key, e);
-            (out, true)
+            let changes = out.writes;
+            (out, changes, true)
         }
     };
-    if changed {
-        let writes = ops.iter().filter(|o| o.kind != BitfieldKind::Get).count();
-        x.touch_dirty(u64::try_from(writes).unwrap_or(1));
+    if changes > 0 || resized {
+        x.touch_dirty(u64::try_from(changes).unwrap_or(1).max(1));
+    }
+    if changes > 0 {
         x.notify('$', "setbit", key);
     }
     Ok(field_replies(out.replies))
@@ -361,6 +367,41 @@ mod tests {
         t.is("expire d 100", int(1));
         t.is("bitop or d a", int(3));
         assert_eq!(t.expire_at(b"d"), -1);
+        t.check_replay();
+    }
+
+    #[test]
+    fn bitfield_counts_changes_as_redis() {
+        // Redis's bitops.tcl "SETBIT/BITFIELD only increase dirty when the value changed".
+        let mut t = Kit::new();
+        let d0 = t.st.dirty;
+        t.logs(
+            "bitfield bf set i5 0 0",
+            arr(vec![int(0)]),
+            &["bitfield bf set i5 0 0"],
+        );
+        assert_eq!(t.st.dirty, d0 + 1, "a created key counts");
+        t.logs("bitfield bf set i5 0 0", arr(vec![int(0)]), &[]);
+        assert_eq!(t.st.dirty, d0 + 1, "no change, no dirty, nothing journaled");
+        t.is(
+            "bitfield bf set i5 0 1 set i5 0 1 set i5 0 0",
+            arr(vec![int(0), int(1), int(1)]),
+        );
+        assert_eq!(t.st.dirty, d0 + 3, "two of three writes changed the value");
+        t.is(
+            "bitfield bf set u8 8 0 set u8 0 0",
+            arr(vec![int(0), int(0)]),
+        );
+        assert_eq!(t.st.dirty, d0 + 5, "a grown string counts every write");
+        t.is(
+            "bitfield bf overflow fail incrby u2 100 9",
+            arr(vec![nil()]),
+        );
+        assert_eq!(
+            t.st.dirty,
+            d0 + 6,
+            "a grown string is journaled even if no write happened"
+        );
         t.check_replay();
     }
 

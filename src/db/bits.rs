@@ -493,9 +493,12 @@ pub struct BitfieldOutcome {
     /// One reply per operation: the integer, or `None` (nil) for a SET/INCRBY that
     /// overflowed under `OVERFLOW FAIL`.
     pub replies: Vec<Option<i64>>,
-    /// Number of SET/INCRBY operations that wrote: when non-zero Redis signals the key,
-    /// fires the `setbit` keyspace event and adds this to the dirty counter.
+    /// Number of SET/INCRBY operations that changed their field's value.
     pub changes: usize,
+    /// Number of SET/INCRBY operations that wrote (all but those failed under
+    /// `OVERFLOW FAIL`), changing the value or not. On a key the call created or grew
+    /// Redis counts every such write as a change.
+    pub writes: usize,
 }
 
 fn parse_bitfield_type(arg: &[u8]) -> Result<BitfieldType, DomainError> {
@@ -681,6 +684,7 @@ pub fn bitfield_apply(value: &mut Vec<u8>, ops: &[BitfieldOp]) -> BitfieldOutcom
     }
     let mut replies = Vec::with_capacity(ops.len());
     let mut changes = 0;
+    let mut writes = 0;
     for op in ops {
         let old = read_field(value, op.offset, op.ty);
         // Redis's `max - v` wraps for very negative SET values (see above).
@@ -704,7 +708,10 @@ pub fn bitfield_apply(value: &mut Vec<u8>, ops: &[BitfieldOp]) -> BitfieldOutcom
             None => replies.push(None),
             Some(new) => {
                 write_bits(value, op.offset, op.ty.bits, new as u64);
-                changes += 1;
+                writes += 1;
+                if read_field(value, op.offset, op.ty) != old {
+                    changes += 1;
+                }
                 replies.push(Some(match op.kind {
                     BitfieldKind::Set(_) => old,
                     _ => new,
@@ -712,7 +719,11 @@ pub fn bitfield_apply(value: &mut Vec<u8>, ops: &[BitfieldOp]) -> BitfieldOutcom
             }
         }
     }
-    BitfieldOutcome { replies, changes }
+    BitfieldOutcome {
+        replies,
+        changes,
+        writes,
+    }
 }
 
 #[cfg(test)]
