@@ -355,6 +355,16 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "RELOAD [option ...]",
                 "    Wait until the log is durable, then rebuild the dataset by replaying the log",
                 "    read back from disk. Options MERGE, NOFLUSH and NOSAVE are accepted and ignored.",
+                "LOADAOF",
+                "    Same as RELOAD: the log is strata's AOF.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
+                "QUICKLIST-PACKED-THRESHOLD <size>, REPLYBUFFER <option> <value>, PAUSE-CRON <0|1>,",
+                "SET-DISABLE-DENY-SCRIPTS <0|1>",
+                "    Accepted and ignored (Redis internals strata does not have).",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -432,6 +442,34 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if (is(sub, "jmap") || is(sub, "change-repl-id")) && a.len() == 2 {
         return Ok(Reply::ok());
     }
+    // Knobs of Redis internals strata does not have: accepted so tools and test suites
+    // that set them go on (QUICKLIST-PACKED-THRESHOLD, REPLYBUFFER, PAUSE-CRON,
+    // SET-DISABLE-DENY-SCRIPTS).
+    if is(sub, "quicklist-packed-threshold") && a.len() == 3 {
+        return match crate::config::parse_memory(&lossy(&a[2])) {
+            Some(v) if v > 0 && v < (1 << 32) => Ok(Reply::ok()),
+            _ => Err(CmdError::err(
+                "Argument must be a memory value bigger than 1 and smaller than 4gb",
+            )),
+        };
+    }
+    if is(sub, "replybuffer") && a.len() == 4 {
+        if is(&a[2], "peak-reset-time") || is(&a[2], "resizing") {
+            return Ok(Reply::ok());
+        }
+        return Err(CmdError::Syntax);
+    }
+    if (is(sub, "pause-cron") || is(sub, "set-disable-deny-scripts")) && a.len() == 3 {
+        arg_i64(&a[2])?;
+        return Ok(Reply::ok());
+    }
+    if is(sub, "populate") && (3..=5).contains(&a.len()) {
+        return debug_populate(x, a);
+    }
+    if is(sub, "loadaof") && a.len() == 2 {
+        // Redis empties the dataset and loads its AOF back; strata's log is its AOF.
+        return debug_reload(x);
+    }
     if is(sub, "reload") {
         if a[2..]
             .iter()
@@ -444,6 +482,47 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return debug_reload(x);
     }
     Err(CmdError::bad_subcommand(sub, "DEBUG"))
+}
+
+/// DEBUG POPULATE <count> [prefix] [size]: create `prefix:<n>` (default `key:<n>`) for n
+/// in 0..count with value `value:<n>` (with `size`, cut or zero-padded to that many
+/// bytes), skipping keys that exist, as Redis; each creation is journaled as a SET.
+fn debug_populate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let count = arg_i64(&a[2])?;
+    if count < 0 {
+        return Err(CmdError::err("value is out of range, must be positive"));
+    }
+    let prefix = a.get(3).map_or(&b"key"[..], |p| &p[..]).to_vec();
+    let size = match a.get(4) {
+        Some(s) => {
+            let v = arg_i64(s)?;
+            if v < 0 {
+                return Err(CmdError::err("value is out of range, must be positive"));
+            }
+            Some(usize::try_from(v).unwrap_or(usize::MAX))
+        }
+        None => None,
+    };
+    for j in 0..count {
+        let mut key = prefix.clone();
+        key.extend_from_slice(format!(":{j}").as_bytes());
+        if x.exists(&key) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if let Some(n) = size {
+            val.resize(n, 0);
+        }
+        let e = crate::db::Entry::new(crate::db::Value::Str(val.clone()), x.now_ms);
+        x.insert_key(&key, e);
+        x.journal(vec![
+            Bytes::from_static(b"SET"),
+            Bytes::from(key),
+            Bytes::from(val),
+        ]);
+    }
+    // (Redis does not count these as changes; they are journaled for durability.)
+    Ok(Reply::ok())
 }
 
 /// DEBUG PROTOCOL <type>: a test reply of each RESP3 type (downgraded for RESP2 clients).
@@ -949,6 +1028,28 @@ mod tests {
         };
         let head = "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
         assert_eq!(h[0], simple(head));
+    }
+
+    #[test]
+    fn debug_knobs_loadaof_and_populate() {
+        let mut t = Tk::new();
+        t.script(
+            "DEBUG QUICKLIST-PACKED-THRESHOLD 1K => +OK
+             DEBUG QUICKLIST-PACKED-THRESHOLD 0 => -ERR Argument must be a memory value bigger than 1 and smaller than 4gb
+             DEBUG REPLYBUFFER PEAK-RESET-TIME never => +OK
+             DEBUG REPLYBUFFER resizing 0 => +OK
+             DEBUG PAUSE-CRON 1 => +OK
+             DEBUG SET-DISABLE-DENY-SCRIPTS 0 => +OK
+             SET key:1 old => +OK
+             DEBUG POPULATE 3 => +OK
+             DEBUG POPULATE -1 => -ERR value is out of range, must be positive
+             GET key:0 => $value:0
+             GET key:1 => $old
+             DEBUG POPULATE 2 p 3 => +OK
+             GET p:1 => $val
+             DBSIZE => :5
+             DEBUG LOADAOF => +OK",
+        );
     }
 
     #[test]
