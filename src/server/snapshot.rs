@@ -42,6 +42,9 @@ pub const REST_FACTOR: u32 = 5;
 /// per 64 KiB rather than per slice.
 pub const SHIP_BYTES: usize = 64 * 1024;
 
+/// No command for this long: the server is idle and the walk is not paced (`Job::slice`).
+pub const IDLE_AFTER: Duration = Duration::from_millis(10);
+
 /// SCAN steps (buckets) the walk loads at once (`Dict::scan_steps_mut`): their cache
 /// misses overlap, so a key costs a fraction of the ~250 ns one bucket at a time took.
 const WARM_STEPS: usize = 32;
@@ -124,8 +127,10 @@ pub struct Job {
     copied: u64,
     /// SCAN steps loaded at once (`WARM_STEPS`; `set_warm_steps` for measurements).
     warm_steps: usize,
-    /// The commands counter (`Stats::total_commands`) at the last `slice`.
+    /// The commands counter (`Stats::total_commands`) at the last `slice`, and since when
+    /// it has not moved.
     commands_seen: u64,
+    quiet_since: Instant,
 }
 
 /// One slice of work's outcome.
@@ -181,7 +186,8 @@ impl Job {
             started_ms: now,
             copied: 0,
             warm_steps: WARM_STEPS,
-            commands_seen: u64::MAX,
+            commands_seen: st.stats.total_commands,
+            quiet_since: Instant::now(),
         })
     }
 
@@ -199,16 +205,20 @@ impl Job {
     /// One slice of a background walk under the engine lock (`SLICE`), and how long to rest
     /// after it.
     ///
-    /// The server is taken as idle when no command ran since the previous slice although
-    /// the walk rested in between (at least a timer tick after a paced slice): then the next
+    /// The server is taken as idle when no command has run for `IDLE_AFTER`: then the next
     /// slice only waits for the runnable tasks to go first, so a snapshot of an idle server
-    /// is not paced (~0.3 s per million keys instead of seconds). Under load commands run
-    /// during every rest, and the first command to run ends idle mode.
+    /// is not paced (~0.4 s per million keys instead of seconds); the first command ends
+    /// that. (Idle since the previous slice is not enough: under a load of clients that all
+    /// wait for a group commit there is no command for a while after every batch, and
+    /// slices run back to back there doubled the p99 — benches/RESULTS.md, issue 4.)
     pub fn slice(&mut self, st: &mut State) -> Result<Slice, JobError> {
-        let commands = st.stats.total_commands;
-        let idle = commands == self.commands_seen;
-        self.commands_seen = commands;
         let t = Instant::now();
+        let commands = st.stats.total_commands;
+        if commands != self.commands_seen {
+            self.commands_seen = commands;
+            self.quiet_since = t;
+        }
+        let idle = t.duration_since(self.quiet_since) >= IDLE_AFTER;
         let step = self.step(st, Some(SLICE), true)?;
         Ok(Slice {
             done: step.done,
@@ -634,7 +644,7 @@ mod tests {
         }
     }
 
-    /// A paced slice rests unless no command ran since the previous one (an idle server).
+    /// A paced slice rests unless no command ran for `IDLE_AFTER` (an idle server).
     #[test]
     fn slices_rest_unless_the_server_is_idle() {
         let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
@@ -644,6 +654,12 @@ mod tests {
         populate(&mut st);
         let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
         assert!(job.slice(&mut st).unwrap().rest.is_some());
+        std::thread::sleep(IDLE_AFTER / 2);
+        st.stats.total_commands += 1;
+        assert!(job.slice(&mut st).unwrap().rest.is_some());
+        std::thread::sleep(IDLE_AFTER / 2);
+        assert!(job.slice(&mut st).unwrap().rest.is_some());
+        std::thread::sleep(IDLE_AFTER / 2);
         assert!(job.slice(&mut st).unwrap().rest.is_none());
         st.stats.total_commands += 1;
         assert!(job.slice(&mut st).unwrap().rest.is_some());
