@@ -280,11 +280,40 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// lua-cjson's settings (`cjson.encode_max_depth()` and friends), shared by every Lua VM
+/// of the process; scripts that change them restore them, as Redis's own tests do.
+mod cfg {
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+    /// `encode_max_depth` (default 1000).
+    pub static ENCODE_MAX_DEPTH: AtomicUsize = AtomicUsize::new(1000);
+    /// `decode_max_depth` (default 1000).
+    pub static DECODE_MAX_DEPTH: AtomicUsize = AtomicUsize::new(1000);
+    /// `encode_invalid_numbers`: 0 off (error), 1 on (`nan`, `inf`), 2 `null`.
+    pub static ENCODE_INVALID: AtomicU8 = AtomicU8::new(0);
+    /// `decode_invalid_numbers` (accepted, reported; default on).
+    pub static DECODE_INVALID: AtomicBool = AtomicBool::new(true);
+    /// `encode_keep_buffer` (accepted, reported; default on).
+    pub static KEEP_BUFFER: AtomicBool = AtomicBool::new(true);
+    /// `encode_number_precision` 1..=14 (default 14).
+    pub static PRECISION: AtomicUsize = AtomicUsize::new(14);
+}
+
+fn load(a: &std::sync::atomic::AtomicUsize) -> usize {
+    a.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn json_number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
-        return Err(rt("Cannot serialise number: must not be NaN or Inf"));
+        match cfg::ENCODE_INVALID.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => return Err(rt("Cannot serialise number: must not be NaN or Inf")),
+            2 => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+            _ => {}
+        }
     }
-    out.extend_from_slice(fmt_g(n, 14).as_bytes());
+    out.extend_from_slice(fmt_g(n, load(&cfg::PRECISION)).as_bytes());
     Ok(())
 }
 
@@ -305,7 +334,7 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
         Value::String(s) => json_escape(&s.as_bytes(), out),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > 1000 {
+            if depth > load(&cfg::ENCODE_MAX_DEPTH) {
                 return Err(rt(format!("Cannot serialise, excessive nesting ({depth})")));
             }
             // lua-cjson: an array iff every key is a positive integer; not too sparse.
@@ -409,7 +438,7 @@ impl JsonReader<'_, '_> {
         match c {
             b'{' => {
                 self.depth += 1;
-                if self.depth > 1000 {
+                if self.depth > load(&cfg::DECODE_MAX_DEPTH) {
                     return Err(rt(format!(
                         "Found too many nested data structures ({}) at character {}",
                         self.depth,
@@ -452,7 +481,7 @@ impl JsonReader<'_, '_> {
             }
             b'[' => {
                 self.depth += 1;
-                if self.depth > 1000 {
+                if self.depth > load(&cfg::DECODE_MAX_DEPTH) {
                     return Err(rt(format!(
                         "Found too many nested data structures ({}) at character {}",
                         self.depth,
@@ -587,6 +616,116 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
             json_encode(&args[0], 0, &mut out)?;
             lua.create_string(&out)
         })?,
+    )?;
+    let int_opt = |name: &'static str, cell: &'static std::sync::atomic::AtomicUsize, max: i64| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            if let Some(v) = args.first() {
+                let n = match v {
+                    Value::Integer(n) => Some(*n),
+                    Value::Number(f) if f.fract() == 0.0 => Some(*f as i64),
+                    _ => None,
+                };
+                match n {
+                    Some(n) if (1..=max).contains(&n) => {
+                        cell.store(n as usize, std::sync::atomic::Ordering::Relaxed)
+                    }
+                    _ => {
+                        return Err(rt(format!(
+                            "bad argument #1 to '{name}' (expected integer between 1 and {max})"
+                        )))
+                    }
+                }
+            }
+            Ok(load(cell) as i64)
+        })
+    };
+    t.set(
+        "encode_max_depth",
+        int_opt(
+            "encode_max_depth",
+            &cfg::ENCODE_MAX_DEPTH,
+            i64::from(i32::MAX),
+        )?,
+    )?;
+    t.set(
+        "decode_max_depth",
+        int_opt(
+            "decode_max_depth",
+            &cfg::DECODE_MAX_DEPTH,
+            i64::from(i32::MAX),
+        )?,
+    )?;
+    t.set(
+        "encode_number_precision",
+        int_opt("encode_number_precision", &cfg::PRECISION, 14)?,
+    )?;
+    let bool_opt = |name: &'static str, cell: &'static std::sync::atomic::AtomicBool| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            match args.first() {
+                None | Some(Value::Nil) => {}
+                Some(Value::Boolean(b)) => cell.store(*b, std::sync::atomic::Ordering::Relaxed),
+                Some(Value::String(s))
+                    if s.as_bytes().as_ref() == b"on" || s.as_bytes().as_ref() == b"off" =>
+                {
+                    cell.store(
+                        s.as_bytes().as_ref() == b"on",
+                        std::sync::atomic::Ordering::Relaxed,
+                    )
+                }
+                Some(other) => {
+                    return Err(rt(format!(
+                        "bad argument #1 to '{name}' (invalid option '{}')",
+                        type_name(other)
+                    )))
+                }
+            }
+            Ok(cell.load(std::sync::atomic::Ordering::Relaxed))
+        })
+    };
+    t.set(
+        "encode_keep_buffer",
+        bool_opt("encode_keep_buffer", &cfg::KEEP_BUFFER)?,
+    )?;
+    t.set(
+        "decode_invalid_numbers",
+        bool_opt("decode_invalid_numbers", &cfg::DECODE_INVALID)?,
+    )?;
+    t.set(
+        "encode_invalid_numbers",
+        lua.create_function(|lua, args: Variadic<Value>| {
+            let cell = &cfg::ENCODE_INVALID;
+            let o = std::sync::atomic::Ordering::Relaxed;
+            match args.first() {
+                None | Some(Value::Nil) => {}
+                Some(Value::Boolean(b)) => cell.store(u8::from(*b), o),
+                Some(Value::String(s)) => match s.as_bytes().as_ref() {
+                    b"off" => cell.store(0, o),
+                    b"on" => cell.store(1, o),
+                    b"null" => cell.store(2, o),
+                    _ => {
+                        return Err(rt(format!(
+                            "bad argument #1 to 'encode_invalid_numbers' (invalid option '{}')",
+                            String::from_utf8_lossy(&s.as_bytes())
+                        )))
+                    }
+                },
+                Some(other) => {
+                    return Err(rt(format!(
+                        "bad argument #1 to 'encode_invalid_numbers' (invalid option '{}')",
+                        type_name(other)
+                    )))
+                }
+            }
+            Ok(match cell.load(o) {
+                0 => Value::Boolean(false),
+                1 => Value::Boolean(true),
+                _ => Value::String(lua.create_string("null")?),
+            })
+        })?,
+    )?;
+    t.set(
+        "encode_sparse_array",
+        lua.create_function(|_, _args: Variadic<Value>| Ok((false, 2, 10)))?,
     )?;
     t.set(
         "decode",
