@@ -522,6 +522,9 @@ const DIRECTIVES: &[Directive] = &[
         "compatibility",
     ),
     d("maxmemory-clients", Kind::Str, true, "compatibility"),
+    d("aof-use-rdb-preamble", Kind::Bool, true, "compatibility"),
+    d("masterauth", Kind::Str, true, "compatibility"),
+    d("masteruser", Kind::Str, true, "compatibility"),
     d(
         "io-threads",
         Kind::Int(1, 128),
@@ -563,6 +566,9 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("tracking-table-max-keys", "1000000"),
         ("acllog-max-len", "128"),
         ("maxmemory-clients", "0"),
+        ("aof-use-rdb-preamble", "yes"),
+        ("masterauth", ""),
+        ("masteruser", ""),
         ("io-threads", "1"),
         (
             "client-output-buffer-limit",
