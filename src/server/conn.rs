@@ -172,10 +172,15 @@ async fn run(
             max_bulk_len: view.max_bulk_len,
             authenticated: view.authenticated,
         };
-        // Decode everything buffered.
+        // Decode everything buffered (coming back with commands still to run — the engine
+        // was busy — an unauthenticated client's next command waits for them: AUTH may
+        // change its limits).
         let mut proto_err = None;
         let mut more_buffered = false;
-        loop {
+        if !batch.is_empty() && !limits.authenticated {
+            more_buffered = !buf.is_empty();
+        }
+        while batch.is_empty() || limits.authenticated {
             match decode(&mut buf, &limits) {
                 Ok(Some(argv)) => {
                     if !argv.is_empty() {
@@ -209,9 +214,7 @@ async fn run(
         }
         if !batch.is_empty() {
             outcomes.clear();
-            let bytes = std::mem::take(&mut bytes_in);
             let qbuf = buf.len();
-            let mut exec = || engine.execute_many(id, &batch, &mut outcomes, bytes, qbuf);
             let scripts = script_keys(&batch);
             view = if !scripts.is_empty() && !FastScripts::all_fast(&scripts) {
                 // A script not seen to finish quickly may hold this thread for long: hand this
@@ -219,14 +222,26 @@ async fn run(
                 // must answer -BUSY or SCRIPT KILL / FUNCTION KILL meanwhile are not stuck
                 // behind it. (That hand-off costs a thread switch, so scripts that have run
                 // quickly before run in place.)
+                let bytes = std::mem::take(&mut bytes_in);
                 let t0 = std::time::Instant::now();
-                let v = tokio::task::block_in_place(exec);
+                let v = tokio::task::block_in_place(|| {
+                    engine.execute_many(id, &batch, &mut outcomes, bytes, qbuf)
+                });
                 if t0.elapsed() < FAST_SCRIPT {
                     FastScripts::mark(&scripts);
                 }
                 v
+            } else if let Some(v) =
+                engine.try_execute_many(id, &batch, &mut outcomes, bytes_in, qbuf)
+            {
+                bytes_in = 0;
+                v
             } else {
-                exec()
+                // Someone holds the engine. A script (it may not have said so yet): go round,
+                // and the check above answers -BUSY or SCRIPT KILL meanwhile. Anything else
+                // holds it for microseconds: let the other tasks run, then try again.
+                tokio::task::yield_now().await;
+                continue;
             };
             let executed = outcomes.len();
             batch.drain(..executed);

@@ -473,7 +473,34 @@ impl Engine {
         bytes_in: u64,
         qbuf: usize,
     ) -> ConnView {
-        let mut st = self.state.lock();
+        let st = self.state.lock();
+        self.execute_many_in(st, client_id, batch, out, bytes_in, qbuf)
+    }
+
+    /// [`Engine::execute_many`] if the engine is free now; `None` (nothing run) if someone
+    /// holds it. A connection thread must not wait for the lock: a script holding it
+    /// would stop the thread and every connection it serves, SCRIPT KILL included.
+    pub fn try_execute_many(
+        &self,
+        client_id: u64,
+        batch: &[Vec<Bytes>],
+        out: &mut Vec<Outcome>,
+        bytes_in: u64,
+        qbuf: usize,
+    ) -> Option<ConnView> {
+        let st = self.state.try_lock()?;
+        Some(self.execute_many_in(st, client_id, batch, out, bytes_in, qbuf))
+    }
+
+    fn execute_many_in(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, State>,
+        client_id: u64,
+        batch: &[Vec<Bytes>],
+        out: &mut Vec<Outcome>,
+        bytes_in: u64,
+        qbuf: usize,
+    ) -> ConnView {
         st.stats.net_input_bytes += bytes_in;
         if let Some(c) = st.clients.map.get_mut(&client_id) {
             c.qbuf = qbuf;
