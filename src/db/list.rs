@@ -20,6 +20,9 @@ pub enum End {
     Right,
 }
 
+/// Most free room a node's regrow leaves in front of its elements (it is zero-filled).
+const FRONT_ROOM_MAX: usize = 4096;
+
 /// Per-node size cap Redis uses under `list-max-listpack-size` > 0 (SIZE_SAFETY_LIMIT).
 const SAFETY_BYTES: usize = 8192;
 
@@ -263,8 +266,11 @@ impl Node {
         let mut s = self.start as usize;
         if s < k {
             let len = self.bytes();
-            let total = alloc_class(len + k);
-            let gap = total - len;
+            // The size class's spare bytes go in front, up to a page: a node of one big
+            // element gets no zero-filled room it would never use.
+            let spare = (alloc_class(len + k) - len - k).min(FRONT_ROOM_MAX);
+            let total = len + k + spare;
+            let gap = k + spare;
             let mut nb = Vec::with_capacity(total);
             nb.resize(gap, 0);
             nb.extend_from_slice(&self.buf[s..]);
@@ -1045,6 +1051,11 @@ mod tests {
         assert_eq!(n.get(1), b"x");
         assert_eq!(n.get(2), b"e997");
         assert_eq!(n.len(), 999);
+        // A big element's node gets at most FRONT_ROOM_MAX of zero-filled room.
+        let mut big = Node::default();
+        big.push_front(&vec![1u8; 300_000]);
+        assert!(big.start as usize <= FRONT_ROOM_MAX);
+        assert_eq!(big.get(0).len(), 300_000);
     }
 
     #[test]
