@@ -99,3 +99,40 @@ fn a_slow_subscriber_is_cut_off() {
         V::Arr(vec![b("firehose"), V::Int(0)])
     );
 }
+
+/// RESP3 push replies get through CLIENT REPLY OFF, as in Redis (pubsub.tcl "PubSub
+/// messages with CLIENT REPLY OFF": it waited forever for the confirmations).
+#[test]
+fn resp3_subscribe_confirmations_ignore_client_reply_off() {
+    let s = TestServer::start(&[]);
+    let mut sub = s.raw();
+    let mut p = s.raw();
+    sub.cmd(&["HELLO", "3"]);
+    sub.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+    sub.send(&[b"SUBSCRIBE", b"channel"]);
+    assert_eq!(
+        sub.read(),
+        V::Push(vec![b("subscribe"), b("channel"), V::Int(1)])
+    );
+    sub.send(&[b"PSUBSCRIBE", b"ch*"]);
+    assert_eq!(
+        sub.read(),
+        V::Push(vec![b("psubscribe"), b("ch*"), V::Int(2)])
+    );
+    assert_eq!(p.cmd(&["PUBLISH", "channel", "hello"]), V::Int(2));
+    assert_eq!(
+        sub.read(),
+        V::Push(vec![b("message"), b("channel"), b("hello")])
+    );
+    assert_eq!(
+        sub.read(),
+        V::Push(vec![b("pmessage"), b("ch*"), b("channel"), b("hello")])
+    );
+    // Ordinary replies stay silenced: PING answers nothing, the next push comes next.
+    sub.send(&[b"PING"]);
+    sub.send(&[b"UNSUBSCRIBE", b"channel"]);
+    assert_eq!(
+        sub.read(),
+        V::Push(vec![b("unsubscribe"), b("channel"), V::Int(1)])
+    );
+}

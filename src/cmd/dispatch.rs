@@ -94,15 +94,27 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let reply = call_unmuted(x, argv);
     // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
     // script, which belong to the EXEC or script reply).
+    // RESP3 push replies (SUBSCRIBE's confirmations) are sent anyway, as Redis's
+    // CLIENT_PUSHING does.
     if x.st.clients.replies_muted
         && x.caller == Caller::Client
         && !x.in_exec
         && !x.in_script
+        && !(is_push(&reply) && x.client().resp >= 3)
         && x.client().reply_muted()
     {
         return Reply::Many(Vec::new());
     }
     reply
+}
+
+/// A push reply, or several (SUBSCRIBE a b: one confirmation per channel).
+fn is_push(r: &Reply) -> bool {
+    match r {
+        Reply::Push(_) => true,
+        Reply::Many(v) => !v.is_empty() && v.iter().all(|r| matches!(r, Reply::Push(_))),
+        _ => false,
+    }
 }
 
 fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
