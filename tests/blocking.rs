@@ -134,3 +134,33 @@ fn a_parked_client_runs_nothing_more_until_served() {
     assert_eq!(waiter.read(), arr(&["q", "v"]));
     assert_eq!(waiter.read(), V::Simple("PONG".into()));
 }
+
+/// A transaction that pushes to the key, deletes it and sets it to a string leaves the
+/// waiter parked (not answered WRONGTYPE); a later push serves it (list.tcl "BLPOP, LPUSH
+/// + DEL + SET should not awake blocked client"; BZPOPMIN likewise).
+#[test]
+fn a_key_of_another_type_does_not_wake_a_waiter() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    for (pop, push, item) in [
+        ("BLPOP", vec!["LPUSH", "k", "b"], vec!["k", "b"]),
+        ("BZPOPMIN", vec!["ZADD", "k", "1", "b"], vec!["k", "b", "1"]),
+    ] {
+        w.send(&[pop.as_bytes(), b"k", b"0"]);
+        p.wait_blocked(1);
+        p.cmd(&["MULTI"]);
+        p.cmd(&[push[0], "k", push[2], push.get(3).copied().unwrap_or("a")]);
+        p.cmd(&["DEL", "k"]);
+        p.cmd(&["SET", "k", "foo"]);
+        assert!(matches!(p.cmd(&["EXEC"]), V::Arr(_)));
+        p.wait_blocked(1);
+        p.cmd(&["DEL", "k"]);
+        let args: Vec<&str> = push.clone();
+        p.cmd(&args);
+        assert_eq!(w.read(), arr(&item));
+    }
+    // Outside a wake-up, a key of another type is still WRONGTYPE.
+    p.cmd(&["SET", "s", "x"]);
+    assert!(matches!(p.cmd(&["BLPOP", "s", "0"]), V::Err(e) if e.starts_with("WRONGTYPE")));
+}

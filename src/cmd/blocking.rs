@@ -56,12 +56,15 @@ fn deadline(x: &Exec<'_>, arg: &[u8]) -> Result<i64, CmdError> {
 }
 
 /// What a key holds for a blocking pop: nothing, a collection of the wanted type, or
-/// another type (WRONGTYPE).
+/// another type (WRONGTYPE). A parked client being served again is not woken by a key
+/// of another type (LPUSH + DEL + SET in one transaction): it stays parked, as in Redis.
 fn ready(x: &mut Exec<'_>, key: &[u8], want_list: bool) -> Result<bool, CmdError> {
+    let parked = x.st.blocked.clients.contains_key(&x.client_id);
     match x.lookup_write(key).map(|e| &e.value) {
         None => Ok(false),
         Some(Value::List(_)) if want_list => Ok(true),
         Some(Value::ZSet(_)) if !want_list => Ok(true),
+        Some(_) if parked => Ok(false),
         Some(_) => Err(CmdError::WrongType),
     }
 }
