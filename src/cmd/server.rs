@@ -535,12 +535,18 @@ fn debug_protocol(x: &mut Exec<'_>, name: &[u8]) -> Result<Reply, CmdError> {
         "string" => Reply::bulk(b"Hello World"),
         "integer" => n(12345),
         "double" => Reply::DoubleText("3.141".into()),
-        "bignum" => Reply::bulk(b"1234567999999999999999999999999999999"),
+        "bignum" => Reply::BigNumber("1234567999999999999999999999999999999".into()),
         "null" => Reply::Null,
         "array" => Reply::Array((0..3).map(n).collect()),
         "set" => Reply::Set((0..3).map(n).collect()),
         "map" => Reply::Map((0..3).map(|j| (n(j), Reply::Bool(j == 1))).collect()),
-        "attrib" => Reply::bulk(b"Some real reply following the attribute"),
+        "attrib" => Reply::Attribute(
+            vec![(
+                Reply::bulk(b"key-popularity"),
+                Reply::Array(vec![Reply::bulk(b"key:123"), Reply::Int(90)]),
+            )],
+            Box::new(Reply::bulk(b"Some real reply following the attribute")),
+        ),
         "push" => {
             if !resp3 {
                 return Err(CmdError::err("RESP2 is not supported by this command"));

@@ -175,6 +175,23 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
                 put_bulk(out, text);
             }
         }
+        Reply::BigNumber(digits) => {
+            if resp3 {
+                put_line(out, b'(', digits.as_bytes());
+            } else {
+                put_bulk(out, digits.as_bytes());
+            }
+        }
+        Reply::Attribute(attrs, reply) => {
+            if resp3 {
+                put_len(out, b'|', attrs.len());
+                for (k, v) in attrs {
+                    encode(k, proto, out);
+                    encode(v, proto, out);
+                }
+            }
+            encode(reply, proto, out);
+        }
     }
 }
 
@@ -198,6 +215,18 @@ mod tests {
         assert_eq!(enc(&Reply::NullArray, 2), "*-1\r\n");
         assert_eq!(enc(&Reply::Null, 3), "_\r\n");
         assert_eq!(enc(&Reply::Double(1.5), 2), "$3\r\n1.5\r\n");
+        let big = Reply::BigNumber("1234567999999999999999999999999999999".into());
+        assert_eq!(enc(&big, 3), "(1234567999999999999999999999999999999\r\n");
+        assert_eq!(
+            enc(&big, 2),
+            "$37\r\n1234567999999999999999999999999999999\r\n"
+        );
+        let attr = Reply::Attribute(
+            vec![(Reply::bulk(b"k"), Reply::Int(9))],
+            Box::new(Reply::bulk(b"v")),
+        );
+        assert_eq!(enc(&attr, 3), "|1\r\n$1\r\nk\r\n:9\r\n$1\r\nv\r\n");
+        assert_eq!(enc(&attr, 2), "$1\r\nv\r\n");
         assert_eq!(enc(&Reply::Double(1.5), 3), ",1.5\r\n");
         assert_eq!(enc(&Reply::Bool(true), 2), ":1\r\n");
         assert_eq!(enc(&Reply::Bool(false), 3), "#f\r\n");

@@ -33,6 +33,10 @@ pub enum Reply {
     Bool(bool),
     /// RESP3 `=len\r\nfmt:text`; RESP2 bulk string of the text.
     Verbatim(&'static str, Bytes),
+    /// RESP3 `(digits`; RESP2 bulk string of the digits.
+    BigNumber(String),
+    /// RESP3 `|n` attribute map followed by the reply it describes; RESP2 the reply alone.
+    Attribute(Vec<(Reply, Reply)>, Box<Reply>),
     /// RESP3 `>n` push; RESP2 array.
     Push(Vec<Reply>),
     /// Several top-level replies to one command, written back to back (SUBSCRIBE to

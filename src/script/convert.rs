@@ -212,6 +212,14 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
                 Value::String(lua.create_string(s)?)
             }
         }
+        Reply::BigNumber(digits) => {
+            if resp == 3 {
+                tagged("big_number", Value::String(lua.create_string(digits)?))?
+            } else {
+                Value::String(lua.create_string(digits)?)
+            }
+        }
+        Reply::Attribute(_, reply) => reply_to_lua(lua, reply, resp)?,
         #[allow(unreachable_patterns)]
         _ => Value::Boolean(false),
     })

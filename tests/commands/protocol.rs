@@ -347,3 +347,57 @@ fn pipelined_commands_before_auth_are_all_answered() {
         assert_eq!(String::from_utf8_lossy(&got), want);
     }
 }
+
+/// DEBUG PROTOCOL's RESP3 shapes byte for byte (Redis's debug.c; checked against
+/// redis-server with COMMANDS_AGAINST_REDIS=1): an attribute map before its reply, a big
+/// number; under RESP2 the attribute is dropped and the big number is a bulk string.
+#[test]
+fn debug_protocol_attribute_and_big_number_bytes() {
+    use std::io::{Read, Write};
+    let s = Srv::new();
+    let mut c = std::net::TcpStream::connect(s.addr).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut ask = |cmd: &str, want: &str| {
+        c.write_all(cmd.as_bytes()).expect("write");
+        let mut got = vec![0u8; want.len()];
+        c.read_exact(&mut got).expect("read");
+        assert_eq!(String::from_utf8_lossy(&got), want, "{cmd:?}");
+    };
+    let attrib = "Some real reply following the attribute";
+    ask("DEBUG PROTOCOL attrib\r\n", &format!("$39\r\n{attrib}\r\n"));
+    ask(
+        "DEBUG PROTOCOL bignum\r\n",
+        "$37\r\n1234567999999999999999999999999999999\r\n",
+    );
+    ask("HELLO 3\r\n", "%7\r\n");
+    let mut rest = Vec::new();
+    // The rest of HELLO's map, then RESP3 replies.
+    c.write_all(b"PING\r\n").expect("write");
+    let mut b = [0u8; 1];
+    while !rest.ends_with(b"+PONG\r\n") {
+        c.read_exact(&mut b).expect("read");
+        rest.push(b[0]);
+    }
+    let mut ask = |cmd: &str, want: &str| {
+        c.write_all(cmd.as_bytes()).expect("write");
+        let mut got = vec![0u8; want.len()];
+        c.read_exact(&mut got).expect("read");
+        assert_eq!(String::from_utf8_lossy(&got), want, "{cmd:?}");
+    };
+    ask(
+        "DEBUG PROTOCOL attrib\r\n",
+        &format!(
+            "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n{attrib}\r\n"
+        ),
+    );
+    ask(
+        "DEBUG PROTOCOL bignum\r\n",
+        "(1234567999999999999999999999999999999\r\n",
+    );
+    ask("DEBUG PROTOCOL true\r\n", "#t\r\n");
+    ask(
+        "DEBUG PROTOCOL verbatim\r\n",
+        "=29\r\ntxt:This is a verbatim\nstring\r\n",
+    );
+}
