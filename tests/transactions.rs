@@ -163,3 +163,71 @@ fn exec_is_all_or_nothing_across_kill9() {
         }
     }
 }
+
+/// Keys already expired (but still stored: active expiry off) when WATCHed: their lazy
+/// deletion, FLUSHDB or SWAPDB is no change and EXEC runs, as in Redis 7.0 (multi.tcl
+/// "WATCH stale keys should not fail EXEC" and the FLUSHDB / SWAPDB variants); a key
+/// live when WATCHed that expires still fails EXEC.
+#[test]
+fn watched_stale_keys_do_not_fail_exec() {
+    let s = common::TestServer::start(&[]);
+    let mut c = s.raw();
+    let pong = || common::V::Arr(vec![common::V::Simple("PONG".into())]);
+    let stale = |c: &mut common::RawClient, db: &str| {
+        c.cmd(&["SELECT", db]);
+        c.cmd(&["SET", "x", "foo", "PX", "1"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let exec = |c: &mut common::RawClient| {
+        c.cmd(&["MULTI"]);
+        c.cmd(&["PING"]);
+        c.cmd(&["EXEC"])
+    };
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    // Plain.
+    stale(&mut c, "9");
+    c.cmd(&["WATCH", "x"]);
+    assert_eq!(exec(&mut c), pong());
+    // Deleted by lazy expiry.
+    stale(&mut c, "9");
+    c.cmd(&["WATCH", "x"]);
+    assert_eq!(c.cmd(&["EXISTS", "x"]), common::V::Int(0));
+    assert_eq!(exec(&mut c), pong());
+    // FLUSHDB.
+    stale(&mut c, "9");
+    c.cmd(&["WATCH", "x"]);
+    c.cmd(&["FLUSHDB"]);
+    assert_eq!(exec(&mut c), pong());
+    // SWAPDB: stale key replaced with no key; no key replaced with a stale key; stale
+    // replaced with stale.
+    c.cmd(&["FLUSHALL"]);
+    stale(&mut c, "1");
+    c.cmd(&["WATCH", "x"]);
+    c.cmd(&["SWAPDB", "0", "1"]);
+    assert_eq!(exec(&mut c), pong());
+    c.cmd(&["FLUSHALL"]);
+    stale(&mut c, "0");
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["WATCH", "x"]);
+    c.cmd(&["SWAPDB", "0", "1"]);
+    assert_eq!(exec(&mut c), pong());
+    c.cmd(&["FLUSHALL"]);
+    stale(&mut c, "0");
+    stale(&mut c, "1");
+    c.cmd(&["WATCH", "x"]);
+    c.cmd(&["SWAPDB", "0", "1"]);
+    assert_eq!(exec(&mut c), pong());
+    // A stale watched key set again is a change.
+    stale(&mut c, "9");
+    c.cmd(&["WATCH", "x"]);
+    let mut other = s.raw();
+    other.cmd(&["SELECT", "9"]);
+    other.cmd(&["SET", "x", "new"]);
+    assert_eq!(exec(&mut c), common::V::Nil);
+    // A live watched key that expires fails EXEC.
+    c.cmd(&["SET", "y", "foo", "PX", "20"]);
+    c.cmd(&["WATCH", "y"]);
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    assert_eq!(exec(&mut c), common::V::Nil);
+    c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}

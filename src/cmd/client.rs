@@ -57,6 +57,9 @@ pub struct Client {
     pub multi_aborted: bool,
     /// Keys this client WATCHes, as (db, key).
     pub watched: Vec<(usize, Bytes)>,
+    /// Watched keys that were already logically expired (stale) when WATCHed: deleting
+    /// them is no change and their expiry does not fail EXEC (Redis 7.0's `expired` flag).
+    pub watched_stale: Vec<(usize, Bytes)>,
     /// A watched key was touched: EXEC will fail with a null reply.
     pub watch_dirty: bool,
     /// Subscribed channels, in subscription order.
@@ -122,6 +125,7 @@ impl Client {
             multi: None,
             multi_aborted: false,
             watched: Vec::new(),
+            watched_stale: Vec::new(),
             watch_dirty: false,
             channels: Vec::new(),
             patterns: Vec::new(),

@@ -306,14 +306,30 @@ pub struct PubSub {
 }
 
 impl State {
-    /// Flag every client watching (db, key): its EXEC will fail.
+    /// Flag every client watching (db, key): its EXEC will fail. A key that was stale when
+    /// a client WATCHed it and is now gone (or still stale) is no change for that client,
+    /// as in Redis; once gone it is an ordinary watched key again.
     pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
         if self.watched_keys.is_empty() {
             return;
         }
-        if let Some(ids) = self.watched_keys.get(&(db, Bytes::copy_from_slice(key))) {
+        let slot = (db, Bytes::copy_from_slice(key));
+        if let Some(ids) = self.watched_keys.get(&slot) {
+            let now = crate::clock::now_ms();
+            let entry = self.ks.dbs.get(db).and_then(|d| d.get(key));
+            let gone = entry.is_none();
+            let stale = entry.is_some_and(|e| e.is_expired(now));
             for id in ids.clone() {
                 if let Some(c) = self.clients.map.get_mut(&id) {
+                    if let Some(i) = c.watched_stale.iter().position(|s| *s == slot) {
+                        if gone {
+                            c.watched_stale.swap_remove(i);
+                            continue;
+                        }
+                        if stale {
+                            continue;
+                        }
+                    }
                     c.watch_dirty = true;
                 }
             }
@@ -322,21 +338,52 @@ impl State {
 
     /// Before `db` is emptied or swapped with `other`: flag every client watching a key of
     /// `db` that exists in `db` (or in `other`), as Redis 7.0's FLUSHDB/FLUSHALL/SWAPDB do.
+    /// Stale keys (logically expired, still stored) follow Redis 7.0's
+    /// `touchAllWatchedKeysInDb`: a stale watched key that goes away or stays stale is no
+    /// change, and a missing one replaced by a stale one becomes a stale watched key.
     pub fn touch_watched_existing(&mut self, db: usize, other: Option<usize>) {
+        let now = crate::clock::now_ms();
         let ks = &self.ks;
         let exists = |d: usize, k: &[u8]| ks.dbs.get(d).is_some_and(|x| x.get(k).is_some());
-        let ids: Vec<u64> = self
-            .watched_keys
-            .iter()
-            .filter(|((d, k), _)| {
-                *d == db && (exists(db, k) || other.is_some_and(|o| exists(o, k)))
-            })
-            .flat_map(|(_, ids)| ids.iter().copied())
-            .collect();
-        for id in ids {
-            if let Some(c) = self.clients.map.get_mut(&id) {
-                c.watch_dirty = true;
+        let expired = |d: usize, k: &[u8]| {
+            ks.dbs
+                .get(d)
+                .and_then(|x| x.get(k))
+                .is_some_and(|e| e.is_expired(now))
+        };
+        let mut touched: Vec<(u64, (usize, Bytes), bool)> = Vec::new();
+        for ((d, k), ids) in &self.watched_keys {
+            if *d != db {
+                continue;
             }
+            let in_emptied = exists(db, k);
+            let in_other = other.is_some_and(|o| exists(o, k));
+            if !(in_emptied || in_other) {
+                continue;
+            }
+            for &id in ids {
+                touched.push((id, (*d, k.clone()), in_other));
+            }
+        }
+        for (id, slot, in_other) in touched {
+            let Some(c) = self.clients.map.get_mut(&id) else {
+                continue;
+            };
+            let other_expired = other.is_some_and(|o| expired(o, &slot.1));
+            let in_emptied = exists(db, &slot.1);
+            if let Some(i) = c.watched_stale.iter().position(|s| *s == slot) {
+                if !in_other {
+                    c.watched_stale.swap_remove(i);
+                    continue;
+                }
+                if other_expired {
+                    continue;
+                }
+            } else if !in_emptied && other_expired {
+                c.watched_stale.push(slot);
+                continue;
+            }
+            c.watch_dirty = true;
         }
     }
 
@@ -345,6 +392,7 @@ impl State {
         let keys = match self.clients.map.get_mut(&id) {
             Some(c) => {
                 c.watch_dirty = false;
+                c.watched_stale.clear();
                 std::mem::take(&mut c.watched)
             }
             None => return,
@@ -630,10 +678,17 @@ impl<'a> Exec<'a> {
     /// Look up a key for writing in database `db`.
     pub fn lookup_write_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         self.expire_if_needed_in(db, key);
-        if !self.no_touch() {
-            self.touch_key_in(db, key);
-        }
-        self.st.ks.dbs[db].get_mut(key)
+        // One lookup for the access stamp and the entry, as on the read path.
+        let touch = !self.no_touch();
+        let mode = super::memory::access_mode(&self.st.config);
+        let now = self.now_ms;
+        let st = &mut *self.st;
+        let rng = &mut st.mem.rng;
+        st.ks.dbs[db].touch_get_mut(key, |e| {
+            if touch {
+                e.access_s = crate::db::evict::touched(e.access_s, now, mode, || rng.next_f64());
+            }
+        })
     }
 
     /// True if the key exists (after expiry) in the selected db, without touching stats.

@@ -68,11 +68,13 @@ fn discard(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// True if a watched key exists but is logically expired now (Redis fails EXEC then).
+/// True if a watched key exists but is logically expired now (Redis fails EXEC then),
+/// unless it was already expired when WATCHed.
 fn watched_key_expired(x: &mut Exec<'_>) -> bool {
     let now = x.now_ms;
     let keys = x.client().watched.clone();
-    keys.iter().any(|(db, k)| {
+    let stale = x.client().watched_stale.clone();
+    keys.iter().filter(|s| !stale.contains(s)).any(|(db, k)| {
         x.st.ks
             .dbs
             .get(*db)
@@ -114,6 +116,11 @@ fn watch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         let slot = (db, k.clone());
         if x.client().watched.contains(&slot) {
             continue;
+        }
+        let now = x.now_ms;
+        let stale = x.st.ks.dbs[db].get(k).is_some_and(|e| e.is_expired(now));
+        if stale {
+            x.client().watched_stale.push(slot.clone());
         }
         x.client().watched.push(slot.clone());
         x.st.watched_keys.entry(slot).or_default().push(id);
