@@ -112,6 +112,15 @@ impl Db {
         self.touch_get(key, f);
     }
 
+    /// `touch` and then the entry for modification (as `get_mut`), in one lookup when no
+    /// snapshot runs (the write path). A running snapshot captures the entry first.
+    pub fn touch_get_mut(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) -> Option<&mut Entry> {
+        self.capture(key);
+        let e = self.dict.get_mut(key)?;
+        f(e);
+        Some(e)
+    }
+
     /// `touch` and then the entry, in one lookup (the read path).
     pub fn touch_get(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) -> Option<&Entry> {
         let e = self.dict.get_mut(key)?;
