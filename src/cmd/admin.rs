@@ -196,7 +196,7 @@ fn slowlog_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 usize::try_from(n).unwrap_or(usize::MAX)
             }
         }
-        _ => return Err(CmdError::bad_subcommand(b"get", "SLOWLOG")),
+        _ => return Err(CmdError::bad_subcommand(&a[1], "SLOWLOG")),
     };
     let out =
         x.st.slowlog
@@ -397,7 +397,16 @@ fn latency_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 // ---------------------------------------------------------------------------------------
 // Replication, cluster and modules: a standalone master without any
 
-fn role(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    if let Some((host, port)) = &x.st.replicas.master {
+        return Ok(Reply::Array(vec![
+            Reply::bulk(b"slave"),
+            Reply::bulk(host.as_bytes()),
+            Reply::Int(i64::from(*port)),
+            Reply::bulk(b"connect"),
+            Reply::Int(-1),
+        ]));
+    }
     Ok(Reply::Array(vec![
         Reply::bulk(b"master"),
         Reply::Int(0),
@@ -434,14 +443,27 @@ fn no_cluster(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Err(CmdError::err("This instance has cluster support disabled"))
 }
 
-/// REPLICAOF NO ONE is what a master already is; strata does not replicate from others.
-fn replicaof(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+/// REPLICAOF NO ONE: back to master. REPLICAOF host port: strata does not replicate
+/// from another server, but takes the replica role with its link down, as Redis is
+/// before it reaches its master: ROLE and INFO say so and client writes get -READONLY
+/// (see `repl::readonly_refusal`).
+fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if is(&a[1], "no") && is(&a[2], "one") {
+        x.st.replicas.master = None;
         return Ok(Reply::ok());
     }
-    Err(CmdError::err(
-        "strata does not support replication (REPLICAOF NO ONE is accepted)",
-    ))
+    let port = arg_i64(&a[2])
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .ok_or_else(|| CmdError::err("Invalid master port"))?;
+    let host = String::from_utf8_lossy(&a[1]).into_owned();
+    if x.st.replicas.master.as_ref() == Some(&(host.clone(), port)) {
+        return Ok(Reply::Simple(
+            "OK Already connected to specified master".into(),
+        ));
+    }
+    x.st.replicas.master = Some((host, port));
+    Ok(Reply::ok())
 }
 
 fn failover(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

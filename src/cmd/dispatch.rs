@@ -37,6 +37,11 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
             return Err(CmdError::Misconf(why));
         }
     }
+    if !x.in_exec && !x.in_script {
+        if let Some(e) = super::repl::readonly_refusal(x.st, spec.flags) {
+            return Err(e);
+        }
+    }
     Ok(())
 }
 

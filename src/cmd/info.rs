@@ -326,8 +326,30 @@ fn stats(x: &mut Exec<'_>) -> Fields {
 }
 
 fn replication(x: &mut Exec<'_>) -> Fields {
+    let mut head = match &x.st.replicas.master {
+        // REPLICAOF host port: a replica whose link is down (strata never connects).
+        Some((host, port)) => vec![
+            kv("role", "slave"),
+            kv("master_host", host.clone()),
+            kv("master_port", *port),
+            kv("master_link_status", "down"),
+            kv("master_last_io_seconds_ago", -1),
+            kv("master_sync_in_progress", 0),
+            kv("slave_read_repl_offset", 0),
+            kv("slave_repl_offset", 0),
+            kv("master_link_down_since_seconds", -1),
+            kv("slave_priority", 100),
+            kv("slave_read_only", 1),
+            kv("replica_announced", 1),
+        ],
+        None => vec![kv("role", "master")],
+    };
+    head.extend(replication_rest(x));
+    head
+}
+
+fn replication_rest(x: &mut Exec<'_>) -> Fields {
     vec![
-        kv("role", "master"),
         kv("connected_slaves", 0),
         kv("master_failover_state", "no-failover"),
         kv("master_replid", process_hex_id(x, 0x5eed)),

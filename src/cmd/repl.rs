@@ -33,6 +33,24 @@ pub struct Replicas {
     /// The database the stream last selected (None: the next effect is preceded by a
     /// SELECT, as after a new replica attaches).
     pub seldb: Option<usize>,
+    /// REPLICAOF host port in force: (host, port). strata never connects to a master; it
+    /// behaves as a replica whose link is down (read-only for clients when
+    /// `replica-read-only` is yes) until REPLICAOF NO ONE.
+    pub master: Option<(String, u16)>,
+}
+
+/// The -READONLY refusal of a write on a replica, if it applies to a client command with
+/// these flags.
+pub fn readonly_refusal(st: &State, flags: super::Flags) -> Option<CmdError> {
+    if st.replicas.master.is_none() || !flags.contains(super::Flags::WRITE) {
+        return None;
+    }
+    if st.config.get("replica-read-only").as_deref() == Some("no") {
+        return None;
+    }
+    Some(CmdError::Raw(
+        "READONLY You can't write against a read only replica.".into(),
+    ))
 }
 
 /// How the effects of one execution unit are framed on the stream.
