@@ -209,3 +209,49 @@ fn flushall_and_swapdb() {
         ],
     );
 }
+
+#[test]
+fn restore_is_streamed_with_an_absolute_ttl() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let mut got = Vec::new();
+    for addr in [oracle.addr, strata.addr] {
+        let mut c = RawClient::connect(addr);
+        c.cmd(&["CONFIG", "SET", "repl-ping-replica-period", "3600"]);
+        c.cmd(&["SET", "foo5", "bar"]);
+        let V::Bulk(payload) = c.cmd(&["DUMP", "foo5"]) else {
+            panic!("DUMP");
+        };
+        let mut s = Stream::attach(addr);
+        let abs = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+            + 100_000)
+            .to_string();
+        c.send(&[b"RESTORE", b"foo6", b"100000", &payload]);
+        assert_eq!(c.read(), V::Simple("OK".into()));
+        c.send(&[b"restore", b"foo7", abs.as_bytes(), &payload, b"absttl"]);
+        assert_eq!(c.read(), V::Simple("OK".into()));
+        c.send(&[b"RESTORE", b"foo8", b"0", &payload, b"REPLACE"]);
+        assert_eq!(c.read(), V::Simple("OK".into()));
+        c.cmd(&["SET", "__end__", "1"]);
+        // Payloads masked (binary).
+        let cmds: Vec<String> = s
+            .until_end()
+            .into_iter()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                let mut w: Vec<String> = w.iter().map(|s| s.to_string()).collect();
+                if w.len() > 3 && w[0] == "restore" {
+                    w[3] = "<payload>".into();
+                }
+                w.join(" ")
+            })
+            .collect();
+        got.push(cmds);
+    }
+    assert_eq!(got[1], got[0], "strata's stream vs redis-server's");
+}

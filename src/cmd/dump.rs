@@ -1,8 +1,9 @@
 //! DUMP and RESTORE: a key's value in Redis's DUMP payload format (RDB value encoding, the
 //! RDB version as u16 LE, CRC-64 as u64 LE; see `rdb::value`), with Redis 7.0's option
-//! parsing, checks and error texts (`cluster.c`). Journaling: RESTORE logs its effect
-//! itself as `RESTORE key <abs-ms|0> payload [ABSTTL] REPLACE`, so replay never reads the
-//! clock; a TTL already in the past deletes the key (journaled as `DEL`) or does nothing.
+//! parsing, checks and error texts (`cluster.c`). Journaling: RESTORE logs itself as
+//! given, a relative TTL rewritten to absolute with ABSTTL appended (Redis's
+//! propagation), so replay never reads the clock; a TTL already in the past deletes the
+//! key (journaled as `DEL`) or does nothing.
 
 use bytes::Bytes;
 
@@ -150,16 +151,13 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.insert_key(key, e);
     x.touch_dirty(1);
     x.notify('g', "restore", key);
-    let mut j = vec![
-        Bytes::from_static(b"RESTORE"),
-        key.clone(),
-        Bytes::from(if ttl != 0 { when } else { 0 }.to_string()),
-        a[3].clone(),
-    ];
-    if ttl != 0 {
+    // As Redis propagates it: the command as given, a relative TTL rewritten to the
+    // absolute time with ABSTTL appended (replay never reads the clock).
+    let mut j = a.to_vec();
+    if ttl != 0 && !absttl {
+        j[2] = Bytes::from(when.to_string());
         j.push(Bytes::from_static(b"ABSTTL"));
     }
-    j.push(Bytes::from_static(b"REPLACE"));
     x.journal(j);
     Ok(Reply::ok())
 }
