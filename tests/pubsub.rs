@@ -135,4 +135,21 @@ fn resp3_subscribe_confirmations_ignore_client_reply_off() {
         sub.read(),
         V::Push(vec![b("unsubscribe"), b("channel"), V::Int(1)])
     );
+    // RESP2 too (pubsub.tcl "Keyspace notifications: we receive keyspace notifications").
+    let mut sub2 = s.raw();
+    sub2.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+    sub2.send(&[b"PSUBSCRIBE", b"*"]);
+    assert_eq!(
+        sub2.read(),
+        V::Arr(vec![b("psubscribe"), b("*"), V::Int(1)])
+    );
+    let mut sub3 = s.raw();
+    sub3.send(&[b"CLIENT", b"REPLY", b"SKIP"]);
+    sub3.send(&[b"PSUBSCRIBE", b"*"]);
+    assert_eq!(
+        sub3.read(),
+        V::Arr(vec![b("psubscribe"), b("*"), V::Int(1)])
+    );
+    // The SKIP was used up by PSUBSCRIBE: the next reply is sent.
+    assert_eq!(sub3.cmd(&["PING"]), V::Arr(vec![b("pong"), b("")]));
 }

@@ -99,14 +99,14 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let reply = call_unmuted(x, argv);
     // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
     // script, which belong to the EXEC or script reply).
-    // RESP3 push replies (SUBSCRIBE's confirmations) are sent anyway, as Redis's
-    // CLIENT_PUSHING does.
+    // Pub/Sub confirmations (SUBSCRIBE …, push replies in RESP3, arrays in RESP2) are
+    // sent anyway, as Redis's CLIENT_PUSHING does.
     if x.st.clients.replies_muted
         && x.caller == Caller::Client
         && !x.in_exec
         && !x.in_script
-        && !(is_push(&reply) && x.client().resp >= 3)
         && x.client().reply_muted()
+        && !is_push(&reply)
     {
         return Reply::Many(Vec::new());
     }
