@@ -776,3 +776,196 @@ fn many_async_waiters_wake() {
     let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Always, 4096)).unwrap();
     assert_eq!(rec.records.len(), 640);
 }
+
+// ---- Inline writing (the runtime's log task writes under everysec/no, format/log.md §9 A) ----
+
+/// A 2-worker runtime running the log task (`run_completions`), so that appends under
+/// `everysec`/`no` are written by the runtime.
+fn inline_runtime(log: &Arc<Log>) -> tokio::runtime::Runtime {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.spawn(Arc::clone(log).run_completions());
+    rt
+}
+
+/// Under `no`, a sync request (WAITAOF-style `wait_fsynced`, what a snapshot install does)
+/// made at any point of the writer thread's poll/sleep cycle is served.
+#[test]
+fn inline_no_policy_sync_requests_are_served_whenever_they_come() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::No, DEFAULT_SEGMENT_SIZE)).unwrap();
+    let log = Arc::new(log);
+    let rt = inline_runtime(&log);
+    rt.block_on(async {
+        for round in 0..30u64 {
+            let lsn = log.append(1001 + round as i64, &payload(round + 1)).unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+                .await
+                .expect("record never written")
+                .unwrap();
+            // Before, during and after the writer thread's poll interval and deep sleep.
+            tokio::time::sleep(std::time::Duration::from_micros(700 * (round % 40))).await;
+            tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_fsynced(lsn))
+                .await
+                .expect("sync request never served")
+                .unwrap();
+        }
+    });
+    drop(rt);
+    let log = Arc::try_unwrap(log).unwrap();
+    drop(log);
+    let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::No, 4096)).unwrap();
+    assert_records(&rec, 30);
+}
+
+/// Under `everysec` with inline writing, the fdatasync comes within ~1-2 s of the last
+/// write after the load stops (the writer thread must not sleep on unsynced records).
+#[test]
+fn inline_everysec_fsyncs_after_the_load_stops() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
+    let log = Arc::new(log);
+    let rt = inline_runtime(&log);
+    rt.block_on(async {
+        // Let the writer go idle (deep sleep) first.
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        let mut last = 0;
+        for i in 1..=50u64 {
+            last = log.append(1000 + i as i64, &payload(i)).unwrap();
+            log.wait_durable(last).await.unwrap();
+        }
+        let t0 = std::time::Instant::now();
+        while log.fsynced_lsn() < last {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_millis(2500),
+                "everysec fdatasync never came after the load stopped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    drop(rt);
+    let log = Arc::try_unwrap(log).unwrap();
+    drop(log);
+    let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Everysec, 4096)).unwrap();
+    assert_records(&rec, 50);
+}
+
+/// Many tasks append and wait while the policy flips between `always`, `everysec` and `no`
+/// and small segments force rotations (hand-offs): no wait hangs, every acknowledged record
+/// is on disk once the log shuts down, in LSN order, each task's records in its own order.
+#[test]
+fn inline_concurrent_appends_across_policy_changes_and_rotations() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::Everysec, 2048)).unwrap();
+    let log = Arc::new(log);
+    let rt = inline_runtime(&log);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked: Vec<Vec<(u64, Vec<u8>)>> = rt.block_on(async {
+        let toggler = {
+            let (log, done) = (Arc::clone(&log), Arc::clone(&done));
+            tokio::spawn(async move {
+                let ps = [FsyncPolicy::No, FsyncPolicy::Always, FsyncPolicy::Everysec];
+                let mut i = 0usize;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    log.set_fsync(ps[i % 3]);
+                    i += 1;
+                    tokio::time::sleep(std::time::Duration::from_micros(
+                        300 + (i % 7) as u64 * 500,
+                    ))
+                    .await;
+                }
+            })
+        };
+        let mut handles = Vec::new();
+        for c in 0..8u64 {
+            let log = Arc::clone(&log);
+            handles.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0..150u64 {
+                    let p = format!("{c}-{i}").into_bytes();
+                    let lsn = log.append(0, &p).unwrap();
+                    tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+                        .await
+                        .unwrap_or_else(|_| panic!("wait_durable({lsn}) hung"))
+                        .unwrap();
+                    mine.push((lsn, p));
+                    if i % 37 == 0 {
+                        tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            log.wait_fsynced(lsn),
+                        )
+                        .await
+                        .unwrap_or_else(|_| panic!("wait_fsynced({lsn}) hung"))
+                        .unwrap();
+                    }
+                    if i % 10 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.push(h.await.unwrap());
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        toggler.await.unwrap();
+        all
+    });
+    drop(rt);
+    let log = Arc::try_unwrap(log).unwrap();
+    log.shutdown();
+    drop(log);
+    let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Everysec, 2048)).unwrap();
+    assert_eq!(rec.records.len(), 8 * 150);
+    let by_lsn: std::collections::HashMap<u64, &[u8]> = rec
+        .records
+        .iter()
+        .map(|r| (r.lsn, r.payload.as_ref()))
+        .collect();
+    for mine in &acked {
+        let mut prev = 0;
+        for (lsn, p) in mine {
+            assert!(*lsn > prev);
+            prev = *lsn;
+            assert_eq!(by_lsn.get(lsn).copied(), Some(p.as_slice()), "lsn {lsn}");
+        }
+    }
+}
+
+/// The log task dropped (its runtime shut down): the writer thread takes over, appends made
+/// afterwards are still written and waits still resolve.
+#[test]
+fn inline_log_task_dropped_the_writer_thread_takes_over() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
+    let log = Arc::new(log);
+    let rt = inline_runtime(&log);
+    rt.block_on(async {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        for i in 1..=5u64 {
+            let lsn = log.append(1000 + i as i64, &payload(i)).unwrap();
+            log.wait_durable(lsn).await.unwrap();
+        }
+        // Leave one pending for the runtime that is about to go away.
+        log.append(1006, &payload(6)).unwrap();
+    });
+    drop(rt);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l2 = Arc::clone(&log);
+    std::thread::spawn(move || {
+        l2.append(1007, &payload(7)).unwrap();
+        let _ = tx.send(l2.wait_durable_blocking(7));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("record appended after the log task was dropped never written")
+        .unwrap();
+    let log = Arc::try_unwrap(log).unwrap();
+    drop(log);
+    let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Everysec, 4096)).unwrap();
+    assert_records(&rec, 7);
+}

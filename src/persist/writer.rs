@@ -175,8 +175,15 @@ impl Writer {
                     // thread (`writer_sleeping`), instead of polling an idle server.
                     let last = shared.last_lsn.load(Ordering::Acquire);
                     let quiet = last == std::mem::replace(&mut seen_lsn, last);
-                    let unsynced = last > shared.fsynced_lsn.load(Ordering::Acquire);
-                    if quiet && st.ends.is_empty() && !(policy == FsyncPolicy::Everysec && unsynced)
+                    let fsynced_now = shared.fsynced_lsn.load(Ordering::Acquire);
+                    let unsynced = last > fsynced_now;
+                    // A sync request (WAITAOF, a snapshot) whose notify came while this
+                    // thread was in its previous step is still owed: poll, don't sleep.
+                    let sync_owed = st.sync_requested > fsynced_now;
+                    if quiet
+                        && st.ends.is_empty()
+                        && !sync_owed
+                        && !(policy == FsyncPolicy::Everysec && unsynced)
                     {
                         st.writer_sleeping = true;
                         shared.writer_cv.wait(&mut st);
