@@ -304,3 +304,26 @@ fn client_list_is_in_connection_order() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Clients held by CLIENT PAUSE count in INFO `blocked_clients`, as in Redis (pause.tcl
+/// waits for that count before unpausing).
+#[test]
+fn paused_clients_count_as_blocked() {
+    let s = common::TestServer::start(&[]);
+    let mut admin = s.raw();
+    let mut w = s.raw();
+    let mut r = s.raw();
+    assert_eq!(
+        admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]),
+        common::V::Simple("OK".into())
+    );
+    assert_eq!(r.cmd(&["GET", "k"]), common::V::Nil);
+    w.send(&[b"SET", b"k", b"v"]);
+    admin.wait_blocked(1);
+    assert_eq!(
+        admin.cmd(&["CLIENT", "UNPAUSE"]),
+        common::V::Simple("OK".into())
+    );
+    assert_eq!(w.read(), common::V::Simple("OK".into()));
+    admin.wait_blocked(0);
+}

@@ -74,6 +74,8 @@ pub struct Client {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: replies still to silence (its own and the next command's).
     pub reply_skip: u8,
+    /// Its last batch is held by CLIENT PAUSE (counted in INFO `blocked_clients`).
+    pub paused: bool,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -134,6 +136,7 @@ impl Client {
             reply_off: false,
             reply_skip: 0,
             monitor: false,
+            paused: false,
             tracking: None,
         }
     }

@@ -126,6 +126,7 @@ use crate::cmd::tracking::journal_keys;
 fn touch_watchers(st: &mut State, journal: &[JournalEntry], by_server: bool) {
     if by_server {
         crate::cmd::tracking::invalidate_journal(st, journal, 0);
+        crate::cmd::tracking::flush_bcast(st);
     }
     if st.watched_keys.is_empty() {
         return;
@@ -536,6 +537,11 @@ impl Engine {
             }
         }
         st.clock_mark = None;
+        crate::cmd::tracking::flush_bcast(&mut st);
+        // A client held by CLIENT PAUSE counts as blocked (INFO blocked_clients), as in Redis.
+        if let Some(c) = st.clients.map.get_mut(&client_id) {
+            c.paused = paused_until_ms > 0;
+        }
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = paused_until_ms;
         view
