@@ -177,8 +177,7 @@ fn clients(x: &mut Exec<'_>) -> Fields {
         kv("client_recent_max_output_buffer", 0),
         kv(
             "blocked_clients",
-            x.st.blocked.clients.len()
-                + x.st.clients.map.values().filter(|c| c.paused).count(),
+            x.st.blocked.clients.len() + x.st.clients.map.values().filter(|c| c.paused).count(),
         ),
         kv("tracking_clients", x.st.tracking.counts().0),
         kv("clients_in_timeout_table", x.st.blocked.clients.len()),
