@@ -446,10 +446,11 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // that set them go on (QUICKLIST-PACKED-THRESHOLD, REPLYBUFFER, PAUSE-CRON,
     // SET-DISABLE-DENY-SCRIPTS).
     if is(sub, "quicklist-packed-threshold") && a.len() == 3 {
+        // 0 restores the default; Redis refuses 4gb - 1mb and above.
         return match crate::config::parse_memory(&lossy(&a[2])) {
-            Some(v) if v > 0 && v < (1 << 32) => Ok(Reply::ok()),
+            Some(v) if v <= (1 << 32) - (1 << 20) => Ok(Reply::ok()),
             _ => Err(CmdError::err(
-                "Argument must be a memory value bigger than 1 and smaller than 4gb",
+                "argument must be a memory value bigger than 1 and smaller than 4gb",
             )),
         };
     }
@@ -1041,7 +1042,9 @@ mod tests {
         let mut t = Tk::new();
         t.script(
             "DEBUG QUICKLIST-PACKED-THRESHOLD 1K => +OK
-             DEBUG QUICKLIST-PACKED-THRESHOLD 0 => -ERR Argument must be a memory value bigger than 1 and smaller than 4gb
+             DEBUG QUICKLIST-PACKED-THRESHOLD 0 => +OK
+             DEBUG QUICKLIST-PACKED-THRESHOLD 4gb => -ERR argument must be a memory value bigger than 1 and smaller than 4gb
+             DEBUG QUICKLIST-PACKED-THRESHOLD 1x => -ERR argument must be a memory value bigger than 1 and smaller than 4gb
              DEBUG REPLYBUFFER PEAK-RESET-TIME never => +OK
              DEBUG REPLYBUFFER resizing 0 => +OK
              DEBUG PAUSE-CRON 1 => +OK
