@@ -327,3 +327,45 @@ fn paused_clients_count_as_blocked() {
     assert_eq!(w.read(), common::V::Simple("OK".into()));
     admin.wait_blocked(0);
 }
+
+/// BCAST: the keys a batch of commands changed reach each client in one message per
+/// matching prefix (sorted), as Redis sends them once per event-loop turn; NOLOOP leaves
+/// out the client's own changes. Same messages as redis-server 7.0.15 for this sequence.
+#[test]
+fn bcast_invalidations_come_in_one_message_per_prefix() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    a.cmd(&["HELLO", "3"]);
+    let ok = V::Simple("OK".into());
+    assert_eq!(a.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]), ok);
+    assert_eq!(b.cmd(&["MSET", "c{t}", "3", "a{t}", "1", "b{t}", "2"]), ok);
+    assert_eq!(a.read(), invalidate(&["a{t}", "b{t}", "c{t}"]));
+    a.cmd(&["CLIENT", "TRACKING", "OFF"]);
+    let on = [
+        "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:", "PREFIX", "b:",
+    ];
+    assert_eq!(a.cmd(&on), ok);
+    let mset = [
+        "MSET", "a:1", "1", "b:1", "1", "a:2", "2", "b:2", "2", "c:1", "1",
+    ];
+    assert_eq!(b.cmd(&mset), ok);
+    assert_eq!(a.read(), invalidate(&["a:1", "a:2"]));
+    assert_eq!(a.read(), invalidate(&["b:1", "b:2"]));
+    a.cmd(&["CLIENT", "TRACKING", "OFF"]);
+    let on = ["CLIENT", "TRACKING", "ON", "BCAST", "NOLOOP"];
+    assert_eq!(a.cmd(&on), ok);
+    // Its own writes: nothing; the next thing it reads is its own reply.
+    assert_eq!(a.cmd(&["MSET", "x", "1", "y", "2"]), ok);
+    assert_eq!(a.cmd(&["PING"]), V::Simple("PONG".into()));
+    assert_eq!(b.cmd(&["MSET", "x", "1", "z", "2"]), ok);
+    assert_eq!(a.read(), invalidate(&["x", "z"]));
+    // A transaction's keys together.
+    b.cmd(&["MULTI"]);
+    b.cmd(&["SET", "m2", "1"]);
+    b.cmd(&["SET", "m1", "1"]);
+    b.cmd(&["EXEC"]);
+    assert_eq!(a.read(), invalidate(&["m1", "m2"]));
+    assert_eq!(b.cmd(&["FLUSHALL"]), ok);
+    assert_eq!(a.read(), V::Push(vec![bulk("invalidate"), V::Nil]));
+}

@@ -52,6 +52,10 @@ pub struct Tracking {
     clients: HashSet<u64>,
     /// Clients in BCAST mode.
     bcast: HashSet<u64>,
+    /// Keys changed since the last [`flush_bcast`], each with the client that last changed
+    /// it (0 = the server): BCAST clients hear them in one message per prefix, once the
+    /// commands of a batch have run (Redis sends them from `beforeSleep`).
+    pending: HashMap<Bytes, u64>,
 }
 
 impl Tracking {
@@ -145,27 +149,52 @@ pub fn invalidate(st: &mut State, key: &[u8], by: u64) {
     if st.tracking.is_idle() {
         return;
     }
-    let mut targets: Vec<u64> = st
+    let targets: Vec<u64> = st
         .tracking
         .keys
         .remove(key)
         .map(|s| s.into_iter().collect())
         .unwrap_or_default();
-    for &id in &st.tracking.bcast {
-        let matches = st
-            .clients
-            .map
-            .get(&id)
-            .and_then(|c| c.tracking.as_ref())
-            .is_some_and(|m| {
-                m.prefixes.is_empty() || m.prefixes.iter().any(|p| key.starts_with(p))
-            });
-        if matches {
-            targets.push(id);
-        }
+    if !st.tracking.bcast.is_empty() {
+        st.tracking.pending.insert(Bytes::copy_from_slice(key), by);
     }
     for id in targets {
-        send(st, id, by, Some(key));
+        send(st, id, by, Reply::Array(vec![Reply::bulk(key)]));
+    }
+}
+
+/// Tell the BCAST clients about the keys changed since the last call: one message per
+/// client and matching prefix, listing that prefix's keys (sorted; under NOLOOP without
+/// the ones the client itself changed last). Run after each batch of commands and each
+/// background step, as Redis's `trackingBroadcastInvalidationMessages` before it sleeps.
+pub fn flush_bcast(st: &mut State) {
+    if st.tracking.pending.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut st.tracking.pending);
+    let mut changed: Vec<(&Bytes, u64)> = pending.iter().map(|(k, &by)| (k, by)).collect();
+    changed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut ids: Vec<u64> = st.tracking.bcast.iter().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let Some(mode) = st.clients.map.get(&id).and_then(|c| c.tracking.clone()) else {
+            continue;
+        };
+        let prefixes: Vec<&[u8]> = if mode.prefixes.is_empty() {
+            vec![&b""[..]]
+        } else {
+            mode.prefixes.iter().map(|p| &p[..]).collect()
+        };
+        for prefix in prefixes {
+            let keys: Vec<Reply> = changed
+                .iter()
+                .filter(|(k, by)| k.starts_with(prefix) && !(mode.noloop && *by == id))
+                .map(|(k, _)| Reply::Bulk((*k).clone()))
+                .collect();
+            if !keys.is_empty() {
+                send(st, id, 0, Reply::Array(keys));
+            }
+        }
     }
 }
 
@@ -175,21 +204,23 @@ pub fn invalidate_all(st: &mut State) {
         return;
     }
     st.tracking.keys.clear();
+    st.tracking.pending.clear();
     let ids: Vec<u64> = st.tracking.clients.iter().copied().collect();
     for id in ids {
-        send(st, id, 0, None);
+        send(st, id, 0, Reply::Null);
     }
 }
 
-/// Send one invalidation (`key` None = everything) to client `id` or its redirect.
-fn send(st: &mut State, id: u64, by: u64, key: Option<&[u8]>) {
-    let Some(mode) = st.clients.map.get(&id).and_then(|c| c.tracking.clone()) else {
+/// Send one invalidation (`keys`: an array of keys, or Null = everything) to client `id`
+/// or its redirect.
+fn send(st: &mut State, id: u64, by: u64, keys: Reply) {
+    let Some(mode) = st.clients.map.get(&id).and_then(|c| c.tracking.as_ref()) else {
         return;
     };
     if mode.noloop && id == by {
         return;
     }
-    let keys = key.map_or(Reply::Null, |k| Reply::Array(vec![Reply::bulk(k)]));
+    let mode = mode.clone();
     let (target, msg) = if mode.redirect != 0 {
         let msg = Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys]);
         (mode.redirect, msg)
