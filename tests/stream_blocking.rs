@@ -142,3 +142,73 @@ fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
     assert_eq!(c.cmd(&["XPENDING", "q", "g"]), summary);
     assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), full);
 }
+
+/// A consumer parked in XREADGROUP whose stream is deleted, replaced by another type or
+/// flushed gets Redis's UNBLOCKED error; a plain XREAD reader stays parked when the key
+/// becomes another type (stream-cgroups.tcl / stream.tcl "Blocking XREADGROUP: key
+/// deleted", "... flushed DB", "XREAD: XADD + DEL + LPUSH should not awake client").
+#[test]
+fn parked_group_readers_learn_their_stream_is_gone() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    let mut rd = s.raw();
+    let unblocked = V::Err("UNBLOCKED the stream key no longer exists".into());
+    let setup = |r: &mut common::RawClient| {
+        r.cmd(&["DEL", "mystream"]);
+        r.cmd(&["XADD", "mystream", "666", "f", "v"]);
+        r.cmd(&["XGROUP", "CREATE", "mystream", "mygroup", "$"]);
+    };
+    let park = |rd: &mut common::RawClient, r: &mut common::RawClient| {
+        rd.send(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"mygroup",
+            b"Alice",
+            b"BLOCK",
+            b"0",
+            b"STREAMS",
+            b"mystream",
+            b">",
+        ]);
+        r.wait_blocked(1);
+    };
+    setup(&mut r);
+    park(&mut rd, &mut r);
+    r.cmd(&["DEL", "mystream"]);
+    assert_eq!(rd.read(), unblocked);
+    setup(&mut r);
+    park(&mut rd, &mut r);
+    r.cmd(&["SET", "mystream", "val1"]);
+    assert_eq!(rd.read(), unblocked);
+    setup(&mut r);
+    park(&mut rd, &mut r);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["DEL", "mystream"]);
+    r.cmd(&["SADD", "mystream", "e1"]);
+    r.cmd(&["EXEC"]);
+    assert_eq!(rd.read(), unblocked);
+    setup(&mut r);
+    park(&mut rd, &mut r);
+    r.cmd(&["FLUSHALL"]);
+    assert_eq!(rd.read(), unblocked);
+    // Plain XREAD: stays parked through DEL + LPUSH, served by the next XADD.
+    r.cmd(&["DEL", "s"]);
+    r.cmd(&["XADD", "s", "1-0", "f", "v"]);
+    rd.send(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]);
+    r.wait_blocked(1);
+    r.cmd(&["MULTI"]);
+    r.cmd(&["XADD", "s", "2-0", "f", "v"]);
+    r.cmd(&["DEL", "s"]);
+    r.cmd(&["LPUSH", "s", "x"]);
+    r.cmd(&["EXEC"]);
+    r.wait_blocked(1);
+    r.cmd(&["DEL", "s"]);
+    r.cmd(&["XADD", "s", "3-0", "k", "v"]);
+    assert_eq!(
+        rd.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("s"),
+            V::Arr(vec![entry("3-0", &["k", "v"])])
+        ])])
+    );
+}

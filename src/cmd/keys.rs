@@ -609,6 +609,8 @@ fn swapdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.st.touch_watched_existing(i1, Some(i2));
     x.st.touch_watched_existing(i2, Some(i1));
     x.st.ks.dbs.swap(i1, i2);
+    super::stream::unblock_group_readers(x.st, i1);
+    super::stream::unblock_group_readers(x.st, i2);
     x.touch_dirty(1);
     Ok(Reply::ok())
 }
@@ -628,6 +630,7 @@ fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let db = x.db;
     x.st.touch_watched_existing(db, None);
     x.db().clear();
+    super::stream::unblock_group_readers(x.st, db);
     x.touch_dirty(n);
     Ok(Reply::ok())
 }
@@ -641,6 +644,9 @@ fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     for d in &mut x.st.ks.dbs {
         n += d.len() as u64;
         d.clear();
+    }
+    for db in 0..x.st.ks.dbs.len() {
+        super::stream::unblock_group_readers(x.st, db);
     }
     x.touch_dirty(n);
     Ok(Reply::ok())

@@ -600,6 +600,51 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         return Err(CmdError::err("Missing GROUP option for XREADGROUP"));
     }
     let keys = &a[streams_arg..streams_arg + nstreams];
+    // Served again after parking: a key that is no longer a stream ends a group read with
+    // Redis's UNBLOCKED error (NOGROUP if only the group is gone) and leaves a plain XREAD
+    // parked.
+    if x.st.blocked.clients.contains_key(&x.client_id) {
+        for key in keys {
+            let kind = match x.lookup_read(key).map(|e| &e.value) {
+                None => None,
+                Some(Value::Stream(s)) => Some(
+                    group
+                        .as_ref()
+                        .is_none_or(|(g, _)| s.groups.contains_key(&g[..])),
+                ),
+                Some(_) => Some(false),
+            };
+            match (&group, kind) {
+                (Some(_), None) | (Some(_), Some(false))
+                    if !matches!(x.lookup_read(key).map(|e| &e.value), Some(Value::Stream(_))) =>
+                {
+                    return Err(CmdError::Raw(
+                        "UNBLOCKED the stream key no longer exists".into(),
+                    ));
+                }
+                (Some(_), Some(false)) => {
+                    return Err(CmdError::Raw(
+                        "NOGROUP the consumer group this client was blocked on no longer exists"
+                            .into(),
+                    ));
+                }
+                (None, Some(false)) => {
+                    if let Some(deadline_ms) = timeout {
+                        if x.may_block() {
+                            x.block = Some(BlockRequest {
+                                keys: keys.to_vec(),
+                                deadline_ms,
+                                timeout_reply: Reply::NullArray,
+                                argv: Some(a.to_vec()),
+                            });
+                        }
+                    }
+                    return Ok(Reply::NullArray);
+                }
+                _ => {}
+            }
+        }
+    }
     let mut wants = Vec::with_capacity(nstreams);
     for (k, key) in keys.iter().enumerate() {
         let idarg = &a[streams_arg + nstreams + k];
@@ -721,6 +766,40 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         }
     }
     Ok(Reply::NullArray)
+}
+
+/// After FLUSHDB / FLUSHALL / SWAPDB changed database `db` wholesale: clients parked in
+/// XREADGROUP on a key of `db` that is no longer a stream are answered Redis's UNBLOCKED
+/// error (its `scanDatabaseForDeletedStreams`); plain XREAD readers stay parked.
+pub fn unblock_group_readers(st: &mut crate::cmd::State, db: usize) {
+    let gone: Vec<u64> = st
+        .blocked
+        .clients
+        .iter()
+        .filter(|(_, b)| {
+            b.db == db
+                && b.argv
+                    .first()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(b"xreadgroup"))
+                && b.keys.iter().any(|k| {
+                    !matches!(
+                        st.ks.dbs.get(db).and_then(|d| d.get(k)).map(|e| &e.value),
+                        Some(Value::Stream(_))
+                    )
+                })
+        })
+        .map(|(&id, _)| id)
+        .collect();
+    for id in gone {
+        if let Some(mut b) = st.blocked.remove(id) {
+            if let Some(w) = b.wake.take() {
+                w(
+                    Reply::Error("UNBLOCKED the stream key no longer exists".into()),
+                    0,
+                );
+            }
+        }
+    }
 }
 
 /// XREADGROUP with an explicit ID: the consumer's own pending entries after `gt`.
