@@ -167,6 +167,10 @@ async fn run(
     let killed = kill.notify.notified();
     let ready = outbox.ready.notified();
     tokio::pin!(stop, killed, ready);
+    // A protocol error stops decoding; it is answered (and the connection closed) once the
+    // commands before it ran, however often the loop goes round first: the decoder may
+    // have consumed the bad bytes, so decoding again would not find it.
+    let mut proto_err = None;
     loop {
         let limits = Limits {
             max_bulk_len: view.max_bulk_len,
@@ -175,12 +179,11 @@ async fn run(
         // Decode everything buffered (coming back with commands still to run — the engine
         // was busy — an unauthenticated client's next command waits for them: AUTH may
         // change its limits).
-        let mut proto_err = None;
         let mut more_buffered = false;
         if !batch.is_empty() && !limits.authenticated {
             more_buffered = !buf.is_empty();
         }
-        while batch.is_empty() || limits.authenticated {
+        while proto_err.is_none() && (batch.is_empty() || limits.authenticated) {
             match decode(&mut buf, &limits) {
                 Ok(Some(argv)) => {
                     if !argv.is_empty() {
