@@ -201,14 +201,19 @@ fn mp_encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                     mp_encode(&t.raw_get::<Value>(i)?, level + 1, out)?;
                 }
             } else {
-                let pairs: Vec<(Value, Value)> = t
-                    .clone()
-                    .pairs::<Value, Value>()
-                    .collect::<mlua::Result<_>>()?;
-                mp_len(out, pairs.len(), 0x80, 15, 0xde, 0xdf);
-                for (k, v) in &pairs {
-                    mp_encode(k, level + 1, out)?;
-                    mp_encode(v, level + 1, out)?;
+                // Count, then encode pair by pair: holding every key and value at once
+                // would take a Lua reference each and overflow Lua's C stack (8000
+                // slots) for a big map.
+                let mut n = 0;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    pair?;
+                    n += 1;
+                }
+                mp_len(out, n, 0x80, 15, 0xde, 0xdf);
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    mp_encode(&k, level + 1, out)?;
+                    mp_encode(&v, level + 1, out)?;
                 }
             }
         }
