@@ -560,6 +560,12 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
         let more = a.len() - i - 1;
         let o = &a[i];
         if is(o, "block") && more > 0 {
+            if x.in_script {
+                return Err(CmdError::err(format!(
+                    "{} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&a[0])
+                )));
+            }
             i += 1;
             timeout = Some(block_ms(x, &a[i])?);
         } else if is(o, "count") && more > 0 {
