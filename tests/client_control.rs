@@ -369,3 +369,29 @@ fn bcast_invalidations_come_in_one_message_per_prefix() {
     assert_eq!(b.cmd(&["FLUSHALL"]), ok);
     assert_eq!(a.read(), V::Push(vec![bulk("invalidate"), V::Nil]));
 }
+
+/// Scripts and functions that declare `no-writes` are not held by CLIENT PAUSE WRITE
+/// (pause.tcl "Test RO scripts are not blocked by pause RO"); other EVALs are.
+#[test]
+fn pause_write_lets_no_writes_scripts_run() {
+    let s = common::TestServer::start(&[]);
+    let mut admin = s.raw();
+    let mut rr = s.raw();
+    let lib = "#!lua name=f1\nredis.register_function{function_name='f1', callback=function() return 'hello' end, flags={'no-writes'}}";
+    admin.cmd(&["FUNCTION", "LOAD", "REPLACE", lib]);
+    let sha = admin.cmd(&["SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn 2"]);
+    admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]);
+    assert_eq!(
+        rr.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 'unique script'", "0"]),
+        common::V::Bulk(b"unique script".to_vec())
+    );
+    assert_eq!(rr.cmd(&["EVALSHA", &sha.text(), "0"]), common::V::Int(2));
+    assert_eq!(
+        rr.cmd(&["FCALL", "f1", "0"]),
+        common::V::Bulk(b"hello".to_vec())
+    );
+    rr.send(&[b"EVAL", b"return 1", b"0"]);
+    admin.wait_blocked(1);
+    admin.cmd(&["CLIENT", "UNPAUSE"]);
+    assert_eq!(rr.read(), common::V::Int(1));
+}

@@ -63,9 +63,11 @@ pub fn paused_until(
     if all {
         return Some(until);
     }
+    let st_ro: &super::State = st;
     let writes = |a: &[Bytes]| {
         COMMANDS.lookup(a).is_ok_and(|s| {
-            s.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+            (s.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+                && !super::scripting::declares_no_writes(st_ro, a))
                 || s.full_name == "publish"
                 || s.full_name == "spublish"
         })

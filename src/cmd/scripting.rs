@@ -169,6 +169,28 @@ fn shebang_flags(body: &[u8]) -> Result<(bool, bool, Option<Vec<u8>>), CmdError>
     Ok((no_writes, allow_oom, Some(body[end..].to_vec())))
 }
 
+/// Whether `argv` runs a script or function that declared `no-writes` (EVAL's shebang,
+/// the cached body of EVALSHA, FCALL's function flags): such a call is no write for
+/// CLIENT PAUSE WRITE, as Redis's `evalGetCommandFlags` / `fcallGetCommandFlags`.
+pub fn declares_no_writes(st: &super::State, argv: &[Bytes]) -> bool {
+    let (Some(c), Some(arg)) = (argv.first(), argv.get(1)) else {
+        return false;
+    };
+    let body_no_writes = |body: &[u8]| {
+        has_shebang(body) && shebang_flags(body).is_ok_and(|(no_writes, _, _)| no_writes)
+    };
+    if is(c, "eval") || is(c, "eval_ro") {
+        body_no_writes(arg)
+    } else if is(c, "evalsha") || is(c, "evalsha_ro") {
+        let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        st.scripts.body(&sha).is_some_and(|b| body_no_writes(&b))
+    } else if is(c, "fcall") || is(c, "fcall_ro") {
+        st.functions.get(arg).is_some_and(|f| f.no_writes())
+    } else {
+        false
+    }
+}
+
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
 fn load(scripts: &mut Scripts, body: &[u8]) -> Result<String, CmdError> {
     let (_, stripped) = shebang(body)?;
