@@ -68,3 +68,75 @@ fn protocol_error_after_a_command_survives_a_busy_engine() {
         drop(sleeper);
     }
 }
+
+/// The stop/kill/pub-sub wake-ups are armed once per connection and re-armed (79eef42):
+/// a subscriber gets every message published one by one (each a wake-up of its own), and
+/// a kill ends a connection whatever it did before — idle after many requests, after pub/sub
+/// deliveries, or parked in BLPOP after a pipelined batch.
+#[test]
+fn kill_and_pubsub_wakeups_are_never_lost() {
+    let srv = TestServer::start(&[]);
+    let mut ctl = srv.raw();
+    // Pub/sub: 300 messages, each published alone after the previous one arrived.
+    let mut sub = connect(&srv);
+    sub.write_all(b"SUBSCRIBE ch\r\n").unwrap();
+    let (r, _) = read_until_quiet(&mut sub, Duration::from_millis(200));
+    assert!(r.contains("subscribe"), "{r:?}");
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = String::new();
+    for i in 0..300 {
+        let n = ctl.cmd(&["PUBLISH", "ch", &format!("m{i}")]);
+        assert_eq!(format!("{n:?}"), "Int(1)");
+        let want = format!("m{i}\r\n");
+        let mut b = [0u8; 4096];
+        while !got.ends_with(&want) {
+            let k = sub.read(&mut b).expect("message lost");
+            assert!(k > 0, "subscriber closed");
+            got.push_str(&String::from_utf8_lossy(&b[..k]));
+        }
+    }
+    let ids = |ctl: &mut common::RawClient| -> Vec<i64> {
+        let list = ctl.cmd(&["CLIENT", "LIST"]).text();
+        list.lines()
+            .filter_map(|l| l.split(' ').next()?.strip_prefix("id=")?.parse().ok())
+            .collect()
+    };
+    let kill = |ctl: &mut common::RawClient, id: i64| {
+        let r = ctl.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]);
+        assert_eq!(format!("{r:?}"), "Int(1)");
+    };
+    let me = ctl.client_id();
+    let others: Vec<i64> = ids(&mut ctl).into_iter().filter(|&i| i != me).collect();
+    assert_eq!(others.len(), 1);
+    kill(&mut ctl, others[0]);
+    assert!(
+        read_until_quiet(&mut sub, Duration::from_secs(3)).1,
+        "subscriber not closed"
+    );
+    // Idle after many requests.
+    let mut c = connect(&srv);
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for _ in 0..50 {
+        c.write_all(b"PING\r\n").unwrap();
+        let mut r = [0u8; 7];
+        c.read_exact(&mut r).unwrap();
+        assert_eq!(&r, b"+PONG\r\n");
+    }
+    let id = *ids(&mut ctl).iter().max().unwrap();
+    kill(&mut ctl, id);
+    assert!(
+        read_until_quiet(&mut c, Duration::from_secs(3)).1,
+        "idle client not closed"
+    );
+    // Parked in BLPOP after a pipelined batch.
+    let mut b = connect(&srv);
+    b.write_all(b"PING\r\nPING\r\nBLPOP nolist 0\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    ctl.wait_blocked(1);
+    let id = *ids(&mut ctl).iter().max().unwrap();
+    kill(&mut ctl, id);
+    let (r, closed) = read_until_quiet(&mut b, Duration::from_secs(3));
+    assert_eq!(r, "+PONG\r\n+PONG\r\n");
+    assert!(closed, "blocked client not closed");
+    ctl.wait_blocked(0);
+}
