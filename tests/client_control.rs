@@ -390,6 +390,12 @@ fn pause_write_lets_no_writes_scripts_run() {
         rr.cmd(&["FCALL", "f1", "0"]),
         common::V::Bulk(b"hello".to_vec())
     );
+    // Syntax errors are answered at once (pause.tcl "Test clients with syntax errors
+    // will get responses immediately").
+    assert_eq!(
+        rr.cmd(&["SET", "FOO"]),
+        common::V::Err("ERR wrong number of arguments for 'set' command".into())
+    );
     rr.send(&[b"EVAL", b"return 1", b"0"]);
     admin.wait_blocked(1);
     admin.cmd(&["CLIENT", "UNPAUSE"]);

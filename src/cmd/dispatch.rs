@@ -60,6 +60,11 @@ pub fn paused_until(
         st.pause = None;
         return None;
     }
+    // Unknown commands and wrong arities are answered at once, as Redis rejects them
+    // before it considers the pause.
+    if !COMMANDS.lookup(argv).is_ok_and(|s| s.arity_ok(argv.len())) {
+        return None;
+    }
     if all {
         return Some(until);
     }

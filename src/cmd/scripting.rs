@@ -109,7 +109,12 @@ impl Host for ScriptHost<'_, '_> {
         if spec.flags.contains(Flags::NOSCRIPT) {
             return err("ERR This Redis command is not allowed from script");
         }
-        if self.readonly && spec.flags.contains(Flags::WRITE) {
+        // Redis refuses `write` and `may-replicate` commands (PUBLISH, PFCOUNT …) alike.
+        if self.readonly
+            && (spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+                || spec.full_name == "publish"
+                || spec.full_name == "spublish")
+        {
             return err("ERR Write commands are not allowed from read-only scripts.");
         }
         let before = self.x.dirty;
