@@ -164,3 +164,20 @@ fn a_key_of_another_type_does_not_wake_a_waiter() {
     p.cmd(&["SET", "s", "x"]);
     assert!(matches!(p.cmd(&["BLPOP", "s", "0"]), V::Err(e) if e.starts_with("WRONGTYPE")));
 }
+
+/// A parked client shows `flags=b` in CLIENT LIST, as Redis (list.tcl checks it).
+#[test]
+fn client_list_flags_a_blocked_client() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    let id = w.client_id();
+    w.send(&[b"BLPOP", b"q", b"0"]);
+    p.wait_blocked(1);
+    let line = p.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text();
+    assert!(line.contains(" flags=b "), "{line}");
+    p.cmd(&["LPUSH", "q", "x"]);
+    assert_eq!(w.read(), arr(&["q", "x"]));
+    let line = p.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text();
+    assert!(line.contains(" flags=N "), "{line}");
+}

@@ -143,29 +143,41 @@ impl Client {
 
     /// The CLIENT LIST / CLIENT INFO line for this client.
     pub fn info_line(&self, now_ms: i64) -> String {
+        self.info_line_blocked(now_ms, false)
+    }
+
+    /// [`Client::info_line`] for a client that is (`blocked`) parked by a blocking
+    /// command; flags in Redis's order (O P x b t B d e T).
+    pub fn info_line_blocked(&self, now_ms: i64, blocked: bool) -> String {
         let age = (now_ms - self.created_ms).max(0) / 1000;
         let idle = (now_ms - self.last_cmd_ms).max(0) / 1000;
         let mut flags = String::new();
-        if self.no_evict {
-            flags.push('e');
-        }
-        if self.no_touch {
-            flags.push('T');
-        }
-        if self.multi.is_some() {
-            flags.push('x');
+        if self.monitor {
+            flags.push('O');
         }
         if self.subscription_count() + self.shard_channels.len() > 0 {
             flags.push('P');
         }
-        if self.monitor {
-            flags.push('O');
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if blocked || self.paused {
+            flags.push('b');
         }
         if let Some(t) = &self.tracking {
             flags.push('t');
             if t.bcast {
                 flags.push('B');
             }
+        }
+        if self.watch_dirty {
+            flags.push('d');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if self.no_touch {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');

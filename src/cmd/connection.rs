@@ -270,11 +270,12 @@ fn client_type_matches(name: &[u8]) -> Result<bool, CmdError> {
 
 fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let now = x.now_ms;
+    let blocked = &x.st.blocked.clients;
     let mut out = String::new();
     if a.len() == 4 && is(&a[2], "type") {
         if client_type_matches(&a[3])? {
             for c in x.st.clients.connected() {
-                out.push_str(&c.info_line(now));
+                out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
                 out.push('\n');
             }
         }
@@ -287,7 +288,7 @@ fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 .filter(|&id| id != 0)
                 .and_then(|id| x.st.clients.map.get(&id));
             if let Some(c) = found {
-                out.push_str(&c.info_line(now));
+                out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
                 out.push('\n');
             }
         }
@@ -295,7 +296,7 @@ fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::Syntax);
     } else {
         for c in x.st.clients.connected() {
-            out.push_str(&c.info_line(now));
+            out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
             out.push('\n');
         }
     }
