@@ -801,7 +801,9 @@ fn inline_no_policy_sync_requests_are_served_whenever_they_come() {
     let rt = inline_runtime(&log);
     rt.block_on(async {
         for round in 0..30u64 {
-            let lsn = log.append(1001 + round as i64, &payload(round + 1)).unwrap();
+            let lsn = log
+                .append(1001 + round as i64, &payload(round + 1))
+                .unwrap();
             tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
                 .await
                 .expect("record never written")
@@ -968,4 +970,46 @@ fn inline_log_task_dropped_the_writer_thread_takes_over() {
     drop(log);
     let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Everysec, 4096)).unwrap();
     assert_records(&rec, 7);
+}
+
+/// A write failure while the runtime writes (inline, `everysec`) latches the log like one
+/// on the writer thread: the waiting task gets `Poisoned`, earlier records stay durable,
+/// appends are refused, nothing more is written, and shutdown does not hang.
+#[test]
+fn inline_failed_write_latches() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
+    let log = Arc::new(log);
+    let rt = inline_runtime(&log);
+    rt.block_on(async {
+        for i in 1..=3u64 {
+            let lsn = log.append(1000 + i as i64, &payload(i)).unwrap();
+            log.wait_durable(lsn).await.unwrap();
+        }
+        fs.fail_write_after(0);
+        let lsn = log.append(1004, &payload(4)).unwrap();
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+            .await
+            .expect("waiter hung on a failed write");
+        assert!(matches!(r, Err(StorageError::Poisoned)), "{r:?}");
+        assert_eq!(log.durable_lsn(), 3);
+        log.wait_durable(3).await.unwrap();
+    });
+    assert_poisoned_and_refusing(&log, &fs);
+    drop(rt);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        log.shutdown();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .expect("shutdown hung after a latch");
+    let (_log, rec) = open(
+        &fs.crash_image(),
+        opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE),
+    )
+    .unwrap();
+    // Records 1-3 were written but maybe never fdatasynced: a crash image keeps a prefix.
+    assert!(rec.last_lsn <= 3);
+    assert_records(&rec, rec.last_lsn);
 }
