@@ -173,3 +173,65 @@ fn function_replaced_by_a_slow_one_is_still_killable() {
     send(&mut b, &["PING"]);
     assert_eq!(line(&mut br), "+PONG");
 }
+
+/// A script that catches the kill error with pcall still dies (the hook then raises at
+/// every instruction, as Redis's every-line hook): scripting.tcl "Timedout read-only
+/// scripts can be killed by SCRIPT KILL even when use pcall" left the server busy.
+#[test]
+fn a_script_that_pcalls_around_the_kill_still_dies() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(tmp.path().join("data"))
+            .args(["--busy-reply-threshold", "50", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let (mut a, mut ar) = connect(port);
+    let (mut b, mut br) = connect(port);
+    send(
+        &mut a,
+        &[
+            "EVAL",
+            "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+            "0",
+        ],
+    );
+    let t0 = Instant::now();
+    loop {
+        send(&mut b, &["PING"]);
+        let r = line(&mut br);
+        if r.starts_with("-BUSY") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&mut b, &["SCRIPT", "KILL"]);
+    assert_eq!(line(&mut br), "+OK");
+    let killed = line(&mut ar);
+    assert!(killed.contains("killed"), "{killed}");
+    send(&mut b, &["PING"]);
+    assert_eq!(line(&mut br), "+PONG");
+    // The next script runs normally (the hook is sparse again).
+    send(
+        &mut a,
+        &[
+            "EVAL",
+            "local n = 0 for i = 1, 1000000 do n = n + 1 end return n",
+            "0",
+        ],
+    );
+    assert_eq!(line(&mut ar), ":1000000");
+}

@@ -150,6 +150,42 @@ const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// Name of the chunk function libraries are compiled as (`user_function:<line>:`).
 const FUNCTION_CHUNK: &str = "@user_function";
 
+/// Instructions between two runs of the kill / timeout hook.
+const HOOK_EVERY: u32 = 100_000;
+
+/// The instruction hook: SCRIPT KILL / FUNCTION KILL and FUNCTION LOAD's deadline. Once
+/// a kill is requested the hook fires on every instruction and raises each time, as
+/// Redis switches its hook to every line: a script that catches the error with pcall
+/// gets it again at its next instruction outside the pcall, so it cannot go on.
+/// `armed` is set while the hook runs on every instruction (the VM resets it before its
+/// next run).
+fn install_hook(
+    lua: &Lua,
+    deadline: Arc<std::sync::Mutex<Option<Instant>>>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    every: u32,
+) {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(every),
+        move |lua, _| {
+            if super::KILL_REQUESTED.load(Ordering::Acquire) {
+                if !armed.swap(true, Ordering::AcqRel) {
+                    install_hook(lua, deadline.clone(), armed.clone(), 1);
+                }
+                return Err(rt(KILLED));
+            }
+            let late = deadline
+                .lock()
+                .map(|d| d.is_some_and(|d| Instant::now() > d))
+                .unwrap_or(false);
+            if late {
+                return Err(rt("FUNCTION LOAD timeout"));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
+}
+
 /// One Lua VM with the Redis sandbox and the compiled scripts.
 pub struct Vm {
     lua: Lua,
@@ -168,6 +204,8 @@ pub struct Vm {
     fn_runner: Function,
     /// FUNCTION LOAD's deadline, checked by the instruction hook.
     load_deadline: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Set while a kill has the hook running on every instruction.
+    kill_armed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A function a library registered while loading (`redis.register_function`).
@@ -278,23 +316,8 @@ impl Vm {
         lua.set_named_registry_value("strata.hooks", hooks.clone())?;
         let handler = lua.create_function(error_handler)?;
         let load_deadline: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
-        let deadline = load_deadline.clone();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            move |_, _| {
-                if super::KILL_REQUESTED.swap(false, Ordering::AcqRel) {
-                    return Err(rt(KILLED));
-                }
-                let late = deadline
-                    .lock()
-                    .map(|d| d.is_some_and(|d| Instant::now() > d))
-                    .unwrap_or(false);
-                if late {
-                    return Err(rt("FUNCTION LOAD timeout"));
-                }
-                Ok(mlua::VmState::Continue)
-            },
-        );
+        let kill_armed: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        install_hook(&lua, load_deadline.clone(), kill_armed.clone(), HOOK_EVERY);
         Ok(Vm {
             lua,
             hooks,
@@ -308,6 +331,7 @@ impl Vm {
             load_api,
             fn_runner,
             load_deadline,
+            kill_armed,
         })
     }
 
@@ -457,6 +481,15 @@ impl Vm {
         args: &[Bytes],
         host: &mut dyn Host,
     ) -> mlua::Result<Reply> {
+        if self.kill_armed.swap(false, Ordering::AcqRel) {
+            // The previous script was killed: back to the sparse hook.
+            install_hook(
+                &self.lua,
+                self.load_deadline.clone(),
+                self.kill_armed.clone(),
+                HOOK_EVERY,
+            );
+        }
         let lua = &self.lua;
         let list = |items: &[Bytes]| -> mlua::Result<Table> {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
