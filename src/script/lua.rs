@@ -167,10 +167,17 @@ fn install_hook(
 ) {
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(every),
-        move |lua, _| {
+        move |lua, debug| {
             if super::KILL_REQUESTED.load(Ordering::Acquire) {
                 if !armed.swap(true, Ordering::AcqRel) {
                     install_hook(lua, deadline.clone(), armed.clone(), 1);
+                } else if debug
+                    .source()
+                    .source
+                    .is_some_and(|s| s.starts_with("=strata"))
+                {
+                    // strata's own runner (after the script's error): let it finish.
+                    return Ok(mlua::VmState::Continue);
                 }
                 return Err(rt(KILLED));
             }
