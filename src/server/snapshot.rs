@@ -45,6 +45,13 @@ pub const SHIP_BYTES: usize = 64 * 1024;
 /// No command for this long: the server is idle and the walk is not paced (`Job::slice`).
 pub const IDLE_AFTER: Duration = Duration::from_millis(10);
 
+/// A budgeted slice also ends once the walk has encoded this many bytes (the copies it
+/// drains come on top): with large values the batched walk otherwise encodes faster than
+/// the file thread compresses in a debug build, and the encoded bytes waiting for it count
+/// as used memory (tests/eviction.rs `eviction_during_a_snapshot_keeps_the_dataset`
+/// over-evicted). Small values hit the time budget first (50 µs ≈ 300 keys ≈ 13 KB).
+pub const SLICE_BYTES: usize = 32 * 1024;
+
 /// SCAN steps (buckets) the walk loads at once (`Dict::scan_steps_mut`): their cache
 /// misses overlap, so a key costs a fraction of the ~250 ns one bucket at a time took.
 const WARM_STEPS: usize = 32;
@@ -237,6 +244,7 @@ impl Job {
         let start = Instant::now();
         let mut all_done = true;
         let mut visited = 0usize;
+        let mut walked_bytes = 0usize;
         for db in &mut st.ks.dbs {
             let epoch = db.epoch;
             let Some(c) = db.capture.as_deref_mut() else {
@@ -259,6 +267,7 @@ impl Job {
             }
             let pending = &mut self.pending;
             let items = &mut self.pending_items;
+            let walked = &mut walked_bytes;
             loop {
                 let table = match c.detached.as_mut() {
                     Some(d) => d,
@@ -269,7 +278,9 @@ impl Job {
                         if e.snap != epoch {
                             e.snap = epoch;
                             if encode {
+                                let at = pending.len();
                                 encode_entry(pending, index, k, e);
+                                *walked += pending.len() - at;
                                 *items += 1;
                             }
                         }
@@ -283,7 +294,7 @@ impl Job {
                 visited += steps;
                 if visited >= CHECK_STEPS {
                     visited = 0;
-                    if budget.is_some_and(|b| start.elapsed() >= b) {
+                    if budget.is_some_and(|b| *walked >= SLICE_BYTES || start.elapsed() >= b) {
                         all_done = false;
                         break;
                     }
