@@ -404,7 +404,8 @@ pub fn keys_of(full_name: &str, meta: &CommandMeta, argv: &[Bytes]) -> Vec<KeyRe
     let variable = specs
         .iter()
         .any(|s| s.flags.contains(KeyFlags::VARIABLE_FLAGS));
-    if real && !variable {
+    // (Movable-key commands with a key finder use it, as Redis's getkeys_proc.)
+    if real && !variable && full_name != "migrate" {
         if let Ok(k) = keys_by_specs(specs, argv) {
             return k;
         }
@@ -524,8 +525,39 @@ fn finder(full_name: &str) -> Option<Finder> {
         "bitfield" => bitfield_keys,
         "xread" | "xreadgroup" => xread_keys,
         "georadius" | "georadiusbymember" => georadius_keys,
+        "migrate" => migrate_keys,
         _ => return None,
     })
+}
+
+/// Redis's `migrateGetKeys`: argv[3], or the keys after KEYS (none if argv[3] is not
+/// empty then), skipping AUTH's and AUTH2's arguments.
+fn migrate_keys(a: &[Bytes]) -> Vec<KeyRef> {
+    let (mut first, mut num) = (3usize, 1usize);
+    let mut i = 6;
+    while i < a.len() {
+        if eq(&a[i], "keys") {
+            if !a.get(3).is_some_and(|k| k.is_empty()) {
+                return Vec::new();
+            }
+            first = i + 1;
+            num = a.len() - first;
+            break;
+        }
+        if eq(&a[i], "auth") {
+            i += 1;
+        } else if eq(&a[i], "auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    (first..first + num)
+        .filter(|&pos| pos < a.len())
+        .map(|pos| KeyRef {
+            pos,
+            flags: KeyFlags::RW | KeyFlags::ACCESS | KeyFlags::DELETE,
+        })
+        .collect()
 }
 
 /// C `atoi`: optional sign and leading digits, 0 when none.

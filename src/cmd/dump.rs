@@ -41,6 +41,180 @@ pub fn register(t: &mut Vec<CommandSpec>) {
                 "2.6.0",
             ),
     );
+    t.push(
+        cmd("migrate", -6, F::WRITE | F::MOVABLE_KEYS, migrate)
+            .keys(3, 3, 1)
+            .group(g)
+            .journal(Journal::Custom)
+            .acl(&["keyspace", "dangerous"])
+            .doc(
+                "Atomically transfer a key from a Redis instance to another one.",
+                "2.6.0",
+            ),
+    );
+}
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw]
+/// [KEYS key ...]: send the keys to another server as RESTORE commands (DUMP payloads,
+/// remaining TTLs) over a blocking connection with `timeout` ms for each step, as Redis
+/// 7.0 does (no cached connections); the source keys are deleted (journaled as one DEL)
+/// unless COPY. +NOKEY when none of the keys exists. Error texts are Redis's.
+fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let (mut copy, mut replace) = (false, false);
+    let mut auth: Option<(Option<Bytes>, Bytes)> = None;
+    let mut first_key = 3;
+    let mut num_keys = 1;
+    let mut j = 6;
+    while j < a.len() {
+        let more = a.len() - j - 1;
+        if is(&a[j], "copy") {
+            copy = true;
+        } else if is(&a[j], "replace") {
+            replace = true;
+        } else if is(&a[j], "auth") {
+            if more == 0 {
+                return Err(CmdError::Syntax);
+            }
+            j += 1;
+            auth = Some((None, a[j].clone()));
+        } else if is(&a[j], "auth2") {
+            if more < 2 {
+                return Err(CmdError::Syntax);
+            }
+            auth = Some((Some(a[j + 1].clone()), a[j + 2].clone()));
+            j += 2;
+        } else if is(&a[j], "keys") {
+            if !a[3].is_empty() {
+                return Err(CmdError::err(
+                    "When using MIGRATE KEYS option, the key argument must be set to the empty string",
+                ));
+            }
+            first_key = j + 1;
+            num_keys = a.len() - j - 1;
+            break;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    let timeout = arg_i64(&a[5])?;
+    let db = arg_i64(&a[4])?;
+    let timeout = std::time::Duration::from_millis(if timeout <= 0 {
+        1000
+    } else {
+        u64::try_from(timeout).unwrap_or(1000)
+    });
+    // The keys that exist, with their payloads and remaining TTLs.
+    let now = x.now_ms;
+    let mut items: Vec<(Bytes, Vec<u8>, i64)> = Vec::new();
+    for k in &a[first_key..first_key + num_keys] {
+        if let Some(e) = x.lookup_read(k) {
+            let ttl = if e.expire_at == -1 {
+                0
+            } else {
+                (e.expire_at - now).max(1)
+            };
+            items.push((k.clone(), dump_value(&e.value), ttl));
+        }
+    }
+    if items.is_empty() {
+        return Ok(Reply::Simple("NOKEY".into()));
+    }
+    let host = String::from_utf8_lossy(&a[1]).into_owned();
+    let port = String::from_utf8_lossy(&a[2]).into_owned();
+    let ioerr =
+        |what: &str| CmdError::Raw(format!("IOERR error or timeout {what} target instance"));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&format!("{host}:{port}"))
+        .ok()
+        .and_then(|mut i| i.next())
+        .ok_or_else(|| CmdError::Raw("IOERR error or timeout connecting to the client".into()))?;
+    // (Redis connects without waiting: a refused connection shows up as a failed write.)
+    let mut sock = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            ioerr("writing to")
+        } else {
+            CmdError::Raw("IOERR error or timeout connecting to the client".into())
+        }
+    })?;
+    let _ = sock.set_read_timeout(Some(timeout));
+    let _ = sock.set_write_timeout(Some(timeout));
+    let mut out = Vec::new();
+    let mut push = |args: &[&[u8]]| {
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+    };
+    if let Some((user, pw)) = &auth {
+        match user {
+            Some(u) => push(&[b"AUTH", u, pw]),
+            None => push(&[b"AUTH", pw]),
+        }
+    }
+    let dbs = db.to_string();
+    push(&[b"SELECT", dbs.as_bytes()]);
+    for (k, payload, ttl) in &items {
+        let t = ttl.to_string();
+        if replace {
+            push(&[b"RESTORE", k, t.as_bytes(), payload, b"REPLACE"]);
+        } else {
+            push(&[b"RESTORE", k, t.as_bytes(), payload]);
+        }
+    }
+    std::io::Write::write_all(&mut sock, &out).map_err(|_| ioerr("writing to"))?;
+    let mut r = std::io::BufReader::new(sock);
+    let mut read_line = || -> Result<String, CmdError> {
+        let mut l = String::new();
+        match std::io::BufRead::read_line(&mut r, &mut l) {
+            Ok(n) if n > 0 => Ok(l.trim_end().to_string()),
+            _ => Err(ioerr("reading to")),
+        }
+    };
+    let target_err = |l: &str| {
+        CmdError::Raw(format!(
+            "ERR Target instance replied with error: {}",
+            l.strip_prefix('-').unwrap_or(l)
+        ))
+    };
+    if auth.is_some() {
+        let l = read_line()?;
+        if l.starts_with('-') {
+            return Err(target_err(&l));
+        }
+    }
+    let l = read_line()?;
+    if l.starts_with('-') {
+        return Err(target_err(&l));
+    }
+    let mut first_error: Option<String> = None;
+    let mut moved: Vec<Bytes> = Vec::new();
+    for (k, _, _) in &items {
+        let l = read_line()?;
+        if l.starts_with('-') {
+            first_error.get_or_insert(l);
+        } else if !copy {
+            moved.push(k.clone());
+        }
+    }
+    if !moved.is_empty() {
+        let mut del = vec![Bytes::from_static(b"DEL")];
+        for k in &moved {
+            if x.db().remove(k).is_some() {
+                x.notify('g', "del", k);
+                del.push(k.clone());
+            }
+        }
+        if del.len() > 1 {
+            x.touch_dirty(u64::try_from(del.len() - 1).unwrap_or(1));
+            x.journal(del);
+        }
+    }
+    match first_error {
+        Some(e) => Err(target_err(&e)),
+        None => Ok(Reply::ok()),
+    }
 }
 
 /// The encoding thresholds in force, for building restored values.

@@ -444,7 +444,9 @@ fn args_doc(args: &[Arg]) -> Reply {
                     ("since", a.since),
                     ("deprecated_since", a.deprecated_since),
                 ] {
-                    if !v.is_empty() {
+                    // A pure token is shown even when empty (MIGRATE's "" key).
+                    let pure = k == "token" && matches!(a.kind, cmdmeta::ArgType::PureToken);
+                    if !v.is_empty() || pure {
                         m.push((bs(k), bs(v)));
                     }
                 }

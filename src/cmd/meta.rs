@@ -5658,6 +5658,137 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "migrate",
+        summary: "Atomically transfer a key from a Redis instance to another one.",
+        since: "2.6.0",
+        group: "generic",
+        complexity: "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
+        history: &[
+            ("3.0.0", "Added the `COPY` and `REPLACE` options."),
+            ("3.0.6", "Added the `KEYS` option."),
+            ("4.0.7", "Added the `AUTH` option."),
+            ("6.0.0", "Added the `AUTH2` option."),
+        ],
+        tips: &["nondeterministic_output"],
+        key_specs: &[
+            KeySpecMeta {
+                notes: "",
+                flags: K::RW.union(K::ACCESS).union(K::DELETE),
+                begin: Begin::Index(3),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+            KeySpecMeta {
+                notes: "",
+                flags: K::RW.union(K::ACCESS).union(K::DELETE).union(K::INCOMPLETE),
+                begin: Begin::Keyword("KEYS", -2),
+                find: Find::Range { lastkey: -1, keystep: 1, limit: 0 },
+            },
+        ],
+        args: &[
+            Arg {
+                name: "host",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "port",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "key_or_empty_string",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "key",
+                        kind: T::Key,
+                        key_spec: 0,
+                        ..A
+                    },
+                    Arg {
+                        name: "empty_string",
+                        kind: T::PureToken,
+                        token: "",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+            Arg {
+                name: "destination-db",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "timeout",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "copy",
+                kind: T::PureToken,
+                token: "COPY",
+                since: "3.0.0",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "replace",
+                kind: T::PureToken,
+                token: "REPLACE",
+                since: "3.0.0",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "authentication",
+                kind: T::Oneof,
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "password",
+                        kind: T::String,
+                        token: "AUTH",
+                        since: "4.0.7",
+                        flags: OPT,
+                        ..A
+                    },
+                    Arg {
+                        name: "username_password",
+                        kind: T::Block,
+                        token: "AUTH2",
+                        since: "6.0.0",
+                        flags: OPT,
+                        args: &[
+                            Arg {
+                                name: "username",
+                                kind: T::String,
+                                ..A
+                            },
+                            Arg {
+                                name: "password",
+                                kind: T::String,
+                                ..A
+                            },
+                        ],
+                        ..A
+                    },
+                ],
+                ..A
+            },
+            Arg {
+                name: "key",
+                kind: T::Key,
+                key_spec: 1,
+                token: "KEYS",
+                since: "3.0.6",
+                flags: OPT | MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "module",
         summary: "A container for module commands",
         since: "4.0.0",
