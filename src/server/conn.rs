@@ -159,6 +159,8 @@ async fn run(
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
     let mut bytes_in = 0u64;
+    // Since when this connection has found the engine held (see `try_execute_many`).
+    let mut held_since: Option<std::time::Instant> = None;
     // Created once, not per request: each `notified()` polled in a `select!` registers in
     // its `Notify`'s waiter list and leaves it when dropped (a lock each way, and the stop
     // list is shared by every connection). A `Notified` gets `notify_waiters` (stop) from
@@ -238,12 +240,20 @@ async fn run(
                 engine.try_execute_many(id, &batch, &mut outcomes, bytes_in, qbuf)
             {
                 bytes_in = 0;
+                held_since = None;
                 v
             } else {
                 // Someone holds the engine. A script (it may not have said so yet): go round,
                 // and the check above answers -BUSY or SCRIPT KILL meanwhile. Anything else
-                // holds it for microseconds: let the other tasks run, then try again.
-                tokio::task::yield_now().await;
+                // usually holds it for microseconds: let the other tasks run and try again,
+                // then, past 200 µs (DEBUG SLEEP, a long KEYS on another worker thread), every
+                // millisecond instead of spinning.
+                let held = held_since.get_or_insert_with(std::time::Instant::now);
+                if held.elapsed() < Duration::from_micros(200) {
+                    tokio::task::yield_now().await;
+                } else {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 continue;
             };
             let executed = outcomes.len();
