@@ -76,6 +76,12 @@ end
 g.redis = ro(redis)
 g._G = env
 g.rawset = rust.rawset
+-- Redis 7.0 makes the globals table and its metatable read-only tables: changing either
+-- is "Attempt to modify a readonly table".
+g.setmetatable = function(t, mt)
+  if protected[t] then error("Attempt to modify a readonly table", 0) end
+  return setmetatable(t, mt)
+end
 local function pcall_result(ok, ...)
   if ok then return true, ... end
   local e = ...
@@ -112,7 +118,8 @@ end
 setmetatable(g, {__index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end})
-local env_mt = {__index = g, __newindex = readonly_error, __metatable = false}
+local env_mt = {__index = g, __newindex = readonly_error}
+env_mt.__metatable = ro(env_mt)
 setmetatable(env, env_mt)
 protected[env] = true
 protected[g] = true
