@@ -214,10 +214,20 @@ fn digest(c: &mut common::RawClient) -> V {
 
 #[test]
 fn random_commands_are_answered_and_replay_to_the_same_data() {
+    run(2, 40_000);
+}
+
+/// The same over RESP3 (maps, sets, doubles, booleans, verbatim strings, pushes).
+#[test]
+fn random_commands_over_resp3() {
+    run(3, 20_000);
+}
+
+fn run(proto: u8, default_n: usize) {
     let n: usize = std::env::var("FUZZ_COMMANDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40_000);
+        .unwrap_or(default_n);
     // Small segments and snapshots every 64 KiB of log: rotations, snapshot installs and a
     // snapshot + tail restart are part of the run.
     let directives = [
@@ -229,11 +239,14 @@ fn random_commands_are_answered_and_replay_to_the_same_data() {
     let s = TestServer::start(&directives);
     let mut c = s.raw();
     let names = names(&mut c);
+    if proto == 3 {
+        assert!(matches!(c.cmd(&["HELLO", "3"]), V::Map(_)));
+    }
     assert!(names.len() > 150, "{} commands", names.len());
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x0f0f_1234);
+        .unwrap_or(0x0f0f_1234 + u64::from(proto));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for seed in [
         &["RPUSH", "l", "a", "b", "c"][..],
