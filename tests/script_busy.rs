@@ -235,3 +235,94 @@ fn a_script_that_pcalls_around_the_kill_still_dies() {
     );
     assert_eq!(line(&mut ar), ":1000000");
 }
+
+/// Transactions around a busy script, as Redis (multi.tcl "MULTI and script timeout",
+/// "EXEC and script timeout", "MULTI-EXEC body and script timeout", "just EXEC and
+/// script timeout"): MULTI is allowed while busy, a command refused with -BUSY inside
+/// MULTI dooms the transaction, EXEC refused while busy is -EXECABORT … BUSY and leaves
+/// MULTI.
+#[test]
+fn transactions_around_a_busy_script() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Reap(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(tmp.path().join("data"))
+            .args(["--busy-reply-threshold", "10", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let (mut r, mut rr) = connect(port);
+    let (mut rd, mut rdr) = connect(port);
+    let (mut r2, mut r2r) = connect(port);
+    let busy = |r: &mut TcpStream, rr: &mut BufReader<TcpStream>| {
+        let t0 = Instant::now();
+        loop {
+            send(r, &["PING"]);
+            if line(rr).starts_with("-BUSY") {
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let kill = |r: &mut TcpStream, rr: &mut BufReader<TcpStream>, rd: &mut BufReader<TcpStream>| {
+        send(r, &["SCRIPT", "KILL"]);
+        assert_eq!(line(rr), "+OK");
+        assert!(line(rd).contains("killed"));
+    };
+    let get_xx = |r: &mut TcpStream, rr: &mut BufReader<TcpStream>| {
+        send(r, &["GET", "xx"]);
+        line(rr);
+        line(rr)
+    };
+    let spin = ["EVAL", "while true do end", "0"];
+    // MULTI during the script, a refused command, EXEC after it: EXECABORT.
+    send(&mut r, &["SET", "xx", "1"]);
+    line(&mut rr);
+    send(&mut rd, &spin);
+    busy(&mut r, &mut rr);
+    send(&mut r2, &["MULTI"]);
+    assert_eq!(line(&mut r2r), "+OK");
+    send(&mut r2, &["INCR", "xx"]);
+    assert!(line(&mut r2r).starts_with("-BUSY"));
+    kill(&mut r, &mut rr, &mut rdr);
+    send(&mut r2, &["INCR", "xx"]);
+    assert_eq!(line(&mut r2r), "+QUEUED");
+    send(&mut r2, &["EXEC"]);
+    assert!(
+        line(&mut r2r).starts_with("-EXECABORT Transaction discarded because of previous errors")
+    );
+    assert_eq!(get_xx(&mut r, &mut rr), "1");
+    send(&mut r2, &["PING", "asdf"]);
+    assert_eq!(line(&mut r2r), "$4");
+    line(&mut r2r);
+    // MULTI before the script, EXEC during it: EXECABORT … BUSY, out of MULTI.
+    send(&mut r2, &["MULTI"]);
+    assert_eq!(line(&mut r2r), "+OK");
+    send(&mut r2, &["INCR", "xx"]);
+    assert_eq!(line(&mut r2r), "+QUEUED");
+    send(&mut rd, &spin);
+    busy(&mut r, &mut rr);
+    send(&mut r2, &["EXEC"]);
+    let e = line(&mut r2r);
+    assert!(
+        e.starts_with("-EXECABORT Transaction discarded because of: BUSY"),
+        "{e}"
+    );
+    kill(&mut r, &mut rr, &mut rdr);
+    assert_eq!(get_xx(&mut r, &mut rr), "1");
+    send(&mut r2, &["PING", "asdf"]);
+    assert_eq!(line(&mut r2r), "$4");
+    line(&mut r2r);
+}

@@ -158,6 +158,7 @@ async fn run(
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
+    let mut busy_fixes: Vec<BusyFix> = Vec::new();
     let mut bytes_in = 0u64;
     // Since when this connection has found the engine held (see `try_execute_many`).
     let mut held_since: Option<std::time::Instant> = None;
@@ -210,12 +211,21 @@ async fn run(
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
             if let Some(reply) = while_script_runs(engine, &batch[0]).await {
+                let reply = busy_transaction(&mut view, &mut busy_fixes, &batch[0], reply);
                 encode(&reply, view.resp, &mut out);
                 sock.write_all(&out).await?;
                 out.clear();
                 batch.remove(0);
                 continue;
             }
+        }
+        if !batch.is_empty() && !busy_fixes.is_empty() {
+            // Transaction changes made while a script held the engine (see
+            // `busy_transaction`) reach the client's state before its next command runs.
+            let fixes = std::mem::take(&mut busy_fixes);
+            engine
+                .with_state_async(|st| apply_busy_fixes(st, id, &fixes))
+                .await;
         }
         if !batch.is_empty() {
             outcomes.clear();
@@ -482,6 +492,92 @@ fn script_keys(batch: &[Vec<Bytes>]) -> Vec<u64> {
 /// While a script runs: answer SCRIPT KILL at once, and after `busy-reply-threshold`
 /// answer -BUSY (SHUTDOWN NOSAVE stops the server). `None`: the script ended; execute
 /// normally.
+/// A change to the client's transaction state decided while a script held the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BusyFix {
+    /// MULTI was accepted.
+    Multi,
+    /// A command was refused with -BUSY inside the transaction: EXEC will abort.
+    Abort,
+    /// EXEC was refused (the transaction is discarded) or DISCARD was accepted.
+    Discard,
+}
+
+/// Redis's transaction rules while a script runs past busy-reply-threshold: MULTI and
+/// DISCARD are allowed (`allow-busy`), a command refused with -BUSY inside MULTI dooms the
+/// transaction, and EXEC refused then answers `-EXECABORT Transaction discarded because
+/// of: BUSY …` and leaves MULTI. `busy` is the reply `while_script_runs` chose; the state
+/// changes are queued in `fixes` and applied before the client's next command runs.
+fn busy_transaction(
+    view: &mut crate::server::engine::ConnView,
+    fixes: &mut Vec<BusyFix>,
+    argv: &[Bytes],
+    busy: Reply,
+) -> Reply {
+    let Reply::Error(e) = &busy else {
+        return busy;
+    };
+    if !e.starts_with("BUSY") {
+        return busy;
+    }
+    let is = |w: &str| {
+        argv.first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if is("multi") && argv.len() == 1 {
+        if view.in_multi {
+            return Reply::Error("ERR MULTI calls can not be nested".into());
+        }
+        view.in_multi = true;
+        fixes.push(BusyFix::Multi);
+        return Reply::ok();
+    }
+    if is("discard") && argv.len() == 1 {
+        if !view.in_multi {
+            return Reply::Error("ERR DISCARD without MULTI".into());
+        }
+        view.in_multi = false;
+        fixes.push(BusyFix::Discard);
+        return Reply::ok();
+    }
+    if view.in_multi {
+        if is("exec") {
+            view.in_multi = false;
+            fixes.push(BusyFix::Discard);
+            return Reply::Error(format!("EXECABORT Transaction discarded because of: {e}"));
+        }
+        fixes.push(BusyFix::Abort);
+    }
+    busy
+}
+
+fn apply_busy_fixes(st: &mut crate::cmd::State, id: u64, fixes: &[BusyFix]) {
+    for f in fixes {
+        match f {
+            BusyFix::Multi => {
+                if let Some(c) = st.clients.map.get_mut(&id) {
+                    c.multi = Some(Vec::new());
+                    c.multi_aborted = false;
+                }
+            }
+            BusyFix::Abort => {
+                if let Some(c) = st.clients.map.get_mut(&id) {
+                    if c.multi.is_some() {
+                        c.multi_aborted = true;
+                    }
+                }
+            }
+            BusyFix::Discard => {
+                if let Some(c) = st.clients.map.get_mut(&id) {
+                    c.multi = None;
+                    c.multi_aborted = false;
+                }
+                st.unwatch_all(id);
+            }
+        }
+    }
+}
+
 async fn while_script_runs(engine: &Engine, argv: &[Bytes]) -> Option<Reply> {
     let is = |i: usize, w: &str| {
         argv.get(i)

@@ -61,6 +61,8 @@ pub struct ConnView {
     pub query_buffer_limit: u64,
     /// CLIENT PAUSE holds the next command until this Unix ms (0 = not held).
     pub paused_until_ms: i64,
+    /// The client is in MULTI (commands are queued).
+    pub in_multi: bool,
 }
 
 /// The engine shared by every connection.
@@ -593,6 +595,7 @@ impl Engine {
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
             paused_until_ms: 0,
+            in_multi: c.is_some_and(|c| c.multi.is_some()),
         }
     }
 
