@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Differential fuzzing: the same random commands (from redis-server's own COMMAND LIST,
+with random arguments: numbers at their limits, keywords, a few key names) sent to strata
+and to redis-server side by side, replies compared (errors by their first word, the
+replies of unordered set commands sorted). Commands whose replies depend on time,
+randomness or the server itself are left out.
+
+Usage: tools/diff-fuzz.py STRATA_PORT REDIS_PORT [--seed N] [--commands N] [--max-args N]
+Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
+exit status 1 if any.
+"""
+import argparse
+import collections
+import random
+import socket
+import subprocess
+import sys
+
+SKIP = set("""
+shutdown debug monitor subscribe psubscribe ssubscribe unsubscribe punsubscribe
+sunsubscribe sync psync replconf quit reset client script function flushall flushdb save
+bgsave bgrewriteaof replicaof slaveof failover wait waitaof blpop brpop blmove brpoplpush
+bzpopmin bzpopmax blmpop bzmpop xread xreadgroup eval evalsha eval_ro evalsha_ro fcall
+fcall_ro config acl module hello auth migrate cluster readonly readwrite asking multi exec
+discard watch lolwut pfdebug pfselftest restore-asking randomkey spop srandmember
+zrandmember hrandfield time info memory object latency slowlog command lastsave dbsize
+keys scan sscan hscan zscan dump restore xadd xautoclaim xclaim xinfo xpending xsetid
+xgroup role ttl pttl
+""".split())
+# Replies that are sets: compared sorted.
+UNORDERED = {b"smembers", b"sunion", b"sdiff", b"sinter", b"hkeys", b"hvals", b"hgetall"}
+WORDS = [
+    b"0", b"1", b"-1", b"2", b"3", b"10", b"-10", b"100", b"9223372036854775807",
+    b"-9223372036854775808", b"18446744073709551616", b"1.5", b"-inf", b"+inf", b"nan",
+    b"(1", b"[a", b"-", b"+", b"*", b"", b"k", b"k2", b"h", b"l", b"s", b"z", b"x", b"f",
+    b"v", b"a", b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"GET", b"WITHSCORES",
+    b"LIMIT", b"COUNT", b"BYSCORE", b"BYLEX", b"REV", b"LEFT", b"RIGHT", b"BEFORE",
+    b"AFTER", b"AND", b"OR", b"XOR", b"NOT", b"BIT", b"BYTE", b"OVERFLOW", b"WRAP", b"SAT",
+    b"FAIL", b"u8", b"i64", b"#1", b"SET", b"INCRBY", b"WITHVALUES", b"IDX", b"LEN",
+    b"REPLACE", b"AGGREGATE", b"WEIGHTS", b"SUM", b"MIN", b"MAX", b"RANK", b"MAXLEN",
+    b"KEEPTTL", b"EX", b"PX", b"ALPHA", b"DESC", b"STORE", b"km", b"13.36", b"38.11",
+]
+
+
+def enc(argv):
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+
+
+class Conn:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port))
+        self.f = self.s.makefile("rb")
+
+    def send(self, argv):
+        self.s.sendall(enc(argv))
+
+    def read(self):
+        line = self.f.readline()
+        kind, body = line[:1], line[1:-2]
+        if kind == b"-":
+            return (b"-", body.split(b" ")[0])
+        if kind == b"$":
+            n = int(body)
+            return None if n < 0 else (b"$", self.f.read(n + 2)[:-2])
+        if kind == b"*":
+            n = int(body)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        return (kind, body)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("strata_port", type=int)
+    ap.add_argument("redis_port", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--commands", type=int, default=20000)
+    ap.add_argument("--max-args", type=int, default=6)
+    o = ap.parse_args()
+    rnd = random.Random(o.seed)
+    out = subprocess.run(["redis-cli", "-p", str(o.redis_port), "command", "list"],
+                         capture_output=True, text=True, check=True).stdout
+    names = [n.encode() for n in out.split() if n not in SKIP]
+    a, b = Conn(o.strata_port), Conn(o.redis_port)
+    for c in (a, b):
+        c.send([b"FLUSHALL"])
+        c.read()
+    mism = collections.Counter()
+    example = {}
+    for _ in range(o.commands):
+        name = rnd.choice(names)
+        argv = [name] + [rnd.choice(WORDS) for _ in range(rnd.randint(0, o.max_args))]
+        a.send(argv)
+        b.send(argv)
+        ra, rb = a.read(), b.read()
+        if name in UNORDERED and isinstance(ra, list) and isinstance(rb, list):
+            ra, rb = sorted(map(repr, ra)), sorted(map(repr, rb))
+        if ra != rb:
+            mism[name] += 1
+            example.setdefault(name, (b" ".join(argv), ra, rb))
+    print(f"{o.commands} commands, seed {o.seed}: {sum(mism.values())} mismatches")
+    for name, n in mism.most_common():
+        cmd, ra, rb = example[name]
+        print(f"{name.decode()} x{n}: {cmd[:120]!r}\n  strata: {str(ra)[:200]}\n  redis:  {str(rb)[:200]}")
+    return 1 if mism else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
