@@ -181,3 +181,27 @@ fn client_list_flags_a_blocked_client() {
     let line = p.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text();
     assert!(line.contains(" flags=N "), "{line}");
 }
+
+/// A key that expires while the unit that filled it runs (EXEC ... DEBUG SLEEP) wakes
+/// nobody: parked clients are served at the unit's end time (list.tcl "MULTI + LPUSH +
+/// EXPIRE + DEBUG SLEEP on blocked client, key already expired").
+#[test]
+fn a_key_expired_by_the_end_of_the_unit_wakes_nobody() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let id = w.client_id();
+    w.send(&[b"BRPOP", b"k", b"0"]);
+    p.wait_blocked(1);
+    p.cmd(&["MULTI"]);
+    p.cmd(&["RPUSH", "k", "hello"]);
+    p.cmd(&["PEXPIRE", "k", "100"]);
+    p.cmd(&["DEBUG", "SLEEP", "0.2"]);
+    assert!(matches!(p.cmd(&["EXEC"]), V::Arr(_)));
+    let line = p.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]).text();
+    assert!(line.contains(" flags=b "), "{line}");
+    assert_eq!(p.cmd(&["CLIENT", "UNBLOCK", &id.to_string()]), V::Int(1));
+    assert_eq!(w.read(), V::Nil);
+    p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+}

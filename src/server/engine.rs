@@ -614,7 +614,9 @@ impl Engine {
         // go into the same record, in FIFO order (Redis's semantics for BLPOP and friends).
         let mut wakes = Vec::new();
         if !st.blocked.clients.is_empty() && !journal.is_empty() {
-            self.serve_blocked(st, now, &mut journal, &mut wakes);
+            // Served at the time the unit ends (as Redis serves them after the command):
+            // a key that expired during it (EXEC … DEBUG SLEEP) wakes nobody.
+            self.serve_blocked(st, clock::now_ms().max(now), &mut journal, &mut wakes);
         }
         let mut lsn_of_unit = 0;
         if !journal.is_empty() {
