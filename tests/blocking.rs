@@ -205,3 +205,19 @@ fn a_key_expired_by_the_end_of_the_unit_wakes_nobody() {
     assert_eq!(w.read(), V::Nil);
     p.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
 }
+
+/// SWAPDB serves a client parked on a key the swap brings in (list.tcl "SWAPDB awakes
+/// blocked client").
+#[test]
+fn swapdb_serves_a_waiter() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    p.cmd(&["SELECT", "1"]);
+    p.cmd(&["RPUSH", "k", "hello"]);
+    w.cmd(&["SELECT", "9"]);
+    w.send(&[b"BRPOP", b"k", b"5"]);
+    p.wait_blocked(1);
+    assert_eq!(p.cmd(&["SWAPDB", "1", "9"]), V::Simple("OK".into()));
+    assert_eq!(w.read(), arr(&["k", "hello"]));
+}

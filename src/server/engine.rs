@@ -679,6 +679,22 @@ impl Engine {
         wakes: &mut Vec<(WakeFn, Reply)>,
     ) {
         let mut queue: std::collections::VecDeque<(usize, Bytes)> = journal_keys(journal).into();
+        // SWAPDB names no keys: every key waited on in either database may be ready now.
+        for (_, argv) in journal.iter() {
+            if argv.len() == 3 && argv[0].eq_ignore_ascii_case(b"swapdb") {
+                let dbs: Vec<usize> = argv[1..]
+                    .iter()
+                    .filter_map(|a| std::str::from_utf8(a).ok()?.parse().ok())
+                    .collect();
+                queue.extend(
+                    st.blocked
+                        .by_key
+                        .keys()
+                        .filter(|(d, _)| dbs.contains(d))
+                        .cloned(),
+                );
+            }
+        }
         let mut rounds = 0;
         while let Some((db, key)) = queue.pop_front() {
             rounds += 1;
