@@ -446,7 +446,7 @@ fn no_cluster(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// REPLICAOF NO ONE: back to master. REPLICAOF host port: strata does not replicate
 /// from another server, but takes the replica role with its link down, as Redis is
 /// before it reaches its master: ROLE and INFO say so and client writes get -READONLY
-/// (see `repl::readonly_refusal`).
+/// (see `repl::refusal`).
 fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if is(&a[1], "no") && is(&a[2], "one") {
         x.st.replicas.master = None;

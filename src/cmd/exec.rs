@@ -413,6 +413,7 @@ impl State {
     pub fn new(config: Config, now_ms: i64) -> State {
         let n = usize::try_from(config.databases).unwrap_or(16);
         let slowlog = super::admin::SlowLog::new(&config);
+        let replicas = super::repl::Replicas::new(&config);
         State {
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
@@ -430,7 +431,7 @@ impl State {
             mem: super::memory::MemState::new(),
             slowlog,
             monitors: Vec::new(),
-            replicas: Default::default(),
+            replicas,
             pause: None,
             clock_mark: None,
             tracking: super::tracking::Tracking::default(),

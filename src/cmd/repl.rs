@@ -37,20 +37,86 @@ pub struct Replicas {
     /// behaves as a replica whose link is down (read-only for clients when
     /// `replica-read-only` is yes) until REPLICAOF NO ONE.
     pub master: Option<(String, u16)>,
+    /// `min-replicas-to-write` (cached: checked on every client command).
+    pub min_replicas_to_write: u64,
 }
 
-/// The -READONLY refusal of a write on a replica, if it applies to a client command with
-/// these flags.
-pub fn readonly_refusal(st: &State, flags: super::Flags) -> Option<CmdError> {
-    if st.replicas.master.is_none() || !flags.contains(super::Flags::WRITE) {
+impl Replicas {
+    /// For a server configured with `config`.
+    pub fn new(config: &crate::config::Config) -> Replicas {
+        let mut r = Replicas::default();
+        r.configure(config);
+        r
+    }
+
+    /// Re-read the settings it caches (after CONFIG SET).
+    pub fn configure(&mut self, config: &crate::config::Config) {
+        self.min_replicas_to_write = config
+            .get("min-replicas-to-write")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+}
+
+/// Redis's replication admission checks for a client command (not inside EXEC or a
+/// script): on a replica whose link is down (REPLICAOF host port) with
+/// `replica-serve-stale-data no`, commands not flagged `stale` get -MASTERDOWN; on a
+/// master with `min-replicas-to-write` > 0 (no replica ever acknowledges here), writes get
+/// -NOREPLICAS; on a replica with `replica-read-only yes`, writes get -READONLY. EXEC is
+/// judged by the commands it queued, and refused as `-EXECABORT Transaction discarded
+/// because of: …`, leaving MULTI.
+pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec) -> Option<CmdError> {
+    use super::Flags;
+    let st = &*x.st;
+    let replica = st.replicas.master.is_some();
+    let min_replicas = st.replicas.min_replicas_to_write;
+    if !replica && min_replicas == 0 {
         return None;
     }
-    if st.config.get("replica-read-only").as_deref() == Some("no") {
+    let is_exec = spec.full_name == "exec";
+    let queued: Vec<Flags> = if is_exec {
+        x.client()
+            .multi
+            .as_ref()
+            .map(|q| {
+                q.iter()
+                    .filter_map(|a| super::COMMANDS.lookup(a).ok().map(|s| s.flags))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        vec![spec.flags]
+    };
+    let st = &*x.st;
+    let writes = queued.iter().any(|f| f.contains(Flags::WRITE));
+    let deny_stale = if is_exec {
+        queued.iter().any(|f| !f.contains(Flags::STALE))
+    } else {
+        !spec.flags.contains(Flags::STALE)
+    };
+    let text = if replica
+        && deny_stale
+        && st.config.get("replica-serve-stale-data").as_deref() == Some("no")
+    {
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+    } else if !replica && min_replicas > 0 && writes {
+        "NOREPLICAS Not enough good replicas to write."
+    } else if replica && writes && st.config.get("replica-read-only").as_deref() != Some("no") {
+        "READONLY You can't write against a read only replica."
+    } else {
         return None;
+    };
+    if is_exec {
+        let id = x.client_id;
+        let c = x.client();
+        c.multi = None;
+        c.multi_aborted = false;
+        x.st.unwatch_all(id);
+        return Some(CmdError::Raw(format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        )));
     }
-    Some(CmdError::Raw(
-        "READONLY You can't write against a read only replica.".into(),
-    ))
+    Some(CmdError::Raw(text.into()))
 }
 
 /// How the effects of one execution unit are framed on the stream.

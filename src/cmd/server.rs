@@ -142,6 +142,7 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             .config_changed(&name.to_ascii_lowercase(), &x.st.config);
     }
     x.st.slowlog.configure(&x.st.config);
+    x.st.replicas.configure(&x.st.config);
     Ok(Reply::ok())
 }
 
