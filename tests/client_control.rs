@@ -401,3 +401,41 @@ fn pause_write_lets_no_writes_scripts_run() {
     admin.cmd(&["CLIENT", "UNPAUSE"]);
     assert_eq!(rr.read(), common::V::Int(1));
 }
+
+/// Tracking through scripts, as redis-server 7.0.15: a script (EVAL, EVAL_RO, FCALL) that
+/// runs a read-only command tracks the keys it declared, not the keys the command read; one
+/// that only writes tracks nothing. A client that read keys in default mode and then
+/// switched to BCAST hears them only through BCAST.
+#[test]
+fn tracking_remembers_a_reading_scripts_declared_keys() {
+    let s = TestServer::start(&[]);
+    let mut r = s.raw();
+    let mut w = s.raw();
+    r.cmd(&["HELLO", "3"]);
+    let ok = V::Simple("OK".into());
+    assert_eq!(r.cmd(&["CLIENT", "TRACKING", "ON"]), ok);
+    r.cmd(&[
+        "EVAL",
+        "redis.call('set', 'key3', 'bar')",
+        "2",
+        "key1",
+        "key2",
+    ]);
+    assert_eq!(w.cmd(&["MSET", "key2", "1", "key1", "1", "key3", "1"]), ok);
+    assert_eq!(r.cmd(&["PING"]), V::Simple("PONG".into()));
+    r.cmd(&["EVAL", "redis.call('get', 'key3')", "2", "key1", "key2"]);
+    assert_eq!(w.cmd(&["MSET", "key2", "2", "key1", "2", "key3", "2"]), ok);
+    assert_eq!(r.read(), invalidate(&["key2"]));
+    assert_eq!(r.read(), invalidate(&["key1"]));
+    assert_eq!(r.cmd(&["PING"]), V::Simple("PONG".into()));
+    r.cmd(&["EVAL_RO", "redis.call('get', 'key1')", "1", "key5"]);
+    assert_eq!(w.cmd(&["MSET", "key1", "3", "key5", "3"]), ok);
+    assert_eq!(r.read(), invalidate(&["key5"]));
+    // Read in default mode, then BCAST: one BCAST message, no default-mode one.
+    assert_eq!(r.cmd(&["MGET", "a", "b"]), V::Arr(vec![V::Nil, V::Nil]));
+    assert_eq!(r.cmd(&["CLIENT", "TRACKING", "OFF"]), ok);
+    assert_eq!(r.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]), ok);
+    assert_eq!(w.cmd(&["MSET", "a", "1", "b", "2"]), ok);
+    assert_eq!(r.read(), invalidate(&["a", "b"]));
+    assert_eq!(r.cmd(&["PING"]), V::Simple("PONG".into()));
+}

@@ -56,7 +56,19 @@ pub struct Tracking {
     /// it (0 = the server): BCAST clients hear them in one message per prefix, once the
     /// commands of a batch have run (Redis sends them from `beforeSleep`).
     pending: HashMap<Bytes, u64>,
+    /// The running script has called a read-only command (see [`remember_script`]).
+    pub script_read: bool,
 }
+
+/// The commands that run a script: their declared keys are what tracking remembers.
+pub const SCRIPT_COMMANDS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
 
 impl Tracking {
     /// True when no client tracks anything (the fast path of every command).
@@ -144,16 +156,58 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
     }
 }
 
+/// After EVAL / FCALL and their `_RO` forms: if the script ran a read-only command, the
+/// keys it declared (`numkeys` keys after the script or function name) are remembered for
+/// a tracking client, as redis-server 7.0 does (not the keys the commands inside read).
+pub fn remember_script(st: &mut State, client_id: u64, argv: &[Bytes]) {
+    if !std::mem::take(&mut st.tracking.script_read) {
+        return;
+    }
+    let Some(c) = st.clients.map.get_mut(&client_id) else {
+        return;
+    };
+    let Some(m) = c.tracking.as_mut() else {
+        return;
+    };
+    let caching = m.caching.take();
+    if m.bcast || (m.optin && caching != Some(true)) || (m.optout && caching == Some(false)) {
+        return;
+    }
+    let n = argv
+        .get(2)
+        .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
+    for k in argv.iter().skip(3).take(n) {
+        st.tracking
+            .keys
+            .entry(k.clone())
+            .or_default()
+            .insert(client_id);
+    }
+}
+
 /// `key` changed (by `by`, 0 = the server itself): tell every client that may cache it.
 pub fn invalidate(st: &mut State, key: &[u8], by: u64) {
     if st.tracking.is_idle() {
         return;
     }
+    // Clients that read the key while tracking in default mode; one that has since turned
+    // tracking off, or on again in BCAST mode, is skipped, as Redis skips it.
+    let clients = &st.clients.map;
     let targets: Vec<u64> = st
         .tracking
         .keys
         .remove(key)
-        .map(|s| s.into_iter().collect())
+        .map(|s| {
+            s.into_iter()
+                .filter(|id| {
+                    clients
+                        .get(id)
+                        .and_then(|c| c.tracking.as_ref())
+                        .is_some_and(|m| !m.bcast)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if !st.tracking.bcast.is_empty() {
         st.tracking.pending.insert(Bytes::copy_from_slice(key), by);
