@@ -199,7 +199,14 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let id = x.client_id;
         let new = x.journal.get(journaled..).unwrap_or_default();
         super::tracking::invalidate_journal(x.st, new, id);
-        if !x.in_script {
+        if x.in_script {
+            // A script that runs a read-only command tracks its declared keys (below).
+            if spec.flags.contains(Flags::READONLY) {
+                x.st.tracking.script_read = true;
+            }
+        } else if super::tracking::SCRIPT_COMMANDS.contains(&spec.full_name.as_str()) {
+            super::tracking::remember_script(x.st, id, argv);
+        } else {
             super::tracking::remember(x.st, id, spec, argv);
         }
     }
