@@ -439,3 +439,44 @@ fn tracking_remembers_a_reading_scripts_declared_keys() {
     assert_eq!(r.read(), invalidate(&["a", "b"]));
     assert_eq!(r.cmd(&["PING"]), V::Simple("PONG".into()));
 }
+
+/// BCAST prefixes may not overlap (one a prefix of another), among those given and those
+/// already set; TRACKINGINFO lists them sorted. Same replies as redis-server 7.0.15.
+#[test]
+fn bcast_prefixes_must_not_overlap() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    fn on<'a>(p: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["CLIENT", "TRACKING", "ON", "BCAST"];
+        for x in p {
+            v.extend(["PREFIX", x]);
+        }
+        v
+    }
+    let err = |a: &str, how: &str, b: &str| {
+        V::Err(format!(
+            "ERR Prefix '{a}' overlaps with {how} prefix '{b}'. Prefixes for a single client must not overlap."
+        ))
+    };
+    assert_eq!(
+        c.cmd(&on(&["FOOBAR", "FOO"])),
+        err("FOOBAR", "another provided", "FOO")
+    );
+    assert_eq!(
+        c.cmd(&on(&["FOO", "FOOBAR"])),
+        err("FOO", "another provided", "FOOBAR")
+    );
+    assert_eq!(c.cmd(&on(&["FOO", "BAR"])), V::Simple("OK".into()));
+    assert_eq!(c.cmd(&on(&["FO"])), err("FO", "an existing", "FOO"));
+    assert_eq!(c.cmd(&on(&["BARB"])), err("BARB", "an existing", "BAR"));
+    assert_eq!(c.cmd(&on(&["FOO"])), err("FOO", "an existing", "FOO"));
+    assert_eq!(c.cmd(&on(&["BAZ"])), V::Simple("OK".into()));
+    let info = c.cmd(&["CLIENT", "TRACKINGINFO"]);
+    let V::Arr(fields) = info else {
+        panic!("{info:?}")
+    };
+    assert_eq!(
+        fields.last(),
+        Some(&V::Arr(vec![bulk("BAR"), bulk("BAZ"), bulk("FOO")]))
+    );
+}

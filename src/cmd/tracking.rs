@@ -386,6 +386,35 @@ pub fn client_tracking(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError>
                 "You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
             ));
         }
+    }
+    // Redis's checkPrefixCollisionsOrReply: no prefix may be a prefix of another, among
+    // those already set (when BCAST is on with prefixes) or those given.
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let existing: Vec<Bytes> = x
+        .client()
+        .tracking
+        .as_ref()
+        .filter(|old| old.bcast)
+        .map(|old| old.prefixes.clone())
+        .unwrap_or_default();
+    for (i, p) in m.prefixes.iter().enumerate() {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if let Some(e) = existing.iter().find(|e| overlap(p, e)) {
+            return Err(CmdError::err(format!(
+                "Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                text(p),
+                text(e)
+            )));
+        }
+        if let Some(q) = m.prefixes[i + 1..].iter().find(|q| overlap(p, q)) {
+            return Err(CmdError::err(format!(
+                "Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                text(p),
+                text(q)
+            )));
+        }
+    }
+    if let Some(old) = x.client().tracking.as_ref() {
         // Turning it on again adds prefixes (as Redis).
         let mut merged = old.prefixes.clone();
         for p in m.prefixes.drain(..) {
@@ -462,10 +491,12 @@ pub fn client_trackinginfo(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdE
                 }
             }
             let redirect = i64::try_from(m.redirect).unwrap_or(i64::MAX);
-            (
-                redirect,
-                m.prefixes.iter().map(|p| Reply::Bulk(p.clone())).collect(),
-            )
+            (redirect, {
+                // Sorted, as Redis lists its prefix tree.
+                let mut p = m.prefixes.clone();
+                p.sort();
+                p.into_iter().map(Reply::Bulk).collect()
+            })
         }
     };
     if t.as_ref().is_some_and(|m| m.redirect != 0)
