@@ -632,6 +632,10 @@ fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.db().clear();
     super::stream::unblock_group_readers(x.st, db);
     x.touch_dirty(n);
+    if n == 0 {
+        // Redis propagates a FLUSHDB of an empty database too (forceCommandPropagation).
+        x.journal(a.to_vec());
+    }
     Ok(Reply::ok())
 }
 
@@ -649,6 +653,10 @@ fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         super::stream::unblock_group_readers(x.st, db);
     }
     x.touch_dirty(n);
+    if n == 0 {
+        // Redis propagates a FLUSHALL of an empty dataset too (forceCommandPropagation).
+        x.journal(a.to_vec());
+    }
     Ok(Reply::ok())
 }
 
@@ -1590,9 +1598,9 @@ mod tests {
         assert_eq!(s.run(&["flushdb", "foo"]), syn);
         assert_eq!(s.run(&["flushdb", "async", "extra"]), syn);
         assert_eq!(s.run(&["flushall", "foo"]), syn);
-        // Nothing to flush: nothing journaled.
+        // Nothing to flush: still journaled (and streamed), as Redis propagates it.
         let (r, j) = s.run_j(&["flushall"]);
-        assert_eq!((r, j.len()), (ok(), 0));
+        assert_eq!((r, j.len()), (ok(), 1));
         s.run(&["set", "a", "1", "ex", "100"]);
         s.db = 1;
         s.run(&["set", "b", "1"]);
