@@ -712,6 +712,9 @@ impl Engine {
                 let effects = std::mem::take(&mut y.journal);
                 drop(y);
                 if again {
+                    // A key it found expired was deleted: that DEL is an effect even though
+                    // the client waits on.
+                    journal.extend(effects);
                     break;
                 }
                 queue.extend(journal_keys(&effects));
