@@ -480,3 +480,58 @@ fn bcast_prefixes_must_not_overlap() {
         Some(&V::Arr(vec![bulk("BAR"), bulk("BAZ"), bulk("FOO")]))
     );
 }
+
+/// Secrets never show in MONITOR or SLOWLOG: AUTH's arguments, HELLO's AUTH user and
+/// password, MIGRATE's AUTH / AUTH2 credentials read `(redacted)`, as redis-server 7.0.15
+/// shows them (same lines for this sequence).
+#[test]
+fn monitor_and_slowlog_redact_credentials() {
+    let s = TestServer::start(&[("slowlog-log-slower-than", "0")]);
+    let mut m = s.raw();
+    let mut c = s.raw();
+    assert_eq!(m.cmd(&["MONITOR"]), V::Simple("OK".into()));
+    let sent: [&[&str]; 5] = [
+        &["AUTH", "secret"],
+        &["AUTH", "user", "secret"],
+        &["HELLO", "2", "SETNAME", "n", "AUTH", "default", "pw"],
+        &["MIGRATE", "127.0.0.1", "1", "k", "0", "100", "AUTH", "pw"],
+        &[
+            "MIGRATE",
+            "127.0.0.1",
+            "1",
+            "",
+            "0",
+            "100",
+            "AUTH2",
+            "u",
+            "pw",
+            "KEYS",
+            "a",
+        ],
+    ];
+    for cmd in sent {
+        c.cmd(cmd);
+    }
+    let want = [
+        r#""AUTH" "(redacted)""#,
+        r#""AUTH" "(redacted)" "(redacted)""#,
+        r#""HELLO" "2" "SETNAME" "n" "AUTH" "(redacted)" "(redacted)""#,
+        r#""MIGRATE" "127.0.0.1" "1" "k" "0" "100" "AUTH" "(redacted)""#,
+        r#""MIGRATE" "127.0.0.1" "1" "" "0" "100" "AUTH2" "(redacted)" "(redacted)" "KEYS" "a""#,
+    ];
+    for w in want {
+        match m.read() {
+            V::Simple(l) => assert!(l.ends_with(&format!("] {w}")), "{l}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    c.cmd(&["AUTH", "zz"]);
+    let got = c.cmd(&["SLOWLOG", "GET", "1"]);
+    let V::Arr(entries) = got else {
+        panic!("{got:?}")
+    };
+    let V::Arr(entry) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(entry[3], V::Arr(vec![bulk("AUTH"), bulk("(redacted)")]));
+}

@@ -152,6 +152,8 @@ impl SlowLog {
 
     /// Record a command (arguments trimmed as Redis trims them).
     pub fn add(&mut self, argv: &[Bytes], usec: u64, now_ms: i64, addr: &str, name: &[u8]) {
+        let secretless = redacted(argv);
+        let argv = secretless.as_deref().unwrap_or(argv);
         let mut kept: Vec<Bytes> = Vec::with_capacity(argv.len().min(SLOWLOG_MAX_ARGC));
         for (i, a) in argv.iter().enumerate() {
             if i == SLOWLOG_MAX_ARGC - 1 && argv.len() > SLOWLOG_MAX_ARGC {
@@ -258,10 +260,59 @@ fn monitor(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
+/// `argv` with its secrets replaced by `(redacted)`, as Redis shows it in MONITOR and
+/// SLOWLOG (`redactClientCommandArgument`): every AUTH argument, the user name and password
+/// after HELLO's AUTH option, the password after MIGRATE's AUTH and both after AUTH2.
+/// `None` when nothing is secret.
+pub fn redacted(argv: &[Bytes]) -> Option<Vec<Bytes>> {
+    let name = argv.first()?;
+    let hidden = || Bytes::from_static(b"(redacted)");
+    let mut out = argv.to_vec();
+    let mut changed = false;
+    if name.eq_ignore_ascii_case(b"auth") {
+        for a in out.iter_mut().skip(1) {
+            *a = hidden();
+            changed = true;
+        }
+    } else if name.eq_ignore_ascii_case(b"hello") || name.eq_ignore_ascii_case(b"migrate") {
+        let migrate = name.eq_ignore_ascii_case(b"migrate");
+        let mut j = if migrate { 6 } else { 2 };
+        while j < argv.len() {
+            let more = argv.len() - 1 - j;
+            let opt = &argv[j];
+            let n = if opt.eq_ignore_ascii_case(b"auth") && (migrate || more >= 2) {
+                if migrate {
+                    1
+                } else {
+                    2
+                }
+            } else if migrate && opt.eq_ignore_ascii_case(b"auth2") && more >= 2 {
+                2
+            } else if migrate && opt.eq_ignore_ascii_case(b"keys") {
+                break;
+            } else if !migrate && opt.eq_ignore_ascii_case(b"setname") {
+                j += 2;
+                continue;
+            } else {
+                j += 1;
+                continue;
+            };
+            for a in out.iter_mut().skip(j + 1).take(n) {
+                *a = hidden();
+                changed = true;
+            }
+            j += n + 1;
+        }
+    }
+    changed.then_some(out)
+}
+
 /// Send `argv`, just run in database `db` by `who` (`ip:port`, or `lua` for a script's
 /// redis.call), to every monitor as Redis formats it:
 /// `+<secs>.<micros> [<db> <who>] "arg" ...`.
 pub fn feed_monitors(st: &mut crate::cmd::State, db: usize, who: &str, argv: &[Bytes]) {
+    let secretless = redacted(argv);
+    let argv = secretless.as_deref().unwrap_or(argv);
     let us = crate::clock::now_us();
     let mut line = format!(
         "+{}.{:06} [{db} {who}]",

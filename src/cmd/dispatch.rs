@@ -229,7 +229,7 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     if x.caller == Caller::Client
         && x.st.slowlog.wants(usec)
-        && !spec.flags.intersects(Flags::SKIP_SLOWLOG | Flags::NO_AUTH)
+        && !spec.flags.contains(Flags::SKIP_SLOWLOG)
     {
         let now = x.now_ms;
         let c = x.client();
