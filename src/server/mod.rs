@@ -221,6 +221,18 @@ async fn expire_cycle(
     cycle.worked()
 }
 
+/// Connections that became readable together run in that order, as Redis serves them in
+/// its event loop's order (clients and test suites send on one connection, then on
+/// another, and expect that order): tokio otherwise runs the last task woken first (its
+/// LIFO slot), which reversed such pairs most of the time. Needs `--cfg tokio_unstable`
+/// (set in `.cargo/config.toml`).
+pub fn arrival_order(builder: &mut tokio::runtime::Builder) {
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    #[cfg(not(tokio_unstable))]
+    let _ = builder;
+}
+
 /// Run the server until SHUTDOWN or a signal (the `strata server` entry point).
 pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     // `io-threads` (Redis's name) sets the connection worker threads. The engine is one
@@ -233,10 +245,10 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     // A multi-thread runtime even with one worker: a script runs under `block_in_place`,
     // which hands the other connections to a fresh thread, so they get -BUSY and can send
     // SCRIPT KILL while it runs (a current-thread runtime measured no faster here).
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers).enable_all();
+    arrival_order(&mut builder);
+    let rt = builder.build()?;
     rt.block_on(async move {
         let running = start(config, Arc::new(RealFs), config_file).await?;
         for a in &running.addrs {

@@ -53,11 +53,10 @@ impl TestServer {
         for (k, v) in directives {
             config.set(k, v, false).expect("valid directive");
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2).enable_all();
+        server::arrival_order(&mut builder);
+        let rt = builder.build().expect("runtime");
         let running = rt
             .block_on(server::start(config, vfs, None))
             .map_err(|e| e.to_string())?;
