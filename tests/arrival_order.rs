@@ -9,24 +9,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn connect(port: u16) -> TcpStream {
-    let t0 = Instant::now();
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
-            s.set_nodelay(true).expect("nodelay");
-            return s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let s = common::tcp(port);
+    s.set_nodelay(true).expect("nodelay");
+    s
 }
 
 fn reply(s: &mut TcpStream) -> Vec<u8> {
@@ -38,25 +25,8 @@ fn reply(s: &mut TcpStream) -> Vec<u8> {
 
 #[test]
 fn commands_on_two_connections_run_in_the_order_sent() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let port = common::free_port();
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(tmp.path().join("data"))
-            .args(["--appendfsync", "everysec", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let server = common::ChildServer::start(&["--appendfsync", "everysec"]);
+    let port = server.port;
     let mut a = connect(port);
     let mut b = connect(port);
     let rounds = 100;

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn send(s: &mut TcpStream, args: &[&str]) {
@@ -24,45 +23,15 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
 }
 
 fn connect(port: u16) -> (TcpStream, BufReader<TcpStream>) {
-    let t0 = Instant::now();
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(20)))
-                .expect("timeout");
-            let r = BufReader::new(s.try_clone().expect("clone"));
-            return (s, r);
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let s = common::tcp(port);
+    let r = BufReader::new(s.try_clone().expect("clone"));
+    (s, r)
 }
 
 #[test]
 fn script_kill_and_busy_with_the_default_io_threads() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let port = common::free_port();
-    // Killed on every exit, a failed assertion included (a server left spinning in a Lua
-    // loop would eat a core).
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(tmp.path().join("data"))
-            .args(["--busy-reply-threshold", "200", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "200"]);
+    let port = server.port;
     let (mut a, mut ar) = connect(port);
     send(&mut a, &["PING"]);
     assert_eq!(line(&mut ar), "+PONG");
@@ -111,25 +80,8 @@ fn script_kill_and_busy_with_the_default_io_threads() {
 /// stops it (Redis's functions.tcl "test function kill" does exactly this).
 #[test]
 fn function_replaced_by_a_slow_one_is_still_killable() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let port = common::free_port();
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(tmp.path().join("data"))
-            .args(["--busy-reply-threshold", "100", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "100"]);
+    let port = server.port;
     let lib = |body: &str| {
         format!("#!lua name=test\nredis.register_function('test', function(KEYS, ARGV) {body} end)")
     };
@@ -179,25 +131,8 @@ fn function_replaced_by_a_slow_one_is_still_killable() {
 /// scripts can be killed by SCRIPT KILL even when use pcall" left the server busy.
 #[test]
 fn a_script_that_pcalls_around_the_kill_still_dies() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let port = common::free_port();
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(tmp.path().join("data"))
-            .args(["--busy-reply-threshold", "50", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "50"]);
+    let port = server.port;
     let (mut a, mut ar) = connect(port);
     let (mut b, mut br) = connect(port);
     send(
@@ -243,25 +178,8 @@ fn a_script_that_pcalls_around_the_kill_still_dies() {
 /// MULTI.
 #[test]
 fn transactions_around_a_busy_script() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let port = common::free_port();
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(tmp.path().join("data"))
-            .args(["--busy-reply-threshold", "10", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn"),
-    );
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "10"]);
+    let port = server.port;
     let (mut r, mut rr) = connect(port);
     let (mut rd, mut rdr) = connect(port);
     let (mut r2, mut r2r) = connect(port);

@@ -124,19 +124,27 @@ pub fn invalidate_journal(st: &mut State, journal: &[super::exec::JournalEntry],
     }
 }
 
+/// Whether the keys `client_id`'s command read are to be remembered: it tracks in default
+/// mode, and under OPTIN/OPTOUT its CLIENT CACHING choice (used up here) says so.
+fn remembers(st: &mut State, client_id: u64) -> bool {
+    let Some(m) = st
+        .clients
+        .map
+        .get_mut(&client_id)
+        .and_then(|c| c.tracking.as_mut())
+    else {
+        return false;
+    };
+    let caching = m.caching.take();
+    !(m.bcast || (m.optin && caching != Some(true)) || (m.optout && caching == Some(false)))
+}
+
 /// After a command ran: remember the keys a tracking client read (default mode).
 pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Bytes]) {
     if st.tracking.is_idle() || !spec.flags.contains(Flags::READONLY) {
         return;
     }
-    let Some(c) = st.clients.map.get_mut(&client_id) else {
-        return;
-    };
-    let Some(m) = c.tracking.as_mut() else {
-        return;
-    };
-    let caching = m.caching.take();
-    if m.bcast || (m.optin && caching != Some(true)) || (m.optout && caching == Some(false)) {
+    if !remembers(st, client_id) {
         return;
     }
     for i in spec.key_positions(argv.len()) {
@@ -160,17 +168,7 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
 /// keys it declared (`numkeys` keys after the script or function name) are remembered for
 /// a tracking client, as redis-server 7.0 does (not the keys the commands inside read).
 pub fn remember_script(st: &mut State, client_id: u64, argv: &[Bytes]) {
-    if !std::mem::take(&mut st.tracking.script_read) {
-        return;
-    }
-    let Some(c) = st.clients.map.get_mut(&client_id) else {
-        return;
-    };
-    let Some(m) = c.tracking.as_mut() else {
-        return;
-    };
-    let caching = m.caching.take();
-    if m.bcast || (m.optin && caching != Some(true)) || (m.optout && caching == Some(false)) {
+    if !std::mem::take(&mut st.tracking.script_read) || !remembers(st, client_id) {
         return;
     }
     let n = argv

@@ -311,6 +311,63 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// The `strata` binary as a child process on a free port, data in its own temp dir, with
+/// `args` (directives) after `--port`/`--dir`/`--loglevel warning`; killed and reaped when
+/// dropped, a failed assertion included (a server left spinning in a Lua loop would eat a
+/// core).
+pub struct ChildServer {
+    /// Where it listens (127.0.0.1).
+    pub port: u16,
+    child: Child,
+    _tmp: tempfile::TempDir,
+}
+
+impl ChildServer {
+    pub fn start(args: &[&str]) -> ChildServer {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(tmp.path().join("data"))
+            .args(["--loglevel", "warning"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strata");
+        ChildServer {
+            port,
+            child,
+            _tmp: tmp,
+        }
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP connection to 127.0.0.1:`port`, retried until the server listens (20 s), with a
+/// 20 s read timeout.
+pub fn tcp(port: u16) -> TcpStream {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("timeout");
+            return s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The real redis-server, for differential tests.
 pub struct Oracle {
     child: Child,
