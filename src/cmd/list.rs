@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::exec::{arg_i64, is, Exec};
-use super::{cmd, CmdError, CommandSpec, Flags, Group};
+use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::db::list::{self, End, List};
 use crate::db::{Entry, Value};
 use crate::resp::reply::Bulks;
@@ -82,6 +82,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     // Movable keys (numkeys): Redis reports first/last/step 0 0 0.
     t.push(
         cmd("lmpop", -4, w | Flags::MOVABLE_KEYS, lmpop)
+            .journal(Journal::Custom)
             .group(g)
             .doc("Pop elements from a list", "7.0.0"),
     );
@@ -321,6 +322,15 @@ fn lmpop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
         }
         let v = pop_n(x, key, end, count)?;
+        if !v.is_empty() {
+            // Journaled (and replicated) as Redis propagates it: [LR]POP key <popped>.
+            let name: &'static [u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
+            x.journal(vec![
+                Bytes::from_static(name),
+                key.clone(),
+                Bytes::from(v.len().to_string()),
+            ]);
+        }
         return Ok(Reply::Array(vec![
             Reply::bulk(key),
             bulks(v.iter().map(|b| &b[..])),
@@ -706,10 +716,11 @@ mod tests {
         t.is("lmpop 1 l left count 1 count 1", err("ERR syntax error"));
         t.is("lmpop 1 missing left", Reply::NullArray);
         t.is("lmpop 2 s l left", err(WRONG));
+        // Journaled as Redis propagates it: the pop with the number actually popped.
         t.logs(
             "lmpop 2 missing l right count 2",
             arr(vec![bulk("l"), bulks(&["c", "b"])]),
-            &["lmpop 2 missing l right count 2"],
+            &["RPOP l 2"],
         );
         t.is(
             "lmpop 2 l s left count 9",

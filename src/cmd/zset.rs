@@ -130,10 +130,15 @@ pub fn register(t: &mut Vec<CommandSpec>) {
         "Remove and return members with the highest scores in a sorted set",
         "5.0.0",
     ));
-    t.push(cmd("zmpop", -4, w | F::MOVABLE_KEYS, zmpop).group(g).doc(
-        "Remove and return members with scores in a sorted set",
-        "7.0.0",
-    ));
+    t.push(
+        cmd("zmpop", -4, w | F::MOVABLE_KEYS, zmpop)
+            .journal(c)
+            .group(g)
+            .doc(
+                "Remove and return members with scores in a sorted set",
+                "7.0.0",
+            ),
+    );
     t.push(
         cmd("zunion", -3, ro | F::MOVABLE_KEYS, zunion)
             .group(g)
@@ -1283,6 +1288,16 @@ fn zpop_generic(
     x.notify('z', if max { "zpopmax" } else { "zpopmin" }, key);
     drop_if_empty(x, key);
     x.touch_dirty(popped.len() as u64);
+    if mpop && !popped.is_empty() {
+        // ZMPOP is journaled (and replicated) as Redis propagates it: ZPOPMIN|ZPOPMAX key
+        // <popped>.
+        let name: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        x.journal(vec![
+            Bytes::from_static(name),
+            key.clone(),
+            Bytes::from(popped.len().to_string()),
+        ]);
+    }
     if mpop {
         let items = pairs_reply(&popped, true, true);
         return Ok(Reply::Array(vec![Reply::bulk(key), items]));
@@ -1758,6 +1773,31 @@ mod tests {
         ] {
             assert_eq!(small_int_score(t.as_bytes()), None, "{t}");
         }
+    }
+
+    /// ZMPOP is journaled (and replicated) as Redis propagates it: ZPOPMIN/ZPOPMAX with
+    /// the number of members actually popped.
+    #[test]
+    fn zmpop_is_journaled_as_a_counted_zpop() {
+        let mut t = Kit::new();
+        t.logs("zadd z 1 a 2 b 3 c", int(3), &["zadd z 1 a 2 b 3 c"]);
+        t.logs(
+            "zmpop 2 nokey z max",
+            arr(vec![bulk("z"), arr(vec![arr(vec![bulk("c"), dbl(3.0)])])]),
+            &["ZPOPMAX z 1"],
+        );
+        t.logs(
+            "zmpop 1 z min count 9",
+            arr(vec![
+                bulk("z"),
+                arr(vec![
+                    arr(vec![bulk("a"), dbl(1.0)]),
+                    arr(vec![bulk("b"), dbl(2.0)]),
+                ]),
+            ]),
+            &["ZPOPMIN z 2"],
+        );
+        t.logs("zmpop 1 z min", Reply::NullArray, &[]);
     }
 
     #[test]
