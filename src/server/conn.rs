@@ -347,7 +347,11 @@ async fn run(
         }
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
+            // A kill or stop goes first: Redis frees a killed client before it reads more of
+            // its input (and a client killed while its next command arrived must not run it).
             biased;
+            _ = &mut killed => return Ok(()),
+            _ = &mut stop => return Ok(()),
             _ = &mut ready => {
                 ready.set(outbox.ready.notified());
                 // Pub/sub messages: let the tasks already runnable (other publishers) go
@@ -369,11 +373,9 @@ async fn run(
                 continue;
             }
             r = read => r?,
-            _ = &mut killed => return Ok(()),
-            _ = &mut stop => return Ok(()),
             _ = idle(view.timeout_s) => return Ok(()),
         };
-        if n == 0 {
+        if n == 0 || kill.flag.load(Ordering::Acquire) {
             return Ok(());
         }
         bytes_in += n as u64;
