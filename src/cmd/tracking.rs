@@ -147,14 +147,18 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
     if !remembers(st, client_id) {
         return;
     }
-    for i in spec.key_positions(argv.len()) {
-        if let Some(k) = argv.get(i) {
-            st.tracking
-                .keys
-                .entry(k.clone())
-                .or_default()
-                .insert(client_id);
-        }
+    let keys = spec.key_positions(argv.len());
+    track(st, client_id, keys.iter().filter_map(|&i| argv.get(i)));
+}
+
+/// Remember that `client_id` may cache `keys`, then keep the table within `MAX_KEYS`.
+fn track<'a>(st: &mut State, client_id: u64, keys: impl Iterator<Item = &'a Bytes>) {
+    for k in keys {
+        st.tracking
+            .keys
+            .entry(k.clone())
+            .or_default()
+            .insert(client_id);
     }
     while st.tracking.keys.len() > MAX_KEYS {
         let Some(k) = st.tracking.keys.keys().next().cloned() else {
@@ -175,13 +179,7 @@ pub fn remember_script(st: &mut State, client_id: u64, argv: &[Bytes]) {
         .get(2)
         .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
         .unwrap_or(0);
-    for k in argv.iter().skip(3).take(n) {
-        st.tracking
-            .keys
-            .entry(k.clone())
-            .or_default()
-            .insert(client_id);
-    }
+    track(st, client_id, argv.iter().skip(3).take(n));
 }
 
 /// `key` changed (by `by`, 0 = the server itself): tell every client that may cache it.
