@@ -26,10 +26,10 @@ fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2")
 }
 
-/// The documented keyspace, in item order: (db, key, entry).
-fn entries() -> Vec<(usize, &'static str, Entry)> {
+/// The documented keyspace, in item order: (db, key, entry, expiry or -1).
+fn entries() -> Vec<(usize, &'static str, Entry, i64)> {
     let mut s = Entry::new(Value::Str(b"hi".to_vec()), CREATED_MS);
-    s.expire_at = 1_700_000_100_000;
+    s.ttl = true;
     let mut l = strata::db::list::List::new();
     l.push(End::Right, b"a", -2);
     l.push(End::Right, b"b", -2);
@@ -66,10 +66,15 @@ fn entries() -> Vec<(usize, &'static str, Entry)> {
     );
     x.groups.insert(b"g".to_vec().into(), g);
     vec![
-        (0, "s", s),
-        (1, "l", Entry::new(Value::List(Box::new(l)), CREATED_MS)),
-        (0, "z", Entry::new(Value::ZSet(Box::new(z)), CREATED_MS)),
-        (0, "x", Entry::new(Value::Stream(Box::new(x)), CREATED_MS)),
+        (0, "s", s, 1_700_000_100_000),
+        (1, "l", Entry::new(Value::List(Box::new(l)), CREATED_MS), -1),
+        (0, "z", Entry::new(Value::ZSet(Box::new(z)), CREATED_MS), -1),
+        (
+            0,
+            "x",
+            Entry::new(Value::Stream(Box::new(x)), CREATED_MS),
+            -1,
+        ),
     ]
 }
 
@@ -79,8 +84,8 @@ const LIB: &[u8] = b"#!lua name=lib\nredis.register_function('f', function() ret
 fn items() -> Vec<u8> {
     let mut out = Vec::new();
     encode_library(&mut out, b"lib", LIB);
-    for (db, k, e) in entries() {
-        encode_entry(&mut out, db, k.as_bytes(), &e);
+    for (db, k, e, at) in entries() {
+        encode_entry(&mut out, db, k.as_bytes(), &e, at);
     }
     out
 }
@@ -131,11 +136,13 @@ fn v2_fixture_decodes_to_the_documented_keyspace() {
     let d = decode_into(&data.stream, &mut ks, &limits, CREATED_MS).unwrap();
     assert_eq!(d.keys, 4);
     assert_eq!(d.libraries, vec![(b"lib".to_vec(), LIB.to_vec())]);
-    for (db, k, e) in entries() {
+    for (db, k, e, at) in entries() {
         let got = ks.dbs[db].get(k.as_bytes()).unwrap();
+        let got_at = ks.dbs[db].expire_of(k.as_bytes(), got);
+        assert_eq!(got_at, at, "{k}");
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        encode_entry(&mut a, db, k.as_bytes(), got);
-        encode_entry(&mut b, db, k.as_bytes(), &e);
+        encode_entry(&mut a, db, k.as_bytes(), got, got_at);
+        encode_entry(&mut b, db, k.as_bytes(), &e, at);
         assert_eq!(a, b, "{k}");
     }
     let m = Manifest::decode(

@@ -109,12 +109,10 @@ fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut items: Vec<(Bytes, Vec<u8>, i64)> = Vec::new();
     for k in &a[first_key..first_key + num_keys] {
         if let Some(e) = x.lookup_read(k) {
-            let ttl = if e.expire_at == -1 {
-                0
-            } else {
-                (e.expire_at - now).max(1)
-            };
-            items.push((k.clone(), dump_value(&e.value), ttl));
+            let payload = dump_value(&e.value);
+            let at = x.db().expire_at(k);
+            let ttl = if at == -1 { 0 } else { (at - now).max(1) };
+            items.push((k.clone(), payload, ttl));
         }
     }
     if items.is_empty() {
@@ -304,9 +302,7 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::ok());
     }
     let mut e = Entry::new(value, x.now_ms);
-    if ttl != 0 {
-        e.expire_at = when;
-    }
+    let at = if ttl != 0 { when } else { -1 };
     // Redis's objectSetLRUOrLFU: FREQ sets the LFU counter under an LFU policy, IDLETIME
     // back-dates the LRU clock otherwise; the other option is ignored.
     if x.st.config.maxmemory_policy.is_lfu() {
@@ -322,7 +318,8 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         e.access_s = u32::try_from(abs.max(0)).unwrap_or(0);
     }
-    x.insert_key(key, e);
+    let db = x.db;
+    x.insert_key_in(db, key, e, at);
     x.touch_dirty(1);
     x.notify('g', "restore", key);
     // As Redis propagates it: the command as given, a relative TTL rewritten to the

@@ -316,9 +316,9 @@ impl State {
         let slot = (db, Bytes::copy_from_slice(key));
         if let Some(ids) = self.watched_keys.get(&slot) {
             let now = crate::clock::now_ms();
-            let entry = self.ks.dbs.get(db).and_then(|d| d.get(key));
-            let gone = entry.is_none();
-            let stale = entry.is_some_and(|e| e.is_expired(now));
+            let d = self.ks.dbs.get(db);
+            let gone = d.and_then(|d| d.get(key)).is_none();
+            let stale = d.is_some_and(|d| d.is_expired(key, now));
             for id in ids.clone() {
                 if let Some(c) = self.clients.map.get_mut(&id) {
                     if let Some(i) = c.watched_stale.iter().position(|s| *s == slot) {
@@ -345,12 +345,7 @@ impl State {
         let now = crate::clock::now_ms();
         let ks = &self.ks;
         let exists = |d: usize, k: &[u8]| ks.dbs.get(d).is_some_and(|x| x.get(k).is_some());
-        let expired = |d: usize, k: &[u8]| {
-            ks.dbs
-                .get(d)
-                .and_then(|x| x.get(k))
-                .is_some_and(|e| e.is_expired(now))
-        };
+        let expired = |d: usize, k: &[u8]| ks.dbs.get(d).is_some_and(|x| x.is_expired(k, now));
         let mut touched: Vec<(u64, (usize, Bytes), bool)> = Vec::new();
         for ((d, k), ids) in &self.watched_keys {
             if *d != db {
@@ -571,11 +566,17 @@ impl<'a> Exec<'a> {
     /// not exist. Returns the replaced entry.
     pub fn insert_key(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
         let db = self.db;
-        self.insert_key_in(db, key, entry)
+        self.insert_key_in(db, key, entry, -1)
     }
 
-    /// `insert_key` in database `db`.
-    pub fn insert_key_in(&mut self, db: usize, key: &[u8], entry: Entry) -> Option<Entry> {
+    /// `insert_key` in database `db`, with the absolute expiry `at_ms` (-1 = none).
+    pub fn insert_key_in(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        entry: Entry,
+        at_ms: i64,
+    ) -> Option<Entry> {
         let mut entry = entry;
         // Under LFU an overwritten key keeps its counter (Redis `dbSetValue`).
         if self.st.config.maxmemory_policy.is_lfu()
@@ -585,7 +586,7 @@ impl<'a> Exec<'a> {
                 entry.access_s = crate::db::evict::lru_field(old.access_s, true);
             }
         }
-        let old = self.st.ks.dbs[db].insert(key, entry);
+        let old = self.st.ks.dbs[db].insert_expiring(key, entry, at_ms);
         if old.is_none() {
             self.notify_in(db, 'n', "new", key);
         }
@@ -600,9 +601,7 @@ impl<'a> Exec<'a> {
             return false;
         }
         let now = self.now_ms;
-        let expired = self.st.ks.dbs[db]
-            .get(key)
-            .is_some_and(|e| e.is_expired(now));
+        let expired = self.st.ks.dbs[db].is_expired(key, now);
         if expired {
             self.st.ks.dbs[db].remove(key);
             self.st.stats.expired_keys += 1;

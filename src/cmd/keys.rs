@@ -373,11 +373,11 @@ fn keys(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let all = pat == b"*";
     let now = x.now_ms;
     // Like Redis, KEYS hides expired keys but does not delete them.
-    let out = x
-        .db()
+    let db = x.db();
+    let out = db
         .dict
         .iter()
-        .filter(|(k, e)| (all || glob_match(pat, k, false)) && !e.is_expired(now))
+        .filter(|(k, e)| (all || glob_match(pat, k, false)) && !db.entry_expired(k, e, now))
         .map(|(k, _)| Reply::bulk(k))
         .collect();
     Ok(Reply::Array(out))
@@ -479,10 +479,11 @@ fn randomkey(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut tries = 100;
     loop {
         let now = x.now_ms;
-        let pick = x.st.ks.dbs[db]
+        let d = &x.st.ks.dbs[db];
+        let pick = d
             .dict
             .random_entry(|| rand64(salt))
-            .map(|(k, e)| (Bytes::copy_from_slice(k), e.is_expired(now)));
+            .map(|(k, e)| (Bytes::copy_from_slice(k), d.entry_expired(k, e, now)));
         let Some((key, expired)) = pick else {
             return Ok(Reply::Null);
         };
@@ -530,11 +531,11 @@ fn rename_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdE
         return Ok(Reply::Int(0));
     }
     // The entry moves whole: value, TTL and access time go with it.
-    let Some(e) = x.db().remove(src) else {
+    let Some((e, at)) = x.db().remove_expiring(src) else {
         return Err(CmdError::err("no such key"));
     };
     // Redis deletes the destination and adds the key anew: `new` fires either way.
-    x.db().insert(dst, e);
+    x.db().insert_expiring(dst, e, at);
     x.notify('n', "new", dst);
     x.touch_dirty(1);
     x.notify('g', "rename_from", src);
@@ -564,13 +565,14 @@ fn copy(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let Some(e) = x.lookup_read(src).cloned() else {
         return Ok(Reply::Int(0));
     };
+    let at = x.db().expire_at(src);
     if x.lookup_write_in(dst_db, dst).is_some() && !replace {
         return Ok(Reply::Int(0));
     }
     // A fresh object with the source's value and TTL (Redis duplicates the value).
     let mut e = e;
     e.access_s = secs(x.now_ms);
-    x.st.ks.dbs[dst_db].insert(dst, e);
+    x.st.ks.dbs[dst_db].insert_expiring(dst, e, at);
     x.notify_in(dst_db, 'n', "new", dst);
     x.touch_dirty(1);
     x.notify_in(dst_db, 'g', "copy_to", dst);
@@ -586,10 +588,10 @@ fn move_(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if x.lookup_write(key).is_none() || x.lookup_write_in(dst_db, key).is_some() {
         return Ok(Reply::Int(0));
     }
-    let Some(e) = x.db().remove(key) else {
+    let Some((e, at)) = x.db().remove_expiring(key) else {
         return Ok(Reply::Int(0));
     };
-    x.insert_key_in(dst_db, key, e);
+    x.insert_key_in(dst_db, key, e, at);
     x.touch_dirty(1);
     x.notify('g', "move_from", key);
     x.notify_in(dst_db, 'g', "move_to", key);
@@ -830,9 +832,10 @@ fn expire_generic(
         when = when.checked_add(x.now_ms).ok_or_else(bad)?;
     }
     let key = &a[1];
-    let Some(current) = x.lookup_write(key).map(|e| e.expire_at) else {
+    if x.lookup_write(key).is_none() {
         return Ok(Reply::Int(0));
-    };
+    }
+    let current = x.db().expire_at(key);
     let has_ttl = current >= 0;
     let refused = (nx && has_ttl)
         || (xx && !has_ttl)
@@ -876,18 +879,14 @@ fn pexpiretime(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// ms or in seconds rounded to the nearest (Redis: `(ttl+500)/1000`).
 fn ttl_generic(x: &mut Exec<'_>, a: &[Bytes], ms: bool, abs: bool) -> Result<Reply, CmdError> {
     let now = x.now_ms;
-    let Some(e) = read_notouch(x, &a[1]) else {
+    if read_notouch(x, &a[1]).is_none() {
         return Ok(Reply::Int(-2));
-    };
-    if e.expire_at < 0 {
+    }
+    let at = x.db().expire_at(&a[1]);
+    if at < 0 {
         return Ok(Reply::Int(-1));
     }
-    let t = if abs {
-        e.expire_at
-    } else {
-        e.expire_at.saturating_sub(now)
-    }
-    .max(0);
+    let t = if abs { at } else { at.saturating_sub(now) }.max(0);
     let t = if ms {
         t
     } else {
@@ -898,7 +897,7 @@ fn ttl_generic(x: &mut Exec<'_>, a: &[Bytes], ms: bool, abs: bool) -> Result<Rep
 
 fn persist(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let key = &a[1];
-    let has_ttl = x.lookup_write(key).is_some_and(|e| e.expire_at >= 0);
+    let has_ttl = x.lookup_write(key).is_some_and(|e| e.ttl);
     if !has_ttl {
         return Ok(Reply::Int(0));
     }
@@ -990,7 +989,7 @@ mod tests {
             .map(|d| {
                 d.dict
                     .iter()
-                    .map(|(k, e)| (k.to_vec(), (e.value.clone(), e.expire_at)))
+                    .map(|(k, e)| (k.to_vec(), (e.value.clone(), d.expire_of(k, e))))
                     .collect()
             })
             .collect()
@@ -1002,7 +1001,7 @@ mod tests {
             let with_ttl: HashSet<Vec<u8>> = d
                 .dict
                 .iter()
-                .filter(|(_, e)| e.expire_at >= 0)
+                .filter(|(_, e)| e.ttl)
                 .map(|(k, _)| k.to_vec())
                 .collect();
             let set: HashSet<Vec<u8>> = d.expires.keys().map(<[u8]>::to_vec).collect();
@@ -1406,9 +1405,8 @@ mod tests {
     #[test]
     fn randomkey_under_replay_gives_up_on_expired() {
         let mut st = State::new(Config::default(), 0);
-        let mut e = Entry::new(Value::Str(b"v".to_vec()), 0);
-        e.expire_at = 5;
-        st.ks.dbs[0].insert(b"old", e);
+        let e = Entry::new(Value::Str(b"v".to_vec()), 0);
+        st.ks.dbs[0].insert_expiring(b"old", e, 5);
         let mut x = Exec::new(&mut st, &NoEnv, 0, 1000, Caller::Replay);
         assert_eq!(randomkey(&mut x, &av(&["randomkey"])).unwrap(), bulk("old"));
     }

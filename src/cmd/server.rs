@@ -648,8 +648,9 @@ fn dataset_digest(x: &Exec<'_>) -> [u8; 20] {
             framed(&mut buf, i.to_string().as_bytes());
             framed(&mut buf, k);
             buf.extend_from_slice(&value_digest(&e.value));
-            if e.expire_at >= 0 {
-                framed(&mut buf, e.expire_at.to_string().as_bytes());
+            let at = d.expire_of(k, e);
+            if at >= 0 {
+                framed(&mut buf, at.to_string().as_bytes());
             }
             xor_into(&mut acc, &crate::script::sha1::sha1(&buf));
         }

@@ -167,9 +167,9 @@ pub fn check_len(max: u64, total: Option<u64>) -> Result<(), CmdError> {
 /// Store a string value, replacing whatever the key held; `expire_at` -1 = none. Fires
 /// `new` for a created key; the caller notifies its own event.
 pub fn store_string(x: &mut Exec<'_>, key: &[u8], val: Vec<u8>, expire_at: i64) {
-    let mut e = Entry::new(Value::Str(val), x.now_ms);
-    e.expire_at = expire_at;
-    x.insert_key(key, e);
+    let e = Entry::new(Value::Str(val), x.now_ms);
+    let db = x.db;
+    x.insert_key_in(db, key, e, expire_at);
     x.touch_dirty(1);
 }
 
@@ -290,10 +290,8 @@ fn set_generic(
     } else {
         None
     };
-    let (found, old_ttl) = match x.lookup_write(key) {
-        Some(e) => (true, e.expire_at),
-        None => (false, -1),
-    };
+    let found = x.lookup_write(key).is_some();
+    let old_ttl = x.db().expire_at(key);
     if (o.nx && found) || (o.xx && !found) {
         return Ok(old.unwrap_or(abort));
     }
@@ -367,7 +365,7 @@ fn getex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let key = &a[1];
     let (reply, has_ttl) = match x.lookup_read(key) {
         None => return Ok(Reply::Null),
-        Some(e) => (Reply::bulk(as_str(e)?), e.expire_at >= 0),
+        Some(e) => (Reply::bulk(as_str(e)?), e.ttl),
     };
     if let Some((t, v)) = o.ttl {
         let at = expire_at_ms(x, t, v, "getex")?;
@@ -775,7 +773,8 @@ pub(crate) mod testkit {
 
         /// The expiry of `key` in db 0 (-2 if absent).
         pub fn expire_at(&self, key: &[u8]) -> i64 {
-            self.st.ks.dbs[0].get(key).map_or(-2, |e| e.expire_at)
+            let d = &self.st.ks.dbs[0];
+            d.get(key).map_or(-2, |e| d.expire_of(key, e))
         }
 
         /// OBJECT ENCODING of `key` in db 0.
@@ -792,7 +791,7 @@ pub(crate) mod testkit {
         let mut out = Vec::new();
         for (i, db) in st.ks.dbs.iter().enumerate() {
             for (k, e) in db.dict.iter() {
-                out.push((i, k.to_vec(), format!("{:?}", e.value), e.expire_at));
+                out.push((i, k.to_vec(), format!("{:?}", e.value), db.expire_of(k, e)));
             }
         }
         out.sort();

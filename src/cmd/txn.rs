@@ -74,13 +74,9 @@ fn watched_key_expired(x: &mut Exec<'_>) -> bool {
     let now = x.now_ms;
     let keys = x.client().watched.clone();
     let stale = x.client().watched_stale.clone();
-    keys.iter().filter(|s| !stale.contains(s)).any(|(db, k)| {
-        x.st.ks
-            .dbs
-            .get(*db)
-            .and_then(|d| d.get(k))
-            .is_some_and(|e| e.is_expired(now))
-    })
+    keys.iter()
+        .filter(|s| !stale.contains(s))
+        .any(|(db, k)| x.st.ks.dbs.get(*db).is_some_and(|d| d.is_expired(k, now)))
 }
 
 fn exec(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -118,7 +114,7 @@ fn watch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             continue;
         }
         let now = x.now_ms;
-        let stale = x.st.ks.dbs[db].get(k).is_some_and(|e| e.is_expired(now));
+        let stale = x.st.ks.dbs[db].is_expired(k, now);
         if stale {
             x.client().watched_stale.push(slot.clone());
         }

@@ -776,6 +776,9 @@ mod tests {
         );
         assert_eq!(d.len(), 3);
         assert_eq!(std::mem::size_of::<Key>(), 24);
+        // A keyspace node fills jemalloc's 64-byte class exactly (one byte more and it
+        // would take 80): the expiry time lives in `Db::expires`, not in the entry.
+        assert_eq!(std::mem::size_of::<Node<crate::db::Entry>>(), 64);
     }
 
     #[test]

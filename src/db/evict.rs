@@ -212,14 +212,14 @@ impl Pool {
     ) {
         let mut found: Vec<Candidate> = Vec::with_capacity(p.samples);
         let rate = |k: &[u8], e: &Entry| Candidate {
-            idle: entry_score(e, score, p),
+            idle: entry_score(e, db.expire_of(k, e), score, p),
             key: k.to_vec(),
             db: dbi,
         };
         if allkeys {
             some_keys(&db.dict, p.samples, rnd, |k, e| found.push(rate(k, e)));
         } else {
-            some_keys(&db.expires, p.samples, rnd, |k, ()| {
+            some_keys(&db.expires, p.samples, rnd, |k, _| {
                 if let Some(e) = db.dict.get(k) {
                     found.push(rate(k, e));
                 }
@@ -264,8 +264,9 @@ pub struct SampleParams {
     pub decay_time: u64,
 }
 
-/// The pool score of an entry: higher = evict first.
-pub fn entry_score(e: &Entry, score: Score, p: SampleParams) -> u64 {
+/// The pool score of an entry whose absolute expiry is `expire_at` (-1 = none): higher =
+/// evict first.
+pub fn entry_score(e: &Entry, expire_at: i64, score: Score, p: SampleParams) -> u64 {
     match score {
         Score::Lru => idle_ms(lru_field(e.access_s, false), p.now_ms),
         Score::Lfu => {
@@ -275,7 +276,7 @@ pub fn entry_score(e: &Entry, score: Score, p: SampleParams) -> u64 {
                 p.decay_time,
             ))
         }
-        Score::Ttl => u64::MAX - u64::try_from(e.expire_at.max(0)).unwrap_or(0),
+        Score::Ttl => u64::MAX - u64::try_from(expire_at.max(0)).unwrap_or(0),
     }
 }
 

@@ -568,7 +568,7 @@ mod tests {
         // Unboxed in `Value` without growing it (nor `Entry`, nor the keyspace node).
         assert_eq!(std::mem::size_of::<Hash>(), 16);
         assert_eq!(std::mem::size_of::<crate::db::value::Value>(), 24);
-        assert_eq!(std::mem::size_of::<crate::db::value::Entry>(), 40);
+        assert_eq!(std::mem::size_of::<crate::db::value::Entry>(), 32);
     }
 
     #[test]

@@ -28,8 +28,9 @@ pub struct Db {
     /// Every key. Read it freely; change it only through `Db`'s methods, which keep the
     /// expiry set and a running snapshot's capture in step.
     pub dict: Dict<Entry>,
-    /// The keys that have an expiry (values unused), walked by the active expire cycle.
-    pub expires: Dict<()>,
+    /// The keys that have an expiry, with its absolute time in Unix ms: read through
+    /// `expire_of`, walked by the active expire cycle.
+    pub expires: Dict<i64>,
     /// Cursor of the active expire cycle over `expires`.
     pub expire_cursor: u64,
     /// Snapshot epoch bit: while no snapshot runs every entry's `snap` equals it; a snapshot
@@ -54,8 +55,11 @@ pub struct Capture {
     pub done: bool,
     /// The table a FLUSHDB/FLUSHALL replaced while the scan ran: the scan finishes on it.
     pub detached: Option<Dict<Entry>>,
-    /// Entries copied (or taken) before a write changed or removed them.
-    pub taken: Vec<(Box<[u8]>, Entry)>,
+    /// The expiry times of `detached`'s keys (its `expires` table, taken with it).
+    pub detached_expires: Dict<i64>,
+    /// Entries copied (or taken) before a write changed or removed them, with their
+    /// expiry then (-1 = none).
+    pub taken: Vec<(Box<[u8]>, Entry, i64)>,
     /// About how many bytes `taken` holds (`Entry::approx_bytes`): snapshot memory, which
     /// the `maxmemory` check does not count (as Redis does not count a fork's copies).
     pub taken_bytes: usize,
@@ -94,14 +98,19 @@ impl Db {
         if let Some(e) = self.dict.get_mut(key) {
             if e.snap != self.epoch {
                 e.snap = self.epoch;
+                let at = if e.ttl {
+                    self.expires.get(key).copied().unwrap_or(-1)
+                } else {
+                    -1
+                };
                 c.taken_bytes += key.len() + e.approx_bytes();
-                c.taken.push((key.into(), e.clone()));
+                c.taken.push((key.into(), e.clone(), at));
             }
         }
     }
 
-    /// The entry for `key` for modification, expired or not. Callers that change
-    /// `expire_at` must use `set_expire` so the expiry set stays in step.
+    /// The entry for `key` for modification, expired or not. Its expiry is changed only
+    /// through `set_expire`, which keeps the `expires` table in step.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.capture(key);
         self.dict.get_mut(key)
@@ -128,16 +137,48 @@ impl Db {
         Some(e)
     }
 
-    /// Insert or replace a whole entry, keeping the expiry set in step.
-    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
+    /// The absolute expiry (Unix ms) of `key`, whose entry is `e`; -1 = none.
+    pub fn expire_of(&self, key: &[u8], e: &Entry) -> i64 {
+        if e.ttl {
+            self.expires.get(key).copied().unwrap_or(-1)
+        } else {
+            -1
+        }
+    }
+
+    /// The absolute expiry (Unix ms) of `key`; -1 = none or no such key.
+    pub fn expire_at(&self, key: &[u8]) -> i64 {
+        self.dict.get(key).map_or(-1, |e| self.expire_of(key, e))
+    }
+
+    /// True if `key` (entry `e`) has an expiry before `now_ms` (Redis: expired when
+    /// now > when).
+    pub fn entry_expired(&self, key: &[u8], e: &Entry, now_ms: i64) -> bool {
+        e.ttl && self.expires.get(key).is_some_and(|&at| at < now_ms)
+    }
+
+    /// True if `key` exists and has an expiry before `now_ms`.
+    pub fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
+        self.dict
+            .get(key)
+            .is_some_and(|e| self.entry_expired(key, e, now_ms))
+    }
+
+    /// Insert or replace a whole entry without expiry (a replaced key's expiry is gone).
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.insert_expiring(key, entry, -1)
+    }
+
+    /// Insert or replace a whole entry with the absolute expiry `at_ms` (-1 = none),
+    /// keeping the `expires` table in step.
+    pub fn insert_expiring(&mut self, key: &[u8], mut entry: Entry, at_ms: i64) -> Option<Entry> {
         self.capture(key);
         entry.snap = self.epoch;
-        let has_ttl = entry.expire_at >= 0;
+        entry.ttl = at_ms >= 0;
         let old = self.dict.insert(key, entry);
-        let had_ttl = old.as_ref().is_some_and(|e| e.expire_at >= 0);
-        if has_ttl && !had_ttl {
-            self.expires.insert(key, ());
-        } else if !has_ttl && had_ttl {
+        if at_ms >= 0 {
+            self.expires.insert(key, at_ms);
+        } else if old.as_ref().is_some_and(|e| e.ttl) {
             self.expires.remove(key);
         }
         old
@@ -145,12 +186,21 @@ impl Db {
 
     /// Remove a key.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.remove_expiring(key).map(|(e, _)| e)
+    }
+
+    /// Remove a key, returning its entry and its expiry (-1 = none): what moving a key
+    /// elsewhere (RENAME, MOVE) carries along.
+    pub fn remove_expiring(&mut self, key: &[u8]) -> Option<(Entry, i64)> {
         self.capture(key);
-        let old = self.dict.remove(key)?;
-        if old.expire_at >= 0 {
-            self.expires.remove(key);
-        }
-        Some(old)
+        let mut old = self.dict.remove(key)?;
+        let at = if old.ttl {
+            self.expires.remove(key).unwrap_or(-1)
+        } else {
+            -1
+        };
+        old.ttl = false;
+        Some((old, at))
     }
 
     /// Set or clear (`-1`) the expiry of an existing key. Returns false if absent.
@@ -159,11 +209,11 @@ impl Db {
         let Some(e) = self.dict.get_mut(key) else {
             return false;
         };
-        let had = e.expire_at >= 0;
-        e.expire_at = at_ms;
-        if at_ms >= 0 && !had {
-            self.expires.insert(key, ());
-        } else if at_ms < 0 && had {
+        let had = e.ttl;
+        e.ttl = at_ms >= 0;
+        if at_ms >= 0 {
+            self.expires.insert(key, at_ms);
+        } else if had {
             self.expires.remove(key);
         }
         true
@@ -178,12 +228,13 @@ impl Db {
     /// table and finishes on it.
     pub fn clear(&mut self) {
         let old = std::mem::take(&mut self.dict);
+        let old_expires = std::mem::take(&mut self.expires);
         if let Some(c) = self.capture.as_deref_mut() {
             if !c.done && c.detached.is_none() {
                 c.detached = Some(old);
+                c.detached_expires = old_expires;
             }
         }
-        self.expires.clear();
         self.expire_cursor = 0;
     }
 }

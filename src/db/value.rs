@@ -51,8 +51,6 @@ impl Value {
 pub struct Entry {
     /// The value.
     pub value: Value,
-    /// Absolute expiry in Unix milliseconds; -1 = no expiry.
-    pub expire_at: i64,
     /// Redis's 24-bit `lru` field: the LRU clock of the last access, or under an LFU
     /// policy minutes + a logarithmic access counter; above 2^24, the Unix seconds of
     /// creation (a fresh stamp). Interpreted by `db::evict`.
@@ -66,6 +64,11 @@ pub struct Entry {
     /// Snapshot epoch bit: equal to its database's `Db::epoch` once the running snapshot
     /// has this entry (or when no snapshot runs). Maintained by `Db` only.
     pub snap: bool,
+    /// The key has an expiry, kept in its database's `expires` table (as Redis keeps
+    /// expiry times in a second dict): an entry stays 32 bytes, so a keyspace node is 64
+    /// (jemalloc's 64-byte class, where an in-entry expiry made it 72 and so 80). Only
+    /// keys with this set pay the second lookup. Maintained by `Db` only.
+    pub ttl: bool,
 }
 
 impl Entry {
@@ -85,7 +88,7 @@ impl Entry {
 impl PartialEq for Entry {
     fn eq(&self, o: &Entry) -> bool {
         self.value == o.value
-            && self.expire_at == o.expire_at
+            && self.ttl == o.ttl
             && self.access_s == o.access_s
             && self.raw == o.raw
             && self.not_int == o.not_int
@@ -97,17 +100,12 @@ impl Entry {
     pub fn new(value: Value, now_ms: i64) -> Entry {
         Entry {
             value,
-            expire_at: -1,
             access_s: secs(now_ms),
             raw: false,
             not_int: false,
             snap: false,
+            ttl: false,
         }
-    }
-
-    /// True if the entry has an expiry before `now_ms` (Redis: expired when now > when).
-    pub fn is_expired(&self, now_ms: i64) -> bool {
-        self.expire_at >= 0 && self.expire_at < now_ms
     }
 
     /// The encoding OBJECT ENCODING reports.

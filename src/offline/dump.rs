@@ -194,11 +194,11 @@ pub fn write_rdb(st: &State, now: i64, out: &mut impl Write) -> Result<Summary, 
         w.select_db(i, db.len() as u64, db.volatile_len() as u64);
         for (key, e) in db.dict.iter() {
             pb.inc(1);
-            if e.is_expired(now) {
+            if db.entry_expired(key, e, now) {
                 s.expired += 1;
                 continue;
             }
-            w.key(key, &e.value, e.expire_at);
+            w.key(key, &e.value, db.expire_of(key, e));
             s.keys += 1;
             if w.buffered() >= 1 << 20 {
                 let b = w.take();
@@ -243,13 +243,14 @@ pub fn write_resp(st: &State, now: i64, out: &mut impl Write) -> Result<Summary,
         resp_command(&mut buf, &[b"SELECT", i.to_string().as_bytes()]);
         for (key, e) in db.dict.iter() {
             pb.inc(1);
-            if e.is_expired(now) {
+            if db.entry_expired(key, e, now) {
                 s.expired += 1;
                 continue;
             }
             let payload = dump_value(&e.value);
-            if e.expire_at >= 0 {
-                let at = e.expire_at.to_string();
+            let at = db.expire_of(key, e);
+            if at >= 0 {
+                let at = at.to_string();
                 resp_command(
                     &mut buf,
                     &[

@@ -135,7 +135,7 @@ fn load_snapshot(buf: &[u8], l: &mut Loaded, now: i64) -> Result<(), String> {
         let gone: Vec<Vec<u8>> = db
             .dict
             .iter()
-            .filter(|(_, e)| e.is_expired(now))
+            .filter(|(k, e)| db.entry_expired(k, e, now))
             .map(|(k, _)| k.to_vec())
             .collect();
         l.expired += gone.len() as u64;
@@ -153,9 +153,8 @@ fn add(l: &mut Loaded, db: usize, key: &[u8], value: crate::db::Value, expire_ms
         l.expired += 1;
         return;
     }
-    let mut e = Entry::new(value, now);
-    e.expire_at = expire_ms;
-    l.ks.dbs[db].insert(key, e);
+    let e = Entry::new(value, now);
+    l.ks.dbs[db].insert_expiring(key, e, expire_ms);
 }
 
 /// Parse one RESP array of bulk strings at `*pos`.
@@ -377,13 +376,14 @@ fn write_records(log: &Log, l: &Loaded, had_data: bool) -> Result<(Summary, u64)
             pb.inc(1);
             let payload = dump_value(&e.value);
             size += payload.len() + key.len();
+            let at = db.expire_of(key, e);
             let mut argv = vec![
                 Bytes::from_static(b"RESTORE"),
                 Bytes::copy_from_slice(key),
-                Bytes::from(e.expire_at.max(0).to_string()),
+                Bytes::from(at.max(0).to_string()),
                 Bytes::from(payload),
             ];
-            if e.expire_at >= 0 {
+            if at >= 0 {
                 argv.push(Bytes::from_static(b"ABSTTL"));
             }
             argv.push(Bytes::from_static(b"REPLACE"));

@@ -428,7 +428,7 @@ pub fn write_keyspace(
     let mut keys = 0u64;
     for (i, db) in ks.dbs.iter().enumerate() {
         for (k, e) in db.dict.iter() {
-            encode_entry(&mut buf, i, k, e);
+            encode_entry(&mut buf, i, k, e, db.expire_of(k, e));
             n += 1;
             keys += 1;
             if buf.len() >= BLOCK_TARGET {

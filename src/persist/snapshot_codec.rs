@@ -64,7 +64,8 @@ fn id(out: &mut Vec<u8>, i: StreamId) {
 }
 
 /// Append one key's item.
-pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry) {
+/// `expire_at` is the key's absolute expiry in Unix ms, -1 for none.
+pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry, expire_at: i64) {
     let tag = match &e.value {
         Value::Str(_) => TAG_STRING,
         Value::Hash(_) => TAG_HASH,
@@ -78,10 +79,10 @@ pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry) {
     bytes(out, key);
     varint(
         out,
-        if e.expire_at < 0 {
+        if expire_at < 0 {
             0
         } else {
-            e.expire_at as u64 + 1
+            expire_at as u64 + 1
         },
     );
     let mut flags = 0;
@@ -301,7 +302,7 @@ pub fn decode_into(
                 }
                 let value = decode_value(&mut c, tag, lim)?;
                 let mut e = Entry::new(value, now_ms);
-                e.expire_at = if exp == 0 {
+                let at = if exp == 0 {
                     -1
                 } else {
                     i64::try_from(exp - 1).map_err(|_| c.err("expiry out of range"))?
@@ -312,7 +313,7 @@ pub fn decode_into(
                     c.at = start;
                     return Err(c.err("key appears twice"));
                 }
-                ks.dbs[db].insert(key, e);
+                ks.dbs[db].insert_expiring(key, e, at);
                 out.keys += 1;
             }
             _ => {
@@ -515,15 +516,16 @@ mod tests {
     fn truncated_streams_are_errors_not_panics() {
         let mut ks = Keyspace::new(16);
         let mut e = Entry::new(Value::Str(b"hello".to_vec()), 0);
-        e.expire_at = 1234;
+        e.ttl = true;
         let mut out = Vec::new();
-        encode_entry(&mut out, 3, b"k", &e);
+        encode_entry(&mut out, 3, b"k", &e, 1234);
         encode_library(&mut out, b"lib", b"code");
         out.push(TAG_END);
         let d = decode_into(&out, &mut ks, &limits(), 0).unwrap();
         assert_eq!(d.keys, 1);
         assert_eq!(d.libraries, vec![(b"lib".to_vec(), b"code".to_vec())]);
         assert_eq!(ks.dbs[3].get(b"k").unwrap(), &e);
+        assert_eq!(ks.dbs[3].expire_at(b"k"), 1234);
         for cut in 0..out.len() {
             let mut ks = Keyspace::new(16);
             assert!(

@@ -870,9 +870,9 @@ impl Engine {
                 let mut buckets = 0;
                 let (dict, expires) = (&d.dict, &d.expires);
                 while n < want && buckets < want * 20 {
-                    cursor = expires.scan_step(cursor, |k, ()| {
+                    cursor = expires.scan_step(cursor, |k, &at| {
                         n += 1;
-                        if dict.get(k).is_some_and(|e| e.is_expired(now)) {
+                        if at < now && dict.contains_key(k) {
                             gone.extend_from_slice(k);
                             gone_ends.push(gone.len());
                         }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd::State;
-use crate::db::{Capture, Entry, Value};
+use crate::db::{Capture, Dict, Entry, Value};
 use crate::persist::io::Vfs;
 use crate::persist::snapshot::{decode_snapshot, SnapshotInfo, SnapshotWriter};
 use crate::persist::snapshot_codec::{encode_entry, encode_library};
@@ -255,10 +255,10 @@ impl Job {
             }
             let index = c.db_index;
             c.taken_bytes = 0;
-            for (k, e) in c.taken.drain(..) {
+            for (k, e, at) in c.taken.drain(..) {
                 self.copied += 1;
                 if encode {
-                    encode_entry(&mut self.pending, index, &k, &e);
+                    encode_entry(&mut self.pending, index, &k, &e, at);
                     self.pending_items += 1;
                 }
             }
@@ -269,9 +269,9 @@ impl Job {
             let items = &mut self.pending_items;
             let walked = &mut walked_bytes;
             loop {
-                let table = match c.detached.as_mut() {
-                    Some(d) => d,
-                    None => &mut db.dict,
+                let (table, expires) = match c.detached.as_mut() {
+                    Some(d) => (d, &c.detached_expires),
+                    None => (&mut db.dict, &db.expires),
                 };
                 let (next, steps) =
                     table.scan_steps_mut(c.cursor, self.warm_steps, warm_entry, |k, e| {
@@ -279,7 +279,12 @@ impl Job {
                             e.snap = epoch;
                             if encode {
                                 let at = pending.len();
-                                encode_entry(pending, index, k, e);
+                                let exp = if e.ttl {
+                                    expires.get(k).copied().unwrap_or(-1)
+                                } else {
+                                    -1
+                                };
+                                encode_entry(pending, index, k, e, exp);
                                 *walked += pending.len() - at;
                                 *items += 1;
                             }
@@ -289,6 +294,7 @@ impl Job {
                 if c.cursor == 0 {
                     c.done = true;
                     c.detached = None;
+                    c.detached_expires = Dict::default();
                     break;
                 }
                 visited += steps;
@@ -517,12 +523,15 @@ mod tests {
                 let (v, enc) = match &e.value {
                     Value::Stream(_) => {
                         let mut out = Vec::new();
-                        encode_entry(&mut out, i, k, e);
+                        encode_entry(&mut out, i, k, e, db.expire_of(k, e));
                         (None, out)
                     }
                     v => (Some(v.clone()), Vec::new()),
                 };
-                m.insert((i, k.to_vec()), (v, enc, e.expire_at, e.raw, e.not_int));
+                m.insert(
+                    (i, k.to_vec()),
+                    (v, enc, db.expire_of(k, e), e.raw, e.not_int),
+                );
             }
         }
         m
