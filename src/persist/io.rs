@@ -81,6 +81,11 @@ pub trait Vfs: Send + Sync + 'static {
     }
     /// Reads a whole file.
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Opens a file to read it from its start piece by piece, in bounded memory (the
+    /// default reads it whole first: fine for an in-memory Vfs).
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn io::Read + Send>> {
+        Ok(Box::new(io::Cursor::new(self.read_all(path)?)))
+    }
     /// Names (not paths) of the regular files in `dir`, in no particular order.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Atomically replaces `to` with `from` (POSIX `rename`).
@@ -169,6 +174,10 @@ impl Vfs for RealFs {
 
     fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn io::Read + Send>> {
+        Ok(Box::new(std::fs::File::open(path)?))
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::cmd::State;
 use crate::db::{Capture, Dict, Entry, Value};
 use crate::persist::io::Vfs;
-use crate::persist::snapshot::{decode_snapshot, SnapshotInfo, SnapshotWriter};
+use crate::persist::snapshot::{verify_snapshot, SnapshotInfo, SnapshotWriter};
 use crate::persist::snapshot_codec::{encode_entry, encode_library};
 use crate::persist::{Log, StorageError};
 
@@ -373,11 +373,7 @@ impl Job {
             lsn = self.lsn,
             "snapshot: log fsynced and rotated past the LSN"
         );
-        let bytes = vfs
-            .read_all(&path)
-            .map_err(|e| StorageError::io(&path, e))?;
-        decode_snapshot(&bytes, &path, Some(self.lsn), false)?;
-        drop(bytes);
+        verify_snapshot(vfs, &path, Some(self.lsn))?;
         tracing::debug!(lsn = self.lsn, "snapshot verified");
         let (segs, reclaimed) = log.install_snapshot(self.lsn)?;
         tracing::debug!(lsn = self.lsn, segs, "snapshot installed in the manifest");
