@@ -535,3 +535,148 @@ fn monitor_and_slowlog_redact_credentials() {
     };
     assert_eq!(entry[3], V::Arr(vec![bulk("AUTH"), bulk("(redacted)")]));
 }
+
+/// Send `args` then PING on `c`, and read everything up to the PING's reply: the replies
+/// and pushes the command produced, in the order the connection received them.
+fn transcript(c: &mut common::RawClient, args: &[&str]) -> Vec<V> {
+    transcript_of(c, &[args])
+}
+
+/// [`transcript`] of several commands sent together (MULTI … EXEC).
+fn transcript_of(c: &mut common::RawClient, cmds: &[&[&str]]) -> Vec<V> {
+    for args in cmds {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        c.send(&a);
+    }
+    c.send(&[b"PING"]);
+    let mut out = Vec::new();
+    loop {
+        let v = c.read();
+        let pong = V::Arr(vec![bulk("pong"), bulk("")]);
+        if v == V::Simple("PONG".into()) || v == pong {
+            return out;
+        }
+        out.push(v);
+    }
+}
+
+/// The frames each step of a tracking scenario produced on a server at `addr`: where the
+/// invalidations of a client's own commands fall relative to its replies (after a reply,
+/// never inside EXEC's or MGET's; keys evicted to admit a command before its reply), what a
+/// RESP3 or RESP2 redirect target gets, and the tracking table after a flush and under
+/// `tracking-table-max-keys`.
+fn tracking_order_scenario(addr: std::net::SocketAddr) -> Vec<Vec<V>> {
+    let mut r = common::RawClient::connect(addr);
+    let mut w = common::RawClient::connect(addr);
+    let mut steps = Vec::new();
+    let s = &mut steps;
+    fn step(steps: &mut Vec<Vec<V>>, c: &mut common::RawClient, args: &[&str]) {
+        steps.push(transcript(c, args));
+    }
+    r.cmd(&["HELLO", "3"]);
+    step(s, &mut r, &["CLIENT", "TRACKING", "ON"]);
+    step(s, &mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    // A key read and changed inside one EXEC: no invalidation for the EXEC.
+    s.push(transcript_of(
+        &mut r,
+        &[
+            &["MULTI"],
+            &["MSET", "x", "1", "y", "2"],
+            &["PEXPIRE", "y", "50"],
+            &["GET", "y"],
+            &["EXEC"],
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(80));
+    // The lazy expiry of a key MGET reads: after the whole reply.
+    step(s, &mut r, &["MGET", "x", "y"]);
+    step(s, &mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    // A tracked key changed inside EXEC: after EXEC's reply.
+    step(s, &mut r, &["MSET", "a", "1", "b", "2"]);
+    step(s, &mut r, &["GET", "a"]);
+    s.push(transcript_of(
+        &mut r,
+        &[&["MULTI"], &["INCR", "a"], &["GET", "b"], &["EXEC"]],
+    ));
+    s.push(transcript_of(
+        &mut r,
+        &[&["MULTI"], &["FLUSHDB"], &["EXEC"]],
+    ));
+    // The table shrinks to tracking-table-max-keys before the next command runs.
+    step(s, &mut r, &["MGET", "k1", "k2", "k3"]);
+    step(
+        s,
+        &mut w,
+        &["CONFIG", "SET", "tracking-table-max-keys", "1"],
+    );
+    // (Which keys go is arbitrary: compared without their names.)
+    let anon = |v: V| match v {
+        V::Push(p) if p.len() == 2 => V::Push(vec![p[0].clone(), V::Simple("?".into())]),
+        v => v,
+    };
+    let shrunk = transcript(&mut r, &["ECHO", "next"]);
+    s.push(shrunk.into_iter().map(anon).collect());
+    step(
+        s,
+        &mut w,
+        &["CONFIG", "SET", "tracking-table-max-keys", "1000000"],
+    );
+    // A RESP3 redirect target gets `invalidate` pushes; a RESP2 one only when subscribed.
+    let mut t = common::RawClient::connect(addr);
+    let tid = t.client_id().to_string();
+    t.cmd(&["HELLO", "3"]);
+    step(s, &mut r, &["CLIENT", "TRACKING", "OFF"]);
+    step(s, &mut r, &["CLIENT", "TRACKING", "ON", "REDIRECT", &tid]);
+    step(s, &mut r, &["GET", "key1"]);
+    step(s, &mut w, &["SET", "key1", "2"]);
+    step(s, &mut t, &["ECHO", "t"]);
+    let mut u = common::RawClient::connect(addr);
+    let uid = u.client_id().to_string();
+    step(s, &mut r, &["CLIENT", "TRACKING", "ON", "REDIRECT", &uid]);
+    step(s, &mut r, &["GET", "key1"]);
+    step(s, &mut w, &["SET", "key1", "3"]);
+    step(s, &mut u, &["ECHO", "u"]);
+    // A flush forgets every remembered key, even with no client tracking.
+    step(s, &mut r, &["CLIENT", "TRACKING", "OFF"]);
+    step(s, &mut w, &["FLUSHALL"]);
+    let info = w.cmd(&["INFO", "stats"]).text();
+    let line = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| V::Simple(l.to_string()))
+            .unwrap_or(V::Nil)
+    };
+    s.push(vec![
+        line("tracking_total_keys"),
+        line("tracking_total_items"),
+    ]);
+    // BCAST without prefixes holds the empty prefix.
+    step(s, &mut r, &["CLIENT", "TRACKING", "ON", "BCAST"]);
+    step(s, &mut r, &["CLIENT", "TRACKINGINFO"]);
+    let info = w.cmd(&["INFO", "stats"]).text();
+    let prefixes = info
+        .lines()
+        .find(|l| l.starts_with("tracking_total_prefixes"))
+        .map(|l| V::Simple(l.to_string()));
+    s.push(vec![prefixes.unwrap_or(V::Nil)]);
+    steps
+}
+
+/// Differential: the tracking scenario gives redis-server 7.0.15's frames, step by step.
+#[test]
+fn tracking_invalidations_follow_the_reply_as_redis() {
+    let Some(oracle) = common::Oracle::start_with(&["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    let s = TestServer::start(&[]);
+    let want = tracking_order_scenario(oracle.addr);
+    let got = tracking_order_scenario(s.addr);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "step {i}");
+    }
+    assert_eq!(got.len(), want.len());
+    // (The steps the fix is about, spelled out.)
+    let mget = &got[3];
+    assert_eq!(mget.len(), 2, "{mget:?}");
+    assert_eq!(mget[1], invalidate(&["y"]));
+}

@@ -103,7 +103,15 @@ pub fn paused_until(
 }
 
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let reply = call_unmuted(x, argv);
+    // A client's own command (not one EXEC, a script or a blocking command runs): the
+    // CLIENT TRACKING invalidations for its connection travel with its reply.
+    let top = x.depth == 0 && x.caller == Caller::Client;
+    if top {
+        super::tracking::begin_command(x.st, x.client_id);
+    }
+    x.depth += 1;
+    let mut reply = call_unmuted(x, argv);
+    x.depth -= 1;
     // CLIENT REPLY OFF/SKIP silence a connection's own replies (not those inside EXEC or a
     // script, which belong to the EXEC or script reply).
     // Pub/Sub confirmations (SUBSCRIBE …, push replies in RESP3, arrays in RESP2) are
@@ -115,7 +123,11 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         && x.client().reply_muted()
         && !is_push(&reply)
     {
-        return Reply::Many(Vec::new());
+        reply = Reply::Many(Vec::new());
+    }
+    if top {
+        let parked = x.block.is_some();
+        reply = super::tracking::end_command(x.st, reply, parked);
     }
     reply
 }
@@ -144,7 +156,25 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             queuing,
         );
     }
-    if let Err(e) = admit(x, spec) {
+    let admitted = admit(x, spec);
+    if x.caller == Caller::Client && x.st.tracking.is_active() {
+        // Keys evicted to make room for this command are invalidated before it runs (so
+        // ahead of its reply), as Redis evicts before it calls the command; so are keys
+        // dropped to keep the tracking table within its limit.
+        if x.depth == 1 {
+            super::tracking::limit_keys(x.st);
+        }
+        let new = x
+            .journal
+            .get(journaled.max(x.tracked)..)
+            .unwrap_or_default();
+        super::tracking::invalidate_journal(x.st, new, x.client_id);
+        x.tracked = x.journal.len();
+        if x.depth == 1 {
+            super::tracking::command_executing(x.st);
+        }
+    }
+    if let Err(e) = admitted {
         return reject(x, e, Some(spec.id), queuing);
     }
     if queuing && !TXN_CONTROL.contains(&spec.full_name.as_str()) {
@@ -193,12 +223,17 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     let t1 = Instant::now();
     let nanos = u64::try_from(t1.duration_since(t0).as_nanos()).unwrap_or(u64::MAX);
-    if x.caller == Caller::Client && !x.st.tracking.is_idle() {
+    if x.caller == Caller::Client && x.st.tracking.is_active() {
         // What this command changed is invalidated before what it read is remembered (a
         // read of a key it also expired stays tracked), as Redis.
+        // (Effects already invalidated by the commands EXEC or a script ran are not again.)
         let id = x.client_id;
-        let new = x.journal.get(journaled..).unwrap_or_default();
+        let new = x
+            .journal
+            .get(journaled.max(x.tracked)..)
+            .unwrap_or_default();
         super::tracking::invalidate_journal(x.st, new, id);
+        x.tracked = x.journal.len();
         if x.in_script {
             // A script that runs a read-only command tracks its declared keys (below).
             if spec.flags.contains(Flags::READONLY) {

@@ -267,6 +267,9 @@ pub struct State {
     pub dirty: u64,
     /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire: bool,
+    /// DEBUG PAUSE-CRON 1: the background cycle skips Redis's cron work (the tracking
+    /// table limit); active expiry goes on, as Redis's fast cycle does.
+    pub cron_paused: bool,
     /// Clients parked by blocking commands.
     pub blocked: BlockedTable,
     /// WATCHed keys: (db, key) → watching client ids.
@@ -409,6 +412,8 @@ impl State {
         let n = usize::try_from(config.databases).unwrap_or(16);
         let slowlog = super::admin::SlowLog::new(&config);
         let replicas = super::repl::Replicas::new(&config);
+        let mut tracking = super::tracking::Tracking::default();
+        tracking.configure(&config);
         State {
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
@@ -418,6 +423,7 @@ impl State {
             start_ms: now_ms,
             dirty: 0,
             active_expire: true,
+            cron_paused: false,
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
             scripts: crate::script::Scripts::default(),
@@ -429,7 +435,7 @@ impl State {
             replicas,
             pause: None,
             clock_mark: None,
-            tracking: super::tracking::Tracking::default(),
+            tracking,
         }
     }
 }
@@ -458,6 +464,13 @@ pub struct Exec<'a> {
     pub in_exec: bool,
     /// True while a Lua script runs its `redis.call`s (nothing blocks).
     pub in_script: bool,
+    /// How many `dispatch::call`s are running (EXEC, scripts and blocking commands call
+    /// it again for the commands they run): 0 between commands.
+    pub depth: u32,
+    /// Journal entries before this index have had their CLIENT TRACKING invalidations
+    /// sent (by the innermost command that made them, so EXEC or EVAL does not repeat
+    /// its commands' invalidations).
+    pub tracked: usize,
     /// The client-table key [`Exec::client`] reads: `client_id`, or 0 (the internal
     /// client) when that client is not registered. Found once per unit (clients are added
     /// and removed only between units), so `client()` is one lookup.
@@ -490,6 +503,8 @@ impl<'a> Exec<'a> {
             block: None,
             in_exec: false,
             in_script: false,
+            depth: 0,
+            tracked: 0,
             client_key,
         }
     }

@@ -316,12 +316,7 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("tracking_total_items", x.st.tracking.counts().2),
         kv(
             "tracking_total_prefixes",
-            x.st.clients
-                .map
-                .values()
-                .filter_map(|c| c.tracking.as_ref())
-                .map(|m| m.prefixes.len())
-                .sum::<usize>(),
+            super::tracking::Tracking::total_prefixes(&x.st.clients),
         ),
         kv("total_error_replies", s.errors.values().sum::<u64>()),
         kv("unexpected_error_replies", 0),

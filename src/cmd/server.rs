@@ -143,6 +143,7 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     x.st.slowlog.configure(&x.st.config);
     x.st.replicas.configure(&x.st.config);
+    x.st.tracking.configure(&x.st.config);
     Ok(Reply::ok())
 }
 
@@ -461,7 +462,11 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         return Err(CmdError::Syntax);
     }
-    if (is(sub, "pause-cron") || is(sub, "set-disable-deny-scripts")) && a.len() == 3 {
+    if is(sub, "pause-cron") && a.len() == 3 {
+        x.st.cron_paused = arg_i64(&a[2])? != 0;
+        return Ok(Reply::ok());
+    }
+    if is(sub, "set-disable-deny-scripts") && a.len() == 3 {
         arg_i64(&a[2])?;
         return Ok(Reply::ok());
     }

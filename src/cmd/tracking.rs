@@ -16,11 +16,6 @@ use super::exec::{arg_i64, is, Exec};
 use super::{CmdError, CommandSpec, Flags, State};
 use crate::resp::Reply;
 
-/// Keys the table holds at most (Redis's `tracking-table-max-keys` default): past it,
-/// arbitrary keys are invalidated (their clients told) and forgotten, so keys read by
-/// clients that since left cannot grow it without bound.
-const MAX_KEYS: usize = 1_000_000;
-
 /// The channel RESP2 clients subscribe to for redirected invalidations.
 const CHANNEL: &[u8] = b"__redis__:invalidate";
 
@@ -58,6 +53,24 @@ pub struct Tracking {
     pending: HashMap<Bytes, u64>,
     /// The running script has called a read-only command (see [`remember_script`]).
     pub script_read: bool,
+    /// Invalidations for the client whose command is running, see [`Own`].
+    own: Option<Own>,
+    /// `tracking-table-max-keys` (0 = no limit), see [`limit_keys`].
+    max_keys: usize,
+    /// Calls of [`limit_keys`] in a row that left the table over its limit.
+    over_limit_runs: usize,
+}
+
+/// Invalidations addressed to the connection whose command is running (Redis's
+/// `tracking_pending_keys`): they travel in that command's reply stream, never between
+/// the parts of a reply (MGET's, EXEC's). Those made before the command starts executing
+/// (keys evicted to admit it) go ahead of its reply, the rest after it.
+#[derive(Debug, Default)]
+struct Own {
+    id: u64,
+    executing: bool,
+    before: Vec<Reply>,
+    after: Vec<Reply>,
 }
 
 /// The commands that run a script: their declared keys are what tracking remembers.
@@ -70,10 +83,43 @@ pub const SCRIPT_COMMANDS: &[&str] = &[
     "fcall_ro",
 ];
 
+/// The prefixes of a BCAST client: the empty one (every key) when it named none, as
+/// Redis registers it; none for a client in default mode.
+pub fn bcast_prefixes(m: &Mode) -> Vec<Bytes> {
+    if m.bcast && m.prefixes.is_empty() {
+        vec![Bytes::new()]
+    } else {
+        m.prefixes.clone()
+    }
+}
+
 impl Tracking {
+    /// INFO `tracking_total_prefixes`: the distinct prefixes of the BCAST clients.
+    pub fn total_prefixes(clients: &super::client::ClientTable) -> usize {
+        let mut all = HashSet::new();
+        for m in clients.map.values().filter_map(|c| c.tracking.as_ref()) {
+            all.extend(bcast_prefixes(m));
+        }
+        all.len()
+    }
+
+    /// Re-read `tracking-table-max-keys` (at startup and after CONFIG SET).
+    pub fn configure(&mut self, config: &crate::config::Config) {
+        self.max_keys = config
+            .get("tracking-table-max-keys")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+    }
+
     /// True when no client tracks anything (the fast path of every command).
     pub fn is_idle(&self) -> bool {
         self.clients.is_empty()
+    }
+
+    /// True when a command's effects matter to tracking: a client tracks, or keys read
+    /// by clients that stopped tracking are still remembered (a flush forgets them).
+    pub fn is_active(&self) -> bool {
+        !self.clients.is_empty() || !self.keys.is_empty()
     }
 
     /// INFO: (clients tracking, keys tracked, (key, client) pairs).
@@ -86,6 +132,72 @@ impl Tracking {
     pub fn drop_client(&mut self, id: u64) {
         self.clients.remove(&id);
         self.bcast.remove(&id);
+    }
+}
+
+/// A client command starts (not one run by EXEC, a script or a blocking command): its
+/// connection's own invalidations are held for its reply stream until [`end_command`].
+pub fn begin_command(st: &mut State, id: u64) {
+    st.tracking.own = (!st.tracking.is_idle()).then(|| Own {
+        id,
+        ..Own::default()
+    });
+}
+
+/// The command passed its admission checks and runs: invalidations for its connection
+/// from now on follow its reply.
+pub fn command_executing(st: &mut State) {
+    if let Some(own) = st.tracking.own.as_mut() {
+        own.executing = true;
+    }
+}
+
+/// The command ended with `reply`: the reply stream its connection gets, with the held
+/// invalidations around it. A command that parks its client (BLPOP …) sends no reply
+/// now: its invalidations go out at once, as pushes.
+pub fn end_command(st: &mut State, reply: Reply, parked: bool) -> Reply {
+    let Some(own) = st.tracking.own.take() else {
+        return reply;
+    };
+    if own.before.is_empty() && own.after.is_empty() {
+        return reply;
+    }
+    if parked {
+        for msg in own.before.into_iter().chain(own.after) {
+            push_to(st, own.id, &msg);
+        }
+        return reply;
+    }
+    let mut all = own.before;
+    match reply {
+        Reply::Many(v) => all.extend(v),
+        r => all.push(r),
+    }
+    all.extend(own.after);
+    Reply::Many(all)
+}
+
+/// Deliver `msg` to client `dest`: in the reply stream of the running command when it is
+/// that client's, else through its push channel.
+fn deliver(st: &mut State, dest: u64, msg: Reply) {
+    if let Some(own) = st.tracking.own.as_mut().filter(|o| o.id == dest) {
+        if own.executing {
+            own.after.push(msg);
+        } else {
+            own.before.push(msg);
+        }
+        return;
+    }
+    push_to(st, dest, &msg);
+}
+
+fn push_to(st: &State, dest: u64, msg: &Reply) {
+    if let Some(c) = st.clients.map.get(&dest) {
+        if let Some(push) = &c.push {
+            let mut out = Vec::new();
+            crate::resp::encode(msg, c.resp, &mut out);
+            push(&out);
+        }
     }
 }
 
@@ -108,7 +220,7 @@ pub fn journal_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes)
 /// Invalidate what the effects in `journal` changed (`by`: the client whose command made
 /// them, 0 = the server): their keys, and everything on FLUSHDB/FLUSHALL.
 pub fn invalidate_journal(st: &mut State, journal: &[super::exec::JournalEntry], by: u64) {
-    if st.tracking.is_idle() {
+    if st.tracking.is_idle() && st.tracking.keys.is_empty() {
         return;
     }
     let flushes = journal.iter().any(|(_, argv)| {
@@ -118,6 +230,9 @@ pub fn invalidate_journal(st: &mut State, journal: &[super::exec::JournalEntry],
     });
     if flushes {
         invalidate_all(st);
+    }
+    if st.tracking.is_idle() {
+        return;
     }
     for (_, key) in journal_keys(journal) {
         invalidate(st, &key, by);
@@ -151,7 +266,7 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
     track(st, client_id, keys.iter().filter_map(|&i| argv.get(i)));
 }
 
-/// Remember that `client_id` may cache `keys`, then keep the table within `MAX_KEYS`.
+/// Remember that `client_id` may cache `keys`.
 fn track<'a>(st: &mut State, client_id: u64, keys: impl Iterator<Item = &'a Bytes>) {
     for k in keys {
         st.tracking
@@ -160,12 +275,33 @@ fn track<'a>(st: &mut State, client_id: u64, keys: impl Iterator<Item = &'a Byte
             .or_default()
             .insert(client_id);
     }
-    while st.tracking.keys.len() > MAX_KEYS {
+}
+
+/// Keep the table within `tracking-table-max-keys`: past it, arbitrary keys are
+/// invalidated (their clients told) and forgotten, so keys read by clients that since
+/// left cannot grow it without bound. As Redis's `trackingLimitUsedSlots`, run before
+/// every command and by the background cycle (so a lowered limit applies on an idle
+/// server too), each run drops up to 100 keys more than the previous one did while the
+/// table stays over the limit.
+pub fn limit_keys(st: &mut State) {
+    let max = st.tracking.max_keys;
+    if st.tracking.is_idle() || max == 0 || st.tracking.keys.len() <= max {
+        st.tracking.over_limit_runs = 0;
+        return;
+    }
+    let mut effort = 100 * (st.tracking.over_limit_runs + 1);
+    while effort > 0 {
+        effort -= 1;
         let Some(k) = st.tracking.keys.keys().next().cloned() else {
             break;
         };
         invalidate(st, &k, 0);
+        if st.tracking.keys.len() <= max {
+            st.tracking.over_limit_runs = 0;
+            return;
+        }
     }
+    st.tracking.over_limit_runs += 1;
 }
 
 /// After EVAL / FCALL and their `_RO` forms: if the script ran a read-only command, the
@@ -248,13 +384,14 @@ pub fn flush_bcast(st: &mut State) {
     }
 }
 
-/// FLUSHDB / FLUSHALL: every tracking client drops everything (a null key list).
+/// FLUSHDB / FLUSHALL: every tracking client drops everything (a null key list), and the
+/// table forgets every key, whether anyone tracks now or not (as Redis reclaims it).
 pub fn invalidate_all(st: &mut State) {
+    st.tracking.keys.clear();
+    st.tracking.pending.clear();
     if st.tracking.is_idle() {
         return;
     }
-    st.tracking.keys.clear();
-    st.tracking.pending.clear();
     let ids: Vec<u64> = st.tracking.clients.iter().copied().collect();
     for id in ids {
         send(st, id, 0, Reply::Null);
@@ -262,7 +399,9 @@ pub fn invalidate_all(st: &mut State) {
 }
 
 /// Send one invalidation (`keys`: an array of keys, or Null = everything) to client `id`
-/// or its redirect.
+/// or its redirect, as Redis's `sendTrackingMessage`: a RESP3 receiver gets an
+/// `invalidate` push (redirected or not), a RESP2 redirect target a message on
+/// `__redis__:invalidate` if it is in Pub/Sub mode; anyone else nothing.
 fn send(st: &mut State, id: u64, by: u64, keys: Reply) {
     let Some(mode) = st.clients.map.get(&id).and_then(|c| c.tracking.as_ref()) else {
         return;
@@ -270,38 +409,29 @@ fn send(st: &mut State, id: u64, by: u64, keys: Reply) {
     if mode.noloop && id == by {
         return;
     }
-    let mode = mode.clone();
-    let (target, msg) = if mode.redirect != 0 {
-        let msg = Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys]);
-        (mode.redirect, msg)
-    } else {
-        (id, Reply::Push(vec![Reply::bulk(b"invalidate"), keys]))
-    };
+    let redirect = mode.redirect;
+    let target = if redirect != 0 { redirect } else { id };
     let Some(c) = st.clients.map.get(&target) else {
         // The redirect target disconnected: a RESP3 client hears it instead of each
         // invalidation (`tracking-redir-broken <id>`), as redis-server 7.0 does.
-        if let Some(me) = st.clients.map.get(&id).filter(|me| me.resp >= 3) {
-            if let Some(push) = &me.push {
-                let msg = Reply::Push(vec![
-                    Reply::bulk(b"tracking-redir-broken"),
-                    Reply::Int(i64::try_from(mode.redirect).unwrap_or(i64::MAX)),
-                ]);
-                let mut out = Vec::new();
-                crate::resp::encode(&msg, me.resp, &mut out);
-                push(&out);
-            }
+        if st.clients.map.get(&id).is_some_and(|me| me.resp >= 3) {
+            let msg = Reply::Push(vec![
+                Reply::bulk(b"tracking-redir-broken"),
+                Reply::Int(i64::try_from(redirect).unwrap_or(i64::MAX)),
+            ]);
+            deliver(st, id, msg);
         }
         return;
     };
-    // A RESP2 client without a redirect has no way to receive pushes (as in Redis).
-    if mode.redirect == 0 && c.resp < 3 {
+    let msg = if c.resp >= 3 {
+        Reply::Push(vec![Reply::bulk(b"invalidate"), keys])
+    } else if redirect != 0 && c.in_subscribed_mode() {
+        Reply::Push(vec![Reply::bulk(b"message"), Reply::bulk(CHANNEL), keys])
+    } else {
+        // RESP2 has no way to push to a connection that is not subscribed.
         return;
-    }
-    if let Some(push) = &c.push {
-        let mut out = Vec::new();
-        crate::resp::encode(&msg, c.resp, &mut out);
-        push(&out);
-    }
+    };
+    deliver(st, target, msg);
 }
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
@@ -489,7 +619,7 @@ pub fn client_trackinginfo(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdE
             let redirect = i64::try_from(m.redirect).unwrap_or(i64::MAX);
             (redirect, {
                 // Sorted, as Redis lists its prefix tree.
-                let mut p = m.prefixes.clone();
+                let mut p = bcast_prefixes(m);
                 p.sort();
                 p.into_iter().map(Reply::Bulk).collect()
             })

@@ -818,6 +818,11 @@ impl Engine {
         let Some(mut st) = self.state.try_lock() else {
             return ExpireSlice::Skipped;
         };
+        // (Also Redis's cron work: a lowered tracking-table-max-keys applies when idle.)
+        if !st.tracking.is_idle() && !st.cron_paused {
+            crate::cmd::tracking::limit_keys(&mut st);
+            crate::cmd::tracking::flush_bcast(&mut st);
+        }
         let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
         if self.log.is_poisoned().is_some()
             || !st.active_expire

@@ -394,6 +394,11 @@ impl Oracle {
     /// Start redis-server on a free port. Returns None (skip) when it is not installed,
     /// unless CI=true, where a missing redis-server fails the test.
     pub fn start() -> Option<Oracle> {
+        Oracle::start_with(&[])
+    }
+
+    /// [`Oracle::start`] with more `redis-server` arguments (`--enable-debug-command yes`).
+    pub fn start_with(extra: &[&str]) -> Option<Oracle> {
         let found = Command::new("redis-server")
             .arg("--version")
             .output()
@@ -421,6 +426,7 @@ impl Oracle {
                 ])
                 .arg("--dir")
                 .arg(tmp.path())
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
