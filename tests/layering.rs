@@ -7,7 +7,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("resp", &[]),
     ("clock", &[]),
     ("config", &[]),
-    ("db", &["clock"]),
+    ("db", &["clock", "alloc"]),
     ("persist", &["db", "clock"]),
     ("alloc", &[]),
     ("script", &["resp"]),

@@ -62,6 +62,8 @@ pub struct MemState {
     pub rng: Rng,
     /// True while an eviction run stopped at its time budget with memory still over.
     pub evicting: bool,
+    /// The keyspace tables were last told a growth room (`Dict::set_growth_room`).
+    growth_limited: bool,
 }
 
 impl Default for MemState {
@@ -78,6 +80,7 @@ impl MemState {
             used: startup,
             refreshed_ms: i64::MIN,
             cmds: 0,
+            growth_limited: false,
             base: None,
             startup,
             pool: Pool::default(),
@@ -170,6 +173,9 @@ pub fn time_limit_us(tenacity: u64) -> u64 {
 pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     let max = x.st.config.maxmemory;
     if max == 0 {
+        if x.st.mem.growth_limited {
+            set_growth_room(x, None);
+        }
         return Evict::Ok;
     }
     let now = x.now_ms;
@@ -181,6 +187,10 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
     // either). Evicting an entry the snapshot still needs moves it there.
     let used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    set_growth_room(
+        x,
+        Some(usize::try_from(max.saturating_sub(used)).unwrap_or(usize::MAX)),
+    );
     if used <= max {
         x.st.mem.evicting = false;
         return Evict::Ok;
@@ -222,6 +232,16 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     x.st.mem.evicted();
     x.st.mem.evicting = result == Evict::Running;
     result
+}
+
+/// Tell every keyspace table how many bytes its next growth may add before memory would
+/// pass `maxmemory` (None: no limit), as Redis 7 asks before expanding a database's dicts.
+fn set_growth_room(x: &mut Exec<'_>, room: Option<usize>) {
+    for d in &mut x.st.ks.dbs {
+        d.dict.set_growth_room(room);
+        d.expires.set_growth_room(room);
+    }
+    x.st.mem.growth_limited = room.is_some();
 }
 
 /// The next key to evict under `policy` (`performEvictions`' selection), or None.

@@ -72,6 +72,9 @@ pub struct Dict<V> {
     /// which matters inside every hash and set value).
     rehash: Option<Box<Rehash<V>>>,
     len: usize,
+    /// Bytes a growth may add without passing `maxmemory` (None: no limit). Set by the
+    /// keyspace's owner before writes; see `set_growth_room`.
+    growth_room: Option<usize>,
 }
 
 /// A resize in progress.
@@ -119,6 +122,26 @@ impl<V> Dict<V> {
             buckets: Vec::new(),
             rehash: None,
             len: 0,
+            growth_room: None,
+        }
+    }
+
+    /// How many bytes a growth of the bucket array may add (None: unlimited). While a
+    /// doubling would need more and the table is below Redis's safe load factor of 1.618
+    /// elements per bucket, it does not grow: chains get a little longer instead of
+    /// `maxmemory` evicting keys to pay for buckets (Redis 7's `dictExpandAllowed`).
+    pub fn set_growth_room(&mut self, room: Option<usize>) {
+        self.growth_room = room;
+    }
+
+    /// True if growing to `new_size` buckets is allowed now (see `set_growth_room`).
+    fn may_grow(&self, new_size: usize) -> bool {
+        match self.growth_room {
+            None => true,
+            Some(room) => {
+                let more = new_size.saturating_mul(std::mem::size_of::<Option<Box<Node<V>>>>());
+                more <= room || self.len.saturating_mul(1000) >= self.bucket_count() * 1618
+            }
         }
     }
 
@@ -301,12 +324,15 @@ impl<V> Dict<V> {
     /// Insert a key known to be absent.
     fn insert_new(&mut self, key: &[u8], value: V) {
         if self.len >= self.bucket_count() {
-            if self.is_rehashing() {
-                // Grown past the table being filled: finish the move first (rare: writes
-                // move a bucket each, so a doubling normally completes before this).
-                self.rehash_some(usize::MAX);
+            let size = (self.len + 1).next_power_of_two().max(MIN_BUCKETS);
+            if self.may_grow(size) {
+                if self.is_rehashing() {
+                    // Grown past the table being filled: finish the move first (rare:
+                    // writes move a bucket each, so a doubling normally completes first).
+                    self.rehash_some(usize::MAX);
+                }
+                self.start_resize(size);
             }
-            self.start_resize((self.len + 1).next_power_of_two().max(MIN_BUCKETS));
         }
         let h = self.hash(key);
         let t = if self.is_rehashing() {
@@ -779,6 +805,37 @@ mod tests {
         // A keyspace node fills jemalloc's 64-byte class exactly (one byte more and it
         // would take 80): the expiry time lives in `Db::expires`, not in the entry.
         assert_eq!(std::mem::size_of::<Node<crate::db::Entry>>(), 64);
+    }
+
+    #[test]
+    fn growth_waits_for_room_up_to_the_safe_load_factor() {
+        let mut d: Dict<u32> = Dict::new();
+        for i in 0..1024u32 {
+            d.insert(&i.to_le_bytes(), i);
+        }
+        while d.is_rehashing() {
+            d.rehash_some(usize::MAX);
+        }
+        assert_eq!(d.bucket_count(), 1024);
+        // No room for a 2048-bucket table: it stays at 1024 until 1.618 per bucket.
+        d.set_growth_room(Some(100));
+        for i in 1024..1657u32 {
+            d.insert(&i.to_le_bytes(), i);
+            assert_eq!(d.bucket_count(), 1024, "grew at {i}");
+        }
+        d.insert(&1657u32.to_le_bytes(), 1657);
+        assert_eq!(d.bucket_count(), 2048, "forced growth past 1.618");
+        // Enough room (or no limit): grows as soon as it is full.
+        d.set_growth_room(Some(2048 * 2 * std::mem::size_of::<usize>()));
+        for i in 1658..2048u32 {
+            d.insert(&i.to_le_bytes(), i);
+        }
+        assert_eq!(d.bucket_count(), 2048);
+        d.insert(&2048u32.to_le_bytes(), 2048);
+        assert_eq!(d.bucket_count(), 4096);
+        for i in 0..=2048u32 {
+            assert_eq!(d.get(&i.to_le_bytes()), Some(&i));
+        }
     }
 
     #[test]

@@ -103,8 +103,18 @@ impl Db {
                 } else {
                     -1
                 };
-                c.taken_bytes += key.len() + e.approx_bytes();
+                // The copy's exact cost (key, value, the list's growth) from the allocator's
+                // per-thread counters: an estimate short by tens of bytes per copy made
+                // eviction beside a snapshot count copies as dataset and evict more.
+                let before = crate::alloc::thread_net();
+                let approx = key.len() + e.approx_bytes();
                 c.taken.push((key.into(), e.clone(), at));
+                c.taken_bytes += match (before, crate::alloc::thread_net()) {
+                    (Some((t0, b)), Some((t1, a))) if t0 == t1 => {
+                        usize::try_from(a - b).unwrap_or(approx)
+                    }
+                    _ => approx,
+                };
             }
         }
     }

@@ -255,7 +255,9 @@ impl Job {
             }
             let index = c.db_index;
             c.taken_bytes = 0;
-            for (k, e, at) in c.taken.drain(..) {
+            // Taken whole (not drained): the list's capacity is freed with it, as
+            // `taken_bytes` (which counted its growth) is reset.
+            for (k, e, at) in std::mem::take(&mut c.taken) {
                 self.copied += 1;
                 if encode {
                     encode_entry(&mut self.pending, index, &k, &e, at);
