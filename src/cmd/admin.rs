@@ -1,7 +1,6 @@
 //! Server-administration commands a Redis client or tool expects even from a server
-//! without replication, cluster, modules or extra ACL users: SLOWLOG (with its log),
-//! LATENCY, ROLE, WAIT, LOLWUT, MODULE, the ACL commands that describe the one `default`
-//! user, and the refusals Redis itself gives on a standalone server (READONLY, READWRITE,
+//! without replication, cluster or modules: SLOWLOG (with its log), LATENCY, ROLE, WAIT,
+//! LOLWUT, MODULE, MONITOR, and the refusals Redis itself gives on a standalone server (READONLY, READWRITE,
 //! ASKING, FAILOVER; REPLICAOF only as NO ONE). Replies and errors are Redis 7.0's.
 
 use std::collections::VecDeque;
@@ -66,23 +65,6 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(srv("replicaof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "5.0.0"));
     t.push(srv("slaveof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "1.0.0"));
     t.push(srv("failover", -1, F::ADMIN | F::NOSCRIPT | F::STALE, failover, "Start a coordinated failover between this server and one of its replicas.", "6.2.0"));
-    let acl_f = F::NOSCRIPT | F::LOADING | F::STALE;
-    let acl = vec![
-        srv("whoami", 2, acl_f, acl_whoami, "Return the name of the user associated to the current connection", "6.0.0"),
-        srv("users", 2, admin, acl_users, "List the username of all the configured ACL rules", "6.0.0"),
-        srv("list", 2, admin, acl_list, "List the current ACL rules in ACL config file format", "6.0.0"),
-        srv("cat", -2, acl_f, acl_cat, "List the ACL categories or the commands inside a category", "6.0.0"),
-        srv("getuser", 3, admin, acl_getuser, "Get the rules for a specific ACL user", "6.0.0"),
-        srv("log", -2, admin, acl_log, "List latest events denied because of ACLs in place", "6.0.0"),
-        srv("genpass", -2, acl_f, acl_genpass, "Generate a pseudorandom secure password to use for ACL users", "6.0.0"),
-        srv("setuser", -3, admin, acl_unsupported, "Modify or create the rules for a specific ACL user", "6.0.0"),
-        srv("deluser", -3, admin, acl_deluser, "Remove the specified ACL users and the associated rules", "6.0.0"),
-        srv("dryrun", -4, admin, acl_unsupported, "Returns whether the user can execute the given command without executing the command.", "7.0.0"),
-        srv("save", 2, admin, acl_no_file, "Save the current ACL rules in the configured ACL file", "6.0.0"),
-        srv("load", 2, admin, acl_no_file, "Reload the ACLs from the configured ACL file", "6.0.0"),
-        srv("help", 2, help, acl_help, "Show helpful text about the different subcommands", "6.0.0"),
-    ];
-    t.push(container("acl", -2, F::empty(), acl).group(Group::Server).doc("A container for Access List Control commands", "6.0.0"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -262,14 +244,33 @@ fn monitor(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 
 /// `argv` with its secrets replaced by `(redacted)`, as Redis shows it in MONITOR and
 /// SLOWLOG (`redactClientCommandArgument`): every AUTH argument, the user name and password
-/// after HELLO's AUTH option, the password after MIGRATE's AUTH and both after AUTH2.
-/// `None` when nothing is secret.
+/// after HELLO's AUTH option, the password after MIGRATE's AUTH and both after AUTH2,
+/// every ACL SETUSER argument after the command, and the values CONFIG SET gives the
+/// sensitive `requirepass` / `masterauth`. `None` when nothing is secret.
 pub fn redacted(argv: &[Bytes]) -> Option<Vec<Bytes>> {
     let name = argv.first()?;
     let hidden = || Bytes::from_static(b"(redacted)");
     let mut out = argv.to_vec();
     let mut changed = false;
-    if name.eq_ignore_ascii_case(b"auth") {
+    let sub = |s: &str| {
+        argv.get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
+    };
+    if name.eq_ignore_ascii_case(b"acl") && sub("setuser") {
+        for a in out.iter_mut().skip(2) {
+            *a = hidden();
+            changed = true;
+        }
+    } else if name.eq_ignore_ascii_case(b"config") && sub("set") {
+        for pair in out[2..].chunks_mut(2) {
+            let sensitive = pair[0].eq_ignore_ascii_case(b"requirepass")
+                || pair[0].eq_ignore_ascii_case(b"masterauth");
+            if let (true, Some(v)) = (sensitive, pair.get_mut(1)) {
+                *v = hidden();
+                changed = true;
+            }
+        }
+    } else if name.eq_ignore_ascii_case(b"auth") {
         for a in out.iter_mut().skip(1) {
             *a = hidden();
             changed = true;
@@ -558,273 +559,9 @@ fn lolwut(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     ))
 }
 
-// ---------------------------------------------------------------------------------------
-// ACL: the one `default` user (its password is `requirepass`)
-
-fn acl_whoami(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::bulk(b"default"))
-}
-
-fn acl_users(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Array(vec![Reply::bulk(b"default")]))
-}
-
-/// `nopass`, or the SHA-256 of `requirepass` as Redis lists it.
-fn password_rule(x: &Exec<'_>) -> String {
-    let pass = &x.st.config.requirepass;
-    if pass.is_empty() {
-        "nopass".into()
-    } else {
-        format!("#{}", sha256_hex(pass.as_bytes()))
-    }
-}
-
-fn acl_list(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Array(vec![Reply::bulk_string(format!(
-        "user default on {} ~* &* +@all",
-        password_rule(x)
-    ))]))
-}
-
-fn acl_getuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if &a[2][..] != b"default" {
-        return Ok(Reply::Null);
-    }
-    let pass = &x.st.config.requirepass;
-    let (flags, passwords) = if pass.is_empty() {
-        (vec![Reply::bulk(b"on"), Reply::bulk(b"nopass")], vec![])
-    } else {
-        (
-            vec![Reply::bulk(b"on")],
-            vec![Reply::bulk_string(sha256_hex(pass.as_bytes()))],
-        )
-    };
-    let field = |s: &str| Reply::bulk(s.as_bytes());
-    Ok(Reply::Map(vec![
-        (field("flags"), Reply::Array(flags)),
-        (field("passwords"), Reply::Array(passwords)),
-        (field("commands"), field("+@all")),
-        (field("keys"), field("~*")),
-        (field("channels"), field("&*")),
-        (field("selectors"), Reply::Array(Vec::new())),
-    ]))
-}
-
-fn acl_cat(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    match a.len() {
-        2 => Ok(Reply::Array(
-            super::introspect::CATEGORIES
-                .iter()
-                .map(|c| Reply::bulk(c.as_bytes()))
-                .collect(),
-        )),
-        3 => {
-            let want = String::from_utf8_lossy(&a[2]).to_lowercase();
-            if !super::introspect::CATEGORIES.contains(&want.as_str()) {
-                return Err(CmdError::err(format!(
-                    "Unknown category '{}'",
-                    String::from_utf8_lossy(&a[2])
-                )));
-            }
-            let mut names = Vec::new();
-            for c in COMMANDS.all_with_parent() {
-                let (spec, parent) = c;
-                if super::introspect::categories(spec, parent).contains(&want.as_str()) {
-                    names.push(Reply::bulk_string(spec.full_name.clone()));
-                }
-            }
-            Ok(Reply::Array(names))
-        }
-        _ => Err(CmdError::bad_subcommand(b"cat", "ACL")),
-    }
-}
-
-fn acl_log(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    match a.get(2) {
-        None => Ok(Reply::Array(Vec::new())),
-        Some(arg) if is(arg, "reset") => Ok(Reply::ok()),
-        Some(arg) => {
-            // Any integer (a negative one too) lists the (empty) log.
-            arg_i64(arg)?;
-            Ok(Reply::Array(Vec::new()))
-        }
-    }
-}
-
-fn acl_genpass(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let bits = match a.get(2) {
-        None => 256,
-        Some(b) => {
-            let n = arg_i64(b)?;
-            if !(1..=4096).contains(&n) {
-                return Err(CmdError::err(
-                    "ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
-                ));
-            }
-            n
-        }
-    };
-    let chars = usize::try_from((bits + 3) / 4).unwrap_or(64);
-    let mut out = String::with_capacity(chars + 16);
-    let mut buf = [0u8; 32];
-    while out.len() < chars {
-        getrandom_fill(&mut buf);
-        for b in buf {
-            out.push_str(&format!("{b:02x}"));
-        }
-    }
-    out.truncate(chars);
-    Ok(Reply::bulk_string(out))
-}
-
-fn acl_deluser(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if a[2..].iter().any(|u| &u[..] == b"default") {
-        return Err(CmdError::err("The 'default' user cannot be removed"));
-    }
-    Ok(Reply::Int(0))
-}
-
-fn acl_unsupported(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err(
-        "strata has only the 'default' user (its password is requirepass)",
-    ))
-}
-
-fn acl_no_file(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err(
-        "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
-    ))
-}
-
-fn acl_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(help_reply(
-        "ACL",
-        &[
-            "CAT [<category>]",
-            "    List all commands that belong to <category>, or all command categories",
-            "    when no category is specified.",
-            "DELUSER <username> [<username> ...]",
-            "    Delete a list of users.",
-            "GETUSER <username>",
-            "    Get the user's details.",
-            "GENPASS [<bits>]",
-            "    Generate a secure 256-bit user password. The optional `bits` argument can",
-            "    be used to specify a different size.",
-            "LIST",
-            "    Show users details in config file format.",
-            "LOG [<count> | RESET]",
-            "    Show the ACL log entries.",
-            "USERS",
-            "    List all the registered usernames.",
-            "WHOAMI",
-            "    Return the current connection username.",
-        ],
-    ))
-}
-
-/// Fill `buf` from the kernel's random source (ACL GENPASS).
-fn getrandom_fill(buf: &mut [u8]) {
-    use std::io::Read;
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
-    if ok.is_err() {
-        // No /dev/urandom: fall back to the clock and a counter mixed (never fails).
-        let mut z = u64::try_from(crate::clock::now_us()).unwrap_or(0);
-        for b in buf.iter_mut() {
-            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut v = z;
-            v = (v ^ (v >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            v = (v ^ (v >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            *b = (v ^ (v >> 31)).to_le_bytes()[0];
-        }
-    }
-}
-
-/// SHA-256 (FIPS 180-4) of `data`, lowercase hex: how ACL LIST/GETUSER show a password.
-fn sha256_hex(data: &[u8]) -> String {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend((0..8).rev().map(|i| (bit_len >> (8 * i)) as u8));
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = word.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (x, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *x = x.wrapping_add(v);
-        }
-    }
-    h.iter().map(|v| format!("{v:08x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_known_vectors() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        // What redis-server 7.0 lists for `requirepass foo`.
-        assert_eq!(
-            sha256_hex(b"foo"),
-            "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
-        );
-        assert_eq!(
-            sha256_hex(&[b'a'; 1000]),
-            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
-        );
-    }
 
     #[test]
     fn slowlog_trims_like_redis_and_keeps_the_newest() {

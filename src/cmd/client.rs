@@ -31,6 +31,11 @@ pub struct Client {
     pub resp: u8,
     /// Passed AUTH (or no password is configured).
     pub authenticated: bool,
+    /// The ACL user it runs as (`default` until AUTH).
+    pub user: Bytes,
+    /// Its user is allowed everything: dispatch skips the ACL check (kept up to date by
+    /// ACL SETUSER / DELUSER and AUTH).
+    pub acl_free: bool,
     /// Connection time, Unix ms.
     pub created_ms: i64,
     /// Last command time, Unix ms.
@@ -114,6 +119,8 @@ impl Client {
             db: 0,
             resp: 2,
             authenticated,
+            user: Bytes::from_static(b"default"),
+            acl_free: true,
             created_ms: now_ms,
             last_cmd_ms: now_ms,
             last_cmd: "NULL",
@@ -183,7 +190,7 @@ impl Client {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -198,6 +205,7 @@ impl Client {
             self.multi.as_ref().map_or(-1, |q| i64::try_from(q.len()).unwrap_or(i64::MAX)),
             self.qbuf,
             self.last_cmd,
+            String::from_utf8_lossy(&self.user),
             self.resp,
             self.lib_name,
             self.lib_ver

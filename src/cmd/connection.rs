@@ -77,9 +77,9 @@ fn quit(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 /// RESET: back to a fresh connection's state (Redis `clearClientConnectionState`): db 0,
-/// RESP2, no name, no NO-EVICT/NO-TOUCH, and deauthenticated when a password is required.
+/// RESP2, no name, no NO-EVICT/NO-TOUCH, and back to the default user (authenticated only
+/// when it needs no password).
 fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    let needs_pass = !x.st.config.requirepass.is_empty();
     x.db = 0;
     let id = x.client_id;
     x.st.unwatch_all(id);
@@ -99,7 +99,7 @@ fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     c.name = None;
     c.no_evict = false;
     c.no_touch = false;
-    c.authenticated = !needs_pass;
+    super::acl::reset_client(x);
     Ok(Reply::Simple("RESET".into()))
 }
 
@@ -117,20 +117,6 @@ fn select(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// Constant-time comparison, so a password cannot be guessed byte by byte from timing.
-fn secret_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Check `user`/`pass` against the only user, `default` (nopass unless `requirepass`).
-fn check_password(x: &Exec<'_>, user: &[u8], pass: &[u8]) -> bool {
-    let required = x.st.config.requirepass.as_bytes();
-    user == b"default" && (required.is_empty() || secret_eq(pass, required))
-}
-
 fn wrongpass() -> CmdError {
     CmdError::Raw("WRONGPASS invalid username-password pair or user is disabled.".into())
 }
@@ -140,7 +126,7 @@ fn auth(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::Syntax);
     }
     let (user, pass): (&[u8], &[u8]) = if a.len() == 2 {
-        if x.st.config.requirepass.is_empty() {
+        if x.st.acl.default_nopass() {
             return Err(CmdError::err(
                 "AUTH <password> called without any password configured for the default user. \
                  Are you sure your configuration is correct?",
@@ -150,10 +136,9 @@ fn auth(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         (&a[1], &a[2])
     };
-    if !check_password(x, user, pass) {
+    if !super::acl::authenticate(x, "auth", user, pass) {
         return Err(wrongpass());
     }
-    x.client().authenticated = true;
     Ok(Reply::ok())
 }
 
@@ -206,12 +191,11 @@ fn hello(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
     }
     if let Some((user, pass)) = creds {
-        if !check_password(x, &user, &pass) {
+        if !super::acl::authenticate(x, "hello", &user, &pass) {
             return Err(wrongpass());
         }
-        x.client().authenticated = true;
     }
-    if !x.client().authenticated {
+    if !x.client().authenticated && x.st.acl.auth_required {
         return Err(CmdError::Raw(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
              HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
@@ -317,6 +301,7 @@ struct KillFilter {
     laddr: Option<String>,
     id: Option<u64>,
     normal_type: Option<bool>,
+    user: Option<Bytes>,
     skipme: bool,
 }
 
@@ -325,12 +310,13 @@ impl KillFilter {
         self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && self.id.is_none_or(|id| id == c.id)
+            && self.user.as_ref().is_none_or(|u| *u == c.user)
             && self.normal_type.unwrap_or(true)
             && !(self.skipme && c.id == me)
     }
 }
 
-fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
+fn parse_kill_filter(x: &Exec<'_>, a: &[Bytes]) -> Result<KillFilter, CmdError> {
     if a.len() == 3 {
         // Old form: CLIENT KILL <addr>; you may kill yourself.
         return Ok(KillFilter {
@@ -359,9 +345,10 @@ fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
         } else if is(opt, "laddr") {
             f.laddr = Some(lossy(val));
         } else if is(opt, "user") {
-            if &val[..] != b"default" {
+            if x.st.acl.user(val).is_none() {
                 return Err(CmdError::err(format!("No such user '{}'", lossy(val))));
             }
+            f.user = Some(val.clone());
         } else if is(opt, "skipme") {
             f.skipme = if is(val, "yes") {
                 true
@@ -378,7 +365,7 @@ fn parse_kill_filter(a: &[Bytes]) -> Result<KillFilter, CmdError> {
 }
 
 fn client_kill(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let f = parse_kill_filter(a)?;
+    let f = parse_kill_filter(x, a)?;
     let me = x.client_id;
     let mut killed = 0i64;
     let mut kill_me = false;
@@ -660,6 +647,7 @@ mod tests {
             AUTH bob x => -WRONGPASS invalid username-password pair or user is disabled.
             AUTH a b c => -ERR syntax error");
         t.st.config.requirepass = "secret".into();
+        t.st.acl.configure(&t.st.config);
         t.add_client(2, false);
         // NOAUTH comes from dispatch for every command without NO_AUTH.
         t.script_as(2, r"

@@ -12,15 +12,20 @@ use super::registry::COMMANDS;
 use super::{CommandSpec, Flags, Journal};
 use crate::resp::Reply;
 
-fn admit(x: &mut Exec<'_>, spec: &CommandSpec) -> Result<(), CmdError> {
+fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), CmdError> {
     if x.caller != Caller::Client {
         return Ok(());
     }
     let c = x.client();
-    if !c.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
+    let (authenticated, acl_free) = (c.authenticated, c.acl_free);
+    if !authenticated && !spec.flags.contains(Flags::NO_AUTH) && x.st.acl.auth_required {
         return Err(CmdError::NoAuth);
     }
-    let subscribed = c.in_subscribed_mode();
+    // ACL: one flag for a user allowed everything; scripts check in redis.call.
+    if !acl_free && !x.in_script {
+        super::acl::admit(x, spec, argv)?;
+    }
+    let subscribed = x.client().in_subscribed_mode();
     // maxmemory: evict, or refuse commands that may grow memory (Redis checks it after
     // authentication, before MISCONF; never for commands run by EXEC or a script).
     if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script {
@@ -156,7 +161,7 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             queuing,
         );
     }
-    let admitted = admit(x, spec);
+    let admitted = admit(x, spec, argv);
     if x.caller == Caller::Client && x.st.tracking.is_active() {
         // Keys evicted to make room for this command are invalidated before it runs (so
         // ahead of its reply), as Redis evicts before it calls the command; so are keys
@@ -336,7 +341,9 @@ fn count_error(st: &mut super::exec::Stats, text: &str) {
     *st.errors.entry(code).or_insert(0) += 1;
 }
 
-fn error_reply(x: &mut Exec<'_>, e: CmdError, id: Option<usize>) -> Reply {
+/// Count a command refused before it ran (INFO commandstats `rejected_calls`, errorstats)
+/// and make its error reply.
+pub fn error_reply(x: &mut Exec<'_>, e: CmdError, id: Option<usize>) -> Reply {
     let text = e.to_string();
     let st = &mut x.st.stats;
     if let Some(id) = id {

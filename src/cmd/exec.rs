@@ -295,6 +295,10 @@ pub struct State {
     pub clock_mark: Option<std::time::Instant>,
     /// CLIENT PAUSE in force: (until Unix ms, every command (ALL) or only writes (WRITE)).
     pub pause: Option<(i64, bool)>,
+    /// ACL users and the ACL LOG.
+    pub acl: super::acl::Acl,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call `noscript` commands.
+    pub script_deny_disabled: bool,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -414,7 +418,11 @@ impl State {
         let replicas = super::repl::Replicas::new(&config);
         let mut tracking = super::tracking::Tracking::default();
         tracking.configure(&config);
+        let mut acl = super::acl::Acl::default();
+        acl.configure(&config);
         State {
+            acl,
+            script_deny_disabled: false,
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
             stats: Stats::default(),

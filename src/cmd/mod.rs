@@ -3,6 +3,7 @@
 //! command group. Handlers parse arguments and shape replies; value semantics live in
 //! `db/`. Handlers are synchronous and deterministic given (state, argv, now).
 
+pub mod acl;
 pub mod admin;
 pub mod bitmap;
 pub mod blocking;

@@ -59,6 +59,7 @@ pub static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
     super::scripting::register(&mut specs);
     super::function::register(&mut specs);
     super::admin::register(&mut specs);
+    super::acl::register(&mut specs);
     super::repl::register(&mut specs);
     let r = Registry::build(specs);
     if let Err(e) = r.validate() {

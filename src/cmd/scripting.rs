@@ -106,8 +106,11 @@ impl Host for ScriptHost<'_, '_> {
         if spec.handler.is_none() || !spec.arity_ok(argv.len()) {
             return err("ERR Wrong number of args calling Redis command from script");
         }
-        if spec.flags.contains(Flags::NOSCRIPT) {
+        if spec.flags.contains(Flags::NOSCRIPT) && !self.x.st.script_deny_disabled {
             return err("ERR This Redis command is not allowed from script");
+        }
+        if let Err(e) = super::acl::admit_script(self.x, spec, argv) {
+            return dispatch::error_reply(self.x, CmdError::Raw(e), Some(spec.id));
         }
         // Redis refuses `write` and `may-replicate` commands (PUBLISH, PFCOUNT …) alike.
         if self.readonly
@@ -125,8 +128,8 @@ impl Host for ScriptHost<'_, '_> {
         r
     }
 
-    fn command_exists(&mut self, name: &[u8]) -> bool {
-        COMMANDS.get(name).is_some()
+    fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool> {
+        super::acl::may_run(self.x, argv)
     }
 }
 

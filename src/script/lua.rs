@@ -52,12 +52,6 @@ end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
-  if select('#', ...) < 1 then raise("Please specify at least one argument for this redis lib call") end
-  local ok = hooks.command_exists(...)
-  if not ok then raise("Invalid command passed to redis.acl_check_cmd()") end
-  return true
-end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 
@@ -562,16 +556,43 @@ impl Vm {
         let out = lua.scope(|scope| {
             let call = scope.create_function(|lua, a: Variadic<Value>| do_call(lua, a, true))?;
             let pcall = scope.create_function(|lua, a: Variadic<Value>| do_call(lua, a, false))?;
-            let exists = scope.create_function(|_, a: Variadic<Value>| {
-                let name = a.first().and_then(arg_bytes).unwrap_or_default();
-                Ok(host_cell
-                    .try_borrow_mut()
-                    .map_err(|_| mlua::Error::RecursiveMutCallback)?
-                    .command_exists(&name))
-            })?;
+            // redis.acl_check_cmd: a Rust function, so its errors point at the script's line.
+            let acl_check =
+                scope.create_function(|lua, a: Variadic<Value>| {
+                    if a.is_empty() {
+                        return raise(
+                            &hooks,
+                            lua,
+                            "ERR Please specify at least one argument for this redis lib call",
+                        );
+                    }
+                    let mut argv = Vec::with_capacity(a.len());
+                    for v in a.iter() {
+                        match arg_bytes(v) {
+                            Some(b) => argv.push(b),
+                            None => return raise(
+                                &hooks,
+                                lua,
+                                "ERR Lua redis lib command arguments must be strings or integers",
+                            ),
+                        }
+                    }
+                    let verdict = host_cell
+                        .try_borrow_mut()
+                        .map_err(|_| mlua::Error::RecursiveMutCallback)?
+                        .acl_check(&argv);
+                    match verdict {
+                        Some(ok) => Ok(Value::Boolean(ok)),
+                        None => raise(
+                            &hooks,
+                            lua,
+                            "ERR Invalid command passed to redis.acl_check_cmd()",
+                        ),
+                    }
+                })?;
             redis.raw_set("call", call)?;
             redis.raw_set("pcall", pcall)?;
-            hooks.raw_set("command_exists", exists)?;
+            redis.raw_set("acl_check_cmd", acl_check)?;
             let r = match target {
                 Target::Script(_) => self
                     .runner
@@ -585,7 +606,7 @@ impl Vm {
             };
             redis.raw_set("call", Value::Nil)?;
             redis.raw_set("pcall", Value::Nil)?;
-            hooks.raw_set("command_exists", Value::Nil)?;
+            redis.raw_set("acl_check_cmd", Value::Nil)?;
             r
         })?;
         let resp: u8 = if self.hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {

@@ -91,8 +91,9 @@ pub trait Host {
     /// Run one command for `redis.call`/`redis.pcall` and return its reply (errors are
     /// `Reply::Error`; the script layer decides whether to raise them).
     fn call(&mut self, argv: &[Bytes]) -> Reply;
-    /// True if `name` is a command (`redis.acl_check_cmd`).
-    fn command_exists(&mut self, name: &[u8]) -> bool;
+    /// `redis.acl_check_cmd`: whether the script's user may run `argv`; None when it
+    /// names no command.
+    fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool>;
 }
 
 /// The script cache and its VM (one per server, behind the engine lock).

@@ -41,9 +41,11 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     let mut early = BytesMut::new();
     let register = |st: &mut crate::cmd::State| {
         let id = st.clients.next_id();
-        let auth = st.config.requirepass.is_empty();
+        let auth = st.acl.default_authenticated();
+        let acl_free = st.acl.unrestricted(b"default");
         let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
         let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
+        c.acl_free = acl_free;
         c.kill = Some(Arc::new(move || {
             k2.flag.store(true, Ordering::Release);
             k2.notify.notify_one();

@@ -590,7 +590,7 @@ impl Engine {
         ConnView {
             resp: c.map_or(2, |c| c.resp),
             close: c.is_none_or(|c| c.close_after_reply),
-            authenticated: c.is_some_and(|c| c.authenticated),
+            authenticated: c.is_some_and(|c| c.authenticated) || !st.acl.auth_required,
             max_bulk_len: st.config.proto_max_bulk_len,
             timeout_s: st.config.timeout,
             query_buffer_limit: st.config.client_query_buffer_limit,
