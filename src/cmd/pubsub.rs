@@ -446,11 +446,13 @@ fn pubsub_shardchannels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError
     Ok(names_matching(x.st.pubsub.shard_channels.keys(), a.get(2)))
 }
 
+/// Channel, count, channel, count…: a flat array in RESP3 too (Redis 7.0 replies an
+/// array, not a map; clients such as redis-py parse it as pairs).
 fn numsub(map: &std::collections::HashMap<Bytes, Vec<u64>>, a: &[Bytes]) -> Reply {
-    Reply::Map(
+    Reply::Array(
         a[2..]
             .iter()
-            .map(|c| (Reply::bulk(c), count(map.get(c).map_or(0, Vec::len))))
+            .flat_map(|c| [Reply::bulk(c), count(map.get(c).map_or(0, Vec::len))])
             .collect(),
     )
 }
