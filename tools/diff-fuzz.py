@@ -6,7 +6,9 @@ replies of unordered set commands sorted). Commands whose replies depend on time
 randomness or the server itself are left out.
 
 Usage: tools/diff-fuzz.py STRATA_PORT REDIS_PORT [--seed N] [--commands N] [--max-args N]
-Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
+                          [--resp3]
+--resp3 speaks RESP3 (HELLO 3) to both, so reply shapes (maps, sets, doubles, booleans,
+nulls) are compared too. Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
 exit status 1 if any.
 """
 import argparse
@@ -62,9 +64,24 @@ class Conn:
         if kind == b"$":
             n = int(body)
             return None if n < 0 else (b"$", self.f.read(n + 2)[:-2])
-        if kind == b"*":
+        if kind in (b"*", b">"):
             n = int(body)
             return None if n < 0 else [self.read() for _ in range(n)]
+        # RESP3
+        if kind == b"%":
+            pairs = [(self.read(), self.read()) for _ in range(int(body))]
+            return ("map", sorted(map(repr, pairs)))
+        if kind == b"~":
+            return ("set", sorted(repr(self.read()) for _ in range(int(body))))
+        if kind in (b"=", b"!"):
+            data = self.f.read(int(body) + 2)[:-2]
+            return (kind, data.split(b" ")[0] if kind == b"!" else data)
+        if kind == b"|":
+            for _ in range(int(body)):
+                self.read(), self.read()
+            return self.read()
+        if kind == b"_":
+            return None
         return (kind, body)
 
 
@@ -75,6 +92,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--commands", type=int, default=20000)
     ap.add_argument("--max-args", type=int, default=6)
+    ap.add_argument("--resp3", action="store_true")
     o = ap.parse_args()
     rnd = random.Random(o.seed)
     out = subprocess.run(["redis-cli", "-p", str(o.redis_port), "command", "list"],
@@ -82,6 +100,9 @@ def main():
     names = [n.encode() for n in out.split() if n not in SKIP]
     a, b = Conn(o.strata_port), Conn(o.redis_port)
     for c in (a, b):
+        if o.resp3:
+            c.send([b"HELLO", b"3"])
+            c.read()
         c.send([b"FLUSHALL"])
         c.read()
     mism = collections.Counter()
@@ -97,7 +118,8 @@ def main():
         if ra != rb:
             mism[name] += 1
             example.setdefault(name, (b" ".join(argv), ra, rb))
-    print(f"{o.commands} commands, seed {o.seed}: {sum(mism.values())} mismatches")
+    proto = "RESP3" if o.resp3 else "RESP2"
+    print(f"{o.commands} commands, seed {o.seed}, {proto}: {sum(mism.values())} mismatches")
     for name, n in mism.most_common():
         cmd, ra, rb = example[name]
         print(f"{name.decode()} x{n}: {cmd[:120]!r}\n  strata: {str(ra)[:200]}\n  redis:  {str(rb)[:200]}")
