@@ -1,7 +1,8 @@
 //! Server-administration commands a Redis client or tool expects even from a server
 //! without replication, cluster or modules: SLOWLOG (with its log), LATENCY, ROLE, WAIT,
-//! LOLWUT, MODULE, MONITOR, and the refusals Redis itself gives on a standalone server (READONLY, READWRITE,
-//! ASKING, FAILOVER; REPLICAOF only as NO ONE). Replies and errors are Redis 7.0's.
+//! LOLWUT, MODULE, MONITOR, and the refusals Redis itself gives on a standalone server
+//! (READONLY, READWRITE, ASKING, CLUSTER, FAILOVER; REPLICAOF only as NO ONE). Replies
+//! and errors are Redis 7.0's.
 
 use std::collections::VecDeque;
 
@@ -61,6 +62,41 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     t.push(cluster_off("readonly", F::FAST | F::LOADING | F::STALE, "Enables read queries for a connection to a Redis Cluster replica node", "3.0.0"));
     t.push(cluster_off("readwrite", F::FAST | F::LOADING | F::STALE, "Disables read queries for a connection to a Redis Cluster replica node", "3.0.0"));
     t.push(cluster_off("asking", F::FAST, "Sent by cluster clients after an -ASK redirect", "3.0.0"));
+    // CLUSTER: every subcommand answers that cluster support is disabled (a standalone
+    // Redis's reply), with Redis's flags, so ACL categories and script rules match.
+    let cl = |name, arity, flags, summary, since| {
+        cmd(name, arity, flags, no_cluster).group(Group::Cluster).doc(summary, since)
+    };
+    let cluster = vec![
+        cl("addslots", -3, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Assign new hash slots to receiving node", "3.0.0"),
+        cl("addslotsrange", -4, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Assign new hash slots to receiving node", "7.0.0"),
+        cl("bumpepoch", 2, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Advance the cluster config epoch", "3.0.0"),
+        cl("count-failure-reports", 3, F::ADMIN | F::STALE, "Return the number of failure reports active for a given node", "3.0.0"),
+        cl("countkeysinslot", 3, F::STALE, "Return the number of local keys in the specified hash slot", "3.0.0"),
+        cl("delslots", -3, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Set hash slots as unbound in receiving node", "3.0.0"),
+        cl("delslotsrange", -4, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Set hash slots as unbound in receiving node", "7.0.0"),
+        cl("failover", -2, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Forces a replica to perform a manual failover of its master.", "3.0.0"),
+        cl("flushslots", 2, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Delete a node's own slots information", "3.0.0"),
+        cl("forget", 3, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Remove a node from the nodes table", "3.0.0"),
+        cl("getkeysinslot", 4, F::STALE, "Return local key names in the specified hash slot", "3.0.0"),
+        cl("help", 2, F::LOADING | F::STALE, "Show helpful text about the different subcommands", "5.0.0"),
+        cl("info", 2, F::STALE, "Provides info about Redis Cluster node state", "3.0.0"),
+        cl("keyslot", 3, F::STALE, "Returns the hash slot of the specified key", "3.0.0"),
+        cl("links", 2, F::STALE, "Returns a list of all TCP links to and from peer nodes in cluster", "7.0.0"),
+        cl("meet", -4, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Force a node cluster to handshake with another node", "3.0.0"),
+        cl("myid", 2, F::STALE, "Return the node id", "3.0.0"),
+        cl("nodes", 2, F::STALE, "Get Cluster config for the node", "3.0.0"),
+        cl("replicas", 3, F::ADMIN | F::STALE, "List replica nodes of the specified master node", "5.0.0"),
+        cl("replicate", 3, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Reconfigure a node as a replica of the specified master node", "3.0.0"),
+        cl("reset", -2, F::ADMIN | F::NOSCRIPT | F::STALE, "Reset a Redis Cluster node", "3.0.0"),
+        cl("saveconfig", 2, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Forces the node to save cluster state on disk", "3.0.0"),
+        cl("set-config-epoch", 3, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Set the configuration epoch in a new node", "3.0.0"),
+        cl("setslot", -4, F::ADMIN | F::STALE | F::NO_ASYNC_LOADING, "Bind a hash slot to a specific node", "3.0.0"),
+        cl("shards", 2, F::STALE, "Get array of cluster slots to node mappings", "7.0.0"),
+        cl("slaves", 3, F::ADMIN | F::STALE, "List replica nodes of the specified master node", "3.0.0"),
+        cl("slots", 2, F::STALE, "Get array of Cluster slot to node mappings", "3.0.0"),
+    ];
+    t.push(container("cluster", -2, F::empty(), cluster).group(Group::Cluster).doc("A container for cluster commands", "3.0.0"));
     let repl = F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING;
     t.push(srv("replicaof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "5.0.0"));
     t.push(srv("slaveof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "1.0.0"));

@@ -98,7 +98,7 @@ fn fcall_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply,
     let args = &a[3 + n..];
     // The registry lives in the state the function's commands also reach: take it out.
     let mut functions = std::mem::take(&mut x.st.functions);
-    let reply = run_in_unit(x, readonly || no_writes, |host| {
+    let reply = run_in_unit(x, readonly || no_writes, allow_oom, |host| {
         functions.call(&a[1], a, keys, args, host)
     });
     x.st.functions = functions;

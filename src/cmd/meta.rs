@@ -1557,6 +1557,478 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "cluster",
+        summary: "A container for cluster commands",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "Depends on subcommand.",
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|addslots",
+        summary: "Assign new hash slots to receiving node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of hash slot arguments",
+        args: &[
+            Arg {
+                name: "slot",
+                kind: T::Integer,
+                flags: MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|addslotsrange",
+        summary: "Assign new hash slots to receiving node",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
+        args: &[
+            Arg {
+                name: "start-slot_end-slot",
+                kind: T::Block,
+                flags: MULTI,
+                args: &[
+                    Arg {
+                        name: "start-slot",
+                        kind: T::Integer,
+                        ..A
+                    },
+                    Arg {
+                        name: "end-slot",
+                        kind: T::Integer,
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|bumpepoch",
+        summary: "Advance the cluster config epoch",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|count-failure-reports",
+        summary: "Return the number of failure reports active for a given node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of failure reports",
+        tips: &["nondeterministic_output"],
+        args: &[
+            Arg {
+                name: "node-id",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|countkeysinslot",
+        summary: "Return the number of local keys in the specified hash slot",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "slot",
+                kind: T::Integer,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|delslots",
+        summary: "Set hash slots as unbound in receiving node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of hash slot arguments",
+        args: &[
+            Arg {
+                name: "slot",
+                kind: T::Integer,
+                flags: MULTI,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|delslotsrange",
+        summary: "Set hash slots as unbound in receiving node",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of the slots between the start slot and end slot arguments.",
+        args: &[
+            Arg {
+                name: "start-slot_end-slot",
+                kind: T::Block,
+                flags: MULTI,
+                args: &[
+                    Arg {
+                        name: "start-slot",
+                        kind: T::Integer,
+                        ..A
+                    },
+                    Arg {
+                        name: "end-slot",
+                        kind: T::Integer,
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|failover",
+        summary: "Forces a replica to perform a manual failover of its master.",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "options",
+                kind: T::Oneof,
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "force",
+                        kind: T::PureToken,
+                        token: "FORCE",
+                        ..A
+                    },
+                    Arg {
+                        name: "takeover",
+                        kind: T::PureToken,
+                        token: "TAKEOVER",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|flushslots",
+        summary: "Delete a node's own slots information",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|forget",
+        summary: "Remove a node from the nodes table",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "node-id",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|getkeysinslot",
+        summary: "Return local key names in the specified hash slot",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(log(N)) where N is the number of requested keys",
+        tips: &["nondeterministic_output"],
+        args: &[
+            Arg {
+                name: "slot",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "count",
+                kind: T::Integer,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|help",
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|info",
+        summary: "Provides info about Redis Cluster node state",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|keyslot",
+        summary: "Returns the hash slot of the specified key",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of bytes in the key",
+        args: &[
+            Arg {
+                name: "key",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|links",
+        summary: "Returns a list of all TCP links to and from peer nodes in cluster",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|meet",
+        summary: "Force a node cluster to handshake with another node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        history: &[
+            ("4.0.0", "Added the optional `cluster_bus_port` argument."),
+        ],
+        args: &[
+            Arg {
+                name: "ip",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "port",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "cluster_bus_port",
+                kind: T::Integer,
+                since: "4.0.0",
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|myid",
+        summary: "Return the node id",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|nodes",
+        summary: "Get Cluster config for the node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|replicas",
+        summary: "List replica nodes of the specified master node",
+        since: "5.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        tips: &["nondeterministic_output"],
+        args: &[
+            Arg {
+                name: "node-id",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|replicate",
+        summary: "Reconfigure a node as a replica of the specified master node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "node-id",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|reset",
+        summary: "Reset a Redis Cluster node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the number of known nodes. The command may execute a FLUSHALL as a side effect.",
+        args: &[
+            Arg {
+                name: "hard_soft",
+                kind: T::Oneof,
+                flags: OPT,
+                args: &[
+                    Arg {
+                        name: "hard",
+                        kind: T::PureToken,
+                        token: "HARD",
+                        ..A
+                    },
+                    Arg {
+                        name: "soft",
+                        kind: T::PureToken,
+                        token: "SOFT",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|saveconfig",
+        summary: "Forces the node to save cluster state on disk",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|set-config-epoch",
+        summary: "Set the configuration epoch in a new node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "config-epoch",
+                kind: T::Integer,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|setslot",
+        summary: "Bind a hash slot to a specific node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                name: "slot",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "subcommand",
+                kind: T::Oneof,
+                args: &[
+                    Arg {
+                        name: "node-id",
+                        kind: T::String,
+                        token: "IMPORTING",
+                        ..A
+                    },
+                    Arg {
+                        name: "node-id",
+                        kind: T::String,
+                        token: "MIGRATING",
+                        ..A
+                    },
+                    Arg {
+                        name: "node-id",
+                        kind: T::String,
+                        token: "NODE",
+                        ..A
+                    },
+                    Arg {
+                        name: "stable",
+                        kind: T::PureToken,
+                        token: "STABLE",
+                        ..A
+                    },
+                ],
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|shards",
+        summary: "Get array of cluster slots to node mappings",
+        since: "7.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of cluster nodes",
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|slaves",
+        summary: "List replica nodes of the specified master node",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(1)",
+        deprecated_since: "5.0.0",
+        replaced_by: "`CLUSTER REPLICAS`",
+        doc_flags: &["deprecated"],
+        tips: &["nondeterministic_output"],
+        args: &[
+            Arg {
+                name: "node-id",
+                kind: T::String,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
+        name: "cluster|slots",
+        summary: "Get array of Cluster slot to node mappings",
+        since: "3.0.0",
+        group: "cluster",
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        deprecated_since: "7.0.0",
+        replaced_by: "`CLUSTER SHARDS`",
+        doc_flags: &["deprecated"],
+        history: &[
+            ("4.0.0", "Added node IDs."),
+            ("7.0.0", "Added additional networking metadata field."),
+        ],
+        tips: &["nondeterministic_output"],
+        ..M
+    },
+    CommandMeta {
         name: "command",
         summary: "Get array of Redis command details",
         since: "2.8.13",

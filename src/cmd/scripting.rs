@@ -91,6 +91,11 @@ fn numkeys(a: &[Bytes]) -> Result<usize, CmdError> {
 struct ScriptHost<'x, 'a> {
     x: &'x mut Exec<'a>,
     readonly: bool,
+    /// Memory was over `maxmemory` when the script started (and it did not declare
+    /// `allow-oom`): commands that may grow memory are refused until it wrote something.
+    oom_at_start: bool,
+    /// `Exec::dirty` when the script started.
+    dirty_at_start: u64,
 }
 
 impl Host for ScriptHost<'_, '_> {
@@ -111,6 +116,14 @@ impl Host for ScriptHost<'_, '_> {
         }
         if let Err(e) = super::acl::admit_script(self.x, spec, argv) {
             return dispatch::error_reply(self.x, CmdError::Raw(e), Some(spec.id));
+        }
+        // Redis's scriptVerifyOOM: a script that has not written yet is stopped at its
+        // first command that may grow memory.
+        if self.oom_at_start
+            && self.x.dirty == self.dirty_at_start
+            && spec.flags.contains(Flags::DENYOOM)
+        {
+            return err(super::memory::OOM_ERROR);
         }
         // Redis refuses `write` and `may-replicate` commands (PUBLISH, PFCOUNT …) alike.
         if self.readonly
@@ -230,7 +243,7 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
     }
     // The VM lives in the state the script's commands also reach: take it out while it runs.
     let mut scripts = std::mem::take(&mut x.st.scripts);
-    let reply = run_in_unit(x, readonly || no_writes, |host| {
+    let reply = run_in_unit(x, readonly || no_writes, allow_oom, |host| {
         scripts.run(sha, keys, args, host)
     });
     x.st.scripts = scripts;
@@ -275,17 +288,25 @@ pub(super) fn check_may_write(
 pub(super) fn run_in_unit(
     x: &mut Exec<'_>,
     readonly: bool,
+    allow_oom: bool,
     body: impl FnOnce(&mut dyn Host) -> Reply,
 ) -> Reply {
+    let oom_at_start = !allow_oom
+        && x.caller == super::Caller::Client
+        && x.st.config.maxmemory > 0
+        && super::memory::perform_evictions(x) == super::memory::Evict::Fail;
     let saved_db = x.db;
     let client_db = x.client().db;
     let last_cmd = x.client().last_cmd;
     let was_in_script = x.in_script;
     x.in_script = true;
     let reply = {
+        let dirty_at_start = x.dirty;
         let mut host = ScriptHost {
             x: &mut *x,
             readonly,
+            oom_at_start,
+            dirty_at_start,
         };
         body(&mut host)
     };

@@ -72,8 +72,8 @@ fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
         _ => {}
     }
     if let Value::String(s) = field("big_number") {
-        // No big-number reply shape exists in `Reply` yet: sent as a bulk string.
-        return Reply::Bulk(Bytes::from(map_crlf(&s.as_bytes()).into_bytes()));
+        // A RESP3 big number (a bulk string to a RESP2 client, as the encoder sends it).
+        return Reply::BigNumber(map_crlf(&s.as_bytes()));
     }
     if let Value::Table(v) = field("verbatim_string") {
         let fmt = v.raw_get::<Value>("format").unwrap_or(Value::Nil);
