@@ -184,6 +184,8 @@ enum Kind {
     Str,
     Enum(&'static [&'static str]),
     Bool,
+    /// A memory value, or a percentage (`N%`, at most 100).
+    MemOrPercent,
 }
 
 struct Directive {
@@ -207,13 +209,13 @@ const DIRECTIVES: &[Directive] = &[
     d(
         "bind",
         Kind::Str,
-        false,
+        true,
         "addresses to listen on (default 127.0.0.1)",
     ),
     d(
         "port",
         Kind::Int(0, 65535),
-        false,
+        true,
         "TCP port (default 6379; 0 picks a free port)",
     ),
     d(
@@ -521,7 +523,12 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "compatibility",
     ),
-    d("maxmemory-clients", Kind::Str, true, "compatibility"),
+    d(
+        "maxmemory-clients",
+        Kind::MemOrPercent,
+        true,
+        "compatibility",
+    ),
     d("aof-use-rdb-preamble", Kind::Bool, true, "compatibility"),
     d("masterauth", Kind::Str, true, "compatibility"),
     d("masteruser", Kind::Str, true, "compatibility"),
@@ -531,6 +538,63 @@ const DIRECTIVES: &[Directive] = &[
         false,
         "connection worker threads (default 1)",
     ),
+    d(
+        "replicaof",
+        Kind::Str,
+        false,
+        "compatibility (use the REPLICAOF command)",
+    ),
+    // Hidden (as in Redis: CONFIG GET names them only explicitly, never by pattern).
+    d(
+        "key-load-delay",
+        Kind::SignedInt(i32::MIN as i64, i32::MAX as i64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "rdb-key-save-delay",
+        Kind::SignedInt(i32::MIN as i64, i32::MAX as i64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "loading-process-events-interval-bytes",
+        Kind::Int(1024, i32::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("use-exit-on-panic", Kind::Bool, true, "compatibility"),
+    d(
+        "watchdog-period",
+        Kind::Int(0, i32::MAX as u64),
+        true,
+        "compatibility",
+    ),
+];
+
+/// Directives CONFIG GET shows only when asked for by name (Redis's `HIDDEN_CONFIG`).
+const HIDDEN: &[&str] = &[
+    "key-load-delay",
+    "rdb-key-save-delay",
+    "loading-process-events-interval-bytes",
+    "use-exit-on-panic",
+    "watchdog-period",
+];
+
+/// Old names Redis still accepts, and the directive each names.
+const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-read-only", "replica-read-only"),
+    ("slaveof", "replicaof"),
 ];
 
 fn default_extra() -> Vec<(&'static str, String)> {
@@ -570,6 +634,12 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("masterauth", ""),
         ("masteruser", ""),
         ("io-threads", "1"),
+        ("replicaof", ""),
+        ("key-load-delay", "0"),
+        ("rdb-key-save-delay", "0"),
+        ("loading-process-events-interval-bytes", "2097152"),
+        ("use-exit-on-panic", "no"),
+        ("watchdog-period", "0"),
         (
             "client-output-buffer-limit",
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -670,20 +740,10 @@ impl std::error::Error for ConfigError {}
 
 fn find(name: &str) -> Option<&'static Directive> {
     let name = name.to_ascii_lowercase();
-    let name = match name.as_str() {
-        "lua-time-limit" => "busy-reply-threshold",
-        "hash-max-ziplist-entries" => "hash-max-listpack-entries",
-        "hash-max-ziplist-value" => "hash-max-listpack-value",
-        "zset-max-ziplist-entries" => "zset-max-listpack-entries",
-        "zset-max-ziplist-value" => "zset-max-listpack-value",
-        "list-max-ziplist-size" => "list-max-listpack-size",
-        "repl-ping-slave-period" => "repl-ping-replica-period",
-        "min-slaves-to-write" => "min-replicas-to-write",
-        "min-slaves-max-lag" => "min-replicas-max-lag",
-        "slave-serve-stale-data" => "replica-serve-stale-data",
-        "slave-read-only" => "replica-read-only",
-        other => other,
-    };
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name.as_str(), |(_, canonical)| canonical);
     DIRECTIVES.iter().find(|d| d.name == name)
 }
 
@@ -691,6 +751,17 @@ impl Config {
     /// Every directive name, in table order.
     pub fn names() -> impl Iterator<Item = &'static str> {
         DIRECTIVES.iter().map(|d| d.name)
+    }
+
+    /// The names a CONFIG GET pattern matches, as Redis: every directive but the hidden
+    /// ones, and the old aliases too.
+    pub fn listed_names() -> impl Iterator<Item = &'static str> {
+        Config::names().filter(|n| !HIDDEN.contains(n)).chain(
+            ALIASES
+                .iter()
+                .map(|(alias, _)| *alias)
+                .filter(|a| !Config::names().any(|n| n == *a)),
+        )
     }
 
     /// `(name, help)` for `--help`.
@@ -754,6 +825,13 @@ impl Config {
         if runtime && !d.mutable {
             return Err(ConfigError::Immutable(d.name.to_string()));
         }
+        if d.name == "replicaof" && !value.is_empty() {
+            // Listed for CONFIG GET; a replica is made by the REPLICAOF command only.
+            return Err(ConfigError::BadValue(
+                d.name.to_string(),
+                "not supported in a config file: use the REPLICAOF command".into(),
+            ));
+        }
         let bad = |why: &str| ConfigError::BadValue(d.name.to_string(), why.to_string());
         // Validate by kind first.
         let normalized: String = match d.kind {
@@ -798,6 +876,21 @@ impl Config {
             Kind::Bool => parse_bool(value)
                 .ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
                 .to_string(),
+            Kind::MemOrPercent => match parse_memory(value) {
+                Some(n) => n.to_string(),
+                None => {
+                    let pct = value
+                        .strip_suffix('%')
+                        .filter(|p| !p.is_empty())
+                        .and_then(|p| p.parse::<i64>().ok())
+                        .filter(|&p| p >= 0)
+                        .ok_or_else(|| bad("argument must be a memory or percent value"))?;
+                    if pct > 100 {
+                        return Err(bad("percentage argument must be less or equal to 100"));
+                    }
+                    format!("{pct}%")
+                }
+            },
             Kind::Enum(opts) => {
                 let l = value.to_ascii_lowercase();
                 if !opts.contains(&l.as_str()) {
@@ -1044,7 +1137,7 @@ mod tests {
             Err(ConfigError::Unknown(_))
         ));
         assert!(matches!(
-            c.set("port", "1", true),
+            c.set("databases", "1", true),
             Err(ConfigError::Immutable(_))
         ));
         assert!(matches!(

@@ -680,3 +680,186 @@ fn tracking_invalidations_follow_the_reply_as_redis() {
     assert_eq!(mget.len(), 2, "{mget:?}");
     assert_eq!(mget[1], invalidate(&["y"]));
 }
+
+/// A CLIENT LIST / CLIENT INFO line as (field, value) pairs.
+fn client_fields(line: &str) -> Vec<(String, String)> {
+    line.split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Differential: CLIENT LIST and CLIENT INFO have redis-server 7.0.15's fields in its
+/// order, and the same values where they are deterministic (`qbuf` counts the running
+/// command's 26 bytes, `argv-mem` its arguments, `redir=-1` without tracking, 0 with
+/// it); inside EXEC the transaction still shows (flag x, `multi`, `multi-mem`, cmd=exec).
+#[test]
+fn client_list_fields_as_redis() {
+    let Some(oracle) = common::Oracle::start() else {
+        return;
+    };
+    let s = TestServer::start(&[]);
+    let fields = |addr: std::net::SocketAddr| {
+        let mut c = common::RawClient::connect(addr);
+        let list = c.cmd(&["CLIENT", "LIST"]).text();
+        let info = c.cmd(&["CLIENT", "INFO"]).text();
+        c.cmd(&["CLIENT", "TRACKING", "ON"]);
+        c.cmd(&["MULTI"]);
+        c.cmd(&["SET", "k", "v"]);
+        let queued = c.cmd(&["CLIENT", "INFO"]);
+        assert_eq!(queued, V::Simple("QUEUED".into()));
+        let exec = c.cmd(&["EXEC"]);
+        let V::Arr(replies) = exec else {
+            panic!("{exec:?}")
+        };
+        let in_multi = replies[1].text();
+        (
+            client_fields(&list),
+            client_fields(&info),
+            client_fields(&in_multi),
+        )
+    };
+    let want = fields(oracle.addr);
+    let got = fields(s.addr);
+    let names = |f: &[(String, String)]| f.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    for (g, w) in [(&got.0, &want.0), (&got.1, &want.1), (&got.2, &want.2)] {
+        assert_eq!(names(g), names(w));
+        for (k, v) in w {
+            // (Not rbs/rbp: both follow a timer; not obl, the replies still unsent.)
+            let same = [
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "argv-mem",
+                "multi-mem",
+                "oll",
+                "omem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp",
+            ];
+            if same.contains(&k.as_str()) {
+                let mine = g.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+                assert_eq!(mine, Some(v), "{k}: {g:?}");
+            }
+        }
+    }
+}
+
+/// CONFIG SET port / bind move the listener as Redis does: the old address stops
+/// accepting, the new one serves, connections already open stay; an address that cannot
+/// be bound fails with Redis's text and changes nothing.
+#[test]
+fn config_set_port_and_bind_rebind_the_listener() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let ok = V::Simple("OK".into());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "bind", "127.0.0.1"]), ok);
+    let port = common::free_port();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "port", &port.to_string()]), ok);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "port"]),
+        V::Arr(vec![bulk("port"), bulk(&port.to_string())])
+    );
+    let new_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    assert_eq!(
+        common::RawClient::connect(new_addr).cmd(&["PING"]),
+        V::Simple("PONG".into())
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        std::net::TcpStream::connect(s.addr).is_err(),
+        "the old port still accepts"
+    );
+    // A port in use: refused, still on the same port.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "1000000", "port", &busy_port]),
+        V::Err(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs."
+                .into()
+        )
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        V::Arr(vec![bulk("maxmemory"), bulk("0")])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "bind", "127.0.0.1 192.0.2.1"]),
+        V::Err(
+            "ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."
+                .into()
+        )
+    );
+    assert_eq!(
+        common::RawClient::connect(new_addr).cmd(&["PING"]),
+        V::Simple("PONG".into())
+    );
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+}
+
+/// The reply buffer CLIENT LIST reports follows Redis's cron: an idle client's shrinks to
+/// 1 KiB once its peak resets (DEBUG REPLYBUFFER PEAK-RESET-TIME), a busy one's doubles
+/// back up to 16 KiB (Redis's replybufsize.tcl).
+#[test]
+fn reply_buffer_size_follows_the_peak() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let ok = V::Simple("OK".into());
+    assert_eq!(c.cmd(&["DEBUG", "REPLYBUFFER", "RESIZING", "0"]), ok);
+    let mut t = s.raw();
+    t.cmd(&["CLIENT", "SETNAME", "tc"]);
+    let rbs = |c: &mut common::RawClient| -> usize {
+        let list = c.cmd(&["CLIENT", "LIST"]).text();
+        let line = list.lines().find(|l| l.contains("name=tc ")).expect("tc");
+        let f = client_fields(line);
+        f.iter()
+            .find(|(k, _)| k == "rbs")
+            .expect("rbs")
+            .1
+            .parse()
+            .expect("n")
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rbs(&mut c), 16384, "RESIZING 0");
+    assert_eq!(c.cmd(&["DEBUG", "REPLYBUFFER", "RESIZING", "1"]), ok);
+    assert_eq!(
+        c.cmd(&["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "100"]),
+        ok
+    );
+    let wait = |c: &mut common::RawClient, t: &mut common::RawClient, busy: bool, want: usize| {
+        let t0 = Instant::now();
+        loop {
+            if busy {
+                t.cmd(&["GET", "big"]);
+            }
+            if rbs(c) == want {
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(3), "rbs never {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait(&mut c, &mut t, false, 1024);
+    c.cmd(&["SET", "big", &"x".repeat(32768)]);
+    assert_eq!(
+        c.cmd(&["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "never"]),
+        ok
+    );
+    wait(&mut c, &mut t, true, 16384);
+    assert_eq!(
+        c.cmd(&["DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "reset"]),
+        ok
+    );
+    assert_eq!(
+        c.cmd(&["DEBUG", "REPLYBUFFER", "foo", "1"]).text(),
+        "ERR syntax error"
+    );
+}

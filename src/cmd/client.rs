@@ -15,6 +15,97 @@ pub type KillFn = Arc<dyn Fn() + Send + Sync>;
 /// disconnects it).
 pub type PushFn = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
+/// A connection's query buffer, as CLIENT LIST shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryBuf {
+    /// Bytes buffered; while a batch runs, its own commands' bytes too (Redis trims its
+    /// query buffer only once the commands it holds ran: 26 for a lone CLIENT LIST).
+    pub len: usize,
+    /// Spare capacity.
+    pub free: usize,
+    /// Bytes left once the batch ran (the start of a command not yet complete).
+    pub rest: usize,
+}
+
+/// Bytes Redis's reply buffer starts with and grows to at most (`PROTO_REPLY_CHUNK_BYTES`).
+pub const REPLY_CHUNK: usize = 16 * 1024;
+/// The least Redis shrinks it to (`PROTO_REPLY_MIN_BYTES`).
+pub const REPLY_MIN: usize = 1024;
+
+/// The reply buffer Redis would give this connection (CLIENT LIST `rbs`, `rbp`): its
+/// size follows the replies' peak as Redis's `clientsCronResizeOutputBuffer` does (see
+/// [`ReplyBuf::cron`]).
+#[derive(Debug)]
+pub struct ReplyBuf {
+    /// Current size.
+    pub size: usize,
+    /// Most bytes the connection wrote in one go since the last peak reset (the
+    /// connection task records it without the engine lock).
+    pub peak: Arc<std::sync::atomic::AtomicUsize>,
+    /// When the peak was last reset (Unix ms).
+    pub reset_ms: i64,
+}
+
+impl ReplyBuf {
+    fn new() -> ReplyBuf {
+        ReplyBuf {
+            size: REPLY_CHUNK,
+            peak: Arc::new(std::sync::atomic::AtomicUsize::new(REPLY_CHUNK)),
+            // Redis 7.0 starts a client's reset clock in seconds and compares it with
+            // milliseconds: the first cron pass resets the peak. So here.
+            reset_ms: i64::MIN / 2,
+        }
+    }
+
+    /// The peak as Redis counts it: within the buffer (a bigger reply overflows to a list).
+    pub fn peak(&self) -> usize {
+        self.peak
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.size)
+    }
+
+    /// One pass of the client cron: halve the buffer (down to 1 KiB, just above the
+    /// peak) when the peak used under half of it, double it (up to 16 KiB) when the peak
+    /// filled it; every `reset_after_ms` (negative: never) the peak starts over.
+    pub fn cron(&mut self, now_ms: i64, resizing: bool, reset_after_ms: i64) {
+        if !resizing {
+            return;
+        }
+        let peak = self.peak();
+        let mut size = self.size;
+        if self.size / 2 >= REPLY_MIN && peak < self.size / 2 {
+            size = REPLY_MIN.max(peak + 1);
+        } else if self.size * 2 < REPLY_CHUNK * 2 && peak == self.size {
+            size = REPLY_CHUNK.min(self.size * 2);
+        }
+        if reset_after_ms >= 0 && now_ms - self.reset_ms >= reset_after_ms {
+            self.peak.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.reset_ms = now_ms;
+        }
+        self.size = size;
+    }
+}
+
+/// CLIENT LIST `multi-mem` of a transaction queue: Redis's `mstate.argv_len_sums`, the
+/// argument bytes plus a pointer per argument.
+pub fn queue_mem(queue: &[Vec<Bytes>]) -> usize {
+    queue
+        .iter()
+        .map(|argv| argv.iter().map(Bytes::len).sum::<usize>() + 8 * argv.len())
+        .sum()
+}
+
+/// What CLIENT LIST needs beyond the client itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineFacts {
+    /// Parked by a blocking command.
+    pub blocked: bool,
+    /// Bytes of the arguments of the command it is running (only the caller runs one).
+    pub argv_mem: usize,
+    /// Its tracking redirect target is gone (flag `R`).
+    pub redirect_broken: bool,
+}
+
 /// One connected client.
 pub struct Client {
     /// Unique, increasing id.
@@ -52,12 +143,17 @@ pub struct Client {
     pub no_touch: bool,
     /// Close the connection after writing pending replies (QUIT, CLIENT KILL of self).
     pub close_after_reply: bool,
-    /// Bytes in the query buffer (reported in CLIENT LIST).
-    pub qbuf: usize,
+    /// The query buffer (reported in CLIENT LIST).
+    pub qbuf: QueryBuf,
+    /// The reply buffer Redis would have (reported in CLIENT LIST).
+    pub reply_buf: ReplyBuf,
     /// Disconnects the client.
     pub kill: Option<KillFn>,
     /// Commands queued since MULTI (`None` outside a transaction).
     pub multi: Option<Vec<Vec<Bytes>>>,
+    /// While EXEC runs the queue: (commands, their `multi-mem`); CLIENT LIST still shows
+    /// the transaction then, as Redis ends it only after.
+    pub exec_queue: Option<(usize, usize)>,
     /// A queued command was rejected: EXEC will answer EXECABORT.
     pub multi_aborted: bool,
     /// Keys this client WATCHes, as (db, key).
@@ -129,9 +225,11 @@ impl Client {
             no_evict: false,
             no_touch: false,
             close_after_reply: false,
-            qbuf: 0,
+            qbuf: QueryBuf::default(),
+            reply_buf: ReplyBuf::new(),
             kill: None,
             multi: None,
+            exec_queue: None,
             multi_aborted: false,
             watched: Vec::new(),
             watched_stale: Vec::new(),
@@ -150,12 +248,14 @@ impl Client {
 
     /// The CLIENT LIST / CLIENT INFO line for this client.
     pub fn info_line(&self, now_ms: i64) -> String {
-        self.info_line_blocked(now_ms, false)
+        self.info_line_with(now_ms, LineFacts::default())
     }
 
-    /// [`Client::info_line`] for a client that is (`blocked`) parked by a blocking
-    /// command; flags in Redis's order (O P x b t B d e T).
-    pub fn info_line_blocked(&self, now_ms: i64, blocked: bool) -> String {
+    /// [`Client::info_line`] with what the table knows: whether it is parked by a
+    /// blocking command, the running command's argument bytes, a broken redirect. The
+    /// fields of redis-server 7.0.15, flags in its order (O P x b t R B d e T), then
+    /// Redis 7.2's lib-name / lib-ver for a client that set them.
+    pub fn info_line_with(&self, now_ms: i64, facts: LineFacts) -> String {
         let age = (now_ms - self.created_ms).max(0) / 1000;
         let idle = (now_ms - self.last_cmd_ms).max(0) / 1000;
         let mut flags = String::new();
@@ -165,14 +265,17 @@ impl Client {
         if self.subscription_count() + self.shard_channels.len() > 0 {
             flags.push('P');
         }
-        if self.multi.is_some() {
+        if self.multi.is_some() || self.exec_queue.is_some() {
             flags.push('x');
         }
-        if blocked || self.paused {
+        if facts.blocked || self.paused {
             flags.push('b');
         }
         if let Some(t) = &self.tracking {
             flags.push('t');
+            if facts.redirect_broken {
+                flags.push('R');
+            }
             if t.bcast {
                 flags.push('B');
             }
@@ -189,8 +292,21 @@ impl Client {
         if flags.is_empty() {
             flags.push('N');
         }
-        format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        let (multi, multi_mem) = match (&self.multi, self.exec_queue) {
+            (Some(q), _) => (i64::try_from(q.len()).unwrap_or(i64::MAX), queue_mem(q)),
+            (None, Some((n, mem))) => (i64::try_from(n).unwrap_or(i64::MAX), mem),
+            (None, None) => (-1, 0),
+        };
+        let rbs = self.reply_buf.size;
+        // Redis's getClientMemoryUsage: buffers, arguments, the transaction queue and the
+        // client structure itself (about 800 bytes in 7.0).
+        let tot_mem = self.qbuf.len + self.qbuf.free + facts.argv_mem + multi_mem + rbs + 800;
+        let redir = self
+            .tracking
+            .as_ref()
+            .map_or(-1, |t| i64::try_from(t.redirect).unwrap_or(i64::MAX));
+        let mut line = format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -202,19 +318,56 @@ impl Client {
             self.channels.len(),
             self.patterns.len(),
             self.shard_channels.len(),
-            self.multi.as_ref().map_or(-1, |q| i64::try_from(q.len()).unwrap_or(i64::MAX)),
-            self.qbuf,
+            multi,
+            self.qbuf.len,
+            self.qbuf.free,
+            facts.argv_mem,
+            multi_mem,
+            rbs,
+            self.reply_buf.peak(),
+            tot_mem,
             self.last_cmd,
             String::from_utf8_lossy(&self.user),
+            redir,
             self.resp,
-            self.lib_name,
-            self.lib_ver
-        )
+        );
+        if !self.lib_name.is_empty() || !self.lib_ver.is_empty() {
+            // CLIENT SETINFO is Redis 7.2's (redis-rs sends it); its fields show once used.
+            line.push_str(&format!(
+                " lib-name={} lib-ver={}",
+                self.lib_name, self.lib_ver
+            ));
+        }
+        line
     }
 }
 
 /// Every connected client by id, plus the internal client (id 0) used by replay and
 /// background jobs.
+/// DEBUG REPLYBUFFER settings and the client cron's clock.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyBufConf {
+    /// Reply buffers are resized (DEBUG REPLYBUFFER RESIZING 0|1).
+    pub resizing: bool,
+    /// Peaks start over this often, in ms; negative = never (PEAK-RESET-TIME).
+    pub peak_reset_ms: i64,
+    /// When the client cron last ran (Unix ms).
+    pub last_cron_ms: i64,
+}
+
+/// Redis's `REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME`.
+pub const PEAK_RESET_MS: i64 = 5000;
+
+impl Default for ReplyBufConf {
+    fn default() -> Self {
+        ReplyBufConf {
+            resizing: true,
+            peak_reset_ms: PEAK_RESET_MS,
+            last_cron_ms: 0,
+        }
+    }
+}
+
 pub struct ClientTable {
     /// Clients by id (hashed: looked up several times per command; `connected` lists them
     /// in id order, as CLIENT LIST shows them).
@@ -223,6 +376,8 @@ pub struct ClientTable {
     /// Some client has used CLIENT REPLY OFF or SKIP (sticky): until then dispatch skips
     /// the per-command mute check.
     pub replies_muted: bool,
+    /// How reply buffers are resized (see [`ClientTable::cron`]).
+    pub reply_conf: ReplyBufConf,
 }
 
 impl Default for ClientTable {
@@ -233,11 +388,26 @@ impl Default for ClientTable {
             map,
             next_id: 1,
             replies_muted: false,
+            reply_conf: ReplyBufConf::default(),
         }
     }
 }
 
 impl ClientTable {
+    /// Redis's client cron, run by the background cycle: every `1000/hz` ms each client's
+    /// reply buffer is resized to its recent peak (`clientsCronResizeOutputBuffer`).
+    pub fn cron(&mut self, now_ms: i64, hz: u64) {
+        let period = i64::try_from(1000 / hz.max(1)).unwrap_or(100);
+        if now_ms - self.reply_conf.last_cron_ms < period {
+            return;
+        }
+        self.reply_conf.last_cron_ms = now_ms;
+        let conf = self.reply_conf;
+        for c in self.map.values_mut().filter(|c| c.id != 0) {
+            c.reply_buf.cron(now_ms, conf.resizing, conf.peak_reset_ms);
+        }
+    }
+
     /// Allocate the next client id.
     pub fn next_id(&mut self) -> u64 {
         let id = self.next_id;

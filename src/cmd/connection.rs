@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::client::Client;
+use super::client::{Client, LineFacts};
 use super::exec::{arg_i64, is, lossy, Exec};
 use super::server::help_reply;
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
@@ -252,15 +252,29 @@ fn client_type_matches(name: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
+/// What CLIENT LIST shows of `c` beyond the client itself (see [`LineFacts`]).
+fn line_facts(x: &Exec<'_>, c: &Client) -> LineFacts {
+    LineFacts {
+        blocked: x.st.blocked.clients.contains_key(&c.id),
+        argv_mem: if c.id == x.client_id { x.argv_mem } else { 0 },
+        redirect_broken: c
+            .tracking
+            .as_ref()
+            .is_some_and(|t| t.redirect != 0 && !x.st.clients.map.contains_key(&t.redirect)),
+    }
+}
+
 fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let now = x.now_ms;
-    let blocked = &x.st.blocked.clients;
     let mut out = String::new();
+    let line = |out: &mut String, c: &Client| {
+        out.push_str(&c.info_line_with(now, line_facts(x, c)));
+        out.push('\n');
+    };
     if a.len() == 4 && is(&a[2], "type") {
         if client_type_matches(&a[3])? {
             for c in x.st.clients.connected() {
-                out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
-                out.push('\n');
+                line(&mut out, c);
             }
         }
     } else if a.len() > 3 && is(&a[2], "id") {
@@ -272,16 +286,14 @@ fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 .filter(|&id| id != 0)
                 .and_then(|id| x.st.clients.map.get(&id));
             if let Some(c) = found {
-                out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
-                out.push('\n');
+                line(&mut out, c);
             }
         }
     } else if a.len() != 2 {
         return Err(CmdError::Syntax);
     } else {
         for c in x.st.clients.connected() {
-            out.push_str(&c.info_line_blocked(now, blocked.contains_key(&c.id)));
-            out.push('\n');
+            line(&mut out, c);
         }
     }
     Ok(Reply::Verbatim("txt", Bytes::from(out.into_bytes())))
@@ -289,7 +301,11 @@ fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn client_info(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let now = x.now_ms;
-    let mut line = x.client().info_line(now);
+    let id = x.client_id;
+    let mut line = match x.st.clients.map.get(&id) {
+        Some(c) => c.info_line_with(now, line_facts(x, c)),
+        None => x.client().info_line(now),
+    };
     line.push('\n');
     Ok(Reply::Verbatim("txt", Bytes::from(line.into_bytes())))
 }
@@ -696,22 +712,31 @@ mod tests {
             CLIENT LIST foo => -ERR syntax error
             CLIENT => -ERR wrong number of arguments for 'client' command");
         t.add_client(2, true);
-        let line = |id: u64, name: &str, cmd: &str| {
+        // (Redis 7.0.15's fields; argv-mem is the bytes of the arguments of the command
+        // running, client 1's; tot-mem adds the buffers and about 800 bytes for the client.)
+        let line = |id: u64, name: &str, cmd: &str, argv: usize| {
             format!(
                 "id={id} addr=127.0.0.1:{} laddr=127.0.0.1:6379 fd=8 name={name} age=0 idle=0 \
-                 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 \
-                 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-                 cmd={cmd} user=default redir=-1 resp=2 lib-name= lib-ver=\n",
-                5000 + id
+                 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem={argv} \
+                 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem={} events=r \
+                 cmd={cmd} user=default redir=-1 resp=2\n",
+                5000 + id,
+                16384 + 800 + argv
             )
         };
         let text = |s: String| Reply::Verbatim("txt", Bytes::from(s));
-        let both = format!("{}{}", line(1, "~!ok", "client|list"), line(2, "", "NULL"));
-        assert_eq!(t.run("CLIENT LIST"), text(both.clone()));
-        assert_eq!(t.run("CLIENT LIST TYPE normal"), text(both));
+        let both = |argv| {
+            let a = line(1, "~!ok", "client|list", argv);
+            text(format!("{a}{}", line(2, "", "NULL", 0)))
+        };
+        assert_eq!(t.run("CLIENT LIST"), both(10));
+        assert_eq!(t.run("CLIENT LIST TYPE normal"), both(20));
         assert_eq!(t.run("CLIENT LIST TYPE pubsub"), text(String::new()));
-        assert_eq!(t.run("CLIENT LIST ID 2 99"), text(line(2, "", "NULL")));
-        assert_eq!(t.run("CLIENT INFO"), text(line(1, "~!ok", "client|info")));
+        assert_eq!(t.run("CLIENT LIST ID 2 99"), text(line(2, "", "NULL", 0)));
+        assert_eq!(
+            t.run("CLIENT INFO"),
+            text(line(1, "~!ok", "client|info", 10))
+        );
         t.script("CLIENT SETNAME \\e => +OK\nCLIENT GETNAME => _");
     }
 

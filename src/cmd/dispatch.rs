@@ -113,6 +113,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let top = x.depth == 0 && x.caller == Caller::Client;
     if top {
         super::tracking::begin_command(x.st, x.client_id);
+        x.argv_mem = argv.iter().map(Bytes::len).sum();
     }
     x.depth += 1;
     let mut reply = call_unmuted(x, argv);
@@ -199,7 +200,8 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let Some(handler) = spec.handler else {
         return error_reply(x, CmdError::Arity(spec.full_name.clone()), Some(spec.id));
     };
-    if x.caller == Caller::Client {
+    if x.caller == Caller::Client && x.depth == 1 {
+        // (CLIENT LIST `cmd`: the client's own command, not those EXEC or a script runs.)
         let name = COMMANDS.name_of(spec.id);
         let now = x.now_ms;
         let c = x.client();

@@ -110,6 +110,11 @@ pub trait Env {
     fn shutdown(&self);
     /// Apply a changed config directive that needs action outside the state (appendfsync).
     fn config_changed(&self, name: &str, config: &Config);
+    /// CONFIG SET bind / port: listen on `bind` × `port` instead (the old listeners close
+    /// only once every new address is bound). Returns the port bound (0 picks one).
+    fn listen(&self, _bind: &[String], port: u16) -> Result<u16, String> {
+        Ok(port)
+    }
     /// Take a snapshot (SAVE: now, holding the state; the others: in the background).
     /// Returns the status reply text, or the error text.
     fn snapshot(&self, _st: &mut State, _req: SnapshotRequest) -> Result<&'static str, String> {
@@ -475,6 +480,9 @@ pub struct Exec<'a> {
     /// How many `dispatch::call`s are running (EXEC, scripts and blocking commands call
     /// it again for the commands they run): 0 between commands.
     pub depth: u32,
+    /// Argument bytes of the client command running (not the ones EXEC or a script
+    /// runs): CLIENT LIST `argv-mem`.
+    pub argv_mem: usize,
     /// Journal entries before this index have had their CLIENT TRACKING invalidations
     /// sent (by the innermost command that made them, so EXEC or EVAL does not repeat
     /// its commands' invalidations).
@@ -512,6 +520,7 @@ impl<'a> Exec<'a> {
             in_exec: false,
             in_script: false,
             depth: 0,
+            argv_mem: 0,
             tracked: 0,
             client_key,
         }

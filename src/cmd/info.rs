@@ -172,7 +172,7 @@ fn clients(x: &mut Exec<'_>) -> Fields {
         kv("maxclients", x.st.config.maxclients),
         kv(
             "client_recent_max_input_buffer",
-            c.connected().map(|c| c.qbuf).max().unwrap_or(0),
+            c.connected().map(|c| c.qbuf.len).max().unwrap_or(0),
         ),
         kv("client_recent_max_output_buffer", 0),
         kv(

@@ -74,9 +74,17 @@ fn config_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
             continue;
         }
-        for name in Config::names() {
+        for name in Config::listed_names() {
             if !seen(&found, name) && glob_match(pat, name.as_bytes(), true) {
                 found.push((name.to_string(), cfg.get(name).unwrap_or_default()));
+            }
+        }
+    }
+    // REPLICAOF (the command) is what sets `replicaof`.
+    for (name, v) in &mut found {
+        if name.eq_ignore_ascii_case("replicaof") || name.eq_ignore_ascii_case("slaveof") {
+            if let Some((host, port)) = &x.st.replicas.master {
+                *v = format!("{host} {port}");
             }
         }
     }
@@ -135,6 +143,23 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
             )),
         })?;
+    }
+    if next.bind != x.st.config.bind || next.port != x.st.config.port {
+        // Applied last, as nothing else can fail after it (Redis rolls back otherwise).
+        let name = pairs
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .find(|n| n == "bind" || n == "port")
+            .unwrap_or_default();
+        let port = x.env.listen(&next.bind, next.port).map_err(|_| {
+            let why = if name == "port" {
+                "Unable to listen on this port. Check server logs."
+            } else {
+                "Failed to bind to specified addresses."
+            };
+            failed(&name, why)
+        })?;
+        next.port = port;
     }
     x.st.config = next;
     for (name, _) in &pairs {
@@ -457,10 +482,21 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         };
     }
     if is(sub, "replybuffer") && a.len() == 4 {
-        if is(&a[2], "peak-reset-time") || is(&a[2], "resizing") {
-            return Ok(Reply::ok());
+        let conf = &mut x.st.clients.reply_conf;
+        if is(&a[2], "peak-reset-time") {
+            conf.peak_reset_ms = if is(&a[3], "never") {
+                -1
+            } else if is(&a[3], "reset") {
+                super::client::PEAK_RESET_MS
+            } else {
+                arg_i64(&a[3])?
+            };
+        } else if is(&a[2], "resizing") {
+            conf.resizing = crate::db::strnum::parse_i64(&a[3]).unwrap_or(0) != 0;
+        } else {
+            return Err(CmdError::Syntax);
         }
-        return Err(CmdError::Syntax);
+        return Ok(Reply::ok());
     }
     if is(sub, "pause-cron") && a.len() == 3 {
         x.st.cron_paused = arg_i64(&a[2])? != 0;
@@ -933,7 +969,7 @@ mod tests {
         let Reply::Map(all) = t.run("CONFIG GET * hz") else {
             panic!()
         };
-        assert_eq!(all.len(), Config::names().count());
+        assert_eq!(all.len(), Config::listed_names().count());
         t.script(
             "CONFIG => -ERR wrong number of arguments for 'config' command
             CONFIG GET => -ERR wrong number of arguments for 'config|get' command

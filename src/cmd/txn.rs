@@ -97,7 +97,9 @@ fn exec(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         return Ok(Reply::NullArray);
     }
     x.in_exec = true;
+    x.client().exec_queue = Some((queue.len(), super::client::queue_mem(&queue)));
     let replies = queue.iter().map(|argv| dispatch::call(x, argv)).collect();
+    x.client().exec_queue = None;
     x.in_exec = false;
     Ok(Reply::Array(replies))
 }

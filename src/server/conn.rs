@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
+use crate::cmd::client::QueryBuf;
 use crate::cmd::Client;
 use crate::resp::{decode, encode, Limits, Reply};
 
@@ -54,15 +55,16 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
         // writes them. Past the hard limit the subscriber is cut off (the publisher's
         // `deliver` kills it) instead of growing memory.
         c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, limit)));
+        let peak = c.reply_buf.peak.clone();
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
-        id
+        (id, peak)
     };
     let mut register = Some(register);
-    let id = loop {
+    let (id, peak) = loop {
         let f = register.take().expect("the registration closure runs once");
         match engine.try_with_state_once(f) {
-            Ok(id) => break id,
+            Ok(r) => break r,
             Err(f) => register = Some(f),
         }
         if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
@@ -76,7 +78,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    let _ = run(&engine, &mut sock, id, &kill, &outbox, early).await;
+    let _ = run(&engine, &mut sock, (id, &peak), &kill, &outbox, early).await;
     engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -145,10 +147,13 @@ impl Outbox {
     }
 }
 
+/// The most bytes written in one go since the peak was reset (CLIENT LIST `rbp`).
+type ReplyPeak = AtomicUsize;
+
 async fn run(
     engine: &Engine,
     sock: &mut TcpStream,
-    id: u64,
+    (id, peak): (u64, &ReplyPeak),
     kill: &KillSwitch,
     outbox: &Outbox,
     early: BytesMut,
@@ -176,6 +181,8 @@ async fn run(
     // commands before it ran, however often the loop goes round first: the decoder may
     // have consumed the bad bytes, so decoding again would not find it.
     let mut proto_err = None;
+    // Bytes of the decoded commands not yet run (CLIENT LIST counts them in `qbuf`).
+    let mut decoded = 0;
     loop {
         let limits = Limits {
             max_bulk_len: view.max_bulk_len,
@@ -188,6 +195,7 @@ async fn run(
         if !batch.is_empty() && !limits.authenticated {
             more_buffered = !buf.is_empty();
         }
+        let buffered = buf.len();
         while proto_err.is_none() && (batch.is_empty() || limits.authenticated) {
             match decode(&mut buf, &limits) {
                 Ok(Some(argv)) => {
@@ -208,6 +216,7 @@ async fn run(
                 }
             }
         }
+        decoded += buffered - buf.len();
         if !batch.is_empty() && crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
@@ -231,7 +240,11 @@ async fn run(
         }
         if !batch.is_empty() {
             outcomes.clear();
-            let qbuf = buf.len();
+            let qbuf = QueryBuf {
+                len: decoded + buf.len(),
+                free: buf.capacity() - buf.len(),
+                rest: buf.len(),
+            };
             let scripts = script_keys(&batch);
             view = if !scripts.is_empty() && !FastScripts::all_fast(&scripts) {
                 // A script not seen to finish quickly may hold this thread for long: hand this
@@ -270,6 +283,9 @@ async fn run(
             };
             let executed = outcomes.len();
             batch.drain(..executed);
+            if batch.is_empty() {
+                decoded = 0;
+            }
             let parked = outcomes.last_mut().and_then(|o| o.blocked.take());
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
             if need > 0 && need > engine.log.durable_lsn() {
@@ -308,10 +324,12 @@ async fn run(
                     return Ok(());
                 };
                 encode(&reply, view.resp, &mut out);
+                peak.fetch_max(out.len(), Ordering::Relaxed);
                 sock.write_all(&out).await?;
                 out.clear();
                 continue;
             }
+            peak.fetch_max(out.len(), Ordering::Relaxed);
             sock.write_all(&out).await?;
             out.clear();
             if view.close {
@@ -364,6 +382,7 @@ async fn run(
                 if msgs.is_empty() {
                     continue;
                 }
+                peak.fetch_max(msgs.len(), Ordering::Relaxed);
                 // A subscriber that stops reading blocks this write; CLIENT KILL and the
                 // output-buffer cut-off must still end it.
                 tokio::select! {

@@ -91,6 +91,8 @@ pub struct Engine {
     installing: Mutex<()>,
     /// `busy-reply-threshold` (ms), mirrored for connections that cannot take the lock.
     busy_ms: std::sync::atomic::AtomicU64,
+    /// The TCP listeners (CONFIG SET bind / port replaces them), once serving.
+    pub listeners: std::sync::OnceLock<Arc<super::Listeners>>,
 }
 
 /// Startup failure.
@@ -432,6 +434,7 @@ impl Engine {
             snap: Arc::new(Mutex::new(snap_status)),
             installing: Mutex::new(()),
             busy_ms: std::sync::atomic::AtomicU64::new(busy_ms(&config)),
+            listeners: std::sync::OnceLock::new(),
         }))
     }
 
@@ -474,7 +477,7 @@ impl Engine {
         batch: &[Vec<Bytes>],
         out: &mut Vec<Outcome>,
         bytes_in: u64,
-        qbuf: usize,
+        qbuf: crate::cmd::client::QueryBuf,
     ) -> ConnView {
         let st = self.state.lock();
         self.execute_many_in(st, client_id, batch, out, bytes_in, qbuf)
@@ -489,7 +492,7 @@ impl Engine {
         batch: &[Vec<Bytes>],
         out: &mut Vec<Outcome>,
         bytes_in: u64,
-        qbuf: usize,
+        qbuf: crate::cmd::client::QueryBuf,
     ) -> Option<ConnView> {
         let st = self.state.try_lock()?;
         Some(self.execute_many_in(st, client_id, batch, out, bytes_in, qbuf))
@@ -502,7 +505,7 @@ impl Engine {
         batch: &[Vec<Bytes>],
         out: &mut Vec<Outcome>,
         bytes_in: u64,
-        qbuf: usize,
+        qbuf: crate::cmd::client::QueryBuf,
     ) -> ConnView {
         st.stats.net_input_bytes += bytes_in;
         if let Some(c) = st.clients.map.get_mut(&client_id) {
@@ -543,6 +546,7 @@ impl Engine {
         // A client held by CLIENT PAUSE counts as blocked (INFO blocked_clients), as in Redis.
         if let Some(c) = st.clients.map.get_mut(&client_id) {
             c.paused = paused_until_ms > 0;
+            c.qbuf.len = c.qbuf.rest;
         }
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = paused_until_ms;
@@ -818,10 +822,15 @@ impl Engine {
         let Some(mut st) = self.state.try_lock() else {
             return ExpireSlice::Skipped;
         };
-        // (Also Redis's cron work: a lowered tracking-table-max-keys applies when idle.)
-        if !st.tracking.is_idle() && !st.cron_paused {
-            crate::cmd::tracking::limit_keys(&mut st);
-            crate::cmd::tracking::flush_bcast(&mut st);
+        // (Also Redis's cron work: a lowered tracking-table-max-keys applies when idle;
+        // reply buffers follow their clients' peaks.)
+        if !st.cron_paused {
+            if !st.tracking.is_idle() {
+                crate::cmd::tracking::limit_keys(&mut st);
+                crate::cmd::tracking::flush_bcast(&mut st);
+            }
+            let hz = st.config.hz;
+            st.clients.cron(clock::now_ms(), hz);
         }
         let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
         if self.log.is_poisoned().is_some()
@@ -1434,6 +1443,13 @@ impl Env for Engine {
 
     fn shutdown(&self) {
         self.request_stop();
+    }
+
+    fn listen(&self, bind: &[String], port: u16) -> Result<u16, String> {
+        match self.listeners.get() {
+            Some(l) => l.replace(bind, port),
+            None => Ok(port),
+        }
     }
 
     fn config_changed(&self, name: &str, config: &Config) {

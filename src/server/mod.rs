@@ -43,6 +43,110 @@ pub enum StartError {
     },
 }
 
+/// The TCP listeners of a running server. CONFIG SET bind / port changes them as Redis's
+/// `changeBindAddr` / `changeListenPort` do, all or nothing: the addresses kept keep their
+/// listening sockets, the new ones are bound first, and only if every one succeeds do the
+/// accept loops of the dropped ones stop (their sockets close); connections already
+/// accepted stay.
+pub struct Listeners {
+    engine: std::sync::Weak<Engine>,
+    live: Arc<AtomicUsize>,
+    runtime: tokio::runtime::Handle,
+    /// The address each accept loop listens on, and the signal that ends it.
+    serving: parking_lot::Mutex<Vec<(String, Arc<tokio::sync::Notify>)>>,
+}
+
+/// The socket address of one `bind` entry (Redis's syntax: `*` = every IPv4 address,
+/// `::*` = every IPv6 one; a leading `-` marks it optional), and whether it is optional.
+fn listen_addr(host: &str, port: u16) -> (String, bool) {
+    let optional = host.starts_with('-');
+    let host = match host.trim_start_matches('-') {
+        "*" => "0.0.0.0",
+        "::*" => "::",
+        h => h,
+    };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    (addr, optional)
+}
+
+/// Bind `addrs` (an optional one that cannot be bound is skipped).
+fn bind_all(
+    addrs: &[(String, bool)],
+) -> Result<Vec<(String, std::net::TcpListener)>, (String, std::io::Error)> {
+    let mut out = Vec::new();
+    for (addr, optional) in addrs {
+        let bound = std::net::TcpListener::bind(addr).and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        });
+        match bound {
+            Ok(l) => out.push((addr.clone(), l)),
+            Err(_) if *optional => {}
+            Err(e) => return Err((addr.clone(), e)),
+        }
+    }
+    Ok(out)
+}
+
+impl Listeners {
+    /// Serve `listener` (bound to `addr`) with a new accept loop.
+    fn serve(&self, addr: String, listener: TcpListener) {
+        let Some(engine) = self.engine.upgrade() else {
+            return;
+        };
+        let stop = Arc::new(tokio::sync::Notify::new());
+        self.serving.lock().push((addr, stop.clone()));
+        self.runtime
+            .spawn(accept_loop(engine, listener, self.live.clone(), stop));
+    }
+
+    /// Listen on `bind` × `port` instead of the current addresses. Returns the port bound
+    /// (`port 0` picks a free one); on failure nothing changes.
+    pub fn replace(&self, bind: &[String], port: u16) -> Result<u16, String> {
+        let wanted: Vec<(String, bool)> = bind.iter().map(|h| listen_addr(h, port)).collect();
+        let fresh: Vec<(String, bool)> = {
+            let serving = self.serving.lock();
+            wanted
+                .iter()
+                .filter(|(a, _)| port == 0 || !serving.iter().any(|(s, _)| s == a))
+                .cloned()
+                .collect()
+        };
+        let bound = bind_all(&fresh).map_err(|(addr, e)| {
+            tracing::warn!("cannot listen on {addr}: {e}");
+            e.to_string()
+        })?;
+        let _guard = self.runtime.enter();
+        let mut listeners = Vec::new();
+        for (addr, l) in bound {
+            listeners.push((addr, TcpListener::from_std(l).map_err(|e| e.to_string())?));
+        }
+        let port = listeners
+            .first()
+            .and_then(|(_, l)| l.local_addr().ok())
+            .map_or(port, |a| a.port());
+        let fresh_addrs: Vec<String> = listeners.iter().map(|(a, _)| a.clone()).collect();
+        self.serving.lock().retain(|(addr, stop)| {
+            let keep = wanted.iter().any(|(a, _)| a == addr) && !fresh_addrs.contains(addr);
+            if !keep {
+                stop.notify_one();
+            }
+            keep
+        });
+        for (addr, l) in listeners {
+            self.serve(addr, l);
+        }
+        if let Some(engine) = self.engine.upgrade() {
+            engine.port.store(port, Ordering::Relaxed);
+        }
+        Ok(port)
+    }
+}
+
 /// Open the data directory, bind, and spawn the accept loops and background jobs on the
 /// current tokio runtime.
 pub async fn start(
@@ -53,24 +157,22 @@ pub async fn start(
     let engine = Engine::open(config.clone(), vfs, config_file)?;
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
-    for host in &config.bind {
-        let host = host.trim_start_matches('-');
-        let addr = if host.contains(':') {
-            format!("[{host}]:{}", config.port)
-        } else {
-            format!("{host}:{}", config.port)
-        };
-        let l = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        addrs.push(
-            l.local_addr()
-                .map_err(|source| StartError::Bind { addr, source })?,
-        );
-        listeners.push(l);
+    let wanted: Vec<(String, bool)> = config
+        .bind
+        .iter()
+        .map(|h| listen_addr(h, config.port))
+        .collect();
+    let bound = bind_all(&wanted).map_err(|(addr, source)| StartError::Bind { addr, source })?;
+    for (addr, l) in bound {
+        let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        addrs.push(l.local_addr().map_err(|source| StartError::Bind {
+            addr: addr.clone(),
+            source,
+        })?);
+        listeners.push((addr, l));
     }
     if let Some(a) = addrs.first() {
         engine.port.store(a.port(), Ordering::Relaxed);
@@ -78,21 +180,34 @@ pub async fn start(
         let port = a.port();
         engine.with_state(|st| st.config.port = port);
     }
-    let live = Arc::new(AtomicUsize::new(0));
-    for l in listeners {
-        tokio::spawn(accept_loop(engine.clone(), l, live.clone()));
+    let set = Arc::new(Listeners {
+        engine: Arc::downgrade(&engine),
+        live: Arc::new(AtomicUsize::new(0)),
+        runtime: tokio::runtime::Handle::current(),
+        serving: parking_lot::Mutex::new(Vec::new()),
+    });
+    let _ = engine.listeners.set(set.clone());
+    for (addr, l) in listeners {
+        set.serve(addr, l);
     }
     tokio::spawn(expire_loop(engine.clone()));
     tokio::spawn(engine.log.clone().run_completions());
     Ok(Running { engine, addrs })
 }
 
-async fn accept_loop(engine: Arc<Engine>, l: TcpListener, live: Arc<AtomicUsize>) {
+async fn accept_loop(
+    engine: Arc<Engine>,
+    l: TcpListener,
+    live: Arc<AtomicUsize>,
+    stop: Arc<tokio::sync::Notify>,
+) {
     let mut last_max = engine.with_state_async(|st| st.config.maxclients).await;
     loop {
         let accepted = tokio::select! {
             a = l.accept() => a,
             _ = engine.stop_notify.notified() => return,
+            // CONFIG SET bind / port dropped this address.
+            _ = stop.notified() => return,
         };
         if engine.stopping.load(Ordering::Acquire) {
             return;
