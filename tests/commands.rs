@@ -21,3 +21,6 @@ mod server;
 
 #[path = "commands/protocol.rs"]
 mod protocol;
+
+#[path = "commands/acl.rs"]
+mod acl;

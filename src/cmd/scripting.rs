@@ -71,6 +71,8 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     );
 }
 
+const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 /// `numkeys` of an EVAL-like command, checked against the argument count.
 fn numkeys(a: &[Bytes]) -> Result<usize, CmdError> {
     let n = arg_i64(&a[2])?;
@@ -116,6 +118,19 @@ impl Host for ScriptHost<'_, '_> {
         }
         if let Err(e) = super::acl::admit_script(self.x, spec, argv) {
             return dispatch::error_reply(self.x, CmdError::Raw(e), Some(spec.id));
+        }
+        // Redis's scriptVerifyWriteCommandAllow: no writes on a read-only replica, nor on
+        // a master short of `min-replicas-to-write` good replicas (none ever is here).
+        if spec.flags.contains(Flags::WRITE) && self.x.caller == super::Caller::Client {
+            let st = &self.x.st;
+            if st.replicas.master.is_some()
+                && st.config.get("replica-read-only").as_deref() != Some("no")
+            {
+                return err("READONLY You can't write against a read only replica.");
+            }
+            if st.replicas.master.is_none() && st.replicas.min_replicas_to_write > 0 {
+                return err(NOREPLICAS);
+            }
         }
         // Redis's scriptVerifyOOM: a script that has not written yet is stopped at its
         // first command that may grow memory.
@@ -271,6 +286,16 @@ pub(super) fn check_may_write(
         }
         if let Some(why) = x.env.log_failure() {
             return Err(CmdError::Misconf(why));
+        }
+        if x.st.replicas.master.is_some()
+            && x.st.config.get("replica-read-only").as_deref() != Some("no")
+        {
+            return Err(CmdError::Raw(
+                "READONLY Can not run script with write flag on readonly replica".into(),
+            ));
+        }
+        if x.st.replicas.master.is_none() && x.st.replicas.min_replicas_to_write > 0 {
+            return Err(CmdError::Raw(NOREPLICAS.into()));
         }
     }
     if readonly {

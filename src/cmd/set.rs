@@ -384,6 +384,10 @@ fn spop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if emptied {
         x.db().remove(key);
         x.notify('g', "del", key);
+    }
+    // Redis propagates SPOP with a count that takes the whole set as DEL, every other
+    // pop as SREM of what it popped (a lone SPOP that empties the set too).
+    if emptied && count.is_some() {
         x.journal(argv![b"DEL", key]);
     } else {
         let mut j = Vec::with_capacity(popped.len() + 2);
@@ -710,7 +714,8 @@ mod tests {
         assert_eq!(t.encoding(b"s"), "none");
         t.q("sadd one 7");
         t.is("spop one", bulk("7"));
-        assert_eq!(t.last, ["DEL one"]);
+        assert_eq!(t.last, ["SREM one 7"]);
+        t.is("exists one", int(0));
         // Intset pops.
         t.q("sadd n 1 2 3 4 5 6 7 8 9 10");
         assert_eq!(sorted(t.q("spop n 9")).len(), 9);

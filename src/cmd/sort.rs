@@ -331,7 +331,7 @@ fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, 
     } = load(x, &a[1], &o)?;
     // An unsorted set has no order of its own: when storing, sort it (as Redis does for
     // STORE and scripts) so the result is deterministic.
-    if o.dontsort && kind == Kind::Set && o.store.is_some() {
+    if o.dontsort && kind == Kind::Set && (o.store.is_some() || x.in_script) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

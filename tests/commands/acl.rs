@@ -1,0 +1,381 @@
+//! ACL users through redis-rs: logging in as a user (URL credentials, AUTH, HELLO AUTH),
+//! WHOAMI and CLIENT LIST `user=`, command/key/channel denials with Redis's NOPERM texts,
+//! denials inside MULTI (EXECABORT) and rules changed before EXEC, scripts (redis.call,
+//! redis.pcall, redis.acl_check_cmd), ACL LOG entries, DELUSER and revoked channels
+//! disconnecting clients, `requirepass` as the default user's password, rejected_calls.
+
+use redis::Value;
+
+use crate::common::V;
+use crate::support::*;
+
+/// A connection logged in as `user` / `pass` through the URL (redis-rs sends AUTH).
+fn login(s: &Srv, user: &str, pass: &str) -> redis::Connection {
+    let url = format!("redis://{user}:{pass}@{}/", s.addr);
+    connect(&redis::Client::open(url).expect("client")).expect("login")
+}
+
+/// The connection was closed by the server.
+fn dropped(r: &mut redis::Connection) -> bool {
+    let res = redis::cmd("PING").query::<Value>(r);
+    res.is_err_and(|e| e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
+}
+
+fn map(v: Value) -> Vec<(String, Value)> {
+    match v {
+        Value::Array(a) => a
+            .chunks(2)
+            .map(|kv| (redis::from_redis_value(&kv[0]).expect("key"), kv[1].clone()))
+            .collect(),
+        Value::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| (redis::from_redis_value(&k).expect("key"), v))
+            .collect(),
+        other => panic!("not a map: {other:?}"),
+    }
+}
+
+fn field(m: &[(String, Value)], k: &str) -> Value {
+    m.iter()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no field {k} in {m:?}"))
+}
+
+fn text(v: &Value) -> String {
+    redis::from_redis_value(v).expect("text")
+}
+
+#[test]
+fn login_as_a_user_and_whoami() {
+    let s = Srv::new();
+    let mut admin = s.redis();
+    ok(
+        &mut admin,
+        &["ACL", "SETUSER", "alice", "on", ">pw", "~*", "&*", "+@all"],
+    );
+    let mut a = login(&s, "alice", "pw");
+    assert_eq!(q::<String>(&mut a, &["ACL", "WHOAMI"]), "alice");
+    let info: String = q(&mut a, &["CLIENT", "INFO"]);
+    assert!(info.contains(" user=alice "), "{info}");
+    let list: String = q(&mut admin, &["CLIENT", "LIST"]);
+    assert!(
+        list.contains(" user=alice ") && list.contains(" user=default "),
+        "{list}"
+    );
+    // A wrong password, a disabled user, an unknown one: the same WRONGPASS.
+    let url = format!("redis://alice:nope@{}/", s.addr);
+    let Err(err) = connect(&redis::Client::open(url).expect("client")) else {
+        panic!("logged in with a wrong password");
+    };
+    assert_eq!(
+        err.kind(),
+        redis::ErrorKind::AuthenticationFailed,
+        "{err:?}"
+    );
+    assert_eq!(
+        e(&mut admin, &["AUTH", "nobody", "x"]),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    ok(&mut admin, &["ACL", "SETUSER", "alice", "off"]);
+    assert_eq!(
+        e(&mut admin, &["AUTH", "alice", "pw"]),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    // HELLO AUTH logs in too; RESET goes back to the default user.
+    ok(&mut admin, &["ACL", "SETUSER", "alice", "on"]);
+    let mut raw = s.raw();
+    raw.send(&[b"HELLO", b"3", b"AUTH", b"alice", b"pw"]);
+    let _ = raw.read();
+    raw.send(&[b"ACL", b"WHOAMI"]);
+    assert_eq!(raw.read(), V::Bulk(b"alice".to_vec()));
+    raw.send(&[b"RESET"]);
+    let _ = raw.read();
+    raw.send(&[b"ACL", b"WHOAMI"]);
+    assert_eq!(raw.read(), V::Bulk(b"default".to_vec()));
+}
+
+#[test]
+fn command_key_and_channel_denials() {
+    let s = Srv::new();
+    let mut admin = s.redis();
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">p",
+            "+@all",
+            "-hset",
+            "~k*",
+            "%R~r*",
+            "resetchannels",
+            "&news.*",
+        ],
+    );
+    let mut b = login(&s, "bob", "p");
+    ok(&mut b, &["SET", "k1", "v"]);
+    assert_eq!(
+        e(&mut b, &["HSET", "k2", "f", "v"]),
+        "NOPERM this user has no permissions to run the 'hset' command"
+    );
+    let key_err = "NOPERM this user has no permissions to access one of the keys used as arguments";
+    assert_eq!(e(&mut b, &["GET", "other"]), key_err);
+    assert_eq!(e(&mut b, &["SET", "r1", "v"]), key_err);
+    assert_eq!(q::<Option<String>>(&mut b, &["GET", "r1"]), None);
+    assert_eq!(e(&mut b, &["MSET", "k3", "1", "x", "2"]), key_err);
+    let chan_err =
+        "NOPERM this user has no permissions to access one of the channels used as arguments";
+    assert_eq!(e(&mut b, &["PUBLISH", "sports", "m"]), chan_err);
+    assert_eq!(q::<i64>(&mut b, &["PUBLISH", "news.today", "m"]), 0);
+    assert_eq!(e(&mut b, &["PSUBSCRIBE", "news.t*"]), chan_err);
+    // Denials are rejected calls, not calls.
+    let stats: String = q(&mut admin, &["INFO", "commandstats"]);
+    let hset = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_hset:"))
+        .unwrap_or_default();
+    assert!(
+        hset.contains("calls=0,") && hset.contains("rejected_calls=1,"),
+        "{hset}"
+    );
+    // Each denial is in the ACL LOG, newest first.
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG"]);
+    assert_eq!(log.len(), 6);
+    let newest = map(log[0].clone());
+    assert_eq!(text(&field(&newest, "reason")), "channel");
+    assert_eq!(text(&field(&newest, "context")), "toplevel");
+    assert_eq!(text(&field(&newest, "object")), "news.t*");
+    assert_eq!(text(&field(&newest, "username")), "bob");
+    let oldest = map(log[5].clone());
+    assert_eq!(text(&field(&oldest, "reason")), "command");
+    assert_eq!(text(&field(&oldest, "object")), "hset");
+    let info = text(&field(&oldest, "client-info"));
+    assert!(
+        info.contains(" user=bob ") && info.contains(" cmd=hset "),
+        "{info}"
+    );
+    let age: f64 = text(&field(&oldest, "age-seconds")).parse().expect("age");
+    assert!((0.0..5.0).contains(&age), "{age}");
+    // The same denial again within a minute bumps the entry's count.
+    let _ = e(&mut b, &["HSET", "k2", "f", "v"]);
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG", "1"]);
+    let top = map(log[0].clone());
+    assert_eq!(text(&field(&top, "object")), "hset");
+    assert_eq!(field(&top, "count"), Value::Int(2));
+    ok(&mut admin, &["ACL", "LOG", "RESET"]);
+    assert_eq!(q::<Vec<Value>>(&mut admin, &["ACL", "LOG"]).len(), 0);
+}
+
+#[test]
+fn multi_denials_abort_exec() {
+    let s = Srv::new();
+    let mut admin = s.redis();
+    ok(
+        &mut admin,
+        &[
+            "ACL", "SETUSER", "tx", "on", "nopass", "+@all", "-hset", "~*", "&*",
+        ],
+    );
+    let mut t = login(&s, "tx", "x");
+    ok(&mut t, &["MULTI"]);
+    assert_eq!(q::<String>(&mut t, &["SET", "a", "1"]), "QUEUED");
+    assert_eq!(
+        e(&mut t, &["HSET", "h", "f", "v"]),
+        "NOPERM this user has no permissions to run the 'hset' command"
+    );
+    assert_eq!(
+        e(&mut t, &["EXEC"]),
+        "EXECABORT Transaction discarded because of previous errors."
+    );
+    assert_eq!(q::<Option<String>>(&mut admin, &["GET", "a"]), None);
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG", "1"]);
+    assert_eq!(text(&field(&map(log[0].clone()), "context")), "multi");
+    // Rules changed between queueing and EXEC: the command is refused at EXEC time.
+    let mut raw = s.raw();
+    raw.send(&[b"AUTH", b"tx", b"x"]);
+    let _ = raw.read();
+    for cmd in [&[&b"MULTI"[..]][..], &[b"SET", b"a", b"1"], &[b"GET", b"a"]] {
+        raw.send(cmd);
+        let _ = raw.read();
+    }
+    ok(&mut admin, &["ACL", "SETUSER", "tx", "-set"]);
+    raw.send(&[b"EXEC"]);
+    assert_eq!(
+        raw.read(),
+        V::Arr(vec![
+            V::Err("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand".into()),
+            V::Nil,
+        ])
+    );
+}
+
+#[test]
+fn scripts_run_as_the_caller() {
+    let s = Srv::new();
+    let mut admin = s.redis();
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "sc",
+            "on",
+            "nopass",
+            "+@scripting",
+            "+set",
+            "+get",
+            "~x*",
+        ],
+    );
+    let mut c = login(&s, "sc", "x");
+    ok(
+        &mut c,
+        &["EVAL", "return redis.call('set', KEYS[1], 'v')", "1", "x1"],
+    );
+    let err = e(
+        &mut c,
+        &["EVAL", "return redis.call('hset', 'x2', 'f', 'v')", "0"],
+    );
+    assert!(
+        err.starts_with(
+            "ERR The user executing the script can't run this command or subcommand script: "
+        ),
+        "{err}"
+    );
+    let err = e(&mut c, &["EVAL", "return redis.pcall('get', 'y')", "0"]);
+    assert_eq!(
+        err,
+        "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"
+    );
+    let check = |c: &mut redis::Connection, call: &str| -> Value {
+        v(
+            c,
+            &["EVAL", &format!("return redis.acl_check_cmd({call})"), "0"],
+        )
+    };
+    assert_eq!(check(&mut c, "'set', 'xx', 1"), Value::Int(1));
+    assert_eq!(check(&mut c, "'hset', 'xx', 'f', 1"), Value::Nil);
+    assert_eq!(check(&mut c, "'set', 'yy', 1"), Value::Nil);
+    let err = e(
+        &mut c,
+        &["EVAL", "return redis.acl_check_cmd('nosuch')", "0"],
+    );
+    assert!(
+        err.starts_with("ERR Invalid command passed to redis.acl_check_cmd()"),
+        "{err}"
+    );
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG", "1"]);
+    let top = map(log[0].clone());
+    assert_eq!(text(&field(&top, "context")), "lua");
+    assert_eq!(text(&field(&top, "reason")), "key");
+    assert_eq!(text(&field(&top, "object")), "y");
+}
+
+#[test]
+fn deluser_and_revoked_channels_disconnect() {
+    let s = Srv::new();
+    let mut admin = s.redis();
+    ok(
+        &mut admin,
+        &[
+            "ACL", "SETUSER", "gone", "on", "nopass", "+@all", "~*", "&*",
+        ],
+    );
+    let mut g = login(&s, "gone", "x");
+    let mut g2 = login(&s, "gone", "x");
+    assert_eq!(
+        q::<i64>(&mut admin, &["ACL", "DELUSER", "gone", "nosuch"]),
+        1
+    );
+    assert!(dropped(&mut g));
+    // Deleting oneself: the reply arrives, then the connection closes.
+    ok(
+        &mut admin,
+        &["ACL", "SETUSER", "self", "on", "nopass", "+acl", "~*"],
+    );
+    let mut me = login(&s, "self", "x");
+    assert_eq!(q::<i64>(&mut me, &["ACL", "DELUSER", "self"]), 1);
+    assert!(dropped(&mut me));
+    assert!(dropped(&mut g2));
+    assert_eq!(
+        e(&mut admin, &["ACL", "DELUSER", "default"]),
+        "ERR The 'default' user cannot be removed"
+    );
+    // A subscriber whose channel permission is revoked is disconnected; one still
+    // allowed stays.
+    ok(
+        &mut admin,
+        &[
+            "ACL",
+            "SETUSER",
+            "sub",
+            "on",
+            "nopass",
+            "+@all",
+            "~*",
+            "resetchannels",
+            "&a",
+            "&b",
+        ],
+    );
+    let mut sa = s.raw();
+    sa.send(&[b"AUTH", b"sub", b"x"]);
+    let _ = sa.read();
+    sa.send(&[b"SUBSCRIBE", b"a"]);
+    let _ = sa.read();
+    let mut sb = s.raw();
+    sb.send(&[b"AUTH", b"sub", b"x"]);
+    let _ = sb.read();
+    sb.send(&[b"SUBSCRIBE", b"b"]);
+    let _ = sb.read();
+    ok(
+        &mut admin,
+        &["ACL", "SETUSER", "sub", "resetchannels", "&b"],
+    );
+    assert_eq!(
+        sa.try_read(),
+        None,
+        "subscriber of a revoked channel still connected"
+    );
+    sb.send(&[b"PING"]);
+    assert_eq!(
+        sb.read(),
+        V::Arr(vec![V::Bulk(b"pong".to_vec()), V::Bulk(Vec::new())])
+    );
+}
+
+#[test]
+fn requirepass_is_the_default_password() {
+    let s = Srv::start(&[("requirepass", "foo")]);
+    let mut r = connect(&s.client_pw("foo", "")).expect("auth");
+    let user = map(v(&mut r, &["ACL", "GETUSER", "default"]));
+    assert_eq!(
+        field(&user, "passwords"),
+        Value::Array(vec![Value::BulkString(
+            b"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".to_vec()
+        )])
+    );
+    // ACL SETUSER default adds a password; AUTH <pass> accepts either.
+    ok(&mut r, &["ACL", "SETUSER", "default", ">bar"]);
+    ok(&mut r, &["AUTH", "bar"]);
+    ok(&mut r, &["AUTH", "default", "foo"]);
+    let mut fresh = s.raw();
+    fresh.send(&[b"GET", b"x"]);
+    assert_eq!(
+        fresh.read(),
+        V::Err("NOAUTH Authentication required.".into())
+    );
+    // No requirepass: the default user is nopass and new connections are logged in.
+    ok(&mut r, &["CONFIG", "SET", "requirepass", ""]);
+    let list: Vec<String> = q(&mut r, &["ACL", "LIST"]);
+    assert_eq!(list, ["user default on nopass ~* &* +@all"]);
+    let mut fresh = s.redis();
+    assert_eq!(q::<Option<String>>(&mut fresh, &["GET", "x"]), None);
+    assert_eq!(
+        e(&mut fresh, &["AUTH", "x"]),
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+    );
+}
