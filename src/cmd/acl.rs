@@ -1062,6 +1062,24 @@ pub fn may_run(x: &mut Exec<'_>, argv: &[Bytes]) -> Option<bool> {
     )
 }
 
+/// Whether the calling client's user may read every key with this command (Redis
+/// `ACLUserCheckCmdWithUnrestrictedKeyAccess`): SORT's BY and GET read keys no ACL check
+/// sees, so Redis allows them only then.
+pub fn full_key_read(x: &mut Exec<'_>, argv: &[Bytes]) -> bool {
+    if x.caller != super::Caller::Client || x.client().acl_free {
+        return true;
+    }
+    let name = x.client().user.clone();
+    let (Some(spec), Some(u)) = (lookup_argv(argv), x.st.acl.users.get(&name)) else {
+        return false;
+    };
+    let mut keys = None;
+    u.selectors.iter().any(|s| {
+        s.check(spec, argv, &mut keys).is_ok()
+            && (s.all_keys || s.keys.iter().any(|(p, f)| f & READ != 0 && p == b"*"))
+    })
+}
+
 /// Redis `lookupCommand`: the command, or its subcommand when it has them and one is
 /// given (an unknown subcommand is no command); arity is not checked.
 fn lookup_argv(argv: &[Bytes]) -> Option<&'static CommandSpec> {
@@ -1076,8 +1094,8 @@ fn lookup_argv(argv: &[Bytes]) -> Option<&'static CommandSpec> {
 }
 
 /// AUTH / HELLO AUTH: authenticate the calling client as `user`, or log the failure
-/// (reason `auth`, object the command) and return false.
-pub fn authenticate(x: &mut Exec<'_>, command: &str, user: &[u8], pass: &[u8]) -> bool {
+/// (reason `auth`, object the command name as sent) and return false.
+pub fn authenticate(x: &mut Exec<'_>, command: &[u8], user: &[u8], pass: &[u8]) -> bool {
     if x.st.acl.credentials_ok(user, pass) {
         let free = x.st.acl.unrestricted(user);
         let c = x.client();
@@ -1094,15 +1112,8 @@ pub fn authenticate(x: &mut Exec<'_>, command: &str, user: &[u8], pass: &[u8]) -
     let now = x.now_ms;
     let info = x.client().info_line(now);
     let max = acllog_max_len(x);
-    x.st.acl.log_denial(
-        "auth",
-        context.name(),
-        command.as_bytes(),
-        user,
-        now,
-        info,
-        max,
-    );
+    x.st.acl
+        .log_denial("auth", context.name(), command, user, now, info, max);
     false
 }
 
@@ -1257,6 +1268,9 @@ fn acl_setuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn channels_revoked(new: &User, old: &User, any_subscribers: bool) -> bool {
     if !any_subscribers || new.selectors.iter().any(|s| s.all_channels) {
         return false;
+    }
+    if old.selectors.iter().any(|s| s.all_channels) {
+        return true;
     }
     let upcoming = new.channels_all();
     !old.channels_all().iter().all(|p| upcoming.contains(p))

@@ -136,7 +136,7 @@ fn auth(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         (&a[1], &a[2])
     };
-    if !super::acl::authenticate(x, "auth", user, pass) {
+    if !super::acl::authenticate(x, &a[0], user, pass) {
         return Err(wrongpass());
     }
     Ok(Reply::ok())
@@ -191,7 +191,7 @@ fn hello(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
     }
     if let Some((user, pass)) = creds {
-        if !super::acl::authenticate(x, "hello", &user, &pass) {
+        if !super::acl::authenticate(x, &a[0], &user, &pass) {
             return Err(wrongpass());
         }
     }

@@ -66,7 +66,9 @@ fn cstr(b: &[u8]) -> &[u8] {
     b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
 }
 
-fn parse(a: &[Bytes], readonly: bool) -> Result<Opts, CmdError> {
+/// `full_key_read`: the user may read every key (else BY with a pattern and GET are
+/// refused, as Redis does since ACLs cannot check the keys they read).
+fn parse(a: &[Bytes], readonly: bool, full_key_read: bool) -> Result<Opts, CmdError> {
     let mut o = Opts {
         desc: false,
         alpha: false,
@@ -98,10 +100,19 @@ fn parse(a: &[Bytes], readonly: bool) -> Result<Opts, CmdError> {
             let p = a[j + 1].clone();
             if !cstr(&p).contains(&b'*') {
                 o.dontsort = true;
+            } else if !full_key_read {
+                return Err(CmdError::err(
+                    "BY option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             o.by = Some(p);
             j += 1;
         } else if is(w, "get") && left >= 1 {
+            if !full_key_read {
+                return Err(CmdError::err(
+                    "GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.gets.push(a[j + 1].clone());
             j += 1;
         } else {
@@ -322,7 +333,8 @@ fn load(x: &mut Exec<'_>, key: &[u8], o: &Opts) -> Result<Loaded, CmdError> {
 }
 
 fn sort_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
-    let mut o = parse(a, readonly)?;
+    let full_key_read = super::acl::full_key_read(x, a);
+    let mut o = parse(a, readonly, full_key_read)?;
     let Loaded {
         kind,
         elems,
