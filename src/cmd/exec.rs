@@ -272,6 +272,8 @@ pub struct State {
     pub dirty: u64,
     /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire: bool,
+    /// `stream-node-max-entries` / `stream-node-max-bytes`, read once per CONFIG SET.
+    pub stream_nodes: crate::db::stream::NodeLimits,
     /// DEBUG PAUSE-CRON 1: the background cycle skips Redis's cron work (the tracking
     /// table limit); active expiry goes on, as Redis's fast cycle does.
     pub cron_paused: bool,
@@ -423,6 +425,7 @@ impl State {
         let replicas = super::repl::Replicas::new(&config);
         let mut tracking = super::tracking::Tracking::default();
         tracking.configure(&config);
+        let stream_nodes = stream_node_limits(&config);
         let mut acl = super::acl::Acl::default();
         acl.configure(&config);
         State {
@@ -437,6 +440,7 @@ impl State {
             dirty: 0,
             active_expire: true,
             cron_paused: false,
+            stream_nodes,
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
             scripts: crate::script::Scripts::default(),
@@ -450,6 +454,16 @@ impl State {
             clock_mark: None,
             tracking,
         }
+    }
+}
+
+/// `stream-node-max-entries` and `stream-node-max-bytes` from `config`.
+pub fn stream_node_limits(config: &Config) -> crate::db::stream::NodeLimits {
+    let num = |name: &str| config.get(name).and_then(|v| v.parse::<u64>().ok());
+    let default = crate::db::stream::NodeLimits::default();
+    crate::db::stream::NodeLimits {
+        entries: num("stream-node-max-entries").unwrap_or(default.entries),
+        bytes: num("stream-node-max-bytes").unwrap_or(default.bytes),
     }
 }
 

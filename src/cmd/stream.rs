@@ -282,7 +282,17 @@ struct AddTrim {
     next: usize,
 }
 
-/// Redis's `streamParseAddOrTrimArgsOrReply`.
+/// The work an approximate trim without LIMIT may do: 100 nodes' worth of entries
+/// (10000 without an entry limit), at most a million, as Redis.
+fn approx_limit(x: &Exec<'_>) -> u64 {
+    match x.st.stream_nodes.entries.saturating_mul(100) {
+        0 => 10_000,
+        n => n.min(1_000_000),
+    }
+}
+
+/// Redis's `streamParseAddOrTrimArgsOrReply` (an approximate trim without LIMIT gets
+/// `u64::MAX` here, for the caller to replace by [`approx_limit`]).
 fn parse_add_trim(a: &[Bytes], xadd: bool) -> Result<AddTrim, CmdError> {
     let mut r = AddTrim {
         trim: None,
@@ -359,7 +369,8 @@ fn parse_add_trim(a: &[Bytes], xadd: bool) -> Result<AddTrim, CmdError> {
             ));
         }
     } else if r.approx {
-        r.limit = 10_000;
+        // Set by the caller: at most 100 nodes' worth (`approx_limit`).
+        r.limit = u64::MAX;
     } else {
         r.limit = 0;
     }
@@ -367,7 +378,11 @@ fn parse_add_trim(a: &[Bytes], xadd: bool) -> Result<AddTrim, CmdError> {
 }
 
 fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let p = parse_add_trim(a, true)?;
+    let mut p = parse_add_trim(a, true)?;
+    if p.limit == u64::MAX {
+        p.limit = approx_limit(x);
+    }
+    let nodes = x.st.stream_nodes;
     let field_pos = p.next + 1;
     if a.len() < field_pos + 2 || (a.len() - field_pos) % 2 == 1 {
         return Err(CmdError::Arity("xadd".into()));
@@ -410,7 +425,7 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         .iter()
         .map(|b| Box::<[u8]>::from(&b[..]))
         .collect();
-    s.append(id, fields);
+    s.append_in_nodes(id, fields, nodes);
     let removed = match p.trim {
         Some(t) => s.trim(t, p.approx, p.limit),
         None => 0,
@@ -429,7 +444,10 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn xtrim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let p = parse_add_trim(a, false)?;
+    let mut p = parse_add_trim(a, false)?;
+    if p.limit == u64::MAX {
+        p.limit = approx_limit(x);
+    }
     if p.next < a.len() {
         return Err(CmdError::Syntax);
     }

@@ -1,14 +1,91 @@
 //! Streams: entries ordered by ID in a B-tree (fields packed as one boxed slice of boxed
 //! byte strings per entry), the stream metadata Redis 7.0 keeps (last ID, first ID, max
 //! deleted ID, entries added), consumer groups with their PELs and consumers, and a light
-//! model of Redis's listpack nodes (start ID, entries appended, live entries) so that
-//! approximate trimming (`MAXLEN ~`, `MINID ~`) removes exactly what Redis removes with the
-//! default `stream-node-max-entries` of 100. No RESP, no I/O.
+//! model of Redis's listpack nodes (start ID, entries appended, live entries, encoded
+//! bytes) so that approximate trimming (`MAXLEN ~`, `MINID ~`) removes exactly what Redis
+//! removes under `stream-node-max-entries` / `stream-node-max-bytes`. No RESP, no I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Entries per node (Redis's `stream-node-max-entries` default).
 pub const NODE_MAX_ENTRIES: u32 = 100;
+
+/// When a node is full and the next entry starts a new one: Redis's
+/// `stream-node-max-entries` (0 = no limit) and `stream-node-max-bytes` (0 = 1 GiB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Entries (live and deleted) per node.
+    pub entries: u64,
+    /// Encoded bytes per node.
+    pub bytes: u64,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            entries: u64::from(NODE_MAX_ENTRIES),
+            bytes: 4096,
+        }
+    }
+}
+
+/// Bytes a listpack takes for the back-length of an element of `len` bytes.
+fn lp_backlen(len: usize) -> usize {
+    match len {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
+    }
+}
+
+/// Bytes of an integer element in a listpack.
+fn lp_int(v: i64) -> usize {
+    let body = match v {
+        0..=127 => 1,
+        -4096..=4095 => 2,
+        -32768..=32767 => 3,
+        -8_388_608..=8_388_607 => 4,
+        -2_147_483_648..=2_147_483_647 => 5,
+        _ => 9,
+    };
+    body + lp_backlen(body)
+}
+
+/// Bytes of a string element in a listpack (one that reads as a canonical integer is
+/// stored as that integer, as `lpStringToInt64` decides).
+fn lp_str(s: &[u8]) -> usize {
+    let canonical = !s.is_empty()
+        && s.len() <= 20
+        && (s == b"0" || (s[0] != b'0' && !(s[0] == b'-' && s.get(1) == Some(&b'0'))));
+    if canonical {
+        if let Some(v) = std::str::from_utf8(s)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+        {
+            return lp_int(v);
+        }
+    }
+    let body = s.len()
+        + match s.len() {
+            0..=63 => 1,
+            64..=4095 => 2,
+            _ => 5,
+        };
+    body + lp_backlen(body)
+}
+
+/// A hash of an entry's field names (the master entry's decide the same-fields encoding).
+fn field_names_hash(fields: &Fields) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for name in fields.iter().step_by(2) {
+        for &b in name.iter().chain(&[0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
 
 /// A stream entry ID: milliseconds and sequence number.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -178,6 +255,60 @@ struct Node {
     live: u32,
     /// ID of the last appended entry.
     last: StreamId,
+    /// Encoded bytes of the master entry's fields and of every entry appended (the
+    /// listpack's size but for its header and its live/deleted counters, see `lp_bytes`).
+    bytes: usize,
+    /// The master entry's field names (hashed) and their count.
+    master_fields: (u64, usize),
+}
+
+impl Node {
+    /// The node's listpack size, as Redis's `lpBytes`.
+    fn lp_bytes(&self) -> usize {
+        let deleted = self.appended - self.live;
+        7 + lp_int(i64::from(self.live)) + lp_int(i64::from(deleted)) + self.bytes
+    }
+
+    /// A new node whose master entry is `fields`' names.
+    fn new(id: StreamId, fields: &Fields) -> Node {
+        let n = fields.len() / 2;
+        let names: usize = fields.iter().step_by(2).map(|f| lp_str(f)).sum();
+        Node {
+            appended: 0,
+            live: 0,
+            last: id,
+            bytes: lp_int(i64::try_from(n).unwrap_or(i64::MAX)) + names + lp_int(0),
+            master_fields: (field_names_hash(fields), n),
+        }
+    }
+
+    /// Add entry `id` (`master`: this node's first ID) to the node.
+    fn push(&mut self, master: StreamId, id: StreamId, fields: &Fields) {
+        let n = fields.len() / 2;
+        let same = self.master_fields == (field_names_hash(fields), n);
+        // Deltas are stored as signed 64-bit integers.
+        let ms = id.ms.wrapping_sub(master.ms) as i64;
+        let seq = id.seq.wrapping_sub(master.seq) as i64;
+        let mut b = lp_int(if same { 2 } else { 0 }) + lp_int(ms) + lp_int(seq);
+        let elements = if same {
+            b += fields
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| lp_str(v))
+                .sum::<usize>();
+            3 + n
+        } else {
+            b += lp_int(i64::try_from(n).unwrap_or(i64::MAX));
+            b += fields.iter().map(|f| lp_str(f)).sum::<usize>();
+            4 + 2 * n
+        };
+        b += lp_int(i64::try_from(elements).unwrap_or(i64::MAX));
+        self.bytes += b;
+        self.appended += 1;
+        self.live += 1;
+        self.last = id;
+    }
 }
 
 /// A trimming strategy.
@@ -284,23 +415,29 @@ impl Stream {
         (id > self.last_id).then_some(id)
     }
 
-    /// Append an entry; `id` must be greater than `last_id`.
+    /// Append an entry; `id` must be greater than `last_id`. Nodes as by default.
     pub fn append(&mut self, id: StreamId, fields: Fields) {
+        self.append_in_nodes(id, fields, NodeLimits::default());
+    }
+
+    /// Append an entry; `id` must be greater than `last_id`. It starts a new node when
+    /// the last one is full under `limits`, as Redis's `streamAppendItem` decides.
+    pub fn append_in_nodes(&mut self, id: StreamId, fields: Fields, limits: NodeLimits) {
+        let max_bytes = match limits.bytes {
+            0 => 1 << 30,
+            b => b.min(1 << 30),
+        };
+        let new_bytes: usize = fields.iter().map(|f| f.len()).sum();
+        let full = |n: &Node| {
+            (n.lp_bytes() + new_bytes) as u64 >= max_bytes
+                || (limits.entries > 0 && u64::from(n.appended) >= limits.entries)
+        };
         match self.nodes.iter_mut().next_back() {
-            Some((_, n)) if n.appended < NODE_MAX_ENTRIES => {
-                n.appended += 1;
-                n.live += 1;
-                n.last = id;
-            }
+            Some((&master, n)) if !full(n) => n.push(master, id, &fields),
             _ => {
-                self.nodes.insert(
-                    id,
-                    Node {
-                        appended: 1,
-                        live: 1,
-                        last: id,
-                    },
-                );
+                let mut n = Node::new(id, &fields);
+                n.push(id, id, &fields);
+                self.nodes.insert(id, n);
             }
         }
         self.entries.insert(id, fields);
@@ -496,6 +633,33 @@ mod tests {
         assert_eq!(StreamId::MAX.incr(), None);
         assert_eq!(StreamId::new(1, 0).decr(), Some(StreamId::new(0, u64::MAX)));
         assert_eq!(StreamId::new(3, 4).to_string(), "3-4");
+    }
+
+    /// Nodes fill up as Redis's listpacks: `stream-node-max-bytes` of encoded entries
+    /// (1000-byte values: 4 per 4096-byte node, 5 nodes for 20, as redis-server 7.0.15),
+    /// or `stream-node-max-entries` entries, deleted ones included.
+    #[test]
+    fn nodes_fill_by_entries_and_encoded_bytes() {
+        let big = || -> Fields { vec![b"f".to_vec().into(), vec![b'x'; 1000].into()].into() };
+        let mut s = Stream::new();
+        for i in 1..=20 {
+            s.append(StreamId::new(i, 0), big());
+        }
+        assert_eq!(s.node_count(), 5);
+        let ten = NodeLimits {
+            entries: 10,
+            bytes: 0,
+        };
+        let mut s = Stream::new();
+        for i in 1..=100 {
+            s.append_in_nodes(StreamId::new(i, 0), f(), ten);
+        }
+        assert_eq!(s.node_count(), 10);
+        assert_eq!(s.trim(Trim::MaxLen(55), true, 30), 30);
+        assert_eq!(s.len(), 70);
+        assert_eq!(lp_str(b"12345"), 4);
+        assert_eq!(lp_str(b"007"), 5);
+        assert_eq!(lp_int(-5000), 4);
     }
 
     #[test]
