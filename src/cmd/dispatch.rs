@@ -267,7 +267,7 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     s.record_latency(nanos);
     if let Reply::Error(text) = &reply {
         s.failed_calls += 1;
-        count_error(st, text);
+        script_error_stats(x.in_script, &mut x.st.script_errors, st, spec, text);
     }
     if x.caller == Caller::Client
         && x.st.slowlog.wants(usec)
@@ -355,7 +355,42 @@ pub fn error_reply(x: &mut Exec<'_>, e: CmdError, id: Option<usize>) -> Reply {
         st.cmd[id].rejected_calls += 1;
     }
     count_error(st, &text);
+    if x.in_script {
+        note_script_error(&mut x.st.script_errors, &text);
+    }
     Reply::Error(text)
+}
+
+/// Remember an error counted inside the running script (the last few: what its reply
+/// may carry).
+fn note_script_error(seen: &mut Vec<String>, text: &str) {
+    if seen.len() >= 64 {
+        seen.remove(0);
+    }
+    seen.push(text.to_string());
+}
+
+/// Count an error reply in errorstats, as Redis counts errors met inside a script: once,
+/// where they happen. A script's own error reply that carries an error already counted
+/// inside it (raised by redis.call, or a redis.pcall error returned) is not counted again.
+fn script_error_stats(
+    in_script: bool,
+    seen: &mut Vec<String>,
+    st: &mut super::exec::Stats,
+    spec: &CommandSpec,
+    text: &str,
+) {
+    if in_script {
+        count_error(st, text);
+        note_script_error(seen, text);
+        return;
+    }
+    let counted = !seen.is_empty()
+        && super::scripting::RUNS_SCRIPTS.contains(&spec.full_name.as_str())
+        && seen.iter().any(|e| text.starts_with(e.as_str()));
+    if !counted {
+        count_error(st, text);
+    }
 }
 
 /// Apply one logged execution unit (Caller::Replay: no checks, no journaling, no expiry).

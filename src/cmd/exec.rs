@@ -306,6 +306,9 @@ pub struct State {
     pub acl: super::acl::Acl,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS 1: scripts may call `noscript` commands.
     pub script_deny_disabled: bool,
+    /// Error replies already counted in errorstats while the running script ran (cleared
+    /// when a script starts): its own error reply does not count them twice.
+    pub script_errors: Vec<String>,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -431,6 +434,7 @@ impl State {
         State {
             acl,
             script_deny_disabled: false,
+            script_errors: Vec::new(),
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
             stats: Stats::default(),

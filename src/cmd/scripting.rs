@@ -71,6 +71,16 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     );
 }
 
+/// The commands that run scripts or functions.
+pub const RUNS_SCRIPTS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
+
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// `numkeys` of an EVAL-like command, checked against the argument count.
@@ -113,23 +123,41 @@ impl Host for ScriptHost<'_, '_> {
         if spec.handler.is_none() || !spec.arity_ok(argv.len()) {
             return err("ERR Wrong number of args calling Redis command from script");
         }
+        // Refusals here count as the command's rejected calls, as Redis counts them.
+        let reject = |x: &mut Exec<'_>, text: &str| {
+            dispatch::error_reply(x, CmdError::Raw(text.into()), Some(spec.id))
+        };
         if spec.flags.contains(Flags::NOSCRIPT) && !self.x.st.script_deny_disabled {
-            return err("ERR This Redis command is not allowed from script");
+            return reject(self.x, "ERR This Redis command is not allowed from script");
         }
         if let Err(e) = super::acl::admit_script(self.x, spec, argv) {
             return dispatch::error_reply(self.x, CmdError::Raw(e), Some(spec.id));
         }
-        // Redis's scriptVerifyWriteCommandAllow: no writes on a read-only replica, nor on
-        // a master short of `min-replicas-to-write` good replicas (none ever is here).
+        // Redis's scriptVerifyWriteCommandAllow: no writes from a read-only script (nor
+        // `may-replicate` commands: PUBLISH, PFCOUNT …), on a read-only replica, or on a
+        // master short of `min-replicas-to-write` good replicas (none ever is here).
+        if self.readonly
+            && (spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+                || spec.full_name == "publish"
+                || spec.full_name == "spublish")
+        {
+            return reject(
+                self.x,
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
+        }
         if spec.flags.contains(Flags::WRITE) && self.x.caller == super::Caller::Client {
             let st = &self.x.st;
             if st.replicas.master.is_some()
                 && st.config.get("replica-read-only").as_deref() != Some("no")
             {
-                return err("READONLY You can't write against a read only replica.");
+                return reject(
+                    self.x,
+                    "READONLY You can't write against a read only replica.",
+                );
             }
             if st.replicas.master.is_none() && st.replicas.min_replicas_to_write > 0 {
-                return err(NOREPLICAS);
+                return reject(self.x, NOREPLICAS);
             }
         }
         // Redis's scriptVerifyOOM: a script that has not written yet is stopped at its
@@ -138,15 +166,7 @@ impl Host for ScriptHost<'_, '_> {
             && self.x.dirty == self.dirty_at_start
             && spec.flags.contains(Flags::DENYOOM)
         {
-            return err(super::memory::OOM_ERROR);
-        }
-        // Redis refuses `write` and `may-replicate` commands (PUBLISH, PFCOUNT …) alike.
-        if self.readonly
-            && (spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
-                || spec.full_name == "publish"
-                || spec.full_name == "spublish")
-        {
-            return err("ERR Write commands are not allowed from read-only scripts.");
+            return reject(self.x, super::memory::OOM_ERROR);
         }
         let before = self.x.dirty;
         let r = dispatch::call(self.x, argv);
@@ -325,6 +345,7 @@ pub(super) fn run_in_unit(
     let last_cmd = x.client().last_cmd;
     let was_in_script = x.in_script;
     x.in_script = true;
+    x.st.script_errors.clear();
     let reply = {
         let dirty_at_start = x.dirty;
         let mut host = ScriptHost {

@@ -2,7 +2,8 @@
 //! WHOAMI and CLIENT LIST `user=`, command/key/channel denials with Redis's NOPERM texts,
 //! denials inside MULTI (EXECABORT) and rules changed before EXEC, scripts (redis.call,
 //! redis.pcall, redis.acl_check_cmd), ACL LOG entries, DELUSER and revoked channels
-//! disconnecting clients, `requirepass` as the default user's password, rejected_calls.
+//! disconnecting clients, `requirepass` as the default user's password, rejected_calls,
+//! and errors inside scripts counted once in errorstats.
 
 use redis::Value;
 
@@ -378,4 +379,60 @@ fn requirepass_is_the_default_password() {
         e(&mut fresh, &["AUTH", "x"]),
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
     );
+}
+
+/// INFO's `total_error_replies`, `errorstat_<code>` and a command's stats line.
+fn error_stats(r: &mut redis::Connection, code: &str, cmd: &str) -> (i64, String, String) {
+    let info: String = q(r, &["INFO", "all"]);
+    let line = |prefix: &str| {
+        info.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let total = line("total_error_replies:")
+        .trim_start_matches("total_error_replies:")
+        .parse()
+        .unwrap_or(-1);
+    (
+        total,
+        line(&format!("errorstat_{code}:")),
+        line(&format!("cmdstat_{cmd}:")),
+    )
+}
+
+#[test]
+fn script_errors_count_once() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    // An error raised by redis.call is counted where it happened, not again as EVAL's.
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let _ = e(&mut r, &["EVAL", "return redis.call('select', 99)", "0"]);
+    let (total, err, select) = error_stats(&mut r, "ERR", "select");
+    assert_eq!((total, err.as_str()), (1, "errorstat_ERR:count=1"));
+    assert!(
+        select.contains("calls=1,") && select.contains("failed_calls=1"),
+        "{select}"
+    );
+    // A script refusal is the inner command's rejected call; a pcall error returned as
+    // the script's reply is not counted twice either.
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let _ = e(
+        &mut r,
+        &["EVAL_RO", "return redis.pcall('set', 'x', 'y')", "1", "x"],
+    );
+    let (total, err, set) = error_stats(&mut r, "ERR", "set");
+    assert_eq!((total, err.as_str()), (1, "errorstat_ERR:count=1"));
+    assert!(
+        set.contains("calls=0,") && set.contains("rejected_calls=1,"),
+        "{set}"
+    );
+    // An error the script makes itself is counted once.
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let _ = e(
+        &mut r,
+        &["EVAL", "return redis.error_reply('MY oops')", "0"],
+    );
+    let (total, err, _) = error_stats(&mut r, "MY", "eval");
+    assert_eq!((total, err.as_str()), (1, "errorstat_MY:count=1"));
 }
