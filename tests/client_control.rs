@@ -863,3 +863,59 @@ fn reply_buffer_size_follows_the_peak() {
         "ERR syntax error"
     );
 }
+
+/// Differential: while CLIENT PAUSE (WRITE or ALL) lasts no key expires, lazily or in the
+/// background: an expired key reads as missing but stays (DBSIZE, expired_keys) until the
+/// pause ends, as redis-server 7.0.15 (pause.tcl "both active and passive expires are
+/// skipped during client pause").
+#[test]
+fn expiry_waits_for_client_pause_to_end() {
+    let Some(oracle) = common::Oracle::start() else {
+        return;
+    };
+    let s = TestServer::start(&[]);
+    let run = |addr: std::net::SocketAddr| {
+        let mut c = common::RawClient::connect(addr);
+        let mut out = Vec::new();
+        let expired = |c: &mut common::RawClient| {
+            let info = c.cmd(&["INFO", "stats"]).text();
+            let line = info.lines().find(|l| l.starts_with("expired_keys:"));
+            line.map(str::to_string).unwrap_or_default()
+        };
+        let before = expired(&mut c);
+        out.extend(transcript_of(
+            &mut c,
+            &[
+                &["MULTI"],
+                &["SET", "pa", "1", "PX", "10"],
+                &["SET", "pb", "2", "PX", "10"],
+                &["CLIENT", "PAUSE", "5000", "WRITE"],
+                &["EXEC"],
+            ],
+        ));
+        std::thread::sleep(Duration::from_millis(300));
+        for cmd in [
+            &["GET", "pa"][..],
+            &["EXISTS", "pa", "pb"],
+            &["TTL", "pb"],
+            &["TYPE", "pb"],
+            &["DBSIZE"],
+        ] {
+            out.push(c.cmd(cmd));
+        }
+        out.push(V::Int(i64::from(expired(&mut c) == before)));
+        out.push(c.cmd(&["CLIENT", "UNPAUSE"]));
+        out.push(c.cmd(&["GET", "pa"]));
+        out.push(c.cmd(&["GET", "pb"]));
+        out.push(c.cmd(&["DBSIZE"]));
+        out.push(V::Int(i64::from(expired(&mut c) == before)));
+        out
+    };
+    let want = run(oracle.addr);
+    let got = run(s.addr);
+    assert_eq!(got, want);
+    // (Spelled out: DBSIZE 2 while paused, expired_keys unchanged; then both go.)
+    assert_eq!(got[got.len() - 7], V::Int(2));
+    assert_eq!(got[got.len() - 6], V::Int(1));
+    assert_eq!(got[got.len() - 2], V::Int(0));
+}

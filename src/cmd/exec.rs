@@ -643,15 +643,33 @@ impl<'a> Exec<'a> {
         old
     }
 
+    /// True while CLIENT PAUSE (WRITE or ALL) is in force: keys are not expired then,
+    /// neither lazily nor by the background cycle, as Redis (an expired key reads as
+    /// missing but stays until the pause ends).
+    pub fn expiry_paused(&self) -> bool {
+        self.st.pause.is_some_and(|(until, _)| self.now_ms < until)
+    }
+
     /// If `key` in database `db` has expired, delete it and journal a DEL (never during
-    /// replay: replay applies only logged effects). Returns true if it was removed.
+    /// replay: replay applies only logged effects). Returns true if it was expired: removed,
+    /// or left in place while expiry is paused ([`Exec::expiry_paused`]), to be treated
+    /// as missing.
     pub fn expire_if_needed_in(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_in(db, key, false)
+    }
+
+    /// [`Exec::expire_if_needed_in`]; `even_paused`: delete it while expiry is paused too
+    /// (a write about to create the key: only the transaction that paused can run one).
+    fn expire_in(&mut self, db: usize, key: &[u8], even_paused: bool) -> bool {
         // No key in this db has a TTL: nothing can expire (saves a lookup per command).
         if self.caller == Caller::Replay || self.st.ks.dbs[db].volatile_len() == 0 {
             return false;
         }
         let now = self.now_ms;
         let expired = self.st.ks.dbs[db].is_expired(key, now);
+        if expired && !even_paused && self.expiry_paused() {
+            return true;
+        }
         if expired {
             self.st.ks.dbs[db].remove(key);
             self.st.stats.expired_keys += 1;
@@ -668,8 +686,7 @@ impl<'a> Exec<'a> {
     /// updates the access time.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Entry> {
         let db = self.db;
-        self.expire_if_needed_in(db, key);
-        if !self.st.ks.dbs[db].dict.contains_key(key) {
+        if self.expire_if_needed_in(db, key) || !self.st.ks.dbs[db].dict.contains_key(key) {
             self.st.stats.keyspace_misses += 1;
             self.notify_in(db, 'm', "keymiss", key);
             return None;
@@ -727,7 +744,7 @@ impl<'a> Exec<'a> {
 
     /// Look up a key for writing in database `db`.
     pub fn lookup_write_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed_in(db, key);
+        self.expire_in(db, key, true);
         // One lookup for the access stamp and the entry, as on the read path.
         let touch = !self.no_touch();
         let mode = super::memory::access_mode(&self.st.config);
@@ -744,8 +761,7 @@ impl<'a> Exec<'a> {
     /// True if the key exists (after expiry) in the selected db, without touching stats.
     pub fn exists(&mut self, key: &[u8]) -> bool {
         let db = self.db;
-        self.expire_if_needed_in(db, key);
-        self.st.ks.dbs[db].get(key).is_some()
+        !self.expire_if_needed_in(db, key) && self.st.ks.dbs[db].get(key).is_some()
     }
 }
 
