@@ -251,10 +251,9 @@ pub fn check_with(vfs: Arc<dyn Vfs>, dir: &Path, repair: bool) -> Report {
 
 /// Read the snapshot, check every block, and decode every item (as startup would).
 fn check_snapshot(vfs: &dyn Vfs, path: &Path, lsn: u64) -> Result<u64, StorageError> {
-    let bytes = vfs.read_all(path).map_err(|e| StorageError::io(path, e))?;
     let config = crate::config::Config::default();
-    let loaded = crate::persist::snapshot::load_keyspace(
-        &bytes,
+    let loaded = crate::persist::snapshot::load_snapshot_file(
+        vfs,
         path,
         Some(lsn),
         usize::try_from(config.databases).unwrap_or(16),

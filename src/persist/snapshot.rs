@@ -263,12 +263,18 @@ pub struct SnapshotData {
 impl SnapshotData {
     /// The file offset of the block holding stream byte `pos` (for error reports).
     pub fn file_offset_of(&self, pos: u64) -> u64 {
-        let i = self.block_offsets.partition_point(|&(_, s)| s <= pos);
-        if i == 0 {
-            HEADER_LEN as u64
-        } else {
-            self.block_offsets[i - 1].0
-        }
+        block_holding(&self.block_offsets, pos)
+    }
+}
+
+/// The file offset of the block holding stream byte `pos`, from (file offset, stream
+/// offset) per block.
+fn block_holding(block_offsets: &[(u64, u64)], pos: u64) -> u64 {
+    let i = block_offsets.partition_point(|&(_, s)| s <= pos);
+    if i == 0 {
+        HEADER_LEN as u64
+    } else {
+        block_offsets[i - 1].0
     }
 }
 
@@ -301,6 +307,7 @@ pub fn decode_snapshot(
         if keep {
             stream.extend_from_slice(raw);
         }
+        Ok(())
     })?;
     Ok(SnapshotData {
         info,
@@ -319,7 +326,7 @@ pub fn verify_snapshot(
 ) -> Result<SnapshotInfo, StorageError> {
     let len = vfs.file_len(path).map_err(|e| StorageError::io(path, e))?;
     let mut src = vfs.open_read(path).map_err(|e| StorageError::io(path, e))?;
-    walk_blocks(&mut src, len, path, expect_lsn, |_, _| {})
+    walk_blocks(&mut src, len, path, expect_lsn, |_, _| Ok(()))
 }
 
 /// Read exactly `buf.len()` bytes at file offset `at` of a file of `len` bytes: a file that
@@ -345,7 +352,7 @@ fn walk_blocks(
     len: u64,
     path: &Path,
     expect_lsn: Option<u64>,
-    mut on_block: impl FnMut(u64, &[u8]),
+    mut on_block: impl FnMut(u64, &[u8]) -> Result<(), StorageError>,
 ) -> Result<SnapshotInfo, StorageError> {
     let bad = |off: u64, what: Corruption| StorageError::corrupt(path, off, what);
     let mut header = [0u8; HEADER_LEN];
@@ -424,7 +431,7 @@ fn walk_blocks(
                 Corruption::Snapshot("block decompresses to the wrong length"),
             ));
         }
-        on_block(at, &raw);
+        on_block(at, &raw)?;
         blocks += 1;
         raw_total += raw.len() as u64;
         last_byte = raw.last().copied();
@@ -523,7 +530,7 @@ pub struct LoadedSnapshot {
 
 /// Validate a snapshot's bytes (rules 1–10 of format/snapshot.md §Validation) and decode
 /// them into a keyspace of `databases` databases; an item error names the block holding
-/// it. The one loader behind recovery, DEBUG RELOAD, fsck and `strata restore`.
+/// it. For bytes already in memory (`strata restore`); files go through `load_snapshot_file`.
 pub fn load_keyspace(
     bytes: &[u8],
     path: &Path,
@@ -532,20 +539,70 @@ pub fn load_keyspace(
     limits: &super::snapshot_codec::BuildLimits,
     now_ms: i64,
 ) -> Result<LoadedSnapshot, StorageError> {
-    let data = decode_snapshot(bytes, path, expect_lsn, true)?;
+    let mut src = bytes;
+    load_from(
+        &mut src,
+        bytes.len() as u64,
+        path,
+        expect_lsn,
+        databases,
+        limits,
+        now_ms,
+    )
+}
+
+/// `load_keyspace` of the file at `path`, read block by block: loading holds one block and
+/// the item being decoded, not the file and its whole item stream (which for a large
+/// dataset would double the memory a restart needs). The loader behind recovery, DEBUG
+/// RELOAD and fsck.
+pub fn load_snapshot_file(
+    vfs: &dyn Vfs,
+    path: &Path,
+    expect_lsn: Option<u64>,
+    databases: usize,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+) -> Result<LoadedSnapshot, StorageError> {
+    let len = vfs.file_len(path).map_err(|e| StorageError::io(path, e))?;
+    let mut src = vfs.open_read(path).map_err(|e| StorageError::io(path, e))?;
+    load_from(&mut src, len, path, expect_lsn, databases, limits, now_ms)
+}
+
+/// Validate and decode a snapshot read from `src` (`len` bytes), block by block.
+fn load_from(
+    src: &mut dyn std::io::Read,
+    len: u64,
+    path: &Path,
+    expect_lsn: Option<u64>,
+    databases: usize,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+) -> Result<LoadedSnapshot, StorageError> {
     let mut ks = crate::db::Keyspace::new(databases);
-    let decoded = super::snapshot_codec::decode_into(&data.stream, &mut ks, limits, now_ms)
-        .map_err(|e| {
-            StorageError::corrupt(
-                path,
-                data.file_offset_of(e.pos),
-                Corruption::Snapshot(e.what),
-            )
-        })?;
+    let mut decoder = super::snapshot_codec::StreamDecoder::default();
+    let mut block_offsets = Vec::new();
+    let mut raw_at = 0u64;
+    let item_error = |offsets: &[(u64, u64)], e: super::snapshot_codec::DecodeError| {
+        StorageError::corrupt(
+            path,
+            block_holding(offsets, e.pos),
+            Corruption::Snapshot(e.what),
+        )
+    };
+    let info = walk_blocks(src, len, path, expect_lsn, |at, raw| {
+        block_offsets.push((at, raw_at));
+        raw_at += raw.len() as u64;
+        decoder
+            .feed(raw, &mut ks, limits, now_ms)
+            .map_err(|e| item_error(&block_offsets, e))
+    })?;
+    let decoded = decoder
+        .finish(&mut ks, limits, now_ms)
+        .map_err(|e| item_error(&block_offsets, e))?;
     Ok(LoadedSnapshot {
         ks,
         libraries: decoded.libraries,
-        info: data.info,
+        info,
     })
 }
 

@@ -181,9 +181,25 @@ pub struct DecodeError {
 struct Cur<'a> {
     b: &'a [u8],
     at: usize,
+    /// The last error came from running out of bytes (or from a length or count larger
+    /// than what is left): with more of the stream to come, not an error yet.
+    short: bool,
 }
 
 impl<'a> Cur<'a> {
+    fn new(b: &'a [u8]) -> Cur<'a> {
+        Cur {
+            b,
+            at: 0,
+            short: false,
+        }
+    }
+
+    fn short(&mut self, what: &'static str) -> DecodeError {
+        self.short = true;
+        self.err(what)
+    }
+
     fn err(&self, what: &'static str) -> DecodeError {
         DecodeError {
             pos: self.at as u64,
@@ -192,10 +208,9 @@ impl<'a> Cur<'a> {
     }
 
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        let v = *self
-            .b
-            .get(self.at)
-            .ok_or_else(|| self.err("item truncated"))?;
+        let Some(&v) = self.b.get(self.at) else {
+            return Err(self.short("item truncated"));
+        };
         self.at += 1;
         Ok(v)
     }
@@ -225,7 +240,7 @@ impl<'a> Cur<'a> {
         let n = self.varint()?;
         let left = (self.b.len() - self.at) as u64;
         if n.saturating_mul(min_size.max(1) as u64) > left {
-            return Err(self.err("count larger than the rest of the stream"));
+            return Err(self.short("count larger than the rest of the stream"));
         }
         Ok(n as usize)
     }
@@ -233,7 +248,7 @@ impl<'a> Cur<'a> {
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.varint()?;
         if n > (self.b.len() - self.at) as u64 {
-            return Err(self.err("length past the end of the stream"));
+            return Err(self.short("length past the end of the stream"));
         }
         let s = &self.b[self.at..self.at + n as usize];
         self.at += n as usize;
@@ -246,7 +261,7 @@ impl<'a> Cur<'a> {
 
     fn f64(&mut self) -> Result<f64, DecodeError> {
         if self.b.len() - self.at < 8 {
-            return Err(self.err("item truncated"));
+            return Err(self.short("item truncated"));
         }
         let v = f64::from_le_bytes(self.b[self.at..self.at + 8].try_into().expect("8 bytes"));
         self.at += 8;
@@ -271,57 +286,166 @@ pub fn decode_into(
     lim: &BuildLimits,
     now_ms: i64,
 ) -> Result<Decoded, DecodeError> {
-    let mut c = Cur { b: stream, at: 0 };
-    let mut out = Decoded::default();
-    loop {
-        let start = c.at;
-        let tag = c.u8()?;
-        match tag {
-            TAG_END => {
-                if c.at != stream.len() {
-                    return Err(c.err("bytes after the end tag"));
-                }
-                return Ok(out);
+    let mut d = StreamDecoder::default();
+    d.feed(stream, ks, lim, now_ms)?;
+    d.finish(ks, lim, now_ms)
+}
+
+/// Decodes an item stream handed over in pieces (a snapshot's blocks as they are read), so
+/// loading holds one block and the item being decoded rather than the whole stream. Items
+/// may span pieces: an item cut short is retried once about twice as many bytes are
+/// buffered (linear time even for one huge value). Reports exactly what `decode_into`
+/// reports for the whole stream, at the same stream offsets.
+#[derive(Default)]
+pub struct StreamDecoder {
+    /// Stream bytes not decoded yet (the start of an item).
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    /// Do not try again before `buf` holds this many bytes.
+    retry_at: usize,
+    /// The end tag was decoded.
+    ended: bool,
+    out: Decoded,
+}
+
+impl StreamDecoder {
+    /// Take the next piece of the stream and decode every item it completes.
+    pub fn feed(
+        &mut self,
+        piece: &[u8],
+        ks: &mut Keyspace,
+        lim: &BuildLimits,
+        now_ms: i64,
+    ) -> Result<(), DecodeError> {
+        if self.ended {
+            if piece.is_empty() {
+                return Ok(());
             }
-            TAG_LIBRARY => {
-                let name = c.bytes()?.to_vec();
-                let code = c.bytes()?.to_vec();
-                out.libraries.push((name, code));
-            }
-            TAG_STRING..=TAG_STREAM => {
-                let db = c.varint()?;
-                let db = usize::try_from(db)
-                    .ok()
-                    .filter(|&d| d < ks.dbs.len())
-                    .ok_or_else(|| c.err("database index out of range"))?;
-                let key = c.bytes()?;
-                let exp = c.varint()?;
-                let flags = c.u8()?;
-                if flags & !(FLAG_RAW | FLAG_NOT_INT) != 0 {
-                    return Err(c.err("unknown entry flags"));
+            return Err(DecodeError {
+                pos: self.base,
+                what: "bytes after the end tag",
+            });
+        }
+        self.buf.extend_from_slice(piece);
+        if self.buf.len() < self.retry_at {
+            return Ok(());
+        }
+        self.run(ks, lim, now_ms, false)
+    }
+
+    /// The stream is complete: decode what is left, which must end with the end tag.
+    pub fn finish(
+        mut self,
+        ks: &mut Keyspace,
+        lim: &BuildLimits,
+        now_ms: i64,
+    ) -> Result<Decoded, DecodeError> {
+        if !self.ended {
+            self.run(ks, lim, now_ms, true)?;
+        }
+        if !self.ended {
+            return Err(DecodeError {
+                pos: self.base,
+                what: "item truncated",
+            });
+        }
+        Ok(self.out)
+    }
+
+    /// Decode the buffered items; with `last`, running out of bytes is an error.
+    fn run(
+        &mut self,
+        ks: &mut Keyspace,
+        lim: &BuildLimits,
+        now_ms: i64,
+        last: bool,
+    ) -> Result<(), DecodeError> {
+        let base = self.base;
+        let at_base = |mut e: DecodeError| {
+            e.pos += base;
+            e
+        };
+        let mut c = Cur::new(&self.buf);
+        while c.at < c.b.len() || last {
+            let start = c.at;
+            c.short = false;
+            match decode_item(&mut c, ks, lim, now_ms, &mut self.out) {
+                Ok(true) => {
+                    if c.at != c.b.len() {
+                        return Err(at_base(c.err("bytes after the end tag")));
+                    }
+                    self.ended = true;
+                    break;
                 }
-                let value = decode_value(&mut c, tag, lim)?;
-                let mut e = Entry::new(value, now_ms);
-                let at = if exp == 0 {
-                    -1
-                } else {
-                    i64::try_from(exp - 1).map_err(|_| c.err("expiry out of range"))?
-                };
-                e.raw = flags & FLAG_RAW != 0;
-                e.not_int = flags & FLAG_NOT_INT != 0;
-                if ks.dbs[db].get(key).is_some() {
+                Ok(false) => {}
+                Err(_) if c.short && !last => {
                     c.at = start;
-                    return Err(c.err("key appears twice"));
+                    break;
                 }
-                ks.dbs[db].insert_expiring(key, e, at);
-                out.keys += 1;
-            }
-            _ => {
-                c.at = start;
-                return Err(c.err("unknown item tag"));
+                Err(e) => return Err(at_base(e)),
             }
         }
+        let done = c.at;
+        self.buf.drain(..done);
+        self.base += done as u64;
+        self.retry_at = self.buf.len().saturating_mul(2);
+        Ok(())
     }
+}
+
+/// Decode one item at `c` into `ks` / `out`; true for the end tag. Nothing is inserted
+/// unless the whole item decoded.
+fn decode_item(
+    c: &mut Cur<'_>,
+    ks: &mut Keyspace,
+    lim: &BuildLimits,
+    now_ms: i64,
+    out: &mut Decoded,
+) -> Result<bool, DecodeError> {
+    let start = c.at;
+    let tag = c.u8()?;
+    match tag {
+        TAG_END => return Ok(true),
+        TAG_LIBRARY => {
+            let name = c.bytes()?.to_vec();
+            let code = c.bytes()?.to_vec();
+            out.libraries.push((name, code));
+        }
+        TAG_STRING..=TAG_STREAM => {
+            let db = c.varint()?;
+            let db = usize::try_from(db)
+                .ok()
+                .filter(|&d| d < ks.dbs.len())
+                .ok_or_else(|| c.err("database index out of range"))?;
+            let key = c.bytes()?;
+            let exp = c.varint()?;
+            let flags = c.u8()?;
+            if flags & !(FLAG_RAW | FLAG_NOT_INT) != 0 {
+                return Err(c.err("unknown entry flags"));
+            }
+            let value = decode_value(c, tag, lim)?;
+            let mut e = Entry::new(value, now_ms);
+            let at = if exp == 0 {
+                -1
+            } else {
+                i64::try_from(exp - 1).map_err(|_| c.err("expiry out of range"))?
+            };
+            e.raw = flags & FLAG_RAW != 0;
+            e.not_int = flags & FLAG_NOT_INT != 0;
+            if ks.dbs[db].get(key).is_some() {
+                c.at = start;
+                return Err(c.err("key appears twice"));
+            }
+            ks.dbs[db].insert_expiring(key, e, at);
+            out.keys += 1;
+        }
+        _ => {
+            c.at = start;
+            return Err(c.err("unknown item tag"));
+        }
+    }
+    Ok(false)
 }
 
 fn decode_value(c: &mut Cur<'_>, tag: u8, lim: &BuildLimits) -> Result<Value, DecodeError> {
@@ -500,16 +624,101 @@ mod tests {
         for v in [0u64, 1, 127, 128, 300, u64::MAX / 3, u64::MAX] {
             let mut out = Vec::new();
             varint(&mut out, v);
-            let mut c = Cur { b: &out, at: 0 };
+            let mut c = Cur::new(&out);
             assert_eq!(c.varint().unwrap(), v);
             assert_eq!(c.at, out.len());
         }
         for v in [0i64, -1, 1, i64::MIN, i64::MAX, -12345] {
             let mut out = Vec::new();
             zigzag(&mut out, v);
-            let mut c = Cur { b: &out, at: 0 };
+            let mut c = Cur::new(&out);
             assert_eq!(c.zigzag().unwrap(), v);
         }
+    }
+
+    /// Feeding a stream in pieces of any size decodes exactly what one whole feed does, and
+    /// a damaged stream fails with the same error at the same offset.
+    #[test]
+    fn pieces_decode_as_the_whole_stream() {
+        let mut out = Vec::new();
+        encode_library(&mut out, b"lib", b"code");
+        for i in 0..200u32 {
+            let len = [0usize, 1, 30, 700, 5000][i as usize % 5];
+            let v: Vec<u8> = (0..len).map(|j| (j as u32 * 31 + i) as u8).collect();
+            let e = Entry::new(Value::Str(v), 0);
+            let at = if i % 4 == 0 { 1_800_000_000_000 } else { -1 };
+            encode_entry(
+                &mut out,
+                (i % 3) as usize,
+                format!("key{i}").as_bytes(),
+                &e,
+                at,
+            );
+        }
+        // One value far larger than any piece: decoded after many retries.
+        let big = Entry::new(Value::Str(vec![7u8; 100_000]), 0);
+        encode_entry(&mut out, 0, b"big", &big, -1);
+        out.push(TAG_END);
+        let whole = |b: &[u8]| {
+            let mut ks = Keyspace::new(16);
+            decode_into(b, &mut ks, &limits(), 0).map(|d| (d.keys, d.libraries, dump(&ks)))
+        };
+        let pieces = |b: &[u8], n: usize| {
+            let mut ks = Keyspace::new(16);
+            let mut d = StreamDecoder::default();
+            for p in b.chunks(n) {
+                d.feed(p, &mut ks, &limits(), 0)?;
+            }
+            d.finish(&mut ks, &limits(), 0)
+                .map(|d| (d.keys, d.libraries, dump(&ks)))
+        };
+        let want = whole(&out).unwrap();
+        assert_eq!(want.0, 201);
+        for n in [1, 2, 7, 97, 4096, 65536, out.len()] {
+            assert_eq!(pieces(&out, n).unwrap(), want, "pieces of {n}");
+        }
+        let mut at = 0;
+        while at < out.len() {
+            let mut bad = out.clone();
+            bad[at] ^= 0x5a;
+            for n in [3, 1000] {
+                let (a, b) = (whole(&bad), pieces(&bad, n));
+                match (&a, &b) {
+                    (Ok(x), Ok(y)) => assert_eq!(x, y, "flip at {at}, pieces of {n}"),
+                    (Err(x), Err(y)) => {
+                        assert_eq!((x.pos, x.what), (y.pos, y.what), "flip at {at}")
+                    }
+                    _ => panic!("flip at {at}, pieces of {n}: {a:?} vs {b:?}"),
+                }
+            }
+            at += if at < 2000 { 29 } else { 7919 };
+        }
+        for cut in [0, 1, 5, out.len() / 2, out.len() - 1] {
+            let (a, b) = (
+                whole(&out[..cut]).unwrap_err(),
+                pieces(&out[..cut], 50).unwrap_err(),
+            );
+            assert_eq!((a.pos, a.what), (b.pos, b.what), "cut at {cut}");
+        }
+        let mut more = out.clone();
+        more.push(0);
+        let e = pieces(&more, out.len()).unwrap_err();
+        assert_eq!(
+            (e.pos, e.what),
+            (out.len() as u64, "bytes after the end tag")
+        );
+    }
+
+    /// Every key of every database with its value and expiry, for comparing keyspaces.
+    fn dump(ks: &Keyspace) -> Vec<(usize, Vec<u8>, String, i64)> {
+        let mut v = Vec::new();
+        for (i, d) in ks.dbs.iter().enumerate() {
+            for (k, e) in d.dict.iter() {
+                v.push((i, k.to_vec(), format!("{:?}", e.value), d.expire_of(k, e)));
+            }
+        }
+        v.sort();
+        v
     }
 
     #[test]

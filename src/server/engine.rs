@@ -325,9 +325,8 @@ fn load_snapshot(
     lsn: u64,
     config: &Config,
 ) -> Result<crate::persist::snapshot::LoadedSnapshot, StorageError> {
-    let bytes = vfs.read_all(path).map_err(|e| StorageError::io(path, e))?;
-    crate::persist::snapshot::load_keyspace(
-        &bytes,
+    crate::persist::snapshot::load_snapshot_file(
+        vfs,
         path,
         Some(lsn),
         usize::try_from(config.databases).unwrap_or(16),
