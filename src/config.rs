@@ -572,6 +572,478 @@ const DIRECTIVES: &[Directive] = &[
     ),
 ];
 
+/// The rest of Redis 7.0's directives (everything its CONFIG GET * lists), so a redis.conf
+/// and clients that set them work unchanged. They have no effect in strata; those that would
+/// ask for something strata does not do (TLS, cluster mode, a Unix socket) accept only their
+/// off value and refuse any other with a clear error (`Config::set`). Defaults are Redis's.
+const REDIS_ONLY: &[Directive] = &[
+    d(
+        "active-defrag-cycle-max",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "active-defrag-cycle-min",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "active-defrag-ignore-bytes",
+        Kind::Memory,
+        true,
+        "compatibility",
+    ),
+    d(
+        "active-defrag-max-scan-fields",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "active-defrag-threshold-lower",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "active-defrag-threshold-upper",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("activedefrag", Kind::Bool, true, "compatibility"),
+    d("activerehashing", Kind::Bool, true, "compatibility"),
+    d("always-show-logo", Kind::Bool, false, "compatibility"),
+    d("aof-disable-auto-gc", Kind::Bool, true, "compatibility"),
+    d("aof-load-truncated", Kind::Bool, true, "compatibility"),
+    d(
+        "aof-rewrite-incremental-fsync",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d("aof-timestamp-enabled", Kind::Bool, true, "compatibility"),
+    d("aof_rewrite_cpulist", Kind::Str, false, "compatibility"),
+    d("bgsave_cpulist", Kind::Str, false, "compatibility"),
+    d("bind-source-addr", Kind::Str, true, "compatibility"),
+    d("bio_cpulist", Kind::Str, false, "compatibility"),
+    d(
+        "cluster-allow-pubsubshard-when-down",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-allow-reads-when-down",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-allow-replica-migration",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-announce-bus-port",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-announce-hostname",
+        Kind::Str,
+        true,
+        "compatibility",
+    ),
+    d("cluster-announce-ip", Kind::Str, true, "compatibility"),
+    d(
+        "cluster-announce-port",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-announce-tls-port",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("cluster-config-file", Kind::Str, false, "compatibility"),
+    d(
+        "cluster-enabled",
+        Kind::Bool,
+        false,
+        "cluster mode is not supported: only no",
+    ),
+    d(
+        "cluster-link-sendbuf-limit",
+        Kind::Memory,
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-migration-barrier",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-node-timeout",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-port",
+        Kind::Int(0, i64::MAX as u64),
+        false,
+        "compatibility",
+    ),
+    d(
+        "cluster-preferred-endpoint-type",
+        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-replica-no-failover",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-replica-validity-factor",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "cluster-require-full-coverage",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d("crash-log-enabled", Kind::Bool, true, "compatibility"),
+    d("crash-memcheck-enabled", Kind::Bool, true, "compatibility"),
+    d("disable-thp", Kind::Bool, false, "compatibility"),
+    d("dynamic-hz", Kind::Bool, true, "compatibility"),
+    d(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+        "compatibility",
+    ),
+    d(
+        "enable-module-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+        "compatibility",
+    ),
+    d(
+        "enable-protected-configs",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+        "compatibility",
+    ),
+    d("ignore-warnings", Kind::Str, true, "compatibility"),
+    d("io-threads-do-reads", Kind::Bool, false, "compatibility"),
+    d("jemalloc-bg-thread", Kind::Bool, true, "compatibility"),
+    d(
+        "no-appendfsync-on-rewrite",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        true,
+        "compatibility",
+    ),
+    d("oom-score-adj-values", Kind::Str, true, "compatibility"),
+    d("pidfile", Kind::Str, false, "compatibility"),
+    d("proc-title-template", Kind::Str, true, "compatibility"),
+    d(
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        true,
+        "compatibility",
+    ),
+    d("rdb-del-sync-files", Kind::Bool, true, "compatibility"),
+    d(
+        "rdb-save-incremental-fsync",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d("rdbchecksum", Kind::Bool, false, "compatibility"),
+    d("rdbcompression", Kind::Bool, true, "compatibility"),
+    d(
+        "repl-backlog-ttl",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "repl-disable-tcp-nodelay",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        true,
+        "compatibility",
+    ),
+    d("repl-diskless-sync", Kind::Bool, true, "compatibility"),
+    d(
+        "repl-diskless-sync-delay",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "repl-diskless-sync-max-replicas",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("replica-announce-ip", Kind::Str, true, "compatibility"),
+    d(
+        "replica-announce-port",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("replica-announced", Kind::Bool, true, "compatibility"),
+    d(
+        "replica-ignore-disk-write-errors",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "replica-ignore-maxmemory",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d("replica-lazy-flush", Kind::Bool, true, "compatibility"),
+    d(
+        "replica-priority",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        true,
+        "compatibility",
+    ),
+    d("server_cpulist", Kind::Str, false, "compatibility"),
+    d("set-proc-title", Kind::Bool, false, "compatibility"),
+    d("shutdown-on-sigint", Kind::Str, true, "compatibility"),
+    d("shutdown-on-sigterm", Kind::Str, true, "compatibility"),
+    d(
+        "shutdown-timeout",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "socket-mark-id",
+        Kind::Int(0, i64::MAX as u64),
+        false,
+        "compatibility",
+    ),
+    d(
+        "stop-writes-on-bgsave-error",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        false,
+        "compatibility",
+    ),
+    d("syslog-enabled", Kind::Bool, false, "compatibility"),
+    d(
+        "syslog-facility",
+        Kind::Enum(&[
+            "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        ]),
+        false,
+        "compatibility",
+    ),
+    d("syslog-ident", Kind::Str, false, "compatibility"),
+    d("tls-auth-clients", Kind::Bool, true, "compatibility"),
+    d("tls-ca-cert-dir", Kind::Str, true, "compatibility"),
+    d("tls-ca-cert-file", Kind::Str, true, "compatibility"),
+    d("tls-cert-file", Kind::Str, true, "compatibility"),
+    d("tls-ciphers", Kind::Str, true, "compatibility"),
+    d("tls-ciphersuites", Kind::Str, true, "compatibility"),
+    d("tls-client-cert-file", Kind::Str, true, "compatibility"),
+    d("tls-client-key-file", Kind::Str, true, "compatibility"),
+    d("tls-client-key-file-pass", Kind::Str, true, "compatibility"),
+    d("tls-cluster", Kind::Bool, true, "compatibility"),
+    d("tls-dh-params-file", Kind::Str, true, "compatibility"),
+    d("tls-key-file", Kind::Str, true, "compatibility"),
+    d("tls-key-file-pass", Kind::Str, true, "compatibility"),
+    d(
+        "tls-port",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "TLS is not supported: only 0",
+    ),
+    d(
+        "tls-prefer-server-ciphers",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d("tls-protocols", Kind::Str, true, "compatibility"),
+    d("tls-replication", Kind::Bool, true, "compatibility"),
+    d(
+        "tls-session-cache-size",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d(
+        "tls-session-cache-timeout",
+        Kind::Int(0, i64::MAX as u64),
+        true,
+        "compatibility",
+    ),
+    d("tls-session-caching", Kind::Bool, true, "compatibility"),
+    d(
+        "unixsocket",
+        Kind::Str,
+        false,
+        "Unix sockets are not supported: only empty",
+    ),
+    d("unixsocketperm", Kind::Str, false, "compatibility"),
+];
+
+/// `REDIS_ONLY`'s defaults, as redis-server 7.0.15 reports them.
+fn redis_only_defaults() -> Vec<(&'static str, String)> {
+    [
+        ("active-defrag-cycle-max", "25"),
+        ("active-defrag-cycle-min", "1"),
+        ("active-defrag-ignore-bytes", "104857600"),
+        ("active-defrag-max-scan-fields", "1000"),
+        ("active-defrag-threshold-lower", "10"),
+        ("active-defrag-threshold-upper", "100"),
+        ("activedefrag", "no"),
+        ("activerehashing", "yes"),
+        ("always-show-logo", "no"),
+        ("aof-disable-auto-gc", "no"),
+        ("aof-load-truncated", "yes"),
+        ("aof-rewrite-incremental-fsync", "yes"),
+        ("aof-timestamp-enabled", "no"),
+        ("aof_rewrite_cpulist", ""),
+        ("bgsave_cpulist", ""),
+        ("bind-source-addr", ""),
+        ("bio_cpulist", ""),
+        ("cluster-allow-pubsubshard-when-down", "yes"),
+        ("cluster-allow-reads-when-down", "no"),
+        ("cluster-allow-replica-migration", "yes"),
+        ("cluster-announce-bus-port", "0"),
+        ("cluster-announce-hostname", ""),
+        ("cluster-announce-ip", ""),
+        ("cluster-announce-port", "0"),
+        ("cluster-announce-tls-port", "0"),
+        ("cluster-config-file", "nodes.conf"),
+        ("cluster-enabled", "no"),
+        ("cluster-link-sendbuf-limit", "0"),
+        ("cluster-migration-barrier", "1"),
+        ("cluster-node-timeout", "15000"),
+        ("cluster-port", "0"),
+        ("cluster-preferred-endpoint-type", "ip"),
+        ("cluster-replica-no-failover", "no"),
+        ("cluster-replica-validity-factor", "10"),
+        ("cluster-require-full-coverage", "yes"),
+        ("crash-log-enabled", "yes"),
+        ("crash-memcheck-enabled", "yes"),
+        ("disable-thp", "yes"),
+        ("dynamic-hz", "yes"),
+        ("enable-debug-command", "no"),
+        ("enable-module-command", "no"),
+        ("enable-protected-configs", "no"),
+        ("ignore-warnings", ""),
+        ("io-threads-do-reads", "no"),
+        ("jemalloc-bg-thread", "yes"),
+        ("no-appendfsync-on-rewrite", "no"),
+        ("oom-score-adj", "no"),
+        ("oom-score-adj-values", "0 200 800"),
+        ("pidfile", ""),
+        ("proc-title-template", "{title} {listen-addr} {server-mode}"),
+        ("propagation-error-behavior", "ignore"),
+        ("rdb-del-sync-files", "no"),
+        ("rdb-save-incremental-fsync", "yes"),
+        ("rdbchecksum", "yes"),
+        ("rdbcompression", "yes"),
+        ("repl-backlog-ttl", "3600"),
+        ("repl-disable-tcp-nodelay", "no"),
+        ("repl-diskless-load", "disabled"),
+        ("repl-diskless-sync", "yes"),
+        ("repl-diskless-sync-delay", "5"),
+        ("repl-diskless-sync-max-replicas", "0"),
+        ("replica-announce-ip", ""),
+        ("replica-announce-port", "0"),
+        ("replica-announced", "yes"),
+        ("replica-ignore-disk-write-errors", "no"),
+        ("replica-ignore-maxmemory", "yes"),
+        ("replica-lazy-flush", "no"),
+        ("replica-priority", "100"),
+        ("sanitize-dump-payload", "no"),
+        ("server_cpulist", ""),
+        ("set-proc-title", "yes"),
+        ("shutdown-on-sigint", "default"),
+        ("shutdown-on-sigterm", "default"),
+        ("shutdown-timeout", "10"),
+        ("socket-mark-id", "0"),
+        ("stop-writes-on-bgsave-error", "yes"),
+        ("supervised", "no"),
+        ("syslog-enabled", "no"),
+        ("syslog-facility", "local0"),
+        ("syslog-ident", "redis"),
+        ("tls-auth-clients", "yes"),
+        ("tls-ca-cert-dir", ""),
+        ("tls-ca-cert-file", ""),
+        ("tls-cert-file", ""),
+        ("tls-ciphers", ""),
+        ("tls-ciphersuites", ""),
+        ("tls-client-cert-file", ""),
+        ("tls-client-key-file", ""),
+        ("tls-client-key-file-pass", ""),
+        ("tls-cluster", "no"),
+        ("tls-dh-params-file", ""),
+        ("tls-key-file", ""),
+        ("tls-key-file-pass", ""),
+        ("tls-port", "0"),
+        ("tls-prefer-server-ciphers", "no"),
+        ("tls-protocols", ""),
+        ("tls-replication", "no"),
+        ("tls-session-cache-size", "20480"),
+        ("tls-session-cache-timeout", "300"),
+        ("tls-session-caching", "yes"),
+        ("unixsocket", ""),
+        ("unixsocketperm", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
+
 /// Directives CONFIG GET shows only when asked for by name (Redis's `HIDDEN_CONFIG`).
 const HIDDEN: &[&str] = &[
     "key-load-delay",
@@ -595,6 +1067,16 @@ const ALIASES: &[(&str, &str)] = &[
     ("slave-serve-stale-data", "replica-serve-stale-data"),
     ("slave-read-only", "replica-read-only"),
     ("slaveof", "replicaof"),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+    (
+        "cluster-slave-validity-factor",
+        "cluster-replica-validity-factor",
+    ),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-priority", "replica-priority"),
 ];
 
 fn default_extra() -> Vec<(&'static str, String)> {
@@ -647,6 +1129,7 @@ fn default_extra() -> Vec<(&'static str, String)> {
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_string()))
+    .chain(redis_only_defaults())
     .collect()
 }
 
@@ -744,13 +1227,13 @@ fn find(name: &str) -> Option<&'static Directive> {
         .iter()
         .find(|(alias, _)| *alias == name)
         .map_or(name.as_str(), |(_, canonical)| canonical);
-    DIRECTIVES.iter().find(|d| d.name == name)
+    DIRECTIVES.iter().chain(REDIS_ONLY).find(|d| d.name == name)
 }
 
 impl Config {
     /// Every directive name, in table order.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        DIRECTIVES.iter().map(|d| d.name)
+        DIRECTIVES.iter().chain(REDIS_ONLY).map(|d| d.name)
     }
 
     /// The names a CONFIG GET pattern matches, as Redis: every directive but the hidden
@@ -952,6 +1435,15 @@ impl Config {
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))
             }
+            "tls-port" if normalized != "0" => {
+                return Err(bad("TLS is not supported (put a TLS proxy in front)"))
+            }
+            "cluster-enabled" if normalized == "yes" => {
+                return Err(bad("cluster mode is not supported"))
+            }
+            "unixsocket" if !normalized.is_empty() => {
+                return Err(bad("Unix sockets are not supported: use bind and port"))
+            }
             other => {
                 if let Some(slot) = self.extra.iter_mut().find(|(k, _)| *k == other) {
                     slot.1 = normalized;
@@ -1116,6 +1608,39 @@ fn crate_split(line: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A redis.conf written for Redis 7.0 (these lines are Redis's own test default.conf)
+    /// loads; asking for TLS, cluster mode or a Unix socket is refused by name.
+    #[test]
+    fn a_redis_conf_loads() {
+        let text = "always-show-logo yes\nnotify-keyspace-events KEA\ndaemonize no\n\
+                    pidfile /var/run/redis.pid\nport 6379\ntimeout 0\nbind 127.0.0.1\n\
+                    loglevel verbose\nlogfile ''\ndatabases 16\n\
+                    latency-monitor-threshold 1\nrepl-diskless-sync-delay 0\nsave 900 1\n\
+                    rdbcompression yes\ndbfilename dump.rdb\ndir ./\n\
+                    slave-serve-stale-data yes\nappendonly no\nappendfsync everysec\n\
+                    no-appendfsync-on-rewrite no\nactiverehashing yes\n\
+                    enable-protected-configs yes\nenable-debug-command yes\n\
+                    enable-module-command yes\npropagation-error-behavior panic\n\
+                    tls-port 0\ncluster-enabled no\n";
+        let mut c = Config::default();
+        c.apply_file_text(text).unwrap();
+        assert_eq!(c.get("rdbcompression").as_deref(), Some("yes"));
+        assert_eq!(
+            c.get("propagation-error-behavior").as_deref(),
+            Some("panic")
+        );
+        assert_eq!(c.appendfsync, Appendfsync::Everysec);
+        for bad in [
+            "tls-port 6380\n",
+            "cluster-enabled yes\n",
+            "unixsocket /tmp/r.sock\n",
+            "propagation-error-behavior sometimes\n",
+            "activerehashing maybe\n",
+        ] {
+            assert!(Config::default().apply_file_text(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn memory_units() {
