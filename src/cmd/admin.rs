@@ -185,7 +185,8 @@ impl SlowLog {
                 s.extend_from_slice(format!("... ({more} more bytes)").as_bytes());
                 kept.push(Bytes::from(s));
             } else {
-                kept.push(a.clone());
+                // A copy: a slice of the argument would keep its whole read buffer alive.
+                kept.push(Bytes::copy_from_slice(a));
             }
         }
         self.entries.push_front(SlowEntry {

@@ -272,6 +272,8 @@ pub struct State {
     pub dirty: u64,
     /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire: bool,
+    /// Big values UNLINK frees in the background (INFO lazyfree counters).
+    pub lazyfree: crate::db::lazyfree::LazyFree,
     /// `stream-node-max-entries` / `stream-node-max-bytes`, read once per CONFIG SET.
     pub stream_nodes: crate::db::stream::NodeLimits,
     /// DEBUG PAUSE-CRON 1: the background cycle skips Redis's cron work (the tracking
@@ -445,6 +447,7 @@ impl State {
             active_expire: true,
             cron_paused: false,
             stream_nodes,
+            lazyfree: crate::db::lazyfree::LazyFree::default(),
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
             scripts: crate::script::Scripts::default(),

@@ -263,8 +263,8 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("mem_aof_buffer", 0),
         kv("mem_allocator", "jemalloc-5.3.0"),
         kv("active_defrag_running", 0),
-        kv("lazyfree_pending_objects", 0),
-        kv("lazyfreed_objects", 0),
+        kv("lazyfree_pending_objects", x.st.lazyfree.pending()),
+        kv("lazyfreed_objects", x.st.lazyfree.freed()),
     ]
 }
 

@@ -316,10 +316,15 @@ fn rand64(salt: u64) -> u64 {
 
 fn del(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let db = x.db;
+    let unlink = is(&a[0], "unlink");
     let mut n = 0;
     for k in &a[1..] {
         x.expire_if_needed_in(db, k);
-        if x.db().remove(k).is_some() {
+        if let Some(e) = x.db().remove(k) {
+            if unlink {
+                // Big values are freed off the engine lock, as Redis's lazyfree.
+                x.st.lazyfree.free(e);
+            }
             x.notify('g', "del", k);
             n += 1;
         }

@@ -179,6 +179,7 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let slots = stats.cmd.len();
     *stats = super::Stats::default();
     stats.cmd.resize(slots, Default::default());
+    x.st.lazyfree.reset_stats();
     Ok(Reply::ok())
 }
 

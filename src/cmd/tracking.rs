@@ -269,11 +269,13 @@ pub fn remember(st: &mut State, client_id: u64, spec: &CommandSpec, argv: &[Byte
 /// Remember that `client_id` may cache `keys`.
 fn track<'a>(st: &mut State, client_id: u64, keys: impl Iterator<Item = &'a Bytes>) {
     for k in keys {
-        st.tracking
-            .keys
-            .entry(k.clone())
-            .or_default()
-            .insert(client_id);
+        if let Some(ids) = st.tracking.keys.get_mut(k) {
+            ids.insert(client_id);
+        } else {
+            // A copy: a slice of the argument would keep its whole read buffer alive.
+            let ids = HashSet::from([client_id]);
+            st.tracking.keys.insert(Bytes::copy_from_slice(k), ids);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod geo;
 pub mod glob;
 pub mod hash;
 pub mod hll;
+pub mod lazyfree;
 pub mod lcs;
 pub mod list;
 pub mod pqsort;

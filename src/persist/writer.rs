@@ -25,8 +25,11 @@ use super::segment::{SegmentWriter, SEGMENT_HEADER_LEN};
 const EVERYSEC: Duration = Duration::from_secs(1);
 /// Upper bound of the group-commit gather delay.
 const MAX_GATHER: Duration = Duration::from_micros(800);
-/// An append buffer grown past this is released after use instead of being kept.
-const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// An append buffer grown past this is released after use instead of being kept (Redis
+/// frees its AOF buffer after each write once it passed 4 KB): a big record (a SADD of
+/// 100k members) must not leave megabytes allocated for good (lazyfree.tcl "UNLINK can
+/// reclaim memory"); group-commit batches of small commands stay well below it.
+const KEEP_BUFFER_BYTES: usize = 256 * 1024;
 /// Preallocation: zeros are written this far past the last record...
 const PREALLOC_CHUNK: u64 = 1024 * 1024;
 /// ... whenever fewer than this many zero bytes are left ahead of it.

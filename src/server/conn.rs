@@ -147,6 +147,9 @@ impl Outbox {
     }
 }
 
+/// Input buffers past this size are dropped once empty (see `run`).
+const BIG_BUFFER: usize = 256 * 1024;
+
 /// The most bytes written in one go since the peak was reset (CLIENT LIST `rbp`).
 type ReplyPeak = AtomicUsize;
 
@@ -361,6 +364,12 @@ async fn run(
         }
         if kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
+        }
+        if buf.is_empty() && buf.capacity() > BIG_BUFFER {
+            // A big request grew the buffers: give the memory back once it ran (Redis
+            // shrinks its query buffer likewise), rather than keep it per connection.
+            buf = BytesMut::with_capacity(16 * 1024);
+            out = Vec::with_capacity(16 * 1024);
         }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);

@@ -1007,3 +1007,38 @@ fn command_introspection() {
         arity("command|count")
     );
 }
+
+/// UNLINK frees a value whose free effort passes 64 (a hash-table set of 1000 members, a
+/// stream of many nodes) in the background and counts it in INFO `lazyfreed_objects`; a
+/// small value, or DEL, is freed in place; CONFIG RESETSTAT zeroes the count (Redis's
+/// lazyfree.tcl).
+#[test]
+fn unlink_frees_big_values_in_the_background() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let members: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let mut sadd = vec!["SADD", "big"];
+    sadd.extend(members.iter().map(String::as_str));
+    let _: i64 = q(&mut r, &sadd);
+    let _: i64 = q(&mut r, &["SADD", "small", "a", "b"]);
+    let _: i64 = q(&mut r, &sadd[..3]);
+    assert_eq!(q::<i64>(&mut r, &["UNLINK", "big", "small", "nosuch"]), 2);
+    let stat = |r: &mut redis::Connection, f: &str| -> i64 {
+        let info: String = q(r, &["INFO", "memory"]);
+        info_field(&info, f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    let done = wait_until(Duration::from_secs(5), || {
+        let info: String = q(&mut r, &["INFO", "memory"]);
+        info_field(&info, "lazyfree_pending_objects").as_deref() == Some("0")
+    });
+    assert!(done, "lazyfree never done");
+    assert_eq!(stat(&mut r, "lazyfreed_objects"), 1);
+    let _: i64 = q(&mut r, &sadd);
+    assert_eq!(q::<i64>(&mut r, &["DEL", "big"]), 1);
+    assert_eq!(stat(&mut r, "lazyfreed_objects"), 1);
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(stat(&mut r, "lazyfreed_objects"), 0);
+}

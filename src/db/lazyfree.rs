@@ -1,0 +1,122 @@
+//! Freeing big values off the engine lock, as Redis's lazyfree: UNLINK hands a value whose
+//! free effort (Redis's `lazyfreeGetFreeEffort`: elements of a hash table, nodes of a
+//! stream …) passes 64 to one background thread, which drops it; the counters feed INFO
+//! `lazyfree_pending_objects` and `lazyfreed_objects`. No I/O.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::{Entry, Value};
+
+/// Values with a free effort above this are freed in the background (Redis's
+/// `LAZYFREE_THRESHOLD`).
+pub const THRESHOLD: usize = 64;
+
+/// One server's lazyfree counters.
+#[derive(Debug, Default)]
+pub struct LazyFree {
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    pending: AtomicU64,
+    freed: AtomicU64,
+}
+
+type Job = (Box<dyn Send>, Arc<Counters>);
+
+/// The background thread's queue, started on first use.
+fn queue() -> &'static Mutex<Sender<Job>> {
+    static QUEUE: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("strata-lazyfree".into())
+            .spawn(move || {
+                for (value, counters) in rx {
+                    drop(value);
+                    counters.pending.fetch_sub(1, Ordering::AcqRel);
+                    counters.freed.fetch_add(1, Ordering::AcqRel);
+                }
+            });
+        // Without the thread, jobs fail to send and values are freed in place.
+        drop(spawned);
+        Mutex::new(tx)
+    })
+}
+
+/// Redis's free effort of a value: 1 for compact encodings, else its allocations.
+pub fn effort(v: &Value) -> usize {
+    match v {
+        Value::Str(_) => 1,
+        Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+        Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+        Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+        // Quicklist nodes of about 8 KiB.
+        Value::List(l) => l.len() / 128 + 1,
+        Value::Stream(s) => {
+            let groups = s.groups.len();
+            let pel = s.groups.values().next().map_or(0, |g| g.pel.len());
+            s.node_count() + groups * (1 + pel)
+        }
+        _ => 1,
+    }
+}
+
+impl LazyFree {
+    /// Free `entry`: in the background when that is worth it, else now.
+    pub fn free(&self, entry: Entry) {
+        if effort(&entry.value) <= THRESHOLD {
+            return;
+        }
+        self.counters.pending.fetch_add(1, Ordering::AcqRel);
+        let job: Job = (Box::new(entry), self.counters.clone());
+        let sent = queue().lock().map(|tx| tx.send(job));
+        if let Ok(Err(failed)) = sent {
+            drop(failed);
+            self.counters.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// INFO `lazyfree_pending_objects`.
+    pub fn pending(&self) -> u64 {
+        self.counters.pending.load(Ordering::Acquire)
+    }
+
+    /// INFO `lazyfreed_objects`.
+    pub fn freed(&self) -> u64 {
+        self.counters.freed.load(Ordering::Acquire)
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        self.counters.freed.store(0, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_values_are_freed_in_the_background() {
+        let lf = LazyFree::default();
+        let mut set = super::super::set::Set::default();
+        for i in 0..1000u32 {
+            set.insert(i.to_string().as_bytes(), 512);
+        }
+        assert!(effort(&Value::Set(Box::new(set.clone()))) > THRESHOLD);
+        lf.free(Entry::new(Value::Str(b"small".to_vec()), 0));
+        lf.free(Entry::new(Value::Set(Box::new(set)), 0));
+        let t0 = std::time::Instant::now();
+        while lf.freed() < 1 {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!((lf.freed(), lf.pending()), (1, 0));
+        lf.reset_stats();
+        assert_eq!(lf.freed(), 0);
+    }
+}
