@@ -533,6 +533,12 @@ const DIRECTIVES: &[Directive] = &[
     d("masterauth", Kind::Str, true, "compatibility"),
     d("masteruser", Kind::Str, true, "compatibility"),
     d(
+        "aclfile",
+        Kind::Str,
+        false,
+        "ACL users file (ACL LOAD / ACL SAVE; loaded at startup; relative to dir)",
+    ),
+    d(
         "io-threads",
         Kind::Int(1, 128),
         false,
@@ -1115,6 +1121,7 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("aof-use-rdb-preamble", "yes"),
         ("masterauth", ""),
         ("masteruser", ""),
+        ("aclfile", ""),
         ("io-threads", "1"),
         ("replicaof", ""),
         ("key-load-delay", "0"),

@@ -1423,12 +1423,166 @@ fn acl_genpass(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 const NO_ACL_FILE: &str = "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-fn acl_save(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err(NO_ACL_FILE))
+/// The `aclfile` directive: its name as configured and its path (relative to `dir`).
+fn acl_file(config: &crate::config::Config) -> Option<(String, std::path::PathBuf)> {
+    let name = config.get("aclfile").filter(|f| !f.is_empty())?;
+    let path = std::path::Path::new(&name);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        config.dir.join(path)
+    };
+    Some((name, path))
 }
 
-fn acl_load(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err(NO_ACL_FILE))
+/// Read an ACL file into a user table (Redis `ACLLoadFromFile`): every line `user <name>
+/// <rule> ...` (blank lines skipped; 7.0 has no comments); Err(the errors found).
+fn parse_acl_file(name: &str, text: &str) -> Result<BTreeMap<Bytes, User>, String> {
+    let mut users: BTreeMap<Bytes, User> = BTreeMap::new();
+    let mut errors = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        let line = line.trim_matches([' ', '\t', '\r', '\n']);
+        if line.is_empty() {
+            continue;
+        }
+        // (A line with unbalanced quotes is skipped, as Redis 7.0.15 does.)
+        let Some(argv) = crate::resp::decode::split_args(line.as_bytes()) else {
+            continue;
+        };
+        let argv: Vec<Bytes> = argv.into_iter().map(Bytes::from).collect();
+        if argv.is_empty() {
+            continue;
+        }
+        if argv[0] != "user" || argv.len() < 2 {
+            errors.push_str(&format!(
+                "{name}:{n} should start with user keyword followed by the username. "
+            ));
+            continue;
+        }
+        let uname = &argv[1];
+        if uname.iter().any(|&c| c == b' ' || c == b'\0') {
+            errors.push_str(&format!(
+                "'{name}:{n}: username '{}' contains invalid characters. ",
+                lossy(uname)
+            ));
+            continue;
+        }
+        if users.contains_key(uname) {
+            errors.push_str(&format!(
+                "WARNING: Duplicate user '{}' found on line {n}. ",
+                lossy(uname)
+            ));
+            continue;
+        }
+        let Ok(ops) = merge_selectors(&argv[2..]) else {
+            errors.push_str(&format!(
+                "{name}:{n}: Unmatched parenthesis in selector definition."
+            ));
+            continue;
+        };
+        let mut user = User::new(uname);
+        let mut syntax_error = false;
+        for op in &ops {
+            let op = String::from_utf8_lossy(op);
+            let op = op.trim_matches(['\t', '\r', '\n']);
+            match user.apply(op.as_bytes()) {
+                Ok(()) => {}
+                Err(OpError::UnknownCommand) => errors.push_str(&format!(
+                    "{name}:{n}: Error in applying operation '{op}': {}. ",
+                    OpError::UnknownCommand.text()
+                )),
+                Err(e) if !syntax_error => {
+                    errors.push_str(&format!("{name}:{n}: {}. ", e.text()));
+                    syntax_error = true;
+                }
+                Err(_) => {}
+            }
+        }
+        users.insert(uname.clone(), user);
+    }
+    if !errors.is_empty() {
+        errors.push_str(
+            "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+        );
+        return Err(errors);
+    }
+    // A file without the default user gets a fresh one (everything allowed, no password).
+    if !users.contains_key(&b"default"[..]) {
+        let d = Acl::default().users.remove(&b"default"[..]);
+        users.extend(d.map(|d| (Bytes::from_static(b"default"), d)));
+    }
+    Ok(users)
+}
+
+impl Acl {
+    /// Replace the users with the file's (ACL LOAD, startup).
+    fn load_file(&mut self, name: &str, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read(path).map_err(|e| {
+            // strerror's text, without Rust's "(os error N)".
+            let why = e.to_string();
+            let why = why.split(" (os error").next().unwrap_or_default();
+            format!("Error loading ACLs, opening file '{name}': {why}")
+        })?;
+        self.users = parse_acl_file(name, &String::from_utf8_lossy(&text))?;
+        self.refresh_default();
+        Ok(())
+    }
+}
+
+/// Load the `aclfile`, if configured, into a fresh state (server startup).
+pub fn load_at_startup(st: &mut super::State) -> Result<(), String> {
+    let Some((name, path)) = acl_file(&st.config) else {
+        return Ok(());
+    };
+    st.acl.load_file(&name, &path)
+}
+
+fn acl_save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let Some((_, path)) = acl_file(&x.st.config) else {
+        return Err(CmdError::err(NO_ACL_FILE));
+    };
+    let mut text = String::new();
+    for u in x.st.acl.users.values() {
+        text.push_str(&u.describe());
+        text.push('\n');
+    }
+    // Written aside, synced, then renamed over the file: never half a file.
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CmdError::err(
+            "There was an error trying to save the ACLs. Please check the server logs for more information",
+        ));
+    }
+    Ok(Reply::ok())
+}
+
+fn acl_load(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let Some((name, path)) = acl_file(&x.st.config) else {
+        return Err(CmdError::err(NO_ACL_FILE));
+    };
+    x.st.acl.load_file(&name, &path).map_err(CmdError::err)?;
+    // Every user but `default` is a new user now: Redis disconnects the old ones' clients.
+    let names: Vec<Bytes> =
+        x.st.clients
+            .map
+            .values()
+            .map(|c| c.user.clone())
+            .filter(|u| u != "default")
+            .collect();
+    for n in names {
+        kill_clients(x, &n, |_| false);
+    }
+    refresh_clients(x, b"default");
+    Ok(Reply::ok())
 }
 
 fn acl_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

@@ -111,6 +111,9 @@ pub enum OpenError {
         /// The data directory.
         dir: String,
     },
+    /// The `aclfile` could not be loaded.
+    #[error("Aborting startup because of ACL errors: {0}")]
+    Acl(String),
 }
 
 fn policy(a: Appendfsync) -> FsyncPolicy {
@@ -373,6 +376,7 @@ impl Engine {
         let (log, recovered) = Log::open(vfs.clone(), opts)?;
         let t_read = t0.elapsed();
         let mut st = State::new(config.clone(), clock::now_ms());
+        crate::cmd::acl::load_at_startup(&mut st).map_err(OpenError::Acl)?;
         let mut snap_status = super::snapshot::SnapStatus {
             last_duration_s: -1,
             ..Default::default()

@@ -436,3 +436,68 @@ fn script_errors_count_once() {
     let (total, err, _) = error_stats(&mut r, "MY", "eval");
     assert_eq!((total, err.as_str()), (1, "errorstat_MY:count=1"));
 }
+
+#[test]
+fn aclfile_load_and_save() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("users.acl");
+    std::fs::write(
+        &path,
+        "user alice on >pw ~* &* +@all\n\nuser bob off -@all +get ~k* (+set ~x*)\n",
+    )
+    .expect("write");
+    let s = Srv::start(&[("aclfile", path.to_str().expect("path"))]);
+    let mut r = s.redis();
+    let alice = "user alice on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 ~* &* +@all";
+    let bob = "user bob off ~k* resetchannels -@all +get (~x* resetchannels -@all +set)";
+    let default = "user default on nopass ~* &* +@all";
+    assert_eq!(
+        q::<Vec<String>>(&mut r, &["ACL", "LIST"]),
+        [alice, bob, default]
+    );
+    ok(&mut r, &["ACL", "SETUSER", "zed", "on", "nopass", "+ping"]);
+    ok(&mut r, &["ACL", "SAVE"]);
+    let zed = "user zed on nopass resetchannels -@all +ping";
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        format!("{alice}\n{bob}\n{default}\n{zed}\n")
+    );
+    // A file with errors changes nothing and says why.
+    std::fs::write(
+        &path,
+        "user bob badop +nosuch\nuser\nuser a on\nuser a on\n",
+    )
+    .expect("write");
+    assert_eq!(
+        e(&mut r, &["ACL", "LOAD"]),
+        "ERR users.acl:1: Syntax error. users.acl:1: Error in applying operation '+nosuch': Unknown command or category name in ACL. users.acl:2 should start with user keyword followed by the username. WARNING: Duplicate user 'a' found on line 4. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
+            .replace("users.acl", path.to_str().expect("path"))
+    );
+    assert_eq!(q::<Vec<String>>(&mut r, &["ACL", "LIST"]).len(), 4);
+    // A good file replaces every user (the default one too when listed); clients of the
+    // old users are disconnected.
+    let mut a = login(&s, "alice", "pw");
+    std::fs::write(&path, "user default on nopass ~* &* +@all -flushall\n").expect("write");
+    ok(&mut r, &["ACL", "LOAD"]);
+    assert_eq!(
+        q::<Vec<String>>(&mut r, &["ACL", "LIST"]),
+        ["user default on nopass ~* &* +@all -flushall"]
+    );
+    assert!(dropped(&mut a));
+    assert_eq!(
+        e(&mut r, &["FLUSHALL"]),
+        "NOPERM this user has no permissions to run the 'flushall' command"
+    );
+    assert_eq!(
+        e(&mut r, &["CONFIG", "SET", "aclfile", "x"]),
+        "ERR CONFIG SET failed (possibly related to argument 'aclfile') - can't set immutable config"
+    );
+    std::fs::remove_file(&path).expect("rm");
+    assert_eq!(
+        e(&mut r, &["ACL", "LOAD"]),
+        format!(
+            "ERR Error loading ACLs, opening file '{}': No such file or directory",
+            path.display()
+        )
+    );
+}
