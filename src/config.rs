@@ -533,6 +533,12 @@ const DIRECTIVES: &[Directive] = &[
     d("masterauth", Kind::Str, true, "compatibility"),
     d("masteruser", Kind::Str, true, "compatibility"),
     d(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        true,
+        "channels a new ACL user may use: resetchannels (default, none) | allchannels",
+    ),
+    d(
         "aclfile",
         Kind::Str,
         false,
@@ -1122,6 +1128,7 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("masterauth", ""),
         ("masteruser", ""),
         ("aclfile", ""),
+        ("acl-pubsub-default", "resetchannels"),
         ("io-threads", "1"),
         ("replicaof", ""),
         ("key-load-delay", "0"),

@@ -590,8 +590,22 @@ impl User {
         }
     }
 
+    /// A new user under `acl-pubsub-default allchannels` (`all_channels`) or
+    /// `resetchannels`.
+    pub fn with_pubsub_default(name: &[u8], all_channels: bool) -> User {
+        let mut u = User::new(name);
+        u.selectors[0].all_channels = all_channels;
+        u
+    }
+
     /// Apply one SETUSER modifier (Redis `ACLSetUser`); selectors come merged (`(a b)`).
     pub fn apply(&mut self, op: &[u8]) -> Result<(), OpError> {
+        self.apply_op(op, false)
+    }
+
+    /// [`User::apply`] under `acl-pubsub-default allchannels` (`all_channels`): new
+    /// selectors and `reset` allow every channel.
+    pub fn apply_op(&mut self, op: &[u8], all_channels: bool) -> Result<(), OpError> {
         let low = op.to_ascii_lowercase();
         match low.as_slice() {
             b"on" => self.enabled = true,
@@ -617,6 +631,9 @@ impl User {
                     b"-@all",
                 ] {
                     self.apply(r)?;
+                }
+                if all_channels {
+                    self.apply(b"allchannels")?;
                 }
             }
             b"clearselectors" => self.selectors.truncate(1),
@@ -646,7 +663,10 @@ impl User {
                     self.passwords.remove(i);
                 }
                 Some(b'(') if op.len() >= 2 && op.ends_with(b")") => {
-                    let mut s = Selector::default();
+                    let mut s = Selector {
+                        all_channels,
+                        ..Selector::default()
+                    };
                     for part in op[1..op.len() - 1]
                         .split(|c| c.is_ascii_whitespace())
                         .filter(|p| !p.is_empty())
@@ -805,6 +825,8 @@ pub struct Acl {
     /// A client not yet authenticated must AUTH (the default user has a password or is
     /// off).
     pub auth_required: bool,
+    /// `acl-pubsub-default allchannels`: new users and selectors allow every channel.
+    pub pubsub_all: bool,
 }
 
 impl Default for Acl {
@@ -820,6 +842,7 @@ impl Default for Acl {
             log: VecDeque::new(),
             applied_requirepass: None,
             auth_required: false,
+            pubsub_all: false,
         }
     }
 }
@@ -828,9 +851,10 @@ impl Default for Acl {
 const LOG_GROUP_MS: i64 = 60_000;
 
 impl Acl {
-    /// Follow `requirepass` (startup, CONFIG SET): it replaces the default user's
-    /// passwords, or makes it `nopass` when empty.
+    /// Follow the config (startup, CONFIG SET): `acl-pubsub-default`, and `requirepass`,
+    /// which replaces the default user's passwords (or makes it `nopass` when empty).
     pub fn configure(&mut self, config: &crate::config::Config) {
+        self.pubsub_all = config.get("acl-pubsub-default").as_deref() == Some("allchannels");
         if self.applied_requirepass.as_deref() == Some(config.requirepass.as_str()) {
             return;
         }
@@ -1230,9 +1254,12 @@ fn acl_setuser(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         ))
     })?;
     let old = x.st.acl.users.get(name).cloned();
-    let mut user = old.clone().unwrap_or_else(|| User::new(name));
+    let all = x.st.acl.pubsub_all;
+    let mut user = old
+        .clone()
+        .unwrap_or_else(|| User::with_pubsub_default(name, all));
     for op in &ops {
-        user.apply(op).map_err(|e| {
+        user.apply_op(op, all).map_err(|e| {
             CmdError::err(format!(
                 "Error in ACL SETUSER modifier '{}': {}",
                 String::from_utf8_lossy(op),
@@ -1437,7 +1464,11 @@ fn acl_file(config: &crate::config::Config) -> Option<(String, std::path::PathBu
 
 /// Read an ACL file into a user table (Redis `ACLLoadFromFile`): every line `user <name>
 /// <rule> ...` (blank lines skipped; 7.0 has no comments); Err(the errors found).
-fn parse_acl_file(name: &str, text: &str) -> Result<BTreeMap<Bytes, User>, String> {
+fn parse_acl_file(
+    name: &str,
+    text: &str,
+    pubsub_all: bool,
+) -> Result<BTreeMap<Bytes, User>, String> {
     let mut users: BTreeMap<Bytes, User> = BTreeMap::new();
     let mut errors = String::new();
     for (i, line) in text.split('\n').enumerate() {
@@ -1481,12 +1512,12 @@ fn parse_acl_file(name: &str, text: &str) -> Result<BTreeMap<Bytes, User>, Strin
             ));
             continue;
         };
-        let mut user = User::new(uname);
+        let mut user = User::with_pubsub_default(uname, pubsub_all);
         let mut syntax_error = false;
         for op in &ops {
             let op = String::from_utf8_lossy(op);
             let op = op.trim_matches(['\t', '\r', '\n']);
-            match user.apply(op.as_bytes()) {
+            match user.apply_op(op.as_bytes(), pubsub_all) {
                 Ok(()) => {}
                 Err(OpError::UnknownCommand) => errors.push_str(&format!(
                     "{name}:{n}: Error in applying operation '{op}': {}. ",
@@ -1524,7 +1555,7 @@ impl Acl {
             let why = why.split(" (os error").next().unwrap_or_default();
             format!("Error loading ACLs, opening file '{name}': {why}")
         })?;
-        self.users = parse_acl_file(name, &String::from_utf8_lossy(&text))?;
+        self.users = parse_acl_file(name, &String::from_utf8_lossy(&text), self.pubsub_all)?;
         self.refresh_default();
         Ok(())
     }
