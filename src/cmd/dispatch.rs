@@ -386,7 +386,7 @@ fn script_error_stats(
         return;
     }
     let counted = !seen.is_empty()
-        && super::scripting::RUNS_SCRIPTS.contains(&spec.full_name.as_str())
+        && super::tracking::SCRIPT_COMMANDS.contains(&spec.full_name.as_str())
         && seen.iter().any(|e| text.starts_with(e.as_str()));
     if !counted {
         count_error(st, text);

@@ -71,16 +71,6 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     );
 }
 
-/// The commands that run scripts or functions.
-pub const RUNS_SCRIPTS: &[&str] = &[
-    "eval",
-    "evalsha",
-    "eval_ro",
-    "evalsha_ro",
-    "fcall",
-    "fcall_ro",
-];
-
 const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// `numkeys` of an EVAL-like command, checked against the argument count.

@@ -22,6 +22,13 @@ fn dropped(r: &mut redis::Connection) -> bool {
     res.is_err_and(|e| e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
 }
 
+/// ACL SETUSER with space-separated rules.
+fn setuser(r: &mut redis::Connection, rules: &str) {
+    let mut args = vec!["ACL", "SETUSER"];
+    args.extend(rules.split(' '));
+    ok(r, &args);
+}
+
 fn map(v: Value) -> Vec<(String, Value)> {
     match v {
         Value::Array(a) => a
@@ -51,10 +58,7 @@ fn text(v: &Value) -> String {
 fn login_as_a_user_and_whoami() {
     let s = Srv::new();
     let mut admin = s.redis();
-    ok(
-        &mut admin,
-        &["ACL", "SETUSER", "alice", "on", ">pw", "~*", "&*", "+@all"],
-    );
+    setuser(&mut admin, "alice on >pw ~* &* +@all");
     let mut a = login(&s, "alice", "pw");
     assert_eq!(q::<String>(&mut a, &["ACL", "WHOAMI"]), "alice");
     let info: String = q(&mut a, &["CLIENT", "INFO"]);
@@ -78,13 +82,13 @@ fn login_as_a_user_and_whoami() {
         e(&mut admin, &["AUTH", "nobody", "x"]),
         "WRONGPASS invalid username-password pair or user is disabled."
     );
-    ok(&mut admin, &["ACL", "SETUSER", "alice", "off"]);
+    setuser(&mut admin, "alice off");
     assert_eq!(
         e(&mut admin, &["AUTH", "alice", "pw"]),
         "WRONGPASS invalid username-password pair or user is disabled."
     );
     // HELLO AUTH logs in too; RESET goes back to the default user.
-    ok(&mut admin, &["ACL", "SETUSER", "alice", "on"]);
+    setuser(&mut admin, "alice on");
     let mut raw = s.raw();
     raw.send(&[b"HELLO", b"3", b"AUTH", b"alice", b"pw"]);
     let _ = raw.read();
@@ -100,21 +104,9 @@ fn login_as_a_user_and_whoami() {
 fn command_key_and_channel_denials() {
     let s = Srv::new();
     let mut admin = s.redis();
-    ok(
+    setuser(
         &mut admin,
-        &[
-            "ACL",
-            "SETUSER",
-            "bob",
-            "on",
-            ">p",
-            "+@all",
-            "-hset",
-            "~k*",
-            "%R~r*",
-            "resetchannels",
-            "&news.*",
-        ],
+        "bob on >p +@all -hset ~k* %R~r* resetchannels &news.*",
     );
     let mut b = login(&s, "bob", "p");
     ok(&mut b, &["SET", "k1", "v"]);
@@ -174,12 +166,7 @@ fn command_key_and_channel_denials() {
 fn multi_denials_abort_exec() {
     let s = Srv::new();
     let mut admin = s.redis();
-    ok(
-        &mut admin,
-        &[
-            "ACL", "SETUSER", "tx", "on", "nopass", "+@all", "-hset", "~*", "&*",
-        ],
-    );
+    setuser(&mut admin, "tx on nopass +@all -hset ~* &*");
     let mut t = login(&s, "tx", "x");
     ok(&mut t, &["MULTI"]);
     assert_eq!(q::<String>(&mut t, &["SET", "a", "1"]), "QUEUED");
@@ -202,7 +189,7 @@ fn multi_denials_abort_exec() {
         raw.send(cmd);
         let _ = raw.read();
     }
-    ok(&mut admin, &["ACL", "SETUSER", "tx", "-set"]);
+    setuser(&mut admin, "tx -set");
     raw.send(&[b"EXEC"]);
     assert_eq!(
         raw.read(),
@@ -217,20 +204,7 @@ fn multi_denials_abort_exec() {
 fn scripts_run_as_the_caller() {
     let s = Srv::new();
     let mut admin = s.redis();
-    ok(
-        &mut admin,
-        &[
-            "ACL",
-            "SETUSER",
-            "sc",
-            "on",
-            "nopass",
-            "+@scripting",
-            "+set",
-            "+get",
-            "~x*",
-        ],
-    );
+    setuser(&mut admin, "sc on nopass +@scripting +set +get ~x*");
     let mut c = login(&s, "sc", "x");
     ok(
         &mut c,
@@ -279,12 +253,7 @@ fn scripts_run_as_the_caller() {
 fn deluser_and_revoked_channels_disconnect() {
     let s = Srv::new();
     let mut admin = s.redis();
-    ok(
-        &mut admin,
-        &[
-            "ACL", "SETUSER", "gone", "on", "nopass", "+@all", "~*", "&*",
-        ],
-    );
+    setuser(&mut admin, "gone on nopass +@all ~* &*");
     let mut g = login(&s, "gone", "x");
     let mut g2 = login(&s, "gone", "x");
     assert_eq!(
@@ -293,10 +262,7 @@ fn deluser_and_revoked_channels_disconnect() {
     );
     assert!(dropped(&mut g));
     // Deleting oneself: the reply arrives, then the connection closes.
-    ok(
-        &mut admin,
-        &["ACL", "SETUSER", "self", "on", "nopass", "+acl", "~*"],
-    );
+    setuser(&mut admin, "self on nopass +acl ~*");
     let mut me = login(&s, "self", "x");
     assert_eq!(q::<i64>(&mut me, &["ACL", "DELUSER", "self"]), 1);
     assert!(dropped(&mut me));
@@ -307,21 +273,7 @@ fn deluser_and_revoked_channels_disconnect() {
     );
     // A subscriber whose channel permission is revoked is disconnected; one still
     // allowed stays.
-    ok(
-        &mut admin,
-        &[
-            "ACL",
-            "SETUSER",
-            "sub",
-            "on",
-            "nopass",
-            "+@all",
-            "~*",
-            "resetchannels",
-            "&a",
-            "&b",
-        ],
-    );
+    setuser(&mut admin, "sub on nopass +@all ~* resetchannels &a &b");
     let mut sa = s.raw();
     sa.send(&[b"AUTH", b"sub", b"x"]);
     let _ = sa.read();
@@ -332,10 +284,7 @@ fn deluser_and_revoked_channels_disconnect() {
     let _ = sb.read();
     sb.send(&[b"SUBSCRIBE", b"b"]);
     let _ = sb.read();
-    ok(
-        &mut admin,
-        &["ACL", "SETUSER", "sub", "resetchannels", "&b"],
-    );
+    setuser(&mut admin, "sub resetchannels &b");
     assert_eq!(
         sa.try_read(),
         None,
@@ -360,7 +309,7 @@ fn requirepass_is_the_default_password() {
         )])
     );
     // ACL SETUSER default adds a password; AUTH <pass> accepts either.
-    ok(&mut r, &["ACL", "SETUSER", "default", ">bar"]);
+    setuser(&mut r, "default >bar");
     ok(&mut r, &["AUTH", "bar"]);
     ok(&mut r, &["AUTH", "default", "foo"]);
     let mut fresh = s.raw();
@@ -405,36 +354,44 @@ fn error_stats(r: &mut redis::Connection, code: &str, cmd: &str) -> (i64, String
 fn script_errors_count_once() {
     let s = Srv::new();
     let mut r = s.redis();
-    // An error raised by redis.call is counted where it happened, not again as EVAL's.
-    ok(&mut r, &["CONFIG", "RESETSTAT"]);
-    let _ = e(&mut r, &["EVAL", "return redis.call('select', 99)", "0"]);
-    let (total, err, select) = error_stats(&mut r, "ERR", "select");
-    assert_eq!((total, err.as_str()), (1, "errorstat_ERR:count=1"));
-    assert!(
-        select.contains("calls=1,") && select.contains("failed_calls=1"),
-        "{select}"
-    );
-    // A script refusal is the inner command's rejected call; a pcall error returned as
-    // the script's reply is not counted twice either.
-    ok(&mut r, &["CONFIG", "RESETSTAT"]);
-    let _ = e(
-        &mut r,
-        &["EVAL_RO", "return redis.pcall('set', 'x', 'y')", "1", "x"],
-    );
-    let (total, err, set) = error_stats(&mut r, "ERR", "set");
-    assert_eq!((total, err.as_str()), (1, "errorstat_ERR:count=1"));
-    assert!(
-        set.contains("calls=0,") && set.contains("rejected_calls=1,"),
-        "{set}"
-    );
-    // An error the script makes itself is counted once.
-    ok(&mut r, &["CONFIG", "RESETSTAT"]);
-    let _ = e(
-        &mut r,
-        &["EVAL", "return redis.error_reply('MY oops')", "0"],
-    );
-    let (total, err, _) = error_stats(&mut r, "MY", "eval");
-    assert_eq!((total, err.as_str()), (1, "errorstat_MY:count=1"));
+    // (script, its error's code, the command whose stats line must hold `want`, want)
+    let cases: [(&[&str], &str, &str, &[&str]); 3] = [
+        // An error raised by redis.call is counted where it happened, not again as EVAL's.
+        (
+            &["EVAL", "return redis.call('select', 99)", "0"],
+            "ERR",
+            "select",
+            &["calls=1,", "failed_calls=1"],
+        ),
+        // A script refusal is the inner command's rejected call; a pcall error returned
+        // as the script's reply is not counted twice either.
+        (
+            &["EVAL_RO", "return redis.pcall('set', 'x', 'y')", "1", "x"],
+            "ERR",
+            "set",
+            &["calls=0,", "rejected_calls=1,"],
+        ),
+        // An error the script makes itself is counted once.
+        (
+            &["EVAL", "return redis.error_reply('MY oops')", "0"],
+            "MY",
+            "eval",
+            &["calls=1,", "failed_calls=1"],
+        ),
+    ];
+    for (script, code, cmd, want) in cases {
+        ok(&mut r, &["CONFIG", "RESETSTAT"]);
+        let _ = e(&mut r, script);
+        let (total, err, line) = error_stats(&mut r, code, cmd);
+        assert_eq!(
+            (total, err),
+            (1, format!("errorstat_{code}:count=1")),
+            "{script:?}"
+        );
+        for w in want {
+            assert!(line.contains(w), "{script:?}: {line}");
+        }
+    }
 }
 
 #[test]
@@ -455,7 +412,7 @@ fn aclfile_load_and_save() {
         q::<Vec<String>>(&mut r, &["ACL", "LIST"]),
         [alice, bob, default]
     );
-    ok(&mut r, &["ACL", "SETUSER", "zed", "on", "nopass", "+ping"]);
+    setuser(&mut r, "zed on nopass +ping");
     ok(&mut r, &["ACL", "SAVE"]);
     let zed = "user zed on nopass resetchannels -@all +ping";
     assert_eq!(
