@@ -385,25 +385,142 @@ pub fn feed_monitors(st: &mut crate::cmd::State, db: usize, who: &str, argv: &[B
 }
 
 // ---------------------------------------------------------------------------------------
-// LATENCY (latency monitoring off, as with Redis's default latency-monitor-threshold 0)
+// LATENCY: events that took at least `latency-monitor-threshold` ms (Redis's latency.c)
 
-fn latency_latest(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Array(Vec::new()))
+/// Samples kept per event (Redis's `LATENCY_TS_LEN`).
+const LATENCY_SAMPLES: usize = 160;
+
+/// One event's samples: (Unix second, ms), one per second at most (the worst of that
+/// second), oldest first, and the worst ever.
+#[derive(Debug, Default)]
+struct LatencySeries {
+    samples: std::collections::VecDeque<(i64, u64)>,
+    max: u64,
 }
 
-fn latency_history(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Array(Vec::new()))
+/// The latency monitor: `command` / `fast-command` (a command's run time) and
+/// `expire-cycle` (an active expiry slice) samples at or over the threshold.
+#[derive(Debug, Default)]
+pub struct LatencyMonitor {
+    /// `latency-monitor-threshold` in ms (0 = off).
+    pub threshold_ms: u64,
+    events: Vec<(&'static str, LatencySeries)>,
 }
 
-fn latency_reset(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Int(0))
+impl LatencyMonitor {
+    /// Re-read `latency-monitor-threshold` (at startup and after CONFIG SET).
+    pub fn configure(&mut self, config: &crate::config::Config) {
+        self.threshold_ms = config
+            .get("latency-monitor-threshold")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+    }
+
+    /// Record that `event` took `ms` at Unix second `now_s`, if that reaches the threshold
+    /// (Redis's `latencyAddSampleIfNeeded`).
+    pub fn sample(&mut self, event: &'static str, ms: u64, now_s: i64) {
+        if self.threshold_ms == 0 || ms < self.threshold_ms {
+            return;
+        }
+        let i = match self.events.iter().position(|(e, _)| *e == event) {
+            Some(i) => i,
+            None => {
+                self.events.push((event, LatencySeries::default()));
+                self.events.len() - 1
+            }
+        };
+        let ts = &mut self.events[i].1;
+        ts.max = ts.max.max(ms);
+        if let Some(last) = ts.samples.back_mut().filter(|(t, _)| *t == now_s) {
+            last.1 = last.1.max(ms);
+            return;
+        }
+        if ts.samples.len() == LATENCY_SAMPLES {
+            ts.samples.pop_front();
+        }
+        ts.samples.push_back((now_s, ms));
+    }
+
+    fn series(&self, event: &[u8]) -> Option<&LatencySeries> {
+        self.events
+            .iter()
+            .find(|(e, _)| e.as_bytes() == event)
+            .map(|(_, s)| s)
+    }
 }
 
-fn latency_graph(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err(format!(
-        "No samples available for event '{}'",
-        String::from_utf8_lossy(&a[2])
-    )))
+fn latency_latest(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let int = |n: u64| Reply::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    Ok(Reply::Array(
+        x.st.latency
+            .events
+            .iter()
+            .map(|(event, ts)| {
+                let (t, ms) = ts.samples.back().copied().unwrap_or((0, 0));
+                Reply::Array(vec![
+                    Reply::bulk(event.as_bytes()),
+                    Reply::Int(t),
+                    int(ms),
+                    int(ts.max),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+fn latency_history(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let samples = x.st.latency.series(&a[2]).map_or(Vec::new(), |ts| {
+        ts.samples
+            .iter()
+            .map(|&(t, ms)| {
+                Reply::Array(vec![
+                    Reply::Int(t),
+                    Reply::Int(i64::try_from(ms).unwrap_or(i64::MAX)),
+                ])
+            })
+            .collect()
+    });
+    Ok(Reply::Array(samples))
+}
+
+/// LATENCY RESET [event ...]: forget those events (all without names); how many there were.
+fn latency_reset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let events = &mut x.st.latency.events;
+    let before = events.len();
+    if a.len() == 2 {
+        events.clear();
+    } else {
+        events.retain(|(e, _)| !a[2..].iter().any(|n| n[..] == *e.as_bytes()));
+    }
+    Ok(Reply::Int(
+        i64::try_from(before - events.len()).unwrap_or(0),
+    ))
+}
+
+/// LATENCY GRAPH event: the samples as text, newest last (Redis draws an ASCII sparkline).
+fn latency_graph(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    let Some(ts) =
+        x.st.latency
+            .series(&a[2])
+            .filter(|ts| !ts.samples.is_empty())
+    else {
+        return Err(CmdError::err(format!(
+            "No samples available for event '{}'",
+            String::from_utf8_lossy(&a[2])
+        )));
+    };
+    let high = ts.samples.iter().map(|s| s.1).max().unwrap_or(0);
+    let low = ts.samples.iter().map(|s| s.1).min().unwrap_or(0);
+    let mut out = format!(
+        "{} - high {high} ms, low {low} ms (all time high {} ms)\n{}\n",
+        String::from_utf8_lossy(&a[2]),
+        ts.max,
+        "-".repeat(80)
+    );
+    for (t, ms) in &ts.samples {
+        out.push_str(&format!("{t} {ms}\n"));
+    }
+    Ok(Reply::Verbatim("txt", Bytes::from(out)))
 }
 
 /// LATENCY HISTOGRAM [command ...]: per command that ran, its calls and the cumulative
@@ -415,8 +532,13 @@ fn latency_histogram(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         .map(|n| String::from_utf8_lossy(n).to_lowercase())
         .collect();
     let mut out = Vec::new();
-    for (spec, _) in COMMANDS.all_with_parent() {
-        if !wanted.is_empty() && !wanted.contains(&spec.full_name) {
+    for (spec, parent) in COMMANDS.all_with_parent() {
+        // A container named reports its subcommands, as Redis.
+        let named = |n: &str| wanted.iter().any(|w| w == n);
+        if !wanted.is_empty()
+            && !named(&spec.full_name)
+            && !parent.is_some_and(|p| named(&p.full_name))
+        {
             continue;
         }
         let Some(s) = x.st.stats.cmd.get(spec.id) else {
@@ -452,13 +574,35 @@ fn latency_histogram(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Map(out))
 }
 
-fn latency_doctor(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(Reply::Verbatim(
-        "txt",
-        Bytes::from_static(
-            b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n",
-        ),
-    ))
+/// LATENCY DOCTOR: Redis's report, reduced to its per-event summary.
+fn latency_doctor(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let lm = &x.st.latency;
+    let text = if lm.threshold_ms == 0 && lm.events.is_empty() {
+        "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".to_string()
+    } else if lm.events.is_empty() {
+        "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sleep better.\n".to_string()
+    } else {
+        let mut out = String::from(
+            "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n",
+        );
+        for (i, (event, ts)) in lm.events.iter().enumerate() {
+            let n = ts.samples.len().max(1) as u64;
+            let avg = ts.samples.iter().map(|s| s.1).sum::<u64>() / n;
+            let mad = ts.samples.iter().map(|s| s.1.abs_diff(avg)).sum::<u64>() / n;
+            let span = match (ts.samples.front(), ts.samples.back()) {
+                (Some(a), Some(b)) => (b.0 - a.0) as f64 / n as f64,
+                _ => 0.0,
+            };
+            out.push_str(&format!(
+                "{}. {event}: {} latency spikes (average {avg}ms, mean deviation {mad}ms, period {span:.2} sec). Worst all time event {}ms.\n",
+                i + 1,
+                ts.samples.len(),
+                ts.max
+            ));
+        }
+        out
+    };
+    Ok(Reply::Verbatim("txt", Bytes::from(text)))
 }
 
 fn latency_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

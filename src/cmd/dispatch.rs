@@ -256,6 +256,15 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         feed_monitors(x, argv);
     }
     let usec = nanos / 1000;
+    if x.st.latency.threshold_ms > 0 {
+        let event = if spec.flags.contains(Flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        x.st.latency
+            .sample(event, nanos / 1_000_000, crate::clock::now_ms() / 1000);
+    }
     let st = &mut x.st.stats;
     st.total_commands += 1;
     if st.cmd.len() < COMMANDS.stat_slots {

@@ -272,6 +272,8 @@ pub struct State {
     pub dirty: u64,
     /// The active expire cycle runs (DEBUG SET-ACTIVE-EXPIRE 0 turns it off).
     pub active_expire: bool,
+    /// LATENCY LATEST / HISTORY samples.
+    pub latency: super::admin::LatencyMonitor,
     /// Big values UNLINK frees in the background (INFO lazyfree counters).
     pub lazyfree: crate::db::lazyfree::LazyFree,
     /// `stream-node-max-entries` / `stream-node-max-bytes`, read once per CONFIG SET.
@@ -431,6 +433,8 @@ impl State {
         let mut tracking = super::tracking::Tracking::default();
         tracking.configure(&config);
         let stream_nodes = stream_node_limits(&config);
+        let mut latency = super::admin::LatencyMonitor::default();
+        latency.configure(&config);
         let mut acl = super::acl::Acl::default();
         acl.configure(&config);
         State {
@@ -448,6 +452,7 @@ impl State {
             cron_paused: false,
             stream_nodes,
             lazyfree: crate::db::lazyfree::LazyFree::default(),
+            latency,
             blocked: BlockedTable::default(),
             watched_keys: std::collections::HashMap::new(),
             scripts: crate::script::Scripts::default(),

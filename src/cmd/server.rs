@@ -171,6 +171,7 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.st.tracking.configure(&x.st.config);
     x.st.acl.configure(&x.st.config);
     x.st.stream_nodes = super::exec::stream_node_limits(&x.st.config);
+    x.st.latency.configure(&x.st.config);
     Ok(Reply::ok())
 }
 

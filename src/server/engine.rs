@@ -952,6 +952,8 @@ impl Engine {
             let _ = self.append(now, &journal);
         }
         let worked = start.elapsed();
+        let ms = u64::try_from(worked.as_millis()).unwrap_or(u64::MAX);
+        st.latency.sample("expire-cycle", ms, now / 1000);
         cyc.worked += worked;
         cyc.publish(&mut st.stats);
         st.stats.expire_cycle_time_used_us += u64::try_from(worked.as_micros()).unwrap_or(u64::MAX);

@@ -1042,3 +1042,40 @@ fn unlink_frees_big_values_in_the_background() {
     ok(&mut r, &["CONFIG", "RESETSTAT"]);
     assert_eq!(stat(&mut r, "lazyfreed_objects"), 0);
 }
+
+/// The latency monitor (Redis's latency.c): with `latency-monitor-threshold` set, a
+/// command that ran at least that long is a `command` sample (LATEST: event, time, last,
+/// max; HISTORY: time and latency), RESET forgets events and counts them; LATENCY
+/// HISTOGRAM of a container reports its subcommands.
+#[test]
+fn latency_monitor_records_slow_commands() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    let slow = [
+        "EVAL",
+        "local i = 0 while i < 3000000 do i = i + 1 end",
+        "0",
+    ];
+    assert_eq!(q::<i64>(&mut r, &["LATENCY", "RESET"]), 0);
+    let _: Value = v(&mut r, &slow);
+    assert_eq!(v(&mut r, &["LATENCY", "LATEST"]), Value::Array(vec![]));
+    ok(&mut r, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    let _: Value = v(&mut r, &slow);
+    let latest: Vec<(String, i64, i64, i64)> = q(&mut r, &["LATENCY", "LATEST"]);
+    assert_eq!(latest.len(), 1, "{latest:?}");
+    assert_eq!(latest[0].0, "command");
+    assert!(latest[0].2 >= 1 && latest[0].3 >= latest[0].2, "{latest:?}");
+    let history: Vec<(i64, i64)> = q(&mut r, &["LATENCY", "HISTORY", "command"]);
+    assert_eq!(history, vec![(latest[0].1, latest[0].2)]);
+    assert_eq!(q::<i64>(&mut r, &["LATENCY", "RESET", "nosuch"]), 0);
+    assert_eq!(q::<i64>(&mut r, &["LATENCY", "RESET"]), 1);
+    assert_eq!(v(&mut r, &["LATENCY", "LATEST"]), Value::Array(vec![]));
+    ok(&mut r, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let _: i64 = q(&mut r, &["CLIENT", "ID"]);
+    let _: Value = v(&mut r, &["CLIENT", "GETNAME"]);
+    let histo: HashMap<String, Value> = q(&mut r, &["LATENCY", "HISTOGRAM", "client"]);
+    let mut names: Vec<&String> = histo.keys().collect();
+    names.sort();
+    assert_eq!(names, ["client|getname", "client|id"]);
+}
