@@ -171,6 +171,9 @@ pub struct Config {
     pub lfu_decay_time: u64,
     /// Accepted-for-compatibility directives and their current values, in table order.
     pub extra: Vec<(&'static str, String)>,
+    /// `user <name> <rule> ...` lines (redis.conf ACL users, created at startup; not a
+    /// CONFIG GET/SET parameter, as in Redis).
+    pub users: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -1179,6 +1182,7 @@ impl Default for Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             extra: default_extra(),
+            users: Vec::new(),
         }
     }
 }
@@ -1312,6 +1316,10 @@ impl Config {
 
     /// Set a directive. `runtime` = CONFIG SET (immutable directives refused).
     pub fn set(&mut self, name: &str, value: &str, runtime: bool) -> Result<(), ConfigError> {
+        if name.eq_ignore_ascii_case("user") && !runtime {
+            self.users.push(value.to_string());
+            return Ok(());
+        }
         let d = find(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         if runtime && d.name == "dir" {
             return Err(ConfigError::BadValue(

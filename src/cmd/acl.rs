@@ -1561,12 +1561,75 @@ impl Acl {
     }
 }
 
-/// Load the `aclfile`, if configured, into a fresh state (server startup).
+/// Create the users the config declares (`user` lines), or load the `aclfile`, into a
+/// fresh state (server startup; Redis refuses both at once).
 pub fn load_at_startup(st: &mut super::State) -> Result<(), String> {
-    let Some((name, path)) = acl_file(&st.config) else {
-        return Ok(());
-    };
-    st.acl.load_file(&name, &path)
+    let file = acl_file(&st.config);
+    if !st.config.users.is_empty() {
+        if file.is_some() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
+        let lines = st.config.users.clone();
+        return st.acl.load_config_users(&lines);
+    }
+    match file {
+        Some((name, path)) => st.acl.load_file(&name, &path),
+        None => Ok(()),
+    }
+}
+
+impl Acl {
+    /// The config's `user` lines (Redis `ACLLoadConfiguredUsers`): the default user, when
+    /// declared, is reset first; a rule that fails stops startup.
+    fn load_config_users(&mut self, lines: &[String]) -> Result<(), String> {
+        let mut declared: Vec<Bytes> = Vec::new();
+        for line in lines {
+            let argv = crate::resp::decode::split_args(line.as_bytes())
+                .ok_or_else(|| format!("Error in user declaration '{line}': unbalanced quotes"))?;
+            let Some((name, rules)) = argv.split_first() else {
+                return Err("Error in user declaration: a user name is needed".into());
+            };
+            let name = Bytes::copy_from_slice(name);
+            if name.iter().any(|&c| c == b' ' || c == b'\0') {
+                return Err("Spaces not allowed in ACL usernames".into());
+            }
+            if declared.contains(&name) {
+                return Err(format!(
+                    "Error in user declaration '{}': {}",
+                    lossy(&name),
+                    "Duplicate user found. A user can only be defined once in config files"
+                ));
+            }
+            declared.push(name.clone());
+            let mut user = match self.users.remove(&name) {
+                Some(mut d) => {
+                    let _ = d.apply(b"reset");
+                    d
+                }
+                None => User::with_pubsub_default(&name, self.pubsub_all),
+            };
+            let rules: Vec<Bytes> = rules.iter().map(|r| Bytes::copy_from_slice(r)).collect();
+            let ops = merge_selectors(&rules).map_err(|_| {
+                format!(
+                    "Unmatched parenthesis in acl selector of the user named '{}'",
+                    lossy(&name)
+                )
+            })?;
+            for op in &ops {
+                user.apply_op(op, self.pubsub_all).map_err(|e| {
+                    format!(
+                        "Error loading ACL rule '{}' for the user named '{}': {}",
+                        String::from_utf8_lossy(op),
+                        lossy(&name),
+                        e.text()
+                    )
+                })?;
+            }
+            self.users.insert(name, user);
+        }
+        self.refresh_default();
+        Ok(())
+    }
 }
 
 fn acl_save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

@@ -458,3 +458,29 @@ fn aclfile_load_and_save() {
         )
     );
 }
+
+#[test]
+fn users_declared_in_the_config() {
+    let s = Srv::start(&[
+        ("user", "alice on >pw ~* &* +@all"),
+        ("user", "default on nopass ~* &* +@all -flushall"),
+    ]);
+    let mut r = s.redis();
+    assert_eq!(
+        q::<Vec<String>>(&mut r, &["ACL", "LIST"]),
+        [
+            "user alice on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 ~* &* +@all",
+            "user default on nopass sanitize-payload ~* &* +@all -flushall",
+        ]
+    );
+    assert_eq!(
+        e(&mut r, &["FLUSHALL"]),
+        "NOPERM this user has no permissions to run the 'flushall' command"
+    );
+    let mut a = login(&s, "alice", "pw");
+    ok(&mut a, &["FLUSHALL"]);
+    assert_eq!(
+        e(&mut r, &["CONFIG", "SET", "user", "x"]),
+        "ERR Unknown option or number of arguments for CONFIG SET - 'user'"
+    );
+}

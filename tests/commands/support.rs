@@ -69,7 +69,13 @@ impl Srv {
             .arg("--dir")
             .arg(tmp.path());
         for (k, v) in directives {
-            cmd.arg(format!("--{k}")).arg(v);
+            // A `user` line is several arguments (the name, then each rule).
+            let words: Vec<&str> = if *k == "user" {
+                v.split(' ').collect()
+            } else {
+                vec![v]
+            };
+            cmd.arg(format!("--{k}")).args(words);
         }
         let child = cmd
             .stdout(Stdio::null())
