@@ -231,3 +231,26 @@ fn watched_stale_keys_do_not_fail_exec() {
     assert_eq!(exec(&mut c), common::V::Nil);
     c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
 }
+
+/// An SMOVE whose member the destination already holds changes only the source: a WATCH
+/// of the destination holds (Redis's set.tcl "SMOVE only notify dstset when the addition
+/// is successful"); one that adds to the destination breaks it.
+#[test]
+fn smove_touches_the_destination_only_when_it_adds() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    a.cmd(&["SADD", "src", "a", "b"]);
+    a.cmd(&["SADD", "dst", "a"]);
+    assert_eq!(a.cmd(&["WATCH", "dst"]), ok());
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SADD", "dst", "c"]);
+    assert_eq!(b.cmd(&["SMOVE", "src", "dst", "a"]), V::Int(1));
+    assert_eq!(a.cmd(&["EXEC"]), V::Arr(vec![V::Int(1)]));
+    assert_eq!(a.cmd(&["SCARD", "dst"]), V::Int(2));
+    assert_eq!(a.cmd(&["WATCH", "dst"]), ok());
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SADD", "dst", "d"]);
+    assert_eq!(b.cmd(&["SMOVE", "src", "dst", "b"]), V::Int(1));
+    assert_eq!(a.cmd(&["EXEC"]), V::Nil);
+}

@@ -71,7 +71,11 @@ fn ready(x: &mut Exec<'_>, key: &[u8], want_list: bool) -> Result<bool, CmdError
 
 /// Run the non-blocking form through dispatch (journaling it as itself).
 fn run(x: &mut Exec<'_>, argv: Vec<Bytes>) -> Result<Reply, CmdError> {
-    match dispatch::call(x, &argv) {
+    // (The blocking command counts in the statistics, not its non-blocking form.)
+    let was = std::mem::replace(&mut x.uncounted, true);
+    let reply = dispatch::call(x, &argv);
+    x.uncounted = was;
+    match reply {
         Reply::Error(e) => Err(CmdError::Raw(e)),
         r => Ok(r),
     }

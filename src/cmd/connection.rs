@@ -528,11 +528,13 @@ fn client_unblock(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     else {
         return Ok(Reply::Int(0));
     };
+    let text = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
     let reply = if error {
-        Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+        Reply::Error(text.into())
     } else {
         b.timeout_reply.clone()
     };
+    super::dispatch::count_unblocked(x.st, &b.argv, error.then_some(text));
     if let Some(wake) = b.wake.take() {
         wake(reply, 0);
     }

@@ -211,7 +211,7 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let dirty = x.dirty;
     // Scripts (EVAL, FCALL: skip-monitor) show before the commands they run, as in Redis;
     // every other command after it ran (so SELECT shows its new database).
-    if spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
+    if spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) && !x.rerun {
         feed_monitors(x, argv);
     }
     // In a pipelined batch the previous command's end is this one's start (one clock
@@ -252,8 +252,17 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
             super::tracking::remember(x.st, id, spec, argv);
         }
     }
-    if !spec.flags.intersects(Flags::ADMIN | Flags::SKIP_MONITOR) {
+    if !spec.flags.intersects(Flags::ADMIN | Flags::SKIP_MONITOR) && !x.uncounted && !x.rerun {
         feed_monitors(x, argv);
+    }
+    // A command that parked its client counts once it is served, times out or is
+    // unblocked (as Redis counts a blocked command once); the commands a blocking command
+    // runs for itself never do.
+    if x.uncounted || (x.depth == 1 && x.block.is_some()) {
+        if mark.is_some() {
+            x.st.clock_mark = Some(t1);
+        }
+        return reply;
     }
     let usec = nanos / 1000;
     if x.st.latency.threshold_ms > 0 {
@@ -291,6 +300,27 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         x.st.clock_mark = Some(t1);
     }
     reply
+}
+
+/// A parked client's command ended without being served (timeout, CLIENT UNBLOCK): it
+/// counts now, as Redis's `updateStatsOnUnblock` (with `error`, a failed call answered
+/// by that error).
+pub fn count_unblocked(st: &mut super::State, argv: &[Bytes], error: Option<&str>) {
+    let Ok(spec) = COMMANDS.lookup(argv) else {
+        return;
+    };
+    let stats = &mut st.stats;
+    stats.total_commands += 1;
+    if stats.cmd.len() < COMMANDS.stat_slots {
+        stats.cmd.resize(COMMANDS.stat_slots, Default::default());
+    }
+    let s = &mut stats.cmd[spec.id];
+    s.calls += 1;
+    s.record_latency(0);
+    if let Some(text) = error {
+        s.failed_calls += 1;
+        count_error(stats, text);
+    }
 }
 
 /// Show `argv` to the clients in MONITOR mode (none: nothing to do).

@@ -506,6 +506,12 @@ pub struct Exec<'a> {
     /// How many `dispatch::call`s are running (EXEC, scripts and blocking commands call
     /// it again for the commands they run): 0 between commands.
     pub depth: u32,
+    /// The command running is a blocked client's, run again because its keys may be
+    /// ready: MONITOR saw it when it first ran.
+    pub rerun: bool,
+    /// The command running is one a blocking command runs for itself (BRPOP's RPOP): it
+    /// counts in no statistics (the blocking command does), as in Redis.
+    pub uncounted: bool,
     /// Argument bytes of the client command running (not the ones EXEC or a script
     /// runs): CLIENT LIST `argv-mem`.
     pub argv_mem: usize,
@@ -546,6 +552,8 @@ impl<'a> Exec<'a> {
             in_exec: false,
             in_script: false,
             depth: 0,
+            rerun: false,
+            uncounted: false,
             argv_mem: 0,
             tracked: 0,
             client_key,

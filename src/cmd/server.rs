@@ -526,6 +526,20 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
             ));
         }
+        let has = |w: &str| a[2..].iter().any(|o| is(o, w));
+        // NOFLUSH loads the dataset over the one in memory; without MERGE what is already
+        // there (function libraries, keys) makes the load fail, as Redis's does (it
+        // refuses a library that exists, and stops on a duplicated key). The log holds
+        // what memory holds, so loading it over memory WITH MERGE (replacing what exists)
+        // comes to the plain reload; NOSAVE changes nothing here (the log is always saved).
+        if has("noflush")
+            && !has("merge")
+            && (!x.st.functions.is_empty() || x.st.ks.total_keys() > 0)
+        {
+            return Err(CmdError::err(
+                "Error trying to load the RDB dump, check server logs.",
+            ));
+        }
         return debug_reload(x);
     }
     Err(CmdError::bad_subcommand(sub, "DEBUG"))
@@ -1105,6 +1119,23 @@ mod tests {
              GET p:1 => $val
              DBSIZE => :5
              DEBUG LOADAOF => +OK",
+        );
+    }
+
+    /// DEBUG RELOAD NOFLUSH over data in memory fails without MERGE (Redis refuses the
+    /// libraries that exist, functions.tcl "test debug reload different options"), works
+    /// with it; over an empty dataset it is a plain reload.
+    #[test]
+    fn debug_reload_noflush_needs_merge_over_data() {
+        let mut t = Tk::new();
+        let unit = vec![(0, vec![Bytes::from_static(b"SET"), "k".into(), "1".into()])];
+        t.env.units.borrow_mut().push((1_000, unit));
+        t.script("DEBUG RELOAD NOFLUSH => +OK");
+        t.script(
+            "DEBUG RELOAD NOFLUSH => -ERR Error trying to load the RDB dump, check server logs.
+            DEBUG RELOAD noflush MERGE => +OK
+            DEBUG RELOAD NOSAVE => +OK
+            GET k => $1",
         );
     }
 

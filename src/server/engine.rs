@@ -714,6 +714,7 @@ impl Engine {
                 };
                 let mut y = Exec::new(st, self, cid, now, Caller::Client);
                 y.db = db;
+                y.rerun = true;
                 let r = dispatch::call(&mut y, &argv);
                 let again = y.block.take().is_some();
                 let effects = std::mem::take(&mut y.journal);
@@ -738,7 +739,12 @@ impl Engine {
     /// A parked client's wait ended without being served (timeout, disconnect): unpark it.
     /// Returns false if it was already served (its reply is in its channel).
     pub fn unblock(&self, client_id: u64) -> bool {
-        self.state.lock().blocked.remove(client_id).is_some()
+        let mut st = self.state.lock();
+        let Some(b) = st.blocked.remove(client_id) else {
+            return false;
+        };
+        dispatch::count_unblocked(&mut st, &b.argv, None);
+        true
     }
 
     /// The LSN a reply must wait for: everything applied to the state this command saw.

@@ -1079,3 +1079,54 @@ fn latency_monitor_records_slow_commands() {
     names.sort();
     assert_eq!(names, ["client|getname", "client|id"]);
 }
+
+/// INFO commandstats counts a blocking command once, as Redis: served at once (BRPOP, not
+/// the RPOP it runs), after a timeout, or when unblocked with an error (XREADGROUP whose
+/// group was destroyed: a failed call).
+#[test]
+fn blocking_commands_count_once_in_commandstats() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    let mut b = s.redis();
+    let stat = |r: &mut redis::Connection, cmd: &str| -> String {
+        let info: String = q(r, &["INFO", "commandstats"]);
+        info_field(&info, &format!("cmdstat_{cmd}")).unwrap_or_default()
+    };
+    let calls = |line: &str| -> String {
+        line.split(',')
+            .filter(|f| f.starts_with("calls=") || f.starts_with("failed_calls="))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let _: i64 = q(&mut r, &["LPUSH", "list", "foo"]);
+    let _: Value = v(&mut r, &["BRPOP", "list", "0"]);
+    assert_eq!(calls(&stat(&mut r, "brpop")), "calls=1,failed_calls=0");
+    assert_eq!(stat(&mut r, "rpop"), "");
+    let _: Value = v(&mut b, &["BLPOP", "empty", "0.05"]);
+    assert_eq!(calls(&stat(&mut r, "blpop")), "calls=1,failed_calls=0");
+    ok(&mut r, &["XGROUP", "CREATE", "st", "g", "$", "MKSTREAM"]);
+    let addr = s.addr;
+    let reader = std::thread::spawn(move || {
+        let mut c = crate::common::RawClient::connect(addr);
+        c.cmd(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "st",
+            ">",
+        ])
+    });
+    assert!(wait_until(Duration::from_secs(5), || {
+        let info: String = q(&mut r, &["INFO", "clients"]);
+        info_field(&info, "blocked_clients").as_deref() == Some("1")
+    }));
+    let _: i64 = q(&mut r, &["XGROUP", "DESTROY", "st", "g"]);
+    let got = reader.join().expect("reader");
+    assert!(got.text().starts_with("NOGROUP"), "{got:?}");
+    assert_eq!(calls(&stat(&mut r, "xreadgroup")), "calls=1,failed_calls=1");
+}
