@@ -256,3 +256,25 @@ fn restore_is_streamed_with_an_absolute_ttl() {
     }
     assert_eq!(got[1], got[0], "strata's stream vs redis-server's");
 }
+
+/// PUBLISH reaches replicas (so their subscribers hear it) but not the log: alone, inside
+/// a transaction (wrapped in MULTI/EXEC with its writes only when there are several),
+/// and from a script.
+#[test]
+fn publish_is_streamed_to_replicas() {
+    compare(
+        "publish",
+        &[
+            &["PUBLISH", "ch", "alone"],
+            &["MULTI"],
+            &["PUBLISH", "bla", "bla"],
+            &["EXEC"],
+            &["MULTI"],
+            &["SET", "k", "1"],
+            &["PUBLISH", "ch", "between"],
+            &["INCR", "k"],
+            &["EXEC"],
+            &["EVAL", "redis.call('publish', 'ch', 'lua') return 1", "0"],
+        ],
+    );
+}

@@ -388,6 +388,12 @@ pub fn publish_to(st: &mut State, channel: &[u8], message: &[u8]) -> usize {
 
 fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let (ch, msg) = (&a[1], &a[2]);
+    if !x.st.replicas.ids.is_empty() {
+        // Replicas get PUBLISH (their subscribers hear it too); the log does not keep it.
+        let at = x.journal.len();
+        let db = u16::try_from(x.db).unwrap_or(0);
+        x.repl_extra.push((at, (db, a.to_vec())));
+    }
     let me = x.client_id;
     let mut own = Vec::new();
     let n = fan_out(x.st, ch, msg, |id, m| {

@@ -257,6 +257,21 @@ fn push_effect(out: &mut Vec<u8>, seldb: &mut Option<usize>, db: usize, argv: &[
     push_command(out, argv);
 }
 
+/// `journal` with the commands only replicas get (`extra`: journal position, command) in
+/// their places.
+pub fn with_extra(journal: &[JournalEntry], extra: &[(usize, JournalEntry)]) -> Vec<JournalEntry> {
+    let mut out = Vec::with_capacity(journal.len() + extra.len());
+    let mut next = extra.iter().peekable();
+    for (i, e) in journal.iter().enumerate() {
+        while let Some((_, x)) = next.next_if(|(at, _)| *at <= i) {
+            out.push(x.clone());
+        }
+        out.push(e.clone());
+    }
+    out.extend(next.map(|(_, x)| x.clone()));
+    out
+}
+
 /// Send the effects of one execution unit (`journal`, as the log records it) to every
 /// replica. Replicas whose connection is gone or over its output limit are dropped.
 pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {

@@ -615,6 +615,7 @@ impl Engine {
         let block = x.block.take();
         let db = x.db;
         let mut journal = std::mem::take(&mut x.journal);
+        let repl_extra = std::mem::take(&mut x.repl_extra);
         drop(x);
         let own_effects = journal.len();
         // Clients parked on keys this unit wrote are served inside this unit: their effects
@@ -626,16 +627,30 @@ impl Engine {
             self.serve_blocked(st, clock::now_ms().max(now), &mut journal, &mut wakes);
         }
         let mut lsn_of_unit = 0;
+        if journal.is_empty() && !repl_extra.is_empty() {
+            // Only commands for the replicas (PUBLISH): nothing to log.
+            let unit = crate::cmd::repl::Unit::Command {
+                own: repl_extra.len(),
+                arbitrary_keys: false,
+            };
+            let feed = crate::cmd::repl::with_extra(&journal, &repl_extra);
+            crate::cmd::repl::feed(st, &feed, unit);
+        }
         if !journal.is_empty() {
             touch_watchers(st, &journal, false);
             if !st.replicas.ids.is_empty() {
                 let unit = crate::cmd::repl::Unit::Command {
-                    own: own_effects,
+                    own: own_effects + repl_extra.len(),
                     arbitrary_keys: argv
                         .first()
                         .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c)),
                 };
-                crate::cmd::repl::feed(st, &journal, unit);
+                if repl_extra.is_empty() {
+                    crate::cmd::repl::feed(st, &journal, unit);
+                } else {
+                    let feed = crate::cmd::repl::with_extra(&journal, &repl_extra);
+                    crate::cmd::repl::feed(st, &feed, unit);
+                }
             }
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
