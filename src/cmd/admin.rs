@@ -744,6 +744,38 @@ fn lolwut(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 mod tests {
     use super::*;
 
+    fn words(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::from(w.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn secrets_are_redacted_as_redis_does() {
+        let shown = |line: &str| {
+            redacted(&words(line)).map(|v| {
+                v.iter()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+        };
+        assert_eq!(
+            shown("acl setuser bob on >pw").as_deref(),
+            Some("acl setuser (redacted) (redacted) (redacted)")
+        );
+        assert_eq!(
+            shown("CONFIG SET hz 10 requirepass pw masterauth x").as_deref(),
+            Some("CONFIG SET hz 10 requirepass (redacted) masterauth (redacted)")
+        );
+        assert_eq!(shown("config set hz 10"), None);
+        assert_eq!(shown("acl getuser bob"), None);
+        assert_eq!(
+            shown("AUTH bob pw").as_deref(),
+            Some("AUTH (redacted) (redacted)")
+        );
+    }
+
     #[test]
     fn slowlog_trims_like_redis_and_keeps_the_newest() {
         let mut s = SlowLog {
