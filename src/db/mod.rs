@@ -58,9 +58,9 @@ pub struct Capture {
     pub detached: Option<Dict<Entry>>,
     /// The expiry times of `detached`'s keys (its `expires` table, taken with it).
     pub detached_expires: Dict<i64>,
-    /// Entries copied (or taken) before a write changed or removed them, with their
-    /// expiry then (-1 = none).
-    pub taken: Vec<(Box<[u8]>, Entry, i64)>,
+    /// Entries copied (or taken) before a write changed or removed them: key, entry, its
+    /// expiry then (-1 = none), and the bytes the copy cost (counted in `taken_bytes`).
+    pub taken: Vec<(Box<[u8]>, Entry, i64, usize)>,
     /// About how many bytes `taken` holds (`Entry::approx_bytes`): snapshot memory, which
     /// the `maxmemory` check does not count (as Redis does not count a fork's copies).
     pub taken_bytes: usize,
@@ -109,13 +109,17 @@ impl Db {
                 // eviction beside a snapshot count copies as dataset and evict more.
                 let before = crate::alloc::thread_net();
                 let approx = key.len() + e.approx_bytes();
-                c.taken.push((key.into(), e.clone(), at));
-                c.taken_bytes += match (before, crate::alloc::thread_net()) {
+                c.taken.push((key.into(), e.clone(), at, 0));
+                let cost = match (before, crate::alloc::thread_net()) {
                     (Some((t0, b)), Some((t1, a))) if t0 == t1 => {
                         usize::try_from(a - b).unwrap_or(approx)
                     }
                     _ => approx,
                 };
+                if let Some(last) = c.taken.last_mut() {
+                    last.3 = cost;
+                }
+                c.taken_bytes += cost;
             }
         }
     }

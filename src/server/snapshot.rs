@@ -254,15 +254,31 @@ impl Job {
                 return Err(JobError::Replaced);
             }
             let index = c.db_index;
-            c.taken_bytes = 0;
-            // Taken whole (not drained): the list's capacity is freed with it, as
-            // `taken_bytes` (which counted its growth) is reset.
-            for (k, e, at) in std::mem::take(&mut c.taken) {
+            // The copies writes took, within the slice's byte budget like the walk: they
+            // stay copies (snapshot memory, not counted by maxmemory) until encoded, so
+            // encoding all at once would turn megabytes of them into counted buffers at
+            // once, and eviction would chase those by evicting (and copying) still more
+            // keys (a collapse to an empty keyspace, seen under maxmemory).
+            while let Some((k, e, at, cost)) = c.taken.pop() {
+                c.taken_bytes = c.taken_bytes.saturating_sub(cost);
                 self.copied += 1;
                 if encode {
+                    let before = self.pending.len();
                     encode_entry(&mut self.pending, index, &k, &e, at);
                     self.pending_items += 1;
+                    walked_bytes += self.pending.len() - before;
                 }
+                if budget.is_some() && walked_bytes >= SLICE_BYTES {
+                    break;
+                }
+            }
+            if c.taken.is_empty() {
+                // Free the list's capacity: its growth was part of the copies' cost.
+                c.taken = Vec::new();
+                c.taken_bytes = 0;
+            } else {
+                all_done = false;
+                break;
             }
             if c.done {
                 continue;
