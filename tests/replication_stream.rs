@@ -278,3 +278,56 @@ fn publish_is_streamed_to_replicas() {
         ],
     );
 }
+
+/// XREADGROUP reaches replicas as Redis propagates it: an XCLAIM … FORCE JUSTID LASTID per
+/// entry delivered (inside MULTI/EXEC when there are several), with NOACK the consumer's
+/// creation and XGROUP SETID; a read of the consumer's history sends nothing. (The log
+/// keeps the XREADGROUP itself, for an exact replay.)
+#[test]
+fn xreadgroup_is_streamed_as_its_xclaims() {
+    let xrg = |c: &'static str, count: &'static str, id: &'static str| -> Vec<&'static str> {
+        vec![
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            c,
+            "COUNT",
+            count,
+            "STREAMS",
+            "s",
+            id,
+        ]
+    };
+    let r1 = xrg("c1", "2", ">");
+    let r2 = xrg("c1", "10", ">");
+    let hist = xrg("c1", "10", "0");
+    let noack = vec![
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c2",
+        "NOACK",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    compare(
+        "xreadgroup",
+        &[
+            &["XADD", "s", "1-1", "f", "1"],
+            &["XADD", "s", "2-1", "f", "2"],
+            &["XADD", "s", "3-1", "f", "3"],
+            &["XGROUP", "CREATE", "s", "g", "0"],
+            &["MULTI"],
+            &r1,
+            &r2,
+            &["EXEC"],
+            &hist,
+            &["XADD", "s", "4-1", "f", "4"],
+            &["XADD", "s", "5-1", "f", "5"],
+            &noack,
+            &["XADD", "s", "6-1", "f", "6"],
+            &xrg("c3", "1", ">"),
+        ],
+    );
+}

@@ -506,10 +506,9 @@ pub struct Exec<'a> {
     /// How many `dispatch::call`s are running (EXEC, scripts and blocking commands call
     /// it again for the commands they run): 0 between commands.
     pub depth: u32,
-    /// Commands replicas get that the log does not keep (PUBLISH: Redis propagates it to
-    /// replicas only), each with the journal length when it ran (its place among the
-    /// effects). Filled only while replicas are attached.
-    pub repl_extra: Vec<(usize, JournalEntry)>,
+    /// Where what replicas get differs from the journal (PUBLISH, XREADGROUP's XCLAIMs).
+    /// Filled only while replicas are attached.
+    pub repl: super::repl::ReplicaForm,
     /// The command running is a blocked client's, run again because its keys may be
     /// ready: MONITOR saw it when it first ran.
     pub rerun: bool,
@@ -556,7 +555,7 @@ impl<'a> Exec<'a> {
             in_exec: false,
             in_script: false,
             depth: 0,
-            repl_extra: Vec::new(),
+            repl: super::repl::ReplicaForm::default(),
             rerun: false,
             uncounted: false,
             argv_mem: 0,

@@ -392,7 +392,7 @@ fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         // Replicas get PUBLISH (their subscribers hear it too); the log does not keep it.
         let at = x.journal.len();
         let db = u16::try_from(x.db).unwrap_or(0);
-        x.repl_extra.push((at, (db, a.to_vec())));
+        x.repl.extra.push((at, (db, a.to_vec())));
     }
     let me = x.client_id;
     let mut own = Vec::new();

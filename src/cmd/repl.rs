@@ -257,19 +257,47 @@ fn push_effect(out: &mut Vec<u8>, seldb: &mut Option<usize>, db: usize, argv: &[
     push_command(out, argv);
 }
 
-/// `journal` with the commands only replicas get (`extra`: journal position, command) in
-/// their places.
-pub fn with_extra(journal: &[JournalEntry], extra: &[(usize, JournalEntry)]) -> Vec<JournalEntry> {
-    let mut out = Vec::with_capacity(journal.len() + extra.len());
-    let mut next = extra.iter().peekable();
-    for (i, e) in journal.iter().enumerate() {
-        while let Some((_, x)) = next.next_if(|(at, _)| *at <= i) {
-            out.push(x.clone());
-        }
-        out.push(e.clone());
+/// How replicas get a unit's effects where that differs from the log: commands only they
+/// get (`extra`, each with its journal position: PUBLISH, XREADGROUP's XCLAIMs) and logged
+/// entries they do not get (`skip`: XREADGROUP, which the log keeps as itself for an
+/// exact replay, while Redis propagates what it did instead).
+#[derive(Debug, Default)]
+pub struct ReplicaForm {
+    /// (position in the journal, command) to insert.
+    pub extra: Vec<(usize, JournalEntry)>,
+    /// Positions in the journal to leave out.
+    pub skip: Vec<usize>,
+}
+
+impl ReplicaForm {
+    /// Nothing differs from the log.
+    pub fn is_empty(&self) -> bool {
+        self.extra.is_empty() && self.skip.is_empty()
     }
-    out.extend(next.map(|(_, x)| x.clone()));
-    out
+
+    /// Take `other`'s, for a journal appended at position `offset` of this one's.
+    pub fn append(&mut self, other: ReplicaForm, offset: usize) {
+        self.extra
+            .extend(other.extra.into_iter().map(|(at, e)| (at + offset, e)));
+        self.skip
+            .extend(other.skip.into_iter().map(|at| at + offset));
+    }
+
+    /// `journal` as replicas get it.
+    pub fn apply(&self, journal: &[JournalEntry]) -> Vec<JournalEntry> {
+        let mut out = Vec::with_capacity(journal.len() + self.extra.len());
+        let mut next = self.extra.iter().peekable();
+        for (i, e) in journal.iter().enumerate() {
+            while let Some((_, x)) = next.next_if(|(at, _)| *at <= i) {
+                out.push(x.clone());
+            }
+            if !self.skip.contains(&i) {
+                out.push(e.clone());
+            }
+        }
+        out.extend(next.map(|(_, x)| x.clone()));
+        out
+    }
 }
 
 /// Send the effects of one execution unit (`journal`, as the log records it) to every

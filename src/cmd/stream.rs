@@ -706,6 +706,10 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
     };
     let mut out: Vec<(Reply, Reply)> = Vec::new();
     let mut dirty = 0;
+    // What replicas get instead of this XREADGROUP (Redis's propagation): an XCLAIM per
+    // entry delivered, or with NOACK the consumer's creation and the group's new last ID.
+    let to_replicas = group.is_some() && !x.st.replicas.ids.is_empty();
+    let mut instead: Vec<Vec<Bytes>> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
         let Some(s) = stream_rw(x, key)? else {
             continue;
@@ -741,12 +745,57 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
                 let last = s.groups.get(&g[..]).map_or(StreamId::MAX, |g| g.last_id);
                 if !s.is_empty() && s.last_valid_id() > last {
                     dirty += 1;
-                    Some(read_new(s, g, c, last, n, noack, now))
+                    let (reply, ids) = read_new(s, g, c, last, n, noack, now);
+                    if to_replicas {
+                        let grp = s.groups.get(&g[..]);
+                        if noack && !had_consumer {
+                            instead.push(argv!["XGROUP", "CREATECONSUMER", key, g, c]);
+                        }
+                        if !noack {
+                            for id in &ids {
+                                let id = id.to_string();
+                                instead.push(argv![
+                                    "XCLAIM",
+                                    key,
+                                    g,
+                                    c,
+                                    "0",
+                                    id,
+                                    "TIME",
+                                    now.to_string(),
+                                    "RETRYCOUNT",
+                                    "1",
+                                    "FORCE",
+                                    "JUSTID",
+                                    "LASTID",
+                                    id
+                                ]);
+                            }
+                        } else if let Some(grp) = grp {
+                            instead.push(argv![
+                                "XGROUP",
+                                "SETID",
+                                key,
+                                g,
+                                grp.last_id.to_string(),
+                                "ENTRIESREAD",
+                                grp.entries_read.to_string()
+                            ]);
+                        }
+                    }
+                    Some(reply)
                 } else {
                     None
                 }
             }
         };
+        if to_replicas && noack && !had_consumer && matches!(wants[k], Want::After(_)) {
+            if let Some((g, c)) = &group {
+                if has_consumer(s) {
+                    instead.push(argv!["XGROUP", "CREATECONSUMER", key, g, c]);
+                }
+            }
+        }
         // Serving creates the consumer (Redis 7.0: only when served synchronously).
         if group.is_some() && !had_consumer && has_consumer(s) {
             x.notify('t', "xgroup-createconsumer", key);
@@ -757,6 +806,16 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
     }
     if dirty > 0 {
         x.touch_dirty(dirty);
+        if to_replicas {
+            // The log keeps this XREADGROUP itself (dispatch journals it next, at this
+            // position); replicas get `instead`.
+            let at = x.journal.len();
+            let db = u16::try_from(x.db).unwrap_or(0);
+            x.repl.skip.push(at);
+            x.repl
+                .extra
+                .extend(instead.into_iter().map(|argv| (at, (db, argv))));
+        }
     }
     if !out.is_empty() {
         return Ok(if resp3 {
@@ -862,7 +921,7 @@ fn read_new(
     n: usize,
     noack: bool,
     now: i64,
-) -> Reply {
+) -> (Reply, Vec<StreamId>) {
     if let Some(grp) = s.groups.get_mut(g) {
         grp.consumer(c, now).0.seen_time = now;
     }
@@ -873,6 +932,7 @@ fn read_new(
         .map(|(id, f)| (*id, entry_reply(*id, f)))
         .collect();
     let mut out = Vec::with_capacity(picked.len());
+    let mut ids = Vec::with_capacity(picked.len());
     for (id, r) in picked {
         s.advance_group(g, id);
         if !noack {
@@ -881,8 +941,9 @@ fn read_new(
             }
         }
         out.push(r);
+        ids.push(id);
     }
-    Reply::Array(out)
+    (Reply::Array(out), ids)
 }
 
 fn xread(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {

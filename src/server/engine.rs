@@ -615,43 +615,45 @@ impl Engine {
         let block = x.block.take();
         let db = x.db;
         let mut journal = std::mem::take(&mut x.journal);
-        let repl_extra = std::mem::take(&mut x.repl_extra);
+        let own_form = std::mem::take(&mut x.repl);
         drop(x);
         let own_effects = journal.len();
         // Clients parked on keys this unit wrote are served inside this unit: their effects
         // go into the same record, in FIFO order (Redis's semantics for BLPOP and friends).
         let mut wakes = Vec::new();
+        let mut served_form = crate::cmd::repl::ReplicaForm::default();
         if !st.blocked.clients.is_empty() && !journal.is_empty() {
             // Served at the time the unit ends (as Redis serves them after the command):
             // a key that expired during it (EXEC … DEBUG SLEEP) wakes nobody.
-            self.serve_blocked(st, clock::now_ms().max(now), &mut journal, &mut wakes);
+            let at = clock::now_ms().max(now);
+            self.serve_blocked(st, at, &mut journal, &mut wakes, &mut served_form);
         }
         let mut lsn_of_unit = 0;
-        if journal.is_empty() && !repl_extra.is_empty() {
-            // Only commands for the replicas (PUBLISH): nothing to log.
-            let unit = crate::cmd::repl::Unit::Command {
-                own: repl_extra.len(),
-                arbitrary_keys: false,
-            };
-            let feed = crate::cmd::repl::with_extra(&journal, &repl_extra);
-            crate::cmd::repl::feed(st, &feed, unit);
+        if !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
+            let arbitrary_keys = argv
+                .first()
+                .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c));
+            if own_form.is_empty() && served_form.is_empty() {
+                let unit = crate::cmd::repl::Unit::Command {
+                    own: own_effects,
+                    arbitrary_keys,
+                };
+                crate::cmd::repl::feed(st, &journal, unit);
+            } else {
+                // (Replicas get PUBLISH, and XREADGROUP as the XCLAIMs it made.)
+                let (mine, served) = journal.split_at(own_effects);
+                let mut feed = own_form.apply(mine);
+                let own = feed.len();
+                feed.extend(served_form.apply(served));
+                let unit = crate::cmd::repl::Unit::Command {
+                    own,
+                    arbitrary_keys,
+                };
+                crate::cmd::repl::feed(st, &feed, unit);
+            }
         }
         if !journal.is_empty() {
             touch_watchers(st, &journal, false);
-            if !st.replicas.ids.is_empty() {
-                let unit = crate::cmd::repl::Unit::Command {
-                    own: own_effects + repl_extra.len(),
-                    arbitrary_keys: argv
-                        .first()
-                        .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c)),
-                };
-                if repl_extra.is_empty() {
-                    crate::cmd::repl::feed(st, &journal, unit);
-                } else {
-                    let feed = crate::cmd::repl::with_extra(&journal, &repl_extra);
-                    crate::cmd::repl::feed(st, &feed, unit);
-                }
-            }
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
                 Err(e) => {
@@ -699,7 +701,9 @@ impl Engine {
         now: i64,
         journal: &mut Vec<JournalEntry>,
         wakes: &mut Vec<(WakeFn, Reply)>,
+        form: &mut crate::cmd::repl::ReplicaForm,
     ) {
+        let base = journal.len();
         let mut queue: std::collections::VecDeque<(usize, Bytes)> = journal_keys(journal).into();
         // SWAPDB names no keys: every key waited on in either database may be ready now.
         for (_, argv) in journal.iter() {
@@ -733,6 +737,7 @@ impl Engine {
                 let r = dispatch::call(&mut y, &argv);
                 let again = y.block.take().is_some();
                 let effects = std::mem::take(&mut y.journal);
+                form.append(std::mem::take(&mut y.repl), journal.len() - base);
                 drop(y);
                 if again {
                     // A key it found expired was deleted: that DEL is an effect even though
