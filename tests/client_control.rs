@@ -536,6 +536,18 @@ fn monitor_and_slowlog_redact_credentials() {
     assert_eq!(entry[3], V::Arr(vec![bulk("AUTH"), bulk("(redacted)")]));
 }
 
+/// Run `scenario` against redis-server (started with `oracle_args`) and against strata:
+/// (strata's result, redis-server's), or None when redis-server is not installed.
+fn on_both<T>(
+    oracle_args: &[&str],
+    scenario: impl Fn(std::net::SocketAddr) -> T,
+) -> Option<(T, T)> {
+    let oracle = common::Oracle::start_with(oracle_args)?;
+    let s = TestServer::start(&[]);
+    let want = scenario(oracle.addr);
+    Some((scenario(s.addr), want))
+}
+
 /// Send `args` then PING on `c`, and read everything up to the PING's reply: the replies
 /// and pushes the command produced, in the order the connection received them.
 fn transcript(c: &mut common::RawClient, args: &[&str]) -> Vec<V> {
@@ -665,12 +677,10 @@ fn tracking_order_scenario(addr: std::net::SocketAddr) -> Vec<Vec<V>> {
 /// Differential: the tracking scenario gives redis-server 7.0.15's frames, step by step.
 #[test]
 fn tracking_invalidations_follow_the_reply_as_redis() {
-    let Some(oracle) = common::Oracle::start_with(&["--enable-debug-command", "yes"]) else {
+    let debug = ["--enable-debug-command", "yes"];
+    let Some((got, want)) = on_both(&debug, tracking_order_scenario) else {
         return;
     };
-    let s = TestServer::start(&[]);
-    let want = tracking_order_scenario(oracle.addr);
-    let got = tracking_order_scenario(s.addr);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "step {i}");
     }
@@ -695,10 +705,6 @@ fn client_fields(line: &str) -> Vec<(String, String)> {
 /// it); inside EXEC the transaction still shows (flag x, `multi`, `multi-mem`, cmd=exec).
 #[test]
 fn client_list_fields_as_redis() {
-    let Some(oracle) = common::Oracle::start() else {
-        return;
-    };
-    let s = TestServer::start(&[]);
     let fields = |addr: std::net::SocketAddr| {
         let mut c = common::RawClient::connect(addr);
         let list = c.cmd(&["CLIENT", "LIST"]).text();
@@ -719,8 +725,9 @@ fn client_list_fields_as_redis() {
             client_fields(&in_multi),
         )
     };
-    let want = fields(oracle.addr);
-    let got = fields(s.addr);
+    let Some((got, want)) = on_both(&[], fields) else {
+        return;
+    };
     let names = |f: &[(String, String)]| f.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     for (g, w) in [(&got.0, &want.0), (&got.1, &want.1), (&got.2, &want.2)] {
         assert_eq!(names(g), names(w));
@@ -870,10 +877,6 @@ fn reply_buffer_size_follows_the_peak() {
 /// skipped during client pause").
 #[test]
 fn expiry_waits_for_client_pause_to_end() {
-    let Some(oracle) = common::Oracle::start() else {
-        return;
-    };
-    let s = TestServer::start(&[]);
     let run = |addr: std::net::SocketAddr| {
         let mut c = common::RawClient::connect(addr);
         let mut out = Vec::new();
@@ -911,8 +914,9 @@ fn expiry_waits_for_client_pause_to_end() {
         out.push(V::Int(i64::from(expired(&mut c) == before)));
         out
     };
-    let want = run(oracle.addr);
-    let got = run(s.addr);
+    let Some((got, want)) = on_both(&[], run) else {
+        return;
+    };
     assert_eq!(got, want);
     // (Spelled out: DBSIZE 2 while paused, expired_keys unchanged; then both go.)
     assert_eq!(got[got.len() - 7], V::Int(2));

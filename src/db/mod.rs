@@ -13,6 +13,7 @@ pub mod hll;
 pub mod lazyfree;
 pub mod lcs;
 pub mod list;
+pub mod lpsize;
 pub mod pqsort;
 pub mod set;
 pub mod stream;

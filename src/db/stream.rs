@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::lpsize::{int_size as lp_int, str_size as lp_str};
+
 /// Entries per node (Redis's `stream-node-max-entries` default).
 pub const NODE_MAX_ENTRIES: u32 = 100;
 
@@ -27,53 +29,6 @@ impl Default for NodeLimits {
             bytes: 4096,
         }
     }
-}
-
-/// Bytes a listpack takes for the back-length of an element of `len` bytes.
-fn lp_backlen(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
-}
-
-/// Bytes of an integer element in a listpack.
-fn lp_int(v: i64) -> usize {
-    let body = match v {
-        0..=127 => 1,
-        -4096..=4095 => 2,
-        -32768..=32767 => 3,
-        -8_388_608..=8_388_607 => 4,
-        -2_147_483_648..=2_147_483_647 => 5,
-        _ => 9,
-    };
-    body + lp_backlen(body)
-}
-
-/// Bytes of a string element in a listpack (one that reads as a canonical integer is
-/// stored as that integer, as `lpStringToInt64` decides).
-fn lp_str(s: &[u8]) -> usize {
-    let canonical = !s.is_empty()
-        && s.len() <= 20
-        && (s == b"0" || (s[0] != b'0' && !(s[0] == b'-' && s.get(1) == Some(&b'0'))));
-    if canonical {
-        if let Some(v) = std::str::from_utf8(s)
-            .ok()
-            .and_then(|t| t.parse::<i64>().ok())
-        {
-            return lp_int(v);
-        }
-    }
-    let body = s.len()
-        + match s.len() {
-            0..=63 => 1,
-            64..=4095 => 2,
-            _ => 5,
-        };
-    body + lp_backlen(body)
 }
 
 /// A hash of an entry's field names (the master entry's decide the same-fields encoding).

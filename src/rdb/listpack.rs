@@ -7,6 +7,8 @@
 //! canonical integers) so redis-server loads the blob unchanged.
 
 use super::RdbError;
+use crate::db::lpsize::backlen as backlen_size;
+pub use crate::db::lpsize::canonical_int;
 
 /// One listpack element.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +39,6 @@ impl Item<'_> {
 
 fn bad(what: &str) -> RdbError {
     RdbError::Bad(format!("listpack: {what}"))
-}
-
-fn backlen_size(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
 }
 
 fn sign_extend(v: u64, bits: u32) -> i64 {
@@ -137,15 +129,6 @@ fn entry(blob: &[u8], p: usize) -> Result<(Item<'_>, usize, usize), RdbError> {
             _ => Err(bad("unknown entry encoding")),
         }
     }
-}
-
-/// Parse `s` as Redis's `lpStringToInt64`/`string2ll` does: canonical decimal only.
-pub fn canonical_int(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let v: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    (v.to_string().as_bytes() == s).then_some(v)
 }
 
 /// Builds a listpack.
