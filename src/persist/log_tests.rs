@@ -13,6 +13,10 @@ use crate::persist::manifest::{Manifest, MANIFEST_NAME};
 use crate::persist::record::RECORD_OVERHEAD;
 use crate::persist::segment::{segment_file_name, SEGMENT_HEADER_LEN};
 
+/// How long a wait may take before a test calls it hung: generous, as these tests run
+/// alongside the whole suite on a loaded machine, and a hang never ends anyway.
+const HUNG: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The data directory every SimFs test uses.
 pub(crate) fn dir() -> PathBuf {
     PathBuf::from("/data")
@@ -804,13 +808,13 @@ fn inline_no_policy_sync_requests_are_served_whenever_they_come() {
             let lsn = log
                 .append(1001 + round as i64, &payload(round + 1))
                 .unwrap();
-            tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+            tokio::time::timeout(HUNG, log.wait_durable(lsn))
                 .await
                 .expect("record never written")
                 .unwrap();
             // Before, during and after the writer thread's poll interval and deep sleep.
             tokio::time::sleep(std::time::Duration::from_micros(700 * (round % 40))).await;
-            tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_fsynced(lsn))
+            tokio::time::timeout(HUNG, log.wait_fsynced(lsn))
                 .await
                 .expect("sync request never served")
                 .unwrap();
@@ -889,19 +893,16 @@ fn inline_concurrent_appends_across_policy_changes_and_rotations() {
                 for i in 0..150u64 {
                     let p = format!("{c}-{i}").into_bytes();
                     let lsn = log.append(0, &p).unwrap();
-                    tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+                    tokio::time::timeout(HUNG, log.wait_durable(lsn))
                         .await
                         .unwrap_or_else(|_| panic!("wait_durable({lsn}) hung"))
                         .unwrap();
                     mine.push((lsn, p));
                     if i % 37 == 0 {
-                        tokio::time::timeout(
-                            std::time::Duration::from_secs(5),
-                            log.wait_fsynced(lsn),
-                        )
-                        .await
-                        .unwrap_or_else(|_| panic!("wait_fsynced({lsn}) hung"))
-                        .unwrap();
+                        tokio::time::timeout(HUNG, log.wait_fsynced(lsn))
+                            .await
+                            .unwrap_or_else(|_| panic!("wait_fsynced({lsn}) hung"))
+                            .unwrap();
                     }
                     if i % 10 == 0 {
                         tokio::task::yield_now().await;
@@ -959,13 +960,15 @@ fn inline_log_task_dropped_the_writer_thread_takes_over() {
     drop(rt);
     let (tx, rx) = std::sync::mpsc::channel();
     let l2 = Arc::clone(&log);
-    std::thread::spawn(move || {
+    let appender = std::thread::spawn(move || {
         l2.append(1007, &payload(7)).unwrap();
         let _ = tx.send(l2.wait_durable_blocking(7));
     });
-    rx.recv_timeout(std::time::Duration::from_secs(5))
+    rx.recv_timeout(HUNG)
         .expect("record appended after the log task was dropped never written")
         .unwrap();
+    // The thread still holds its clone of the log until it ends (the send comes first).
+    appender.join().unwrap();
     let log = Arc::try_unwrap(log).unwrap();
     drop(log);
     let (_log, rec) = open(&fs.crash_image(), opts(FsyncPolicy::Everysec, 4096)).unwrap();
@@ -988,7 +991,7 @@ fn inline_failed_write_latches() {
         }
         fs.fail_write_after(0);
         let lsn = log.append(1004, &payload(4)).unwrap();
-        let r = tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(lsn))
+        let r = tokio::time::timeout(HUNG, log.wait_durable(lsn))
             .await
             .expect("waiter hung on a failed write");
         assert!(matches!(r, Err(StorageError::Poisoned)), "{r:?}");
@@ -1002,8 +1005,7 @@ fn inline_failed_write_latches() {
         log.shutdown();
         let _ = tx.send(());
     });
-    rx.recv_timeout(std::time::Duration::from_secs(5))
-        .expect("shutdown hung after a latch");
+    rx.recv_timeout(HUNG).expect("shutdown hung after a latch");
     let (_log, rec) = open(
         &fs.crash_image(),
         opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE),
