@@ -352,6 +352,8 @@ impl Vm {
         code: &[u8],
         timeout: Option<std::time::Duration>,
     ) -> Result<Vec<Registered>, String> {
+        #[cfg(test)]
+        super::test_lock::assert_held();
         let f = self
             .lua
             .load(code)
@@ -489,6 +491,8 @@ impl Vm {
         args: &[Bytes],
         host: &mut dyn Host,
     ) -> mlua::Result<Reply> {
+        #[cfg(test)]
+        super::test_lock::assert_held();
         if self.kill_armed.swap(false, Ordering::AcqRel) {
             // The previous script was killed: back to the sparse hook.
             install_hook(

@@ -194,10 +194,63 @@ impl Scripts {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Note that the function libraries changed (see [`FUNCTIONS_GENERATION`]).
 pub fn bump_functions_generation() {
     FUNCTIONS_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Unit tests run Lua on many `State`s at once in one process, but the kill switch and
+/// the running/wrote flags above are process-wide (one server per process): a test that
+/// sends SCRIPT KILL would abort another test's script or library load, and another
+/// test's script running makes SCRIPT KILL answer differently. Every unit test that runs
+/// Lua holds [`test_lock::shared`]; a test that uses the kill switch holds
+/// [`test_lock::exclusive`]. The VM checks (in test builds) that its thread holds one.
+#[cfg(test)]
+pub(crate) mod test_lock {
+    use std::cell::Cell;
+    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    static LOCK: RwLock<()> = RwLock::new(());
+
+    thread_local! {
+        static HELD: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Held for the test's lifetime; marks its thread as allowed to run Lua.
+    pub(crate) struct Guard<G> {
+        _g: G,
+    }
+
+    impl<G> Drop for Guard<G> {
+        fn drop(&mut self) {
+            HELD.with(|h| h.set(h.get() - 1));
+        }
+    }
+
+    fn mark<G>(g: G) -> Guard<G> {
+        HELD.with(|h| h.set(h.get() + 1));
+        Guard { _g: g }
+    }
+
+    /// For a test that runs scripts or loads libraries (alongside other such tests).
+    pub(crate) fn shared() -> Guard<RwLockReadGuard<'static, ()>> {
+        mark(LOCK.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// For a test that uses the kill switch (SCRIPT KILL / FUNCTION KILL): no other Lua
+    /// runs in this process meanwhile.
+    pub(crate) fn exclusive() -> Guard<RwLockWriteGuard<'static, ()>> {
+        mark(LOCK.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Called by the VM before it runs Lua.
+    pub(crate) fn assert_held() {
+        assert!(
+            HELD.with(Cell::get) > 0,
+            "a unit test that runs Lua must hold script::test_lock::shared() (or exclusive())"
+        );
+    }
 }

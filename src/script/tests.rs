@@ -60,6 +60,7 @@ fn bulk(s: &str) -> Reply {
 
 #[test]
 fn lua_to_reply_rules() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     assert_eq!(eval(&mut s, "return 3.99", &[], &[]), Reply::Int(3));
     assert_eq!(eval(&mut s, "return -3.99", &[], &[]), Reply::Int(-3));
@@ -103,6 +104,7 @@ fn lua_to_reply_rules() {
 
 #[test]
 fn reply_to_lua_rules_resp2_and_resp3() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     let r2 = |s: &mut Scripts, body: &str| eval(s, body, &[], &[]);
     assert_eq!(
@@ -149,6 +151,7 @@ fn reply_to_lua_rules_resp2_and_resp3() {
 
 #[test]
 fn errors_from_calls() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     let Reply::Error(e) = eval(&mut s, "return redis.call('err')", &[], &[]) else {
         panic!()
@@ -191,6 +194,7 @@ fn errors_from_calls() {
 
 #[test]
 fn arguments_are_converted_like_redis() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     let sha = s.load(b"return redis.call('x', 3, 3.7, 'a')").unwrap();
     let mut host = Canned { calls: Vec::new() };
@@ -200,6 +204,7 @@ fn arguments_are_converted_like_redis() {
 
 #[test]
 fn sandbox() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     for body in [
         "return os",
@@ -254,6 +259,7 @@ fn sandbox() {
 
 #[test]
 fn libraries() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     assert_eq!(
         eval(&mut s, "return {bit.band(12, 10), bit.bor(12, 10), bit.bxor(12, 10), bit.bnot(0), bit.lshift(1, 4), bit.arshift(-256, 4)}", &[], &[]),
@@ -293,6 +299,7 @@ fn libraries() {
 
 #[test]
 fn cache_and_flush() {
+    let _lua = crate::script::test_lock::shared();
     let mut s = Scripts::default();
     let sha = s.load(b"return 1").unwrap();
     assert_eq!(sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");

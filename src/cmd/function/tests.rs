@@ -46,6 +46,7 @@ fn err(r: Reply) -> String {
 
 #[test]
 fn load_list_delete() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let (r, j) = run(&mut st, &["FUNCTION", "LOAD", LIB]);
     assert_eq!(r, Reply::Bulk(Bytes::from_static(b"mylib")));
@@ -76,6 +77,7 @@ fn load_list_delete() {
 
 #[test]
 fn load_errors() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let cases = [
         ("return 1", "ERR Missing library metadata"),
@@ -105,6 +107,7 @@ fn load_errors() {
 
 #[test]
 fn fcall_journals_effects_in_one_unit() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     run(&mut st, &["FUNCTION", "LOAD", LIB]);
     let (r, j) = run(&mut st, &["FCALL", "SET2", "2", "a", "b", "v"]);
@@ -139,6 +142,7 @@ fn fcall_journals_effects_in_one_unit() {
 
 #[test]
 fn replay_reregisters_libraries_without_running_functions() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let mut log = Vec::new();
     for cmd in [
@@ -168,6 +172,7 @@ fn replay_reregisters_libraries_without_running_functions() {
 
 #[test]
 fn over_maxmemory_only_allow_oom_and_no_writes_functions_run() {
+    let _lua = crate::script::test_lock::shared();
     let config = Config {
         maxmemory: 1,
         ..Config::default()

@@ -41,6 +41,7 @@ fn names(j: &[JournalEntry]) -> Vec<String> {
 
 #[test]
 fn eval_replies_and_journals_inner_effects() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let (r, j) = run(
         &mut st,
@@ -70,6 +71,7 @@ fn eval_replies_and_journals_inner_effects() {
 
 #[test]
 fn replay_of_script_effects_rebuilds_state() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let mut log = Vec::new();
     for cmd in [
@@ -111,6 +113,7 @@ fn replay_of_script_effects_rebuilds_state() {
 
 #[test]
 fn lazy_expiry_inside_a_script_journals_del() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     run(&mut st, T0, &["SET", "t", "1", "PX", "10"]);
     let (r, j) = run(
@@ -124,6 +127,7 @@ fn lazy_expiry_inside_a_script_journals_del() {
 
 #[test]
 fn read_only_scripts_refuse_writes() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let (r, j) = run(
         &mut st,
@@ -150,6 +154,7 @@ fn read_only_scripts_refuse_writes() {
 
 #[test]
 fn evalsha_and_script_cache() {
+    let _lua = crate::script::test_lock::shared();
     let mut st = State::new(Config::default(), T0);
     let (r, _) = run(&mut st, T0, &["SCRIPT", "LOAD", "return ARGV[1]"]);
     let Reply::Bulk(sha) = r else { panic!("{r:?}") };
@@ -176,8 +181,11 @@ fn blocking_commands_do_not_block_in_scripts() {
 
 #[test]
 fn script_kill_aborts_a_running_script() {
+    // The kill switch is process-wide: no other test's Lua runs meanwhile (it would be
+    // killed instead, or make the final SCRIPT KILL find a script running).
+    let _lua = crate::script::test_lock::exclusive();
     let mut st = State::new(Config::default(), T0);
-    // Keep asking until the script has returned (another test's script may run meanwhile).
+    // Keep asking until the script has returned (a request before it starts is refused).
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = done.clone();
     let killer = std::thread::spawn(move || {
