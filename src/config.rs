@@ -169,6 +169,8 @@ pub struct Config {
     pub lfu_log_factor: u64,
     /// `lfu-decay-time`: minutes per LFU counter decrement (0 = never decay).
     pub lfu_decay_time: u64,
+    /// `lazyfree-lazy-user-del`: DEL frees big values in the background, as UNLINK.
+    pub lazyfree_lazy_user_del: bool,
     /// Accepted-for-compatibility directives and their current values, in table order.
     pub extra: Vec<(&'static str, String)>,
     /// `user <name> <rule> ...` lines (redis.conf ACL users, created at startup; not a
@@ -393,6 +395,12 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "minutes per LFU counter decay step (default 1)",
     ),
+    d(
+        "lazyfree-lazy-user-del",
+        Kind::Bool,
+        true,
+        "DEL frees big values in the background, as UNLINK (default no)",
+    ),
     d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
     d("protected-mode", Kind::Bool, true, "compatibility"),
     d(
@@ -592,6 +600,26 @@ const DIRECTIVES: &[Directive] = &[
 /// ask for something strata does not do (TLS, cluster mode, a Unix socket) accept only their
 /// off value and refuse any other with a clear error (`Config::set`). Defaults are Redis's.
 const REDIS_ONLY: &[Directive] = &[
+    d("lazyfree-lazy-eviction", Kind::Bool, true, "compatibility"),
+    d("lazyfree-lazy-expire", Kind::Bool, true, "compatibility"),
+    d(
+        "lazyfree-lazy-server-del",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "lazyfree-lazy-user-flush",
+        Kind::Bool,
+        true,
+        "compatibility",
+    ),
+    d(
+        "latency-tracking-info-percentiles",
+        Kind::Str,
+        true,
+        "compatibility",
+    ),
     d(
         "active-defrag-cycle-max",
         Kind::Int(0, i64::MAX as u64),
@@ -951,6 +979,11 @@ const REDIS_ONLY: &[Directive] = &[
 /// `REDIS_ONLY`'s defaults, as redis-server 7.0.15 reports them.
 fn redis_only_defaults() -> Vec<(&'static str, String)> {
     [
+        ("lazyfree-lazy-eviction", "no"),
+        ("lazyfree-lazy-expire", "no"),
+        ("lazyfree-lazy-server-del", "no"),
+        ("lazyfree-lazy-user-flush", "no"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
         ("active-defrag-cycle-max", "25"),
         ("active-defrag-cycle-min", "1"),
         ("active-defrag-ignore-bytes", "104857600"),
@@ -1181,6 +1214,7 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            lazyfree_lazy_user_del: false,
             extra: default_extra(),
             users: Vec::new(),
         }
@@ -1206,6 +1240,14 @@ pub fn parse_memory(s: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mul)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 fn parse_bool(s: &str) -> Option<&'static str> {
@@ -1305,6 +1347,7 @@ impl Config {
             "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity.to_string(),
             "lfu-log-factor" => self.lfu_log_factor.to_string(),
             "lfu-decay-time" => self.lfu_decay_time.to_string(),
+            "lazyfree-lazy-user-del" => yes_no(self.lazyfree_lazy_user_del).into(),
             other => self
                 .extra
                 .iter()
@@ -1454,6 +1497,7 @@ impl Config {
             "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity = num(),
             "lfu-log-factor" => self.lfu_log_factor = num(),
             "lfu-decay-time" => self.lfu_decay_time = num(),
+            "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = normalized == "yes",
             "daemonize" if normalized == "yes" => {
                 return Err(bad("strata does not daemonize; run it under a supervisor"))
             }

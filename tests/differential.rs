@@ -1054,12 +1054,7 @@ fn config_get_star_names_every_redis_directive() {
         v.chunks(2).map(|p| (p[0].text(), p[1].text())).collect()
     };
     let (ours, theirs) = (names(&mut strata.raw()), names(&mut oracle.raw()));
-    // Still missing (each needs more than a name): lazy freeing, latency percentiles.
-    let pending = |n: &str| n == "latency-tracking-info-percentiles" || n.starts_with("lazyfree-");
-    let missing: Vec<&String> = theirs
-        .keys()
-        .filter(|n| !ours.contains_key(*n) && !pending(n))
-        .collect();
+    let missing: Vec<&String> = theirs.keys().filter(|n| !ours.contains_key(*n)).collect();
     assert!(missing.is_empty(), "unknown to strata: {missing:?}");
     for n in [
         "rdbcompression",

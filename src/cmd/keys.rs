@@ -316,7 +316,8 @@ fn rand64(salt: u64) -> u64 {
 
 fn del(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let db = x.db;
-    let unlink = is(&a[0], "unlink");
+    // UNLINK, or DEL under lazyfree-lazy-user-del, as Redis.
+    let unlink = is(&a[0], "unlink") || x.st.config.lazyfree_lazy_user_del;
     let mut n = 0;
     for k in &a[1..] {
         x.expire_if_needed_in(db, k);

@@ -1039,6 +1039,18 @@ fn unlink_frees_big_values_in_the_background() {
     let _: i64 = q(&mut r, &sadd);
     assert_eq!(q::<i64>(&mut r, &["DEL", "big"]), 1);
     assert_eq!(stat(&mut r, "lazyfreed_objects"), 1);
+    // lazyfree-lazy-user-del: DEL frees as UNLINK does.
+    ok(&mut r, &["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]);
+    let _: i64 = q(&mut r, &sadd);
+    assert_eq!(q::<i64>(&mut r, &["DEL", "big"]), 1);
+    let done = wait_until(Duration::from_secs(5), || {
+        stat(&mut r, "lazyfreed_objects") == 2
+    });
+    assert!(
+        done,
+        "DEL under lazyfree-lazy-user-del did not free in the background"
+    );
+    ok(&mut r, &["CONFIG", "SET", "lazyfree-lazy-user-del", "no"]);
     ok(&mut r, &["CONFIG", "RESETSTAT"]);
     assert_eq!(stat(&mut r, "lazyfreed_objects"), 0);
 }
