@@ -191,6 +191,8 @@ enum Kind {
     Bool,
     /// A memory value, or a percentage (`N%`, at most 100).
     MemOrPercent,
+    /// Percentiles (numbers from 0 to 100), space-separated.
+    Percentiles,
 }
 
 struct Directive {
@@ -458,7 +460,18 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "compatibility",
     ),
-    d("latency-tracking", Kind::Bool, true, "compatibility"),
+    d(
+        "latency-tracking",
+        Kind::Bool,
+        true,
+        "record per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM)",
+    ),
+    d(
+        "latency-tracking-info-percentiles",
+        Kind::Percentiles,
+        true,
+        "percentiles INFO latencystats reports (default 50 99 99.9)",
+    ),
     // Replication, streams, lists, tracking, latency: accepted (Redis's test suite and
     // tools set them), no effect.
     d(
@@ -1146,6 +1159,7 @@ fn default_extra() -> Vec<(&'static str, String)> {
         ("lua-time-limit", "5000"),
         ("busy-reply-threshold", "5000"),
         ("latency-tracking", "yes"),
+        ("latency-tracking-info-percentiles", "50 99 99.9"),
         ("repl-ping-replica-period", "10"),
         ("repl-timeout", "60"),
         ("repl-backlog-size", "1048576"),
@@ -1424,6 +1438,25 @@ impl Config {
             Kind::Bool => parse_bool(value)
                 .ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
                 .to_string(),
+            Kind::Percentiles => {
+                let mut out = Vec::new();
+                for w in value.split_whitespace() {
+                    let p: f64 =
+                        w.parse()
+                            .ok()
+                            .filter(|p: &f64| p.is_finite())
+                            .ok_or_else(|| {
+                                bad("Invalid latency-tracking-info-percentiles parameters")
+                            })?;
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(bad(
+                            "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]",
+                        ));
+                    }
+                    out.push(p.to_string());
+                }
+                out.join(" ")
+            }
             Kind::MemOrPercent => match parse_memory(value) {
                 Some(n) => n.to_string(),
                 None => {

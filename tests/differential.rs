@@ -337,6 +337,8 @@ fn exact_error_texts() {
         "CONFIG SET maxmemory-clients 200%",
         "CONFIG SET maxmemory 10000001 maxmemory-clients 200% client-query-buffer-limit x",
         "CONFIG SET maxmemory-clients abc",
+        "CONFIG SET latency-tracking-info-percentiles \"10.0 50.0 a\"",
+        "CONFIG SET latency-tracking-info-percentiles \"10.0 50.0 101.0\"",
         "SETRANGE a 1",
         "INCR",
         "INCRBY a",

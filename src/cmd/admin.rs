@@ -404,6 +404,10 @@ struct LatencySeries {
 pub struct LatencyMonitor {
     /// `latency-monitor-threshold` in ms (0 = off).
     pub threshold_ms: u64,
+    /// `latency-tracking`: per-command latency histograms are recorded.
+    pub tracking: bool,
+    /// `latency-tracking-info-percentiles`: what INFO latencystats reports.
+    pub percentiles: Vec<f64>,
     events: Vec<(&'static str, LatencySeries)>,
 }
 
@@ -414,6 +418,13 @@ impl LatencyMonitor {
             .get("latency-monitor-threshold")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        self.tracking = config.get("latency-tracking").as_deref() != Some("no");
+        self.percentiles = config
+            .get("latency-tracking-info-percentiles")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
     }
 
     /// Record that `event` took `ms` at Unix second `now_s`, if that reaches the threshold

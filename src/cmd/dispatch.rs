@@ -282,7 +282,9 @@ fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     let s = &mut st.cmd[spec.id];
     s.calls += 1;
     s.usec += usec;
-    s.record_latency(nanos);
+    if x.st.latency.tracking {
+        s.record_latency(nanos);
+    }
     if let Reply::Error(text) = &reply {
         s.failed_calls += 1;
         script_error_stats(x.in_script, &mut x.st.script_errors, st, spec, text);
@@ -316,7 +318,9 @@ pub fn count_unblocked(st: &mut super::State, argv: &[Bytes], error: Option<&str
     }
     let s = &mut stats.cmd[spec.id];
     s.calls += 1;
-    s.record_latency(0);
+    if st.latency.tracking {
+        s.record_latency(0);
+    }
     if let Some(text) = error {
         s.failed_calls += 1;
         count_error(stats, text);

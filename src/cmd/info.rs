@@ -36,6 +36,7 @@ const SECTIONS: &[(&str, &str, bool)] = &[
     ("modules", "Modules", true),
     ("commandstats", "Commandstats", false),
     ("errorstats", "Errorstats", true),
+    ("latencystats", "Latencystats", false),
     ("cluster", "Cluster", true),
     ("keyspace", "Keyspace", true),
 ];
@@ -93,6 +94,7 @@ fn section(x: &mut Exec<'_>, name: &str) -> Fields {
                 .map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}")))
                 .collect()
         }
+        "latencystats" => latencystats(x),
         "cluster" => vec![kv("cluster_enabled", 0)],
         "keyspace" => keyspace(x),
         _ => Vec::new(),
@@ -395,6 +397,44 @@ fn commandstats(x: &mut Exec<'_>) -> Fields {
                     s.calls, s.usec, s.rejected_calls, s.failed_calls
                 ),
             )
+        })
+        .collect()
+}
+
+/// INFO latencystats: per command with a latency histogram, the latency at each of
+/// `latency-tracking-info-percentiles`, in µs (here the upper bound of the histogram's
+/// power-of-two bucket that holds it; Redis reads its HDR histogram).
+fn latencystats(x: &mut Exec<'_>) -> Fields {
+    let percentiles = &x.st.latency.percentiles;
+    x.st.stats
+        .cmd
+        .iter()
+        .enumerate()
+        .filter_map(|(id, s)| {
+            let total: u64 = s.latency.iter().map(|&n| u64::from(n)).sum();
+            if total == 0 {
+                return None;
+            }
+            let at = |p: f64| -> u64 {
+                // The rank of the sample at percentile p (1-based, at least the first).
+                let rank = ((p / 100.0) * total as f64).ceil().max(1.0) as u64;
+                let mut seen = 0u64;
+                for (k, &n) in s.latency.iter().enumerate() {
+                    seen += u64::from(n);
+                    if seen >= rank {
+                        return 1u64 << k;
+                    }
+                }
+                1u64 << (s.latency.len() - 1)
+            };
+            let values: Vec<String> = percentiles
+                .iter()
+                .map(|&p| format!("p{p}={:.3}", at(p) as f64))
+                .collect();
+            Some((
+                format!("latency_percentiles_usec_{}", COMMANDS.name_of(id)),
+                values.join(","),
+            ))
         })
         .collect()
 }

@@ -1142,3 +1142,50 @@ fn blocking_commands_count_once_in_commandstats() {
     assert!(got.text().starts_with("NOGROUP"), "{got:?}");
     assert_eq!(calls(&stat(&mut r, "xreadgroup")), "calls=1,failed_calls=1");
 }
+
+/// INFO latencystats (not in the default INFO): per command with a latency histogram,
+/// its latency at each of `latency-tracking-info-percentiles`; nothing is recorded while
+/// `latency-tracking` is off; CONFIG RESETSTAT clears it (Redis's info.tcl latencystats).
+#[test]
+fn info_latencystats_reports_the_configured_percentiles() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    let line = |r: &mut redis::Connection, cmd: &str| -> String {
+        let info: String = q(r, &["INFO", "latencystats"]);
+        info_field(&info, &format!("latency_percentiles_usec_{cmd}")).unwrap_or_default()
+    };
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking", "no"]);
+    ok(&mut r, &["SET", "a", "b"]);
+    assert_eq!(line(&mut r, "set"), "");
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking", "yes"]);
+    ok(&mut r, &["SET", "a", "b"]);
+    let set = line(&mut r, "set");
+    let names: Vec<&str> = set.split(',').filter_map(|f| f.split('=').next()).collect();
+    assert_eq!(names, ["p50", "p99", "p99.9"], "{set}");
+    ok(
+        &mut r,
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "0.0 100",
+        ],
+    );
+    let _: i64 = q(&mut r, &["CLIENT", "ID"]);
+    let id = line(&mut r, "client|id");
+    assert!(id.starts_with("p0=") && id.contains(",p100="), "{id}");
+    let info: String = q(&mut r, &["INFO"]);
+    assert!(!info.contains("# Latencystats"));
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(line(&mut r, "set"), "");
+    ok(
+        &mut r,
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "50 99 99.9",
+        ],
+    );
+}
