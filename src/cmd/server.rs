@@ -402,6 +402,10 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
                 "    default.",
+                "HTSTATS <dbid>",
+                "    Return hash table statistics of the specified Redis database.",
+                "HTSTATS-KEY <key>",
+                "    Like HTSTATS but for the hash table stored at <key>'s value.",
                 "OBJECT <key>",
                 "    Show low level info about the `key` and associated value.",
                 "DIGEST",
@@ -426,6 +430,37 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
         }
         return Ok(Reply::ok());
+    }
+    if is(sub, "htstats") && a.len() >= 3 {
+        let db = usize::try_from(arg_i64(&a[2])?)
+            .ok()
+            .filter(|&d| d < x.st.ks.dbs.len())
+            .ok_or_else(|| CmdError::err("Out of range database"))?;
+        let d = &x.st.ks.dbs[db];
+        let text = format!(
+            "[Dictionary HT]\n{}[Expires HT]\n{}",
+            d.dict.stats_text(),
+            d.expires.stats_text()
+        );
+        return Ok(Reply::Verbatim("txt", Bytes::from(text)));
+    }
+    if is(sub, "htstats-key") && a.len() >= 3 {
+        let db = x.db;
+        let Some(e) = x.st.ks.dbs[db].get(&a[2]) else {
+            return Err(CmdError::err("no such key"));
+        };
+        let stats = match &e.value {
+            crate::db::Value::Set(s) => s.table_stats(),
+            crate::db::Value::Hash(h) => h.table_stats(),
+            // Sorted sets are a treap here, not a dict beside a skiplist.
+            _ => None,
+        };
+        return match stats {
+            Some(text) => Ok(Reply::Verbatim("txt", Bytes::from(text))),
+            None => Err(CmdError::err(
+                "The value stored at the specified key is not represented using an hash table",
+            )),
+        };
     }
     if is(sub, "set-active-expire") && a.len() == 3 {
         x.st.active_expire = arg_i64(&a[2])? != 0;
@@ -1096,6 +1131,56 @@ mod tests {
         };
         let head = "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:";
         assert_eq!(h[0], simple(head));
+    }
+
+    /// DEBUG HTSTATS / HTSTATS-KEY in Redis 7.0's format (the slot counts depend on the
+    /// hash function, so the test checks the shape and the sizes).
+    #[test]
+    fn debug_htstats() {
+        let mut t = Tk::new();
+        let text = |r: Reply| match r {
+            Reply::Verbatim(_, b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let empty = "[Dictionary HT]\nHash table 0 stats (main hash table):\n\
+                     No stats available for empty dictionaries\n[Expires HT]\n\
+                     Hash table 0 stats (main hash table):\n\
+                     No stats available for empty dictionaries\n";
+        assert_eq!(text(t.run("DEBUG HTSTATS 0")), empty);
+        t.script(
+            "DEBUG HTSTATS 16 => -ERR Out of range database
+             SADD ints 1 2 3 => :3
+             DEBUG HTSTATS-KEY ints => -ERR The value stored at the specified key is not represented using an hash table
+             DEBUG HTSTATS-KEY nosuch => -ERR no such key",
+        );
+        let members: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        t.run(&format!("SADD big {}", members.join(" ")));
+        // (The table may be in the middle of an incremental resize: then a second table,
+        // the rehashing target, holds the moved elements.)
+        let s = text(t.run("DEBUG HTSTATS-KEY big"));
+        assert!(
+            s.starts_with("Hash table 0 stats (main hash table):\n table size: "),
+            "{s}"
+        );
+        assert!(s.contains(" Chain length distribution:\n"), "{s}");
+        let sum = |prefix: &str| -> usize {
+            s.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .map(|v| v.parse::<usize>().unwrap())
+                .sum()
+        };
+        assert_eq!(sum(" number of elements: "), 200, "{s}");
+        // The distribution accounts for every element and every slot.
+        let (mut elements, mut slots) = (0, 0);
+        for l in s.lines().filter(|l| l.starts_with("   ")) {
+            let (len, rest) = l.trim().split_once(": ").unwrap();
+            let n: usize = rest.split(' ').next().unwrap().parse().unwrap();
+            elements += len.parse::<usize>().unwrap() * n;
+            slots += n;
+        }
+        assert_eq!((elements, slots), (200, sum(" table size: ")), "{s}");
+        let s = text(t.run("DEBUG HTSTATS 0"));
+        assert!(s.contains("[Dictionary HT]\nHash table 0 stats (main hash table):\n table size: 4\n number of elements: 2\n"), "{s}");
     }
 
     #[test]

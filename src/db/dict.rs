@@ -105,6 +105,48 @@ fn next_cursor(cursor: u64, mask: u64) -> u64 {
     v.reverse_bits()
 }
 
+/// One bucket array's statistics as Redis's `dictGetStatsHt` prints them.
+fn table_stats<V>(id: usize, name: &str, slots: &Slots<V>) -> String {
+    use std::fmt::Write;
+    const VECTLEN: usize = 50;
+    let mut out = format!("Hash table {id} stats ({name}):\n");
+    let lens: Vec<usize> = slots.iter().map(chain_len).collect();
+    let used: usize = lens.iter().sum();
+    if used == 0 {
+        out.push_str("No stats available for empty dictionaries\n");
+        return out;
+    }
+    let mut vect = [0usize; VECTLEN];
+    let (mut nonempty, mut max, mut total) = (0usize, 0usize, 0usize);
+    for &n in &lens {
+        vect[n.min(VECTLEN - 1)] += 1;
+        if n > 0 {
+            nonempty += 1;
+            max = max.max(n);
+            total += n;
+        }
+    }
+    #[expect(clippy::cast_precision_loss, reason = "statistics")]
+    let (avg, computed, size) = (
+        total as f64 / nonempty as f64,
+        used as f64 / nonempty as f64,
+        slots.len() as f64,
+    );
+    let _ = write!(
+        out,
+        " table size: {}\n number of elements: {used}\n different slots: {nonempty}\n max chain length: {max}\n avg chain length (counted): {avg:.2}\n avg chain length (computed): {computed:.2}\n Chain length distribution:\n",
+        slots.len()
+    );
+    for (len, &n) in vect.iter().enumerate() {
+        if n > 0 {
+            #[expect(clippy::cast_precision_loss, reason = "statistics")]
+            let pct = n as f64 / size * 100.0;
+            let _ = writeln!(out, "   {len}: {n} ({pct:.2}%)");
+        }
+    }
+    out
+}
+
 fn chain_len<V>(b: &Option<Box<Node<V>>>) -> usize {
     let mut n = 0;
     let mut cur = b.as_deref();
@@ -169,6 +211,16 @@ impl<V> Dict<V> {
     }
 
     /// The table being filled (empty when no resize runs).
+    /// DEBUG HTSTATS's text for this table, in Redis 7.0's format (`dictGetStats`): the
+    /// main bucket array and, during a resize, the one being filled ("rehashing target").
+    pub fn stats_text(&self) -> String {
+        let mut out = table_stats(0, "main hash table", &self.buckets);
+        if self.rehash.is_some() {
+            out.push_str(&table_stats(1, "rehashing target", self.next_tab()));
+        }
+        out
+    }
+
     fn next_tab(&self) -> &Slots<V> {
         self.rehash.as_ref().map_or(&[], |r| &r.next[..])
     }

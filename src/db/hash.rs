@@ -324,6 +324,14 @@ impl Hash {
         }
     }
 
+    /// DEBUG HTSTATS-KEY's text when the hash is a hash table.
+    pub fn table_stats(&self) -> Option<String> {
+        match &self.repr {
+            Repr::Pack(_) => None,
+            Repr::Table(t) => Some(t.stats_text()),
+        }
+    }
+
     /// True while listpack-encoded (HSCAN then returns everything in one call).
     pub fn is_compact(&self) -> bool {
         matches!(self.repr, Repr::Pack(_))

@@ -254,6 +254,14 @@ impl Set {
         }
     }
 
+    /// DEBUG HTSTATS-KEY's text when the set is a hash table.
+    pub fn table_stats(&self) -> Option<String> {
+        match &self.repr {
+            Repr::Ints(_) => None,
+            Repr::Table(t) => Some(t.stats_text()),
+        }
+    }
+
     /// True if `m` is a member.
     pub fn contains(&self, m: &[u8]) -> bool {
         match &self.repr {
