@@ -198,6 +198,9 @@ async fn run(
         if !batch.is_empty() && !limits.authenticated {
             more_buffered = !buf.is_empty();
         }
+        if batch.is_empty() {
+            decoded = 0;
+        }
         let buffered = buf.len();
         while proto_err.is_none() && (batch.is_empty() || limits.authenticated) {
             match decode(&mut buf, &limits) {
@@ -286,9 +289,6 @@ async fn run(
             };
             let executed = outcomes.len();
             batch.drain(..executed);
-            if batch.is_empty() {
-                decoded = 0;
-            }
             let parked = outcomes.last_mut().and_then(|o| o.blocked.take());
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
             if need > 0 && need > engine.log.durable_lsn() {
