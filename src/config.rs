@@ -628,12 +628,6 @@ const REDIS_ONLY: &[Directive] = &[
         "compatibility",
     ),
     d(
-        "latency-tracking-info-percentiles",
-        Kind::Str,
-        true,
-        "compatibility",
-    ),
-    d(
         "active-defrag-cycle-max",
         Kind::Int(0, i64::MAX as u64),
         true,
@@ -996,7 +990,6 @@ fn redis_only_defaults() -> Vec<(&'static str, String)> {
         ("lazyfree-lazy-expire", "no"),
         ("lazyfree-lazy-server-del", "no"),
         ("lazyfree-lazy-user-flush", "no"),
-        ("latency-tracking-info-percentiles", "50 99 99.9"),
         ("active-defrag-cycle-max", "25"),
         ("active-defrag-cycle-min", "1"),
         ("active-defrag-ignore-bytes", "104857600"),
