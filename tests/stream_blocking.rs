@@ -143,6 +143,47 @@ fn xreadgroup_block_is_served_by_xadd_and_survives_restart() {
     assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), full);
 }
 
+/// A consumer served by a unit that runs for a while (EXEC … DEBUG SLEEP) gets the
+/// delivery and seen times its record replays with: the unit's time, not when it ended.
+#[test]
+fn xreadgroup_served_by_a_long_unit_replays_the_same_times() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut w = s.raw();
+    assert_eq!(
+        w.cmd(&["XGROUP", "CREATE", "q", "g", "$", "MKSTREAM"]),
+        V::Simple("OK".into())
+    );
+    a.send(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"alice",
+        b"BLOCK",
+        b"0",
+        b"STREAMS",
+        b"q",
+        b">",
+    ]);
+    w.wait_blocked(1);
+    w.cmd(&["MULTI"]);
+    w.cmd(&["XADD", "q", "1-0", "job", "1"]);
+    w.cmd(&["DEBUG", "SLEEP", "0.05"]);
+    assert!(matches!(w.cmd(&["EXEC"]), V::Arr(_)));
+    assert_eq!(
+        a.read(),
+        V::Arr(vec![V::Arr(vec![
+            bulk("q"),
+            V::Arr(vec![entry("1-0", &["job", "1"])])
+        ])])
+    );
+    let full = w.cmd(&["XINFO", "STREAM", "q", "FULL"]);
+    drop((a, w));
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["XINFO", "STREAM", "q", "FULL"]), full);
+}
+
 /// A consumer parked in XREADGROUP whose stream is deleted, replaced by another type or
 /// flushed gets Redis's UNBLOCKED error; a plain XREAD reader stays parked when the key
 /// becomes another type (stream-cgroups.tcl / stream.tcl "Blocking XREADGROUP: key

@@ -623,10 +623,12 @@ impl Engine {
         let mut wakes = Vec::new();
         let mut served_form = crate::cmd::repl::ReplicaForm::default();
         if !st.blocked.clients.is_empty() && !journal.is_empty() {
-            // Served at the time the unit ends (as Redis serves them after the command):
-            // a key that expired during it (EXEC … DEBUG SLEEP) wakes nobody.
+            // A key that expired by the time the unit ends (EXEC … DEBUG SLEEP) wakes
+            // nobody, as Redis serves them after the command; the served commands run at
+            // the unit's time, the one its record carries, so replay stamps what they
+            // stamp (XREADGROUP's delivery and seen times) the same.
             let at = clock::now_ms().max(now);
-            self.serve_blocked(st, at, &mut journal, &mut wakes, &mut served_form);
+            self.serve_blocked(st, now, at, &mut journal, &mut wakes, &mut served_form);
         }
         let mut lsn_of_unit = 0;
         if !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
@@ -693,12 +695,15 @@ impl Engine {
     }
 
     /// Serve parked clients whose keys this unit may have made ready: re-run each one's
-    /// command as that client, oldest first per key; a command that would block again
-    /// leaves its client (and every later one on that key) parked. Effects join `journal`.
+    /// command as that client at `now` (the unit's time), oldest first per key; a command
+    /// that would block again leaves its client (and every later one on that key) parked.
+    /// A key that has expired by `at` (the unit's end) is deleted first, so it wakes
+    /// nobody. Effects (that DEL included) join `journal`.
     fn serve_blocked(
         &self,
         st: &mut State,
         now: i64,
+        at: i64,
         journal: &mut Vec<JournalEntry>,
         wakes: &mut Vec<(WakeFn, Reply)>,
         form: &mut crate::cmd::repl::ReplicaForm,
@@ -727,7 +732,20 @@ impl Engine {
             if rounds > 100_000 {
                 break;
             }
-            for cid in st.blocked.waiting_on(db, &key) {
+            let waiting = st.blocked.waiting_on(db, &key);
+            if at > now {
+                if let Some(&first) = waiting.first() {
+                    let mut e = Exec::new(st, self, first, at, Caller::Client);
+                    let expired = e.expire_if_needed_in(db, &key);
+                    let effects = std::mem::take(&mut e.journal);
+                    drop(e);
+                    journal.extend(effects);
+                    if expired {
+                        continue;
+                    }
+                }
+            }
+            for cid in waiting {
                 let Some(argv) = st.blocked.clients.get(&cid).map(|b| b.argv.clone()) else {
                     continue;
                 };
