@@ -244,3 +244,47 @@ fn transactions_around_a_busy_script() {
     assert_eq!(line(&mut r2r), "$4");
     line(&mut r2r);
 }
+
+/// A client that connects while a script runs (it cannot be registered until the script
+/// ends) gets the transaction answers of a client connected before, and its transaction
+/// state carries over once registered: MULTI is allowed, a command refused with -BUSY
+/// dooms the transaction.
+#[test]
+fn a_client_connecting_during_a_busy_script_gets_the_same_transaction_rules() {
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "10"]);
+    let port = server.port;
+    let (mut r, mut rr) = connect(port);
+    let (mut rd, mut rdr) = connect(port);
+    for (s, sr) in [(&mut r, &mut rr), (&mut rd, &mut rdr)] {
+        send(s, &["PING"]);
+        assert_eq!(line(sr), "+PONG");
+    }
+    send(&mut rd, &["EVAL", "while true do end", "0"]);
+    let t0 = Instant::now();
+    loop {
+        send(&mut r, &["PING"]);
+        if line(&mut rr).starts_with("-BUSY") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (mut n, mut nr) = connect(port);
+    send(&mut n, &["MULTI"]);
+    assert_eq!(line(&mut nr), "+OK");
+    send(&mut n, &["MULTI"]);
+    assert_eq!(line(&mut nr), "-ERR MULTI calls can not be nested");
+    send(&mut n, &["INCR", "xx"]);
+    assert!(line(&mut nr).starts_with("-BUSY"));
+    send(&mut r, &["SCRIPT", "KILL"]);
+    assert_eq!(line(&mut rr), "+OK");
+    assert!(line(&mut rdr).contains("killed"));
+    send(&mut n, &["INCR", "xx"]);
+    assert_eq!(line(&mut nr), "+QUEUED");
+    send(&mut n, &["EXEC"]);
+    assert!(
+        line(&mut nr).starts_with("-EXECABORT Transaction discarded because of previous errors")
+    );
+    send(&mut n, &["GET", "xx"]);
+    assert_eq!(line(&mut nr), "$-1");
+}

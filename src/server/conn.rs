@@ -61,6 +61,10 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
         (id, peak)
     };
     let mut register = Some(register);
+    // What a MULTI, DISCARD or refused command sent before registering did to the
+    // transaction state (`busy_transaction`), applied once registered.
+    let mut early_fixes: Vec<BusyFix> = Vec::new();
+    let mut early_multi = false;
     let (id, peak) = loop {
         let f = register.take().expect("the registration closure runs once");
         match engine.try_with_state_once(f) {
@@ -68,9 +72,14 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             Err(f) => register = Some(f),
         }
         if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
-            if answer_while_busy(&engine, &mut sock, &mut early)
-                .await
-                .is_err()
+            if answer_while_busy(
+                &engine,
+                &mut sock,
+                &mut early,
+                (&mut early_multi, &mut early_fixes),
+            )
+            .await
+            .is_err()
             {
                 return;
             }
@@ -78,7 +87,15 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    let _ = run(&engine, &mut sock, (id, &peak), &kill, &outbox, early).await;
+    let _ = run(
+        &engine,
+        &mut sock,
+        (id, &peak),
+        &kill,
+        &outbox,
+        (early, early_fixes),
+    )
+    .await;
     engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -159,9 +176,14 @@ async fn run(
     (id, peak): (u64, &ReplyPeak),
     kill: &KillSwitch,
     outbox: &Outbox,
-    early: BytesMut,
+    (early, early_fixes): (BytesMut, Vec<BusyFix>),
 ) -> std::io::Result<()> {
     let mut buf = early;
+    if !early_fixes.is_empty() {
+        engine
+            .with_state_async(|st| apply_busy_fixes(st, id, &early_fixes))
+            .await;
+    }
     buf.reserve(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut msgs: Vec<u8> = Vec::new();
@@ -228,7 +250,7 @@ async fn run(
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
             if let Some(reply) = while_script_runs(engine, &batch[0]).await {
-                let reply = busy_transaction(&mut view, &mut busy_fixes, &batch[0], reply);
+                let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &batch[0], reply);
                 encode(&reply, view.resp, &mut out);
                 sock.write_all(&out).await?;
                 out.clear();
@@ -416,11 +438,14 @@ async fn run(
 /// yet): read its commands and answer SCRIPT KILL / FUNCTION KILL / FUNCTION STATS, or
 /// -BUSY after `busy-reply-threshold` (5 s unless configured otherwise; the setting lives
 /// in the engine the script holds), until the script ends. Whatever is left unanswered
-/// stays in `buf` for the normal loop.
+/// stays in `buf` for the normal loop. MULTI, DISCARD and EXEC get the same answers as
+/// from a registered client (`busy_transaction`); their effect on the transaction state
+/// is left in `fixes` for registration.
 async fn answer_while_busy(
     engine: &Engine,
     sock: &mut TcpStream,
     buf: &mut BytesMut,
+    (in_multi, fixes): (&mut bool, &mut Vec<BusyFix>),
 ) -> std::io::Result<()> {
     let limits = Limits {
         max_bulk_len: 512 * 1024 * 1024,
@@ -432,6 +457,7 @@ async fn answer_while_busy(
         match decode(&mut probe, &limits) {
             Ok(Some(argv)) => match while_script_runs(engine, &argv).await {
                 Some(reply) => {
+                    let reply = busy_transaction(in_multi, fixes, &argv, reply);
                     *buf = probe;
                     encode(&reply, 2, &mut out);
                     sock.write_all(&out).await?;
@@ -541,7 +567,7 @@ enum BusyFix {
 /// of: BUSY …` and leaves MULTI. `busy` is the reply `while_script_runs` chose; the state
 /// changes are queued in `fixes` and applied before the client's next command runs.
 fn busy_transaction(
-    view: &mut crate::server::engine::ConnView,
+    in_multi: &mut bool,
     fixes: &mut Vec<BusyFix>,
     argv: &[Bytes],
     busy: Reply,
@@ -557,24 +583,24 @@ fn busy_transaction(
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
     };
     if is("multi") && argv.len() == 1 {
-        if view.in_multi {
+        if *in_multi {
             return Reply::Error("ERR MULTI calls can not be nested".into());
         }
-        view.in_multi = true;
+        *in_multi = true;
         fixes.push(BusyFix::Multi);
         return Reply::ok();
     }
     if is("discard") && argv.len() == 1 {
-        if !view.in_multi {
+        if !*in_multi {
             return Reply::Error("ERR DISCARD without MULTI".into());
         }
-        view.in_multi = false;
+        *in_multi = false;
         fixes.push(BusyFix::Discard);
         return Reply::ok();
     }
-    if view.in_multi {
+    if *in_multi {
         if is("exec") {
-            view.in_multi = false;
+            *in_multi = false;
             fixes.push(BusyFix::Discard);
             return Reply::Error(format!("EXECABORT Transaction discarded because of: {e}"));
         }
