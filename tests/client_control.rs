@@ -923,3 +923,46 @@ fn expiry_waits_for_client_pause_to_end() {
     assert_eq!(got[got.len() - 6], V::Int(1));
     assert_eq!(got[got.len() - 2], V::Int(0));
 }
+
+/// A connection idle for 2 s gives its buffers back, as Redis frees an idle client's query
+/// buffer (querybuf.tcl): CLIENT LIST shows qbuf=0 qbuf-free=0 for it, and it serves the
+/// next request as before. A busy one shows a 16 KiB buffer (qbuf + qbuf-free).
+#[test]
+fn idle_connections_give_their_buffers_back() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let mut idle = s.raw();
+    assert_eq!(
+        idle.cmd(&["CLIENT", "SETNAME", "idle"]),
+        V::Simple("OK".into())
+    );
+    let qbuf = |c: &mut common::RawClient| -> (usize, usize) {
+        let list = c.cmd(&["CLIENT", "LIST"]).text();
+        let line = list
+            .lines()
+            .find(|l| l.contains(" name=idle "))
+            .expect("idle");
+        let f = client_fields(line);
+        let get = |k: &str| -> usize {
+            f.iter()
+                .find(|(n, _)| n == k)
+                .expect(k)
+                .1
+                .parse()
+                .expect("n")
+        };
+        (get("qbuf"), get("qbuf-free"))
+    };
+    let (len, free) = qbuf(&mut c);
+    assert!(len == 0 && (16384..32768).contains(&free), "{len} {free}");
+    let t0 = Instant::now();
+    while qbuf(&mut c) != (0, 0) {
+        assert!(t0.elapsed() < Duration::from_secs(5), "never given back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(idle.cmd(&["PING"]), V::Simple("PONG".into()));
+    let big = "x".repeat(100_000);
+    assert_eq!(idle.cmd(&["SET", "k", &big]), V::Simple("OK".into()));
+    assert_eq!(idle.cmd(&["STRLEN", "k"]), V::Int(100_000));
+}

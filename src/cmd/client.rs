@@ -147,6 +147,9 @@ pub struct Client {
     pub qbuf: QueryBuf,
     /// The reply buffer Redis would have (reported in CLIENT LIST).
     pub reply_buf: ReplyBuf,
+    /// Set by the client cron once the client has been idle for 2 s: its connection gives
+    /// its buffers back when it next wakes (Redis frees an idle client's query buffer).
+    pub release_buffers: Arc<std::sync::atomic::AtomicBool>,
     /// Disconnects the client.
     pub kill: Option<KillFn>,
     /// Commands queued since MULTI (`None` outside a transaction).
@@ -227,6 +230,7 @@ impl Client {
             close_after_reply: false,
             qbuf: QueryBuf::default(),
             reply_buf: ReplyBuf::new(),
+            release_buffers: Arc::default(),
             kill: None,
             multi: None,
             exec_queue: None,
@@ -355,6 +359,9 @@ pub struct ReplyBufConf {
     pub last_cron_ms: i64,
 }
 
+/// A client idle this long gives its buffers back (Redis: 2 s for the query buffer).
+const IDLE_RELEASE_MS: i64 = 2000;
+
 /// Redis's `REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME`.
 pub const PEAK_RESET_MS: i64 = 5000;
 
@@ -405,6 +412,20 @@ impl ClientTable {
         let conf = self.reply_conf;
         for c in self.map.values_mut().filter(|c| c.id != 0) {
             c.reply_buf.cron(now_ms, conf.resizing, conf.peak_reset_ms);
+            // Idle for 2 s with an empty query buffer allocated: the connection frees it
+            // (woken by an empty push), as Redis's clientsCronResizeQueryBuffer.
+            if now_ms - c.last_cmd_ms >= IDLE_RELEASE_MS
+                && c.qbuf.len == 0
+                && c.qbuf.free > 0
+                && !c.release_buffers.load(std::sync::atomic::Ordering::Acquire)
+            {
+                if let Some(push) = &c.push {
+                    c.release_buffers
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    c.qbuf = QueryBuf::default();
+                    push(&[]);
+                }
+            }
         }
     }
 

@@ -56,16 +56,17 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
         // `deliver` kills it) instead of growing memory.
         c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, limit)));
         let peak = c.reply_buf.peak.clone();
+        let release = c.release_buffers.clone();
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
-        (id, peak)
+        (id, peak, release)
     };
     let mut register = Some(register);
     // What a MULTI, DISCARD or refused command sent before registering did to the
     // transaction state (`busy_transaction`), applied once registered.
     let mut early_fixes: Vec<BusyFix> = Vec::new();
     let mut early_multi = false;
-    let (id, peak) = loop {
+    let (id, peak, release) = loop {
         let f = register.take().expect("the registration closure runs once");
         match engine.try_with_state_once(f) {
             Ok(r) => break r,
@@ -90,7 +91,7 @@ pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
     let _ = run(
         &engine,
         &mut sock,
-        (id, &peak),
+        (id, &peak, &release),
         &kill,
         &outbox,
         (early, early_fixes),
@@ -173,7 +174,7 @@ type ReplyPeak = AtomicUsize;
 async fn run(
     engine: &Engine,
     sock: &mut TcpStream,
-    (id, peak): (u64, &ReplyPeak),
+    (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
     kill: &KillSwitch,
     outbox: &Outbox,
     (early, early_fixes): (BytesMut, Vec<BusyFix>),
@@ -208,6 +209,8 @@ async fn run(
     let mut proto_err = None;
     // Bytes of the decoded commands not yet run (CLIENT LIST counts them in `qbuf`).
     let mut decoded = 0;
+    // The buffers were given back after 2 s idle (see `ClientTable::cron`).
+    let mut idle_released = false;
     loop {
         let limits = Limits {
             max_bulk_len: view.max_bulk_len,
@@ -393,8 +396,16 @@ async fn run(
             buf = BytesMut::with_capacity(16 * 1024);
             out = Vec::with_capacity(16 * 1024);
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024);
+        // (An idle connection that gave its buffers back reads into a small one first:
+        // BytesMut grows it as the request arrives.)
+        if !(buf.is_empty() && idle_released) {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(16 * 1024);
+            } else if buf.capacity() < 16 * 1024 {
+                // Take back the room of the requests already run (BytesMut reuses its
+                // allocation once they are dropped): a 16 KiB buffer, as Redis's.
+                buf.reserve(16 * 1024 - buf.len());
+            }
         }
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
@@ -411,6 +422,14 @@ async fn run(
                 tokio::task::yield_now().await;
                 outbox.take(&mut msgs);
                 if msgs.is_empty() {
+                    if release.swap(false, Ordering::AcqRel) && buf.is_empty() {
+                        // Idle for 2 s: give the buffers back (Redis frees an idle
+                        // client's query buffer); the next request allocates them again.
+                        buf = BytesMut::new();
+                        out = Vec::new();
+                        msgs = Vec::new();
+                        idle_released = true;
+                    }
                     continue;
                 }
                 peak.fetch_max(msgs.len(), Ordering::Relaxed);
@@ -430,6 +449,7 @@ async fn run(
         if n == 0 || kill.flag.load(Ordering::Acquire) {
             return Ok(());
         }
+        idle_released = false;
         bytes_in += n as u64;
     }
 }

@@ -549,6 +549,8 @@ impl Engine {
         // A client held by CLIENT PAUSE counts as blocked (INFO blocked_clients), as in Redis.
         if let Some(c) = st.clients.map.get_mut(&client_id) {
             c.paused = paused_until_ms > 0;
+            // The batch's bytes leave the buffer; their room stays (Redis's sdsrange).
+            c.qbuf.free += c.qbuf.len - c.qbuf.rest;
             c.qbuf.len = c.qbuf.rest;
         }
         let mut view = Self::view(&st, client_id);
