@@ -306,18 +306,31 @@ fn noeviction_refuses_writes_but_reads_and_del_work() {
     let _g = serial();
     let (_s, mut c, _max) = start("noeviction", &[]);
     let v = "x".repeat(VALUE);
+    let oom = |r: &V| matches!(r, V::Err(e) if e.starts_with("OOM "));
     let mut n = 0;
+    // Memory may drop at any moment (the background cycle finishing a table resize frees
+    // the old bucket array), so a refusal and the check that follows it are sent together
+    // and, if memory dropped in between after all, tried again (a few times at most).
+    let mut raced = 0;
     loop {
-        let r = c.cmd(&["SET", &format!("k:{n}"), &v]);
+        c.send(&[b"SET", format!("k:{n}").as_bytes(), v.as_bytes()]);
+        c.send(&[b"APPEND", b"probe", b"x"]);
+        let (r, append) = (c.read(), c.read());
         if r != V::Simple("OK".into()) {
             assert_eq!(
                 r,
                 V::Err("OOM command not allowed when used memory > 'maxmemory'.".into())
             );
-            // Right away (the background cycle may free memory later: a finished table
-            // resize frees the old bucket array), another DENYOOM command is refused too.
-            assert!(matches!(c.cmd(&["APPEND", "k:0", "x"]), V::Err(e) if e.starts_with("OOM ")));
-            break;
+            // Right away, another DENYOOM command is refused too.
+            if oom(&append) {
+                break;
+            }
+            raced += 1;
+            assert!(
+                raced < 10,
+                "APPEND accepted right after a refused SET: {append:?}"
+            );
+            continue;
         }
         n += 1;
         assert!(n < FIT * 2, "never refused");
@@ -330,13 +343,25 @@ fn noeviction_refuses_writes_but_reads_and_del_work() {
     // MULTI: anything queued while over the limit aborts the transaction.
     // (Over the limit again first: memory may have dropped meanwhile, see above.)
     let mut extra = 0;
-    while c.cmd(&["SET", &format!("fill:{extra}"), &v]) == V::Simple("OK".into()) {
-        extra += 1;
-        assert!(extra < FIT, "never refused again");
+    let mut raced = 0;
+    loop {
+        while c.cmd(&["SET", &format!("fill:{extra}"), &v]) == V::Simple("OK".into()) {
+            extra += 1;
+            assert!(extra < FIT, "never refused again");
+        }
+        assert_eq!(c.cmd(&["MULTI"]), V::Simple("OK".into()));
+        let queued = c.cmd(&["SET", "m", "1"]);
+        if oom(&queued) {
+            assert!(matches!(c.cmd(&["EXEC"]), V::Err(e) if e.starts_with("EXECABORT ")));
+            break;
+        }
+        assert_eq!(c.cmd(&["DISCARD"]), V::Simple("OK".into()));
+        raced += 1;
+        assert!(
+            raced < 10,
+            "SET queued right after a refused SET: {queued:?}"
+        );
     }
-    assert_eq!(c.cmd(&["MULTI"]), V::Simple("OK".into()));
-    assert!(matches!(c.cmd(&["SET", "m", "1"]), V::Err(e) if e.starts_with("OOM ")));
-    assert!(matches!(c.cmd(&["EXEC"]), V::Err(e) if e.starts_with("EXECABORT ")));
     // Freeing memory with DEL lets writes in again.
     c.pipeline(n / 2, |i| vec!["DEL".to_string(), format!("k:{i}")], |_| {});
     assert_eq!(c.cmd(&["SET", "after", "1"]), V::Simple("OK".into()));
