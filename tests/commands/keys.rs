@@ -521,9 +521,22 @@ fn lazy_expiry() {
     let before = expired_keys(&mut r);
     // Active expiry off: only the access below can remove the key.
     ok(&mut r, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-    ok(&mut r, &["SET", "k", "v", "PX", "50"]);
     ok(&mut r, &["SET", "keep", "v"]);
-    assert_eq!(q::<Option<String>>(&mut r, &["GET", "k"]), Some("v".into()));
+    // Set and read in one transaction: a read sent after would find it expired already
+    // on a machine slow enough to take 50 ms between the two.
+    let (got,): (Option<String>,) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .ignore()
+        .cmd("GET")
+        .arg("k")
+        .query(&mut r)
+        .unwrap();
+    assert_eq!(got, Some("v".into()));
     std::thread::sleep(Duration::from_millis(120));
     // DBSIZE does not look at TTLs: the expired key is still stored.
     assert_eq!(q::<i64>(&mut r, &["DBSIZE"]), 2);
