@@ -703,7 +703,10 @@ async fn wait_unblocked(
         if deadline_ms <= 0 {
             std::future::pending::<()>().await;
         } else {
-            let ms = (deadline_ms - clock::now_ms()).max(0);
+            // Once the clock is past the deadline (Redis's `timeout < now`): the deadline
+            // is the command's millisecond plus the timeout, and waking during its last
+            // millisecond could answer before the timeout has passed since the command ran.
+            let ms = (deadline_ms + 1 - clock::now_ms()).max(0);
             tokio::time::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0))).await;
         }
     };
