@@ -41,6 +41,39 @@ fn watch_is_broken_by_another_client() {
     assert_eq!(a.cmd(&["EXEC"]), V::Nil);
 }
 
+/// A DEL naming the watched key and another that exists deletes only the other: the watched
+/// key did not change, so EXEC runs (redis-server 7.0.15 gives the same). A DEL that does
+/// delete a watched key, or a SET before the DEL in one EXEC, still fails it.
+#[test]
+fn del_of_a_missing_watched_key_is_no_change() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    b.cmd(&["SET", "y", "1"]);
+    assert_eq!(a.cmd(&["WATCH", "x"]), ok());
+    assert_eq!(b.cmd(&["DEL", "x", "y"]), V::Int(1));
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "z", "1"]);
+    assert_eq!(a.cmd(&["EXEC"]), V::Arr(vec![ok()]));
+    // Deleted for real: broken.
+    b.cmd(&["SET", "y", "1"]);
+    assert_eq!(a.cmd(&["WATCH", "x", "y"]), ok());
+    assert_eq!(b.cmd(&["UNLINK", "x", "y"]), V::Int(1));
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "z", "2"]);
+    assert_eq!(a.cmd(&["EXEC"]), V::Nil, "y was deleted");
+    // Created and deleted again in one transaction of another client: broken.
+    assert_eq!(a.cmd(&["WATCH", "x"]), ok());
+    b.cmd(&["MULTI"]);
+    b.cmd(&["SET", "x", "1"]);
+    b.cmd(&["SET", "y", "1"]);
+    b.cmd(&["DEL", "x", "y"]);
+    b.cmd(&["EXEC"]);
+    a.cmd(&["MULTI"]);
+    a.cmd(&["SET", "z", "3"]);
+    assert_eq!(a.cmd(&["EXEC"]), V::Nil, "x was set, then deleted");
+}
+
 #[test]
 fn push_and_pop_in_one_exec_serves_nobody() {
     let s = TestServer::start(&[]);

@@ -164,6 +164,11 @@ pub struct Client {
     /// Watched keys that were already logically expired (stale) when WATCHed: deleting
     /// them is no change and their expiry does not fail EXEC (Redis 7.0's `expired` flag).
     pub watched_stale: Vec<(usize, Bytes)>,
+    /// Watched keys that did not exist when WATCHed. Until something touches them they
+    /// still do not, so a DEL or UNLINK naming one (with other keys it did delete) is no
+    /// change to it, as in Redis, which signals only the keys a DEL removed (the log keeps
+    /// the DEL as given, which is what replicas get).
+    pub watched_absent: Vec<(usize, Bytes)>,
     /// A watched key was touched: EXEC will fail with a null reply.
     pub watch_dirty: bool,
     /// Subscribed channels, in subscription order.
@@ -237,6 +242,7 @@ impl Client {
             multi_aborted: false,
             watched: Vec::new(),
             watched_stale: Vec::new(),
+            watched_absent: Vec::new(),
             watch_dirty: false,
             channels: Vec::new(),
             patterns: Vec::new(),

@@ -331,6 +331,13 @@ impl State {
     /// a client WATCHed it and is now gone (or still stale) is no change for that client,
     /// as in Redis; once gone it is an ordinary watched key again.
     pub fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        self.touch_watched_as(db, key, false);
+    }
+
+    /// `touch_watched` for a key named by a DEL or UNLINK (`by_del`): a client that
+    /// watched it while it did not exist, and has seen no change to it since, sees none
+    /// now either if it still does not exist (the DEL removed other keys, not this one).
+    pub fn touch_watched_as(&mut self, db: usize, key: &[u8], by_del: bool) {
         if self.watched_keys.is_empty() {
             return;
         }
@@ -342,6 +349,9 @@ impl State {
             let stale = d.is_some_and(|d| d.is_expired(key, now));
             for id in ids.clone() {
                 if let Some(c) = self.clients.map.get_mut(&id) {
+                    if by_del && gone && c.watched_absent.contains(&slot) {
+                        continue;
+                    }
                     if let Some(i) = c.watched_stale.iter().position(|s| *s == slot) {
                         if gone {
                             c.watched_stale.swap_remove(i);
@@ -409,6 +419,7 @@ impl State {
             Some(c) => {
                 c.watch_dirty = false;
                 c.watched_stale.clear();
+                c.watched_absent.clear();
                 std::mem::take(&mut c.watched)
             }
             None => return,

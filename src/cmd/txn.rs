@@ -119,6 +119,8 @@ fn watch(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         let stale = x.st.ks.dbs[db].is_expired(k, now);
         if stale {
             x.client().watched_stale.push(slot.clone());
+        } else if x.st.ks.dbs[db].get(k).is_none() {
+            x.client().watched_absent.push(slot.clone());
         }
         x.client().watched.push(slot.clone());
         x.st.watched_keys.entry(slot).or_default().push(id);

@@ -138,8 +138,16 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry], by_server: bool) {
     if st.watched_keys.is_empty() {
         return;
     }
-    for (db, key) in journal_keys(journal) {
-        st.touch_watched(db, &key);
+    // Entry by entry, in order: an earlier effect in the unit (a SET of the key) has
+    // flagged its watchers before a later DEL names it.
+    for entry in journal {
+        let by_del = entry
+            .1
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"del") || n.eq_ignore_ascii_case(b"unlink"));
+        for (db, key) in journal_keys(std::slice::from_ref(entry)) {
+            st.touch_watched_as(db, &key, by_del);
+        }
     }
 }
 
