@@ -120,11 +120,22 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
     let mut c = s.raw();
     c.cmd(&["SET", "k", "1"]);
     // WRITE: reads go on, a write waits for UNPAUSE (or the timeout).
-    admin.cmd(&["SET", "short", "x", "PX", "50"]);
-    assert_eq!(
-        admin.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]),
-        V::Simple("OK".into())
-    );
+    // A key that comes due during the pause (still alive when it starts: on a slow
+    // machine the PAUSE may come after the TTL, so that setup is tried again).
+    let mut tries = 0;
+    loop {
+        admin.cmd(&["SET", "short", "x", "PX", "150"]);
+        assert_eq!(
+            admin.cmd(&["CLIENT", "PAUSE", "5000", "WRITE"]),
+            V::Simple("OK".into())
+        );
+        if matches!(admin.cmd(&["PTTL", "short"]), V::Int(n) if n > 0) {
+            break;
+        }
+        assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), V::Simple("OK".into()));
+        tries += 1;
+        assert!(tries < 10, "short expired before the pause every time");
+    }
     assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"1".to_vec()));
     let t0 = Instant::now();
     c.send(&[b"INCR", b"k"]);
@@ -139,12 +150,13 @@ fn client_pause_holds_writes_or_everything_until_it_ends() {
     assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), V::Simple("OK".into()));
     assert_eq!(c.read(), V::Int(2));
     assert!(t0.elapsed() >= Duration::from_millis(200));
-    // ALL: even reads wait, here until the timeout ends it.
+    // ALL: even reads wait, here until the timeout ends it (timed from before the PAUSE:
+    // a slow machine may take long to deliver its reply).
+    let t0 = Instant::now();
     assert_eq!(
         admin.cmd(&["CLIENT", "PAUSE", "300"]),
         V::Simple("OK".into())
     );
-    let t0 = Instant::now();
     assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"2".to_vec()));
     assert!(
         t0.elapsed() >= Duration::from_millis(250),

@@ -268,10 +268,20 @@ fn watched_stale_keys_do_not_fail_exec() {
     other.cmd(&["SELECT", "9"]);
     other.cmd(&["SET", "x", "new"]);
     assert_eq!(exec(&mut c), common::V::Nil);
-    // A live watched key that expires fails EXEC.
-    c.cmd(&["SET", "y", "foo", "PX", "20"]);
-    c.cmd(&["WATCH", "y"]);
-    std::thread::sleep(std::time::Duration::from_millis(40));
+    // A live watched key that expires fails EXEC (alive when watched: on a slow machine
+    // the WATCH may come after the TTL, so that setup is tried again).
+    let mut tries = 0;
+    loop {
+        c.cmd(&["SET", "y", "foo", "PX", "100"]);
+        c.cmd(&["WATCH", "y"]);
+        if matches!(c.cmd(&["PTTL", "y"]), common::V::Int(n) if n > 0) {
+            break;
+        }
+        c.cmd(&["UNWATCH"]);
+        tries += 1;
+        assert!(tries < 10, "y expired before WATCH every time");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(exec(&mut c), common::V::Nil);
     c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
 }
