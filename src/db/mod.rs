@@ -100,11 +100,7 @@ impl Db {
         if let Some(e) = self.dict.get_mut(key) {
             if e.snap != self.epoch {
                 e.snap = self.epoch;
-                let at = if e.ttl {
-                    self.expires.get(key).copied().unwrap_or(-1)
-                } else {
-                    -1
-                };
+                let at = expiry_in(&self.expires, key, e);
                 // The copy's exact cost (key, value, the list's growth) from the allocator's
                 // per-thread counters: an estimate short by tens of bytes per copy made
                 // eviction beside a snapshot count copies as dataset and evict more.
@@ -155,11 +151,7 @@ impl Db {
 
     /// The absolute expiry (Unix ms) of `key`, whose entry is `e`; -1 = none.
     pub fn expire_of(&self, key: &[u8], e: &Entry) -> i64 {
-        if e.ttl {
-            self.expires.get(key).copied().unwrap_or(-1)
-        } else {
-            -1
-        }
+        expiry_in(&self.expires, key, e)
     }
 
     /// The absolute expiry (Unix ms) of `key`; -1 = none or no such key.
@@ -252,6 +244,17 @@ impl Db {
             }
         }
         self.expire_cursor = 0;
+    }
+}
+
+/// The absolute expiry (Unix ms) of `key`, whose entry is `e`, from an `expires` table
+/// (a database's, or the one a flush detached with its keys); -1 = none. Only an entry
+/// flagged `ttl` costs the lookup.
+pub fn expiry_in(expires: &Dict<i64>, key: &[u8], e: &Entry) -> i64 {
+    if e.ttl {
+        expires.get(key).copied().unwrap_or(-1)
+    } else {
+        -1
     }
 }
 

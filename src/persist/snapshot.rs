@@ -324,9 +324,18 @@ pub fn verify_snapshot(
     path: &Path,
     expect_lsn: Option<u64>,
 ) -> Result<SnapshotInfo, StorageError> {
-    let len = vfs.file_len(path).map_err(|e| StorageError::io(path, e))?;
-    let mut src = vfs.open_read(path).map_err(|e| StorageError::io(path, e))?;
+    let (len, mut src) = open_sized(vfs, path)?;
     walk_blocks(&mut src, len, path, expect_lsn, |_, _| Ok(()))
+}
+
+/// A file's length and a reader from its start (the block-by-block readers' input).
+fn open_sized(
+    vfs: &dyn Vfs,
+    path: &Path,
+) -> Result<(u64, Box<dyn std::io::Read + Send>), StorageError> {
+    let len = vfs.file_len(path).map_err(|e| StorageError::io(path, e))?;
+    let src = vfs.open_read(path).map_err(|e| StorageError::io(path, e))?;
+    Ok((len, src))
 }
 
 /// Read exactly `buf.len()` bytes at file offset `at` of a file of `len` bytes: a file that
@@ -563,8 +572,7 @@ pub fn load_snapshot_file(
     limits: &super::snapshot_codec::BuildLimits,
     now_ms: i64,
 ) -> Result<LoadedSnapshot, StorageError> {
-    let len = vfs.file_len(path).map_err(|e| StorageError::io(path, e))?;
-    let mut src = vfs.open_read(path).map_err(|e| StorageError::io(path, e))?;
+    let (len, mut src) = open_sized(vfs, path)?;
     load_from(&mut src, len, path, expect_lsn, databases, limits, now_ms)
 }
 

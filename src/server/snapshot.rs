@@ -297,11 +297,7 @@ impl Job {
                             e.snap = epoch;
                             if encode {
                                 let at = pending.len();
-                                let exp = if e.ttl {
-                                    expires.get(k).copied().unwrap_or(-1)
-                                } else {
-                                    -1
-                                };
+                                let exp = crate::db::expiry_in(expires, k, e);
                                 encode_entry(pending, index, k, e, exp);
                                 *walked += pending.len() - at;
                                 *items += 1;
