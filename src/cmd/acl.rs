@@ -1648,7 +1648,8 @@ fn acl_save(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, &path)?;
+        super::server::sync_parent_dir(&path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -250,7 +250,18 @@ fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     // DURABILITY: the new file must be on disk before it replaces the old one.
     f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // DURABILITY: ... and the rename survives a power loss once the directory is synced.
+    sync_parent_dir(path)
+}
+
+/// fsync the directory holding `path` (after a rename into it).
+pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(parent)?.sync_all()
 }
 
 fn config_rewrite(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

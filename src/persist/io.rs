@@ -142,7 +142,32 @@ impl VfsFile for RealFile {
 
 impl Vfs for RealFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        // Each directory this creates is made durable in its parent: a data directory whose
+        // own entry a power loss could take away would take every acknowledged write with it.
+        let mut missing = Vec::new();
+        let mut at = dir;
+        while !at.as_os_str().is_empty() && !at.is_dir() {
+            missing.push(at);
+            match at.parent() {
+                Some(p) => at = p,
+                None => break,
+            }
+        }
+        for d in missing.into_iter().rev() {
+            match std::fs::create_dir(d) {
+                Ok(()) => {}
+                // (Created meanwhile by someone else: it exists, as wanted.)
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+            let parent = match d.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            // DURABILITY: the new directory's entry in its parent.
+            self.sync_dir(parent)?;
+        }
+        Ok(())
     }
 
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn VfsFile>> {
@@ -281,5 +306,22 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         drop(l1);
         let _l2 = fs.lock_dir(tmp.path()).unwrap();
+    }
+
+    #[test]
+    fn realfs_create_dir_all_nested_existing_and_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = RealFs;
+        let deep = tmp.path().join("x/y/z");
+        fs.create_dir_all(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Existing: nothing to do.
+        fs.create_dir_all(&deep).unwrap();
+        fs.create_dir_all(tmp.path()).unwrap();
+        // A file in the way is an error, not a silent success.
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(fs.create_dir_all(&file.join("sub")).is_err());
+        assert!(fs.create_dir_all(&file).is_err());
     }
 }

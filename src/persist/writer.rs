@@ -482,6 +482,7 @@ impl Writer {
     /// durable, create the new one durably, publish a manifest listing it. Only then may
     /// records be appended to it (step 5, by the caller).
     fn rotate(&mut self, next_lsn: u64) -> Result<(), StorageError> {
+        let started = Instant::now();
         // DURABILITY: step 1, whatever the policy: a segment that is not last may never have a
         // torn tail, so the old segment is complete on disk before a later one holds records.
         if self.written > self.fsynced {
@@ -512,7 +513,11 @@ impl Writer {
         c.segments.fetch_add(1, Ordering::Relaxed);
         c.current_size
             .fetch_add(SEGMENT_HEADER_LEN as u64, Ordering::Relaxed);
-        tracing::debug!(segment = %self.active.path().display(), "log segment rotated");
+        tracing::debug!(
+            segment = %self.active.path().display(),
+            us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "log segment rotated"
+        );
         Ok(())
     }
 }

@@ -1196,6 +1196,14 @@ impl Engine {
         rt: tokio::runtime::Handle,
     ) {
         let started = Instant::now();
+        // The log rotates at the snapshot's LSN first (its new segment, the MANIFEST naming
+        // it: journal commits on the group-commit path). Written before, this file's dirty
+        // blocks would ride in those commits (ext4 `data=ordered`) and stall every writer
+        // for as long as they take to reach the disk: measured 36 ms for one MANIFEST
+        // fdatasync under load (benches/RESULTS.md, issue 4).
+        if let Some(lsn) = slot.lock().as_ref().map(super::snapshot::Job::lsn) {
+            self.log.wait_rotation(lsn + 1);
+        }
         let walked = super::snapshot::write_items_until_end(&mut writer, &mut rx, &spare, failed);
         drop(rx);
         let Some(mut job) = slot.lock().take() else {
@@ -1213,6 +1221,8 @@ impl Engine {
     /// finishes.
     fn run_job(&self, mut job: super::snapshot::Job) {
         let started = Instant::now();
+        // (The log rotates before the file's first write, as in `write_file`.)
+        self.log.wait_rotation(job.lsn() + 1);
         let result = (|| -> Result<_, super::snapshot::JobError> {
             loop {
                 let t0 = Instant::now();
