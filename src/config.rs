@@ -421,7 +421,7 @@ const DIRECTIVES: &[Directive] = &[
         "logfile",
         Kind::Str,
         false,
-        "compatibility (logs go to stderr)",
+        "where the log goes: empty = standard output, else a file (appended to)",
     ),
     d(
         "auto-aof-rewrite-percentage",
@@ -978,9 +978,14 @@ const REDIS_ONLY: &[Directive] = &[
         "unixsocket",
         Kind::Str,
         false,
-        "Unix sockets are not supported: only empty",
+        "a Unix socket path to listen on too (empty = none)",
     ),
-    d("unixsocketperm", Kind::Str, false, "compatibility"),
+    d(
+        "unixsocketperm",
+        Kind::Str,
+        false,
+        "the Unix socket's file mode, octal (0 = the umask's)",
+    ),
 ];
 
 /// `REDIS_ONLY`'s defaults, as redis-server 7.0.15 reports them.
@@ -1533,9 +1538,6 @@ impl Config {
             "cluster-enabled" if normalized == "yes" => {
                 return Err(bad("cluster mode is not supported"))
             }
-            "unixsocket" if !normalized.is_empty() => {
-                return Err(bad("Unix sockets are not supported: use bind and port"))
-            }
             other => {
                 if let Some(slot) = self.extra.iter_mut().find(|(k, _)| *k == other) {
                     slot.1 = normalized;
@@ -1726,12 +1728,15 @@ mod tests {
         for bad in [
             "tls-port 6380\n",
             "cluster-enabled yes\n",
-            "unixsocket /tmp/r.sock\n",
             "propagation-error-behavior sometimes\n",
             "activerehashing maybe\n",
         ] {
             assert!(Config::default().apply_file_text(bad).is_err(), "{bad}");
         }
+        let mut c = Config::default();
+        c.apply_file_text("unixsocket /tmp/r.sock\nunixsocketperm 700\n")
+            .expect("unixsocket");
+        assert_eq!(c.get("unixsocket").as_deref(), Some("/tmp/r.sock"));
     }
 
     #[test]

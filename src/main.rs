@@ -14,7 +14,11 @@ fn main() {
                 2
             }
             Ok((config, file)) => {
-                init_tracing(&config.loglevel);
+                let logfile = config.get("logfile").unwrap_or_default();
+                if let Err(e) = init_tracing(&config.loglevel, &logfile) {
+                    eprintln!("strata: can't open the log file {logfile}: {e}");
+                    std::process::exit(1);
+                }
                 match strata::server::run_blocking(config, file) {
                     Ok(()) => 0,
                     Err(e) => {
@@ -99,7 +103,9 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_tracing(level: &str) {
+/// Logging at `loglevel`, to `logfile` as Redis does: the empty name is standard output,
+/// any other is a file opened for appending (an error if it cannot be opened).
+fn init_tracing(level: &str, logfile: &str) -> std::io::Result<()> {
     let filter = match level {
         "debug" => "debug",
         "verbose" => "info",
@@ -109,9 +115,19 @@ fn init_tracing(level: &str) {
     };
     let env = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(env);
+    if logfile.is_empty() {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_writer(std::io::stdout)
+            .init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)?;
+        fmt.with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init();
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The `strata` binary's offline commands, run as a real process: `fsck` on a clean
 //! directory (exit 0), a torn tail (exit 1; `--repair` cuts it and keeps the bytes),
 //! and damage in a non-last segment (exit 2, naming file and offset); `server --help`
-//! lists the directives; a bad directive is a startup error.
+//! lists the directives; a bad directive is a startup error; `server` logs as Redis does
+//! (standard output or `logfile`, the `PID:` and `Ready to accept connections` lines).
 
 mod common;
 
@@ -167,4 +168,117 @@ fn compact_offline_and_fsck_of_a_snapshot() {
         .into_owned();
     assert!(out.contains(&name), "{out}");
     drop(tmp);
+}
+
+/// Starts `strata server <config file>` as Redis's test suite starts a server (its
+/// default.conf: `always-show-logo yes`, `logfile ''`, `loglevel verbose`) with `port`
+/// and the `extra` lines, standard output piped.
+fn spawn_with_conf(port: u16, extra: &str) -> (std::process::Child, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = tmp.path().join("test.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "always-show-logo yes\nport {port}\nbind 127.0.0.1\nloglevel verbose\n\
+             logfile ''\ndir {}\n{extra}",
+            tmp.path().join("data").display()
+        ),
+    )
+    .expect("write conf");
+    let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("server")
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    (child, tmp)
+}
+
+/// Redis logs to standard output when `logfile` is empty, and a server it starts is found
+/// by the logo's `PID: <pid>` and then `Ready to accept connections` (Redis's test suite
+/// waits for both); a named `logfile` gets the log instead; a port in use is reported as
+/// Redis does ("Failed listening on port N", which the suite looks for to retry).
+#[test]
+fn server_logs_pid_and_ready_like_redis() {
+    use std::io::BufRead;
+    let port = common::free_port();
+    let sdir = tempfile::tempdir().expect("tmp");
+    let sock = sdir.path().join("socket");
+    let (mut child, _tmp) = spawn_with_conf(
+        port,
+        &format!("unixsocket {}\nunixsocketperm 700\n", sock.display()),
+    );
+    let pid = child.id();
+    let mut out = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Ready to accept connections") {
+            break;
+        }
+    }
+    assert!(out.contains(&format!(" PID: {pid}")), "{out}");
+    assert!(out.contains("Ready to accept connections"), "{out}");
+    // `unixsocket` (Redis's test suite gives every server one): served too, mode 700,
+    // and CLIENT LIST shows `<path>:0` as Redis does.
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    u.write_all(b"PING\r\nCLIENT INFO\r\n").expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("laddr=") {
+        let n = u.read(&mut buf).expect("read");
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("+PONG\r\n"), "{got}");
+    assert!(
+        got.contains(&format!("addr={}:0 ", sock.display())),
+        "{got}"
+    );
+
+    // The port is taken now.
+    let (second, _tmp2) = spawn_with_conf(port, "");
+    let o = second.wait_with_output().expect("wait");
+    assert!(!o.status.success());
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        text.contains(&format!("Failed listening on port {port} (tcp)")),
+        "{text}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("strata.log");
+    let (mut child, _tmp3) =
+        spawn_with_conf(common::free_port(), &format!("logfile {}\n", log.display()));
+    let t0 = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("Ready to accept connections") || t0.elapsed().as_secs() > 20 {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let pid = child.id();
+    let _ = child.kill();
+    let o = child.wait_with_output().expect("wait");
+    assert!(text.contains(&format!(" PID: {pid}")), "{text}");
+    assert!(text.contains("Ready to accept connections"), "{text}");
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -23,7 +23,7 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
         .arg(dir)
         .args(["--loglevel", "warning", "--segment-size", "65536"])
         .args(extra)
-        .stdout(Stdio::null())
+        .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn strata")

@@ -86,7 +86,8 @@ def start(kind, port, d, extra=()):
     t0 = time.monotonic()
     env = dict(os.environ, **STRATA_ENV) if kind == "strata" else None
     err = open(STRATA_STDERR, "a") if kind == "strata" and STRATA_STDERR else subprocess.DEVNULL
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    # strata logs to stdout (logfile "", as Redis); its errors go to stderr.
+    p = subprocess.Popen(args, stdout=err, stderr=err, env=env)
     while True:
         try:
             if cli(port, "ping", timeout=5) == "PONG":

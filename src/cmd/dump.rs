@@ -56,9 +56,11 @@ pub fn register(t: &mut Vec<CommandSpec>) {
 
 /// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw] [AUTH2 user pw]
 /// [KEYS key ...]: send the keys to another server as RESTORE commands (DUMP payloads,
-/// remaining TTLs) over a blocking connection with `timeout` ms for each step, as Redis
-/// 7.0 does (no cached connections); the source keys are deleted (journaled as one DEL)
-/// unless COPY. +NOKEY when none of the keys exists. Error texts are Redis's.
+/// remaining TTLs) over a blocking connection with `timeout` ms for each step; the source
+/// keys are deleted (journaled as one DEL) unless COPY. +NOKEY when none of the keys
+/// exists. Error texts are Redis's. As in Redis 7.0 the connection is cached for the next
+/// MIGRATE to the same target (`MigrateSockets`), and SELECT is sent only when the db
+/// differs from the last one selected on it.
 fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let (mut copy, mut replace) = (false, false);
     let mut auth: Option<(Option<Bytes>, Bytes)> = None;
@@ -118,26 +120,13 @@ fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if items.is_empty() {
         return Ok(Reply::Simple("NOKEY".into()));
     }
-    let host = String::from_utf8_lossy(&a[1]).into_owned();
-    let port = String::from_utf8_lossy(&a[2]).into_owned();
-    let ioerr =
-        |what: &str| CmdError::Raw(format!("IOERR error or timeout {what} target instance"));
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&format!("{host}:{port}"))
-        .ok()
-        .and_then(|mut i| i.next())
-        .ok_or_else(|| CmdError::Raw("IOERR error or timeout connecting to the client".into()))?;
-    // (Redis connects without waiting: a refused connection shows up as a failed write.)
-    let mut sock = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            ioerr("writing to")
-        } else {
-            CmdError::Raw("IOERR error or timeout connecting to the client".into())
-        }
-    })?;
-    let _ = sock.set_read_timeout(Some(timeout));
-    let _ = sock.set_write_timeout(Some(timeout));
+    let key = format!(
+        "{}:{}",
+        String::from_utf8_lossy(&a[1]),
+        String::from_utf8_lossy(&a[2])
+    );
     let mut out = Vec::new();
-    let mut push = |args: &[&[u8]]| {
+    let push = |out: &mut Vec<u8>, args: &[&[u8]]| {
         out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
         for arg in args {
             out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
@@ -147,27 +136,34 @@ fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     if let Some((user, pw)) = &auth {
         match user {
-            Some(u) => push(&[b"AUTH", u, pw]),
-            None => push(&[b"AUTH", pw]),
+            Some(u) => push(&mut out, &[b"AUTH", u, pw]),
+            None => push(&mut out, &[b"AUTH", pw]),
         }
     }
-    let dbs = db.to_string();
-    push(&[b"SELECT", dbs.as_bytes()]);
+    let restores = out.len();
     for (k, payload, ttl) in &items {
         let t = ttl.to_string();
         if replace {
-            push(&[b"RESTORE", k, t.as_bytes(), payload, b"REPLACE"]);
+            push(
+                &mut out,
+                &[b"RESTORE", k, t.as_bytes(), payload, b"REPLACE"],
+            );
         } else {
-            push(&[b"RESTORE", k, t.as_bytes(), payload]);
+            push(&mut out, &[b"RESTORE", k, t.as_bytes(), payload]);
         }
     }
-    std::io::Write::write_all(&mut sock, &out).map_err(|_| ioerr("writing to"))?;
-    let mut r = std::io::BufReader::new(sock);
-    let mut read_line = || -> Result<String, CmdError> {
-        let mut l = String::new();
-        match std::io::BufRead::read_line(&mut r, &mut l) {
-            Ok(n) if n > 0 => Ok(l.trim_end().to_string()),
-            _ => Err(ioerr("reading to")),
+    let replies = items.len() + usize::from(auth.is_some());
+    // A cached connection the target has closed meanwhile fails without a timeout: retried
+    // once on a new connection, as Redis does.
+    let mut sock = x.st.migrate_sockets.take(&key, now, timeout)?;
+    let lines = loop {
+        let select = sock.last_dbid != db;
+        match sock.exchange(&out, restores, select.then_some(db), replies) {
+            Ok(lines) => break lines,
+            Err(e) if sock.cached && !e.timeout => {
+                sock = x.st.migrate_sockets.connect(&key, now, timeout)?;
+            }
+            Err(e) => return Err(e.error),
         }
     };
     let target_err = |l: &str| {
@@ -176,20 +172,26 @@ fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             l.strip_prefix('-').unwrap_or(l)
         ))
     };
+    let mut lines = lines.into_iter();
     if auth.is_some() {
-        let l = read_line()?;
+        let l = lines.next().unwrap_or_default();
         if l.starts_with('-') {
+            x.st.migrate_sockets.put(key, sock);
             return Err(target_err(&l));
         }
     }
-    let l = read_line()?;
-    if l.starts_with('-') {
-        return Err(target_err(&l));
+    if sock.last_dbid != db {
+        let l = lines.next().unwrap_or_default();
+        if l.starts_with('-') {
+            x.st.migrate_sockets.put(key, sock);
+            return Err(target_err(&l));
+        }
+        sock.last_dbid = db;
     }
+    x.st.migrate_sockets.put(key, sock);
     let mut first_error: Option<String> = None;
     let mut moved: Vec<Bytes> = Vec::new();
-    for (k, _, _) in &items {
-        let l = read_line()?;
+    for ((k, _, _), l) in items.iter().zip(lines) {
         if l.starts_with('-') {
             first_error.get_or_insert(l);
         } else if !copy {
@@ -212,6 +214,153 @@ fn migrate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     match first_error {
         Some(e) => Err(target_err(&e)),
         None => Ok(Reply::ok()),
+    }
+}
+
+/// How long a cached MIGRATE connection may stay unused (Redis's
+/// MIGRATE_SOCKET_CACHE_TTL), and how many are kept (MIGRATE_SOCKET_CACHE_ITEMS).
+const MIGRATE_CACHE_TTL_MS: i64 = 10_000;
+const MIGRATE_CACHE_ITEMS: usize = 64;
+
+/// MIGRATE's connection cache (INFO's `migrate_cached_sockets`): at most 64, each closed
+/// by the server's periodic task after 10 s unused.
+#[derive(Default)]
+pub struct MigrateSockets {
+    map: std::collections::HashMap<String, MigrateSocket>,
+}
+
+/// One connection to a MIGRATE target.
+pub struct MigrateSocket {
+    conn: std::io::BufReader<std::net::TcpStream>,
+    /// The db last selected on it (-1: none yet).
+    last_dbid: i64,
+    last_use_ms: i64,
+    /// Taken from the cache (may have been closed by the target meanwhile).
+    cached: bool,
+}
+
+/// A failed exchange with a MIGRATE target.
+pub struct MigrateFail {
+    error: CmdError,
+    timeout: bool,
+}
+
+impl MigrateSockets {
+    /// How many connections are cached.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Close the connections unused for longer than the cache's TTL.
+    pub fn close_idle(&mut self, now_ms: i64) {
+        self.map
+            .retain(|_, s| now_ms - s.last_use_ms <= MIGRATE_CACHE_TTL_MS);
+    }
+
+    /// The cached connection to `key` (`host:port`), or a new one.
+    fn take(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<MigrateSocket, CmdError> {
+        match self.map.remove(key) {
+            Some(mut s) => {
+                s.cached = true;
+                s.last_use_ms = now_ms;
+                Ok(s)
+            }
+            None => self.connect(key, now_ms, timeout),
+        }
+    }
+
+    /// A new connection to `key`; a full cache first drops one of its connections.
+    fn connect(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<MigrateSocket, CmdError> {
+        if self.map.len() >= MIGRATE_CACHE_ITEMS {
+            if let Some(k) = self.map.keys().next().cloned() {
+                self.map.remove(&k);
+            }
+        }
+        let cannot = || CmdError::Raw("IOERR error or timeout connecting to the client".into());
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(key)
+            .ok()
+            .and_then(|mut i| i.next())
+            .ok_or_else(cannot)?;
+        // (Redis connects without waiting: a refused connection shows up as a failed write.)
+        let sock = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                CmdError::Raw("IOERR error or timeout writing to target instance".into())
+            } else {
+                cannot()
+            }
+        })?;
+        let _ = sock.set_read_timeout(Some(timeout));
+        let _ = sock.set_write_timeout(Some(timeout));
+        Ok(MigrateSocket {
+            conn: std::io::BufReader::new(sock),
+            last_dbid: -1,
+            last_use_ms: now_ms,
+            cached: false,
+        })
+    }
+
+    /// Keep `sock` for the next MIGRATE to `key`.
+    fn put(&mut self, key: String, sock: MigrateSocket) {
+        self.map.insert(key, sock);
+    }
+}
+
+impl MigrateSocket {
+    /// Send `out` (with `SELECT db` inserted at `at` when `select` is set) and read
+    /// `replies` reply lines (one more for the SELECT).
+    fn exchange(
+        &mut self,
+        out: &[u8],
+        at: usize,
+        select: Option<i64>,
+        replies: usize,
+    ) -> Result<Vec<String>, MigrateFail> {
+        let fail = |what: &str, e: &std::io::Error| MigrateFail {
+            error: CmdError::Raw(format!("IOERR error or timeout {what} target instance")),
+            timeout: matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        let mut buf = Vec::with_capacity(out.len() + 32);
+        buf.extend_from_slice(&out[..at]);
+        if let Some(db) = select {
+            let d = db.to_string();
+            buf.extend_from_slice(
+                format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{d}\r\n", d.len()).as_bytes(),
+            );
+        }
+        buf.extend_from_slice(&out[at..]);
+        std::io::Write::write_all(self.conn.get_mut(), &buf).map_err(|e| fail("writing to", &e))?;
+        let n = replies + usize::from(select.is_some());
+        let mut lines = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut l = String::new();
+            match std::io::BufRead::read_line(&mut self.conn, &mut l) {
+                Ok(n) if n > 0 => lines.push(l.trim_end().to_string()),
+                Ok(_) => {
+                    let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    return Err(fail("reading to", &eof));
+                }
+                Err(e) => return Err(fail("reading to", &e)),
+            }
+        }
+        Ok(lines)
     }
 }
 

@@ -313,6 +313,8 @@ pub struct State {
     /// Error replies already counted in errorstats while the running script ran (cleared
     /// when a script starts): its own error reply does not count them twice.
     pub script_errors: Vec<String>,
+    /// MIGRATE's cached connections to target servers, by `host:port`.
+    pub migrate_sockets: super::dump::MigrateSockets,
 }
 
 /// Pub/Sub registry: who listens to what, in subscription order.
@@ -452,6 +454,7 @@ impl State {
             acl,
             script_deny_disabled: false,
             script_errors: Vec::new(),
+            migrate_sockets: Default::default(),
             ks: Keyspace::new(n),
             clients: ClientTable::default(),
             stats: Stats::default(),

@@ -313,7 +313,7 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("pubsub_channels", x.st.pubsub.channels.len()),
         kv("pubsub_patterns", x.st.pubsub.patterns.len()),
         kv("pubsubshard_channels", x.st.pubsub.shard_channels.len()),
-        kv("migrate_cached_sockets", 0),
+        kv("migrate_cached_sockets", x.st.migrate_sockets.len()),
         kv("tracking_total_keys", x.st.tracking.counts().1),
         kv("tracking_total_items", x.st.tracking.counts().2),
         kv(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
@@ -25,11 +25,26 @@ struct KillSwitch {
     notify: Notify,
 }
 
-/// Serve one client until it disconnects, is killed, or the server stops.
-pub async fn serve(engine: Arc<Engine>, mut sock: TcpStream) {
+/// A client's byte stream: a TCP connection or a Unix socket one.
+pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Socket for S {}
+
+/// Serve one TCP client until it disconnects, is killed, or the server stops.
+pub async fn serve(engine: Arc<Engine>, sock: TcpStream) {
     let _ = sock.set_nodelay(true);
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    serve_stream(engine, sock, addr, laddr).await;
+}
+
+/// Serve one client on any stream; `addr` and `laddr` are what CLIENT LIST shows (for a
+/// Unix socket Redis shows `<path>:0` for both).
+pub async fn serve_stream<S: Socket>(
+    engine: Arc<Engine>,
+    mut sock: S,
+    addr: String,
+    laddr: String,
+) {
     let kill = Arc::new(KillSwitch {
         flag: AtomicBool::new(false),
         notify: Notify::new(),
@@ -171,9 +186,9 @@ const BIG_BUFFER: usize = 256 * 1024;
 /// The most bytes written in one go since the peak was reset (CLIENT LIST `rbp`).
 type ReplyPeak = AtomicUsize;
 
-async fn run(
+async fn run<S: Socket>(
     engine: &Engine,
-    sock: &mut TcpStream,
+    sock: &mut S,
     (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
     kill: &KillSwitch,
     outbox: &Outbox,
@@ -461,9 +476,9 @@ async fn run(
 /// stays in `buf` for the normal loop. MULTI, DISCARD and EXEC get the same answers as
 /// from a registered client (`busy_transaction`); their effect on the transaction state
 /// is left in `fixes` for registration.
-async fn answer_while_busy(
+async fn answer_while_busy<S: Socket>(
     engine: &Engine,
-    sock: &mut TcpStream,
+    sock: &mut S,
     buf: &mut BytesMut,
     (in_multi, fixes): (&mut bool, &mut Vec<BusyFix>),
 ) -> std::io::Result<()> {
