@@ -29,6 +29,16 @@ pub struct Limits {
     pub value: u64,
 }
 
+/// A score as a listpack holds it: Redis stores the text of the score there, and `-0`
+/// reads back as the integer 0 (a skiplist keeps the double, sign included).
+fn listpack_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
 /// Compare two (score, member) pairs in sorted-set order.
 pub fn cmp_pair(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
@@ -649,6 +659,7 @@ impl ZSet {
         }
         match &mut self.enc {
             Enc::Small(v) => {
+                let score = listpack_score(score);
                 let at = v.partition_point(|(m, s)| cmp_pair(*s, m, score, member).is_lt());
                 v.insert(at, (member.into(), score));
             }
@@ -661,6 +672,7 @@ impl ZSet {
         match &mut self.enc {
             Enc::Small(v) => {
                 if let Some(i) = v.iter().position(|(m, _)| &**m == member) {
+                    let score = listpack_score(score);
                     let (m, _) = v.remove(i);
                     let at = v.partition_point(|(m2, s)| cmp_pair(*s, m2, score, member).is_lt());
                     v.insert(at, (m, score));

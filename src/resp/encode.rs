@@ -12,6 +12,10 @@ pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    if d == 0.0 && d.is_sign_negative() {
+        // (A skiplist-encoded sorted set keeps -0 as Redis prints it.)
+        return "-0".into();
+    }
     if d == d.trunc() && d.abs() < 1e17 {
         // Integral values print without exponent or fraction, as %.17g does.
         #[expect(
@@ -249,6 +253,8 @@ mod tests {
         assert_eq!(format_double(-0.5), "-0.5");
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
+        assert_eq!(format_double(-0.0), "-0");
+        assert_eq!(format_double(0.0), "0");
         assert_eq!(format_double(0.1), "0.10000000000000001");
         assert_eq!(format_double(1e20), "1e+20");
         assert_eq!(format_double(1.5e-7), "1.4999999999999999e-07");
