@@ -11,6 +11,9 @@
 //! - `sort:CMD args` compare after sorting the array reply and the arrays nested in it
 //!   (KEYS, CONFIG GET patterns, SCAN's key list);
 //! - `type:CMD args` compare only the reply kind (both ints, both bulks, …);
+//! - `shape:CMD args` compare the reply with every number (an integer, a double, a big
+//!   number, or a bulk string that parses as a number) replaced by its kind: field names,
+//!   their order and the wire types must match, values only in kind (MEMORY STATS);
 //! - `N*CMD args` the command answers with N replies (SUBSCRIBE a b c: 3);
 //! - `resp3` / `resp2` switch both connections with HELLO.
 
@@ -52,6 +55,22 @@ fn sorted(v: V) -> V {
             V::Map(m)
         }
         other => other,
+    }
+}
+
+/// A reply with its numbers replaced by their kind, for `shape:` lines.
+fn shape(v: &V) -> V {
+    let numeric = |b: &[u8]| std::str::from_utf8(b).is_ok_and(|t| t.parse::<f64>().is_ok());
+    match v {
+        V::Int(_) => V::Simple("<int>".into()),
+        V::Double(_) => V::Simple("<double>".into()),
+        V::Big(_) => V::Simple("<big>".into()),
+        V::Bulk(b) if numeric(b) => V::Simple("<bulk number>".into()),
+        V::Arr(a) => V::Arr(a.iter().map(shape).collect()),
+        V::Set(a) => V::Set(a.iter().map(shape).collect()),
+        V::Push(a) => V::Push(a.iter().map(shape).collect()),
+        V::Map(m) => V::Map(m.iter().map(|(k, v)| (shape(k), shape(v))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -125,6 +144,8 @@ fn run_script(name: &str, text: &str, full: bool) -> Vec<String> {
             ("sort", r)
         } else if let Some(r) = line.strip_prefix("type:") {
             ("type", r)
+        } else if let Some(r) = line.strip_prefix("shape:") {
+            ("shape", r)
         } else {
             ("exact", line)
         };
@@ -156,6 +177,7 @@ fn run_script(name: &str, text: &str, full: bool) -> Vec<String> {
             "sort" if full => sorted(ra.clone()) == sorted(rb.clone()),
             "sort" => sorted(norm(&ra)) == sorted(norm(&rb)),
             "type" => kind(&ra) == kind(&rb),
+            "shape" => shape(&norm(&ra)) == shape(&norm(&rb)),
             _ if full => ra == rb,
             _ => norm(&ra) == norm(&rb),
         };

@@ -698,7 +698,7 @@ pub fn report(x: &mut Exec<'_>) -> Report {
 fn stats(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let r = report(x);
     let int = |v: u64| Reply::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    let key = |k: &str| Reply::Simple(k.into());
+    let key = |k: &str| Reply::Bulk(Bytes::copy_from_slice(k.as_bytes()));
     let mut m: Vec<(Reply, Reply)> = vec![
         (key("peak.allocated"), int(r.peak)),
         (key("total.allocated"), int(r.used)),
@@ -746,8 +746,8 @@ fn stats(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
             key("allocator-fragmentation.bytes"),
             frag_bytes(r.active, r.allocated),
         ),
-        (key("allocator.rss-ratio"), Reply::Double(r.allocator_rss())),
-        (key("allocator.rss-bytes"), frag_bytes(r.resident, r.active)),
+        (key("allocator-rss.ratio"), Reply::Double(r.allocator_rss())),
+        (key("allocator-rss.bytes"), frag_bytes(r.resident, r.active)),
         (key("rss-overhead.ratio"), Reply::Double(r.rss_overhead())),
         (key("rss-overhead.bytes"), frag_bytes(r.rss, r.resident)),
         (key("fragmentation"), Reply::Double(r.frag())),
