@@ -360,6 +360,56 @@ fn failed_sync_of_the_zero_fill_latches() {
     assert_eq!(rec.records[0].payload, big);
 }
 
+/// A zero fill that cannot be written (a full disk) is not a log failure: no record is in
+/// it. The log goes on, records extend the file, and what shutdown or a crash leaves is
+/// every acknowledged record and no zero tail.
+#[test]
+fn failed_write_of_the_zero_fill_does_not_latch() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, always()).unwrap();
+    // The 600 KiB record is one write (it succeeds); the zero fill after its commit is the
+    // next write, which fails.
+    let big = vec![7u8; 600 * 1024];
+    fs.fail_write_after(1);
+    let lsn = log.append(1001, &big).unwrap();
+    log.wait_durable_blocking(lsn).unwrap();
+    // Past the old preallocated end (1 MiB): the file grows record by record.
+    let small = vec![9u8; 100 * 1024];
+    for i in 0..6 {
+        let lsn = log.append(1002 + i, &small).unwrap();
+        log.wait_durable_blocking(lsn).unwrap();
+    }
+    assert!(log.is_poisoned().is_none());
+    let img = fs.crash_image();
+    drop(log);
+    let logical = SEGMENT_HEADER_LEN as u64 + 32 * 7 + 600 * 1024 + 6 * 100 * 1024;
+    assert_eq!(fs.file(&seg_path(1)).unwrap().len() as u64, logical);
+    for fs in [img, fs] {
+        let (_log, rec) = open(&fs, always()).unwrap();
+        assert_eq!(rec.records.len(), 7);
+        assert_eq!(rec.records[0].payload, big);
+        assert!(rec.records[1..].iter().all(|r| r.payload == small));
+    }
+}
+
+/// Reopening a directory on a full disk: the zero fill at open fails, the server still
+/// starts and serves what the log holds.
+#[test]
+fn open_survives_a_zero_fill_that_cannot_be_written() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, always()).unwrap();
+    append_range(&log, 1, 5);
+    drop(log);
+    fs.fail_write_after(0);
+    let (log, rec) = open(&fs, always()).unwrap();
+    assert_records(&rec, 5);
+    assert!(log.is_poisoned().is_none());
+    append_range(&log, 6, 8);
+    drop(log);
+    let (_log, rec) = open(&fs, always()).unwrap();
+    assert_records(&rec, 8);
+}
+
 #[test]
 fn open_preallocates_under_always_only() {
     let fs = SimFs::new();

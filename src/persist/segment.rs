@@ -283,6 +283,8 @@ pub struct SegmentWriter {
     len: u64,
     /// The file's length as this writer made it (≥ `len`); bytes `len..alloc_end` are zeros.
     alloc_end: u64,
+    /// A write of preallocated zeros failed: this segment preallocates no more.
+    prealloc_failed: bool,
 }
 
 impl SegmentWriter {
@@ -324,6 +326,7 @@ impl SegmentWriter {
             first_lsn,
             len: SEGMENT_HEADER_LEN as u64,
             alloc_end: SEGMENT_HEADER_LEN as u64,
+            prealloc_failed: false,
         })
     }
 
@@ -349,6 +352,7 @@ impl SegmentWriter {
             first_lsn,
             len,
             alloc_end: file_len.max(len),
+            prealloc_failed: false,
         })
     }
 
@@ -365,10 +369,15 @@ impl SegmentWriter {
     }
 
     /// Extends the file with zeros up to `target` bytes if it is shorter. Returns whether it
-    /// wrote anything; the caller decides when to sync (format/log.md §Preallocation). On
-    /// error the log must latch.
+    /// wrote them all; the caller decides when to sync (format/log.md §Preallocation).
+    ///
+    /// A failed write of zeros (a full disk, most often) is not a log failure: no record is
+    /// in them, and zeros after the last record are a clean end whether they reached the
+    /// file or not. The segment then stops preallocating (records extend the file as
+    /// without preallocation, and their own write decides) and this returns `Ok(false)`.
+    /// Only finding the file's length afterwards failing is an error (the log must latch).
     pub fn preallocate(&mut self, target: u64) -> Result<bool, StorageError> {
-        if target <= self.alloc_end {
+        if target <= self.alloc_end || self.prealloc_failed {
             return Ok(false);
         }
         // From one static block of zeros: no allocation (a transient MiB would show in
@@ -378,9 +387,22 @@ impl SegmentWriter {
             let n = usize::try_from(target - self.alloc_end)
                 .unwrap_or(usize::MAX)
                 .min(ZEROS.len());
-            self.file
-                .write_at(self.alloc_end, &ZEROS[..n])
-                .map_err(|e| StorageError::io(&self.path, e))?;
+            if let Err(e) = self.file.write_at(self.alloc_end, &ZEROS[..n]) {
+                tracing::warn!(
+                    segment = %self.path.display(),
+                    error = %e,
+                    "cannot preallocate log space; records extend the segment as they come"
+                );
+                self.prealloc_failed = true;
+                // Part of the chunk may have been written: know the file's real end, so that
+                // `trim` still cuts every zero.
+                let file_len = self
+                    .vfs
+                    .file_len(&self.path)
+                    .map_err(|e| StorageError::io(&self.path, e))?;
+                self.alloc_end = file_len.max(self.len);
+                return Ok(false);
+            }
             self.alloc_end += n as u64;
         }
         Ok(true)

@@ -138,8 +138,12 @@ impl SnapshotWriter {
         let mut file = vfs
             .create_new(&tmp)
             .map_err(|e| StorageError::io(&tmp, e))?;
-        file.write_all(&encode_header(lsn, created_ms))
-            .map_err(|e| StorageError::io(&tmp, e))?;
+        if let Err(e) = file.write_all(&encode_header(lsn, created_ms)) {
+            // (A full disk: leave nothing behind.)
+            drop(file);
+            let _ = vfs.remove(&tmp);
+            return Err(StorageError::io(&tmp, e));
+        }
         let compressor =
             zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| StorageError::io(&tmp, e))?;
         Ok(SnapshotWriter {

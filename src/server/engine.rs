@@ -1083,8 +1083,16 @@ impl Engine {
         status.jobs += 1;
         let id = status.jobs;
         let libs = Self::libraries(st);
-        let mut job = super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs)
-            .map_err(|e| Busy::Failed(e.to_string()))?;
+        let mut job =
+            match super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs) {
+                Ok(job) => job,
+                Err(e) => {
+                    // (INFO persistence shows a snapshot that could not even start, as a
+                    // failed one: rdb_last_bgsave_status:err.)
+                    status.last_error = Some(e.to_string());
+                    return Err(Busy::Failed(e.to_string()));
+                }
+            };
         status.running = Some((id, job.lsn(), Instant::now()));
         drop(status);
         let thread = std::thread::Builder::new().name("strata-snapshot".into());
