@@ -4,7 +4,8 @@
 //! intset and stream is deep-checked); (c) DUMP/RESTORE across the two servers, both ways;
 //! (d) `strata dump --format resp | redis-cli --pipe`. Keys are compared type-aware (full
 //! contents; XINFO STREAM FULL for streams) and PTTL within a tolerance. Needs
-//! redis-server (skips without it, fails under CI=true, as the differential tests).
+//! redis-server (skips without it, fails under CI=true, as the differential tests). Also
+//! RESTORE under DEBUG SET-SKIP-CHECKSUM-VALIDATION (strata alone).
 
 mod common;
 
@@ -719,4 +720,46 @@ fn function_libraries_travel_with_the_data() {
             "{format}"
         );
     }
+}
+
+/// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1 (Redis's test hook) lets RESTORE take a payload
+/// whose checksum is wrong (the version is still checked); the RESTORE is journaled with a
+/// fresh checksum, so a restart (whose replay checks) restores it. Off again, the payload
+/// is refused as before.
+#[test]
+fn restore_without_checksum_validation() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    c.cmd(&["RPUSH", "src", "a", "b", "1"]);
+    let V::Bulk(mut p) = c.cmd(&["DUMP", "src"]) else {
+        panic!("DUMP");
+    };
+    let n = p.len();
+    p[n - 1] ^= 0x55; // the checksum's last byte
+    let wrong = V::Err("ERR DUMP payload version or checksum are wrong".into());
+    assert_eq!(raw_cmd(&mut c, &[b"RESTORE", b"k", b"0", &p]), wrong);
+    assert_eq!(
+        c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"]),
+        V::Simple("OK".into())
+    );
+    assert_eq!(
+        raw_cmd(&mut c, &[b"RESTORE", b"k", b"0", &p]),
+        V::Simple("OK".into())
+    );
+    let mut newer = p.clone();
+    newer[n - 10] = 11; // RDB version 11
+    assert_eq!(raw_cmd(&mut c, &[b"RESTORE", b"k2", b"0", &newer]), wrong);
+    c.cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0"]);
+    assert_eq!(raw_cmd(&mut c, &[b"RESTORE", b"k3", b"0", &p]), wrong);
+    drop(c);
+    let s = s.restart(&[]);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd(&["LRANGE", "k", "0", "-1"]),
+        V::Arr(vec![
+            V::Bulk(b"a".to_vec()),
+            V::Bulk(b"b".to_vec()),
+            V::Bulk(b"1".to_vec())
+        ])
+    );
 }

@@ -13,7 +13,9 @@ use crate::argv;
 use crate::config::Config;
 use crate::db::evict;
 use crate::db::Entry;
-use crate::rdb::value::{dump as dump_value, restore as restore_value, PayloadError};
+use crate::rdb::value::{
+    dump as dump_value, integrity_reason, restore_checked, verify_payload, PayloadError,
+};
 use crate::rdb::Limits;
 use crate::resp::Reply;
 
@@ -428,13 +430,26 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("Invalid TTL value, must be >= 0"));
     }
     let lim = limits(x);
-    let value = match restore_value(&a[3], &lim) {
+    // Replay restores what was journaled (a payload with a checksum, see below).
+    let check_crc = !x.st.skip_checksum_validation || x.caller == Caller::Replay;
+    let value = match restore_checked(&a[3], &lim, check_crc) {
         Ok(v) => v,
         Err(PayloadError::VersionOrChecksum) => {
             return Err(CmdError::err("DUMP payload version or checksum are wrong"))
         }
-        Err(PayloadError::BadData(_)) => return Err(CmdError::err("Bad data format")),
+        Err(PayloadError::BadData(e)) => {
+            // Logged as Redis logs it (at verbose; its test suite looks for the reason).
+            let ty = a[3].first().copied().unwrap_or(0);
+            let reason = integrity_reason(ty, &e).map_or_else(|| e.to_string(), str::to_string);
+            tracing::info!(
+                "Internal error in RDB reading offset 0, RESTORE payload -> {reason} ({e})"
+            );
+            return Err(CmdError::err("Bad data format"));
+        }
     };
+    // A payload restored without its checksum checked is journaled with a fresh one, so
+    // that replay (which checks) restores it.
+    let fresh = (!check_crc && !verify_payload(&a[3])).then(|| dump_value(&value));
     let deleted = replace && x.db().remove(key).is_some();
     let when = if ttl != 0 && !absttl {
         ttl.saturating_add(x.now_ms)
@@ -474,6 +489,9 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // As Redis propagates it: the command as given, a relative TTL rewritten to the
     // absolute time with ABSTTL appended (replay never reads the clock).
     let mut j = a.to_vec();
+    if let Some(p) = fresh {
+        j[3] = Bytes::from(p);
+    }
     if ttl != 0 && !absttl {
         j[2] = Bytes::from(when.to_string());
         j.push(Bytes::from_static(b"ABSTTL"));

@@ -313,6 +313,8 @@ pub struct State {
     /// Error replies already counted in errorstats while the running script ran (cleared
     /// when a script starts): its own error reply does not count them twice.
     pub script_errors: Vec<String>,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: RESTORE does not check payload checksums.
+    pub skip_checksum_validation: bool,
     /// MIGRATE's cached connections to target servers, by `host:port`.
     pub migrate_sockets: super::dump::MigrateSockets,
 }
@@ -454,6 +456,7 @@ impl State {
             acl,
             script_deny_disabled: false,
             script_errors: Vec::new(),
+            skip_checksum_validation: false,
             migrate_sockets: Default::default(),
             ks: Keyspace::new(n),
             clients: ClientTable::default(),

@@ -409,6 +409,8 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    Accepted and ignored (Redis internals strata does not have).",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Enables or disables checksum checks for RESTORE's payload.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background when they are not",
                 "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -472,6 +474,10 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "The value stored at the specified key is not represented using an hash table",
             )),
         };
+    }
+    if is(sub, "set-skip-checksum-validation") && a.len() == 3 {
+        x.st.skip_checksum_validation = arg_i64(&a[2])? != 0;
+        return Ok(Reply::ok());
     }
     if is(sub, "set-active-expire") && a.len() == 3 {
         x.st.active_expire = arg_i64(&a[2])? != 0;

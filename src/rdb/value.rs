@@ -137,6 +137,10 @@ pub fn decode(ty: u8, r: &mut Reader<'_>, lim: &Limits) -> Result<Value, RdbErro
                     2
                 };
                 let blob = r.string()?;
+                // Redis refuses an empty node (rdb.c: `encoded_len == 0`).
+                if blob.is_empty() {
+                    return Err(bad("empty quicklist node".to_string()));
+                }
                 match container {
                     1 => l.push(End::Right, &blob, lim.list_fill),
                     2 => {
@@ -626,6 +630,35 @@ pub enum PayloadError {
     BadData(RdbError),
 }
 
+/// What Redis logs when it refuses a RESTORE payload of type `ty` whose packed encoding
+/// (ziplist, listpack, intset, zipmap) fails its integrity check (rdb.c's wording), for
+/// strata's decoder error `e`; None for other errors.
+pub fn integrity_reason(ty: u8, e: &RdbError) -> Option<&'static str> {
+    use super::types as t;
+    // (An empty zipmap fails Redis's zipmap check; other empty values are skipped keys.)
+    let checked = matches!(e, RdbError::Bad(_) | RdbError::Truncated)
+        || (ty == t::HASH_ZIPMAP && matches!(e, RdbError::Empty));
+    if !checked {
+        return None;
+    }
+    Some(match ty {
+        t::HASH_ZIPMAP => "Zipmap integrity check failed.",
+        t::LIST_ZIPLIST => "List ziplist integrity check failed.",
+        t::SET_INTSET => "Intset integrity check failed.",
+        t::ZSET_ZIPLIST => "Zset ziplist integrity check failed.",
+        t::HASH_ZIPLIST => "Hash ziplist integrity check failed.",
+        t::LIST_QUICKLIST => "Ziplist integrity check failed.",
+        t::HASH_LISTPACK => "Hash listpack integrity check failed.",
+        t::ZSET_LISTPACK => "Zset listpack integrity check failed.",
+        t::LIST_QUICKLIST_2 => "Listpack integrity check failed.",
+        t::SET_LISTPACK => "Set listpack integrity check failed.",
+        t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => {
+            "Stream listpack integrity check failed."
+        }
+        _ => return None,
+    })
+}
+
 /// Check a DUMP payload's footer as Redis's `verifyDumpPayload` does.
 pub fn verify_payload(p: &[u8]) -> bool {
     if p.len() < 10 {
@@ -644,7 +677,18 @@ pub fn verify_payload(p: &[u8]) -> bool {
 
 /// Decode a DUMP payload.
 pub fn restore(p: &[u8], lim: &Limits) -> Result<Value, PayloadError> {
-    if !verify_payload(p) {
+    restore_checked(p, lim, true)
+}
+
+/// Decode a DUMP payload; without `check_crc` only its length and RDB version are checked
+/// (Redis's DEBUG SET-SKIP-CHECKSUM-VALIDATION 1).
+pub fn restore_checked(p: &[u8], lim: &Limits, check_crc: bool) -> Result<Value, PayloadError> {
+    let ok = if check_crc {
+        verify_payload(p)
+    } else {
+        p.len() >= 10 && u16::from_le_bytes([p[p.len() - 10], p[p.len() - 9]]) <= super::RDB_VERSION
+    };
+    if !ok {
         return Err(PayloadError::VersionOrChecksum);
     }
     let body = &p[..p.len() - 10];
@@ -875,6 +919,26 @@ mod tests {
             dump(&Value::Str(b"hello".to_vec())),
             b"\x00\x05hello\n\x00cr\xdfve4 \n"
         );
+    }
+
+    /// The reason logged for a refused payload is Redis's wording for its type.
+    #[test]
+    fn integrity_reasons() {
+        let bad = RdbError::Bad("ziplist: x".into());
+        assert_eq!(
+            integrity_reason(t::ZSET_ZIPLIST, &bad),
+            Some("Zset ziplist integrity check failed.")
+        );
+        assert_eq!(
+            integrity_reason(t::STREAM_LISTPACKS_2, &RdbError::Truncated),
+            Some("Stream listpack integrity check failed.")
+        );
+        assert_eq!(
+            integrity_reason(t::HASH_ZIPMAP, &RdbError::Empty),
+            Some("Zipmap integrity check failed.")
+        );
+        assert_eq!(integrity_reason(t::SET_INTSET, &RdbError::Empty), None);
+        assert_eq!(integrity_reason(t::STRING, &bad), None);
     }
 
     #[test]

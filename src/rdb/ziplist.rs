@@ -2,7 +2,8 @@
 //! LIST_QUICKLIST) and zipmaps (HASH_ZIPMAP, RDB version < 4), decode only. A ziplist is a
 //! 10-byte header (total bytes u32 LE, tail offset u32 LE, count u16 LE), entries of
 //! (previous length: 1 byte, or 0xFE + u32 LE; encoding; data), and the end byte 0xFF.
-//! Every bound is checked.
+//! Every bound is checked, and the previous-length fields and tail offset as Redis's
+//! integrity check does.
 
 use super::listpack::Item;
 use super::RdbError;
@@ -31,6 +32,9 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Item<'_>>, RdbError> {
     };
     let mut items = Vec::new();
     let mut p = 10;
+    // As Redis's ziplistValidateIntegrity: each entry's previous-length field is the
+    // previous entry's size (0 for the first), and the tail offset is the last entry's.
+    let (mut prev_size, mut last) = (0usize, 10usize);
     loop {
         let b = at(p)?;
         if b == 0xff {
@@ -38,6 +42,15 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Item<'_>>, RdbError> {
                 return Err(bad("bytes after the end byte"));
             }
             break;
+        }
+        let start = p;
+        let prevlen = if b < 0xfe {
+            usize::from(b)
+        } else {
+            usize::try_from(le(p + 1, 4)?).map_err(|_| bad("length"))?
+        };
+        if prevlen != prev_size {
+            return Err(bad("previous entry length does not match"));
         }
         p += if b < 0xfe { 1 } else { 5 };
         let e = at(p)?;
@@ -73,6 +86,12 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Item<'_>>, RdbError> {
         };
         p += size;
         items.push(item);
+        prev_size = p - start;
+        last = start;
+    }
+    let tail = u32::from_le_bytes([blob[4], blob[5], blob[6], blob[7]]) as usize;
+    if tail != last {
+        return Err(bad("tail offset is not the last entry's"));
     }
     if count != u16::MAX && usize::from(count) != items.len() {
         return Err(bad("element count does not match"));
@@ -131,7 +150,9 @@ mod tests {
         // Hand-built: every entry as Redis writes it for these values.
         let mut b = vec![0u8; 10];
         let mut prev = 0usize;
+        let mut tail = 10u32;
         for e in entries {
+            tail = u32::try_from(b.len()).unwrap();
             b.push(u8::try_from(prev).unwrap());
             b.extend_from_slice(e);
             prev = 1 + e.len();
@@ -139,8 +160,28 @@ mod tests {
         b.push(0xff);
         let total = u32::try_from(b.len()).unwrap();
         b[0..4].copy_from_slice(&total.to_le_bytes());
+        b[4..8].copy_from_slice(&tail.to_le_bytes());
         b[8..10].copy_from_slice(&u16::try_from(entries.len()).unwrap().to_le_bytes());
         b
+    }
+
+    /// Redis's integrity check refuses a ziplist whose previous-length field or tail
+    /// offset is wrong; so does this decoder (RESTORE answers "Bad data format").
+    #[test]
+    fn prevlen_and_tail_are_checked() {
+        let good = ziplist(&[&[0x01, b'a'], &[0x02, b'b', b'c'], &[0xf2]]);
+        assert_eq!(decode(&good).unwrap().len(), 3);
+        let mut wrong_prev = good.clone();
+        wrong_prev[13] = 4; // the second entry's previous length (is 3)
+        assert!(decode(&wrong_prev).is_err());
+        let mut first_prev = good.clone();
+        first_prev[10] = 1; // the first entry's must be 0
+        assert!(decode(&first_prev).is_err());
+        let mut wrong_tail = good.clone();
+        wrong_tail[4] = 13; // the second entry, not the last
+        assert!(decode(&wrong_tail).is_err());
+        // An empty ziplist's tail is its header's end.
+        assert!(decode(&ziplist(&[])).unwrap().is_empty());
     }
 
     #[test]
