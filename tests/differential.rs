@@ -329,6 +329,65 @@ fn list() {
 /// integer / float, overflow, option conflicts, range errors. Unlike the scripts, the whole
 /// message must be byte-identical to redis-server's. Lines starting with `+` set state up
 /// (replies ignored); every other line must be an error on redis-server.
+/// INFO everything lists, section by section, the fields redis-server 7.0 lists, in its
+/// order (strata's own `strata_*` fields aside; the per-command, per-error and keyspace
+/// sections depend on what ran). Exporters and clients look fields up by name.
+#[test]
+fn info_fields_match_redis() {
+    // strata always logs, as redis-server with an append-only file (the aof_* sizes).
+    let Some(oracle) = Oracle::start_with(&["--appendonly", "yes"]) else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let fields = |c: &mut RawClient| {
+        // Something in the script cache and a function library, as in a used server.
+        c.cmd(&["EVAL", "return 1", "0"]);
+        let text = c.cmd(&["INFO", "everything"]).text();
+        let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+        for line in text.lines() {
+            if let Some(title) = line.strip_prefix("# ") {
+                sections.push((title.to_string(), Vec::new()));
+            } else if let Some((name, _)) = line.split_once(':') {
+                if !name.starts_with("strata_") {
+                    if let Some((_, f)) = sections.last_mut() {
+                        f.push(name.to_string());
+                    }
+                }
+            }
+        }
+        sections.retain(|(t, _)| {
+            !matches!(
+                t.as_str(),
+                "Commandstats" | "Errorstats" | "Latencystats" | "Keyspace"
+            )
+        });
+        sections
+    };
+    let ours = fields(&mut strata.raw());
+    let theirs = fields(&mut oracle.raw());
+    let titles = |s: &[(String, Vec<String>)]| s.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(titles(&ours), titles(&theirs));
+    for ((title, a), (_, b)) in ours.iter().zip(&theirs) {
+        let a: Vec<&String> = a.iter().filter(|f| *f != "strata_version").collect();
+        let b: Vec<&String> = b.iter().collect();
+        assert_eq!(a, b, "INFO {title}");
+    }
+    // Replies are counted as they are written: the INFO reply itself shows up next time.
+    let mut c = strata.raw();
+    let out = |c: &mut RawClient| {
+        let info = c.cmd(&["INFO", "stats"]).text();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("total_net_output_bytes")
+    };
+    let first = out(&mut c);
+    let second = out(&mut c);
+    assert!(second > first + 100, "{first} then {second}");
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(out(&mut c) < first, "CONFIG RESETSTAT restarts the count");
+}
+
 #[test]
 fn exact_error_texts() {
     let long = "x".repeat(200);

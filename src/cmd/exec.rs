@@ -83,7 +83,7 @@ pub struct Stats {
     pub cmd: Vec<CmdStat>,
     /// Bytes read from clients.
     pub net_input_bytes: u64,
-    /// Bytes written to clients.
+    /// [`Env::net_output_bytes`] at the last CONFIG RESETSTAT: INFO shows the bytes since.
     pub net_output_bytes: u64,
     /// Highest `used_memory` seen (INFO memory `used_memory_peak`).
     pub peak_memory: u64,
@@ -101,6 +101,10 @@ pub trait Env {
     fn persistence_info(&self) -> Vec<(String, String)>;
     /// Server facts for INFO server (`name`, `value`): pid, port, uptime, executable, config file.
     fn server_info(&self) -> Vec<(String, String)>;
+    /// Bytes written to clients since startup (INFO `total_net_output_bytes`).
+    fn net_output_bytes(&self) -> u64 {
+        0
+    }
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
     /// Wait until everything applied so far is durable, then read every committed unit after

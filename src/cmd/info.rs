@@ -125,6 +125,19 @@ fn read_proc(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// INFO `redis_build_id`: a hex digest of this build's version (Redis digests its build
+/// facts likewise), the same for every run of one build.
+fn build_id() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in crate::STRATA_VERSION
+        .bytes()
+        .chain(crate::REDIS_VERSION.bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:x}")
+}
+
 fn server(x: &mut Exec<'_>) -> Fields {
     let env: Fields = x.env.server_info();
     let from_env = |k: &str| {
@@ -146,10 +159,15 @@ fn server(x: &mut Exec<'_>) -> Fields {
         kv("strata_version", crate::STRATA_VERSION),
         kv("redis_git_sha1", "00000000"),
         kv("redis_git_dirty", 0),
+        kv("redis_build_id", build_id()),
         kv("redis_mode", "standalone"),
         kv("os", os),
         kv("arch_bits", usize::BITS),
+        kv("monotonic_clock", "POSIX clock_gettime"),
         kv("multiplexing_api", "epoll"),
+        kv("atomicvar_api", "c11-builtin"),
+        // Redis prints the GCC that built it, 0.0.0 for another compiler.
+        kv("gcc_version", "0.0.0"),
         kv("process_id", from_env("process_id")),
         kv("process_supervised", "no"),
         kv("run_id", process_hex_id(x, 0)),
@@ -222,6 +240,11 @@ fn memory(x: &mut Exec<'_>) -> Fields {
     let maxmemory = x.st.config.maxmemory;
     let policy = x.st.config.maxmemory_policy.name();
     let scripts = x.st.scripts.len();
+    let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let vm_eval = as_u64(x.st.scripts.vm_memory());
+    let vm_functions = as_u64(x.st.functions.vm_memory());
+    let scripts_eval = as_u64(x.st.scripts.body_bytes());
+    let functions = as_u64(x.st.functions.code_bytes());
     let diff = |a: u64, b: u64| i128::from(a) - i128::from(b);
     vec![
         kv("used_memory", r.used),
@@ -243,8 +266,25 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("allocator_resident", r.resident),
         kv("total_system_memory", total),
         kv("total_system_memory_human", bytes_to_human(total)),
+        kv("used_memory_lua", vm_eval),
+        kv("used_memory_vm_eval", vm_eval),
+        kv("used_memory_lua_human", bytes_to_human(vm_eval)),
+        kv("used_memory_scripts_eval", scripts_eval),
         kv("number_of_cached_scripts", scripts),
         kv("number_of_functions", x.st.functions.function_count()),
+        kv("number_of_libraries", x.st.functions.len()),
+        kv("used_memory_vm_functions", vm_functions),
+        kv("used_memory_vm_total", vm_eval + vm_functions),
+        kv(
+            "used_memory_vm_total_human",
+            bytes_to_human(vm_eval + vm_functions),
+        ),
+        kv("used_memory_functions", functions),
+        kv("used_memory_scripts", scripts_eval + functions),
+        kv(
+            "used_memory_scripts_human",
+            bytes_to_human(scripts_eval + functions),
+        ),
         kv("maxmemory", maxmemory),
         kv("maxmemory_human", bytes_to_human(maxmemory)),
         kv("maxmemory_policy", policy),
@@ -290,13 +330,27 @@ fn persistence(x: &mut Exec<'_>) -> Fields {
 
 fn stats(x: &mut Exec<'_>) -> Fields {
     let s = &x.st.stats;
+    // Replication, forks, active defrag, client eviction and I/O threads: strata has none
+    // of them, so their counters stay at Redis's idle values.
     vec![
         kv("total_connections_received", s.total_connections),
         kv("total_commands_processed", s.total_commands),
         kv("instantaneous_ops_per_sec", 0),
         kv("total_net_input_bytes", s.net_input_bytes),
-        kv("total_net_output_bytes", s.net_output_bytes),
+        kv(
+            "total_net_output_bytes",
+            x.env.net_output_bytes().saturating_sub(s.net_output_bytes),
+        ),
+        kv("total_net_repl_input_bytes", 0),
+        kv("total_net_repl_output_bytes", 0),
+        kv("instantaneous_input_kbps", "0.00"),
+        kv("instantaneous_output_kbps", "0.00"),
+        kv("instantaneous_input_repl_kbps", "0.00"),
+        kv("instantaneous_output_repl_kbps", "0.00"),
         kv("rejected_connections", s.rejected_connections),
+        kv("sync_full", 0),
+        kv("sync_partial_ok", 0),
+        kv("sync_partial_err", 0),
         kv("expired_keys", s.expired_keys),
         kv("expired_stale_perc", format!("{:.2}", s.expired_stale_perc)),
         kv(
@@ -308,20 +362,39 @@ fn stats(x: &mut Exec<'_>) -> Fields {
             s.expire_cycle_time_used_us / 1000,
         ),
         kv("evicted_keys", s.evicted_keys),
+        kv("evicted_clients", 0),
+        kv("total_eviction_exceeded_time", 0),
+        kv("current_eviction_exceeded_time", 0),
         kv("keyspace_hits", s.keyspace_hits),
         kv("keyspace_misses", s.keyspace_misses),
         kv("pubsub_channels", x.st.pubsub.channels.len()),
         kv("pubsub_patterns", x.st.pubsub.patterns.len()),
         kv("pubsubshard_channels", x.st.pubsub.shard_channels.len()),
+        kv("latest_fork_usec", 0),
+        kv("total_forks", 0),
         kv("migrate_cached_sockets", x.st.migrate_sockets.len()),
+        kv("slave_expires_tracked_keys", 0),
+        kv("active_defrag_hits", 0),
+        kv("active_defrag_misses", 0),
+        kv("active_defrag_key_hits", 0),
+        kv("active_defrag_key_misses", 0),
+        kv("total_active_defrag_time", 0),
+        kv("current_active_defrag_time", 0),
         kv("tracking_total_keys", x.st.tracking.counts().1),
         kv("tracking_total_items", x.st.tracking.counts().2),
         kv(
             "tracking_total_prefixes",
             super::tracking::Tracking::total_prefixes(&x.st.clients),
         ),
-        kv("total_error_replies", s.errors.values().sum::<u64>()),
         kv("unexpected_error_replies", 0),
+        kv("total_error_replies", s.errors.values().sum::<u64>()),
+        kv("dump_payload_sanitizations", 0),
+        kv("total_reads_processed", 0),
+        kv("total_writes_processed", 0),
+        kv("io_threaded_reads_processed", 0),
+        kv("io_threaded_writes_processed", 0),
+        kv("reply_buffer_shrinks", 0),
+        kv("reply_buffer_expands", 0),
     ]
 }
 
@@ -379,6 +452,10 @@ fn cpu() -> Fields {
         kv("used_cpu_user", secs(0)),
         kv("used_cpu_sys_children", secs(3)),
         kv("used_cpu_user_children", secs(2)),
+        // Redis's main thread runs every command; in strata any connection thread runs
+        // them under the engine lock, so the process's own time stands for it.
+        kv("used_cpu_sys_main_thread", secs(1)),
+        kv("used_cpu_user_main_thread", secs(0)),
     ]
 }
 

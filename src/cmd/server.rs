@@ -180,6 +180,7 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let slots = stats.cmd.len();
     *stats = super::Stats::default();
     stats.cmd.resize(slots, Default::default());
+    stats.net_output_bytes = x.env.net_output_bytes();
     x.st.lazyfree.reset_stats();
     Ok(Reply::ok())
 }

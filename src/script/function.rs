@@ -236,6 +236,17 @@ impl Functions {
         self.libs.is_empty()
     }
 
+    /// Bytes the functions' VM holds, 0 before its first use (INFO
+    /// `used_memory_vm_functions`).
+    pub fn vm_memory(&self) -> usize {
+        self.vm.as_ref().map_or(0, lua::Vm::used_memory)
+    }
+
+    /// Bytes of the libraries' code (INFO `used_memory_functions`).
+    pub fn code_bytes(&self) -> usize {
+        self.libs.values().map(|l| l.code.len()).sum()
+    }
+
     /// The number of functions across libraries.
     pub fn function_count(&self) -> usize {
         self.index.len()

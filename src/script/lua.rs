@@ -265,6 +265,11 @@ fn error_message(e: &mlua::Error) -> String {
 }
 
 impl Vm {
+    /// Bytes the Lua VM holds (INFO `used_memory_lua`, `used_memory_vm_*`).
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
     /// Create the VM with the sandbox and libraries installed.
     pub fn new() -> mlua::Result<Vm> {
         let lua = Lua::new_with(

@@ -161,6 +161,11 @@ impl Scripts {
         self.bodies.is_empty()
     }
 
+    /// Bytes the EVAL VM holds, 0 before its first use (INFO `used_memory_vm_eval`).
+    pub fn vm_memory(&self) -> usize {
+        self.vm.as_ref().map_or(0, lua::Vm::used_memory)
+    }
+
     /// Bytes of cached script bodies (INFO `used_memory_scripts`).
     pub fn body_bytes(&self) -> usize {
         self.bodies.values().map(|b| b.len()).sum()

@@ -270,6 +270,7 @@ async fn run<S: Socket>(
             if let Some(reply) = while_script_runs(engine, &batch[0]).await {
                 let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &batch[0], reply);
                 encode(&reply, view.resp, &mut out);
+                engine.sent(out.len());
                 sock.write_all(&out).await?;
                 out.clear();
                 batch.remove(0);
@@ -358,6 +359,7 @@ async fn run<S: Socket>(
                     encode(&o.reply, view.resp, &mut out);
                 }
                 if !out.is_empty() {
+                    engine.sent(out.len());
                     sock.write_all(&out).await?;
                     out.clear();
                 }
@@ -368,11 +370,13 @@ async fn run<S: Socket>(
                 };
                 encode(&reply, view.resp, &mut out);
                 peak.fetch_max(out.len(), Ordering::Relaxed);
+                engine.sent(out.len());
                 sock.write_all(&out).await?;
                 out.clear();
                 continue;
             }
             peak.fetch_max(out.len(), Ordering::Relaxed);
+            engine.sent(out.len());
             sock.write_all(&out).await?;
             out.clear();
             if view.close {
@@ -392,6 +396,7 @@ async fn run<S: Socket>(
         }
         if let Some(e) = proto_err {
             encode(&Reply::Error(e.to_string()), view.resp, &mut out);
+            engine.sent(out.len());
             sock.write_all(&out).await?;
             return Ok(());
         }
@@ -456,6 +461,7 @@ async fn run<S: Socket>(
                     _ = &mut stop => return Ok(()),
                 }
                 outbox.sent(msgs.len());
+                engine.sent(msgs.len());
                 continue;
             }
             r = read => r?,
@@ -495,6 +501,7 @@ async fn answer_while_busy<S: Socket>(
                     let reply = busy_transaction(in_multi, fixes, &argv, reply);
                     *buf = probe;
                     encode(&reply, 2, &mut out);
+                    engine.sent(out.len());
                     sock.write_all(&out).await?;
                     out.clear();
                 }

@@ -74,6 +74,9 @@ pub struct Engine {
     dir: PathBuf,
     /// Set once SHUTDOWN (or a fatal log failure) asks the server to stop.
     pub stopping: AtomicBool,
+    /// Bytes written to clients since startup (INFO `total_net_output_bytes`; the
+    /// connections write outside the engine lock, so it is not part of the state).
+    pub net_output_bytes: std::sync::atomic::AtomicU64,
     /// Wakes the accept loop and connections on shutdown.
     pub stop_notify: tokio::sync::Notify,
     started: Instant,
@@ -369,6 +372,12 @@ pub fn replay_units(
 }
 
 impl Engine {
+    /// Count `n` bytes written to a client (INFO `total_net_output_bytes`).
+    pub fn sent(&self, n: usize) {
+        self.net_output_bytes
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// Open the data directory, recover, and return the engine.
     pub fn open(
         config: Config,
@@ -435,6 +444,7 @@ impl Engine {
             vfs,
             dir: config.dir.clone(),
             stopping: AtomicBool::new(false),
+            net_output_bytes: std::sync::atomic::AtomicU64::new(0),
             stop_notify: tokio::sync::Notify::new(),
             started: Instant::now(),
             port: std::sync::atomic::AtomicU16::new(config.port),
@@ -1340,6 +1350,10 @@ impl Engine {
 }
 
 impl Env for Engine {
+    fn net_output_bytes(&self) -> u64 {
+        self.net_output_bytes.load(Ordering::Relaxed)
+    }
+
     fn persistence_info(&self) -> Vec<(String, String)> {
         let s = self.log.stats();
         let snap = self.snap.lock().clone();
@@ -1368,9 +1382,12 @@ impl Env for Engine {
             ),
             kv("rdb_last_save_time", (clock::now_ms() / 1000).to_string()),
             kv("rdb_last_bgsave_status", status_text.into()),
-            kv("rdb_saves", snap.installed.to_string()),
             kv("rdb_last_bgsave_time_sec", snap.last_duration_s.to_string()),
             kv("rdb_current_bgsave_time_sec", current.to_string()),
+            kv("rdb_saves", snap.installed.to_string()),
+            kv("rdb_last_cow_size", "0".into()),
+            kv("rdb_last_load_keys_expired", "0".into()),
+            kv("rdb_last_load_keys_loaded", "0".into()),
             kv("aof_enabled", "1".into()),
             kv(
                 "aof_rewrite_in_progress",
@@ -1387,11 +1404,14 @@ impl Env for Engine {
             kv("aof_current_rewrite_time_sec", current.to_string()),
             kv("aof_last_bgrewrite_status", status_text.into()),
             kv("aof_rewrites", snap.installed.to_string()),
+            kv("aof_rewrites_consecutive_failures", "0".into()),
             kv(
                 "aof_last_write_status",
                 if failed.is_some() { "err" } else { "ok" }.into(),
             ),
             kv("aof_last_cow_size", "0".into()),
+            kv("module_fork_in_progress", "0".into()),
+            kv("module_fork_last_cow_size", "0".into()),
             kv("aof_current_size", s.current_size.to_string()),
             kv("aof_base_size", snap.file_bytes.to_string()),
             kv("aof_pending_rewrite", "0".into()),
