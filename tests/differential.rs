@@ -44,10 +44,16 @@ fn kind(v: &V) -> &'static str {
 /// servers' replies compare as multisets whatever their iteration order.
 fn sorted(v: V) -> V {
     match v {
-        V::Arr(a) | V::Set(a) => {
+        // The kind stays: a RESP3 set must not compare equal to an array.
+        V::Arr(a) => {
             let mut a: Vec<V> = a.into_iter().map(sorted).collect();
             a.sort_by_key(|x| format!("{x:?}"));
             V::Arr(a)
+        }
+        V::Set(a) => {
+            let mut a: Vec<V> = a.into_iter().map(sorted).collect();
+            a.sort_by_key(|x| format!("{x:?}"));
+            V::Set(a)
         }
         V::Map(m) => {
             let mut m: Vec<(V, V)> = m.into_iter().map(|(k, v)| (sorted(k), sorted(v))).collect();
@@ -873,6 +879,8 @@ fn canon_meta(v: &V, keep: &[String], docs: bool) -> V {
         // COMMAND INFO entry: element 9 lists the subcommands' entries.
         V::Arr(f) if !docs && f.len() == 10 => {
             let mut f = f.clone();
+            // RESP3: an empty set when there are none, an array otherwise; the kind stays.
+            let as_set = matches!(&f[9], V::Set(_));
             let (V::Arr(s) | V::Set(s)) = &f[9] else {
                 return V::Arr(f);
             };
@@ -882,7 +890,7 @@ fn canon_meta(v: &V, keep: &[String], docs: bool) -> V {
                 .map(|e| canon_meta(e, keep, false))
                 .collect();
             s.sort_by_key(|e| format!("{e:?}"));
-            f[9] = V::Arr(s);
+            f[9] = if as_set { V::Set(s) } else { V::Arr(s) };
             V::Arr(f)
         }
         // COMMAND DOCS entry, RESP3: a map with an optional "subcommands" map.

@@ -166,7 +166,7 @@ fn describe(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
         .into_iter()
         .map(|c| Reply::Simple(format!("@{c}")))
         .collect();
-    let subs = spec
+    let subs: Vec<Reply> = spec
         .subcommands
         .iter()
         .map(|s| describe(s, Some(spec)))
@@ -184,7 +184,12 @@ fn describe(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Reply {
         set_of(cats),
         set_of(tips.iter().map(|t| Reply::bulk(t.as_bytes())).collect()),
         set_of(specs.iter().map(key_spec).collect()),
-        set_of(subs),
+        // Redis replies an empty set for no subcommands, else an array.
+        if subs.is_empty() {
+            set_of(subs)
+        } else {
+            Reply::Array(subs)
+        },
     ])
 }
 
