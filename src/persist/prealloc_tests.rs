@@ -392,6 +392,35 @@ fn failed_write_of_the_zero_fill_does_not_latch() {
     }
 }
 
+/// A record write that fails part way (a full disk writes a prefix) leaves the segment
+/// ending at its last whole record: a restart finds no torn tail to copy aside (on a full
+/// disk there would be no room for the side file).
+#[test]
+fn failed_record_write_is_cut_back_to_the_last_whole_record() {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::Everysec] {
+        let fs = SimFs::new();
+        let (log, _) = open(&fs, opts(policy, DEFAULT_SEGMENT_SIZE)).unwrap();
+        append_range(&log, 1, 5);
+        fs.fail_write_after(0);
+        let lsn = log.append(1006, &payload(6)).unwrap();
+        assert!(log.wait_durable_blocking(lsn).is_err(), "{policy:?}");
+        assert!(log.is_poisoned().is_some());
+        assert_eq!(
+            fs.file(&seg_path(1)).unwrap().len() as u64,
+            logical_len(5),
+            "{policy:?}"
+        );
+        drop(log);
+        let (_log, rec) = open(&fs, opts(policy, DEFAULT_SEGMENT_SIZE)).unwrap();
+        assert_records(&rec, 5);
+        assert!(rec.torn_tail.is_none() && rec.truncated_tail.is_none());
+        assert_eq!(
+            fs.files(&dir()),
+            vec!["MANIFEST", "seg-0000000000000001.log"]
+        );
+    }
+}
+
 /// Reopening a directory on a full disk: the zero fill at open fails, the server still
 /// starts and serves what the log holds.
 #[test]

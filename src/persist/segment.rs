@@ -360,9 +360,16 @@ impl SegmentWriter {
     /// the end of the file. On error the log must latch: an unknown prefix may have been
     /// written.
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.file
-            .write_at(self.len, bytes)
-            .map_err(|e| StorageError::io(&self.path, e))?;
+        if let Err(e) = self.file.write_at(self.len, bytes) {
+            // Cut whatever part of the batch reached the file (a full disk writes a prefix):
+            // the segment then ends at its last whole record, so a restart finds no torn
+            // tail it would have to copy aside on a disk with no room left. Best effort:
+            // the log latches either way, and recovery handles a tail left behind.
+            if self.vfs.truncate(&self.path, self.len).is_ok() {
+                self.alloc_end = self.len;
+            }
+            return Err(StorageError::io(&self.path, e));
+        }
         self.len += bytes.len() as u64;
         self.alloc_end = self.alloc_end.max(self.len);
         Ok(())
