@@ -29,6 +29,7 @@ fn kind(v: &V) -> &'static str {
         V::Int(_) => "int",
         V::Bulk(_) => "bulk",
         V::Nil => "nil",
+        V::NilArr => "nil array",
         V::Arr(_) => "array",
         V::Map(_) => "map",
         V::Set(_) => "set",
@@ -89,6 +90,7 @@ fn show(v: &V) -> String {
         V::Int(n) => format!(":{n}"),
         V::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
         V::Nil => "nil".into(),
+        V::NilArr => "*-1".into(),
         V::Arr(a) => format!("[{}]", list(a)),
         V::Set(a) => format!("~{{{}}}", list(a)),
         V::Push(a) => format!(">[{}]", list(a)),
@@ -129,8 +131,8 @@ fn run_script(name: &str, text: &str, full: bool) -> Vec<String> {
         return Vec::new();
     };
     let strata = TestServer::start(&[]);
-    let mut a = strata.raw();
-    let mut b = oracle.raw();
+    let mut a = strata.raw().strict_nulls();
+    let mut b = oracle.raw().strict_nulls();
     let mut bad = Vec::new();
     for (lineno, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -87,14 +87,28 @@ fn park(
     deadline_ms: i64,
     timeout_reply: Reply,
 ) -> Result<Reply, CmdError> {
-    if x.may_block() {
-        x.block = Some(BlockRequest {
-            keys,
-            deadline_ms,
-            timeout_reply: timeout_reply.clone(),
-            argv: None,
-        });
+    park_or(x, keys, deadline_ms, timeout_reply.clone(), timeout_reply)
+}
+
+/// [`park`] for the commands whose reply when they may not block (MULTI, scripts)
+/// differs from their timeout reply: Redis answers BLMOVE and BRPOPLPUSH with a null
+/// bulk string there, but with a null array when the wait times out.
+fn park_or(
+    x: &mut Exec<'_>,
+    keys: Vec<Bytes>,
+    deadline_ms: i64,
+    timeout_reply: Reply,
+    no_block_reply: Reply,
+) -> Result<Reply, CmdError> {
+    if !x.may_block() {
+        return Ok(no_block_reply);
     }
+    x.block = Some(BlockRequest {
+        keys,
+        deadline_ms,
+        timeout_reply: timeout_reply.clone(),
+        argv: None,
+    });
     Ok(timeout_reply)
 }
 
@@ -135,7 +149,7 @@ fn blmove(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if ready(x, &a[1], true)? {
         return run(x, argv!["LMOVE", a[1], a[2], from, to]);
     }
-    park(x, vec![a[1].clone()], dl, Reply::Null)
+    park_or(x, vec![a[1].clone()], dl, Reply::NullArray, Reply::Null)
 }
 
 fn brpoplpush(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -143,7 +157,7 @@ fn brpoplpush(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if ready(x, &a[1], true)? {
         return run(x, argv!["RPOPLPUSH", a[1], a[2]]);
     }
-    park(x, vec![a[1].clone()], dl, Reply::Null)
+    park_or(x, vec![a[1].clone()], dl, Reply::NullArray, Reply::Null)
 }
 
 /// Shared by BLMPOP/BZMPOP: `timeout numkeys key… WHERE [COUNT n]`.

@@ -116,6 +116,9 @@ pub enum V {
     Int(i64),
     Bulk(Vec<u8>),
     Nil,
+    /// RESP2 `*-1`, only from a [`RawClient::strict_nulls`] client (others read it as
+    /// [`V::Nil`], like `$-1`).
+    NilArr,
     Arr(Vec<V>),
     Map(Vec<(V, V)>),
     Set(Vec<V>),
@@ -156,6 +159,8 @@ impl V {
 pub struct RawClient {
     r: BufReader<TcpStream>,
     w: TcpStream,
+    /// Read RESP2 `*-1` as [`V::NilArr`] instead of [`V::Nil`].
+    strict_nulls: bool,
 }
 
 impl RawClient {
@@ -166,7 +171,15 @@ impl RawClient {
         RawClient {
             r: BufReader::new(s.try_clone().expect("clone")),
             w: s,
+            strict_nulls: false,
         }
+    }
+
+    /// Tell a null array (`*-1`) from a null bulk string (`$-1`): differential tests
+    /// compare the two servers' RESP2 null kinds.
+    pub fn strict_nulls(mut self) -> RawClient {
+        self.strict_nulls = true;
+        self
     }
 
     /// Send raw bytes.
@@ -274,7 +287,9 @@ impl RawClient {
             }
             b'*' | b'~' | b'>' => {
                 let n: i64 = body.parse().expect("len");
-                if n < 0 {
+                if n < 0 && self.strict_nulls {
+                    V::NilArr
+                } else if n < 0 {
                     V::Nil
                 } else {
                     let items: Vec<V> = (0..n).map(|_| self.read()).collect();
