@@ -66,7 +66,9 @@ class Conn:
             return None if n < 0 else (b"$", self.f.read(n + 2)[:-2])
         if kind in (b"*", b">"):
             n = int(body)
-            return None if n < 0 else [self.read() for _ in range(n)]
+            # A null array (*-1) is not a null bulk string ($-1): clients see the same
+            # nil, but the bytes differ.
+            return (b"*", b"-1") if n < 0 else [self.read() for _ in range(n)]
         # RESP3
         if kind == b"%":
             pairs = [(self.read(), self.read()) for _ in range(int(body))]
