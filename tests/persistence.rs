@@ -389,3 +389,93 @@ fn everysec_fsyncs_within_a_second_or_two() {
         }
     }
 }
+
+/// INFO persistence field `name` of `c`.
+fn persistence_field(c: &mut common::RawClient, name: &str) -> String {
+    let info = c.cmd(&["INFO", "persistence"]).text();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .to_string()
+}
+
+/// Waits until no snapshot runs.
+fn wait_bgsave_done(c: &mut common::RawClient) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while persistence_field(c, "rdb_bgsave_in_progress") != "0" {
+        assert!(std::time::Instant::now() < deadline, "snapshot never ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A snapshot whose file cannot be written (a full disk) fails without leaving its file
+/// behind (it would hold the space a restart needs), shows in INFO, counts consecutive
+/// failures, and leaves the log serving; the next snapshot that works resets the count.
+#[test]
+fn failed_snapshot_leaves_no_file_and_is_counted() {
+    let mut covered_mid_job = false;
+    for n in [0u64, 1, 2, 4, 8, 16, 32] {
+        let fs = Arc::new(SimFs::new());
+        let s = TestServer::start_in(&sim_dir(), &[], fs.clone() as Arc<dyn Vfs>);
+        let mut c = s.raw();
+        // Incompressible values: the snapshot writes many blocks.
+        assert_eq!(
+            c.cmd(&["DEBUG", "POPULATE", "3000", "k", "1000"]),
+            V::Simple("OK".into())
+        );
+        for i in 0..3000 {
+            let v: String = (0..64)
+                .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
+                .collect();
+            c.cmd(&["APPEND", &format!("k:{i}"), &v]);
+        }
+        fs.fail_write_after(n);
+        let started = c.cmd(&["BGSAVE"]);
+        wait_bgsave_done(&mut c);
+        if persistence_field(&mut c, "aof_last_write_status") != "ok" {
+            // The failure hit the log's own rotation, not the snapshot: a different test.
+            continue;
+        }
+        if persistence_field(&mut c, "rdb_last_bgsave_status") == "ok" {
+            // The snapshot made fewer than n + 1 writes.
+            assert!(
+                n > 0,
+                "the first write failed and the snapshot still succeeded"
+            );
+            continue;
+        }
+        assert_eq!(
+            persistence_field(&mut c, "rdb_last_bgsave_status"),
+            "err",
+            "n={n}: {started:?}"
+        );
+        assert_eq!(
+            persistence_field(&mut c, "aof_rewrites_consecutive_failures"),
+            "1",
+            "n={n}"
+        );
+        covered_mid_job |= matches!(started, V::Simple(_));
+        let files = fs.files(&sim_dir());
+        assert!(
+            files.iter().all(|f| !f.starts_with("snap-")),
+            "n={n}: {files:?}"
+        );
+        // The log serves on; a snapshot that works resets the count.
+        assert_eq!(c.cmd(&["SET", "after", "1"]), V::Simple("OK".into()));
+        c.cmd(&["BGSAVE"]);
+        wait_bgsave_done(&mut c);
+        assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "ok");
+        assert_eq!(
+            persistence_field(&mut c, "aof_rewrites_consecutive_failures"),
+            "0"
+        );
+        let files = fs.files(&sim_dir());
+        assert_eq!(
+            files.iter().filter(|f| f.starts_with("snap-")).count(),
+            1,
+            "{files:?}"
+        );
+    }
+    assert!(covered_mid_job, "no failure fell inside a running snapshot");
+}

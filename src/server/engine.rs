@@ -1099,7 +1099,7 @@ impl Engine {
                 Err(e) => {
                     // (INFO persistence shows a snapshot that could not even start, as a
                     // failed one: rdb_last_bgsave_status:err.)
-                    status.last_error = Some(e.to_string());
+                    status.note_failure(e.to_string());
                     return Err(Busy::Failed(e.to_string()));
                 }
             };
@@ -1266,6 +1266,31 @@ impl Engine {
         self.end_job(job, started, result, None);
     }
 
+    /// A failed job's files: its `.tmp` and, unless the MANIFEST names it (the install
+    /// published it and a later step failed), its final file. Redis likewise removes its
+    /// temp file at once: on a full disk a dead half-written snapshot would hold the space
+    /// a restart needs.
+    fn remove_failed_snapshot(&self, lsn: u64) {
+        let fin = self
+            .dir
+            .join(crate::persist::snapshot::snapshot_file_name(lsn));
+        let mut tmp = fin.clone().into_os_string();
+        tmp.push(".tmp");
+        let mut gone = vec![std::path::PathBuf::from(tmp)];
+        if self.log.snapshot_lsn() != Some(lsn) {
+            gone.push(fin);
+        }
+        for p in gone {
+            match self.vfs.remove(&p) {
+                Ok(()) => tracing::info!(file = %p.display(), "removed the failed snapshot's file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %p.display(), error = %e, "cannot remove the failed snapshot's file")
+                }
+            }
+        }
+    }
+
     /// Conclude a background job under the engine lock and start the next one if a
     /// BGREWRITEAOF was scheduled meanwhile.
     fn end_job(
@@ -1281,7 +1306,13 @@ impl Engine {
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
         let result = result.map_err(|e| e.to_string());
-        if let Ok((info, segs)) = job.conclude(&mut st, &mut status, started, result) {
+        let lsn = job.lsn();
+        let concluded = job.conclude(&mut st, &mut status, started, result);
+        if concluded.is_err() {
+            // Under the engine lock, so no new job (same LSN) can have started.
+            self.remove_failed_snapshot(lsn);
+        }
+        if let Ok((info, segs)) = concluded {
             tracing::info!(
                 lsn = info.lsn,
                 items = info.items,
@@ -1333,7 +1364,7 @@ impl Engine {
         }
         let (running, base) = {
             let s = self.snap.lock();
-            (s.running.is_some(), s.file_bytes)
+            (s.running.is_some() || s.auto_backoff(), s.file_bytes)
         };
         let log_bytes = self.log.stats().current_size;
         if !running && log_bytes >= min && log_bytes.saturating_mul(100) >= base.saturating_mul(pct)
@@ -1404,7 +1435,10 @@ impl Env for Engine {
             kv("aof_current_rewrite_time_sec", current.to_string()),
             kv("aof_last_bgrewrite_status", status_text.into()),
             kv("aof_rewrites", snap.installed.to_string()),
-            kv("aof_rewrites_consecutive_failures", "0".into()),
+            kv(
+                "aof_rewrites_consecutive_failures",
+                snap.consecutive_failures.to_string(),
+            ),
             kv(
                 "aof_last_write_status",
                 if failed.is_some() { "err" } else { "ok" }.into(),

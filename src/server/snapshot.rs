@@ -94,6 +94,35 @@ pub struct SnapStatus {
     pub scheduled: bool,
     /// Largest number of entries a write copied for a running snapshot in one job.
     pub last_copied: u64,
+    /// Jobs that failed in a row (INFO `aof_rewrites_consecutive_failures`), and when the
+    /// last one did: automatic snapshots back off after three, as Redis's AOF rewrites.
+    pub consecutive_failures: u64,
+    pub failed_at: Option<Instant>,
+}
+
+impl SnapStatus {
+    /// A job failed (or could not start).
+    pub fn note_failure(&mut self, error: String) {
+        self.last_error = Some(error);
+        self.consecutive_failures += 1;
+        self.failed_at = Some(Instant::now());
+    }
+
+    /// Whether automatic snapshots wait now: after three failures in a row, 1 minute, then
+    /// twice as long after each further failure, at most an hour (Redis's
+    /// `aofRewriteLimited`). A BGSAVE or BGREWRITEAOF asked for is never held back.
+    pub fn auto_backoff(&self) -> bool {
+        const THRESHOLD: u64 = 3;
+        let Some(at) = self.failed_at else {
+            return false;
+        };
+        if self.consecutive_failures < THRESHOLD {
+            return false;
+        }
+        let doublings = u32::try_from(self.consecutive_failures - THRESHOLD).unwrap_or(u32::MAX);
+        let minutes = 1u64.checked_shl(doublings).unwrap_or(u64::MAX).min(60);
+        at.elapsed() < std::time::Duration::from_secs(minutes * 60)
+    }
 }
 
 /// Why a job stopped early.
@@ -431,13 +460,15 @@ impl Job {
                 status.bytes_reclaimed += reclaimed;
                 status.segments_retired += segs;
                 status.last_error = None;
+                status.consecutive_failures = 0;
+                status.failed_at = None;
                 status.last_copied = self.copied;
                 Ok((info, segs))
             }
             Err(e) => {
                 self.abandon(st);
                 tracing::error!("snapshot failed: {e}");
-                status.last_error = Some(e.clone());
+                status.note_failure(e.clone());
                 Err(e)
             }
         }
@@ -718,5 +749,29 @@ mod tests {
         decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
         let got = dump(&ks);
         assert!(got == before, "{}", diff(&before, &got));
+    }
+
+    /// Automatic snapshots back off after three failures in a row, as Redis's AOF
+    /// rewrites (1 minute, doubling, at most an hour); a success ends it.
+    #[test]
+    fn auto_snapshots_back_off_after_three_failures() {
+        let mut s = SnapStatus::default();
+        assert!(!s.auto_backoff());
+        s.note_failure("a".into());
+        s.note_failure("b".into());
+        assert!(!s.auto_backoff());
+        s.note_failure("c".into());
+        assert!(s.auto_backoff());
+        assert_eq!(s.consecutive_failures, 3);
+        // An hour at most: long past the last failure, no wait.
+        s.consecutive_failures = 60;
+        s.failed_at = Instant::now().checked_sub(std::time::Duration::from_secs(3601));
+        if s.failed_at.is_some() {
+            assert!(!s.auto_backoff());
+        }
+        s.failed_at = Instant::now().checked_sub(std::time::Duration::from_secs(3599));
+        if s.failed_at.is_some() {
+            assert!(s.auto_backoff());
+        }
     }
 }
