@@ -1233,6 +1233,51 @@ impl Default for Config {
     }
 }
 
+/// `client-output-buffer-limit` as Redis 7.0 takes it: groups of `<class> <hard> <soft>
+/// <soft_seconds>` (class normal, replica/slave or pubsub; memory values with units)
+/// applied over `current`; the result lists all three classes in bytes, as CONFIG GET
+/// shows them. Errors are Redis's texts.
+pub fn output_buffer_limits(current: &str, value: &str) -> Result<String, &'static str> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let mut limits = [[0u64; 3]; 3];
+    let cur: Vec<&str> = current.split_whitespace().collect();
+    for g in cur.chunks_exact(4) {
+        if let Some(i) = CLASSES.iter().position(|c| g[0].eq_ignore_ascii_case(c)) {
+            for k in 0..3 {
+                limits[i][k] = parse_memory(g[k + 1]).unwrap_or(0);
+            }
+        }
+    }
+    let args: Vec<&str> = value.split_whitespace().collect();
+    if !args.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.");
+    }
+    for g in args.chunks_exact(4) {
+        let class = g[0].to_ascii_lowercase();
+        let i = match class.as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration."),
+        };
+        let bad = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(g[1]).ok_or(bad)?;
+        let soft = parse_memory(g[2]).ok_or(bad)?;
+        let secs = g[3]
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or(bad)?;
+        limits[i] = [hard, soft, secs];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
 /// Parse a memory amount with Redis's units: `b`, `k`/`kb`, `m`/`mb`, `g`/`gb` (case-insensitive;
 /// `k` = 1000, `kb` = 1024). A bare number is bytes; no digits at all is 0, as in Redis.
 pub fn parse_memory(s: &str) -> Option<u64> {
@@ -1479,6 +1524,10 @@ impl Config {
                     .with_opts(opts));
                 }
                 l
+            }
+            Kind::Str if d.name == "client-output-buffer-limit" => {
+                let current = self.get(d.name).unwrap_or_default();
+                output_buffer_limits(&current, value).map_err(bad)?
             }
             Kind::Str => value.to_string(),
         };
@@ -1737,6 +1786,52 @@ mod tests {
         c.apply_file_text("unixsocket /tmp/r.sock\nunixsocketperm 700\n")
             .expect("unixsocket");
         assert_eq!(c.get("unixsocket").as_deref(), Some("/tmp/r.sock"));
+    }
+
+    /// CONFIG SET client-output-buffer-limit as Redis 7.0: groups of four applied over
+    /// the current limits, all three classes listed back in bytes; Redis's error texts.
+    #[test]
+    fn output_buffer_limits_parse() {
+        let mut c = Config::default();
+        c.set(
+            "client-output-buffer-limit",
+            "normal 1mb 2mb 60 replica 3mb 4mb 70 pubsub 5mb 6mb 80",
+            true,
+        )
+        .expect("set");
+        assert_eq!(
+            c.get("client-output-buffer-limit").as_deref(),
+            Some("normal 1048576 2097152 60 slave 3145728 4194304 70 pubsub 5242880 6291456 80")
+        );
+        c.set("client-output-buffer-limit", "pubsub 100000 0 0", true)
+            .expect("set");
+        assert_eq!(
+            c.get("client-output-buffer-limit").as_deref(),
+            Some("normal 1048576 2097152 60 slave 3145728 4194304 70 pubsub 100000 0 0")
+        );
+        for (v, err) in [
+            ("wrong number", "Wrong number of arguments"),
+            ("invalid_class 10mb 10mb 60", "Invalid client class"),
+            ("master 10mb 10mb 60", "Invalid client class"),
+            (
+                "normal 10mbs 10mb 60",
+                "Error in hard, soft or soft_seconds",
+            ),
+            (
+                "replica 10mb 10mbs 60",
+                "Error in hard, soft or soft_seconds",
+            ),
+            (
+                "pubsub 10mb 10mb 60s",
+                "Error in hard, soft or soft_seconds",
+            ),
+        ] {
+            let e = c
+                .set("client-output-buffer-limit", v, true)
+                .expect_err(v)
+                .to_string();
+            assert!(e.contains(err), "{v}: {e}");
+        }
     }
 
     #[test]

@@ -205,6 +205,12 @@ fn config_word(name: &str, value: &str) -> String {
 /// value, later duplicates are dropped, comments and blank lines stay, and directives
 /// that differ from their default but are absent are appended (Redis `rewriteConfig`).
 pub fn rewrite_config_text(old: &str, cfg: &Config) -> String {
+    rewrite_config_text_with(old, cfg, false)
+}
+
+/// `rewrite_config_text`; with `force_all` (DEBUG CONFIG-REWRITE-FORCE-ALL) directives at
+/// their default value are written too.
+pub fn rewrite_config_text_with(old: &str, cfg: &Config, force_all: bool) -> String {
     let defaults = Config::default();
     let mut written: Vec<&'static str> = Vec::new();
     let mut out = String::new();
@@ -229,7 +235,7 @@ pub fn rewrite_config_text(old: &str, cfg: &Config) -> String {
     let mut header = false;
     for n in Config::names() {
         let v = cfg.get(n).unwrap_or_default();
-        if written.contains(&n) || defaults.get(n).unwrap_or_default() == v {
+        if written.contains(&n) || (!force_all && defaults.get(n).unwrap_or_default() == v) {
             continue;
         }
         if !header {
@@ -266,6 +272,11 @@ pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
 }
 
 fn config_rewrite(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    rewrite_config_file(x, false)
+}
+
+/// CONFIG REWRITE, or with `force_all` DEBUG CONFIG-REWRITE-FORCE-ALL (every directive).
+fn rewrite_config_file(x: &mut Exec<'_>, force_all: bool) -> Result<Reply, CmdError> {
     let file = x
         .env
         .server_info()
@@ -282,7 +293,7 @@ fn config_rewrite(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(CmdError::err(format!("Rewriting config file: {e}"))),
     };
-    let text = rewrite_config_text(&old, &x.st.config);
+    let text = rewrite_config_text_with(&old, &x.st.config, force_all);
     replace_file(path, &text).map_err(|e| CmdError::err(format!("Rewriting config file: {e}")))?;
     Ok(Reply::ok())
 }
@@ -410,6 +421,9 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    Accepted and ignored (Redis internals strata does not have).",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "CONFIG-REWRITE-FORCE-ALL",
+                "    Like CONFIG REWRITE but writes all configuration options, including",
+                "    keywords not listed in original configuration file or default values.",
                 "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
                 "    Enables or disables checksum checks for RESTORE's payload.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -475,6 +489,9 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "The value stored at the specified key is not represented using an hash table",
             )),
         };
+    }
+    if is(sub, "config-rewrite-force-all") && a.len() == 2 {
+        return rewrite_config_file(x, true);
     }
     if is(sub, "set-skip-checksum-validation") && a.len() == 3 {
         x.st.skip_checksum_validation = arg_i64(&a[2])? != 0;
@@ -1065,6 +1082,27 @@ mod tests {
             (5, "everysec")
         );
         assert_eq!(*t.env.changed.borrow(), ["hz", "appendfsync"]);
+    }
+
+    /// DEBUG CONFIG-REWRITE-FORCE-ALL's text names every directive, and a server started
+    /// from it has the same configuration (Redis's "CONFIG REWRITE sanity").
+    #[test]
+    fn config_rewrite_force_all_round_trips() {
+        let mut cfg = Config::default();
+        cfg.apply_file_text("save 900 1\nnotify-keyspace-events KEA\nport 7001\n")
+            .expect("conf");
+        let text = super::rewrite_config_text_with("port 7001\n", &cfg, true);
+        for n in Config::names() {
+            assert!(
+                text.lines().any(|l| l.split_whitespace().next() == Some(n)),
+                "{n} missing"
+            );
+        }
+        let mut back = Config::default();
+        back.apply_file_text(&text).expect("reload");
+        for n in Config::names() {
+            assert_eq!(back.get(n), cfg.get(n), "{n}");
+        }
     }
 
     #[test]
