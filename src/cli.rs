@@ -108,32 +108,63 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
         if !first.starts_with("--") {
             let text = std::fs::read_to_string(first)
                 .map_err(|e| format!("cannot read config file {first}: {e}"))?;
-            config
-                .apply_file_text(&text)
-                .map_err(|e| format!("config file {first}: {e}"))?;
+            config.apply_file_text(&text).map_err(|e| e.report(first))?;
             file = Some(PathBuf::from(first));
             rest = &args[1..];
         }
     }
-    let mut i = 0;
-    while i < rest.len() {
-        let Some(name) = rest[i].strip_prefix("--") else {
-            return Err(format!("expected a --directive, found '{}'", rest[i]));
-        };
-        let mut vals = Vec::new();
-        i += 1;
-        while i < rest.len() && !rest[i].starts_with("--") {
-            vals.push(rest[i].clone());
-            i += 1;
-        }
-        if vals.is_empty() && name != "save" {
-            return Err(format!("directive --{name} needs a value"));
-        }
-        config
-            .set(name, &vals.join(" "), false)
-            .map_err(|e| e.to_string())?;
+    for (name, vals) in option_groups(rest)? {
+        config.set_args(&name, &vals).map_err(|e| {
+            crate::config::LoadError {
+                line: None,
+                text: crate::config::repr_line(&name, &vals),
+                reason: e.reason(),
+            }
+            .report("")
+        })?;
     }
     Ok((config, file))
+}
+
+/// Group `--name value ...` arguments as redis-server does: an argument starting with
+/// `--` names an option, unless the option before it has no value yet (then it is that
+/// value: `--port --bla` sets port to "--bla"); `"--name value"` in one argument is both;
+/// a bare `--save` (last, or before another option) means `--save ""`; arguments before
+/// any option are a `name value ...` line.
+fn option_groups(rest: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let mut last_has_value = true;
+    for (j, a) in rest.iter().enumerate() {
+        match a.strip_prefix("--") {
+            Some(opt) if last_has_value => {
+                let mut words = crate::config::crate_split(opt)
+                    .ok_or_else(|| format!("unbalanced quotes in '{a}'"))?
+                    .into_iter();
+                let name = words.next().unwrap_or_default();
+                let vals: Vec<String> = words.collect();
+                last_has_value = !vals.is_empty();
+                if !last_has_value
+                    && name.eq_ignore_ascii_case("save")
+                    && rest.get(j + 1).is_none_or(|n| n.starts_with("--"))
+                {
+                    groups.push((name, vec![String::new()]));
+                    last_has_value = true;
+                    continue;
+                }
+                groups.push((name, vals));
+            }
+            _ => {
+                match groups.last_mut() {
+                    Some((_, vals)) => vals.push(a.clone()),
+                    // Before any option redis-server reads `name value ...` as a line of
+                    // the file (`redis-server loglevel verbose` works there).
+                    None => groups.push((a.clone(), Vec::new())),
+                }
+                last_has_value = true;
+            }
+        }
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]
@@ -159,12 +190,83 @@ mod tests {
         assert_eq!(c.port, 7000);
         assert_eq!(c.bind, ["127.0.0.1", "::1"]);
         assert!(f.is_none());
-        assert!(server_config(&s(&["--nope", "1"]))
-            .unwrap_err()
-            .contains("unknown directive"));
+        let e = server_config(&s(&["--nope", "1"])).unwrap_err();
+        assert!(
+            e.contains("'nope \"1\"'") && e.contains("Bad directive"),
+            "{e}"
+        );
         assert!(server_config(&s(&["--port", "x"])).is_err());
         assert!(server_config(&s(&["--port"])).is_err());
         let (c, _) = server_config(&s(&["--save", "", "--maxmemory", "1gb"])).unwrap();
         assert_eq!(c.get("maxmemory").unwrap(), (1u64 << 30).to_string());
+    }
+
+    /// redis-server's command-line grouping and error report (Redis's introspection test
+    /// "redis-server command line arguments - error cases"): the offending option as
+    /// `'name "arg" ...'` and Redis's reason.
+    #[test]
+    fn command_line_errors_as_redis() {
+        for (args, want) in [
+            (&["--port"][..], "'port'\nwrong number of arguments"),
+            (
+                &["--port", "6380", "--loglevel"],
+                "'loglevel'\nwrong number of arguments",
+            ),
+            (
+                &["--port", "6379", "6380"],
+                "'port \"6379\" \"6380\"'\nwrong number of arguments",
+            ),
+            (
+                &["--port", "--loglevel", "verbose"],
+                "'port \"--loglevel\" \"verbose\"'\nwrong number of arguments",
+            ),
+            (
+                &["--port", "--bla", "--loglevel", "verbose"],
+                "'port \"--bla\"'\nargument couldn't be parsed into an integer",
+            ),
+            (
+                &["--logfile", "--my--log--file", "--loglevel", "--bla"],
+                "'loglevel \"--bla\"'\nargument(s) must be one of the following",
+            ),
+            (
+                &["--shutdown-on-sigint"],
+                "'shutdown-on-sigint'\nargument(s) must be one of the following",
+            ),
+            (
+                &["--replicaof", "127.0.0.1", "abc"],
+                "'replicaof \"127.0.0.1\" \"abc\"'\nInvalid master port",
+            ),
+            (
+                &["--replicaof", "--127.0.0.1", "--abc"],
+                "'replicaof \"--127.0.0.1\"'\nBad directive or wrong number of arguments",
+            ),
+        ] {
+            let e = server_config(&s(args)).unwrap_err();
+            assert!(e.contains("FATAL CONFIG FILE ERROR"), "{args:?}: {e}");
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        // Name and value in one argument; a bare --save clears.
+        let (c, _) = server_config(&s(&["--maxmemory 700mb", "--save", "--port", "7001"])).unwrap();
+        assert_eq!(c.get("maxmemory").unwrap(), (700u64 << 20).to_string());
+        assert_eq!(c.get("save").unwrap(), "");
+        assert_eq!(c.port, 7001);
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("r.conf");
+        std::fs::write(&conf, "port 7002\n").unwrap();
+        let (c, _) = server_config(&s(&[
+            conf.to_str().unwrap(),
+            "loglevel",
+            "verbose",
+            "--maxmemory '700mb'",
+            "--proc-title-template",
+            "--my--title",
+        ]))
+        .unwrap();
+        assert_eq!(c.loglevel, "verbose");
+        assert_eq!(c.port, 7002);
+        assert_eq!(c.get("maxmemory").unwrap(), (700u64 << 20).to_string());
+        assert_eq!(c.get("proc-title-template").unwrap(), "--my--title");
+        let (c, _) = server_config(&s(&["--shutdown-on-sigint", "now force"])).unwrap();
+        assert_eq!(c.get("shutdown-on-sigint").unwrap(), "now force");
     }
 }

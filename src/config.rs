@@ -1233,6 +1233,39 @@ impl Default for Config {
     }
 }
 
+/// `shutdown-on-sigint` / `shutdown-on-sigterm`: flags among save, nosave, now, force
+/// (or `default`, none), listed back in that order as Redis does; None if empty or
+/// unknown.
+fn shutdown_flags(value: &str) -> Option<String> {
+    const FLAGS: [&str; 4] = ["save", "nosave", "now", "force"];
+    let words: Vec<String> = value
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut on = [false; 4];
+    for w in &words {
+        match FLAGS.iter().position(|f| f == w) {
+            Some(i) => on[i] = true,
+            None if w == "default" => {}
+            None => return None,
+        }
+    }
+    let out: Vec<&str> = FLAGS
+        .iter()
+        .zip(on)
+        .filter(|(_, b)| *b)
+        .map(|(f, _)| *f)
+        .collect();
+    Some(if out.is_empty() {
+        "default".to_string()
+    } else {
+        out.join(" ")
+    })
+}
+
 /// `client-output-buffer-limit` as Redis 7.0 takes it: groups of `<class> <hard> <soft>
 /// <soft_seconds>` (class normal, replica/slave or pubsub; memory values with units)
 /// applied over `current`; the result lists all three classes in bytes, as CONFIG GET
@@ -1337,6 +1370,92 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// The reason alone, in Redis's words, as its FATAL CONFIG FILE ERROR report prints it
+    /// under the offending line.
+    pub fn reason(&self) -> String {
+        match self {
+            ConfigError::Unknown(_) => "Bad directive or wrong number of arguments".into(),
+            ConfigError::Immutable(n) => format!("'{n}' can't be changed at runtime"),
+            ConfigError::BadValue(_, why) => why.clone(),
+        }
+    }
+}
+
+/// A config file line or command-line option that could not be applied: the line as
+/// Redis shows it (`name "arg" ...`), its number (None for the command line) and why.
+#[derive(Debug)]
+pub struct LoadError {
+    /// 1-based line number in the file; None for a command-line option.
+    pub line: Option<usize>,
+    /// The offending line, Redis's way (`port "6379" "6380"`).
+    pub text: String,
+    /// Why, in Redis's words where it has them.
+    pub reason: String,
+}
+
+impl LoadError {
+    /// Redis's report for a bad configuration (`*** FATAL CONFIG FILE ERROR ***`, the
+    /// line after `>>>`, then the reason).
+    pub fn report(&self, source: &str) -> String {
+        let at = match self.line {
+            Some(n) => format!("Reading the configuration file {source}, at line {n}"),
+            None => "Reading the command line arguments".to_string(),
+        };
+        format!(
+            "\n*** FATAL CONFIG FILE ERROR (strata {}) ***\n{at}\n>>> '{}'\n{}",
+            crate::STRATA_VERSION,
+            self.text,
+            self.reason
+        )
+    }
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "line {n}: '{}': {}", self.text, self.reason),
+            None => write!(f, "'{}': {}", self.text, self.reason),
+        }
+    }
+}
+
+/// `name` then each argument quoted as Redis's `sdscatrepr` quotes it.
+pub fn repr_line(name: &str, args: &[String]) -> String {
+    let mut out = name.to_string();
+    for a in args {
+        out.push_str(" \"");
+        for b in a.bytes() {
+            match b {
+                b'\\' => out.push_str("\\\\"),
+                b'"' => out.push_str("\\\""),
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0x07 => out.push_str("\\a"),
+                0x08 => out.push_str("\\b"),
+                0x20..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+/// Directives that take any number of arguments (Redis's MULTI_ARG_CONFIG ones, and
+/// `user`); every other one takes exactly one (`replicaof` two).
+const MULTI_ARG: &[&str] = &[
+    "save",
+    "bind",
+    "client-output-buffer-limit",
+    "oom-score-adj-values",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "latency-tracking-info-percentiles",
+    "user",
+];
 
 fn find(name: &str) -> Option<&'static Directive> {
     let name = name.to_ascii_lowercase();
@@ -1525,6 +1644,10 @@ impl Config {
                 }
                 l
             }
+            Kind::Str if d.name.starts_with("shutdown-on-sig") => shutdown_flags(value)
+                .ok_or_else(|| {
+                    bad("argument(s) must be one of the following: default, save, nosave, now, force")
+                })?,
             Kind::Str if d.name == "client-output-buffer-limit" => {
                 let current = self.get(d.name).unwrap_or_default();
                 output_buffer_limits(&current, value).map_err(bad)?
@@ -1596,21 +1719,55 @@ impl Config {
         Ok(())
     }
 
+    /// Apply one config-file line or command-line option, `name` and its arguments, as
+    /// Redis's loader does: a directive of one argument given another number is "wrong
+    /// number of arguments"; `replicaof` checks its port first.
+    pub fn set_args(&mut self, name: &str, args: &[String]) -> Result<(), ConfigError> {
+        let lname = name.to_ascii_lowercase();
+        let wrong = || ConfigError::BadValue(name.to_string(), "wrong number of arguments".into());
+        if lname == "replicaof" || lname == "slaveof" {
+            if args.len() != 2 {
+                return Err(ConfigError::Unknown(name.to_string()));
+            }
+            if args[1].parse::<u16>().is_err() {
+                return Err(ConfigError::BadValue(
+                    name.to_string(),
+                    "Invalid master port".into(),
+                ));
+            }
+            return self.set(name, &args.join(" "), false);
+        }
+        if find(&lname).is_none() && lname != "user" {
+            return Err(ConfigError::Unknown(name.to_string()));
+        }
+        let multi = MULTI_ARG.contains(&lname.as_str());
+        if !multi && args.len() != 1 {
+            return Err(wrong());
+        }
+        self.set(name, &args.join(" "), false)
+    }
+
     /// Apply a redis.conf-style text: one `name value…` per line, `#` comments,
     /// quoted values allowed.
-    pub fn apply_file_text(&mut self, text: &str) -> Result<(), String> {
+    pub fn apply_file_text(&mut self, text: &str) -> Result<(), LoadError> {
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let args =
-                crate_split(line).ok_or_else(|| format!("line {}: unbalanced quotes", i + 1))?;
+            let args = crate_split(line).ok_or_else(|| LoadError {
+                line: Some(i + 1),
+                text: line.to_string(),
+                reason: "Unbalanced quotes in configuration line".into(),
+            })?;
             let Some((name, rest)) = args.split_first() else {
                 continue;
             };
-            self.set(name, &rest.join(" "), false)
-                .map_err(|e| format!("line {}: {e}", i + 1))?;
+            self.set_args(name, rest).map_err(|e| LoadError {
+                line: Some(i + 1),
+                text: line.to_string(),
+                reason: e.reason(),
+            })?;
         }
         Ok(())
     }
@@ -1717,7 +1874,7 @@ impl WithOpts for ConfigError {
 }
 
 /// Split a config line into words, honouring double and single quotes.
-fn crate_split(line: &str) -> Option<Vec<String>> {
+pub(crate) fn crate_split(line: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
