@@ -5,7 +5,11 @@
 # everysec, and prints a markdown table with requests/s and the strata/redis ratio.
 #
 # Usage: tools/bench-e2e.sh [-n REQUESTS] [-t TESTS] [-c CLIENTS] [--policies "always everysec"]
-#                            [--pipes "1 16"] [--cmd "ZRANGEBYSCORE bench:z 0 100"]... [--prep "cmd"]...
+#                            [--pipes "1 16"] [--pipe-scale K]
+#                            [--cmd "ZRANGEBYSCORE bench:z 0 100"]... [--prep "cmd"]...
+# Pipelined tests (-P > 1) of SET/GET/INCR run K x REQUESTS (default K = 5): at -P 16 they
+# are ~10x faster, and a run of a few hundred milliseconds measured noise more than servers
+# (benches/RESULTS.md, session 6).
 # --cmd adds a custom command benchmark (redis-benchmark's trailing command form); --prep
 # runs a command on both servers first (e.g. to fill a sorted set for ZRANGEBYSCORE).
 set -euo pipefail
@@ -16,6 +20,7 @@ TESTS="set,get,incr"
 CLIENTS=50
 POLICIES="always everysec"
 PIPES="1 16"
+PIPE_SCALE=5
 CMDS=()
 PREPS=()
 while [ $# -gt 0 ]; do
@@ -27,6 +32,7 @@ while [ $# -gt 0 ]; do
         -c) CLIENTS="$2"; shift 2 ;;
         --policies) POLICIES="$2"; shift 2 ;;
         --pipes) PIPES="$2"; shift 2 ;;
+        --pipe-scale) PIPE_SCALE="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -47,12 +53,14 @@ wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && 
 
 # rps PORT TEST PIPE -> requests per second
 rps() {
-    redis-benchmark -p "$1" -c "$CLIENTS" -n "$N" -t "$2" -P "$3" -r 100000 --csv -q 2>/dev/null \
+    local n=$N
+    [ "$3" -gt 1 ] && n=$((N * PIPE_SCALE))
+    redis-benchmark -p "$1" -c "$CLIENTS" -n "$n" -t "$2" -P "$3" -r 100000 --csv -q 2>/dev/null \
         | awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}'
 }
 
 echo "# strata vs redis-server ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r))"
-echo "# redis: $(redis-server --version | awk '{print $3}'), requests per test: $N, clients: $CLIENTS"
+echo "# redis: $(redis-server --version | awk '{print $3}'), requests per test: $N (pipelined: $((N * PIPE_SCALE))), clients: $CLIENTS"
 echo
 echo "| fsync | test | -P | strata rps | redis rps | strata/redis |"
 echo "|---|---|---|---|---|---|"
