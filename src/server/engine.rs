@@ -1115,8 +1115,10 @@ impl Engine {
                 let failed = Arc::new(AtomicBool::new(false));
                 let (slot2, failed2, me2, rt2) =
                     (slot.clone(), failed.clone(), me.clone(), rt.clone());
-                let spawned = thread
-                    .spawn(move || me2.write_file(slot2, writer, rx, spare_tx, &failed2, rt2));
+                let spawned = thread.spawn(move || {
+                    super::snapshot::lower_thread_priority();
+                    me2.write_file(slot2, writer, rx, spare_tx, &failed2, rt2);
+                });
                 if spawned.is_ok() {
                     rt.spawn(me.walk(slot, tx, spare_rx, failed));
                 }

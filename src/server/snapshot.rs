@@ -475,6 +475,22 @@ impl Job {
     }
 }
 
+/// Lower the calling thread's scheduling priority (nice about 9): a snapshot's file thread
+/// compresses every block and, at the end, reads the whole file back to verify it. On a
+/// small machine those CPU bursts compete with the connections' worker for a core; at a
+/// lower priority the worker, when it wakes, runs first (the snapshot still gets every
+/// cycle nobody else wants). Best effort: where the OS refuses, the thread runs as before.
+pub fn lower_thread_priority() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    let low = ThreadPriorityValue::try_from(25u8).map(ThreadPriority::Crossplatform);
+    if let Err(e) = low
+        .map_err(|e| e.to_string())
+        .and_then(|p| set_current_thread_priority(p).map_err(|e| format!("{e:?}")))
+    {
+        tracing::debug!(error = %e, "cannot lower the snapshot thread's priority");
+    }
+}
+
 /// Shared handle type of the status.
 pub type Status = Arc<parking_lot::Mutex<SnapStatus>>;
 
