@@ -479,3 +479,38 @@ fn failed_snapshot_leaves_no_file_and_is_counted() {
     }
     assert!(covered_mid_job, "no failure fell inside a running snapshot");
 }
+
+/// The same for SAVE, which runs the snapshot in the foreground.
+#[test]
+fn failed_save_leaves_no_file() {
+    let mut failed = 0;
+    for n in [0u64, 2, 8] {
+        let fs = Arc::new(SimFs::new());
+        let s = TestServer::start_in(&sim_dir(), &[], fs.clone() as Arc<dyn Vfs>);
+        let mut c = s.raw();
+        for i in 0..2000 {
+            let v: String = (0..200)
+                .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
+                .collect();
+            c.cmd(&["SET", &format!("k:{i}"), &v]);
+        }
+        fs.fail_write_after(n);
+        let r = c.cmd(&["SAVE"]);
+        if persistence_field(&mut c, "aof_last_write_status") != "ok" {
+            continue;
+        }
+        if r == V::Simple("OK".into()) {
+            continue;
+        }
+        assert!(matches!(&r, V::Err(_)), "n={n}: {r:?}");
+        failed += 1;
+        assert_eq!(persistence_field(&mut c, "rdb_last_bgsave_status"), "err");
+        let files = fs.files(&sim_dir());
+        assert!(
+            files.iter().all(|f| !f.starts_with("snap-")),
+            "n={n}: {files:?}"
+        );
+        assert_eq!(c.cmd(&["SAVE"]), V::Simple("OK".into()));
+    }
+    assert!(failed >= 2, "{failed}");
+}

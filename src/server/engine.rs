@@ -1049,8 +1049,13 @@ impl Engine {
             }
             status.jobs += 1;
             let libs = Self::libraries(st);
-            super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, status.jobs, &libs)
-                .map_err(|e| e.to_string())?
+            let id = status.jobs;
+            super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs).map_err(
+                |e| {
+                    status.note_failure(e.to_string());
+                    e.to_string()
+                },
+            )?
         };
         let result = job
             .step(st, None, true)
@@ -1060,7 +1065,12 @@ impl Engine {
                 job.finish(&self.log, &*self.vfs).map_err(|e| e.to_string())
             });
         let mut status = self.snap.lock();
-        job.conclude(st, &mut status, started, result).map(|_| ())
+        let lsn = job.lsn();
+        let concluded = job.conclude(st, &mut status, started, result).map(|_| ());
+        if concluded.is_err() {
+            self.remove_failed_snapshot(lsn);
+        }
+        concluded
     }
 
     /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
