@@ -812,9 +812,14 @@ const REDIS_ONLY: &[Directive] = &[
         "oom-score-adj",
         Kind::Enum(&["no", "yes", "relative", "absolute"]),
         true,
-        "compatibility",
+        "Linux OOM score: yes/relative adds the first oom-score-adj-values to the start value, absolute sets it",
     ),
-    d("oom-score-adj-values", Kind::Str, true, "compatibility"),
+    d(
+        "oom-score-adj-values",
+        Kind::Str,
+        true,
+        "three OOM score adjustments (master, replica, child; strata uses the first)",
+    ),
     d("pidfile", Kind::Str, false, "compatibility"),
     d("proc-title-template", Kind::Str, true, "compatibility"),
     d(
@@ -1643,6 +1648,24 @@ impl Config {
                     .with_opts(opts));
                 }
                 l
+            }
+            Kind::Str if d.name == "oom-score-adj-values" => {
+                let v: Vec<&str> = value.split_whitespace().collect();
+                if v.len() != 3 {
+                    return Err(bad("wrong number of arguments"));
+                }
+                let mut out = Vec::new();
+                for w in v {
+                    let n = w
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (-2000..=2000).contains(n))
+                        .ok_or_else(|| {
+                            bad("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")
+                        })?;
+                    out.push(n.to_string());
+                }
+                out.join(" ")
             }
             Kind::Str if d.name.starts_with("shutdown-on-sig") => shutdown_flags(value)
                 .ok_or_else(|| {

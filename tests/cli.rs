@@ -2,7 +2,8 @@
 //! directory (exit 0), a torn tail (exit 1; `--repair` cuts it and keeps the bytes),
 //! and damage in a non-last segment (exit 2, naming file and offset); `server --help`
 //! lists the directives; a bad directive is a startup error; `server` logs as Redis does
-//! (standard output or `logfile`, the `PID:` and `Ready to accept connections` lines).
+//! (standard output or `logfile`, the `PID:` and `Ready to accept connections` lines);
+//! `oom-score-adj` sets the process's OOM score.
 
 mod common;
 
@@ -281,4 +282,59 @@ fn server_logs_pid_and_ready_like_redis() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+/// `oom-score-adj` as Redis 7.0 applies it to the process (its unit/oom-score-adj): yes /
+/// relative adds the first oom-score-adj-values to the score the process had, absolute
+/// sets it, back to no restores the original; values outside [-2000, 2000] are refused.
+#[test]
+#[cfg(target_os = "linux")]
+fn oom_score_adj_sets_the_process_score() {
+    let s = common::ChildServer::start(&[]);
+    let path = format!("/proc/{}/oom_score_adj", s.pid());
+    let score = || -> i64 {
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .trim()
+            .parse()
+            .expect("number")
+    };
+    drop(common::tcp(s.port)); // started
+    let mut c = common::RawClient::connect(format!("127.0.0.1:{}", s.port).parse().expect("addr"));
+    let base = score();
+    let ok = common::V::Simple("OK".into());
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "oom-score-adj-values",
+            "9 9 9",
+            "oom-score-adj",
+            "yes"
+        ]),
+        ok
+    );
+    assert_eq!(score(), base + 9);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj-values", "15 20 30"]),
+        ok
+    );
+    assert_eq!(score(), base + 15);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj", "absolute"]), ok);
+    assert_eq!(score(), 15);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "oom-score-adj", "no"]), ok);
+    assert_eq!(score(), base);
+    // Disabled, the values do not touch the process.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "oom-score-adj-values", "1 2 3"]),
+        ok
+    );
+    assert_eq!(score(), base);
+    for v in ["-2001 -2001 -2001", "2001 2001 2001"] {
+        let r = c.cmd(&["CONFIG", "SET", "oom-score-adj-values", v]);
+        assert!(
+            matches!(&r, common::V::Err(e) if e.contains("must be between -2000 and 2000")),
+            "{r:?}"
+        );
+    }
 }

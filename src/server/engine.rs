@@ -1610,5 +1610,8 @@ impl Env for Engine {
         if name == "appendfsync" {
             self.log.set_fsync(policy(config.appendfsync));
         }
+        if name == "oom-score-adj" || name == "oom-score-adj-values" {
+            super::oom::apply(config);
+        }
     }
 }

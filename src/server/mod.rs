@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod engine;
+pub mod oom;
 pub mod snapshot;
 
 use std::net::SocketAddr;
@@ -464,6 +465,7 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     let rt = builder.build()?;
     rt.block_on(async move {
         log_startup(&config);
+        oom::apply(&config);
         let unix = config.get("unixsocket").unwrap_or_default();
         let running = start(config, Arc::new(RealFs), config_file).await?;
         let addrs: Vec<String> = running.addrs.iter().map(|a| a.to_string()).collect();

@@ -338,6 +338,11 @@ pub struct ChildServer {
 }
 
 impl ChildServer {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(args: &[&str]) -> ChildServer {
         let tmp = tempfile::tempdir().expect("tmp");
         let port = free_port();
