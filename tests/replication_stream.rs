@@ -1,7 +1,8 @@
 //! The replication stream (SYNC, then every unit's effects) compared with redis-server
 //! 7.0's: the same commands run on both, and the commands each streams to a connection
 //! that sent SYNC must be equal (command names lowercased, absolute times masked), as
-//! Redis's own test suite checks with `attach_to_replication_stream`.
+//! Redis's own test suite checks with `attach_to_replication_stream`; and (strata alone)
+//! that evictions are streamed unwrapped.
 
 mod common;
 
@@ -330,4 +331,42 @@ fn xreadgroup_is_streamed_as_its_xclaims() {
             &xrg("c3", "1", ">"),
         ],
     );
+}
+
+/// Keys evicted by the admission check before a command are streamed as one DEL each,
+/// ahead of the command and never inside a MULTI (Redis's performEvictions propagates
+/// without a transaction; its unit/maxmemory "propagation with eviction" expects that).
+/// Strata alone: which key goes first is the eviction pool's choice.
+#[test]
+fn evictions_are_streamed_unwrapped() {
+    let strata = TestServer::start(&[]);
+    let mut c = strata.raw();
+    c.cmd(&["SELECT", "9"]);
+    let mut s = Stream::attach(strata.addr);
+    for k in ["asdf1", "asdf2", "asdf3"] {
+        c.cmd(&["SET", k, "1"]);
+    }
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    // One write: the GET's admission check evicts, with no background cycle in between.
+    let mut out = Vec::new();
+    for argv in [&["CONFIG", "SET", "maxmemory", "1"][..], &["GET", "nokey"]] {
+        out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+        for a in argv {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    c.send_raw(&out);
+    assert_eq!(c.read(), V::Simple("OK".into()));
+    assert_eq!(c.read(), V::Nil);
+    c.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(c.cmd(&["DBSIZE"]), V::Int(0));
+    c.cmd(&["SET", "__end__", "1"]);
+    let got = s.until_end();
+    assert_eq!(
+        got[..4],
+        ["select 9", "set asdf1 1", "set asdf2 1", "set asdf3 1"]
+    );
+    let mut dels = got[4..].to_vec();
+    dels.sort();
+    assert_eq!(dels, ["del asdf1", "del asdf2", "del asdf3"], "{got:?}");
 }

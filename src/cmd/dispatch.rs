@@ -29,7 +29,12 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
     // maxmemory: evict, or refuse commands that may grow memory (Redis checks it after
     // authentication, before MISCONF; never for commands run by EXEC or a script).
     if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script {
-        super::memory::admit(x, spec)?;
+        let before = x.journal.len();
+        let admitted = super::memory::admit(x, spec);
+        if before == 0 {
+            x.evicted_effects = x.journal.len();
+        }
+        admitted?;
     }
     if subscribed && !SUBSCRIBED_MODE_ALLOWED.contains(&spec.full_name.as_str()) {
         return Err(CmdError::err(format!(

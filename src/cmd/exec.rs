@@ -522,6 +522,9 @@ pub struct Exec<'a> {
     pub block: Option<BlockRequest>,
     /// True while EXEC runs its queued commands (nothing blocks, nothing is queued).
     pub in_exec: bool,
+    /// The first effects in `journal` are DELs of keys the admission check evicted before
+    /// the command ran: replicas get them one by one, not in the command's MULTI.
+    pub evicted_effects: usize,
     /// True while a Lua script runs its `redis.call`s (nothing blocks).
     pub in_script: bool,
     /// How many `dispatch::call`s are running (EXEC, scripts and blocking commands call
@@ -574,6 +577,7 @@ impl<'a> Exec<'a> {
             dirty: 0,
             block: None,
             in_exec: false,
+            evicted_effects: 0,
             in_script: false,
             depth: 0,
             repl: super::repl::ReplicaForm::default(),

@@ -126,8 +126,11 @@ pub enum Unit {
     /// when more than one, unless `arbitrary_keys`); the rest are effects of clients
     /// served after a blocking wait, one by one.
     Command {
-        /// Effects of the command itself.
+        /// Effects of the command itself (counting `evicted`).
         own: usize,
+        /// The first of them are DELs of keys evicted before the command ran: sent one by
+        /// one ahead of it, never in its MULTI (Redis propagates evictions on their own).
+        evicted: usize,
         /// The command touches arbitrary keys (KEYS, SCAN, RANDOMKEY): its lazy-expiry
         /// DELs are not wrapped, as in Redis.
         arbitrary_keys: bool,
@@ -315,10 +318,15 @@ pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
     match unit {
         Unit::Command {
             own,
+            evicted,
             arbitrary_keys,
         } => {
             let own = own.min(journal.len());
             let (mine, served) = journal.split_at(own);
+            let (evictions, mine) = mine.split_at(evicted.min(mine.len()));
+            for e in evictions {
+                one(&mut out, &mut seldb, e);
+            }
             let wrap = mine.len() > 1 && !arbitrary_keys;
             if wrap {
                 push_effect(&mut out, &mut seldb, mine[0].0 as usize, &[b"MULTI"]);

@@ -636,6 +636,7 @@ impl Engine {
         let db = x.db;
         let mut journal = std::mem::take(&mut x.journal);
         let own_form = std::mem::take(&mut x.repl);
+        let evicted = x.evicted_effects;
         drop(x);
         let own_effects = journal.len();
         // Clients parked on keys this unit wrote are served inside this unit: their effects
@@ -658,6 +659,7 @@ impl Engine {
             if own_form.is_empty() && served_form.is_empty() {
                 let unit = crate::cmd::repl::Unit::Command {
                     own: own_effects,
+                    evicted,
                     arbitrary_keys,
                 };
                 crate::cmd::repl::feed(st, &journal, unit);
@@ -669,6 +671,7 @@ impl Engine {
                 feed.extend(served_form.apply(served));
                 let unit = crate::cmd::repl::Unit::Command {
                     own,
+                    evicted,
                     arbitrary_keys,
                 };
                 crate::cmd::repl::feed(st, &feed, unit);
