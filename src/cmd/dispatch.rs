@@ -48,9 +48,20 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         }
     }
     if !x.in_exec && !x.in_script {
-        if let Some(e) = super::repl::refusal(x, spec) {
+        if let Some(e) = super::repl::refusal(x, spec, argv) {
             return Err(e);
         }
+    }
+    // A script let run on a stale replica (allow-stale) may call only `stale` commands
+    // (Redis's scriptVerifyAllowStale).
+    if x.in_script
+        && !spec.flags.contains(Flags::STALE)
+        && x.st.replicas.master.is_some()
+        && x.st.config.get("replica-serve-stale-data").as_deref() == Some("no")
+    {
+        return Err(CmdError::err(
+            "Can not execute the command on a stale replica",
+        ));
     }
     Ok(())
 }

@@ -64,8 +64,9 @@ impl Replicas {
 /// master with `min-replicas-to-write` > 0 (no replica ever acknowledges here), writes get
 /// -NOREPLICAS; on a replica with `replica-read-only yes`, writes get -READONLY. EXEC is
 /// judged by the commands it queued, and refused as `-EXECABORT Transaction discarded
-/// because of: …`, leaving MULTI.
-pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec) -> Option<CmdError> {
+/// because of: …`, leaving MULTI; a script or function that declares flags by its
+/// `allow-stale` flag.
+pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> Option<CmdError> {
     use super::Flags;
     let st = &*x.st;
     let replica = st.replicas.master.is_some();
@@ -89,8 +90,16 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec) -> Option<CmdError> 
     };
     let st = &*x.st;
     let writes = queued.iter().any(|f| f.contains(Flags::WRITE));
+    // A script or function that declares its flags is stale-safe only with allow-stale.
+    let script_stale = if is_exec {
+        None
+    } else {
+        super::scripting::declares_allow_stale(st, argv)
+    };
     let deny_stale = if is_exec {
         queued.iter().any(|f| !f.contains(Flags::STALE))
+    } else if let Some(allowed) = script_stale {
+        !allowed
     } else {
         !spec.flags.contains(Flags::STALE)
     };

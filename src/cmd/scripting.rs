@@ -237,6 +237,39 @@ pub fn declares_no_writes(st: &super::State, argv: &[Bytes]) -> bool {
     }
 }
 
+/// Whether a script or function may run on a stale replica: for one that declares flags
+/// (EVAL's shebang, the cached body of EVALSHA, FCALL's function) whether it declared
+/// `allow-stale` (Redis's `scriptFlagsToCmdFlags`); a script in compatibility mode (no
+/// shebang) never may (`scriptPrepareForRun` answers MASTERDOWN); None for an unknown
+/// one, which keeps the command's own flags.
+pub fn declares_allow_stale(st: &super::State, argv: &[Bytes]) -> Option<bool> {
+    let (Some(c), Some(arg)) = (argv.first(), argv.get(1)) else {
+        return None;
+    };
+    let body_flag = |body: &[u8]| -> Option<bool> {
+        if !has_shebang(body) {
+            return Some(false);
+        }
+        let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        Some(
+            line.split(' ')
+                .filter_map(|p| p.strip_prefix("flags="))
+                .any(|f| f.split(',').any(|f| f == "allow-stale")),
+        )
+    };
+    if is(c, "eval") || is(c, "eval_ro") {
+        body_flag(arg)
+    } else if is(c, "evalsha") || is(c, "evalsha_ro") {
+        let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        st.scripts.body(&sha).and_then(|b| body_flag(&b))
+    } else if is(c, "fcall") || is(c, "fcall_ro") {
+        st.functions.get(arg).map(|f| f.allow_stale())
+    } else {
+        None
+    }
+}
+
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
 fn load(scripts: &mut Scripts, body: &[u8]) -> Result<String, CmdError> {
     let (_, stripped) = shebang(body)?;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::lua::{self, valid_name, Registered, FLAG_ALLOW_OOM, FLAG_NO_WRITES};
+use super::lua::{self, valid_name, Registered, FLAG_ALLOW_OOM, FLAG_ALLOW_STALE, FLAG_NO_WRITES};
 use super::Host;
 use crate::resp::Reply;
 
@@ -40,6 +40,11 @@ impl FunctionInfo {
     /// True if the function declared `allow-oom`.
     pub fn allow_oom(&self) -> bool {
         self.flags & FLAG_ALLOW_OOM != 0
+    }
+
+    /// True if the function declared `allow-stale`.
+    pub fn allow_stale(&self) -> bool {
+        self.flags & FLAG_ALLOW_STALE != 0
     }
 }
 

@@ -240,6 +240,8 @@ pub const FLAG_NAMES: [&str; 5] = [
 pub const FLAG_NO_WRITES: u32 = 1;
 /// `allow-oom` as a bit of `Registered::flags`.
 pub const FLAG_ALLOW_OOM: u32 = 2;
+/// `allow-stale` as a bit of `Registered::flags`.
+pub const FLAG_ALLOW_STALE: u32 = 4;
 
 /// Redis's rule for library and function names: `[A-Za-z0-9_]+`.
 pub fn valid_name(name: &[u8]) -> bool {
