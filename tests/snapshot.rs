@@ -223,6 +223,49 @@ fn bgsave_while_busy_is_refused_or_scheduled_as_redis_does() {
     wait_installed(&mut c, 1);
 }
 
+/// Redis's answers when a job runs: a BGREWRITEAOF meeting a running rewrite is refused
+/// ("already in progress"), a BGSAVE meeting one is told to use SCHEDULE, and a
+/// BGREWRITEAOF meeting a BGSAVE is scheduled. (Each second command may also find the
+/// first job done and start its own.)
+#[test]
+fn bgrewriteaof_while_busy_is_refused_or_scheduled_as_redis_does() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    populate(&mut c, "a");
+    let started = V::Simple("Background append only file rewriting started".into());
+    assert_eq!(c.cmd(&["BGREWRITEAOF"]), started);
+    let second = c.cmd(&["BGREWRITEAOF"]);
+    assert!(
+        second == V::Err("ERR Background append only file rewriting already in progress".into())
+            || second == started,
+        "{second:?}"
+    );
+    wait_installed(&mut c, 1);
+    while c.cmd(&["BGREWRITEAOF"]) != started {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    match c.cmd(&["BGSAVE"]) {
+        V::Err(e) => assert!(
+            e.starts_with("ERR Another child process is active (AOF?)"),
+            "{e}"
+        ),
+        V::Simple(t) => assert_eq!(t, "Background saving started"),
+        other => panic!("{other:?}"),
+    }
+    wait_installed(&mut c, 2);
+    while c.cmd(&["BGSAVE"]) != V::Simple("Background saving started".into()) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    match c.cmd(&["BGREWRITEAOF"]) {
+        V::Simple(t) => assert!(
+            t == "Background append only file rewriting scheduled"
+                || t == "Background append only file rewriting started",
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn sim_dir() -> PathBuf {
     PathBuf::from("/sim/data")
 }

@@ -1142,6 +1142,7 @@ impl Engine {
         if let Err(e) = spawned {
             let mut status = self.snap.lock();
             status.running = None;
+            status.rewrite = false;
             return Err(Busy::Failed(format!(
                 "cannot start the snapshot thread: {e}"
             )));
@@ -1573,17 +1574,32 @@ impl Env for Engine {
     fn snapshot(&self, st: &mut State, req: SnapshotRequest) -> Result<&'static str, String> {
         match req {
             SnapshotRequest::Save => self.save_now(st).map(|()| "OK"),
+            // (Redis's answers: a BGSAVE meeting a running BGSAVE is "already in
+            // progress", meeting a running AOF rewrite "Another child process is active";
+            // a BGREWRITEAOF meeting a rewrite is refused, meeting a BGSAVE scheduled.)
             SnapshotRequest::Background { schedule } => match self.start_background(st) {
                 Ok(()) => Ok("Background saving started"),
                 Err(Busy::Running) if schedule => {
                     self.snap.lock().scheduled = true;
                     Ok("Background saving scheduled")
                 }
+                Err(Busy::Running) if self.snap.lock().rewrite => Err(
+                    "Another child process is active (AOF?): can't BGSAVE right now. \
+                     Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+                        .into(),
+                ),
                 Err(Busy::Running) => Err("Background save already in progress".into()),
                 Err(Busy::Failed(e)) => Err(e),
             },
             SnapshotRequest::Rewrite => match self.start_background(st) {
-                Ok(()) => Ok("Background append only file rewriting started"),
+                Ok(()) => {
+                    // Under the engine lock: the job cannot have concluded meanwhile.
+                    self.snap.lock().rewrite = true;
+                    Ok("Background append only file rewriting started")
+                }
+                Err(Busy::Running) if self.snap.lock().rewrite => {
+                    Err("Background append only file rewriting already in progress".into())
+                }
                 Err(Busy::Running) => {
                     self.snap.lock().scheduled = true;
                     Ok("Background append only file rewriting scheduled")

@@ -92,6 +92,9 @@ pub struct SnapStatus {
     pub segments_retired: u64,
     /// A BGREWRITEAOF arrived while a job ran: start another when it ends.
     pub scheduled: bool,
+    /// The running job was started by BGREWRITEAOF (Redis's CHILD_TYPE_AOF): another
+    /// BGREWRITEAOF is refused rather than scheduled, a BGSAVE told to use SCHEDULE.
+    pub rewrite: bool,
     /// Largest number of entries a write copied for a running snapshot in one job.
     pub last_copied: u64,
     /// Jobs that failed in a row (INFO `aof_rewrites_consecutive_failures`), and when the
@@ -448,6 +451,7 @@ impl Job {
         result: Result<(SnapshotInfo, u64, u64), String>,
     ) -> Result<(SnapshotInfo, u64), String> {
         status.running = None;
+        status.rewrite = false;
         status.last_duration_s = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
         match result {
             Ok((info, segs, reclaimed)) => {
