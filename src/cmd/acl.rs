@@ -1021,13 +1021,10 @@ pub fn check(
     };
     let now = x.now_ms;
     let name = COMMANDS.name_of(spec.id);
-    let info = {
-        let c = x.client();
-        if context != Context::Lua {
-            c.last_cmd = name;
-        }
-        c.info_line(now)
-    };
+    if context != Context::Lua {
+        x.client().last_cmd = name;
+    }
+    let info = super::connection::own_info_line(x);
     let max = acllog_max_len(x);
     x.st.acl
         .log_denial(reason, context.name(), &object, &user_name, now, info, max);
@@ -1134,7 +1131,7 @@ pub fn authenticate(x: &mut Exec<'_>, command: &[u8], user: &[u8], pass: &[u8]) 
         Context::Toplevel
     };
     let now = x.now_ms;
-    let info = x.client().info_line(now);
+    let info = super::connection::own_info_line(x);
     let max = acllog_max_len(x);
     x.st.acl
         .log_denial("auth", context.name(), command, user, now, info, max);

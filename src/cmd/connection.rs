@@ -252,6 +252,17 @@ fn client_type_matches(name: &[u8]) -> Result<bool, CmdError> {
     }
 }
 
+/// The calling client's CLIENT INFO line, as the ACL log keeps it for a denial (with the
+/// running command's `argv-mem`, as Redis's `catClientInfoString` of that client).
+pub fn own_info_line(x: &Exec<'_>) -> String {
+    let map = &x.st.clients.map;
+    // The internal client (key 0) stands for a caller that is not registered.
+    map.get(&x.client_id)
+        .or_else(|| map.get(&0))
+        .map(|c| c.info_line_with(x.now_ms, line_facts(x, c)))
+        .unwrap_or_default()
+}
+
 /// What CLIENT LIST shows of `c` beyond the client itself (see [`LineFacts`]).
 fn line_facts(x: &Exec<'_>, c: &Client) -> LineFacts {
     LineFacts {

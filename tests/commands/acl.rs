@@ -146,8 +146,10 @@ fn command_key_and_channel_denials() {
     assert_eq!(text(&field(&oldest, "reason")), "command");
     assert_eq!(text(&field(&oldest, "object")), "hset");
     let info = text(&field(&oldest, "client-info"));
+    // The client's line as CLIENT LIST shows it while the command runs: argv-mem is
+    // the bytes of HSET k2 f v (as redis-server 7.0 logs it).
     assert!(
-        info.contains(" user=bob ") && info.contains(" cmd=hset "),
+        info.contains(" user=bob ") && info.contains(" cmd=hset ") && info.contains(" argv-mem=8 "),
         "{info}"
     );
     let age: f64 = text(&field(&oldest, "age-seconds")).parse().expect("age");
@@ -158,6 +160,16 @@ fn command_key_and_channel_denials() {
     let top = map(log[0].clone());
     assert_eq!(text(&field(&top, "object")), "hset");
     assert_eq!(field(&top, "count"), Value::Int(2));
+    // A failed AUTH is logged with the AUTH's own argv-mem (4 + 3 + 5 bytes).
+    assert!(e(&mut b, &["AUTH", "bob", "wrong"]).starts_with("WRONGPASS"));
+    let log: Vec<Value> = q(&mut admin, &["ACL", "LOG", "1"]);
+    let auth = map(log[0].clone());
+    assert_eq!(text(&field(&auth, "reason")), "auth");
+    let info = text(&field(&auth, "client-info"));
+    assert!(
+        info.contains(" cmd=auth ") && info.contains(" argv-mem=12 "),
+        "{info}"
+    );
     ok(&mut admin, &["ACL", "LOG", "RESET"]);
     assert_eq!(q::<Vec<Value>>(&mut admin, &["ACL", "LOG"]).len(), 0);
 }
