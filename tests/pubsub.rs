@@ -1,7 +1,8 @@
 //! Pub/Sub across real connections: messages and pattern messages reach subscribers
 //! (RESP2 arrays and RESP3 pushes), PUBLISH counts receivers, unsubscribing stops
 //! delivery, and a subscriber that stops reading is cut off by
-//! `client-output-buffer-limit pubsub` instead of growing the server's memory.
+//! `client-output-buffer-limit pubsub` instead of growing the server's memory (its queue
+//! shows as CLIENT LIST `omem` meanwhile).
 
 mod common;
 
@@ -74,17 +75,33 @@ fn a_slow_subscriber_is_cut_off() {
     slow.cmd(&["SUBSCRIBE", "firehose"]);
     let payload = "x".repeat(64 * 1024);
     let t0 = Instant::now();
-    // The subscriber never reads; the kernel buffers fill, then the server's queue does.
+    // The subscriber never reads; the kernel buffers fill, then the server's queue does,
+    // which CLIENT LIST shows as its omem (Redis's obuf-limits "hard limit is enforced").
+    let mut omem_seen = 0u64;
     loop {
         let n = p.cmd(&["PUBLISH", "firehose", &payload]);
         if n == V::Int(0) {
             break;
+        }
+        let list = p.cmd(&["CLIENT", "LIST"]).text();
+        if let Some(line) = list.lines().find(|l| l.contains(" sub=1 ")) {
+            let omem: u64 = line
+                .split(' ')
+                .find_map(|f| f.strip_prefix("omem="))
+                .expect("omem")
+                .parse()
+                .expect("number");
+            omem_seen = omem_seen.max(omem);
         }
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "slow subscriber never cut off"
         );
     }
+    assert!(
+        omem_seen > 0 && omem_seen <= (1 << 20) + 64 * 1024,
+        "omem {omem_seen}"
+    );
     let t0 = Instant::now();
     loop {
         let info = p.cmd(&["INFO", "clients"]).text();

@@ -179,6 +179,9 @@ pub struct Client {
     pub shard_channels: Vec<Bytes>,
     /// Delivers pub/sub messages to the connection.
     pub push: Option<PushFn>,
+    /// Bytes of pub/sub messages queued for the connection and not yet written (CLIENT
+    /// LIST `omem`, what the pubsub output buffer limit applies to).
+    pub out_pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: replies still to silence (its own and the next command's).
@@ -248,6 +251,7 @@ impl Client {
             patterns: Vec::new(),
             shard_channels: Vec::new(),
             push: None,
+            out_pending: None,
             reply_off: false,
             reply_skip: 0,
             monitor: false,
@@ -310,13 +314,18 @@ impl Client {
         let rbs = self.reply_buf.size;
         // Redis's getClientMemoryUsage: buffers, arguments, the transaction queue and the
         // client structure itself (about 800 bytes in 7.0).
-        let tot_mem = self.qbuf.len + self.qbuf.free + facts.argv_mem + multi_mem + rbs + 800;
+        let omem = self
+            .out_pending
+            .as_ref()
+            .map_or(0, |p| p.load(std::sync::atomic::Ordering::Relaxed));
+        let tot_mem =
+            self.qbuf.len + self.qbuf.free + facts.argv_mem + multi_mem + rbs + omem + 800;
         let redir = self
             .tracking
             .as_ref()
             .map_or(-1, |t| i64::try_from(t.redirect).unwrap_or(i64::MAX));
         let mut line = format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -335,6 +344,7 @@ impl Client {
             multi_mem,
             rbs,
             self.reply_buf.peak(),
+            omem,
             tot_mem,
             self.last_cmd,
             String::from_utf8_lossy(&self.user),

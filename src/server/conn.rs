@@ -52,6 +52,7 @@ pub async fn serve_stream<S: Socket>(
     let k2 = kill.clone();
     let outbox = Arc::new(Outbox::default());
     let ob2 = outbox.clone();
+    let ob2_pending = outbox.pending.clone();
     // Registering needs the engine; while a script holds it, answer what Redis answers a
     // client then (SCRIPT KILL, FUNCTION KILL, -BUSY) instead of waiting for the script.
     let mut early = BytesMut::new();
@@ -70,6 +71,7 @@ pub async fn serve_stream<S: Socket>(
         // writes them. Past the hard limit the subscriber is cut off (the publisher's
         // `deliver` kills it) instead of growing memory.
         c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, limit)));
+        c.out_pending = Some(ob2_pending.clone());
         let peak = c.reply_buf.peak.clone();
         let release = c.release_buffers.clone();
         st.clients.map.insert(id, c);
@@ -144,7 +146,7 @@ struct Outbox {
     buf: parking_lot::Mutex<Vec<u8>>,
     ready: Notify,
     /// Bytes queued or being written (checked against the pubsub hard limit).
-    pending: AtomicUsize,
+    pending: Arc<AtomicUsize>,
 }
 
 impl Outbox {
