@@ -542,6 +542,10 @@ pub struct Exec<'a> {
     /// Argument bytes of the client command running (not the ones EXEC or a script
     /// runs): CLIENT LIST `argv-mem`.
     pub argv_mem: usize,
+    /// The protocol a script's `redis.call` runs under (`redis.setresp`, 2 by default):
+    /// replies whose shape depends on the protocol follow it, not the caller's (None
+    /// outside scripts). See [`Exec::reply_resp3`].
+    pub script_resp: Option<u8>,
     /// Journal entries before this index have had their CLIENT TRACKING invalidations
     /// sent (by the innermost command that made them, so EXEC or EVAL does not repeat
     /// its commands' invalidations).
@@ -584,8 +588,19 @@ impl<'a> Exec<'a> {
             rerun: false,
             uncounted: false,
             argv_mem: 0,
+            script_resp: None,
             tracked: 0,
             client_key,
+        }
+    }
+
+    /// Whether the running command shapes its reply for RESP3: the caller's protocol, or
+    /// inside a script the one the script chose (Redis runs script commands on a client of
+    /// that protocol).
+    pub fn reply_resp3(&mut self) -> bool {
+        match self.script_resp {
+            Some(r) => r >= 3,
+            None => self.client().resp >= 3,
         }
     }
 

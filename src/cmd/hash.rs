@@ -349,7 +349,7 @@ fn hrandfield(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::err("value is out of range"));
     }
-    let resp3 = x.client().resp >= 3;
+    let resp3 = x.reply_resp3();
     let Some(h) = read(x, &a[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };

@@ -101,7 +101,7 @@ struct ScriptHost<'x, 'a> {
 }
 
 impl Host for ScriptHost<'_, '_> {
-    fn call(&mut self, argv: &[Bytes]) -> Reply {
+    fn call(&mut self, argv: &[Bytes], resp: u8) -> Reply {
         let err = |s: &str| Reply::Error(s.to_string());
         let spec = match COMMANDS.lookup(argv) {
             Ok(s) => s,
@@ -159,7 +159,9 @@ impl Host for ScriptHost<'_, '_> {
             return reject(self.x, super::memory::OOM_ERROR);
         }
         let before = self.x.dirty;
+        let outer = self.x.script_resp.replace(resp);
         let r = dispatch::call(self.x, argv);
+        self.x.script_resp = outer;
         if self.x.dirty > before {
             crate::script::SCRIPT_WROTE.store(true, Ordering::Release);
         }

@@ -664,7 +664,7 @@ fn debug_populate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// Attributes and big numbers have no `Reply` shape: `attrib` sends only the reply that
 /// follows Redis's attribute, `bignum` the number as a bulk string.
 fn debug_protocol(x: &mut Exec<'_>, name: &[u8]) -> Result<Reply, CmdError> {
-    let resp3 = x.client().resp >= 3;
+    let resp3 = x.reply_resp3();
     let n = |v: i64| Reply::Int(v);
     Ok(match lossy(name).to_ascii_lowercase().as_str() {
         "string" => Reply::bulk(b"Hello World"),

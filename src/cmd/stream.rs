@@ -697,7 +697,7 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
             wants.push(Want::After(strict_id(idarg)?));
         }
     }
-    let resp3 = x.client().resp >= 3;
+    let resp3 = x.reply_resp3();
     let now = x.now_ms;
     let n = if count == 0 {
         usize::MAX

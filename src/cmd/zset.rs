@@ -221,7 +221,7 @@ fn limits(x: &Exec<'_>) -> Limits {
 
 /// True when the caller speaks RESP3 (scores then come as pairs of [member, double]).
 fn resp3(x: &mut Exec<'_>) -> bool {
-    x.client().resp >= 3
+    x.reply_resp3()
 }
 
 /// The sorted set an entry holds, or WRONGTYPE.

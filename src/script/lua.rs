@@ -558,7 +558,7 @@ impl Vm {
             let reply = host_cell
                 .try_borrow_mut()
                 .map_err(|_| mlua::Error::RecursiveMutCallback)?
-                .call(&argv);
+                .call(&argv, resp);
             if let (Reply::Error(e), true) = (&reply, raising) {
                 return raise(&hooks, lua, &normalize_error(e));
             }

@@ -89,8 +89,10 @@ pub fn request_kill_from(is_eval: bool) -> Result<(), KillRefused> {
 /// What a running script reaches the server through.
 pub trait Host {
     /// Run one command for `redis.call`/`redis.pcall` and return its reply (errors are
-    /// `Reply::Error`; the script layer decides whether to raise them).
-    fn call(&mut self, argv: &[Bytes]) -> Reply;
+    /// `Reply::Error`; the script layer decides whether to raise them). `resp` is the
+    /// protocol the script chose with `redis.setresp` (2 by default): the command shapes
+    /// its reply for it, as for Redis's script client.
+    fn call(&mut self, argv: &[Bytes], resp: u8) -> Reply;
     /// `redis.acl_check_cmd`: whether the script's user may run `argv`; None when it
     /// names no command.
     fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool>;

@@ -12,7 +12,7 @@ struct Canned {
 }
 
 impl Host for Canned {
-    fn call(&mut self, argv: &[Bytes]) -> Reply {
+    fn call(&mut self, argv: &[Bytes], _resp: u8) -> Reply {
         let words: Vec<String> = argv
             .iter()
             .map(|b| String::from_utf8_lossy(b).into_owned())
