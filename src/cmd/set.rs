@@ -110,6 +110,13 @@ fn set_mut(e: &mut Entry) -> Result<&mut Set, CmdError> {
 /// nothing and is never required.
 pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
     const MAX: usize = 64;
+    // (Most batches have none of these: skip before setting up the arrays.)
+    if !batch
+        .iter()
+        .any(|a| a.len() == 3 && matches!(a[0].first(), Some(b's' | b'S')))
+    {
+        return;
+    }
     let mut sets: [Option<&Set>; MAX] = [None; MAX];
     let mut members: [&[u8]; MAX] = [&[]; MAX];
     let mut n = 0;

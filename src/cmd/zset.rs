@@ -294,6 +294,13 @@ fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
 /// nothing and is never required.
 pub fn warm_members(d: &crate::db::Db, batch: &[Vec<Bytes>]) {
     const MAX: usize = 64;
+    // (Most batches have none of these: skip before setting up the arrays.)
+    if !batch
+        .iter()
+        .any(|a| a.len() == 3 && matches!(a[0].first(), Some(b'z' | b'Z')))
+    {
+        return;
+    }
     let mut sets: [Option<&ZSet>; MAX] = [None; MAX];
     let mut members: [&[u8]; MAX] = [&[]; MAX];
     let mut ranks: [(&ZSet, &[u8]); MAX] = [(&EMPTY, &[]); MAX];

@@ -147,11 +147,20 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
     } else {
         &small[..count]
     };
-    // Pass 2: split the request off and slice the arguments out of it.
-    let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans.iter().map(|&(s, e)| frame.slice(s..e)).collect(),
-    ))
+    // Pass 2: split each argument off the buffer (one reference-count increment each; a
+    // frame split off first and sliced cost two more atomic operations per request), and
+    // drop the headers between them.
+    let mut at = 0;
+    let args = spans
+        .iter()
+        .map(|&(s, e)| {
+            buf.advance(s - at);
+            at = e;
+            buf.split_to(e - s).freeze()
+        })
+        .collect();
+    buf.advance(pos - at);
+    Ok(Some(args))
 }
 
 /// Requests with up to this many arguments keep their argument spans on the stack.
