@@ -746,19 +746,24 @@ impl<'a> Exec<'a> {
     /// updates the access time.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Entry> {
         let db = self.db;
-        if self.expire_if_needed_in(db, key) || !self.st.ks.dbs[db].dict.contains_key(key) {
+        let pos = if self.expire_if_needed_in(db, key) {
+            None
+        } else {
+            self.st.ks.dbs[db].dict.position(key)
+        };
+        let Some(pos) = pos else {
             self.st.stats.keyspace_misses += 1;
             self.notify_in(db, 'm', "keymiss", key);
             return None;
-        }
-        // One lookup for the access stamp and the entry (the hot path of every read).
+        };
+        // One key comparison for the access stamp and the entry (the hot path of every read).
         let touch = !self.no_touch();
         let mode = super::memory::access_mode(&self.st.config);
         let now = self.now_ms;
         let st = &mut *self.st;
         st.stats.keyspace_hits += 1;
         let rng = &mut st.mem.rng;
-        st.ks.dbs[db].touch_get(key, |e| {
+        st.ks.dbs[db].touch_at(pos, |e| {
             if touch {
                 e.access_s = crate::db::evict::touched(e.access_s, now, mode, || rng.next_f64());
             }

@@ -56,6 +56,14 @@ struct Node<V> {
     next: Option<Box<Node<V>>>,
 }
 
+/// Where a key was found: which table, which bucket, how far down its chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    is_next: bool,
+    bucket: usize,
+    depth: usize,
+}
+
 /// A bucket array: chains of boxed nodes.
 type Table<V> = Vec<Option<Box<Node<V>>>>;
 /// A bucket array borrowed as a slice.
@@ -258,8 +266,8 @@ impl<V> Dict<V> {
             .unwrap_or(0)
     }
 
-    /// Where `key` lives: (in `next`?, bucket index), if present.
-    fn find(&self, key: &[u8]) -> Option<(bool, usize)> {
+    /// Where `key` lives, if present.
+    fn find(&self, key: &[u8]) -> Option<Pos> {
         if self.len == 0 {
             return None;
         }
@@ -275,14 +283,55 @@ impl<V> Dict<V> {
                 continue;
             }
             let mut cur = t[i].as_deref();
+            let mut depth = 0;
             while let Some(n) = cur {
                 if n.key.as_bytes() == key {
-                    return Some((is_next, i));
+                    return Some(Pos {
+                        is_next,
+                        bucket: i,
+                        depth,
+                    });
                 }
                 cur = n.next.as_deref();
+                depth += 1;
             }
         }
         None
+    }
+
+    /// Where `key` lives, if present: valid for [`Dict::at`] / [`Dict::at_mut`] until the
+    /// table next changes. (A read that must update the entry it found then compares the
+    /// key once, not once to test and once more to fetch.)
+    pub fn position(&self, key: &[u8]) -> Option<Pos> {
+        self.find(key)
+    }
+
+    /// The value at `pos` (from [`Dict::position`], the table unchanged since).
+    pub fn at(&self, pos: Pos) -> Option<&V> {
+        let t = if pos.is_next {
+            self.next_tab()
+        } else {
+            &self.buckets[..]
+        };
+        let mut cur = t.get(pos.bucket)?.as_deref();
+        for _ in 0..pos.depth {
+            cur = cur?.next.as_deref();
+        }
+        cur.map(|n| &n.value)
+    }
+
+    /// The value at `pos`, for modification (see [`Dict::at`]).
+    pub fn at_mut(&mut self, pos: Pos) -> Option<&mut V> {
+        let t = if pos.is_next {
+            self.next_tab_mut()
+        } else {
+            &mut self.buckets[..]
+        };
+        let mut cur = t.get_mut(pos.bucket)?.as_deref_mut();
+        for _ in 0..pos.depth {
+            cur = cur?.next.as_deref_mut();
+        }
+        cur.map(|n| &mut n.value)
     }
 
     /// Bring the table slots, chain heads and values of `keys` into the CPU cache before a
@@ -324,38 +373,14 @@ impl<V> Dict<V> {
 
     /// Look up a key.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        let (is_next, i) = self.find(key)?;
-        let t = if is_next {
-            self.next_tab()
-        } else {
-            &self.buckets[..]
-        };
-        let mut cur = t[i].as_deref();
-        while let Some(n) = cur {
-            if n.key.as_bytes() == key {
-                return Some(&n.value);
-            }
-            cur = n.next.as_deref();
-        }
-        None
+        let pos = self.find(key)?;
+        self.at(pos)
     }
 
     /// Look up a key for modification.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        let (is_next, i) = self.find(key)?;
-        let t = if is_next {
-            self.next_tab_mut()
-        } else {
-            &mut self.buckets[..]
-        };
-        let mut cur = t[i].as_deref_mut();
-        while let Some(n) = cur {
-            if n.key.as_bytes() == key {
-                return Some(&mut n.value);
-            }
-            cur = n.next.as_deref_mut();
-        }
-        None
+        let pos = self.find(key)?;
+        self.at_mut(pos)
     }
 
     /// True if the key is present.
@@ -422,7 +447,9 @@ impl<V> Dict<V> {
     /// Remove a key; returns the stored key and value.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Box<[u8]>, V)> {
         self.rehash_some(1);
-        let (is_next, i) = self.find(key)?;
+        let Pos {
+            is_next, bucket: i, ..
+        } = self.find(key)?;
         let t = if is_next {
             self.next_tab_mut()
         } else {
@@ -795,6 +822,29 @@ impl<V> Drop for Dict<V> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    /// `position` + `at`/`at_mut` find what `get` finds, down chains and in either table
+    /// while a resize moves buckets; an absent key has no position.
+    #[test]
+    fn positions_reach_the_same_values_as_get() {
+        let mut d = Dict::new();
+        for i in 0..2000usize {
+            d.insert(format!("k{i}").as_bytes(), i);
+            if i % 97 == 0 {
+                for j in (0..=i).step_by(13) {
+                    let k = format!("k{j}");
+                    let pos = d.position(k.as_bytes()).expect("present");
+                    assert_eq!(d.at(pos), Some(&j));
+                    assert_eq!(d.get(k.as_bytes()), Some(&j));
+                }
+            }
+        }
+        assert!(d.position(b"absent").is_none());
+        let pos = d.position(b"k1234").expect("present");
+        *d.at_mut(pos).expect("value") += 1;
+        assert_eq!(d.get(b"k1234"), Some(&1235));
+        assert!(d.longest_chain() > 1, "no chain was walked");
+    }
 
     #[test]
     fn warming_reads_only() {

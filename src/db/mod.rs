@@ -130,7 +130,9 @@ impl Db {
 
     /// Update bookkeeping that no snapshot records (the access time) without a capture.
     pub fn touch(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) {
-        self.touch_get(key, f);
+        if let Some(e) = self.dict.get_mut(key) {
+            f(e);
+        }
     }
 
     /// `touch` and then the entry for modification (as `get_mut`), in one lookup when no
@@ -142,9 +144,10 @@ impl Db {
         Some(e)
     }
 
-    /// `touch` and then the entry, in one lookup (the read path).
-    pub fn touch_get(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) -> Option<&Entry> {
-        let e = self.dict.get_mut(key)?;
+    /// `touch` and then the entry found at `pos` (`dict.position`, the table unchanged
+    /// since): the read path, one key comparison in all.
+    pub fn touch_at(&mut self, pos: dict::Pos, f: impl FnOnce(&mut Entry)) -> Option<&Entry> {
+        let e = self.dict.at_mut(pos)?;
         f(e);
         Some(e)
     }
