@@ -308,6 +308,7 @@ impl Job {
                 // Free the list's capacity: its growth was part of the copies' cost.
                 c.taken = Vec::new();
                 c.taken_bytes = 0;
+                c.list_bytes = 0;
             } else {
                 all_done = false;
                 break;
