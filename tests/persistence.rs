@@ -400,6 +400,13 @@ fn persistence_field(c: &mut common::RawClient, name: &str) -> String {
         .to_string()
 }
 
+/// `len` letters that vary with `i` and along the string (compress poorly: many blocks).
+fn scrambled(i: usize, len: usize) -> String {
+    (0..len)
+        .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
+        .collect()
+}
+
 /// Waits until no snapshot runs.
 fn wait_bgsave_done(c: &mut common::RawClient) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -425,10 +432,7 @@ fn failed_snapshot_leaves_no_file_and_is_counted() {
             V::Simple("OK".into())
         );
         for i in 0..3000 {
-            let v: String = (0..64)
-                .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
-                .collect();
-            c.cmd(&["APPEND", &format!("k:{i}"), &v]);
+            c.cmd(&["APPEND", &format!("k:{i}"), &scrambled(i, 64)]);
         }
         fs.fail_write_after(n);
         let started = c.cmd(&["BGSAVE"]);
@@ -489,10 +493,7 @@ fn failed_save_leaves_no_file() {
         let s = TestServer::start_in(&sim_dir(), &[], fs.clone() as Arc<dyn Vfs>);
         let mut c = s.raw();
         for i in 0..2000 {
-            let v: String = (0..200)
-                .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
-                .collect();
-            c.cmd(&["SET", &format!("k:{i}"), &v]);
+            c.cmd(&["SET", &format!("k:{i}"), &scrambled(i, 200)]);
         }
         fs.fail_write_after(n);
         let r = c.cmd(&["SAVE"]);

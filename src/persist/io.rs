@@ -105,6 +105,15 @@ pub trait Vfs: Send + Sync + 'static {
     }
 }
 
+/// The directory holding `path` (`.` for a bare file name): where a rename of `path` is
+/// made durable.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// The real file system through `std::fs`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
@@ -160,12 +169,8 @@ impl Vfs for RealFs {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
                 Err(e) => return Err(e),
             }
-            let parent = match d.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
             // DURABILITY: the new directory's entry in its parent.
-            self.sync_dir(parent)?;
+            self.sync_dir(parent_dir(d))?;
         }
         Ok(())
     }

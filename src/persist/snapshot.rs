@@ -84,6 +84,13 @@ fn encode_footer(items: u64, blocks: u64, raw: u64) -> [u8; FOOTER_LEN] {
     f
 }
 
+/// Where a snapshot (or dump) bound for `path` is written until it is complete: `<path>.tmp`.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
 /// Streams items into `snap-<lsn>.zst.tmp`; `finish` makes the file durable under its
 /// final name. Dropping an unfinished writer leaves a `.tmp` file that recovery deletes.
 pub struct SnapshotWriter {
@@ -122,13 +129,8 @@ impl SnapshotWriter {
         lsn: u64,
         created_ms: i64,
     ) -> Result<SnapshotWriter, StorageError> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".tmp");
-        let tmp = path.with_file_name(tmp_name);
+        let dir = super::io::parent_dir(path).to_path_buf();
+        let tmp = tmp_path(path);
         let path = path.to_path_buf();
         match vfs.remove(&tmp) {
             Ok(()) => {}

@@ -1068,12 +1068,8 @@ impl Engine {
                 job.finish(&self.log, &*self.vfs).map_err(|e| e.to_string())
             });
         let mut status = self.snap.lock();
-        let lsn = job.lsn();
-        let concluded = job.conclude(st, &mut status, started, result).map(|_| ());
-        if concluded.is_err() {
-            self.remove_failed_snapshot(lsn);
-        }
-        concluded
+        self.conclude_job(&mut job, st, &mut status, started, result)
+            .map(|_| ())
     }
 
     /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
@@ -1282,6 +1278,23 @@ impl Engine {
         self.end_job(job, started, result, None);
     }
 
+    /// `Job::conclude`, and for a failed job its files gone (`remove_failed_snapshot`).
+    /// Called under the engine lock, so no new job (same LSN) can have started.
+    fn conclude_job(
+        &self,
+        job: &mut super::snapshot::Job,
+        st: &mut State,
+        status: &mut super::snapshot::SnapStatus,
+        started: Instant,
+        result: Result<(crate::persist::snapshot::SnapshotInfo, u64, u64), String>,
+    ) -> Result<(crate::persist::snapshot::SnapshotInfo, u64), String> {
+        let concluded = job.conclude(st, status, started, result);
+        if concluded.is_err() {
+            self.remove_failed_snapshot(job.lsn());
+        }
+        concluded
+    }
+
     /// A failed job's files: its `.tmp` and, unless the MANIFEST names it (the install
     /// published it and a later step failed), its final file. Redis likewise removes its
     /// temp file at once: on a full disk a dead half-written snapshot would hold the space
@@ -1290,9 +1303,7 @@ impl Engine {
         let fin = self
             .dir
             .join(crate::persist::snapshot::snapshot_file_name(lsn));
-        let mut tmp = fin.clone().into_os_string();
-        tmp.push(".tmp");
-        let mut gone = vec![std::path::PathBuf::from(tmp)];
+        let mut gone = vec![crate::persist::snapshot::tmp_path(&fin)];
         if self.log.snapshot_lsn() != Some(lsn) {
             gone.push(fin);
         }
@@ -1322,13 +1333,8 @@ impl Engine {
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
         let result = result.map_err(|e| e.to_string());
-        let lsn = job.lsn();
-        let concluded = job.conclude(&mut st, &mut status, started, result);
-        if concluded.is_err() {
-            // Under the engine lock, so no new job (same LSN) can have started.
-            self.remove_failed_snapshot(lsn);
-        }
-        if let Ok((info, segs)) = concluded {
+        if let Ok((info, segs)) = self.conclude_job(&mut job, &mut st, &mut status, started, result)
+        {
             tracing::info!(
                 lsn = info.lsn,
                 items = info.items,
