@@ -360,8 +360,8 @@ fn walk_bench(o: &Opts) -> Result<(), String> {
             let d = t.elapsed();
             total += d;
             held.push(d.as_nanos() as u32);
-            let (bytes, items) = job.take_items(std::mem::take(&mut spare));
-            keys += items;
+            let (bytes, items, whole) = job.take_items(std::mem::take(&mut spare));
+            keys += items + whole.len() as u64;
             spare = bytes;
             if step.done {
                 break;

@@ -11,6 +11,8 @@
 
 use std::collections::VecDeque;
 
+use super::shared::Shared;
+
 /// Which end of a list an operation works on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -435,9 +437,12 @@ fn limit_bytes(fill: i64) -> usize {
 /// (length-prefixed bytes with a back-length so both ends pop in O(1)), capped by
 /// `list-max-listpack-size` as in Redis. Per element this costs 2 bytes of framing for
 /// elements under 127 bytes, as a listpack string entry does.
+///
+/// Nodes are `Shared`: a clone of a list (a running snapshot's) costs a reference per
+/// node, and a write copies only the node it changes while the snapshot holds it.
 #[derive(Clone, Default)]
 pub struct List {
-    nodes: VecDeque<Node>,
+    nodes: VecDeque<Shared<Node>>,
     len: usize,
 }
 
@@ -492,11 +497,11 @@ impl List {
                 match end {
                     End::Left => {
                         n.push_front(v);
-                        self.nodes.push_front(n);
+                        self.nodes.push_front(Shared::new(n));
                     }
                     End::Right => {
                         n.push_back(v);
-                        self.nodes.push_back(n);
+                        self.nodes.push_back(Shared::new(n));
                     }
                 }
             }
@@ -599,7 +604,7 @@ impl List {
         if self.nodes[k].over(fill) {
             let half = self.nodes[k].len() / 2;
             let tail = self.nodes[k].split_off(half);
-            self.nodes.insert(k + 1, tail);
+            self.nodes.insert(k + 1, Shared::new(tail));
         }
     }
 
@@ -610,7 +615,7 @@ impl List {
 
     /// Every element, head first (reversible).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + '_ {
-        self.nodes.iter().flat_map(Node::iter)
+        self.nodes.iter().flat_map(|n| n.iter())
     }
 
     /// The elements at positions `start..=stop` (already normalised and in range).
@@ -627,7 +632,7 @@ impl List {
         };
         self.nodes
             .range(k..)
-            .flat_map(Node::iter)
+            .flat_map(|n| n.iter())
             .skip(j)
             .take(take)
     }
@@ -672,9 +677,12 @@ impl List {
                 kept += 1;
             }
             buf.shrink_to_fit();
-            node.buf = buf;
-            node.start = 0;
-            node.count = kept;
+            // A new node rather than a change of this one (which a snapshot may hold).
+            *node = Shared::new(Node {
+                buf,
+                start: 0,
+                count: kept,
+            });
             left -= drop;
             removed += drop;
         }
@@ -902,7 +910,17 @@ mod tests {
         for fill in [-2i64, -1, 0, 1, 2, 3, 5] {
             let mut l = List::new();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            // A clone held while the list changes (as a snapshot holds one), with what it
+            // held then: every change copies the nodes it touches, never the clone's.
+            let mut held: Option<(List, Vec<Vec<u8>>)> = None;
             for step in 0..4000 {
+                if step % 150 == 0 {
+                    if let Some((c, want)) = held.take() {
+                        let got: Vec<Vec<u8>> = c.iter().map(<[u8]>::to_vec).collect();
+                        assert!(got == want, "fill {fill}: a held clone changed");
+                    }
+                    held = Some((l.clone(), m.iter().cloned().collect()));
+                }
                 let v: Vec<u8> = match rnd(10) {
                     0 => vec![b'x'; 200 + rnd(20000) as usize],
                     _ => format!("v{}", rnd(6)).into_bytes(),
@@ -994,7 +1012,7 @@ mod tests {
                     let back: Vec<&[u8]> = l.iter().rev().collect();
                     let want: Vec<&[u8]> = m.iter().rev().map(|v| &v[..]).collect();
                     assert_eq!(back, want);
-                    assert_eq!(l.nodes.iter().map(Node::len).sum::<usize>(), l.len());
+                    assert_eq!(l.nodes.iter().map(|n| n.len()).sum::<usize>(), l.len());
                     assert!(l.nodes.iter().all(|n| n.count > 0));
                     // Slack, front room included, stays within the size class or the
                     // shrink rule's bound.

@@ -16,6 +16,7 @@ pub mod list;
 pub mod lpsize;
 pub mod pqsort;
 pub mod set;
+pub mod shared;
 pub mod stream;
 pub mod strnum;
 pub mod value;

@@ -66,6 +66,28 @@ fn id(out: &mut Vec<u8>, i: StreamId) {
 /// Append one key's item.
 /// `expire_at` is the key's absolute expiry in Unix ms, -1 for none.
 pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry, expire_at: i64) {
+    encode_entry_spilling(out, db, key, e, expire_at, usize::MAX, &mut |_| {});
+}
+
+/// `encode_entry` for a value that may be large: between two elements, whenever `out`
+/// holds at least `spill_at` bytes, `spill` is handed it to write out and empty, so a
+/// value of any size is encoded through a buffer of about that size (a snapshot's file
+/// thread encodes the large values the walk hands it this way). The bytes `spill` receives
+/// are consecutive pieces of the one item.
+pub fn encode_entry_spilling(
+    out: &mut Vec<u8>,
+    db: usize,
+    key: &[u8],
+    e: &Entry,
+    expire_at: i64,
+    spill_at: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>),
+) {
+    let mut check = |out: &mut Vec<u8>| {
+        if out.len() >= spill_at {
+            spill(out);
+        }
+    };
     let tag = match &e.value {
         Value::Str(_) => TAG_STRING,
         Value::Hash(_) => TAG_HASH,
@@ -100,18 +122,24 @@ pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry, expire_
             for (f, v) in h.iter() {
                 bytes(out, f);
                 bytes(out, v);
+                check(out);
             }
         }
         Value::List(l) => {
             varint(out, l.len() as u64);
             for v in l.iter() {
                 bytes(out, v);
+                check(out);
             }
         }
         Value::Set(s) => {
             varint(out, s.len() as u64);
             for m in s.iter() {
-                bytes(out, &m.to_vec());
+                match m {
+                    crate::db::set::Member::Int(_) => bytes(out, &m.to_vec()),
+                    crate::db::set::Member::Str(b) => bytes(out, b),
+                }
+                check(out);
             }
         }
         Value::ZSet(z) => {
@@ -119,6 +147,7 @@ pub fn encode_entry(out: &mut Vec<u8>, db: usize, key: &[u8], e: &Entry, expire_
             z.for_each(|m, s| {
                 bytes(out, m);
                 out.extend_from_slice(&s.to_le_bytes());
+                check(out);
             });
         }
         Value::Stream(s) => encode_stream(out, s),

@@ -1167,7 +1167,9 @@ impl Engine {
                     let mut job = slot.lock();
                     let Some(job) = job.as_mut() else { return };
                     Some(job.slice(&mut st).map(|s| {
-                        let ship = s.done || job.pending_bytes() >= super::snapshot::SHIP_BYTES;
+                        let ship = s.done
+                            || job.has_whole()
+                            || job.pending_bytes() >= super::snapshot::SHIP_BYTES;
                         let spare = || spare.try_recv().unwrap_or_default();
                         (s, ship.then(|| job.take_items(spare())))
                     }))
@@ -1188,8 +1190,8 @@ impl Engine {
                 Ok(s) => s,
                 Err(e) => break Err(e),
             };
-            if let Some((bytes, items)) = shipped {
-                if tx.send(ToFile::Items(bytes, items)).await.is_err() {
+            if let Some((bytes, items, whole)) = shipped {
+                if tx.send(ToFile::Items(bytes, items, whole)).await.is_err() {
                     return; // the file thread is gone; it took the job back
                 }
             }
