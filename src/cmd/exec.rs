@@ -323,15 +323,19 @@ pub struct State {
     pub migrate_sockets: super::dump::MigrateSockets,
 }
 
+/// A channel → subscriber ids map (foldhash, seeded per process: PUBLISH hashes the
+/// channel name on every call).
+pub type ChannelMap = std::collections::HashMap<Bytes, Vec<u64>, foldhash::fast::RandomState>;
+
 /// Pub/Sub registry: who listens to what, in subscription order.
 #[derive(Default)]
 pub struct PubSub {
     /// Channel → subscriber ids.
-    pub channels: std::collections::HashMap<Bytes, Vec<u64>>,
+    pub channels: ChannelMap,
     /// Pattern → subscriber ids (insertion-ordered for stable delivery).
     pub patterns: Vec<(Bytes, Vec<u64>)>,
     /// Shard channel → subscriber ids.
-    pub shard_channels: std::collections::HashMap<Bytes, Vec<u64>>,
+    pub shard_channels: ChannelMap,
 }
 
 impl State {

@@ -255,20 +255,26 @@ fn sunsubscribe(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     unsub_generic(x, a, Kind::Shard, "sunsubscribe")
 }
 
-/// One message, encoded at most once per protocol version however many receive it.
-struct Encoded {
-    msg: Reply,
+/// One message (`message`, `pmessage` or `smessage` and its strings), encoded straight
+/// from the strings at most once per protocol version however many receive it.
+struct Encoded<'a> {
+    parts: &'a [&'a [u8]],
     resp2: Option<Vec<u8>>,
     resp3: Option<Vec<u8>>,
 }
 
-impl Encoded {
-    fn new(msg: Reply) -> Self {
+impl<'a> Encoded<'a> {
+    fn new(parts: &'a [&'a [u8]]) -> Self {
         Encoded {
-            msg,
+            parts,
             resp2: None,
             resp3: None,
         }
+    }
+
+    /// The message as a reply (the publisher's own copy, sent before its PUBLISH reply).
+    fn reply(&self) -> Reply {
+        Reply::Push(self.parts.iter().map(|p| Reply::bulk(p)).collect())
     }
 
     /// The message's bytes for a client speaking `resp`.
@@ -278,9 +284,10 @@ impl Encoded {
         } else {
             (&mut self.resp2, 2)
         };
+        let parts = self.parts;
         slot.get_or_insert_with(|| {
-            let mut out = Vec::new();
-            crate::resp::encode(&self.msg, proto, &mut out);
+            let mut out = Vec::with_capacity(crate::resp::encode::push_of_bulks_len(parts));
+            crate::resp::encode::push_of_bulks(parts, proto, &mut out);
             out
         })
     }
@@ -306,17 +313,6 @@ fn deliver(st: &mut State, id: u64, msg: &mut Encoded) -> bool {
     }
 }
 
-/// Deliver to `id`, or, when `id` is the publisher itself, keep the message to send
-/// before the PUBLISH reply (Redis writes it into the same output buffer first).
-fn deliver_or_keep(x: &mut Exec<'_>, id: u64, m: Reply, own: &mut Vec<Reply>) -> bool {
-    if id == x.client_id {
-        own.push(m);
-        true
-    } else {
-        deliver(x.st, id, &mut Encoded::new(m))
-    }
-}
-
 fn with_own(own: Vec<Reply>, n: usize) -> Reply {
     if own.is_empty() {
         count(n)
@@ -334,21 +330,15 @@ fn fan_out(
     st: &mut State,
     ch: &[u8],
     msg: &[u8],
-    mut keep: impl FnMut(u64, &Reply) -> bool,
+    mut keep: impl FnMut(u64, &Encoded<'_>) -> bool,
 ) -> usize {
     let mut n = 0;
-    // One message, shared by every receiver (its strings are reference-counted).
-    let ch_b = Bytes::copy_from_slice(ch);
-    let msg_b = Bytes::copy_from_slice(msg);
     let subs = st.pubsub.channels.get(ch).cloned().unwrap_or_default();
     if !subs.is_empty() {
-        let mut m = Encoded::new(Reply::Push(vec![
-            Reply::Bulk(Bytes::from_static(b"message")),
-            Reply::Bulk(ch_b.clone()),
-            Reply::Bulk(msg_b.clone()),
-        ]));
+        let parts: [&[u8]; 3] = [b"message", ch, msg];
+        let mut m = Encoded::new(&parts);
         for id in subs {
-            if keep(id, &m.msg) || deliver(st, id, &mut m) {
+            if keep(id, &m) || deliver(st, id, &mut m) {
                 n += 1;
             }
         }
@@ -361,14 +351,10 @@ fn fan_out(
         .cloned()
         .collect();
     for (p, ids) in pats {
-        let mut m = Encoded::new(Reply::Push(vec![
-            Reply::Bulk(Bytes::from_static(b"pmessage")),
-            Reply::Bulk(p),
-            Reply::Bulk(ch_b.clone()),
-            Reply::Bulk(msg_b.clone()),
-        ]));
+        let parts: [&[u8]; 4] = [b"pmessage", &p, ch, msg];
+        let mut m = Encoded::new(&parts);
         for id in ids {
-            if keep(id, &m.msg) || deliver(st, id, &mut m) {
+            if keep(id, &m) || deliver(st, id, &mut m) {
                 n += 1;
             }
         }
@@ -398,7 +384,7 @@ fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut own = Vec::new();
     let n = fan_out(x.st, ch, msg, |id, m| {
         if id == me {
-            own.push(m.clone());
+            own.push(m.reply());
             true
         } else {
             false
@@ -417,13 +403,15 @@ fn spublish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             .get(ch)
             .cloned()
             .unwrap_or_default();
+    let parts: [&[u8]; 3] = [b"smessage", ch, msg];
+    let mut m = Encoded::new(&parts);
     for id in subs {
-        let m = Reply::Push(vec![
-            Reply::bulk(b"smessage"),
-            Reply::bulk(ch),
-            Reply::bulk(msg),
-        ]);
-        if deliver_or_keep(x, id, m, &mut own) {
+        // The publisher's own copy goes before its reply (Redis writes it into the same
+        // output buffer first).
+        if id == x.client_id {
+            own.push(m.reply());
+            n += 1;
+        } else if deliver(x.st, id, &mut m) {
             n += 1;
         }
     }
@@ -454,7 +442,7 @@ fn pubsub_shardchannels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError
 
 /// Channel, count, channel, count…: a flat array in RESP3 too (Redis 7.0 replies an
 /// array, not a map; clients such as redis-py parse it as pairs).
-fn numsub(map: &std::collections::HashMap<Bytes, Vec<u64>>, a: &[Bytes]) -> Reply {
+fn numsub(map: &super::exec::ChannelMap, a: &[Bytes]) -> Reply {
     Reply::Array(
         a[2..]
             .iter()

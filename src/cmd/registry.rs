@@ -13,24 +13,66 @@ use super::{CommandSpec, Flags, Journal};
 pub struct Registry {
     /// Top-level commands in registration order.
     pub commands: Vec<CommandSpec>,
-    /// Open-addressing index of `commands` by name ([`name_hash`], linear probing,
-    /// `u16::MAX` = empty): a lookup hashes the request's name as sent, whatever its case,
-    /// without copying or lowercasing it first.
+    /// Open-addressing index of `commands` by name ([`name_hash`] of the folded name,
+    /// linear probing, `u16::MAX` = empty).
     by_name: Vec<u16>,
+    /// Each command's name folded ([`fold_name`]), by position in `commands`: a lookup
+    /// folds the request's name the same way, a word at a time, and compares words.
+    folded: Vec<FoldedName>,
     /// Number of stats slots (commands + subcommands).
     pub stat_slots: usize,
     names_by_id: Vec<String>,
 }
 
-/// FNV-1a over the name's bytes with bit 0x20 set: ASCII letters hash the same in either
-/// case (every command name is lowercase letters, digits, `-` or `_`, which keep their
-/// hash; a lookup still compares the whole name).
-fn name_hash(name: &[u8]) -> usize {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in name {
-        h = (h ^ u32::from(b | 0x20)).wrapping_mul(0x0100_0193);
+/// Longest command name, in 8-byte words (the longest, `georadiusbymember_ro`, has 20
+/// bytes; `Registry::build` refuses longer ones).
+const NAME_WORDS: usize = 3;
+
+/// A name with its ASCII capitals lowercased, in little-endian 8-byte words padded with
+/// zeros, and its length (a name with trailing NULs is another name).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FoldedName {
+    words: [u64; NAME_WORDS],
+    len: usize,
+}
+
+/// `x` with every byte `A`..=`Z` lowercased and every other byte (non-ASCII ones
+/// included) kept: eight bytes at once.
+fn lower_word(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Each byte's low seven bits plus a constant below 0x80 cannot carry into the next byte.
+    let seven = x & !HI;
+    let from_a = seven + LO * (0x80 - u64::from(b'A'));
+    let past_z = seven + LO * (0x80 - u64::from(b'Z') - 1);
+    let capital = from_a & !past_z & !x & HI;
+    x | (capital >> 2)
+}
+
+/// `name` folded for lookup; None when it is longer than any command name.
+fn fold_name(name: &[u8]) -> Option<FoldedName> {
+    if name.len() > NAME_WORDS * 8 {
+        return None;
     }
-    h as usize
+    let mut bytes = [0u8; NAME_WORDS * 8];
+    bytes[..name.len()].copy_from_slice(name);
+    let mut words = [0u64; NAME_WORDS];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = lower_word(u64::from_le_bytes(b));
+    }
+    Some(FoldedName {
+        words,
+        len: name.len(),
+    })
+}
+
+/// The index slot hash of a folded name (a lookup still compares the whole name).
+fn name_hash(f: &FoldedName) -> usize {
+    let h = (f.words[0] ^ f.words[1].rotate_left(21) ^ f.words[2].rotate_left(42) ^ f.len as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 32) as usize
 }
 
 /// The one command table.
@@ -89,8 +131,12 @@ impl Registry {
         }
         let size = (commands.len() * 4).next_power_of_two().max(16);
         let mut by_name = vec![u16::MAX; size];
-        for (i, c) in commands.iter().enumerate() {
-            let mut at = name_hash(c.name.as_bytes()) & (size - 1);
+        let folded: Vec<FoldedName> = commands
+            .iter()
+            .map(|c| fold_name(c.name.as_bytes()).expect("command names fit NAME_WORDS"))
+            .collect();
+        for (i, f) in folded.iter().enumerate() {
+            let mut at = name_hash(f) & (size - 1);
             while by_name[at] != u16::MAX {
                 at = (at + 1) & (size - 1);
             }
@@ -99,6 +145,7 @@ impl Registry {
         Registry {
             commands,
             by_name,
+            folded,
             stat_slots: id,
             names_by_id,
         }
@@ -128,12 +175,15 @@ impl Registry {
 
     /// The command named by `name` (any case).
     pub fn get(&self, name: &[u8]) -> Option<&CommandSpec> {
+        let f = fold_name(name)?;
         let mask = self.by_name.len() - 1;
-        let mut at = name_hash(name) & mask;
+        let mut at = name_hash(&f) & mask;
         loop {
-            let c = self.commands.get(usize::from(self.by_name[at]))?;
-            if c.name.len() == name.len() && c.name.as_bytes().eq_ignore_ascii_case(name) {
-                return Some(c);
+            let i = usize::from(self.by_name[at]);
+            // (Command names are lowercase, so a folded name equal to one is that name in
+            // some case.)
+            if *self.folded.get(i)? == f {
+                return self.commands.get(i);
             }
             at = (at + 1) & mask;
         }
@@ -339,6 +389,26 @@ mod tests {
         }
         assert!(COMMANDS.get(b"").is_none());
         assert!(COMMANDS.get(&[0xff; 40]).is_none());
+        assert!(COMMANDS.get(b"get\0").is_none());
+        assert!(COMMANDS.get(b"g\xc5t").is_none());
+    }
+
+    #[test]
+    fn lower_word_lowercases_ascii_capitals_only() {
+        for b in 0..=255u8 {
+            let word = u64::from_le_bytes([b, b'A', b, b'z', b, b'@', b, b'[']);
+            let want = u64::from_le_bytes([
+                b.to_ascii_lowercase(),
+                b'a',
+                b.to_ascii_lowercase(),
+                b'z',
+                b.to_ascii_lowercase(),
+                b'@',
+                b.to_ascii_lowercase(),
+                b'[',
+            ]);
+            assert_eq!(lower_word(word), want, "byte {b:#x}");
+        }
     }
 
     #[test]

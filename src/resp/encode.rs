@@ -66,6 +66,16 @@ fn put_len(out: &mut Vec<u8>, prefix: u8, n: usize) {
 
 /// Decimal digits of `n`, without an intermediate string.
 fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    // Most lengths and counts in replies have one or two digits.
+    if n < 100 {
+        #[expect(clippy::cast_possible_truncation, reason = "n < 100")]
+        let n = n as u8;
+        if n >= 10 {
+            out.push(b'0' + n / 10);
+        }
+        out.push(b'0' + n % 10);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -84,6 +94,21 @@ fn put_bulk(out: &mut Vec<u8>, b: &[u8]) {
     put_len(out, b'$', b.len());
     out.extend_from_slice(b);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Append the encoding of a push of bulk strings (`Reply::Push` of `Reply::Bulk`s: a pub/sub
+/// message) for protocol version `proto`, straight from the strings.
+pub fn push_of_bulks(items: &[&[u8]], proto: u8, out: &mut Vec<u8>) {
+    put_len(out, if proto >= 3 { b'>' } else { b'*' }, items.len());
+    for b in items {
+        put_bulk(out, b);
+    }
+}
+
+/// Room for [`push_of_bulks`]'s encoding of `items` (at least its length: the headers take
+/// at most 23 bytes each).
+pub fn push_of_bulks_len(items: &[&[u8]]) -> usize {
+    23 + items.iter().map(|b| b.len() + 25).sum::<usize>()
 }
 
 /// Append the encoding of `reply` for protocol version `proto` (2 or 3) to `out`.
@@ -240,6 +265,41 @@ mod tests {
             "=6\r\ntxt:hi\r\n"
         );
         assert_eq!(enc(&Reply::Push(vec![]), 3), ">0\r\n");
+    }
+
+    #[test]
+    fn push_of_bulks_is_a_push_reply() {
+        let items: [&[u8]; 3] = [b"message", b"ch", &[b'x'; 300]];
+        let reply = Reply::Push(items.iter().map(|b| Reply::bulk(b)).collect());
+        for proto in [2, 3] {
+            let mut direct = Vec::new();
+            push_of_bulks(&items, proto, &mut direct);
+            assert_eq!(direct, enc(&reply, proto).into_bytes());
+            assert!(direct.len() <= push_of_bulks_len(&items));
+        }
+    }
+
+    #[test]
+    fn integers_in_every_width() {
+        for n in [
+            0i64,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            12345,
+            i64::MAX,
+            -1,
+            -10,
+            -99,
+            -100,
+            i64::MIN,
+        ] {
+            assert_eq!(enc(&Reply::Int(n), 2), format!(":{n}\r\n"));
+        }
     }
 
     #[test]
