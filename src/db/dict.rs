@@ -165,6 +165,19 @@ fn chain_len<V>(b: &Option<Box<Node<V>>>) -> usize {
     n
 }
 
+/// A copy with the same entries, rebuilt (the same hash seed, so a SCAN cursor over the
+/// original means over the copy what it would after a resize).
+impl<V: Clone> Clone for Dict<V> {
+    fn clone(&self) -> Self {
+        let mut n = Dict::new();
+        n.growth_room = self.growth_room;
+        for (k, v) in self.iter() {
+            n.insert(k, v.clone());
+        }
+        n
+    }
+}
+
 impl<V> Dict<V> {
     /// An empty table (no allocation until the first insert).
     pub fn new() -> Self {

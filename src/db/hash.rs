@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use super::shared::Shared;
 use super::Dict;
 
 /// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`).
@@ -33,8 +34,9 @@ pub struct Hash {
 enum Repr {
     /// `listpack`: see [`Pack`].
     Pack(Pack),
-    /// `hashtable` (boxed so a `Hash` stays two words).
-    Table(Box<Dict<Box<[u8]>>>),
+    /// `hashtable` (behind a pointer so a `Hash` stays two words), shared with a running
+    /// snapshot's copy of the hash until one of them changes.
+    Table(Shared<Dict<Box<[u8]>>>),
 }
 
 /// Fields and values packed in insertion order in one exact-size buffer: empty (no
@@ -394,7 +396,7 @@ impl Hash {
             for (f, v) in p.iter() {
                 d.insert(f, v.into());
             }
-            self.repr = Repr::Table(Box::new(d));
+            self.repr = Repr::Table(Shared::new(d));
         }
     }
 
@@ -519,13 +521,8 @@ impl Clone for Hash {
     fn clone(&self) -> Self {
         let repr = match &self.repr {
             Repr::Pack(p) => Repr::Pack(p.clone()),
-            Repr::Table(d) => {
-                let mut n = Dict::new();
-                for (k, v) in d.iter() {
-                    n.insert(k, v.clone());
-                }
-                Repr::Table(Box::new(n))
-            }
+            // (Shared with the copy: copied when one of them changes.)
+            Repr::Table(d) => Repr::Table(d.clone()),
         };
         Hash { repr }
     }

@@ -43,6 +43,46 @@ pub struct Db {
     pub capture: Option<Box<Capture>>,
 }
 
+/// A large value a running snapshot's walk lent to the thread writing the file, with its
+/// expiry then: that thread takes it out to encode it; a write that comes first takes it
+/// back and encodes it itself (`Capture::encode`), so the write changes the value in place
+/// instead of copying the whole of it (the lent entry shares its contents, `db::shared`).
+pub type Lent = std::sync::Arc<parking_lot::Mutex<Option<(Entry, i64)>>>;
+
+/// How a capture encodes an entry as a snapshot item (database index, key, entry, expiry):
+/// given by the snapshot job, since this layer knows no file format.
+pub type EncodeFn = fn(&mut Vec<u8>, usize, &[u8], &Entry, i64);
+
+/// Collections with at least this many elements are lent to a snapshot rather than encoded
+/// or copied under the engine lock (lists: copied, which costs a reference per node).
+pub const LARGE_ELEMENTS: usize = 1024;
+
+/// How a running snapshot takes an entry it has not written yet.
+pub enum Take {
+    /// Encode it now (small values) or copy it (`Capture::taken`).
+    Small,
+    /// A large list: its copy shares its nodes (a write copies the node it changes).
+    List,
+    /// A large hash, set or sorted set: lent (`Lent`), or encoded by the write that
+    /// changes it first.
+    Lend,
+}
+
+impl Take {
+    /// How a snapshot takes `v`.
+    pub fn of(v: &Value) -> Take {
+        match v {
+            Value::List(l) if l.len() >= LARGE_ELEMENTS => Take::List,
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_)
+                if v.element_count() >= LARGE_ELEMENTS =>
+            {
+                Take::Lend
+            }
+            _ => Take::Small,
+        }
+    }
+}
+
 /// A running snapshot's state for one database: where its scan is, and the entries it must
 /// still write that writes took away from under it (copied once, as they were at the
 /// snapshot's LSN). Travels with the `Db` (SWAPDB moves it along).
@@ -69,6 +109,14 @@ pub struct Capture {
     /// Bytes of `taken`'s own buffer (its growth, measured when it grew): counted apart
     /// from the copies because it is freed only once the list is drained, not copy by copy.
     pub list_bytes: usize,
+    /// Large values lent to the thread writing the file, by key.
+    pub lent: std::collections::HashMap<Box<[u8]>, Lent>,
+    /// Items writes encoded (large values they were about to change), and how many: the
+    /// walk moves them to the file.
+    pub encoded: Vec<u8>,
+    pub encoded_items: u64,
+    /// How to encode them (None: copy instead; tests without a job).
+    pub encode: Option<EncodeFn>,
 }
 
 impl Db {
@@ -76,7 +124,7 @@ impl Db {
     pub fn snapshot_copies_bytes(&self) -> usize {
         self.capture
             .as_ref()
-            .map_or(0, |c| c.taken_bytes + c.list_bytes)
+            .map_or(0, |c| c.taken_bytes + c.list_bytes + c.encoded.capacity())
     }
 
     /// Number of keys (expired-but-not-yet-removed keys included, as Redis's DBSIZE).
@@ -103,10 +151,28 @@ impl Db {
             // The live table holds only entries created after the snapshot's LSN.
             return;
         }
+        if !c.lent.is_empty() {
+            // Lent and not yet taken by the file thread: written here, so the write that
+            // follows finds the value no longer shared and changes it in place.
+            if let Some(lent) = c.lent.remove(key) {
+                let back = lent.lock().take();
+                if let (Some((e, at)), Some(encode)) = (back, c.encode) {
+                    encode(&mut c.encoded, c.db_index, key, &e, at);
+                    c.encoded_items += 1;
+                }
+            }
+        }
         if let Some(e) = self.dict.get_mut(key) {
             if e.snap != self.epoch {
                 e.snap = self.epoch;
                 let at = expiry_in(&self.expires, key, e);
+                if let (Take::Lend, Some(encode)) = (Take::of(&e.value), c.encode) {
+                    // A copy would share the contents, and the write that follows would
+                    // copy them whole: encoding costs less than that copy.
+                    encode(&mut c.encoded, c.db_index, key, e, at);
+                    c.encoded_items += 1;
+                    return;
+                }
                 // The copy's exact cost (key, value) from the allocator's per-thread
                 // counters: an estimate short by tens of bytes per copy made eviction beside
                 // a snapshot count copies as dataset and evict more.

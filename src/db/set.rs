@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use super::dict::Dict;
+use super::shared::Shared;
 use super::strnum::parse_i64;
 
 /// Apply `$e` to the vector inside an [`IntSet`] whatever its width.
@@ -137,7 +138,8 @@ impl IntSet {
 /// The two encodings.
 enum Repr {
     Ints(IntSet),
-    Table(Dict<()>),
+    /// Shared with a running snapshot's copy of the set until one of them changes.
+    Table(Shared<Dict<()>>),
 }
 
 /// A Redis set.
@@ -174,13 +176,8 @@ impl Clone for Set {
     fn clone(&self) -> Self {
         let repr = match &self.repr {
             Repr::Ints(i) => Repr::Ints(i.clone()),
-            Repr::Table(d) => {
-                let mut n = Dict::new();
-                for (k, ()) in d.iter() {
-                    n.insert(k, ());
-                }
-                Repr::Table(n)
-            }
+            // (Shared with the copy: copied when one of them changes.)
+            Repr::Table(d) => Repr::Table(d.clone()),
         };
         Set { repr }
     }
@@ -219,7 +216,7 @@ impl Set {
             Set::new()
         } else {
             Set {
-                repr: Repr::Table(Dict::new()),
+                repr: Repr::Table(Shared::new(Dict::new())),
             }
         }
     }
@@ -286,7 +283,7 @@ impl Set {
             for k in 0..i.len() {
                 d.insert(fmt_i64(i.get(k), &mut [0; 20]), ());
             }
-            self.repr = Repr::Table(d);
+            self.repr = Repr::Table(Shared::new(d));
         }
     }
 

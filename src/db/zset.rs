@@ -20,6 +20,8 @@ use std::cmp::Ordering;
 
 use std::hash::BuildHasher;
 
+use super::shared::Shared;
+
 /// The listpack thresholds in force (`zset-max-listpack-entries` / `-value`).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -537,7 +539,8 @@ struct Big {
 
 enum Enc {
     Small(Vec<(Box<[u8]>, f64)>),
-    Big(Box<Big>),
+    /// Shared with a running snapshot's copy of the set until one of them changes.
+    Big(Shared<Big>),
 }
 
 /// A Redis sorted set.
@@ -594,7 +597,7 @@ impl ZSet {
     /// An empty skiplist-encoded sorted set.
     pub fn new_big() -> Self {
         ZSet {
-            enc: Enc::Big(Box::new(Big { tree: Tree::new() })),
+            enc: Enc::Big(Shared::new(Big { tree: Tree::new() })),
         }
     }
 
@@ -637,7 +640,7 @@ impl ZSet {
             for (m, s) in v {
                 tree.insert(Member::from_box(m), s);
             }
-            self.enc = Enc::Big(Box::new(Big { tree }));
+            self.enc = Enc::Big(Shared::new(Big { tree }));
         }
     }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd::State;
-use crate::db::{Capture, Dict, Entry, Value};
+use crate::db::{Capture, Dict, Entry, Lent, Take, Value};
 use crate::persist::io::Vfs;
 use crate::persist::snapshot::{verify_snapshot, SnapshotInfo, SnapshotWriter};
 use crate::persist::snapshot_codec::{encode_entry, encode_entry_spilling, encode_library};
@@ -58,31 +58,26 @@ const WARM_STEPS: usize = 32;
 /// SCAN steps between two looks at the clock.
 const CHECK_STEPS: usize = 32;
 
-/// A list with at least this many elements is handed to the thread writing the file whole
-/// (`Whole`) rather than encoded under the engine lock: its clone costs a reference per
-/// node of ~8 KiB (`db::shared`), where encoding it cost ~8 ns per element under the lock
-/// (one list of 3M elements paused every client for 22.9 ms, benches/RESULTS.md, issue 4).
-pub const WHOLE_ELEMENTS: usize = 1024;
-
 /// The thread writing the file encodes a `Whole` value through a buffer of about this
 /// size: a large value never sits encoded in memory at once.
 pub const WHOLE_SPILL: usize = 256 * 1024;
 
-/// A value the walk took by reference (its clone shares the contents; a write copies what
-/// it changes), to be encoded outside the engine lock: database index, key, entry, expiry.
+/// A large value (`db::Take`) the walk took by reference rather than encoding it under the
+/// engine lock (one list of 3M elements paused every client for 23 ms, a set of 1M members
+/// for 206 ms: benches/RESULTS.md, issue 4), to be encoded by the thread writing the file.
 pub struct Whole {
     db: usize,
     key: Box<[u8]>,
-    entry: Entry,
-    expire_at: i64,
+    value: WholeValue,
 }
 
-/// True for an entry the walk hands over whole (`Whole`) rather than encoding.
-fn goes_whole(e: &Entry) -> bool {
-    match &e.value {
-        Value::List(l) => l.len() >= WHOLE_ELEMENTS,
-        _ => false,
-    }
+/// How a `Whole` holds its value.
+enum WholeValue {
+    /// A list's copy (it shares the nodes; a write copies the node it changes), with its
+    /// expiry.
+    Copy(Entry, i64),
+    /// A hash, set or sorted set lent (`db::Lent`): a write that comes first takes it back.
+    Lent(Lent),
 }
 
 /// Encode `values` and write them to `w` (pieces of about `WHOLE_SPILL` bytes; the
@@ -94,6 +89,13 @@ pub fn encode_whole(
 ) -> Result<(), StorageError> {
     let mut error = None;
     for v in values {
+        let (entry, expire_at) = match v.value {
+            WholeValue::Copy(e, at) => (e, at),
+            WholeValue::Lent(lent) => match lent.lock().take() {
+                Some(taken) => taken,
+                None => continue, // a write took it back and encoded it
+            },
+        };
         buf.clear();
         let mut spill = |out: &mut Vec<u8>| {
             if error.is_none() {
@@ -105,8 +107,8 @@ pub fn encode_whole(
             buf,
             v.db,
             &v.key,
-            &v.entry,
-            v.expire_at,
+            &entry,
+            expire_at,
             WHOLE_SPILL,
             &mut spill,
         );
@@ -269,6 +271,7 @@ impl Job {
             db.capture = Some(Box::new(Capture {
                 job: id,
                 db_index: i,
+                encode: Some(encode_entry),
                 ..Capture::default()
             }));
         }
@@ -355,15 +358,24 @@ impl Job {
             // encoding all at once would turn megabytes of them into counted buffers at
             // once, and eviction would chase those by evicting (and copying) still more
             // keys (a collapse to an empty keyspace, seen under maxmemory).
+            // The items writes encoded themselves (large values they were about to change).
+            if !c.encoded.is_empty() {
+                if encode {
+                    self.pending.extend_from_slice(&c.encoded);
+                    self.pending_items += c.encoded_items;
+                    walked_bytes += c.encoded.len();
+                }
+                c.encoded = Vec::new();
+                c.encoded_items = 0;
+            }
             while let Some((k, e, at, cost)) = c.taken.pop() {
                 c.taken_bytes = c.taken_bytes.saturating_sub(cost);
                 self.copied += 1;
-                if encode && goes_whole(&e) {
+                if encode && matches!(Take::of(&e.value), Take::List) {
                     self.whole.push(Whole {
                         db: index,
                         key: k,
-                        entry: e,
-                        expire_at: at,
+                        value: WholeValue::Copy(e, at),
                     });
                 } else if encode {
                     let before = self.pending.len();
@@ -390,6 +402,7 @@ impl Job {
             let pending = &mut self.pending;
             let items = &mut self.pending_items;
             let whole = &mut self.whole;
+            let lent = &mut c.lent;
             let walked = &mut walked_bytes;
             loop {
                 let (table, expires) = match c.detached.as_mut() {
@@ -400,12 +413,24 @@ impl Job {
                     table.scan_steps_mut(c.cursor, self.warm_steps, warm_entry, |k, e| {
                         if e.snap != epoch {
                             e.snap = epoch;
-                            if encode && goes_whole(e) {
+                            let take = if encode {
+                                Take::of(&e.value)
+                            } else {
+                                Take::Small
+                            };
+                            if let Take::List | Take::Lend = take {
+                                let copy = (e.clone(), crate::db::expiry_in(expires, k, e));
+                                let value = if let Take::Lend = take {
+                                    let l: Lent = Arc::new(parking_lot::Mutex::new(Some(copy)));
+                                    lent.insert(k.into(), l.clone());
+                                    WholeValue::Lent(l)
+                                } else {
+                                    WholeValue::Copy(copy.0, copy.1)
+                                };
                                 whole.push(Whole {
                                     db: index,
                                     key: k.into(),
-                                    entry: e.clone(),
-                                    expire_at: crate::db::expiry_in(expires, k, e),
+                                    value,
                                 });
                             } else if encode {
                                 let at = pending.len();
@@ -730,12 +755,17 @@ mod tests {
             run(st, 0, &format!("ZADD z{} {i}.5 m{i}", i % 4));
             run(st, 0, &format!("HSET bighash f{i} {i}"));
         }
-        // Lists the walk takes whole (`WHOLE_ELEMENTS`), one with an expiry.
-        for i in 0..2 * WHOLE_ELEMENTS {
+        // Values the walk takes whole (`db::LARGE_ELEMENTS`): lists, and lent hashes, sets
+        // and sorted sets, some with an expiry.
+        for i in 0..2 * crate::db::LARGE_ELEMENTS {
             run(st, 0, &format!("RPUSH biglist e{i}"));
             run(st, 1, &format!("LPUSH biglist2 e{i}"));
+            run(st, 0, &format!("SADD bigset m{i}"));
+            run(st, 1, &format!("ZADD bigzset {i} m{i}"));
+            run(st, 2, &format!("HSET bighash2 f{i} v{i}"));
         }
         run(st, 1, "EXPIRE biglist2 5000");
+        run(st, 1, "EXPIRE bigzset 6000");
         for i in 0..200 {
             run(st, 0, &format!("EXPIRE k{} {}", i * 7, 1000 + i));
         }
@@ -775,6 +805,12 @@ mod tests {
             loop {
                 let step = job.step(&mut st, Some(Duration::ZERO), true).unwrap();
                 steps += 1;
+                if seed % 3 == 0 {
+                    // The file thread takes what was lent before the writes come: they
+                    // copy the values they change.
+                    took_whole |= job.has_whole();
+                    job.flush().unwrap();
+                }
                 if step.done {
                     break;
                 }
@@ -794,14 +830,20 @@ mod tests {
                         9 => format!("SET fresh{k} x"),
                         10 => format!("ZADD z{} 99 m{k}", k % 4),
                         11 => format!("SREM s{} {k}", k % 3),
-                        12 if next(2) == 0 => match next(5) {
-                            // The large lists, taken whole or copied, changed before
-                            // and after the walk reaches them.
+                        12 if next(2) == 0 => match next(11) {
+                            // The large values, taken whole, lent or copied, changed
+                            // before and after the walk reaches them.
                             0 => format!("RPUSH biglist{} x{k}", ["", "2"][next(2) as usize]),
                             1 => format!("LPOP biglist{} 3", ["", "2"][next(2) as usize]),
                             2 => format!("LSET biglist {} s{k}", next(2000)),
                             3 => format!("LINSERT biglist2 BEFORE e{} i{k}", next(2000)),
-                            _ => format!("LTRIM biglist 1 -{}", 1 + next(3)),
+                            4 => format!("LTRIM biglist 1 -{}", 1 + next(3)),
+                            5 => format!("SADD bigset n{k}"),
+                            6 => format!("SREM bigset m{}", next(2048)),
+                            7 => format!("ZADD bigzset {k} m{}", next(2048)),
+                            8 => format!("ZREM bigzset m{}", next(2048)),
+                            9 => format!("HSET bighash2 f{} w{k}", next(2048)),
+                            _ => format!("HDEL bighash2 f{}", next(2048)),
                         },
                         12 if seed % 2 == 0 && next(20) == 0 => "SWAPDB 0 1".to_string(),
                         13 if next(40) == 0 => "FLUSHDB".to_string(),
@@ -837,6 +879,51 @@ mod tests {
                 assert!(db.capture.is_none());
                 assert!(db.dict.iter().all(|(_, e)| e.snap == db.epoch));
             }
+        }
+    }
+
+    /// A large set lent to the file thread is written once, as it was at the start,
+    /// whether a write takes it back first (and encodes it under the lock) or the file
+    /// thread takes it first (and the write then copies it).
+    #[test]
+    fn a_lent_value_is_written_once_whoever_takes_it_first() {
+        for writer_first in [true, false] {
+            let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+            let dir = PathBuf::from("/data");
+            let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+            let mut st = State::new(Config::default(), T0);
+            for i in 0..3 * crate::db::LARGE_ELEMENTS {
+                run(&mut st, 0, &format!("SADD big m{i}"));
+            }
+            for i in 0..3000 {
+                run(&mut st, 0, &format!("SET small{i} x"));
+            }
+            let before = dump(&st.ks);
+            let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+            while !job.has_whole() {
+                assert!(!job.step(&mut st, Some(Duration::ZERO), true).unwrap().done);
+            }
+            assert!(st.ks.dbs[0].capture.is_some(), "the walk is not over");
+            assert_eq!(st.ks.dbs[0].capture.as_ref().unwrap().lent.len(), 1);
+            if !writer_first {
+                job.flush().unwrap();
+            }
+            run(&mut st, 0, "SADD big new");
+            run(&mut st, 0, "SREM big m0");
+            let encoded = st.ks.dbs[0].capture.as_ref().unwrap().encoded_items;
+            assert_eq!(encoded, u64::from(writer_first));
+            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {}
+            let (info, _, _) = job.finish(&log, &*vfs).unwrap();
+            assert_eq!(info.items, 3001);
+            let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
+            let mut ks = Keyspace::new(16);
+            decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
+            let got = dump(&ks);
+            assert!(got == before, "{}", diff(&before, &got));
+            let Some(Value::Set(live)) = st.ks.dbs[0].get(b"big").map(|e| &e.value) else {
+                panic!("no set");
+            };
+            assert_eq!(live.len(), 3 * crate::db::LARGE_ELEMENTS);
         }
     }
 
