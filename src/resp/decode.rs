@@ -77,15 +77,32 @@ fn parse_len(s: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtoError> {
-    // Pass 1: validate and find the end without consuming.
-    let Some(cr) = find_crlf(buf, 0) else {
-        if buf.len() > INLINE_MAX {
+/// What pass 1 found at the front of a multibulk request.
+enum Scan {
+    /// A whole request of `argc` arguments (0: `*0` or a negative count, skipped), ending
+    /// before `end`.
+    Complete { argc: usize, end: usize },
+    /// Not all here yet; `reserve`: room to make for the rest of a large argument.
+    Incomplete { reserve: usize },
+}
+
+/// Pass 1 over the multibulk request starting at `buf[at]` (a `*`): validate it and find
+/// its end and its arguments' spans (pushed to `spans`, positions in `buf`) without
+/// consuming anything.
+fn scan_multibulk(
+    buf: &[u8],
+    at: usize,
+    limits: &Limits,
+    spans: &mut impl Extend<(usize, usize)>,
+) -> Result<Scan, ProtoError> {
+    let incomplete = Ok(Scan::Incomplete { reserve: 0 });
+    let Some(cr) = find_crlf(buf, at) else {
+        if buf.len() - at > INLINE_MAX {
             return Err(ProtoError::TooBigMbulkCount);
         }
-        return Ok(None);
+        return incomplete;
     };
-    let count = match parse_len(&buf[1..cr]) {
+    let count = match parse_len(&buf[at + 1..cr]) {
         Some(n) if n <= i64::from(i32::MAX) => n,
         _ => return Err(ProtoError::InvalidMultibulkLength),
     };
@@ -94,21 +111,12 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
     }
     let mut pos = cr + 2;
     if count <= 0 {
-        buf.advance(pos);
-        return Ok(Some(Vec::new()));
+        return Ok(Scan::Complete { argc: 0, end: pos });
     }
     let count = usize::try_from(count).map_err(|_| ProtoError::InvalidMultibulkLength)?;
-    // Argument spans: on the stack for the usual few arguments (no allocation per request),
-    // in a vector for more.
-    let mut small = [(0usize, 0usize); SMALL_ARGC];
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    if count > SMALL_ARGC {
-        spans.reserve(count.min(1024));
-    }
-    let mut slots = small.iter_mut();
     for _ in 0..count {
         if pos >= buf.len() {
-            return Ok(None);
+            return incomplete;
         }
         if buf[pos] != b'$' {
             return Err(ProtoError::ExpectedDollar(char::from(buf[pos])));
@@ -117,7 +125,7 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
             if buf.len() - pos > INLINE_MAX {
                 return Err(ProtoError::TooBigBulkCount);
             }
-            return Ok(None);
+            return incomplete;
         };
         let len = match parse_len(&buf[pos + 1..cr]) {
             Some(n) if n >= 0 && n.unsigned_abs() <= limits.max_bulk_len => n.unsigned_abs(),
@@ -130,22 +138,68 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
         let start = cr + 2;
         let end = start + len;
         if end + 2 > buf.len() {
-            // Reserve room for the rest of a large argument so reads land in one buffer.
-            if len >= 32 * 1024 {
-                buf.reserve(end + 2 - buf.len());
+            // Room for the rest of a large argument, so reads land in one buffer.
+            let reserve = if len >= 32 * 1024 {
+                end + 2 - buf.len()
+            } else {
+                0
+            };
+            return Ok(Scan::Incomplete { reserve });
+        }
+        spans.extend(std::iter::once((start, end)));
+        pos = end + 2;
+    }
+    Ok(Scan::Complete {
+        argc: count,
+        end: pos,
+    })
+}
+
+/// A fixed-size collection of argument spans, for requests with few arguments.
+struct SmallSpans {
+    spans: [(usize, usize); SMALL_ARGC],
+    len: usize,
+    /// Spans past the array's room (a request with more arguments).
+    more: Vec<(usize, usize)>,
+}
+
+impl Extend<(usize, usize)> for SmallSpans {
+    fn extend<I: IntoIterator<Item = (usize, usize)>>(&mut self, iter: I) {
+        for span in iter {
+            if self.len < SMALL_ARGC {
+                self.spans[self.len] = span;
+                self.len += 1;
+            } else {
+                if self.more.is_empty() {
+                    self.more.extend_from_slice(&self.spans);
+                }
+                self.more.push(span);
+            }
+        }
+    }
+}
+
+fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtoError> {
+    // Argument spans: on the stack for the usual few arguments (no allocation per request),
+    // in a vector for more.
+    let mut spans = SmallSpans {
+        spans: [(0, 0); SMALL_ARGC],
+        len: 0,
+        more: Vec::new(),
+    };
+    let pos = match scan_multibulk(buf, 0, limits, &mut spans)? {
+        Scan::Incomplete { reserve } => {
+            if reserve > 0 {
+                buf.reserve(reserve);
             }
             return Ok(None);
         }
-        match slots.next() {
-            Some(slot) if count <= SMALL_ARGC => *slot = (start, end),
-            _ => spans.push((start, end)),
-        }
-        pos = end + 2;
-    }
-    let spans = if count > SMALL_ARGC {
-        &spans[..]
+        Scan::Complete { end, .. } => end,
+    };
+    let spans = if spans.more.is_empty() {
+        &spans.spans[..spans.len]
     } else {
-        &small[..count]
+        &spans.more[..]
     };
     // Pass 2: split each argument off the buffer (one reference-count increment each; a
     // frame split off first and sliced cost two more atomic operations per request), and
@@ -161,6 +215,80 @@ fn decode_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<By
         .collect();
     buf.advance(pos - at);
     Ok(Some(args))
+}
+
+/// [`decode_all`]'s working space, kept by the caller between calls.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Every argument's span, request after request.
+    spans: Vec<(usize, usize)>,
+    /// Each request's number of arguments.
+    argcs: Vec<usize>,
+}
+
+/// Decode every whole multibulk request at the front of `buf`, as [`decode`] called
+/// until it returns `Ok(None)` would, appending the non-empty ones to `batch`. All of
+/// them leave the buffer in one piece and their arguments are slices of it: one
+/// reference-count increment per argument, as [`decode`]'s (plus one and a decrement per
+/// call), and much less bookkeeping than splitting each argument off the buffer in turn.
+///
+/// `Ok(true)`: an inline request follows (for [`decode`]); `Ok(false)`: nothing whole
+/// is left. An error leaves the bad request in `buf`, the ones before it decoded.
+pub fn decode_all(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    batch: &mut Vec<Vec<Bytes>>,
+    scratch: &mut Scratch,
+) -> Result<bool, ProtoError> {
+    let Scratch { spans, argcs } = scratch;
+    spans.clear();
+    argcs.clear();
+    let mut end = 0;
+    let mut outcome = Ok(false);
+    let mut reserve = 0;
+    while end < buf.len() {
+        if buf[end] != b'*' {
+            outcome = Ok(true);
+            break;
+        }
+        match scan_multibulk(buf, end, limits, spans) {
+            Ok(Scan::Complete { argc, end: e }) => {
+                argcs.push(argc);
+                end = e;
+            }
+            Ok(Scan::Incomplete { reserve: r }) => {
+                reserve = r;
+                break;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    if end > 0 {
+        let frame = buf.split_to(end).freeze();
+        let mut each = spans.iter();
+        for &argc in argcs.iter() {
+            if argc > 0 {
+                batch.push(
+                    each.by_ref()
+                        .take(argc)
+                        .map(|&(s, e)| frame.slice(s..e))
+                        .collect(),
+                );
+            }
+        }
+    }
+    if reserve > 0 {
+        // (What the rest of a large argument needs whatever came before it.)
+        buf.reserve(reserve);
+    }
+    if spans.capacity() > 4096 || argcs.capacity() > 4096 {
+        // (Thousands of arguments or requests do not leave their room behind.)
+        *scratch = Scratch::default();
+    }
+    outcome
 }
 
 /// Requests with up to this many arguments keep their argument spans on the stack.
@@ -433,6 +561,109 @@ mod tests {
                     String::from_utf8_lossy(&input)
                 );
                 assert_eq!(got, got_whole[..got.len()], "round {round}");
+            }
+        }
+    }
+
+    /// The connection's loop: every whole multibulk request with `decode_all`, an inline
+    /// one with `decode`.
+    fn decode_like_conn(
+        buf: &mut BytesMut,
+        limits: &Limits,
+        out: &mut Vec<Vec<Bytes>>,
+    ) -> Result<(), ProtoError> {
+        let mut scratch = Scratch::default();
+        loop {
+            if !decode_all(buf, limits, out, &mut scratch)? {
+                return Ok(());
+            }
+            match decode(buf, limits)? {
+                Some(argv) if !argv.is_empty() => out.push(argv),
+                Some(_) => {}
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// `decode_all` (with `decode` for inline requests) gives what `decode` alone gives,
+    /// leaves the same bytes behind and fails the same way, whole or fed in random chunks.
+    #[test]
+    fn decode_all_decodes_as_decode_does() {
+        use rand::{Rng, SeedableRng};
+        let long = format!("*2\r\n$4\r\nECHO\r\n$40000\r\n{}\r\n", "y".repeat(40000));
+        let many = format!("*70{}", "\r\n$1\r\nx".repeat(70) + "\r\n");
+        let pieces: Vec<&[u8]> = vec![
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+            b"*1\r\n$4\r\nPING\r\n",
+            b"*3\r\n$4\r\nZADD\r\n$0\r\n\r\n$2\r\nab\r\n",
+            b"*0\r\n",
+            b"*-1\r\n",
+            b"PING\r\n",
+            b"\r\n",
+            b"*1\r\n$x\r\n",
+            b"*1\r\n",
+            b"$3\r\n",
+            b"*",
+            long.as_bytes(),
+            many.as_bytes(),
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xa11);
+        for round in 0..3000 {
+            let mut input = Vec::new();
+            // Sometimes many requests (more than a `Scratch` keeps room for).
+            let n = if round % 100 == 0 {
+                5000
+            } else if round % 10 == 0 {
+                150
+            } else {
+                rng.gen_range(1..12)
+            };
+            for _ in 0..n {
+                let p = if round % 10 == 0 {
+                    rng.gen_range(0..3)
+                } else {
+                    rng.gen_range(0..pieces.len())
+                };
+                input.extend_from_slice(pieces[p]);
+            }
+            let limits = Limits {
+                max_bulk_len: 1 << 20,
+                authenticated: rng.gen_bool(0.8),
+            };
+            let mut want_buf = BytesMut::from(&input[..]);
+            let mut want = Vec::new();
+            let want_end = loop {
+                match decode(&mut want_buf, &limits) {
+                    Ok(Some(argv)) if !argv.is_empty() => want.push(argv),
+                    Ok(Some(_)) => {}
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            let mut buf = BytesMut::from(&input[..]);
+            let mut got = Vec::new();
+            let end = decode_like_conn(&mut buf, &limits, &mut got);
+            assert_eq!(end, want_end, "round {round}");
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(buf, want_buf, "round {round}: bytes left");
+            // In chunks.
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut end = Ok(());
+            while at < input.len() && end.is_ok() {
+                let n = rng.gen_range(1..=input.len() - at);
+                buf.extend_from_slice(&input[at..at + n]);
+                at += n;
+                end = decode_like_conn(&mut buf, &limits, &mut got);
+            }
+            if end.is_ok() {
+                assert_eq!(want_end, Ok(()), "round {round}");
+                assert_eq!(got, want, "round {round}");
+                assert_eq!(buf, want_buf, "round {round}: bytes left");
+            } else {
+                assert!(want_end.is_err(), "round {round}");
+                assert_eq!(got, want[..got.len()], "round {round}");
             }
         }
     }

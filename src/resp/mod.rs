@@ -7,7 +7,7 @@ pub mod encode;
 pub mod error;
 pub mod reply;
 
-pub use decode::{decode, Limits};
+pub use decode::{decode, decode_all, Limits};
 pub use encode::encode;
 pub use error::ProtoError;
 pub use reply::Reply;

@@ -18,7 +18,7 @@ use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
 use crate::cmd::client::QueryBuf;
 use crate::cmd::Client;
-use crate::resp::{decode, encode, Limits, Reply};
+use crate::resp::{decode, decode_all, encode, Limits, Reply};
 
 struct KillSwitch {
     flag: AtomicBool,
@@ -206,6 +206,7 @@ async fn run<S: Socket>(
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut msgs: Vec<u8> = Vec::new();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    let mut scratch = crate::resp::decode::Scratch::default();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
     let mut busy_fixes: Vec<BusyFix> = Vec::new();
@@ -245,6 +246,17 @@ async fn run<S: Socket>(
         }
         let buffered = buf.len();
         while proto_err.is_none() && (batch.is_empty() || limits.authenticated) {
+            if limits.authenticated {
+                // Every whole multibulk request in one go; an inline one goes to `decode`.
+                match decode_all(&mut buf, &limits, &mut batch, &mut scratch) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        proto_err = Some(e);
+                        break;
+                    }
+                }
+            }
             match decode(&mut buf, &limits) {
                 Ok(Some(argv)) => {
                     if !argv.is_empty() {
