@@ -72,7 +72,10 @@ fn entries() -> Vec<(usize, &'static str, Entry, i64)> {
         (
             0,
             "x",
-            Entry::new(Value::Stream(Box::new(x)), CREATED_MS),
+            Entry::new(
+                Value::Stream(strata::db::shared::Shared::new(x)),
+                CREATED_MS,
+            ),
             -1,
         ),
     ]

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, BlockRequest, Exec};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
+use crate::db::shared::Shared;
 use crate::db::stream::{CGroup, Fields, Stream, StreamId, Trim};
 use crate::db::{Entry, Value};
 use crate::resp::Reply;
@@ -401,7 +402,7 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if p.nomk {
             return Ok(Reply::Null);
         }
-        x.insert_key(key, Entry::new(Value::Stream(Box::default()), now));
+        x.insert_key(key, Entry::new(Value::Stream(Shared::default()), now));
     }
     let Some(s) = stream_w(x, key)? else {
         unreachable!("the stream was just created")
@@ -1015,7 +1016,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     if !exists {
         let now = x.now_ms;
-        x.insert_key(&a[2], Entry::new(Value::Stream(Box::default()), now));
+        x.insert_key(&a[2], Entry::new(Value::Stream(Shared::default()), now));
     }
     let Some(s) = stream_w(x, &a[2])? else {
         unreachable!("the stream exists")

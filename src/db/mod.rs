@@ -63,7 +63,7 @@ pub enum Take {
     Small,
     /// A large list: its copy shares its nodes (a write copies the node it changes).
     List,
-    /// A large hash, set or sorted set: lent (`Lent`), or encoded by the write that
+    /// A large hash, set, sorted set or stream: lent (`Lent`), or encoded by the write that
     /// changes it first.
     Lend,
 }
@@ -73,7 +73,7 @@ impl Take {
     pub fn of(v: &Value) -> Take {
         match v {
             Value::List(l) if l.len() >= LARGE_ELEMENTS => Take::List,
-            Value::Hash(_) | Value::Set(_) | Value::ZSet(_)
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_)
                 if v.element_count() >= LARGE_ELEMENTS =>
             {
                 Take::Lend

@@ -2,8 +2,8 @@
 //! Only strings exist so far; every other Redis type is added here as a variant.
 
 /// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`,
-/// `hash`, `list`, `set`, `zset`). Collections are boxed so the enum stays small (a hash
-/// is two words itself, so it is held unboxed).
+/// `hash`, `list`, `set`, `zset`). Collections are behind a pointer so the enum stays small
+/// (a hash is two words itself, so it is held unboxed).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A binary-safe string.
@@ -16,8 +16,8 @@ pub enum Value {
     Set(Box<super::set::Set>),
     /// A sorted set.
     ZSet(Box<super::zset::ZSet>),
-    /// A stream.
-    Stream(Box<super::stream::Stream>),
+    /// A stream (shared with a running snapshot's copy until one of them changes).
+    Stream(super::shared::Shared<super::stream::Stream>),
 }
 
 impl Value {

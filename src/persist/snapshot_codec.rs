@@ -532,7 +532,7 @@ fn decode_value(c: &mut Cur<'_>, tag: u8, lim: &BuildLimits) -> Result<Value, De
             }
             Value::ZSet(Box::new(z))
         }
-        TAG_STREAM => Value::Stream(Box::new(decode_stream(c)?)),
+        TAG_STREAM => Value::Stream(crate::db::shared::Shared::new(decode_stream(c)?)),
         _ => return Err(c.err("unknown item tag")),
     })
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use crate::db::hash::{self, Hash};
 use crate::db::list::{End, List};
 use crate::db::set::{Member, Set};
+use crate::db::shared::Shared;
 use crate::db::stream::{CGroup, Consumer, Fields, Nack, Stream, StreamId, NODE_MAX_ENTRIES};
 use crate::db::zset::{self, ZSet};
 use crate::db::Value;
@@ -159,7 +160,7 @@ pub fn decode(ty: u8, r: &mut Reader<'_>, lim: &Limits) -> Result<Value, RdbErro
             Value::List(Box::new(l))
         }
         t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => {
-            Value::Stream(Box::new(decode_stream(ty, r)?))
+            Value::Stream(Shared::new(decode_stream(ty, r)?))
         }
         other => return Err(bad(format!("unknown value type {other}"))),
     };
@@ -808,8 +809,8 @@ mod tests {
         st.groups.insert(Box::from(&b"g1"[..]), g);
         st.groups
             .insert(Box::from(&b"g2"[..]), CGroup::new(StreamId::MIN, -1));
-        out.push(Value::Stream(Box::new(st)));
-        out.push(Value::Stream(Box::new(Stream::new())));
+        out.push(Value::Stream(Shared::new(st)));
+        out.push(Value::Stream(Shared::new(Stream::new())));
         out
     }
 

@@ -58,8 +58,8 @@ const WARM_STEPS: usize = 32;
 /// SCAN steps between two looks at the clock.
 const CHECK_STEPS: usize = 32;
 
-/// The thread writing the file encodes a `Whole` value through a buffer of about this
-/// size: a large value never sits encoded in memory at once.
+/// The thread writing the file encodes a copied `Whole` value (a list) through a buffer of
+/// about this size: such a value never sits encoded in memory at once.
 pub const WHOLE_SPILL: usize = 256 * 1024;
 
 /// A large value (`db::Take`) the walk took by reference rather than encoding it under the
@@ -89,14 +89,28 @@ pub fn encode_whole(
 ) -> Result<(), StorageError> {
     let mut error = None;
     for v in values {
+        buf.clear();
         let (entry, expire_at) = match v.value {
             WholeValue::Copy(e, at) => (e, at),
-            WholeValue::Lent(lent) => match lent.lock().take() {
-                Some(taken) => taken,
-                None => continue, // a write took it back and encoded it
-            },
+            WholeValue::Lent(lent) => {
+                // Encoded whole while the loan is held, and given up before it is
+                // released: a write that wants the value back meanwhile waits (at most
+                // this encoding, which it would otherwise do itself) and then finds it
+                // no longer shared, instead of copying all of it.
+                let mut loan = lent.lock();
+                let Some((e, at)) = loan.take() else {
+                    continue; // a write took it back and encoded it
+                };
+                encode_entry(buf, v.db, &v.key, &e, at);
+                drop(e);
+                drop(loan);
+                w.write_items(buf, 1)?;
+                if buf.capacity() > 4 * WHOLE_SPILL {
+                    *buf = Vec::new();
+                }
+                continue;
+            }
         };
-        buf.clear();
         let mut spill = |out: &mut Vec<u8>| {
             if error.is_none() {
                 error = w.write_items(out, 0).err();
@@ -763,6 +777,7 @@ mod tests {
             run(st, 0, &format!("SADD bigset m{i}"));
             run(st, 1, &format!("ZADD bigzset {i} m{i}"));
             run(st, 2, &format!("HSET bighash2 f{i} v{i}"));
+            run(st, 2, &format!("XADD bigstream {}-0 f v{i}", i + 1));
         }
         run(st, 1, "EXPIRE biglist2 5000");
         run(st, 1, "EXPIRE bigzset 6000");
@@ -830,7 +845,7 @@ mod tests {
                         9 => format!("SET fresh{k} x"),
                         10 => format!("ZADD z{} 99 m{k}", k % 4),
                         11 => format!("SREM s{} {k}", k % 3),
-                        12 if next(2) == 0 => match next(11) {
+                        12 if next(2) == 0 => match next(14) {
                             // The large values, taken whole, lent or copied, changed
                             // before and after the walk reaches them.
                             0 => format!("RPUSH biglist{} x{k}", ["", "2"][next(2) as usize]),
@@ -843,7 +858,10 @@ mod tests {
                             7 => format!("ZADD bigzset {k} m{}", next(2048)),
                             8 => format!("ZREM bigzset m{}", next(2048)),
                             9 => format!("HSET bighash2 f{} w{k}", next(2048)),
-                            _ => format!("HDEL bighash2 f{}", next(2048)),
+                            10 => format!("HDEL bighash2 f{}", next(2048)),
+                            11 => "XADD bigstream * k v".to_string(),
+                            12 => format!("XDEL bigstream {}-0", 1 + next(2048)),
+                            _ => "XTRIM bigstream MAXLEN 2040".to_string(),
                         },
                         12 if seed % 2 == 0 && next(20) == 0 => "SWAPDB 0 1".to_string(),
                         13 if next(40) == 0 => "FLUSHDB".to_string(),
