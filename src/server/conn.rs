@@ -443,9 +443,13 @@ async fn run<S: Socket>(
         }
         let read = sock.read_buf(&mut buf);
         let n = tokio::select! {
-            // A kill or stop goes first: Redis frees a killed client before it reads more of
-            // its input (and a client killed while its next command arrived must not run it).
+            // The socket first: a request that has arrived is taken without polling the
+            // other branches (each poll of a waiting `Notified` takes its `Notify`'s lock).
+            // A kill or stop that came meanwhile is seen by its flag below, before anything
+            // read runs (a client killed while its next command arrived must not run it);
+            // pub/sub messages queued meanwhile are written first, below.
             biased;
+            r = read => r?,
             _ = &mut killed => return Ok(()),
             _ = &mut stop => return Ok(()),
             _ = &mut ready => {
@@ -478,11 +482,24 @@ async fn run<S: Socket>(
                 engine.sent(msgs.len());
                 continue;
             }
-            r = read => r?,
             _ = idle(view.timeout_s) => return Ok(()),
         };
-        if n == 0 || kill.flag.load(Ordering::Acquire) {
+        if n == 0 || kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
+        }
+        if outbox.pending.load(Ordering::Acquire) > 0 {
+            // Messages queued before this read go out before the replies to what it read.
+            outbox.take(&mut msgs);
+            if !msgs.is_empty() {
+                peak.fetch_max(msgs.len(), Ordering::Relaxed);
+                tokio::select! {
+                    r = sock.write_all(&msgs) => r?,
+                    _ = &mut killed => return Ok(()),
+                    _ = &mut stop => return Ok(()),
+                }
+                outbox.sent(msgs.len());
+                engine.sent(msgs.len());
+            }
         }
         idle_released = false;
         bytes_in += n as u64;
