@@ -378,7 +378,7 @@ async fn run<S: Socket>(
                     out.clear();
                 }
                 let Some(reply) =
-                    wait_unblocked(engine, id, killed.as_mut(), stop.as_mut(), wait).await
+                    wait_unblocked(engine, id, killed.as_mut(), stop.as_mut(), *wait).await
                 else {
                     return Ok(());
                 };

@@ -30,8 +30,8 @@ pub struct Outcome {
     /// The LSN that must be durable before the reply is written (0 = none).
     pub lsn: u64,
     /// Set when the command parked the client (BLPOP …): the connection waits for it
-    /// instead of sending `reply`.
-    pub blocked: Option<BlockWait>,
+    /// instead of sending `reply`. (Boxed: an `Outcome` is moved once per command.)
+    pub blocked: Option<Box<BlockWait>>,
 }
 
 /// A parked client's wait: served by a later unit through `rx`, or timed out.
@@ -587,9 +587,19 @@ impl Engine {
         // LIST …) costs one useless hash and load, cheaper than a command-table lookup.
         // Longer commands (MGET, MSET, DEL of many keys …) warm every key they name.
         let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len().min(64));
+        // (A pipeline mostly repeats one command: the previous lookup is reused for the
+        // same name, as sent.)
+        let mut last: Option<(&[u8], &crate::cmd::CommandSpec)> = None;
         for argv in batch {
             if argv.len() > 3 {
-                if let Ok(spec) = crate::cmd::COMMANDS.lookup(argv) {
+                let spec = match last {
+                    Some((name, spec)) if *name == *argv[0] && spec.subcommands.is_empty() => {
+                        Ok(spec)
+                    }
+                    _ => crate::cmd::COMMANDS.lookup(argv),
+                };
+                if let Ok(spec) = spec {
+                    last = Some((&argv[0], spec));
                     keys.extend(
                         spec.key_positions(argv.len())
                             .iter()
@@ -704,11 +714,11 @@ impl Engine {
                     timeout_reply: b.timeout_reply.clone(),
                 },
             );
-            BlockWait {
+            Box::new(BlockWait {
                 rx,
                 deadline_ms: b.deadline_ms,
                 timeout_reply: b.timeout_reply,
-            }
+            })
         });
         Outcome {
             reply,
