@@ -104,6 +104,8 @@ pub struct LineFacts {
     pub argv_mem: usize,
     /// Its tracking redirect target is gone (flag `R`).
     pub redirect_broken: bool,
+    /// It is the client running the command (its query buffer is the batch's).
+    pub running: bool,
 }
 
 /// One connected client.
@@ -179,9 +181,12 @@ pub struct Client {
     pub shard_channels: Vec<Bytes>,
     /// Delivers pub/sub messages to the connection.
     pub push: Option<PushFn>,
-    /// Bytes of pub/sub messages queued for the connection and not yet written (CLIENT
-    /// LIST `omem`, what the pubsub output buffer limit applies to).
-    pub out_pending: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// The connection's output and input as seen from outside it: bytes queued and not
+    /// yet written (CLIENT LIST `omem`, what the output buffer limits apply to), the
+    /// query buffer as last read.
+    pub out: Option<Arc<super::climem::OutMeter>>,
+    /// Disconnected by client eviction (no longer listed; its task ends soon).
+    pub evicted: bool,
     /// CLIENT REPLY OFF: no replies until CLIENT REPLY ON.
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: replies still to silence (its own and the next command's).
@@ -207,6 +212,16 @@ impl Client {
     /// Channels + patterns (the count SUBSCRIBE/PSUBSCRIBE replies carry).
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Make the table's view of the query buffer the one seen from outside.
+    pub fn publish_qbuf(&self) {
+        if let Some(m) = &self.out {
+            m.qbuf_len
+                .store(self.qbuf.len, std::sync::atomic::Ordering::Relaxed);
+            m.qbuf_free
+                .store(self.qbuf.free, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// True in RESP2 subscribed mode (only pub/sub commands, PING, QUIT, RESET allowed).
@@ -251,7 +266,8 @@ impl Client {
             patterns: Vec::new(),
             shard_channels: Vec::new(),
             push: None,
-            out_pending: None,
+            out: None,
+            evicted: false,
             reply_off: false,
             reply_skip: 0,
             monitor: false,
@@ -312,14 +328,9 @@ impl Client {
             (None, None) => (-1, 0),
         };
         let rbs = self.reply_buf.size;
-        // Redis's getClientMemoryUsage: buffers, arguments, the transaction queue and the
-        // client structure itself (about 800 bytes in 7.0).
-        let omem = self
-            .out_pending
-            .as_ref()
-            .map_or(0, |p| p.load(std::sync::atomic::Ordering::Relaxed));
-        let tot_mem =
-            self.qbuf.len + self.qbuf.free + facts.argv_mem + multi_mem + rbs + omem + 800;
+        let (qlen, qfree) = self.qbuf_now(facts.running);
+        let omem = self.omem();
+        let tot_mem = self.mem_usage(facts.argv_mem, facts.running);
         let redir = self
             .tracking
             .as_ref()
@@ -338,8 +349,8 @@ impl Client {
             self.patterns.len(),
             self.shard_channels.len(),
             multi,
-            self.qbuf.len,
-            self.qbuf.free,
+            qlen,
+            qfree,
             facts.argv_mem,
             multi_mem,
             rbs,
@@ -401,6 +412,10 @@ pub struct ClientTable {
     pub replies_muted: bool,
     /// How reply buffers are resized (see [`ClientTable::cron`]).
     pub reply_conf: ReplyBufConf,
+    /// Output buffer limits and `maxmemory-clients`, shared with the connections.
+    pub limits: Arc<super::climem::Limits>,
+    /// Clients disconnected by client eviction (INFO `evicted_clients`).
+    pub evicted_clients: u64,
 }
 
 impl Default for ClientTable {
@@ -412,6 +427,8 @@ impl Default for ClientTable {
             next_id: 1,
             replies_muted: false,
             reply_conf: ReplyBufConf::default(),
+            limits: Arc::default(),
+            evicted_clients: 0,
         }
     }
 }
@@ -425,6 +442,10 @@ impl ClientTable {
             return;
         }
         self.reply_conf.last_cron_ms = now_ms;
+        // Output buffer soft limits run out with no traffic too; client memory changes
+        // outside commands (output queued by others, input still arriving).
+        self.check_output_limits(now_ms);
+        self.evict_clients();
         let conf = self.reply_conf;
         for c in self.map.values_mut().filter(|c| c.id != 0) {
             c.reply_buf.cron(now_ms, conf.resizing, conf.peak_reset_ms);
@@ -439,6 +460,7 @@ impl ClientTable {
                     c.release_buffers
                         .store(true, std::sync::atomic::Ordering::Release);
                     c.qbuf = QueryBuf::default();
+                    c.publish_qbuf();
                     push(&[]);
                 }
             }
@@ -452,9 +474,14 @@ impl ClientTable {
         id
     }
 
-    /// Connected clients in id (connection) order, the internal client excluded.
+    /// Connected clients in id (connection) order, the internal client and evicted
+    /// clients (already being closed) excluded.
     pub fn connected(&self) -> impl Iterator<Item = &Client> {
-        let mut v: Vec<&Client> = self.map.values().filter(|c| c.id != 0).collect();
+        let mut v: Vec<&Client> = self
+            .map
+            .values()
+            .filter(|c| c.id != 0 && !c.evicted)
+            .collect();
         v.sort_unstable_by_key(|c| c.id);
         v.into_iter()
     }

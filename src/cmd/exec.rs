@@ -460,6 +460,8 @@ impl State {
         latency.configure(&config);
         let mut acl = super::acl::Acl::default();
         acl.configure(&config);
+        let clients = ClientTable::default();
+        clients.limits.configure(&config);
         State {
             acl,
             script_deny_disabled: false,
@@ -467,7 +469,7 @@ impl State {
             skip_checksum_validation: false,
             migrate_sockets: Default::default(),
             ks: Keyspace::new(n),
-            clients: ClientTable::default(),
+            clients,
             stats: Stats::default(),
             config,
             lastsave: now_ms / 1000,
@@ -605,6 +607,23 @@ impl<'a> Exec<'a> {
         match self.script_resp {
             Some(r) => r >= 3,
             None => self.client().resp >= 3,
+        }
+    }
+
+    /// Most elements worth producing for a reply with repetitions (HRANDFIELD, SRANDMEMBER,
+    /// ZRANDMEMBER with a negative count): every element takes at least 4 bytes, so a
+    /// longer reply passes the caller's output buffer hard limit, which closes the client
+    /// without sending it (Redis stops such a reply once the client is marked to close).
+    /// `usize::MAX` when there is no limit or the reply goes to a script.
+    pub fn reply_elements_cap(&mut self) -> usize {
+        if self.caller != Caller::Client || self.in_script {
+            return usize::MAX;
+        }
+        let c = self.client();
+        let pubsub = c.subscription_count() + c.shard_channels.len() > 0;
+        match self.st.clients.limits.class(pubsub).hard {
+            0 => usize::MAX,
+            hard => usize::try_from(hard / 4 + 1).unwrap_or(usize::MAX),
         }
     }
 

@@ -349,13 +349,17 @@ fn hrandfield(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::err("value is out of range"));
     }
+    let cap = x.reply_elements_cap();
     let resp3 = x.reply_resp3();
     let Some(h) = read(x, &a[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
-    let count = usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX);
+    let mut count = usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX);
     if count == 0 {
         return Ok(Reply::Array(Vec::new()));
+    }
+    if l < 0 {
+        count = count.min(cap);
     }
     let pairs = if l < 0 {
         h.random_pairs(count, rand64)

@@ -300,7 +300,13 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("mem_replication_backlog", 0),
         kv("mem_total_replication_buffers", 0),
         kv("mem_clients_slaves", 0),
-        kv("mem_clients_normal", 0),
+        kv(
+            "mem_clients_normal",
+            x.st.clients
+                .connected()
+                .map(|c| c.mem_usage(0, c.id == x.client_id))
+                .sum::<usize>(),
+        ),
         kv("mem_cluster_links", 0),
         kv("mem_aof_buffer", 0),
         kv("mem_allocator", "jemalloc-5.3.0"),
@@ -362,7 +368,7 @@ fn stats(x: &mut Exec<'_>) -> Fields {
             s.expire_cycle_time_used_us / 1000,
         ),
         kv("evicted_keys", s.evicted_keys),
-        kv("evicted_clients", 0),
+        kv("evicted_clients", x.st.clients.evicted_clients),
         kv("total_eviction_exceeded_time", 0),
         kv("current_eviction_exceeded_time", 0),
         kv("keyspace_hits", s.keyspace_hits),

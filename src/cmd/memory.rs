@@ -186,7 +186,14 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     // A running snapshot's copies of entries it has not written yet are not the dataset:
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
     // either). Evicting an entry the snapshot still needs moves it there.
-    let used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    let mut used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    if used > max && x.st.clients.limits.evicting() {
+        // Over maxmemory with client eviction on: clients go first (Redis evicts clients
+        // before keys), and what evicted clients hold until their connections close is
+        // not the dataset's to make up for.
+        x.st.clients.evict_clients();
+        used = used.saturating_sub(x.st.clients.closing_mem() as u64);
+    }
     set_growth_room(
         x,
         Some(usize::try_from(max.saturating_sub(used)).unwrap_or(usize::MAX)),

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod bitmap;
 pub mod blocking;
 pub mod client;
+pub mod climem;
 pub mod cmdmeta;
 pub mod connection;
 pub mod dispatch;

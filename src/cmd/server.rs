@@ -172,6 +172,10 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     x.st.acl.configure(&x.st.config);
     x.st.stream_nodes = super::exec::stream_node_limits(&x.st.config);
     x.st.latency.configure(&x.st.config);
+    x.st.clients.limits.configure(&x.st.config);
+    // A lowered maxmemory-clients (or maxmemory, for a percentage) evicts at once (the
+    // caller counted as of its last command, as Redis's bucket of it is).
+    x.st.clients.evict_clients();
     Ok(Reply::ok())
 }
 
@@ -182,6 +186,7 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     stats.cmd.resize(slots, Default::default());
     stats.net_output_bytes = x.env.net_output_bytes();
     x.st.lazyfree.reset_stats();
+    x.st.clients.evicted_clients = 0;
     Ok(Reply::ok())
 }
 

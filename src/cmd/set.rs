@@ -432,6 +432,7 @@ fn srandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             n => Some(n),
         },
     };
+    let cap = x.reply_elements_cap();
     let mut rnd = rng(x.now_ms);
     let Some(e) = x.lookup_read(&a[1]) else {
         return Ok(match count {
@@ -445,7 +446,9 @@ fn srandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     if count < 0 {
         // With repetitions.
-        let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        let n = usize::try_from(count.unsigned_abs())
+            .unwrap_or(usize::MAX)
+            .min(cap);
         let mut out = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
             match s.random(&mut rnd) {

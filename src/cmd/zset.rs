@@ -1666,11 +1666,15 @@ fn zrandmember(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if withscores && !(-i64::MAX / 2..=i64::MAX / 2).contains(&l) {
         return Err(CmdError::err("value is out of range"));
     }
+    let cap = x.reply_elements_cap();
     let Some(z) = read(x, &a[1])? else {
         return Ok(Reply::Array(Vec::new()));
     };
     let size = z.len();
-    let count = usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX);
+    let mut count = usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX);
+    if l < 0 {
+        count = count.min(cap);
+    }
     if count == 0 {
         return Ok(Reply::Array(Vec::new()));
     }

@@ -6,10 +6,11 @@
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
 use crate::cmd::client::QueryBuf;
+use crate::cmd::climem::{Limits as ClientLimits, OutMeter};
 use crate::cmd::Client;
 use crate::resp::{decode, decode_all, encode, Limits, Reply};
 
@@ -52,7 +54,7 @@ pub async fn serve_stream<S: Socket>(
     let k2 = kill.clone();
     let outbox = Arc::new(Outbox::default());
     let ob2 = outbox.clone();
-    let ob2_pending = outbox.pending.clone();
+    let meter = outbox.meter.clone();
     // Registering needs the engine; while a script holds it, answer what Redis answers a
     // client then (SCRIPT KILL, FUNCTION KILL, -BUSY) instead of waiting for the script.
     let mut early = BytesMut::new();
@@ -60,7 +62,7 @@ pub async fn serve_stream<S: Socket>(
         let id = st.clients.next_id();
         let auth = st.acl.default_authenticated();
         let acl_free = st.acl.unrestricted(b"default");
-        let limit = pubsub_hard_limit(st.config.get("client-output-buffer-limit").as_deref());
+        let limits = st.clients.limits.clone();
         let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
         c.acl_free = acl_free;
         c.kill = Some(Arc::new(move || {
@@ -68,22 +70,23 @@ pub async fn serve_stream<S: Socket>(
             k2.notify.notify_one();
         }));
         // Pub/sub messages, already encoded, are appended to the outbox; the connection
-        // writes them. Past the hard limit the subscriber is cut off (the publisher's
-        // `deliver` kills it) instead of growing memory.
-        c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, limit)));
-        c.out_pending = Some(ob2_pending.clone());
+        // writes them. Past the output buffer limit the subscriber is cut off (the
+        // publisher's `deliver` kills it) instead of growing memory.
+        c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, &limits)));
+        c.out = Some(meter.clone());
         let peak = c.reply_buf.peak.clone();
         let release = c.release_buffers.clone();
+        let limits = st.clients.limits.clone();
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
-        (id, peak, release)
+        (id, peak, release, limits)
     };
     let mut register = Some(register);
     // What a MULTI, DISCARD or refused command sent before registering did to the
     // transaction state (`busy_transaction`), applied once registered.
     let mut early_fixes: Vec<BusyFix> = Vec::new();
     let mut early_multi = false;
-    let (id, peak, release) = loop {
+    let (id, peak, release, limits) = loop {
         let f = register.take().expect("the registration closure runs once");
         match engine.try_with_state_once(f) {
             Ok(r) => break r,
@@ -110,7 +113,7 @@ pub async fn serve_stream<S: Socket>(
         &mut sock,
         (id, &peak, &release),
         &kill,
-        &outbox,
+        (&outbox, &limits),
         (early, early_fixes),
     )
     .await;
@@ -127,17 +130,6 @@ pub async fn serve_stream<S: Socket>(
         .await;
 }
 
-/// The `pubsub` hard limit of `client-output-buffer-limit` (`… pubsub <hard> <soft> <secs>`).
-fn pubsub_hard_limit(v: Option<&str>) -> u64 {
-    let words: Vec<&str> = v.unwrap_or_default().split_whitespace().collect();
-    words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("pubsub"))
-        .and_then(|i| words.get(i + 1))
-        .and_then(|h| crate::config::parse_memory(h))
-        .unwrap_or(32 * 1024 * 1024)
-}
-
 /// Pub/sub messages waiting for their connection: encoded bytes appended by publishers
 /// (as Redis appends to a client's output buffer), taken and written in one go by the
 /// connection, which `ready` wakes when the box goes from empty to not.
@@ -145,15 +137,16 @@ fn pubsub_hard_limit(v: Option<&str>) -> u64 {
 struct Outbox {
     buf: parking_lot::Mutex<Vec<u8>>,
     ready: Notify,
-    /// Bytes queued or being written (checked against the pubsub hard limit).
-    pending: Arc<AtomicUsize>,
+    /// The connection's output bytes queued or being written, replies included (checked
+    /// against the output buffer limits).
+    meter: Arc<OutMeter>,
 }
 
 impl Outbox {
-    /// Queue `msg`; false when that takes the client past `limit` bytes (0 = no limit).
-    fn put(&self, msg: &[u8], limit: u64) -> bool {
-        let now = self.pending.fetch_add(msg.len(), Ordering::AcqRel) + msg.len();
-        if limit > 0 && now as u64 > limit {
+    /// Queue `msg`; false when that takes the client past its output buffer limit.
+    fn put(&self, msg: &[u8], limits: &ClientLimits) -> bool {
+        let now = self.meter.add(msg.len());
+        if self.meter.over_limit(limits, now, clock::now_ms) {
             return false;
         }
         let mut b = self.buf.lock();
@@ -171,19 +164,221 @@ impl Outbox {
         spare.clear();
         std::mem::swap(&mut *self.buf.lock(), spare);
     }
+}
 
-    /// `n` bytes were written.
-    fn sent(&self, n: usize) {
-        let _ = self
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
-                Some(p.saturating_sub(n))
-            });
+/// Output the socket has not taken yet (a client that does not read its replies): later
+/// replies and messages queue behind it, and the connection goes on reading and
+/// executing meanwhile (as Redis does; the output buffer limits and client eviction
+/// bound it), up to [`MAX_UNSENT`].
+#[derive(Default)]
+struct Unsent {
+    /// Chunks in order, each allocated to its size (the memory client eviction counts is
+    /// what they hold); `off` bytes of the first are written.
+    chunks: std::collections::VecDeque<Vec<u8>>,
+    off: usize,
+    len: usize,
+}
+
+/// Past this much unsent output the connection stops reading until the client reads.
+const MAX_UNSENT: usize = 64 * 1024 * 1024;
+
+impl Unsent {
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes to write next.
+    fn front(&self) -> &[u8] {
+        self.chunks.front().map_or(&[], |c| &c[self.off..])
+    }
+
+    /// `n` bytes of the front were written.
+    fn advance(&mut self, n: usize) {
+        self.off += n;
+        self.len -= n;
+        if self.chunks.front().is_some_and(|c| self.off == c.len()) {
+            self.chunks.pop_front();
+            self.off = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.off = 0;
+        self.len = 0;
+    }
+
+    /// Queue `data` (emptied, its room kept), of which `written` bytes were already
+    /// written.
+    fn keep(&mut self, data: &mut Vec<u8>, written: usize) {
+        self.chunks.push_back(data[written..].to_vec());
+        self.len += data.len() - written;
+        data.clear();
+    }
+}
+
+/// Write what the socket takes now, without waiting for it; returns the bytes written.
+async fn write_now<S: Socket>(sock: &mut S, data: &[u8]) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut done = 0;
+        while done < data.len() {
+            match Pin::new(&mut *sock).poll_write(cx, &data[done..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(done))
+    })
+    .await
+}
+
+/// With output unsent: write more of it as the socket takes it and, when `read`, read
+/// what the client sends meanwhile. `Some(n)`: `n` bytes were read (0: end of stream);
+/// `None`: the output was all written.
+async fn write_and_read<S: Socket>(
+    sock: &mut S,
+    unsent: &mut Unsent,
+    buf: &mut BytesMut,
+    read: bool,
+    meter: &OutMeter,
+) -> std::io::Result<Option<usize>> {
+    std::future::poll_fn(|cx| {
+        while !unsent.is_empty() {
+            match Pin::new(&mut *sock).poll_write(cx, unsent.front()) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    unsent.advance(n);
+                    meter.sub(n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if unsent.is_empty() {
+            unsent.clear();
+            return Poll::Ready(Ok(None));
+        }
+        if read {
+            let start = buf.len();
+            buf.resize(start + 16 * 1024, 0);
+            let mut rb = ReadBuf::new(&mut buf[start..]);
+            let r = Pin::new(&mut *sock).poll_read(cx, &mut rb);
+            let n = rb.filled().len();
+            buf.truncate(start + n);
+            if let Poll::Ready(r) = r {
+                return Poll::Ready(r.map(|()| Some(n)));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Write all unsent output (before a reply that must not wait behind a read: a blocked
+/// client's, a -BUSY one, an error that closes). False: killed or stopping meanwhile.
+async fn drain<S: Socket>(
+    sock: &mut S,
+    unsent: &mut Unsent,
+    meter: &OutMeter,
+    killed: Pin<&mut Notified<'_>>,
+    stop: Pin<&mut Notified<'_>>,
+) -> std::io::Result<bool> {
+    if unsent.is_empty() {
+        return Ok(true);
+    }
+    let n = unsent.len();
+    let write = async {
+        for (i, c) in unsent.chunks.iter().enumerate() {
+            let from = if i == 0 { unsent.off } else { 0 };
+            sock.write_all(&c[from..]).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    tokio::select! {
+        r = write => r?,
+        _ = killed => return Ok(false),
+        _ = stop => return Ok(false),
+    }
+    meter.sub(n);
+    unsent.clear();
+    Ok(true)
+}
+
+/// Send a batch's encoded replies (`out`, emptied): at once if the socket takes them,
+/// else queued behind. False: they take the client past its output buffer limit, and it
+/// is closed without them (Redis frees such a client before writing anything more).
+async fn send_replies<S: Socket>(
+    sock: &mut S,
+    unsent: &mut Unsent,
+    out: &mut Vec<u8>,
+    (meter, limits, engine): (&OutMeter, &ClientLimits, &Engine),
+) -> std::io::Result<bool> {
+    if out.is_empty() {
+        return Ok(true);
+    }
+    let used = meter.pending() + out.len();
+    if meter.over_limit(limits, used, clock::now_ms) {
+        tracing::warn!("closing client over its client-output-buffer-limit");
+        // Its replies were freed on this thread just before: give them back now, as
+        // Redis's freeClient does, rather than leave them in the thread's cache.
+        *out = Vec::new();
+        crate::cmd::climem::give_back_freed();
+        return Ok(false);
+    }
+    // Counted before it is written (INFO total_net_output_bytes), so a client that got
+    // its reply never sees a count without it.
+    engine.sent(out.len());
+    let written = if unsent.is_empty() {
+        write_now(sock, out).await?
+    } else {
+        0
+    };
+    if written == out.len() {
+        out.clear();
+        return Ok(true);
+    }
+    meter.add(out.len() - written);
+    unsent.keep(out, written);
+    Ok(true)
+}
+
+/// Where the payload of an incomplete big argument (32 KiB or more) starts in a buffer
+/// holding a multibulk request, and that argument's length: Redis keeps only that
+/// payload in the query buffer (CLIENT LIST `qbuf`) and sizes the buffer for it.
+fn big_arg(buf: &[u8]) -> Option<(usize, usize)> {
+    fn line(buf: &[u8], at: usize, lead: u8) -> Option<(usize, usize)> {
+        if buf.get(at) != Some(&lead) {
+            return None;
+        }
+        let end = at + buf[at..].iter().position(|&b| b == b'\r')?;
+        let n = std::str::from_utf8(&buf[at + 1..end]).ok()?.parse().ok()?;
+        Some((n, end + 2))
+    }
+    let (args, mut at) = line(buf, 0, b'*')?;
+    for _ in 0..args {
+        let (len, start) = line(buf, at, b'$')?;
+        if start + len + 2 > buf.len() {
+            return (len >= 32 * 1024 && start <= buf.len()).then_some((start, len));
+        }
+        at = start + len + 2;
+    }
+    None
 }
 
 /// Input buffers past this size are dropped once empty (see `run`).
 const BIG_BUFFER: usize = 256 * 1024;
+/// Reply encoding buffers past this size are dropped once their replies are sent.
+const BIG_REPLY: usize = 64 * 1024;
 
 /// The most bytes written in one go since the peak was reset (CLIENT LIST `rbp`).
 type ReplyPeak = AtomicUsize;
@@ -193,9 +388,11 @@ async fn run<S: Socket>(
     sock: &mut S,
     (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
     kill: &KillSwitch,
-    outbox: &Outbox,
+    (outbox, climits): (&Outbox, &ClientLimits),
     (early, early_fixes): (BytesMut, Vec<BusyFix>),
 ) -> std::io::Result<()> {
+    let meter = &*outbox.meter;
+    let mut unsent = Unsent::default();
     let mut buf = early;
     if !early_fixes.is_empty() {
         engine
@@ -229,6 +426,8 @@ async fn run<S: Socket>(
     let mut decoded = 0;
     // The buffers were given back after 2 s idle (see `ClientTable::cron`).
     let mut idle_released = false;
+    // The input buffer's size when client eviction last looked at it.
+    let mut evict_checked = 0usize;
     loop {
         let limits = Limits {
             max_bulk_len: view.max_bulk_len,
@@ -283,6 +482,9 @@ async fn run<S: Socket>(
             // under block_in_place, so this connection runs on another thread meanwhile.)
             if let Some(reply) = while_script_runs(engine, &batch[0]).await {
                 let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &batch[0], reply);
+                if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
+                    return Ok(());
+                }
                 encode(&reply, view.resp, &mut out);
                 engine.sent(out.len());
                 sock.write_all(&out).await?;
@@ -300,6 +502,11 @@ async fn run<S: Socket>(
                 .await;
         }
         if !batch.is_empty() {
+            if kill.flag.load(Ordering::Acquire) {
+                // Killed or evicted: nothing more of what it sent runs (Redis frees such a
+                // client before processing more of its input).
+                return Ok(());
+            }
             outcomes.clear();
             let qbuf = QueryBuf {
                 len: decoded + buf.len(),
@@ -372,10 +579,10 @@ async fn run<S: Socket>(
                 for o in &outcomes[..n] {
                     encode(&o.reply, view.resp, &mut out);
                 }
-                if !out.is_empty() {
-                    engine.sent(out.len());
-                    sock.write_all(&out).await?;
-                    out.clear();
+                if !send_replies(sock, &mut unsent, &mut out, (meter, climits, engine)).await?
+                    || !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await?
+                {
+                    return Ok(());
                 }
                 let Some(reply) =
                     wait_unblocked(engine, id, killed.as_mut(), stop.as_mut(), *wait).await
@@ -390,11 +597,19 @@ async fn run<S: Socket>(
                 continue;
             }
             peak.fetch_max(out.len(), Ordering::Relaxed);
-            engine.sent(out.len());
-            sock.write_all(&out).await?;
-            out.clear();
+            // The replies are encoded: free them now, not when the next batch runs.
+            outcomes.clear();
+            if !send_replies(sock, &mut unsent, &mut out, (meter, climits, engine)).await? {
+                return Ok(());
+            }
+            if out.capacity() > BIG_REPLY {
+                // A big reply grew the encoding buffer: give it back rather than keep it
+                // per connection (Redis frees its reply blocks once written).
+                out = Vec::with_capacity(16 * 1024);
+            }
             if view.close {
                 batch.clear();
+                drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await?;
                 return Ok(());
             }
             if view.paused_until_ms > 0 && !batch.is_empty() {
@@ -409,6 +624,9 @@ async fn run<S: Socket>(
             }
         }
         if let Some(e) = proto_err {
+            if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
+                return Ok(());
+            }
             encode(&Reply::Error(e.to_string()), view.resp, &mut out);
             engine.sent(out.len());
             sock.write_all(&out).await?;
@@ -441,7 +659,15 @@ async fn run<S: Socket>(
                 buf.reserve(16 * 1024 - buf.len());
             }
         }
-        let read = sock.read_buf(&mut buf);
+        // With output unsent, keep writing it while reading (up to MAX_UNSENT).
+        let may_read = unsent.len() < MAX_UNSENT;
+        let io = async {
+            if unsent.is_empty() {
+                sock.read_buf(&mut buf).await.map(Some)
+            } else {
+                write_and_read(sock, &mut unsent, &mut buf, may_read, meter).await
+            }
+        };
         let n = tokio::select! {
             // The socket first: a request that has arrived is taken without polling the
             // other branches (each poll of a waiting `Notified` takes its `Notify`'s lock).
@@ -449,7 +675,10 @@ async fn run<S: Socket>(
             // read runs (a client killed while its next command arrived must not run it);
             // pub/sub messages queued meanwhile are written first, below.
             biased;
-            r = read => r?,
+            r = io => match r? {
+                Some(n) => n,
+                None => continue,
+            },
             _ = &mut killed => return Ok(()),
             _ = &mut stop => return Ok(()),
             _ = &mut ready => {
@@ -471,15 +700,16 @@ async fn run<S: Socket>(
                     continue;
                 }
                 peak.fetch_max(msgs.len(), Ordering::Relaxed);
-                // A subscriber that stops reading blocks this write; CLIENT KILL and the
-                // output-buffer cut-off must still end it.
-                tokio::select! {
-                    r = sock.write_all(&msgs) => r?,
-                    _ = &mut killed => return Ok(()),
-                    _ = &mut stop => return Ok(()),
-                }
-                outbox.sent(msgs.len());
+                // What the socket does not take now queues behind (a subscriber that
+                // stops reading: the output buffer limits end it). The meter counted the
+                // messages when they were queued.
                 engine.sent(msgs.len());
+                let written = if unsent.is_empty() { write_now(sock, &msgs).await? } else { 0 };
+                meter.sub(written);
+                if written < msgs.len() {
+                    unsent.keep(&mut msgs, written);
+                }
+                msgs.clear();
                 continue;
             }
             _ = idle(view.timeout_s) => return Ok(()),
@@ -487,22 +717,56 @@ async fn run<S: Socket>(
         if n == 0 || kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
-        if outbox.pending.load(Ordering::Acquire) > 0 {
-            // Messages queued before this read go out before the replies to what it read.
+        if meter.pending() > 0 {
+            // Messages queued before this read go out (or queue) before the replies to what
+            // it read.
             outbox.take(&mut msgs);
             if !msgs.is_empty() {
                 peak.fetch_max(msgs.len(), Ordering::Relaxed);
-                tokio::select! {
-                    r = sock.write_all(&msgs) => r?,
-                    _ = &mut killed => return Ok(()),
-                    _ = &mut stop => return Ok(()),
-                }
-                outbox.sent(msgs.len());
                 engine.sent(msgs.len());
+                let written = if unsent.is_empty() {
+                    write_now(sock, &msgs).await?
+                } else {
+                    0
+                };
+                meter.sub(written);
+                if written < msgs.len() {
+                    unsent.keep(&mut msgs, written);
+                }
+                msgs.clear();
             }
         }
         idle_released = false;
         bytes_in += n as u64;
+        // The query buffer as CLIENT LIST and client eviction see it. An incomplete big
+        // argument gets room for all of it at once and only its payload counts, as in Redis.
+        let big = if buf.len() >= 32 * 1024 {
+            big_arg(&buf)
+        } else {
+            None
+        };
+        if let Some((start, len)) = big {
+            if buf.capacity() < start + len + 2 {
+                buf.reserve(start + len + 2 - buf.len());
+            }
+        }
+        meter
+            .qbuf_len
+            .store(buf.len() - big.map_or(0, |b| b.0), Ordering::Relaxed);
+        meter
+            .qbuf_free
+            .store(buf.capacity() - buf.len(), Ordering::Relaxed);
+        if climits.evicting() && buf.capacity().abs_diff(evict_checked) >= 16 * 1024 {
+            // Input grows this client's memory: client eviction looks again (Redis does
+            // after each read).
+            evict_checked = buf.capacity();
+            engine
+                .with_state_async(|st| st.clients.evict_clients())
+                .await;
+            if kill.flag.load(Ordering::Acquire) {
+                return Ok(());
+            }
+        }
     }
 }
 

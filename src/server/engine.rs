@@ -65,6 +65,28 @@ pub struct ConnView {
     pub in_multi: bool,
 }
 
+/// Replies a batch may produce before the rest of it waits for them to be sent.
+const BATCH_REPLY_MAX: usize = 256 * 1024;
+
+/// About how many bytes `r` encodes to: what a batch's replies hold until they are sent.
+fn reply_weight(r: &Reply) -> usize {
+    match r {
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => b.len() + 8,
+        Reply::Array(v) | Reply::Set(v) | Reply::Push(v) | Reply::Many(v) => {
+            v.iter().map(reply_weight).sum::<usize>() + 8
+        }
+        Reply::Map(v) | Reply::Attribute(v, _) => v
+            .iter()
+            .map(|(k, v)| reply_weight(k) + reply_weight(v))
+            .sum::<usize>(),
+        Reply::Bulks(b) => b.iter().map(|e| e.map_or(5, |e| e.len() + 8)).sum(),
+        Reply::Simple(t) | Reply::Error(t) | Reply::DoubleText(t) | Reply::BigNumber(t) => {
+            t.len() + 3
+        }
+        _ => 8,
+    }
+}
+
 /// The engine shared by every connection.
 pub struct Engine {
     state: Mutex<State>,
@@ -542,13 +564,20 @@ impl Engine {
         if batch.len() > 1 {
             st.clock_mark = Some(Instant::now());
         }
+        let mut reply_bytes = 0;
         for argv in batch {
+            if reply_bytes > BATCH_REPLY_MAX {
+                // Big replies: the rest of the batch runs once these are encoded and sent,
+                // so a pipeline of them does not hold them all in memory at once.
+                break;
+            }
             if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
                 // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
                 paused_until_ms = until;
                 break;
             }
             let o = self.execute_locked(&mut st, client_id, argv, now);
+            reply_bytes += reply_weight(&o.reply);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
             let parked = o.blocked.is_some();
             out.push(o);
@@ -570,6 +599,18 @@ impl Engine {
             // The batch's bytes leave the buffer; their room stays (Redis's sdsrange).
             c.qbuf.free += c.qbuf.len - c.qbuf.rest;
             c.qbuf.len = c.qbuf.rest;
+            c.publish_qbuf();
+            if let Some(m) = &c.out {
+                // A subscribed client's output limits are the pubsub class's.
+                let subscribed = c.subscription_count() + c.shard_channels.len() > 0;
+                m.pubsub.store(subscribed, Ordering::Relaxed);
+            }
+        }
+        if st.clients.limits.evicting() {
+            // Client eviction after each batch (Redis: after each command and before
+            // sleeping): the batch may have grown this client's queue, watches or
+            // subscriptions.
+            st.clients.evict_clients();
         }
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = paused_until_ms;

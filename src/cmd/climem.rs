@@ -1,0 +1,275 @@
+//! Client memory: the live `client-output-buffer-limit` and `maxmemory-clients` settings
+//! (shared with the connections, which check them without the engine lock), each
+//! connection's output meter (bytes queued and not yet written, the soft-limit clock, its
+//! query buffer as last read), a client's memory as CLIENT LIST `tot-mem` and client
+//! eviction count it (Redis's `getClientMemoryUsage`), and client eviction itself
+//! (Redis 7.0's `evictClients`: the biggest evictable clients go first until the total is
+//! under the limit).
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use crate::config::Config;
+
+use super::client::{queue_mem, Client, ClientTable};
+
+/// One class's `client-output-buffer-limit` (0 = no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    /// Past this many bytes the client is closed at once.
+    pub hard: u64,
+    /// Past this many bytes for longer than `soft_ms` the client is closed.
+    pub soft: u64,
+    /// How long the soft limit may be exceeded, in ms.
+    pub soft_ms: i64,
+}
+
+/// The live limits: CONFIG SET updates them, connections and publishers read them.
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// normal hard, soft, soft seconds, then pubsub's.
+    obuf: [AtomicU64; 6],
+    /// `maxmemory-clients` resolved to bytes (a percentage of `maxmemory`); 0 = off.
+    pub maxmemory_clients: AtomicU64,
+}
+
+/// Clients using less than this are never evicted (Redis: the smallest memory bucket).
+pub const EVICT_MIN: usize = 32 * 1024;
+
+impl Limits {
+    /// Take the settings from `config`.
+    pub fn configure(&self, config: &Config) {
+        let v = config.get("client-output-buffer-limit").unwrap_or_default();
+        let words: Vec<&str> = v.split_whitespace().collect();
+        for g in words.chunks_exact(4) {
+            let base = match g[0].to_ascii_lowercase().as_str() {
+                "normal" => 0,
+                "pubsub" => 3,
+                _ => continue,
+            };
+            for k in 0..3 {
+                let n = crate::config::parse_memory(g[k + 1]).unwrap_or(0);
+                self.obuf[base + k].store(n, Ordering::Relaxed);
+            }
+        }
+        let mmc = config.get("maxmemory-clients").unwrap_or_default();
+        let bytes = match mmc.strip_suffix('%') {
+            Some(p) => p.parse::<u64>().unwrap_or(0) * config.maxmemory / 100,
+            None => crate::config::parse_memory(&mmc).unwrap_or(0),
+        };
+        self.maxmemory_clients.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The limit of the normal class, or of the pubsub class (a subscribed client's).
+    pub fn class(&self, pubsub: bool) -> ObufLimit {
+        let base = if pubsub { 3 } else { 0 };
+        let g = |k: usize| self.obuf[base + k].load(Ordering::Relaxed);
+        ObufLimit {
+            hard: g(0),
+            soft: g(1),
+            soft_ms: i64::try_from(g(2).saturating_mul(1000)).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Whether client eviction is on.
+    pub fn evicting(&self) -> bool {
+        self.maxmemory_clients.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A connection's output and input as seen from outside it.
+#[derive(Debug, Default)]
+pub struct OutMeter {
+    /// Output bytes (replies, pushed messages) queued and not yet written (CLIENT LIST
+    /// `omem`; what the output buffer limits apply to).
+    pub pending: AtomicUsize,
+    /// Since when `pending` has been over the soft limit (Unix ms; 0 = it is not).
+    soft_since_ms: AtomicI64,
+    /// The client is subscribed: the pubsub class's limits apply.
+    pub pubsub: AtomicBool,
+    /// Its query buffer as the connection last saw it: bytes, spare room.
+    pub qbuf_len: AtomicUsize,
+    /// (See `qbuf_len`.)
+    pub qbuf_free: AtomicUsize,
+}
+
+impl OutMeter {
+    /// Redis's `checkClientOutputBufferLimits` with `used` bytes pending: over the hard
+    /// limit, or over the soft one for longer than its time (the first time over it
+    /// starts the clock; going under stops it).
+    pub fn over_limit(&self, limits: &Limits, used: usize, now_ms: impl FnOnce() -> i64) -> bool {
+        let l = limits.class(self.pubsub.load(Ordering::Relaxed));
+        let used = used as u64;
+        if l.hard > 0 && used >= l.hard {
+            return true;
+        }
+        if l.soft > 0 && used >= l.soft {
+            let now = now_ms();
+            let since = self.soft_since_ms.load(Ordering::Relaxed);
+            if since == 0 {
+                self.soft_since_ms.store(now, Ordering::Relaxed);
+                return false;
+            }
+            return now - since > l.soft_ms;
+        }
+        if self.soft_since_ms.load(Ordering::Relaxed) != 0 {
+            self.soft_since_ms.store(0, Ordering::Relaxed);
+        }
+        false
+    }
+
+    /// Bytes pending.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// `n` more bytes are pending.
+    pub fn add(&self, n: usize) -> usize {
+        self.pending.fetch_add(n, Ordering::AcqRel) + n
+    }
+
+    /// `n` pending bytes were written.
+    pub fn sub(&self, n: usize) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(n))
+            });
+    }
+}
+
+/// After a client was closed with output it never sent: hand what this thread freed of
+/// it back to the allocator now, so `used_memory` shows it gone (as Redis's freeClient).
+pub fn give_back_freed() {
+    crate::alloc::flush_thread_cache();
+}
+
+/// Bytes Redis counts for one WATCHed key (list node + watchedKey).
+const WATCHED_KEY_MEM: usize = 56;
+/// For one channel subscription (dict entry and bucket).
+const CHANNEL_MEM: usize = 32;
+/// For one pattern subscription (list node).
+const PATTERN_MEM: usize = 24;
+/// For one tracking prefix (Redis's underestimate per rax node).
+const PREFIX_MEM: usize = 48;
+/// The client structure itself (about Redis 7.0's `sizeof(client)`).
+pub const CLIENT_STRUCT_MEM: usize = 800;
+
+impl Client {
+    /// The query buffer (bytes, spare room): the batch's view while the client runs a
+    /// command, else the connection's latest.
+    pub fn qbuf_now(&self, running: bool) -> (usize, usize) {
+        match (&self.out, running) {
+            (Some(m), false) => (
+                m.qbuf_len.load(Ordering::Relaxed),
+                m.qbuf_free.load(Ordering::Relaxed),
+            ),
+            _ => (self.qbuf.len, self.qbuf.free),
+        }
+    }
+
+    /// Output bytes pending (CLIENT LIST `omem`).
+    pub fn omem(&self) -> usize {
+        self.out.as_ref().map_or(0, |m| m.pending())
+    }
+
+    /// The memory client eviction counts for this client (CLIENT LIST `tot-mem`): its
+    /// buffers, the running command's arguments, the transaction queue, WATCHed keys,
+    /// subscriptions, tracking prefixes and the client structure.
+    pub fn mem_usage(&self, argv_mem: usize, running: bool) -> usize {
+        let (ql, qf) = self.qbuf_now(running);
+        let multi = match (&self.multi, self.exec_queue) {
+            (Some(q), _) => queue_mem(q),
+            (None, Some((_, mem))) => mem,
+            (None, None) => 0,
+        };
+        let watched = (self.watched.len() + self.watched_stale.len() + self.watched_absent.len())
+            * WATCHED_KEY_MEM
+            + self.watched.iter().map(|(_, k)| k.len()).sum::<usize>();
+        let subs = (self.channels.len() + self.shard_channels.len()) * CHANNEL_MEM
+            + self.patterns.len() * PATTERN_MEM;
+        let prefixes = self
+            .tracking
+            .as_ref()
+            .map_or(0, |t| t.prefixes.len() * PREFIX_MEM);
+        ql + qf
+            + argv_mem
+            + multi
+            + self.reply_buf.size
+            + self.omem()
+            + watched
+            + subs
+            + prefixes
+            + CLIENT_STRUCT_MEM
+    }
+}
+
+impl ClientTable {
+    /// Client eviction (Redis 7.0's `evictClients`): while the clients' memory is over
+    /// `maxmemory-clients`, disconnect the biggest client that may be evicted (not
+    /// NO-EVICT, using at least [`EVICT_MIN`]). Each client counts as of its last command
+    /// (a running one's arguments are not counted). Returns how many were evicted.
+    pub fn evict_clients(&mut self) -> u64 {
+        let limit = usize::try_from(self.limits.maxmemory_clients.load(Ordering::Relaxed))
+            .unwrap_or(usize::MAX);
+        if limit == 0 {
+            return 0;
+        }
+        let mut sizes: Vec<(usize, u64, bool)> = self
+            .map
+            .values()
+            .filter(|c| c.id != 0 && !c.evicted)
+            .map(|c| (c.mem_usage(0, false), c.id, c.no_evict))
+            .collect();
+        let mut total: usize = sizes.iter().map(|s| s.0).sum();
+        if total <= limit {
+            return 0;
+        }
+        sizes.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut evicted = 0;
+        for (mem, id, no_evict) in sizes {
+            if total <= limit || mem < EVICT_MIN {
+                break;
+            }
+            if no_evict {
+                continue;
+            }
+            if let Some(c) = self.map.get_mut(&id) {
+                tracing::info!(client = id, mem, "evicting client (maxmemory-clients)");
+                c.evicted = true;
+                if let Some(kill) = &c.kill {
+                    kill();
+                }
+                total -= mem;
+                evicted += 1;
+            }
+        }
+        self.evicted_clients += evicted;
+        evicted
+    }
+
+    /// Memory still held by evicted clients whose connections have not closed yet.
+    pub fn closing_mem(&self) -> usize {
+        self.map
+            .values()
+            .filter(|c| c.evicted)
+            .map(|c| c.mem_usage(0, false))
+            .sum()
+    }
+
+    /// Every connected client's output meter check (Redis's cron pass of the output
+    /// buffer limits, which closes a client whose soft limit ran out with no traffic).
+    pub fn check_output_limits(&self, now_ms: i64) {
+        for c in self.map.values() {
+            if let (Some(m), Some(kill)) = (&c.out, &c.kill) {
+                let pending = m.pending();
+                if pending > 0 && m.over_limit(&self.limits, pending, || now_ms) {
+                    tracing::warn!(
+                        client = c.id,
+                        "closing client over its client-output-buffer-limit"
+                    );
+                    kill();
+                }
+            }
+        }
+    }
+}
