@@ -1200,6 +1200,17 @@ fn default_extra() -> Vec<(&'static str, String)> {
     .collect()
 }
 
+impl Config {
+    /// The defaults with DEBUG allowed (the unit tests' command kits use it).
+    #[cfg(test)]
+    pub fn for_tests() -> Config {
+        let mut c = Config::default();
+        c.set("enable-debug-command", "yes", false)
+            .expect("valid directive");
+        c
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {

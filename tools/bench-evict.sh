@@ -46,7 +46,7 @@ mb() { awk -v a="$1" 'BEGIN{printf "%.1f", a/1048576}'; }
 
 sp=$(free_port); rp=$(free_port)
 "$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning \
-    --maxmemory 100mb --maxmemory-policy allkeys-lru & PIDS+=($!)
+    --maxmemory 100mb --maxmemory-policy allkeys-lru --enable-debug-command local & PIDS+=($!)
 redis-server --port "$rp" --dir "$WORK" --appendonly yes --appendfsync always --save '' \
     --loglevel warning --maxmemory 100mb --maxmemory-policy allkeys-lru \
     --enable-debug-command local >/dev/null & PIDS+=($!)

@@ -146,7 +146,7 @@ for u in "${UNITS[@]}"; do
     stop
     rm -rf "$WORK/data"
     "$WORK/strata" server --port "$PORT" --dir "$WORK/data" --appendfsync everysec \
-        > "$WORK/logs/strata.log" 2>&1 &
+        --enable-debug-command yes > "$WORK/logs/strata.log" 2>&1 &
     PID=$!
     for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
     log="$WORK/logs/$(echo "$u" | tr / _).log"

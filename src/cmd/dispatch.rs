@@ -16,6 +16,23 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
     if x.caller != Caller::Client {
         return Ok(());
     }
+    // Redis's protected commands: DEBUG and MODULE LOAD / LOADEX / UNLOAD run only as
+    // `enable-debug-command` / `enable-module-command` allow (checked before
+    // authentication, as Redis does).
+    let protected = match spec.full_name.as_str() {
+        "debug" => Some(("DEBUG", "enable-debug-command")),
+        "module|load" | "module|loadex" | "module|unload" => {
+            Some(("MODULE", "enable-module-command"))
+        }
+        _ => None,
+    };
+    if let Some((name, option)) = protected {
+        if !protected_action_allowed(x, option) {
+            return Err(CmdError::err(format!(
+                "{name} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+            )));
+        }
+    }
     let c = x.client();
     let (authenticated, acl_free) = (c.authenticated, c.acl_free);
     if !authenticated && !spec.flags.contains(Flags::NO_AUTH) && x.st.acl.auth_required {
@@ -121,6 +138,22 @@ pub fn paused_until(
         !queuing && writes(argv)
     };
     hold.then_some(until)
+}
+
+/// Whether `option` (`enable-debug-command`, `enable-module-command`,
+/// `enable-protected-configs`) lets the calling client do what it guards: `yes`, or
+/// `local` from a loopback address or a Unix socket (Redis's `allowProtectedAction`).
+pub fn protected_action_allowed(x: &mut Exec<'_>, option: &str) -> bool {
+    match x.st.config.get(option).as_deref() {
+        Some("yes") => true,
+        Some("local") => {
+            let addr = &x.client().addr;
+            // A Unix socket client's address is its path, not an IP address and port.
+            addr.parse::<std::net::SocketAddr>()
+                .map_or(true, |a| a.ip().is_loopback())
+        }
+        _ => false,
+    }
 }
 
 pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

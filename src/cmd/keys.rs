@@ -938,7 +938,7 @@ mod tests {
     impl Srv {
         fn new() -> Srv {
             Srv {
-                st: State::new(Config::default(), T0),
+                st: State::new(Config::for_tests(), T0),
                 now: T0,
                 db: 0,
                 log: Vec::new(),

@@ -130,6 +130,13 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if is_immutable(&x.st.config, name) {
             return Err(failed(name, "can't set immutable config"));
         }
+        // Redis's protected configs (`dir` is refused always: the data directory is
+        // fixed while the server runs).
+        if name.eq_ignore_ascii_case("dbfilename")
+            && !super::dispatch::protected_action_allowed(x, "enable-protected-configs")
+        {
+            return Err(failed(name, "can't set protected config"));
+        }
         if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(failed(name, "duplicate parameter"));
         }
@@ -923,7 +930,7 @@ pub(crate) mod testkit {
         /// A fresh state with authenticated client 1.
         pub fn new() -> Tk {
             let mut t = Tk {
-                st: State::new(Config::default(), 1_000_000),
+                st: State::new(Config::for_tests(), 1_000_000),
                 env: TestEnv::default(),
             };
             t.add_client(1, true);
@@ -1116,8 +1123,42 @@ mod tests {
     }
 
     #[test]
+    fn protected_commands_and_configs_follow_their_options() {
+        let mut t = Tk::new();
+        t.st.config = Config::default();
+        let refused = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+        t.script(&format!(
+            "DEBUG HELP => -ERR {refused}
+            CONFIG SET dbfilename x.rdb => -ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set protected config
+            CONFIG SET dir /tmp => -ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+        ));
+        // `local`: client 1 connects from 127.0.0.1; a remote client is still refused.
+        t.st.config
+            .set("enable-debug-command", "local", false)
+            .unwrap();
+        t.st.config
+            .set("enable-protected-configs", "local", false)
+            .unwrap();
+        t.script(
+            "DEBUG SET-ACTIVE-EXPIRE 1 => +OK
+            CONFIG SET dbfilename x.rdb => +OK",
+        );
+        t.st.clients.map.get_mut(&1).unwrap().addr = "10.1.2.3:5001".into();
+        t.script(&format!(
+            "DEBUG SET-ACTIVE-EXPIRE 1 => -ERR {refused}
+            CONFIG SET dbfilename y.rdb => -ERR CONFIG SET failed (possibly related to argument 'dbfilename') - can't set protected config"
+        ));
+        t.st.config
+            .set("enable-debug-command", "yes", false)
+            .unwrap();
+        t.script("DEBUG SET-ACTIVE-EXPIRE 1 => +OK");
+    }
+
+    #[test]
     fn config_rewrite_and_resetstat() {
         let mut t = Tk::new();
+        // Every directive at its default (the kit allows DEBUG).
+        t.st.config = Config::default();
         t.script("CONFIG REWRITE => -ERR The server is running without a config file");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("strata.conf");

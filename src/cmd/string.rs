@@ -699,7 +699,7 @@ pub(crate) mod testkit {
         /// A fresh server at [`T0`].
         pub fn new() -> Kit {
             Kit {
-                st: State::new(Config::default(), T0),
+                st: State::new(Config::for_tests(), T0),
                 now: T0,
                 log: Vec::new(),
                 last: Vec::new(),

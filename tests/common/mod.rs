@@ -50,6 +50,10 @@ impl TestServer {
             dir: dir.to_path_buf(),
             ..Config::default()
         };
+        // The tests use DEBUG (Redis's default refuses it).
+        config
+            .set("enable-debug-command", "yes", false)
+            .expect("valid directive");
         for (k, v) in directives {
             config.set(k, v, false).expect("valid directive");
         }
@@ -349,7 +353,7 @@ impl ChildServer {
         let child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(["server", "--port", &port.to_string(), "--dir"])
             .arg(tmp.path().join("data"))
-            .args(["--loglevel", "warning"])
+            .args(["--loglevel", "warning", "--enable-debug-command", "yes"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
