@@ -144,6 +144,15 @@ impl Db {
 
     /// Give a running snapshot its copy of `key`'s entry before it changes (once).
     fn capture(&mut self, key: &[u8]) {
+        self.capture_as(key, true);
+    }
+
+    /// `capture` before `key`'s entry is changed in place or moved elsewhere (`changing`),
+    /// or only removed and dropped: then a large value stays lent (the file thread encodes
+    /// it, nobody changes it) and one not yet walked is handed over by reference, where a
+    /// change would have encoded it under the lock (DEL, expiry and eviction of a large
+    /// value cost no encoding).
+    fn capture_as(&mut self, key: &[u8], changing: bool) {
         let Some(c) = self.capture.as_deref_mut() else {
             return;
         };
@@ -151,7 +160,7 @@ impl Db {
             // The live table holds only entries created after the snapshot's LSN.
             return;
         }
-        if !c.lent.is_empty() {
+        if changing && !c.lent.is_empty() {
             // Lent and not yet taken by the file thread: written here, so the write that
             // follows finds the value no longer shared and changes it in place.
             if let Some(lent) = c.lent.remove(key) {
@@ -166,7 +175,8 @@ impl Db {
             if e.snap != self.epoch {
                 e.snap = self.epoch;
                 let at = expiry_in(&self.expires, key, e);
-                if let (Take::Lend, Some(encode)) = (Take::of(&e.value), c.encode) {
+                let lend = changing && matches!(Take::of(&e.value), Take::Lend);
+                if let (true, Some(encode)) = (lend, c.encode) {
                     // A copy would share the contents, and the write that follows would
                     // copy them whole: encoding costs less than that copy.
                     encode(&mut c.encoded, c.db_index, key, e, at);
@@ -281,15 +291,21 @@ impl Db {
         old
     }
 
-    /// Remove a key.
+    /// Remove a key (to drop its entry).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_expiring(key).map(|(e, _)| e)
+        self.capture_as(key, false);
+        self.take_out(key).map(|(e, _)| e)
     }
 
     /// Remove a key, returning its entry and its expiry (-1 = none): what moving a key
     /// elsewhere (RENAME, MOVE) carries along.
     pub fn remove_expiring(&mut self, key: &[u8]) -> Option<(Entry, i64)> {
         self.capture(key);
+        self.take_out(key)
+    }
+
+    /// Take `key`'s entry and expiry out of the tables (captured already).
+    fn take_out(&mut self, key: &[u8]) -> Option<(Entry, i64)> {
         let mut old = self.dict.remove(key)?;
         let at = if old.ttl {
             self.expires.remove(key).unwrap_or(-1)
