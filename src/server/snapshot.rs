@@ -477,12 +477,35 @@ impl Job {
                 break;
             }
         }
-        if all_done {
+        if all_done && encode {
+            // A value lent and not yet taken by the file thread may still be taken back by
+            // a write, which encodes it into `encoded` for the walk to move: the walk ends
+            // only once every loan is settled (with the captures gone, a write would copy
+            // the whole value instead).
             for db in &mut st.ks.dbs {
+                if let Some(c) = db.capture.as_deref_mut() {
+                    // (A loan the file thread holds is being encoded: not settled yet, and
+                    // not waited for here, under the engine lock.)
+                    c.lent.retain(|_, l| l.try_lock().is_none_or(|v| v.is_some()));
+                    if !c.lent.is_empty() {
+                        all_done = false;
+                    }
+                }
+            }
+        }
+        if all_done {
+            self.release(st);
+        }
+        Ok(Step { done: all_done })
+    }
+
+    /// Remove this job's captures (the walk is over, or the job ended).
+    fn release(&self, st: &mut State) {
+        for db in &mut st.ks.dbs {
+            if db.capture.as_ref().is_some_and(|c| c.job == self.id) {
                 db.capture = None;
             }
         }
-        Ok(Step { done: all_done })
     }
 
     /// Bytes encoded and not yet taken (`take_items`).
@@ -565,11 +588,7 @@ impl Job {
         self.whole.clear();
         self.writer = None;
         let _ = self.step(st, None, false);
-        for db in &mut st.ks.dbs {
-            if db.capture.as_ref().is_some_and(|c| c.job == self.id) {
-                db.capture = None;
-            }
-        }
+        self.release(st);
     }
 
     /// Record how the job ended, under the engine lock: on success LASTSAVE, the dirty
@@ -587,6 +606,8 @@ impl Job {
         status.last_duration_s = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
         match result {
             Ok((info, segs, reclaimed)) => {
+                // (SAVE's one step may have ended with loans the file's flush settled.)
+                self.release(st);
                 st.lastsave = self.started_ms / 1000;
                 st.dirty = st.dirty.saturating_sub(self.dirty_at_start);
                 status.installed += 1;
@@ -955,7 +976,10 @@ mod tests {
                 let encoded = st.ks.dbs[0].capture.as_ref().unwrap().encoded_items;
                 assert_eq!(encoded, u64::from(then == WriterFirst), "{then:?}");
             }
-            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {}
+            // (The file takes what is lent at `flush`; the walk ends after that.)
+            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
+                job.flush().unwrap();
+            }
             let (info, _, _) = job.finish(&log, &*vfs).unwrap();
             assert_eq!(info.items, 3001, "{then:?}");
             let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
@@ -1009,6 +1033,9 @@ mod tests {
         }
         let before = dump(&st.ks);
         let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 2, &[]).unwrap();
+        // The walk ends once the file has taken what was lent (`flush`).
+        assert!(!job.step(&mut st, None, true).unwrap().done);
+        job.flush().unwrap();
         assert!(job.step(&mut st, None, true).unwrap().done);
         job.finish(&log, &*vfs).unwrap();
         let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
