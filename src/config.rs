@@ -1039,7 +1039,10 @@ fn redis_only_defaults() -> Vec<(&'static str, String)> {
         ("crash-memcheck-enabled", "yes"),
         ("disable-thp", "yes"),
         ("dynamic-hz", "yes"),
-        ("enable-debug-command", "no"),
+        // Redis 7.0's default is `no`; strata's DEBUG RELOAD is its recovery on demand
+        // (and DEBUG SLEEP a test aid), so they work from the machine itself by default and
+        // stay refused to remote clients.
+        ("enable-debug-command", "local"),
         ("enable-module-command", "no"),
         ("enable-protected-configs", "no"),
         ("ignore-warnings", ""),

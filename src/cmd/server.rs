@@ -1126,6 +1126,11 @@ mod tests {
     fn protected_commands_and_configs_follow_their_options() {
         let mut t = Tk::new();
         t.st.config = Config::default();
+        // strata's default: DEBUG from this machine only (client 1 is on 127.0.0.1).
+        t.script("DEBUG SET-ACTIVE-EXPIRE 1 => +OK");
+        t.st.config
+            .set("enable-debug-command", "no", false)
+            .unwrap();
         let refused = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
         t.script(&format!(
             "DEBUG HELP => -ERR {refused}

@@ -486,7 +486,8 @@ impl Job {
                 if let Some(c) = db.capture.as_deref_mut() {
                     // (A loan the file thread holds is being encoded: not settled yet, and
                     // not waited for here, under the engine lock.)
-                    c.lent.retain(|_, l| l.try_lock().is_none_or(|v| v.is_some()));
+                    c.lent
+                        .retain(|_, l| l.try_lock().is_none_or(|v| v.is_some()));
                     if !c.lent.is_empty() {
                         all_done = false;
                     }
