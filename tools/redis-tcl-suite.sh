@@ -26,7 +26,9 @@
 # Usage: tools/redis-tcl-suite.sh [UNIT ...]
 # Env:   MODE (external | normal), WORK (default /tmp/strata-tcl), TAGS, STRATA_BIN (skip
 #        the build), PORT (default 21112, external), BASEPORT (default 30000 external,
-#        40000 normal), PORTCOUNT (normal, default 2000), SERVER (normal: strata | redis).
+#        24000 normal: below Linux's ephemeral range, 32768-60999, where an outgoing
+#        connection of another process can hold a port the suite picked), PORTCOUNT
+#        (normal, default 2000), SERVER (normal: strata | redis).
 # Needs: tclsh (Debian tcl), and deb-src entries for bookworm so that `apt-get source` works;
 # without them the script prints what to add.
 set -euo pipefail
@@ -118,7 +120,7 @@ if [ "$MODE" = normal ]; then
         log="$LOGS/$(echo "$u" | tr / _).log"
         rc=0
         (cd "$COPY" && timeout "${UNIT_TIMEOUT:-900}" tclsh tests/test_helper.tcl --single "$u" \
-            --clients 1 --timeout 60 --baseport "${BASEPORT:-40000}" \
+            --clients 1 --timeout 60 --baseport "${BASEPORT:-24000}" \
             --portcount "${PORTCOUNT:-2000}" --durable \
             --tags "${TAGS:--slow -needs:repl -repl}") > "$log" 2>&1 || rc=$?
         count "$u" "$log" "$rc"
