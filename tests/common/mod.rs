@@ -326,6 +326,21 @@ impl RawClient {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
+    // Below Linux's ephemeral range (32768-60999): a port the kernel hands out for port 0
+    // can be taken by another process's outgoing connection before the server binds it.
+    // Each process walks 20000-31999 from its own offset; the bind checks it is free now.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20000;
+    const SPAN: u32 = 12000;
+    let start = std::process::id().wrapping_mul(2654435761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + (start + n) % SPAN).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
