@@ -225,17 +225,30 @@ pub fn declares_no_writes(st: &super::State, argv: &[Bytes]) -> bool {
         return false;
     };
     let body_no_writes = |body: &[u8]| {
-        has_shebang(body) && shebang_flags(body).is_ok_and(|(no_writes, _, _)| no_writes)
+        Some(has_shebang(body) && shebang_flags(body).is_ok_and(|(no_writes, _, _)| no_writes))
     };
+    script_flag(st, c, arg, body_no_writes, |f| f.no_writes()).unwrap_or(false)
+}
+
+/// A flag of the script or function an EVAL / EVALSHA / FCALL (or its `_RO` form) names:
+/// `body` read from the script's text (EVAL's argument, EVALSHA's cached body), `function`
+/// from the function. None for another command, an unknown SHA or function.
+fn script_flag(
+    st: &super::State,
+    c: &[u8],
+    arg: &[u8],
+    body: impl Fn(&[u8]) -> Option<bool>,
+    function: impl Fn(&crate::script::function::FunctionInfo) -> bool,
+) -> Option<bool> {
     if is(c, "eval") || is(c, "eval_ro") {
-        body_no_writes(arg)
+        body(arg)
     } else if is(c, "evalsha") || is(c, "evalsha_ro") {
         let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
-        st.scripts.body(&sha).is_some_and(|b| body_no_writes(&b))
+        st.scripts.body(&sha).and_then(|b| body(&b))
     } else if is(c, "fcall") || is(c, "fcall_ro") {
-        st.functions.get(arg).is_some_and(|f| f.no_writes())
+        st.functions.get(arg).map(function)
     } else {
-        false
+        None
     }
 }
 
@@ -260,16 +273,7 @@ pub fn declares_allow_stale(st: &super::State, argv: &[Bytes]) -> Option<bool> {
                 .any(|f| f.split(',').any(|f| f == "allow-stale")),
         )
     };
-    if is(c, "eval") || is(c, "eval_ro") {
-        body_flag(arg)
-    } else if is(c, "evalsha") || is(c, "evalsha_ro") {
-        let sha = String::from_utf8_lossy(arg).to_ascii_lowercase();
-        st.scripts.body(&sha).and_then(|b| body_flag(&b))
-    } else if is(c, "fcall") || is(c, "fcall_ro") {
-        st.functions.get(arg).map(|f| f.allow_stale())
-    } else {
-        None
-    }
+    script_flag(st, c, arg, body_flag, |f| f.allow_stale())
 }
 
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
