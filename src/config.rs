@@ -801,7 +801,12 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d("ignore-warnings", Kind::Str, true, "compatibility"),
     d("io-threads-do-reads", Kind::Bool, false, "compatibility"),
-    d("jemalloc-bg-thread", Kind::Bool, true, "compatibility"),
+    d(
+        "jemalloc-bg-thread",
+        Kind::Bool,
+        true,
+        "jemalloc background threads purge freed pages (off the request path)",
+    ),
     d(
         "no-appendfsync-on-rewrite",
         Kind::Bool,

@@ -492,10 +492,12 @@ impl<V> Dict<V> {
     }
 
     /// Allocate the new table and start moving buckets into it (an empty table is resized
-    /// at once).
+    /// at once). The array comes zeroed from the allocator (an empty bucket is a null
+    /// pointer): a large one is fresh pages the kernel faults in as the rehash reaches
+    /// them, instead of being written whole inside the command that triggered the resize
+    /// (64 MiB for an 8M-bucket keyspace: ~25 ms in one SET).
     fn start_resize(&mut self, new_size: usize) {
-        let mut t = Vec::new();
-        t.resize_with(new_size, || None);
+        let t: Table<V> = bytemuck::zeroed_vec(new_size);
         if self.len == 0 || self.buckets.is_empty() {
             self.clear_tables();
             self.buckets = t;

@@ -1691,5 +1691,8 @@ impl Env for Engine {
         if name == "oom-score-adj" || name == "oom-score-adj-values" {
             super::oom::apply(config);
         }
+        if name == "jemalloc-bg-thread" {
+            crate::alloc::set_background_thread(config.get(name).as_deref() == Some("yes"));
+        }
     }
 }

@@ -466,6 +466,9 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     rt.block_on(async move {
         log_startup(&config);
         oom::apply(&config);
+        crate::alloc::set_background_thread(
+            config.get("jemalloc-bg-thread").as_deref() == Some("yes"),
+        );
         let unix = config.get("unixsocket").unwrap_or_default();
         let running = start(config, Arc::new(RealFs), config_file).await?;
         let addrs: Vec<String> = running.addrs.iter().map(|a| a.to_string()).collect();
