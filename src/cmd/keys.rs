@@ -624,21 +624,35 @@ fn swapdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// FLUSHDB/FLUSHALL accept one optional `ASYNC` or `SYNC` (both flush at once here).
-fn flush_option(a: &[Bytes]) -> Result<(), CmdError> {
+/// FLUSHDB/FLUSHALL take one optional `ASYNC` or `SYNC`; without it,
+/// `lazyfree-lazy-user-flush` decides. True: free the old keys in the background.
+fn flush_async(x: &Exec<'_>, a: &[Bytes]) -> Result<bool, CmdError> {
     match a {
-        [_] => Ok(()),
-        [_, o] if is(o, "sync") || is(o, "async") => Ok(()),
+        [_] => Ok(x.st.config.get("lazyfree-lazy-user-flush").as_deref() == Some("yes")),
+        [_, o] if is(o, "sync") => Ok(false),
+        [_, o] if is(o, "async") => Ok(true),
         _ => Err(CmdError::Syntax),
     }
 }
 
+/// Empty database `db`: its old keys are freed here, or (`lazy`) on the lazyfree thread,
+/// counted as Redis counts them (one object per key). Returns how many keys it held.
+fn flush_one(x: &mut Exec<'_>, db: usize, lazy: bool) -> u64 {
+    let d = &mut x.st.ks.dbs[db];
+    let n = d.len() as u64;
+    if let Some(old) = d.clear() {
+        if lazy && n > 0 {
+            x.st.lazyfree.free_objects(Box::new(old), n);
+        }
+    }
+    n
+}
+
 fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    flush_option(a)?;
-    let n = x.db().len() as u64;
+    let lazy = flush_async(x, a)?;
     let db = x.db;
     x.st.touch_watched_existing(db, None);
-    x.db().clear();
+    let n = flush_one(x, db, lazy);
     super::stream::unblock_group_readers(x.st, db);
     x.touch_dirty(n);
     if n == 0 {
@@ -649,14 +663,13 @@ fn flushdb(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    flush_option(a)?;
+    let lazy = flush_async(x, a)?;
     let mut n = 0;
     for db in 0..x.st.ks.dbs.len() {
         x.st.touch_watched_existing(db, None);
     }
-    for d in &mut x.st.ks.dbs {
-        n += d.len() as u64;
-        d.clear();
+    for db in 0..x.st.ks.dbs.len() {
+        n += flush_one(x, db, lazy);
     }
     for db in 0..x.st.ks.dbs.len() {
         super::stream::unblock_group_readers(x.st, db);

@@ -1,6 +1,7 @@
 //! Freeing big values off the engine lock, as Redis's lazyfree: UNLINK hands a value whose
 //! free effort (Redis's `lazyfreeGetFreeEffort`: elements of a hash table, nodes of a
-//! stream …) passes 64 to one background thread, which drops it; the counters feed INFO
+//! stream …) passes 64 to one background thread, which drops it, and FLUSHALL/FLUSHDB
+//! ASYNC hand it a whole database's tables; the counters feed INFO
 //! `lazyfree_pending_objects` and `lazyfreed_objects`. No I/O.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,8 @@ struct Counters {
     freed: AtomicU64,
 }
 
-type Job = (Box<dyn Send>, Arc<Counters>);
+/// What to drop, how many objects it counts for, and whose counters (None: uncounted).
+type Job = (Box<dyn Send>, u64, Option<Arc<Counters>>);
 
 /// The background thread's queue, started on first use.
 fn queue() -> &'static Mutex<Sender<Job>> {
@@ -35,16 +37,31 @@ fn queue() -> &'static Mutex<Sender<Job>> {
         let spawned = std::thread::Builder::new()
             .name("strata-lazyfree".into())
             .spawn(move || {
-                for (value, counters) in rx {
+                for (value, objects, counters) in rx {
                     drop(value);
-                    counters.pending.fetch_sub(1, Ordering::AcqRel);
-                    counters.freed.fetch_add(1, Ordering::AcqRel);
+                    if let Some(c) = counters {
+                        c.pending.fetch_sub(objects, Ordering::AcqRel);
+                        c.freed.fetch_add(objects, Ordering::AcqRel);
+                    }
                 }
             });
         // Without the thread, jobs fail to send and values are freed in place.
         drop(spawned);
         Mutex::new(tx)
     })
+}
+
+/// Queue `job` for the background thread; false if it was freed here instead.
+fn send(job: Job) -> bool {
+    // A job that could not be queued is dropped (freed) right here.
+    let sent = queue().lock().map(|tx| tx.send(job));
+    matches!(sent, Ok(Ok(())))
+}
+
+/// Drop `what` on the background thread, outside any server's counters (memory a server
+/// kept for its own use, such as the tables a flush detached for a running snapshot).
+pub fn drop_in_background(what: Box<dyn Send>) {
+    send((what, 0, None));
 }
 
 /// Redis's free effort of a value: 1 for compact encodings, else its allocations.
@@ -71,12 +88,15 @@ impl LazyFree {
         if effort(&entry.value) <= THRESHOLD {
             return;
         }
-        self.counters.pending.fetch_add(1, Ordering::AcqRel);
-        let job: Job = (Box::new(entry), self.counters.clone());
-        let sent = queue().lock().map(|tx| tx.send(job));
-        if let Ok(Err(failed)) = sent {
-            drop(failed);
-            self.counters.pending.fetch_sub(1, Ordering::AcqRel);
+        self.free_objects(Box::new(entry), 1);
+    }
+
+    /// Free `objects` things held by `what` (a flushed database's tables: its key count)
+    /// in the background, counted in INFO as Redis counts an asynchronous flush.
+    pub fn free_objects(&self, what: Box<dyn Send>, objects: u64) {
+        self.counters.pending.fetch_add(objects, Ordering::AcqRel);
+        if !send((what, objects, Some(self.counters.clone()))) {
+            self.counters.pending.fetch_sub(objects, Ordering::AcqRel);
         }
     }
 

@@ -338,18 +338,32 @@ impl Db {
     }
 
     /// Remove every key. A running snapshot that has not finished scanning keeps the old
-    /// table and finishes on it.
-    pub fn clear(&mut self) {
+    /// table and finishes on it; otherwise the old tables are returned (None when the
+    /// snapshot kept them), for the caller to drop now or hand to lazyfree.
+    pub fn clear(&mut self) -> Option<Flushed> {
         let old = std::mem::take(&mut self.dict);
         let old_expires = std::mem::take(&mut self.expires);
+        self.expire_cursor = 0;
         if let Some(c) = self.capture.as_deref_mut() {
             if !c.done && c.detached.is_none() {
                 c.detached = Some(old);
                 c.detached_expires = old_expires;
+                return None;
             }
         }
-        self.expire_cursor = 0;
+        Some(Flushed {
+            dict: old,
+            expires: old_expires,
+        })
     }
+}
+
+/// The tables a flush took out of a database.
+pub struct Flushed {
+    /// The keys and their entries.
+    pub dict: Dict<Entry>,
+    /// Their expiry times.
+    pub expires: Dict<i64>,
 }
 
 /// The absolute expiry (Unix ms) of `key`, whose entry is `e`, from an `expires` table

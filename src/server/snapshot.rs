@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd::State;
-use crate::db::{Capture, Dict, Entry, Lent, Take, Value};
+use crate::db::{Capture, Entry, Lent, Take, Value};
 use crate::persist::io::Vfs;
 use crate::persist::snapshot::{verify_snapshot, SnapshotInfo, SnapshotWriter};
 use crate::persist::snapshot_codec::{encode_entry, encode_entry_spilling, encode_library};
@@ -460,8 +460,12 @@ impl Job {
                 c.cursor = next;
                 if c.cursor == 0 {
                     c.done = true;
-                    c.detached = None;
-                    c.detached_expires = Dict::default();
+                    // A flushed database's old tables: freeing millions of keys here
+                    // would hold the lock for as long.
+                    if let Some(old) = c.detached.take() {
+                        let expires = std::mem::take(&mut c.detached_expires);
+                        crate::db::lazyfree::drop_in_background(Box::new((old, expires)));
+                    }
                     break;
                 }
                 visited += steps;

@@ -1055,6 +1055,56 @@ fn unlink_frees_big_values_in_the_background() {
     assert_eq!(stat(&mut r, "lazyfreed_objects"), 0);
 }
 
+/// FLUSHALL ASYNC and FLUSHDB ASYNC hand the old keys to the lazyfree thread, counted one
+/// object per key in INFO `lazyfreed_objects` (Redis's emptyDbAsync); SYNC frees in place;
+/// without an argument `lazyfree-lazy-user-flush` decides. The data is gone at once either
+/// way.
+#[test]
+fn async_flushes_free_in_the_background() {
+    let s = Srv::new();
+    let mut r = s.redis();
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    let freed = |r: &mut redis::Connection| -> Option<i64> {
+        let info: String = q(r, &["INFO", "memory"]);
+        info_field(&info, "lazyfreed_objects").and_then(|v| v.parse().ok())
+    };
+    let fill = |r: &mut redis::Connection, db: &str, n: usize| {
+        ok(r, &["SELECT", db]);
+        let mut mset = vec!["MSET".to_string()];
+        for i in 0..n {
+            mset.push(format!("k{i}"));
+            mset.push("v".into());
+        }
+        let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+        ok(r, &args);
+        let _: i64 = q(r, &["EXPIRE", "k0", "100"]);
+    };
+    let settled = |r: &mut redis::Connection, want: i64| {
+        wait_until(Duration::from_secs(5), || freed(r) == Some(want))
+    };
+    fill(&mut r, "1", 300);
+    fill(&mut r, "0", 200);
+    ok(&mut r, &["FLUSHALL", "ASYNC"]);
+    assert_eq!(q::<i64>(&mut r, &["DBSIZE"]), 0);
+    assert!(settled(&mut r, 500), "FLUSHALL ASYNC: {:?}", freed(&mut r));
+    fill(&mut r, "0", 100);
+    ok(&mut r, &["FLUSHDB", "SYNC"]);
+    ok(&mut r, &["FLUSHDB"]);
+    assert_eq!(freed(&mut r), Some(500), "SYNC or plain FLUSHDB went lazy");
+    fill(&mut r, "0", 100);
+    ok(&mut r, &["FLUSHDB", "ASYNC"]);
+    assert_eq!(q::<i64>(&mut r, &["EXISTS", "k0", "k99"]), 0);
+    assert!(settled(&mut r, 600), "FLUSHDB ASYNC: {:?}", freed(&mut r));
+    ok(
+        &mut r,
+        &["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"],
+    );
+    fill(&mut r, "0", 50);
+    ok(&mut r, &["FLUSHALL"]);
+    assert!(settled(&mut r, 650), "lazy-user-flush: {:?}", freed(&mut r));
+    assert_eq!(q::<i64>(&mut r, &["TTL", "k0"]), -2);
+}
+
 /// The latency monitor (Redis's latency.c): with `latency-monitor-threshold` set, a
 /// command that ran at least that long is a `command` sample (LATEST: event, time, last,
 /// max; HISTORY: time and latency), RESET forgets events and counts them; LATENCY
