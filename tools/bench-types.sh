@@ -40,6 +40,18 @@ with open(sys.argv[1], "w") as f:
 PY
 redis-cli -p "$sp" --pipe < "$WORK/fill.txt" >/dev/null
 redis-cli -p "$rp" --pipe < "$WORK/fill.txt" >/dev/null
+# Compact both logs now (strata: snapshot; redis: AOF rewrite) and wait for both to end,
+# so the fill's automatic rewrite does not land, on either server, inside whichever
+# throughput test happens to be running (the cost of a snapshot under load is measured by
+# tools/bench-snapshot.py).
+redis-cli -p "$sp" bgrewriteaof >/dev/null
+redis-cli -p "$rp" bgrewriteaof >/dev/null
+for port in "$sp" "$rp"; do
+    for _ in $(seq 600); do
+        redis-cli -p "$port" info persistence | grep -q -E '^(aof_rewrite|rdb_bgsave)_in_progress:1' || break
+        sleep 0.1
+    done
+done
 
 echo "# data types, appendfsync always ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores), $N requests, -c 50"
 echo
