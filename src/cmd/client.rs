@@ -193,6 +193,9 @@ pub struct Client {
     pub reply_skip: u8,
     /// Its last batch is held by CLIENT PAUSE (counted in INFO `blocked_clients`).
     pub paused: bool,
+    /// When this client's pending command started waiting for a snapshot's loan
+    /// (`dispatch::waits_for_loan`; 0 = not waiting).
+    pub loan_wait_since_ms: i64,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -272,6 +275,7 @@ impl Client {
             reply_skip: 0,
             monitor: false,
             paused: false,
+            loan_wait_since_ms: 0,
             tracking: None,
         }
     }

@@ -140,6 +140,106 @@ pub fn paused_until(
     hold.then_some(until)
 }
 
+/// How long a write waits for a snapshot's loan it found queued (not yet being encoded)
+/// before it takes the value back and encodes it under the lock after all (a file thread
+/// held up by a slow disk must not hold writers up for as long).
+const LOAN_WAIT_MAX_MS: i64 = 1000;
+
+/// Whether `argv`, about to run for `client_id`, must first wait for a running snapshot
+/// to finish encoding a large value it changes (`Db::loan_wait`): the connection retries
+/// it shortly, serving nobody else's time meanwhile, instead of the command encoding the
+/// value under the engine lock. Covers the keys a write command, an EXEC's queued writes
+/// or a script's declared keys change, in the client's database; anything else (a key a
+/// script did not declare, another database) is taken back under the lock as before.
+pub fn waits_for_loan(st: &mut super::State, client_id: u64, argv: &[Bytes], now_ms: i64) -> bool {
+    let Some(client) = st.clients.map.get(&client_id) else {
+        return false;
+    };
+    let db = client.db;
+    if st.ks.dbs.get(db).is_none_or(|d| d.capture.is_none()) {
+        return false;
+    }
+    let is_exec = argv
+        .first()
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
+    let mut keys: Vec<Bytes> = Vec::new();
+    {
+        let st_ro: &super::State = st;
+        let mut changed_keys = |a: &[Bytes]| {
+            let Ok(spec) = COMMANDS.lookup(a) else {
+                return;
+            };
+            if !spec.arity_ok(a.len())
+                || !spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+                || super::scripting::declares_no_writes(st_ro, a)
+            {
+                return;
+            }
+            let meta = spec.meta.unwrap_or(&super::cmdmeta::M);
+            use super::cmdmeta::KeyFlags as K;
+            for k in super::cmdmeta::keys_of(&spec.full_name, meta, a) {
+                let f = k.flags;
+                // Removed (DEL) or overwritten (SET) values stay lent; moved ones (RM with
+                // ACCESS: GETDEL …) and changed ones are taken back.
+                let changes = if f.contains(K::RM) {
+                    f.contains(K::ACCESS)
+                } else {
+                    !f.contains(K::OW) && f.intersects(K::RW | K::UPDATE | K::INSERT | K::DELETE)
+                };
+                if changes {
+                    if let Some(key) = a.get(k.pos) {
+                        keys.push(key.clone());
+                    }
+                }
+            }
+        };
+        match &client.multi {
+            Some(queue) if is_exec => queue.iter().for_each(|a| changed_keys(a)),
+            Some(_) => {} // queued, not run
+            None => changed_keys(argv),
+        }
+    }
+    let mut wait = crate::db::LoanWait::None;
+    let d = &mut st.ks.dbs[db];
+    for k in &keys {
+        match d.loan_wait(k) {
+            crate::db::LoanWait::None => {}
+            w => {
+                wait = w;
+                if w == crate::db::LoanWait::Encoding {
+                    break;
+                }
+            }
+        }
+    }
+    let Some(c) = st.clients.map.get_mut(&client_id) else {
+        return false;
+    };
+    match wait {
+        crate::db::LoanWait::None => {
+            c.loan_wait_since_ms = 0;
+            false
+        }
+        crate::db::LoanWait::Encoding => {
+            if c.loan_wait_since_ms == 0 {
+                c.loan_wait_since_ms = now_ms;
+            }
+            true
+        }
+        crate::db::LoanWait::Queued => {
+            if c.loan_wait_since_ms == 0 {
+                c.loan_wait_since_ms = now_ms;
+            }
+            let waited = now_ms - c.loan_wait_since_ms;
+            if waited >= LOAN_WAIT_MAX_MS {
+                c.loan_wait_since_ms = 0;
+                return false;
+            }
+            true
+        }
+    }
+}
+
 /// Whether `option` (`enable-debug-command`, `enable-module-command`,
 /// `enable-protected-configs`) lets the calling client do what it guards: `yes`, or
 /// `local` from a loopback address or a Unix socket (Redis's `allowProtectedAction`).
@@ -505,4 +605,76 @@ pub fn replay(x: &mut Exec<'_>, cmds: &[(u16, Vec<Bytes>)]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::server::testkit::*;
+    use bytes::Bytes;
+
+    fn argv(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    /// Which commands wait for a snapshot's loan of a large value (`waits_for_loan`): those
+    /// that change it in place or move it (a write, a script's declared key, an EXEC's
+    /// queued write), not those that only read it, delete it or overwrite it, nor a
+    /// command being queued inside MULTI; and a queued loan is waited for at most
+    /// `LOAN_WAIT_MAX_MS`.
+    #[test]
+    fn writes_that_change_a_lent_value_wait_for_it() {
+        let mut t = Tk::new();
+        let members: Vec<String> = (0..crate::db::LARGE_ELEMENTS)
+            .map(|i| format!("m{i}"))
+            .collect();
+        t.run(&format!("SADD big {}", members.join(" ")));
+        t.run("SADD other a");
+        // A snapshot that has not walked anything yet (what `Job::begin` leaves).
+        fn encode(_: &mut Vec<u8>, _: usize, _: &[u8], _: &crate::db::Entry, _: i64) {}
+        let d = &mut t.st.ks.dbs[0];
+        d.epoch = !d.epoch;
+        d.capture = Some(Box::new(crate::db::Capture {
+            encode: Some(encode),
+            ..Default::default()
+        }));
+        let now = 1_000_000;
+        let waits = |t: &mut Tk, line: &str| super::waits_for_loan(&mut t.st, 1, &argv(line), now);
+        for line in [
+            "SCARD big",
+            "SMEMBERS big",
+            "SUNIONSTORE dst other big",
+            "DEL big",
+            "SET big x",
+            "SADD other b",
+            "EVAL return(1) 0",
+        ] {
+            assert!(!waits(&mut t, line), "{line}");
+        }
+        assert!(t.st.ks.dbs[0].capture.as_ref().unwrap().lent.is_empty());
+        for line in [
+            "SADD big new",
+            "SREM big m1",
+            "RENAME big moved",
+            "EVAL return(1) 1 big",
+        ] {
+            assert!(waits(&mut t, line), "{line}");
+        }
+        let c = t.st.ks.dbs[0].capture.as_ref().unwrap();
+        assert_eq!((c.lent.len(), c.late.len()), (1, 1), "lent once");
+        t.run("MULTI");
+        assert!(!waits(&mut t, "SADD big x"), "queued, not run");
+        t.run("SADD big x");
+        assert!(waits(&mut t, "EXEC"));
+        t.run("DISCARD");
+        // A loan still queued after LOAN_WAIT_MAX_MS: the write goes ahead.
+        let late = now + super::LOAN_WAIT_MAX_MS;
+        assert!(!super::waits_for_loan(
+            &mut t.st,
+            1,
+            &argv("SADD big y"),
+            late
+        ));
+    }
 }

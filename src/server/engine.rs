@@ -561,6 +561,7 @@ impl Engine {
             Self::warm_keys(&st, client_id, batch);
         }
         let mut paused_until_ms = 0;
+        let mut loan_wait = false;
         if batch.len() > 1 {
             st.clock_mark = Some(Instant::now());
         }
@@ -574,6 +575,11 @@ impl Engine {
             if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
                 // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
                 paused_until_ms = until;
+                break;
+            }
+            if dispatch::waits_for_loan(&mut st, client_id, argv, now) {
+                // A snapshot is encoding a large value this changes: retry in a moment.
+                loan_wait = true;
                 break;
             }
             let o = self.execute_locked(&mut st, client_id, argv, now);
@@ -613,7 +619,7 @@ impl Engine {
             st.clients.evict_clients();
         }
         let mut view = Self::view(&st, client_id);
-        view.paused_until_ms = paused_until_ms;
+        view.paused_until_ms = if loan_wait { now + 1 } else { paused_until_ms };
         view
     }
 

@@ -373,6 +373,16 @@ impl Job {
             // once, and eviction would chase those by evicting (and copying) still more
             // keys (a collapse to an empty keyspace, seen under maxmemory).
             // The items writes encoded themselves (large values they were about to change).
+            // Values writes asked the walk to lend before it reached them.
+            for (key, l) in c.late.drain(..) {
+                if encode {
+                    self.whole.push(Whole {
+                        db: index,
+                        key,
+                        value: WholeValue::Lent(l),
+                    });
+                }
+            }
             if !c.encoded.is_empty() {
                 if encode {
                     self.pending.extend_from_slice(&c.encoded);
@@ -999,6 +1009,63 @@ mod tests {
             };
             assert_eq!(live, want, "{then:?}");
         }
+    }
+
+    /// A write about to change a large value the walk has not reached lends it
+    /// (`Db::loan_wait`) and waits while the loan is queued or being encoded; once the file
+    /// thread has written it, the write runs in place: nothing is encoded under the lock,
+    /// and the file still has the value as it was at the start.
+    #[test]
+    fn a_write_waits_for_the_file_thread_instead_of_encoding() {
+        use crate::db::LoanWait;
+        let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+        let dir = PathBuf::from("/data");
+        let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+        let mut st = State::new(Config::default(), T0);
+        for i in 0..2 * crate::db::LARGE_ELEMENTS {
+            run(&mut st, 0, &format!("SADD big m{i}"));
+        }
+        for i in 0..3000 {
+            run(&mut st, 0, &format!("SET small{i} x"));
+        }
+        let before = dump(&st.ks);
+        let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+        let db = &mut st.ks.dbs[0];
+        assert_eq!(db.loan_wait(b"small7"), LoanWait::None);
+        assert_eq!(db.loan_wait(b"nosuch"), LoanWait::None);
+        assert_eq!(db.loan_wait(b"big"), LoanWait::Queued);
+        assert_eq!(db.loan_wait(b"big"), LoanWait::Queued, "lent once");
+        let c = db.capture.as_ref().unwrap();
+        assert_eq!((c.lent.len(), c.late.len()), (1, 1));
+        let lent = c.lent.get(&b"big"[..]).unwrap().clone();
+        job.step(&mut st, Some(Duration::ZERO), true).unwrap();
+        assert!(job.has_whole(), "the walk hands the late loan to the file");
+        {
+            let _encoding = lent.lock();
+            assert_eq!(st.ks.dbs[0].loan_wait(b"big"), LoanWait::Encoding);
+        }
+        job.flush().unwrap();
+        assert_eq!(st.ks.dbs[0].loan_wait(b"big"), LoanWait::None);
+        run(&mut st, 0, "SADD big new");
+        run(&mut st, 0, "SREM big m0");
+        let c = st.ks.dbs[0].capture.as_ref().unwrap();
+        assert_eq!(
+            (c.encoded_items, c.taken.len()),
+            (0, 0),
+            "no copy, no encoding"
+        );
+        while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
+            job.flush().unwrap();
+        }
+        let (info, _, _) = job.finish(&log, &*vfs).unwrap();
+        assert_eq!(info.items, 3001);
+        let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
+        let mut ks = Keyspace::new(16);
+        decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
+        let got = dump(&ks);
+        assert!(got == before, "{}", diff(&before, &got));
+        let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
+        assert_eq!(live, Some(2 * crate::db::LARGE_ELEMENTS));
     }
 
     /// A paced slice rests unless no command ran for `IDLE_AFTER` (an idle server).
