@@ -18,7 +18,7 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "server",
-        &["cmd", "persist", "db", "resp", "script", "clock", "config"],
+        &["cmd", "persist", "db", "resp", "script", "clock", "config", "alloc"],
     ),
     (
         "offline",
