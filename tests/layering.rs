@@ -18,7 +18,9 @@ const RULES: &[(&str, &[&str])] = &[
     ),
     (
         "server",
-        &["cmd", "persist", "db", "resp", "script", "clock", "config", "alloc"],
+        &[
+            "cmd", "persist", "db", "resp", "script", "clock", "config", "alloc",
+        ],
     ),
     (
         "offline",

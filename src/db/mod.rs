@@ -23,6 +23,8 @@ pub mod value;
 pub mod zset;
 
 pub use dict::Dict;
+
+use std::sync::Arc;
 pub use value::{Entry, Value};
 
 /// One numbered database.
@@ -47,7 +49,7 @@ pub struct Db {
 /// expiry then: that thread takes it out to encode it; a write that comes first takes it
 /// back and encodes it itself (`Capture::encode`), so the write changes the value in place
 /// instead of copying the whole of it (the lent entry shares its contents, `db::shared`).
-pub type Lent = std::sync::Arc<parking_lot::Mutex<Option<(Entry, i64)>>>;
+pub type Lent = Arc<parking_lot::Mutex<Option<(Entry, i64)>>>;
 
 /// How a capture encodes an entry as a snapshot item (database index, key, entry, expiry):
 /// given by the snapshot job, since this layer knows no file format.
@@ -170,11 +172,17 @@ impl Db {
             return LoanWait::None;
         }
         if let Some(l) = c.lent.get(key) {
-            return match l.try_lock() {
+            let state = match l.try_lock() {
                 None => LoanWait::Encoding,
                 Some(v) if v.is_some() => LoanWait::Queued,
                 Some(_) => LoanWait::None,
             };
+            if state == LoanWait::Queued && !c.late.iter().any(|(_, x)| Arc::ptr_eq(x, l)) {
+                // Lent by the walk and still queued for the file thread: ask the walk to
+                // encode it now (whoever takes it first writes it; the other skips it).
+                c.late.push((key.into(), l.clone()));
+            }
+            return state;
         }
         if c.done {
             return LoanWait::None;
@@ -187,7 +195,7 @@ impl Db {
         }
         e.snap = self.epoch;
         let at = expiry_in(&self.expires, key, e);
-        let l: Lent = std::sync::Arc::new(parking_lot::Mutex::new(Some((e.clone(), at))));
+        let l: Lent = Arc::new(parking_lot::Mutex::new(Some((e.clone(), at))));
         c.lent.insert(key.into(), l.clone());
         c.late.push((key.into(), l));
         LoanWait::Queued

@@ -1228,7 +1228,7 @@ impl Engine {
                             || job.has_whole()
                             || job.pending_bytes() >= super::snapshot::SHIP_BYTES;
                         let spare = || spare.try_recv().unwrap_or_default();
-                        (s, ship.then(|| job.take_items(spare())))
+                        (s, ship.then(|| job.take_items(spare())), job.take_urgent())
                     }))
                 }
                 None => None,
@@ -1243,13 +1243,31 @@ impl Engine {
             locked += held;
             longest = longest.max(held);
             tracing::trace!(held_us = held.as_micros() as u64, "snapshot slice");
-            let (step, shipped) = match stepped {
+            let (step, shipped, urgent) = match stepped {
                 Ok(s) => s,
                 Err(e) => break Err(e),
             };
             if let Some((bytes, items, whole)) = shipped {
                 if tx.send(ToFile::Items(bytes, items, whole)).await.is_err() {
                     return; // the file thread is gone; it took the job back
+                }
+            }
+            if !urgent.is_empty() {
+                // Writes wait for these: encode them here, off the lock, on a blocking
+                // thread of normal priority, rather than behind the file thread's queue.
+                let Ok((bytes, items)) =
+                    tokio::task::spawn_blocking(move || super::snapshot::encode_urgent(urgent))
+                        .await
+                else {
+                    break Err(StorageError::Closed.into());
+                };
+                if items > 0
+                    && tx
+                        .send(ToFile::Items(bytes, items, Vec::new()))
+                        .await
+                        .is_err()
+                {
+                    return;
                 }
             }
             if step.done {

@@ -239,6 +239,10 @@ pub struct Job {
     pending_items: u64,
     /// Large values taken whole, not yet handed to the writer.
     whole: Vec<Whole>,
+    /// Loans a waiting write asked for (`Capture::late`): the walk encodes them itself,
+    /// outside the lock and at normal priority (`take_urgent`, `encode_urgent`), instead of
+    /// queueing them behind everything the low-priority file thread has still to write.
+    urgent: Vec<(usize, Box<[u8]>, Lent)>,
     /// `st.dirty` when the job started (what LASTSAVE's dirty counter keeps after it).
     dirty_at_start: u64,
     started_ms: i64,
@@ -302,6 +306,7 @@ impl Job {
             pending_items: libraries.len() as u64,
             pending,
             whole: Vec::new(),
+            urgent: Vec::new(),
             dirty_at_start: st.dirty,
             started_ms: now,
             copied: 0,
@@ -373,14 +378,11 @@ impl Job {
             // once, and eviction would chase those by evicting (and copying) still more
             // keys (a collapse to an empty keyspace, seen under maxmemory).
             // The items writes encoded themselves (large values they were about to change).
-            // Values writes asked the walk to lend before it reached them.
+            // Loans writes are waiting for (lent on the spot, or lent by the walk and
+            // still queued for the file thread).
             for (key, l) in c.late.drain(..) {
                 if encode {
-                    self.whole.push(Whole {
-                        db: index,
-                        key,
-                        value: WholeValue::Lent(l),
-                    });
+                    self.urgent.push((index, key, l));
                 }
             }
             if !c.encoded.is_empty() {
@@ -528,6 +530,11 @@ impl Job {
         self.pending.len()
     }
 
+    /// The loans waiting writes asked for since the last call (`encode_urgent` them).
+    pub fn take_urgent(&mut self) -> Vec<(usize, Box<[u8]>, Lent)> {
+        std::mem::take(&mut self.urgent)
+    }
+
     /// True when the last steps took large values whole (`take_items` hands them over).
     pub fn has_whole(&self) -> bool {
         !self.whole.is_empty()
@@ -645,6 +652,23 @@ impl Job {
             }
         }
     }
+}
+
+/// Encode the loans in `urgent` (those still lent: a loan the file thread or a write
+/// settled meanwhile is skipped), holding each loan while encoding it, as the file thread
+/// does. Returns the items' bytes and how many. Runs off the engine lock.
+pub fn encode_urgent(urgent: Vec<(usize, Box<[u8]>, Lent)>) -> (Vec<u8>, u64) {
+    let mut out = Vec::new();
+    let mut items = 0;
+    for (db, key, lent) in urgent {
+        let mut loan = lent.lock();
+        if let Some((e, at)) = loan.take() {
+            encode_entry(&mut out, db, &key, &e, at);
+            drop(e);
+            items += 1;
+        }
+    }
+    (out, items)
 }
 
 /// Lower the calling thread's scheduling priority (nice about 9): a snapshot's file thread
@@ -1039,12 +1063,17 @@ mod tests {
         assert_eq!((c.lent.len(), c.late.len()), (1, 1));
         let lent = c.lent.get(&b"big"[..]).unwrap().clone();
         job.step(&mut st, Some(Duration::ZERO), true).unwrap();
-        assert!(job.has_whole(), "the walk hands the late loan to the file");
+        let urgent = job.take_urgent();
+        assert_eq!(urgent.len(), 1, "the walk takes the late loan to encode it");
         {
             let _encoding = lent.lock();
             assert_eq!(st.ks.dbs[0].loan_wait(b"big"), LoanWait::Encoding);
         }
-        job.flush().unwrap();
+        // (What the walk does off the lock, then sends to the file thread.)
+        let (bytes, items) = encode_urgent(urgent);
+        assert_eq!(items, 1);
+        job.pending.extend_from_slice(&bytes);
+        job.pending_items += items;
         assert_eq!(st.ks.dbs[0].loan_wait(b"big"), LoanWait::None);
         run(&mut st, 0, "SADD big new");
         run(&mut st, 0, "SREM big m0");
