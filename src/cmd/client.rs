@@ -200,6 +200,14 @@ pub struct Client {
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
     pub tracking: Option<super::tracking::Mode>,
+    /// SCRIPT DEBUG YES|SYNC|NO: whether its next EVAL starts a Lua debugging session.
+    pub ldb: crate::script::debugger::Mode,
+    /// The connection's side of the debugging session its next EVAL starts (put here by
+    /// the connection just before it runs that EVAL).
+    pub ldb_link: Option<crate::script::debugger::Link>,
+    /// The command running is not the first of its pipelined batch: replies to earlier
+    /// ones are still unsent (SCRIPT DEBUG refuses to run then, as Redis).
+    pub replies_pending: bool,
 }
 
 impl Client {
@@ -277,6 +285,9 @@ impl Client {
             paused: false,
             loan_wait_since_ms: 0,
             tracking: None,
+            ldb: crate::script::debugger::Mode::Off,
+            ldb_link: None,
+            replies_pending: false,
         }
     }
 

@@ -556,6 +556,9 @@ pub struct Exec<'a> {
     /// sent (by the innermost command that made them, so EXEC or EVAL does not repeat
     /// its commands' invalidations).
     pub tracked: usize,
+    /// An asynchronous Lua debugging session (SCRIPT DEBUG YES) runs: the keys its
+    /// commands change, to put back when it ends (its effects are never journaled).
+    pub ldb_undo: Option<Box<super::scripting::undo::Undo>>,
     /// The client-table key [`Exec::client`] reads: `client_id`, or 0 (the internal
     /// client) when that client is not registered. Found once per unit (clients are added
     /// and removed only between units), so `client()` is one lookup.
@@ -596,6 +599,7 @@ impl<'a> Exec<'a> {
             argv_mem: 0,
             script_resp: None,
             tracked: 0,
+            ldb_undo: None,
             client_key,
         }
     }

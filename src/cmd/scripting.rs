@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, Exec};
 use super::{cmd, container, dispatch, CmdError, CommandSpec, Flags, Group, Journal, COMMANDS};
 use crate::resp::Reply;
-use crate::script::{Host, Scripts};
+use crate::script::{debugger, Host, Scripts};
 
 /// Register the scripting commands.
 pub fn register(t: &mut Vec<CommandSpec>) {
@@ -98,10 +98,29 @@ struct ScriptHost<'x, 'a> {
     oom_at_start: bool,
     /// `Exec::dirty` when the script started.
     dirty_at_start: u64,
+    /// The last call was refused before its command ran.
+    rejected: bool,
 }
 
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, argv: &[Bytes], resp: u8) -> Reply {
+        self.rejected = true;
+        self.checked_call(argv, resp)
+    }
+
+    fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool> {
+        super::acl::may_run(self.x, argv)
+    }
+
+    fn rejected(&self) -> bool {
+        self.rejected
+    }
+}
+
+impl ScriptHost<'_, '_> {
+    /// Redis's checks for a command called from a script, then the command itself (which
+    /// clears `rejected`).
+    fn checked_call(&mut self, argv: &[Bytes], resp: u8) -> Reply {
         let err = |s: &str| Reply::Error(s.to_string());
         let spec = match COMMANDS.lookup(argv) {
             Ok(s) => s,
@@ -158,18 +177,37 @@ impl Host for ScriptHost<'_, '_> {
         {
             return reject(self.x, super::memory::OOM_ERROR);
         }
+        // SCRIPT DEBUG YES: the keys are copied first, the effects dropped after.
+        let discard = self.x.ldb_undo.is_some();
+        if discard {
+            if let Some(why) = undo::refusal(spec, argv) {
+                return reject(self.x, &why);
+            }
+            if let Some(mut u) = self.x.ldb_undo.take() {
+                u.save(self.x, spec, argv);
+                self.x.ldb_undo = Some(u);
+            }
+        }
+        let journal_at = self.x.journal.len();
+        let repl = if discard {
+            std::mem::take(&mut self.x.repl)
+        } else {
+            Default::default()
+        };
         let before = self.x.dirty;
         let outer = self.x.script_resp.replace(resp);
+        self.rejected = false;
         let r = dispatch::call(self.x, argv);
         self.x.script_resp = outer;
+        if discard {
+            self.x.journal.truncate(journal_at);
+            self.x.tracked = self.x.tracked.min(journal_at);
+            self.x.repl = repl;
+        }
         if self.x.dirty > before {
             crate::script::SCRIPT_WROTE.store(true, Ordering::Release);
         }
         r
-    }
-
-    fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool> {
-        super::acl::may_run(self.x, argv)
     }
 }
 
@@ -290,8 +328,14 @@ fn load(scripts: &mut Scripts, body: &[u8]) -> Result<String, CmdError> {
     }
 }
 
-/// Run a cached script inside this execution unit.
-fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+/// Run a cached script inside this execution unit (under the debugger with `ldb`).
+fn run(
+    x: &mut Exec<'_>,
+    sha: &str,
+    a: &[Bytes],
+    readonly: bool,
+    ldb: Option<&debugger::Shared>,
+) -> Result<Reply, CmdError> {
     let n = numkeys(a)?;
     let Some(body) = x.st.scripts.body(sha) else {
         return Err(CmdError::Raw(
@@ -307,8 +351,9 @@ fn run(x: &mut Exec<'_>, sha: &str, a: &[Bytes], readonly: bool) -> Result<Reply
     }
     // The VM lives in the state the script's commands also reach: take it out while it runs.
     let mut scripts = std::mem::take(&mut x.st.scripts);
-    let reply = run_in_unit(x, readonly || no_writes, allow_oom, |host| {
-        scripts.run(sha, keys, args, host)
+    let reply = run_in_unit(x, readonly || no_writes, allow_oom, |host| match ldb {
+        Some(session) => scripts.run_debug(sha, keys, args, host, session),
+        None => scripts.run(sha, keys, args, host),
     });
     x.st.scripts = scripts;
     Ok(reply)
@@ -382,6 +427,7 @@ pub(super) fn run_in_unit(
             readonly,
             oom_at_start,
             dirty_at_start,
+            rejected: false,
         };
         body(&mut host)
     };
@@ -394,12 +440,87 @@ pub(super) fn run_in_unit(
 }
 
 fn eval_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    if let Some(link) = debug_link(x) {
+        return eval_debug(x, a, readonly, link);
+    }
     numkeys(a)?;
     let sha = load(&mut x.st.scripts, &a[1])?;
-    run(x, &sha, a, readonly)
+    run(x, &sha, a, readonly, None)
+}
+
+/// The debugging session this EVAL starts: the client sent SCRIPT DEBUG YES|SYNC and its
+/// connection handed over its side of the session (it does for an EVAL it runs alone,
+/// not one inside MULTI/EXEC, which runs without the debugger).
+fn debug_link(x: &mut Exec<'_>) -> Option<debugger::Link> {
+    if x.caller != super::Caller::Client || x.in_script || x.in_exec {
+        return None;
+    }
+    let c = x.client();
+    if c.ldb == debugger::Mode::Off {
+        return None;
+    }
+    c.ldb_link.take()
+}
+
+/// EVAL (or EVAL_RO) in a debugging session, as Redis's `evalGenericCommandWithDebugging`:
+/// the session starts before anything is checked, ends with `<endsession>` whatever
+/// happened (a bad key count, a compile error, an abort …), then the final reply goes
+/// out and the connection closes. SYNC keeps the script's changes; YES (Redis's forked
+/// session) discards them: its writes are undone in memory and never journaled
+/// (`discard_writes`).
+fn eval_debug(
+    x: &mut Exec<'_>,
+    a: &[Bytes],
+    readonly: bool,
+    link: debugger::Link,
+) -> Result<Reply, CmdError> {
+    let mode = x.client().ldb;
+    let busy_ms = busy_reply_threshold(x);
+    let session = debugger::Session::new(link, &a[1], busy_ms);
+    tracing::warn!(
+        "Redis {} debugging eval session started",
+        if mode == debugger::Mode::Sync {
+            "synchronous"
+        } else {
+            "asynchronous (writes discarded)"
+        }
+    );
+    if mode == debugger::Mode::Async {
+        x.ldb_undo = Some(Box::default());
+    }
+    let reply = (|| {
+        numkeys(a)?;
+        let sha = load(&mut x.st.scripts, &a[1])?;
+        run(x, &sha, a, readonly, Some(&session))
+    })();
+    if let Some(u) = x.ldb_undo.take() {
+        u.restore(x);
+    }
+    debugger::Session::end(&session);
+    tracing::warn!("Redis debugging eval session ended");
+    let c = x.client();
+    c.close_after_reply = true;
+    c.ldb = debugger::Mode::Off;
+    reply
+}
+
+/// `busy-reply-threshold` in ms (the debugger stops a script that runs this long).
+fn busy_reply_threshold(x: &Exec<'_>) -> u64 {
+    x.st.config
+        .get("busy-reply-threshold")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
 }
 
 fn evalsha_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
+    if a[1].len() == 40
+        && x.caller == super::Caller::Client
+        && x.client().ldb != debugger::Mode::Off
+    {
+        return Err(CmdError::err(
+            "Please use EVAL instead of EVALSHA for debugging",
+        ));
+    }
     numkeys(a)?;
     let sha = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     if sha.len() != 40 || !x.st.scripts.exists(sha.as_bytes()) {
@@ -407,7 +528,7 @@ fn evalsha_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Repl
             "NOSCRIPT No matching script. Please use EVAL.".into(),
         ));
     }
-    run(x, &sha, a, readonly)
+    run(x, &sha, a, readonly, None)
 }
 
 fn eval(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -457,17 +578,26 @@ fn script_kill(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     }
 }
 
-/// SCRIPT DEBUG YES|SYNC|NO: strata has no Lua debugger; NO (the default) is accepted.
-fn script_debug(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if is(&a[2], "no") {
-        Ok(Reply::ok())
-    } else if is(&a[2], "yes") || is(&a[2], "sync") {
-        Err(CmdError::err(
-            "strata has no Lua debugger (SCRIPT DEBUG NO is accepted)",
-        ))
-    } else {
-        Err(CmdError::err("Use SCRIPT DEBUG YES/SYNC/NO"))
+/// SCRIPT DEBUG YES|SYNC|NO: the client's next EVAL starts a Lua debugging session
+/// (`script::debugger`). Refused behind replies not yet sent (later in a pipeline, inside
+/// EXEC), as Redis refuses it.
+fn script_debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if x.in_exec || x.client().replies_pending {
+        return Err(CmdError::err(
+            "SCRIPT DEBUG must be called outside a pipeline",
+        ));
     }
+    let mode = if is(&a[2], "no") {
+        debugger::Mode::Off
+    } else if is(&a[2], "yes") {
+        debugger::Mode::Async
+    } else if is(&a[2], "sync") {
+        debugger::Mode::Sync
+    } else {
+        return Err(CmdError::err("Use SCRIPT DEBUG YES/SYNC/NO"));
+    };
+    x.client().ldb = mode;
+    Ok(Reply::ok())
 }
 
 fn script_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -494,6 +624,8 @@ fn script_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         lines.iter().map(|l| Reply::Simple((*l).into())).collect(),
     ))
 }
+
+pub(super) mod undo;
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Va
 
 use super::convert::{arg_bytes, lua_to_reply, map_crlf, normalize_error, reply_to_lua};
 use super::libs::{self, fmt_g, Rand48};
-use super::Host;
+use super::{debugger, Host};
 use crate::resp::Reply;
 
 /// Internal Lua code run once when the VM is created (with full privileges). It builds
@@ -252,6 +252,11 @@ fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
 }
 
+/// The innermost message of an mlua error (for the debugger's `eval`).
+pub(super) fn error_text(e: &mlua::Error) -> String {
+    error_message(e)
+}
+
 /// The innermost message of an mlua error (a Rust callback's own text).
 fn error_message(e: &mlua::Error) -> String {
     match e {
@@ -438,7 +443,7 @@ impl Vm {
         args: &[Bytes],
         host: &mut dyn Host,
     ) -> Reply {
-        match self.run_inner(f.clone(), Target::Function(name), keys, args, host) {
+        match self.run_inner(f.clone(), Target::Function(name), keys, args, host, None) {
             Ok(r) => r,
             Err(e) => Reply::Error(format!(
                 "ERR Error running script {name}, {}",
@@ -478,10 +483,89 @@ impl Vm {
 
     /// Run the compiled script `sha` with `KEYS`/`ARGV`; `redis.call` goes to `host`.
     pub fn run(&mut self, sha: &str, keys: &[Bytes], args: &[Bytes], host: &mut dyn Host) -> Reply {
+        self.run_script(sha, keys, args, host, None)
+    }
+
+    /// [`Vm::run`] under the Lua debugger: the line hook stops the script as `session`
+    /// says (stepping, breakpoints, `redis.breakpoint()`), `redis.call`s are logged while
+    /// stepping and `redis.debug()` logs. The kill / timeout hook is off meanwhile (the
+    /// session has its own timeout stop) and comes back afterwards.
+    pub fn run_debug(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+        session: &debugger::Shared,
+    ) -> Reply {
+        let ctx = debugger::LuaCtx {
+            env: self.env.clone(),
+            globals: self.globals.clone(),
+            redis: self.redis.clone(),
+            hooks: self.hooks.clone(),
+        };
+        let s = session.clone();
+        self.lua.set_hook(
+            HookTriggers::new()
+                .every_line()
+                .every_nth_instruction(HOOK_EVERY),
+            move |lua, debug| {
+                let line = i64::from(debug.curr_line());
+                let in_script = debug
+                    .source()
+                    .short_src
+                    .is_some_and(|src| src.contains("user_script"));
+                let count = matches!(debug.event(), mlua::DebugEvent::Count);
+                match debugger::on_hook(&s, lua, &ctx, line, in_script, count) {
+                    Ok(()) => Ok(mlua::VmState::Continue),
+                    Err(msg) => raise(&ctx.hooks, lua, &format!("ERR {msg}")),
+                }
+            },
+        );
+        let saved: Vec<(&str, Value)> = ["debug", "breakpoint"]
+            .into_iter()
+            .map(|k| (k, self.redis.raw_get::<Value>(k).unwrap_or(Value::Nil)))
+            .collect();
+        let s = session.clone();
+        let debug = self.lua.create_function(move |_, a: Variadic<Value>| {
+            debugger::Session::lock(&s).log_debug(&a);
+            Ok(())
+        });
+        let s = session.clone();
+        let breakpoint = self.lua.create_function(move |_, ()| {
+            debugger::Session::lock(&s).breakpoint();
+            Ok(true)
+        });
+        if let (Ok(d), Ok(b)) = (debug, breakpoint) {
+            let _ = self.redis.raw_set("debug", d);
+            let _ = self.redis.raw_set("breakpoint", b);
+        }
+        let r = self.run_script(sha, keys, args, host, Some(session));
+        for (k, v) in saved {
+            let _ = self.redis.raw_set(k, v);
+        }
+        self.kill_armed.store(false, Ordering::Release);
+        install_hook(
+            &self.lua,
+            self.load_deadline.clone(),
+            self.kill_armed.clone(),
+            HOOK_EVERY,
+        );
+        r
+    }
+
+    fn run_script(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+        ldb: Option<&debugger::Shared>,
+    ) -> Reply {
         let Some(f) = self.fns.get(sha).cloned() else {
             return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
         };
-        match self.run_inner(f, Target::Script(sha), keys, args, host) {
+        match self.run_inner(f, Target::Script(sha), keys, args, host, ldb) {
             Ok(r) => r,
             Err(e) => Reply::Error(format!(
                 "ERR Error running script (call to f_{sha}): @user_script: {}",
@@ -497,10 +581,11 @@ impl Vm {
         keys: &[Bytes],
         args: &[Bytes],
         host: &mut dyn Host,
+        ldb: Option<&debugger::Shared>,
     ) -> mlua::Result<Reply> {
         #[cfg(test)]
         super::test_lock::assert_held();
-        if self.kill_armed.swap(false, Ordering::AcqRel) {
+        if ldb.is_none() && self.kill_armed.swap(false, Ordering::AcqRel) {
             // The previous script was killed: back to the sparse hook.
             install_hook(
                 &self.lua,
@@ -533,7 +618,18 @@ impl Vm {
             } else {
                 2
             };
+            // While a debugger steps, calls, their replies and errors are logged.
+            let logging = ldb
+                .map(debugger::Session::lock)
+                .filter(|s| s.logging())
+                .is_some();
+            let log = |f: &dyn Fn(&mut debugger::Session)| {
+                if let Some(s) = ldb.filter(|_| logging) {
+                    f(&mut debugger::Session::lock(s));
+                }
+            };
             let fail = |msg: &str| -> mlua::Result<Value> {
+                log(&|s| s.log_error(msg.strip_prefix("ERR ").unwrap_or(msg)));
                 if raising {
                     return raise(&hooks, lua, msg);
                 }
@@ -555,10 +651,25 @@ impl Vm {
                     }
                 }
             }
-            let reply = host_cell
-                .try_borrow_mut()
-                .map_err(|_| mlua::Error::RecursiveMutCallback)?
-                .call(&argv, resp);
+            log(&|s| s.log_command(&argv));
+            let (reply, rejected) = {
+                let mut host = host_cell
+                    .try_borrow_mut()
+                    .map_err(|_| mlua::Error::RecursiveMutCallback)?;
+                let reply = host.call(&argv, resp);
+                (reply, host.rejected())
+            };
+            match &reply {
+                // Refused before it ran: Redis logs the refusal alone.
+                Reply::Error(e) if rejected => {
+                    log(&|s| s.log_error(e.strip_prefix("ERR ").unwrap_or(e)));
+                }
+                Reply::Error(e) => log(&|s| {
+                    s.log_error(&format!("-{e}"));
+                    s.log_reply(&reply, resp);
+                }),
+                _ => log(&|s| s.log_reply(&reply, resp)),
+            }
             if let (Reply::Error(e), true) = (&reply, raising) {
                 return raise(&hooks, lua, &normalize_error(e));
             }

@@ -6,6 +6,7 @@
 //! business: they land in the caller's execution unit, so replay never runs Lua.
 
 pub mod convert;
+pub mod debugger;
 pub mod function;
 pub mod libs;
 pub mod lua;
@@ -96,6 +97,12 @@ pub trait Host {
     /// `redis.acl_check_cmd`: whether the script's user may run `argv`; None when it
     /// names no command.
     fn acl_check(&mut self, argv: &[Bytes]) -> Option<bool>;
+    /// Whether the last `call` was refused before the command ran (unknown command, not
+    /// allowed from scripts, ACL …) rather than answered by it: the debugger logs the two
+    /// differently, as Redis does.
+    fn rejected(&self) -> bool {
+        false
+    }
 }
 
 /// The script cache and its VM (one per server, behind the engine lock).
@@ -198,6 +205,33 @@ impl Scripts {
             KILL_REQUESTED.store(false, Ordering::Release);
         }
         r
+    }
+}
+
+impl Scripts {
+    /// [`Scripts::run`] under the Lua debugger (`SCRIPT DEBUG YES|SYNC`). The run is not
+    /// counted in [`SCRIPT_RUNNING`]: while a session holds the server, other clients wait
+    /// for it (as Redis, blocked in the session, serves nobody) instead of getting -BUSY,
+    /// and SCRIPT KILL cannot reach it.
+    pub fn run_debug(
+        &mut self,
+        sha: &str,
+        keys: &[Bytes],
+        args: &[Bytes],
+        host: &mut dyn Host,
+        session: &debugger::Shared,
+    ) -> Reply {
+        let sha = sha.to_ascii_lowercase();
+        if !self.bodies.contains_key(&sha) {
+            return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
+        }
+        match self.vm() {
+            Ok(vm) => {
+                SCRIPT_WROTE.store(false, Ordering::Release);
+                vm.run_debug(&sha, keys, args, host, session)
+            }
+            Err(e) => Reply::Error(e),
+        }
     }
 }
 

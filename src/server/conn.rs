@@ -384,7 +384,7 @@ const BIG_REPLY: usize = 64 * 1024;
 type ReplyPeak = AtomicUsize;
 
 async fn run<S: Socket>(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     sock: &mut S,
     (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
     kill: &KillSwitch,
@@ -514,7 +514,33 @@ async fn run<S: Socket>(
                 rest: buf.len(),
             };
             let scripts = script_keys(&batch);
-            view = if !scripts.is_empty() && !FastScripts::all_fast(&scripts) {
+            view = if view.ldb && is_eval(&batch[0]) {
+                // SCRIPT DEBUG YES|SYNC and an EVAL: a debugging session. Commands decoded
+                // behind it and unread bytes are the debugger's first input.
+                let mut pending = Vec::new();
+                for argv in batch.drain(1..) {
+                    encode(
+                        &Reply::Array(argv.into_iter().map(Reply::Bulk).collect()),
+                        2,
+                        &mut pending,
+                    );
+                }
+                pending.extend_from_slice(&buf.split());
+                let qbuf = QueryBuf {
+                    len: decoded,
+                    free: buf.capacity(),
+                    rest: 0,
+                };
+                let bytes = std::mem::take(&mut bytes_in);
+                match debug_session(engine, sock, id, &batch[0], pending, (bytes, qbuf)).await {
+                    Some((v, o)) => {
+                        outcomes = o;
+                        v
+                    }
+                    // The client went away during the session (it ran to its end).
+                    None => return Ok(()),
+                }
+            } else if !scripts.is_empty() && !FastScripts::all_fast(&scripts) {
                 // A script not seen to finish quickly may hold this thread for long: hand this
                 // worker's queued tasks to another thread first, so the connections that
                 // must answer -BUSY or SCRIPT KILL / FUNCTION KILL meanwhile are not stuck
@@ -766,6 +792,95 @@ async fn run<S: Socket>(
             if kill.flag.load(Ordering::Acquire) {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// EVAL or EVAL_RO (what SCRIPT DEBUG turns into a debugging session).
+fn is_eval(argv: &[Bytes]) -> bool {
+    argv.first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"eval") || c.eq_ignore_ascii_case(b"eval_ro"))
+}
+
+/// Run `argv` (an EVAL of a client in SCRIPT DEBUG mode) as a Lua debugging session: the
+/// command runs on a thread of its own (it holds the engine lock, blocking, until the
+/// script ends, as any script does), while this task pumps the session's `Link`: bytes
+/// the client sends go to the debugger (`pending` first), its log lines come back and are
+/// written at once. Returns the command's view and outcome once it has run and its last
+/// log lines are written; None if the client disconnected (the debugger then lets the
+/// script run to its end, and the thread ends on its own).
+async fn debug_session<S: Socket>(
+    engine: &Arc<Engine>,
+    sock: &mut S,
+    id: u64,
+    argv: &[Bytes],
+    pending: Vec<u8>,
+    (bytes_in, qbuf): (u64, QueryBuf),
+) -> Option<(super::engine::ConnView, Vec<Outcome>)> {
+    let (in_tx, in_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let link = crate::script::debugger::Link {
+        input: in_rx,
+        output: Box::new(move |b: &[u8]| {
+            let _ = out_tx.send(b.to_vec());
+        }),
+    };
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let (e, argv) = (engine.clone(), argv.to_vec());
+    let spawned = std::thread::Builder::new()
+        .name("strata-ldb".into())
+        .spawn(move || {
+            let mut out = Vec::new();
+            let v = e.execute_debug(id, &argv, link, &mut out, bytes_in, qbuf);
+            let _ = done_tx.send((v, out));
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    let mut input = Some(in_tx);
+    if !pending.is_empty() {
+        if let Some(tx) = &input {
+            let _ = tx.send(pending);
+        }
+    }
+    let mut rbuf = vec![0u8; 16 * 1024];
+    let mut out_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut done_rx => {
+                let done = done.ok()?;
+                // Log lines sent before the script ended go out before its reply.
+                while let Ok(b) = out_rx.try_recv() {
+                    if input.is_some() {
+                        engine.sent(b.len());
+                        if sock.write_all(&b).await.is_err() {
+                            input = None;
+                        }
+                    }
+                }
+                return input.is_some().then_some(done);
+            }
+            m = out_rx.recv(), if out_open => match m {
+                Some(b) => {
+                    if input.is_some() {
+                        engine.sent(b.len());
+                        if sock.write_all(&b).await.is_err() {
+                            input = None;
+                        }
+                    }
+                }
+                None => out_open = false,
+            },
+            r = sock.read(&mut rbuf), if input.is_some() => match r {
+                Ok(n) if n > 0 => {
+                    if let Some(tx) = &input {
+                        let _ = tx.send(rbuf[..n].to_vec());
+                    }
+                }
+                // Gone: dropping the sender tells the debugger.
+                _ => input = None,
+            },
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct ConnView {
     pub paused_until_ms: i64,
     /// The client is in MULTI (commands are queued).
     pub in_multi: bool,
+    /// SCRIPT DEBUG YES|SYNC is on: commands run one at a time, and an EVAL runs as a
+    /// debugging session (`Engine::execute_debug`).
+    pub ldb: bool,
 }
 
 /// Replies a batch may produce before the rest of it waits for them to be sent.
@@ -526,6 +529,38 @@ impl Engine {
         self.execute_many_in(st, client_id, batch, out, bytes_in, qbuf)
     }
 
+    /// Run one command (an EVAL of a client in SCRIPT DEBUG mode) with `link`, the
+    /// connection's side of the debugging session, handed to the client for it. The
+    /// session runs under the engine lock, like any script: the calling thread blocks in
+    /// it until the script ends, while the connection pumps `link` from another thread.
+    pub fn execute_debug(
+        &self,
+        client_id: u64,
+        argv: &[Bytes],
+        link: crate::script::debugger::Link,
+        out: &mut Vec<Outcome>,
+        bytes_in: u64,
+        qbuf: crate::cmd::client::QueryBuf,
+    ) -> ConnView {
+        let mut st = self.state.lock();
+        if let Some(c) = st.clients.map.get_mut(&client_id) {
+            c.ldb_link = Some(link);
+        }
+        let view = self.execute_many_in(
+            st,
+            client_id,
+            std::slice::from_ref(&argv.to_vec()),
+            out,
+            bytes_in,
+            qbuf,
+        );
+        // Not taken (the EVAL was refused before it ran, or queued by MULTI): drop it.
+        if let Some(c) = self.state.lock().clients.map.get_mut(&client_id) {
+            c.ldb_link = None;
+        }
+        view
+    }
+
     /// [`Engine::execute_many`] if the engine is free now; `None` (nothing run) if someone
     /// holds it. A connection thread must not wait for the lock: a script holding it
     /// would stop the thread and every connection it serves, SCRIPT KILL included.
@@ -566,7 +601,7 @@ impl Engine {
             st.clock_mark = Some(Instant::now());
         }
         let mut reply_bytes = 0;
-        for argv in batch {
+        for (i, argv) in batch.iter().enumerate() {
             if reply_bytes > BATCH_REPLY_MAX {
                 // Big replies: the rest of the batch runs once these are encoded and sent,
                 // so a pipeline of them does not hold them all in memory at once.
@@ -582,17 +617,19 @@ impl Engine {
                 loan_wait = true;
                 break;
             }
+            if let Some(c) = st.clients.map.get_mut(&client_id) {
+                c.replies_pending = i > 0;
+            }
             let o = self.execute_locked(&mut st, client_id, argv, now);
             reply_bytes += reply_weight(&o.reply);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
             let parked = o.blocked.is_some();
             out.push(o);
+            // SCRIPT DEBUG YES|SYNC: the connection takes the rest one command at a time.
             if parked
-                || st
-                    .clients
-                    .map
-                    .get(&client_id)
-                    .is_none_or(|c| c.close_after_reply)
+                || st.clients.map.get(&client_id).is_none_or(|c| {
+                    c.close_after_reply || c.ldb != crate::script::debugger::Mode::Off
+                })
             {
                 break;
             }
@@ -680,6 +717,7 @@ impl Engine {
             query_buffer_limit: st.config.client_query_buffer_limit,
             paused_until_ms: 0,
             in_multi: c.is_some_and(|c| c.multi.is_some()),
+            ldb: c.is_some_and(|c| c.ldb != crate::script::debugger::Mode::Off),
         }
     }
 
