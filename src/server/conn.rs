@@ -533,7 +533,14 @@ async fn run<S: Socket>(
                 };
                 let bytes = std::mem::take(&mut bytes_in);
                 match debug_session(engine, sock, id, &batch[0], pending, (bytes, qbuf)).await {
-                    Some((v, o)) => {
+                    Some((v, o, input)) => {
+                        if o.is_empty() {
+                            // Nothing ran (CLIENT PAUSE holds it): what the debugger was
+                            // given is still unread input.
+                            let rest = buf.split();
+                            buf.extend_from_slice(&input);
+                            buf.extend_from_slice(&rest);
+                        }
                         outcomes = o;
                         v
                     }
@@ -807,8 +814,10 @@ fn is_eval(argv: &[Bytes]) -> bool {
 /// script ends, as any script does), while this task pumps the session's `Link`: bytes
 /// the client sends go to the debugger (`pending` first), its log lines come back and are
 /// written at once. Returns the command's view and outcome once it has run and its last
-/// log lines are written; None if the client disconnected (the debugger then lets the
-/// script run to its end, and the thread ends on its own).
+/// log lines are written, with every byte given to the debugger (input again if the
+/// command did not run); None if the client disconnected (the debugger then lets the
+/// script run to its end, and the thread ends on its own). A server stopping counts as a
+/// disconnect: the script runs to its end instead of holding the server.
 async fn debug_session<S: Socket>(
     engine: &Arc<Engine>,
     sock: &mut S,
@@ -816,7 +825,7 @@ async fn debug_session<S: Socket>(
     argv: &[Bytes],
     pending: Vec<u8>,
     (bytes_in, qbuf): (u64, QueryBuf),
-) -> Option<(super::engine::ConnView, Vec<Outcome>)> {
+) -> Option<(super::engine::ConnView, Vec<Outcome>, Vec<u8>)> {
     let (in_tx, in_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let link = crate::script::debugger::Link {
@@ -838,6 +847,7 @@ async fn debug_session<S: Socket>(
         return None;
     }
     let mut input = Some(in_tx);
+    let mut given = pending.clone();
     if !pending.is_empty() {
         if let Some(tx) = &input {
             let _ = tx.send(pending);
@@ -845,11 +855,16 @@ async fn debug_session<S: Socket>(
     }
     let mut rbuf = vec![0u8; 16 * 1024];
     let mut out_open = true;
+    let stop = engine.stop_notify.notified();
+    tokio::pin!(stop);
     loop {
+        if engine.stopping.load(Ordering::Acquire) {
+            input = None;
+        }
         tokio::select! {
             biased;
             done = &mut done_rx => {
-                let done = done.ok()?;
+                let (view, outcomes) = done.ok()?;
                 // Log lines sent before the script ended go out before its reply.
                 while let Ok(b) = out_rx.try_recv() {
                     if input.is_some() {
@@ -859,8 +874,9 @@ async fn debug_session<S: Socket>(
                         }
                     }
                 }
-                return input.is_some().then_some(done);
+                return input.is_some().then_some((view, outcomes, given));
             }
+            _ = &mut stop, if input.is_some() => input = None,
             m = out_rx.recv(), if out_open => match m {
                 Some(b) => {
                     if input.is_some() {
@@ -875,6 +891,7 @@ async fn debug_session<S: Socket>(
             r = sock.read(&mut rbuf), if input.is_some() => match r {
                 Ok(n) if n > 0 => {
                     if let Some(tx) = &input {
+                        given.extend_from_slice(&rbuf[..n]);
                         let _ = tx.send(rbuf[..n].to_vec());
                     }
                 }
