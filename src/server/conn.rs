@@ -836,9 +836,13 @@ async fn debug_session<S: Socket>(
     };
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
     let (e, argv) = (engine.clone(), argv.to_vec());
+    let rt = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
         .name("strata-ldb".into())
         .spawn(move || {
+            // In the runtime's context, as commands run on its workers (a snapshot the
+            // session starts walks there).
+            let _rt = rt.enter();
             let mut out = Vec::new();
             let v = e.execute_debug(id, &argv, link, &mut out, bytes_in, qbuf);
             let _ = done_tx.send((v, out));
