@@ -13,9 +13,9 @@
 //! link per node + a `u32` bucket array), so a member's bytes are stored once: 64 bytes
 //! (one cache line) per node + 4 per bucket, where a `Dict` entry (48) + a separate node (40) + the
 //! member's allocation used to cost 96 or more. The index keeps `Dict`'s SCAN guarantee
-//! (power-of-two buckets, reverse-binary cursor); it is resized all at once (17 ms at 1.5M
-//! members: Redis's incremental rehash is not done here yet). The node arena grows by
-//! chunks, never moving the nodes it has.
+//! (power-of-two buckets, reverse-binary cursor) and is resized as `Dict` is: a new table,
+//! then one bucket moved per write (ZSCAN visits both tables meanwhile). The node arena
+//! grows by chunks, never moving the nodes it has.
 
 use std::cmp::Ordering;
 
@@ -199,8 +199,23 @@ struct Tree {
     root: u32,
     seed: u64,
     /// First node of each index bucket (NIL if none); a power of two long, or empty.
+    /// While `resize` runs: the old table, emptied from the front.
     heads: Vec<u32>,
+    /// An index resize in progress (as `Dict`'s rehash: one bucket moved per write).
+    resize: Option<Box<IndexResize>>,
 }
+
+/// An index resize in progress.
+#[derive(Clone)]
+struct IndexResize {
+    /// The table being filled.
+    next: Vec<u32>,
+    /// Buckets of `heads` below this have been moved.
+    idx: usize,
+}
+
+/// Empty buckets a resize step may pass over per bucket it means to move.
+const EMPTY_VISITS: usize = 10;
 
 /// Seed of the member index's keyed hash (fixed: ZSCAN cursors stay meaningful).
 const INDEX_SEED: u64 = 0x2f5a_0c3d_7e19_b845;
@@ -236,6 +251,7 @@ impl Tree {
             root: NIL,
             seed: 0x2545_f491_4f6c_dd1d,
             heads: Vec::new(),
+            resize: None,
         }
     }
 
@@ -244,9 +260,85 @@ impl Tree {
         self.nodes.len()
     }
 
-    /// The index bucket of a member with hash `h` (the index must have buckets).
+    /// The index bucket of a member with hash `h` in `heads` (the index must have
+    /// buckets).
     fn bucket(&self, h: u32) -> usize {
         idx(h) & (self.heads.len() - 1)
+    }
+
+    /// Where a member with hash `h` is chained: (in the resize's new table?, bucket).
+    fn locate(&self, h: u32) -> (bool, usize) {
+        let b = self.bucket(h);
+        match &self.resize {
+            Some(r) if b < r.idx => (true, idx(h) & (r.next.len() - 1)),
+            _ => (false, b),
+        }
+    }
+
+    fn head(&self, (in_next, b): (bool, usize)) -> u32 {
+        match &self.resize {
+            Some(r) if in_next => r.next[b],
+            _ => self.heads[b],
+        }
+    }
+
+    fn head_mut(&mut self, (in_next, b): (bool, usize)) -> &mut u32 {
+        match &mut self.resize {
+            Some(r) if in_next => &mut r.next[b],
+            _ => &mut self.heads[b],
+        }
+    }
+
+    /// Start resizing the index to `size` buckets (a power of two): at once when it is
+    /// empty, else bucket by bucket (`resize_step`), finishing a resize still running.
+    fn start_resize(&mut self, size: usize) {
+        self.resize_step(usize::MAX);
+        if self.heads.is_empty() {
+            self.reindex(size);
+            return;
+        }
+        self.resize = Some(Box::new(IndexResize {
+            next: vec![NIL; size],
+            idx: 0,
+        }));
+    }
+
+    /// Move up to `n` non-empty buckets of the old table to the new one (passing at most
+    /// `EMPTY_VISITS` empty ones per bucket to move); the new table takes over once the old
+    /// one is empty.
+    fn resize_step(&mut self, n: usize) {
+        let Some(mut r) = self.resize.take() else {
+            return;
+        };
+        let mask = r.next.len() - 1;
+        let mut moves = n;
+        let mut empty_budget = n.saturating_mul(EMPTY_VISITS);
+        while moves > 0 && r.idx < self.heads.len() {
+            let mut t = std::mem::replace(&mut self.heads[r.idx], NIL);
+            r.idx += 1;
+            if t == NIL {
+                empty_budget = empty_budget.saturating_sub(1);
+                if empty_budget == 0 {
+                    break;
+                }
+                continue;
+            }
+            while t != NIL {
+                let after = self.nodes[t].next;
+                let b = idx(self.nodes[t].hash) & mask;
+                self.nodes[t].next = r.next[b];
+                r.next[b] = t;
+                t = after;
+            }
+            moves -= 1;
+        }
+        if r.idx >= self.heads.len() {
+            self.heads = std::mem::take(&mut r.next);
+            // Removals during a shrink may call for a smaller table still.
+            self.shrink_index();
+        } else {
+            self.resize = Some(r);
+        }
     }
 
     /// The node holding `member`.
@@ -255,7 +347,7 @@ impl Tree {
             return None;
         }
         let h = hash32(member);
-        let mut t = self.heads[self.bucket(h)];
+        let mut t = self.head(self.locate(h));
         while t != NIL {
             let n = &self.nodes[t];
             if n.hash == h && *n.member == *member {
@@ -266,8 +358,9 @@ impl Tree {
         None
     }
 
-    /// Rebuild the index with `size` buckets (a power of two, at most 2^32).
+    /// Rebuild the index with `size` buckets (a power of two, at most 2^32) at once.
     fn reindex(&mut self, size: usize) {
+        self.resize = None;
         self.heads = vec![NIL; size];
         for i in 0..self.nodes.len() {
             let i = u32::try_from(i).unwrap_or(NIL);
@@ -279,12 +372,12 @@ impl Tree {
 
     /// The link (bucket head or a node's `next`) that names node `i`: replace it with `to`.
     fn relink(&mut self, i: u32, to: u32) {
-        let b = self.bucket(self.nodes[i].hash);
-        if self.heads[b] == i {
-            self.heads[b] = to;
+        let at = self.locate(self.nodes[i].hash);
+        if self.head(at) == i {
+            *self.head_mut(at) = to;
             return;
         }
-        let mut t = self.heads[b];
+        let mut t = self.head(at);
         while t != NIL {
             let next = self.nodes[t].next;
             if next == i {
@@ -416,15 +509,18 @@ impl Tree {
             hash,
         });
         self.root = self.insert_at(self.root, i);
-        // Grown at 1.5 elements per bucket, not 1: the arena `Vec` doubles at powers of two,
-        // and one insert should not pay for both copies.
-        if self.heads.is_empty() || self.nodes.len() > self.heads.len() / 2 * 3 {
-            self.reindex((self.heads.len() * 2).max(MIN_BUCKETS));
-        } else {
-            let b = self.bucket(hash);
-            self.nodes[i].next = self.heads[b];
-            self.heads[b] = i;
+        // Grown at 1.5 elements per bucket.
+        if self.heads.is_empty() {
+            self.reindex(MIN_BUCKETS);
+            return;
         }
+        self.resize_step(1);
+        if self.resize.is_none() && self.nodes.len() > self.heads.len() / 2 * 3 {
+            self.start_resize(self.heads.len() * 2);
+        }
+        let at = self.locate(hash);
+        self.nodes[i].next = self.head(at);
+        *self.head_mut(at) = i;
     }
 
     /// Unlink the node with this key from subtree `t`; returns (new root, unlinked index).
@@ -454,6 +550,7 @@ impl Tree {
 
     /// Remove the pair; returns the stored member. The last arena node moves into the hole.
     fn remove(&mut self, score: f64, member: &[u8]) -> Option<Member> {
+        self.resize_step(1);
         let (root, gone) = self.unlink(self.root, score, member);
         self.root = root;
         if gone == NIL {
@@ -499,8 +596,8 @@ impl Tree {
     /// Halve the index (or more) once under a tenth full, as Redis's dict shrinks.
     fn shrink_index(&mut self) {
         let len = self.nodes.len();
-        if self.heads.len() > MIN_BUCKETS && len * 10 < self.heads.len() {
-            self.reindex(len.next_power_of_two().max(MIN_BUCKETS));
+        if self.resize.is_none() && self.heads.len() > MIN_BUCKETS && len * 10 < self.heads.len() {
+            self.start_resize(len.next_power_of_two().max(MIN_BUCKETS));
         }
     }
 
@@ -509,15 +606,40 @@ impl Tree {
         if self.heads.is_empty() {
             return 0;
         }
-        let mask = (self.heads.len() - 1) as u64;
+        let mut visit = |mut t: u32| {
+            while t != NIL {
+                let n = &self.nodes[t];
+                f(&n.member, n.score);
+                t = n.next;
+            }
+        };
+        let Some(r) = &self.resize else {
+            let mask = (self.heads.len() - 1) as u64;
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            visit(self.heads[(cursor & mask) as usize]);
+            return next_cursor(cursor, mask);
+        };
+        // While resizing: the cursor's bucket of the smaller table and every bucket of the
+        // larger one it expands to (as `Dict::scan_step`, Redis's dictScan).
+        let (small, large) = if r.next.len() < self.heads.len() {
+            (&r.next[..], &self.heads[..])
+        } else {
+            (&self.heads[..], &r.next[..])
+        };
+        let m0 = (small.len() - 1) as u64;
+        let m1 = (large.len() - 1) as u64;
         #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
-        let mut t = self.heads[(cursor & mask) as usize];
-        while t != NIL {
-            let n = &self.nodes[t];
-            f(&n.member, n.score);
-            t = n.next;
+        visit(small[(cursor & m0) as usize]);
+        let mut v = cursor;
+        loop {
+            #[expect(clippy::cast_possible_truncation, reason = "masked to the table size")]
+            visit(large[(v & m1) as usize]);
+            v = next_cursor(v, m1);
+            if v & (m0 ^ m1) == 0 {
+                break;
+            }
         }
-        next_cursor(cursor, mask)
+        v
     }
 
     /// Number of elements for which `before` holds (`before` must be true on a prefix).
@@ -758,7 +880,7 @@ impl ZSet {
     /// bucket and return what it names (`u32::MAX` when there is nothing to load next).
     pub fn warm_bucket(&self, member: &[u8]) -> u32 {
         match &self.enc {
-            Enc::Big(b) if !b.tree.heads.is_empty() => b.tree.heads[b.tree.bucket(hash32(member))],
+            Enc::Big(b) if !b.tree.heads.is_empty() => b.tree.head(b.tree.locate(hash32(member))),
             _ => NIL,
         }
     }
@@ -995,10 +1117,12 @@ mod tests {
             }
         };
         check(&z, &|_| true);
+        check_index(&z);
         for i in (0..n).filter(|i| i % 3 != 0) {
             assert_eq!(z.remove(member(i).as_bytes()), Some((i % 1000) as f64));
         }
         check(&z, &|i| i % 3 == 0);
+        check_index(&z);
         assert_eq!(z.len(), n.div_ceil(3));
     }
 
@@ -1023,13 +1147,22 @@ mod tests {
         let Enc::Big(b) = &z.enc else { return };
         let t = &b.tree;
         let mut seen = 0;
-        for (bucket, &h) in t.heads.iter().enumerate() {
-            let mut i = h;
-            while i != NIL {
-                assert_eq!(t.nodes[i].hash, hash32(&t.nodes[i].member));
-                assert_eq!(t.bucket(t.nodes[i].hash), bucket);
-                seen += 1;
-                i = t.nodes[i].next;
+        let tables = [
+            (false, &t.heads),
+            (
+                true,
+                &t.resize.as_ref().map_or(Vec::new(), |r| r.next.clone()),
+            ),
+        ];
+        for (in_next, heads) in tables {
+            for (bucket, &h) in heads.iter().enumerate() {
+                let mut i = h;
+                while i != NIL {
+                    assert_eq!(t.nodes[i].hash, hash32(&t.nodes[i].member));
+                    assert_eq!(t.locate(t.nodes[i].hash), (in_next, bucket));
+                    seen += 1;
+                    i = t.nodes[i].next;
+                }
             }
         }
         assert_eq!(seen, t.len());
@@ -1040,7 +1173,11 @@ mod tests {
             assert_eq!(idx(n.lsize), t.size(n.left));
             assert_eq!(idx(n.size), 1 + t.size(n.left) + t.size(n.right));
         }
-        assert!(t.heads.len() / 2 * 3 >= t.len());
+        let buckets = t
+            .resize
+            .as_ref()
+            .map_or(t.heads.len(), |r| r.next.len().max(t.heads.len()));
+        assert!(buckets / 2 * 3 >= t.len());
     }
 
     #[test]
@@ -1084,15 +1221,22 @@ mod tests {
         }
         assert_eq!(z.len(), 100);
         let Enc::Big(b) = &z.enc else { panic!() };
-        // Shrunk mid-scan from 4096 buckets (at 409 elements, under a tenth full).
-        assert_eq!(b.tree.heads.len(), 512);
+        // Shrunk mid-scan from 4096 buckets (at 409 elements, under a tenth full); the
+        // table in force is the resize's target while it moves buckets.
+        let in_force = |t: &Tree| t.resize.as_ref().map_or(t.heads.len(), |r| r.next.len());
+        assert_eq!(in_force(&b.tree), 512);
         for i in 50..100 {
             assert!(z.remove(format!("m{i}").as_bytes()).is_some());
         }
         check_index(&z);
+        // (The shrink to 512 is still moving buckets, one per write: let it finish.)
+        if let Enc::Big(b) = &mut z.enc {
+            b.tree.resize_step(usize::MAX);
+        }
+        check_index(&z);
         let Enc::Big(b) = &z.enc else { panic!() };
         // Under a tenth full: shrunk to the next power of two of 50.
-        assert_eq!(b.tree.heads.len(), 64);
+        assert_eq!(in_force(&b.tree), 64);
     }
 
     /// The treap against a sorted Vec model under random operations.
