@@ -260,3 +260,48 @@ fn client_eviction_takes_the_biggest_client_and_spares_no_evict_ones() {
     admin.cmd(&["CONFIG", "RESETSTAT"]);
     assert_eq!(info_field(&mut admin, "evicted_clients"), 0);
 }
+
+/// Subscribers that do not read, sent 100 KB messages with `maxmemory-clients` set below
+/// what their output reaches: the clients are evicted, not keys (Redis's maxmemory.tcl
+/// "eviction due to output buffers of pubsub"). The pub/sub buffers a connection kept
+/// after writing used to be memory `used_memory` counted and client memory did not, so key
+/// eviction ran first.
+#[test]
+fn unread_pubsub_output_evicts_clients_before_keys() {
+    let s = TestServer::start(&[
+        ("maxmemory", "11mb"),
+        ("maxmemory-policy", "allkeys-lru"),
+        ("maxmemory-clients", "3mb"),
+    ]);
+    let mut admin = s.raw();
+    admin.cmd(&["CLIENT", "NO-EVICT", "on"]);
+    for j in 0..50 {
+        let k = j.to_string();
+        admin.cmd(&["SETRANGE", &k, "100000", "x"]);
+    }
+    assert_eq!(info_field(&mut admin, "evicted_keys"), 0);
+    let mut subs = Vec::new();
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.write_all(b"SUBSCRIBE bla\r\n").unwrap();
+        let mut confirm = [0u8; 32];
+        let _ = c.read(&mut confirm).unwrap();
+        subs.push(c);
+    }
+    let big = "x".repeat(100_000);
+    let mut sent = 0;
+    while info_field(&mut admin, "evicted_clients") == 0
+        && info_field(&mut admin, "evicted_keys") == 0
+    {
+        sent += 1;
+        assert!(sent < 2000, "nothing evicted after {sent} messages");
+        admin.cmd(&["PUBLISH", "bla", &big]);
+    }
+    assert!(info_field(&mut admin, "evicted_clients") > 0);
+    assert_eq!(
+        info_field(&mut admin, "evicted_keys"),
+        0,
+        "keys went before clients"
+    );
+    assert_eq!(admin.cmd(&["DBSIZE"]), V::Int(50));
+}

@@ -166,6 +166,18 @@ impl Outbox {
     }
 }
 
+/// Empty `msgs` (pub/sub messages, written or queued), and free it if it grew past
+/// `BIG_REPLY`, as reply buffers are: kept, its room is memory no client memory figure
+/// counts (20 subscribers sent one 100 KB message each kept 2 MB that `used_memory` saw
+/// and client eviction did not, so keys were evicted instead of the clients).
+fn release_big(msgs: &mut Vec<u8>) {
+    if msgs.capacity() > BIG_REPLY {
+        *msgs = Vec::new();
+    } else {
+        msgs.clear();
+    }
+}
+
 /// Output the socket has not taken yet (a client that does not read its replies): later
 /// replies and messages queue behind it, and the connection goes on reading and
 /// executing meanwhile (as Redis does; the output buffer limits and client eviction
@@ -742,7 +754,7 @@ async fn run<S: Socket>(
                 if written < msgs.len() {
                     unsent.keep(&mut msgs, written);
                 }
-                msgs.clear();
+                release_big(&mut msgs);
                 continue;
             }
             _ = idle(view.timeout_s) => return Ok(()),
@@ -766,7 +778,7 @@ async fn run<S: Socket>(
                 if written < msgs.len() {
                     unsent.keep(&mut msgs, written);
                 }
-                msgs.clear();
+                release_big(&mut msgs);
             }
         }
         idle_released = false;
