@@ -370,3 +370,94 @@ fn evictions_are_streamed_unwrapped() {
     dels.sort();
     assert_eq!(dels, ["del asdf1", "del asdf2", "del asdf3"], "{got:?}");
 }
+
+/// A real redis-server 7.0 replica of strata (REPLICAOF): the full resync's payload holds
+/// the whole dataset (every type, TTLs, several databases), and the stream keeps the
+/// replica equal afterwards; the replication cron's PING keeps an idle link up.
+#[test]
+fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
+    let strata = TestServer::start(&[("repl-ping-replica-period", "1")]);
+    let mut sc = strata.raw();
+    let script: &[&[&str]] = &[
+        &["SET", "s", "v"],
+        &["SET", "t", "v", "EX", "1000"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["SADD", "set", "x", "y"],
+        &["ZADD", "z", "1", "a", "2.5", "b"],
+        &["XADD", "x", "1-1", "f", "v"],
+        &["SELECT", "3"],
+        &["SET", "other", "db3"],
+        &["SELECT", "0"],
+    ];
+    run(&mut sc, script);
+    let port = strata.addr.port().to_string();
+    let Some(replica) = Oracle::start_with(&["--replicaof", "127.0.0.1", &port]) else {
+        return;
+    };
+    let mut rc = replica.raw();
+    let synced = |rc: &mut RawClient| {
+        let info = rc.cmd(&["INFO", "replication"]).text();
+        info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")
+    };
+    let t0 = std::time::Instant::now();
+    while !synced(&mut rc) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the replica never synced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What the payload brought.
+    let dump = |c: &mut RawClient| -> Vec<V> {
+        vec![
+            c.cmd(&["DBSIZE"]),
+            c.cmd(&["GET", "s"]),
+            c.cmd(&["LRANGE", "l", "0", "-1"]),
+            c.cmd(&["HGETALL", "h"]),
+            c.cmd(&["SMEMBERS", "set"]),
+            c.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+            c.cmd(&["XRANGE", "x", "-", "+"]),
+            c.cmd(&["TYPE", "t"]),
+            c.cmd(&["EXPIRETIME", "t"]),
+            c.cmd(&["GET", "counter"]),
+        ]
+    };
+    let sorted = |mut v: Vec<V>| {
+        if let V::Arr(a) = &mut v[4] {
+            a.sort_by_key(|x| format!("{x:?}"));
+        }
+        v
+    };
+    assert_eq!(sorted(dump(&mut rc)), sorted(dump(&mut sc)));
+    rc.cmd(&["SELECT", "3"]);
+    assert_eq!(rc.cmd(&["GET", "other"]), V::Bulk(b"db3".to_vec()));
+    rc.cmd(&["SELECT", "0"]);
+    // Then the stream: changes made after the sync reach the replica, after a quiet spell
+    // longer than the ping period.
+    std::thread::sleep(Duration::from_millis(2500));
+    let info = rc.cmd(&["INFO", "replication"]).text();
+    let last_io: i64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_last_io_seconds_ago:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1);
+    assert!(
+        (0..=1).contains(&last_io),
+        "no PING reached the idle replica: {info}"
+    );
+    sc.cmd(&["INCR", "counter"]);
+    sc.cmd(&["RPUSH", "l", "d"]);
+    sc.cmd(&["DEL", "s"]);
+    let t0 = std::time::Instant::now();
+    while rc.cmd(&["GET", "counter"]) != V::Bulk(b"1".to_vec()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the stream did not follow"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sorted(dump(&mut rc)), sorted(dump(&mut sc)));
+    let info = rc.cmd(&["INFO", "replication"]).text();
+    assert!(info.contains("master_link_status:up"), "{info}");
+}

@@ -3,7 +3,8 @@
 //! parsing, checks and error texts (`cluster.c`). Journaling: RESTORE logs itself as
 //! given, a relative TTL rewritten to absolute with ABSTTL appended (Redis's
 //! propagation), so replay never reads the clock; a TTL already in the past deletes the
-//! key (journaled as `DEL`) or does nothing.
+//! key (journaled as `DEL`) or does nothing. Also the whole keyspace as an RDB file
+//! (`write_rdb`): SYNC/PSYNC's payload and `strata dump --format rdb`.
 
 use bytes::Bytes;
 
@@ -18,6 +19,68 @@ use crate::rdb::value::{
 };
 use crate::rdb::Limits;
 use crate::resp::Reply;
+
+/// What `write_rdb` wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RdbWritten {
+    /// Keys written.
+    pub keys: u64,
+    /// Expired keys left out.
+    pub expired: u64,
+    /// Function libraries written.
+    pub functions: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Write the keyspace of `st` (and its function libraries) as an RDB file to `out`, as
+/// of `now` (expired keys left out); `tick` is called once per key visited.
+pub fn write_rdb(
+    st: &super::State,
+    now: i64,
+    out: &mut impl std::io::Write,
+    mut tick: impl FnMut(),
+) -> std::io::Result<RdbWritten> {
+    let mut s = RdbWritten::default();
+    let mut w = crate::rdb::file::Writer::new(&[
+        ("redis-ver", crate::REDIS_VERSION.to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", (now / 1000).to_string()),
+        ("used-mem", "0".to_string()),
+        ("aof-base", "0".to_string()),
+    ]);
+    for lib in st.functions.iter() {
+        w.function(&lib.code);
+        s.functions += 1;
+    }
+    for (i, db) in st.ks.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        w.select_db(i, db.len() as u64, db.volatile_len() as u64);
+        for (key, e) in db.dict.iter() {
+            tick();
+            if db.entry_expired(key, e, now) {
+                s.expired += 1;
+                continue;
+            }
+            w.key(key, &e.value, db.expire_of(key, e));
+            s.keys += 1;
+            if w.buffered() >= 1 << 20 {
+                let b = w.take();
+                s.bytes += b.len() as u64;
+                out.write_all(&b)?;
+            }
+        }
+    }
+    let b = w.take();
+    out.write_all(&b)?;
+    let b2 = w.finish();
+    out.write_all(&b2)?;
+    s.bytes += (b.len() + b2.len()) as u64;
+    out.flush()?;
+    Ok(s)
+}
 
 /// Register DUMP and RESTORE.
 pub fn register(t: &mut Vec<CommandSpec>) {

@@ -1,6 +1,7 @@
 //! The replication stream as a replica (or a tool posing as one, like Redis's test
 //! suite's `attach_to_replication_stream`) sees it: SYNC and PSYNC answer a full resync
-//! with an RDB payload (an empty dataset: strata does not ship its data to replicas), and
+//! with an RDB payload (the whole keyspace as of that command, `dump::write_rdb`, built
+//! under the engine lock: a pause as long as writing it, where Redis forks), and
 //! from then on the connection receives every execution unit's journaled effects as RESP
 //! commands, the way Redis 7.0 feeds its replicas: a SELECT whenever the database
 //! changes (and first after every new attach), a unit of several effects wrapped in
@@ -33,6 +34,8 @@ pub struct Replicas {
     /// The database the stream last selected (None: the next effect is preceded by a
     /// SELECT, as after a new replica attaches).
     pub seldb: Option<usize>,
+    /// When the stream last carried the replication cron's PING (Unix ms).
+    pub last_ping_ms: i64,
     /// REPLICAOF host port in force: (host, port). strata never connects to a master; it
     /// behaves as a replica whose link is down (read-only for clients when
     /// `replica-read-only` is yes) until REPLICAOF NO ONE.
@@ -148,15 +151,6 @@ pub enum Unit {
     Background,
 }
 
-/// An empty RDB file (version 10, no aux fields), with its CRC-64 trailer.
-fn empty_rdb() -> Vec<u8> {
-    let mut rdb = b"REDIS0010".to_vec();
-    rdb.push(0xff);
-    let crc = crate::rdb::crc64::crc64(&rdb);
-    rdb.extend_from_slice(&crc.to_le_bytes());
-    rdb
-}
-
 /// Turn the calling connection into a replica: queue the payload on its connection and
 /// subscribe it to the stream. Nothing else is replied.
 fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError> {
@@ -165,7 +159,10 @@ fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError>
         // Already a replica: Redis ignores a second SYNC.
         return Ok(Reply::Many(Vec::new()));
     }
-    let rdb = empty_rdb();
+    // The dataset now; every later change reaches the replica through the stream.
+    let mut rdb = Vec::new();
+    super::dump::write_rdb(x.st, x.now_ms, &mut rdb, || {})
+        .map_err(|e| CmdError::err(format!("cannot write the RDB payload: {e}")))?;
     let mut out = preamble.unwrap_or_default().into_bytes();
     out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
     out.extend_from_slice(&rdb);
@@ -180,6 +177,9 @@ fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError>
         ));
     }
     x.st.replicas.ids.push(id);
+    if x.st.replicas.ids.len() == 1 {
+        x.st.replicas.last_ping_ms = x.now_ms;
+    }
     // A new replica's stream starts with a SELECT (Redis resets its stream database).
     x.st.replicas.seldb = None;
     Ok(Reply::Many(Vec::new()))
@@ -364,11 +364,39 @@ pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
         }
     }
     st.replicas.seldb = seldb;
+    send(st, &out);
+}
+
+/// Replication cron (Redis's `replicationCron`): every `repl-ping-replica-period` seconds
+/// a PING goes down the stream, so a replica that sees no writes still hears from its
+/// master before its `repl-timeout` and keeps the link.
+pub fn cron(st: &mut State, now_ms: i64) {
+    if st.replicas.ids.is_empty() {
+        return;
+    }
+    let period_s = st
+        .config
+        .get("repl-ping-replica-period")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(10)
+        .max(1);
+    if now_ms - st.replicas.last_ping_ms < period_s * 1000 {
+        return;
+    }
+    st.replicas.last_ping_ms = now_ms;
+    let mut out = Vec::new();
+    push_command(&mut out, &[b"PING"]);
+    send(st, &out);
+}
+
+/// Queue `out` on every replica's connection; replicas whose connection is gone or over
+/// its output limit are dropped.
+fn send(st: &mut State, out: &[u8]) {
     let clients = &st.clients.map;
     st.replicas
         .ids
         .retain(|id| match clients.get(id).and_then(|c| c.push.as_ref()) {
-            Some(push) => push(&out),
+            Some(push) => push(out),
             None => false,
         });
 }
@@ -383,15 +411,6 @@ pub fn touches_arbitrary_keys(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn empty_rdb_is_a_valid_file() {
-        let rdb = empty_rdb();
-        assert!(rdb.starts_with(b"REDIS0010"));
-        assert_eq!(rdb.len(), 9 + 1 + 8);
-        let crc = crate::rdb::crc64::crc64(&rdb[..10]);
-        assert_eq!(&rdb[10..], &crc.to_le_bytes());
-    }
 
     #[test]
     fn effects_are_framed_as_redis_feeds_replicas() {

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use crate::cmd::State;
 use crate::config::Config;
 use crate::persist::io::RealFs;
-use crate::rdb::file::Writer;
 use crate::rdb::value::dump as dump_value;
 use crate::server::engine::Engine;
 
@@ -171,50 +170,17 @@ fn io(e: std::io::Error) -> String {
     e.to_string()
 }
 
-/// Write the keyspace of `st` as an RDB file.
+/// Write the keyspace of `st` as an RDB file (`cmd::dump::write_rdb`, with a progress bar).
 pub fn write_rdb(st: &State, now: i64, out: &mut impl Write) -> Result<Summary, String> {
-    let mut s = Summary::default();
-    let ctime = (now / 1000).to_string();
-    let mut w = Writer::new(&[
-        ("redis-ver", crate::REDIS_VERSION.to_string()),
-        ("redis-bits", "64".to_string()),
-        ("ctime", ctime),
-        ("used-mem", "0".to_string()),
-        ("aof-base", "0".to_string()),
-    ]);
-    for lib in st.functions.iter() {
-        w.function(&lib.code);
-        s.functions += 1;
-    }
     let pb = progress(st.ks.total_keys() as u64, "dump");
-    for (i, db) in st.ks.dbs.iter().enumerate() {
-        if db.is_empty() {
-            continue;
-        }
-        w.select_db(i, db.len() as u64, db.volatile_len() as u64);
-        for (key, e) in db.dict.iter() {
-            pb.inc(1);
-            if db.entry_expired(key, e, now) {
-                s.expired += 1;
-                continue;
-            }
-            w.key(key, &e.value, db.expire_of(key, e));
-            s.keys += 1;
-            if w.buffered() >= 1 << 20 {
-                let b = w.take();
-                s.bytes += b.len() as u64;
-                out.write_all(&b).map_err(io)?;
-            }
-        }
-    }
+    let w = crate::cmd::dump::write_rdb(st, now, out, || pb.inc(1)).map_err(io)?;
     pb.finish_and_clear();
-    let b = w.take();
-    out.write_all(&b).map_err(io)?;
-    let b2 = w.finish();
-    out.write_all(&b2).map_err(io)?;
-    s.bytes += (b.len() + b2.len()) as u64;
-    out.flush().map_err(io)?;
-    Ok(s)
+    Ok(Summary {
+        keys: w.keys,
+        expired: w.expired,
+        functions: w.functions,
+        bytes: w.bytes,
+    })
 }
 
 /// Append one command in RESP (an array of bulk strings).

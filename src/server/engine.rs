@@ -996,6 +996,7 @@ impl Engine {
             }
             let hz = st.config.hz;
             st.clients.cron(clock::now_ms(), hz);
+            crate::cmd::repl::cron(&mut st, clock::now_ms());
         }
         let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
         if self.log.is_poisoned().is_some()
