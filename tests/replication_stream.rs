@@ -408,6 +408,25 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The master lists its replica, with the port it announced (REPLCONF listening-port).
+    let rport = replica.addr.port();
+    let info = sc.cmd(&["INFO", "replication"]).text();
+    assert!(info.contains("connected_slaves:1"), "{info}");
+    assert!(
+        info.contains(&format!("slave0:ip=127.0.0.1,port={rport},state=online")),
+        "{info}"
+    );
+    let V::Arr(role) = sc.cmd(&["ROLE"]) else {
+        panic!("ROLE")
+    };
+    assert_eq!(
+        role[2],
+        V::Arr(vec![V::Arr(vec![
+            V::Bulk(b"127.0.0.1".to_vec()),
+            V::Bulk(rport.to_string().into_bytes()),
+            V::Bulk(b"0".to_vec()),
+        ])])
+    );
     // What the payload brought.
     let dump = |c: &mut RawClient| -> Vec<V> {
         vec![

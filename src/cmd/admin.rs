@@ -651,10 +651,20 @@ fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
             Reply::Int(-1),
         ]));
     }
+    let replicas = super::repl::attached(x.st)
+        .into_iter()
+        .map(|(ip, port)| {
+            Reply::Array(vec![
+                Reply::bulk(ip.as_bytes()),
+                Reply::bulk(port.to_string().as_bytes()),
+                Reply::bulk(b"0"),
+            ])
+        })
+        .collect();
     Ok(Reply::Array(vec![
         Reply::bulk(b"master"),
         Reply::Int(0),
-        Reply::Array(Vec::new()),
+        Reply::Array(replicas),
     ]))
 }
 

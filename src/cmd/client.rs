@@ -196,6 +196,9 @@ pub struct Client {
     /// When this client's pending command started waiting for a snapshot's loan
     /// (`dispatch::waits_for_loan`; 0 = not waiting).
     pub loan_wait_since_ms: i64,
+    /// A replica's listening port and announced ip (REPLCONF), for INFO and ROLE.
+    pub replica_port: u16,
+    pub replica_ip: Option<String>,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -284,6 +287,8 @@ impl Client {
             monitor: false,
             paused: false,
             loan_wait_since_ms: 0,
+            replica_port: 0,
+            replica_ip: None,
             tracking: None,
             ldb: crate::script::debugger::Mode::Off,
             ldb_link: None,

@@ -428,8 +428,16 @@ fn replication(x: &mut Exec<'_>) -> Fields {
 }
 
 fn replication_rest(x: &mut Exec<'_>) -> Fields {
-    vec![
-        kv("connected_slaves", 0),
+    let replicas = super::repl::attached(x.st);
+    let mut f = vec![kv("connected_slaves", replicas.len())];
+    for (i, (ip, port)) in replicas.iter().enumerate() {
+        // (strata keeps no offsets: replicas' acknowledgements are not tracked.)
+        f.push(kv(
+            &format!("slave{i}"),
+            format!("ip={ip},port={port},state=online,offset=0,lag=0"),
+        ));
+    }
+    f.extend(vec![
         kv("master_failover_state", "no-failover"),
         kv("master_replid", process_hex_id(x, 0x5eed)),
         kv("master_replid2", "0".repeat(40)),
@@ -439,7 +447,8 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
         kv("repl_backlog_size", 1_048_576),
         kv("repl_backlog_first_byte_offset", 0),
         kv("repl_backlog_histlen", 0),
-    ]
+    ]);
+    f
 }
 
 /// CPU seconds from /proc/self/stat (utime, stime, cutime, cstime in USER_HZ = 100 ticks).

@@ -206,14 +206,15 @@ pub fn replid(st: &State) -> String {
 /// REPLCONF <option> <value> ...: the options a replica sends are accepted (and ignored:
 /// strata streams the same way to every replica); ACK and GETACK answer nothing, as in
 /// Redis. Errors as Redis 7.0's.
-fn replconf(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if a.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     for pair in a[1..].chunks(2) {
         let (opt, val) = (&pair[0], &pair[1]);
         if is(opt, "listening-port") {
-            arg_i64(val)?;
+            let port = arg_i64(val)?;
+            x.client().replica_port = u16::try_from(port).unwrap_or(0);
         } else if is(opt, "ip-address") {
             if val.len() >= 256 {
                 return Err(CmdError::err(format!(
@@ -221,6 +222,7 @@ fn replconf(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                     val.len()
                 )));
             }
+            x.client().replica_ip = Some(String::from_utf8_lossy(val).into_owned());
         } else if is(opt, "capa") {
         } else if is(opt, "ack") || is(opt, "getack") {
             return Ok(Reply::Many(Vec::new()));
@@ -399,6 +401,25 @@ fn send(st: &mut State, out: &[u8]) {
             Some(push) => push(out),
             None => false,
         });
+}
+
+/// The attached replicas as INFO and ROLE show them: (ip, listening port), in attach
+/// order. The ip is the one the replica announced (REPLCONF ip-address), else its
+/// connection's; the port is what it announced (REPLCONF listening-port), else 0.
+pub fn attached(st: &State) -> Vec<(String, u16)> {
+    st.replicas
+        .ids
+        .iter()
+        .filter_map(|id| st.clients.map.get(id))
+        .map(|c| {
+            let ip = c.replica_ip.clone().unwrap_or_else(|| {
+                c.addr
+                    .rsplit_once(':')
+                    .map_or(c.addr.clone(), |(ip, _)| ip.to_string())
+            });
+            (ip, c.replica_port)
+        })
+        .collect()
 }
 
 /// Whether a command (by name) touches arbitrary keys, so its unit is not wrapped.
