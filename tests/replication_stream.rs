@@ -480,3 +480,61 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
     let info = rc.cmd(&["INFO", "replication"]).text();
     assert!(info.contains("master_link_status:up"), "{info}");
 }
+
+/// A connection that sent SYNC and stops reading is held to the replica class of
+/// `client-output-buffer-limit`: past its hard limit it is disconnected (and no longer
+/// listed), while the payload itself does not count.
+#[test]
+fn a_replica_that_stops_reading_is_cut_off_at_its_limit() {
+    let strata = TestServer::start(&[("client-output-buffer-limit", "replica 1mb 0 0")]);
+    let mut sc = strata.raw();
+    // A payload bigger than the limit: it must not count.
+    let big = "v".repeat(2_000_000);
+    sc.cmd(&["SET", "big", &big]);
+    let mut s = TcpStream::connect(strata.addr).expect("connect");
+    s.write_all(b"SYNC\r\n").expect("write");
+    let t0 = std::time::Instant::now();
+    while !sc
+        .cmd(&["INFO", "replication"])
+        .text()
+        .contains("connected_slaves:1")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "SYNC did not attach"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A small change streams without tripping the limit: the 2 MB payload is not counted.
+    sc.cmd(&["SET", "small", "x"]);
+    assert!(sc
+        .cmd(&["INFO", "replication"])
+        .text()
+        .contains("connected_slaves:1"));
+    // The stream grows past 1 MB (kernel buffers take some) while the replica reads nothing.
+    let value = "x".repeat(100_000);
+    let mut cut = false;
+    for i in 0..400 {
+        sc.cmd(&["SET", &format!("k{i}"), &value]);
+        if sc
+            .cmd(&["INFO", "replication"])
+            .text()
+            .contains("connected_slaves:0")
+        {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the replica was never cut off");
+    // Its connection is closed: reading drains what was sent, then meets the end.
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the replica's connection stayed open: {e}"),
+        }
+    }
+}

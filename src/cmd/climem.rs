@@ -26,8 +26,8 @@ pub struct ObufLimit {
 /// The live limits: CONFIG SET updates them, connections and publishers read them.
 #[derive(Debug, Default)]
 pub struct Limits {
-    /// normal hard, soft, soft seconds, then pubsub's.
-    obuf: [AtomicU64; 6],
+    /// normal hard, soft, soft seconds, then pubsub's, then replica's.
+    obuf: [AtomicU64; 9],
     /// `maxmemory-clients` resolved to bytes (a percentage of `maxmemory`); 0 = off.
     pub maxmemory_clients: AtomicU64,
 }
@@ -44,6 +44,7 @@ impl Limits {
             let base = match g[0].to_ascii_lowercase().as_str() {
                 "normal" => 0,
                 "pubsub" => 3,
+                "replica" | "slave" => 6,
                 _ => continue,
             };
             for k in 0..3 {
@@ -61,7 +62,11 @@ impl Limits {
 
     /// The limit of the normal class, or of the pubsub class (a subscribed client's).
     pub fn class(&self, pubsub: bool) -> ObufLimit {
-        let base = if pubsub { 3 } else { 0 };
+        self.class_at(if pubsub { 3 } else { 0 })
+    }
+
+    /// The limit whose three settings start at `obuf[base]`.
+    fn class_at(&self, base: usize) -> ObufLimit {
         let g = |k: usize| self.obuf[base + k].load(Ordering::Relaxed);
         ObufLimit {
             hard: g(0),
@@ -86,6 +91,8 @@ pub struct OutMeter {
     soft_since_ms: AtomicI64,
     /// The client is subscribed: the pubsub class's limits apply.
     pub pubsub: AtomicBool,
+    /// The connection receives the replication stream: the replica class's limits apply.
+    pub replica: AtomicBool,
     /// Its query buffer as the connection last saw it: bytes, spare room.
     pub qbuf_len: AtomicUsize,
     /// (See `qbuf_len`.)
@@ -97,7 +104,11 @@ impl OutMeter {
     /// limit, or over the soft one for longer than its time (the first time over it
     /// starts the clock; going under stops it).
     pub fn over_limit(&self, limits: &Limits, used: usize, now_ms: impl FnOnce() -> i64) -> bool {
-        let l = limits.class(self.pubsub.load(Ordering::Relaxed));
+        let l = if self.replica.load(Ordering::Relaxed) {
+            limits.class_at(6)
+        } else {
+            limits.class(self.pubsub.load(Ordering::Relaxed))
+        };
         let used = used as u64;
         if l.hard > 0 && used >= l.hard {
             return true;

@@ -176,6 +176,15 @@ fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError>
             "the connection cannot receive the replication stream",
         ));
     }
+    if let Some(m) = &x.client().out {
+        // The stream that follows is held to the replica class's output limits (Redis's
+        // `client-output-buffer-limit replica 256mb 64mb 60`: a replica that stops
+        // reading is cut off). The payload itself is not output buffer in Redis (it is
+        // sent from the RDB): it leaves the count, which then runs behind by what of it
+        // is still unsent.
+        m.sub(rdb.len());
+        m.replica.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     x.st.replicas.ids.push(id);
     if x.st.replicas.ids.len() == 1 {
         x.st.replicas.last_ping_ms = x.now_ms;
@@ -391,16 +400,27 @@ pub fn cron(st: &mut State, now_ms: i64) {
     send(st, &out);
 }
 
-/// Queue `out` on every replica's connection; replicas whose connection is gone or over
-/// its output limit are dropped.
+/// Queue `out` on every replica's connection. A replica whose connection is gone is
+/// dropped; one over its output limit is disconnected too (as Redis frees it; a replica
+/// then reconnects and resyncs), never left connected without the stream.
 fn send(st: &mut State, out: &[u8]) {
     let clients = &st.clients.map;
-    st.replicas
-        .ids
-        .retain(|id| match clients.get(id).and_then(|c| c.push.as_ref()) {
-            Some(push) => push(out),
-            None => false,
-        });
+    st.replicas.ids.retain(|id| {
+        let Some(c) = clients.get(id) else {
+            return false;
+        };
+        if c.push.as_ref().is_some_and(|push| push(out)) {
+            return true;
+        }
+        tracing::warn!(
+            client = id,
+            "disconnecting a replica over client-output-buffer-limit replica"
+        );
+        if let Some(k) = &c.kill {
+            k();
+        }
+        false
+    });
 }
 
 /// The attached replicas as INFO and ROLE show them: (ip, listening port), in attach
