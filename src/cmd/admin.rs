@@ -653,17 +653,18 @@ fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     let replicas = super::repl::attached(x.st)
         .into_iter()
-        .map(|(ip, port)| {
+        .map(|r| {
             Reply::Array(vec![
-                Reply::bulk(ip.as_bytes()),
-                Reply::bulk(port.to_string().as_bytes()),
-                Reply::bulk(b"0"),
+                Reply::bulk(r.ip.as_bytes()),
+                Reply::bulk(r.port.to_string().as_bytes()),
+                Reply::bulk(r.ack.to_string().as_bytes()),
             ])
         })
         .collect();
+    let offset = i64::try_from(x.st.replicas.offset).unwrap_or(i64::MAX);
     Ok(Reply::Array(vec![
         Reply::bulk(b"master"),
-        Reply::Int(0),
+        Reply::Int(offset),
         Reply::Array(replicas),
     ]))
 }

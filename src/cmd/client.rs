@@ -199,6 +199,9 @@ pub struct Client {
     /// A replica's listening port and announced ip (REPLCONF), for INFO and ROLE.
     pub replica_port: u16,
     pub replica_ip: Option<String>,
+    /// A replica's last acknowledged stream offset (REPLCONF ACK) and when (Unix ms).
+    pub replica_ack: u64,
+    pub replica_ack_ms: i64,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -289,6 +292,8 @@ impl Client {
             loan_wait_since_ms: 0,
             replica_port: 0,
             replica_ip: None,
+            replica_ack: 0,
+            replica_ack_ms: 0,
             tracking: None,
             ldb: crate::script::debugger::Mode::Off,
             ldb_link: None,

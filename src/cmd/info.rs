@@ -430,18 +430,27 @@ fn replication(x: &mut Exec<'_>) -> Fields {
 fn replication_rest(x: &mut Exec<'_>) -> Fields {
     let replicas = super::repl::attached(x.st);
     let mut f = vec![kv("connected_slaves", replicas.len())];
-    for (i, (ip, port)) in replicas.iter().enumerate() {
-        // (strata keeps no offsets: replicas' acknowledgements are not tracked.)
+    let now = x.now_ms;
+    for (i, r) in replicas.iter().enumerate() {
+        // lag: seconds since its last acknowledgement (as Redis).
+        let lag = if r.ack_ms > 0 {
+            (now - r.ack_ms).max(0) / 1000
+        } else {
+            0
+        };
         f.push(kv(
             &format!("slave{i}"),
-            format!("ip={ip},port={port},state=online,offset=0,lag=0"),
+            format!(
+                "ip={},port={},state=online,offset={},lag={lag}",
+                r.ip, r.port, r.ack
+            ),
         ));
     }
     f.extend(vec![
         kv("master_failover_state", "no-failover"),
         kv("master_replid", process_hex_id(x, 0x5eed)),
         kv("master_replid2", "0".repeat(40)),
-        kv("master_repl_offset", 0),
+        kv("master_repl_offset", x.st.replicas.offset),
         kv("second_repl_offset", -1),
         kv("repl_backlog_active", 0),
         kv("repl_backlog_size", 1_048_576),

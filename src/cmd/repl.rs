@@ -36,6 +36,10 @@ pub struct Replicas {
     pub seldb: Option<usize>,
     /// When the stream last carried the replication cron's PING (Unix ms).
     pub last_ping_ms: i64,
+    /// Bytes of stream sent so far (INFO `master_repl_offset`): a replica attached at
+    /// offset O (PSYNC's `+FULLRESYNC <replid> O`) that acknowledges O+N has applied
+    /// the stream's next N bytes.
+    pub offset: u64,
     /// REPLICAOF host port in force: (host, port). strata never connects to a master; it
     /// behaves as a replica whose link is down (read-only for clients when
     /// `replica-read-only` is yes) until REPLICAOF NO ONE.
@@ -202,7 +206,8 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// PSYNC replicationid offset: always a full resync (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     let replid = replid(x.st);
-    attach(x, Some(format!("+FULLRESYNC {replid} 0\r\n")))
+    let offset = x.st.replicas.offset;
+    attach(x, Some(format!("+FULLRESYNC {replid} {offset}\r\n")))
 }
 
 /// This server's replication id: 40 hex digits, stable for the process (from its start
@@ -233,7 +238,16 @@ fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
             x.client().replica_ip = Some(String::from_utf8_lossy(val).into_owned());
         } else if is(opt, "capa") {
-        } else if is(opt, "ack") || is(opt, "getack") {
+        } else if is(opt, "ack") {
+            // A replica's progress (no reply, as Redis): INFO shows it as its offset.
+            if let Ok(off) = u64::try_from(arg_i64(val)?) {
+                let now = x.now_ms;
+                let c = x.client();
+                c.replica_ack = off;
+                c.replica_ack_ms = now;
+            }
+            return Ok(Reply::Many(Vec::new()));
+        } else if is(opt, "getack") {
             return Ok(Reply::Many(Vec::new()));
         } else if is(opt, "rdb-only") {
             let v = arg_i64(val)?;
@@ -404,6 +418,7 @@ pub fn cron(st: &mut State, now_ms: i64) {
 /// dropped; one over its output limit is disconnected too (as Redis frees it; a replica
 /// then reconnects and resyncs), never left connected without the stream.
 fn send(st: &mut State, out: &[u8]) {
+    st.replicas.offset += out.len() as u64;
     let clients = &st.clients.map;
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
@@ -423,10 +438,19 @@ fn send(st: &mut State, out: &[u8]) {
     });
 }
 
-/// The attached replicas as INFO and ROLE show them: (ip, listening port), in attach
-/// order. The ip is the one the replica announced (REPLCONF ip-address), else its
-/// connection's; the port is what it announced (REPLCONF listening-port), else 0.
-pub fn attached(st: &State) -> Vec<(String, u16)> {
+/// One attached replica as INFO and ROLE show it.
+pub struct Attached {
+    /// The ip it announced (REPLCONF ip-address), else its connection's.
+    pub ip: String,
+    /// The port it announced (REPLCONF listening-port), else 0.
+    pub port: u16,
+    /// The offset it last acknowledged (REPLCONF ACK), and when (Unix ms; 0 = never).
+    pub ack: u64,
+    pub ack_ms: i64,
+}
+
+/// The attached replicas, in attach order.
+pub fn attached(st: &State) -> Vec<Attached> {
     st.replicas
         .ids
         .iter()
@@ -437,7 +461,12 @@ pub fn attached(st: &State) -> Vec<(String, u16)> {
                     .rsplit_once(':')
                     .map_or(c.addr.clone(), |(ip, _)| ip.to_string())
             });
-            (ip, c.replica_port)
+            Attached {
+                ip,
+                port: c.replica_port,
+                ack: c.replica_ack,
+                ack_ms: c.replica_ack_ms,
+            }
         })
         .collect()
 }
