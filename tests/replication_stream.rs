@@ -485,6 +485,13 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
     assert_eq!(sorted(dump(&mut rc)), sorted(dump(&mut sc)));
     let info = rc.cmd(&["INFO", "replication"]).text();
     assert!(info.contains("master_link_status:up"), "{info}");
+    // WAIT counts the replicas that acknowledged everything streamed before it: the one
+    // replica (REPLCONF GETACK makes it answer at once); asked for two, the timeout passes
+    // and the answer is still the one that did.
+    sc.cmd(&["SET", "w", "1"]);
+    assert_eq!(sc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    sc.cmd(&["SET", "w", "2"]);
+    assert_eq!(sc.cmd(&["WAIT", "2", "300"]), V::Int(1));
     // Offsets: the replica has applied exactly the bytes strata streamed, and says so
     // (REPLCONF ACK, every second), which strata's INFO shows.
     let field = |info: &str, f: &str| -> Option<String> {

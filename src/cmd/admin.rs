@@ -669,8 +669,10 @@ fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     ]))
 }
 
-/// WAIT numreplicas timeout: no replica ever acknowledges, so 0 — at once when none is
-/// asked for, else after the timeout (0 = forever), as Redis without replicas.
+/// WAIT numreplicas timeout: how many attached replicas have acknowledged (REPLCONF ACK)
+/// the whole stream sent before this command — at once when that is enough (or the
+/// command cannot block: MULTI, scripts), else once enough have (`repl::serve_waits`) or
+/// when the timeout passes (0 = forever), with the count then. Without replicas: 0.
 fn wait(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let want = arg_i64(&a[1])?;
     let timeout =
@@ -678,9 +680,13 @@ fn wait(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if timeout < 0 {
         return Err(CmdError::err("timeout is negative"));
     }
-    if want <= 0 || !x.may_block() {
-        return Ok(Reply::Int(0));
+    let target = x.st.replicas.offset;
+    let acked = super::repl::acked_at_least(x.st, target);
+    if want <= i64::try_from(acked).unwrap_or(i64::MAX) || !x.may_block() {
+        return Ok(Reply::Int(i64::try_from(acked).unwrap_or(i64::MAX)));
     }
+    // Ask the replicas for their offsets now rather than at their next second.
+    super::repl::request_acks(x.st);
     x.block = Some(BlockRequest {
         keys: Vec::new(),
         deadline_ms: if timeout == 0 {
@@ -688,8 +694,14 @@ fn wait(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         } else {
             x.now_ms.saturating_add(timeout)
         },
-        timeout_reply: Reply::Int(0),
-        argv: None,
+        timeout_reply: Reply::Int(i64::try_from(acked).unwrap_or(i64::MAX)),
+        // Parked with the offset to reach (a 4th argument only this parked form has).
+        argv: Some(vec![
+            a[0].clone(),
+            a[1].clone(),
+            a[2].clone(),
+            Bytes::from(target.to_string()),
+        ]),
     });
     Ok(Reply::Int(0))
 }

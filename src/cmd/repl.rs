@@ -239,12 +239,14 @@ fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             x.client().replica_ip = Some(String::from_utf8_lossy(val).into_owned());
         } else if is(opt, "capa") {
         } else if is(opt, "ack") {
-            // A replica's progress (no reply, as Redis): INFO shows it as its offset.
+            // A replica's progress (no reply, as Redis): INFO shows it as its offset, and
+            // clients in WAIT may now have enough replicas.
             if let Ok(off) = u64::try_from(arg_i64(val)?) {
                 let now = x.now_ms;
                 let c = x.client();
                 c.replica_ack = off;
                 c.replica_ack_ms = now;
+                serve_waits(x.st);
             }
             return Ok(Reply::Many(Vec::new()));
         } else if is(opt, "getack") {
@@ -436,6 +438,54 @@ fn send(st: &mut State, out: &[u8]) {
         }
         false
     });
+}
+
+/// How many attached replicas have acknowledged at least `offset`.
+pub fn acked_at_least(st: &State, offset: u64) -> usize {
+    st.replicas
+        .ids
+        .iter()
+        .filter_map(|id| st.clients.map.get(id))
+        .filter(|c| c.replica_ack >= offset)
+        .count()
+}
+
+/// `REPLCONF GETACK *` down the stream: each replica answers with its offset at once.
+pub fn request_acks(st: &mut State) {
+    if st.replicas.ids.is_empty() {
+        return;
+    }
+    let mut out = Vec::new();
+    push_command(&mut out, &[b"REPLCONF", b"GETACK", b"*"]);
+    send(st, &out);
+}
+
+/// After a replica's acknowledgement: answer every client parked in WAIT that now has
+/// enough replicas, and bring the others' timeout reply (the count so far) up to date.
+pub fn serve_waits(st: &mut State) {
+    let waiting: Vec<(u64, i64, u64)> = st
+        .blocked
+        .clients
+        .iter()
+        .filter(|(_, b)| b.argv.len() == 4 && b.argv[0].eq_ignore_ascii_case(b"wait"))
+        .filter_map(|(id, b)| {
+            let want = std::str::from_utf8(&b.argv[1]).ok()?.parse().ok()?;
+            let target = std::str::from_utf8(&b.argv[3]).ok()?.parse().ok()?;
+            Some((*id, want, target))
+        })
+        .collect();
+    for (id, want, target) in waiting {
+        let n = i64::try_from(acked_at_least(st, target)).unwrap_or(i64::MAX);
+        if n >= want {
+            if let Some(mut b) = st.blocked.remove(id) {
+                if let Some(wake) = b.wake.take() {
+                    wake(Reply::Int(n), 0);
+                }
+            }
+        } else if let Some(b) = st.blocked.clients.get_mut(&id) {
+            b.timeout_reply = Reply::Int(n);
+        }
+    }
 }
 
 /// One attached replica as INFO and ROLE show it.

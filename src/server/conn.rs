@@ -1162,7 +1162,6 @@ async fn wait_unblocked(
     let BlockWait {
         mut rx,
         deadline_ms,
-        timeout_reply,
     } = wait;
     let sleep = async {
         if deadline_ms <= 0 {
@@ -1178,8 +1177,8 @@ async fn wait_unblocked(
     let served = tokio::select! {
         r = &mut rx => r.ok(),
         _ = sleep => {
-            if engine.unblock(id) {
-                return Some(timeout_reply);
+            if let Some(now) = engine.unblock(id) {
+                return Some(now);
             }
             // Served concurrently: the reply is already in the channel.
             rx.await.ok()

@@ -38,10 +38,9 @@ pub struct Outcome {
 pub struct BlockWait {
     /// Receives (reply, LSN of the record holding the effect).
     pub rx: tokio::sync::oneshot::Receiver<(Reply, u64)>,
-    /// Absolute deadline, Unix ms (0 = forever).
+    /// Absolute deadline, Unix ms (0 = forever). The reply on timeout is the parked
+    /// entry's (`Engine::unblock`).
     pub deadline_ms: i64,
-    /// The reply on timeout.
-    pub timeout_reply: Reply,
 }
 
 /// What a connection needs to know about its client after executing commands.
@@ -796,13 +795,12 @@ impl Engine {
                     wake: Some(Box::new(move |r, l| {
                         let _ = tx.send((r, l));
                     })),
-                    timeout_reply: b.timeout_reply.clone(),
+                    timeout_reply: b.timeout_reply,
                 },
             );
             Box::new(BlockWait {
                 rx,
                 deadline_ms: b.deadline_ms,
-                timeout_reply: b.timeout_reply,
             })
         });
         Outcome {
@@ -892,15 +890,14 @@ impl Engine {
         }
     }
 
-    /// A parked client's wait ended without being served (timeout, disconnect): unpark it.
-    /// Returns false if it was already served (its reply is in its channel).
-    pub fn unblock(&self, client_id: u64) -> bool {
+    /// A parked client's wait ended without being served (timeout, disconnect): unpark it
+    /// and return its timeout reply as it stands now (WAIT's counts the replicas that
+    /// acknowledged meanwhile). None if it was already served (its reply is in its channel).
+    pub fn unblock(&self, client_id: u64) -> Option<Reply> {
         let mut st = self.state.lock();
-        let Some(b) = st.blocked.remove(client_id) else {
-            return false;
-        };
+        let b = st.blocked.remove(client_id)?;
         dispatch::count_unblocked(&mut st, &b.argv, None);
-        true
+        Some(b.timeout_reply)
     }
 
     /// The LSN a reply must wait for: everything applied to the state this command saw.
