@@ -45,10 +45,8 @@ fn field(line: &str, f: &str) -> u64 {
 }
 
 fn info_field(admin: &mut common::RawClient, f: &str) -> u64 {
-    let info = admin.cmd(&["INFO", "all"]).text();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{f}:")))
-        .and_then(|v| v.trim().parse().ok())
+    common::info_field(&admin.cmd(&["INFO", "all"]).text(), f)
+        .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {f} in INFO"))
 }
 

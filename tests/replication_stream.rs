@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::{Oracle, RawClient, TestServer, V};
+use common::{info_field, wait_until, Oracle, RawClient, TestServer, V};
 
 /// A connection that sent SYNC and reads the stream.
 struct Stream {
@@ -400,14 +400,10 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
         let info = rc.cmd(&["INFO", "replication"]).text();
         info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")
     };
-    let t0 = std::time::Instant::now();
-    while !synced(&mut rc) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the replica never synced"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_until(Duration::from_secs(20), || synced(&mut rc)),
+        "the replica never synced"
+    );
     // The master lists its replica, with the port it announced (REPLCONF listening-port).
     let rport = replica.addr.port();
     let info = sc.cmd(&["INFO", "replication"]).text();
@@ -474,14 +470,11 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
     sc.cmd(&["INCR", "counter"]);
     sc.cmd(&["RPUSH", "l", "d"]);
     sc.cmd(&["DEL", "s"]);
-    let t0 = std::time::Instant::now();
-    while rc.cmd(&["GET", "counter"]) != V::Bulk(b"1".to_vec()) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the stream did not follow"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || rc.cmd(&["GET", "counter"])
+            == V::Bulk(b"1".to_vec())),
+        "the stream did not follow"
+    );
     assert_eq!(sorted(dump(&mut rc)), sorted(dump(&mut sc)));
     let info = rc.cmd(&["INFO", "replication"]).text();
     assert!(info.contains("master_link_status:up"), "{info}");
@@ -494,32 +487,26 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
     assert_eq!(sc.cmd(&["WAIT", "2", "300"]), V::Int(1));
     // Offsets: the replica has applied exactly the bytes strata streamed, and says so
     // (REPLCONF ACK, every second), which strata's INFO shows.
-    let field = |info: &str, f: &str| -> Option<String> {
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{f}:")))
-            .map(|v| v.trim().to_string())
-    };
-    let t0 = std::time::Instant::now();
-    loop {
+    let mut seen = (String::new(), String::new(), String::new());
+    let met = wait_until(Duration::from_secs(10), || {
         let m = sc.cmd(&["INFO", "replication"]).text();
         let r = rc.cmd(&["INFO", "replication"]).text();
-        let master = field(&m, "master_repl_offset").unwrap_or_default();
-        let applied = field(&r, "slave_repl_offset").unwrap_or_default();
-        let acked = field(&m, "slave0")
+        let master = info_field(&m, "master_repl_offset").unwrap_or_default();
+        let applied = info_field(&r, "slave_repl_offset").unwrap_or_default();
+        let acked = info_field(&m, "slave0")
             .and_then(|v| {
                 v.split(',')
                     .find_map(|p| p.strip_prefix("offset=").map(String::from))
             })
             .unwrap_or_default();
-        if master == applied && master == acked && master != "0" {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "offsets never met: master {master}, replica applied {applied}, acked {acked}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let ok = master == applied && master == acked && master != "0";
+        seen = (master, applied, acked);
+        ok
+    });
+    assert!(
+        met,
+        "offsets never met: (master, replica applied, acked) {seen:?}"
+    );
 }
 
 /// A connection that sent SYNC and stops reading is held to the replica class of
@@ -534,18 +521,14 @@ fn a_replica_that_stops_reading_is_cut_off_at_its_limit() {
     sc.cmd(&["SET", "big", &big]);
     let mut s = TcpStream::connect(strata.addr).expect("connect");
     s.write_all(b"SYNC\r\n").expect("write");
-    let t0 = std::time::Instant::now();
-    while !sc
-        .cmd(&["INFO", "replication"])
-        .text()
-        .contains("connected_slaves:1")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "SYNC did not attach"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let attached = |sc: &mut RawClient| {
+        info_field(&sc.cmd(&["INFO", "replication"]).text(), "connected_slaves")
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || attached(&mut sc).as_deref()
+            == Some("1")),
+        "SYNC did not attach"
+    );
     // A small change streams without tripping the limit: the 2 MB payload is not counted.
     sc.cmd(&["SET", "small", "x"]);
     assert!(sc

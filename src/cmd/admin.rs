@@ -776,13 +776,8 @@ fn lolwut(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::server::testkit::words;
     use super::*;
-
-    fn words(line: &str) -> Vec<Bytes> {
-        line.split(' ')
-            .map(|w| Bytes::from(w.to_string()))
-            .collect()
-    }
 
     #[test]
     fn secrets_are_redacted_as_redis_does() {

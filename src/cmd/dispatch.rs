@@ -109,10 +109,7 @@ pub fn paused_until(
     let st_ro: &super::State = st;
     let writes = |a: &[Bytes]| {
         COMMANDS.lookup(a).is_ok_and(|s| {
-            (s.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
-                && !super::scripting::declares_no_writes(st_ro, a))
-                || s.full_name == "publish"
-                || s.full_name == "spublish"
+            may_write(st_ro, s, a) || s.full_name == "publish" || s.full_name == "spublish"
         })
     };
     let spec_is_exec = argv
@@ -138,6 +135,13 @@ pub fn paused_until(
         !queuing && writes(argv)
     };
     hold.then_some(until)
+}
+
+/// Whether `a` (looked up as `spec`) may write: a write command, or one that may
+/// replicate effects (EVAL, FCALL …) unless its script declares no writes.
+fn may_write(st: &super::State, spec: &CommandSpec, a: &[Bytes]) -> bool {
+    spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
+        && !super::scripting::declares_no_writes(st, a)
 }
 
 /// How long a write waits for a snapshot's loan it found queued (not yet being encoded)
@@ -169,10 +173,7 @@ pub fn waits_for_loan(st: &mut super::State, client_id: u64, argv: &[Bytes], now
             let Ok(spec) = COMMANDS.lookup(a) else {
                 return;
             };
-            if !spec.arity_ok(a.len())
-                || !spec.flags.intersects(Flags::WRITE | Flags::MAY_REPLICATE)
-                || super::scripting::declares_no_writes(st_ro, a)
-            {
+            if !spec.arity_ok(a.len()) || !may_write(st_ro, spec, a) {
                 return;
             }
             let meta = spec.meta.unwrap_or(&super::cmdmeta::M);
@@ -215,29 +216,19 @@ pub fn waits_for_loan(st: &mut super::State, client_id: u64, argv: &[Bytes], now
     let Some(c) = st.clients.map.get_mut(&client_id) else {
         return false;
     };
-    match wait {
-        crate::db::LoanWait::None => {
-            c.loan_wait_since_ms = 0;
-            false
-        }
-        crate::db::LoanWait::Encoding => {
-            if c.loan_wait_since_ms == 0 {
-                c.loan_wait_since_ms = now_ms;
-            }
-            true
-        }
-        crate::db::LoanWait::Queued => {
-            if c.loan_wait_since_ms == 0 {
-                c.loan_wait_since_ms = now_ms;
-            }
-            let waited = now_ms - c.loan_wait_since_ms;
-            if waited >= LOAN_WAIT_MAX_MS {
-                c.loan_wait_since_ms = 0;
-                return false;
-            }
-            true
-        }
+    if wait == crate::db::LoanWait::None {
+        c.loan_wait_since_ms = 0;
+        return false;
     }
+    if c.loan_wait_since_ms == 0 {
+        c.loan_wait_since_ms = now_ms;
+    }
+    // (A loan being encoded is always waited for: the encoding ends.)
+    if wait == crate::db::LoanWait::Queued && now_ms - c.loan_wait_since_ms >= LOAN_WAIT_MAX_MS {
+        c.loan_wait_since_ms = 0;
+        return false;
+    }
+    true
 }
 
 /// Whether `option` (`enable-debug-command`, `enable-module-command`,
@@ -610,13 +601,6 @@ pub fn replay(x: &mut Exec<'_>, cmds: &[(u16, Vec<Bytes>)]) -> Result<(), String
 #[cfg(test)]
 mod tests {
     use super::super::server::testkit::*;
-    use bytes::Bytes;
-
-    fn argv(line: &str) -> Vec<Bytes> {
-        line.split(' ')
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect()
-    }
 
     /// Which commands wait for a snapshot's loan of a large value (`waits_for_loan`): those
     /// that change it in place or move it (a write, a script's declared key, an EXEC's
@@ -640,7 +624,7 @@ mod tests {
             ..Default::default()
         }));
         let now = 1_000_000;
-        let waits = |t: &mut Tk, line: &str| super::waits_for_loan(&mut t.st, 1, &argv(line), now);
+        let waits = |t: &mut Tk, line: &str| super::waits_for_loan(&mut t.st, 1, &words(line), now);
         for line in [
             "SCARD big",
             "SMEMBERS big",
@@ -673,7 +657,7 @@ mod tests {
         assert!(!super::waits_for_loan(
             &mut t.st,
             1,
-            &argv("SADD big y"),
+            &words("SADD big y"),
             late
         ));
     }

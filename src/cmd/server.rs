@@ -866,6 +866,13 @@ pub(crate) mod testkit {
     /// A unit as `Env::read_back` returns it.
     pub type Unit = (i64, Vec<(u16, Vec<Bytes>)>);
 
+    /// A space-separated command line as arguments.
+    pub fn words(line: &str) -> Vec<Bytes> {
+        line.split(' ')
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
     /// An `Env` that records what commands asked of the server.
     #[derive(Default)]
     pub struct TestEnv {

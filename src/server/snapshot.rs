@@ -812,6 +812,30 @@ mod tests {
         out.join("\n")
     }
 
+    /// The keyspace the snapshot file `dir` holds (the first one, id 0), as `dump` shows it.
+    fn written(vfs: &dyn Vfs, dir: &std::path::Path, st: &State) -> Dump {
+        let data = read_snapshot(vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
+        let mut ks = Keyspace::new(16);
+        decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
+        dump(&ks)
+    }
+
+    /// A log on a simulated disk and a state holding one large set `big` of `members`
+    /// members and 3000 small strings: what the large-value tests snapshot.
+    fn big_set_state(members: usize) -> (Arc<dyn Vfs>, PathBuf, Log, State) {
+        let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
+        let dir = PathBuf::from("/data");
+        let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
+        let mut st = State::new(Config::default(), T0);
+        for i in 0..members {
+            run(&mut st, 0, &format!("SADD big m{i}"));
+        }
+        for i in 0..3000 {
+            run(&mut st, 0, &format!("SET small{i} x"));
+        }
+        (vfs, dir, log, st)
+    }
+
     fn limits(c: &Config) -> BuildLimits {
         crate::server::engine::build_limits(c)
     }
@@ -950,10 +974,7 @@ mod tests {
             assert!(took_whole, "seed {seed}: no list was taken whole");
             let (info, _, _) = job.finish(&log, &*vfs).unwrap();
             assert_eq!(info.items, before.len() as u64);
-            let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
-            let mut ks = Keyspace::new(16);
-            decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
-            let got = dump(&ks);
+            let got = written(&*vfs, &dir, &st);
             assert!(got == before, "seed {seed}: {}", diff(&before, &got));
             for db in &st.ks.dbs {
                 assert!(db.capture.is_none());
@@ -977,16 +998,7 @@ mod tests {
         }
         use Then::*;
         for then in [WriterFirst, FileFirst, Deleted, DeletedBeforeTheWalk] {
-            let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
-            let dir = PathBuf::from("/data");
-            let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
-            let mut st = State::new(Config::default(), T0);
-            for i in 0..3 * crate::db::LARGE_ELEMENTS {
-                run(&mut st, 0, &format!("SADD big m{i}"));
-            }
-            for i in 0..3000 {
-                run(&mut st, 0, &format!("SET small{i} x"));
-            }
+            let (vfs, dir, log, mut st) = big_set_state(3 * crate::db::LARGE_ELEMENTS);
             let before = dump(&st.ks);
             let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
             if then == DeletedBeforeTheWalk {
@@ -1021,10 +1033,7 @@ mod tests {
             }
             let (info, _, _) = job.finish(&log, &*vfs).unwrap();
             assert_eq!(info.items, 3001, "{then:?}");
-            let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
-            let mut ks = Keyspace::new(16);
-            decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
-            let got = dump(&ks);
+            let got = written(&*vfs, &dir, &st);
             assert!(got == before, "{then:?}: {}", diff(&before, &got));
             let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
             let want = match then {
@@ -1042,16 +1051,7 @@ mod tests {
     #[test]
     fn a_write_waits_for_the_file_thread_instead_of_encoding() {
         use crate::db::LoanWait;
-        let vfs: Arc<dyn Vfs> = Arc::new(SimFs::new());
-        let dir = PathBuf::from("/data");
-        let (log, _) = Log::open(vfs.clone(), LogOptions::new(&dir)).unwrap();
-        let mut st = State::new(Config::default(), T0);
-        for i in 0..2 * crate::db::LARGE_ELEMENTS {
-            run(&mut st, 0, &format!("SADD big m{i}"));
-        }
-        for i in 0..3000 {
-            run(&mut st, 0, &format!("SET small{i} x"));
-        }
+        let (vfs, dir, log, mut st) = big_set_state(2 * crate::db::LARGE_ELEMENTS);
         let before = dump(&st.ks);
         let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
         let db = &mut st.ks.dbs[0];
@@ -1088,10 +1088,7 @@ mod tests {
         }
         let (info, _, _) = job.finish(&log, &*vfs).unwrap();
         assert_eq!(info.items, 3001);
-        let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
-        let mut ks = Keyspace::new(16);
-        decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
-        let got = dump(&ks);
+        let got = written(&*vfs, &dir, &st);
         assert!(got == before, "{}", diff(&before, &got));
         let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
         assert_eq!(live, Some(2 * crate::db::LARGE_ELEMENTS));
@@ -1139,10 +1136,7 @@ mod tests {
         job.flush().unwrap();
         assert!(job.step(&mut st, None, true).unwrap().done);
         job.finish(&log, &*vfs).unwrap();
-        let data = read_snapshot(&*vfs, &dir.join(snapshot_file_name(0)), Some(0)).unwrap();
-        let mut ks = Keyspace::new(16);
-        decode_into(&data.stream, &mut ks, &limits(&st.config), T0).unwrap();
-        let got = dump(&ks);
+        let got = written(&*vfs, &dir, &st);
         assert!(got == before, "{}", diff(&before, &got));
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use redis::{Connection, FromRedisValue, RedisError, Value};
 
 use crate::common::{free_port, RawClient, TestServer};
+pub use crate::common::{info_field, wait_until};
 
 /// True when the suite runs against a real `redis-server` (the oracle), not strata.
 pub fn against_redis() -> bool {
@@ -225,25 +226,4 @@ pub fn now_ms() -> i64 {
 #[track_caller]
 pub fn between(x: i64, lo: i64, hi: i64) {
     assert!(lo <= x && x <= hi, "{x} not in [{lo}, {hi}]");
-}
-
-/// One `field:value` line of an INFO text.
-pub fn info_field(info: &str, field: &str) -> Option<String> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|s| s.trim().to_string())
-}
-
-/// Poll `f` until it returns true or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    loop {
-        if f() {
-            return true;
-        }
-        if t0.elapsed() > timeout {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
