@@ -333,7 +333,7 @@ fn walk_bench(o: &Opts) -> Result<(), String> {
                 continue;
             }
             let k = format!("key:{:012}", if round == 0 { i } else { next() % o.walk });
-            let v = Value::Str(b"xxxxxxxxxxxxxxxx".to_vec());
+            let v = Value::Str(b"xxxxxxxxxxxxxxxx".to_vec().into());
             st.ks.dbs[0].insert(k.as_bytes(), Entry::new(v, now));
         }
     }

@@ -207,7 +207,7 @@ fn bgsave_then_restart_reproduces_every_type_and_retires_segments() {
 }
 
 /// Large values (the walk hands them whole to the thread writing the file: lists copied
-/// node by node, the other types lent) changed while BGSAVE runs, by changes that do not
+/// node by node, the other types lent, strings with their bytes shared) changed while BGSAVE runs, by changes that do not
 /// repeat harmlessly (pushes, pops, increments, generated stream IDs): a restart from the
 /// snapshot plus the log tail reproduces the keyspace exactly, so each snapshot held every
 /// large value as it was at its LSN, none with a change from after it. (Which of the file
@@ -243,13 +243,15 @@ fn large_values_changed_during_bgsave_restart_exactly() {
         c.cmd(&["XADD", "bigstream", "*", "k", &i.to_string()]);
     }
     c.cmd(&["PEXPIRE", "bigzset", "100000000"]);
+    c.cmd(&["SET", "bigstr", &"s".repeat(100_000)]);
     for round in 0..4usize {
         // Even rounds: BGSAVE and the writes in one pipeline (the writes reach the large
         // values before the walk or just after it); odd rounds: one at a time.
         let write = |i: usize| -> Vec<String> {
             let (j, tag) = (i / 7, format!("r{round}i{i}"));
-            let v: Vec<&str> = match i % 7 {
+            let v: Vec<&str> = match i % 8 {
                 0 => vec!["RPUSH", "biglist", &tag],
+                6 => vec!["APPEND", "bigstr", &tag],
                 1 => vec!["LPOP", "biglist"],
                 2 => vec!["SADD", "bigset", &tag],
                 3 => {
@@ -279,7 +281,7 @@ fn large_values_changed_during_bgsave_restart_exactly() {
             };
             v.into_iter().map(String::from).collect()
         };
-        let writes = 40 * 7;
+        let writes = 40 * 8;
         if round % 2 == 0 {
             c.pipeline(
                 1 + writes,

@@ -28,7 +28,7 @@ fn fixture_dir() -> PathBuf {
 
 /// The documented keyspace, in item order: (db, key, entry, expiry or -1).
 fn entries() -> Vec<(usize, &'static str, Entry, i64)> {
-    let mut s = Entry::new(Value::Str(b"hi".to_vec()), CREATED_MS);
+    let mut s = Entry::new(Value::Str(b"hi".to_vec().into()), CREATED_MS);
     s.ttl = true;
     let mut l = strata::db::list::List::new();
     l.push(End::Right, b"a", -2);

@@ -73,7 +73,7 @@ fn rest(a: &[Bytes], from: usize) -> Vec<&[u8]> {
 
 /// A new `raw` string entry.
 fn raw_entry(x: &Exec<'_>, v: Vec<u8>) -> Entry {
-    let mut e = Entry::new(Value::Str(v), x.now_ms);
+    let mut e = Entry::new(Value::Str(v.into()), x.now_ms);
     e.raw = true;
     e
 }

@@ -570,7 +570,7 @@ mod tests {
 
     #[test]
     fn payload_shape() {
-        let p = dump(&Value::Str(b"hello".to_vec()));
+        let p = dump(&Value::Str(b"hello".to_vec().into()));
         assert_eq!(&p[..7], b"\x00\x05hello");
         assert_eq!(&p[7..9], &10u16.to_le_bytes());
     }

@@ -836,14 +836,33 @@ impl<'a> Exec<'a> {
 
     /// Look up a key for writing in database `db`.
     pub fn lookup_write_in(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.write_lookup(db, key, |d, k, f| d.touch_get_mut(k, f))
+    }
+
+    /// `lookup_write` for a write that replaces the value whole (SET): touches the entry
+    /// without handing a running snapshot a copy of it (the replacement does that, and
+    /// leaves a large lent value with the file thread). True if the key exists.
+    pub fn lookup_replace(&mut self, key: &[u8]) -> bool {
+        let db = self.db;
+        self.write_lookup(db, key, |d, k, f| d.touch(k, f))
+            .is_some()
+    }
+
+    /// A write's lookup of `key` in database `db` through `how` (expired first, the access
+    /// stamped unless NO-TOUCH): one lookup for the stamp and the entry, as on the read path.
+    fn write_lookup<'s, R>(
+        &'s mut self,
+        db: usize,
+        key: &[u8],
+        how: impl FnOnce(&'s mut crate::db::Db, &[u8], &mut dyn FnMut(&mut Entry)) -> Option<R>,
+    ) -> Option<R> {
         self.expire_in(db, key, true);
-        // One lookup for the access stamp and the entry, as on the read path.
         let touch = !self.no_touch();
         let mode = super::memory::access_mode(&self.st.config);
         let now = self.now_ms;
         let st = &mut *self.st;
         let rng = &mut st.mem.rng;
-        st.ks.dbs[db].touch_get_mut(key, |e| {
+        how(&mut st.ks.dbs[db], key, &mut |e| {
             if touch {
                 e.access_s = crate::db::evict::touched(e.access_s, now, mode, || rng.next_f64());
             }

@@ -162,7 +162,7 @@ fn pfadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             updated += 1;
             promoted = hll::is_dense(&s);
             hll::invalidate_cache(&mut s);
-            let mut e = Entry::new(Value::Str(s), now);
+            let mut e = Entry::new(Value::Str(s.into()), now);
             e.raw = true;
             x.insert_key(key, e);
         }
@@ -235,7 +235,7 @@ fn pfmerge(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let now = x.now_ms;
     let dest = &a[1];
     if x.lookup_write(dest).is_none() {
-        let mut e = Entry::new(Value::Str(hll::new_sparse()), now);
+        let mut e = Entry::new(Value::Str(hll::new_sparse().into()), now);
         e.raw = true;
         x.insert_key(dest, e);
     }

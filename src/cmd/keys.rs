@@ -1425,7 +1425,7 @@ mod tests {
     #[test]
     fn randomkey_under_replay_gives_up_on_expired() {
         let mut st = State::new(Config::default(), 0);
-        let e = Entry::new(Value::Str(b"v".to_vec()), 0);
+        let e = Entry::new(Value::Str(b"v".to_vec().into()), 0);
         st.ks.dbs[0].insert_expiring(b"old", e, 5);
         let mut x = Exec::new(&mut st, &NoEnv, 0, 1000, Caller::Replay);
         assert_eq!(randomkey(&mut x, &av(&["randomkey"])).unwrap(), bulk("old"));

@@ -660,7 +660,7 @@ fn debug_populate(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if let Some(n) = size {
             val.resize(n, 0);
         }
-        let e = crate::db::Entry::new(crate::db::Value::Str(val.clone()), x.now_ms);
+        let e = crate::db::Entry::new(crate::db::Value::Str(val.clone().into()), x.now_ms);
         x.insert_key(&key, e);
         x.journal(vec![
             Bytes::from_static(b"SET"),

@@ -154,7 +154,7 @@ fn lookup_pattern(x: &mut Exec<'_>, pat: &[u8], elem: &[u8]) -> Option<Vec<u8>> 
     let e = x.lookup_read(&key)?;
     match (field, &e.value) {
         (Some(f), Value::Hash(h)) => h.get(&pat[f + 2..]).map(<[u8]>::to_vec),
-        (None, Value::Str(s)) => Some(s.clone()),
+        (None, Value::Str(s)) => Some(s.to_vec()),
         _ => None,
     }
 }

@@ -167,7 +167,7 @@ pub fn check_len(max: u64, total: Option<u64>) -> Result<(), CmdError> {
 /// Store a string value, replacing whatever the key held; `expire_at` -1 = none. Fires
 /// `new` for a created key; the caller notifies its own event.
 pub fn store_string(x: &mut Exec<'_>, key: &[u8], val: Vec<u8>, expire_at: i64) {
-    let e = Entry::new(Value::Str(val), x.now_ms);
+    let e = Entry::new(Value::Str(val.into()), x.now_ms);
     let db = x.db;
     x.insert_key_in(db, key, e, expire_at);
     x.touch_dirty(1);
@@ -290,7 +290,7 @@ fn set_generic(
     } else {
         None
     };
-    let found = x.lookup_write(key).is_some();
+    let found = x.lookup_replace(key);
     let old_ttl = x.db().expire_at(key);
     if (o.nx && found) || (o.xx && !found) {
         return Ok(old.unwrap_or(abort));
@@ -472,7 +472,7 @@ fn append(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             total
         }
         None => {
-            let e = Entry::new(Value::Str(add.to_vec()), x.now_ms);
+            let e = Entry::new(Value::Str(add.to_vec().into()), x.now_ms);
             x.insert_key(key, e);
             add.len()
         }
@@ -533,7 +533,7 @@ fn setrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
             let mut s = Vec::new();
             let n = bits::setrange(&mut s, start(max)?, val);
-            let mut e = Entry::new(Value::Str(s), x.now_ms);
+            let mut e = Entry::new(Value::Str(s.into()), x.now_ms);
             e.raw = true;
             x.insert_key(key, e);
             n
@@ -553,12 +553,12 @@ fn setrange(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn store_counter(x: &mut Exec<'_>, key: &[u8], text: Vec<u8>) {
     match x.db().get_mut(key) {
         Some(e) => {
-            e.value = Value::Str(text);
+            e.value = Value::Str(text.into());
             e.raw = false;
             e.not_int = false;
         }
         None => {
-            let e = Entry::new(Value::Str(text), x.now_ms);
+            let e = Entry::new(Value::Str(text.into()), x.now_ms);
             x.insert_key(key, e);
         }
     }
@@ -765,7 +765,7 @@ pub(crate) mod testkit {
         /// The string stored at `key` in db 0 (None if absent).
         pub fn raw_get(&self, key: &[u8]) -> Option<Vec<u8>> {
             self.st.ks.dbs[0].get(key).map(|e| match &e.value {
-                crate::db::Value::Str(s) => s.clone(),
+                crate::db::Value::Str(s) => s.to_vec(),
                 #[allow(unreachable_patterns)]
                 _ => panic!("not a string"),
             })

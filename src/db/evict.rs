@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn fresh_stamps_read_as_new_objects() {
-        let e = Entry::new(Value::Str(b"v".to_vec()), T0);
+        let e = Entry::new(Value::Str(b"v".to_vec().into()), T0);
         assert!(e.access_s > LRU_CLOCK_MAX);
         assert_eq!(lru_field(e.access_s, false), lru_clock(T0));
         let lfu = lru_field(e.access_s, true);
@@ -424,7 +424,7 @@ mod tests {
     fn populate_and_pop_skip_ghosts() {
         let mut db = Db::default();
         for i in 0..100u32 {
-            let mut e = Entry::new(Value::Str(vec![1]), T0);
+            let mut e = Entry::new(Value::Str(vec![1].into()), T0);
             e.access_s = lru_clock(T0 - i64::from(i) * 1000);
             db.insert(format!("k{i}").as_bytes(), e);
         }
@@ -453,7 +453,7 @@ mod tests {
     fn some_keys_returns_distinct_elements() {
         let mut db = Db::default();
         for i in 0..1000u32 {
-            db.insert(&i.to_le_bytes(), Entry::new(Value::Str(vec![]), T0));
+            db.insert(&i.to_le_bytes(), Entry::new(Value::Str(vec![].into()), T0));
         }
         let mut rng = Rng::default();
         let mut seen = std::collections::HashSet::new();

@@ -128,7 +128,7 @@ mod tests {
             set.insert(i.to_string().as_bytes(), 512);
         }
         assert!(effort(&Value::Set(Box::new(set.clone()))) > THRESHOLD);
-        lf.free(Entry::new(Value::Str(b"small".to_vec()), 0));
+        lf.free(Entry::new(Value::Str(b"small".to_vec().into()), 0));
         lf.free(Entry::new(Value::Set(Box::new(set)), 0));
         let t0 = std::time::Instant::now();
         while lf.freed() < 1 {

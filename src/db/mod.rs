@@ -17,6 +17,7 @@ pub mod lpsize;
 pub mod pqsort;
 pub mod set;
 pub mod shared;
+pub mod strbuf;
 pub mod stream;
 pub mod strnum;
 pub mod value;
@@ -59,14 +60,18 @@ pub type EncodeFn = fn(&mut Vec<u8>, usize, &[u8], &Entry, i64);
 /// or copied under the engine lock (lists: copied, which costs a reference per node).
 pub const LARGE_ELEMENTS: usize = 1024;
 
+/// Strings of at least this many bytes are lent to a snapshot (their bytes shared, not
+/// copied: `strbuf::StrBuf`) rather than encoded under the engine lock.
+pub const LARGE_STRING: usize = 64 * 1024;
+
 /// How a running snapshot takes an entry it has not written yet.
 pub enum Take {
     /// Encode it now (small values) or copy it (`Capture::taken`).
     Small,
     /// A large list: its copy shares its nodes (a write copies the node it changes).
     List,
-    /// A large hash, set, sorted set or stream: lent (`Lent`), or encoded by the write that
-    /// changes it first.
+    /// A large string, hash, set, sorted set or stream: lent (`Lent`), or encoded by the
+    /// write that changes it first.
     Lend,
 }
 
@@ -75,6 +80,7 @@ impl Take {
     pub fn of(v: &Value) -> Take {
         match v {
             Value::List(l) if l.len() >= LARGE_ELEMENTS => Take::List,
+            Value::Str(s) if s.len() >= LARGE_STRING => Take::Lend,
             Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_)
                 if v.element_count() >= LARGE_ELEMENTS =>
             {
@@ -195,7 +201,7 @@ impl Db {
         }
         e.snap = self.epoch;
         let at = expiry_in(&self.expires, key, e);
-        let l: Lent = Arc::new(parking_lot::Mutex::new(Some((e.clone(), at))));
+        let l: Lent = Arc::new(parking_lot::Mutex::new(Some((e.snapshot_copy(), at))));
         c.lent.insert(key.into(), l.clone());
         c.late.push((key.into(), l));
         LoanWait::Queued
@@ -219,14 +225,19 @@ impl Db {
             // The live table holds only entries created after the snapshot's LSN.
             return;
         }
-        if changing && !c.lent.is_empty() {
-            // Lent and not yet taken by the file thread: written here, so the write that
-            // follows finds the value no longer shared and changes it in place.
+        if !c.lent.is_empty() {
             if let Some(lent) = c.lent.remove(key) {
-                let back = lent.lock().take();
-                if let (Some((e, at)), Some(encode)) = (back, c.encode) {
-                    encode(&mut c.encoded, c.db_index, key, &e, at);
-                    c.encoded_items += 1;
+                // Lent and not yet taken by the file thread: written here when changing, so
+                // the write that follows finds the value no longer shared and changes it in
+                // place. A value replaced or removed whole stays with the file thread alone
+                // (the live entry no longer shares it: a later write to the key waits for
+                // nothing).
+                if changing {
+                    let back = lent.lock().take();
+                    if let (Some((e, at)), Some(encode)) = (back, c.encode) {
+                        encode(&mut c.encoded, c.db_index, key, &e, at);
+                        c.encoded_items += 1;
+                    }
                 }
             }
         }
@@ -248,7 +259,7 @@ impl Db {
                 let before = crate::alloc::thread_net();
                 let approx = key.len() + e.approx_bytes();
                 let copy: Box<[u8]> = key.into();
-                let entry = e.clone();
+                let entry = e.snapshot_copy();
                 let copied = crate::alloc::thread_net();
                 let cost = match (before, copied) {
                     (Some((t0, b)), Some((t1, a))) if t0 == t1 => {
@@ -283,11 +294,12 @@ impl Db {
         self.dict.get_mut(key)
     }
 
-    /// Update bookkeeping that no snapshot records (the access time) without a capture.
-    pub fn touch(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) {
-        if let Some(e) = self.dict.get_mut(key) {
-            f(e);
-        }
+    /// Update bookkeeping that no snapshot records (the access time) without a capture;
+    /// the entry then, to read.
+    pub fn touch(&mut self, key: &[u8], f: impl FnOnce(&mut Entry)) -> Option<&Entry> {
+        let e = self.dict.get_mut(key)?;
+        f(e);
+        Some(e)
     }
 
     /// `touch` and then the entry for modification (as `get_mut`), in one lookup when no
@@ -338,7 +350,8 @@ impl Db {
     /// Insert or replace a whole entry with the absolute expiry `at_ms` (-1 = none),
     /// keeping the `expires` table in step.
     pub fn insert_expiring(&mut self, key: &[u8], mut entry: Entry, at_ms: i64) -> Option<Entry> {
-        self.capture(key);
+        // The old entry is replaced whole, not changed: a large one stays lent.
+        self.capture_as(key, false);
         entry.snap = self.epoch;
         entry.ttl = at_ms >= 0;
         let old = self.dict.insert(key, entry);
@@ -483,7 +496,7 @@ mod tests {
         let mut db = Db::default();
         let n = 20_000;
         for i in 0..n {
-            let v = Value::Str(vec![b'v'; 40 + i % 50]);
+            let v = Value::Str(vec![b'v'; 40 + i % 50].into());
             db.insert(format!("key:{i}").as_bytes(), Entry::new(v, 0));
         }
         db.epoch = !db.epoch;

@@ -1,5 +1,5 @@
 //! `Value`: what a key holds, and `Entry`: a value plus its expiry and access metadata.
-//! Only strings exist so far; every other Redis type is added here as a variant.
+//! Every Redis type is a variant here; its semantics live in the sibling files.
 
 /// A Redis value. Type-specific semantics live in sibling files (`bits`, `strnum`,
 /// `hash`, `list`, `set`, `zset`). Collections are behind a pointer so the enum stays small
@@ -7,7 +7,7 @@
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A binary-safe string.
-    Str(Vec<u8>),
+    Str(super::strbuf::StrBuf),
     /// A hash.
     Hash(super::hash::Hash),
     /// A list.
@@ -71,6 +71,9 @@ pub struct Entry {
     pub ttl: bool,
 }
 
+// An entry stays 32 bytes, so a keyspace node is 64 (`Entry::ttl`).
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+
 impl Entry {
     /// A rough size of the entry and what it owns, for memory that must be accounted
     /// without the allocator (a snapshot's copies): strings exactly, collections at an
@@ -96,6 +99,23 @@ impl PartialEq for Entry {
 }
 
 impl Entry {
+    /// A copy for a running snapshot: a large string's bytes (`db::LARGE_STRING`) are
+    /// shared rather than copied (`StrBuf::share`), as a large collection's contents are
+    /// (`db::shared`), so taking it costs microseconds under the engine lock.
+    pub fn snapshot_copy(&mut self) -> Entry {
+        match &mut self.value {
+            Value::Str(s) if s.len() >= super::LARGE_STRING => Entry {
+                value: Value::Str(s.share()),
+                access_s: self.access_s,
+                raw: self.raw,
+                not_int: self.not_int,
+                snap: self.snap,
+                ttl: self.ttl,
+            },
+            _ => self.clone(),
+        }
+    }
+
     /// A fresh entry without expiry.
     pub fn new(value: Value, now_ms: i64) -> Entry {
         Entry {

@@ -408,7 +408,7 @@ mod tests {
     #[test]
     fn resp_stream_parses() {
         let mut buf = Vec::new();
-        let p = dump_value(&crate::db::Value::Str(b"v".to_vec()));
+        let p = dump_value(&crate::db::Value::Str(b"v".to_vec().into()));
         super::super::dump::resp_command(&mut buf, &[b"SELECT", b"2"]);
         super::super::dump::resp_command(&mut buf, &[b"RESTORE", b"k", b"0", &p, b"REPLACE"]);
         super::super::dump::resp_command(

@@ -641,7 +641,7 @@ mod tests {
                 .collect();
             ks.dbs[0].insert_expiring(
                 format!("k{i}").as_bytes(),
-                Entry::new(Value::Str(v), 0),
+                Entry::new(Value::Str(v.into()), 0),
                 if i % 3 == 0 {
                     1_800_000_000_000 + i
                 } else {

@@ -474,7 +474,7 @@ fn decode_item(
 
 fn decode_value(c: &mut Cur<'_>, tag: u8, lim: &BuildLimits) -> Result<Value, DecodeError> {
     Ok(match tag {
-        TAG_STRING => Value::Str(c.bytes()?.to_vec()),
+        TAG_STRING => Value::Str(c.bytes()?.into()),
         TAG_HASH => {
             let n = c.count(2)?;
             let mut h = hash::Hash::new();
@@ -669,7 +669,7 @@ mod tests {
         for i in 0..200u32 {
             let len = [0usize, 1, 30, 700, 5000][i as usize % 5];
             let v: Vec<u8> = (0..len).map(|j| (j as u32 * 31 + i) as u8).collect();
-            let e = Entry::new(Value::Str(v), 0);
+            let e = Entry::new(Value::Str(v.into()), 0);
             let at = if i % 4 == 0 { 1_800_000_000_000 } else { -1 };
             encode_entry(
                 &mut out,
@@ -680,7 +680,7 @@ mod tests {
             );
         }
         // One value far larger than any piece: decoded after many retries.
-        let big = Entry::new(Value::Str(vec![7u8; 100_000]), 0);
+        let big = Entry::new(Value::Str(vec![7u8; 100_000].into()), 0);
         encode_entry(&mut out, 0, b"big", &big, -1);
         out.push(TAG_END);
         let whole = |b: &[u8]| {
@@ -748,7 +748,7 @@ mod tests {
     #[test]
     fn truncated_streams_are_errors_not_panics() {
         let mut ks = Keyspace::new(16);
-        let mut e = Entry::new(Value::Str(b"hello".to_vec()), 0);
+        let mut e = Entry::new(Value::Str(b"hello".to_vec().into()), 0);
         e.ttl = true;
         let mut out = Vec::new();
         encode_entry(&mut out, 3, b"k", &e, 1234);

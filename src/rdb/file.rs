@@ -217,13 +217,13 @@ mod tests {
         let mut w = Writer::new(&[("redis-ver", "7.0.15".into()), ("redis-bits", "64".into())]);
         w.function(b"#!lua name=lib\nredis.register_function('f', function() return 1 end)");
         w.select_db(0, 2, 1);
-        w.key(b"a", &Value::Str(b"1".to_vec()), -1);
+        w.key(b"a", &Value::Str(b"1".to_vec().into()), -1);
         let mut first = w.take();
         let mut l = List::new();
         l.push(End::Right, b"x", -2);
         w.key(b"l", &Value::List(Box::new(l)), 1_900_000_000_000);
         w.select_db(3, 1, 0);
-        w.key(b"z", &Value::Str(b"in db 3".to_vec()), -1);
+        w.key(b"z", &Value::Str(b"in db 3".to_vec().into()), -1);
         first.extend_from_slice(&w.finish());
         first
     }

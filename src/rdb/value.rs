@@ -26,7 +26,7 @@ fn bad(what: impl Into<String>) -> RdbError {
 /// Decode the body of a value of type `ty`.
 pub fn decode(ty: u8, r: &mut Reader<'_>, lim: &Limits) -> Result<Value, RdbError> {
     let v = match ty {
-        t::STRING => Value::Str(r.string()?),
+        t::STRING => Value::Str(r.string()?.into()),
         t::LIST => {
             let n = r.count(1)?;
             let mut l = List::new();
@@ -730,11 +730,11 @@ mod tests {
 
     pub(crate) fn samples() -> Vec<Value> {
         let mut out = vec![
-            Value::Str(b"hello".to_vec()),
-            Value::Str(b"12345".to_vec()),
-            Value::Str(b"-9223372036854775808".to_vec()),
-            Value::Str(b"x".repeat(1000)),
-            Value::Str(Vec::new()),
+            Value::Str(b"hello".to_vec().into()),
+            Value::Str(b"12345".to_vec().into()),
+            Value::Str(b"-9223372036854775808".to_vec().into()),
+            Value::Str(b"x".repeat(1000).into()),
+            Value::Str(Vec::new().into()),
         ];
         let mut l = List::new();
         for i in 0..3000 {
@@ -898,10 +898,10 @@ mod tests {
         // DUMP output of redis-server 7.0.15 (captured with redis-cli --no-raw DUMP).
         // SET k hello
         let p = b"\x00\x05hello\n\x00cr\xdfve4 \n";
-        assert_eq!(restore(p, &lim()), Ok(Value::Str(b"hello".to_vec())));
+        assert_eq!(restore(p, &lim()), Ok(Value::Str(b"hello".to_vec().into())));
         // SET big <50 x a> (LZF)
         let p = b"\x00\xc3\t2\x01aa\xe0%\x00\x01aa\n\x00\t\xacH\xb9\xab\x15\xfb\xc9";
-        assert_eq!(restore(p, &lim()), Ok(Value::Str(vec![b'a'; 50])));
+        assert_eq!(restore(p, &lim()), Ok(Value::Str(vec![b'a'; 50].into())));
         // HSET h a 1 b hello (HASH_LISTPACK)
         let p = b"\x10\x16\x16\x00\x00\x00\x04\x00\x81a\x02\x01\x01\x81b\x02\x85hello\x06\xff\n\x00\xe8\xc5\xfe\x99\xee\x07\x95]";
         let Ok(Value::Hash(h)) = restore(p, &lim()) else {
@@ -917,7 +917,7 @@ mod tests {
         assert_eq!(l.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"1", b"300"]);
         // Our own encoding of the same values is byte-identical to Redis's.
         assert_eq!(
-            dump(&Value::Str(b"hello".to_vec())),
+            dump(&Value::Str(b"hello".to_vec().into())),
             b"\x00\x05hello\n\x00cr\xdfve4 \n"
         );
     }
@@ -975,7 +975,7 @@ mod tests {
                 );
             }
         }
-        let mut p = dump(&Value::Str(b"x".to_vec()));
+        let mut p = dump(&Value::Str(b"x".to_vec().into()));
         let n = p.len();
         p[n - 1] ^= 1;
         assert_eq!(restore(&p, &lim()), Err(PayloadError::VersionOrChecksum));

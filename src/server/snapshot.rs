@@ -447,7 +447,8 @@ impl Job {
                                 Take::Small
                             };
                             if let Take::List | Take::Lend = take {
-                                let copy = (e.clone(), crate::db::expiry_in(expires, k, e));
+                                let at = crate::db::expiry_in(expires, k, e);
+                                let copy = (e.snapshot_copy(), at);
                                 let value = if let Take::Lend = take {
                                     let l: Lent = Arc::new(parking_lot::Mutex::new(Some(copy)));
                                     lent.insert(k.into(), l.clone());
@@ -865,6 +866,11 @@ mod tests {
             run(st, 2, &format!("HSET bighash2 f{i} v{i}"));
             run(st, 2, &format!("XADD bigstream {}-0 f v{i}", i + 1));
         }
+        // Large strings (`db::LARGE_STRING`): lent with their bytes shared.
+        let big = "s".repeat(crate::db::LARGE_STRING + 100);
+        run(st, 0, &format!("SET bigstr {big}"));
+        run(st, 1, &format!("SET bigstr2 {big}"));
+        run(st, 1, "EXPIRE bigstr2 7000");
         run(st, 1, "EXPIRE biglist2 5000");
         run(st, 1, "EXPIRE bigzset 6000");
         for i in 0..200 {
@@ -931,7 +937,7 @@ mod tests {
                         9 => format!("SET fresh{k} x"),
                         10 => format!("ZADD z{} 99 m{k}", k % 4),
                         11 => format!("SREM s{} {k}", k % 3),
-                        12 if next(2) == 0 => match next(14) {
+                        12 if next(2) == 0 => match next(19) {
                             // The large values, taken whole, lent or copied, changed
                             // before and after the walk reaches them.
                             0 => format!("RPUSH biglist{} x{k}", ["", "2"][next(2) as usize]),
@@ -947,7 +953,16 @@ mod tests {
                             10 => format!("HDEL bighash2 f{}", next(2048)),
                             11 => "XADD bigstream * k v".to_string(),
                             12 => format!("XDEL bigstream {}-0", 1 + next(2048)),
-                            _ => "XTRIM bigstream MAXLEN 2040".to_string(),
+                            13 => "XTRIM bigstream MAXLEN 2040".to_string(),
+                            14 => format!("APPEND bigstr{} a{k}", ["", "2"][next(2) as usize]),
+                            15 => format!(
+                                "SETRANGE bigstr{} {} r{k}",
+                                ["", "2"][next(2) as usize],
+                                next(9000)
+                            ),
+                            16 => format!("SETBIT bigstr {} 1", next(80_000)),
+                            17 => format!("SET bigstr2 over{k}"),
+                            _ => format!("GETDEL bigstr{}", ["", "2"][next(2) as usize]),
                         },
                         12 if seed % 2 == 0 && next(20) == 0 => "SWAPDB 0 1".to_string(),
                         13 if next(40) == 0 => "FLUSHDB".to_string(),
@@ -1092,6 +1107,51 @@ mod tests {
         assert!(got == before, "{}", diff(&before, &got));
         let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
         assert_eq!(live, Some(2 * crate::db::LARGE_ELEMENTS));
+    }
+
+    /// A large string is lent with its bytes shared, not copied: the walk takes it in
+    /// microseconds, the file thread encodes it, and a write after that changes the live
+    /// bytes in place. Overwriting a lent one encodes nothing under the lock either.
+    #[test]
+    fn a_large_string_is_lent_without_copying_its_bytes() {
+        for overwrite in [false, true] {
+            let (vfs, dir, log, mut st) = big_set_state(0);
+            let big = "b".repeat(crate::db::LARGE_STRING);
+            run(&mut st, 0, &format!("SET big {big}"));
+            let bytes = |st: &State| match &st.ks.dbs[0].get(b"big").unwrap().value {
+                crate::db::Value::Str(s) => (s.as_ptr() as usize, s.is_shared()),
+                _ => unreachable!(),
+            };
+            let (at, shared) = bytes(&st);
+            assert!(!shared);
+            let before = dump(&st.ks);
+            let mut job = Job::begin(&mut st, &log, &*vfs, &dir, 1, &[]).unwrap();
+            while !job.has_whole() {
+                assert!(!job.step(&mut st, Some(Duration::ZERO), true).unwrap().done);
+            }
+            assert_eq!(bytes(&st), (at, true), "lent by reference");
+            let c = st.ks.dbs[0].capture.as_ref().unwrap();
+            assert_eq!((c.lent.len(), c.taken_bytes), (1, 0));
+            if overwrite {
+                run(&mut st, 0, "SET big small");
+                run(&mut st, 0, "APPEND big er");
+                let c = st.ks.dbs[0].capture.as_ref().unwrap();
+                assert_eq!(c.encoded_items, 0, "nothing encoded under the lock");
+            } else {
+                job.flush().unwrap(); // the file thread encodes it and lets it go
+                run(&mut st, 0, "SETRANGE big 0 changed");
+                assert_eq!(bytes(&st), (at, false), "changed in place, not copied");
+            }
+            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
+                job.flush().unwrap();
+            }
+            let (info, _, _) = job.finish(&log, &*vfs).unwrap();
+            assert_eq!(info.items, 3001);
+            let got = written(&*vfs, &dir, &st);
+            assert!(got == before, "{}", diff(&before, &got));
+            let live = st.ks.dbs[0].get(b"big").unwrap().value.element_count();
+            assert_eq!(live, if overwrite { 7 } else { big.len() });
+        }
     }
 
     /// A paced slice rests unless no command ran for `IDLE_AFTER` (an idle server).
