@@ -288,3 +288,76 @@ fn a_client_connecting_during_a_busy_script_gets_the_same_transaction_rules() {
     send(&mut n, &["GET", "xx"]);
     assert_eq!(line(&mut nr), "$-1");
 }
+
+/// Commands flagged `allow-busy` (HELLO, WATCH, AUTH, QUIT …) run while a script is busy,
+/// between the script's own commands, as Redis runs them from its event loop: a script
+/// waiting for a client name sees the HELLO SETNAME another client sends meanwhile
+/// (Redis's scripting.tcl "Timedout scripts and unblocked command"), and a client parked
+/// on the key the script pushes is served only after the script, with its last push.
+#[test]
+fn allow_busy_commands_run_while_a_script_is_busy() {
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "100"]);
+    let port = server.port;
+    let (mut a, mut ar) = connect(port);
+    let (mut b, mut br) = connect(port);
+    let (mut c, mut cr) = connect(port);
+    let (mut w, mut wr) = connect(port);
+    send(&mut w, &["BLPOP", "x", "0"]);
+    send(&mut a, &["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]);
+    assert_eq!(line(&mut ar), "+OK");
+    send(
+        &mut a,
+        &[
+            "EVAL",
+            "redis.call('lpush', KEYS[1], 'y') \
+             local clients \
+             while true do \
+               clients = redis.call('client', 'list') \
+               if string.find(clients, 'abortscript') ~= nil then break end \
+             end \
+             redis.call('lpush', KEYS[1], 'z') \
+             return 'done'",
+            "1",
+            "x",
+        ],
+    );
+    let t0 = Instant::now();
+    loop {
+        send(&mut b, &["PING"]);
+        let r = line(&mut br);
+        if r.starts_with("-BUSY") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Not allowed while busy: still -BUSY.
+    send(&mut c, &["GET", "x"]);
+    assert!(line(&mut cr).starts_with("-BUSY"));
+    // WATCH runs (and watches: the script's last push breaks the transaction later).
+    send(&mut c, &["WATCH", "x"]);
+    assert_eq!(line(&mut cr), "+OK");
+    send(&mut b, &["HELLO", "2", "SETNAME", "abortscript"]);
+    assert_eq!(line(&mut br), "*14", "HELLO's reply");
+    while line(&mut br) != "*0" {} // the map ends with `modules`, empty
+    assert_eq!(line(&mut ar), "$4");
+    assert_eq!(line(&mut ar), "done");
+    // The parked client gets the script's last push, after the script.
+    assert_eq!(line(&mut wr), "*2");
+    assert_eq!((line(&mut wr), line(&mut wr)), ("$1".into(), "x".into()));
+    assert_eq!((line(&mut wr), line(&mut wr)), ("$1".into(), "z".into()));
+    send(&mut b, &["CLIENT", "GETNAME"]);
+    assert_eq!(
+        (line(&mut br), line(&mut br)),
+        ("$11".into(), "abortscript".into())
+    );
+    // The WATCH made while busy holds: the key changed after it, so EXEC aborts.
+    send(&mut a, &["LPUSH", "x", "after"]);
+    assert_eq!(line(&mut ar), ":2");
+    send(&mut c, &["MULTI"]);
+    assert_eq!(line(&mut cr), "+OK");
+    send(&mut c, &["PING"]);
+    assert_eq!(line(&mut cr), "+QUEUED");
+    send(&mut c, &["EXEC"]);
+    assert_eq!(line(&mut cr), "*-1");
+}

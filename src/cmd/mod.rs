@@ -7,6 +7,7 @@ pub mod acl;
 pub mod admin;
 pub mod bitmap;
 pub mod blocking;
+pub mod busy;
 pub mod client;
 pub mod climem;
 pub mod cmdmeta;

@@ -104,6 +104,8 @@ struct ScriptHost<'x, 'a> {
 
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, argv: &[Bytes], resp: u8) -> Reply {
+        // Commands other clients may run while this script is busy (`allow-busy`).
+        super::busy::serve(self.x);
         self.rejected = true;
         self.checked_call(argv, resp)
     }

@@ -492,7 +492,7 @@ async fn run<S: Socket>(
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
-            if let Some(reply) = while_script_runs(engine, &batch[0]).await {
+            if let Some(reply) = while_script_runs(engine, &batch[0], Some((id, &mut view))).await {
                 let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &batch[0], reply);
                 if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
                     return Ok(());
@@ -501,6 +501,9 @@ async fn run<S: Socket>(
                 engine.sent(out.len());
                 sock.write_all(&out).await?;
                 out.clear();
+                if view.close {
+                    return Ok(()); // QUIT run by the busy desk
+                }
                 batch.remove(0);
                 continue;
             }
@@ -939,7 +942,7 @@ async fn answer_while_busy<S: Socket>(
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
         let mut probe = buf.clone();
         match decode(&mut probe, &limits) {
-            Ok(Some(argv)) => match while_script_runs(engine, &argv).await {
+            Ok(Some(argv)) => match while_script_runs(engine, &argv, None).await {
                 Some(reply) => {
                     let reply = busy_transaction(in_multi, fixes, &argv, reply);
                     *buf = probe;
@@ -1121,7 +1124,13 @@ fn apply_busy_fixes(st: &mut crate::cmd::State, id: u64, fixes: &[BusyFix]) {
     }
 }
 
-async fn while_script_runs(engine: &Engine, argv: &[Bytes]) -> Option<Reply> {
+/// `desk`: the registered client sending `argv` and its connection settings, for a command
+/// the busy desk runs (`cmd::busy`) once the threshold has passed.
+async fn while_script_runs(
+    engine: &Engine,
+    argv: &[Bytes],
+    desk: Option<(u64, &mut super::engine::ConnView)>,
+) -> Option<Reply> {
     let is = |i: usize, w: &str| {
         argv.get(i)
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
@@ -1143,11 +1152,38 @@ async fn while_script_runs(engine: &Engine, argv: &[Bytes]) -> Option<Reply> {
                 engine.request_stop();
                 return None;
             }
+            if let Some((id, view)) = desk {
+                if crate::cmd::busy::takes(argv) {
+                    let answer = at_busy_desk(id, argv).await?;
+                    view.resp = answer.resp;
+                    view.authenticated = answer.authenticated;
+                    view.close = answer.close;
+                    return Some(answer.reply);
+                }
+            }
             return Some(Reply::Error(crate::script::busy_error().into()));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     None
+}
+
+/// Leave `argv` at the busy desk for the running script's thread and wait for its answer;
+/// None if the script ended first without taking it (the command then runs as usual).
+async fn at_busy_desk(id: u64, argv: &[Bytes]) -> Option<crate::cmd::busy::Answer> {
+    let (ticket, mut answer) = crate::cmd::busy::submit(id, argv.to_vec());
+    loop {
+        tokio::select! {
+            a = &mut answer => return a.ok(),
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) == 0
+                    && crate::cmd::busy::withdraw(ticket)
+                {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// Wait for a parked client: served (its reply, once its record is durable), timed out
