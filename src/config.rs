@@ -176,6 +176,8 @@ pub struct Config {
     /// `user <name> <rule> ...` lines (redis.conf ACL users, created at startup; not a
     /// CONFIG GET/SET parameter, as in Redis).
     pub users: Vec<String>,
+    /// A `save` line was loaded (the next one adds its points instead of replacing).
+    pub save_given: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -345,13 +347,13 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "per-class output limits; the pubsub hard limit cuts off slow subscribers",
     ),
-    // Accepted for compatibility with clients and tools that read them; no effect yet.
     d(
         "save",
         Kind::Str,
         true,
-        "compatibility (snapshots are automatic)",
+        "save points `<seconds> <changes> ...`: a snapshot when that many writes happened in that many seconds since the last one (\"\" = none)",
     ),
+    // Accepted for compatibility with clients and tools that read them; no effect yet.
     d(
         "appendonly",
         Kind::Bool,
@@ -1151,9 +1153,27 @@ const ALIASES: &[(&str, &str)] = &[
     ("slave-priority", "replica-priority"),
 ];
 
+/// Redis's save points when no `save` line is given: after an hour if anything changed,
+/// 5 minutes if 100 keys did, 1 minute if 10000 did.
+pub const DEFAULT_SAVE: &str = "3600 1 300 100 60 10000";
+
+/// The save points of a `save` value (pairs of seconds and changes), normalized to single
+/// spaces; None unless it is pairs of non-negative integers (Redis: "Invalid save
+/// parameters").
+pub fn save_points(value: &str) -> Option<Vec<(u64, u64)>> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(2) {
+        return None;
+    }
+    words
+        .chunks(2)
+        .map(|p| Some((p[0].parse::<u64>().ok()?, p[1].parse::<u64>().ok()?)))
+        .collect()
+}
+
 fn default_extra() -> Vec<(&'static str, String)> {
     [
-        ("save", ""),
+        ("save", DEFAULT_SAVE),
         ("appendonly", "yes"),
         ("appendfilename", "appendonly.aof"),
         ("appenddirname", "appendonlydir"),
@@ -1253,6 +1273,7 @@ impl Default for Config {
             lazyfree_lazy_user_del: false,
             extra: default_extra(),
             users: Vec::new(),
+            save_given: false,
         }
     }
 }
@@ -1690,6 +1711,12 @@ impl Config {
                 .ok_or_else(|| {
                     bad("argument(s) must be one of the following: default, save, nosave, now, force")
                 })?,
+            Kind::Str if d.name == "save" => save_points(value)
+                .ok_or_else(|| bad("Invalid save parameters"))?
+                .iter()
+                .map(|(secs, changes)| format!("{secs} {changes}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             Kind::Str if d.name == "client-output-buffer-limit" => {
                 let current = self.get(d.name).unwrap_or_default();
                 output_buffer_limits(&current, value).map_err(bad)?
@@ -1785,6 +1812,19 @@ impl Config {
         let multi = MULTI_ARG.contains(&lname.as_str());
         if !multi && args.len() != 1 {
             return Err(wrong());
+        }
+        if lname == "save" {
+            // Redis's loading: the first `save` line replaces the built-in points, later
+            // ones add to it, and `save ""` clears all.
+            let given = args.join(" ");
+            let value = match self.get("save") {
+                Some(now) if self.save_given && !given.trim().is_empty() => {
+                    format!("{now} {given}")
+                }
+                _ => given,
+            };
+            self.save_given = true;
+            return self.set(name, &value, false);
         }
         self.set(name, &args.join(" "), false)
     }
@@ -2102,5 +2142,34 @@ mod tests {
         assert_eq!(c.port, 7000);
         assert_eq!(c.requirepass, "a b");
         assert!(c.apply_file_text("bogus 1\n").is_err());
+    }
+
+    /// `save` loads as Redis's does: Redis's points unless a line gives some; the first
+    /// line replaces them, later lines (file, then command line) add theirs, `save ""`
+    /// clears all; CONFIG SET replaces; anything but pairs of integers is refused.
+    #[test]
+    fn save_points_load_as_redis_loads_them() {
+        let save = |c: &Config| c.get("save").unwrap();
+        let mut c = Config::default();
+        assert_eq!(save(&c), "3600 1 300 100 60 10000");
+        c.apply_file_text("save 900 1\n").unwrap();
+        assert_eq!(save(&c), "900 1");
+        c.set_args("save", &["100".into(), "100".into()]).unwrap();
+        assert_eq!(save(&c), "900 1 100 100");
+        c.set_args("save", &["".into()]).unwrap();
+        assert_eq!(save(&c), "");
+        c.apply_file_text("save 60   5\n").unwrap();
+        assert_eq!(save(&c), "60 5");
+        c.set("save", "10 1 20 2", true).unwrap();
+        assert_eq!(save(&c), "10 1 20 2");
+        for bad in ["10", "a 1", "10 -1", "1 2 3"] {
+            let e = c.set("save", bad, true).unwrap_err();
+            assert!(
+                e.reason().contains("Invalid save parameters"),
+                "{bad}: {e:?}"
+            );
+        }
+        assert_eq!(save(&c), "10 1 20 2", "a refused value changes nothing");
+        assert_eq!(save_points("10 1 20 2"), Some(vec![(10, 1), (20, 2)]));
     }
 }

@@ -608,6 +608,44 @@ fn the_log_growing_past_the_thresholds_starts_a_snapshot() {
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
 }
 
+/// Save points as Redis's (`save <seconds> <changes> ...`): a snapshot once that many
+/// changes are older than that many seconds, counted from the last save (LASTSAVE moves,
+/// `rdb_changes_since_last_save` goes back to 0); FLUSHALL with save points saves at once;
+/// after a restart the replayed writes count as saved.
+#[test]
+fn save_points_take_snapshots_as_redis_does() {
+    let s = TestServer::start(&[("save", "1 2")]);
+    let mut c = s.raw();
+    let changes = |c: &mut RawClient| info_field(c, "rdb_changes_since_last_save");
+    c.cmd(&["SET", "a", "1"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(changes(&mut c), "1", "one change: no save point is due");
+    assert_eq!(info_field(&mut c, "strata_snapshots_installed"), "0");
+    c.cmd(&["SET", "b", "2"]);
+    wait_installed(&mut c, 1);
+    assert_eq!(changes(&mut c), "0");
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "0");
+    c.cmd(&["SET", "c", "3"]);
+    assert_eq!(changes(&mut c), "1");
+    assert_eq!(c.cmd(&["FLUSHALL"]), V::Simple("OK".into()));
+    assert_eq!(changes(&mut c), "0", "FLUSHALL saved");
+    assert_eq!(info_field(&mut c, "strata_snapshots_installed"), "2");
+    c.cmd(&["SET", "d", "4"]);
+    // No save points: nothing is saved, however old the changes.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "save", ""]),
+        V::Simple("OK".into())
+    );
+    c.cmd(&["SET", "e", "5"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(changes(&mut c), "2");
+    assert_eq!(info_field(&mut c, "strata_snapshots_installed"), "2");
+    let s = s.restart(&[("save", "1 2")]);
+    let mut c = s.raw();
+    assert_eq!(changes(&mut c), "0", "replayed writes count as saved");
+    assert_eq!(c.cmd(&["DBSIZE"]), V::Int(2));
+}
+
 /// `strata dump --format snapshot` exports a data directory as one snapshot file, and
 /// `strata restore` imports it into a new directory as that directory's snapshot: the
 /// server started there serves the same keyspace (every type, TTLs, other dbs).

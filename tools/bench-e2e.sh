@@ -67,7 +67,7 @@ echo "|---|---|---|---|---|---|"
 for pol in $POLICIES; do
     sp=$(free_port); rp=$(free_port)
     mkdir -p "$WORK/s-$pol" "$WORK/r-$pol"
-    "$STRATA" server --port "$sp" --dir "$WORK/s-$pol" --appendfsync "$pol" --loglevel warning &
+    "$STRATA" server --port "$sp" --dir "$WORK/s-$pol" --appendfsync "$pol" --save "" --loglevel warning &
     PIDS+=($!)
     redis-server --port "$rp" --dir "$WORK/r-$pol" --appendonly yes --appendfsync "$pol" --save '' --daemonize no --loglevel warning >/dev/null &
     PIDS+=($!)

@@ -45,7 +45,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) print "-"; else printf "%.
 mb() { awk -v a="$1" 'BEGIN{printf "%.1f", a/1048576}'; }
 
 sp=$(free_port); rp=$(free_port)
-"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning \
+"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --save "" --loglevel warning \
     --maxmemory 100mb --maxmemory-policy allkeys-lru --enable-debug-command local & PIDS+=($!)
 redis-server --port "$rp" --dir "$WORK" --appendonly yes --appendfsync always --save '' \
     --loglevel warning --maxmemory 100mb --maxmemory-policy allkeys-lru \

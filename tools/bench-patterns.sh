@@ -42,7 +42,7 @@ wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && 
 
 sp=$(free_port); rp=$(free_port)
 mkdir -p "$WORK/s" "$WORK/r"
-"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning &
+"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --save "" --loglevel warning &
 PIDS+=($!)
 redis-server --port "$rp" --dir "$WORK/r" --appendonly yes --appendfsync always --save '' \
     --daemonize no --loglevel warning >/dev/null &

@@ -79,7 +79,8 @@ def info(port, section):
 def start(kind, port, d, extra=()):
     if kind == "strata":
         args = [STRATA, "server", "--port", str(port), "--dir", d, "--appendfsync", "always",
-                "--loglevel", "warning", "--auto-aof-rewrite-percentage", "0", *extra]
+                "--loglevel", "warning", "--auto-aof-rewrite-percentage", "0", "--save", "",
+                *extra]
     else:
         args = ["redis-server", "--port", str(port), "--dir", d, "--appendfsync", "always",
                 "--save", "", "--daemonize", "no", "--loglevel", "warning", *extra]

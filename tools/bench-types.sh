@@ -25,7 +25,7 @@ wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && 
 rps() { awk -F'","' -v pat="${1:-}" '(NR>1 || !/rps/) && (pat == "" || index(toupper($1), pat)) {gsub(/"/,"",$2); print $2; exit}'; }
 
 sp=$(free_port); rp=$(free_port)
-"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --loglevel warning & PIDS+=($!)
+"$STRATA" server --port "$sp" --dir "$WORK/s" --appendfsync always --save "" --loglevel warning & PIDS+=($!)
 redis-server --port "$rp" --dir "$WORK" --appendonly yes --appendfsync always --save '' --loglevel warning >/dev/null & PIDS+=($!)
 wait_port "$sp"; wait_port "$rp"
 

@@ -107,7 +107,7 @@ def main():
                                        "--appendfsync", "no", "--loglevel", "warning",
                                        # No automatic snapshot mid-measurement: its copies of
                                        # entries written meanwhile would count as data.
-                                       "--auto-aof-rewrite-percentage", "0"]))
+                                       "--auto-aof-rewrite-percentage", "0", "--save", ""]))
         procs.append(subprocess.Popen(["redis-server", "--port", str(rp), "--save", "", "--appendonly", "no",
                                        "--dir", work], stdout=subprocess.DEVNULL))
         wait(sp); wait(rp)

@@ -679,6 +679,21 @@ fn flushall(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         // Redis propagates a FLUSHALL of an empty dataset too (forceCommandPropagation).
         x.journal(a.to_vec());
     }
+    let save_points = x.st.config.get("save").is_some_and(|v| !v.is_empty());
+    let alone = x.depth <= 1 && !x.in_exec && !x.in_script;
+    if save_points && alone && x.caller != super::exec::Caller::Replay {
+        // With save points, Redis saves the emptied dataset at once (the changes since
+        // the last save are then none). Not inside EXEC or a script: the snapshot would
+        // hold half of a unit the log has not recorded yet (a crash then would keep half
+        // of it). Not while a snapshot runs: it finishes on the flushed tables, and a
+        // later one saves this.
+        if x.env
+            .snapshot(x.st, super::exec::SnapshotRequest::Save)
+            .is_ok()
+        {
+            x.st.dirty = 0;
+        }
+    }
     Ok(Reply::ok())
 }
 

@@ -388,10 +388,13 @@ pub fn replay_units(
     st: &mut State,
     units: &[(u64, i64, Vec<JournalEntry>)],
 ) -> Result<(), (u64, String)> {
+    // Replayed writes are not changes since the last save (Redis starts with dirty 0).
+    let dirty = st.dirty;
     for (lsn, ts, cmds) in units {
         let mut x = Exec::new(st, &NoEnv, 0, *ts, Caller::Replay);
         dispatch::replay(&mut x, cmds).map_err(|e| (*lsn, e))?;
     }
+    st.dirty = dirty;
     Ok(())
 }
 
@@ -1494,13 +1497,39 @@ impl Engine {
             .get("auto-aof-rewrite-min-size")
             .and_then(|v| v.parse().ok())
             .unwrap_or(64 << 20);
+        let (running, base, retry_ok) = {
+            let s = self.snap.lock();
+            // After a failed snapshot, save points try again only 5 s later (Redis's
+            // CONFIG_BGSAVE_RETRY_DELAY).
+            let retry_ok = s.last_error.is_none()
+                || s.failed_at
+                    .is_none_or(|t| t.elapsed() > Duration::from_secs(5));
+            (
+                s.running.is_some() || s.auto_backoff(),
+                s.file_bytes,
+                retry_ok,
+            )
+        };
+        if !running && retry_ok {
+            // Save points (`save <seconds> <changes> ...`), as Redis's serverCron checks them.
+            // (At startup the data counts as saved, as in Redis.)
+            let since = clock::now_ms() / 1000 - st.lastsave.max(st.start_ms / 1000);
+            let points = crate::config::save_points(&st.config.get("save").unwrap_or_default());
+            let due = points
+                .unwrap_or_default()
+                .into_iter()
+                .find(|&(secs, changes)| {
+                    st.dirty >= changes && since > i64::try_from(secs).unwrap_or(i64::MAX)
+                });
+            if let Some((secs, changes)) = due {
+                tracing::info!("{changes} changes in {secs} seconds. Saving...");
+                let _ = self.start_background(&mut st);
+                return;
+            }
+        }
         if pct == 0 {
             return;
         }
-        let (running, base) = {
-            let s = self.snap.lock();
-            (s.running.is_some() || s.auto_backoff(), s.file_bytes)
-        };
         let log_bytes = self.log.stats().current_size;
         if !running && log_bytes >= min && log_bytes.saturating_mul(100) >= base.saturating_mul(pct)
         {
