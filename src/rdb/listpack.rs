@@ -73,16 +73,36 @@ pub fn decode(blob: &[u8]) -> Result<Vec<Item<'_>>, RdbError> {
         }
         let (item, hdr, data) = entry(blob, p)?;
         let l = hdr + data;
-        p += l + backlen_size(l);
-        if p > blob.len() {
-            return Err(bad("entry past the end"));
+        let (back, n) = backlen_bytes(l);
+        // (Redis's deep integrity check: a back length that does not match its entry
+        // would send a backwards walk elsewhere.)
+        if blob.get(p + l..p + l + n) != Some(&back[..n]) {
+            return Err(bad("entry back length does not match the entry"));
         }
+        p += l + n;
         items.push(item);
     }
     if count != u16::MAX && usize::from(count) != items.len() {
         return Err(bad("element count does not match"));
     }
     Ok(items)
+}
+
+/// The back length of an entry of `l` bytes as written after it (and how many bytes): 7
+/// bits per byte, most significant first; every byte but the first written (the most
+/// significant) has the continuation bit set.
+fn backlen_bytes(l: usize) -> ([u8; 5], usize) {
+    let n = backlen_size(l);
+    let mut out = [0u8; 5];
+    for (k, i) in (0..n).rev().enumerate() {
+        #[expect(clippy::cast_possible_truncation, reason = "7 bits")]
+        let mut b = ((l >> (7 * i)) & 0x7f) as u8;
+        if i != n - 1 {
+            b |= 0x80;
+        }
+        out[k] = b;
+    }
+    (out, n)
 }
 
 /// The entry at `p`: (item, encoding header size, data size).
@@ -222,18 +242,8 @@ impl Builder {
     }
 
     fn finish_entry(&mut self, start: usize) {
-        let l = self.buf.len() - start;
-        // Back length: 7 bits per byte, most significant first; every byte but the first
-        // written (the most significant) has the continuation bit set.
-        let n = backlen_size(l);
-        for i in (0..n).rev() {
-            #[expect(clippy::cast_possible_truncation, reason = "7 bits")]
-            let mut b = ((l >> (7 * i)) & 0x7f) as u8;
-            if i != n - 1 {
-                b |= 0x80;
-            }
-            self.buf.push(b);
-        }
+        let (b, n) = backlen_bytes(self.buf.len() - start);
+        self.buf.extend_from_slice(&b[..n]);
         self.count += 1;
     }
 
@@ -328,6 +338,20 @@ mod tests {
             let mut d = blob.clone();
             d[i] ^= 0xff;
             let _ = decode(&d); // never panics
+        }
+        // A wrong back length (here the first entry's: header, 6 bytes, back length 6).
+        let mut d = blob.clone();
+        assert_eq!(d[6 + 6], 6);
+        d[6 + 6] = 0xf7;
+        assert!(decode(&d).is_err());
+        // Back lengths of every size class are written as Redis writes them.
+        for (l, want) in [
+            (5, &[5u8][..]),
+            (200, &[1, 0x80 | 72][..]),
+            (20_000, &[1, 0x80 | 28, 0x80 | 32][..]),
+        ] {
+            let (b, n) = backlen_bytes(l);
+            assert_eq!(&b[..n], want, "{l}");
         }
     }
 }

@@ -249,8 +249,13 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 .and_then(Item::as_i64)
                 .ok_or_else(|| bad(format!("stream node: missing {what}")))
         };
-        let _count = int("count")?;
-        let _deleted = int("deleted count")?;
+        let count = int("count")?;
+        let deleted = int("deleted count")?;
+        // Every entry the node holds, live or deleted (Redis's deep integrity check).
+        let in_node = count
+            .checked_add(deleted)
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| bad("stream node: bad entry counts"))?;
         let nmaster = usize::try_from(int("master field count")?)
             .map_err(|_| bad("stream node: negative field count"))?;
         if nmaster > items.len() {
@@ -274,7 +279,7 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
         if get_int(&mut p)? != 0 {
             return Err(bad("stream node: master entry not terminated"));
         }
-        while p < rest.len() {
+        for _ in 0..in_node {
             let flags = get_int(&mut p)?;
             #[expect(clippy::cast_sign_loss, reason = "wrapping ID arithmetic, as Redis")]
             let id = StreamId::new(
@@ -282,11 +287,14 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 master.seq.wrapping_add(get_int(&mut p)? as u64),
             );
             let mut fields: Vec<Box<[u8]>> = Vec::new();
-            if flags & FLAG_SAMEFIELDS != 0 {
+            // lp-count: the entry's own elements (flags and the two ID parts, the values,
+            // and unless it shares the master fields, their count and names).
+            let elements = if flags & FLAG_SAMEFIELDS != 0 {
                 for f in &master_fields {
                     fields.push(f.clone().into_boxed_slice());
                     fields.push(get(&mut p)?.to_vec().into_boxed_slice());
                 }
+                master_fields.len() + 3
             } else {
                 let n = usize::try_from(get_int(&mut p)?)
                     .map_err(|_| bad("stream node: negative field count"))?;
@@ -296,12 +304,18 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 for _ in 0..n * 2 {
                     fields.push(get(&mut p)?.to_vec().into_boxed_slice());
                 }
+                2 * n + 4
+            };
+            if usize::try_from(get_int(&mut p)?).ok() != Some(elements) {
+                return Err(bad("stream node: entry's lp-count does not match it"));
             }
-            let _lp_count = get_int(&mut p)?;
             if entries.last().is_some_and(|(last, _, _)| *last >= id) {
                 return Err(bad("stream entries out of order"));
             }
             entries.push((id, fields.into_boxed_slice(), flags & FLAG_DELETED != 0));
+        }
+        if p != rest.len() {
+            return Err(bad("stream node: more entries than its counts"));
         }
     }
     let mut s = Stream::new();
@@ -881,6 +895,50 @@ mod tests {
             (x.last_id, x.entries_added, g.entries_read),
             (StreamId::new(5, 0), 3, 3)
         );
+    }
+
+    /// A stream node whose entry's lp-count disagrees with the entry (a payload from Redis's
+    /// corrupt-dump fuzzer findings) is refused, as Redis's deep integrity check refuses it;
+    /// so is the same payload with its node's entry count raised past its entries.
+    #[test]
+    fn a_stream_node_that_does_not_add_up_is_refused() {
+        let hex = "0F01100000017 3DEDF7D9B00000000000000004042420000001800030100010201846974656D05857661                   6C7565060001020100010001010100015601020122010001010182 5F310305010201 2C0100010101                   0201050 1FF0381000001 73DEDF7DC700010 76D7967726F757081000001 73DEDF7D9B0001000001                   73DEDF7D9B0000000000000000F97DDFDE7301000001010541 6C696365EB7DDFDE730100000100                   0001 73DEDF7D9B00000000000000000900B2A8A75F1B6172D5";
+        let hex: String = hex.chars().filter(char::is_ascii_hexdigit).collect();
+        let p: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert!(matches!(
+            restore_checked(&p, &lim(), false),
+            Err(PayloadError::BadData(_))
+        ));
+        // One node of one entry (master entry: count, deleted, one field `f`, 0; the entry:
+        // same fields, ID 1-0 as the master's, value `v`, lp-count 4): accepted as built;
+        // refused with a wrong lp-count, or counts claiming more or fewer entries.
+        let node = |count: i64, deleted: i64, lp_count: i64| {
+            let mut b = listpack::Builder::new();
+            for i in [count, deleted, 1] {
+                b.push_int(i);
+            }
+            b.push(b"f");
+            for i in [0, FLAG_SAMEFIELDS, 0, 0] {
+                b.push_int(i);
+            }
+            b.push(b"v");
+            b.push_int(lp_count);
+            let mut body = Vec::new();
+            put_len(&mut body, 1); // nodes
+            put_string(&mut body, &id_be(StreamId::new(1, 0)));
+            put_string(&mut body, &b.finish());
+            for n in [1, 1, 0, 0] {
+                put_len(&mut body, n); // length, last id, groups
+            }
+            decode(t::STREAM_LISTPACKS, &mut Reader::new(&body), &lim())
+        };
+        assert!(node(1, 0, 4).is_ok());
+        assert!(node(1, 0, 5).is_err(), "lp-count");
+        assert!(node(2, 0, 4).is_err(), "an entry missing");
+        assert!(node(0, 0, 4).is_err(), "an entry more than counted");
     }
 
     #[test]
