@@ -658,28 +658,36 @@ impl Tree {
         acc
     }
 
-    /// Visit ranks `lo..hi` in order.
-    fn walk<'a>(
-        &'a self,
-        t: u32,
-        base: usize,
-        lo: usize,
-        hi: usize,
-        f: &mut impl FnMut(&'a [u8], f64),
-    ) {
-        if t == NIL || base >= hi {
-            return;
+    /// Visit ranks `lo..hi` in order: down to rank `lo` once, stacking the nodes still to
+    /// visit after their left side, then an in-order walk from there (no recursion: a
+    /// range reply visits each node with a push and a pop).
+    fn walk<'a>(&'a self, lo: usize, hi: usize, f: &mut impl FnMut(&'a [u8], f64)) {
+        // (node, its rank)
+        let mut stack: Vec<(u32, usize)> = Vec::with_capacity(64);
+        let (mut t, mut base) = (self.root, 0);
+        while t != NIL {
+            let n = &self.nodes[t];
+            let me = base + idx(n.lsize);
+            if lo <= me {
+                stack.push((t, me));
+                t = n.left;
+            } else {
+                base = me + 1;
+                t = n.right;
+            }
         }
-        let n = &self.nodes[t];
-        let me = base + idx(n.lsize);
-        if lo < me {
-            self.walk(n.left, base, lo, hi, f);
-        }
-        if lo <= me && me < hi {
+        while let Some((t, me)) = stack.pop() {
+            if me >= hi {
+                break;
+            }
+            let n = &self.nodes[t];
             f(&n.member, n.score);
-        }
-        if hi > me + 1 {
-            self.walk(n.right, me + 1, lo, hi, f);
+            let (mut c, base) = (n.right, me + 1);
+            while c != NIL {
+                let m = &self.nodes[c];
+                stack.push((c, base + idx(m.lsize)));
+                c = m.left;
+            }
         }
     }
 }
@@ -980,13 +988,12 @@ impl ZSet {
             Enc::Big(b) => {
                 if rev {
                     let mut tmp: Vec<(&[u8], f64)> = Vec::with_capacity(hi - lo);
-                    b.tree
-                        .walk(b.tree.root, 0, lo, hi, &mut |m, s| tmp.push((m, s)));
+                    b.tree.walk(lo, hi, &mut |m, s| tmp.push((m, s)));
                     for (m, s) in tmp.into_iter().rev() {
                         f(m, s);
                     }
                 } else {
-                    b.tree.walk(b.tree.root, 0, lo, hi, &mut |m, s| f(m, s));
+                    b.tree.walk(lo, hi, &mut |m, s| f(m, s));
                 }
             }
         }

@@ -96,6 +96,33 @@ fn put_bulk(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The elements of `b` as bulk strings (`nil` for a nil one), appended to `out` after one
+/// reservation, each short header in one piece: a range reply of many short members
+/// (ZRANGE, LRANGE) costs each element three appends that never reallocate.
+fn put_bulks(out: &mut Vec<u8>, b: &crate::resp::reply::Bulks, nil: &[u8]) {
+    // At most 25 bytes besides the element: "$", 20 digits, CRLF, and the closing CRLF.
+    out.reserve(b.bytes() + 25 * b.len());
+    for e in b.iter() {
+        let Some(e) = e else {
+            out.extend_from_slice(nil);
+            continue;
+        };
+        let n = e.len();
+        if n < 10 {
+            #[expect(clippy::cast_possible_truncation, reason = "n < 10")]
+            out.extend_from_slice(&[b'$', b'0' + n as u8, b'\r', b'\n']);
+        } else if n < 100 {
+            #[expect(clippy::cast_possible_truncation, reason = "n < 100")]
+            let n = n as u8;
+            out.extend_from_slice(&[b'$', b'0' + n / 10, b'0' + n % 10, b'\r', b'\n']);
+        } else {
+            put_len(out, b'$', n);
+        }
+        out.extend_from_slice(e);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Append the encoding of a push of bulk strings (`Reply::Push` of `Reply::Bulk`s: a pub/sub
 /// message) for protocol version `proto`, straight from the strings.
 pub fn push_of_bulks(items: &[&[u8]], proto: u8, out: &mut Vec<u8>) {
@@ -136,12 +163,7 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut Vec<u8>) {
         }
         Reply::Bulks(b) => {
             put_len(out, b'*', b.len());
-            for e in b.iter() {
-                match e {
-                    Some(e) => put_bulk(out, e),
-                    None => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
-                }
-            }
+            put_bulks(out, b, if resp3 { b"_\r\n" } else { b"$-1\r\n" });
         }
         Reply::Many(items) => {
             for r in items {
@@ -265,6 +287,28 @@ mod tests {
             "=6\r\ntxt:hi\r\n"
         );
         assert_eq!(enc(&Reply::Push(vec![]), 3), ">0\r\n");
+    }
+
+    /// `Bulks` encode exactly as the same elements as separate bulk strings, whatever the
+    /// length class of each (one and two digits, longer) and with nils, in both protocols.
+    #[test]
+    fn bulks_encode_as_separate_bulk_strings() {
+        let mut b = crate::resp::reply::Bulks::with_capacity(0, 0);
+        for n in [0, 1, 9, 10, 42, 99, 100, 1000, 100_000] {
+            b.push(&vec![b'x'; n]);
+            if n == 10 {
+                b.push_nil();
+            }
+        }
+        b.push(b"a\r\nb");
+        for p in [2, 3] {
+            assert_eq!(
+                enc(&Reply::Bulks(b.clone()), p),
+                enc(&b.to_array(), p),
+                "RESP{p}"
+            );
+        }
+        assert_eq!(enc(&Reply::Bulks(Default::default()), 2), "*0\r\n");
     }
 
     #[test]

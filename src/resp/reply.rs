@@ -123,6 +123,18 @@ impl Bulks {
         self.ends.push(NIL);
     }
 
+    /// About the bytes of the elements' encoding: each element's bytes plus 8 for its
+    /// header and CRLF (enough below 1000 bytes), 5 for a nil.
+    pub fn weight(&self) -> usize {
+        let nils = self.ends.iter().filter(|&&e| e == NIL).count();
+        self.buf.len() + 8 * (self.ends.len() - nils) + 5 * nils
+    }
+
+    /// Bytes of the elements together.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Elements pushed so far.
     pub fn len(&self) -> usize {
         self.ends.len()

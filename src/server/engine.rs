@@ -81,7 +81,7 @@ fn reply_weight(r: &Reply) -> usize {
             .iter()
             .map(|(k, v)| reply_weight(k) + reply_weight(v))
             .sum::<usize>(),
-        Reply::Bulks(b) => b.iter().map(|e| e.map_or(5, |e| e.len() + 8)).sum(),
+        Reply::Bulks(b) => b.weight(),
         Reply::Simple(t) | Reply::Error(t) | Reply::DoubleText(t) | Reply::BigNumber(t) => {
             t.len() + 3
         }
