@@ -22,6 +22,22 @@ fn line(r: &mut BufReader<TcpStream>) -> String {
     l.trim_end().to_string()
 }
 
+/// PING through `s` until the running script has passed busy-reply-threshold (-BUSY);
+/// PONG until then.
+fn wait_busy(s: &mut TcpStream, r: &mut BufReader<TcpStream>) {
+    let t0 = Instant::now();
+    loop {
+        send(s, &["PING"]);
+        let reply = line(r);
+        if reply.starts_with("-BUSY") {
+            return;
+        }
+        assert_eq!(reply, "+PONG");
+        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn connect(port: u16) -> (TcpStream, BufReader<TcpStream>) {
     let s = common::tcp(port);
     let r = BufReader::new(s.try_clone().expect("clone"));
@@ -44,17 +60,7 @@ fn script_kill_and_busy_with_the_default_io_threads() {
     );
     // A client connected before the script: PONG until the script has run past the
     // threshold, then -BUSY.
-    let t0 = Instant::now();
-    loop {
-        send(&mut b, &["PING"]);
-        let r = line(&mut br);
-        if r.starts_with("-BUSY") {
-            break;
-        }
-        assert_eq!(r, "+PONG");
-        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_busy(&mut b, &mut br);
     // And one that connects while it runs (not registered until the script ends).
     let (mut c, mut cr) = connect(port);
     send(&mut c, &["GET", "x"]);
@@ -107,17 +113,7 @@ fn function_replaced_by_a_slow_one_is_still_killable() {
     assert_eq!(line(&mut br), "$4");
     line(&mut br);
     send(&mut a, &["FCALL", "test", "0"]);
-    let t0 = Instant::now();
-    loop {
-        send(&mut b, &["PING"]);
-        let r = line(&mut br);
-        if r.starts_with("-BUSY") {
-            break;
-        }
-        assert_eq!(r, "+PONG");
-        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_busy(&mut b, &mut br);
     send(&mut b, &["FUNCTION", "KILL"]);
     assert_eq!(line(&mut br), "+OK");
     let killed = line(&mut ar);
@@ -143,16 +139,7 @@ fn a_script_that_pcalls_around_the_kill_still_dies() {
             "0",
         ],
     );
-    let t0 = Instant::now();
-    loop {
-        send(&mut b, &["PING"]);
-        let r = line(&mut br);
-        if r.starts_with("-BUSY") {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_busy(&mut b, &mut br);
     send(&mut b, &["SCRIPT", "KILL"]);
     assert_eq!(line(&mut br), "+OK");
     let killed = line(&mut ar);
@@ -321,16 +308,7 @@ fn allow_busy_commands_run_while_a_script_is_busy() {
             "x",
         ],
     );
-    let t0 = Instant::now();
-    loop {
-        send(&mut b, &["PING"]);
-        let r = line(&mut br);
-        if r.starts_with("-BUSY") {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(15), "never busy");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_busy(&mut b, &mut br);
     // Not allowed while busy: still -BUSY.
     send(&mut c, &["GET", "x"]);
     assert!(line(&mut cr).starts_with("-BUSY"));

@@ -837,6 +837,26 @@ mod tests {
         (vfs, dir, log, st)
     }
 
+    /// Run `job`'s walk to its end (the file taking what is lent after each slice), finish
+    /// it, and check the file holds `before`, item for item (`what` names the case).
+    fn finish_walk(
+        mut job: Job,
+        st: &mut State,
+        log: &Log,
+        vfs: &dyn Vfs,
+        dir: &std::path::Path,
+        before: &Dump,
+        what: &str,
+    ) {
+        while !job.step(st, Some(Duration::ZERO), true).unwrap().done {
+            job.flush().unwrap();
+        }
+        let (info, _, _) = job.finish(log, vfs).unwrap();
+        assert_eq!(info.items, before.len() as u64, "{what}");
+        let got = written(vfs, dir, st);
+        assert!(got == *before, "{what}: {}", diff(before, &got));
+    }
+
     fn limits(c: &Config) -> BuildLimits {
         crate::server::engine::build_limits(c)
     }
@@ -1043,13 +1063,15 @@ mod tests {
                 assert_eq!(encoded, u64::from(then == WriterFirst), "{then:?}");
             }
             // (The file takes what is lent at `flush`; the walk ends after that.)
-            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
-                job.flush().unwrap();
-            }
-            let (info, _, _) = job.finish(&log, &*vfs).unwrap();
-            assert_eq!(info.items, 3001, "{then:?}");
-            let got = written(&*vfs, &dir, &st);
-            assert!(got == before, "{then:?}: {}", diff(&before, &got));
+            finish_walk(
+                job,
+                &mut st,
+                &log,
+                &*vfs,
+                &dir,
+                &before,
+                &format!("{then:?}"),
+            );
             let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
             let want = match then {
                 Deleted | DeletedBeforeTheWalk => None,
@@ -1098,13 +1120,7 @@ mod tests {
             (0, 0),
             "no copy, no encoding"
         );
-        while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
-            job.flush().unwrap();
-        }
-        let (info, _, _) = job.finish(&log, &*vfs).unwrap();
-        assert_eq!(info.items, 3001);
-        let got = written(&*vfs, &dir, &st);
-        assert!(got == before, "{}", diff(&before, &got));
+        finish_walk(job, &mut st, &log, &*vfs, &dir, &before, "");
         let live = st.ks.dbs[0].get(b"big").map(|e| e.value.element_count());
         assert_eq!(live, Some(2 * crate::db::LARGE_ELEMENTS));
     }
@@ -1142,13 +1158,7 @@ mod tests {
                 run(&mut st, 0, "SETRANGE big 0 changed");
                 assert_eq!(bytes(&st), (at, false), "changed in place, not copied");
             }
-            while !job.step(&mut st, Some(Duration::ZERO), true).unwrap().done {
-                job.flush().unwrap();
-            }
-            let (info, _, _) = job.finish(&log, &*vfs).unwrap();
-            assert_eq!(info.items, 3001);
-            let got = written(&*vfs, &dir, &st);
-            assert!(got == before, "{}", diff(&before, &got));
+            finish_walk(job, &mut st, &log, &*vfs, &dir, &before, "");
             let live = st.ks.dbs[0].get(b"big").unwrap().value.element_count();
             assert_eq!(live, if overwrite { 7 } else { big.len() });
         }
