@@ -563,6 +563,7 @@ pub fn load_keyspace(
         databases,
         limits,
         now_ms,
+        &mut |_, _| {},
     )
 }
 
@@ -578,11 +579,37 @@ pub fn load_snapshot_file(
     limits: &super::snapshot_codec::BuildLimits,
     now_ms: i64,
 ) -> Result<LoadedSnapshot, StorageError> {
+    load_snapshot_file_observed(
+        vfs,
+        path,
+        expect_lsn,
+        databases,
+        limits,
+        now_ms,
+        &mut |_, _| {},
+    )
+}
+
+/// `load_snapshot_file`, calling `observe(offset, keys)` after each block is decoded: the
+/// file offset that block started at and the keys loaded so far (startup recovery reports
+/// its progress and applies `key-load-delay` with it).
+pub fn load_snapshot_file_observed(
+    vfs: &dyn Vfs,
+    path: &Path,
+    expect_lsn: Option<u64>,
+    databases: usize,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+    observe: &mut dyn FnMut(u64, usize),
+) -> Result<LoadedSnapshot, StorageError> {
     let (len, mut src) = open_sized(vfs, path)?;
-    load_from(&mut src, len, path, expect_lsn, databases, limits, now_ms)
+    load_from(
+        &mut src, len, path, expect_lsn, databases, limits, now_ms, observe,
+    )
 }
 
 /// Validate and decode a snapshot read from `src` (`len` bytes), block by block.
+#[allow(clippy::too_many_arguments)]
 fn load_from(
     src: &mut dyn std::io::Read,
     len: u64,
@@ -591,6 +618,7 @@ fn load_from(
     databases: usize,
     limits: &super::snapshot_codec::BuildLimits,
     now_ms: i64,
+    observe: &mut dyn FnMut(u64, usize),
 ) -> Result<LoadedSnapshot, StorageError> {
     let mut ks = crate::db::Keyspace::new(databases);
     let mut decoder = super::snapshot_codec::StreamDecoder::default();
@@ -608,7 +636,9 @@ fn load_from(
         raw_at += raw.len() as u64;
         decoder
             .feed(raw, &mut ks, limits, now_ms)
-            .map_err(|e| item_error(&block_offsets, e))
+            .map_err(|e| item_error(&block_offsets, e))?;
+        observe(at, ks.total_keys());
+        Ok(())
     })?;
     let decoded = decoder
         .finish(&mut ks, limits, now_ms)
