@@ -29,13 +29,17 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
         .expect("spawn strata")
 }
 
+/// A connection once the server has loaded its data: it listens at once and answers
+/// -LOADING (PING included, as Redis) until then.
 fn wait_ready(port: u16) -> redis::Connection {
     let t0 = Instant::now();
     loop {
-        if let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .and_then(|c| c.get_connection())
         {
-            return c;
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return c;
+            }
         }
         assert!(
             t0.elapsed() < Duration::from_secs(20),

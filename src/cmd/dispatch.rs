@@ -68,6 +68,9 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         if let Some(e) = super::repl::refusal(x, spec, argv) {
             return Err(e);
         }
+        if x.env.loading() && refused_while_loading(x, spec, argv) {
+            return Err(CmdError::Raw(super::error::LOADING.into()));
+        }
     }
     // A script let run on a stale replica (allow-stale) may call only `stale` commands
     // (Redis's scriptVerifyAllowStale).
@@ -81,6 +84,31 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         ));
     }
     Ok(())
+}
+
+/// While the dataset loads, Redis runs only commands flagged `loading` (and an EXEC only
+/// if every command it queued is). strata also refuses the DEBUG subcommands that change
+/// the dataset (POPULATE, RELOAD, LOADAOF): what loads replaces the keyspace, and nothing
+/// may reach the log before it has.
+fn refused_while_loading(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> bool {
+    if !spec.flags.contains(Flags::LOADING) {
+        return true;
+    }
+    match spec.full_name.as_str() {
+        "exec" => x.client().multi.as_ref().is_some_and(|q| {
+            q.iter().any(|a| {
+                COMMANDS
+                    .lookup(a)
+                    .is_ok_and(|s| !s.flags.contains(Flags::LOADING))
+            })
+        }),
+        "debug" => argv.get(1).is_some_and(|sub| {
+            ["populate", "reload", "loadaof"]
+                .iter()
+                .any(|w| sub.eq_ignore_ascii_case(w.as_bytes()))
+        }),
+        _ => false,
+    }
 }
 
 /// Execute one command and return its reply. Never panics on user input.

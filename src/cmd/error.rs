@@ -4,6 +4,9 @@
 use crate::db::strnum::DomainError;
 use crate::resp::Reply;
 
+/// Redis's reply to a command refused while the dataset is loading (startup recovery).
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
 /// An error reply. Never closes the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CmdError {

@@ -107,6 +107,11 @@ pub trait Env {
     }
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
+    /// Startup recovery is still loading the dataset: commands without Redis's `loading`
+    /// flag are refused with -LOADING.
+    fn loading(&self) -> bool {
+        false
+    }
     /// Wait until everything applied so far is durable, then read every committed unit after
     /// the snapshot (if any) back from disk: `(ts_ms, [(db, argv)])` in order. DEBUG RELOAD.
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String>;

@@ -96,6 +96,10 @@ fn config_get(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     ))
 }
 
+/// Directives CONFIG SET refuses with -LOADING while the dataset loads (Redis 7.0's
+/// `DENY_LOADING_CONFIG` ones).
+const DENY_LOADING: &[&str] = &["dir", "appendonly", "repl-diskless-load"];
+
 /// True if `name` can be changed at runtime (probed on a scratch copy with its own value).
 fn is_immutable(cfg: &Config, name: &str) -> bool {
     let mut probe = cfg.clone();
@@ -130,12 +134,16 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         if is_immutable(&x.st.config, name) {
             return Err(failed(name, "can't set immutable config"));
         }
-        // Redis's protected configs (`dir` is refused always: the data directory is
-        // fixed while the server runs).
-        if name.eq_ignore_ascii_case("dbfilename")
+        // Redis's protected configs (`dir` is refused always, below: the data directory
+        // is fixed while the server runs).
+        if (name.eq_ignore_ascii_case("dbfilename") || name.eq_ignore_ascii_case("dir"))
             && !super::dispatch::protected_action_allowed(x, "enable-protected-configs")
         {
             return Err(failed(name, "can't set protected config"));
+        }
+        // Redis's DENY_LOADING_CONFIG directives: refused while the dataset loads.
+        if x.env.loading() && DENY_LOADING.iter().any(|d| name.eq_ignore_ascii_case(d)) {
+            return Err(CmdError::Raw(super::error::LOADING.into()));
         }
         if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(failed(name, "duplicate parameter"));

@@ -2,11 +2,13 @@
 //! `.await`) and the log. `execute` runs a command under the lock, appends its journal as
 //! one record (so log order == apply order) and returns the LSN the reply must wait for:
 //! under `appendfsync always` every record applied before the command ran, reads included.
-//! Also startup recovery (replay), the failure latch's keyspace rebuild, the active expire
-//! cycle, and the `Env` services commands reach (INFO persistence, DEBUG RELOAD, SHUTDOWN).
+//! Also startup recovery (snapshot load and replay, run while the server already serves:
+//! `open_serving` then `recover`, with the engine `loading` meanwhile), the failure
+//! latch's keyspace rebuild, the active expire cycle, and the `Env` services commands
+//! reach (INFO persistence, DEBUG RELOAD, SHUTDOWN).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
 use crate::persist::io::Vfs;
-use crate::persist::{FsyncPolicy, Log, LogOptions, StorageError};
+use crate::persist::{FsyncPolicy, Log, LogOptions, RecoveredRecord, StorageError};
 use crate::resp::Reply;
 
 /// What a connection needs back from one command.
@@ -120,6 +122,77 @@ pub struct Engine {
     busy_ms: std::sync::atomic::AtomicU64,
     /// The TCP listeners (CONFIG SET bind / port replaces them), once serving.
     pub listeners: std::sync::OnceLock<Arc<super::Listeners>>,
+    /// Startup recovery is still running (`Engine::recover`): INFO shows `loading:1` and
+    /// commands without Redis's `loading` flag are answered -LOADING (`dispatch`). Cleared
+    /// under the state lock, once the recovered keyspace is in place.
+    loading: AtomicBool,
+    /// The recovery's progress (INFO persistence `loading_*`).
+    load: LoadProgress,
+    /// `key-load-delay`, mirrored for the recovery thread (CONFIG SET changes it mid-load).
+    key_load_delay: AtomicI64,
+}
+
+/// Startup recovery's progress, for INFO persistence: when it started (Unix s), the bytes
+/// it reads (the snapshot file and the log records after it) and those done so far.
+#[derive(Default)]
+struct LoadProgress {
+    start_s: AtomicI64,
+    total: AtomicU64,
+    loaded: AtomicU64,
+}
+
+/// What startup recovery has left to do once the engine serves (`Engine::open_serving`):
+/// load the snapshot the log continues from and replay the records after it.
+pub struct Recovery {
+    config: Config,
+    snapshot: Option<(u64, PathBuf)>,
+    records: Vec<RecoveredRecord>,
+    /// When opening began, and how long reading the log took (for the recovery's log line).
+    t0: Instant,
+    t_read: Duration,
+}
+
+/// `key-load-delay` as the recovery thread applies it, per key loaded (a snapshot's keys,
+/// a replayed record's commands): n > 0 sleeps n µs per key, n < 0 sleeps 1 µs every -n
+/// keys (Redis sleeps 1 µs with a 1-in-n chance per key). The time owed is slept once it
+/// reaches 1 ms, in slices of at most 10 ms, so the rate holds on average without a system
+/// call per key; CONFIG SET takes effect at the next slice, and a stopping server stops
+/// sleeping.
+struct Pace<'a> {
+    delay: &'a AtomicI64,
+    stopping: &'a AtomicBool,
+    owed_ns: u64,
+}
+
+impl Pace<'_> {
+    fn keys(&mut self, n: u64) {
+        let d = self.delay.load(Ordering::Relaxed);
+        let ns = if d >= 0 {
+            n.saturating_mul(d.unsigned_abs()).saturating_mul(1000)
+        } else {
+            n.saturating_mul(1000) / d.unsigned_abs()
+        };
+        self.owed_ns = self.owed_ns.saturating_add(ns);
+        while self.owed_ns >= 1_000_000 {
+            if self.stopping.load(Ordering::Acquire) || self.delay.load(Ordering::Relaxed) == 0 {
+                self.owed_ns = 0;
+                return;
+            }
+            let slice = self.owed_ns.min(10_000_000);
+            std::thread::sleep(Duration::from_nanos(slice));
+            self.owed_ns -= slice;
+        }
+    }
+}
+
+/// Commands a recovery replays between progress reports (and `key-load-delay` sleeps).
+const REPLAY_STEP: usize = 256;
+
+/// `key-load-delay` from `c`.
+fn key_load_delay(c: &Config) -> i64 {
+    c.get("key-load-delay")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Startup failure.
@@ -141,6 +214,9 @@ pub enum OpenError {
     /// The `aclfile` could not be loaded.
     #[error("Aborting startup because of ACL errors: {0}")]
     Acl(String),
+    /// The server was asked to stop (SHUTDOWN, a signal) before recovery finished.
+    #[error("recovery interrupted: the server is stopping")]
+    Interrupted,
 }
 
 fn policy(a: Appendfsync) -> FsyncPolicy {
@@ -383,6 +459,30 @@ fn load_libraries(st: &mut State, libs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Str
     Ok(())
 }
 
+/// The recovery's log line: what was recovered and how long each phase took (`t_read`,
+/// `t_snapshot` and `t_ready` measured from the start of opening).
+fn log_recovered(
+    config: &Config,
+    snapshot_lsn: u64,
+    records: usize,
+    keys: usize,
+    t_read: Duration,
+    t_snapshot: Duration,
+    t_ready: Duration,
+) {
+    tracing::info!(
+        snapshot_lsn,
+        records,
+        keys,
+        read_log_ms = t_read.as_millis() as u64,
+        load_snapshot_ms = (t_snapshot - t_read).as_millis() as u64,
+        replay_ms = (t_ready - t_snapshot).as_millis() as u64,
+        ready_ms = t_ready.as_millis() as u64,
+        "recovered data directory {}",
+        config.dir.display()
+    );
+}
+
 /// Apply recovered units to a fresh state.
 pub fn replay_units(
     st: &mut State,
@@ -405,12 +505,30 @@ impl Engine {
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// Open the data directory, recover, and return the engine.
+    /// Open the data directory, recover, and return the engine (recovery on the calling
+    /// thread, before anyone is served: `strata dump`).
     pub fn open(
         config: Config,
         vfs: Arc<dyn Vfs>,
         config_file: Option<PathBuf>,
     ) -> Result<Arc<Engine>, OpenError> {
+        let (engine, recovery) = Engine::open_serving(config, vfs, config_file)?;
+        if let Some(r) = recovery {
+            engine.recover(r)?;
+        }
+        Ok(engine)
+    }
+
+    /// Open the log (lock the directory, read and validate every segment, cut a torn tail)
+    /// and return an engine ready to serve. When the directory holds data, the engine is
+    /// `loading` (its keyspace empty, every command without Redis's `loading` flag refused
+    /// with -LOADING) until the returned [`Recovery`] has run through
+    /// [`Engine::recover`]; an empty directory needs none.
+    pub fn open_serving(
+        config: Config,
+        vfs: Arc<dyn Vfs>,
+        config_file: Option<PathBuf>,
+    ) -> Result<(Arc<Engine>, Option<Recovery>), OpenError> {
         let t0 = Instant::now();
         let opts = LogOptions {
             dir: config.dir.clone(),
@@ -421,51 +539,38 @@ impl Engine {
         let t_read = t0.elapsed();
         let mut st = State::new(config.clone(), clock::now_ms());
         crate::cmd::acl::load_at_startup(&mut st).map_err(OpenError::Acl)?;
-        let mut snap_status = super::snapshot::SnapStatus {
+        let snap_status = super::snapshot::SnapStatus {
             last_duration_s: -1,
             ..Default::default()
         };
-        if let Some((lsn, path)) = &recovered.snapshot {
-            let loaded = load_snapshot(&*vfs, path, *lsn, &config)?;
-            let info = loaded.info;
-            st.ks = loaded.ks;
-            load_libraries(&mut st, &loaded.libraries).map_err(|why| OpenError::Replay {
-                lsn: *lsn,
-                why,
-                dir: config.dir.display().to_string(),
-            })?;
-            snap_status.lsn = Some(*lsn);
-            snap_status.file_bytes = info.file_bytes;
-            snap_status.items = info.items;
-            st.lastsave = info.created_ms / 1000;
+        let pending = recovered.snapshot.is_some() || !recovered.records.is_empty();
+        let load = LoadProgress::default();
+        if pending {
+            // (A snapshot that cannot be measured fails its load, which reports it.)
+            let snapshot_bytes = recovered
+                .snapshot
+                .as_ref()
+                .map_or(0, |(_, p)| vfs.file_len(p).unwrap_or(0));
+            let records: u64 = recovered
+                .records
+                .iter()
+                .map(|r| r.payload.len() as u64)
+                .sum();
+            load.total
+                .store(snapshot_bytes + records, Ordering::Relaxed);
+            load.start_s
+                .store(clock::now_ms() / 1000, Ordering::Relaxed);
+        } else {
+            log_recovered(&config, 0, 0, 0, t_read, t_read, t0.elapsed());
         }
-        let t_snapshot = t0.elapsed();
-        let mut units = Vec::with_capacity(recovered.records.len());
-        for r in &recovered.records {
-            let cmds = decode_batch(&r.payload).map_err(|c| OpenError::Replay {
-                lsn: r.lsn,
-                why: format!("undecodable batch: {c:?}"),
-                dir: config.dir.display().to_string(),
-            })?;
-            units.push((r.lsn, r.ts_ms, cmds));
-        }
-        replay_units(&mut st, &units).map_err(|(lsn, why)| OpenError::Replay {
-            lsn,
-            why,
-            dir: config.dir.display().to_string(),
-        })?;
-        tracing::info!(
-            snapshot_lsn = recovered.snapshot.as_ref().map_or(0, |s| s.0),
-            records = units.len(),
-            keys = st.ks.total_keys(),
-            read_log_ms = t_read.as_millis() as u64,
-            load_snapshot_ms = (t_snapshot - t_read).as_millis() as u64,
-            replay_ms = (t0.elapsed() - t_snapshot).as_millis() as u64,
-            ready_ms = t0.elapsed().as_millis() as u64,
-            "recovered data directory {}",
-            config.dir.display()
-        );
-        Ok(Arc::new_cyclic(|me| Engine {
+        let recovery = pending.then(|| Recovery {
+            config: config.clone(),
+            snapshot: recovered.snapshot,
+            records: recovered.records,
+            t0,
+            t_read,
+        });
+        let engine = Arc::new_cyclic(|me| Engine {
             state: Mutex::new(st),
             log: Arc::new(log),
             vfs,
@@ -483,7 +588,141 @@ impl Engine {
             installing: Mutex::new(()),
             busy_ms: std::sync::atomic::AtomicU64::new(busy_ms(&config)),
             listeners: std::sync::OnceLock::new(),
-        }))
+            loading: AtomicBool::new(pending),
+            load,
+            key_load_delay: AtomicI64::new(key_load_delay(&config)),
+        });
+        Ok((engine, recovery))
+    }
+
+    /// Whether startup recovery is still running.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Acquire)
+    }
+
+    /// Run startup recovery on the calling thread (the server runs it on a thread of its
+    /// own while it serves): load the snapshot and replay the log into a keyspace of its
+    /// own, applying `key-load-delay` and reporting progress, then, under the state lock,
+    /// put the keyspace and function libraries in place and end `loading`. Nothing is
+    /// written. Fails as startup always did (a damaged snapshot, a record that does not
+    /// replay), or with `Interrupted` once the server is stopping; `loading` then stays set.
+    pub fn recover(&self, r: Recovery) -> Result<(), OpenError> {
+        let Recovery {
+            config,
+            snapshot,
+            records,
+            t0,
+            t_read,
+        } = r;
+        let dir = || config.dir.display().to_string();
+        let stopped = || {
+            if self.stopping.load(Ordering::Acquire) {
+                Err(OpenError::Interrupted)
+            } else {
+                Ok(())
+            }
+        };
+        let mut pace = Pace {
+            delay: &self.key_load_delay,
+            stopping: &self.stopping,
+            owed_ns: 0,
+        };
+        let mut st = State::new(config.clone(), clock::now_ms());
+        let mut snap_info = None;
+        if let Some((lsn, path)) = &snapshot {
+            let mut keys_seen = 0;
+            let loaded = crate::persist::snapshot::load_snapshot_file_observed(
+                &*self.vfs,
+                path,
+                Some(*lsn),
+                usize::try_from(config.databases).unwrap_or(16),
+                &build_limits(&config),
+                clock::now_ms(),
+                &mut |at, keys| {
+                    self.load.loaded.store(at, Ordering::Relaxed);
+                    pace.keys(keys.saturating_sub(keys_seen) as u64);
+                    keys_seen = keys;
+                },
+            )?;
+            let info = loaded.info;
+            self.load.loaded.store(info.file_bytes, Ordering::Relaxed);
+            st.ks = loaded.ks;
+            load_libraries(&mut st, &loaded.libraries).map_err(|why| OpenError::Replay {
+                lsn: *lsn,
+                why,
+                dir: dir(),
+            })?;
+            st.lastsave = info.created_ms / 1000;
+            snap_info = Some((*lsn, info));
+        }
+        stopped()?;
+        let t_snapshot = t0.elapsed();
+        let mut units = Vec::with_capacity(records.len());
+        for r in &records {
+            let cmds = decode_batch(&r.payload).map_err(|c| OpenError::Replay {
+                lsn: r.lsn,
+                why: format!("undecodable batch: {c:?}"),
+                dir: dir(),
+            })?;
+            units.push((r.lsn, r.ts_ms, cmds, r.payload.len() as u64));
+        }
+        drop(records);
+        for (lsn, ts, cmds, bytes) in &units {
+            stopped()?;
+            let mut x = Exec::new(&mut st, &NoEnv, 0, *ts, Caller::Replay);
+            // A record may hold many commands (DEBUG POPULATE's, an EXEC's): progress and
+            // the delay advance every `REPLAY_STEP` of them.
+            let (mut done, mut counted) = (0, 0);
+            for step in cmds.chunks(REPLAY_STEP) {
+                if done > 0 {
+                    stopped()?;
+                }
+                dispatch::replay(&mut x, step).map_err(|why| OpenError::Replay {
+                    lsn: *lsn,
+                    why,
+                    dir: dir(),
+                })?;
+                done += step.len();
+                let share = *bytes * done as u64 / cmds.len() as u64;
+                self.load
+                    .loaded
+                    .fetch_add(share - counted, Ordering::Relaxed);
+                counted = share;
+                pace.keys(step.len() as u64);
+            }
+            self.load
+                .loaded
+                .fetch_add(*bytes - counted, Ordering::Relaxed);
+        }
+        stopped()?;
+        log_recovered(
+            &config,
+            snapshot.as_ref().map_or(0, |s| s.0),
+            units.len(),
+            st.ks.total_keys(),
+            t_read,
+            t_snapshot,
+            t0.elapsed(),
+        );
+        drop(units);
+        // Into the engine's state: what recovery builds is the keyspace and the function
+        // libraries (as DEBUG RELOAD rebuilds); the rest of `st` (its statistics, its
+        // config copy) stays behind.
+        let mut live = self.state.lock();
+        std::mem::swap(&mut live.ks, &mut st.ks);
+        std::mem::swap(&mut live.functions, &mut st.functions);
+        if let Some((lsn, info)) = snap_info {
+            live.lastsave = st.lastsave;
+            let mut s = self.snap.lock();
+            s.lsn = Some(lsn);
+            s.file_bytes = info.file_bytes;
+            s.items = info.items;
+        }
+        self.loading.store(false, Ordering::Release);
+        drop(live);
+        // (The interim keyspace is freed off the lock.)
+        drop(st);
+        Ok(())
     }
 
     /// Run `f` with the state locked (tests, connection bookkeeping).
@@ -774,7 +1013,13 @@ impl Engine {
                 crate::cmd::repl::feed(st, &feed, unit);
             }
         }
-        if !journal.is_empty() {
+        if !journal.is_empty() && self.is_loading() {
+            // Nothing is written while loading: dispatch refuses every command that could
+            // write. One that did anyway changed only the interim keyspace recovery
+            // replaces; its effects never reach the log.
+            tracing::error!("a command wrote while loading; its effects are not logged");
+            reply = Reply::Error(crate::cmd::error::LOADING.into());
+        } else if !journal.is_empty() {
             touch_watchers(st, &journal, false);
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
@@ -984,6 +1229,10 @@ impl Engine {
     /// moves some buckets of tables being resized and continues a background eviction.
     pub fn active_expire_step(&self, cyc: &mut ExpireCycle, budget: Duration) -> ExpireSlice {
         // Never wait for the lock here: a long script may hold it (the cycle just skips a turn).
+        // Nor run while loading: there is nothing to expire or evict yet.
+        if self.is_loading() {
+            return ExpireSlice::Skipped;
+        }
         let Some(mut st) = self.state.try_lock() else {
             return ExpireSlice::Skipped;
         };
@@ -1140,6 +1389,10 @@ impl Engine {
 
     /// SAVE: run a whole snapshot now, holding the state.
     fn save_now(&self, st: &mut State) -> Result<(), String> {
+        if self.is_loading() {
+            // (The keyspace is not there yet: a snapshot of it would lose the data.)
+            return Err(crate::cmd::error::LOADING.into());
+        }
         let started = Instant::now();
         let mut job = {
             let mut status = self.snap.lock();
@@ -1188,6 +1441,9 @@ impl Engine {
         st: &mut State,
         rt: Option<tokio::runtime::Handle>,
     ) -> Result<(), Busy> {
+        if self.is_loading() {
+            return Err(Busy::Failed(crate::cmd::error::LOADING.into()));
+        }
         let mut status = self.snap.lock();
         if status.running.is_some() {
             return Err(Busy::Running);
@@ -1484,7 +1740,10 @@ impl Engine {
         let Some(mut st) = self.state.try_lock() else {
             return;
         };
-        if self.log.is_poisoned().is_some() || self.stopping.load(Ordering::Acquire) {
+        if self.log.is_poisoned().is_some()
+            || self.stopping.load(Ordering::Acquire)
+            || self.is_loading()
+        {
             return;
         }
         let pct: u64 = st
@@ -1538,6 +1797,36 @@ impl Engine {
         }
     }
 
+    /// INFO persistence's `loading_*` fields while loading, as Redis computes them: the
+    /// share of bytes done, and the time left at the rate so far (1 s in the first second).
+    fn loading_info(&self) -> Vec<(String, String)> {
+        let start = self.load.start_s.load(Ordering::Relaxed);
+        let total = self.load.total.load(Ordering::Relaxed);
+        let loaded = self.load.loaded.load(Ordering::Relaxed).min(total);
+        #[expect(clippy::cast_precision_loss, reason = "a percentage")]
+        let perc = if total > 0 {
+            loaded as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        let remaining = if total > 0 { total - loaded } else { 1 };
+        let elapsed = u64::try_from(clock::now_ms() / 1000 - start).unwrap_or(0);
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed.saturating_mul(remaining) / (loaded + 1)
+        };
+        let kv = |k: &str, v: String| (k.to_string(), v);
+        vec![
+            kv("loading_start_time", start.to_string()),
+            kv("loading_total_bytes", total.to_string()),
+            kv("loading_rdb_used_mem", "0".into()),
+            kv("loading_loaded_bytes", loaded.to_string()),
+            kv("loading_loaded_perc", format!("{perc:.2}")),
+            kv("loading_eta_seconds", eta.to_string()),
+        ]
+    }
+
     /// Everything durable; stop the log.
     pub fn close(&self) {
         self.log.shutdown();
@@ -1561,8 +1850,9 @@ impl Env for Engine {
         };
         let failed = self.log.is_poisoned();
         let kv = |k: &str, v: String| (k.to_string(), v);
-        vec![
-            kv("loading", "0".into()),
+        let loading = self.is_loading();
+        let mut fields = vec![
+            kv("loading", u8::from(loading).to_string()),
             kv("async_loading", "0".into()),
             kv("current_cow_peak", "0".into()),
             kv("current_cow_size", "0".into()),
@@ -1616,6 +1906,11 @@ impl Env for Engine {
             kv("aof_buffer_length", "0".into()),
             kv("aof_pending_bio_fsync", "0".into()),
             kv("aof_delayed_fsync", "0".into()),
+        ];
+        if loading {
+            fields.extend(self.loading_info());
+        }
+        fields.extend([
             kv(
                 "strata_fsync_policy",
                 format!("{:?}", s.fsync_policy).to_lowercase(),
@@ -1648,7 +1943,12 @@ impl Env for Engine {
                 "strata_snapshot_last_error",
                 snap.last_error.clone().unwrap_or_default(),
             ),
-        ]
+        ]);
+        fields
+    }
+
+    fn loading(&self) -> bool {
+        self.is_loading()
     }
 
     fn server_info(&self) -> Vec<(String, String)> {
@@ -1774,6 +2074,8 @@ impl Env for Engine {
 
     fn config_changed(&self, name: &str, config: &Config) {
         self.busy_ms.store(busy_ms(config), Ordering::Relaxed);
+        self.key_load_delay
+            .store(key_load_delay(config), Ordering::Relaxed);
         if name == "appendfsync" {
             self.log.set_fsync(policy(config.appendfsync));
         }

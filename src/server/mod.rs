@@ -1,5 +1,7 @@
 //! The network server: bind, accept with a connection limit, one task per connection,
 //! background jobs (active expiry), and graceful shutdown that leaves the log durable.
+//! As Redis, it listens before it loads the dataset: startup recovery runs on a thread of
+//! its own while clients are served (-LOADING for what needs the data).
 
 pub mod conn;
 pub mod engine;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UnixListener};
 
-pub use engine::{Engine, OpenError};
+pub use engine::{Engine, OpenError, Recovery};
 
 use crate::config::Config;
 use crate::persist::io::{RealFs, Vfs};
@@ -239,14 +241,46 @@ impl Listeners {
     }
 }
 
-/// Open the data directory, bind, and spawn the accept loops and background jobs on the
-/// current tokio runtime.
+/// Startup recovery running on its own thread while the server serves.
+pub struct Loading {
+    done: tokio::sync::oneshot::Receiver<Result<(), OpenError>>,
+}
+
+impl Loading {
+    /// Wait until the dataset is loaded (Ok) or recovery failed (its error, as startup
+    /// reported it before the server listened first).
+    pub async fn finished(self) -> Result<(), OpenError> {
+        self.done.await.unwrap_or(Err(OpenError::Interrupted))
+    }
+}
+
+/// Open the data directory, bind, spawn the accept loops and background jobs on the
+/// current tokio runtime, and return once the dataset is loaded (clients connecting
+/// meanwhile are answered -LOADING). A failed recovery stops the server and is returned.
 pub async fn start(
     config: Config,
     vfs: Arc<dyn Vfs>,
     config_file: Option<PathBuf>,
 ) -> Result<Running, StartError> {
-    let engine = Engine::open(config.clone(), vfs, config_file)?;
+    let (running, loading) = start_serving(config, vfs, config_file).await?;
+    if let Some(l) = loading {
+        if let Err(e) = l.finished().await {
+            running.engine.request_stop();
+            running.engine.close();
+            return Err(e.into());
+        }
+    }
+    Ok(running)
+}
+
+/// [`start`] without waiting for the dataset: returns as soon as the server listens, with
+/// the running recovery (None when the directory held nothing to load).
+pub async fn start_serving(
+    config: Config,
+    vfs: Arc<dyn Vfs>,
+    config_file: Option<PathBuf>,
+) -> Result<(Running, Option<Loading>), StartError> {
+    let (engine, recovery) = Engine::open_serving(config.clone(), vfs, config_file)?;
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
     let wanted: Vec<(String, bool)> = config
@@ -294,7 +328,30 @@ pub async fn start(
     }
     tokio::spawn(expire_loop(engine.clone()));
     tokio::spawn(engine.log.clone().run_completions());
-    Ok(Running { engine, addrs })
+    let loading = match recovery {
+        Some(r) => Some(spawn_recovery(&engine, r)?),
+        None => None,
+    };
+    Ok((Running { engine, addrs }, loading))
+}
+
+/// Run `r` on a thread of its own (a plain thread: the runtime never waits for it, so a
+/// server told to stop exits at once, whatever recovery is doing).
+fn spawn_recovery(engine: &Arc<Engine>, r: Recovery) -> Result<Loading, StartError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let e = engine.clone();
+    std::thread::Builder::new()
+        .name("strata-loading".into())
+        .spawn(move || {
+            let _ = tx.send(e.recover(r));
+        })
+        .map_err(|e| {
+            StartError::Open(OpenError::Storage(crate::persist::StorageError::io(
+                engine.log.dir(),
+                e,
+            )))
+        })?;
+    Ok(Loading { done: rx })
 }
 
 async fn accept_loop(
@@ -464,25 +521,56 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     arrival_order(&mut builder);
     let rt = builder.build()?;
     rt.block_on(async move {
-        log_startup(&config);
+        log_startup();
         oom::apply(&config);
         crate::alloc::set_background_thread(
             config.get("jemalloc-bg-thread").as_deref() == Some("yes"),
         );
         let unix = config.get("unixsocket").unwrap_or_default();
-        let running = start(config, Arc::new(RealFs), config_file).await?;
-        let addrs: Vec<String> = running.addrs.iter().map(|a| a.to_string()).collect();
-        // Redis 7.0's words (harnesses such as Redis's test suite wait for them).
-        tracing::info!(
-            "Ready to accept connections (strata {} on {})",
-            crate::STRATA_VERSION,
-            addrs.join(", ")
-        );
+        let (running, loading) =
+            start_serving(config.clone(), Arc::new(RealFs), config_file).await?;
+        log_listening(&config, running.engine.port.load(Ordering::Relaxed));
         let engine = running.engine.clone();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received, shutting down"); }
-            _ = sigterm() => { tracing::info!("SIGTERM received, shutting down"); }
-            _ = wait_stop(&engine) => { tracing::info!("shutdown requested"); }
+        let stop = async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT received",
+                _ = sigterm() => "SIGTERM received",
+                _ = wait_stop(&engine) => "shutdown requested",
+            }
+        };
+        tokio::pin!(stop);
+        let mut why = None;
+        if let Some(l) = loading {
+            tokio::select! {
+                done = l.finished() => {
+                    if let Err(e) = done {
+                        // Refuse to start, as before listening first: the same error.
+                        engine.request_stop();
+                        engine.close();
+                        if !unix.is_empty() {
+                            let _ = std::fs::remove_file(&unix);
+                        }
+                        return Err(StartError::Open(e).into());
+                    }
+                }
+                w = &mut stop => {
+                    // Nothing was written: the data directory is as it was found.
+                    tracing::info!("{w} during loading, shutting down");
+                    why = Some(w);
+                }
+            }
+        }
+        if why.is_none() {
+            let addrs: Vec<String> = running.addrs.iter().map(|a| a.to_string()).collect();
+            // Redis 7.0's words, once the dataset is loaded (harnesses such as Redis's
+            // test suite wait for them).
+            tracing::info!(
+                "Ready to accept connections (strata {} on {})",
+                crate::STRATA_VERSION,
+                addrs.join(", ")
+            );
+            let w = stop.await;
+            tracing::info!("{w}, shutting down");
         }
         engine.request_stop();
         engine.close();
@@ -494,25 +582,31 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     })
 }
 
-/// The first lines of the log, before recovery: the version and pid, and with
-/// `always-show-logo yes` the facts Redis's ASCII-art logo carries (mode, port, `PID: n`),
-/// without the art. Redis's test suite finds a server it started by that `PID:` line.
-fn log_startup(config: &Config) {
-    let pid = std::process::id();
+/// The first line of the log, before anything is opened: the version and pid.
+fn log_startup() {
     tracing::info!(
-        "strata version={} (Redis 7.0 compatible), bits={}, pid={pid}, just started",
+        "strata version={} (Redis 7.0 compatible), bits={}, pid={}, just started",
         crate::STRATA_VERSION,
-        usize::BITS
+        usize::BITS,
+        std::process::id()
     );
+}
+
+/// Once the server listens, before the dataset is loaded (as Redis logs its logo): the
+/// mode and port, and with `always-show-logo yes` the facts Redis's ASCII-art logo
+/// carries (`Port:`, `PID: n`), without the art. Redis's test suite finds a server it
+/// started by that `PID:` line, and connects right after it.
+fn log_listening(config: &Config, port: u16) {
+    let pid = std::process::id();
     if config.get("always-show-logo").as_deref() == Some("yes") {
         tracing::info!(
             "strata {} {} bit, Running in standalone mode, Port: {}, PID: {pid}",
             crate::STRATA_VERSION,
             usize::BITS,
-            config.port
+            port
         );
     } else {
-        tracing::info!("Running mode=standalone, port={}.", config.port);
+        tracing::info!("Running mode=standalone, port={port}.");
     }
 }
 

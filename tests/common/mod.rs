@@ -45,6 +45,21 @@ impl TestServer {
         directives: &[(&str, &str)],
         vfs: Arc<dyn Vfs>,
     ) -> Result<TestServer, String> {
+        Self::launch(dir, directives, vfs, true)
+    }
+
+    /// Start on `dir` and return as soon as the server listens, while it may still be
+    /// loading the dataset (clients get -LOADING until it is done).
+    pub fn start_loading_in(dir: &Path, directives: &[(&str, &str)]) -> TestServer {
+        Self::launch(dir, directives, Arc::new(RealFs), false).expect("server starts")
+    }
+
+    fn launch(
+        dir: &Path,
+        directives: &[(&str, &str)],
+        vfs: Arc<dyn Vfs>,
+        wait_loaded: bool,
+    ) -> Result<TestServer, String> {
         let mut config = Config {
             port: 0,
             dir: dir.to_path_buf(),
@@ -61,9 +76,15 @@ impl TestServer {
         builder.worker_threads(2).enable_all();
         server::arrival_order(&mut builder);
         let rt = builder.build().expect("runtime");
-        let running = rt
-            .block_on(server::start(config, vfs, None))
-            .map_err(|e| e.to_string())?;
+        let running = if wait_loaded {
+            rt.block_on(server::start(config, vfs, None))
+                .map_err(|e| e.to_string())?
+        } else {
+            // (The recovery goes on without its handle.)
+            rt.block_on(server::start_serving(config, vfs, None))
+                .map_err(|e| e.to_string())?
+                .0
+        };
         Ok(TestServer {
             addr: running.addrs[0],
             engine: running.engine,
