@@ -316,11 +316,21 @@ fn spawn(dir: &Path, port: u16) -> Child {
         .expect("spawn strata")
 }
 
+/// A client once the server serves (after a restart it answers -LOADING, PING included,
+/// until its data is loaded).
 fn connect(port: u16) -> RawClient {
     let s = common::tcp(port);
     let addr = s.peer_addr().expect("addr");
     drop(s);
-    RawClient::connect(addr)
+    let t0 = std::time::Instant::now();
+    loop {
+        let mut c = RawClient::connect(addr);
+        if c.cmd(&["PING"]) == V::Simple("PONG".into()) {
+            return c;
+        }
+        assert!(t0.elapsed().as_secs() < 20, "the server never loaded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 #[test]

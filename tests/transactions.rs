@@ -145,12 +145,18 @@ fn exec_is_all_or_nothing_across_kill9() {
             .spawn()
             .expect("spawn");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        // Until its data is loaded the server answers -LOADING (PING included).
         let t0 = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
+        let mut c = loop {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                let mut c = common::RawClient::connect(addr);
+                if c.cmd(&["PING"]) == V::Simple("PONG".into()) {
+                    break c;
+                }
+            }
             assert!(t0.elapsed() < Duration::from_secs(20));
             std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut c = common::RawClient::connect(addr);
+        };
         // Every transaction written so far must be whole: keys a:N, b:N, c:N together.
         let V::Arr(keys) = c.cmd(&["KEYS", "*"]) else {
             panic!("keys")
