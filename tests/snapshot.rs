@@ -646,6 +646,52 @@ fn save_points_take_snapshots_as_redis_does() {
     assert_eq!(c.cmd(&["DBSIZE"]), V::Int(2));
 }
 
+/// `rdb-key-save-delay` slows a background snapshot per key (Redis's knob for testing a
+/// long save): a second BGREWRITEAOF meanwhile is refused as already in progress, CONFIG
+/// SET appendonly no stops it (as Redis kills its rewrite child), and with the delay back
+/// at 0 the next one completes.
+#[test]
+fn a_slowed_rewrite_is_refused_twice_and_stopped_by_appendonly_no() {
+    let s = TestServer::start(&[("save", "")]);
+    let mut c = s.raw();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        V::Simple("Background append only file rewriting started".into())
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        info_field(&mut c, "aof_rewrite_in_progress"),
+        "1",
+        "still running"
+    );
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        V::Err("ERR Background append only file rewriting already in progress".into())
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendonly", "no"]),
+        V::Simple("OK".into())
+    );
+    let t0 = Instant::now();
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the rewrite was not stopped"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(info_field(&mut c, "strata_snapshots_installed"), "0");
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        V::Simple("Background append only file rewriting started".into())
+    );
+    wait_installed(&mut c, 1);
+    assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"v".to_vec()));
+}
+
 /// `strata dump --format snapshot` exports a data directory as one snapshot file, and
 /// `strata restore` imports it into a new directory as that directory's snapshot: the
 /// server started there serves the same keyspace (every type, TTLs, other dbs).

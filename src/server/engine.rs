@@ -1474,6 +1474,8 @@ impl Engine {
                 let writer = job.take_writer();
                 let slot: super::snapshot::Slot = Arc::new(Mutex::new(Some(job)));
                 let failed = Arc::new(AtomicBool::new(false));
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.snap.lock().cancel = Some(cancel.clone());
                 let (slot2, failed2, me2, rt2) =
                     (slot.clone(), failed.clone(), me.clone(), rt.clone());
                 let spawned = thread.spawn(move || {
@@ -1481,7 +1483,7 @@ impl Engine {
                     me2.write_file(slot2, writer, rx, spare_tx, &failed2, rt2);
                 });
                 if spawned.is_ok() {
-                    rt.spawn(me.walk(slot, tx, spare_rx, failed));
+                    rt.spawn(me.walk(slot, tx, spare_rx, (failed, cancel)));
                 }
                 spawned
             }
@@ -1507,7 +1509,7 @@ impl Engine {
         slot: super::snapshot::Slot,
         tx: tokio::sync::mpsc::Sender<super::snapshot::ToFile>,
         spare: std::sync::mpsc::Receiver<Vec<u8>>,
-        failed: Arc<AtomicBool>,
+        (failed, cancel): (Arc<AtomicBool>, Arc<AtomicBool>),
     ) {
         use super::snapshot::ToFile;
         let (mut slices, mut locked, mut longest) = (0u64, Duration::ZERO, Duration::ZERO);
@@ -1546,6 +1548,7 @@ impl Engine {
                 if tx.send(ToFile::Items(bytes, items, whole)).await.is_err() {
                     return; // the file thread is gone; it took the job back
                 }
+                self.key_save_delay(items, &cancel).await;
             }
             if !urgent.is_empty() {
                 // Writes wait for these: encode them here, off the lock, on a blocking
@@ -1564,6 +1567,10 @@ impl Engine {
                 {
                     return;
                 }
+            }
+            if cancel.load(Ordering::Acquire) {
+                // Stopped meanwhile (CONFIG SET appendonly no): not installed.
+                break Err(super::snapshot::JobError::Stopped);
             }
             if step.done {
                 tracing::debug!(
@@ -1584,6 +1591,46 @@ impl Engine {
             }
         };
         let _ = tx.send(ToFile::End(end)).await;
+    }
+
+    /// CONFIG SET appendonly no: stop a running BGREWRITEAOF's snapshot job (its walk and
+    /// file thread give up; the job ends failed), as Redis kills its AOF rewrite child. The
+    /// log stays on: it is the store.
+    fn abort_rewrite(&self) {
+        let status = self.snap.lock();
+        if let (Some(cancel), Some(_), true) = (&status.cancel, status.running, status.rewrite) {
+            // (Redis's words first: harnesses wait for them. strata forks no child.)
+            tracing::warn!("Killing running AOF rewrite child: the snapshot job of BGREWRITEAOF");
+            cancel.store(true, Ordering::Release);
+        }
+    }
+
+    /// `rdb-key-save-delay` (µs per key: Redis's knob for testing a save that runs long):
+    /// the walk rests that long per key it shipped, re-reading the setting every 5 ms
+    /// (CONFIG SET rdb-key-save-delay 0 ends the rest) and not past a shutdown.
+    async fn key_save_delay(&self, items: u64, cancel: &AtomicBool) {
+        const STEP: Duration = Duration::from_millis(5);
+        let mut us = 0i64;
+        let mut slept = Duration::ZERO;
+        loop {
+            if let Some(st) = self.state.try_lock() {
+                us = st
+                    .config
+                    .get("rdb-key-save-delay")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+            }
+            let total = Duration::from_micros(u64::try_from(us).unwrap_or(0).saturating_mul(items));
+            if slept >= total
+                || self.stopping.load(Ordering::Acquire)
+                || cancel.load(Ordering::Acquire)
+            {
+                return;
+            }
+            let nap = (total - slept).min(STEP);
+            tokio::time::sleep(nap).await;
+            slept += nap;
+        }
     }
 
     /// A background snapshot's file thread: write what the walk sends, then (the walk handed
@@ -1704,6 +1751,7 @@ impl Engine {
     ) {
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
+        status.cancel = None;
         let result = result.map_err(|e| e.to_string());
         if let Ok((info, segs)) = self.conclude_job(&mut job, &mut st, &mut status, started, result)
         {
@@ -1717,9 +1765,13 @@ impl Engine {
             );
         }
         let again = std::mem::take(&mut status.scheduled);
+        let rewrite = std::mem::take(&mut status.scheduled_rewrite);
         drop(status);
         if again && !self.stopping.load(Ordering::Acquire) {
-            let _ = self.start_background_on(&mut st, rt);
+            // A scheduled BGREWRITEAOF runs as one (another is refused as in progress).
+            if self.start_background_on(&mut st, rt).is_ok() && rewrite {
+                self.snap.lock().rewrite = true;
+            }
         }
     }
 
@@ -2049,7 +2101,9 @@ impl Env for Engine {
                     Err("Background append only file rewriting already in progress".into())
                 }
                 Err(Busy::Running) => {
-                    self.snap.lock().scheduled = true;
+                    let mut status = self.snap.lock();
+                    status.scheduled = true;
+                    status.scheduled_rewrite = true;
                     Ok("Background append only file rewriting scheduled")
                 }
                 Err(Busy::Failed(e)) => Err(e),
@@ -2084,6 +2138,9 @@ impl Env for Engine {
         }
         if name == "jemalloc-bg-thread" {
             crate::alloc::set_background_thread(config.get(name).as_deref() == Some("yes"));
+        }
+        if name == "appendonly" && config.get(name).as_deref() == Some("no") {
+            self.abort_rewrite();
         }
     }
 }

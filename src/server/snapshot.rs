@@ -169,9 +169,14 @@ pub struct SnapStatus {
     pub segments_retired: u64,
     /// A BGREWRITEAOF arrived while a job ran: start another when it ends.
     pub scheduled: bool,
+    /// What was scheduled is a BGREWRITEAOF (it runs as one: `rewrite`).
+    pub scheduled_rewrite: bool,
     /// The running job was started by BGREWRITEAOF (Redis's CHILD_TYPE_AOF): another
     /// BGREWRITEAOF is refused rather than scheduled, a BGSAVE told to use SCHEDULE.
     pub rewrite: bool,
+    /// Stops the running background job when set (its walk and file thread give up, the
+    /// job ends failed): CONFIG SET appendonly no during a BGREWRITEAOF.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Largest number of entries a write copied for a running snapshot in one job.
     pub last_copied: u64,
     /// Jobs that failed in a row (INFO `aof_rewrites_consecutive_failures`), and when the
@@ -212,13 +217,19 @@ pub enum JobError {
     Replaced,
     /// Writing, syncing, verifying or installing failed.
     Storage(StorageError),
+    /// Stopped on purpose (CONFIG SET appendonly no during a BGREWRITEAOF): not a failure.
+    Stopped,
 }
+
+/// What a job stopped on purpose reports (`JobError::Stopped`).
+pub const STOPPED: &str = "stopped by CONFIG SET appendonly no";
 
 impl std::fmt::Display for JobError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JobError::Replaced => f.write_str("the keyspace was reloaded during the snapshot"),
             JobError::Storage(e) => write!(f, "{e}"),
+            JobError::Stopped => f.write_str(STOPPED),
         }
     }
 }
@@ -644,6 +655,12 @@ impl Job {
                 status.failed_at = None;
                 status.last_copied = self.copied;
                 Ok((info, segs))
+            }
+            Err(e) if e == STOPPED => {
+                // (As Redis's rewrite child killed with SIGUSR1: no failure recorded.)
+                self.abandon(st);
+                tracing::warn!("snapshot {e}");
+                Err(e)
             }
             Err(e) => {
                 self.abandon(st);
