@@ -130,6 +130,8 @@ pub struct Engine {
     load: LoadProgress,
     /// `key-load-delay`, mirrored for the recovery thread (CONFIG SET changes it mid-load).
     key_load_delay: AtomicI64,
+    /// `rdb-key-save-delay`, mirrored for the snapshot walk (CONFIG SET changes it mid-save).
+    key_save_delay: AtomicI64,
 }
 
 /// Startup recovery's progress, for INFO persistence: when it started (Unix s), the bytes
@@ -190,9 +192,12 @@ const REPLAY_STEP: usize = 256;
 
 /// `key-load-delay` from `c`.
 fn key_load_delay(c: &Config) -> i64 {
-    c.get("key-load-delay")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    int_setting(c, "key-load-delay")
+}
+
+/// An integer directive of `c` (0 when unset or not a number).
+fn int_setting(c: &Config, name: &str) -> i64 {
+    c.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Startup failure.
@@ -591,6 +596,7 @@ impl Engine {
             loading: AtomicBool::new(pending),
             load,
             key_load_delay: AtomicI64::new(key_load_delay(&config)),
+            key_save_delay: AtomicI64::new(int_setting(&config, "rdb-key-save-delay")),
         });
         Ok((engine, recovery))
     }
@@ -1422,8 +1428,8 @@ impl Engine {
     }
 
     /// BGSAVE / BGREWRITEAOF / the automatic trigger: start the online snapshot job.
-    fn start_background(&self, st: &mut State) -> Result<(), Busy> {
-        self.start_background_on(st, tokio::runtime::Handle::try_current().ok())
+    fn start_background(&self, st: &mut State, rewrite: bool) -> Result<(), Busy> {
+        self.start_background_on(st, tokio::runtime::Handle::try_current().ok(), rewrite)
     }
 
     /// Start the online snapshot job. With a runtime, the walk runs there as a task and a
@@ -1436,10 +1442,12 @@ impl Engine {
     /// long: measured, that was what made the p99 three times its steady value while a
     /// snapshot ran (benches/RESULTS.md, issue 4). A slice run by the connections' own
     /// worker only ever delays them by the slice.
+    /// `rewrite`: the job is a BGREWRITEAOF's (`SnapStatus::rewrite`).
     fn start_background_on(
         &self,
         st: &mut State,
         rt: Option<tokio::runtime::Handle>,
+        rewrite: bool,
     ) -> Result<(), Busy> {
         if self.is_loading() {
             return Err(Busy::Failed(crate::cmd::error::LOADING.into()));
@@ -1465,6 +1473,7 @@ impl Engine {
                 }
             };
         status.running = Some((id, job.lsn(), Instant::now()));
+        status.rewrite = rewrite;
         drop(status);
         let thread = std::thread::Builder::new().name("strata-snapshot".into());
         let spawned = match rt {
@@ -1610,16 +1619,9 @@ impl Engine {
     /// (CONFIG SET rdb-key-save-delay 0 ends the rest) and not past a shutdown.
     async fn key_save_delay(&self, items: u64, cancel: &AtomicBool) {
         const STEP: Duration = Duration::from_millis(5);
-        let mut us = 0i64;
         let mut slept = Duration::ZERO;
         loop {
-            if let Some(st) = self.state.try_lock() {
-                us = st
-                    .config
-                    .get("rdb-key-save-delay")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-            }
+            let us = self.key_save_delay.load(Ordering::Relaxed);
             let total = Duration::from_micros(u64::try_from(us).unwrap_or(0).saturating_mul(items));
             if slept >= total
                 || self.stopping.load(Ordering::Acquire)
@@ -1769,9 +1771,7 @@ impl Engine {
         drop(status);
         if again && !self.stopping.load(Ordering::Acquire) {
             // A scheduled BGREWRITEAOF runs as one (another is refused as in progress).
-            if self.start_background_on(&mut st, rt).is_ok() && rewrite {
-                self.snap.lock().rewrite = true;
-            }
+            let _ = self.start_background_on(&mut st, rt, rewrite);
         }
     }
 
@@ -1834,7 +1834,7 @@ impl Engine {
                 });
             if let Some((secs, changes)) = due {
                 tracing::info!("{changes} changes in {secs} seconds. Saving...");
-                let _ = self.start_background(&mut st);
+                let _ = self.start_background(&mut st, false);
                 return;
             }
         }
@@ -1845,7 +1845,7 @@ impl Engine {
         if !running && log_bytes >= min && log_bytes.saturating_mul(100) >= base.saturating_mul(pct)
         {
             tracing::info!(log_bytes, base, "starting an automatic snapshot");
-            let _ = self.start_background(&mut st);
+            let _ = self.start_background(&mut st, false);
         }
     }
 
@@ -2077,7 +2077,7 @@ impl Env for Engine {
             // (Redis's answers: a BGSAVE meeting a running BGSAVE is "already in
             // progress", meeting a running AOF rewrite "Another child process is active";
             // a BGREWRITEAOF meeting a rewrite is refused, meeting a BGSAVE scheduled.)
-            SnapshotRequest::Background { schedule } => match self.start_background(st) {
+            SnapshotRequest::Background { schedule } => match self.start_background(st, false) {
                 Ok(()) => Ok("Background saving started"),
                 Err(Busy::Running) if schedule => {
                     self.snap.lock().scheduled = true;
@@ -2091,12 +2091,8 @@ impl Env for Engine {
                 Err(Busy::Running) => Err("Background save already in progress".into()),
                 Err(Busy::Failed(e)) => Err(e),
             },
-            SnapshotRequest::Rewrite => match self.start_background(st) {
-                Ok(()) => {
-                    // Under the engine lock: the job cannot have concluded meanwhile.
-                    self.snap.lock().rewrite = true;
-                    Ok("Background append only file rewriting started")
-                }
+            SnapshotRequest::Rewrite => match self.start_background(st, true) {
+                Ok(()) => Ok("Background append only file rewriting started"),
                 Err(Busy::Running) if self.snap.lock().rewrite => {
                     Err("Background append only file rewriting already in progress".into())
                 }
@@ -2130,6 +2126,8 @@ impl Env for Engine {
         self.busy_ms.store(busy_ms(config), Ordering::Relaxed);
         self.key_load_delay
             .store(key_load_delay(config), Ordering::Relaxed);
+        self.key_save_delay
+            .store(int_setting(config, "rdb-key-save-delay"), Ordering::Relaxed);
         if name == "appendfsync" {
             self.log.set_fsync(policy(config.appendfsync));
         }
