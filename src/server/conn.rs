@@ -79,14 +79,14 @@ pub async fn serve_stream<S: Socket>(
         let limits = st.clients.limits.clone();
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
-        (id, peak, release, limits)
+        (id, peak, release, (limits, st.mem.stale.clone()))
     };
     let mut register = Some(register);
     // What a MULTI, DISCARD or refused command sent before registering did to the
     // transaction state (`busy_transaction`), applied once registered.
     let mut early_fixes: Vec<BusyFix> = Vec::new();
     let mut early_multi = false;
-    let (id, peak, release, limits) = loop {
+    let (id, peak, release, (limits, gauge_stale)) = loop {
         let f = register.take().expect("the registration closure runs once");
         match engine.try_with_state_once(f) {
             Ok(r) => break r,
@@ -117,7 +117,7 @@ pub async fn serve_stream<S: Socket>(
         (early, early_fixes),
     )
     .await;
-    engine
+    let evicted = engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
             st.blocked.remove(id);
@@ -125,9 +125,16 @@ pub async fn serve_stream<S: Socket>(
             st.monitors.retain(|&m| m != id);
             st.tracking.drop_client(id);
             st.unwatch_all(id);
-            st.clients.map.remove(&id);
+            st.clients.map.remove(&id).is_some_and(|c| c.evicted)
         })
         .await;
+    if evicted {
+        // What an evicted client held is freed now (here, maybe on another thread than the
+        // engine's last gauge refresh): key eviction must see it gone at once, or it would
+        // evict keys for memory that is no longer used.
+        drop((outbox, sock, meter));
+        gauge_stale.store(true, Ordering::Release);
+    }
 }
 
 /// Pub/sub messages waiting for their connection: encoded bytes appended by publishers
