@@ -692,6 +692,62 @@ fn a_slowed_rewrite_is_refused_twice_and_stopped_by_appendonly_no() {
     assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"v".to_vec()));
 }
 
+/// What a running snapshot keeps of entries changed before it wrote them is reported as
+/// `current_cow_size` and left out of `used_memory` (as Redis leaves its fork's
+/// copy-on-write pages out): overwriting every value during a slowed BGSAVE doubles what is
+/// allocated, not `used_memory`; once the snapshot is installed the copies are gone. (A
+/// server process of its own: `used_memory` is the process's, and other tests' servers
+/// would allocate in it meanwhile.)
+#[test]
+fn a_snapshots_copies_are_reported_as_cow_not_used_memory() {
+    let s = common::ChildServer::start(&["--save", ""]);
+    drop(common::tcp(s.port));
+    let mut c = RawClient::connect(([127, 0, 0, 1], s.port).into());
+    while c.cmd(&["PING"]) != V::Simple("PONG".into()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let used = |c: &mut RawClient| -> i64 {
+        let text = c.cmd(&["INFO", "memory"]).text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let cow = |c: &mut RawClient| -> i64 { info_field(c, "current_cow_size").parse().unwrap() };
+    let (keys, size) = (2000, 4096);
+    for i in 0..keys {
+        c.cmd(&["SET", &format!("k{i}"), &"a".repeat(size)]);
+    }
+    assert_eq!(cow(&mut c), 0, "no snapshot running");
+    let before = used(&mut c);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    c.cmd(&["BGSAVE"]);
+    for i in 0..keys {
+        c.cmd(&["SET", &format!("k{i}"), &"b".repeat(size)]);
+    }
+    let data = i64::try_from(keys * size).unwrap();
+    let copies = cow(&mut c);
+    assert!(
+        copies > data * 3 / 4,
+        "copies of {keys} values of {size} bytes: {copies} bytes"
+    );
+    let during = used(&mut c);
+    assert!(
+        during - before < data / 4,
+        "used_memory grew by {} bytes with {copies} bytes of copies",
+        during - before
+    );
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_installed(&mut c, 1);
+    assert_eq!(cow(&mut c), 0, "the copies went with the snapshot");
+    assert_eq!(
+        c.cmd(&["GET", "k0"]),
+        V::Bulk("b".repeat(size).into_bytes())
+    );
+}
+
 /// `strata dump --format snapshot` exports a data directory as one snapshot file, and
 /// `strata restore` imports it into a new directory as that directory's snapshot: the
 /// server started there serves the same keyspace (every type, TTLs, other dbs).

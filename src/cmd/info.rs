@@ -319,6 +319,9 @@ fn memory(x: &mut Exec<'_>) -> Fields {
 fn persistence(x: &mut Exec<'_>) -> Fields {
     let lastsave = x.st.lastsave;
     let dirty = x.st.dirty;
+    // What a running snapshot holds for itself: the copies of entries changed before it
+    // wrote them (Redis reports its fork's copy-on-write pages here).
+    let cow = x.st.ks.snapshot_copies_bytes();
     x.env
         .persistence_info()
         .into_iter()
@@ -327,6 +330,8 @@ fn persistence(x: &mut Exec<'_>) -> Fields {
                 (k, lastsave.to_string())
             } else if k == "rdb_changes_since_last_save" {
                 (k, dirty.to_string())
+            } else if k == "current_cow_size" {
+                (k, cow.to_string())
             } else {
                 (k, v)
             }

@@ -211,13 +211,13 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     }
     let now = x.now_ms;
     let all = x.st.mem.used(now);
-    if all > x.st.stats.peak_memory {
-        x.st.stats.peak_memory = all;
-    }
     // A running snapshot's copies of entries it has not written yet are not the dataset:
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
     // either). Evicting an entry the snapshot still needs moves it there.
     let mut used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    if used > x.st.stats.peak_memory {
+        x.st.stats.peak_memory = used;
+    }
     if used > max && x.st.clients.limits.evicting() {
         // Over maxmemory with client eviction on: clients go first (Redis evicts clients
         // before keys), and what evicted clients hold until their connections close is
@@ -698,7 +698,10 @@ fn rss_bytes() -> u64 {
 pub fn report(x: &mut Exec<'_>) -> Report {
     let s = crate::alloc::stats();
     let rss = rss_bytes();
+    // Without what a running snapshot holds for itself (INFO `current_cow_size`), as
+    // Redis's `used_memory` leaves out its fork's copy-on-write pages.
     let used = if s.allocated > 0 { s.allocated } else { rss };
+    let used = used.saturating_sub(x.st.ks.snapshot_copies_bytes());
     let peak = x.st.stats.peak_memory.max(used);
     x.st.stats.peak_memory = peak;
     let node = (slot_bytes(0) - 8) as u64;
