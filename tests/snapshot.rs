@@ -692,6 +692,74 @@ fn a_slowed_rewrite_is_refused_twice_and_stopped_by_appendonly_no() {
     assert_eq!(c.cmd(&["GET", "k"]), V::Bulk(b"v".to_vec()));
 }
 
+/// Inside EXEC, BGREWRITEAOF and BGSAVE are scheduled, not started (Redis never forks
+/// there), and the cron starts them right after; so does CONFIG SET appendonly yes inside
+/// EXEC. INFO `total_forks` counts the background snapshots started.
+#[test]
+fn bgrewriteaof_and_bgsave_inside_exec_are_scheduled_then_run() {
+    let s = TestServer::start(&[("save", "")]);
+    let mut c = s.raw();
+    let forks = |c: &mut RawClient| -> u64 {
+        let text = c.cmd(&["INFO", "stats"]).text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("total_forks:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let wait_forks = |c: &mut RawClient, n: u64| {
+        let t0 = Instant::now();
+        while forks(c) < n {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no job started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let t0 = Instant::now();
+        while info_field(c, "aof_rewrite_in_progress") != "0" {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the job never ended"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert_eq!(forks(&mut c), 0);
+    let queued = V::Simple("QUEUED".into());
+    for (cmd, reply) in [
+        (
+            "BGREWRITEAOF",
+            "Background append only file rewriting scheduled",
+        ),
+        ("BGSAVE", "Background saving scheduled"),
+    ] {
+        let before = forks(&mut c);
+        c.cmd(&["MULTI"]);
+        assert_eq!(c.cmd(&["SET", "foo", "bar"]), queued);
+        assert_eq!(c.cmd(&[cmd]), queued);
+        assert_eq!(
+            c.cmd(&["EXEC"]),
+            V::Arr(vec![V::Simple("OK".into()), V::Simple(reply.into())])
+        );
+        wait_forks(&mut c, before + 1);
+    }
+    assert_eq!(info_field(&mut c, "strata_snapshots_installed"), "2");
+    // appendonly turned on inside a transaction: the rewrite is scheduled too.
+    c.cmd(&["CONFIG", "SET", "appendonly", "no"]);
+    let before = forks(&mut c);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(c.cmd(&["EXEC"]), V::Arr(vec![V::Simple("OK".into())]));
+    wait_forks(&mut c, before + 1);
+    // Outside a transaction BGSAVE starts at once and counts too.
+    let before = forks(&mut c);
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        V::Simple("Background saving started".into())
+    );
+    assert_eq!(forks(&mut c), before + 1);
+    wait_installed(&mut c, 4);
+}
+
 /// What a running snapshot keeps of entries changed before it wrote them is reported as
 /// `current_cow_size` and left out of `used_memory` (as Redis leaves its fork's
 /// copy-on-write pages out): overwriting every value during a slowed BGSAVE doubles what is

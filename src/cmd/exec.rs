@@ -133,6 +133,12 @@ pub trait Env {
     fn snapshot_running(&self) -> bool {
         false
     }
+    /// Background snapshots started since startup and how long the last start held the
+    /// engine, in µs: what INFO reports as `total_forks` and `latest_fork_usec` (a
+    /// snapshot is strata's fork: the point in time it copies from).
+    fn snapshot_starts(&self) -> (u64, u64) {
+        (0, 0)
+    }
     /// What DEBUG RELOAD rebuilds from, read from disk in one go: the snapshot the log
     /// continues from (its keyspace, loaded with `config`'s thresholds, and its function
     /// libraries as (name, code)), if any, and the units after it.
@@ -181,9 +187,14 @@ pub enum SnapshotRequest {
     Background {
         /// Queue it if one runs instead of failing.
         schedule: bool,
+        /// Asked inside EXEC: queued for the server's cron, as Redis never forks there.
+        in_exec: bool,
     },
-    /// BGREWRITEAOF: the same job, queued if one runs.
-    Rewrite,
+    /// BGREWRITEAOF: the same job, queued if one runs (or inside EXEC).
+    Rewrite {
+        /// Asked inside EXEC.
+        in_exec: bool,
+    },
 }
 
 /// Delivers a blocked client's reply once a later execution unit served it: the reply

@@ -149,6 +149,7 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             return Err(failed(name, "duplicate parameter"));
         }
     }
+    let aof_was_off = x.st.config.get("appendonly").as_deref() == Some("no");
     let mut next = x.st.config.clone();
     for (name, value) in &pairs {
         next.set(name, value, true).map_err(|e| match e {
@@ -191,7 +192,27 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // A lowered maxmemory-clients (or maxmemory, for a percentage) evicts at once (the
     // caller counted as of its last command, as Redis's bucket of it is).
     x.st.clients.evict_clients();
+    if aof_was_off && x.st.config.get("appendonly").as_deref() == Some("yes") {
+        aof_turned_on(x);
+    }
     Ok(Reply::ok())
+}
+
+/// `appendonly` set to yes: Redis starts a rewrite to write the new AOF's base (scheduled
+/// when a fork is not possible now, with its log line). strata's log never stopped, so the
+/// rewrite only compacts it; it is started (or scheduled) the same way.
+fn aof_turned_on(x: &mut Exec<'_>) {
+    let in_exec = x.in_exec;
+    match x.env.snapshot(x.st, SnapshotRequest::Rewrite { in_exec }) {
+        Ok(_) if in_exec => tracing::warn!(
+            "AOF was enabled during a transaction. An AOF background was scheduled to start when possible."
+        ),
+        Ok(t) if t.ends_with("scheduled") => tracing::warn!(
+            "AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible."
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("AOF was enabled, but its rewrite could not start: {e}"),
+    }
 }
 
 fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -368,6 +389,7 @@ fn bgsave(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             x.st,
             SnapshotRequest::Background {
                 schedule: a.len() == 2,
+                in_exec: x.in_exec,
             },
         )
         .map(|t| Reply::Simple(t.into()))
@@ -378,7 +400,7 @@ fn bgsave(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// covers (the same job as BGSAVE).
 fn bgrewriteaof(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     x.env
-        .snapshot(x.st, SnapshotRequest::Rewrite)
+        .snapshot(x.st, SnapshotRequest::Rewrite { in_exec: x.in_exec })
         .map(|t| Reply::Simple(t.into()))
         .map_err(CmdError::err)
 }
@@ -930,7 +952,7 @@ pub(crate) mod testkit {
                     "OK"
                 }
                 R::Background { .. } => "Background saving started",
-                R::Rewrite => "Background append only file rewriting started",
+                R::Rewrite { .. } => "Background append only file rewriting started",
             })
         }
     }

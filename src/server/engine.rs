@@ -1461,6 +1461,7 @@ impl Engine {
         };
         status.jobs += 1;
         let id = status.jobs;
+        let begun = Instant::now();
         let libs = Self::libraries(st);
         let mut job =
             match super::snapshot::Job::begin(st, &self.log, &*self.vfs, &self.dir, id, &libs) {
@@ -1474,6 +1475,8 @@ impl Engine {
             };
         status.running = Some((id, job.lsn(), Instant::now()));
         status.rewrite = rewrite;
+        status.background_starts += 1;
+        status.last_start_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
         drop(status);
         let thread = std::thread::Builder::new().name("strata-snapshot".into());
         let spawned = match rt {
@@ -1809,7 +1812,16 @@ impl Engine {
             .and_then(|v| v.parse().ok())
             .unwrap_or(64 << 20);
         let (running, base, retry_ok) = {
-            let s = self.snap.lock();
+            let mut s = self.snap.lock();
+            if s.scheduled && s.running.is_none() {
+                // Scheduled inside EXEC (or left over): start it now, as Redis's serverCron
+                // starts a scheduled BGSAVE or AOF rewrite once no child runs.
+                s.scheduled = false;
+                let rewrite = std::mem::take(&mut s.scheduled_rewrite);
+                drop(s);
+                let _ = self.start_background(&mut st, rewrite);
+                return;
+            }
             // After a failed snapshot, save points try again only 5 s later (Redis's
             // CONFIG_BGSAVE_RETRY_DELAY).
             let retry_ok = s.last_error.is_none()
@@ -2077,21 +2089,45 @@ impl Env for Engine {
             // (Redis's answers: a BGSAVE meeting a running BGSAVE is "already in
             // progress", meeting a running AOF rewrite "Another child process is active";
             // a BGREWRITEAOF meeting a rewrite is refused, meeting a BGSAVE scheduled.)
-            SnapshotRequest::Background { schedule } => match self.start_background(st, false) {
-                Ok(()) => Ok("Background saving started"),
-                Err(Busy::Running) if schedule => {
-                    self.snap.lock().scheduled = true;
-                    Ok("Background saving scheduled")
+            // Inside EXEC the job is queued for the cron (Redis never forks there), unless
+            // one of its kind runs already.
+            SnapshotRequest::Background {
+                in_exec: true,
+                schedule: _,
+            } => {
+                let mut status = self.snap.lock();
+                if status.running.is_some() && !status.rewrite {
+                    return Err("Background save already in progress".into());
                 }
-                Err(Busy::Running) if self.snap.lock().rewrite => Err(
-                    "Another child process is active (AOF?): can't BGSAVE right now. \
+                status.scheduled = true;
+                Ok("Background saving scheduled")
+            }
+            SnapshotRequest::Rewrite { in_exec: true } => {
+                let mut status = self.snap.lock();
+                if status.running.is_some() && status.rewrite {
+                    return Err("Background append only file rewriting already in progress".into());
+                }
+                status.scheduled = true;
+                status.scheduled_rewrite = true;
+                Ok("Background append only file rewriting scheduled")
+            }
+            SnapshotRequest::Background { schedule, .. } => {
+                match self.start_background(st, false) {
+                    Ok(()) => Ok("Background saving started"),
+                    Err(Busy::Running) if schedule => {
+                        self.snap.lock().scheduled = true;
+                        Ok("Background saving scheduled")
+                    }
+                    Err(Busy::Running) if self.snap.lock().rewrite => Err(
+                        "Another child process is active (AOF?): can't BGSAVE right now. \
                      Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
-                        .into(),
-                ),
-                Err(Busy::Running) => Err("Background save already in progress".into()),
-                Err(Busy::Failed(e)) => Err(e),
-            },
-            SnapshotRequest::Rewrite => match self.start_background(st, true) {
+                            .into(),
+                    ),
+                    Err(Busy::Running) => Err("Background save already in progress".into()),
+                    Err(Busy::Failed(e)) => Err(e),
+                }
+            }
+            SnapshotRequest::Rewrite { .. } => match self.start_background(st, true) {
                 Ok(()) => Ok("Background append only file rewriting started"),
                 Err(Busy::Running) if self.snap.lock().rewrite => {
                     Err("Background append only file rewriting already in progress".into())
@@ -2109,6 +2145,11 @@ impl Env for Engine {
 
     fn snapshot_running(&self) -> bool {
         self.snap.lock().running.is_some()
+    }
+
+    fn snapshot_starts(&self) -> (u64, u64) {
+        let s = self.snap.lock();
+        (s.background_starts, s.last_start_us)
     }
 
     fn shutdown(&self) {

@@ -167,7 +167,8 @@ pub struct SnapStatus {
     pub bytes_reclaimed: u64,
     /// Segments deleted by installs since start.
     pub segments_retired: u64,
-    /// A BGREWRITEAOF arrived while a job ran: start another when it ends.
+    /// A BGREWRITEAOF (or BGSAVE SCHEDULE) arrived while a job ran, or either inside EXEC:
+    /// start another when it ends (or at the next cron tick if none runs).
     pub scheduled: bool,
     /// What was scheduled is a BGREWRITEAOF (it runs as one: `rewrite`).
     pub scheduled_rewrite: bool,
@@ -183,6 +184,10 @@ pub struct SnapStatus {
     /// last one did: automatic snapshots back off after three, as Redis's AOF rewrites.
     pub consecutive_failures: u64,
     pub failed_at: Option<Instant>,
+    /// Background jobs started (INFO `total_forks`) and how long the last start held the
+    /// engine lock, µs (`latest_fork_usec`).
+    pub background_starts: u64,
+    pub last_start_us: u64,
 }
 
 impl SnapStatus {
