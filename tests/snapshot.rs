@@ -608,6 +608,43 @@ fn the_log_growing_past_the_thresholds_starts_a_snapshot() {
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
 }
 
+/// The percentage compares the log with what the last snapshot holds uncompressed (Redis
+/// compares its AOF with an RDB base), not with its zstd file: after a snapshot of very
+/// compressible values, a log several times the file's size but below the data's starts
+/// nothing; past the data's size it does.
+#[test]
+fn the_percentage_is_of_the_snapshots_uncompressed_size() {
+    let s = TestServer::start(&[
+        ("save", ""),
+        ("auto-aof-rewrite-min-size", "65536"),
+        ("auto-aof-rewrite-percentage", "100"),
+    ]);
+    let mut c = s.raw();
+    let v = "a".repeat(10_000);
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    // (The 1 MB of log above started one snapshot by itself: wait for it.)
+    wait_installed(&mut c, 1);
+    let file: u64 = info_field(&mut c, "strata_snapshot_bytes").parse().unwrap();
+    assert!(file < 100_000, "100 compressible values: {file} bytes");
+    // About 300 KB of log: several times the file, a third of the data.
+    for i in 0..30 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut c, "strata_snapshots_installed"),
+        "1",
+        "started against the compressed size"
+    );
+    // Past the data's size: the next one starts.
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    wait_installed(&mut c, 2);
+}
+
 /// Save points as Redis's (`save <seconds> <changes> ...`): a snapshot once that many
 /// changes are older than that many seconds, counted from the last save (LASTSAVE moves,
 /// `rdb_changes_since_last_save` goes back to 0); FLUSHALL with save points saves at once;

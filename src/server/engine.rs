@@ -722,6 +722,7 @@ impl Engine {
             let mut s = self.snap.lock();
             s.lsn = Some(lsn);
             s.file_bytes = info.file_bytes;
+            s.raw_bytes = info.raw_bytes;
             s.items = info.items;
         }
         self.loading.store(false, Ordering::Release);
@@ -1829,7 +1830,12 @@ impl Engine {
                     .is_none_or(|t| t.elapsed() > Duration::from_secs(5));
             (
                 s.running.is_some() || s.auto_backoff(),
-                s.file_bytes,
+                // (The snapshot's uncompressed size: Redis compares the AOF with its base,
+                // an RDB file whose strings are at most LZF-compressed; the zstd file is
+                // several times smaller, and against it the log was compacted several
+                // times as often as Redis rewrites, a job running nearly all the time
+                // under a heavy write load.)
+                s.raw_bytes,
                 retry_ok,
             )
         };

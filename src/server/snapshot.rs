@@ -161,6 +161,9 @@ pub struct SnapStatus {
     pub lsn: Option<u64>,
     /// Size of the installed snapshot file.
     pub file_bytes: u64,
+    /// What its items take uncompressed (the log's records are not compressed: the base
+    /// `auto-aof-rewrite-percentage` compares the log with).
+    pub raw_bytes: u64,
     /// Keys (and libraries) in the installed snapshot.
     pub items: u64,
     /// Bytes of segments and old snapshots deleted by installs since start.
@@ -652,6 +655,7 @@ impl Job {
                 status.installed += 1;
                 status.lsn = Some(info.lsn);
                 status.file_bytes = info.file_bytes;
+                status.raw_bytes = info.raw_bytes;
                 status.items = info.items;
                 status.bytes_reclaimed += reclaimed;
                 status.segments_retired += segs;
