@@ -645,6 +645,43 @@ fn the_percentage_is_of_the_snapshots_uncompressed_size() {
     wait_installed(&mut c, 2);
 }
 
+/// What was logged while a job ran counts in the base the next automatic one grows from
+/// (Redis's `aof_rewrite_base_size` after a rewrite): a slow job under writes is not
+/// followed by another at once, only once the whole has grown by the percentage again.
+#[test]
+fn what_a_job_logged_while_it_ran_is_part_of_the_next_base() {
+    let s = TestServer::start(&[
+        ("save", ""),
+        ("auto-aof-rewrite-min-size", "65536"),
+        ("auto-aof-rewrite-percentage", "0"),
+    ]);
+    let mut c = s.raw();
+    let v = "a".repeat(10_000);
+    for i in 0..10 {
+        c.cmd(&["SET", &format!("base{i}"), &v]);
+    }
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    c.cmd(&["BGSAVE"]);
+    c.cmd(&["CONFIG", "SET", "auto-aof-rewrite-percentage", "100"]);
+    // 1 MB logged while it runs: ten times the 100 KB it snapshots.
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_installed(&mut c, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        info_field(&mut c, "strata_snapshots_installed"),
+        "1",
+        "a second job started at once"
+    );
+    // The whole doubled (about 1.1 MB more, sent as 3 MB to be clear of it): the next.
+    for i in 0..300 {
+        c.cmd(&["SET", &format!("k{i}"), &v]);
+    }
+    wait_installed(&mut c, 2);
+}
+
 /// Save points as Redis's (`save <seconds> <changes> ...`): a snapshot once that many
 /// changes are older than that many seconds, counted from the last save (LASTSAVE moves,
 /// `rdb_changes_since_last_save` goes back to 0); FLUSHALL with save points saves at once;

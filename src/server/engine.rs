@@ -1714,8 +1714,10 @@ impl Engine {
         result: Result<(crate::persist::snapshot::SnapshotInfo, u64, u64), String>,
     ) -> Result<(crate::persist::snapshot::SnapshotInfo, u64), String> {
         let concluded = job.conclude(st, status, started, result);
-        if concluded.is_err() {
-            self.remove_failed_snapshot(job.lsn());
+        match &concluded {
+            // (Logged while it ran: part of the base of the next automatic one.)
+            Ok(_) => status.log_at_install = self.log.stats().current_size,
+            Err(_) => self.remove_failed_snapshot(job.lsn()),
         }
         concluded
     }
@@ -1812,7 +1814,7 @@ impl Engine {
             .get("auto-aof-rewrite-min-size")
             .and_then(|v| v.parse().ok())
             .unwrap_or(64 << 20);
-        let (running, base, retry_ok) = {
+        let (running, base, log_at_install, retry_ok) = {
             let mut s = self.snap.lock();
             if s.scheduled && s.running.is_none() {
                 // Scheduled inside EXEC (or left over): start it now, as Redis's serverCron
@@ -1836,6 +1838,7 @@ impl Engine {
                 // times as often as Redis rewrites, a job running nearly all the time
                 // under a heavy write load.)
                 s.raw_bytes,
+                s.log_at_install,
                 retry_ok,
             )
         };
@@ -1859,9 +1862,13 @@ impl Engine {
         if pct == 0 {
             return;
         }
+        // Redis's rule: the whole (snapshot + log) grown by `pct` % since the last job
+        // ended, what was logged while it ran included in where it ended; so a job that
+        // took a while under a heavy write load is not followed by another at once.
         let log_bytes = self.log.stats().current_size;
-        if !running && log_bytes >= min && log_bytes.saturating_mul(100) >= base.saturating_mul(pct)
-        {
+        let now = base.saturating_add(log_bytes).saturating_mul(100);
+        let then = base.saturating_add(log_at_install);
+        if !running && log_bytes >= min && now >= then.saturating_mul(100 + pct) {
             tracing::info!(log_bytes, base, "starting an automatic snapshot");
             let _ = self.start_background(&mut st, false);
         }

@@ -164,6 +164,10 @@ pub struct SnapStatus {
     /// What its items take uncompressed (the log's records are not compressed: the base
     /// `auto-aof-rewrite-percentage` compares the log with).
     pub raw_bytes: u64,
+    /// The log kept when it was installed (written while the job ran): with `raw_bytes`,
+    /// the size the automatic trigger measures growth from, as Redis's
+    /// `aof_rewrite_base_size`. 0 after startup (a long tail is compacted soon).
+    pub log_at_install: u64,
     /// Keys (and libraries) in the installed snapshot.
     pub items: u64,
     /// Bytes of segments and old snapshots deleted by installs since start.
