@@ -10,6 +10,7 @@
 #     millisecond); once all are due, active expiry is switched back on and nobody reads
 #     them: time until DBSIZE is 0, the slowest PING meanwhile (replies wait for the
 #     fsync of the expiry DELs on both), used_memory before and after.
+# Each phase waits until the other server runs no background save or rewrite.
 # Prints a markdown table with strata/redis ratios.
 #
 # Usage: tools/bench-evict.sh [-n SET_REQUESTS] [-e] [-k EXPIRE_KEYS]
@@ -52,15 +53,27 @@ redis-server --port "$rp" --dir "$WORK" --appendonly yes --appendfsync always --
     --enable-debug-command local >/dev/null & PIDS+=($!)
 wait_port "$sp"; wait_port "$rp"
 
+# A phase starts once the other server runs no background save or rewrite (one started by
+# its SET phase would take a core from this one's); a server's own job runs on, as it would.
+quiet() {
+    for _ in $(seq 600); do
+        redis-cli -p "$1" info persistence | grep -q -E '^(aof_rewrite|rdb_bgsave)_in_progress:1' \
+            || return 0
+        sleep 0.1
+    done
+}
+
 declare -A R
 for side in s r; do
     [ "$ONLY_EXPIRY" = 1 ] && break
-    port=$sp; [ $side = r ] && port=$rp
+    port=$sp; other=$rp; [ $side = r ] && port=$rp && other=$sp
+    quiet "$other"
     R[${side}_set]=$(redis-benchmark -p "$port" -c 50 -P 16 -n "$N" -r "$KEYSPACE" -d 100 -t set --csv -q 2>/dev/null | rps)
     R[${side}_evicted]=$(field "$port" stats evicted_keys)
     R[${side}_used_set]=$(field "$port" memory used_memory)
     R[${side}_keys]=$(redis-cli -p "$port" dbsize)
     redis-cli -p "$port" config resetstat >/dev/null
+    quiet "$other"
     R[${side}_get]=$(redis-benchmark -p "$port" -c 50 -P 16 -n "$N" -r "$KEYSPACE" -t get --csv -q 2>/dev/null | rps)
     hits=$(field "$port" stats keyspace_hits); misses=$(field "$port" stats keyspace_misses)
     R[${side}_hit]=$(awk -v h="$hits" -v m="$misses" 'BEGIN{printf "%.1f", 100*h/(h+m)}')
@@ -120,7 +133,9 @@ took = (time.perf_counter() - start) * 1000
 print("%.0f %.2f %d %d" % (took, worst * 1000, before, used()))
 PY
 }
+quiet "$rp"
 read -r s_rec s_ping s_before s_after < <(reclaim "$sp")
+quiet "$sp"
 read -r r_rec r_ping r_before r_after < <(reclaim "$rp")
 
 if [ "$ONLY_EXPIRY" = 1 ]; then
