@@ -834,6 +834,66 @@ fn bgrewriteaof_and_bgsave_inside_exec_are_scheduled_then_run() {
     wait_installed(&mut c, 4);
 }
 
+/// SHUTDOWN and SIGTERM take a final snapshot when save points are configured (Redis's
+/// default ones unless `--save ""`), as Redis saves before exiting, so the next start
+/// replays no log; SHUTDOWN NOSAVE, or no save points, take none; SHUTDOWN SAVE takes one
+/// without save points. Every case restarts with every key.
+#[test]
+fn shutdown_and_sigterm_take_a_final_snapshot_with_save_points() {
+    use std::process::{Command, Stdio};
+    let cases: [(&str, &[&str], usize); 5] = [
+        ("SHUTDOWN", &[], 1),
+        ("SIGTERM", &[], 1),
+        ("SHUTDOWN NOSAVE", &[], 0),
+        ("SHUTDOWN", &["--save", ""], 0),
+        ("SHUTDOWN SAVE", &["--save", ""], 1),
+    ];
+    for (how, args, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let spawn = |args: &[&str]| {
+            let port = common::free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(["server", "--port", &port.to_string(), "--dir"])
+                .arg(&dir)
+                .args(["--loglevel", "warning"])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            drop(common::tcp(port));
+            let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+            while c.cmd(&["PING"]) != V::Simple("PONG".into()) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (child, c)
+        };
+        let (mut child, mut c) = spawn(args);
+        for i in 0..100 {
+            c.cmd(&["SET", &format!("k{i}"), "v"]);
+        }
+        if how == "SIGTERM" {
+            let pid = child.id().to_string();
+            assert!(Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success());
+        } else {
+            let words: Vec<&str> = how.split(' ').collect();
+            c.send_raw(format!("{}\r\n", words.join(" ")).as_bytes());
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{how} {args:?}: {status}");
+        assert_eq!(files(&dir, "snap-"), want, "{how} {args:?}: snapshots");
+        let (mut child, mut c) = spawn(args);
+        assert_eq!(c.cmd(&["DBSIZE"]), V::Int(100), "{how} {args:?}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// What a running snapshot keeps of entries changed before it wrote them is reported as
 /// `current_cow_size` and left out of `used_memory` (as Redis leaves its fork's
 /// copy-on-write pages out): overwriting every value during a slowed BGSAVE doubles what is

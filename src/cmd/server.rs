@@ -10,7 +10,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::dispatch;
-use super::exec::{arg_i64, is, lossy, Caller, Exec, SnapshotRequest};
+use super::exec::{arg_i64, is, lossy, Caller, Env, Exec, SnapshotRequest, State};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
 use crate::config::{Config, ConfigError};
 use crate::db::glob::glob_match;
@@ -405,18 +405,24 @@ fn bgrewriteaof(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
         .map_err(CmdError::err)
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Every acknowledged write is already in
-/// the log, so the options only get validated. On success Redis sends no reply: the
-/// connection closes (the server drops this reply because it is stopping).
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. As Redis, with save points configured
+/// (or SAVE) and not NOSAVE, a final snapshot is taken first (`final_snapshot`); if that
+/// fails the server keeps running and says so, unless FORCE. Every acknowledged write is
+/// in the log either way: the snapshot only makes the next start replay nothing. On
+/// success Redis sends no reply: the connection closes (the server drops this reply
+/// because it is stopping).
 fn shutdown(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let (mut nosave, mut save, mut abort, mut other, mut force) =
+        (false, false, false, false, false);
     for o in &a[1..] {
         if is(o, "nosave") {
             nosave = true;
         } else if is(o, "save") {
             save = true;
-        } else if is(o, "now") || is(o, "force") {
+        } else if is(o, "now") {
             other = true;
+        } else if is(o, "force") {
+            (other, force) = (true, true);
         } else if is(o, "abort") {
             abort = true;
         } else {
@@ -429,9 +435,44 @@ fn shutdown(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if abort {
         return Err(CmdError::err("No shutdown in progress."));
     }
+    tracing::warn!("User requested shutdown...");
+    if let Err(e) = final_snapshot(x.st, x.env, save, nosave) {
+        tracing::warn!("Error trying to save the DB, can't exit: {e}");
+        if !force {
+            tracing::warn!(
+                "Errors trying to shut down the server. Check the logs for more information."
+            );
+            return Err(CmdError::err("Errors trying to SHUTDOWN. Check logs."));
+        }
+    }
     x.env.shutdown();
     x.client().close_after_reply = true;
     Ok(Reply::ok())
+}
+
+/// The snapshot Redis saves before exiting: with save points configured or `save`, not
+/// with `nosave`, never while loading (nothing to save yet). A background snapshot running
+/// then is left to the shutdown (strata cannot wait for it under the lock; the log holds
+/// what it would have). SIGTERM and SIGINT take the same one.
+pub fn final_snapshot(
+    st: &mut State,
+    env: &dyn Env,
+    save: bool,
+    nosave: bool,
+) -> Result<(), String> {
+    let points =
+        crate::config::save_points(&st.config.get("save").unwrap_or_default()).unwrap_or_default();
+    if nosave || (!save && points.is_empty()) || env.loading() {
+        return Ok(());
+    }
+    if env.snapshot_running() {
+        tracing::warn!("A background snapshot is running: exiting without a final one (the log holds every write)");
+        return Ok(());
+    }
+    tracing::warn!("Saving the final snapshot before exiting.");
+    env.snapshot(st, SnapshotRequest::Save)?;
+    tracing::warn!("DB saved on disk");
+    Ok(())
 }
 
 /// strtod-style prefix parse: the longest leading float, 0 when there is none.
@@ -910,6 +951,9 @@ pub(crate) mod testkit {
         pub changed: RefCell<Vec<String>>,
         pub units: RefCell<Vec<Unit>>,
         pub config_file: RefCell<String>,
+        /// SAVE fails with this text (a full disk, say).
+        pub save_fails: RefCell<Option<String>>,
+        pub saves: Cell<u32>,
     }
 
     impl Env for TestEnv {
@@ -948,6 +992,10 @@ pub(crate) mod testkit {
             use crate::cmd::exec::SnapshotRequest as R;
             Ok(match req {
                 R::Save => {
+                    if let Some(e) = self.save_fails.borrow().clone() {
+                        return Err(e);
+                    }
+                    self.saves.set(self.saves.get() + 1);
                     st.lastsave = 1000;
                     "OK"
                 }
@@ -1261,6 +1309,34 @@ mod tests {
         t.run("SHUTDOWN NOSAVE NOW");
         assert_eq!(t.env.shutdowns.get(), 1);
         assert!(t.client(1).close_after_reply);
+        assert_eq!(t.env.saves.get(), 0, "NOSAVE");
+    }
+
+    /// With save points (Redis's default ones) SHUTDOWN saves first; a failed save keeps
+    /// the server running with Redis's error, unless FORCE; without save points only SAVE
+    /// saves.
+    #[test]
+    fn shutdown_saves_with_save_points_and_a_failed_save_refuses_it() {
+        let mut t = Tk::new();
+        t.st.config.set("save", "3600 1 300 100", false).unwrap();
+        *t.env.save_fails.borrow_mut() = Some("No space left on device".into());
+        t.script("SHUTDOWN => -ERR Errors trying to SHUTDOWN. Check logs.");
+        assert_eq!(t.env.shutdowns.get(), 0);
+        assert!(!t.client(1).close_after_reply);
+        t.run("SHUTDOWN FORCE");
+        assert_eq!(t.env.shutdowns.get(), 1, "FORCE exits anyway");
+        let mut t = Tk::new();
+        t.st.config.set("save", "3600 1", false).unwrap();
+        t.run("SHUTDOWN");
+        assert_eq!((t.env.saves.get(), t.env.shutdowns.get()), (1, 1));
+        let mut t = Tk::new();
+        t.st.config.set("save", "", false).unwrap();
+        t.run("SHUTDOWN");
+        assert_eq!((t.env.saves.get(), t.env.shutdowns.get()), (0, 1));
+        let mut t = Tk::new();
+        t.st.config.set("save", "", false).unwrap();
+        t.run("SHUTDOWN SAVE");
+        assert_eq!((t.env.saves.get(), t.env.shutdowns.get()), (1, 1));
     }
 
     #[test]

@@ -1220,6 +1220,13 @@ impl Engine {
         self.request_stop();
     }
 
+    /// The final snapshot before exiting on SIGTERM or SIGINT (what SHUTDOWN takes:
+    /// `cmd::server::final_snapshot`).
+    pub fn final_snapshot(&self) -> Result<(), String> {
+        let mut st = self.state.lock();
+        crate::cmd::server::final_snapshot(&mut st, self, false, false)
+    }
+
     /// Ask everything to stop.
     pub fn request_stop(&self) {
         self.stopping.store(true, Ordering::Release);

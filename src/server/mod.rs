@@ -571,13 +571,23 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
             );
             let w = stop.await;
             tracing::info!("{w}, shutting down");
+            if w != "shutdown requested" {
+                // A signal takes the final snapshot SHUTDOWN takes (save points). Unlike
+                // Redis, a failed one does not keep the server running: the log holds
+                // every acknowledged write, the snapshot only spares the next start a replay.
+                if let Err(e) = engine.final_snapshot() {
+                    tracing::warn!(
+                        "Error trying to save the DB, exiting anyway (the log is complete): {e}"
+                    );
+                }
+            }
         }
         engine.request_stop();
         engine.close();
         if !unix.is_empty() {
             let _ = std::fs::remove_file(&unix);
         }
-        tracing::info!("log is durable; bye");
+        tracing::info!("strata is now ready to exit, bye bye... (the log is durable)");
         Ok::<(), anyhow::Error>(())
     })
 }
