@@ -120,7 +120,12 @@ fn populate(c: &mut RawClient, tag: &str) {
 }
 
 fn info_field(c: &mut RawClient, name: &str) -> String {
-    let text = c.cmd(&["INFO", "persistence"]).text();
+    info_in(c, "persistence", name)
+}
+
+/// Field `name` of INFO `section`.
+fn info_in(c: &mut RawClient, section: &str, name: &str) -> String {
+    let text = c.cmd(&["INFO", section]).text();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .unwrap_or_else(|| panic!("no {name} in INFO"))
@@ -330,6 +335,32 @@ fn bgsave_while_busy_is_refused_or_scheduled_as_redis_does() {
         other => panic!("{other:?}"),
     }
     wait_installed(&mut c, 1);
+}
+
+/// While a BGSAVE runs another BGSAVE is refused as in progress, with SCHEDULE and inside
+/// EXEC too (Redis checks for a running RDB child first); a BGREWRITEAOF is scheduled and
+/// runs after it.
+#[test]
+fn a_running_bgsave_refuses_bgsave_schedule_and_schedules_a_rewrite() {
+    let s = TestServer::start(&[("save", "")]);
+    let mut c = s.raw();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "10000000"]);
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        V::Simple("Background saving started".into())
+    );
+    let in_progress = V::Err("ERR Background save already in progress".into());
+    assert_eq!(c.cmd(&["BGSAVE", "SCHEDULE"]), in_progress);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(c.cmd(&["EXEC"]), V::Arr(vec![in_progress]));
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        V::Simple("Background append only file rewriting scheduled".into())
+    );
+    c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_installed(&mut c, 2);
 }
 
 /// Redis's answers when a job runs: a BGREWRITEAOF meeting a running rewrite is refused
@@ -773,15 +804,7 @@ fn a_slowed_rewrite_is_refused_twice_and_stopped_by_appendonly_no() {
 fn bgrewriteaof_and_bgsave_inside_exec_are_scheduled_then_run() {
     let s = TestServer::start(&[("save", "")]);
     let mut c = s.raw();
-    let forks = |c: &mut RawClient| -> u64 {
-        let text = c.cmd(&["INFO", "stats"]).text();
-        text.lines()
-            .find_map(|l| l.strip_prefix("total_forks:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let forks = |c: &mut RawClient| -> u64 { info_in(c, "stats", "total_forks").parse().unwrap() };
     let wait_forks = |c: &mut RawClient, n: u64| {
         let t0 = Instant::now();
         while forks(c) < n {
@@ -908,15 +931,7 @@ fn a_snapshots_copies_are_reported_as_cow_not_used_memory() {
     while c.cmd(&["PING"]) != V::Simple("PONG".into()) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let used = |c: &mut RawClient| -> i64 {
-        let text = c.cmd(&["INFO", "memory"]).text();
-        text.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let used = |c: &mut RawClient| -> i64 { info_in(c, "memory", "used_memory").parse().unwrap() };
     let cow = |c: &mut RawClient| -> i64 { info_field(c, "current_cow_size").parse().unwrap() };
     let (keys, size) = (2000, 4096);
     for i in 0..keys {

@@ -341,8 +341,10 @@ fn persistence(x: &mut Exec<'_>) -> Fields {
 
 fn stats(x: &mut Exec<'_>) -> Fields {
     let s = &x.st.stats;
-    // Replication, forks, active defrag, client eviction and I/O threads: strata has none
-    // of them, so their counters stay at Redis's idle values.
+    // (Background snapshots are strata's forks: the point in time they copy from.)
+    let forks = x.env.snapshot_starts();
+    // Replication, active defrag, client eviction and I/O threads: strata has none of
+    // them, so their counters stay at Redis's idle values.
     vec![
         kv("total_connections_received", s.total_connections),
         kv("total_commands_processed", s.total_commands),
@@ -381,8 +383,8 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("pubsub_channels", x.st.pubsub.channels.len()),
         kv("pubsub_patterns", x.st.pubsub.patterns.len()),
         kv("pubsubshard_channels", x.st.pubsub.shard_channels.len()),
-        kv("latest_fork_usec", x.env.snapshot_starts().1),
-        kv("total_forks", x.env.snapshot_starts().0),
+        kv("latest_fork_usec", forks.1),
+        kv("total_forks", forks.0),
         kv("migrate_cached_sockets", x.st.migrate_sockets.len()),
         kv("slave_expires_tracked_keys", 0),
         kv("active_defrag_hits", 0),

@@ -12,12 +12,12 @@
 //! buffer exactly; what other threads allocate (the log writer, a snapshot's buffers) is
 //! seen at the next refresh. A refresh happens every `REFRESH_MS` milliseconds (every
 //! millisecond for a second after keys were evicted: the log writer frees their DEL
-//! records, which the drift counted, on its own thread), every
-//! `REFRESH_EVERY` commands, when the drift passes `DRIFT_MAX` bytes either way, when a
-//! command runs on another thread than the last refresh (`io-threads` > 1, a script's
-//! `block_in_place`), and when an evicted client's connection has freed what it held
-//! (`MemState::stale`). Refreshing once a millisecond instead cost 3% of the server's time
-//! in a GET run at a million requests a second.
+//! records, which the drift counted, on its own thread), every `REFRESH_EVERY` commands,
+//! when the drift passes `DRIFT_MAX` bytes either way, when a command runs on another
+//! thread than the last refresh (`io-threads` > 1, a script's `block_in_place`), and when
+//! an evicted client's connection has freed what it held (`MemState::stale`). Refreshing
+//! once a millisecond instead cost 3% of the server's time in a GET run at a million
+//! requests a second.
 //!
 //! **Evicting.** Before every client command, when `maxmemory` is set and the gauge is
 //! over it, keys are evicted by the configured policy until the bytes freed cover the

@@ -1779,10 +1779,9 @@ impl Engine {
                 "snapshot installed"
             );
         }
-        let again = std::mem::take(&mut status.scheduled);
-        let rewrite = std::mem::take(&mut status.scheduled_rewrite);
+        let next = status.take_scheduled();
         drop(status);
-        if again && !self.stopping.load(Ordering::Acquire) {
+        if let Some(rewrite) = next.filter(|_| !self.stopping.load(Ordering::Acquire)) {
             // A scheduled BGREWRITEAOF runs as one (another is refused as in progress).
             let _ = self.start_background_on(&mut st, rt, rewrite);
         }
@@ -1823,11 +1822,9 @@ impl Engine {
             .unwrap_or(64 << 20);
         let (running, base, log_at_install, retry_ok) = {
             let mut s = self.snap.lock();
-            if s.scheduled && s.running.is_none() {
+            if let Some(rewrite) = s.running.is_none().then(|| s.take_scheduled()).flatten() {
                 // Scheduled inside EXEC (or left over): start it now, as Redis's serverCron
                 // starts a scheduled BGSAVE or AOF rewrite once no child runs.
-                s.scheduled = false;
-                let rewrite = std::mem::take(&mut s.scheduled_rewrite);
                 drop(s);
                 let _ = self.start_background(&mut st, rewrite);
                 return;
@@ -2106,60 +2103,54 @@ impl Env for Engine {
     fn snapshot(&self, st: &mut State, req: SnapshotRequest) -> Result<&'static str, String> {
         match req {
             SnapshotRequest::Save => self.save_now(st).map(|()| "OK"),
-            // (Redis's answers: a BGSAVE meeting a running BGSAVE is "already in
-            // progress", meeting a running AOF rewrite "Another child process is active";
-            // a BGREWRITEAOF meeting a rewrite is refused, meeting a BGSAVE scheduled.)
-            // Inside EXEC the job is queued for the cron (Redis never forks there), unless
-            // one of its kind runs already.
-            SnapshotRequest::Background {
-                in_exec: true,
-                schedule: _,
-            } => {
+            // Redis's answers (bgsaveCommand, bgrewriteaofCommand): a job of the same kind
+            // running refuses it as in progress; another kind running, or EXEC (Redis never
+            // forks there), schedules it (a BGSAVE only with SCHEDULE or inside EXEC,
+            // otherwise "Another child process is active"); else it starts. (Jobs start
+            // and end under the engine lock this runs under: what is seen here holds.)
+            SnapshotRequest::Background { schedule, in_exec } => {
                 let mut status = self.snap.lock();
-                if status.running.is_some() && !status.rewrite {
+                let running = status.running.is_some();
+                if running && !status.rewrite {
                     return Err("Background save already in progress".into());
                 }
-                status.scheduled = true;
-                Ok("Background saving scheduled")
-            }
-            SnapshotRequest::Rewrite { in_exec: true } => {
-                let mut status = self.snap.lock();
-                if status.running.is_some() && status.rewrite {
-                    return Err("Background append only file rewriting already in progress".into());
+                if running || in_exec {
+                    if !(schedule || in_exec) {
+                        return Err(
+                            "Another child process is active (AOF?): can't BGSAVE right now. \
+                             Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+                                .into(),
+                        );
+                    }
+                    status.schedule(false);
+                    return Ok("Background saving scheduled");
                 }
-                status.scheduled = true;
-                status.scheduled_rewrite = true;
-                Ok("Background append only file rewriting scheduled")
-            }
-            SnapshotRequest::Background { schedule, .. } => {
+                drop(status);
                 match self.start_background(st, false) {
                     Ok(()) => Ok("Background saving started"),
-                    Err(Busy::Running) if schedule => {
-                        self.snap.lock().scheduled = true;
-                        Ok("Background saving scheduled")
-                    }
-                    Err(Busy::Running) if self.snap.lock().rewrite => Err(
-                        "Another child process is active (AOF?): can't BGSAVE right now. \
-                     Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
-                            .into(),
-                    ),
                     Err(Busy::Running) => Err("Background save already in progress".into()),
                     Err(Busy::Failed(e)) => Err(e),
                 }
             }
-            SnapshotRequest::Rewrite { .. } => match self.start_background(st, true) {
-                Ok(()) => Ok("Background append only file rewriting started"),
-                Err(Busy::Running) if self.snap.lock().rewrite => {
-                    Err("Background append only file rewriting already in progress".into())
+            SnapshotRequest::Rewrite { in_exec } => {
+                let mut status = self.snap.lock();
+                let running = status.running.is_some();
+                if running && status.rewrite {
+                    return Err("Background append only file rewriting already in progress".into());
                 }
-                Err(Busy::Running) => {
-                    let mut status = self.snap.lock();
-                    status.scheduled = true;
-                    status.scheduled_rewrite = true;
-                    Ok("Background append only file rewriting scheduled")
+                if running || in_exec {
+                    status.schedule(true);
+                    return Ok("Background append only file rewriting scheduled");
                 }
-                Err(Busy::Failed(e)) => Err(e),
-            },
+                drop(status);
+                match self.start_background(st, true) {
+                    Ok(()) => Ok("Background append only file rewriting started"),
+                    Err(Busy::Running) => {
+                        Err("Background append only file rewriting already in progress".into())
+                    }
+                    Err(Busy::Failed(e)) => Err(e),
+                }
+            }
         }
     }
 

@@ -198,6 +198,18 @@ pub struct SnapStatus {
 }
 
 impl SnapStatus {
+    /// Queue a job for when none runs (`rewrite`: a BGREWRITEAOF's, which then runs as one).
+    pub fn schedule(&mut self, rewrite: bool) {
+        self.scheduled = true;
+        self.scheduled_rewrite |= rewrite;
+    }
+
+    /// The queued job, if any (Some(rewrite)), taken off the queue.
+    pub fn take_scheduled(&mut self) -> Option<bool> {
+        let rewrite = std::mem::take(&mut self.scheduled_rewrite);
+        std::mem::take(&mut self.scheduled).then_some(rewrite)
+    }
+
     /// A job failed (or could not start).
     pub fn note_failure(&mut self, error: String) {
         self.last_error = Some(error);
