@@ -8,18 +8,22 @@
 #   - MULTI + 5 INCR + EXEC written in one go, as client libraries send a transaction
 #     (examples/loadgen.rs).
 # Builds release once and prints a markdown table of requests (publishes, script calls,
-# transactions) per second and the strata/redis ratio.
+# transactions) per second and the strata/redis ratio. With -r ROUNDS every pattern runs
+# ROUNDS times, strata and redis alternating, and the table shows the medians and the
+# range of the per-round ratios (on a 2-core machine one round swings by ±10%).
 #
-# Usage: tools/bench-patterns.sh [-n REQUESTS] [-c CLIENTS]
+# Usage: tools/bench-patterns.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=100000
 CLIENTS=50
+ROUNDS=1
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N="$2"; shift 2 ;;
         -c) CLIENTS="$2"; shift 2 ;;
+        -r) ROUNDS="$2"; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -74,27 +78,51 @@ bench_cmd() { # PORT ARGS... -> rps
         | awk -F'","' 'NR>1 || !/rps/ {gsub(/"/,"",$2); print $2; exit}'
 }
 
-row() { # NAME STRATA REDIS
-    local ratio
-    ratio=$(awk -v a="$2" -v b="$3" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf '| %s | %.0f | %.0f | %s |\n' "$1" "$2" "$3" "$ratio"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {m=int((NR+1)/2); if (NR%2) print v[m]; else print (v[m]+v[m+1])/2}'; }
+
+row() { # NAME "STRATA..." "REDIS..." (one value per round)
+    local s r ratios
+    s=$(echo "$2" | median); r=$(echo "$3" | median)
+    ratios=$(paste -d' ' <(echo "$2" | tr ' ' '\n' | grep -v '^$') <(echo "$3" | tr ' ' '\n' | grep -v '^$') \
+        | awk '$2 > 0 {printf "%.3f ", $1 / $2}')
+    if [ "$ROUNDS" -gt 1 ]; then
+        printf '| %s | %.0f | %.0f | %.2f | %s–%s |\n' "$1" "$s" "$r" "$(echo "$ratios" | median)" \
+            "$(echo "$ratios" | tr ' ' '\n' | grep -v '^$' | sort -g | head -1)" \
+            "$(echo "$ratios" | tr ' ' '\n' | grep -v '^$' | sort -g | tail -1)"
+    else
+        printf '| %s | %.0f | %.0f | %s |\n' "$1" "$s" "$r" "$(echo "$ratios" | awk '{printf "%.2f", $1}')"
+    fi
 }
 
 echo "# strata vs redis-server ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r))"
-echo "# redis: $(redis-server --version | awk '{print $3}'), appendfsync always on both, clients: $CLIENTS, requests per test: $N"
+echo "# redis: $(redis-server --version | awk '{print $3}'), appendfsync always on both, clients: $CLIENTS, requests per test: $N, rounds: $ROUNDS"
 echo
-echo "| pattern | strata rps | redis rps | strata/redis |"
-echo "|---|---|---|---|"
+if [ "$ROUNDS" -gt 1 ]; then
+    echo "| pattern | strata rps (median) | redis rps (median) | strata/redis (median of rounds) | range |"
+    echo "|---|---|---|---|---|"
+else
+    echo "| pattern | strata rps | redis rps | strata/redis |"
+    echo "|---|---|---|---|"
+fi
 for subs in 1 50; do
-    s=$("$LOADGEN" publish --port "$sp" --clients "$CLIENTS" --requests "$N" --subscribers "$subs")
-    r=$("$LOADGEN" publish --port "$rp" --clients "$CLIENTS" --requests "$N" --subscribers "$subs")
+    s=""; r=""
+    for _ in $(seq "$ROUNDS"); do
+        s+="$("$LOADGEN" publish --port "$sp" --clients "$CLIENTS" --requests "$N" --subscribers "$subs") "
+        r+="$("$LOADGEN" publish --port "$rp" --clients "$CLIENTS" --requests "$N" --subscribers "$subs") "
+    done
     row "PUBLISH, $subs subscriber(s)" "$s" "$r"
 done
-s=$(bench_cmd "$sp" EVALSHA "$ssha" 1 rl:user:__rand_int__ 1000 100 __rand_int__)
-r=$(bench_cmd "$rp" EVALSHA "$rsha" 1 rl:user:__rand_int__ 1000 100 __rand_int__)
+s=""; r=""
+for _ in $(seq "$ROUNDS"); do
+    s+="$(bench_cmd "$sp" EVALSHA "$ssha" 1 rl:user:__rand_int__ 1000 100 __rand_int__) "
+    r+="$(bench_cmd "$rp" EVALSHA "$rsha" 1 rl:user:__rand_int__ 1000 100 __rand_int__) "
+done
 row "EVALSHA sliding-window limiter (1000 users)" "$s" "$r"
-s=$("$LOADGEN" multi --port "$sp" --clients "$CLIENTS" --requests "$N" --incrs 5)
-r=$("$LOADGEN" multi --port "$rp" --clients "$CLIENTS" --requests "$N" --incrs 5)
+s=""; r=""
+for _ in $(seq "$ROUNDS"); do
+    s+="$("$LOADGEN" multi --port "$sp" --clients "$CLIENTS" --requests "$N" --incrs 5) "
+    r+="$("$LOADGEN" multi --port "$rp" --clients "$CLIENTS" --requests "$N" --incrs 5) "
+done
 row "MULTI + 5 INCR + EXEC" "$s" "$r"
 
 redis-cli -p "$sp" shutdown nosave >/dev/null 2>&1 || true
