@@ -123,6 +123,10 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
             .report("")
         })?;
     }
+    crate::server::check_config(&config).map_err(|e| {
+        let source = file.as_ref().map(|f| f.display().to_string());
+        e.report(e.line.and(source.as_deref()).unwrap_or(""))
+    })?;
     Ok((config, file))
 }
 

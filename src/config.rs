@@ -178,6 +178,23 @@ pub struct Config {
     pub users: Vec<String>,
     /// A `save` line was loaded (the next one adds its points instead of replacing).
     pub save_given: bool,
+    /// `rename-command <command> <new name>` lines, in order, in effect for the server's
+    /// life (not a CONFIG GET/SET parameter; CONFIG REWRITE keeps the lines as they are, as
+    /// Redis). The command table checks and applies them (`cmd::registry::Renames`).
+    pub rename_commands: Vec<RenameCommand>,
+}
+
+/// One `rename-command FROM TO` line (`TO` empty: the command is removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameCommand {
+    /// The command's current name.
+    pub from: String,
+    /// Its new name.
+    pub to: String,
+    /// The config file's line (None: the command line).
+    pub line: Option<usize>,
+    /// The line as given (a file's text, or Redis's rendering of the options).
+    pub text: String,
 }
 
 #[derive(Clone, Copy)]
@@ -1274,6 +1291,7 @@ impl Default for Config {
             extra: default_extra(),
             users: Vec::new(),
             save_given: false,
+            rename_commands: Vec::new(),
         }
     }
 }
@@ -1515,6 +1533,12 @@ impl Config {
     /// Every directive name, in table order.
     pub fn names() -> impl Iterator<Item = &'static str> {
         DIRECTIVES.iter().chain(REDIS_ONLY).map(|d| d.name)
+    }
+
+    /// The directive `word` names, aliases resolved (`hash-max-ziplist-entries` is
+    /// `hash-max-listpack-entries`), any case; None if it names none.
+    pub fn canonical(word: &str) -> Option<&'static str> {
+        find(word).map(|d| d.name)
     }
 
     /// The names a CONFIG GET pattern matches, as Redis: every directive but the hidden
@@ -1806,6 +1830,18 @@ impl Config {
             }
             return self.set(name, &args.join(" "), false);
         }
+        if lname == "rename-command" {
+            let [from, to] = args else {
+                return Err(ConfigError::Unknown(name.to_string()));
+            };
+            self.rename_commands.push(RenameCommand {
+                from: from.clone(),
+                to: to.clone(),
+                line: None,
+                text: repr_line(name, args),
+            });
+            return Ok(());
+        }
         if find(&lname).is_none() && lname != "user" {
             return Err(ConfigError::Unknown(name.to_string()));
         }
@@ -1850,6 +1886,12 @@ impl Config {
                 text: line.to_string(),
                 reason: e.reason(),
             })?;
+            if name.eq_ignore_ascii_case("rename-command") {
+                if let Some(r) = self.rename_commands.last_mut() {
+                    r.line = Some(i + 1);
+                    r.text = line.to_string();
+                }
+            }
         }
         Ok(())
     }

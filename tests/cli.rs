@@ -338,3 +338,161 @@ fn oom_score_adj_sets_the_process_score() {
         );
     }
 }
+
+/// `rename-command` in redis.conf (and on the command line), as hardened deployments use
+/// it: the old name is unknown to clients, MULTI (EXECABORT) and scripts; the new one runs
+/// the command, which keeps its own name in COMMAND INFO (by the new name), INFO
+/// commandstats and the log; `""` removes a command; CONFIG REWRITE keeps the lines, so a
+/// restart has the same names; a bad line stops the start with Redis's reason. (Replies
+/// checked against redis-server 7.0.15 with the same lines.)
+#[test]
+fn rename_command_like_redis() {
+    use redis::Value as V;
+    let (code, out) = strata(&["server", "--rename-command", "nosuch", "x"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("No such command in rename-command"), "{out}");
+    let (code, out) = strata(&["server", "--rename-command", "get", "set"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("Target command name already exists"), "{out}");
+
+    let port = common::free_port();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = tmp.path().join("strata.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\ndir {}\nloglevel warning\nrename-command flushdb badger\n\
+             rename-command flushall \"\"\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .expect("write conf");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("server")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn strata")
+    };
+    let connect = || {
+        // (Listening comes first, then -LOADING until the log is replayed.)
+        drop(common::tcp(port));
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection()
+            .expect("connect");
+        for _ in 0..1000 {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        c
+    };
+    let unknown = |c: &mut redis::Connection, name: &str| {
+        let e = redis::cmd(name).query::<V>(c).expect_err(name);
+        assert!(
+            e.to_string().contains(&format!("unknown command '{name}'")),
+            "{name}: {e}"
+        );
+    };
+    let mut child = spawn();
+    let mut c = connect();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("set");
+    unknown(&mut c, "flushdb");
+    unknown(&mut c, "FLUSHALL");
+    let _: () = redis::cmd("BADGER").query(&mut c).expect("badger");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(n, 0);
+
+    // MULTI: queued by its new name, runs; the old name dooms the transaction.
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("set");
+    let r: V = redis::pipe()
+        .atomic()
+        .cmd("BADGER")
+        .cmd("GET")
+        .arg("k")
+        .query(&mut c)
+        .expect("exec");
+    assert_eq!(r, V::Array(vec![V::Okay, V::Nil]));
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("set");
+    let _: () = redis::cmd("MULTI").query(&mut c).expect("multi");
+    unknown(&mut c, "FLUSHDB");
+    let e = redis::cmd("EXEC")
+        .query::<V>(&mut c)
+        .expect_err("EXECABORT");
+    assert!(e.to_string().contains("Transaction discarded"), "{e}");
+    let n: i64 = redis::cmd("DBSIZE").query(&mut c).expect("dbsize");
+    assert_eq!(n, 1);
+
+    // Scripts call it by its new name too.
+    let eval =
+        |c: &mut redis::Connection, body: &str| redis::cmd("EVAL").arg(body).arg(0).query::<V>(c);
+    assert_eq!(
+        eval(&mut c, "return redis.call('badger')").expect("eval"),
+        V::Okay
+    );
+    let e = eval(&mut c, "return redis.call('flushdb')").expect_err("old name");
+    assert!(
+        e.to_string()
+            .contains("Unknown Redis command called from script"),
+        "{e}"
+    );
+
+    // COMMAND INFO knows it by the new name, under its own; its stats keep its own name.
+    let info: V = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("badger")
+        .arg("flushdb")
+        .query(&mut c)
+        .expect("command info");
+    let V::Array(entries) = info else {
+        panic!("{info:?}")
+    };
+    assert_eq!(entries.len(), 2);
+    let V::Array(first) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(first[0], V::BulkString(b"flushdb".to_vec()));
+    assert_eq!(entries[1], V::Nil);
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .expect("info");
+    assert!(stats.contains("cmdstat_flushdb:calls=3,"), "{stats}");
+
+    // CONFIG REWRITE keeps the lines: the restarted server has the same names.
+    let _: () = redis::cmd("CONFIG")
+        .arg("REWRITE")
+        .query(&mut c)
+        .expect("rewrite");
+    let text = std::fs::read_to_string(&conf).expect("conf");
+    assert!(text.contains("rename-command flushdb badger"), "{text}");
+    drop(c);
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let mut child = spawn();
+    let mut c = connect();
+    unknown(&mut c, "flushdb");
+    unknown(&mut c, "flushall");
+    let _: () = redis::cmd("BADGER")
+        .query(&mut c)
+        .expect("badger after restart");
+    drop(c);
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}

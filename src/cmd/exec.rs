@@ -284,6 +284,8 @@ pub struct State {
     pub stats: Stats,
     /// Configuration.
     pub config: Config,
+    /// The names `rename-command` gave commands (from `config`).
+    pub renames: super::registry::Renames,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub lastsave: i64,
     /// Server start, Unix ms.
@@ -478,7 +480,14 @@ impl State {
         acl.configure(&config);
         let clients = ClientTable::default();
         clients.limits.configure(&config);
+        // (`server::check_config` refused a bad line before the server started.)
+        let renames =
+            super::registry::Renames::build(&config.rename_commands).unwrap_or_else(|(l, why)| {
+                tracing::error!(from = %l.from, to = %l.to, "rename-command not applied: {why}");
+                super::registry::Renames::default()
+            });
         State {
+            renames,
             acl,
             script_deny_disabled: false,
             script_errors: Vec::new(),

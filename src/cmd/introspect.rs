@@ -260,10 +260,19 @@ fn key_spec(k: &KeySpecMeta) -> Reply {
     Reply::Map(m)
 }
 
-/// Resolve a name as COMMAND INFO/DOCS take it: `get`, `config|get` (any case).
-fn find(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+/// Resolve a name as COMMAND INFO/DOCS take it: `get`, `config|get` (any case), a
+/// command by the name `rename-command` gave it (not by its old one), as Redis.
+fn find(
+    renames: &super::registry::Renames,
+    name: &[u8],
+) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
     let mut parts = name.splitn(2, |&c| c == b'|');
-    let top = COMMANDS.get(parts.next()?)?;
+    let called = parts.next()?;
+    let top = match renames.resolve(called) {
+        super::registry::Renamed::Same => COMMANDS.get(called)?,
+        super::registry::Renamed::To(own) => COMMANDS.get(own.as_bytes())?,
+        super::registry::Renamed::Gone => return None,
+    };
     match parts.next() {
         None => Some((top, None)),
         Some(sub) => top
@@ -297,7 +306,7 @@ fn info(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::Array(
         a[2..]
             .iter()
-            .map(|n| find(n).map_or(Reply::Null, |(s, p)| describe(s, p)))
+            .map(|n| find(&x.st.renames, n).map_or(Reply::Null, |(s, p)| describe(s, p)))
             .collect(),
     ))
 }
@@ -476,7 +485,7 @@ fn args_doc(args: &[Arg]) -> Reply {
     )
 }
 
-fn docs(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+fn docs(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let entries = if a.len() == 2 {
         COMMANDS
             .commands
@@ -486,7 +495,7 @@ fn docs(_x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         a[2..]
             .iter()
-            .filter_map(|n| find(n))
+            .filter_map(|n| find(&x.st.renames, n))
             .map(|(s, p)| (Reply::bulk(s.full_name.as_bytes()), doc(s, p)))
             .collect()
     };
@@ -585,7 +594,7 @@ mod tests {
     #[test]
     fn categories_like_redis() {
         let cats = |n: &str| {
-            let (s, p) = find(n.as_bytes()).unwrap();
+            let (s, p) = find(&Default::default(), n.as_bytes()).unwrap();
             categories(s, p).join(" ")
         };
         assert_eq!(cats("ping"), "fast connection");

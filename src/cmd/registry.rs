@@ -234,6 +234,89 @@ impl Registry {
     }
 }
 
+/// `rename-command` lines (redis.conf and the command line only, as in Redis): the names
+/// clients, EXEC and scripts call commands by. A renamed command answers to its new name
+/// only, one renamed to `""` to none; everything else (its stats, CLIENT LIST `cmd`,
+/// COMMAND, the log) keeps its own name, as Redis keeps the command's `fullname` and
+/// changes only its key in the lookup table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renames {
+    /// Lowercased new name -> the command's own name.
+    alias: std::collections::HashMap<Vec<u8>, &'static str>,
+    /// Own names (lowercased) no longer callable by themselves.
+    hidden: std::collections::HashSet<Vec<u8>>,
+}
+
+/// What a called name resolves to under [`Renames`].
+pub enum Renamed {
+    /// Not renamed: look it up as it is.
+    Same,
+    /// Another command's new name: that command's own name.
+    To(&'static str),
+    /// Renamed away: no such command.
+    Gone,
+}
+
+impl Renames {
+    /// No `rename-command` applies (the common case: one branch per command).
+    pub fn is_empty(&self) -> bool {
+        self.hidden.is_empty()
+    }
+
+    /// The table of a config's `rename-command` lines, applied in order; the first bad
+    /// one and why (Redis refuses to start on it).
+    pub fn build(
+        lines: &[crate::config::RenameCommand],
+    ) -> Result<Renames, (&crate::config::RenameCommand, &'static str)> {
+        let mut r = Renames::default();
+        for l in lines {
+            r.rename(&l.from, &l.to).map_err(|why| (l, why))?;
+        }
+        Ok(r)
+    }
+
+    /// Apply `rename-command FROM TO` on top of the earlier ones, with Redis's checks
+    /// (`FROM` is looked up by its current name; `TO` must not be a current name).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), &'static str> {
+        const NO_SUCH: &str = "No such command in rename-command";
+        let from = from.to_ascii_lowercase().into_bytes();
+        let to = to.to_ascii_lowercase().into_bytes();
+        let own = match self.alias.get(&from) {
+            Some(&own) => own,
+            None if from.contains(&b'|') || self.hidden.contains(&from) => {
+                return Err(NO_SUCH);
+            }
+            None => COMMANDS.get(&from).ok_or(NO_SUCH)?.name,
+        };
+        let taken = to != from
+            && (self.alias.contains_key(&to)
+                || (!self.hidden.contains(&to) && COMMANDS.get(&to).is_some()));
+        if !to.is_empty() && taken {
+            return Err("Target command name already exists");
+        }
+        if self.alias.remove(&from).is_none() {
+            self.hidden.insert(from);
+        }
+        if to.is_empty() {
+            return Ok(());
+        }
+        self.alias.insert(to, own);
+        Ok(())
+    }
+
+    /// The command a client calling `name` means.
+    pub fn resolve(&self, name: &[u8]) -> Renamed {
+        let lower = name.to_ascii_lowercase();
+        if let Some(own) = self.alias.get(&lower) {
+            return Renamed::To(own);
+        }
+        if self.hidden.contains(&lower) {
+            return Renamed::Gone;
+        }
+        Renamed::Same
+    }
+}
+
 /// Attach Redis's metadata (`cmdmeta`) by full name; its summary and version are the ones
 /// COMMAND DOCS reports.
 fn attach_meta(c: &mut CommandSpec) {
@@ -340,6 +423,56 @@ fn check_spec(c: &CommandSpec) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Redis's `rename-command` table semantics: a command is found by its current name
+    /// (renamed twice, back to its own, swapped into a freed name), and a rename to a name
+    /// in use fails.
+    #[test]
+    fn renames_follow_redis_table_semantics() {
+        use super::{Renamed, Renames};
+        let own = |r: &Renames, n: &str| match r.resolve(n.as_bytes()) {
+            Renamed::Same => COMMANDS.get(n.as_bytes()).map(|_| n.to_string()),
+            Renamed::To(o) => Some(o.to_string()),
+            Renamed::Gone => None,
+        };
+        let mut r = Renames::default();
+        assert!(r.is_empty());
+        assert_eq!(own(&r, "GET"), Some("GET".into()));
+        r.rename("FLUSHDB", "badger").unwrap();
+        assert!(!r.is_empty());
+        assert_eq!(own(&r, "flushdb"), None);
+        assert_eq!(own(&r, "BADGER"), Some("flushdb".into()));
+        // Found by its current name only.
+        assert_eq!(
+            r.rename("flushdb", "x"),
+            Err("No such command in rename-command")
+        );
+        r.rename("badger", "mole").unwrap();
+        assert_eq!(own(&r, "badger"), None);
+        assert_eq!(own(&r, "mole"), Some("flushdb".into()));
+        r.rename("mole", "flushdb").unwrap();
+        assert_eq!(own(&r, "flushdb"), Some("flushdb".into()));
+        // A name in use is refused; a freed one can be taken.
+        assert_eq!(
+            r.rename("get", "set"),
+            Err("Target command name already exists")
+        );
+        r.rename("set", "").unwrap();
+        assert_eq!(own(&r, "set"), None);
+        r.rename("get", "set").unwrap();
+        assert_eq!(own(&r, "set"), Some("get".into()));
+        assert_eq!(own(&r, "get"), None);
+        r.rename("ping", "ping").unwrap();
+        assert_eq!(own(&r, "ping"), Some("ping".into()));
+        assert_eq!(
+            r.rename("config|get", "cg"),
+            Err("No such command in rename-command")
+        );
+        assert_eq!(
+            r.rename("nosuch", "x"),
+            Err("No such command in rename-command")
+        );
+    }
     use super::*;
 
     #[test]

@@ -257,7 +257,8 @@ pub fn rewrite_config_text_with(old: &str, cfg: &Config, force_all: bool) -> Str
     let mut out = String::new();
     for line in old.lines() {
         let word = line.split_whitespace().next().unwrap_or("");
-        let name = Config::names().find(|n| n.eq_ignore_ascii_case(word));
+        // (An alias's line is its directive's: the first line of either gets the value.)
+        let name = Config::canonical(word);
         match name {
             Some(n) if !line.trim_start().starts_with('#') => {
                 if written.contains(&n) {
@@ -1242,6 +1243,30 @@ mod tests {
             .set("enable-debug-command", "yes", false)
             .unwrap();
         t.script("DEBUG SET-ACTIVE-EXPIRE 1 => +OK");
+    }
+
+    /// CONFIG REWRITE, as Redis's: an alias's line is its directive's (the first line of
+    /// either gets the value under the directive's name, later ones go), and lines that are
+    /// no directive (`rename-command`, `user`) stay as they are.
+    #[test]
+    fn config_rewrite_merges_alias_lines_and_keeps_rename_command() {
+        for old in [
+            "hash-max-listpack-entries 20\nrename-command flushdb badger\nhash-max-ziplist-entries 21\n",
+            "hash-max-ziplist-entries 20\nrename-command flushdb badger\nhash-max-listpack-entries 21\n",
+        ] {
+            let mut cfg = Config::default();
+            cfg.apply_file_text(old).unwrap();
+            assert_eq!(cfg.hash_max_listpack_entries, 21);
+            cfg.set("hash-max-listpack-entries", "100", true).unwrap();
+            let text = super::rewrite_config_text(old, &cfg);
+            assert_eq!(
+                text,
+                "hash-max-listpack-entries 100\nrename-command flushdb badger\n"
+            );
+            let mut back = Config::default();
+            back.apply_file_text(&text).unwrap();
+            assert_eq!(back.hash_max_listpack_entries, 100);
+        }
     }
 
     #[test]

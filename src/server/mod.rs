@@ -504,6 +504,19 @@ pub fn arrival_order(builder: &mut tokio::runtime::Builder) {
     let _ = builder;
 }
 
+/// The checks of a loaded configuration that need the command table (the config module
+/// does not know the commands): every `rename-command` line names a command by its current
+/// name and a new name not in use, as Redis checks them while loading its config file.
+pub fn check_config(config: &Config) -> Result<(), crate::config::LoadError> {
+    crate::cmd::registry::Renames::build(&config.rename_commands)
+        .map(|_| ())
+        .map_err(|(l, why)| crate::config::LoadError {
+            line: l.line,
+            text: l.text.clone(),
+            reason: why.into(),
+        })
+}
+
 /// Run the server until SHUTDOWN or a signal (the `strata server` entry point).
 pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     // `io-threads` (Redis's name) sets the connection worker threads. The engine is one
