@@ -1259,7 +1259,9 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: vec!["127.0.0.1".into()],
+            // Redis's: every IPv4 and (if the host has it) IPv6 address; protected mode
+            // serves only local clients until the default user has a password.
+            bind: vec!["*".into(), "-::*".into()],
             port: 6379,
             dir: PathBuf::from("./strata-data"),
             appendfsync: Appendfsync::Always,

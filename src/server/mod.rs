@@ -97,9 +97,16 @@ fn listen_addr(host: &str, port: u16) -> (String, bool) {
 fn bind_all(
     addrs: &[(String, bool)],
 ) -> Result<Vec<(String, std::net::TcpListener)>, (String, std::io::Error)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, std::net::TcpListener)> = Vec::new();
     for (addr, optional) in addrs {
-        let bound = std::net::TcpListener::bind(addr).and_then(|l| {
+        // `port 0` (a free port): every address gets the one the first was given.
+        let picked = out.first().and_then(|(_, l)| l.local_addr().ok());
+        let addr = match (addr.strip_suffix(":0"), picked) {
+            (Some(host), Some(p)) => format!("{host}:{}", p.port()),
+            _ => addr.clone(),
+        };
+        let addr = &addr;
+        let bound = tcp_listener(addr).and_then(|l| {
             l.set_nonblocking(true)?;
             Ok(l)
         });
@@ -110,6 +117,39 @@ fn bind_all(
         }
     }
     Ok(out)
+}
+
+/// A TCP listener on `addr`, with Redis's default backlog (`tcp-backlog 511`). An IPv6 one
+/// takes IPv6 only (as Redis sets `IPV6_V6ONLY`), so `* -::*` listens on both families: a
+/// dual-stack `[::]` would collide with `0.0.0.0`.
+fn tcp_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    let sa: SocketAddr = addr.parse().or_else(|_| {
+        use std::net::ToSocketAddrs;
+        addr.to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))
+    })?;
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(sa),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if sa.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&sa.into())?;
+    s.listen(511)?;
+    Ok(s.into())
+}
+
+/// Redis's reply to a client refused by protected mode, before it closes the connection.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode (`protected-mode yes`, the default) refuses a client from another host
+/// while the default user has no password; loopback and Unix socket clients are served.
+fn protected_mode(st: &crate::cmd::State) -> bool {
+    st.acl.default_nopass() && st.config.get("protected-mode").as_deref() == Some("yes")
 }
 
 /// A listening socket: TCP, or the `unixsocket` path (kept for the log and CLIENT LIST).
@@ -137,6 +177,19 @@ impl Listener {
 }
 
 impl Accepted {
+    /// A TCP client from another host (not loopback; a Unix socket client is local).
+    fn is_remote(&self) -> bool {
+        match self {
+            Accepted::Tcp(s) => s.peer_addr().is_ok_and(|a| match a.ip() {
+                std::net::IpAddr::V4(ip) => !ip.is_loopback(),
+                std::net::IpAddr::V6(ip) => {
+                    !ip.is_loopback() && !ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                }
+            }),
+            Accepted::Unix(..) => false,
+        }
+    }
+
     async fn refuse(mut self, msg: &[u8]) {
         let _ = match &mut self {
             Accepted::Tcp(s) => s.write_all(msg).await,
@@ -360,7 +413,9 @@ async fn accept_loop(
     live: Arc<AtomicUsize>,
     stop: Arc<tokio::sync::Notify>,
 ) {
-    let mut last_max = engine.with_state_async(|st| st.config.maxclients).await;
+    let mut last = engine
+        .with_state_async(|st| (st.config.maxclients, protected_mode(st)))
+        .await;
     loop {
         let accepted = tokio::select! {
             a = l.accept() => a,
@@ -377,15 +432,22 @@ async fn accept_loop(
         };
         // Never wait for the engine here: a running script holds it, and new clients must
         // still be accepted (to get -BUSY or send SCRIPT KILL). The last value read serves.
-        let max = engine
-            .try_with_state_once(|st| st.config.maxclients)
-            .unwrap_or(last_max);
-        last_max = max;
-        if live.load(Ordering::Acquire) as u64 >= max {
+        let (max, protected) = engine
+            .try_with_state_once(|st| (st.config.maxclients, protected_mode(st)))
+            .unwrap_or(last);
+        last = (max, protected);
+        let refusal: Option<&'static [u8]> = if live.load(Ordering::Acquire) as u64 >= max {
+            Some(b"-ERR max number of clients reached\r\n")
+        } else if protected && sock.is_remote() {
+            Some(PROTECTED_MODE_DENIED)
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
             engine
                 .with_state_async(|st| st.stats.rejected_connections += 1)
                 .await;
-            tokio::spawn(sock.refuse(b"-ERR max number of clients reached\r\n"));
+            tokio::spawn(sock.refuse(msg));
             continue;
         }
         live.fetch_add(1, Ordering::AcqRel);

@@ -62,6 +62,8 @@ impl TestServer {
     ) -> Result<TestServer, String> {
         let mut config = Config {
             port: 0,
+            // (Loopback: the tests connect to the first address listened on.)
+            bind: vec!["127.0.0.1".into()],
             dir: dir.to_path_buf(),
             ..Config::default()
         };
