@@ -23,6 +23,8 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
         .arg(dir)
         .args(["--loglevel", "warning", "--segment-size", "65536"])
         .args(extra)
+        // (A fatal signal may leave a core file in the working directory: not the repo's.)
+        .current_dir(dir.parent().unwrap_or(dir))
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
@@ -234,4 +236,55 @@ fn kill9_rounds(extra: &[&str], bgsave: bool) -> tempfile::TempDir {
     let _ = child.wait();
     drop(a);
     tmp
+}
+
+/// A fatal signal's crash report, as Redis's: SIGABRT (a supervisor's "dump and die") and
+/// DEBUG SEGFAULT (Redis's way to test its crash handler) log "crashed by signal: N" with a
+/// stack trace and end the process by SIGABRT; the restart has every acknowledged write.
+#[test]
+fn fatal_signals_log_a_crash_report_and_lose_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("data");
+    let log = tmp.path().join("strata.log");
+    let port = common::free_port();
+    let extra = [
+        "--logfile",
+        log.to_str().expect("utf8"),
+        "--enable-debug-command",
+        "yes",
+    ];
+    for (round, signal) in [(0, 11), (1, 6)] {
+        let mut child = spawn(&dir, port, &extra);
+        let mut c = wait_ready(port);
+        let n: i64 = c.incr("n", 1).expect("incr");
+        assert_eq!(n, round + 1, "the earlier round's write survived");
+        if signal == 11 {
+            assert!(redis::cmd("DEBUG")
+                .arg("SEGFAULT")
+                .query::<redis::Value>(&mut c)
+                .is_err());
+        } else {
+            let killed = Command::new("kill")
+                .args(["-ABRT", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(killed.success());
+        }
+        let status = child.wait().expect("wait");
+        assert_eq!(status.signal(), Some(6), "{status:?}");
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains(&format!("crashed by signal: {signal}, si_code: 0")),
+            "{text}"
+        );
+        assert!(text.contains("------ STACK TRACE ------"), "{text}");
+    }
+    let mut child = spawn(&dir, port, &extra);
+    let mut c = wait_ready(port);
+    let n: i64 = c.get("n").expect("get");
+    assert_eq!(n, 2);
+    drop(c);
+    child.kill().ok();
+    child.wait().ok();
 }

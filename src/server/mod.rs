@@ -597,6 +597,7 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     let rt = builder.build()?;
     rt.block_on(async move {
         log_startup();
+        tokio::spawn(sigabrt());
         oom::apply(&config);
         crate::alloc::set_background_thread(
             config.get("jemalloc-bg-thread").as_deref() == Some("yes"),
@@ -702,6 +703,17 @@ async fn wait_stop(engine: &Engine) {
             return;
         }
         n.await;
+    }
+}
+
+/// SIGABRT (sent by an operator or a supervisor to a hung process): the crash report, then
+/// the abort the signal asked for, as Redis's crash handler does.
+async fn sigabrt() {
+    let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGABRT);
+    if let Ok(mut s) = tokio::signal::unix::signal(kind) {
+        if s.recv().await.is_some() {
+            crate::cmd::server::crash_report_and_abort(libc::SIGABRT);
+        }
     }
 }
 
