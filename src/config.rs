@@ -236,7 +236,7 @@ const DIRECTIVES: &[Directive] = &[
         "bind",
         Kind::Str,
         true,
-        "addresses to listen on (default 127.0.0.1)",
+        "addresses to listen on (default \"* -::*\": every IPv4 and IPv6 address)",
     ),
     d(
         "port",
@@ -423,7 +423,12 @@ const DIRECTIVES: &[Directive] = &[
         "DEL frees big values in the background, as UNLINK (default no)",
     ),
     d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
-    d("protected-mode", Kind::Bool, true, "compatibility"),
+    d(
+        "protected-mode",
+        Kind::Bool,
+        true,
+        "refuse clients from other hosts while the default user has no password (default yes)",
+    ),
     d(
         "tcp-keepalive",
         Kind::Int(0, i32::MAX as u64),
