@@ -496,3 +496,166 @@ fn rename_command_like_redis() {
     child.kill().expect("kill");
     child.wait().expect("wait");
 }
+
+/// `rename-command` reaches every path a client's command takes: a blocking command that
+/// runs a renamed command for itself (BLPOP's pop, with LPOP removed and RPOP renamed to
+/// LPOP) still pops from the left; parked commands called by new names are served (BLPOP
+/// re-runs under its own name, XREAD too); CLIENT PAUSE WRITE holds a renamed write; and
+/// while a script is busy, a removed SHUTDOWN is an unknown command, not a way out.
+#[test]
+fn rename_command_reaches_blocking_pause_and_busy_paths() {
+    use redis::Value as V;
+    use std::time::{Duration, Instant};
+    let port = common::free_port();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = tmp.path().join("strata.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\ndir {}\nloglevel warning\nbusy-reply-threshold 100\n\
+             rename-command lpop \"\"\nrename-command rpop lpop\n\
+             rename-command blpop bpop\nrename-command xread xr\n\
+             rename-command flushdb badger\nrename-command shutdown \"\"\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .expect("write conf");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("server")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn strata");
+    drop(common::tcp(port));
+    let connect = move || {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .expect("client")
+            .get_connection()
+            .expect("connect")
+    };
+    let mut c = connect();
+    for _ in 0..1000 {
+        if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _: () = redis::cmd("RPUSH")
+        .arg("l")
+        .arg("a")
+        .arg("b")
+        .query(&mut c)
+        .expect("rpush");
+    let got: Vec<String> = redis::cmd("BPOP")
+        .arg("l")
+        .arg(0)
+        .query(&mut c)
+        .expect("bpop");
+    assert_eq!(got, ["l", "a"], "BLPOP pops from the left");
+    let got: String = redis::cmd("LPOP")
+        .arg("l")
+        .query(&mut c)
+        .expect("renamed rpop");
+    assert_eq!(got, "b");
+
+    // Parked by their new names, served once the data comes.
+    let parked = std::thread::spawn(move || {
+        let mut p = connect();
+        let l: V = redis::cmd("BPOP")
+            .arg("l2")
+            .arg(10)
+            .query(&mut p)
+            .expect("bpop");
+        let x: V = redis::cmd("XR")
+            .arg("BLOCK")
+            .arg(10000)
+            .arg("STREAMS")
+            .arg("s")
+            .arg("$")
+            .query(&mut p)
+            .expect("xr");
+        (l, x)
+    });
+    let wait_blocked = |c: &mut redis::Connection| {
+        for _ in 0..500 {
+            let info: String = redis::cmd("INFO").arg("clients").query(c).expect("info");
+            if info.contains("blocked_clients:1\r\n") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the client did not park");
+    };
+    wait_blocked(&mut c);
+    let _: () = redis::cmd("RPUSH")
+        .arg("l2")
+        .arg("x")
+        .query(&mut c)
+        .expect("rpush");
+    wait_blocked(&mut c);
+    let _: String = redis::cmd("XADD")
+        .arg("s")
+        .arg("*")
+        .arg("f")
+        .arg("v")
+        .query(&mut c)
+        .expect("xadd");
+    let (l, x) = parked.join().expect("parked client");
+    assert_eq!(
+        l,
+        V::Array(vec![
+            V::BulkString(b"l2".to_vec()),
+            V::BulkString(b"x".to_vec())
+        ])
+    );
+    assert!(matches!(x, V::Array(ref v) if v.len() == 1), "{x:?}");
+
+    // CLIENT PAUSE WRITE holds a write called by its new name.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(300)
+        .arg("WRITE")
+        .query(&mut c)
+        .expect("pause");
+    let t0 = Instant::now();
+    let _: () = redis::cmd("BADGER").query(&mut c).expect("badger");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    // A busy script: the removed SHUTDOWN is unknown; SCRIPT KILL ends the script.
+    let busy = std::thread::spawn(move || {
+        let mut b = connect();
+        redis::cmd("EVAL")
+            .arg("local i = 0 while true do i = i + 1 end")
+            .arg(0)
+            .query::<V>(&mut b)
+    });
+    let mut d = connect();
+    let t0 = Instant::now();
+    loop {
+        match redis::cmd("PING").query::<String>(&mut d) {
+            Err(e) if e.to_string().contains("BUSY") => break,
+            _ if t0.elapsed() > Duration::from_secs(10) => panic!("the script never got busy"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let e = redis::cmd("SHUTDOWN")
+        .arg("NOSAVE")
+        .query::<V>(&mut d)
+        .expect_err("removed");
+    assert!(e.to_string().contains("unknown command 'SHUTDOWN'"), "{e}");
+    let _: () = redis::cmd("SCRIPT")
+        .arg("KILL")
+        .query(&mut d)
+        .expect("script kill");
+    assert!(busy.join().expect("busy thread").is_err());
+    let pong: String = redis::cmd("PING").query(&mut d).expect("alive");
+    assert_eq!(pong, "PONG");
+    drop((c, d));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+}

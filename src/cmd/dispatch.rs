@@ -316,34 +316,13 @@ fn is_push(r: &Reply) -> bool {
 }
 
 fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    if !x.st.renames.is_empty() && x.caller == Caller::Client && !x.in_script && !x.in_exec {
-        return call_renamed(x, argv);
+    if x.renamed_away {
+        // (`rename-command`: the engine resolved the name; this one is gone.)
+        x.renamed_away = false;
+        let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
+        return reject(x, CmdError::unknown(argv), None, queuing);
     }
     run(x, argv)
-}
-
-/// `rename-command` in effect: a client's command (queued ones included) is called by its
-/// new name, and runs, queues and is counted under its own; its old name is unknown. (EXEC
-/// runs what was queued under the own name; scripts resolve in `redis.call`.)
-#[cold]
-#[inline(never)]
-fn call_renamed(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    use super::registry::Renamed;
-    let Some(name) = argv.first() else {
-        return run(x, argv);
-    };
-    match x.st.renames.resolve(name) {
-        Renamed::Same => run(x, argv),
-        Renamed::To(own) => {
-            let mut own_argv = argv.to_vec();
-            own_argv[0] = Bytes::from_static(own.as_bytes());
-            run(x, &own_argv)
-        }
-        Renamed::Gone => {
-            let queuing = x.client().multi.is_some();
-            reject(x, CmdError::unknown(argv), None, queuing)
-        }
-    }
 }
 
 fn run(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {

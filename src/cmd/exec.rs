@@ -284,8 +284,9 @@ pub struct State {
     pub stats: Stats,
     /// Configuration.
     pub config: Config,
-    /// The names `rename-command` gave commands (from `config`).
-    pub renames: super::registry::Renames,
+    /// The names `rename-command` gave commands (from `config`; shared with the
+    /// connections, which resolve them while a script holds the engine).
+    pub renames: std::sync::Arc<super::registry::Renames>,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub lastsave: i64,
     /// Server start, Unix ms.
@@ -487,7 +488,7 @@ impl State {
                 super::registry::Renames::default()
             });
         State {
-            renames,
+            renames: std::sync::Arc::new(renames),
             acl,
             script_deny_disabled: false,
             script_errors: Vec::new(),
@@ -567,6 +568,9 @@ pub struct Exec<'a> {
     /// The command running is a blocked client's, run again because its keys may be
     /// ready: MONITOR saw it when it first ran.
     pub rerun: bool,
+    /// The client called this command by a name `rename-command` took away: it is an
+    /// unknown command (the engine resolves renamed names before anything else sees them).
+    pub renamed_away: bool,
     /// The command running is one a blocking command runs for itself (BRPOP's RPOP): it
     /// counts in no statistics (the blocking command does), as in Redis.
     pub uncounted: bool,
@@ -620,6 +624,7 @@ impl<'a> Exec<'a> {
             depth: 0,
             repl: super::repl::ReplicaForm::default(),
             rerun: false,
+            renamed_away: false,
             uncounted: false,
             argv_mem: 0,
             script_resp: None,

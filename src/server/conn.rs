@@ -499,8 +499,20 @@ async fn run<S: Socket>(
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
-            if let Some(reply) = while_script_runs(engine, &batch[0], Some((id, &mut view))).await {
-                let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &batch[0], reply);
+            // (By the name the client means: `rename-command`. A name taken away is an
+            // unknown command at once, as Redis looks commands up before the busy check.)
+            let (first, gone) = own_name(&engine.renames, &batch[0]);
+            let answer = match gone {
+                Some(unknown) => {
+                    if view.in_multi {
+                        busy_fixes.push(BusyFix::Abort);
+                    }
+                    Some(unknown)
+                }
+                None => while_script_runs(engine, &first, Some((id, &mut view))).await,
+            };
+            if let Some(reply) = answer {
+                let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &first, reply);
                 if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
                     return Ok(());
                 }
@@ -949,18 +961,30 @@ async fn answer_while_busy<S: Socket>(
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
         let mut probe = buf.clone();
         match decode(&mut probe, &limits) {
-            Ok(Some(argv)) => match while_script_runs(engine, &argv, None).await {
-                Some(reply) => {
-                    let reply = busy_transaction(in_multi, fixes, &argv, reply);
-                    *buf = probe;
-                    encode(&reply, 2, &mut out);
-                    engine.sent(out.len());
-                    sock.write_all(&out).await?;
-                    out.clear();
+            Ok(Some(argv)) => {
+                let (first, gone) = own_name(&engine.renames, &argv);
+                let answer = match gone {
+                    Some(unknown) => {
+                        if *in_multi {
+                            fixes.push(BusyFix::Abort);
+                        }
+                        Some(unknown)
+                    }
+                    None => while_script_runs(engine, &first, None).await,
+                };
+                match answer {
+                    Some(reply) => {
+                        let reply = busy_transaction(in_multi, fixes, &first, reply);
+                        *buf = probe;
+                        encode(&reply, 2, &mut out);
+                        engine.sent(out.len());
+                        sock.write_all(&out).await?;
+                        out.clear();
+                    }
+                    // The script ended: this command runs normally once registered.
+                    None => return Ok(()),
                 }
-                // The script ended: this command runs normally once registered.
-                None => return Ok(()),
-            },
+            }
             Ok(None) => {
                 let read = sock.read_buf(buf);
                 tokio::select! {
@@ -1133,6 +1157,30 @@ fn apply_busy_fixes(st: &mut crate::cmd::State, id: u64, fixes: &[BusyFix]) {
 
 /// `desk`: the registered client sending `argv` and its connection settings, for a command
 /// the busy desk runs (`cmd::busy`) once the threshold has passed.
+/// `argv` by the name of the command the client means (`rename-command`), and for a name
+/// taken away, the unknown-command reply instead.
+fn own_name<'a>(
+    renames: &crate::cmd::registry::Renames,
+    argv: &'a [Bytes],
+) -> (std::borrow::Cow<'a, [Bytes]>, Option<Reply>) {
+    use crate::cmd::registry::Renamed;
+    let Some(name) = argv.first().filter(|_| !renames.is_empty()) else {
+        return (argv.into(), None);
+    };
+    match renames.resolve(name) {
+        Renamed::Same => (argv.into(), None),
+        Renamed::To(own) => {
+            let mut v = argv.to_vec();
+            v[0] = Bytes::from_static(own.as_bytes());
+            (v.into(), None)
+        }
+        Renamed::Gone => {
+            let e = crate::cmd::error::CmdError::unknown(argv);
+            (argv.into(), Some(Reply::Error(e.to_string())))
+        }
+    }
+}
+
 async fn while_script_runs(
     engine: &Engine,
     argv: &[Bytes],

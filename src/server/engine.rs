@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use crate::clock;
 use crate::cmd::exec::{Blocked, JournalEntry, LoggedUnit, WakeFn};
 use crate::cmd::exec::{NoEnv, SnapshotRequest};
+use crate::cmd::registry::Renamed;
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
@@ -93,6 +94,8 @@ fn reply_weight(r: &Reply) -> usize {
 
 /// The engine shared by every connection.
 pub struct Engine {
+    /// `rename-command`'s names (the state's), readable while a script holds the engine.
+    pub renames: Arc<crate::cmd::registry::Renames>,
     state: Mutex<State>,
     /// The log.
     pub log: Arc<Log>,
@@ -575,7 +578,9 @@ impl Engine {
             t0,
             t_read,
         });
+        let renames = st.renames.clone();
         let engine = Arc::new_cyclic(|me| Engine {
+            renames,
             state: Mutex::new(st),
             log: Arc::new(log),
             vfs,
@@ -855,6 +860,28 @@ impl Engine {
                 // so a pipeline of them does not hold them all in memory at once.
                 break;
             }
+            // `rename-command`: the command the client means, by its own name, for every
+            // step below (the pause, the loan, parking, EXEC's queue); a name taken away
+            // is an unknown command, answered at once as Redis does.
+            let own_argv;
+            let (argv, gone) = match argv.first() {
+                Some(name) if !st.renames.is_empty() => match st.renames.resolve(name) {
+                    Renamed::Same => (&argv[..], false),
+                    Renamed::To(own) => {
+                        own_argv = std::iter::once(Bytes::from_static(own.as_bytes()))
+                            .chain(argv[1..].iter().cloned())
+                            .collect::<Vec<_>>();
+                        (&own_argv[..], false)
+                    }
+                    Renamed::Gone => (&argv[..], true),
+                },
+                _ => (&argv[..], false),
+            };
+            if gone {
+                let o = self.execute_locked(&mut st, client_id, argv, now, true);
+                out.push(o);
+                continue;
+            }
             if let Some(until) = dispatch::paused_until(&mut st, client_id, argv, now) {
                 // CLIENT PAUSE: this and the rest of the batch wait (the connection retries).
                 paused_until_ms = until;
@@ -868,7 +895,7 @@ impl Engine {
             if let Some(c) = st.clients.map.get_mut(&client_id) {
                 c.replies_pending = i > 0;
             }
-            let o = self.execute_locked(&mut st, client_id, argv, now);
+            let o = self.execute_locked(&mut st, client_id, argv, now, false);
             reply_bytes += reply_weight(&o.reply);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
             let parked = o.blocked.is_some();
@@ -969,11 +996,19 @@ impl Engine {
         }
     }
 
-    fn execute_locked(&self, st: &mut State, client_id: u64, argv: &[Bytes], now: i64) -> Outcome {
+    fn execute_locked(
+        &self,
+        st: &mut State,
+        client_id: u64,
+        argv: &[Bytes],
+        now: i64,
+        renamed_away: bool,
+    ) -> Outcome {
         if self.log.is_poisoned().is_some() && !self.rebuilt_after_latch.load(Ordering::Acquire) {
             self.rebuild_after_latch(st);
         }
         let mut x = Exec::new(st, self, client_id, now, Caller::Client);
+        x.renamed_away = renamed_away;
         let mut reply = dispatch::call(&mut x, argv);
         let block = x.block.take();
         let db = x.db;

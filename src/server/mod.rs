@@ -123,12 +123,18 @@ fn bind_all(
 /// takes IPv6 only (as Redis sets `IPV6_V6ONLY`), so `* -::*` listens on both families: a
 /// dual-stack `[::]` would collide with `0.0.0.0`.
 fn tcp_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
-    let sa: SocketAddr = addr.parse().or_else(|_| {
-        use std::net::ToSocketAddrs;
-        addr.to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other("no address"))
-    })?;
+    // (A host name: each address it resolves to in turn, as std's bind tries them.)
+    let mut last = std::io::Error::other("no address");
+    for sa in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
+        match tcp_listener_at(sa) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn tcp_listener_at(sa: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(sa),
         socket2::Type::STREAM,
@@ -444,10 +450,14 @@ async fn accept_loop(
             None
         };
         if let Some(msg) = refusal {
-            engine
-                .with_state_async(|st| st.stats.rejected_connections += 1)
-                .await;
-            tokio::spawn(sock.refuse(msg));
+            // (Counted off this loop: a script may hold the engine, and the loop must go on
+            // accepting meanwhile.)
+            let e = engine.clone();
+            tokio::spawn(async move {
+                e.with_state_async(|st| st.stats.rejected_connections += 1)
+                    .await;
+                sock.refuse(msg).await;
+            });
             continue;
         }
         live.fetch_add(1, Ordering::AcqRel);
@@ -597,7 +607,7 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     let rt = builder.build()?;
     rt.block_on(async move {
         log_startup();
-        tokio::spawn(sigabrt());
+        watch_sigabrt();
         oom::apply(&config);
         crate::alloc::set_background_thread(
             config.get("jemalloc-bg-thread").as_deref() == Some("yes"),
@@ -707,13 +717,29 @@ async fn wait_stop(engine: &Engine) {
 }
 
 /// SIGABRT (sent by an operator or a supervisor to a hung process): the crash report, then
-/// the abort the signal asked for, as Redis's crash handler does.
-async fn sigabrt() {
-    let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGABRT);
-    if let Ok(mut s) = tokio::signal::unix::signal(kind) {
-        if s.recv().await.is_some() {
-            crate::cmd::server::crash_report_and_abort(libc::SIGABRT);
-        }
+/// the abort the signal asked for, as Redis's crash handler does. Watched on a thread of its
+/// own with its own runtime, so a server whose workers are stuck still reports and dies.
+fn watch_sigabrt() {
+    let spawned = std::thread::Builder::new()
+        .name("strata-sigabrt".into())
+        .spawn(|| {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGABRT);
+                if let Ok(mut s) = tokio::signal::unix::signal(kind) {
+                    if s.recv().await.is_some() {
+                        crate::cmd::server::crash_report_and_abort(libc::SIGABRT);
+                    }
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("no crash report on SIGABRT: cannot start its thread: {e}");
     }
 }
 
