@@ -32,6 +32,30 @@ fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     v
 }
 
+/// A `strata server CONF` process, killed when dropped (a failing test leaves none behind).
+struct Server(std::process::Child);
+
+impl Server {
+    fn start(conf: &std::path::Path) -> Server {
+        Server(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .arg("server")
+                .arg(conf)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn strata"),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn fsck_exit_codes_and_repair() {
     let mut s = common::TestServer::start(&[("segment-size", "4096")]);
@@ -367,15 +391,6 @@ fn rename_command_like_redis() {
         ),
     )
     .expect("write conf");
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .arg("server")
-            .arg(&conf)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn strata")
-    };
     let connect = || {
         // (Listening comes first, then -LOADING until the log is replayed.)
         drop(common::tcp(port));
@@ -398,7 +413,7 @@ fn rename_command_like_redis() {
             "{name}: {e}"
         );
     };
-    let mut child = spawn();
+    let server = Server::start(&conf);
     let mut c = connect();
     let _: () = redis::cmd("SET")
         .arg("k")
@@ -482,19 +497,14 @@ fn rename_command_like_redis() {
         .expect("rewrite");
     let text = std::fs::read_to_string(&conf).expect("conf");
     assert!(text.contains("rename-command flushdb badger"), "{text}");
-    drop(c);
-    child.kill().expect("kill");
-    child.wait().expect("wait");
-    let mut child = spawn();
+    drop((c, server));
+    let _server = Server::start(&conf);
     let mut c = connect();
     unknown(&mut c, "flushdb");
     unknown(&mut c, "flushall");
     let _: () = redis::cmd("BADGER")
         .query(&mut c)
         .expect("badger after restart");
-    drop(c);
-    child.kill().expect("kill");
-    child.wait().expect("wait");
 }
 
 /// `rename-command` reaches every path a client's command takes: a blocking command that
@@ -520,13 +530,7 @@ fn rename_command_reaches_blocking_pause_and_busy_paths() {
         ),
     )
     .expect("write conf");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("server")
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn strata");
+    let _server = Server::start(&conf);
     drop(common::tcp(port));
     let connect = move || {
         redis::Client::open(format!("redis://127.0.0.1:{port}/"))
@@ -655,7 +659,4 @@ fn rename_command_reaches_blocking_pause_and_busy_paths() {
     assert!(busy.join().expect("busy thread").is_err());
     let pong: String = redis::cmd("PING").query(&mut d).expect("alive");
     assert_eq!(pong, "PONG");
-    drop((c, d));
-    child.kill().expect("kill");
-    child.wait().expect("wait");
 }
