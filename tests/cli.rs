@@ -49,6 +49,49 @@ impl Server {
     }
 }
 
+/// A server from a config file of `lines` (plus its port, dir and `loglevel warning`) in a
+/// fresh temp dir, and a connection to it once it has loaded; the config file's path.
+fn server_with_conf(
+    lines: &str,
+) -> (
+    Server,
+    redis::Connection,
+    u16,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
+    let port = common::free_port();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = tmp.path().join("strata.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\ndir {}\nloglevel warning\n{lines}",
+            tmp.path().join("data").display()
+        ),
+    )
+    .expect("write conf");
+    let server = Server::start(&conf);
+    let c = ready(port);
+    (server, c, port, conf, tmp)
+}
+
+/// A connection to the server on `port` once it listens and has loaded (-LOADING before).
+fn ready(port: u16) -> redis::Connection {
+    drop(common::tcp(port));
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    for _ in 0..1000 {
+        if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    c
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -379,33 +422,8 @@ fn rename_command_like_redis() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("Target command name already exists"), "{out}");
 
-    let port = common::free_port();
-    let tmp = tempfile::tempdir().expect("tmp");
-    let conf = tmp.path().join("strata.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\ndir {}\nloglevel warning\nrename-command flushdb badger\n\
-             rename-command flushall \"\"\n",
-            tmp.path().join("data").display()
-        ),
-    )
-    .expect("write conf");
-    let connect = || {
-        // (Listening comes first, then -LOADING until the log is replayed.)
-        drop(common::tcp(port));
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-            .expect("client")
-            .get_connection()
-            .expect("connect");
-        for _ in 0..1000 {
-            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        c
-    };
+    let (server, mut c, port, conf, _tmp) =
+        server_with_conf("rename-command flushdb badger\nrename-command flushall \"\"\n");
     let unknown = |c: &mut redis::Connection, name: &str| {
         let e = redis::cmd(name).query::<V>(c).expect_err(name);
         assert!(
@@ -413,8 +431,6 @@ fn rename_command_like_redis() {
             "{name}: {e}"
         );
     };
-    let server = Server::start(&conf);
-    let mut c = connect();
     let _: () = redis::cmd("SET")
         .arg("k")
         .arg("v")
@@ -499,7 +515,7 @@ fn rename_command_like_redis() {
     assert!(text.contains("rename-command flushdb badger"), "{text}");
     drop((c, server));
     let _server = Server::start(&conf);
-    let mut c = connect();
+    let mut c = ready(port);
     unknown(&mut c, "flushdb");
     unknown(&mut c, "flushall");
     let _: () = redis::cmd("BADGER")
@@ -516,35 +532,17 @@ fn rename_command_like_redis() {
 fn rename_command_reaches_blocking_pause_and_busy_paths() {
     use redis::Value as V;
     use std::time::{Duration, Instant};
-    let port = common::free_port();
-    let tmp = tempfile::tempdir().expect("tmp");
-    let conf = tmp.path().join("strata.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\ndir {}\nloglevel warning\nbusy-reply-threshold 100\n\
-             rename-command lpop \"\"\nrename-command rpop lpop\n\
-             rename-command blpop bpop\nrename-command xread xr\n\
-             rename-command flushdb badger\nrename-command shutdown \"\"\n",
-            tmp.path().join("data").display()
-        ),
-    )
-    .expect("write conf");
-    let _server = Server::start(&conf);
-    drop(common::tcp(port));
+    let (_server, mut c, port, _conf, _tmp) = server_with_conf(
+        "busy-reply-threshold 100\nrename-command lpop \"\"\nrename-command rpop lpop\n\
+         rename-command blpop bpop\nrename-command xread xr\n\
+         rename-command flushdb badger\nrename-command shutdown \"\"\n",
+    );
     let connect = move || {
         redis::Client::open(format!("redis://127.0.0.1:{port}/"))
             .expect("client")
             .get_connection()
             .expect("connect")
     };
-    let mut c = connect();
-    for _ in 0..1000 {
-        if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let _: () = redis::cmd("RPUSH")
         .arg("l")
         .arg("a")

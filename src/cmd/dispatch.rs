@@ -316,18 +316,13 @@ fn is_push(r: &Reply) -> bool {
 }
 
 fn call_unmuted(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
+    let journaled = x.journal.len();
+    let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     if x.renamed_away {
         // (`rename-command`: the engine resolved the name; this one is gone.)
         x.renamed_away = false;
-        let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
         return reject(x, CmdError::unknown(argv), None, queuing);
     }
-    run(x, argv)
-}
-
-fn run(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
-    let journaled = x.journal.len();
-    let queuing = x.caller == Caller::Client && !x.in_exec && x.client().multi.is_some();
     let spec = match COMMANDS.lookup(argv) {
         Ok(s) => s,
         Err(e) => return reject(x, e, None, queuing),

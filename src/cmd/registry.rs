@@ -304,6 +304,23 @@ impl Renames {
         Ok(())
     }
 
+    /// `argv` naming the command its caller means, by its own name (borrowed when no rename
+    /// applies); None for a name taken away (an unknown command).
+    pub fn own_argv<'a>(&self, argv: &'a [Bytes]) -> Option<std::borrow::Cow<'a, [Bytes]>> {
+        let Some(name) = argv.first().filter(|_| !self.is_empty()) else {
+            return Some(argv.into());
+        };
+        match self.resolve(name) {
+            Renamed::Same => Some(argv.into()),
+            Renamed::To(own) => {
+                let mut v = argv.to_vec();
+                v[0] = Bytes::from_static(own.as_bytes());
+                Some(v.into())
+            }
+            Renamed::Gone => None,
+        }
+    }
+
     /// The command a client calling `name` means.
     pub fn resolve(&self, name: &[u8]) -> Renamed {
         let lower = name.to_ascii_lowercase();

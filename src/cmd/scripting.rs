@@ -127,20 +127,16 @@ impl ScriptHost<'_, '_> {
         // `rename-command`: scripts call commands by their new names too (Redis looks them
         // up in the same table); what runs below is the command under its own name.
         let own_argv;
-        let argv = match argv.first() {
-            Some(name) if !self.x.st.renames.is_empty() => match self.x.st.renames.resolve(name) {
-                super::registry::Renamed::Same => argv,
-                super::registry::Renamed::To(own) => {
-                    own_argv = std::iter::once(Bytes::from_static(own.as_bytes()))
-                        .chain(argv[1..].iter().cloned())
-                        .collect::<Vec<_>>();
+        let argv = if self.x.st.renames.is_empty() {
+            argv
+        } else {
+            match self.x.st.renames.own_argv(argv) {
+                Some(own) => {
+                    own_argv = own.into_owned();
                     &own_argv[..]
                 }
-                super::registry::Renamed::Gone => {
-                    return err("ERR Unknown Redis command called from script")
-                }
-            },
-            _ => argv,
+                None => return err("ERR Unknown Redis command called from script"),
+            }
         };
         let spec = match COMMANDS.lookup(argv) {
             Ok(s) => s,

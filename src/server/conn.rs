@@ -499,18 +499,14 @@ async fn run<S: Socket>(
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
             // under block_in_place, so this connection runs on another thread meanwhile.)
-            // (By the name the client means: `rename-command`. A name taken away is an
-            // unknown command at once, as Redis looks commands up before the busy check.)
-            let (first, gone) = own_name(&engine.renames, &batch[0]);
-            let answer = match gone {
-                Some(unknown) => {
-                    if view.in_multi {
-                        busy_fixes.push(BusyFix::Abort);
-                    }
-                    Some(unknown)
-                }
-                None => while_script_runs(engine, &first, Some((id, &mut view))).await,
-            };
+            let in_multi = view.in_multi;
+            let (first, answer) = while_script_runs_as_called(
+                engine,
+                &batch[0],
+                Some((id, &mut view)),
+                (in_multi, &mut busy_fixes),
+            )
+            .await;
             if let Some(reply) = answer {
                 let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &first, reply);
                 if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
@@ -962,16 +958,8 @@ async fn answer_while_busy<S: Socket>(
         let mut probe = buf.clone();
         match decode(&mut probe, &limits) {
             Ok(Some(argv)) => {
-                let (first, gone) = own_name(&engine.renames, &argv);
-                let answer = match gone {
-                    Some(unknown) => {
-                        if *in_multi {
-                            fixes.push(BusyFix::Abort);
-                        }
-                        Some(unknown)
-                    }
-                    None => while_script_runs(engine, &first, None).await,
-                };
+                let (first, answer) =
+                    while_script_runs_as_called(engine, &argv, None, (*in_multi, fixes)).await;
                 match answer {
                     Some(reply) => {
                         let reply = busy_transaction(in_multi, fixes, &first, reply);
@@ -1157,24 +1145,24 @@ fn apply_busy_fixes(st: &mut crate::cmd::State, id: u64, fixes: &[BusyFix]) {
 
 /// `desk`: the registered client sending `argv` and its connection settings, for a command
 /// the busy desk runs (`cmd::busy`) once the threshold has passed.
-/// `argv` by the name of the command the client means (`rename-command`), and for a name
-/// taken away, the unknown-command reply instead.
-fn own_name<'a>(
-    renames: &crate::cmd::registry::Renames,
+/// `while_script_runs` for `argv` by the name of the command the client means
+/// (`rename-command`), which it returns; a name taken away is an unknown command at once
+/// (dooming a transaction), as Redis looks commands up before the busy check.
+async fn while_script_runs_as_called<'a>(
+    engine: &Engine,
     argv: &'a [Bytes],
+    desk: Option<(u64, &mut super::engine::ConnView)>,
+    (in_multi, fixes): (bool, &mut Vec<BusyFix>),
 ) -> (std::borrow::Cow<'a, [Bytes]>, Option<Reply>) {
-    use crate::cmd::registry::Renamed;
-    let Some(name) = argv.first().filter(|_| !renames.is_empty()) else {
-        return (argv.into(), None);
-    };
-    match renames.resolve(name) {
-        Renamed::Same => (argv.into(), None),
-        Renamed::To(own) => {
-            let mut v = argv.to_vec();
-            v[0] = Bytes::from_static(own.as_bytes());
-            (v.into(), None)
+    match engine.renames.own_argv(argv) {
+        Some(own) => {
+            let answer = while_script_runs(engine, &own, desk).await;
+            (own, answer)
         }
-        Renamed::Gone => {
+        None => {
+            if in_multi {
+                fixes.push(BusyFix::Abort);
+            }
             let e = crate::cmd::error::CmdError::unknown(argv);
             (argv.into(), Some(Reply::Error(e.to_string())))
         }

@@ -18,7 +18,6 @@ use parking_lot::Mutex;
 use crate::clock;
 use crate::cmd::exec::{Blocked, JournalEntry, LoggedUnit, WakeFn};
 use crate::cmd::exec::{NoEnv, SnapshotRequest};
-use crate::cmd::registry::Renamed;
 use crate::cmd::{dispatch, Caller, Env, Exec, State};
 use crate::config::{Appendfsync, Config};
 use crate::persist::batch::{decode_batch, encode_batch};
@@ -863,20 +862,9 @@ impl Engine {
             // `rename-command`: the command the client means, by its own name, for every
             // step below (the pause, the loan, parking, EXEC's queue); a name taken away
             // is an unknown command, answered at once as Redis does.
-            let own_argv;
-            let (argv, gone) = match argv.first() {
-                Some(name) if !st.renames.is_empty() => match st.renames.resolve(name) {
-                    Renamed::Same => (&argv[..], false),
-                    Renamed::To(own) => {
-                        own_argv = std::iter::once(Bytes::from_static(own.as_bytes()))
-                            .chain(argv[1..].iter().cloned())
-                            .collect::<Vec<_>>();
-                        (&own_argv[..], false)
-                    }
-                    Renamed::Gone => (&argv[..], true),
-                },
-                _ => (&argv[..], false),
-            };
+            let own = st.renames.own_argv(argv);
+            let gone = own.is_none();
+            let argv = own.as_deref().unwrap_or(argv);
             if gone {
                 let o = self.execute_locked(&mut st, client_id, argv, now, true);
                 out.push(o);
