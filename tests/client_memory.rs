@@ -303,3 +303,48 @@ fn unread_pubsub_output_evicts_clients_before_keys() {
     );
     assert_eq!(admin.cmd(&["DBSIZE"]), V::Int(50));
 }
+
+/// Clients that send `MGET` of a 100 KB value and never read, with `maxmemory-clients`
+/// below what their replies reach: the clients are evicted, not keys (Redis's
+/// maxmemory.tcl "eviction due to output buffers of many MGET clients"). A connection's
+/// encoded replies wait while the other runnable connections run their commands (see
+/// `send_replies`); that buffer must count as client memory meanwhile, or key eviction
+/// (which evicts clients first) finds memory no client accounts for and evicts keys.
+/// (A child process: the in-process server's runtime does not show it.)
+#[test]
+fn unread_replies_evict_clients_before_keys() {
+    let s = common::ChildServer::start(&[
+        "--maxmemory",
+        "11mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+        "--maxmemory-clients",
+        "3mb",
+    ]);
+    drop(common::tcp(s.port));
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], s.port).into();
+    let mut admin = common::RawClient::connect(addr);
+    admin.cmd(&["CLIENT", "NO-EVICT", "on"]);
+    for j in 0..50 {
+        let k = j.to_string();
+        admin.cmd(&["SETRANGE", &k, "100000", "x"]);
+    }
+    assert_eq!(info_field(&mut admin, "evicted_keys"), 0);
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut rounds = 0;
+    while info_field(&mut admin, "evicted_clients") == 0
+        && info_field(&mut admin, "evicted_keys") == 0
+    {
+        rounds += 1;
+        assert!(rounds < 2000, "nothing evicted after {rounds} rounds");
+        // (An evicted client's socket may refuse the write: it is dropped.)
+        clients.retain_mut(|c| c.write_all(b"*2\r\n$4\r\nMGET\r\n$1\r\n1\r\n").is_ok());
+    }
+    assert!(info_field(&mut admin, "evicted_clients") > 0);
+    assert_eq!(
+        info_field(&mut admin, "evicted_keys"),
+        0,
+        "keys went before clients"
+    );
+    assert_eq!(admin.cmd(&["DBSIZE"]), V::Int(50));
+}

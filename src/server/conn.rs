@@ -357,8 +357,22 @@ async fn send_replies<S: Socket>(
     // Counted before it is written (INFO total_net_output_bytes), so a client that got
     // its reply never sees a count without it.
     engine.sent(out.len());
-    if unsent.is_empty() {
-        after_runnable_tasks().await;
+    if unsent.is_empty() && others_runnable() {
+        // The other runnable connections go first (see `requeue`). Meanwhile the replies'
+        // buffer counts as this client's output, as Redis counts a reply queued for its
+        // beforeSleep write: client eviction sees it before keys are evicted for room.
+        let held = out.capacity();
+        meter.add(held);
+        requeue().await;
+        let written = write_now(sock, out).await;
+        meter.sub(held);
+        let written = written?;
+        if written < out.len() {
+            meter.add(out.len() - written);
+            unsent.keep(out, written);
+        }
+        out.clear();
+        return Ok(true);
     }
     let written = if unsent.is_empty() {
         write_now(sock, out).await?
@@ -374,19 +388,16 @@ async fn send_replies<S: Socket>(
     Ok(true)
 }
 
-/// Let the tasks already runnable go first, once, when there are any: the connections
-/// that became readable together run their commands before any of them writes its
-/// replies, as Redis answers the clients of one event-loop pass together (its
+/// Go to the back of the run queue once, so the tasks already runnable go first: the
+/// connections that became readable together run their commands before any of them
+/// writes its replies, as Redis answers the clients of one event-loop pass together (its
 /// beforeSleep writes) after running all their commands. The replies then reach the
 /// clients in one burst, which wakes a client process once rather than once per reply:
 /// with 50 publishing connections, the client side's epoll waits halved and both sides
-/// spent less CPU per request (benches/RESULTS.md, session 12). The task goes to the back
-/// of the run queue; unlike `yield_now`, it does not wait for the I/O driver to be polled
-/// first. With nothing else runnable (one client) it writes at once.
-async fn after_runnable_tasks() {
-    if !others_runnable() {
-        return;
-    }
+/// spent less CPU per request (benches/RESULTS.md, session 12). Unlike `yield_now`, this
+/// does not wait for the I/O driver to be polled first. (Called only when
+/// `others_runnable`: with one client the reply goes out at once.)
+async fn requeue() {
     let mut requeued = false;
     std::future::poll_fn(|cx| {
         if requeued {
