@@ -359,9 +359,12 @@ async fn send_replies<S: Socket>(
     engine.sent(out.len());
     if unsent.is_empty() && others_runnable() {
         // The other runnable connections go first (see `requeue`). Meanwhile the replies'
-        // buffer counts as this client's output, as Redis counts a reply queued for its
-        // beforeSleep write: client eviction sees it before keys are evicted for room.
-        let held = out.capacity();
+        // buffer counts as this client's output past the reply buffer every client is
+        // counted with, as Redis counts a reply queued for its beforeSleep write: client
+        // eviction sees it before keys are evicted for room.
+        let held = out
+            .capacity()
+            .saturating_sub(crate::cmd::client::REPLY_CHUNK);
         meter.add(held);
         requeue().await;
         let written = write_now(sock, out).await;
