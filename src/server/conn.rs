@@ -367,15 +367,7 @@ async fn send_replies<S: Socket>(
             .saturating_sub(crate::cmd::client::REPLY_CHUNK);
         meter.add(held);
         requeue().await;
-        let written = write_now(sock, out).await;
         meter.sub(held);
-        let written = written?;
-        if written < out.len() {
-            meter.add(out.len() - written);
-            unsent.keep(out, written);
-        }
-        out.clear();
-        return Ok(true);
     }
     let written = if unsent.is_empty() {
         write_now(sock, out).await?
