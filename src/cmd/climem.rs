@@ -87,12 +87,19 @@ pub struct OutMeter {
     /// Output bytes (replies, pushed messages) queued and not yet written (CLIENT LIST
     /// `omem`; what the output buffer limits apply to).
     pub pending: AtomicUsize,
+    /// Replies encoded and waiting for the connection's turn to write them, past the
+    /// reply buffer every client is counted with (a store, not an atomic add: only the
+    /// connection sets it, once before and once after the wait).
+    held: AtomicUsize,
     /// Since when `pending` has been over the soft limit (Unix ms; 0 = it is not).
     soft_since_ms: AtomicI64,
     /// The client is subscribed: the pubsub class's limits apply.
     pub pubsub: AtomicBool,
     /// The connection receives the replication stream: the replica class's limits apply.
     pub replica: AtomicBool,
+    /// Bytes its connection wrote (INFO `total_net_output_bytes` sums them; written by
+    /// the connection alone, so counting is a store, not an atomic add).
+    sent: AtomicU64,
     /// Its query buffer as the connection last saw it: bytes, spare room.
     pub qbuf_len: AtomicUsize,
     /// (See `qbuf_len`.)
@@ -128,9 +135,25 @@ impl OutMeter {
         false
     }
 
-    /// Bytes pending.
+    /// Bytes pending, held replies included.
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.pending.load(Ordering::Relaxed) + self.held.load(Ordering::Acquire)
+    }
+
+    /// The connection wrote (or is about to write) `n` bytes. Only the connection counts.
+    pub fn count_sent(&self, n: usize) {
+        let total = self.sent.load(Ordering::Relaxed) + n as u64;
+        self.sent.store(total, Ordering::Relaxed);
+    }
+
+    /// Bytes its connection wrote.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// `n` bytes of replies wait for the connection's turn (0: no more).
+    pub fn hold(&self, n: usize) {
+        self.held.store(n, Ordering::Release);
     }
 
     /// `n` more bytes are pending.
@@ -264,6 +287,16 @@ impl ClientTable {
             .values()
             .filter(|c| c.evicted)
             .map(|c| c.mem_usage(0, false))
+            .sum()
+    }
+
+    /// Bytes written to the connected clients (their connections count them; a
+    /// connection adds its count to the engine's when it closes, under the state lock).
+    pub fn sent_to_connected(&self) -> u64 {
+        self.map
+            .values()
+            .filter_map(|c| c.out.as_ref())
+            .map(|m| m.sent())
             .sum()
     }
 

@@ -105,6 +105,10 @@ pub trait Env {
     fn net_output_bytes(&self) -> u64 {
         0
     }
+    /// Memory the log's buffers hold (INFO `mem_aof_buffer`; not counted for maxmemory).
+    fn log_buffered(&self) -> u64 {
+        0
+    }
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
     /// Startup recovery is still loading the dataset: commands without Redis's `loading`

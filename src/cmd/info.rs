@@ -296,7 +296,10 @@ fn memory(x: &mut Exec<'_>) -> Fields {
         kv("rss_overhead_bytes", diff(r.rss, r.resident)),
         kv("mem_fragmentation_ratio", format!("{:.2}", r.frag())),
         kv("mem_fragmentation_bytes", diff(r.rss, r.used)),
-        kv("mem_not_counted_for_evict", x.st.ks.snapshot_copies_bytes()),
+        kv(
+            "mem_not_counted_for_evict",
+            super::memory::not_counted_for_evict(x),
+        ),
         kv("mem_replication_backlog", 0),
         kv("mem_total_replication_buffers", 0),
         kv("mem_clients_slaves", 0),
@@ -308,7 +311,7 @@ fn memory(x: &mut Exec<'_>) -> Fields {
                 .sum::<usize>(),
         ),
         kv("mem_cluster_links", 0),
-        kv("mem_aof_buffer", 0),
+        kv("mem_aof_buffer", x.env.log_buffered()),
         kv("mem_allocator", "jemalloc-5.3.0"),
         kv("active_defrag_running", 0),
         kv("lazyfree_pending_objects", x.st.lazyfree.pending()),
@@ -352,7 +355,8 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("total_net_input_bytes", s.net_input_bytes),
         kv(
             "total_net_output_bytes",
-            x.env.net_output_bytes().saturating_sub(s.net_output_bytes),
+            (x.env.net_output_bytes() + x.st.clients.sent_to_connected())
+                .saturating_sub(s.net_output_bytes),
         ),
         kv("total_net_repl_input_bytes", 0),
         kv("total_net_repl_output_bytes", 0),

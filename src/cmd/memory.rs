@@ -227,8 +227,10 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     let all = x.st.mem.used(now);
     // A running snapshot's copies of entries it has not written yet are not the dataset:
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
-    // either). Evicting an entry the snapshot still needs moves it there.
-    let mut used = all.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    // either). Evicting an entry the snapshot still needs moves it there. Nor are the
+    // log's buffers, as Redis leaves out its AOF buffer: the DELs an eviction logs would
+    // otherwise call for more eviction.
+    let mut used = all.saturating_sub(not_counted_for_evict(x));
     if used > x.st.stats.peak_memory {
         x.st.stats.peak_memory = used;
     }
@@ -287,6 +289,12 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     }
     x.st.mem.evicting = result == Evict::Running;
     result
+}
+
+/// Memory `maxmemory` does not count (INFO `mem_not_counted_for_evict`): a running
+/// snapshot's copies of entries and the log's buffers.
+pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
+    x.st.ks.snapshot_copies_bytes() + x.env.log_buffered()
 }
 
 /// Tell every keyspace table how many bytes its next growth may add before memory would

@@ -216,11 +216,12 @@ fn aof_turned_on(x: &mut Exec<'_>) {
 }
 
 fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    let sent = x.env.net_output_bytes() + x.st.clients.sent_to_connected();
     let stats = &mut x.st.stats;
     let slots = stats.cmd.len();
     *stats = super::Stats::default();
     stats.cmd.resize(slots, Default::default());
-    stats.net_output_bytes = x.env.net_output_bytes();
+    stats.net_output_bytes = sent;
     x.st.lazyfree.reset_stats();
     x.st.clients.evicted_clients = 0;
     Ok(Reply::ok())

@@ -232,6 +232,10 @@ pub(crate) struct Counters {
     pub write_batches: AtomicU64,
     pub current_size: AtomicU64,
     pub segments: AtomicU64,
+    /// Room of the append buffer (set under the pending lock by whoever changed it).
+    pub append_buf: AtomicU64,
+    /// Room of the writer's half of the double buffer (set by the writer).
+    pub spare_buf: AtomicU64,
 }
 
 /// State shared by `Log` handles and the writer thread.
@@ -493,6 +497,10 @@ impl Log {
                 });
             }
             let end = st.buf.len();
+            shared
+                .counters
+                .append_buf
+                .store(st.buf.capacity() as u64, Ordering::Relaxed);
             st.ends.push(end);
             st.next_lsn += 1;
             shared.last_lsn.store(lsn, Ordering::Release);
@@ -662,6 +670,14 @@ impl Log {
         c.segments.fetch_sub(seg_count as u64, Ordering::Relaxed);
         c.current_size.fetch_sub(seg_bytes, Ordering::Relaxed);
         Ok((seg_count as u64, bytes))
+    }
+
+    /// Memory the log's buffers hold (both halves of the double buffer): what Redis calls
+    /// the AOF buffer, which maxmemory does not count (`mem_not_counted_for_evict`), so
+    /// the DELs of an eviction, buffered, do not call for more eviction.
+    pub fn buffered_bytes(&self) -> u64 {
+        let c = &self.shared.counters;
+        c.append_buf.load(Ordering::Relaxed) + c.spare_buf.load(Ordering::Relaxed)
     }
 
     /// The last LSN assigned (0 if none).

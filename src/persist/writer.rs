@@ -295,6 +295,10 @@ impl Writer {
         let sync_requested = st.sync_requested;
         std::mem::swap(&mut st.buf, &mut self.spare_buf);
         std::mem::swap(&mut st.ends, &mut self.spare_ends);
+        shared
+            .counters
+            .append_buf
+            .store(st.buf.capacity() as u64, Ordering::Relaxed);
         let first_lsn = st.buf_first_lsn;
         st.buf_first_lsn = st.next_lsn;
         let rotate_before = std::mem::take(&mut st.rotate_before);
@@ -322,6 +326,10 @@ impl Writer {
             self.spare_buf = Vec::new();
         }
         self.spare_buf.clear();
+        shared
+            .counters
+            .spare_buf
+            .store(self.spare_buf.capacity() as u64, Ordering::Relaxed);
         self.spare_ends.clear();
         if let Err(e) = result {
             shared.poison(&e);

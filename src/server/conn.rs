@@ -9,23 +9,16 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::futures::Notified;
-use tokio::sync::Notify;
-
+use super::doorbell::{Doorbell, Listener, KILLED, MESSAGES, STOP};
 use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
 use crate::cmd::client::QueryBuf;
 use crate::cmd::climem::{Limits as ClientLimits, OutMeter};
 use crate::cmd::Client;
 use crate::resp::{decode, decode_all, encode, Limits, Reply};
-
-struct KillSwitch {
-    flag: AtomicBool,
-    notify: Notify,
-}
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
 /// A client's byte stream: a TCP connection or a Unix socket one.
 pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -47,12 +40,13 @@ pub async fn serve_stream<S: Socket>(
     addr: String,
     laddr: String,
 ) {
-    let kill = Arc::new(KillSwitch {
-        flag: AtomicBool::new(false),
-        notify: Notify::new(),
+    let bell = Arc::new(Doorbell::default());
+    let k2 = bell.clone();
+    let outbox = Arc::new(Outbox {
+        buf: parking_lot::Mutex::default(),
+        bell: bell.clone(),
+        meter: Arc::default(),
     });
-    let k2 = kill.clone();
-    let outbox = Arc::new(Outbox::default());
     let ob2 = outbox.clone();
     let meter = outbox.meter.clone();
     // Registering needs the engine; while a script holds it, answer what Redis answers a
@@ -65,10 +59,7 @@ pub async fn serve_stream<S: Socket>(
         let limits = st.clients.limits.clone();
         let mut c = Client::new(id, addr, laddr, clock::now_ms(), auth);
         c.acl_free = acl_free;
-        c.kill = Some(Arc::new(move || {
-            k2.flag.store(true, Ordering::Release);
-            k2.notify.notify_one();
-        }));
+        c.kill = Some(Arc::new(move || k2.ring(KILLED)));
         // Pub/sub messages, already encoded, are appended to the outbox; the connection
         // writes them. Past the output buffer limit the subscriber is cut off (the
         // publisher's `deliver` kills it) instead of growing memory.
@@ -108,15 +99,19 @@ pub async fn serve_stream<S: Socket>(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
+    // (The stop rings every registered doorbell after setting `stopping`, which the
+    // connection checks before each wait.)
+    engine.doorbells.add(id, bell.clone());
     let _ = run(
         &engine,
         &mut sock,
         (id, &peak, &release),
-        &kill,
+        Listener::new(bell),
         (&outbox, &limits),
         (early, early_fixes),
     )
     .await;
+    engine.doorbells.remove(id);
     let evicted = engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -125,6 +120,8 @@ pub async fn serve_stream<S: Socket>(
             st.monitors.retain(|&m| m != id);
             st.tracking.drop_client(id);
             st.unwatch_all(id);
+            // What it wrote now counts with the closed connections' bytes.
+            engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));
             st.clients.map.remove(&id).is_some_and(|c| c.evicted)
         })
         .await;
@@ -139,11 +136,10 @@ pub async fn serve_stream<S: Socket>(
 
 /// Pub/sub messages waiting for their connection: encoded bytes appended by publishers
 /// (as Redis appends to a client's output buffer), taken and written in one go by the
-/// connection, which `ready` wakes when the box goes from empty to not.
-#[derive(Default)]
+/// connection, whose doorbell rings `MESSAGES` when the box goes from empty to not.
 struct Outbox {
     buf: parking_lot::Mutex<Vec<u8>>,
-    ready: Notify,
+    bell: Arc<Doorbell>,
     /// The connection's output bytes queued or being written, replies included (checked
     /// against the output buffer limits).
     meter: Arc<OutMeter>,
@@ -161,7 +157,7 @@ impl Outbox {
         b.extend_from_slice(msg);
         drop(b);
         if was_empty {
-            self.ready.notify_one();
+            self.bell.ring(MESSAGES);
         }
         true
     }
@@ -173,12 +169,15 @@ impl Outbox {
     }
 }
 
-/// Empty `msgs` (pub/sub messages, written or queued), and free it if it grew past
-/// `BIG_REPLY`, as reply buffers are: kept, its room is memory no client memory figure
-/// counts (20 subscribers sent one 100 KB message each kept 2 MB that `used_memory` saw
-/// and client eviction did not, so keys were evicted instead of the clients).
+/// Empty `msgs` (pub/sub messages, written or queued), and free it if it grew past the
+/// 16 KiB every client's reply buffer is counted with, as Redis frees the reply blocks
+/// past its static buffer once written: kept, its room is memory no client memory
+/// figure counts (20 subscribers sent one 100 KB message each kept 2 MB that
+/// `used_memory` saw and client eviction did not, so keys were evicted instead of the
+/// clients; 10 tracking clients sent the invalidations of 36 evicted keys kept 640 KB,
+/// which called for evicting more keys, whose invalidations …).
 fn release_big(msgs: &mut Vec<u8>) {
-    if msgs.capacity() > BIG_REPLY {
+    if msgs.capacity() > crate::cmd::client::REPLY_CHUNK {
         *msgs = Vec::new();
     } else {
         msgs.clear();
@@ -309,8 +308,7 @@ async fn drain<S: Socket>(
     sock: &mut S,
     unsent: &mut Unsent,
     meter: &OutMeter,
-    killed: Pin<&mut Notified<'_>>,
-    stop: Pin<&mut Notified<'_>>,
+    listener: &mut Listener,
 ) -> std::io::Result<bool> {
     if unsent.is_empty() {
         return Ok(true);
@@ -325,8 +323,7 @@ async fn drain<S: Socket>(
     };
     tokio::select! {
         r = write => r?,
-        _ = killed => return Ok(false),
-        _ = stop => return Ok(false),
+        _ = listener.rung(KILLED | STOP) => return Ok(false),
     }
     meter.sub(n);
     unsent.clear();
@@ -340,7 +337,8 @@ async fn send_replies<S: Socket>(
     sock: &mut S,
     unsent: &mut Unsent,
     out: &mut Vec<u8>,
-    (meter, limits, engine): (&OutMeter, &ClientLimits, &Engine),
+    (meter, limits): (&OutMeter, &ClientLimits),
+    queues: &RunQueues,
 ) -> std::io::Result<bool> {
     if out.is_empty() {
         return Ok(true);
@@ -356,18 +354,18 @@ async fn send_replies<S: Socket>(
     }
     // Counted before it is written (INFO total_net_output_bytes), so a client that got
     // its reply never sees a count without it.
-    engine.sent(out.len());
-    if unsent.is_empty() && others_runnable() {
+    meter.count_sent(out.len());
+    if unsent.is_empty() && queues.others_runnable() {
         // The other runnable connections go first (see `requeue`). Meanwhile the replies'
         // buffer counts as this client's output past the reply buffer every client is
         // counted with, as Redis counts a reply queued for its beforeSleep write: client
         // eviction sees it before keys are evicted for room.
-        let held = out
-            .capacity()
-            .saturating_sub(crate::cmd::client::REPLY_CHUNK);
-        meter.add(held);
+        meter.hold(
+            out.capacity()
+                .saturating_sub(crate::cmd::client::REPLY_CHUNK),
+        );
         requeue().await;
-        meter.sub(held);
+        meter.hold(0);
     }
     let written = if unsent.is_empty() {
         write_now(sock, out).await?
@@ -391,7 +389,7 @@ async fn send_replies<S: Socket>(
 /// with 50 publishing connections, the client side's epoll waits halved and both sides
 /// spent less CPU per request (benches/RESULTS.md, session 12). Unlike `yield_now`, this
 /// does not wait for the I/O driver to be polled first. (Called only when
-/// `others_runnable`: with one client the reply goes out at once.)
+/// `RunQueues::others_runnable`: with one client the reply goes out at once.)
 async fn requeue() {
     let mut requeued = false;
     std::future::poll_fn(|cx| {
@@ -405,16 +403,33 @@ async fn requeue() {
     .await;
 }
 
-/// Whether other tasks wait in the runtime's run queues (the per-worker depth is an
-/// unstable tokio metric: a build without `tokio_unstable` never waits).
-fn others_runnable() -> bool {
+/// The runtime's run queues as a connection sees them (taken once per connection:
+/// looking the runtime up clones its handle, two atomic operations per reply).
+struct RunQueues {
     #[cfg(tokio_unstable)]
-    if let Ok(h) = tokio::runtime::Handle::try_current() {
-        let m = h.metrics();
-        return m.global_queue_depth() > 0
-            || (0..m.num_workers()).any(|w| m.worker_local_queue_depth(w) > 0);
+    metrics: Option<tokio::runtime::RuntimeMetrics>,
+}
+
+impl RunQueues {
+    fn new() -> Self {
+        RunQueues {
+            #[cfg(tokio_unstable)]
+            metrics: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| h.metrics()),
+        }
     }
-    false
+
+    /// Whether other tasks wait in the runtime's run queues (the per-worker depth is an
+    /// unstable tokio metric: a build without `tokio_unstable` never waits).
+    fn others_runnable(&self) -> bool {
+        #[cfg(tokio_unstable)]
+        if let Some(m) = &self.metrics {
+            return m.global_queue_depth() > 0
+                || (0..m.num_workers()).any(|w| m.worker_local_queue_depth(w) > 0);
+        }
+        false
+    }
 }
 
 /// Where the payload of an incomplete big argument (32 KiB or more) starts in a buffer
@@ -448,11 +463,19 @@ const BIG_REPLY: usize = 64 * 1024;
 /// The most bytes written in one go since the peak was reset (CLIENT LIST `rbp`).
 type ReplyPeak = AtomicUsize;
 
+/// Raise the peak to `n` (looked at first: a `fetch_max` is an atomic loop per reply,
+/// and the peak rarely moves).
+fn raise_peak(peak: &ReplyPeak, n: usize) {
+    if n > peak.load(Ordering::Relaxed) {
+        peak.fetch_max(n, Ordering::Relaxed);
+    }
+}
+
 async fn run<S: Socket>(
     engine: &Arc<Engine>,
     sock: &mut S,
     (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
-    kill: &KillSwitch,
+    mut listener: Listener,
     (outbox, climits): (&Outbox, &ClientLimits),
     (early, early_fixes): (BytesMut, Vec<BusyFix>),
 ) -> std::io::Result<()> {
@@ -472,17 +495,10 @@ async fn run<S: Socket>(
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
     let mut busy_fixes: Vec<BusyFix> = Vec::new();
+    let queues = RunQueues::new();
     let mut bytes_in = 0u64;
     // Since when this connection has found the engine held (see `try_execute_many`).
     let mut held_since: Option<std::time::Instant> = None;
-    // Created once, not per request: each `notified()` polled in a `select!` registers in
-    // its `Notify`'s waiter list and leaves it when dropped (a lock each way, and the stop
-    // list is shared by every connection). A `Notified` gets `notify_waiters` (stop) from
-    // its creation on; `ready` is renewed after each wake-up.
-    let stop = engine.stop_notify.notified();
-    let killed = kill.notify.notified();
-    let ready = outbox.ready.notified();
-    tokio::pin!(stop, killed, ready);
     // A protocol error stops decoding; it is answered (and the connection closed) once the
     // commands before it ran, however often the loop goes round first: the decoder may
     // have consumed the bad bytes, so decoding again would not find it.
@@ -555,7 +571,7 @@ async fn run<S: Socket>(
             .await;
             if let Some(reply) = answer {
                 let reply = busy_transaction(&mut view.in_multi, &mut busy_fixes, &first, reply);
-                if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
+                if !drain(sock, &mut unsent, meter, &mut listener).await? {
                     return Ok(());
                 }
                 encode(&reply, view.resp, &mut out);
@@ -578,7 +594,7 @@ async fn run<S: Socket>(
                 .await;
         }
         if !batch.is_empty() {
-            if kill.flag.load(Ordering::Acquire) {
+            if listener.bell().is(KILLED) {
                 // Killed or evicted: nothing more of what it sent runs (Redis frees such a
                 // client before processing more of its input).
                 return Ok(());
@@ -688,27 +704,25 @@ async fn run<S: Socket>(
                 for o in &outcomes[..n] {
                     encode(&o.reply, view.resp, &mut out);
                 }
-                if !send_replies(sock, &mut unsent, &mut out, (meter, climits, engine)).await?
-                    || !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await?
+                if !send_replies(sock, &mut unsent, &mut out, (meter, climits), &queues).await?
+                    || !drain(sock, &mut unsent, meter, &mut listener).await?
                 {
                     return Ok(());
                 }
-                let Some(reply) =
-                    wait_unblocked(engine, id, killed.as_mut(), stop.as_mut(), *wait).await
-                else {
+                let Some(reply) = wait_unblocked(engine, id, &mut listener, *wait).await else {
                     return Ok(());
                 };
                 encode(&reply, view.resp, &mut out);
-                peak.fetch_max(out.len(), Ordering::Relaxed);
+                raise_peak(peak, out.len());
                 engine.sent(out.len());
                 sock.write_all(&out).await?;
                 out.clear();
                 continue;
             }
-            peak.fetch_max(out.len(), Ordering::Relaxed);
+            raise_peak(peak, out.len());
             // The replies are encoded: free them now, not when the next batch runs.
             outcomes.clear();
-            if !send_replies(sock, &mut unsent, &mut out, (meter, climits, engine)).await? {
+            if !send_replies(sock, &mut unsent, &mut out, (meter, climits), &queues).await? {
                 return Ok(());
             }
             if out.capacity() > BIG_REPLY {
@@ -718,7 +732,7 @@ async fn run<S: Socket>(
             }
             if view.close {
                 batch.clear();
-                drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await?;
+                drain(sock, &mut unsent, meter, &mut listener).await?;
                 return Ok(());
             }
             if view.paused_until_ms > 0 && !batch.is_empty() {
@@ -733,7 +747,7 @@ async fn run<S: Socket>(
             }
         }
         if let Some(e) = proto_err {
-            if !drain(sock, &mut unsent, meter, killed.as_mut(), stop.as_mut()).await? {
+            if !drain(sock, &mut unsent, meter, &mut listener).await? {
                 return Ok(());
             }
             encode(&Reply::Error(e.to_string()), view.resp, &mut out);
@@ -748,7 +762,7 @@ async fn run<S: Socket>(
             );
             return Ok(());
         }
-        if kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
+        if listener.bell().is(KILLED) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
         if buf.is_empty() && buf.capacity() > BIG_BUFFER {
@@ -778,20 +792,20 @@ async fn run<S: Socket>(
             }
         };
         let n = tokio::select! {
-            // The socket first: a request that has arrived is taken without polling the
-            // other branches (each poll of a waiting `Notified` takes its `Notify`'s lock).
-            // A kill or stop that came meanwhile is seen by its flag below, before anything
-            // read runs (a client killed while its next command arrived must not run it);
-            // pub/sub messages queued meanwhile are written first, below.
+            // The socket first: a request that has arrived is taken without looking at
+            // the doorbell. A kill or stop that came meanwhile is seen by its flag below,
+            // before anything read runs (a client killed while its next command arrived
+            // must not run it); pub/sub messages queued meanwhile are written first, below.
             biased;
             r = io => match r? {
                 Some(n) => n,
                 None => continue,
             },
-            _ = &mut killed => return Ok(()),
-            _ = &mut stop => return Ok(()),
-            _ = &mut ready => {
-                ready.set(outbox.ready.notified());
+            rung = listener.rung(KILLED | STOP | MESSAGES) => {
+                if rung & (KILLED | STOP) != 0 {
+                    return Ok(());
+                }
+                listener.bell().clear(MESSAGES);
                 // Pub/sub messages: let the tasks already runnable (other publishers) go
                 // first, then write everything queued in one go — one write for many
                 // messages, as Redis's one write per event-loop pass.
@@ -808,11 +822,11 @@ async fn run<S: Socket>(
                     }
                     continue;
                 }
-                peak.fetch_max(msgs.len(), Ordering::Relaxed);
+                raise_peak(peak, msgs.len());
                 // What the socket does not take now queues behind (a subscriber that
                 // stops reading: the output buffer limits end it). The meter counted the
                 // messages when they were queued.
-                engine.sent(msgs.len());
+                meter.count_sent(msgs.len());
                 let written = if unsent.is_empty() { write_now(sock, &msgs).await? } else { 0 };
                 meter.sub(written);
                 if written < msgs.len() {
@@ -823,7 +837,7 @@ async fn run<S: Socket>(
             }
             _ = idle(view.timeout_s) => return Ok(()),
         };
-        if n == 0 || kill.flag.load(Ordering::Acquire) || engine.stopping.load(Ordering::Acquire) {
+        if n == 0 || listener.bell().is(KILLED) || engine.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
         if meter.pending() > 0 {
@@ -831,8 +845,8 @@ async fn run<S: Socket>(
             // it read.
             outbox.take(&mut msgs);
             if !msgs.is_empty() {
-                peak.fetch_max(msgs.len(), Ordering::Relaxed);
-                engine.sent(msgs.len());
+                raise_peak(peak, msgs.len());
+                meter.count_sent(msgs.len());
                 let written = if unsent.is_empty() {
                     write_now(sock, &msgs).await?
                 } else {
@@ -872,7 +886,7 @@ async fn run<S: Socket>(
             engine
                 .with_state_async(|st| st.clients.evict_clients())
                 .await;
-            if kill.flag.load(Ordering::Acquire) {
+            if listener.bell().is(KILLED) {
                 return Ok(());
             }
         }
@@ -1280,8 +1294,7 @@ async fn at_busy_desk(id: u64, argv: &[Bytes]) -> Option<crate::cmd::busy::Answe
 async fn wait_unblocked(
     engine: &Engine,
     id: u64,
-    killed: Pin<&mut Notified<'_>>,
-    stop: Pin<&mut Notified<'_>>,
+    listener: &mut Listener,
     wait: BlockWait,
 ) -> Option<Reply> {
     let BlockWait {
@@ -1308,8 +1321,7 @@ async fn wait_unblocked(
             // Served concurrently: the reply is already in the channel.
             rx.await.ok()
         }
-        _ = killed => return None,
-        _ = stop => return None,
+        _ = listener.rung(KILLED | STOP) => return None,
     };
     let (reply, lsn) = served?;
     if lsn > engine.log.durable_lsn() {

@@ -105,8 +105,10 @@ pub struct Engine {
     /// Bytes written to clients since startup (INFO `total_net_output_bytes`; the
     /// connections write outside the engine lock, so it is not part of the state).
     pub net_output_bytes: std::sync::atomic::AtomicU64,
-    /// Wakes the accept loop and connections on shutdown.
+    /// Wakes the accept loop and background jobs on shutdown.
     pub stop_notify: tokio::sync::Notify,
+    /// The connections', rung on shutdown.
+    pub doorbells: super::doorbell::Doorbells,
     started: Instant,
     /// The bound port (INFO server).
     pub port: std::sync::atomic::AtomicU16,
@@ -587,6 +589,7 @@ impl Engine {
             stopping: AtomicBool::new(false),
             net_output_bytes: std::sync::atomic::AtomicU64::new(0),
             stop_notify: tokio::sync::Notify::new(),
+            doorbells: Default::default(),
             started: Instant::now(),
             port: std::sync::atomic::AtomicU16::new(config.port),
             rebuilt_after_latch: AtomicBool::new(false),
@@ -1254,6 +1257,7 @@ impl Engine {
     pub fn request_stop(&self) {
         self.stopping.store(true, Ordering::Release);
         self.stop_notify.notify_waiters();
+        self.doorbells.ring_all(super::doorbell::STOP);
     }
 
     /// One slice of the active expire cycle (Redis's `activeExpireCycle`, cut into slices
@@ -2081,6 +2085,10 @@ impl Env for Engine {
 
     fn log_failure(&self) -> Option<String> {
         self.log.is_poisoned()
+    }
+
+    fn log_buffered(&self) -> u64 {
+        self.log.buffered_bytes()
     }
 
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {

@@ -4,6 +4,7 @@
 //! its own while clients are served (-LOADING for what needs the data).
 
 pub mod conn;
+pub mod doorbell;
 pub mod engine;
 pub mod oom;
 pub mod snapshot;
