@@ -917,6 +917,83 @@ fn shutdown_and_sigterm_take_a_final_snapshot_with_save_points() {
     }
 }
 
+/// A signal schedules the shutdown for the cron, as Redis's handler does: while DEBUG
+/// PAUSE-CRON holds the cron the server goes on serving, SHUTDOWN ABORT cancels the
+/// shutdown (once: then there is none to abort), and after the cron resumes a new signal
+/// stops the server. A second SIGINT while the first one's shutdown waits exits at once,
+/// without the final snapshot, and loses nothing (the log has every write).
+#[test]
+fn a_signal_waits_for_the_cron_shutdown_abort_cancels_it_a_second_sigint_insists() {
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let spawn = || {
+        let port = common::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(&dir)
+            .args(["--loglevel", "warning", "--enable-debug-command", "yes"])
+            .args(["--save", "3600 1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(common::tcp(port));
+        let c = RawClient::connect(([127, 0, 0, 1], port).into());
+        (child, c)
+    };
+    let signal = |child: &std::process::Child, sig: &str| {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let ok = V::Simple("OK".into());
+    let (mut child, mut c) = spawn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok);
+    assert_eq!(c.cmd(&["DEBUG", "PAUSE-CRON", "1"]), ok);
+    signal(&child, "-TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with the cron paused"
+    );
+    assert_eq!(c.cmd(&["SHUTDOWN", "ABORT"]), ok);
+    assert_eq!(
+        c.cmd(&["SHUTDOWN", "ABORT"]),
+        V::Err("ERR No shutdown in progress.".into())
+    );
+    assert_eq!(c.cmd(&["DEBUG", "PAUSE-CRON", "0"]), ok);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the aborted shutdown went on"
+    );
+    assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()));
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(files(&dir, "snap-"), 1, "the signal's final snapshot");
+
+    let (mut child, mut c) = spawn();
+    assert_eq!(c.cmd(&["SET", "k2", "v2"]), ok);
+    assert_eq!(c.cmd(&["DEBUG", "PAUSE-CRON", "1"]), ok);
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(child.try_wait().unwrap().is_none());
+    signal(&child, "-INT");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(files(&dir, "snap-"), 1, "no new snapshot when insisting");
+    let (mut child, mut c) = spawn();
+    assert_eq!(
+        c.cmd(&["MGET", "k", "k2"]),
+        V::Arr(vec![V::Bulk(b"v".to_vec()), V::Bulk(b"v2".to_vec())])
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// What a running snapshot keeps of entries changed before it wrote them is reported as
 /// `current_cow_size` and left out of `used_memory` (as Redis leaves its fork's
 /// copy-on-write pages out): overwriting every value during a slowed BGSAVE doubles what is

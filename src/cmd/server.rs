@@ -435,7 +435,13 @@ fn shutdown(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::Syntax);
     }
     if abort {
-        return Err(CmdError::err("No shutdown in progress."));
+        // (A signal's shutdown waiting for the cron: strata has no other kind to abort,
+        // as it never waits for replicas to catch up.)
+        if !std::mem::take(&mut x.st.shutdown_asap) {
+            return Err(CmdError::err("No shutdown in progress."));
+        }
+        tracing::warn!("Shutdown manually aborted.");
+        return Ok(Reply::ok());
     }
     tracing::warn!("User requested shutdown...");
     if let Err(e) = final_snapshot(x.st, x.env, save, nosave) {

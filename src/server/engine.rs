@@ -1246,11 +1246,20 @@ impl Engine {
         self.request_stop();
     }
 
-    /// The final snapshot before exiting on SIGTERM or SIGINT (what SHUTDOWN takes:
-    /// `cmd::server::final_snapshot`).
-    pub fn final_snapshot(&self) -> Result<(), String> {
+    /// The final snapshot before exiting on `signal` (SIGTERM or SIGINT): what SHUTDOWN
+    /// takes (`cmd::server::final_snapshot`), with the flags `shutdown-on-sigterm` /
+    /// `shutdown-on-sigint` give (`save`, `nosave`).
+    pub fn final_snapshot(&self, signal: &str) -> Result<(), String> {
         let mut st = self.state.lock();
-        crate::cmd::server::final_snapshot(&mut st, self, false, false)
+        let directive = if signal == "SIGINT" {
+            "shutdown-on-sigint"
+        } else {
+            "shutdown-on-sigterm"
+        };
+        let flags = st.config.get(directive).unwrap_or_default();
+        let has = |f: &str| flags.split_whitespace().any(|w| w.eq_ignore_ascii_case(f));
+        let (save, nosave) = (has("save"), has("nosave"));
+        crate::cmd::server::final_snapshot(&mut st, self, save, nosave)
     }
 
     /// Ask everything to stop.

@@ -618,14 +618,7 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
             start_serving(config.clone(), Arc::new(RealFs), config_file).await?;
         log_listening(&config, running.engine.port.load(Ordering::Relaxed));
         let engine = running.engine.clone();
-        let stop = async {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT received",
-                _ = sigterm() => "SIGTERM received",
-                _ = wait_stop(&engine) => "shutdown requested",
-            }
-        };
-        tokio::pin!(stop);
+        let mut signals = Signals::listen();
         let mut why = None;
         if let Some(l) = loading {
             tokio::select! {
@@ -640,10 +633,14 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
                         return Err(StartError::Open(e).into());
                     }
                 }
-                w = &mut stop => {
+                w = signals.next() => {
                     // Nothing was written: the data directory is as it was found.
-                    tracing::info!("{w} during loading, shutting down");
+                    tracing::warn!("Received shutdown signal ({w}) during loading, shutting down");
                     why = Some(w);
+                }
+                _ = wait_stop(&engine) => {
+                    tracing::info!("shutdown requested during loading, shutting down");
+                    why = Some("SHUTDOWN");
                 }
             }
         }
@@ -656,16 +653,24 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
                 crate::STRATA_VERSION,
                 addrs.join(", ")
             );
-            let w = stop.await;
-            tracing::info!("{w}, shutting down");
-            if w != "shutdown requested" {
-                // A signal takes the final snapshot SHUTDOWN takes (save points). Unlike
-                // Redis, a failed one does not keep the server running: the log holds
-                // every acknowledged write, the snapshot only spares the next start a replay.
-                if let Err(e) = engine.final_snapshot() {
-                    tracing::warn!(
-                        "Error trying to save the DB, exiting anyway (the log is complete): {e}"
-                    );
+            match wait_for_shutdown(&engine, &mut signals).await {
+                Stop::Requested => tracing::info!("shutdown requested, shutting down"),
+                Stop::Insisted => {
+                    // Redis exits at once, without its final save; so does strata (the
+                    // log is closed below, as always: every acknowledged write stays).
+                    tracing::warn!("You insist... exiting now.");
+                }
+                Stop::Signal(sig) => {
+                    tracing::warn!("{sig} received, shutting down");
+                    // A signal takes the final snapshot SHUTDOWN takes (save points, or the
+                    // shutdown-on-sig* flags). Unlike Redis, a failed one does not keep the
+                    // server running: the log holds every acknowledged write, the snapshot
+                    // only spares the next start a replay.
+                    if let Err(e) = engine.final_snapshot(sig) {
+                        tracing::warn!(
+                            "Error trying to save the DB, exiting anyway (the log is complete): {e}"
+                        );
+                    }
                 }
             }
         }
@@ -744,11 +749,88 @@ fn watch_sigabrt() {
     }
 }
 
-async fn sigterm() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+/// SIGINT and SIGTERM, listened to from startup on (a listener made later would miss
+/// one received before it).
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
         }
-        Err(_) => std::future::pending::<()>().await,
+    }
+
+    /// The next one received: "SIGINT" or "SIGTERM".
+    async fn next(&mut self) -> &'static str {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            let received = match s {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !received {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.int) => "SIGINT",
+            _ = recv(&mut self.term) => "SIGTERM",
+        }
+    }
+}
+
+/// Why the server stops.
+enum Stop {
+    /// SHUTDOWN (or a fatal log failure).
+    Requested,
+    /// A signal, once the cron took it up.
+    Signal(&'static str),
+    /// A second SIGINT while the first one's shutdown waited.
+    Insisted,
+}
+
+/// Wait for SHUTDOWN or a signal. As Redis's signal handler only sets `shutdown_asap` for
+/// its cron, a signal schedules the shutdown: it begins at the next cron turn (within
+/// 10 ms), not while DEBUG PAUSE-CRON holds the cron, and SHUTDOWN ABORT cancels it
+/// meanwhile; a second SIGINT while it waits insists (exit now, no final snapshot).
+async fn wait_for_shutdown(engine: &Engine, signals: &mut Signals) -> Stop {
+    let mut pending: Option<&'static str> = None;
+    loop {
+        let waiting = pending.is_some();
+        let tick = async move {
+            if waiting {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let received = tokio::select! {
+            s = signals.next() => Some(s),
+            _ = wait_stop(engine) => return Stop::Requested,
+            _ = tick => None,
+        };
+        match (received, pending) {
+            (Some("SIGINT"), Some("SIGINT")) => return Stop::Insisted,
+            (Some(sig), _) => {
+                tracing::warn!("Received {sig} scheduling shutdown...");
+                pending = Some(sig);
+                engine.with_state_async(|st| st.shutdown_asap = true).await;
+            }
+            (None, Some(sig)) => {
+                let (asap, paused) = engine
+                    .with_state_async(|st| (st.shutdown_asap, st.cron_paused))
+                    .await;
+                if !asap {
+                    pending = None;
+                } else if !paused {
+                    return Stop::Signal(sig);
+                }
+            }
+            (None, None) => {}
+        }
     }
 }
