@@ -19,6 +19,24 @@ fn main() {
                     eprintln!("strata: can't open the log file {logfile}: {e}");
                     std::process::exit(1);
                 }
+                // A Redis data directory: its RDB file first (see `import_at_start`).
+                match strata::offline::restore::import_at_start(&config) {
+                    Ok(Some(s)) => tracing::info!(
+                        "Imported the Redis RDB file {} into the new data directory: {} keys ({} already expired), {} function libraries. DB loaded from disk",
+                        config.get("dbfilename").unwrap_or_default(),
+                        s.keys,
+                        s.expired,
+                        s.functions
+                    ),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(
+                            "Short read or corrupt RDB file while loading, aborting now: {e}"
+                        );
+                        eprintln!("strata: cannot import the RDB file: {e}");
+                        std::process::exit(1);
+                    }
+                }
                 match strata::server::run_blocking(config, file) {
                     Ok(()) => 0,
                     Err(e) => {

@@ -470,6 +470,75 @@ fn redis_rdb_file_restores_into_strata() {
     compare("strata restore --force", &want, &got);
 }
 
+/// A Redis data directory served as it is: strata started on a directory holding only
+/// Redis's `dump.rdb` (the `dbfilename`) imports it first, as Redis loads it at start;
+/// later starts serve strata's own files (writes made since stay, the RDB file is not
+/// read again). A truncated RDB file stops the start and leaves the directory as it was.
+#[test]
+fn a_redis_data_directory_is_served_as_it_is() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let mut rc = oracle.raw();
+    populate(&mut rc);
+    let want = snapshot(&mut rc);
+    assert_eq!(rc.cmd(&["SAVE"]), V::Simple("OK".into()));
+    let V::Arr(dir) = rc.cmd(&["CONFIG", "GET", "dir"]) else {
+        panic!("dir")
+    };
+    let rdb = std::fs::read(Path::new(&dir[1].text()).join("dump.rdb")).expect("dump.rdb");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("redis-dir");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("dump.rdb"), &rdb).unwrap();
+    let spawn = |dir: &Path| {
+        let port = free_port();
+        let child = strata_bin()
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(dir)
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strata");
+        (child, port)
+    };
+    let (mut child, port) = spawn(&data);
+    drop(common::tcp(port));
+    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
+        std::thread::sleep(Duration::from_millis(10)); // -LOADING
+    }
+    compare("redis dir -> strata server", &want, &snapshot(&mut c));
+    assert_eq!(c.cmd(&["SET", "since", "1"]), V::Simple("OK".into()));
+    c.send_raw(b"SHUTDOWN\r\n");
+    assert!(child.wait().unwrap().success());
+    let (mut child, port) = spawn(&data);
+    drop(common::tcp(port));
+    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
+        std::thread::sleep(Duration::from_millis(10)); // -LOADING
+    }
+    assert_eq!(c.cmd(&["GET", "since"]), V::Bulk(b"1".to_vec()));
+    assert_eq!(c.cmd(&["DEL", "since"]), V::Int(1));
+    compare("restarted", &want, &snapshot(&mut c));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let bad = tmp.path().join("truncated");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("dump.rdb"), &rdb[..rdb.len() / 2]).unwrap();
+    let (mut child, _) = spawn(&bad);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "started on a truncated RDB file");
+    let left: Vec<String> = std::fs::read_dir(&bad)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "LOCK")
+        .collect();
+    assert_eq!(left, vec!["dump.rdb".to_string()]);
+}
+
 #[test]
 fn strata_rdb_dump_loads_into_redis() {
     if Oracle::start().is_none() {

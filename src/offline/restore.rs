@@ -58,6 +58,49 @@ pub fn restore(dir: &Path, input: &Path, force: bool, databases: u64) -> Result<
     write_log(dir, &loaded, force)
 }
 
+/// At server start, as Redis loads its `dbfilename` at start: a data directory without
+/// strata's files (no MANIFEST) that holds a Redis RDB file named `dbfilename` gets it
+/// imported first (its keyspace becomes the directory's base snapshot, so a Redis data
+/// directory can be served as it is). A directory with strata's files keeps them and the
+/// RDB file is left alone. An RDB file that cannot be read stops the start, as it stops
+/// Redis's, and the directory is left without strata's files, as it was found.
+pub fn import_at_start(config: &crate::config::Config) -> Result<Option<Summary>, String> {
+    let dir = &config.dir;
+    let name = config.get("dbfilename").unwrap_or_default();
+    if name.is_empty() || dir.join("MANIFEST").exists() {
+        return Ok(None);
+    }
+    let path = dir.join(&name);
+    let Ok(buf) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    if !file::is_rdb(&buf) {
+        return Ok(None);
+    }
+    let databases = usize::try_from(config.databases)
+        .unwrap_or(usize::MAX)
+        .min(usize::from(u16::MAX));
+    let lim = crate::cmd::dump::limits_from(config);
+    let fail = |e: String| format!("{}: {e}", path.display());
+    let loaded = load_input(&buf, &lim, databases, crate::clock::now_ms()).map_err(fail)?;
+    match write_log(dir, &loaded, true) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            // Nothing was there before: what the import made goes, so the next start
+            // tries again rather than serve a directory without the file's keys.
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if n == "MANIFEST" || n.starts_with("seg-") || n.starts_with("snap-") {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+            Err(fail(e))
+        }
+    }
+}
+
 fn check_target(dir: &Path, force: bool) -> Result<(), String> {
     let non_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
     if non_empty && !force {
