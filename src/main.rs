@@ -19,8 +19,19 @@ fn main() {
                     eprintln!("strata: can't open the log file {logfile}: {e}");
                     std::process::exit(1);
                 }
-                // A Redis data directory: its RDB file first (see `import_at_start`).
-                match strata::offline::restore::import_at_start(&config) {
+                // A Redis data directory: its RDB file first (see `import_at_start`). Its
+                // start is announced with the pid, as Redis's logo line precedes its load
+                // (harnesses such as Redis's test suite wait for ` PID: n` to find a
+                // server that then fails loading).
+                let announce = |path: &std::path::Path| {
+                    tracing::info!(
+                        "strata {} PID: {} importing the Redis RDB file {}",
+                        strata::STRATA_VERSION,
+                        std::process::id(),
+                        path.display()
+                    );
+                };
+                match strata::offline::restore::import_at_start(&config, announce) {
                     Ok(Some(s)) => tracing::info!(
                         "Imported the Redis RDB file {} into the new data directory: {} keys ({} already expired), {} function libraries. DB loaded from disk",
                         config.get("dbfilename").unwrap_or_default(),
@@ -30,9 +41,8 @@ fn main() {
                     ),
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::error!(
-                            "Short read or corrupt RDB file while loading, aborting now: {e}"
-                        );
+                        tracing::error!("Error reading the RDB file: {e}");
+                        tracing::error!("Terminating server after rdb file reading failure.");
                         eprintln!("strata: cannot import the RDB file: {e}");
                         std::process::exit(1);
                     }

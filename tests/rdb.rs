@@ -420,11 +420,8 @@ fn start_strata(dir: &Path) -> TestServer {
     TestServer::start_in(dir, &[], Arc::new(RealFs))
 }
 
-#[test]
-fn redis_rdb_file_restores_into_strata() {
-    let Some(oracle) = Oracle::start() else {
-        return;
-    };
+/// redis-server populated (`populate`), what it holds, and the `dump.rdb` its SAVE wrote.
+fn populated_rdb(oracle: &Oracle) -> (BTreeMap<(usize, Vec<u8>), KeyState>, std::path::PathBuf) {
     let mut rc = oracle.raw();
     populate(&mut rc);
     let want = snapshot(&mut rc);
@@ -432,7 +429,15 @@ fn redis_rdb_file_restores_into_strata() {
     let V::Arr(dir) = rc.cmd(&["CONFIG", "GET", "dir"]) else {
         panic!("dir")
     };
-    let rdb = Path::new(&dir[1].text()).join("dump.rdb");
+    (want, Path::new(&dir[1].text()).join("dump.rdb"))
+}
+
+#[test]
+fn redis_rdb_file_restores_into_strata() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let (want, rdb) = populated_rdb(&oracle);
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let mut c = strata_bin();
@@ -479,14 +484,8 @@ fn a_redis_data_directory_is_served_as_it_is() {
     let Some(oracle) = Oracle::start() else {
         return;
     };
-    let mut rc = oracle.raw();
-    populate(&mut rc);
-    let want = snapshot(&mut rc);
-    assert_eq!(rc.cmd(&["SAVE"]), V::Simple("OK".into()));
-    let V::Arr(dir) = rc.cmd(&["CONFIG", "GET", "dir"]) else {
-        panic!("dir")
-    };
-    let rdb = std::fs::read(Path::new(&dir[1].text()).join("dump.rdb")).expect("dump.rdb");
+    let (want, rdb) = populated_rdb(&oracle);
+    let rdb = std::fs::read(rdb).expect("dump.rdb");
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("redis-dir");
     std::fs::create_dir_all(&data).unwrap();

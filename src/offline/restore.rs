@@ -64,7 +64,10 @@ pub fn restore(dir: &Path, input: &Path, force: bool, databases: u64) -> Result<
 /// directory can be served as it is). A directory with strata's files keeps them and the
 /// RDB file is left alone. An RDB file that cannot be read stops the start, as it stops
 /// Redis's, and the directory is left without strata's files, as it was found.
-pub fn import_at_start(config: &crate::config::Config) -> Result<Option<Summary>, String> {
+pub fn import_at_start(
+    config: &crate::config::Config,
+    announce: impl FnOnce(&Path),
+) -> Result<Option<Summary>, String> {
     let dir = &config.dir;
     let name = config.get("dbfilename").unwrap_or_default();
     if name.is_empty() || dir.join("MANIFEST").exists() {
@@ -77,6 +80,7 @@ pub fn import_at_start(config: &crate::config::Config) -> Result<Option<Summary>
     if !file::is_rdb(&buf) {
         return Ok(None);
     }
+    announce(&path);
     let databases = usize::try_from(config.databases)
         .unwrap_or(usize::MAX)
         .min(usize::from(u16::MAX));

@@ -270,31 +270,13 @@ pub fn decode_all(
         // Short arguments: each copied on its own (an allocation and a copy, no atomic
         // operation), rather than a shared slice of the read buffer, which costs an atomic
         // increment and decrement per argument.
-        let mut each = spans.iter();
-        for &argc in argcs.iter() {
-            if argc > 0 {
-                batch.push(
-                    each.by_ref()
-                        .take(argc)
-                        .map(|&(s, e)| Bytes::copy_from_slice(&buf[s..e]))
-                        .collect(),
-                );
-            }
-        }
+        push_requests(batch, spans, argcs, |s, e| {
+            Bytes::copy_from_slice(&buf[s..e])
+        });
         buf.advance(end);
     } else if end > 0 {
         let frame = buf.split_to(end).freeze();
-        let mut each = spans.iter();
-        for &argc in argcs.iter() {
-            if argc > 0 {
-                batch.push(
-                    each.by_ref()
-                        .take(argc)
-                        .map(|&(s, e)| frame.slice(s..e))
-                        .collect(),
-                );
-            }
-        }
+        push_requests(batch, spans, argcs, |s, e| frame.slice(s..e));
     }
     if reserve > 0 {
         // (What the rest of a large argument needs whatever came before it.)
@@ -305,6 +287,22 @@ pub fn decode_all(
         *scratch = Scratch::default();
     }
     outcome
+}
+
+/// Push each scanned request (`argcs[i]` arguments, their spans in order in `spans`) to
+/// `batch`, every argument made by `arg` from its span.
+fn push_requests(
+    batch: &mut Vec<Vec<Bytes>>,
+    spans: &[(usize, usize)],
+    argcs: &[usize],
+    mut arg: impl FnMut(usize, usize) -> Bytes,
+) {
+    let mut each = spans.iter();
+    for &argc in argcs {
+        if argc > 0 {
+            batch.push(each.by_ref().take(argc).map(|&(s, e)| arg(s, e)).collect());
+        }
+    }
 }
 
 /// Requests whose arguments are all at most this long get them copied.
