@@ -289,7 +289,26 @@ fn allow_busy_commands_run_while_a_script_is_busy() {
     let (mut b, mut br) = connect(port);
     let (mut c, mut cr) = connect(port);
     let (mut w, mut wr) = connect(port);
+    // Every connection is registered before the script starts (one that connects while it
+    // runs cannot register, and gets -BUSY even for allow-busy commands until it ends).
+    for (s, r) in [(&mut b, &mut br), (&mut c, &mut cr), (&mut w, &mut wr)] {
+        send(s, &["PING"]);
+        assert_eq!(line(r), "+PONG");
+    }
     send(&mut w, &["BLPOP", "x", "0"]);
+    // ... and the BLPOP is parked before it starts.
+    let t0 = Instant::now();
+    loop {
+        send(&mut b, &["CLIENT", "LIST"]);
+        let len: usize = line(&mut br)[1..].parse().expect("bulk length");
+        let mut list = vec![0u8; len + 2];
+        std::io::Read::read_exact(&mut br, &mut list).expect("CLIENT LIST");
+        if String::from_utf8_lossy(&list).contains("cmd=blpop") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "BLPOP never parked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     send(&mut a, &["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]);
     assert_eq!(line(&mut ar), "+OK");
     send(
