@@ -308,9 +308,9 @@ pub struct State {
     /// DEBUG PAUSE-CRON 1: the background cycle skips Redis's cron work (the tracking
     /// table limit); active expiry goes on, as Redis's fast cycle does.
     pub cron_paused: bool,
-    /// A SIGINT or SIGTERM asked for a shutdown the cron has not begun (Redis's
-    /// `shutdown_asap`): SHUTDOWN ABORT cancels it.
-    pub shutdown_asap: bool,
+    /// The signal (SIGINT or SIGTERM) that asked for a shutdown the cron has not begun
+    /// (Redis's `shutdown_asap`): SHUTDOWN ABORT cancels it.
+    pub shutdown_asap: Option<&'static str>,
     /// Clients parked by blocking commands.
     pub blocked: BlockedTable,
     /// WATCHed keys: (db, key) → watching client ids.
@@ -510,7 +510,7 @@ impl State {
             dirty: 0,
             active_expire: true,
             cron_paused: false,
-            shutdown_asap: false,
+            shutdown_asap: None,
             stream_nodes,
             lazyfree: crate::db::lazyfree::LazyFree::default(),
             latency,

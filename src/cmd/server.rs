@@ -437,7 +437,7 @@ fn shutdown(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if abort {
         // (A signal's shutdown waiting for the cron: strata has no other kind to abort,
         // as it never waits for replicas to catch up.)
-        if !std::mem::take(&mut x.st.shutdown_asap) {
+        if x.st.shutdown_asap.take().is_none() {
             return Err(CmdError::err("No shutdown in progress."));
         }
         tracing::warn!("Shutdown manually aborted.");

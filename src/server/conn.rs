@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
 use super::doorbell::{Doorbell, Listener, KILLED, MESSAGES, STOP};
 use super::engine::{BlockWait, Engine, Outcome};
 use crate::clock;
@@ -16,9 +20,6 @@ use crate::cmd::client::QueryBuf;
 use crate::cmd::climem::{Limits as ClientLimits, OutMeter};
 use crate::cmd::Client;
 use crate::resp::{decode, decode_all, encode, Limits, Reply};
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 
 /// A client's byte stream: a TCP connection or a Unix socket one.
 pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send {}

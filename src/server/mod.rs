@@ -789,7 +789,7 @@ enum Stop {
     Requested,
     /// A signal, once the cron took it up.
     Signal(&'static str),
-    /// A second SIGINT while the first one's shutdown waited.
+    /// A SIGINT while a signal's shutdown waited.
     Insisted,
 }
 
@@ -798,9 +798,9 @@ enum Stop {
 /// 10 ms), not while DEBUG PAUSE-CRON holds the cron, and SHUTDOWN ABORT cancels it
 /// meanwhile; a second SIGINT while it waits insists (exit now, no final snapshot).
 async fn wait_for_shutdown(engine: &Engine, signals: &mut Signals) -> Stop {
-    let mut pending: Option<&'static str> = None;
+    // Whether a signal's shutdown is pending (the state's `shutdown_asap` says which).
+    let mut waiting = false;
     loop {
-        let waiting = pending.is_some();
         let tick = async move {
             if waiting {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -813,24 +813,25 @@ async fn wait_for_shutdown(engine: &Engine, signals: &mut Signals) -> Stop {
             _ = wait_stop(engine) => return Stop::Requested,
             _ = tick => None,
         };
-        match (received, pending) {
-            (Some("SIGINT"), Some("SIGINT")) => return Stop::Insisted,
-            (Some(sig), _) => {
-                tracing::warn!("Received {sig} scheduling shutdown...");
-                pending = Some(sig);
-                engine.with_state_async(|st| st.shutdown_asap = true).await;
+        if let Some(sig) = received {
+            let before = engine
+                .with_state_async(|st| st.shutdown_asap.replace(sig))
+                .await;
+            // (Redis: a SIGINT while any signal's shutdown is pending.)
+            if sig == "SIGINT" && before.is_some() {
+                return Stop::Insisted;
             }
-            (None, Some(sig)) => {
-                let (asap, paused) = engine
-                    .with_state_async(|st| (st.shutdown_asap, st.cron_paused))
-                    .await;
-                if !asap {
-                    pending = None;
-                } else if !paused {
-                    return Stop::Signal(sig);
-                }
-            }
-            (None, None) => {}
+            tracing::warn!("Received {sig} scheduling shutdown...");
+            waiting = true;
+            continue;
+        }
+        let (asap, paused) = engine
+            .with_state_async(|st| (st.shutdown_asap, st.cron_paused))
+            .await;
+        match asap {
+            None => waiting = false, // SHUTDOWN ABORT
+            Some(sig) if !paused => return Stop::Signal(sig),
+            Some(_) => {}
         }
     }
 }
