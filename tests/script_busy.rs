@@ -61,7 +61,7 @@ fn script_kill_and_busy_with_the_default_io_threads() {
     // A client connected before the script: PONG until the script has run past the
     // threshold, then -BUSY.
     wait_busy(&mut b, &mut br);
-    // And one that connects while it runs (not registered until the script ends).
+    // And one that connects while it runs (registered by the script's thread meanwhile).
     let (mut c, mut cr) = connect(port);
     send(&mut c, &["GET", "x"]);
     let busy = line(&mut cr);
@@ -289,8 +289,8 @@ fn allow_busy_commands_run_while_a_script_is_busy() {
     let (mut b, mut br) = connect(port);
     let (mut c, mut cr) = connect(port);
     let (mut w, mut wr) = connect(port);
-    // Every connection is registered before the script starts (one that connects while it
-    // runs cannot register, and gets -BUSY even for allow-busy commands until it ends).
+    // Every connection is registered before the script starts (the test for one that
+    // connects while it runs is `a_client_connecting_to_a_busy_script_is_served_as_in_redis`).
     for (s, r) in [(&mut b, &mut br), (&mut c, &mut cr), (&mut w, &mut wr)] {
         send(s, &["PING"]);
         assert_eq!(line(r), "+PONG");
@@ -357,4 +357,81 @@ fn allow_busy_commands_run_while_a_script_is_busy() {
     assert_eq!(line(&mut cr), "+QUEUED");
     send(&mut c, &["EXEC"]);
     assert_eq!(line(&mut cr), "*-1");
+}
+
+/// Read HELLO's RESP3 map (`%7`, ending with `modules`, empty) from `r`.
+fn hello3(r: &mut BufReader<TcpStream>) {
+    assert_eq!(line(r), "%7", "HELLO 3's reply");
+    while line(r) != "*0" {}
+}
+
+/// While a script loops without calling Redis, past busy-reply-threshold: a client that
+/// connects then is registered by the script's thread and served as Redis serves it
+/// (HELLO and WATCH run, MULTI is allowed, other commands get -BUSY at once — the threshold
+/// counts from the script's start, not from the command's arrival — and EXEC aborts); a
+/// client connected before gets its HELLO answered while the script still runs (the
+/// script's instruction hook serves them, not only its `redis.call`s). Replies as
+/// redis-server 7.0 sends them for the same input.
+#[test]
+fn a_client_connecting_to_a_busy_script_is_served_as_in_redis() {
+    let server = common::ChildServer::start(&["--busy-reply-threshold", "2000"]);
+    let port = server.port;
+    let (mut a, mut ar) = connect(port);
+    let (mut b, mut br) = connect(port);
+    for (s, r) in [(&mut a, &mut ar), (&mut b, &mut br)] {
+        send(s, &["PING"]);
+        assert_eq!(line(r), "+PONG");
+    }
+    send(&mut a, &["EVAL", "while true do end", "0"]);
+    wait_busy(&mut b, &mut br);
+    let (mut c, mut cr) = connect(port);
+    let t0 = Instant::now();
+    let pipeline = [
+        &["HELLO", "3"][..],
+        &["WATCH", "x"],
+        &["MULTI"],
+        &["GET", "x"],
+        &["EXEC"],
+        &["CLIENT", "SETNAME", "foo"],
+        &["RESET"],
+        &["GET", "x"],
+    ];
+    for args in pipeline {
+        send(&mut c, args);
+    }
+    hello3(&mut cr);
+    assert_eq!(line(&mut cr), "+OK", "WATCH");
+    assert_eq!(line(&mut cr), "+OK", "MULTI");
+    let busy =
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    assert_eq!(line(&mut cr), busy, "GET in MULTI");
+    assert_eq!(
+        line(&mut cr),
+        format!(
+            "-EXECABORT Transaction discarded because of: {}",
+            &busy[1..]
+        )
+    );
+    assert_eq!(line(&mut cr), busy, "CLIENT SETNAME");
+    assert_eq!(line(&mut cr), "+RESET");
+    assert_eq!(line(&mut cr), busy, "GET after RESET");
+    // Well before another threshold: nothing waited for one of its own.
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // The client connected before: HELLO runs while the script still loops.
+    send(&mut b, &["HELLO", "3"]);
+    hello3(&mut br);
+    send(&mut b, &["PING"]);
+    assert_eq!(line(&mut br), busy, "the script still runs");
+    send(&mut c, &["SCRIPT", "KILL"]);
+    assert_eq!(line(&mut cr), "+OK");
+    assert!(line(&mut ar).contains("killed"));
+    // The new client is a client like any other now (RESET put it back on RESP2).
+    send(&mut c, &["CLIENT", "SETNAME", "foo"]);
+    assert_eq!(line(&mut cr), "+OK");
+    send(&mut b, &["CLIENT", "GETNAME"]);
+    assert_eq!(line(&mut br), "_", "b's own name: none (RESP3 null)");
 }

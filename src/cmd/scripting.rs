@@ -104,8 +104,7 @@ struct ScriptHost<'x, 'a> {
 
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, argv: &[Bytes], resp: u8) -> Reply {
-        // Commands other clients may run while this script is busy (`allow-busy`).
-        super::busy::serve(self.x);
+        self.serve_waiting();
         self.rejected = true;
         self.checked_call(argv, resp)
     }
@@ -116,6 +115,11 @@ impl Host for ScriptHost<'_, '_> {
 
     fn rejected(&self) -> bool {
         self.rejected
+    }
+
+    fn serve_waiting(&mut self) {
+        // Commands other clients may run while this script is busy (`allow-busy`).
+        super::busy::serve(self.x);
     }
 }
 

@@ -335,11 +335,9 @@ impl Functions {
         }
         super::SCRIPT_WROTE.store(false, Ordering::Release);
         super::RUNNING_FUNCTION.store(true, Ordering::Release);
-        super::SCRIPT_RUNNING.fetch_add(1, Ordering::AcqRel);
+        super::enter();
         let r = vm.call_function(&callback, &fname, keys, args, host);
-        if super::SCRIPT_RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
-            super::KILL_REQUESTED.store(false, Ordering::Release);
-        }
+        super::leave();
         super::RUNNING_FUNCTION.store(false, Ordering::Release);
         if let Ok(mut r) = RUNNING.lock() {
             *r = None;

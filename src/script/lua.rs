@@ -151,6 +151,9 @@ const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// Name of the chunk function libraries are compiled as (`user_function:<line>:`).
 const FUNCTION_CHUNK: &str = "@user_function";
 
+/// Registry name of the running script's `Host::serve_waiting`, called from the hook.
+const DESK: &str = "strata.desk";
+
 /// Instructions between two runs of the kill / timeout hook.
 const HOOK_EVERY: u32 = 100_000;
 
@@ -188,6 +191,12 @@ fn install_hook(
                 .unwrap_or(false);
             if late {
                 return Err(rt("FUNCTION LOAD timeout"));
+            }
+            // Other clients' commands that may run while a script is busy, taken here too
+            // (not only at `redis.call`), so a script that loops without calling Redis still
+            // serves them, as Redis serves its events from the same hook.
+            if let Ok(Some(desk)) = lua.named_registry_value::<Option<Function>>(DESK) {
+                let _ = desk.call::<()>(());
             }
             Ok(mlua::VmState::Continue)
         },
@@ -712,9 +721,16 @@ impl Vm {
                         ),
                     }
                 })?;
+            let desk = scope.create_function(|_, ()| {
+                if let Ok(mut host) = host_cell.try_borrow_mut() {
+                    host.serve_waiting();
+                }
+                Ok(())
+            })?;
             redis.raw_set("call", call)?;
             redis.raw_set("pcall", pcall)?;
             redis.raw_set("acl_check_cmd", acl_check)?;
+            lua.set_named_registry_value(DESK, desk)?;
             let r = match target {
                 Target::Script(_) => self
                     .runner
@@ -729,6 +745,7 @@ impl Vm {
             redis.raw_set("call", Value::Nil)?;
             redis.raw_set("pcall", Value::Nil)?;
             redis.raw_set("acl_check_cmd", Value::Nil)?;
+            lua.unset_named_registry_value(DESK)?;
             r
         })?;
         let resp: u8 = if self.hooks.raw_get::<i64>("resp").unwrap_or(2) == 3 {

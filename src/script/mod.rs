@@ -35,6 +35,46 @@ pub static RUNNING_FUNCTION: AtomicBool = AtomicBool::new(false);
 /// about how long a function call takes must start over.
 pub static FUNCTIONS_GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// When the running script started, in ms of [`process_ms`] (0 before any script ran).
+static STARTED_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since this process first asked (a monotonic clock for script timing).
+fn process_ms() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let ms = BASE
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+/// A script (EVAL or FCALL) starts running: counted in [`SCRIPT_RUNNING`], and its start
+/// time kept (stored first, so whoever sees it running sees when it started).
+pub(crate) fn enter() {
+    if SCRIPT_RUNNING.load(Ordering::Acquire) == 0 {
+        STARTED_MS.store(process_ms(), Ordering::Release);
+    }
+    SCRIPT_RUNNING.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The script [`enter`] counted ended (a kill requested for it is spent).
+pub(crate) fn leave() {
+    if SCRIPT_RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
+        KILL_REQUESTED.store(false, Ordering::Release);
+    }
+}
+
+/// How long the running script has run (zero when none runs): other clients get -BUSY
+/// once this passes `busy-reply-threshold`, however long they have waited themselves, as
+/// Redis measures its threshold from the script's start.
+pub fn running_for() -> std::time::Duration {
+    if SCRIPT_RUNNING.load(Ordering::Acquire) == 0 {
+        return std::time::Duration::ZERO;
+    }
+    let started = STARTED_MS.load(Ordering::Acquire);
+    std::time::Duration::from_millis(process_ms().saturating_sub(started))
+}
+
 /// The -BUSY reply for a command that arrives while a script or function runs too long.
 pub fn busy_error() -> &'static str {
     if RUNNING_FUNCTION.load(Ordering::Acquire) {
@@ -103,6 +143,9 @@ pub trait Host {
     fn rejected(&self) -> bool {
         false
     }
+    /// Between two of the script's steps (every `redis.call`, and every so many Lua
+    /// instructions): serve what other clients may run while a script is busy.
+    fn serve_waiting(&mut self) {}
 }
 
 /// The script cache and its VM (one per server, behind the engine lock).
@@ -199,11 +242,9 @@ impl Scripts {
             Err(e) => return Reply::Error(e),
         };
         SCRIPT_WROTE.store(false, Ordering::Release);
-        SCRIPT_RUNNING.fetch_add(1, Ordering::AcqRel);
+        enter();
         let r = vm.run(&sha, keys, args, host);
-        if SCRIPT_RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
-            KILL_REQUESTED.store(false, Ordering::Release);
-        }
+        leave();
         r
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::doorbell::{Doorbell, Listener, KILLED, MESSAGES, STOP};
-use super::engine::{BlockWait, Engine, Outcome};
+use super::engine::{BlockWait, ConnView, Engine, Outcome};
 use crate::clock;
 use crate::cmd::client::QueryBuf;
 use crate::cmd::climem::{Limits as ClientLimits, OutMeter};
@@ -50,10 +50,8 @@ pub async fn serve_stream<S: Socket>(
     });
     let ob2 = outbox.clone();
     let meter = outbox.meter.clone();
-    // Registering needs the engine; while a script holds it, answer what Redis answers a
-    // client then (SCRIPT KILL, FUNCTION KILL, -BUSY) instead of waiting for the script.
-    let mut early = BytesMut::new();
-    let register = |st: &mut crate::cmd::State| {
+    let m2 = meter.clone();
+    let register = move |st: &mut crate::cmd::State| {
         let id = st.clients.next_id();
         let auth = st.acl.default_authenticated();
         let acl_free = st.acl.unrestricted(b"default");
@@ -65,54 +63,100 @@ pub async fn serve_stream<S: Socket>(
         // writes them. Past the output buffer limit the subscriber is cut off (the
         // publisher's `deliver` kills it) instead of growing memory.
         c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, &limits)));
-        c.out = Some(meter.clone());
+        c.out = Some(m2);
         let peak = c.reply_buf.peak.clone();
         let release = c.release_buffers.clone();
         let limits = st.clients.limits.clone();
         st.clients.map.insert(id, c);
         st.stats.total_connections += 1;
-        (id, peak, release, (limits, st.mem.stale.clone()))
+        let view = Engine::view(st, id);
+        (id, peak, release, (limits, st.mem.stale.clone(), view))
     };
-    let mut register = Some(register);
+    // Registering needs the engine. While a script holds it, the script's thread registers
+    // the client between two of its steps (the busy desk), as Redis accepts clients from
+    // its event loop while a script is busy; meanwhile and until then the connection
+    // answers what Redis answers a client then (SCRIPT KILL, FUNCTION KILL, -BUSY).
+    let slot = Arc::new(parking_lot::Mutex::new(None));
+    let s2 = slot.clone();
+    let mut errand: Option<crate::cmd::busy::Errand> =
+        Some(Box::new(move |st| *s2.lock() = Some(register(st))));
+    let mut ticket = None;
+    let mut early = BytesMut::new();
     // What a MULTI, DISCARD or refused command sent before registering did to the
     // transaction state (`busy_transaction`), applied once registered.
     let mut early_fixes: Vec<BusyFix> = Vec::new();
     let mut early_multi = false;
-    let (id, peak, release, (limits, gauge_stale)) = loop {
-        let f = register.take().expect("the registration closure runs once");
-        match engine.try_with_state_once(f) {
-            Ok(r) => break r,
-            Err(f) => register = Some(f),
+    let mut gone = false;
+    let (id, peak, release, (limits, gauge_stale, mut view)) = loop {
+        if let Some(r) = slot.lock().take() {
+            break r;
         }
-        if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
-            if answer_while_busy(
+        if let Some(e) = errand.take() {
+            match engine.try_with_state_once(e) {
+                Ok(()) => continue,
+                Err(e) => errand = Some(e),
+            }
+        }
+        if gone {
+            // The desk took the errand: the client is registered any moment now, and then
+            // forgotten again below.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+            if let Some(e) = errand.take() {
+                ticket = Some(crate::cmd::busy::submit_errand(engine.state_key(), e));
+            }
+            let registered = || slot.lock().is_some();
+            let answered = answer_while_busy(
                 &engine,
                 &mut sock,
                 &mut early,
                 (&mut early_multi, &mut early_fixes),
+                &registered,
             )
-            .await
-            .is_err()
-            {
-                return;
+            .await;
+            if answered.is_err() {
+                // Gone before registering: take the errand back, or, if the script's
+                // thread took it, wait for the registration to undo it.
+                if ticket
+                    .take()
+                    .is_none_or(|t| crate::cmd::busy::withdraw_errand(t).is_some())
+                {
+                    return;
+                }
+                gone = true;
             }
         } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            if let Some(t) = ticket.take() {
+                // The script ended first: register the usual way (None: its thread took
+                // the errand, and the slot fills at once).
+                errand = crate::cmd::busy::withdraw_errand(t);
+                if errand.is_some() {
+                    continue;
+                }
+            }
+            if errand.is_some() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
         }
     };
-    // (The stop rings every registered doorbell after setting `stopping`, which the
-    // connection checks before each wait.)
-    engine.doorbells.add(id, bell.clone());
-    let _ = run(
-        &engine,
-        &mut sock,
-        (id, &peak, &release),
-        Listener::new(bell),
-        (&outbox, &limits),
-        (early, early_fixes),
-    )
-    .await;
-    engine.doorbells.remove(id);
+    view.in_multi = early_multi;
+    if !gone {
+        // (The stop rings every registered doorbell after setting `stopping`, which the
+        // connection checks before each wait.)
+        engine.doorbells.add(id, bell.clone());
+        let _ = run(
+            &engine,
+            &mut sock,
+            (id, &peak, &release),
+            Listener::new(bell),
+            (&outbox, &limits),
+            (early, early_fixes, view),
+        )
+        .await;
+        engine.doorbells.remove(id);
+    }
     let evicted = engine
         .with_state_async(|st| {
             // A client killed or disconnected while blocked leaves no trace.
@@ -478,24 +522,20 @@ async fn run<S: Socket>(
     (id, peak, release): (u64, &ReplyPeak, &AtomicBool),
     mut listener: Listener,
     (outbox, climits): (&Outbox, &ClientLimits),
-    (early, early_fixes): (BytesMut, Vec<BusyFix>),
+    (early, early_fixes, mut view): (BytesMut, Vec<BusyFix>, ConnView),
 ) -> std::io::Result<()> {
     let meter = &*outbox.meter;
     let mut unsent = Unsent::default();
     let mut buf = early;
-    if !early_fixes.is_empty() {
-        engine
-            .with_state_async(|st| apply_busy_fixes(st, id, &early_fixes))
-            .await;
-    }
     buf.reserve(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut msgs: Vec<u8> = Vec::new();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
     let mut scratch = crate::resp::decode::Scratch::default();
     let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut view = engine.with_state_async(|st| Engine::view(st, id)).await;
-    let mut busy_fixes: Vec<BusyFix> = Vec::new();
+    // Changes to the transaction state decided while a script held the engine, applied
+    // before the next command runs the usual way (those made before registering too).
+    let mut busy_fixes: Vec<BusyFix> = early_fixes;
     let queues = RunQueues::new();
     let mut bytes_in = 0u64;
     // Since when this connection has found the engine held (see `try_execute_many`).
@@ -916,7 +956,7 @@ async fn debug_session<S: Socket>(
     argv: &[Bytes],
     pending: Vec<u8>,
     (bytes_in, qbuf): (u64, QueryBuf),
-) -> Option<(super::engine::ConnView, Vec<Outcome>, Vec<u8>)> {
+) -> Option<(ConnView, Vec<Outcome>, Vec<u8>)> {
     let (in_tx, in_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let link = crate::script::debugger::Link {
@@ -997,28 +1037,40 @@ async fn debug_session<S: Socket>(
     }
 }
 
-/// A connection that arrived while a script holds the engine (so it is not registered
-/// yet): read its commands and answer SCRIPT KILL / FUNCTION KILL / FUNCTION STATS, or
-/// -BUSY after `busy-reply-threshold` (5 s unless configured otherwise; the setting lives
-/// in the engine the script holds), until the script ends. Whatever is left unanswered
-/// stays in `buf` for the normal loop. MULTI, DISCARD and EXEC get the same answers as
-/// from a registered client (`busy_transaction`); their effect on the transaction state
-/// is left in `fixes` for registration.
+/// A connection that arrived while a script holds the engine, not registered yet (the
+/// script's thread registers it at its next step): read its commands and answer SCRIPT
+/// KILL / FUNCTION KILL / FUNCTION STATS, or -BUSY once the script has run past
+/// `busy-reply-threshold` (5 s unless configured otherwise; the setting lives in the
+/// engine the script holds), until the script ends or `registered()`. A command the busy
+/// desk runs (HELLO, AUTH, WATCH …) waits for the registration, and whatever is left
+/// unanswered stays in `buf` for the normal loop. MULTI, DISCARD and EXEC get the same
+/// answers as from a registered client (`busy_transaction`); their effect on the
+/// transaction state is left in `fixes` for registration.
 async fn answer_while_busy<S: Socket>(
     engine: &Engine,
     sock: &mut S,
     buf: &mut BytesMut,
     (in_multi, fixes): (&mut bool, &mut Vec<BusyFix>),
+    registered: &(dyn Fn() -> bool + Sync),
 ) -> std::io::Result<()> {
     let limits = Limits {
         max_bulk_len: 512 * 1024 * 1024,
         authenticated: false,
     };
     let mut out = Vec::new();
-    while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+    while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 && !registered() {
         let mut probe = buf.clone();
         match decode(&mut probe, &limits) {
             Ok(Some(argv)) => {
+                if engine
+                    .renames
+                    .own_argv(&argv)
+                    .is_some_and(|own| crate::cmd::busy::takes(&own))
+                {
+                    // Runs once registered (at the desk while the script still runs).
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
                 let (first, answer) =
                     while_script_runs_as_called(engine, &argv, None, (*in_multi, fixes)).await;
                 match answer {
@@ -1212,7 +1264,7 @@ fn apply_busy_fixes(st: &mut crate::cmd::State, id: u64, fixes: &[BusyFix]) {
 async fn while_script_runs_as_called<'a>(
     engine: &Engine,
     argv: &'a [Bytes],
-    desk: Option<(u64, &mut super::engine::ConnView)>,
+    desk: Option<(u64, &mut ConnView)>,
     (in_multi, fixes): (bool, &mut Vec<BusyFix>),
 ) -> (std::borrow::Cow<'a, [Bytes]>, Option<Reply>) {
     match engine.renames.own_argv(argv) {
@@ -1233,7 +1285,7 @@ async fn while_script_runs_as_called<'a>(
 async fn while_script_runs(
     engine: &Engine,
     argv: &[Bytes],
-    desk: Option<(u64, &mut super::engine::ConnView)>,
+    desk: Option<(u64, &mut ConnView)>,
 ) -> Option<Reply> {
     let is = |i: usize, w: &str| {
         argv.get(i)
@@ -1249,16 +1301,15 @@ async fn while_script_runs(
         return Some(crate::script::function::stats_while_busy());
     }
     let threshold = Duration::from_millis(engine.busy_threshold_ms().max(1));
-    let t0 = std::time::Instant::now();
     while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
-        if t0.elapsed() >= threshold {
+        if crate::script::running_for() >= threshold {
             if is(0, "shutdown") && is(1, "nosave") {
                 engine.request_stop();
                 return None;
             }
             if let Some((id, view)) = desk {
                 if crate::cmd::busy::takes(argv) {
-                    let answer = at_busy_desk(id, argv).await?;
+                    let answer = at_busy_desk(engine.state_key(), id, argv).await?;
                     view.resp = answer.resp;
                     view.authenticated = answer.authenticated;
                     view.close = answer.close;
@@ -1274,8 +1325,8 @@ async fn while_script_runs(
 
 /// Leave `argv` at the busy desk for the running script's thread and wait for its answer;
 /// None if the script ended first without taking it (the command then runs as usual).
-async fn at_busy_desk(id: u64, argv: &[Bytes]) -> Option<crate::cmd::busy::Answer> {
-    let (ticket, mut answer) = crate::cmd::busy::submit(id, argv.to_vec());
+async fn at_busy_desk(state: usize, id: u64, argv: &[Bytes]) -> Option<crate::cmd::busy::Answer> {
+    let (ticket, mut answer) = crate::cmd::busy::submit(state, id, argv.to_vec());
     loop {
         tokio::select! {
             a = &mut answer => return a.ok(),

@@ -752,6 +752,12 @@ impl Engine {
         }
     }
 
+    /// The state's identity (its address), by which a script's busy desk serves only the
+    /// requests of its own engine's connections (`cmd::busy`).
+    pub fn state_key(&self) -> usize {
+        self.state.data_ptr() as usize
+    }
+
     /// `busy-reply-threshold` in ms, readable while a script holds the state.
     pub fn busy_threshold_ms(&self) -> u64 {
         self.busy_ms.load(Ordering::Relaxed)
