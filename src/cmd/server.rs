@@ -532,6 +532,11 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "QUICKLIST-PACKED-THRESHOLD <size>, REPLYBUFFER <option> <value>, PAUSE-CRON <0|1>,",
                 "SET-DISABLE-DENY-SCRIPTS <0|1>",
                 "    Accepted and ignored (Redis internals strata does not have).",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
                 "SEGFAULT",
                 "    Crash the server as a fatal signal does: log the crash report and abort.",
                 "SLEEP <seconds>",
@@ -565,6 +570,19 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 "    Accepted and ignored (no replication).",
             ],
         ));
+    }
+    if is(sub, "error") && a.len() == 3 {
+        // The argument as the error's whole text (line breaks become spaces): clients test
+        // their handling of LOADING, READONLY, OOM … errors with it.
+        let text: String = String::from_utf8_lossy(&a[2])
+            .chars()
+            .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+            .collect();
+        return Ok(Reply::Error(text));
+    }
+    if is(sub, "log") && a.len() == 3 {
+        tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&a[2]));
+        return Ok(Reply::ok());
     }
     if is(sub, "segfault") && a.len() == 2 {
         // (Redis writes through a bad pointer; strata has no unsafe code to do that with, and
@@ -1405,6 +1423,9 @@ mod tests {
             DEBUG SLEEP => -ERR unknown subcommand or wrong number of arguments for 'SLEEP'. Try DEBUG HELP.
             DEBUG nosuch => -ERR unknown subcommand or wrong number of arguments for 'nosuch'. Try DEBUG HELP.
             DEBUG jmap => +OK
+            DEBUG ERROR LOADING\sfake\smessage => -LOADING fake message
+            DEBUG ERROR => -ERR unknown subcommand or wrong number of arguments for 'ERROR'. Try DEBUG HELP.
+            DEBUG LOG hello => +OK
             DEBUG RELOAD foo => -ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.
             DEBUG => -ERR wrong number of arguments for 'debug' command");
         assert_eq!((float_prefix(b"0.5abc"), float_prefix(b"-1")), (0.5, -1.0));
