@@ -435,3 +435,38 @@ fn a_client_connecting_to_a_busy_script_is_served_as_in_redis() {
     send(&mut b, &["CLIENT", "GETNAME"]);
     assert_eq!(line(&mut br), "_", "b's own name: none (RESP3 null)");
 }
+
+/// SHUTDOWN NOSAVE while a script that wrote loops forever: the server exits (it used to
+/// close its port and spin on in the script), and the next start has every write
+/// acknowledged before the script and none of the script's (its effects are one record,
+/// logged when it ends, so it is all or nothing on disk as in memory).
+#[test]
+fn shutdown_nosave_stops_a_server_busy_in_a_script() {
+    let mut server = common::ChildServer::start(&["--busy-reply-threshold", "100"]);
+    let port = server.port;
+    let (mut a, mut ar) = connect(port);
+    let (mut b, mut br) = connect(port);
+    send(&mut a, &["SET", "before", "1"]);
+    assert_eq!(line(&mut ar), "+OK");
+    send(
+        &mut a,
+        &[
+            "EVAL",
+            "redis.call('set', 'inside', '1') while true do end",
+            "0",
+        ],
+    );
+    wait_busy(&mut b, &mut br);
+    // Not killable: it wrote.
+    send(&mut b, &["SCRIPT", "KILL"]);
+    assert!(line(&mut br).starts_with("-UNKILLABLE"));
+    send(&mut b, &["SHUTDOWN", "NOSAVE"]);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.is_some(), "still running 10 s after SHUTDOWN NOSAVE");
+    let server = server.restart(&[]);
+    let (mut c, mut cr) = connect(server.port);
+    send(&mut c, &["GET", "before"]);
+    assert_eq!((line(&mut cr), line(&mut cr)), ("$1".into(), "1".into()));
+    send(&mut c, &["EXISTS", "inside"]);
+    assert_eq!(line(&mut cr), ":0");
+}

@@ -433,8 +433,10 @@ async fn send_replies<S: Socket>(
 /// clients in one burst, which wakes a client process once rather than once per reply:
 /// with 50 publishing connections, the client side's epoll waits halved and both sides
 /// spent less CPU per request (benches/RESULTS.md, session 12). Unlike `yield_now`, this
-/// does not wait for the I/O driver to be polled first. (Called only when
-/// `RunQueues::others_runnable`: with one client the reply goes out at once.)
+/// does not wait for the I/O driver to be polled first. (For replies, called only when
+/// `RunQueues::others_runnable`: with one client the reply goes out at once. A
+/// subscriber's pub/sub messages always take this turn, so the publishers runnable with
+/// it add theirs to the same write.)
 async fn requeue() {
     let mut requeued = false;
     std::future::poll_fn(|cx| {
@@ -849,8 +851,13 @@ async fn run<S: Socket>(
                 listener.bell().clear(MESSAGES);
                 // Pub/sub messages: let the tasks already runnable (other publishers) go
                 // first, then write everything queued in one go — one write for many
-                // messages, as Redis's one write per event-loop pass.
-                tokio::task::yield_now().await;
+                // messages, as Redis's one write per event-loop pass. But before any
+                // command that arrives meanwhile runs (`requeue`, not `yield_now`, which
+                // waits for the I/O driver): Redis writes what it queued for its clients
+                // before it reads more, and the next command must not find these bytes
+                // still held (10 tracking clients' invalidations, unwritten, made the
+                // next command evict every key for room).
+                requeue().await;
                 outbox.take(&mut msgs);
                 if msgs.is_empty() {
                     if release.swap(false, Ordering::AcqRel) && buf.is_empty() {

@@ -606,7 +606,7 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
     builder.worker_threads(workers).enable_all();
     arrival_order(&mut builder);
     let rt = builder.build()?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         log_startup();
         watch_sigabrt();
         oom::apply(&config);
@@ -681,7 +681,15 @@ pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Res
         }
         tracing::info!("strata is now ready to exit, bye bye... (the log is durable)");
         Ok::<(), anyhow::Error>(())
-    })
+    });
+    if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+        // SHUTDOWN NOSAVE while a script is busy: the script's thread never returns to the
+        // runtime, whose shutdown would wait for it. Leave it, as Redis exits in the middle
+        // of the script: its writes were never logged (a script's effects are one record,
+        // appended when it ends), and the log is closed.
+        rt.shutdown_background();
+    }
+    served
 }
 
 /// The first line of the log, before anything is opened: the version and pid.

@@ -376,7 +376,7 @@ pub struct ChildServer {
     /// Where it listens (127.0.0.1).
     pub port: u16,
     child: Child,
-    _tmp: tempfile::TempDir,
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl ChildServer {
@@ -386,7 +386,32 @@ impl ChildServer {
     }
 
     pub fn start(args: &[&str]) -> ChildServer {
-        let tmp = tempfile::tempdir().expect("tmp");
+        Self::start_in(tempfile::tempdir().expect("tmp"), args)
+    }
+
+    /// Start another server on this one's data directory (once this one has exited).
+    pub fn restart(mut self, args: &[&str]) -> ChildServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let tmp = self.tmp.take().expect("the data directory");
+        Self::start_in(tmp, args)
+    }
+
+    /// Wait up to `within` for the process to exit; its status, or None if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return Some(st);
+            }
+            if t0.elapsed() > within {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn start_in(tmp: tempfile::TempDir, args: &[&str]) -> ChildServer {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(["server", "--port", &port.to_string(), "--dir"])
@@ -400,7 +425,7 @@ impl ChildServer {
         ChildServer {
             port,
             child,
-            _tmp: tmp,
+            tmp: Some(tmp),
         }
     }
 }
