@@ -348,3 +348,31 @@ fn unread_replies_evict_clients_before_keys() {
     );
     assert_eq!(admin.cmd(&["DBSIZE"]), V::Int(50));
 }
+
+/// A big argument that has all arrived but for its final CRLF (Redis's client-eviction.tcl
+/// "avoid client eviction when client is freed by output buffer limit" holds one so): the
+/// buffer keeps the room it was given for the argument, not twice that, so a client whose
+/// 6 MB argument fits in `maxmemory-clients` 10mb is not evicted (it was, as 12.6 MB, at
+/// the next bytes it sent).
+#[test]
+fn a_big_argument_waiting_for_its_crlf_keeps_its_exact_room() {
+    let s = TestServer::start(&[("maxmemory-clients", "10mb")]);
+    let mut admin = s.raw();
+    let mut c = s.raw();
+    c.cmd(&["CLIENT", "SETNAME", "qbuf-client"]);
+    let len = 6 * 1024 * 1024;
+    c.send_raw(format!("*1\r\n${len}\r\n").as_bytes());
+    c.send_raw(&vec![b'v'; len]);
+    wait_until("query buffer filled", || {
+        client_line(&mut admin, "qbuf-client").is_some_and(|l| field(&l, "qbuf") == len as u64)
+    });
+    // One more byte (the CR): read, and client eviction looks at the buffer again.
+    c.send_raw(b"\r");
+    std::thread::sleep(Duration::from_millis(200));
+    let line = client_line(&mut admin, "qbuf-client").expect("not evicted");
+    assert!(field(&line, "tot-mem") < 7 * 1024 * 1024, "{line}");
+    assert_eq!(info_field(&mut admin, "evicted_clients"), 0);
+    // The LF completes it: an unknown command, answered as such.
+    c.send_raw(b"\n");
+    assert!(matches!(c.read(), V::Err(e) if e.starts_with("ERR unknown command")));
+}

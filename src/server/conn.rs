@@ -816,7 +816,12 @@ async fn run<S: Socket>(
         }
         // (An idle connection that gave its buffers back reads into a small one first:
         // BytesMut grows it as the request arrives.)
-        if !(buf.is_empty() && idle_released) {
+        // A big argument arriving has its whole room already (see below): growing the
+        // buffer for its last bytes would double it (a client that sent a 6 MB argument
+        // without its final CRLF held 12 MB, and client eviction took it for that).
+        let room_for_arg = buf.len() >= 32 * 1024
+            && big_arg(&buf).is_some_and(|(start, len)| buf.capacity() >= start + len + 2);
+        if !(buf.is_empty() && idle_released) && !room_for_arg {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(16 * 1024);
             } else if buf.capacity() < 16 * 1024 {
