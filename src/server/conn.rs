@@ -821,7 +821,7 @@ async fn run<S: Socket>(
         // without its final CRLF held 12 MB, and client eviction took it for that).
         let room_for_arg = buf.len() >= 32 * 1024
             && big_arg(&buf).is_some_and(|(start, len)| buf.capacity() >= start + len + 2);
-        if !(buf.is_empty() && idle_released) && !room_for_arg {
+        if !(room_for_arg || buf.is_empty() && idle_released) {
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(16 * 1024);
             } else if buf.capacity() < 16 * 1024 {
