@@ -470,3 +470,35 @@ fn shutdown_nosave_stops_a_server_busy_in_a_script() {
     send(&mut c, &["EXISTS", "inside"]);
     assert_eq!(line(&mut cr), ":0");
 }
+
+/// A SIGINT while a script loops schedules the shutdown, which waits for the script (as in
+/// Redis); a second SIGINT insists and the server exits at once (it used to wait for the
+/// engine the script holds).
+#[test]
+fn a_second_sigint_exits_a_server_busy_in_a_script() {
+    let mut server = common::ChildServer::start(&["--busy-reply-threshold", "100"]);
+    let (mut a, mut ar) = connect(server.port);
+    let (mut b, mut br) = connect(server.port);
+    send(&mut a, &["PING"]);
+    assert_eq!(line(&mut ar), "+PONG");
+    send(&mut a, &["EVAL", "while true do end", "0"]);
+    wait_busy(&mut b, &mut br);
+    let sigint = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -INT");
+    };
+    sigint(server.pid());
+    assert!(
+        server.wait_exit(Duration::from_millis(300)).is_none(),
+        "one SIGINT waits for the script"
+    );
+    sigint(server.pid());
+    assert!(
+        server.wait_exit(Duration::from_secs(10)).is_some(),
+        "still running 10 s after a second SIGINT"
+    );
+}

@@ -822,9 +822,21 @@ async fn wait_for_shutdown(engine: &Engine, signals: &mut Signals) -> Stop {
             _ = tick => None,
         };
         if let Some(sig) = received {
-            let before = engine
-                .with_state_async(|st| st.shutdown_asap.replace(sig))
-                .await;
+            let before = loop {
+                if let Ok(b) = engine.try_with_state_once(|st| st.shutdown_asap.replace(sig)) {
+                    break b;
+                }
+                // The engine is held (a busy script): a SIGINT meanwhile insists, as
+                // Redis's handler exits on a second SIGINT whatever the server is doing.
+                tokio::select! {
+                    again = signals.next() => {
+                        if again == "SIGINT" {
+                            return Stop::Insisted;
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+            };
             // (Redis: a SIGINT while any signal's shutdown is pending.)
             if sig == "SIGINT" && before.is_some() {
                 return Stop::Insisted;
