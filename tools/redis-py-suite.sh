@@ -3,9 +3,12 @@
 # TARGET=redis, against redis-server 7.0 for the baseline), over RESP2 and RESP3. One
 # fresh server per protocol; prints pytest's closing line per part, and keeps each part's
 # output in $WORK/logs. Nothing of the suite is kept in this repository: the script fetches
-# redis-py's source package (it carries tests/) from PyPI into $WORK once. The tests that
-# need a cluster, sentinel, TLS, Redis modules or DEBUG fail against redis-server 7.0 too;
-# compare the two runs' failure lists (grep FAILED in the logs), not the counts alone.
+# redis-py's source package (it carries tests/) from PyPI into $WORK once. redis-server
+# runs with DEBUG enabled, as strata's default `enable-debug-command local` has it for a
+# client on the machine (the suite simulates LOADING/READONLY/OOM errors with DEBUG ERROR).
+# The tests that need a cluster, sentinel, TLS or Redis modules fail against redis-server
+# 7.0 too; compare the two runs' failure lists (grep FAILED in the logs), not the counts
+# alone.
 #
 # Usage: tools/redis-py-suite.sh
 # Env:   WORK (default /tmp/strata-redis-py), PORT (default 21113), PROTOCOLS ("2 3"),
@@ -55,7 +58,7 @@ start() {
     rm -rf "$dir" && mkdir -p "$dir"
     if [ "$TARGET" = redis ]; then
         redis-server --port "$PORT" --save "" --appendonly yes --appendfsync always \
-            --dir "$dir" >"$WORK/logs/server.log" 2>&1 &
+            --enable-debug-command yes --dir "$dir" >"$WORK/logs/server.log" 2>&1 &
     else
         "$STRATA_BIN" server --port "$PORT" --dir "$dir" >"$WORK/logs/server.log" 2>&1 &
     fi
