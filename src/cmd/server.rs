@@ -177,7 +177,13 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         })?;
         next.port = port;
     }
+    let was_lfu = x.st.config.maxmemory_policy.is_lfu();
     x.st.config = next;
+    if was_lfu != x.st.config.maxmemory_policy.is_lfu() {
+        for db in &mut x.st.ks.dbs {
+            crate::db::evict::settle_fresh(db, was_lfu);
+        }
+    }
     for (name, _) in &pairs {
         x.env
             .config_changed(&name.to_ascii_lowercase(), &x.st.config);

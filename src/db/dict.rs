@@ -821,6 +821,21 @@ impl<V> Dict<V> {
             })
     }
 
+    /// Visit every value, mutably (order unspecified).
+    pub fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut V)) {
+        let mut visit = |slots: &mut Slots<V>| {
+            for b in slots.iter_mut() {
+                let mut cur = b.as_deref_mut();
+                while let Some(n) = cur {
+                    f(&mut n.value);
+                    cur = n.next.as_deref_mut();
+                }
+            }
+        };
+        visit(&mut self.buckets[..]);
+        visit(self.next_tab_mut());
+    }
+
     /// All keys (for KEYS and tests).
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
         self.iter().map(|(k, _)| k)
