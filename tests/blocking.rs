@@ -30,6 +30,30 @@ fn blpop_is_served_by_a_later_push() {
     assert_eq!(pusher.cmd(&["EXISTS", "q"]), V::Int(0));
 }
 
+/// A waiter that disconnects stops waiting at once, as Redis frees a blocked client on
+/// EOF: the next push stays in the list (strata used to hand it to the connection that was
+/// gone, and the element was lost). Commands a waiter pipelines behind its BLPOP run once
+/// it is served.
+#[test]
+fn a_waiter_that_disconnects_gets_nothing_and_loses_nothing() {
+    let s = TestServer::start(&[]);
+    let mut p = s.raw();
+    let mut gone = s.raw();
+    gone.send(&[b"BLPOP", b"q", b"0"]);
+    p.wait_blocked(1);
+    drop(gone);
+    p.wait_blocked(0);
+    assert_eq!(p.cmd(&["LPUSH", "q", "job"]), V::Int(1));
+    assert_eq!(p.cmd(&["LLEN", "q"]), V::Int(1));
+    let mut w = s.raw();
+    w.send(&[b"BLPOP", b"q2", b"0"]);
+    p.wait_blocked(1);
+    w.send(&[b"PING"]);
+    assert_eq!(p.cmd(&["RPUSH", "q2", "x"]), V::Int(1));
+    assert_eq!(w.read(), arr(&["q2", "x"]));
+    assert_eq!(w.read(), V::Simple("PONG".into()));
+}
+
 #[test]
 fn waiters_are_served_in_fifo_order() {
     let s = TestServer::start(&[]);

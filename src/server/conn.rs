@@ -752,7 +752,9 @@ async fn run<S: Socket>(
                 {
                     return Ok(());
                 }
-                let Some(reply) = wait_unblocked(engine, id, &mut listener, *wait).await else {
+                let input = (&mut *sock, &mut buf, &mut bytes_in);
+                let Some(reply) = wait_unblocked(engine, id, &mut listener, *wait, input).await
+                else {
                     return Ok(());
                 };
                 encode(&reply, view.resp, &mut out);
@@ -1355,11 +1357,17 @@ async fn at_busy_desk(state: usize, id: u64, argv: &[Bytes]) -> Option<crate::cm
 
 /// Wait for a parked client: served (its reply, once its record is durable), timed out
 /// (the command's timeout reply), or killed / server stopping (None: close).
-async fn wait_unblocked(
+///
+/// Meanwhile the socket is read, as Redis keeps reading a blocked client: what the client
+/// sends is kept in `buf` for after, and a client that disconnects stops waiting at once
+/// (None). Otherwise a later push would be handed to a connection that is gone, and the
+/// element lost.
+async fn wait_unblocked<S: Socket>(
     engine: &Engine,
     id: u64,
     listener: &mut Listener,
     wait: BlockWait,
+    (sock, buf, bytes_in): (&mut S, &mut BytesMut, &mut u64),
 ) -> Option<Reply> {
     let BlockWait {
         mut rx,
@@ -1376,16 +1384,30 @@ async fn wait_unblocked(
             tokio::time::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0))).await;
         }
     };
-    let served = tokio::select! {
-        r = &mut rx => r.ok(),
-        _ = sleep => {
-            if let Some(now) = engine.unblock(id) {
-                return Some(now);
-            }
-            // Served concurrently: the reply is already in the channel.
-            rx.await.ok()
+    tokio::pin!(sleep);
+    let served = loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
         }
-        _ = listener.rung(KILLED | STOP) => return None,
+        tokio::select! {
+            r = &mut rx => break r.ok(),
+            () = &mut sleep => {
+                if let Some(now) = engine.unblock(id) {
+                    return Some(now);
+                }
+                // Served concurrently: the reply is already in the channel.
+                break rx.await.ok();
+            }
+            _ = listener.rung(KILLED | STOP) => return None,
+            r = sock.read_buf(buf) => match r {
+                Ok(n) if n > 0 => *bytes_in += n as u64,
+                // Gone: no longer blocked (served meanwhile, the reply has nowhere to go).
+                _ => {
+                    engine.unblock_async(id).await;
+                    return None;
+                }
+            },
+        }
     };
     let (reply, lsn) = served?;
     if lsn > engine.log.durable_lsn() {
