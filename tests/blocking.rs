@@ -54,6 +54,23 @@ fn a_waiter_that_disconnects_gets_nothing_and_loses_nothing() {
     assert_eq!(w.read(), V::Simple("PONG".into()));
 }
 
+/// Input a waiter sends while parked counts against `client-query-buffer-limit`: past
+/// it the client is closed and no longer waits, as Redis closes it.
+#[test]
+fn a_waiter_past_the_query_buffer_limit_is_closed() {
+    let s = TestServer::start(&[("client-query-buffer-limit", "1mb")]);
+    let mut p = s.raw();
+    let mut w = s.raw();
+    w.send(&[b"BLPOP", b"q", b"0"]);
+    p.wait_blocked(1);
+    // An incomplete request bigger than the limit.
+    w.send_raw(b"*2\r\n$3\r\nGET\r\n$3000000\r\n");
+    let _ = w.try_send_raw(&vec![b'v'; 1_500_000]);
+    p.wait_blocked(0);
+    assert_eq!(p.cmd(&["LPUSH", "q", "x"]), V::Int(1));
+    assert_eq!(p.cmd(&["LLEN", "q"]), V::Int(1));
+}
+
 #[test]
 fn waiters_are_served_in_fifo_order() {
     let s = TestServer::start(&[]);

@@ -753,7 +753,9 @@ async fn run<S: Socket>(
                     return Ok(());
                 }
                 let input = (&mut *sock, &mut buf, &mut bytes_in);
-                let Some(reply) = wait_unblocked(engine, id, &mut listener, *wait, input).await
+                let limit = view.query_buffer_limit;
+                let Some(reply) =
+                    wait_unblocked(engine, (id, limit), &mut listener, *wait, input).await
                 else {
                     return Ok(());
                 };
@@ -1361,10 +1363,11 @@ async fn at_busy_desk(state: usize, id: u64, argv: &[Bytes]) -> Option<crate::cm
 /// Meanwhile the socket is read, as Redis keeps reading a blocked client: what the client
 /// sends is kept in `buf` for after, and a client that disconnects stops waiting at once
 /// (None). Otherwise a later push would be handed to a connection that is gone, and the
-/// element lost.
+/// element lost. Past `client-query-buffer-limit` (`limit`) the client is closed, as
+/// Redis closes it whatever it is doing.
 async fn wait_unblocked<S: Socket>(
     engine: &Engine,
-    id: u64,
+    (id, limit): (u64, u64),
     listener: &mut Listener,
     wait: BlockWait,
     (sock, buf, bytes_in): (&mut S, &mut BytesMut, &mut u64),
@@ -1400,7 +1403,15 @@ async fn wait_unblocked<S: Socket>(
             }
             _ = listener.rung(KILLED | STOP) => return None,
             r = sock.read_buf(buf) => match r {
-                Ok(n) if n > 0 => *bytes_in += n as u64,
+                Ok(n) if n > 0 && buf.len() as u64 <= limit => *bytes_in += n as u64,
+                Ok(n) if n > 0 => {
+                    tracing::warn!(
+                        client = id,
+                        "closing client that exceeded client-query-buffer-limit"
+                    );
+                    engine.unblock_async(id).await;
+                    return None;
+                }
                 // Gone: no longer blocked (served meanwhile, the reply has nowhere to go).
                 _ => {
                     engine.unblock_async(id).await;

@@ -214,6 +214,11 @@ impl RawClient {
         self.w.write_all(b).expect("write");
     }
 
+    /// Send raw bytes the server may stop reading (it closes the connection meanwhile).
+    pub fn try_send_raw(&mut self, b: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(b)
+    }
+
     /// Encode and send one command.
     pub fn send(&mut self, args: &[&[u8]]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
