@@ -1395,7 +1395,7 @@ async fn wait_unblocked<S: Socket>(
         tokio::select! {
             r = &mut rx => break r.ok(),
             () = &mut sleep => {
-                if let Some(now) = engine.unblock(id) {
+                if let Some(now) = engine.unblock(id).await {
                     return Some(now);
                 }
                 // Served concurrently: the reply is already in the channel.
@@ -1409,12 +1409,12 @@ async fn wait_unblocked<S: Socket>(
                         client = id,
                         "closing client that exceeded client-query-buffer-limit"
                     );
-                    engine.unblock_async(id).await;
+                    engine.unblock(id).await;
                     return None;
                 }
                 // Gone: no longer blocked (served meanwhile, the reply has nowhere to go).
                 _ => {
-                    engine.unblock_async(id).await;
+                    engine.unblock(id).await;
                     return None;
                 }
             },

@@ -1180,22 +1180,14 @@ impl Engine {
     /// A parked client's wait ended without being served (timeout, disconnect): unpark it
     /// and return its timeout reply as it stands now (WAIT's counts the replicas that
     /// acknowledged meanwhile). None if it was already served (its reply is in its channel).
-    pub fn unblock(&self, client_id: u64) -> Option<Reply> {
-        let mut st = self.state.lock();
-        Self::unblock_in(&mut st, client_id)
-    }
-
-    /// `unblock`, without blocking a runtime thread while a script holds the state (a
-    /// blocked client that disconnects then).
-    pub async fn unblock_async(&self, client_id: u64) -> Option<Reply> {
-        self.with_state_async(|st| Self::unblock_in(st, client_id))
-            .await
-    }
-
-    fn unblock_in(st: &mut State, client_id: u64) -> Option<Reply> {
-        let b = st.blocked.remove(client_id)?;
-        dispatch::count_unblocked(st, &b.argv, None);
-        Some(b.timeout_reply)
+    /// (Without blocking a runtime thread while a script holds the state.)
+    pub async fn unblock(&self, client_id: u64) -> Option<Reply> {
+        self.with_state_async(|st| {
+            let b = st.blocked.remove(client_id)?;
+            dispatch::count_unblocked(st, &b.argv, None);
+            Some(b.timeout_reply)
+        })
+        .await
     }
 
     /// The LSN a reply must wait for: everything applied to the state this command saw.
