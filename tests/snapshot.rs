@@ -939,7 +939,13 @@ fn a_signal_waits_for_the_cron_shutdown_abort_cancels_it_a_second_sigint_insists
             .spawn()
             .unwrap();
         drop(common::tcp(port));
-        let c = RawClient::connect(([127, 0, 0, 1], port).into());
+        let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+        // It listens while it loads the data directory (-LOADING meanwhile): wait for that.
+        let t0 = std::time::Instant::now();
+        while !c.cmd(&["INFO", "persistence"]).text().contains("loading:0") {
+            assert!(t0.elapsed() < Duration::from_secs(20), "still loading");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         (child, c)
     };
     let signal = |child: &std::process::Child, sig: &str| {
