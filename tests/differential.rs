@@ -14,6 +14,9 @@
 //! - `shape:CMD args` compare the reply with every number (an integer, a double, a big
 //!   number, or a bulk string that parses as a number) replaced by its kind: field names,
 //!   their order and the wire types must match, values only in kind (MEMORY STATS);
+//! - `near:CMD args` compare integer replies within 1 of each other, other replies
+//!   exactly (a clock read in whole seconds: OBJECT IDLETIME right after RESTORE IDLETIME
+//!   lands on either side of a second boundary, on either server);
 //! - `N*CMD args` the command answers with N replies (SUBSCRIBE a b c: 3);
 //! - `resp3` / `resp2` switch both connections with HELLO.
 
@@ -155,6 +158,8 @@ fn run_script(name: &str, text: &str, full: bool) -> Vec<String> {
             ("type", r)
         } else if let Some(r) = line.strip_prefix("shape:") {
             ("shape", r)
+        } else if let Some(r) = line.strip_prefix("near:") {
+            ("near", r)
         } else {
             ("exact", line)
         };
@@ -187,6 +192,10 @@ fn run_script(name: &str, text: &str, full: bool) -> Vec<String> {
             "sort" => sorted(norm(&ra)) == sorted(norm(&rb)),
             "type" => kind(&ra) == kind(&rb),
             "shape" => shape(&norm(&ra)) == shape(&norm(&rb)),
+            "near" => match (&ra, &rb) {
+                (V::Int(x), V::Int(y)) => x.abs_diff(*y) <= 1,
+                _ => norm(&ra) == norm(&rb),
+            },
             _ if full => ra == rb,
             _ => norm(&ra) == norm(&rb),
         };
