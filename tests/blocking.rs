@@ -262,3 +262,28 @@ fn swapdb_serves_a_waiter() {
     assert_eq!(p.cmd(&["SWAPDB", "1", "9"]), V::Simple("OK".into()));
     assert_eq!(w.read(), arr(&["k", "hello"]));
 }
+
+/// MOVE and COPY … DB make the key ready in the database they write to, as Redis's dbAdd
+/// signals it: a waiter there is served at once (it used to wait out its timeout, and the
+/// element stayed behind).
+#[test]
+fn move_and_copy_into_another_db_serve_its_waiter() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    w.cmd(&["SELECT", "3"]);
+    p.cmd(&["RPUSH", "l", "moved"]);
+    w.send(&[b"BLPOP", b"l", b"5"]);
+    p.wait_blocked(1);
+    assert_eq!(p.cmd(&["MOVE", "l", "3"]), V::Int(1));
+    assert_eq!(w.read(), arr(&["l", "moved"]));
+    p.cmd(&["RPUSH", "l", "copied"]);
+    w.send(&[b"BLPOP", b"l", b"5"]);
+    p.wait_blocked(1);
+    assert_eq!(p.cmd(&["COPY", "l", "l", "DB", "3"]), V::Int(1));
+    assert_eq!(w.read(), arr(&["l", "copied"]));
+    // The source is untouched; the copy was popped by the waiter.
+    assert_eq!(p.cmd(&["LRANGE", "l", "0", "-1"]), arr(&["copied"]));
+    w.cmd(&["SELECT", "3"]);
+    assert_eq!(w.cmd(&["EXISTS", "l"]), V::Int(0));
+}

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, V};
+use common::{Oracle, RawClient, TestServer, V};
 
 fn ok() -> V {
     V::Simple("OK".into())
@@ -313,4 +313,222 @@ fn smove_touches_the_destination_only_when_it_adds() {
     a.cmd(&["SADD", "dst", "d"]);
     assert_eq!(b.cmd(&["SMOVE", "src", "dst", "b"]), V::Int(1));
     assert_eq!(a.cmd(&["EXEC"]), V::Nil);
+}
+
+/// Which writes break a WATCH, case by case, decided by redis-server 7.0: each case is run
+/// on both servers (setup in db 2, the watcher in db 2 or 3, the write by another client
+/// in db 2) and the EXEC must abort on strata exactly when it aborts on redis-server.
+/// Redis signals the key modified (its `signalModifiedKey`) for an LTRIM that trims
+/// nothing and for the destination of MOVE and COPY … DB, not for the sources of the
+/// store commands nor for stream consumer-group bookkeeping.
+#[test]
+fn the_writes_that_break_a_watch_are_redis_s() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        &'static str,
+        &'static str,
+        u8,
+    );
+    let cases: &[Case] = &[
+        (
+            "ltrim trimming nothing",
+            &["RPUSH l a b c"],
+            "LTRIM l 0 -1",
+            "l",
+            2,
+        ),
+        ("ltrim trimming", &["RPUSH l a b c"], "LTRIM l 0 0", "l", 2),
+        ("ltrim of no key", &[], "LTRIM l 0 -1", "l", 2),
+        ("move: the source", &["SET k v"], "MOVE k 3", "k", 2),
+        ("move: the destination", &["SET k v"], "MOVE k 3", "k", 3),
+        ("copy: the source", &["SET k v"], "COPY k k2", "k", 2),
+        ("copy: the destination", &["SET k v"], "COPY k k2", "k2", 2),
+        (
+            "copy db: the destination",
+            &["SET k v"],
+            "COPY k k2 DB 3",
+            "k2",
+            3,
+        ),
+        (
+            "copy db: same name here",
+            &["SET k v"],
+            "COPY k k2 DB 3",
+            "k2",
+            2,
+        ),
+        (
+            "sinterstore: a source",
+            &["SADD a x", "SADD b x"],
+            "SINTERSTORE d a b",
+            "a",
+            2,
+        ),
+        (
+            "sinterstore: the destination",
+            &["SADD a x"],
+            "SINTERSTORE d a",
+            "d",
+            2,
+        ),
+        (
+            "sunionstore: a source",
+            &["SADD a x"],
+            "SUNIONSTORE d a",
+            "a",
+            2,
+        ),
+        (
+            "sdiffstore: a source",
+            &["SADD a x"],
+            "SDIFFSTORE d a",
+            "a",
+            2,
+        ),
+        (
+            "zrangestore: the source",
+            &["ZADD a 1 x"],
+            "ZRANGESTORE d a 0 -1",
+            "a",
+            2,
+        ),
+        (
+            "zunionstore: a source",
+            &["ZADD a 1 x"],
+            "ZUNIONSTORE d 1 a",
+            "a",
+            2,
+        ),
+        ("bitop: a source", &["SET a x"], "BITOP NOT d a", "a", 2),
+        (
+            "bitop: the destination",
+            &["SET a x"],
+            "BITOP NOT d a",
+            "d",
+            2,
+        ),
+        ("pfmerge: a source", &["PFADD a x"], "PFMERGE d a", "a", 2),
+        (
+            "geosearchstore: the source",
+            &["GEOADD a 0 0 m"],
+            "GEOSEARCHSTORE d a FROMLONLAT 0 0 BYRADIUS 1 km",
+            "a",
+            2,
+        ),
+        (
+            "georadius store: the source",
+            &["GEOADD a 0 0 m"],
+            "GEORADIUS a 0 0 1 km STORE d",
+            "a",
+            2,
+        ),
+        (
+            "georadius store: the destination",
+            &["GEOADD a 0 0 m"],
+            "GEORADIUS a 0 0 1 km STORE d",
+            "d",
+            2,
+        ),
+        (
+            "lmove: the source",
+            &["RPUSH a x"],
+            "LMOVE a b LEFT LEFT",
+            "a",
+            2,
+        ),
+        ("xadd", &["XADD x 1-1 f v"], "XADD x 2-1 f v", "x", 2),
+        ("xsetid", &["XADD x 1-1 f v"], "XSETID x 5-5", "x", 2),
+        (
+            "xgroup create",
+            &["XADD x 1-1 f v"],
+            "XGROUP CREATE x g 0",
+            "x",
+            2,
+        ),
+        (
+            "xgroup create mkstream",
+            &[],
+            "XGROUP CREATE x g 0 MKSTREAM",
+            "x",
+            2,
+        ),
+        (
+            "xgroup destroy",
+            &["XADD x 1-1 f v", "XGROUP CREATE x g 0"],
+            "XGROUP DESTROY x g",
+            "x",
+            2,
+        ),
+        (
+            "xreadgroup",
+            &["XADD x 1-1 f v", "XGROUP CREATE x g 0"],
+            "XREADGROUP GROUP g c STREAMS x >",
+            "x",
+            2,
+        ),
+        (
+            "xack",
+            &[
+                "XADD x 1-1 f v",
+                "XGROUP CREATE x g 0",
+                "XREADGROUP GROUP g c STREAMS x >",
+            ],
+            "XACK x g 1-1",
+            "x",
+            2,
+        ),
+        (
+            "xclaim",
+            &[
+                "XADD x 1-1 f v",
+                "XGROUP CREATE x g 0",
+                "XREADGROUP GROUP g c STREAMS x >",
+            ],
+            "XCLAIM x g d 0 1-1",
+            "x",
+            2,
+        ),
+        (
+            "xtrim",
+            &["XADD x 1-1 f v", "XADD x 2-1 f v"],
+            "XTRIM x MAXLEN 1",
+            "x",
+            2,
+        ),
+    ];
+    let aborts = |a: &mut RawClient, b: &mut RawClient, w: &mut RawClient, case: &Case| {
+        let (_, setup, write, key, db) = *case;
+        a.cmd(&["FLUSHALL"]);
+        for line in setup {
+            a.cmd(&line.split(' ').collect::<Vec<_>>());
+        }
+        w.cmd(&["SELECT", &db.to_string()]);
+        assert_eq!(w.cmd(&["WATCH", key]), ok());
+        b.cmd(&write.split(' ').collect::<Vec<_>>());
+        w.cmd(&["MULTI"]);
+        w.cmd(&["PING"]);
+        w.cmd(&["EXEC"]) == V::Nil
+    };
+    let clients = |raw: &dyn Fn() -> RawClient| {
+        let (mut a, mut b, w) = (raw(), raw(), raw());
+        a.cmd(&["SELECT", "2"]);
+        b.cmd(&["SELECT", "2"]);
+        (a, b, w)
+    };
+    let (mut sa, mut sb, mut sw) = clients(&|| strata.raw());
+    let (mut ra, mut rb, mut rw) = clients(&|| oracle.raw());
+    let mut wrong = Vec::new();
+    for case in cases {
+        let s = aborts(&mut sa, &mut sb, &mut sw, case);
+        let r = aborts(&mut ra, &mut rb, &mut rw, case);
+        if s != r {
+            wrong.push(format!("{}: strata aborts {s}, redis-server {r}", case.0));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

@@ -710,6 +710,18 @@ impl<'a> Exec<'a> {
         self.st.dirty += n;
     }
 
+    /// Redis's `signalModifiedKey` for a change that journals nothing it could be found
+    /// by (an LTRIM that trimmed nothing, a stream XGROUP CREATE … MKSTREAM made): the
+    /// key's WATCHes break and its tracking clients are told, as for a journaled write.
+    pub fn signal_modified(&mut self, key: &[u8]) {
+        if self.caller == Caller::Replay {
+            return;
+        }
+        let db = self.db;
+        self.st.touch_watched(db, key);
+        super::tracking::invalidate(self.st, key, self.client_id);
+    }
+
     /// Keyspace notification for `key` in the selected db: when `class` (`g`, `$`, `l`,
     /// `s`, `h`, `z`, `x`, `e`, `t`, `m`, `d`, `n`) is enabled by `notify-keyspace-events`,
     /// publish `event` on `__keyspace@<db>__:<key>` (K) and `key` on

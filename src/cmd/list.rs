@@ -574,6 +574,9 @@ fn ltrim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if removed > 0 {
         drop_if_empty(x, &a[1]);
         x.touch_dirty(removed as u64);
+    } else {
+        // Nothing to journal, but Redis signals the key modified all the same.
+        x.signal_modified(&a[1]);
     }
     Ok(Reply::ok())
 }

@@ -1029,6 +1029,10 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     s.groups
         .insert(Box::from(&a[3][..]), CGroup::new(id, entries_read));
     x.touch_dirty(1);
+    if !exists {
+        // A new stream is a change Redis signals (XGROUP itself is not: `modified_keys`).
+        x.signal_modified(&a[2]);
+    }
     x.notify('t', "xgroup-create", &a[2]);
     Ok(Reply::ok())
 }

@@ -202,19 +202,104 @@ fn push_to(st: &State, dest: u64, msg: &Reply) {
 }
 
 /// The (db, key) pairs the effects in `journal` wrote, per the command table's key specs
-/// (WATCH and tracking both act on them).
+/// (blocked clients waiting on them may be ready). MOVE and COPY … DB write in another
+/// database; the store commands write their destination only.
 pub fn journal_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes)> {
     let mut out = Vec::new();
     for (db, argv) in journal {
-        if let Ok(spec) = super::COMMANDS.lookup(argv) {
-            for i in spec.key_positions(argv.len()) {
-                if let Some(k) = argv.get(i) {
-                    out.push((usize::from(*db), k.clone()));
-                }
+        effect_keys(usize::from(*db), argv, false, &mut out);
+    }
+    out
+}
+
+/// The (db, key) pairs of `journal` that Redis 7.0 signals as modified (its
+/// `signalModifiedKey`): WATCH breaks and tracking clients are told for these.
+/// `journal_keys` less the stream consumer-group bookkeeping (XACK, XCLAIM, XAUTOCLAIM,
+/// XGROUP, XSETID), which Redis does not signal.
+pub fn modified_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes)> {
+    let mut out = Vec::new();
+    for (db, argv) in journal {
+        effect_keys(usize::from(*db), argv, true, &mut out);
+    }
+    out
+}
+
+/// The keys one effect, run in `db`, writes (`signalled`: only those Redis signals).
+fn effect_keys(db: usize, argv: &[Bytes], signalled: bool, out: &mut Vec<(usize, Bytes)>) {
+    let Some(name) = argv.first() else {
+        return;
+    };
+    let named = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    let db_arg = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
+    if named("move") && argv.len() == 3 {
+        out.push((db, argv[1].clone()));
+        if let Some(to) = db_arg(&argv[2]) {
+            out.push((to, argv[1].clone()));
+        }
+        return;
+    }
+    if named("copy") && argv.len() >= 3 {
+        // The source is only read; the destination may be in the database DB names.
+        let to = argv[3..]
+            .windows(2)
+            .find(|w| w[0].eq_ignore_ascii_case(b"db"))
+            .and_then(|w| db_arg(&w[1]))
+            .unwrap_or(db);
+        out.push((to, argv[2].clone()));
+        return;
+    }
+    let dest_first = [
+        "sinterstore",
+        "sunionstore",
+        "sdiffstore",
+        "zinterstore",
+        "zunionstore",
+        "zdiffstore",
+        "zrangestore",
+        "pfmerge",
+        "geosearchstore",
+    ];
+    if dest_first.iter().any(|n| named(n)) && argv.len() >= 2 {
+        out.push((db, argv[1].clone()));
+        return;
+    }
+    let opts_at = if named("georadius") {
+        6
+    } else if named("georadiusbymember") {
+        5
+    } else {
+        0
+    };
+    if opts_at > 0 {
+        // GEORADIUS… STORE|STOREDIST dest (the last one given): the source is only read.
+        let mut dest = None;
+        let mut i = opts_at;
+        while i + 1 < argv.len() {
+            if argv[i].eq_ignore_ascii_case(b"store") || argv[i].eq_ignore_ascii_case(b"storedist")
+            {
+                dest = Some(argv[i + 1].clone());
+                i += 1;
+            }
+            i += 1;
+        }
+        out.extend(dest.map(|d| (db, d)));
+        return;
+    }
+    if named("bitop") && argv.len() >= 3 {
+        out.push((db, argv[2].clone()));
+        return;
+    }
+    let unsignalled = ["xack", "xclaim", "xautoclaim", "xgroup", "xsetid"];
+    if signalled && unsignalled.iter().any(|n| named(n)) {
+        return;
+    }
+    if let Ok(spec) = super::COMMANDS.lookup(argv) {
+        for i in spec.key_positions(argv.len()) {
+            if let Some(k) = argv.get(i) {
+                out.push((db, k.clone()));
             }
         }
     }
-    out
 }
 
 /// Invalidate what the effects in `journal` changed (`by`: the client whose command made
@@ -234,7 +319,7 @@ pub fn invalidate_journal(st: &mut State, journal: &[super::exec::JournalEntry],
     if st.tracking.is_idle() {
         return;
     }
-    for (_, key) in journal_keys(journal) {
+    for (_, key) in modified_keys(journal) {
         invalidate(st, &key, by);
     }
 }

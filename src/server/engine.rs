@@ -236,7 +236,7 @@ fn policy(a: Appendfsync) -> FsyncPolicy {
     }
 }
 
-use crate::cmd::tracking::journal_keys;
+use crate::cmd::tracking::{journal_keys, modified_keys};
 
 /// Break the WATCH of every client watching a key these effects changed (FLUSHDB,
 /// FLUSHALL and SWAPDB flag their watchers themselves, before the data is gone).
@@ -257,7 +257,7 @@ fn touch_watchers(st: &mut State, journal: &[JournalEntry], by_server: bool) {
             .1
             .first()
             .is_some_and(|n| n.eq_ignore_ascii_case(b"del") || n.eq_ignore_ascii_case(b"unlink"));
-        for (db, key) in journal_keys(std::slice::from_ref(entry)) {
+        for (db, key) in modified_keys(std::slice::from_ref(entry)) {
             st.touch_watched_as(db, &key, by_del);
         }
     }
