@@ -287,3 +287,35 @@ fn move_and_copy_into_another_db_serve_its_waiter() {
     w.cmd(&["SELECT", "3"]);
     assert_eq!(w.cmd(&["EXISTS", "l"]), V::Int(0));
 }
+
+/// GEORADIUS … STORE / STOREDIST write their destination, named after an option: a
+/// BZPOPMIN waiting on it is served (it used to time out, the stored set left behind).
+#[test]
+fn georadius_store_serves_a_waiter_on_its_destination() {
+    let s = TestServer::start(&[]);
+    let mut w = s.raw();
+    let mut p = s.raw();
+    p.cmd(&["GEOADD", "src", "0", "0", "m"]);
+    for (store, member_score) in [
+        ("STORE", "3377699720527872"),
+        ("STOREDIST", "0.00032995892652879"),
+    ] {
+        w.send(&[b"BZPOPMIN", b"dst", b"5"]);
+        p.wait_blocked(1);
+        let n = p.cmd(&["GEORADIUS", "src", "0", "0", "1", "km", store, "dst"]);
+        assert_eq!(n, V::Int(1), "{store}");
+        match w.read() {
+            V::Arr(a) => {
+                assert_eq!(a[..2], [bulk("dst"), bulk("m")], "{store}");
+                let V::Bulk(score) = &a[2] else {
+                    panic!("{store}: score {:?}", a[2])
+                };
+                assert!(
+                    String::from_utf8_lossy(score).starts_with(member_score),
+                    "{store}"
+                );
+            }
+            other => panic!("{store}: {other:?}"),
+        }
+    }
+}
