@@ -342,6 +342,88 @@ fn list() {
     check("list");
 }
 
+/// INFO's keyspace_hits and keyspace_misses move as redis-server's do, command by
+/// command: a command that looks its key up twice counts it once (XACK, XCLAIM and
+/// XAUTOCLAIM counted two hits), and a single-key PFCOUNT is a read (it counted none).
+#[test]
+fn keyspace_hits_and_misses_count_as_redis() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    let script = [
+        "SET s v",
+        "RPUSH l a b",
+        "SADD st a",
+        "ZADD z 1 a",
+        "HSET h f v",
+        "PFADD p a",
+        "XADD x 1-1 f v",
+        "XADD x 2-1 f v",
+        "XGROUP CREATE x g 0",
+        "GET s",
+        "GET nx",
+        "MGET s nx l",
+        "EXISTS s nx",
+        "LRANGE l 0 -1",
+        "SMEMBERS st",
+        "ZSCORE z a",
+        "HGET h f",
+        "HGETALL nx",
+        "PFCOUNT p",
+        "PFCOUNT nx",
+        "PFCOUNT p nx",
+        "XREADGROUP GROUP g c STREAMS x >",
+        "XACK x g 1-1",
+        "XACK x nog 1-1",
+        "XCLAIM x g c2 0 2-1",
+        "XAUTOCLAIM x g c3 0 0",
+        "XPENDING x g",
+        "XRANGE x - +",
+        "SORT l ALPHA",
+        "LPUSH l c",
+        "INCR n",
+        "SINTERSTORE d st nx",
+        "TYPE s",
+        "EVAL \"return redis.call('get', KEYS[1])\" 1 s",
+    ];
+    let counts = |c: &mut RawClient| {
+        let text = c.cmd(&["INFO", "stats"]).text();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(':')?
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                })
+                .unwrap_or(-1)
+        };
+        (field("keyspace_hits"), field("keyspace_misses"))
+    };
+    let (mut a, mut b) = (strata.raw(), oracle.raw());
+    let mut wrong = Vec::new();
+    for line in script {
+        let args = split_args(line.as_bytes()).expect("quoting");
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let delta = |c: &mut RawClient| {
+            let before = counts(c);
+            c.send(&args);
+            c.read();
+            let after = counts(c);
+            (after.0 - before.0, after.1 - before.1)
+        };
+        let (ours, theirs) = (delta(&mut a), delta(&mut b));
+        if ours != theirs {
+            wrong.push(format!(
+                "{line}: strata (hits, misses) +{ours:?}, redis-server +{theirs:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 /// Error replies whose full text Redis clients and tools match on: unknown command (with
 /// its argument echo and truncation), wrong arity, unknown subcommand, syntax error, not an
 /// integer / float, overflow, option conflicts, range errors. Unlike the scripts, the whole

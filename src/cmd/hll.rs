@@ -201,7 +201,9 @@ fn pfcount(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         }
         return Ok(Reply::Int(card_reply(hll::count_raw(&max))));
     }
-    let Some(e) = x.lookup_write(&a[1]) else {
+    // A read (keyspace hits and misses, as Redis's lookupKeyRead) that may update the
+    // cached cardinality.
+    let Some(e) = x.lookup_read_mut(&a[1]) else {
         return Ok(Reply::Int(0));
     };
     let s = hll_mut(e)?;

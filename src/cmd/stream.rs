@@ -1141,7 +1141,8 @@ fn xack(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         .map(|b| strict_id(b))
         .collect::<Result<Vec<_>, _>>()?;
     let mut n = 0;
-    if let Some(g) = stream_rw(x, &a[1])?.and_then(|s| s.groups.get_mut(&a[2][..])) {
+    // Looked up (and counted as a keyspace hit) once, above, as in Redis.
+    if let Some(g) = stream_w(x, &a[1])?.and_then(|s| s.groups.get_mut(&a[2][..])) {
         for id in ids {
             if g.ack(id) {
                 n += 1;
@@ -1317,7 +1318,7 @@ fn xclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         dtime = now;
     }
-    let Some(s) = stream_rw(x, &a[1])? else {
+    let Some(s) = stream_w(x, &a[1])? else {
         return Err(nogroup(&a[1], &a[2]));
     };
     let name = &a[3][..];
@@ -1417,7 +1418,7 @@ fn xautoclaim(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(nogroup(&a[1], &a[2]));
     }
     let now = x.now_ms;
-    let Some(s) = stream_rw(x, &a[1])? else {
+    let Some(s) = stream_w(x, &a[1])? else {
         return Err(nogroup(&a[1], &a[2]));
     };
     let name = &a[3][..];
