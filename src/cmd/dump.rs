@@ -82,7 +82,8 @@ pub fn write_rdb(
     Ok(s)
 }
 
-/// Register DUMP and RESTORE.
+/// Register DUMP, RESTORE (and RESTORE-ASKING, its cluster twin: outside a cluster the
+/// same command) and MIGRATE.
 pub fn register(t: &mut Vec<CommandSpec>) {
     use Flags as F;
     let g = Group::Generic;
@@ -105,6 +106,22 @@ pub fn register(t: &mut Vec<CommandSpec>) {
                 "Create a key using the provided serialized value, previously obtained using DUMP.",
                 "2.6.0",
             ),
+    );
+    t.push(
+        cmd(
+            "restore-asking",
+            -4,
+            F::WRITE | F::DENYOOM | F::ASKING,
+            restore,
+        )
+        .keys(1, 1, 1)
+        .group(Group::Server)
+        .journal(Journal::Custom)
+        .acl(&["keyspace", "dangerous"])
+        .doc(
+            "An internal command for migrating keys in a cluster",
+            "3.0.0",
+        ),
     );
     t.push(
         cmd("migrate", -6, F::WRITE | F::MOVABLE_KEYS, migrate)
@@ -552,6 +569,7 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // As Redis propagates it: the command as given, a relative TTL rewritten to the
     // absolute time with ABSTTL appended (replay never reads the clock).
     let mut j = a.to_vec();
+    j[0] = Bytes::from_static(b"RESTORE");
     if let Some(p) = fresh {
         j[3] = Bytes::from(p);
     }

@@ -7409,6 +7409,78 @@ pub static META: &[CommandMeta] = &[
         ..M
     },
     CommandMeta {
+        name: "restore-asking",
+        summary: "An internal command for migrating keys in a cluster",
+        since: "3.0.0",
+        group: "server",
+        complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+        doc_flags: &["syscmd"],
+        history: &[
+            ("3.0.0", "Added the `REPLACE` modifier."),
+            ("5.0.0", "Added the `ABSTTL` modifier."),
+            ("5.0.0", "Added the `IDLETIME` and `FREQ` options."),
+        ],
+        key_specs: &[
+            KeySpecMeta {
+                notes: "",
+                flags: K::OW.union(K::UPDATE),
+                begin: Begin::Index(1),
+                find: Find::Range { lastkey: 0, keystep: 1, limit: 0 },
+            },
+        ],
+        args: &[
+            Arg {
+                name: "key",
+                kind: T::Key,
+                key_spec: 0,
+                ..A
+            },
+            Arg {
+                name: "ttl",
+                kind: T::Integer,
+                ..A
+            },
+            Arg {
+                name: "serialized-value",
+                kind: T::String,
+                ..A
+            },
+            Arg {
+                name: "replace",
+                kind: T::PureToken,
+                token: "REPLACE",
+                since: "3.0.0",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "absttl",
+                kind: T::PureToken,
+                token: "ABSTTL",
+                since: "5.0.0",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "seconds",
+                kind: T::Integer,
+                token: "IDLETIME",
+                since: "5.0.0",
+                flags: OPT,
+                ..A
+            },
+            Arg {
+                name: "frequency",
+                kind: T::Integer,
+                token: "FREQ",
+                since: "5.0.0",
+                flags: OPT,
+                ..A
+            },
+        ],
+        ..M
+    },
+    CommandMeta {
         name: "role",
         summary: "Return the role of the instance in the context of replication",
         since: "2.8.12",

@@ -92,6 +92,8 @@ bitflags::bitflags! {
         const SKIP_SLOWLOG  = 1 << 18;
         /// Not shown by MONITOR (reported only; EVAL and friends).
         const SKIP_MONITOR  = 1 << 19;
+        /// Served for a client in a cluster's ASK redirect (reported only: RESTORE-ASKING).
+        const ASKING        = 1 << 20;
     }
 }
 
