@@ -380,6 +380,7 @@ fn spop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     let key = &a[1];
     let mut rnd = rng(x.now_ms);
+    let max = max_intset(x);
     let missing = match count {
         None => Reply::Null,
         Some(_) => Reply::Set(Vec::new()),
@@ -391,7 +392,7 @@ fn spop(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if count == Some(0) {
         return Ok(Reply::Set(Vec::new()));
     }
-    let popped = s.pop_random(count.unwrap_or(1), &mut rnd);
+    let popped = s.pop_random(count.unwrap_or(1), max, &mut rnd);
     let emptied = s.is_empty();
     x.notify('s', "spop", key);
     if emptied {

@@ -405,8 +405,16 @@ impl Set {
     }
 
     /// Remove and return `count` distinct random members (every member, in set order,
-    /// when `count >= len`; the caller then deletes the key).
-    pub fn pop_random(&mut self, count: usize, rnd: &mut impl FnMut() -> u64) -> Vec<Vec<u8>> {
+    /// when `count >= len`; the caller then deletes the key). A hashtable left with few
+    /// members (at most a fifth of those popped) is rebuilt from them as Redis's SPOP
+    /// does: a new set in the encoding its first kept member picks (`for_first`), so a
+    /// set of integers goes back to an intset (`max_intset`: `set-max-intset-entries`).
+    pub fn pop_random(
+        &mut self,
+        count: usize,
+        max_intset: u64,
+        rnd: &mut impl FnMut() -> u64,
+    ) -> Vec<Vec<u8>> {
         let n = self.len();
         if count >= n {
             let all = self.iter().map(Member::to_vec).collect();
@@ -425,6 +433,23 @@ impl Set {
                     })
                     .collect();
                 i.retain_indices(&keep);
+                out
+            }
+            Repr::Table(d) if (n - count).saturating_mul(5) <= count => {
+                // Redis's SPOP "case 3": draw the members that stay into a new set and
+                // return what is left of the old one.
+                let mut kept: Option<Set> = None;
+                for _ in 0..n - count {
+                    let Some((k, ())) = d.random_entry(&mut *rnd) else {
+                        break;
+                    };
+                    let k = k.to_vec();
+                    d.remove(&k);
+                    kept.get_or_insert_with(|| Set::for_first(&k))
+                        .insert(&k, max_intset);
+                }
+                let out = d.keys().map(<[u8]>::to_vec).collect();
+                *self = kept.unwrap_or_default();
                 out
             }
             Repr::Table(d) => {
@@ -669,11 +694,11 @@ mod tests {
                 assert!(r.iter().all(|m| s.contains(m)));
             }
             assert!(s.random(&mut rnd).is_some());
-            let popped = s.pop_random(30, &mut rnd);
+            let popped = s.pop_random(30, 512, &mut rnd);
             assert_eq!(popped.len(), 30);
             assert_eq!(s.len(), 70);
             assert!(popped.iter().all(|m| !s.contains(m)));
-            let popped = s.pop_random(80, &mut rnd);
+            let popped = s.pop_random(80, 512, &mut rnd);
             assert_eq!(popped.len(), 70);
             assert!(s.is_empty());
             assert!(s.random(&mut rnd).is_none());
