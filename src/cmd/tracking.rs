@@ -202,8 +202,7 @@ fn push_to(st: &State, dest: u64, msg: &Reply) {
 }
 
 /// The (db, key) pairs the effects in `journal` wrote, per the command table's key specs
-/// (blocked clients waiting on them may be ready). MOVE and COPY … DB write in another
-/// database; the store commands write their destination only.
+/// (blocked clients waiting on them may be ready): see `effect_keys`.
 pub fn journal_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes)> {
     let mut out = Vec::new();
     for (db, argv) in journal {
@@ -224,81 +223,54 @@ pub fn modified_keys(journal: &[super::exec::JournalEntry]) -> Vec<(usize, Bytes
     out
 }
 
-/// The keys one effect, run in `db`, writes (`signalled`: only those Redis signals).
+/// The keys one effect, run in `db`, writes (`signalled`: only those Redis signals): its
+/// keys as COMMAND GETKEYSANDFLAGS finds them, less those only read (the `RO` ones: a
+/// store command's sources, COPY's source, GEORADIUS's source before STORE). MOVE and
+/// COPY … DB write in the database they name.
 fn effect_keys(db: usize, argv: &[Bytes], signalled: bool, out: &mut Vec<(usize, Bytes)>) {
+    use super::cmdmeta::{self, KeyFlags};
     let Some(name) = argv.first() else {
         return;
     };
     let named = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    let db_arg = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
-    if named("move") && argv.len() == 3 {
-        out.push((db, argv[1].clone()));
-        if let Some(to) = db_arg(&argv[2]) {
-            out.push((to, argv[1].clone()));
-        }
-        return;
-    }
-    if named("copy") && argv.len() >= 3 {
-        // The source is only read; the destination may be in the database DB names.
-        let to = argv[3..]
-            .windows(2)
-            .find(|w| w[0].eq_ignore_ascii_case(b"db"))
-            .and_then(|w| db_arg(&w[1]))
-            .unwrap_or(db);
-        out.push((to, argv[2].clone()));
-        return;
-    }
-    let dest_first = [
-        "sinterstore",
-        "sunionstore",
-        "sdiffstore",
-        "zinterstore",
-        "zunionstore",
-        "zdiffstore",
-        "zrangestore",
-        "pfmerge",
-        "geosearchstore",
-    ];
-    if dest_first.iter().any(|n| named(n)) && argv.len() >= 2 {
-        out.push((db, argv[1].clone()));
-        return;
-    }
-    let opts_at = if named("georadius") {
-        6
-    } else if named("georadiusbymember") {
-        5
-    } else {
-        0
-    };
-    if opts_at > 0 {
-        // GEORADIUS… STORE|STOREDIST dest (the last one given): the source is only read.
-        let mut dest = None;
-        let mut i = opts_at;
-        while i + 1 < argv.len() {
-            if argv[i].eq_ignore_ascii_case(b"store") || argv[i].eq_ignore_ascii_case(b"storedist")
-            {
-                dest = Some(argv[i + 1].clone());
-                i += 1;
-            }
-            i += 1;
-        }
-        out.extend(dest.map(|d| (db, d)));
-        return;
-    }
-    if named("bitop") && argv.len() >= 3 {
-        out.push((db, argv[2].clone()));
-        return;
-    }
     let unsignalled = ["xack", "xclaim", "xautoclaim", "xgroup", "xsetid"];
     if signalled && unsignalled.iter().any(|n| named(n)) {
         return;
     }
-    if let Ok(spec) = super::COMMANDS.lookup(argv) {
+    let db_arg = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<usize>().ok();
+    // MOVE: the key leaves `db` for the named one; COPY … DB: its destination is there.
+    let (moved_to, written_in) = if named("move") {
+        (argv.get(2).and_then(db_arg), db)
+    } else if named("copy") {
+        let to = argv
+            .get(3..)
+            .unwrap_or_default()
+            .windows(2)
+            .find(|w| w[0].eq_ignore_ascii_case(b"db"))
+            .and_then(|w| db_arg(&w[1]));
+        (None, to.unwrap_or(db))
+    } else {
+        (None, db)
+    };
+    let Ok(spec) = super::COMMANDS.lookup(argv) else {
+        return;
+    };
+    let Some(meta) = spec.meta else {
+        // (No key specs: the command table's key range.)
         for i in spec.key_positions(argv.len()) {
-            if let Some(k) = argv.get(i) {
-                out.push((db, k.clone()));
-            }
+            out.extend(argv.get(i).map(|k| (db, k.clone())));
         }
+        return;
+    };
+    for k in cmdmeta::keys_of(&spec.full_name, meta, argv) {
+        if k.flags.contains(KeyFlags::RO) {
+            continue;
+        }
+        let Some(key) = argv.get(k.pos) else {
+            continue;
+        };
+        out.push((written_in, key.clone()));
+        out.extend(moved_to.map(|to| (to, key.clone())));
     }
 }
 
