@@ -351,6 +351,90 @@ fn server_logs_pid_and_ready_like_redis() {
     );
 }
 
+/// The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6}).
+#[cfg(target_os = "linux")]
+fn tcp_listening(pid: u32) -> Vec<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // Fields: local address (hex ip:port), state (0A = LISTEN), inode.
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                let port = f[1].rsplit(':').next().expect("port");
+                ports.push(u16::from_str_radix(port, 16).expect("hex port"));
+            }
+        }
+    }
+    ports
+}
+
+/// Redis's `port 0` with a `unixsocket`: no TCP listener at all (CONFIG GET port and INFO
+/// say 0), the server is reached by its socket; CONFIG SET port N listens on N, and
+/// CONFIG SET port 0 closes it again. (Without a `unixsocket` strata takes port 0 as any
+/// free port, where Redis would refuse to start.)
+#[test]
+#[cfg(target_os = "linux")]
+fn port_zero_with_a_unix_socket_listens_on_no_tcp_port() {
+    use std::io::BufRead;
+    let sdir = tempfile::tempdir().expect("tmp");
+    let sock = sdir.path().join("socket");
+    let (mut child, _tmp) = spawn_with_conf(0, &format!("unixsocket {}\n", sock.display()));
+    let pid = child.id();
+    for line in std::io::BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        if line.expect("line").contains("Ready to accept connections") {
+            break;
+        }
+    }
+    let client = redis::Client::open(format!("redis+unix://{}", sock.display())).expect("url");
+    let mut c = client.get_connection().expect("connect");
+    assert_eq!(tcp_listening(pid), Vec::<u16>::new());
+    let port: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("port")
+        .query(&mut c)
+        .expect("config get");
+    assert_eq!(port, ["port", "0"]);
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut c)
+        .expect("info");
+    assert!(info.contains("tcp_port:0\r\n"), "{info}");
+
+    let free = common::free_port();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("port")
+        .arg(free)
+        .query(&mut c)
+        .expect("config set port");
+    assert_eq!(tcp_listening(pid), vec![free]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("port")
+        .arg(0)
+        .query(&mut c)
+        .expect("config set port 0");
+    // (An accept loop ends once told; give it a moment.)
+    let t0 = std::time::Instant::now();
+    while !tcp_listening(pid).is_empty() && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(tcp_listening(pid), Vec::<u16>::new());
+    let pong: String = redis::cmd("PING").query(&mut c).expect("ping");
+    assert_eq!(pong, "PONG");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// `oom-score-adj` as Redis 7.0 applies it to the process (its unit/oom-score-adj): yes /
 /// relative adds the first oom-score-adj-values to the score the process had, absolute
 /// sets it, back to no restores the original; values outside [-2000, 2000] are refused.

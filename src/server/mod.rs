@@ -75,6 +75,17 @@ pub struct Listeners {
     runtime: tokio::runtime::Handle,
     /// The address each accept loop listens on, and the signal that ends it.
     serving: parking_lot::Mutex<Vec<(String, Arc<tokio::sync::Notify>)>>,
+    /// A `unixsocket` is served: `port 0` then means no TCP listener, as in Redis (see
+    /// [`tcp_port_wanted`]).
+    unix: bool,
+}
+
+/// Whether `port` asks for TCP listeners. Redis's `port 0` listens on no TCP port (a server
+/// reached by its `unixsocket` only; Redis refuses to start with neither). Without a
+/// `unixsocket`, strata takes `port 0` as "any free port" instead (reported by CONFIG GET
+/// port and INFO), which is how a test or a tool starts a server on a port of its own.
+fn tcp_port_wanted(port: u16, unix: bool) -> bool {
+    port != 0 || !unix
 }
 
 /// The socket address of one `bind` entry (Redis's syntax: `*` = every IPv4 address,
@@ -259,9 +270,14 @@ impl Listeners {
     }
 
     /// Listen on `bind` × `port` instead of the current addresses. Returns the port bound
-    /// (`port 0` picks a free one); on failure nothing changes.
+    /// (`port 0` picks a free one, or with a `unixsocket` closes every TCP listener, as
+    /// Redis's CONFIG SET port 0); on failure nothing changes.
     pub fn replace(&self, bind: &[String], port: u16) -> Result<u16, String> {
-        let wanted: Vec<(String, bool)> = bind.iter().map(|h| listen_addr(h, port)).collect();
+        let wanted: Vec<(String, bool)> = if tcp_port_wanted(port, self.unix) {
+            bind.iter().map(|h| listen_addr(h, port)).collect()
+        } else {
+            Vec::new()
+        };
         let fresh: Vec<(String, bool)> = {
             let serving = self.serving.lock();
             wanted
@@ -343,11 +359,16 @@ pub async fn start_serving(
     let (engine, recovery) = Engine::open_serving(config.clone(), vfs, config_file)?;
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
-    let wanted: Vec<(String, bool)> = config
-        .bind
-        .iter()
-        .map(|h| listen_addr(h, config.port))
-        .collect();
+    let unix = config.get("unixsocket").unwrap_or_default();
+    let wanted: Vec<(String, bool)> = if tcp_port_wanted(config.port, !unix.is_empty()) {
+        config
+            .bind
+            .iter()
+            .map(|h| listen_addr(h, config.port))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let bound = bind_all(&wanted).map_err(|(addr, source)| StartError::Bind { addr, source })?;
     for (addr, l) in bound {
         let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
@@ -371,12 +392,12 @@ pub async fn start_serving(
         live: Arc::new(AtomicUsize::new(0)),
         runtime: tokio::runtime::Handle::current(),
         serving: parking_lot::Mutex::new(Vec::new()),
+        unix: !unix.is_empty(),
     });
     let _ = engine.listeners.set(set.clone());
     for (addr, l) in listeners {
         set.serve(addr, l);
     }
-    let unix = config.get("unixsocket").unwrap_or_default();
     if !unix.is_empty() {
         let perm = config.get("unixsocketperm").unwrap_or_default();
         let l = bind_unix(&unix, &perm).map_err(|source| StartError::Unix {
