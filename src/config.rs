@@ -422,7 +422,7 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "DEL frees big values in the background, as UNLINK (default no)",
     ),
-    d("daemonize", Kind::Bool, false, "compatibility (must be no)"),
+    d("daemonize", Kind::Bool, false, "fork into the background at start (default no)"),
     d(
         "protected-mode",
         Kind::Bool,
@@ -849,7 +849,7 @@ const REDIS_ONLY: &[Directive] = &[
         true,
         "three OOM score adjustments (master, replica, child; strata uses the first)",
     ),
-    d("pidfile", Kind::Str, false, "compatibility"),
+    d("pidfile", Kind::Str, false, "file holding the pid while the server runs"),
     d("proc-title-template", Kind::Str, true, "compatibility"),
     d(
         "propagation-error-behavior",
@@ -1801,9 +1801,6 @@ impl Config {
             "lfu-log-factor" => self.lfu_log_factor = num(),
             "lfu-decay-time" => self.lfu_decay_time = num(),
             "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = normalized == "yes",
-            "daemonize" if normalized == "yes" => {
-                return Err(bad("strata does not daemonize; run it under a supervisor"))
-            }
             "tls-port" if normalized != "0" => {
                 return Err(bad("TLS is not supported (put a TLS proxy in front)"))
             }

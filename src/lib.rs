@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod cmd;
 pub mod config;
+pub mod daemon;
 pub mod db;
 pub mod offline;
 pub mod persist;

@@ -14,11 +14,24 @@ fn main() {
                 2
             }
             Ok((config, file)) => {
+                // Forked before any thread starts (Redis forks right after reading its
+                // configuration, too).
+                let daemonized = config.get("daemonize").as_deref() == Some("yes");
+                if daemonized {
+                    if let Err(e) = strata::daemon::daemonize() {
+                        eprintln!("strata: cannot daemonize: {e}");
+                        std::process::exit(1);
+                    }
+                }
                 let logfile = config.get("logfile").unwrap_or_default();
                 if let Err(e) = init_tracing(&config.loglevel, &logfile) {
                     eprintln!("strata: can't open the log file {logfile}: {e}");
                     std::process::exit(1);
                 }
+                let pidfile = strata::daemon::PidFile::create(
+                    &config.get("pidfile").unwrap_or_default(),
+                    daemonized,
+                );
                 // A Redis data directory: its RDB file first (see `import_at_start`). Its
                 // start is announced with the pid, as Redis's logo line precedes its load
                 // (harnesses such as Redis's test suite wait for ` PID: n` to find a
@@ -44,17 +57,20 @@ fn main() {
                         tracing::error!("Error reading the RDB file: {e}");
                         tracing::error!("Terminating server after rdb file reading failure.");
                         eprintln!("strata: cannot import the RDB file: {e}");
+                        pidfile.remove();
                         std::process::exit(1);
                     }
                 }
-                match strata::server::run_blocking(config, file) {
+                let code = match strata::server::run_blocking(config, file) {
                     Ok(()) => 0,
                     Err(e) => {
                         tracing::error!("{e:#}");
                         eprintln!("strata: {e:#}");
                         1
                     }
-                }
+                };
+                pidfile.remove();
+                code
             }
         },
         Command::Fsck { dir, repair, json } => {

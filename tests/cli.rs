@@ -351,6 +351,76 @@ fn server_logs_pid_and_ready_like_redis() {
     );
 }
 
+/// `daemonize yes` as Redis: the command returns at once with status 0 while the server
+/// runs on in the background, in a session of its own, its pid in `pidfile`; the file is
+/// removed when the server exits (SHUTDOWN). A server in the foreground writes a named
+/// `pidfile` too.
+#[test]
+#[cfg(target_os = "linux")]
+fn daemonize_forks_and_keeps_a_pid_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    let pidfile = tmp.path().join("strata.pid");
+    let data = tmp.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &data.to_string_lossy(), "--daemonize", "yes"])
+        .args(["--pidfile", &pidfile.to_string_lossy()])
+        .output()
+        .expect("run strata");
+    assert!(out.status.success(), "{out:?}");
+    let mut c = ready(port);
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut c)
+        .expect("info");
+    assert!(info.contains(&format!("process_id:{pid}\r\n")), "{info}");
+    // A session of its own (field 6 of /proc/PID/stat, after the command's parenthesis).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = stat.rsplit_once(") ").expect("stat fields").1;
+    let session: i32 = after
+        .split(' ')
+        .nth(3)
+        .expect("session")
+        .parse()
+        .expect("sid");
+    assert_eq!(session, pid, "a session of its own: {stat}");
+    let daemonize: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("daemonize")
+        .query(&mut c)
+        .expect("config get");
+    assert_eq!(daemonize, ["daemonize", "yes"]);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    let t0 = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && t0.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!pidfile.exists(), "the pid file is removed at exit");
+
+    // In the foreground, with a pid file: the child's own pid.
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &data.to_string_lossy()])
+        .args(["--pidfile", &pidfile.to_string_lossy()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut c = ready(port);
+    let written = std::fs::read_to_string(&pidfile).expect("pid file");
+    assert_eq!(written.trim(), child.id().to_string());
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert!(child.wait().expect("wait").success());
+    assert!(!pidfile.exists());
+}
+
 /// The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6}).
 #[cfg(target_os = "linux")]
 fn tcp_listening(pid: u32) -> Vec<u16> {
