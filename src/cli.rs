@@ -114,14 +114,25 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
         }
     }
     for (name, vals) in option_groups(rest)? {
-        config.set_args(&name, &vals).map_err(|e| {
+        let error = |reason: String| {
             crate::config::LoadError {
                 line: None,
                 text: crate::config::repr_line(&name, &vals),
-                reason: e.reason(),
+                reason,
             }
             .report("")
-        })?;
+        };
+        if name.eq_ignore_ascii_case("include") {
+            // (Redis appends its options to the file's text: `--include` works too.)
+            let [path] = &vals[..] else {
+                return Err(error("Bad directive or wrong number of arguments".into()));
+            };
+            config.include(path, 0).map_err(error)?;
+            continue;
+        }
+        config
+            .set_args(&name, &vals)
+            .map_err(|e| error(e.reason()))?;
     }
     crate::server::check_config(&config).map_err(|e| {
         let source = file.as_ref().map(|f| f.display().to_string());
@@ -203,6 +214,15 @@ mod tests {
         assert!(server_config(&s(&["--port"])).is_err());
         let (c, _) = server_config(&s(&["--save", "", "--maxmemory", "1gb"])).unwrap();
         assert_eq!(c.get("maxmemory").unwrap(), (1u64 << 30).to_string());
+        // `--include` as in redis-server (its options extend the file's text).
+        let tmp = tempfile::tempdir().unwrap();
+        let inc = tmp.path().join("extra.conf");
+        std::fs::write(&inc, "hz 25\nport 7001\n").unwrap();
+        let inc = inc.display().to_string();
+        let (c, _) = server_config(&s(&["--include", &inc, "--port", "7002"])).unwrap();
+        assert_eq!((c.get("hz").as_deref(), c.port), (Some("25"), 7002));
+        let e = server_config(&s(&["--include", "/nonexistent/x.conf"])).unwrap_err();
+        assert!(e.contains("can't open config file"), "{e}");
     }
 
     /// redis-server's command-line grouping and error report (Redis's introspection test

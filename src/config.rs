@@ -1870,8 +1870,12 @@ impl Config {
     }
 
     /// Apply a redis.conf-style text: one `name value…` per line, `#` comments,
-    /// quoted values allowed.
+    /// quoted values allowed, `include` lines (see [`Config::include`]).
     pub fn apply_file_text(&mut self, text: &str) -> Result<(), LoadError> {
+        self.apply_text_at(text, 0)
+    }
+
+    fn apply_text_at(&mut self, text: &str, depth: usize) -> Result<(), LoadError> {
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -1885,6 +1889,18 @@ impl Config {
             let Some((name, rest)) = args.split_first() else {
                 continue;
             };
+            if name.eq_ignore_ascii_case("include") {
+                let at = |reason: String| LoadError {
+                    line: Some(i + 1),
+                    text: line.to_string(),
+                    reason,
+                };
+                let [path] = rest else {
+                    return Err(at("Bad directive or wrong number of arguments".into()));
+                };
+                self.include(path, depth).map_err(at)?;
+                continue;
+            }
             self.set_args(name, rest).map_err(|e| LoadError {
                 line: Some(i + 1),
                 text: line.to_string(),
@@ -1896,6 +1912,60 @@ impl Config {
                     r.text = line.to_string();
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// Included files nested deeper than this are refused (a file that includes itself).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+impl Config {
+    /// `include PATH`, as Redis 7.0: the file's directives apply at that point, in order
+    /// (later lines override earlier ones, the including file's included); a file that
+    /// cannot be read is a fatal error. A path whose file name holds `*`, `?` or `[` is a
+    /// glob pattern: every matching file, in name order (none: nothing), as Redis expands
+    /// it with glob(3) (whose wildcards strata takes in the last path component only).
+    /// `depth`: how many includes lead here (0 for the command line's `--include`).
+    pub fn include(&mut self, path: &str, depth: usize) -> Result<(), String> {
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(format!(
+                "include nested more than {MAX_INCLUDE_DEPTH} deep at '{path}'"
+            ));
+        }
+        let (dir, file) = match path.rfind('/') {
+            Some(i) => (&path[..=i], &path[i + 1..]),
+            None => ("", path),
+        };
+        let wild = |s: &str| s.contains(['*', '?', '[']);
+        let files = if wild(file) {
+            if wild(dir) {
+                return Err(format!(
+                    "include '{path}': glob patterns are supported in the file name only"
+                ));
+            }
+            let listed = std::fs::read_dir(if dir.is_empty() { "." } else { dir });
+            let mut names: Vec<String> = listed
+                .map(|it| {
+                    it.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        // (glob(3): a leading dot is matched by a leading dot only.)
+                        .filter(|n| !n.starts_with('.') || file.starts_with('.'))
+                        .filter(|n| {
+                            crate::db::glob::glob_match(file.as_bytes(), n.as_bytes(), false)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names.into_iter().map(|n| format!("{dir}{n}")).collect()
+        } else {
+            vec![path.to_string()]
+        };
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| format!("Fatal error, can't open config file '{f}': {e}"))?;
+            self.apply_text_at(&text, depth + 1)
+                .map_err(|e| format!("in included file '{f}', {e}"))?;
         }
         Ok(())
     }
@@ -2217,5 +2287,65 @@ mod tests {
         }
         assert_eq!(save(&c), "10 1 20 2", "a refused value changes nothing");
         assert_eq!(save_points("10 1 20 2"), Some(vec![(10, 1), (20, 2)]));
+    }
+
+    /// `include` as Redis 7.0: the included directives apply where the line stands (later
+    /// lines override them), a glob pattern takes its matches in name order (dot files
+    /// only for a dot pattern; no match, nothing), and a file that cannot be read, a
+    /// wrong argument count or a file including itself is an error.
+    #[test]
+    fn include_applies_files_in_place_and_globs_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir(d.join("conf.d")).unwrap();
+        std::fs::write(d.join("conf.d/20-b.conf"), "hz 40\n").unwrap();
+        std::fs::write(d.join("conf.d/10-a.conf"), "hz 50\nmaxmemory 5mb\n").unwrap();
+        std::fs::write(d.join("conf.d/.hidden.conf"), "hz 60\n").unwrap();
+        std::fs::write(d.join("conf.d/notes.txt"), "hz 70\n").unwrap();
+        std::fs::write(d.join("one.conf"), "maxmemory 10mb\nhz 20\n").unwrap();
+        let dir = d.display();
+
+        let mut c = Config::default();
+        c.apply_file_text(&format!("include {dir}/one.conf\nhz 30\n"))
+            .unwrap();
+        assert_eq!(c.get("hz").as_deref(), Some("30"), "a later line overrides");
+        assert_eq!(c.get("maxmemory").as_deref(), Some("10485760"));
+
+        let mut c = Config::default();
+        c.apply_file_text(&format!("hz 30\ninclude {dir}/conf.d/*.conf\n"))
+            .unwrap();
+        assert_eq!(c.get("hz").as_deref(), Some("40"), "10-a, then 20-b");
+        assert_eq!(c.get("maxmemory").as_deref(), Some("5242880"));
+        let mut c = Config::default();
+        c.apply_file_text(&format!("include {dir}/conf.d/.*.conf\n"))
+            .unwrap();
+        assert_eq!(c.get("hz").as_deref(), Some("60"));
+        let mut c = Config::default();
+        c.apply_file_text(&format!("include {dir}/conf.d/*.none\n"))
+            .unwrap();
+        assert_eq!(c.get("hz").as_deref(), Some("10"), "no match: nothing");
+
+        let e = Config::default()
+            .apply_file_text(&format!("port 7000\ninclude {dir}/missing.conf\n"))
+            .unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.reason.contains("can't open config file"), "{e}");
+        let e = Config::default()
+            .apply_file_text("include a b\n")
+            .unwrap_err();
+        assert!(e.reason.contains("wrong number of arguments"), "{e}");
+        std::fs::write(d.join("self.conf"), format!("include {dir}/self.conf\n")).unwrap();
+        let e = Config::default()
+            .apply_file_text(&format!("include {dir}/self.conf\n"))
+            .unwrap_err();
+        assert!(e.reason.contains("nested more than"), "{e}");
+        std::fs::write(d.join("bad.conf"), "hz 20\nno-such-directive 1\n").unwrap();
+        let e = Config::default()
+            .apply_file_text(&format!("include {dir}/bad.conf\n"))
+            .unwrap_err();
+        assert!(
+            e.reason.contains("bad.conf") && e.reason.contains("line 2"),
+            "{e}"
+        );
     }
 }
