@@ -1,4 +1,5 @@
-//! The command line: `strata server [CONFIG_FILE] [--directive value …]` (redis.conf names).
+//! The command line: `strata server [CONFIG_FILE] [-] [--directive value …]` (redis.conf
+//! names; `-` reads more from standard input) or `strata server --version`.
 //! `strata fsck --dir D [--repair] [--json]`, `strata dump --dir D --output F
 //! [--format rdb|resp]`, `strata restore --dir D --input F [--force]`. Later: `compact`.
 
@@ -98,6 +99,16 @@ fn directive_help() -> String {
     s
 }
 
+/// What `strata server --version` (or `-v`) prints, as `redis-server --version` does,
+/// with the Redis version strata answers as (`v=`, which tools read).
+pub fn server_version() -> String {
+    format!(
+        "strata server {} (Redis server v=7.0.15 compatible) malloc=jemalloc bits={}",
+        crate::STRATA_VERSION,
+        usize::BITS
+    )
+}
+
 /// Build a `Config` from the server arguments: a config file first (if any), then
 /// `--name value…` pairs, exactly as `redis-server` does.
 pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), String> {
@@ -105,13 +116,24 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
     let mut rest = args;
     let mut file = None;
     if let Some(first) = args.first() {
-        if !first.starts_with("--") {
+        if !first.starts_with("--") && first != "-" {
             let text = std::fs::read_to_string(first)
                 .map_err(|e| format!("cannot read config file {first}: {e}"))?;
             config.apply_file_text(&text).map_err(|e| e.report(first))?;
             file = Some(PathBuf::from(first));
             rest = &args[1..];
         }
+    }
+    if rest.first().is_some_and(|a| a == "-") {
+        // `-`: more configuration from standard input, after the file (redis-server's
+        // `redis-server [file] - [--options]`).
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read the configuration from standard input: {e}"))?;
+        config
+            .apply_file_text(&text)
+            .map_err(|e| e.report("(standard input)"))?;
+        rest = &rest[1..];
     }
     for (name, vals) in option_groups(rest)? {
         let error = |reason: String| {

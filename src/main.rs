@@ -8,6 +8,10 @@ use strata::cli::{server_config, Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Server { args } if matches!(&args[..], [v] if v == "--version" || v == "-v") => {
+            println!("{}", strata::cli::server_version());
+            0
+        }
         Command::Server { args } => match server_config(&args) {
             Err(e) => {
                 eprintln!("strata: {e}");

@@ -177,6 +177,49 @@ fn server_help_and_bad_directives() {
     let (code, out) = strata(&["server", "--appendfsync", "sometimes"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("appendfsync"), "{out}");
+    // `redis-server --version` / `-v`: one line, Redis's version after `v=`.
+    for flag in ["--version", "-v"] {
+        let (code, out) = strata(&["server", flag]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(" v=7.0.15 "), "{out}");
+    }
+}
+
+/// `strata server -` reads configuration from standard input, as `redis-server -`
+/// does (after the file, before the options).
+#[test]
+fn server_reads_configuration_from_standard_input() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["server", "-", "--hz", "33"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let text = format!(
+        "port {port}\nbind 127.0.0.1\ndir {}\nhz 20\nmaxmemory 1mb\n",
+        tmp.path().display()
+    );
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("write");
+    drop(stdin);
+    let mut c = ready(port);
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut c)
+        .expect("config get");
+    assert_eq!(got, ["maxmemory", "1048576"]);
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("hz")
+        .query(&mut c)
+        .expect("config get");
+    assert_eq!(got, ["hz", "33"], "the options come after standard input");
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert!(child.wait().expect("wait").success());
 }
 
 /// `strata compact` refuses while a server holds the directory, then snapshots it offline
