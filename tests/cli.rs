@@ -464,6 +464,36 @@ fn daemonize_forks_and_keeps_a_pid_file() {
     assert!(!pidfile.exists());
 }
 
+/// SIGHUP is ignored, as by Redis: the server answers after it (the default action of the
+/// signal ends a process).
+#[test]
+#[cfg(target_os = "linux")]
+fn sighup_leaves_the_server_running() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", &tmp.path().to_string_lossy()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut c = ready(port);
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the server exited"
+    );
+    let pong: String = redis::cmd("PING").query(&mut c).expect("ping after SIGHUP");
+    assert_eq!(pong, "PONG");
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert!(child.wait().expect("wait").success());
+}
+
 /// The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6}).
 #[cfg(target_os = "linux")]
 fn tcp_listening(pid: u32) -> Vec<u16> {

@@ -788,6 +788,11 @@ struct Signals {
 impl Signals {
     fn listen() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
+        // SIGHUP is ignored, as Redis ignores it (a hang-up of the terminal a server was
+        // started from does not stop it; its default action would end the process).
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move { while hup.recv().await.is_some() {} });
+        }
         Signals {
             int: signal(SignalKind::interrupt()).ok(),
             term: signal(SignalKind::terminate()).ok(),
