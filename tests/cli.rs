@@ -192,17 +192,19 @@ fn server_reads_configuration_from_standard_input() {
     use std::io::Write;
     let tmp = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["server", "-", "--hz", "33"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = Server(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "-", "--hz", "33"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let text = format!(
         "port {port}\nbind 127.0.0.1\ndir {}\nhz 20\nmaxmemory 1mb\n",
         tmp.path().display()
     );
-    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdin = child.0.stdin.take().expect("stdin");
     stdin.write_all(text.as_bytes()).expect("write");
     drop(stdin);
     let mut c = ready(port);
@@ -219,7 +221,7 @@ fn server_reads_configuration_from_standard_input() {
         .expect("config get");
     assert_eq!(got, ["hz", "33"], "the options come after standard input");
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
-    assert!(child.wait().expect("wait").success());
+    assert!(child.0.wait().expect("wait").success());
 }
 
 /// `strata compact` refuses while a server holds the directory, then snapshots it offline
@@ -471,27 +473,112 @@ fn daemonize_forks_and_keeps_a_pid_file() {
 fn sighup_leaves_the_server_running() {
     let tmp = tempfile::tempdir().expect("tmp");
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--dir", &tmp.path().to_string_lossy()])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = Server(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &tmp.path().to_string_lossy()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let mut c = ready(port);
     let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &child.0.id().to_string()])
         .status()
         .expect("kill");
     assert!(hup.success());
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        child.0.try_wait().expect("try_wait").is_none(),
         "the server exited"
     );
     let pong: String = redis::cmd("PING").query(&mut c).expect("ping after SIGHUP");
     assert_eq!(pong, "PONG");
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
-    assert!(child.wait().expect("wait").success());
+    assert!(child.0.wait().expect("wait").success());
+}
+
+/// `maxclients` and the open-files limit, as Redis 7.0: a soft limit below maxclients + 32
+/// is raised (soft and hard together) when the hard limit allows it; a hard limit that
+/// does not lowers maxclients to what fits, and CONFIG SET maxclients past that is refused
+/// with Redis's words.
+#[test]
+#[cfg(target_os = "linux")]
+fn maxclients_follows_the_open_files_limit() {
+    let bin = env!("CARGO_BIN_EXE_strata");
+    let start = |ulimit: &str, extra: &str| {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let port = common::free_port();
+        let script = format!(
+            "ulimit {ulimit} && exec \"$0\" server --port {port} --bind 127.0.0.1 --dir {} {extra}",
+            tmp.path().display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script, bin])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // (Killed when dropped, a failed assertion included.)
+        (Server(child), ready(port), tmp)
+    };
+    let get = |c: &mut redis::Connection| -> String {
+        let v: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxclients")
+            .query(c)
+            .expect("config get");
+        v[1].clone()
+    };
+    let nofile = |pid: u32| -> String {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .expect("open files line")
+            .to_string();
+        line.split_whitespace()
+            .skip(3)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+
+    // A hard limit of 256: 224 clients fit.
+    let (child, mut c, _t) = start("-n 256", "");
+    assert_eq!(get(&mut c), "224");
+    let e = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg(1000)
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "The operating system is not able to handle the specified number of clients, try with 224"
+        ),
+        "{e}"
+    );
+    assert_eq!(get(&mut c), "224");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxclients")
+        .arg(100)
+        .query(&mut c)
+        .expect("lowering is fine");
+    assert_eq!(get(&mut c), "100");
+    drop(child);
+
+    // A soft limit of 256 under a higher hard one: raised to 300 + 32.
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("ulimit");
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h >= 332) {
+        let (child, mut c, _t) = start("-Sn 256", "--maxclients 300");
+        assert_eq!(get(&mut c), "300");
+        assert_eq!(nofile(child.0.id()), "332 332");
+    }
 }
 
 /// The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6}).

@@ -128,6 +128,11 @@ pub trait Env {
     fn listen(&self, _bind: &[String], port: u16) -> Result<u16, String> {
         Ok(port)
     }
+    /// CONFIG SET maxclients: make room for that many connections (the open-files
+    /// limit); returns how many fit.
+    fn fit_clients(&self, maxclients: u64) -> u64 {
+        maxclients
+    }
     /// Take a snapshot (SAVE: now, holding the state; the others: in the background).
     /// Returns the status reply text, or the error text.
     fn snapshot(&self, _st: &mut State, _req: SnapshotRequest) -> Result<&'static str, String> {

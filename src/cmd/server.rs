@@ -160,6 +160,15 @@ fn config_set(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             )),
         })?;
     }
+    if next.maxclients > x.st.config.maxclients {
+        let fits = x.env.fit_clients(next.maxclients);
+        if fits < next.maxclients {
+            return Err(failed(
+                "maxclients",
+                &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+            ));
+        }
+    }
     if next.bind != x.st.config.bind || next.port != x.st.config.port {
         // Applied last, as nothing else can fail after it (Redis rolls back otherwise).
         let name = pairs

@@ -2223,6 +2223,10 @@ impl Env for Engine {
         }
     }
 
+    fn fit_clients(&self, maxclients: u64) -> u64 {
+        super::fdlimit::fit(maxclients)
+    }
+
     fn config_changed(&self, name: &str, config: &Config) {
         self.busy_ms.store(busy_ms(config), Ordering::Relaxed);
         self.key_load_delay

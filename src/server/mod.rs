@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod doorbell;
 pub mod engine;
+pub mod fdlimit;
 pub mod oom;
 pub mod snapshot;
 
@@ -612,7 +613,16 @@ pub fn check_config(config: &Config) -> Result<(), crate::config::LoadError> {
 }
 
 /// Run the server until SHUTDOWN or a signal (the `strata server` entry point).
-pub fn run_blocking(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn run_blocking(mut config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    // Room for `maxclients` connections (Redis raises the open-files limit at start too).
+    let fits = fdlimit::fit(config.maxclients);
+    if fits == 0 {
+        anyhow::bail!(
+            "Your current 'ulimit -n' is not enough for the server to start. Please increase your open file limit to at least {}. Exiting.",
+            config.maxclients + fdlimit::RESERVED_FDS
+        );
+    }
+    config.maxclients = fits;
     // `io-threads` (Redis's name) sets the connection worker threads. The engine is one
     // lock, so more workers only spread socket I/O; 1 is fastest on small machines.
     let workers = config
