@@ -1950,9 +1950,7 @@ impl Config {
                     it.filter_map(|e| e.ok()?.file_name().into_string().ok())
                         // (glob(3): a leading dot is matched by a leading dot only.)
                         .filter(|n| !n.starts_with('.') || file.starts_with('.'))
-                        .filter(|n| {
-                            crate::db::glob::glob_match(file.as_bytes(), n.as_bytes(), false)
-                        })
+                        .filter(|n| crate::glob::glob_match(file.as_bytes(), n.as_bytes(), false))
                         .collect()
                 })
                 .unwrap_or_default();

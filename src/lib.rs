@@ -26,6 +26,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod glob;
 pub mod offline;
 pub mod persist;
 pub mod rdb;

@@ -6,7 +6,8 @@ use std::path::Path;
 const RULES: &[(&str, &[&str])] = &[
     ("resp", &[]),
     ("clock", &[]),
-    ("config", &[]),
+    ("config", &["glob"]),
+    ("glob", &[]),
     ("db", &["clock", "alloc"]),
     ("persist", &["db", "clock"]),
     ("alloc", &[]),
@@ -14,7 +15,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("rdb", &["db"]),
     (
         "cmd",
-        &["db", "resp", "script", "clock", "config", "alloc", "rdb"],
+        &[
+            "db", "resp", "script", "clock", "config", "alloc", "rdb", "glob",
+        ],
     ),
     (
         "server",

@@ -397,7 +397,7 @@ impl Selector {
         }
         self.keys
             .iter()
-            .any(|(p, f)| f & need == need && crate::db::glob::glob_match(p, key, false))
+            .any(|(p, f)| f & need == need && crate::glob::glob_match(p, key, false))
     }
 
     fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
@@ -557,7 +557,7 @@ fn channel_in(list: &[Vec<u8>], channel: &[u8], is_pattern: bool) -> bool {
         if is_pattern {
             p.as_slice() == channel
         } else {
-            crate::db::glob::glob_match(p, channel, false)
+            crate::glob::glob_match(p, channel, false)
         }
     })
 }

@@ -184,7 +184,7 @@ fn function_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut out = Vec::new();
     for lib in x.st.functions.iter() {
         if let Some(p) = pattern {
-            if !crate::db::glob::glob_match(p, lib.name.as_bytes(), true) {
+            if !crate::glob::glob_match(p, lib.name.as_bytes(), true) {
                 continue;
             }
         }

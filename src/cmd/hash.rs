@@ -15,10 +15,10 @@ use super::keys::{parse_scan_options, ScanOptions};
 use super::string::int_reply;
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
-use crate::db::glob::glob_match;
 use crate::db::hash::{Hash, Limits};
 use crate::db::strnum;
 use crate::db::{Entry, Value};
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register the hash commands.

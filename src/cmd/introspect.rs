@@ -12,7 +12,7 @@ use super::exec::{is, Exec};
 use super::registry::COMMANDS;
 use super::server::help_reply;
 use super::{cmd, CmdError, CommandSpec, Flags, Group};
-use crate::db::glob::glob_match;
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register COMMAND.

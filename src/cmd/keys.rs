@@ -16,9 +16,9 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, lossy, Caller, Exec};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group, Handler, Journal};
 use crate::argv;
-use crate::db::glob::glob_match;
 use crate::db::value::secs;
 use crate::db::{Entry, Value};
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register the generic key commands and the database commands.

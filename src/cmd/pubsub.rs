@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::exec::{Exec, State};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
-use crate::db::glob::glob_match;
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register the pub/sub commands.

@@ -13,8 +13,8 @@ use super::dispatch;
 use super::exec::{arg_i64, is, lossy, Caller, Env, Exec, SnapshotRequest, State};
 use super::{cmd, container, CmdError, CommandSpec, Flags, Group};
 use crate::config::{Config, ConfigError};
-use crate::db::glob::glob_match;
 use crate::db::Keyspace;
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register the server commands.

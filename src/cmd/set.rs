@@ -12,10 +12,10 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, Exec};
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
 use crate::argv;
-use crate::db::glob::glob_match;
 use crate::db::set::{self as sets, Member, Set};
 use crate::db::strnum::parse_i64;
 use crate::db::{Entry, Value};
+use crate::glob::glob_match;
 use crate::resp::Reply;
 
 /// Register the set commands.

@@ -18,11 +18,11 @@ use bytes::Bytes;
 use super::exec::{arg_i64, is, Exec};
 use super::keys::{parse_scan_options, ScanOptions};
 use super::{cmd, CmdError, CommandSpec, Flags, Group, Journal};
-use crate::db::glob::glob_match;
 use crate::db::set::Set;
 use crate::db::strnum::{format_double, parse_double};
 use crate::db::zset::{cmp_pair, Limits, ZSet};
 use crate::db::{Entry, Value};
+use crate::glob::glob_match;
 use crate::resp::reply::Bulks;
 use crate::resp::Reply;
 

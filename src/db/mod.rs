@@ -7,7 +7,6 @@ pub mod bits;
 pub mod dict;
 pub mod evict;
 pub mod geo;
-pub mod glob;
 pub mod hash;
 pub mod hll;
 pub mod lazyfree;

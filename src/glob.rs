@@ -1,5 +1,5 @@
 //! Redis glob-style pattern matching (`stringmatchlen` of Redis 7.0), used by KEYS,
-//! SCAN/HSCAN/SSCAN/ZSCAN MATCH, PSUBSCRIBE and CONFIG GET. Byte-exact with Redis,
+//! SCAN/HSCAN/SSCAN/ZSCAN MATCH, PSUBSCRIBE, CONFIG GET and `include` patterns. Byte-exact with Redis,
 //! quirks included: `*` matches nothing against an empty subject (`"*"` vs `""` is no
 //! match: KEYS/SCAN special-case the lone `*` before calling this), an unterminated
 //! `[` class runs to the end of the pattern, `[a-]`-style ranges take `]` as their end,
