@@ -2,11 +2,12 @@
 //! exits at once with status 0, the child leaves the terminal's session and points its
 //! standard streams at /dev/null; it keeps the working directory), and `pidfile` names a
 //! file holding the server's pid while it runs (written at start, removed at exit; a
-//! daemon without one gets Redis's default path). Called by the binary before anything
-//! starts a thread.
+//! daemon without one gets Redis's default path), and the server works in its data
+//! directory as Redis does (relative `logfile`, `pidfile`, `unixsocket` and `aclfile` paths
+//! are inside it). Called by the binary before anything starts a thread.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a daemonized server without a `pidfile` writes its pid (Redis's default).
 pub const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
@@ -16,6 +17,16 @@ pub const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
 /// started: only the calling thread survives a fork.
 pub fn daemonize() -> io::Result<()> {
     nix::unistd::daemon(true, false).map_err(io::Error::from)
+}
+
+/// Make `dir` the working directory (created if missing, as strata creates a new data
+/// directory); returns its absolute path, which the configuration then names (Redis
+/// `chdir`s to `dir` while it reads its configuration, and reports it absolute).
+pub fn enter_dir(dir: &Path) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let abs = std::fs::canonicalize(dir)?;
+    std::env::set_current_dir(&abs)?;
+    Ok(abs)
 }
 
 /// The pid file of a running server (none when `path` is empty).

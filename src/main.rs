@@ -17,7 +17,17 @@ fn main() {
                 eprintln!("strata: {e}");
                 2
             }
-            Ok((config, file)) => {
+            Ok((mut config, file)) => {
+                // The server works in its data directory, as Redis does (the config file's
+                // path made absolute first: CONFIG REWRITE writes it).
+                let file = file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
+                match strata::daemon::enter_dir(&config.dir) {
+                    Ok(abs) => config.dir = abs,
+                    Err(e) => {
+                        eprintln!("strata: can't chdir to '{}': {e}", config.dir.display());
+                        std::process::exit(1);
+                    }
+                }
                 // Forked before any thread starts (Redis forks right after reading its
                 // configuration, too).
                 let daemonized = config.get("daemonize").as_deref() == Some("yes");

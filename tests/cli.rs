@@ -466,6 +466,58 @@ fn daemonize_forks_and_keeps_a_pid_file() {
     assert!(!pidfile.exists());
 }
 
+/// The server works in its data directory, as Redis does: with a relative `dir`, a
+/// relative `logfile` and `pidfile` land inside it, CONFIG GET dir is absolute, and
+/// CONFIG REWRITE still writes the configuration file named relative to where the server
+/// was started.
+#[test]
+fn relative_paths_are_inside_the_data_directory() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = common::free_port();
+    std::fs::write(
+        tmp.path().join("strata.conf"),
+        format!("port {port}\nbind 127.0.0.1\ndir data\nlogfile s.log\npidfile s.pid\n"),
+    )
+    .expect("conf");
+    let _child = Server(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "strata.conf"])
+            .current_dir(tmp.path())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut c = ready(port);
+    let data = std::fs::canonicalize(tmp.path().join("data")).expect("data dir");
+    let dir: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("dir")
+        .query(&mut c)
+        .expect("config get");
+    assert_eq!(dir, ["dir".to_string(), data.display().to_string()]);
+    assert!(
+        data.join("s.log").exists(),
+        "the log file is in the data directory"
+    );
+    assert!(
+        data.join("s.pid").exists(),
+        "the pid file is in the data directory"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("hz")
+        .arg(42)
+        .query(&mut c)
+        .expect("config set");
+    let _: () = redis::cmd("CONFIG")
+        .arg("REWRITE")
+        .query(&mut c)
+        .expect("config rewrite");
+    let conf = std::fs::read_to_string(tmp.path().join("strata.conf")).expect("conf");
+    assert!(conf.contains("hz 42"), "{conf}");
+    assert!(!data.join("strata.conf").exists());
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+}
+
 /// SIGHUP is ignored, as by Redis: the server answers after it (the default action of the
 /// signal ends a process).
 #[test]
