@@ -956,7 +956,7 @@ const REDIS_ONLY: &[Directive] = &[
         "supervised",
         Kind::Enum(&["upstart", "systemd", "auto", "no"]),
         false,
-        "compatibility",
+        "systemd (or auto with NOTIFY_SOCKET): tell a Type=notify unit when ready and stopping",
     ),
     d("syslog-enabled", Kind::Bool, false, "compatibility"),
     d(

@@ -518,6 +518,38 @@ fn relative_paths_are_inside_the_data_directory() {
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
 }
 
+/// `supervised systemd`, as Redis: a `Type=notify` unit is told on `NOTIFY_SOCKET` when the
+/// server is ready (a status line, then `READY=1`) and when it begins to stop.
+#[test]
+fn supervised_systemd_notifies_ready_and_stopping() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let port = common::free_port();
+    let _child = Server(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &tmp.path().join("data").to_string_lossy()])
+            .args(["--supervised", "systemd"])
+            .env("NOTIFY_SOCKET", &path)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "STATUS=Ready to accept connections\n");
+    assert_eq!(next(), "READY=1\n");
+    let mut c = ready(port);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert_eq!(next(), "STOPPING=1\n");
+}
+
 /// SIGHUP is ignored, as by Redis: the server answers after it (the default action of the
 /// signal ends a process).
 #[test]

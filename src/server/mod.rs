@@ -9,6 +9,7 @@ pub mod engine;
 pub mod fdlimit;
 pub mod oom;
 pub mod snapshot;
+pub mod supervisor;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -650,6 +651,7 @@ pub fn run_blocking(mut config: Config, config_file: Option<PathBuf>) -> anyhow:
         log_listening(&config, running.engine.port.load(Ordering::Relaxed));
         let engine = running.engine.clone();
         let mut signals = Signals::listen();
+        let supervisor = supervisor::Supervisor::from_config(&config);
         let mut why = None;
         if let Some(l) = loading {
             tokio::select! {
@@ -684,7 +686,10 @@ pub fn run_blocking(mut config: Config, config_file: Option<PathBuf>) -> anyhow:
                 crate::STRATA_VERSION,
                 addrs.join(", ")
             );
-            match wait_for_shutdown(&engine, &mut signals).await {
+            supervisor.ready();
+            let stop = wait_for_shutdown(&engine, &mut signals).await;
+            supervisor.stopping();
+            match stop {
                 Stop::Requested => tracing::info!("shutdown requested, shutting down"),
                 Stop::Insisted => {
                     // Redis exits at once, without its final save; so does strata (the
