@@ -1,12 +1,18 @@
 //! The `strata` binary: parse the command line, set up logging, run. The only place
-//! `anyhow` is used for error reporting.
+//! `anyhow` is used for error reporting. Called by the name `redis-server` (a link), it is
+//! `strata server`: a drop-in for scripts and harnesses that start redis-server.
 
 use clap::Parser;
 
 use strata::cli::{server_config, Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called = args.first().map(std::path::Path::new);
+    if called.and_then(|p| p.file_name()) == Some(std::ffi::OsStr::new("redis-server")) {
+        args.insert(1, "server".into());
+    }
+    let cli = Cli::parse_from(args);
     let code = match cli.command {
         Command::Server { args } if matches!(&args[..], [v] if v == "--version" || v == "-v") => {
             println!("{}", strata::cli::server_version());

@@ -550,6 +550,34 @@ fn supervised_systemd_notifies_ready_and_stopping() {
     assert_eq!(next(), "STOPPING=1\n");
 }
 
+/// Called by the name `redis-server` (a symbolic link), the binary is `strata server`:
+/// `redis-server --version`, `redis-server --port N …` work as with Redis.
+#[test]
+fn called_redis_server_it_is_the_server() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let link = tmp.path().join("redis-server");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_strata"), &link).expect("symlink");
+    let out = Command::new(&link).arg("--version").output().expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" v=7.0.15 "),
+        "{out:?}"
+    );
+    let port = common::free_port();
+    let _child = Server(
+        Command::new(&link)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &tmp.path().join("data").to_string_lossy()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut c = ready(port);
+    let pong: String = redis::cmd("PING").query(&mut c).expect("ping");
+    assert_eq!(pong, "PONG");
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+}
+
 /// SIGHUP is ignored, as by Redis: the server answers after it (the default action of the
 /// signal ends a process).
 #[test]
