@@ -185,13 +185,41 @@ fn init_tracing(level: &str, logfile: &str) -> std::io::Result<()> {
             .with_writer(std::io::stdout)
             .init();
     } else {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logfile)?;
+        // Opened for each line, as Redis opens its log file for each line: a log rotated by
+        // renaming (Debian's logrotate rule for redis-server) is followed by a new file.
+        // The first open reports a file that cannot be opened at all.
+        let path = std::path::PathBuf::from(logfile);
+        drop(open_log(&path)?);
         fmt.with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
+            .with_writer(move || LogLine(open_log(&path).ok()))
             .init();
     }
     Ok(())
+}
+
+fn open_log(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// One log line's writer: the log file as it is now (None: it could not be opened, and the
+/// line is dropped, as Redis drops it).
+struct LogLine(Option<std::fs::File>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.0 {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
 }

@@ -578,6 +578,48 @@ fn called_redis_server_it_is_the_server() {
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
 }
 
+/// The log file is opened for each line, as Redis opens it: after a rotation by renaming
+/// (Debian's logrotate rule for redis-server) the next line starts a new file.
+#[test]
+fn a_log_file_rotated_by_renaming_is_started_again() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("strata.log");
+    let port = common::free_port();
+    let _child = Server(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &tmp.path().join("data").to_string_lossy()])
+            .args(["--logfile", &log.to_string_lossy()])
+            .args(["--enable-debug-command", "yes"])
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut c = ready(port);
+    let _: () = redis::cmd("DEBUG")
+        .arg("LOG")
+        .arg("before-rotation")
+        .query(&mut c)
+        .expect("debug log");
+    let rotated = tmp.path().join("strata.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    let _: () = redis::cmd("DEBUG")
+        .arg("LOG")
+        .arg("after-rotation")
+        .query(&mut c)
+        .expect("debug log");
+    let new = std::fs::read_to_string(&log).expect("a new log file");
+    let old = std::fs::read_to_string(&rotated).expect("the rotated file");
+    assert!(
+        new.contains("after-rotation") && !new.contains("before-rotation"),
+        "{new}"
+    );
+    assert!(
+        old.contains("before-rotation") && !old.contains("after-rotation"),
+        "{old}"
+    );
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+}
+
 /// SIGHUP is ignored, as by Redis: the server answers after it (the default action of the
 /// signal ends a process).
 #[test]
