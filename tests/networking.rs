@@ -97,3 +97,37 @@ fn default_bind_and_protected_mode_like_redis() {
     let stats: String = redis::cmd("INFO").arg("stats").query(&mut c).expect("info");
     assert!(stats.contains("rejected_connections:2\r\n"), "{stats}");
 }
+
+/// The `/proc/net/tcp` timer of the server's side of the connection `client` (0: none,
+/// 2: keepalive).
+#[cfg(target_os = "linux")]
+fn server_side_timer(client: &TcpStream) -> String {
+    let port = client.peer_addr().expect("peer").port();
+    let local = client.local_addr().expect("local").port();
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| {
+            f[1].ends_with(&format!(":{port:04X}")) && f[2].ends_with(&format!(":{local:04X}"))
+        })
+        .map(|f| f[5].split(':').next().unwrap_or_default().to_string())
+        .expect("the server's socket")
+}
+
+/// `tcp-keepalive` (Redis's default 300 s) turns TCP keepalive on for every client, so a
+/// peer that vanished without a FIN is found and closed; 0 leaves it off.
+#[test]
+#[cfg(target_os = "linux")]
+fn tcp_keepalive_is_set_on_clients() {
+    for (secs, timer) in [("300", "02"), ("0", "00")] {
+        let server = common::ChildServer::start(&["--tcp-keepalive", secs]);
+        let mut s = common::tcp(server.port);
+        s.write_all(b"PING\r\n").expect("write");
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf).expect("read");
+        assert_eq!(&buf[..n], b"+PONG\r\n");
+        assert_eq!(server_side_timer(&s), timer, "tcp-keepalive {secs}");
+    }
+}

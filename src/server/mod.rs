@@ -217,6 +217,25 @@ impl Accepted {
         };
     }
 
+    /// `tcp-keepalive` (seconds; 0 = off) on a TCP client, as Redis sets it: probes after
+    /// that much idle time, then every third of it, 3 unanswered ones close the connection
+    /// (a peer that vanished without a FIN does not hold a client slot forever).
+    fn keep_alive(&self, secs: u64) {
+        let Accepted::Tcp(s) = self else {
+            return;
+        };
+        if secs == 0 {
+            return;
+        }
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(secs))
+            .with_interval(Duration::from_secs((secs / 3).max(1)))
+            .with_retries(3);
+        if let Err(e) = socket2::SockRef::from(s).set_tcp_keepalive(&ka) {
+            tracing::debug!("tcp-keepalive not set: {e}");
+        }
+    }
+
     async fn serve(self, engine: Arc<Engine>) {
         match self {
             Accepted::Tcp(s) => conn::serve(engine, s).await,
@@ -443,9 +462,15 @@ async fn accept_loop(
     live: Arc<AtomicUsize>,
     stop: Arc<tokio::sync::Notify>,
 ) {
-    let mut last = engine
-        .with_state_async(|st| (st.config.maxclients, protected_mode(st)))
-        .await;
+    fn settings(st: &mut crate::cmd::State) -> (u64, bool, u64) {
+        let keepalive = st.config.get("tcp-keepalive").and_then(|v| v.parse().ok());
+        (
+            st.config.maxclients,
+            protected_mode(st),
+            keepalive.unwrap_or(0),
+        )
+    }
+    let mut last = engine.with_state_async(settings).await;
     loop {
         let accepted = tokio::select! {
             a = l.accept() => a,
@@ -462,10 +487,8 @@ async fn accept_loop(
         };
         // Never wait for the engine here: a running script holds it, and new clients must
         // still be accepted (to get -BUSY or send SCRIPT KILL). The last value read serves.
-        let (max, protected) = engine
-            .try_with_state_once(|st| (st.config.maxclients, protected_mode(st)))
-            .unwrap_or(last);
-        last = (max, protected);
+        let (max, protected, keepalive) = engine.try_with_state_once(settings).unwrap_or(last);
+        last = (max, protected, keepalive);
         let refusal: Option<&'static [u8]> = if live.load(Ordering::Acquire) as u64 >= max {
             Some(b"-ERR max number of clients reached\r\n")
         } else if protected && sock.is_remote() {
@@ -484,6 +507,7 @@ async fn accept_loop(
             });
             continue;
         }
+        sock.keep_alive(keepalive);
         live.fetch_add(1, Ordering::AcqRel);
         let e = engine.clone();
         let live2 = live.clone();
