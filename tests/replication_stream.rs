@@ -562,3 +562,51 @@ fn a_replica_that_stops_reading_is_cut_off_at_its_limit() {
         }
     }
 }
+
+/// The RDB payload SYNC sends to a connection that asked for `REPLCONF rdb-only 1` and
+/// `REPLCONF rdb-filter-only functions` (`redis-cli --functions-rdb`): the function
+/// libraries without the keys, as Redis 7.0 sends it; without the filter, both.
+#[test]
+fn rdb_filter_only_functions_sends_the_libraries_alone() {
+    let strata = TestServer::start(&[]);
+    let mut sc = strata.raw();
+    sc.cmd(&["SET", "somekey", "somevalue"]);
+    sc.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=filterlib\nredis.register_function('filterfn', function() return 1 end)",
+    ]);
+    let payload = |filter: bool| {
+        let mut s = TcpStream::connect(strata.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut req = String::from("REPLCONF rdb-only 1\r\n");
+        if filter {
+            req.push_str("REPLCONF rdb-filter-only functions\r\n");
+        }
+        req.push_str("SYNC\r\n");
+        s.write_all(req.as_bytes()).expect("write");
+        let mut r = BufReader::new(s);
+        let line = loop {
+            let mut l = String::new();
+            r.read_line(&mut l).expect("reply");
+            if l.starts_with('$') {
+                break l;
+            }
+            assert!(l == "+OK\r\n" || l.trim().is_empty(), "{l:?}");
+        };
+        let n: usize = line[1..].trim().parse().expect("length");
+        let mut rdb = vec![0; n];
+        r.read_exact(&mut rdb).expect("payload");
+        rdb
+    };
+    let has = |rdb: &[u8], what: &[u8]| rdb.windows(what.len()).any(|w| w == what);
+    // (The library's code may be LZF-compressed; its record starts with the FUNCTION2
+    // opcode, 0xF5, after the 9-byte header and the AUX fields.)
+    let all = payload(false);
+    assert!(has(&all, b"somekey") && all.contains(&0xF5));
+    let functions = payload(true);
+    assert!(functions.starts_with(b"REDIS"));
+    assert!(functions.contains(&0xF5), "the library is sent");
+    assert!(!has(&functions, b"somekey"), "no key is sent");
+    assert!(functions.len() < all.len());
+}

@@ -199,6 +199,9 @@ pub struct Client {
     /// A replica's listening port and announced ip (REPLCONF), for INFO and ROLE.
     pub replica_port: u16,
     pub replica_ip: Option<String>,
+    /// REPLCONF rdb-filter-only functions: the payload SYNC sends holds the function
+    /// libraries only (`redis-cli --functions-rdb`).
+    pub rdb_functions_only: bool,
     /// A replica's last acknowledged stream offset (REPLCONF ACK) and when (Unix ms).
     pub replica_ack: u64,
     pub replica_ack_ms: i64,
@@ -292,6 +295,7 @@ impl Client {
             loan_wait_since_ms: 0,
             replica_port: 0,
             replica_ip: None,
+            rdb_functions_only: false,
             replica_ack: 0,
             replica_ack_ms: 0,
             tracking: None,

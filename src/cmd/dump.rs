@@ -39,7 +39,19 @@ pub fn write_rdb(
     st: &super::State,
     now: i64,
     out: &mut impl std::io::Write,
+    tick: impl FnMut(),
+) -> std::io::Result<RdbWritten> {
+    write_rdb_of(st, now, out, tick, true)
+}
+
+/// [`write_rdb`], with the keys or without them (the function libraries only: a payload
+/// for REPLCONF rdb-filter-only functions).
+pub fn write_rdb_of(
+    st: &super::State,
+    now: i64,
+    out: &mut impl std::io::Write,
     mut tick: impl FnMut(),
+    keys: bool,
 ) -> std::io::Result<RdbWritten> {
     let mut s = RdbWritten::default();
     let mut w = crate::rdb::file::Writer::new(&[
@@ -54,7 +66,7 @@ pub fn write_rdb(
         s.functions += 1;
     }
     for (i, db) in st.ks.dbs.iter().enumerate() {
-        if db.is_empty() {
+        if db.is_empty() || !keys {
             continue;
         }
         w.select_db(i, db.len() as u64, db.volatile_len() as u64);

@@ -165,7 +165,8 @@ fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError>
     }
     // The dataset now; every later change reaches the replica through the stream.
     let mut rdb = Vec::new();
-    super::dump::write_rdb(x.st, x.now_ms, &mut rdb, || {})
+    let keys = !x.client().rdb_functions_only;
+    super::dump::write_rdb_of(x.st, x.now_ms, &mut rdb, || {}, keys)
         .map_err(|e| CmdError::err(format!("cannot write the RDB payload: {e}")))?;
     let mut out = preamble.unwrap_or_default().into_bytes();
     out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
@@ -260,13 +261,16 @@ fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
         } else if is(opt, "rdb-filter-only") {
             let words = String::from_utf8_lossy(val).into_owned();
+            let mut functions = false;
             for w in words.split_whitespace() {
                 if !w.eq_ignore_ascii_case("functions") {
                     return Err(CmdError::err(format!(
                         "Unsupported rdb-filter-only option: {w}"
                     )));
                 }
+                functions = true;
             }
+            x.client().rdb_functions_only = functions;
         } else {
             return Err(CmdError::err(format!(
                 "Unrecognized REPLCONF option: {}",
