@@ -146,10 +146,7 @@ pub fn server_config(args: &[String]) -> Result<(Config, Option<PathBuf>), Strin
         };
         if name.eq_ignore_ascii_case("include") {
             // (Redis appends its options to the file's text: `--include` works too.)
-            let [path] = &vals[..] else {
-                return Err(error("Bad directive or wrong number of arguments".into()));
-            };
-            config.include(path, 0).map_err(error)?;
+            config.include(&vals, 0).map_err(error)?;
             continue;
         }
         config

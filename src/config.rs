@@ -1890,15 +1890,11 @@ impl Config {
                 continue;
             };
             if name.eq_ignore_ascii_case("include") {
-                let at = |reason: String| LoadError {
+                self.include(rest, depth).map_err(|reason| LoadError {
                     line: Some(i + 1),
                     text: line.to_string(),
                     reason,
-                };
-                let [path] = rest else {
-                    return Err(at("Bad directive or wrong number of arguments".into()));
-                };
-                self.include(path, depth).map_err(at)?;
+                })?;
                 continue;
             }
             self.set_args(name, rest).map_err(|e| LoadError {
@@ -1926,8 +1922,13 @@ impl Config {
     /// cannot be read is a fatal error. A path whose file name holds `*`, `?` or `[` is a
     /// glob pattern: every matching file, in name order (none: nothing), as Redis expands
     /// it with glob(3) (whose wildcards strata takes in the last path component only).
-    /// `depth`: how many includes lead here (0 for the command line's `--include`).
-    pub fn include(&mut self, path: &str, depth: usize) -> Result<(), String> {
+    /// `args`: the line's arguments (one path); `depth`: how many includes lead here (0
+    /// for the command line's `--include`).
+    pub fn include(&mut self, args: &[String], depth: usize) -> Result<(), String> {
+        let [path] = args else {
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        let path = path.as_str();
         if depth >= MAX_INCLUDE_DEPTH {
             return Err(format!(
                 "include nested more than {MAX_INCLUDE_DEPTH} deep at '{path}'"
