@@ -92,6 +92,26 @@ fn ready(port: u16) -> redis::Connection {
     c
 }
 
+/// CONFIG GET of one directive: its value.
+fn config_get(c: &mut redis::Connection, name: &str) -> String {
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query(c)
+        .expect("config get");
+    assert_eq!(v.len(), 2, "{name}: {v:?}");
+    v[1].clone()
+}
+
+/// CONFIG SET of one directive.
+fn config_set(c: &mut redis::Connection, name: &str, value: &str) -> redis::RedisResult<()> {
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(c)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -208,18 +228,12 @@ fn server_reads_configuration_from_standard_input() {
     stdin.write_all(text.as_bytes()).expect("write");
     drop(stdin);
     let mut c = ready(port);
-    let got: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory")
-        .query(&mut c)
-        .expect("config get");
-    assert_eq!(got, ["maxmemory", "1048576"]);
-    let got: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("hz")
-        .query(&mut c)
-        .expect("config get");
-    assert_eq!(got, ["hz", "33"], "the options come after standard input");
+    assert_eq!(config_get(&mut c, "maxmemory"), "1048576");
+    assert_eq!(
+        config_get(&mut c, "hz"),
+        "33",
+        "the options come after standard input"
+    );
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
     assert!(child.0.wait().expect("wait").success());
 }
@@ -435,12 +449,7 @@ fn daemonize_forks_and_keeps_a_pid_file() {
         .parse()
         .expect("sid");
     assert_eq!(session, pid, "a session of its own: {stat}");
-    let daemonize: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("daemonize")
-        .query(&mut c)
-        .expect("config get");
-    assert_eq!(daemonize, ["daemonize", "yes"]);
+    assert_eq!(config_get(&mut c, "daemonize"), "yes");
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
     let t0 = std::time::Instant::now();
     while std::path::Path::new(&format!("/proc/{pid}")).exists() && t0.elapsed().as_secs() < 20 {
@@ -488,12 +497,7 @@ fn relative_paths_are_inside_the_data_directory() {
     );
     let mut c = ready(port);
     let data = std::fs::canonicalize(tmp.path().join("data")).expect("data dir");
-    let dir: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("dir")
-        .query(&mut c)
-        .expect("config get");
-    assert_eq!(dir, ["dir".to_string(), data.display().to_string()]);
+    assert_eq!(config_get(&mut c, "dir"), data.display().to_string());
     assert!(
         data.join("s.log").exists(),
         "the log file is in the data directory"
@@ -502,12 +506,7 @@ fn relative_paths_are_inside_the_data_directory() {
         data.join("s.pid").exists(),
         "the pid file is in the data directory"
     );
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("hz")
-        .arg(42)
-        .query(&mut c)
-        .expect("config set");
+    config_set(&mut c, "hz", "42").expect("config set");
     let _: () = redis::cmd("CONFIG")
         .arg("REWRITE")
         .query(&mut c)
@@ -675,14 +674,7 @@ fn maxclients_follows_the_open_files_limit() {
         // (Killed when dropped, a failed assertion included.)
         (Server(child), ready(port), tmp)
     };
-    let get = |c: &mut redis::Connection| -> String {
-        let v: Vec<String> = redis::cmd("CONFIG")
-            .arg("GET")
-            .arg("maxclients")
-            .query(c)
-            .expect("config get");
-        v[1].clone()
-    };
+    let get = |c: &mut redis::Connection| config_get(c, "maxclients");
     let nofile = |pid: u32| -> String {
         let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
         let line = limits
@@ -700,12 +692,7 @@ fn maxclients_follows_the_open_files_limit() {
     // A hard limit of 256: 224 clients fit.
     let (child, mut c, _t) = start("-n 256", "");
     assert_eq!(get(&mut c), "224");
-    let e = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxclients")
-        .arg(1000)
-        .query::<()>(&mut c)
-        .unwrap_err();
+    let e = config_set(&mut c, "maxclients", "1000").unwrap_err();
     assert!(
         e.to_string().contains(
             "The operating system is not able to handle the specified number of clients, try with 224"
@@ -713,12 +700,7 @@ fn maxclients_follows_the_open_files_limit() {
         "{e}"
     );
     assert_eq!(get(&mut c), "224");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxclients")
-        .arg(100)
-        .query(&mut c)
-        .expect("lowering is fine");
+    config_set(&mut c, "maxclients", "100").expect("lowering is fine");
     assert_eq!(get(&mut c), "100");
     drop(child);
 
@@ -781,12 +763,7 @@ fn port_zero_with_a_unix_socket_listens_on_no_tcp_port() {
     let client = redis::Client::open(format!("redis+unix://{}", sock.display())).expect("url");
     let mut c = client.get_connection().expect("connect");
     assert_eq!(tcp_listening(pid), Vec::<u16>::new());
-    let port: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("port")
-        .query(&mut c)
-        .expect("config get");
-    assert_eq!(port, ["port", "0"]);
+    assert_eq!(config_get(&mut c, "port"), "0");
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query(&mut c)
@@ -794,19 +771,9 @@ fn port_zero_with_a_unix_socket_listens_on_no_tcp_port() {
     assert!(info.contains("tcp_port:0\r\n"), "{info}");
 
     let free = common::free_port();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("port")
-        .arg(free)
-        .query(&mut c)
-        .expect("config set port");
+    config_set(&mut c, "port", &free.to_string()).expect("config set port");
     assert_eq!(tcp_listening(pid), vec![free]);
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("port")
-        .arg(0)
-        .query(&mut c)
-        .expect("config set port 0");
+    config_set(&mut c, "port", "0").expect("config set port 0");
     // (An accept loop ends once told; give it a moment.)
     let t0 = std::time::Instant::now();
     while !tcp_listening(pid).is_empty() && t0.elapsed().as_secs() < 10 {
