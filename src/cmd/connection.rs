@@ -106,7 +106,10 @@ fn reset(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 fn select(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let id = arg_i64(&a[1])?;
     if i32::try_from(id).is_err() {
-        return Err(CmdError::NotInteger);
+        // (Redis reads the index as an int: `getIntFromObjectOrReply`.)
+        return Err(CmdError::err(
+            "value is out of range, value must between -2147483648 and 2147483647",
+        ));
     }
     let db = usize::try_from(id)
         .ok()
@@ -638,7 +641,7 @@ mod tests {
             SELECT -1 => -ERR DB index is out of range
             SELECT x => -ERR value is not an integer or out of range
             SELECT 1.5 => -ERR value is not an integer or out of range
-            SELECT 4294967296 => -ERR value is not an integer or out of range
+            SELECT 4294967296 => -ERR value is out of range, value must between -2147483648 and 2147483647
             SELECT 15 => +OK
             SET k v => +OK",
         );
