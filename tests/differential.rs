@@ -955,6 +955,13 @@ fn scripting_libs() {
     check("scripting_libs");
 }
 
+/// Lua edge cases (library errors, lua-cjson's decoder, numbers near 0, C conversions),
+/// error texts whole; see `scripting_edges.redis`.
+#[test]
+fn scripting_edges() {
+    full_check("scripting_edges");
+}
+
 /// COMMAND INFO / GETKEYS / GETKEYSANDFLAGS / HELP cases, see `command_meta.redis`.
 #[test]
 fn command_meta() {

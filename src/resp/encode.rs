@@ -4,10 +4,12 @@
 
 use super::reply::Reply;
 
-/// Format a double as Redis does in replies (`%.17g`, `inf`, `-inf`, `nan`).
+/// Format a double as Redis does in replies (`%.17g`, `inf`, `-inf`, `nan`, `-nan`).
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
-        return "nan".into();
+        // (Only a script's `{double = 0/0}` gets here; x86's 0/0 is a negative NaN,
+        // which C's printf shows as "-nan".)
+        return if d.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
     if d.is_infinite() {
         return if d > 0.0 { "inf".into() } else { "-inf".into() };

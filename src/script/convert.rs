@@ -30,6 +30,23 @@ pub fn lua_number_to_i64(n: f64) -> i64 {
     }
 }
 
+/// `t[k]`, read as `v`, with its exact value when it is a number mlua read as the integer
+/// 0: mlua turns a Lua 5.1 number within 2^-52 of an integer into that integer, which
+/// for 0 loses 1e-17 and -0 (a double read alone from the stack stays exact).
+pub(crate) fn exact(t: &Table, k: impl mlua::IntoLua, v: Value) -> Value {
+    if let Value::Integer(0) = v {
+        if let Ok(f) = t.raw_get::<f64>(k) {
+            return Value::Number(f);
+        }
+    }
+    v
+}
+
+/// `s` up to its first NUL byte, as C reads it.
+pub(crate) fn c_str(s: &[u8]) -> &[u8] {
+    s.iter().position(|&c| c == 0).map_or(s, |n| &s[..n])
+}
+
 pub(crate) fn map_crlf(s: &[u8]) -> String {
     String::from_utf8_lossy(s).replace(['\r', '\n'], " ")
 }
@@ -60,13 +77,14 @@ pub fn lua_to_reply(v: &Value, resp: u8, depth: usize) -> Reply {
 
 fn table_to_reply(t: &Table, resp: u8, depth: usize) -> Reply {
     let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
+    // (Redis reads both as C strings: a NUL byte ends them.)
     if let Value::String(e) = field("err") {
-        return Reply::Error(map_crlf(&e.as_bytes()));
+        return Reply::Error(map_crlf(c_str(&e.as_bytes())));
     }
     if let Value::String(s) = field("ok") {
-        return Reply::Simple(map_crlf(&s.as_bytes()));
+        return Reply::Simple(map_crlf(c_str(&s.as_bytes())));
     }
-    match field("double") {
+    match exact(t, "double", field("double")) {
         Value::Number(d) => return Reply::Double(d),
         Value::Integer(d) => return Reply::Double(d as f64),
         _ => {}
@@ -132,7 +150,13 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
     };
     Ok(match r {
         Reply::Simple(s) => tagged("ok", Value::String(lua.create_string(s)?))?,
-        Reply::Error(e) => tagged("err", Value::String(lua.create_string(normalize_error(e))?))?,
+        Reply::Error(e) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", lua.create_string(normalize_error(e))?)?;
+            // As Redis marks an error a command replied: counted once, by that command.
+            t.raw_set("ignore_error_stats_update", true)?;
+            Value::Table(t)
+        }
         Reply::Int(n) => Value::Number(*n as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(b)?),
         Reply::Null | Reply::NullArray => {
@@ -229,7 +253,8 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp: u8) -> mlua::Result<Value> {
 pub(crate) fn arg_bytes(v: &Value) -> Option<Bytes> {
     match v {
         Value::String(s) => Some(Bytes::copy_from_slice(&s.as_bytes())),
-        Value::Integer(n) => Some(Bytes::from(n.to_string())),
+        // (An Integer is a Lua number mlua found integral: it prints as the double it is.)
+        Value::Integer(n) => Some(Bytes::from(fmt_g(*n as f64, 17))),
         Value::Number(n) => Some(Bytes::from(fmt_g(*n, 17))),
         _ => None,
     }

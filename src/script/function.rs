@@ -336,7 +336,7 @@ impl Functions {
         super::SCRIPT_WROTE.store(false, Ordering::Release);
         super::RUNNING_FUNCTION.store(true, Ordering::Release);
         super::enter();
-        let r = vm.call_function(&callback, &fname, keys, args, host);
+        let r = super::contained(|| vm.call_function(&callback, &fname, keys, args, host));
         super::leave();
         super::RUNNING_FUNCTION.store(false, Ordering::Release);
         if let Ok(mut r) = RUNNING.lock() {

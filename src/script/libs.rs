@@ -9,9 +9,23 @@ use std::sync::Arc;
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
+use super::convert::exact;
+
 /// An mlua error carrying `msg` (shown to the script as the error text).
 fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
+}
+
+/// A library function written in Rust: its errors are raised as a C library raises them
+/// (`lua::lib_error`: a string with the calling line, which `pcall` returns).
+pub(super) fn lib_function<R, F>(lua: &Lua, f: F) -> mlua::Result<mlua::Function>
+where
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, Variadic<Value>) -> mlua::Result<R> + mlua::MaybeSend + 'static,
+{
+    lua.create_function(move |lua, args: Variadic<Value>| {
+        f(lua, args).map_err(|e| super::lua::lib_error(lua, &e))
+    })
 }
 
 /// Lua's type name of a value (for "bad argument" messages).
@@ -63,7 +77,7 @@ fn bit_fn(
     f: fn(&[i32]) -> i32,
     min_args: usize,
 ) -> mlua::Result<mlua::Function> {
-    lua.create_function(move |lua, args: Variadic<Value>| {
+    lib_function(lua, move |lua, args: Variadic<Value>| {
         let n = args.len().max(min_args);
         let mut v = Vec::with_capacity(n);
         for i in 1..=n {
@@ -133,7 +147,7 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
     t.set("bswap", bit_fn(lua, "bswap", |v| v[0].swap_bytes(), 1)?)?;
     t.set(
         "tohex",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             let mut b = tobit(num_arg(lua, &args, 1, "tohex")?) as u32;
             let mut n = if args.len() < 2 {
                 8
@@ -219,7 +233,7 @@ pub fn install_random(lua: &Lua, math: &Table, rng: Arc<Rand48>) -> mlua::Result
     let r = rng.clone();
     math.set(
         "random",
-        lua.create_function(move |lua, args: Variadic<Value>| {
+        lib_function(lua, move |lua, args: Variadic<Value>| {
             let max = f64::from(i32::MAX);
             let r = f64::from(r.next() % i32::MAX) / max;
             let int_arg =
@@ -247,7 +261,7 @@ pub fn install_random(lua: &Lua, math: &Table, rng: Arc<Rand48>) -> mlua::Result
     )?;
     math.set(
         "randomseed",
-        lua.create_function(move |lua, args: Variadic<Value>| {
+        lib_function(lua, move |lua, args: Variadic<Value>| {
             let s = num_arg(lua, &args, 1, "randomseed")?;
             rng.seed(s as i32);
             Ok(())
@@ -290,7 +304,7 @@ mod cfg {
     pub static DECODE_MAX_DEPTH: AtomicUsize = AtomicUsize::new(1000);
     /// `encode_invalid_numbers`: 0 off (error), 1 on (`nan`, `inf`), 2 `null`.
     pub static ENCODE_INVALID: AtomicU8 = AtomicU8::new(0);
-    /// `decode_invalid_numbers` (accepted, reported; default on).
+    /// `decode_invalid_numbers` (default on: `strtod`'s hex, `inf`, `nan`, `+1` numbers).
     pub static DECODE_INVALID: AtomicBool = AtomicBool::new(true);
     /// `encode_keep_buffer` (accepted, reported; default on).
     pub static KEEP_BUFFER: AtomicBool = AtomicBool::new(true);
@@ -363,7 +377,8 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                     if i > 1 {
                         out.push(b',');
                     }
-                    json_encode(&t.raw_get::<Value>(i)?, depth, out)?;
+                    let v = exact(t, i, t.raw_get::<Value>(i)?);
+                    json_encode(&v, depth, out)?;
                 }
                 out.push(b']');
             } else {
@@ -378,8 +393,10 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                     match &k {
                         Value::String(s) => json_escape(&s.as_bytes(), out),
                         Value::Integer(_) | Value::Number(_) => {
-                            let f = as_f64(&k).unwrap_or(0.0);
-                            json_escape(fmt_g(f, 14).as_bytes(), out);
+                            // (Written as a number is, precision and NaN/Inf rules too.)
+                            out.push(b'"');
+                            json_number(as_f64(&k).unwrap_or(0.0), out)?;
+                            out.push(b'"');
                         }
                         _ => {
                             return Err(rt(
@@ -388,7 +405,7 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                         }
                     }
                     out.push(b':');
-                    json_encode(&val, depth, out)?;
+                    json_encode(&exact(t, k, val), depth, out)?;
                 }
                 out.push(b'}');
             }
@@ -403,212 +420,12 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
     Ok(())
 }
 
-/// A minimal JSON reader producing Lua values the way lua-cjson does.
-struct JsonReader<'a, 'l> {
-    s: &'a [u8],
-    i: usize,
-    lua: &'l Lua,
-    depth: usize,
-}
-
-impl JsonReader<'_, '_> {
-    fn err(&self, what: &str) -> mlua::Error {
-        rt(format!(
-            "Expected {what} but found invalid token at character {}",
-            self.i + 1
-        ))
-    }
-    fn ws(&mut self) {
-        while self
-            .s
-            .get(self.i)
-            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-        {
-            self.i += 1;
-        }
-    }
-    fn value(&mut self) -> mlua::Result<Value> {
-        self.ws();
-        let Some(&c) = self.s.get(self.i) else {
-            return Err(rt(format!(
-                "Expected value but found T_END at character {}",
-                self.i + 1
-            )));
-        };
-        match c {
-            b'{' => {
-                self.depth += 1;
-                if self.depth > load(&cfg::DECODE_MAX_DEPTH) {
-                    return Err(rt(format!(
-                        "Found too many nested data structures ({}) at character {}",
-                        self.depth,
-                        self.i + 1
-                    )));
-                }
-                self.i += 1;
-                let t = self.lua.create_table()?;
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(Value::Table(t));
-                }
-                loop {
-                    self.ws();
-                    if self.s.get(self.i) != Some(&b'"') {
-                        return Err(self.err("object key string"));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if self.s.get(self.i) != Some(&b':') {
-                        return Err(self.err("colon"));
-                    }
-                    self.i += 1;
-                    let v = self.value()?;
-                    t.raw_set(self.lua.create_string(&k)?, v)?;
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("comma or object end")),
-                    }
-                }
-                self.depth -= 1;
-                Ok(Value::Table(t))
-            }
-            b'[' => {
-                self.depth += 1;
-                if self.depth > load(&cfg::DECODE_MAX_DEPTH) {
-                    return Err(rt(format!(
-                        "Found too many nested data structures ({}) at character {}",
-                        self.depth,
-                        self.i + 1
-                    )));
-                }
-                self.i += 1;
-                let t = self.lua.create_table()?;
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(Value::Table(t));
-                }
-                let mut n = 1;
-                loop {
-                    let v = self.value()?;
-                    t.raw_set(n, v)?;
-                    n += 1;
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            break;
-                        }
-                        _ => return Err(self.err("comma or array end")),
-                    }
-                }
-                self.depth -= 1;
-                Ok(Value::Table(t))
-            }
-            b'"' => Ok(Value::String(self.lua.create_string(self.string()?)?)),
-            b't' if self.s[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Ok(Value::Boolean(true))
-            }
-            b'f' if self.s[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Ok(Value::Boolean(false))
-            }
-            b'n' if self.s[self.i..].starts_with(b"null") => {
-                self.i += 4;
-                Ok(json_null())
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = self.i;
-                while self.s.get(self.i).is_some_and(|c| {
-                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
-                }) {
-                    self.i += 1;
-                }
-                std::str::from_utf8(&self.s[start..self.i])
-                    .ok()
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .map(Value::Number)
-                    .ok_or_else(|| {
-                        self.i = start;
-                        self.err("value")
-                    })
-            }
-            _ => Err(self.err("value")),
-        }
-    }
-    fn hex4(&mut self) -> mlua::Result<u32> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
-            .ok_or_else(|| self.err("value"))?;
-        self.i += 4;
-        Ok(h)
-    }
-    fn string(&mut self) -> mlua::Result<Vec<u8>> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let Some(&c) = self.s.get(self.i) else {
-                return Err(rt(format!(
-                    "Expected value but found unexpected end of string at character {}",
-                    self.i + 1
-                )));
-            };
-            self.i += 1;
-            match c {
-                b'"' => return Ok(out),
-                b'\\' => {
-                    let e = self.s.get(self.i).copied().unwrap_or(0);
-                    self.i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' => out.push(e),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp)
-                                && self.s.get(self.i..self.i + 2) == Some(b"\\u")
-                            {
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                cp = 0x10000
-                                    + ((cp - 0xD800) << 10)
-                                    + (lo.wrapping_sub(0xDC00) & 0x3FF);
-                            }
-                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => return Err(self.err("value")),
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-    }
-}
-
 /// Build the `cjson` table (`encode`, `decode`, `null`).
 pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "encode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             if args.len() != 1 {
                 return Err(rt("bad argument #1 to 'encode' (expected 1 argument)"));
             }
@@ -618,7 +435,7 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     let int_opt = |name: &'static str, cell: &'static std::sync::atomic::AtomicUsize, max: i64| {
-        lua.create_function(move |_, args: Variadic<Value>| {
+        lib_function(lua, move |_, args: Variadic<Value>| {
             if let Some(v) = args.first() {
                 let n = match v {
                     Value::Integer(n) => Some(*n),
@@ -660,7 +477,7 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
         int_opt("encode_number_precision", &cfg::PRECISION, 14)?,
     )?;
     let bool_opt = |name: &'static str, cell: &'static std::sync::atomic::AtomicBool| {
-        lua.create_function(move |_, args: Variadic<Value>| {
+        lib_function(lua, move |_, args: Variadic<Value>| {
             match args.first() {
                 None | Some(Value::Nil) => {}
                 Some(Value::Boolean(b)) => cell.store(*b, std::sync::atomic::Ordering::Relaxed),
@@ -692,7 +509,7 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "encode_invalid_numbers",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             let cell = &cfg::ENCODE_INVALID;
             let o = std::sync::atomic::Ordering::Relaxed;
             match args.first() {
@@ -725,11 +542,11 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "encode_sparse_array",
-        lua.create_function(|_, _args: Variadic<Value>| Ok((false, 2, 10)))?,
+        lib_function(lua, |_, _args: Variadic<Value>| Ok((false, 2, 10)))?,
     )?;
     t.set(
         "decode",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             if args.len() != 1 {
                 return Err(rt("bad argument #1 to 'decode' (expected 1 argument)"));
             }
@@ -745,21 +562,13 @@ pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
                     )))
                 }
             };
-            let mut r = JsonReader {
-                s: &s,
-                i: 0,
+            super::jsondecode::decode(
                 lua,
-                depth: 0,
-            };
-            let v = r.value()?;
-            r.ws();
-            if r.i < s.len() {
-                return Err(rt(format!(
-                    "Expected the end but found invalid token at character {}",
-                    r.i + 1
-                )));
-            }
-            Ok(v)
+                &s,
+                load(&cfg::DECODE_MAX_DEPTH),
+                cfg::DECODE_INVALID.load(Ordering::Relaxed),
+            )
+            .map_err(rt)
         })?,
     )?;
     t.set("null", json_null())?;

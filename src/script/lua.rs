@@ -6,7 +6,6 @@
 //! (`… script: <sha>, on @user_script:<line>.`). It never sees commands: `redis.call`
 //! goes through the `Host` the caller passes in.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,7 +78,7 @@ end
 local function pcall_result(ok, ...)
   if ok then return true, ... end
   local e = ...
-  if hooks.pending ~= nil then
+  if hooks.pending ~= nil and type(e) == 'userdata' then
     e = hooks.pending
     hooks.pending = nil
   end
@@ -90,6 +89,15 @@ local function pcall_result(ok, ...)
   return false, e
 end
 g.pcall = function(...) return pcall_result(pcall(...)) end
+g.xpcall = function(f, h)
+  return xpcall(f, function(e)
+    if hooks.pending ~= nil and type(e) == 'userdata' then
+      e = hooks.pending
+      hooks.pending = nil
+    end
+    return h(e)
+  end)
+end
 local function sandboxed_load(s, name)
   if type(s) == 'string' and s:byte(1) == 27 then
     return nil, "attempt to load a binary chunk"
@@ -138,8 +146,14 @@ protected[load_redis] = true
 local load_api = setmetatable({redis = load_redis}, {__index = missing, __metatable = false})
 
 local xpcall = xpcall
-return env, g, function(f, h) return xpcall(f, h) end, env_mt, load_api,
-  function(f, h, k, a) return xpcall(function() return f(k, a) end, h) end
+-- The runners keep the first result alone, as Redis's lua_pcall(…, 1, …): a script that
+-- returns thousands of values must not make Rust hold a reference to each (nor leave
+-- xpcall no stack room for its status). The script is called as `pick(f)()`: a call's
+-- result has no name, so the debugger sees the top level, as when C calls the script.
+local function pick(f) return f end
+return env, g, function(f, h) return xpcall(function() return (pick(f)()) end, h) end,
+  env_mt, load_api,
+  function(f, h, k, a) return xpcall(function() return (pick(f)(k, a)) end, h) end
 "#;
 
 /// Name of the chunk user scripts are compiled as (errors read `user_script:<line>:`).
@@ -211,7 +225,10 @@ pub struct Vm {
     globals: Table,
     runner: Function,
     handler: Function,
-    fns: HashMap<String, Function>,
+    /// The compiled scripts, by SHA-1: a Lua table, not a Rust map of `Function`s, as each
+    /// `Function` held in Rust takes a slot of mlua's reference stack (about 8000 in all),
+    /// and a script cache can hold far more scripts than that.
+    fns: Table,
     redis: Table,
     /// The user environment's metatable (its `__index` is swapped during FUNCTION LOAD).
     env_mt: Table,
@@ -317,7 +334,7 @@ impl Vm {
         rust.raw_set(
             "normalize_error",
             lua.create_function(|_, s: mlua::String| {
-                let s = s.to_string_lossy();
+                let s = String::from_utf8_lossy(super::convert::c_str(&s.as_bytes())).into_owned();
                 let dashed = if s.starts_with('-') {
                     s
                 } else {
@@ -347,6 +364,7 @@ impl Vm {
         let load_deadline: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
         let kill_armed: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         install_hook(&lua, load_deadline.clone(), kill_armed.clone(), HOOK_EVERY);
+        let fns = lua.create_table()?;
         Ok(Vm {
             lua,
             hooks,
@@ -354,7 +372,7 @@ impl Vm {
             globals,
             runner,
             handler,
-            fns: HashMap::new(),
+            fns,
             redis,
             env_mt,
             load_api,
@@ -464,7 +482,7 @@ impl Vm {
     /// Compile `body` as script `sha` (no-op if already compiled). The error is Redis's
     /// `Error compiling script` reply text.
     pub fn compile(&mut self, sha: &str, body: &[u8]) -> Result<(), String> {
-        if self.fns.contains_key(sha) {
+        if matches!(self.fns.raw_get::<Value>(sha), Ok(Value::Function(_))) {
             return Ok(());
         }
         let f = self
@@ -480,13 +498,16 @@ impl Vm {
                     error_message(&e).replace(['\r', '\n'], " ")
                 )
             })?;
-        self.fns.insert(sha.to_string(), f);
-        Ok(())
+        self.fns
+            .raw_set(sha, f)
+            .map_err(|e| format!("ERR Error compiling script (new function): {e}"))
     }
 
     /// Forget every compiled script and collect garbage (SCRIPT FLUSH).
     pub fn flush(&mut self) {
-        self.fns.clear();
+        if let Ok(t) = self.lua.create_table() {
+            self.fns = t;
+        }
         let _ = self.lua.gc_collect();
     }
 
@@ -571,7 +592,7 @@ impl Vm {
         host: &mut dyn Host,
         ldb: Option<&debugger::Shared>,
     ) -> Reply {
-        let Some(f) = self.fns.get(sha).cloned() else {
+        let Ok(Some(f)) = self.fns.raw_get::<Option<Function>>(sha) else {
             return Reply::Error("NOSCRIPT No matching script. Please use EVAL.".into());
         };
         match self.run_inner(f, Target::Script(sha), keys, args, host, ldb) {
@@ -789,7 +810,7 @@ fn register_function(lua: &Lua, hooks: &Table) -> mlua::Result<Function> {
         let as_string = |v: &Value| -> Option<String> {
             match v {
                 Value::String(s) => Some(s.to_string_lossy()),
-                Value::Integer(n) => Some(n.to_string()),
+                Value::Integer(n) => Some(fmt_g(*n as f64, 14)),
                 Value::Number(n) => Some(fmt_g(*n, 14)),
                 _ => None,
             }
@@ -885,6 +906,39 @@ fn register_function(lua: &Lua, hooks: &Table) -> mlua::Result<Function> {
     })
 }
 
+/// The error of a library function written in Rust (see `libs::lib_function`), raised as
+/// a C library function raises it with `luaL_error`: a string, `<chunk>:<line>: ` of the
+/// calling line first when a Lua function called it, nothing when a C function did
+/// (`pcall(cjson.decode, s)`, whose "bad argument" messages then name the function `?`).
+/// mlua raises a Rust error as a userdata, so the string is parked in `hooks.pending`,
+/// where the sandbox's `pcall`/`xpcall` and the message handler pick it up.
+pub(super) fn lib_error(lua: &Lua, e: &mlua::Error) -> mlua::Error {
+    let mut msg = error_message(e);
+    let mut text = msg.clone();
+    // Level 0 is the running Rust function; level 1 called it.
+    if let Some(d) = lua.inspect_stack(1) {
+        let src = d.source();
+        if src.what == "C" {
+            if let Some((n, after)) = msg
+                .strip_prefix("bad argument #")
+                .and_then(|rest| rest.split_once(" to '"))
+            {
+                if let Some((_, tail)) = after.split_once('\'') {
+                    msg = format!("bad argument #{n} to '?'{tail}");
+                    text = msg.clone();
+                }
+            }
+        } else if d.curr_line() > 0 {
+            let short = src.short_src.as_deref().unwrap_or("?");
+            text = format!("{short}:{}: {msg}", d.curr_line());
+        }
+    }
+    if let Ok(h) = lua.named_registry_value::<Table>("strata.hooks") {
+        let _ = h.raw_set("pending", text);
+    }
+    rt(msg)
+}
+
 /// Raise `{err = msg}` from a Rust function: the table is parked in `hooks.pending`, where
 /// the message handler and the sandbox's `pcall` pick it up (mlua raises Rust errors as
 /// userdata, and Redis scripts expect the table).
@@ -907,7 +961,7 @@ fn install_raising(lua: &Lua, redis: &Table, rust: &Table, hooks: &Table) -> mlu
             }
             let bytes = match &a[0] {
                 Value::String(s) => s.as_bytes().to_vec(),
-                Value::Integer(n) => n.to_string().into_bytes(),
+                Value::Integer(n) => fmt_g(*n as f64, 14).into_bytes(),
                 Value::Number(n) => fmt_g(*n, 14).into_bytes(),
                 _ => Vec::new(),
             };
@@ -931,7 +985,7 @@ fn install_raising(lua: &Lua, redis: &Table, rust: &Table, hooks: &Table) -> mlu
                 .iter()
                 .filter_map(|v| match v {
                     Value::String(s) => Some(s.to_string_lossy()),
-                    Value::Integer(n) => Some(n.to_string()),
+                    Value::Integer(n) => Some(fmt_g(*n as f64, 14)),
                     Value::Number(n) => Some(fmt_g(*n, 14)),
                     _ => None,
                 })
@@ -1044,18 +1098,24 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
             }
         }
     }
-    let pending: Option<Table> = lua
+    let pending = lua
         .named_registry_value::<Option<Table>>("strata.hooks")
         .ok()
         .flatten()
-        .and_then(|h| {
-            let p = h.raw_get::<Option<Table>>("pending").ok().flatten();
+        .map_or(Value::Nil, |h| {
+            let p = h.raw_get::<Value>("pending").unwrap_or(Value::Nil);
             let _ = h.raw_set("pending", Value::Nil);
             p
         });
     let t = match (err, pending) {
-        (Value::Error(_), Some(p)) => p,
+        (Value::Error(_), Value::Table(p)) => p,
         (Value::Table(t), _) => t,
+        (Value::Error(_), Value::String(s)) => {
+            // A library function's error, its position already in (`lib_error`).
+            let t = lua.create_table()?;
+            t.raw_set("err", format!("ERR {}", s.to_string_lossy()))?;
+            t
+        }
         (other, _) => {
             let msg = match &other {
                 Value::String(s) => s.to_string_lossy(),
@@ -1072,7 +1132,7 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
                 }
                 Value::Nil => "nil".into(),
                 Value::Boolean(b) => b.to_string(),
-                Value::Integer(n) => n.to_string(),
+                Value::Integer(n) => fmt_g(*n as f64, 14),
                 Value::Number(n) => fmt_g(*n, 14),
                 _ => "userdata".into(),
             };

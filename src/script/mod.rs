@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod debugger;
 pub mod function;
+pub mod jsondecode;
 pub mod libs;
 pub mod lua;
 pub mod packlibs;
@@ -55,6 +56,16 @@ pub(crate) fn enter() {
         STARTED_MS.store(process_ms(), Ordering::Release);
     }
     SCRIPT_RUNNING.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Run a script or function, a panic inside the VM (a bug, or a limit of the Lua binding)
+/// failing it alone: its caller gets an error and the server goes on, rather than staying
+/// -BUSY forever with the script's run never ended.
+pub(crate) fn contained(run: impl FnOnce() -> Reply) -> Reply {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+        tracing::error!("a script failed with an internal error; its caller gets an error reply");
+        Reply::Error("ERR Error running script: internal error".into())
+    })
 }
 
 /// The script [`enter`] counted ended (a kill requested for it is spent).
@@ -243,7 +254,7 @@ impl Scripts {
         };
         SCRIPT_WROTE.store(false, Ordering::Release);
         enter();
-        let r = vm.run(&sha, keys, args, host);
+        let r = contained(|| vm.run(&sha, keys, args, host));
         leave();
         r
     }
@@ -269,7 +280,7 @@ impl Scripts {
         match self.vm() {
             Ok(vm) => {
                 SCRIPT_WROTE.store(false, Ordering::Release);
-                vm.run_debug(&sha, keys, args, host, session)
+                contained(|| vm.run_debug(&sha, keys, args, host, session))
             }
             Err(e) => Reply::Error(e),
         }

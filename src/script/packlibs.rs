@@ -9,7 +9,8 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
-use super::libs::fmt_g;
+use super::convert::{exact, lua_number_to_i64};
+use super::libs::{fmt_g, lib_function};
 
 fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
@@ -37,7 +38,7 @@ fn bad_arg(i: usize, fname: &str, msg: &str) -> mlua::Error {
 fn check_str(args: &[Value], i: usize, fname: &str) -> mlua::Result<Vec<u8>> {
     match args.get(i - 1) {
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(Value::Integer(n)) => Ok(n.to_string().into_bytes()),
+        Some(Value::Integer(n)) => Ok(fmt_g(*n as f64, 14).into_bytes()),
         Some(Value::Number(n)) => Ok(fmt_g(*n, 14).into_bytes()),
         other => Err(bad_arg(
             i,
@@ -63,7 +64,7 @@ fn check_num(lua: &Lua, args: &[Value], i: usize, fname: &str) -> mlua::Result<f
 fn opt_int(lua: &Lua, args: &[Value], i: usize, fname: &str, default: i64) -> mlua::Result<i64> {
     match args.get(i - 1) {
         None | Some(Value::Nil) => Ok(default),
-        _ => Ok(check_num(lua, args, i, fname)? as i64),
+        _ => Ok(lua_number_to_i64(check_num(lua, args, i, fname)?)),
     }
 }
 
@@ -198,7 +199,7 @@ fn mp_encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                 let len = t.raw_len();
                 mp_len(out, len, 0x90, 15, 0xdc, 0xdd);
                 for i in 1..=len {
-                    mp_encode(&t.raw_get::<Value>(i)?, level + 1, out)?;
+                    mp_encode(&exact(t, i, t.raw_get::<Value>(i)?), level + 1, out)?;
                 }
             } else {
                 // Count, then encode pair by pair: holding every key and value at once
@@ -213,7 +214,7 @@ fn mp_encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                 for pair in t.clone().pairs::<Value, Value>() {
                     let (k, v) = pair?;
                     mp_encode(&k, level + 1, out)?;
-                    mp_encode(&v, level + 1, out)?;
+                    mp_encode(&exact(t, k, v), level + 1, out)?;
                 }
             }
         }
@@ -373,7 +374,7 @@ pub fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "pack",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             if args.is_empty() {
                 return Err(bad_arg(0, "pack", "MessagePack pack needs input."));
             }
@@ -386,14 +387,14 @@ pub fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             let s = check_str(&args, 1, "unpack")?;
             unpack_full(lua, &s, 0, 0)
         })?,
     )?;
     t.raw_set(
         "unpack_one",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             let offset = opt_int(lua, &args, 2, "unpack_one", 0)?;
             let s = check_str(&args, 1, "unpack_one")?;
             unpack_full(lua, &s, 1, offset)
@@ -401,7 +402,7 @@ pub fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack_limit",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_function(lua, |lua, args: Variadic<Value>| {
             let limit = check_num(lua, &args, 2, "unpack_limit")? as i64;
             let offset = opt_int(lua, &args, 3, "unpack_limit", 0)?;
             let s = check_str(&args, 1, "unpack_limit")?;
@@ -513,8 +514,20 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
     (size.wrapping_sub(len & (size - 1))) & (size - 1)
 }
 
+/// struct.c's `(Uinttype)(Inttype)n` for a negative `n`, `(Uinttype)n` otherwise, as
+/// x86-64 converts: out of range (or NaN) gives the "integer indefinite" 2^63 pattern, and
+/// 2^64 or more (the unsigned conversion's second half) 0.
+fn c_to_u64(n: f64) -> u64 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || n < TWO63 {
+        lua_number_to_i64(n) as u64
+    } else {
+        (lua_number_to_i64(n - TWO63) as u64) ^ (1 << 63)
+    }
+}
+
 fn put_integer(out: &mut Vec<u8>, n: f64, big: bool, size: usize) {
-    let mut value: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
+    let mut value: u64 = c_to_u64(n);
     let mut buf = vec![0u8; size];
     if big {
         for b in buf.iter_mut().rev() {
@@ -623,12 +636,14 @@ fn struct_pack(lua: &Lua, args: &[Value]) -> mlua::Result<mlua::String> {
 fn struct_unpack(lua: &Lua, args: &[Value]) -> mlua::Result<Variadic<Value>> {
     let fmt = check_str(args, 1, "unpack")?;
     let data = check_str(args, 2, "unpack")?;
+    // struct.c keeps the offset as a size_t: only 0 is refused; a negative one wraps to a
+    // huge offset, past any data.
     let start = opt_int(lua, args, 3, "unpack", 1)?;
-    if start <= 0 {
+    if start == 0 {
         return Err(bad_arg(3, "unpack", "offset must be 1 or greater"));
     }
     let ld = data.len();
-    let mut pos = usize::try_from(start - 1).unwrap_or(usize::MAX);
+    let mut pos = usize::try_from(start.wrapping_sub(1)).unwrap_or(usize::MAX);
     let mut f = Fmt { f: &fmt, pos: 0 };
     let mut h = Header {
         big: false,
@@ -732,15 +747,15 @@ pub fn struct_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "pack",
-        lua.create_function(|lua, args: Variadic<Value>| struct_pack(lua, &args))?,
+        lib_function(lua, |lua, args: Variadic<Value>| struct_pack(lua, &args))?,
     )?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, args: Variadic<Value>| struct_unpack(lua, &args))?,
+        lib_function(lua, |lua, args: Variadic<Value>| struct_unpack(lua, &args))?,
     )?;
     t.raw_set(
         "size",
-        lua.create_function(|_, args: Variadic<Value>| struct_size(&args))?,
+        lib_function(lua, |_, args: Variadic<Value>| struct_size(&args))?,
     )?;
     Ok(t)
 }
