@@ -1,6 +1,7 @@
 //! A long script in the real server with its default single connection thread: other
 //! clients — including ones that connect while it runs — get -BUSY once
-//! `busy-reply-threshold` has passed, SCRIPT KILL stops it, and the server goes on.
+//! `busy-reply-threshold` has passed, SCRIPT KILL stops it, and the server goes on; nor
+//! does a script cache past the Lua binding's reference limit stop it.
 
 mod common;
 
@@ -501,4 +502,44 @@ fn a_second_sigint_exits_a_server_busy_in_a_script() {
         server.wait_exit(Duration::from_secs(10)).is_some(),
         "still running 10 s after a second SIGINT"
     );
+}
+
+/// Ten thousand distinct scripts, then scripts that return thousands of values: each is
+/// answered and the server goes on (before, the script cache held an mlua handle per
+/// script, ~8000 at most: the next EVAL panicked and the server stayed -BUSY for good).
+#[test]
+fn ten_thousand_cached_scripts_and_huge_returns_leave_the_server_serving() {
+    let server = common::ChildServer::start(&[]);
+    let (mut a, mut ar) = connect(server.port);
+    // Pipelined in chunks: one write, then the replies.
+    for chunk in 0..10 {
+        let mut out = Vec::new();
+        for i in 0..1000 {
+            let body = format!("return {}", chunk * 1000 + i);
+            out.extend_from_slice(
+                format!(
+                    "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        a.write_all(&out).expect("write");
+        for i in 0..1000 {
+            assert_eq!(line(&mut ar), format!(":{}", chunk * 1000 + i));
+        }
+    }
+    // The first script is still cached: EVALSHA finds it.
+    send(&mut a, &["SCRIPT", "LOAD", "return 0"]);
+    let sha = line(&mut ar);
+    assert!(sha.starts_with('$'), "{sha}");
+    let sha = line(&mut ar);
+    send(&mut a, &["EVALSHA", &sha, "0"]);
+    assert_eq!(line(&mut ar), ":0");
+    let many = "local t = {} for i = 1, 7900 do t[i] = 'v' .. i end return unpack(t)";
+    send(&mut a, &["EVAL", many, "0"]);
+    assert_eq!(line(&mut ar), "$2");
+    assert_eq!(line(&mut ar), "v1");
+    send(&mut a, &["PING"]);
+    assert_eq!(line(&mut ar), "+PONG");
 }
