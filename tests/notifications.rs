@@ -28,6 +28,9 @@ const SCRIPT: &[&str] = &[
     "SET s5 v EX 100",
     "SET s5 w KEEPTTL",
     "MSET m1 a m2 b",
+    // LCS looks both keys up before it checks their types: a keymiss for the second
+    "RPUSH lcsl a",
+    "LCS lcsl lcsmiss",
     "MSETNX m3 a m4 b",
     "MSETNX m3 a m5 b",
     "APPEND s1 xyz",

@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--commands", type=int, default=20000)
     ap.add_argument("--max-args", type=int, default=6)
     ap.add_argument("--resp3", action="store_true")
+    ap.add_argument("--notify", action="store_true",
+                    help="compare the keyspace notifications each command sends too")
     o = ap.parse_args()
     rnd = random.Random(o.seed)
     out = subprocess.run(["redis-cli", "-p", str(o.redis_port), "command", "list"],
@@ -107,6 +109,19 @@ def main():
             c.read()
         c.send([b"FLUSHALL"])
         c.read()
+    subs = []
+    if o.notify:
+        # Every class, key misses and new keys included; no active expiry, so only the
+        # commands themselves (and lazy expiry) send events.
+        for c, port in ((a, o.strata_port), (b, o.redis_port)):
+            for cmd in ([b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAmn"],
+                        [b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]):
+                c.send(cmd)
+                c.read()
+            sub = Conn(port)
+            sub.send([b"PSUBSCRIBE", b"__key*__:*"])
+            sub.read()
+            subs.append(sub)
     mism = collections.Counter()
     example = {}
     for _ in range(o.commands):
@@ -117,6 +132,20 @@ def main():
         ra, rb = a.read(), b.read()
         if name in UNORDERED and isinstance(ra, list) and isinstance(rb, list):
             ra, rb = sorted(map(repr, ra)), sorted(map(repr, rb))
+        if subs:
+            # The events a command sent reach its subscriber before the reply to a PING
+            # sent after the command's own reply.
+            events = []
+            for sub in subs:
+                sub.send([b"PING"])
+                got = []
+                while True:
+                    m = sub.read()
+                    if isinstance(m, list) and m and m[0] == (b"$", b"pong"):
+                        break
+                    got.append(m)
+                events.append(got)
+            ra, rb = (ra, events[0]), (rb, events[1])
         if ra != rb:
             mism[name] += 1
             example.setdefault(name, (b" ".join(argv), ra, rb))

@@ -620,13 +620,22 @@ fn incrbyfloat(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// LCS: missing keys are empty strings; a non-string key is not WRONGTYPE but Redis's
 /// own message, checked before the options.
 fn lcs_cmd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    // Both keys are looked up before either's type is checked (so both count a keyspace
+    // miss, and send `keymiss`, even when the other holds a list), as Redis does.
     let mut vals = [Vec::new(), Vec::new()];
+    let mut wrong_type = false;
     for (i, v) in vals.iter_mut().enumerate() {
         if let Some(e) = x.lookup_read(&a[i + 1]) {
-            *v = as_str(e)
-                .map_err(|_| CmdError::err("The specified keys must contain string values"))?
-                .clone();
+            match as_str(e) {
+                Ok(s) => *v = s.clone(),
+                Err(_) => wrong_type = true,
+            }
         }
+    }
+    if wrong_type {
+        return Err(CmdError::err(
+            "The specified keys must contain string values",
+        ));
     }
     let args: Vec<&[u8]> = a[3..].iter().map(|b| &b[..]).collect();
     let o = lcs::parse_lcs_options(&args)?;
