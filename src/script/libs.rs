@@ -398,10 +398,12 @@ fn json_encode(v: &Value, depth: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                             json_number(as_f64(&k).unwrap_or(0.0), out)?;
                             out.push(b'"');
                         }
-                        _ => {
-                            return Err(rt(
-                                "Cannot serialise table: table key must be a number or string",
-                            ))
+                        other => {
+                            // (lua-cjson names the key's type.)
+                            return Err(rt(format!(
+                                "Cannot serialise {}: table key must be a number or string",
+                                type_name(other)
+                            )));
                         }
                     }
                     out.push(b':');
