@@ -239,3 +239,39 @@ fn dump_restore_round_trip_survives_restart() {
     assert_eq!(c.cmd(&["FCALL_RO", "balance", "1", "x"]), bulk("5"));
     assert_eq!(c.cmd(&["FUNCTION", "DUMP"]), V::Bulk(payload));
 }
+
+/// Nine thousand functions in one library, and nine thousand libraries of one function:
+/// every one loads and answers (each registered callback used to hold a handle of the Lua
+/// binding, whose ~8000 slots ran out).
+#[test]
+fn thousands_of_functions_load_and_answer() {
+    let _serial = serial();
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    let mut big = String::from("#!lua name=big\n");
+    for i in 0..9000 {
+        big.push_str(&format!(
+            "redis.register_function('big{i}', function() return {i} end)\n"
+        ));
+    }
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", &big]), bulk("big"));
+    assert_eq!(c.cmd(&["FCALL", "big0", "0"]), V::Int(0));
+    assert_eq!(c.cmd(&["FCALL", "big8999", "0"]), V::Int(8999));
+    for i in 0..9000 {
+        let lib =
+            format!("#!lua name=l{i}\nredis.register_function('f{i}', function() return {i} end)");
+        assert_eq!(c.cmd(&["FUNCTION", "LOAD", &lib]), bulk(&format!("l{i}")));
+    }
+    assert_eq!(c.cmd(&["FCALL", "f0", "0"]), V::Int(0));
+    assert_eq!(c.cmd(&["FCALL", "f8999", "0"]), V::Int(8999));
+    // A library replaced or deleted frees its callbacks; the others still answer.
+    let again = "#!lua name=l1\nredis.register_function('f1', function() return 'again' end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", "REPLACE", again]), bulk("l1"));
+    assert_eq!(c.cmd(&["FCALL", "f1", "0"]), bulk("again"));
+    assert_eq!(
+        c.cmd(&["FUNCTION", "DELETE", "big"]),
+        V::Simple("OK".into())
+    );
+    assert!(matches!(c.cmd(&["FCALL", "big0", "0"]), V::Err(_)));
+    assert_eq!(c.cmd(&["FCALL", "f2", "0"]), V::Int(2));
+}

@@ -2,9 +2,9 @@
 //! DUMP / RESTORE) and running a registered function (FCALL / FCALL_RO). Libraries load
 //! into their own Lua VM, separate from EVAL's, as in Redis. Function names are one
 //! namespace across libraries, compared without case (FCALL `F1` finds `f1`); library
-//! names are case-sensitive. The registry is plain data plus compiled callbacks: what the
-//! log and snapshots keep is each library's code (`libraries`), and loading that code
-//! again (`load`) rebuilds everything.
+//! names are case-sensitive. The registry is plain data plus compiled callbacks (kept in the
+//! VM, by id): what the log and snapshots keep is each library's code (`libraries`), and
+//! loading that code again (`load`) rebuilds everything.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::lua::{self, valid_name, Registered, FLAG_ALLOW_OOM, FLAG_ALLOW_STALE, FLAG_NO_WRITES};
+use super::lua::{self, valid_name, FLAG_ALLOW_OOM, FLAG_ALLOW_STALE, FLAG_NO_WRITES};
 use super::Host;
 use crate::resp::Reply;
 
@@ -28,7 +28,8 @@ pub struct FunctionInfo {
     pub description: Option<Bytes>,
     /// Its flags (bit i = `lua::FLAG_NAMES[i]`).
     pub flags: u32,
-    callback: mlua::Function,
+    /// Its callback's id in the VM (`lua::Vm::keep_callback`).
+    callback: i64,
 }
 
 impl FunctionInfo {
@@ -157,28 +158,31 @@ impl Functions {
         if registered.is_empty() {
             return Err("ERR No functions registered".into());
         }
-        for r in &registered {
-            if let Some(owner) = self.index.get(&r.name.to_ascii_lowercase()) {
-                if *owner != md.name {
-                    return Err(format!("ERR Function {} already exists", r.name));
-                }
+        let taken = registered.iter().find(|r| {
+            self.index
+                .get(&r.name.to_ascii_lowercase())
+                .is_some_and(|owner| *owner != md.name)
+        });
+        if let Some(r) = taken {
+            let err = format!("ERR Function {} already exists", r.name);
+            let vm = self.vm()?;
+            for r in &registered {
+                vm.drop_callback(r.callback);
             }
+            return Err(err);
         }
         self.unlink(&md.name);
-        let functions = registered
-            .into_iter()
-            .map(|r: Registered| {
-                (
-                    r.name.clone(),
-                    FunctionInfo {
-                        name: r.name,
-                        description: r.description,
-                        flags: r.flags,
-                        callback: r.callback,
-                    },
-                )
-            })
-            .collect();
+        let mut functions = BTreeMap::new();
+        for r in registered {
+            let callback = r.callback;
+            let info = FunctionInfo {
+                name: r.name.clone(),
+                description: r.description,
+                flags: r.flags,
+                callback,
+            };
+            functions.insert(r.name, info);
+        }
         self.link(Library {
             name: md.name.clone(),
             code,
@@ -197,8 +201,11 @@ impl Functions {
 
     fn unlink(&mut self, name: &str) -> Option<Library> {
         let lib = self.libs.remove(name)?;
-        for f in lib.functions.keys() {
+        for (f, info) in &lib.functions {
             self.index.remove(&f.to_ascii_lowercase());
+            if let Some(vm) = self.vm.as_mut() {
+                vm.drop_callback(info.callback);
+            }
         }
         Some(lib)
     }
@@ -318,7 +325,7 @@ impl Functions {
         let Some(f) = self.get(name) else {
             return Reply::Error("ERR Function not found".into());
         };
-        let (callback, fname) = (f.callback.clone(), f.name.clone());
+        let (callback, fname) = (f.callback, f.name.clone());
         let (libraries, functions) = (self.len(), self.function_count());
         let vm = match self.vm() {
             Ok(vm) => vm,
@@ -336,7 +343,7 @@ impl Functions {
         super::SCRIPT_WROTE.store(false, Ordering::Release);
         super::RUNNING_FUNCTION.store(true, Ordering::Release);
         super::enter();
-        let r = super::contained(|| vm.call_function(&callback, &fname, keys, args, host));
+        let r = super::contained(|| vm.call_function(callback, &fname, keys, args, host));
         super::leave();
         super::RUNNING_FUNCTION.store(false, Ordering::Release);
         if let Ok(mut r) = RUNNING.lock() {

@@ -229,6 +229,10 @@ pub struct Vm {
     /// `Function` held in Rust takes a slot of mlua's reference stack (about 8000 in all),
     /// and a script cache can hold far more scripts than that.
     fns: Table,
+    /// The registered library functions' callbacks, by the id `keep_callback` gave (a Lua
+    /// table for the same reason as `fns`).
+    callbacks: Table,
+    next_callback: i64,
     redis: Table,
     /// The user environment's metatable (its `__index` is swapped during FUNCTION LOAD).
     env_mt: Table,
@@ -250,8 +254,8 @@ pub struct Registered {
     pub description: Option<Bytes>,
     /// Its flags (`FLAG_*` bits).
     pub flags: u32,
-    /// The callback.
-    pub callback: Function,
+    /// The callback's id (`Vm::keep_callback`; `Vm::drop_callback` if it is not kept).
+    pub callback: i64,
 }
 
 /// The script flags Redis 7.0 knows, in the order FUNCTION LIST reports them.
@@ -365,7 +369,10 @@ impl Vm {
         let kill_armed: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         install_hook(&lua, load_deadline.clone(), kill_armed.clone(), HOOK_EVERY);
         let fns = lua.create_table()?;
+        let callbacks = lua.create_table()?;
         Ok(Vm {
+            callbacks,
+            next_callback: 0,
             lua,
             hooks,
             env,
@@ -404,6 +411,8 @@ impl Vm {
         let list = self.lua.create_table().map_err(|e| format!("ERR {e}"))?;
         let set = |t: &Table, k: &str, v: Value| t.raw_set(k, v).map_err(|e| format!("ERR {e}"));
         set(&self.hooks, "loading", Value::Table(list.clone()))?;
+        let names = self.lua.create_table().map_err(|e| format!("ERR {e}"))?;
+        set(&self.hooks, "loading_names", Value::Table(names))?;
         set(&self.hooks, "pending", Value::Nil)?;
         set(&self.env_mt, "__index", Value::Table(self.load_api.clone()))?;
         if let Ok(mut d) = self.load_deadline.lock() {
@@ -415,6 +424,7 @@ impl Vm {
         }
         set(&self.env_mt, "__index", Value::Table(self.globals.clone()))?;
         set(&self.hooks, "loading", Value::Nil)?;
+        set(&self.hooks, "loading_names", Value::Nil)?;
         if let Err(e) = r {
             let pending = self
                 .hooks
@@ -446,9 +456,11 @@ impl Vm {
                 Value::Integer(n) => u32::try_from(n).unwrap_or(0),
                 _ => 0,
             };
-            let Value::Function(callback) = get("cb")? else {
+            let Value::Function(f) = get("cb")? else {
                 continue;
             };
+            // Kept in the VM at once: thousands of functions must not each hold a handle.
+            let callback = self.keep_callback(f)?;
             out.push(Registered {
                 name,
                 description,
@@ -464,19 +476,37 @@ impl Vm {
     /// @user_function:<line>.`).
     pub fn call_function(
         &mut self,
-        f: &Function,
+        callback: i64,
         name: &str,
         keys: &[Bytes],
         args: &[Bytes],
         host: &mut dyn Host,
     ) -> Reply {
-        match self.run_inner(f.clone(), Target::Function(name), keys, args, host, None) {
+        let Ok(Some(f)) = self.callbacks.raw_get::<Option<Function>>(callback) else {
+            return Reply::Error("ERR Function not found".into());
+        };
+        match self.run_inner(f, Target::Function(name), keys, args, host, None) {
             Ok(r) => r,
             Err(e) => Reply::Error(format!(
                 "ERR Error running script {name}, {}",
                 error_message(&e).replace(['\r', '\n'], " ")
             )),
         }
+    }
+
+    /// Keep a registered function's callback in the VM; the id calls it
+    /// (`call_function`) and forgets it (`drop_callback`).
+    pub fn keep_callback(&mut self, f: Function) -> Result<i64, String> {
+        self.next_callback += 1;
+        self.callbacks
+            .raw_set(self.next_callback, f)
+            .map_err(|e| format!("ERR {e}"))?;
+        Ok(self.next_callback)
+    }
+
+    /// Forget a callback `keep_callback` kept (its library was deleted or replaced).
+    pub fn drop_callback(&mut self, id: i64) {
+        let _ = self.callbacks.raw_set(id, Value::Nil);
     }
 
     /// Compile `body` as script `sha` (no-op if already compiled). The error is Redis's
@@ -891,10 +921,13 @@ fn register_function(lua: &Lua, hooks: &Table) -> mlua::Result<Function> {
         if !valid_name(name.as_bytes()) {
             return fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
         }
-        for t in list.sequence_values::<Table>() {
-            if t?.raw_get::<String>("name")? == name {
+        // (The names registered so far, as a set: a library of thousands of functions
+        // loads in linear time.)
+        if let Some(names) = h.raw_get::<Option<Table>>("loading_names")? {
+            if names.raw_get::<bool>(name.as_str())? {
                 return fail("Function already exists in the library");
             }
+            names.raw_set(name.as_str(), true)?;
         }
         let e = lua.create_table()?;
         e.raw_set("name", name)?;
