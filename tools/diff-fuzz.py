@@ -6,7 +6,7 @@ replies of unordered set commands sorted). Commands whose replies depend on time
 randomness or the server itself are left out.
 
 Usage: tools/diff-fuzz.py STRATA_PORT REDIS_PORT [--seed N] [--commands N] [--max-args N]
-                          [--resp3]
+                          [--resp3] [--notify] [--txn]
 --resp3 speaks RESP3 (HELLO 3) to both, so reply shapes (maps, sets, doubles, booleans,
 nulls) are compared too. Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
 exit status 1 if any.
@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--resp3", action="store_true")
     ap.add_argument("--notify", action="store_true",
                     help="compare the keyspace notifications each command sends too")
+    ap.add_argument("--txn", action="store_true",
+                    help="also run transactions: WATCH, a write from a second "
+                         "connection, MULTI, random commands, EXEC or DISCARD")
     o = ap.parse_args()
     rnd = random.Random(o.seed)
     out = subprocess.run(["redis-cli", "-p", str(o.redis_port), "command", "list"],
@@ -124,12 +127,38 @@ def main():
             subs.append(sub)
     mism = collections.Counter()
     example = {}
-    for _ in range(o.commands):
+    # (Connection pairs: 0 runs the commands, 1 is the other client of --txn.)
+    pairs = [(a, b)]
+    if o.txn:
+        pairs.append((Conn(o.strata_port), Conn(o.redis_port)))
+
+    def random_command():
         name = rnd.choice(names)
-        argv = [name] + [rnd.choice(WORDS) for _ in range(rnd.randint(0, o.max_args))]
-        a.send(argv)
-        b.send(argv)
-        ra, rb = a.read(), b.read()
+        return [name] + [rnd.choice(WORDS) for _ in range(rnd.randint(0, o.max_args))]
+
+    def steps():
+        if not (o.txn and rnd.random() < 0.15):
+            return [(0, random_command())]
+        out = []
+        watched = [rnd.choice(WORDS[20:32]) for _ in range(rnd.randint(0, 2))]
+        if watched:
+            out.append((0, [b"WATCH"] + watched))
+            if rnd.random() < 0.5:
+                out.append((1, [b"SET", rnd.choice(watched), b"x"]))
+        out.append((0, [b"MULTI"]))
+        out.extend((0, random_command()) for _ in range(rnd.randint(0, 4)))
+        out.append((0, [rnd.choice([b"EXEC"] * 9 + [b"DISCARD"])]))
+        return out
+
+    plan = []
+    while len(plan) < o.commands:
+        plan.extend(steps())
+    for who, argv in plan:
+        name = argv[0].lower()
+        ca, cb = pairs[who]
+        ca.send(argv)
+        cb.send(argv)
+        ra, rb = ca.read(), cb.read()
         if name in UNORDERED and isinstance(ra, list) and isinstance(rb, list):
             ra, rb = sorted(map(repr, ra)), sorted(map(repr, rb))
         if subs:
