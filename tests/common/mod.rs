@@ -96,12 +96,24 @@ impl TestServer {
         })
     }
 
-    /// Stop cleanly, keep the temp dir, and start again on the same dir.
+    /// Stop cleanly, keep the temp dir, and start again on the same dir. (A task of the
+    /// old runtime that outlived its 2 s shutdown on a loaded machine may still hold the
+    /// directory's lock for a moment: the start is retried while the lock is held, up to
+    /// 20 s, rather than failing on the first try.)
     pub fn restart(mut self, directives: &[(&str, &str)]) -> TestServer {
         let tmp = self._tmp.take();
         let dir = self.dir.clone();
         drop(self);
-        let mut s = Self::start_in(&dir, directives, Arc::new(RealFs));
+        let t0 = std::time::Instant::now();
+        let mut s = loop {
+            match Self::try_start_in(&dir, directives, Arc::new(RealFs)) {
+                Ok(s) => break s,
+                Err(e) if e.contains("locked") && t0.elapsed() < Duration::from_secs(20) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("server starts: {e:?}"),
+            }
+        };
         s._tmp = tmp;
         s
     }
