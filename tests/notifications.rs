@@ -393,3 +393,63 @@ fn notify_keyspace_events_config_like_redis() {
         assert_eq!(c.cmd(&get), r.cmd(&get), "CONFIG GET after {v:?}");
     }
 }
+
+/// The events a command sends its own client's subscriptions (RESP3) reach that client
+/// before the command's reply, as Redis writes them into its output buffer while the
+/// command runs; inside EXEC each one goes just before its command's reply in the array.
+#[test]
+fn own_events_come_before_the_reply_like_redis() {
+    let Some(redis) = Oracle::start() else {
+        return;
+    };
+    let s = TestServer::start(&[]);
+    let script: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["MULTI"],
+        &["SET", "k", "v2"],
+        &["DEL", "k"],
+        &["GET", "nokey"],
+        &["EXEC"],
+        &["EVAL", "redis.call('set', 'k2', '1') return 1", "0"],
+        &["SUBSCRIBE", "c"],
+        &["PUBLISH", "c", "m"],
+        &["BLPOP", "nolist", "0.05"],
+    ];
+    let run = |addr: SocketAddr| {
+        let mut c = RawClient::connect(addr);
+        c.cmd(&["HELLO", "3"]);
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAm"]);
+        c.cmd(&["PSUBSCRIBE", "__keyevent*"]);
+        let mut seen = Vec::new();
+        let mut queuing = false;
+        for cmd in script {
+            let v: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+            c.send(&v);
+            if cmd[0] == "MULTI" || queuing {
+                // (Inside MULTI a PING would be queued: one reply each, no events yet.)
+                queuing = cmd[0] != "EXEC";
+                if queuing {
+                    seen.push((cmd.join(" "), c.read()));
+                    continue;
+                }
+            }
+            c.send(&[b"PING"]);
+            loop {
+                let r = c.read();
+                if r == V::Simple("PONG".into()) {
+                    break;
+                }
+                if std::env::var("OWN_TRACE").is_ok() {
+                    eprintln!("{addr} {cmd:?} {r:?}");
+                }
+                seen.push((cmd.join(" "), r));
+            }
+        }
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+        seen
+    };
+    let want = run(redis.addr);
+    let got = run(s.addr);
+    assert!(want.iter().any(|(_, r)| matches!(r, V::Push(_))));
+    assert_eq!(got, want);
+}

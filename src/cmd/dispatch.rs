@@ -301,6 +301,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
     }
     if top {
         let parked = x.block.is_some();
+        reply = super::pubsub::own_first(x.st, x.client_id, reply, parked);
         reply = super::tracking::end_command(x.st, reply, parked);
     }
     reply

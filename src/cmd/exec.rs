@@ -367,6 +367,10 @@ pub struct PubSub {
     pub patterns: Vec<(Bytes, Vec<u64>)>,
     /// Shard channel → subscriber ids.
     pub shard_channels: ChannelMap,
+    /// Keyspace notifications for the client whose command is running: they go into its
+    /// reply stream ahead of the reply (`pubsub::own_first`), as Redis writes them into
+    /// that client's output buffer while the command runs.
+    pub own: Vec<(u64, crate::resp::Reply)>,
 }
 
 impl State {
@@ -743,14 +747,16 @@ impl<'a> Exec<'a> {
         if flags & notify::class_bit(class) == 0 || self.caller == Caller::Replay {
             return;
         }
+        // (A client's own command: its subscriptions hear the events before its reply.)
+        let me = (self.caller == Caller::Client).then_some(self.client_id);
         if flags & notify::KEYSPACE != 0 {
             let mut ch = format!("__keyspace@{db}__:").into_bytes();
             ch.extend_from_slice(key);
-            super::pubsub::publish_to(self.st, &ch, event.as_bytes());
+            super::pubsub::notify_to(self.st, &ch, event.as_bytes(), me);
         }
         if flags & notify::KEYEVENT != 0 {
             let ch = format!("__keyevent@{db}__:{event}");
-            super::pubsub::publish_to(self.st, ch.as_bytes(), key);
+            super::pubsub::notify_to(self.st, ch.as_bytes(), key, me);
         }
     }
 

@@ -363,13 +363,51 @@ fn fan_out(
 }
 
 /// Publish `message` on `channel` to channel and pattern subscribers (keyspace
-/// notifications). Every receiver, the running client included, gets it through its push
-/// queue. Returns the number of receivers.
-pub fn publish_to(st: &mut State, channel: &[u8], message: &[u8]) -> usize {
+/// notifications): to client `me` (whose command runs) in its reply stream ahead of the
+/// reply (`PubSub::own`), to every other receiver through its push queue.
+pub fn notify_to(st: &mut State, channel: &[u8], message: &[u8], me: Option<u64>) {
     if st.pubsub.channels.is_empty() && st.pubsub.patterns.is_empty() {
-        return 0;
+        return;
     }
-    fan_out(st, channel, message, |_, _| false)
+    let mut own = Vec::new();
+    fan_out(st, channel, message, |id, m| {
+        if Some(id) == me {
+            own.push((id, m.reply()));
+            true
+        } else {
+            false
+        }
+    });
+    st.pubsub.own.extend(own);
+}
+
+/// A client command ended with `reply`: the keyspace notifications its own subscriptions
+/// got while it ran go first. A command that parked its client (BLPOP …) sends no reply
+/// now: they go out at once, through the client's push queue.
+pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
+    if st.pubsub.own.is_empty() {
+        return reply;
+    }
+    let mut all = Vec::new();
+    for (dest, msg) in std::mem::take(&mut st.pubsub.own) {
+        if dest == id && !parked {
+            all.push(msg);
+        } else if let Some(c) = st.clients.map.get(&dest) {
+            if let Some(push) = &c.push {
+                let mut out = Vec::new();
+                crate::resp::encode(&msg, c.resp, &mut out);
+                let _ = push(&out);
+            }
+        }
+    }
+    if all.is_empty() {
+        return reply;
+    }
+    match reply {
+        Reply::Many(v) => all.extend(v),
+        r => all.push(r),
+    }
+    Reply::Many(all)
 }
 
 fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {

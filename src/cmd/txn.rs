@@ -98,7 +98,15 @@ fn exec(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     }
     x.in_exec = true;
     x.client().exec_queue = Some((queue.len(), super::client::queue_mem(&queue)));
-    let replies = queue.iter().map(|argv| dispatch::call(x, argv)).collect();
+    // (Notifications a command sends this client's own subscriptions go just before that
+    // command's reply, inside the array, as Redis writes them.)
+    let replies = queue
+        .iter()
+        .map(|argv| {
+            let r = dispatch::call(x, argv);
+            super::pubsub::own_first(x.st, id, r, false)
+        })
+        .collect();
     x.client().exec_queue = None;
     x.in_exec = false;
     Ok(Reply::Array(replies))
