@@ -395,10 +395,11 @@ fn notify_keyspace_events_config_like_redis() {
 }
 
 /// The events a command sends its own client's subscriptions (RESP3) reach that client
-/// before the command's reply, as Redis writes them into its output buffer while the
-/// command runs; inside EXEC each one goes just before its command's reply in the array.
+/// where Redis writes them into its output buffer: before the reply of SET, DEL, GET …,
+/// after that of LPUSH, HSET, ZADD, GETSET … (Redis adds those replies first), between
+/// MGET's elements, and inside EXEC's array around each command's reply.
 #[test]
-fn own_events_come_before_the_reply_like_redis() {
+fn own_events_reach_the_client_in_redis_order() {
     let Some(redis) = Oracle::start() else {
         return;
     };
@@ -414,11 +415,32 @@ fn own_events_come_before_the_reply_like_redis() {
         &["SUBSCRIBE", "c"],
         &["PUBLISH", "c", "m"],
         &["BLPOP", "nolist", "0.05"],
+        &["LPUSH", "l", "a", "b"],
+        &["RPOPLPUSH", "l", "l2"],
+        &["LPOP", "l"],
+        &["HSET", "h", "f", "v"],
+        &["HINCRBY", "h", "n", "1"],
+        &["ZADD", "z", "1", "m"],
+        &["GETSET", "gs", "v"],
+        &["SET", "gs", "w", "GET"],
+        &["GETDEL", "gs"],
+        &["SET", "e", "v"],
+        &["EXPIRE", "e", "100"],
+        &["GETEX", "e", "PERSIST"],
+        &["MGET", "e", "nokey1", "h", "nokey2"],
+        &["SADD", "s1", "a"],
+        &["SUNIONSTORE", "s2", "s1"],
+        &["SDIFFSTORE", "s2", "s1", "s1"],
+        &["SINTERSTORE", "s3", "s1", "nokey"],
+        &["MULTI"],
+        &["LPUSH", "l3", "x"],
+        &["MGET", "l3", "nokey"],
+        &["EXEC"],
     ];
     let run = |addr: SocketAddr| {
         let mut c = RawClient::connect(addr);
         c.cmd(&["HELLO", "3"]);
-        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAm"]);
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAmn"]);
         c.cmd(&["PSUBSCRIBE", "__keyevent*"]);
         let mut seen = Vec::new();
         let mut queuing = false;

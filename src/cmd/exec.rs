@@ -371,6 +371,9 @@ pub struct PubSub {
     /// reply stream ahead of the reply (`pubsub::own_first`), as Redis writes them into
     /// that client's output buffer while the command runs.
     pub own: Vec<(u64, crate::resp::Reply)>,
+    /// Where the running command's reply goes among `own` (`Exec::reply_before_events`):
+    /// Redis adds some commands' replies before their own events (LPUSH, HSET, ZADD …).
+    pub reply_at: Option<usize>,
 }
 
 impl State {
@@ -738,6 +741,32 @@ impl<'a> Exec<'a> {
     pub fn notify(&mut self, class: char, event: &str, key: &[u8]) {
         let db = self.db;
         self.notify_in(db, class, event, key);
+    }
+
+    /// The command's reply goes here, before the events it sends from now on, to its own
+    /// client's subscriptions (Redis adds the reply of LPUSH, HSET, ZADD, GETSET … before
+    /// it notifies; see `pubsub::own_first`). Not inside a script: its replies go to it.
+    pub fn reply_before_events(&mut self) {
+        if self.caller == Caller::Client && !self.in_script {
+            let at = self.st.pubsub.own.len();
+            self.st.pubsub.reply_at.get_or_insert(at);
+        }
+    }
+
+    /// The events for this client's own subscriptions sent since `pubsub.own` had `mark`
+    /// entries, taken out (a command that places them inside its reply, as MGET).
+    pub fn own_events_since(&mut self, mark: usize) -> Vec<crate::resp::Reply> {
+        let me = self.client_id;
+        let own = &mut self.st.pubsub.own;
+        if own.len() <= mark || self.caller != Caller::Client || self.in_script {
+            return Vec::new();
+        }
+        let (mine, others): (Vec<_>, Vec<_>) = own
+            .split_off(mark)
+            .into_iter()
+            .partition(|(dest, _)| *dest == me);
+        own.extend(others);
+        mine.into_iter().map(|(_, r)| r).collect()
     }
 
     /// `notify` for a key in database `db` (MOVE, COPY … DB, expiry).

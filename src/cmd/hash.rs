@@ -159,6 +159,7 @@ fn hset_generic(x: &mut Exec<'_>, a: &[Bytes], name: &str) -> Result<usize, CmdE
         }
     }
     x.touch_dirty(((a.len() - 2) / 2) as u64);
+    x.reply_before_events();
     x.notify('h', "hset", &a[1]);
     Ok(created)
 }
@@ -179,6 +180,7 @@ fn hsetnx(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, &a[1]).set(&a[2], &a[3], lim);
     x.touch_dirty(1);
+    x.reply_before_events();
     x.notify('h', "hset", &a[1]);
     Ok(Reply::Int(1))
 }
@@ -237,6 +239,7 @@ fn hincrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, key).set(field, v.to_string().as_bytes(), lim);
     x.touch_dirty(1);
+    x.reply_before_events();
     x.notify('h', "hincrby", key);
     Ok(Reply::Int(v))
 }
@@ -258,6 +261,7 @@ fn hincrbyfloat(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lim = limits(x);
     hash_mut(x, key).set(field, text.as_bytes(), lim);
     x.touch_dirty(1);
+    x.reply_before_events();
     x.notify('h', "hincrbyfloat", key);
     x.journal(argv!["HSET", key, field, text]);
     Ok(Reply::bulk_string(text))

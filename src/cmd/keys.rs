@@ -891,6 +891,8 @@ fn expire_generic(
     }
     x.db().set_expire(key, when.max(0));
     x.touch_dirty(1);
+    // (A TTL set: Redis replies, then notifies; a past one deletes, notifies, replies.)
+    x.reply_before_events();
     x.notify('g', "expire", key);
     x.journal(argv!["PEXPIREAT", key, when.to_string()]);
     Ok(Reply::Int(1))

@@ -175,6 +175,7 @@ fn pop_n(x: &mut Exec<'_>, key: &[u8], end: End, n: usize) -> Result<Vec<Box<[u8
         }
     }
     if !out.is_empty() {
+        x.reply_before_events();
         x.notify('l', pop_event(end), key);
         drop_if_empty(x, key);
         x.touch_dirty(out.len() as u64);
@@ -196,6 +197,7 @@ fn pop_one(x: &mut Exec<'_>, key: &[u8], end: End) -> Result<Reply, CmdError> {
     let Some(v) = v else {
         return Ok(Reply::Null);
     };
+    x.reply_before_events();
     x.notify('l', pop_event(end), key);
     if emptied {
         x.db().remove(key);
@@ -234,6 +236,7 @@ fn push(x: &mut Exec<'_>, a: &[Bytes], end: End, only_existing: bool) -> Result<
         }
     };
     x.touch_dirty(vals.len() as u64);
+    x.reply_before_events();
     x.notify('l', push_event(end), key);
     Ok(int(len))
 }
@@ -394,6 +397,7 @@ fn move_one(
         v
     };
     x.notify('l', push_event(to), dst);
+    x.reply_before_events();
     x.notify('l', pop_event(from), src);
     drop_if_empty(x, src);
     x.touch_dirty(1);

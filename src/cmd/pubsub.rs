@@ -382,16 +382,23 @@ pub fn notify_to(st: &mut State, channel: &[u8], message: &[u8], me: Option<u64>
 }
 
 /// A client command ended with `reply`: the keyspace notifications its own subscriptions
-/// got while it ran go first. A command that parked its client (BLPOP …) sends no reply
+/// got while it ran go first, but those sent after the point the command marked
+/// (`Exec::reply_before_events`) go after it. A command that parked its client (BLPOP …) sends no reply
 /// now: they go out at once, through the client's push queue.
 pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
+    let reply_at = st.pubsub.reply_at.take();
     if st.pubsub.own.is_empty() {
         return reply;
     }
     let mut all = Vec::new();
-    for (dest, msg) in std::mem::take(&mut st.pubsub.own) {
+    let mut after = Vec::new();
+    for (i, (dest, msg)) in std::mem::take(&mut st.pubsub.own).into_iter().enumerate() {
         if dest == id && !parked {
-            all.push(msg);
+            if reply_at.is_some_and(|at| i >= at) {
+                after.push(msg);
+            } else {
+                all.push(msg);
+            }
         } else if let Some(c) = st.clients.map.get(&dest) {
             if let Some(push) = &c.push {
                 let mut out = Vec::new();
@@ -400,13 +407,14 @@ pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
             }
         }
     }
-    if all.is_empty() {
+    if all.is_empty() && after.is_empty() {
         return reply;
     }
     match reply {
         Reply::Many(v) => all.extend(v),
         r => all.push(r),
     }
+    all.extend(after);
     Reply::Many(all)
 }
 

@@ -214,7 +214,9 @@ fn load<'x>(
 /// result's size.
 fn store(x: &mut Exec<'_>, dst: &[u8], s: Set, event: &str) -> Reply {
     let n = s.len();
+    // (Redis replies before it notifies the store's event or the destination's deletion.)
     if n == 0 {
+        x.reply_before_events();
         if x.db().remove(dst).is_some() {
             x.touch_dirty(1);
             x.notify('g', "del", dst);
@@ -223,6 +225,7 @@ fn store(x: &mut Exec<'_>, dst: &[u8], s: Set, event: &str) -> Reply {
         let e = Entry::new(Value::Set(Box::new(s)), x.now_ms);
         x.insert_key(dst, e);
         x.touch_dirty(1);
+        x.reply_before_events();
         x.notify('s', event, dst);
     }
     int(n)
@@ -513,10 +516,15 @@ fn sinterstore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let max = max_intset(x);
     let sets = load(x, &a[2..], false)?;
     let present: Option<Vec<&Set>> = sets.into_iter().collect();
-    let result = match present {
-        None => Set::new(),
-        Some(p) => sets::collect(sets::inter(&p, 0), max),
+    let Some(p) = present else {
+        // A missing source: Redis deletes the destination (notifying) before it replies.
+        if x.db().remove(&a[1]).is_some() {
+            x.touch_dirty(1);
+            x.notify('g', "del", &a[1]);
+        }
+        return Ok(int(0));
     };
+    let result = sets::collect(sets::inter(&p, 0), max);
     Ok(store(x, &a[1], result, "sinterstore"))
 }
 

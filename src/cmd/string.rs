@@ -296,6 +296,10 @@ fn set_generic(
         return Ok(old.unwrap_or(abort));
     }
     let keep = o.keepttl && at.is_none();
+    if o.get {
+        // (SET … GET replies with the old value before it stores the new one.)
+        x.reply_before_events();
+    }
     store_string(
         x,
         key,
@@ -369,6 +373,8 @@ fn getex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     };
     if let Some((t, v)) = o.ttl {
         let at = expire_at_ms(x, t, v, "getex")?;
+        // (GETEX replies before it changes the key.)
+        x.reply_before_events();
         if matches!(t, Ttl::ExAt | Ttl::PxAt) && at <= x.now_ms {
             x.db().remove(key);
             x.touch_dirty(1);
@@ -381,6 +387,7 @@ fn getex(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             x.journal(argv!["PEXPIREAT", key, at.to_string()]);
         }
     } else if o.persist && has_ttl {
+        x.reply_before_events();
         x.db().set_expire(key, -1);
         x.touch_dirty(1);
         x.notify('g', "persist", key);
@@ -396,6 +403,7 @@ fn getdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if reply != Reply::Null {
         x.db().remove(key);
         x.touch_dirty(1);
+        x.reply_before_events();
         x.notify('g', "del", key);
         x.journal(argv!["DEL", key]);
     }
@@ -405,6 +413,7 @@ fn getdel(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 /// GETSET: clears the TTL; journaled as `SET k v`.
 fn getset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let reply = get_reply(x, &a[1])?;
+    x.reply_before_events();
     store_string(x, &a[1], a[2].to_vec(), -1);
     x.notify('$', "set", &a[1]);
     x.journal(argv!["SET", a[1], a[2]]);
@@ -418,13 +427,39 @@ fn getset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 fn mget(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // One buffer for every value (no allocation per element).
     let mut out = crate::resp::reply::Bulks::with_capacity(a.len() - 1, 16);
-    for k in &a[1..] {
+    // Keyspace events a lookup sends this client's own subscriptions (keymiss, expired),
+    // by element: Redis writes each just before that element, inside the array.
+    let mut events: Vec<(usize, Vec<Reply>)> = Vec::new();
+    for (i, k) in a[1..].iter().enumerate() {
+        let mark = x.st.pubsub.own.len();
         match x.lookup_read(k).map(|e| as_str(e)) {
             Some(Ok(s)) => out.push(s),
             _ => out.push_nil(),
         }
+        let own = x.own_events_since(mark);
+        if !own.is_empty() {
+            events.push((i, own));
+        }
     }
-    Ok(Reply::Bulks(out))
+    if events.is_empty() {
+        return Ok(Reply::Bulks(out));
+    }
+    let mut events = events.into_iter().peekable();
+    let items = out
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let item = v.map_or(Reply::Null, Reply::bulk);
+            match events.next_if(|(at, _)| *at == i) {
+                Some((_, mut own)) => {
+                    own.push(item);
+                    Reply::Many(own)
+                }
+                None => item,
+            }
+        })
+        .collect();
+    Ok(Reply::Array(items))
 }
 
 fn mset_generic(x: &mut Exec<'_>, a: &[Bytes], nx: bool) -> Result<Reply, CmdError> {

@@ -902,6 +902,7 @@ fn add_generic(
         nan,
     } = r;
     if added + updated > 0 {
+        x.reply_before_events();
         x.notify('z', if f.incr { "zincr" } else { "zadd" }, key);
     }
     if emptied {
