@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--resp3", action="store_true")
     ap.add_argument("--notify", action="store_true",
                     help="compare the keyspace notifications each command sends too")
+    ap.add_argument("--own-notify", action="store_true",
+                    help="RESP3: the command connection itself subscribes to every "
+                         "keyspace event, and the order of events and reply is compared")
     ap.add_argument("--txn", action="store_true",
                     help="also run transactions: WATCH, a write from a second "
                          "connection, MULTI, random commands, EXEC or DISCARD")
@@ -106,6 +109,8 @@ def main():
                          capture_output=True, text=True, check=True).stdout
     names = [n.encode() for n in out.split() if n not in SKIP]
     a, b = Conn(o.strata_port), Conn(o.redis_port)
+    if o.own_notify:
+        o.resp3 = True
     for c in (a, b):
         if o.resp3:
             c.send([b"HELLO", b"3"])
@@ -153,12 +158,40 @@ def main():
     plan = []
     while len(plan) < o.commands:
         plan.extend(steps())
+    if o.own_notify:
+        for c in (a, b):
+            for cmd in ([b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAmn"],
+                        [b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"], [b"PSUBSCRIBE", b"__key*__:*"]):
+                c.send(cmd)
+                c.read()
+
+    queuing = set()
+
+    def reply_of(c, name):
+        # Inside MULTI a fencing PING would be queued: one reply each until EXEC/DISCARD.
+        if name == b"multi" or c in queuing:
+            if name in (b"exec", b"discard"):
+                queuing.discard(c)
+            else:
+                queuing.add(c)
+                return c.read()
+        if not o.own_notify:
+            return c.read()
+        # Everything up to the fence: the reply and the events, in the order they came.
+        c.send([b"PING", b"fence-5b1e"])
+        got = []
+        while True:
+            r = c.read()
+            if r == (b"$", b"fence-5b1e"):
+                return got
+            got.append(r)
+
     for who, argv in plan:
         name = argv[0].lower()
         ca, cb = pairs[who]
         ca.send(argv)
         cb.send(argv)
-        ra, rb = ca.read(), cb.read()
+        ra, rb = reply_of(ca, name), reply_of(cb, name)
         if name in UNORDERED and isinstance(ra, list) and isinstance(rb, list):
             ra, rb = sorted(map(repr, ra)), sorted(map(repr, rb))
         if subs:
