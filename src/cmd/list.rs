@@ -525,6 +525,7 @@ fn lset(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         return Err(CmdError::err("index out of range"));
     }
     x.touch_dirty(1);
+    x.reply_before_events();
     x.notify('l', "lset", &a[1]);
     Ok(Reply::ok())
 }

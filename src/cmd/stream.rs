@@ -435,6 +435,7 @@ fn xadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let mut j = argv!["XADD", key, id.to_string()];
     j.extend(a[field_pos..].iter().cloned());
     x.journal(j);
+    x.reply_before_events();
     x.notify('t', "xadd", key);
     if removed > 0 {
         x.notify('t', "xtrim", key);
@@ -1033,6 +1034,7 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         // A new stream is a change Redis signals (XGROUP itself is not: `modified_keys`).
         x.signal_modified(&a[2]);
     }
+    x.reply_before_events();
     x.notify('t', "xgroup-create", &a[2]);
     Ok(Reply::ok())
 }

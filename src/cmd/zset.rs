@@ -271,7 +271,9 @@ fn drop_if_empty(x: &mut Exec<'_>, key: &[u8]) {
 /// Store `z` at `key` (replacing any value and TTL) and notify `event`, or delete `key`
 /// when `z` is empty (notifying `del`). Returns true if the keyspace changed.
 fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
+    // (Redis replies before it notifies the store's event or the destination's deletion.)
     if z.is_empty() {
+        x.reply_before_events();
         let removed = x.db().remove(key).is_some();
         if removed {
             x.notify('g', "del", key);
@@ -280,6 +282,7 @@ fn store(x: &mut Exec<'_>, key: &[u8], z: ZSet, event: &str) -> bool {
     } else {
         let e = Entry::new(Value::ZSet(Box::new(z)), x.now_ms);
         x.insert_key(key, e);
+        x.reply_before_events();
         x.notify('z', event, key);
         true
     }
