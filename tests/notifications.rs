@@ -397,7 +397,8 @@ fn notify_keyspace_events_config_like_redis() {
 /// The events a command sends its own client's subscriptions (RESP3) reach that client
 /// where Redis writes them into its output buffer: before the reply of SET, DEL, GET …,
 /// after that of LPUSH, HSET, ZADD, GETSET … (Redis adds those replies first), between
-/// MGET's elements, and inside EXEC's array around each command's reply.
+/// MGET's elements and after ZPOPMIN's array header, and inside EXEC's array around each
+/// command's reply.
 #[test]
 fn own_events_reach_the_client_in_redis_order() {
     let Some(redis) = Oracle::start() else {
@@ -438,6 +439,10 @@ fn own_events_reach_the_client_in_redis_order() {
         &["ZUNIONSTORE", "z2", "1", "z"],
         &["ZRANGESTORE", "z3", "z", "0", "-1"],
         &["LSET", "l2", "0", "y"],
+        &["ZADD", "zp", "1", "a", "2", "b", "3", "c", "4", "d"],
+        &["ZPOPMIN", "zp"],
+        &["ZPOPMAX", "zp", "2"],
+        &["ZMPOP", "1", "zp", "MIN", "COUNT", "5"],
         &["MULTI"],
         &["LPUSH", "l3", "x"],
         &["MGET", "l3", "nokey"],

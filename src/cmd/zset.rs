@@ -1296,7 +1296,12 @@ fn zpop_generic(
         }
         v
     };
+    let mark = x.st.pubsub.own.len();
     x.notify('z', if max { "zpopmax" } else { "zpopmin" }, key);
+    // Redis writes the event for this client's own subscriptions after the header of the
+    // array of popped elements, and a `del` after the reply.
+    let own = x.own_events_since(mark);
+    x.reply_before_events();
     drop_if_empty(x, key);
     x.touch_dirty(popped.len() as u64);
     if mpop && !popped.is_empty() {
@@ -1309,11 +1314,34 @@ fn zpop_generic(
             Bytes::from(popped.len().to_string()),
         ]);
     }
+    let items = with_events_first(
+        pairs_reply(&popped, true, mpop || r3 && count.is_some()),
+        own,
+    );
     if mpop {
-        let items = pairs_reply(&popped, true, true);
         return Ok(Reply::Array(vec![Reply::bulk(key), items]));
     }
-    Ok(pairs_reply(&popped, true, r3 && count.is_some()))
+    Ok(items)
+}
+
+/// `reply`, an array, with `events` written just before its first element (after its
+/// header), as Redis writes a command's own keyspace events in the middle of its reply.
+fn with_events_first(mut reply: Reply, events: Vec<Reply>) -> Reply {
+    if events.is_empty() {
+        return reply;
+    }
+    let mut v = events;
+    match &mut reply {
+        Reply::Array(items) if !items.is_empty() => {
+            v.push(std::mem::replace(&mut items[0], Reply::Null));
+            items[0] = Reply::Many(v);
+            reply
+        }
+        _ => {
+            v.push(reply);
+            Reply::Many(v)
+        }
+    }
 }
 
 fn zpop_cmd(x: &mut Exec<'_>, a: &[Bytes], max: bool) -> Result<Reply, CmdError> {
