@@ -383,8 +383,8 @@ pub fn notify_to(st: &mut State, channel: &[u8], message: &[u8], me: Option<u64>
 
 /// A client command ended with `reply`: the keyspace notifications its own subscriptions
 /// got while it ran go first, but those sent after the point the command marked
-/// (`Exec::reply_before_events`) go after it. A command that parked its client (BLPOP …) sends no reply
-/// now: they go out at once, through the client's push queue.
+/// (`Exec::reply_before_events`) go after it. A command that parked its client (BLPOP …)
+/// sends no reply now: they go out at once, through the client's push queue.
 pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
     let reply_at = st.pubsub.reply_at.take();
     if st.pubsub.own.is_empty() {
@@ -399,12 +399,8 @@ pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
             } else {
                 all.push(msg);
             }
-        } else if let Some(c) = st.clients.map.get(&dest) {
-            if let Some(push) = &c.push {
-                let mut out = Vec::new();
-                crate::resp::encode(&msg, c.resp, &mut out);
-                let _ = push(&out);
-            }
+        } else {
+            super::tracking::push_to(st, dest, &msg);
         }
     }
     if all.is_empty() && after.is_empty() {

@@ -191,7 +191,8 @@ fn deliver(st: &mut State, dest: u64, msg: Reply) {
     push_to(st, dest, &msg);
 }
 
-fn push_to(st: &State, dest: u64, msg: &Reply) {
+/// Send `msg` to client `dest` through its push channel, encoded for its protocol.
+pub(super) fn push_to(st: &State, dest: u64, msg: &Reply) {
     if let Some(c) = st.clients.map.get(&dest) {
         if let Some(push) = &c.push {
             let mut out = Vec::new();
