@@ -263,6 +263,11 @@ fn pubsub() {
 }
 
 #[test]
+fn error_texts() {
+    full_check("error_texts");
+}
+
+#[test]
 fn acl() {
     full_check("acl");
 }

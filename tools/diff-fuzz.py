@@ -6,7 +6,7 @@ replies of unordered set commands sorted). Commands whose replies depend on time
 randomness or the server itself are left out.
 
 Usage: tools/diff-fuzz.py STRATA_PORT REDIS_PORT [--seed N] [--commands N] [--max-args N]
-                          [--resp3] [--notify] [--txn]
+                          [--resp3] [--notify] [--txn] [--full-errors]
 --resp3 speaks RESP3 (HELLO 3) to both, so reply shapes (maps, sets, doubles, booleans,
 nulls) are compared too. Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
 exit status 1 if any.
@@ -49,6 +49,9 @@ def enc(argv):
 
 
 class Conn:
+    # Errors compared whole (`--full-errors`) rather than by their first word.
+    full_errors = False
+
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port))
         self.f = self.s.makefile("rb")
@@ -60,7 +63,7 @@ class Conn:
         line = self.f.readline()
         kind, body = line[:1], line[1:-2]
         if kind == b"-":
-            return (b"-", body.split(b" ")[0])
+            return (b"-", body if self.full_errors else body.split(b" ")[0])
         if kind == b"$":
             n = int(body)
             return None if n < 0 else (b"$", self.f.read(n + 2)[:-2])
@@ -77,7 +80,9 @@ class Conn:
             return ("set", sorted(repr(self.read()) for _ in range(int(body))))
         if kind in (b"=", b"!"):
             data = self.f.read(int(body) + 2)[:-2]
-            return (kind, data.split(b" ")[0] if kind == b"!" else data)
+            if kind == b"!" and not self.full_errors:
+                data = data.split(b" ")[0]
+            return (kind, data)
         if kind == b"|":
             for _ in range(int(body)):
                 self.read(), self.read()
@@ -103,7 +108,10 @@ def main():
     ap.add_argument("--txn", action="store_true",
                     help="also run transactions: WATCH, a write from a second "
                          "connection, MULTI, random commands, EXEC or DISCARD")
+    ap.add_argument("--full-errors", action="store_true",
+                    help="compare error replies whole, not by their first word")
     o = ap.parse_args()
+    Conn.full_errors = o.full_errors
     rnd = random.Random(o.seed)
     out = subprocess.run(["redis-cli", "-p", str(o.redis_port), "command", "list"],
                          capture_output=True, text=True, check=True).stdout

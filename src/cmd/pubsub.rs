@@ -470,14 +470,14 @@ fn names_matching<'a>(it: impl Iterator<Item = &'a Bytes>, pattern: Option<&Byte
 
 fn pubsub_channels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if a.len() > 3 {
-        return Err(CmdError::Arity("pubsub|channels".into()));
+        return Err(CmdError::bad_subcommand(&a[1], "PUBSUB"));
     }
     Ok(names_matching(x.st.pubsub.channels.keys(), a.get(2)))
 }
 
 fn pubsub_shardchannels(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if a.len() > 3 {
-        return Err(CmdError::Arity("pubsub|shardchannels".into()));
+        return Err(CmdError::bad_subcommand(&a[1], "PUBSUB"));
     }
     Ok(names_matching(x.st.pubsub.shard_channels.keys(), a.get(2)))
 }

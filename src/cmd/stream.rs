@@ -1040,6 +1040,16 @@ fn xgroup_create(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn xgroup_setid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    // The options are read before the key is looked up, as CREATE's are.
+    let mut entries_read = -1;
+    let mut i = 5;
+    while i < a.len() {
+        if !is(&a[i], "entriesread") || i + 1 == a.len() {
+            return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
+        }
+        entries_read = parse_entries_read(&a[i + 1])?;
+        i += 2;
+    }
     let s = xgroup_pre(x, a, true)?;
     if a.len() != 5 && a.len() != 7 {
         return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
@@ -1049,13 +1059,6 @@ fn xgroup_setid(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     } else {
         parse_id_full(&a[4], 0, false, false)?.0
     };
-    let mut entries_read = -1;
-    if a.len() == 7 {
-        if !is(&a[5], "entriesread") {
-            return Err(CmdError::bad_subcommand(&a[1], "XGROUP"));
-        }
-        entries_read = parse_entries_read(&a[6])?;
-    }
     if let Some(g) = s.groups.get_mut(&a[3][..]) {
         g.last_id = id;
         g.entries_read = entries_read;

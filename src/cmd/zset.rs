@@ -759,6 +759,12 @@ fn zadd(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn zincrby(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    // Redis parses ZINCRBY with ZADD's flags: an increment that is a flag word leaves one
+    // argument for a score-member pair.
+    const FLAGS: [&[u8]; 6] = [b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"];
+    if FLAGS.iter().any(|f| a[2].eq_ignore_ascii_case(f)) {
+        return Err(CmdError::Syntax);
+    }
     let delta = score_arg(&a[2])?;
     let flags = AddFlags {
         incr: true,
