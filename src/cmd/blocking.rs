@@ -160,9 +160,9 @@ fn brpoplpush(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     park_or(x, vec![a[1].clone()], dl, Reply::NullArray, Reply::Null)
 }
 
-/// Shared by BLMPOP/BZMPOP: `timeout numkeys key… WHERE [COUNT n]`.
+/// Shared by BLMPOP/BZMPOP: `timeout numkeys key… WHERE [COUNT n]` (the timeout is read
+/// last, as Redis does).
 fn bmpop(x: &mut Exec<'_>, a: &[Bytes], list: bool) -> Result<Reply, CmdError> {
-    let dl = deadline(x, &a[1])?;
     let numkeys = super::exec::arg_i64(&a[2])
         .map_err(|_| CmdError::err("numkeys should be greater than 0"))?;
     if numkeys <= 0 {
@@ -198,6 +198,7 @@ fn bmpop(x: &mut Exec<'_>, a: &[Bytes], list: bool) -> Result<Reply, CmdError> {
             return Err(CmdError::Syntax);
         }
     }
+    let dl = deadline(x, &a[1])?;
     for k in keys {
         if ready(x, k, list)? {
             let mut argv = argv![if list { "LMPOP" } else { "ZMPOP" }, "1", k, wh];

@@ -533,10 +533,12 @@ fn busy_reply_threshold(x: &Exec<'_>) -> u64 {
 }
 
 fn evalsha_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Reply, CmdError> {
-    if a[1].len() == 40
-        && x.caller == super::Caller::Client
-        && x.client().ldb != debugger::Mode::Off
-    {
+    let noscript = || CmdError::Raw("NOSCRIPT No matching script. Please use EVAL.".into());
+    // Redis answers a SHA1 of the wrong length before it reads numkeys.
+    if a[1].len() != 40 {
+        return Err(noscript());
+    }
+    if x.caller == super::Caller::Client && x.client().ldb != debugger::Mode::Off {
         return Err(CmdError::err(
             "Please use EVAL instead of EVALSHA for debugging",
         ));
@@ -544,9 +546,7 @@ fn evalsha_generic(x: &mut Exec<'_>, a: &[Bytes], readonly: bool) -> Result<Repl
     numkeys(a)?;
     let sha = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     if sha.len() != 40 || !x.st.scripts.exists(sha.as_bytes()) {
-        return Err(CmdError::Raw(
-            "NOSCRIPT No matching script. Please use EVAL.".into(),
-        ));
+        return Err(noscript());
     }
     run(x, &sha, a, readonly, None)
 }
