@@ -6,7 +6,7 @@ replies of unordered set commands sorted). Commands whose replies depend on time
 randomness or the server itself are left out.
 
 Usage: tools/diff-fuzz.py STRATA_PORT REDIS_PORT [--seed N] [--commands N] [--max-args N]
-                          [--resp3] [--notify] [--txn] [--full-errors]
+                          [--resp3] [--notify] [--txn] [--full-errors] [--encodings]
 --resp3 speaks RESP3 (HELLO 3) to both, so reply shapes (maps, sets, doubles, booleans,
 nulls) are compared too. Both servers are FLUSHALLed first. Prints mismatches per command with one example each;
 exit status 1 if any.
@@ -110,6 +110,9 @@ def main():
                          "connection, MULTI, random commands, EXEC or DISCARD")
     ap.add_argument("--full-errors", action="store_true",
                     help="compare error replies whole, not by their first word")
+    ap.add_argument("--encodings", action="store_true",
+                    help="after each command, compare OBJECT ENCODING of every argument "
+                         "naming a key")
     o = ap.parse_args()
     Conn.full_errors = o.full_errors
     rnd = random.Random(o.seed)
@@ -216,6 +219,13 @@ def main():
                     got.append(m)
                 events.append(got)
             ra, rb = (ra, events[0]), (rb, events[1])
+        if o.encodings and not queuing and name != b"multi":
+            for k in sorted(set(argv[1:])):
+                enc_a, enc_b = ([c.send([b"OBJECT", b"ENCODING", k]), c.read()][1]
+                                for c in (ca, cb))
+                if enc_a != enc_b:
+                    ra, rb = (ra, k, enc_a), (rb, k, enc_b)
+                    break
         if ra != rb:
             mism[name] += 1
             example.setdefault(name, (b" ".join(argv), ra, rb))
