@@ -324,7 +324,7 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "hash-max-listpack-value",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::MemRange(0, i64::MAX as u64),
         true,
         "hashes with values up to this size stay compact",
     ),
@@ -348,13 +348,13 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "zset-max-listpack-value",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::MemRange(0, i64::MAX as u64),
         true,
         "sorted sets with members up to this size stay compact",
     ),
     d(
         "list-max-listpack-size",
-        Kind::SignedInt(-5, i64::MAX),
+        Kind::SignedInt(i32::MIN as i64, i32::MAX as i64),
         true,
         "list node size (Redis's meaning; negative = bytes class)",
     ),
@@ -455,7 +455,7 @@ const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "auto-aof-rewrite-min-size",
-        Kind::Memory,
+        Kind::MemRange(0, i64::MAX as u64),
         true,
         "compatibility",
     ),
@@ -465,7 +465,7 @@ const DIRECTIVES: &[Directive] = &[
         true,
         "keyspace notification classes (K E g $ l s h z x e t m d n A; default none)",
     ),
-    d("slowlog-log-slower-than", Kind::Str, true, "compatibility"),
+    d("slowlog-log-slower-than", Kind::SignedInt(-1, i64::MAX), true, "compatibility"),
     d(
         "slowlog-max-len",
         Kind::Int(0, i64::MAX as u64),
@@ -653,37 +653,37 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d(
         "active-defrag-cycle-max",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(1, 99),
         true,
         "compatibility",
     ),
     d(
         "active-defrag-cycle-min",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(1, 99),
         true,
         "compatibility",
     ),
     d(
         "active-defrag-ignore-bytes",
-        Kind::Memory,
+        Kind::MemRange(1, i64::MAX as u64),
         true,
         "compatibility",
     ),
     d(
         "active-defrag-max-scan-fields",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(1, i64::MAX as u64),
         true,
         "compatibility",
     ),
     d(
         "active-defrag-threshold-lower",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 1000),
         true,
         "compatibility",
     ),
     d(
         "active-defrag-threshold-upper",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 1000),
         true,
         "compatibility",
     ),
@@ -723,7 +723,7 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d(
         "cluster-announce-bus-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         true,
         "compatibility",
     ),
@@ -736,13 +736,13 @@ const REDIS_ONLY: &[Directive] = &[
     d("cluster-announce-ip", Kind::Str, true, "compatibility"),
     d(
         "cluster-announce-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         true,
         "compatibility",
     ),
     d(
         "cluster-announce-tls-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         true,
         "compatibility",
     ),
@@ -761,7 +761,7 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d(
         "cluster-migration-barrier",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
@@ -791,7 +791,7 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d(
         "cluster-replica-validity-factor",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
@@ -887,20 +887,20 @@ const REDIS_ONLY: &[Directive] = &[
     d("repl-diskless-sync", Kind::Bool, true, "compatibility"),
     d(
         "repl-diskless-sync-delay",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
     d(
         "repl-diskless-sync-max-replicas",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
     d("replica-announce-ip", Kind::Str, true, "compatibility"),
     d(
         "replica-announce-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         true,
         "compatibility",
     ),
@@ -920,7 +920,7 @@ const REDIS_ONLY: &[Directive] = &[
     d("replica-lazy-flush", Kind::Bool, true, "compatibility"),
     d(
         "replica-priority",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
@@ -936,7 +936,7 @@ const REDIS_ONLY: &[Directive] = &[
     d("shutdown-on-sigterm", Kind::Str, true, "compatibility"),
     d(
         "shutdown-timeout",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
@@ -1189,7 +1189,11 @@ pub fn save_points(value: &str) -> Option<Vec<(u64, u64)>> {
     }
     words
         .chunks(2)
-        .map(|p| Some((p[0].parse::<u64>().ok()?, p[1].parse::<u64>().ok()?)))
+        .map(|p| {
+            // Redis: at least 1 second, at least 0 changes.
+            let secs = p[0].parse::<u64>().ok().filter(|&s| s >= 1)?;
+            Some((secs, p[1].parse::<u64>().ok()?))
+        })
         .collect()
 }
 
@@ -1636,9 +1640,9 @@ impl Config {
         // Validate by kind first.
         let normalized: String = match d.kind {
             Kind::Int(lo, hi) => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                // Redis's `string2ll`: no `+`, no leading zeros, no "-0".
+                let n = crate::db::strnum::parse_i64(value.as_bytes())
+                    .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
                 let n = u64::try_from(n).map_err(|_| {
                     bad(&format!("argument must be between {lo} and {hi} inclusive"))
                 })?;
@@ -1650,9 +1654,8 @@ impl Config {
                 n.to_string()
             }
             Kind::SignedInt(lo, hi) => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?;
+                let n = crate::db::strnum::parse_i64(value.as_bytes())
+                    .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
                 if n < lo || n > hi {
                     return Err(bad(&format!(
                         "argument must be between {lo} and {hi} inclusive"
@@ -1748,6 +1751,20 @@ impl Config {
                 .map(|(secs, changes)| format!("{secs} {changes}"))
                 .collect::<Vec<_>>()
                 .join(" "),
+            Kind::Str if d.name == "cluster-announce-hostname" => {
+                if value.len() >= 256 {
+                    return Err(bad("Hostnames must be less than 256 characters"));
+                }
+                if !value
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+                {
+                    return Err(bad(
+                        "Hostnames may only contain alphanumeric characters, hyphens or dots",
+                    ));
+                }
+                value.to_string()
+            }
             Kind::Str if d.name == "client-output-buffer-limit" => {
                 let current = self.get(d.name).unwrap_or_default();
                 output_buffer_limits(&current, value).map_err(bad)?
@@ -1807,13 +1824,33 @@ impl Config {
             "cluster-enabled" if normalized == "yes" => {
                 return Err(bad("cluster mode is not supported"))
             }
-            other => {
-                if let Some(slot) = self.extra.iter_mut().find(|(k, _)| *k == other) {
-                    slot.1 = normalized;
-                }
+            // strata has no active defragmentation: refused as by a Redis built without
+            // it (Debian's), so clients and tests that try it see it is not there.
+            "activedefrag" if normalized == "yes" => {
+                return Err(bad("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"))
             }
+            // Redis keeps a backlog of at least 16 KiB.
+            "repl-backlog-size" if num() < 16 * 1024 => self.store_extra(d.name, "16384"),
+            // Redis's watchdog never fires more often than two server ticks.
+            "watchdog-period" if num() > 0 && num() < self.watchdog_floor() => {
+                let floor = self.watchdog_floor().to_string();
+                self.store_extra(d.name, &floor)
+            }
+            other => self.store_extra(other, &normalized),
         }
         Ok(())
+    }
+
+    /// Keep the value of a directive strata only reports (CONFIG GET, CONFIG REWRITE).
+    fn store_extra(&mut self, name: &str, value: &str) {
+        if let Some(slot) = self.extra.iter_mut().find(|(k, _)| *k == name) {
+            slot.1 = value.to_string();
+        }
+    }
+
+    /// The shortest `watchdog-period` Redis keeps: two ticks of `hz`, in milliseconds.
+    fn watchdog_floor(&self) -> u64 {
+        (1000 / self.hz.max(1)) * 2
     }
 
     /// Apply one config-file line or command-line option, `name` and its arguments, as
@@ -2277,7 +2314,7 @@ mod tests {
         assert_eq!(save(&c), "60 5");
         c.set("save", "10 1 20 2", true).unwrap();
         assert_eq!(save(&c), "10 1 20 2");
-        for bad in ["10", "a 1", "10 -1", "1 2 3"] {
+        for bad in ["10", "a 1", "10 -1", "1 2 3", "0 0", "0 5"] {
             let e = c.set("save", bad, true).unwrap_err();
             assert!(
                 e.reason().contains("Invalid save parameters"),
