@@ -131,13 +131,8 @@ fn main() {
             databases,
         } => match strata::offline::restore::restore(&dir, &input, force, databases) {
             Ok(s) => {
-                let how = if s.records == 0 {
-                    "as its snapshot".to_string()
-                } else {
-                    format!("in {} log record(s)", s.records)
-                };
                 eprintln!(
-                    "restored {} key(s), {} function librar(ies) into {} {how} ({} expired key(s) left out)",
+                    "restored {} key(s), {} function librar(ies) into {} as its snapshot ({} expired key(s) left out)",
                     s.keys,
                     s.functions,
                     dir.display(),

@@ -538,6 +538,95 @@ fn a_redis_data_directory_is_served_as_it_is() {
     assert_eq!(left, vec!["dump.rdb".to_string()]);
 }
 
+/// `strata restore --force` into a directory that holds only a snapshot (a first restore,
+/// or a compacted log): the new keys replace the old ones, none of the old stay.
+#[test]
+fn restore_force_replaces_a_directory_holding_only_a_snapshot() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let (_, rdb) = populated_rdb(&oracle);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let first = tmp.path().join("first.rdb");
+    std::fs::copy(&rdb, &first).expect("copy");
+    let mut rc = oracle.raw();
+    rc.cmd(&["FLUSHALL"]);
+    rc.cmd(&["SET", "only", "this"]);
+    assert_eq!(rc.cmd(&["SAVE"]), V::Simple("OK".into()));
+    let data = tmp.path().join("data");
+    for (input, force) in [(&first, false), (&rdb, true)] {
+        let mut c = strata_bin();
+        c.arg("restore");
+        if force {
+            c.arg("--force");
+        }
+        c.arg("--dir").arg(&data).arg("--input").arg(input);
+        run_ok(c);
+    }
+    let s = start_strata(&data);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["GET", "only"]), V::Bulk(b"this".to_vec()));
+    for db in ["0", "1", "5"] {
+        assert_eq!(c.cmd(&["SELECT", db]), V::Simple("OK".into()));
+        let n = if db == "0" { 1 } else { 0 };
+        assert_eq!(
+            c.cmd(&["DBSIZE"]),
+            V::Int(n),
+            "db {db} after restore --force"
+        );
+    }
+}
+
+/// A server killed while it imports a Redis `dump.rdb` at start, at several moments: the
+/// next start finds either no log (and imports again) or the whole import, never a log
+/// without the keys.
+#[test]
+fn a_killed_import_at_start_is_done_again_whole() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let mut rc = oracle.raw();
+    let script = "for i = 1, 200000 do redis.call('SET', 'key:' .. i, i) end";
+    assert_eq!(rc.cmd(&["EVAL", script, "0"]), V::Nil);
+    assert_eq!(rc.cmd(&["SAVE"]), V::Simple("OK".into()));
+    let V::Arr(dir) = rc.cmd(&["CONFIG", "GET", "dir"]) else {
+        panic!("dir")
+    };
+    let rdb = Path::new(&dir[1].text()).join("dump.rdb");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("redis-dir");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(&rdb, data.join("dump.rdb")).unwrap();
+    let spawn = || {
+        let port = free_port();
+        let child = strata_bin()
+            .args(["server", "--port", &port.to_string(), "--dir"])
+            .arg(&data)
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strata");
+        (child, port)
+    };
+    for ms in [100, 300, 600, 1000, 1500, 2500] {
+        let (mut child, _) = spawn();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (mut child, port) = spawn();
+    drop(common::tcp(port));
+    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
+        std::thread::sleep(Duration::from_millis(10)); // -LOADING
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), V::Int(200_000));
+    assert_eq!(c.cmd(&["GET", "key:123456"]), V::Bulk(b"123456".to_vec()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn strata_rdb_dump_loads_into_redis() {
     if Oracle::start().is_none() {

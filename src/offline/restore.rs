@@ -2,24 +2,20 @@
 //! `REDIS` magic) or a RESP command stream (starting with `*`: `SELECT`, `RESTORE`,
 //! `FUNCTION LOAD`, as `strata dump --format resp` writes) into a data directory without a
 //! server. Two steps kept apart: `load_input` builds a `Keyspace` (keys whose TTL is
-//! already past are dropped), `write_log` writes it as log records of
-//! `RESTORE key <abs-ms|0> payload [ABSTTL] REPLACE` effects through the persist `Log`
-//! (fsync always), so `strata server --dir D` replays it like any other log. A non-empty
-//! directory is refused unless `--force`: then the existing log is kept and a `FLUSHALL`
-//! record is appended first, so the restored keyspace replaces the old contents (the old
-//! records stay until compaction; the directory lock makes this fail while a server runs).
+//! already past are dropped), `write_log` writes it as the directory's snapshot, so
+//! `strata server --dir D` loads it like any snapshot. Both ways are all or nothing: a new
+//! directory's first MANIFEST names the snapshot; a non-empty directory (only with
+//! `--force`) gets it as a snapshot of its last LSN, installed in one MANIFEST rename, so
+//! the restored keyspace replaces the old contents whole (the directory lock makes this
+//! fail while a server runs). Also the import of a Redis `dump.rdb` at server start.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::cmd::COMMANDS;
 use crate::db::{Entry, Keyspace};
-use crate::persist::batch::encode_batch;
 use crate::persist::io::RealFs;
 use crate::persist::{Log, LogOptions};
-use crate::rdb::value::{dump as dump_value, restore as restore_value};
+use crate::rdb::value::restore as restore_value;
 use crate::rdb::{file, Limits};
 
 /// A keyspace read from an input file.
@@ -41,8 +37,6 @@ pub struct Summary {
     pub expired: u64,
     /// Function libraries written.
     pub functions: u64,
-    /// Log records written.
-    pub records: u64,
 }
 
 /// Restore `input` into `dir`, accepting database indexes below `databases`.
@@ -63,7 +57,8 @@ pub fn restore(dir: &Path, input: &Path, force: bool, databases: u64) -> Result<
 /// imported first (its keyspace becomes the directory's base snapshot, so a Redis data
 /// directory can be served as it is). A directory with strata's files keeps them and the
 /// RDB file is left alone. An RDB file that cannot be read stops the start, as it stops
-/// Redis's, and the directory is left without strata's files, as it was found.
+/// Redis's, and the directory is left without strata's files, as it was found: the first
+/// MANIFEST appears only with the imported snapshot (see [`write_log`]).
 pub fn import_at_start(
     config: &crate::config::Config,
     announce: impl FnOnce(&Path),
@@ -87,22 +82,7 @@ pub fn import_at_start(
     let lim = crate::cmd::dump::limits_from(config);
     let fail = |e: String| format!("{}: {e}", path.display());
     let loaded = load_input(&buf, &lim, databases, crate::clock::now_ms()).map_err(fail)?;
-    match write_log(dir, &loaded, true) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) => {
-            // Nothing was there before: what the import made goes, so the next start
-            // tries again rather than serve a directory without the file's keys.
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    if n == "MANIFEST" || n.starts_with("seg-") || n.starts_with("snap-") {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                }
-            }
-            Err(fail(e))
-        }
-    }
+    write_log(dir, &loaded, true).map(Some).map_err(fail)
 }
 
 fn check_target(dir: &Path, force: bool) -> Result<(), String> {
@@ -307,59 +287,65 @@ fn load_resp(buf: &[u8], lim: &Limits, l: &mut Loaded, now: i64) -> Result<(), S
     Ok(())
 }
 
-/// Target payload size of one log record.
-const RECORD_BYTES: usize = 1 << 20;
+/// The name under which a restore writes its keyspace before the log takes it as its base
+/// snapshot (not a `*.tmp` name: `Log::open` deletes those before it looks for this one).
+const BASE_NAME: &str = "restore-base.snap";
 
-/// True if the command table knows `argv` (its replay would not be refused).
-fn known(argv: &[Bytes]) -> bool {
-    COMMANDS.lookup(argv).is_ok()
-}
-
-/// Write `l` into `dir` as log records (after a FLUSHALL record when `force` found an
-/// existing log), fsynced.
+/// Write `l` into `dir` as its snapshot, durably and all at once:
+/// - a directory without a log gets it as the base snapshot its first MANIFEST names
+///   (`Log::open_with_base`), so a crash leaves either no log (the next import starts
+///   over) or the whole keyspace, never an empty log;
+/// - a directory with a log (`force`) gets it as a snapshot of the last LSN, installed as
+///   BGSAVE's are: the MANIFEST switches from the old contents to the new in one rename,
+///   so a crash or a full disk part way leaves the old contents whole.
 pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String> {
     check_target(dir, force)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (log, recovered) =
-        Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
-    if recovered.fresh {
-        // A new directory: the keyspace becomes its snapshot of LSN 0 (one file, installed
-        // atomically by the MANIFEST; the server loads it at start instead of replaying).
-        let r = write_base_snapshot(&log, dir, l);
-        log.shutdown();
-        return r;
-    }
-    let result = write_records(&log, l, !recovered.records.is_empty());
-    let done = result.and_then(|(s, last)| {
-        if last > 0 {
-            log.wait_durable_blocking(last).map_err(|e| e.to_string())?;
-        }
-        Ok(s)
-    });
-    log.shutdown();
-    done
-}
-
-fn write_base_snapshot(log: &Log, dir: &Path, l: &Loaded) -> Result<Summary, String> {
     let libs: Vec<(Vec<u8>, Vec<u8>)> = l
         .functions
         .iter()
         .map(|code| (library_name(code), code.clone()))
         .collect();
-    let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
-    let path = dir.join(crate::persist::snapshot::snapshot_file_name(0));
-    crate::persist::snapshot::write_keyspace(&RealFs, &path, 0, &l.ks, &libs, |k| {
-        pb.set_position(k)
-    })
-    .map_err(|e| e.to_string())?;
-    pb.finish_and_clear();
-    log.install_snapshot(0).map_err(|e| e.to_string())?;
-    Ok(Summary {
+    let write = |path: &Path, lsn: u64| -> Result<(), String> {
+        let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
+        crate::persist::snapshot::write_keyspace(&RealFs, path, lsn, &l.ks, &libs, |k| {
+            pb.set_position(k)
+        })
+        .map_err(|e| e.to_string())?;
+        pb.finish_and_clear();
+        Ok(())
+    };
+    let summary = Summary {
         keys: l.ks.total_keys() as u64,
         expired: l.expired,
         functions: libs.len() as u64,
-        records: 0,
-    })
+    };
+    if !dir.join("MANIFEST").exists() {
+        let base = dir.join(BASE_NAME);
+        write(&base, 0)?;
+        let opened = Log::open_with_base(Arc::new(RealFs), LogOptions::new(dir), &base);
+        let (log, _) = opened.map_err(|e| {
+            let _ = std::fs::remove_file(&base);
+            e.to_string()
+        })?;
+        log.shutdown();
+        return Ok(summary);
+    }
+    let (log, _) = Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
+    let installed = (|| {
+        // Every record already there is in the page cache at least; the snapshot replaces
+        // them all, so they must be durable before the MANIFEST says it covers them.
+        let lsn = log.last_lsn();
+        log.wait_durable_blocking(lsn).map_err(|e| e.to_string())?;
+        let path = dir.join(crate::persist::snapshot::snapshot_file_name(lsn));
+        // (When the log is a snapshot of `lsn` with nothing after it, this file replaces
+        // that snapshot by its rename, which is as atomic.)
+        write(&path, lsn)?;
+        log.install_snapshot(lsn).map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    log.shutdown();
+    installed.map(|()| summary)
 }
 
 /// The `name=` of a library's `#!lua name=<lib>` first line (informative in a snapshot).
@@ -372,85 +358,10 @@ fn library_name(code: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-fn write_records(log: &Log, l: &Loaded, had_data: bool) -> Result<(Summary, u64), String> {
-    let mut s = Summary::default();
-    let now = crate::clock::now_ms();
-    let mut last = 0;
-    let mut batch: Vec<(u16, Vec<Bytes>)> = Vec::new();
-    let mut size = 0usize;
-    let mut flush = |batch: &mut Vec<(u16, Vec<Bytes>)>, s: &mut Summary| -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut payload = Vec::new();
-        encode_batch(batch, &mut payload);
-        last = log.append(now, &payload).map_err(|e| e.to_string())?;
-        s.records += 1;
-        batch.clear();
-        Ok(())
-    };
-    if had_data {
-        batch.push((0, vec![Bytes::from_static(b"FLUSHALL")]));
-        let ff = vec![
-            Bytes::from_static(b"FUNCTION"),
-            Bytes::from_static(b"FLUSH"),
-        ];
-        if known(&ff) {
-            batch.push((0, ff));
-        }
-        flush(&mut batch, &mut s)?;
-    }
-    for code in &l.functions {
-        let argv = vec![
-            Bytes::from_static(b"FUNCTION"),
-            Bytes::from_static(b"LOAD"),
-            Bytes::from_static(b"REPLACE"),
-            Bytes::copy_from_slice(code),
-        ];
-        if !known(&argv) {
-            return Err(
-                "the input holds function libraries but this build has no FUNCTION LOAD".into(),
-            );
-        }
-        batch.push((0, argv));
-        s.functions += 1;
-    }
-    flush(&mut batch, &mut s)?;
-    let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
-    for (i, db) in l.ks.dbs.iter().enumerate() {
-        let dbi = u16::try_from(i).map_err(|_| "too many databases".to_string())?;
-        for (key, e) in db.dict.iter() {
-            pb.inc(1);
-            let payload = dump_value(&e.value);
-            size += payload.len() + key.len();
-            let at = db.expire_of(key, e);
-            let mut argv = vec![
-                Bytes::from_static(b"RESTORE"),
-                Bytes::copy_from_slice(key),
-                Bytes::from(at.max(0).to_string()),
-                Bytes::from(payload),
-            ];
-            if at >= 0 {
-                argv.push(Bytes::from_static(b"ABSTTL"));
-            }
-            argv.push(Bytes::from_static(b"REPLACE"));
-            batch.push((dbi, argv));
-            s.keys += 1;
-            if size >= RECORD_BYTES {
-                flush(&mut batch, &mut s)?;
-                size = 0;
-            }
-        }
-    }
-    flush(&mut batch, &mut s)?;
-    pb.finish_and_clear();
-    s.expired = l.expired;
-    Ok((s, last))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rdb::value::dump as dump_value;
 
     #[test]
     fn resp_stream_parses() {

@@ -445,6 +445,17 @@ impl Log {
         super::recovery::open(vfs, opts)
     }
 
+    /// [`Log::open`] of a fresh directory whose first MANIFEST names `base`, a durable
+    /// snapshot file of LSN 0 written in the directory beforehand (renamed to `snap-0`):
+    /// an import is then all there or not there. Refused if the directory has a MANIFEST.
+    pub fn open_with_base(
+        vfs: Arc<dyn Vfs>,
+        opts: LogOptions,
+        base: &Path,
+    ) -> Result<(Log, Recovered), StorageError> {
+        super::recovery::open_with(vfs, opts, Some(base))
+    }
+
     /// Read-only recovery read of `dir`: no lock, no deletion, no truncation, no writer.
     /// A torn tail of the last segment is reported in `torn_tail`, not cut; orphan segments
     /// are reported, not read. Safe while the log is open, for every LSN the caller has waited

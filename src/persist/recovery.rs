@@ -292,6 +292,18 @@ fn write_side_file(
 
 /// `Log::open`.
 pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovered), StorageError> {
+    open_with(vfs, opts, None)
+}
+
+/// [`open`], and for a fresh directory `base`: a durable snapshot file of LSN 0 written
+/// beside the log, which becomes `snap-0` and is named by the first MANIFEST, so the
+/// directory never shows a log without it. A directory that already has a MANIFEST is
+/// refused (`base` is left where it is).
+pub(crate) fn open_with(
+    vfs: Arc<dyn Vfs>,
+    opts: LogOptions,
+    base: Option<&Path>,
+) -> Result<(Log, Recovered), StorageError> {
     let dir = opts.dir.clone();
     vfs.create_dir_all(&dir)
         .map_err(|e| StorageError::io(&dir, e))?;
@@ -360,6 +372,22 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
     }
 
     let fresh = scan.manifest.is_none();
+    if let Some(base) = base {
+        if !fresh {
+            return Err(StorageError::io(
+                dir.join(MANIFEST_NAME),
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the directory already holds a log",
+                ),
+            ));
+        }
+        let snap = dir.join(super::snapshot::snapshot_file_name(0));
+        vfs.rename(base, &snap)
+            .map_err(|e| StorageError::io(base, e))?;
+        // DURABILITY: the snapshot's name is durable before a MANIFEST names it.
+        vfs.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+    }
     let mut active = if fresh {
         // Fresh directory: the first segment, then the first manifest (format/manifest.md
         // §Replace protocol); the same order as a rotation.
@@ -368,7 +396,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
             &vfs,
             &dir,
             &Manifest {
-                snapshot: None,
+                snapshot: base.map(|_| 0),
                 segments: vec![1],
             },
         )?;
@@ -387,7 +415,12 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
                 Corruption::Manifest("no segments"),
             )
         })?;
-        SegmentWriter::open(&vfs, path, lsn, len)?
+        let mut seg = SegmentWriter::open(&vfs, path, lsn, len)?;
+        // DURABILITY: the records just read back may have come from the page cache alone
+        // (a killed process's unsynced tail): make them durable before they are reported
+        // as fsynced, counted as covered by a rotation, or built on.
+        seg.sync()?;
+        seg
     };
     if opts.fsync == super::log::FsyncPolicy::Always && prealloc_enabled() {
         // P1–P2 at open (format/log.md §9 E): the first commits already overwrite zeros.
@@ -474,7 +507,9 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
         orphans: Vec::new(),
         last_lsn,
         fresh,
-        snapshot: scan.snapshot,
+        snapshot: base
+            .map(|_| (0, dir.join(super::snapshot::snapshot_file_name(0))))
+            .or(scan.snapshot),
         leftovers: Vec::new(),
     };
     Ok((log, recovered))
