@@ -456,6 +456,12 @@ impl Log {
         super::recovery::open_with(vfs, opts, Some(base))
     }
 
+    /// Latch the log as a failed write does (refuse appends, fail every waiter), for a
+    /// change the caller applied but cannot log (a record over the size limit).
+    pub fn latch(&self, err: &StorageError) {
+        self.shared.poison(err);
+    }
+
     /// Read-only recovery read of `dir`: no lock, no deletion, no truncation, no writer.
     /// A torn tail of the last segment is reported in `torn_tail`, not cut; orphan segments
     /// are reported, not read. Safe while the log is open, for every LSN the caller has waited

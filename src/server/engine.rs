@@ -1002,7 +1002,7 @@ impl Engine {
         renamed_away: bool,
     ) -> Outcome {
         if self.log.is_poisoned().is_some() && !self.rebuilt_after_latch.load(Ordering::Acquire) {
-            self.rebuild_after_latch(st);
+            self.rebuild_after_latch(st, false);
         }
         let mut x = Exec::new(st, self, client_id, now, Caller::Client);
         x.renamed_away = renamed_away;
@@ -1063,6 +1063,17 @@ impl Engine {
             match self.append(now, &journal) {
                 Ok(lsn) => lsn_of_unit = lsn,
                 Err(e) => {
+                    // The unit's changes are in memory but not in the log. A record over the
+                    // size limit latches the log as a failed write would (nothing is
+                    // acknowledged past this point); either way memory is rebuilt from the
+                    // log, so no reader sees, and no later record builds on, what was not
+                    // logged.
+                    if matches!(e, StorageError::RecordTooLarge { .. }) {
+                        self.log.latch(&e);
+                    }
+                    if self.log.is_poisoned().is_some() {
+                        self.rebuild_after_latch(st, true);
+                    }
                     reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"))
                 }
             }
@@ -1210,11 +1221,13 @@ impl Engine {
     /// After the log latched, records past the durable LSN were applied in memory but may
     /// never reach the disk. Rebuild the keyspace from the durable prefix so readers never
     /// observe state a power loss could take back; if that is impossible, stop the server.
-    fn rebuild_after_latch(&self, st: &mut State) {
+    /// `unlogged`: memory also holds a unit whose record was refused, so the rebuild is due
+    /// even when every logged record is durable.
+    fn rebuild_after_latch(&self, st: &mut State, unlogged: bool) {
         let durable = self.log.durable_lsn();
         self.rebuilt_lsn.store(durable, Ordering::Release);
         self.rebuilt_after_latch.store(true, Ordering::Release);
-        if durable == self.log.last_lsn() {
+        if durable == self.log.last_lsn() && !unlogged {
             return;
         }
         tracing::error!(durable, "log latched with non-durable records applied; rebuilding the keyspace from the durable prefix");
