@@ -112,9 +112,9 @@ pub fn dump(dir: &Path, output: &Path, format: Format, databases: u64) -> Result
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        if let Ok(d) = File::open(parent) {
-            let _ = d.sync_all();
-        }
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
         Ok(s)
     });
     if result.is_err() {
