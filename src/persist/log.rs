@@ -653,7 +653,19 @@ impl Log {
                 snapshot: Some(lsn),
                 segments: segs[keep_from..].to_vec(),
             };
-            super::manifest::publish(&shared.vfs, &shared.dir, &next)?;
+            if let Err(e) = super::manifest::publish(&shared.vfs, &shared.dir, &next) {
+                // Failed at or after the rename (the directory fsync): the MANIFEST names
+                // the snapshot, perhaps not durably. Latch, as for any failed fsync, and
+                // follow the directory, so the snapshot's file is kept (its failed job
+                // must not delete what the MANIFEST names) and nothing is deleted.
+                let renamed = super::manifest::read_manifest(&*shared.vfs, &shared.dir)
+                    .is_ok_and(|on_disk| on_disk.as_ref() == Some(&next));
+                if renamed {
+                    shared.poison(&e);
+                    *m = next;
+                }
+                return Err(e);
+            }
             let retired: Vec<u64> = segs[..keep_from].to_vec();
             let old = std::mem::replace(&mut *m, next).snapshot;
             (old, retired)

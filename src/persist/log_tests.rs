@@ -1015,3 +1015,25 @@ fn inline_failed_write_latches() {
     assert!(rec.last_lsn <= 3);
     assert_records(&rec, rec.last_lsn);
 }
+
+/// A snapshot install whose MANIFEST rename happened but whose directory fsync failed:
+/// the MANIFEST names the snapshot (perhaps not durably), so the log latches, as for any
+/// failed fsync, and follows the directory, keeping the snapshot's file, which a restart
+/// then finds.
+#[test]
+fn snapshot_install_failing_after_the_manifest_rename_latches_and_keeps_the_file() {
+    let fs = SimFs::new();
+    let (log, _) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
+    let snap = dir().join(crate::persist::snapshot::snapshot_file_name(0));
+    let ks = crate::db::Keyspace::new(16);
+    crate::persist::snapshot::write_keyspace(&fs, &snap, 0, &ks, &[], |_| {}).unwrap();
+    // The publish: the new MANIFEST's fdatasync succeeds, the directory's fsync fails.
+    fs.fail_sync_after(1);
+    assert!(log.install_snapshot(0).is_err());
+    assert!(log.is_poisoned().is_some(), "the log latched");
+    assert_eq!(log.snapshot_lsn(), Some(0), "the log follows the MANIFEST");
+    assert!(fs.file_len(&snap).is_ok(), "the snapshot's file is kept");
+    log.shutdown();
+    let (_, rec) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
+    assert_eq!(rec.snapshot.map(|s| s.0), Some(0));
+}
