@@ -1641,7 +1641,7 @@ impl Config {
         let normalized: String = match d.kind {
             Kind::Int(lo, hi) => {
                 // Redis's `string2ll`: no `+`, no leading zeros, no "-0".
-                let n = crate::db::strnum::parse_i64(value.as_bytes())
+                let n = crate::int::parse_i64(value.as_bytes())
                     .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
                 let n = u64::try_from(n).map_err(|_| {
                     bad(&format!("argument must be between {lo} and {hi} inclusive"))
@@ -1654,7 +1654,7 @@ impl Config {
                 n.to_string()
             }
             Kind::SignedInt(lo, hi) => {
-                let n = crate::db::strnum::parse_i64(value.as_bytes())
+                let n = crate::int::parse_i64(value.as_bytes())
                     .ok_or_else(|| bad("argument couldn't be parsed into an integer"))?;
                 if n < lo || n > hi {
                     return Err(bad(&format!(

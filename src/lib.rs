@@ -27,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod glob;
+pub mod int;
 pub mod offline;
 pub mod persist;
 pub mod rdb;

@@ -6,9 +6,10 @@ use std::path::Path;
 const RULES: &[(&str, &[&str])] = &[
     ("resp", &[]),
     ("clock", &[]),
-    ("config", &["glob"]),
+    ("config", &["glob", "int"]),
     ("glob", &[]),
-    ("db", &["clock", "alloc"]),
+    ("int", &[]),
+    ("db", &["clock", "alloc", "int"]),
     ("persist", &["db", "clock"]),
     ("alloc", &[]),
     ("script", &["resp"]),
