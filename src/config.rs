@@ -968,7 +968,12 @@ const REDIS_ONLY: &[Directive] = &[
         "compatibility",
     ),
     d("syslog-ident", Kind::Str, false, "compatibility"),
-    d("tls-auth-clients", Kind::Bool, true, "compatibility"),
+    d(
+        "tls-auth-clients",
+        Kind::Enum(&["no", "yes", "optional"]),
+        true,
+        "compatibility",
+    ),
     d("tls-ca-cert-dir", Kind::Str, true, "compatibility"),
     d("tls-ca-cert-file", Kind::Str, true, "compatibility"),
     d("tls-cert-file", Kind::Str, true, "compatibility"),
@@ -997,13 +1002,13 @@ const REDIS_ONLY: &[Directive] = &[
     d("tls-replication", Kind::Bool, true, "compatibility"),
     d(
         "tls-session-cache-size",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
     d(
         "tls-session-cache-timeout",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, i32::MAX as u64),
         true,
         "compatibility",
     ),
@@ -1823,6 +1828,10 @@ impl Config {
             }
             "cluster-enabled" if normalized == "yes" => {
                 return Err(bad("cluster mode is not supported"))
+            }
+            // As a Redis without TLS set up answers (strata serves no TLS).
+            "tls-cluster" | "tls-replication" if normalized == "yes" => {
+                return Err(bad("Unable to update TLS configuration. Check server logs."))
             }
             // strata has no active defragmentation: refused as by a Redis built without
             // it (Debian's), so clients and tests that try it see it is not there.

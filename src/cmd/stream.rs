@@ -1624,6 +1624,10 @@ fn xinfo_groups(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 fn xinfo_stream(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    // The key first (no such key, WRONGTYPE), then the options, as Redis reads them.
+    let Some(s) = stream_r(x, &a[2])? else {
+        return Err(CmdError::err("no such key"));
+    };
     let opts = &a[3..];
     let mut full = false;
     let mut count: i64 = 10;
@@ -1642,9 +1646,6 @@ fn xinfo_stream(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
         }
     }
-    let Some(s) = stream_r(x, &a[2])? else {
-        return Err(CmdError::err("no such key"));
-    };
     let nodes = s.node_count();
     let mut m = vec![
         (b("length"), len_reply(s.len())),
