@@ -773,7 +773,7 @@ const REDIS_ONLY: &[Directive] = &[
     ),
     d(
         "cluster-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         false,
         "compatibility",
     ),
@@ -988,7 +988,7 @@ const REDIS_ONLY: &[Directive] = &[
     d("tls-key-file-pass", Kind::Str, true, "compatibility"),
     d(
         "tls-port",
-        Kind::Int(0, i64::MAX as u64),
+        Kind::Int(0, 65535),
         true,
         "TLS is not supported: only 0",
     ),
@@ -1830,18 +1830,21 @@ impl Config {
                 return Err(bad("cluster mode is not supported"))
             }
             // As a Redis without TLS set up answers (strata serves no TLS).
-            "tls-cluster" | "tls-replication" if normalized == "yes" => {
+            "tls-cluster" | "tls-replication" if normalized == "yes" && runtime => {
                 return Err(bad("Unable to update TLS configuration. Check server logs."))
             }
             // strata has no active defragmentation: refused as by a Redis built without
             // it (Debian's), so clients and tests that try it see it is not there.
-            "activedefrag" if normalized == "yes" => {
+            // (At run time only: a redis.conf with it still loads, as before.)
+            "activedefrag" if normalized == "yes" && runtime => {
                 return Err(bad("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"))
             }
             // Redis keeps a backlog of at least 16 KiB.
-            "repl-backlog-size" if num() < 16 * 1024 => self.store_extra(d.name, "16384"),
+            "repl-backlog-size" if runtime && num() < 16 * 1024 => {
+                self.store_extra(d.name, "16384")
+            }
             // Redis's watchdog never fires more often than two server ticks.
-            "watchdog-period" if num() > 0 && num() < self.watchdog_floor() => {
+            "watchdog-period" if runtime && num() > 0 && num() < self.watchdog_floor() => {
                 let floor = self.watchdog_floor().to_string();
                 self.store_extra(d.name, &floor)
             }

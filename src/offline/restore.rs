@@ -332,6 +332,8 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
         return Ok(summary);
     }
     let (log, _) = Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
+    // (A base file an interrupted first restore left is of no use now.)
+    let _ = std::fs::remove_file(dir.join(BASE_NAME));
     let installed = (|| {
         // Every record already there is in the page cache at least; the snapshot replaces
         // them all, so they must be durable before the MANIFEST says it covers them.

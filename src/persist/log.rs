@@ -459,6 +459,10 @@ impl Log {
     /// Latch the log as a failed write does (refuse appends, fail every waiter), for a
     /// change the caller applied but cannot log (a record over the size limit).
     pub fn latch(&self, err: &StorageError) {
+        // A step the writer (or the runtime) is taking finishes first: its records are then
+        // durable and counted as such, not acknowledged after the latch while a rebuild
+        // from the durable prefix leaves them out.
+        let _step = self.core.lock();
         self.shared.poison(err);
     }
 
@@ -654,13 +658,14 @@ impl Log {
                 segments: segs[keep_from..].to_vec(),
             };
             if let Err(e) = super::manifest::publish(&shared.vfs, &shared.dir, &next) {
-                // Failed at or after the rename (the directory fsync): the MANIFEST names
-                // the snapshot, perhaps not durably. Latch, as for any failed fsync, and
+                // Failed at or after the rename (the directory fsync), or cannot tell: the
+                // MANIFEST may name the snapshot, perhaps not durably. Latch, as for any failed fsync, and
                 // follow the directory, so the snapshot's file is kept (its failed job
                 // must not delete what the MANIFEST names) and nothing is deleted.
-                let renamed = super::manifest::read_manifest(&*shared.vfs, &shared.dir)
-                    .is_ok_and(|on_disk| on_disk.as_ref() == Some(&next));
-                if renamed {
+                // (Unless the old MANIFEST is plainly still there: then nothing changed.)
+                let unchanged = super::manifest::read_manifest(&*shared.vfs, &shared.dir)
+                    .is_ok_and(|on_disk| on_disk.as_ref() == Some(&*m));
+                if !unchanged {
                     shared.poison(&e);
                     *m = next;
                 }

@@ -478,7 +478,7 @@ pub(crate) fn open_with(
         complete_notify: tokio::sync::Notify::new(),
     });
     *shared.manifest.lock() = Manifest {
-        snapshot: scan.snapshot.as_ref().map(|s| s.0),
+        snapshot: base.map(|_| 0).or(scan.snapshot.as_ref().map(|s| s.0)),
         segments: segments.iter().map(|s| s.0).collect(),
     };
     let core = Arc::new(Mutex::new(Writer::new(

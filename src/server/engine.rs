@@ -1068,12 +1068,21 @@ impl Engine {
                     // acknowledged past this point); either way memory is rebuilt from the
                     // log, so no reader sees, and no later record builds on, what was not
                     // logged.
-                    if matches!(e, StorageError::RecordTooLarge { .. }) {
+                    // (Once rebuilt after a latch, a refused append can only be a lazy
+                    // expiry's DEL: a key already gone logically, no rebuild needed.)
+                    let too_large = matches!(e, StorageError::RecordTooLarge { .. });
+                    if too_large {
                         self.log.latch(&e);
                     }
-                    if self.log.is_poisoned().is_some() {
+                    if self.log.is_poisoned().is_some()
+                        && (too_large || !self.rebuilt_after_latch.load(Ordering::Acquire))
+                    {
                         self.rebuild_after_latch(st, true);
                     }
+                    // Clients this unit served (a BLPOP's pop) wait for an LSN never
+                    // reached: the latch fails their wait with an error, not a reply for a
+                    // change that was not logged.
+                    lsn_of_unit = u64::MAX;
                     reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"))
                 }
             }
