@@ -475,6 +475,30 @@ fn redis_rdb_file_restores_into_strata() {
     compare("strata restore --force", &want, &got);
 }
 
+/// `strata server` as a child process on `dir` (a free port; output discarded).
+fn spawn_server(dir: &Path) -> (Child, u16) {
+    let port = free_port();
+    let child = strata_bin()
+        .args(["server", "--port", &port.to_string(), "--dir"])
+        .arg(dir)
+        .args(["--loglevel", "warning"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn strata");
+    (child, port)
+}
+
+/// A client of the server on `port` once it listens and has loaded (no more -LOADING).
+fn loaded_client(port: u16) -> RawClient {
+    drop(common::tcp(port));
+    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
+    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
+        std::thread::sleep(Duration::from_millis(10)); // -LOADING
+    }
+    c
+}
+
 /// A Redis data directory served as it is: strata started on a directory holding only
 /// Redis's `dump.rdb` (the `dbfilename`) imports it first, as Redis loads it at start;
 /// later starts serve strata's own files (writes made since stay, the RDB file is not
@@ -490,34 +514,14 @@ fn a_redis_data_directory_is_served_as_it_is() {
     let data = tmp.path().join("redis-dir");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("dump.rdb"), &rdb).unwrap();
-    let spawn = |dir: &Path| {
-        let port = free_port();
-        let child = strata_bin()
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(dir)
-            .args(["--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strata");
-        (child, port)
-    };
-    let (mut child, port) = spawn(&data);
-    drop(common::tcp(port));
-    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
-    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
-        std::thread::sleep(Duration::from_millis(10)); // -LOADING
-    }
+    let (mut child, port) = spawn_server(&data);
+    let mut c = loaded_client(port);
     compare("redis dir -> strata server", &want, &snapshot(&mut c));
     assert_eq!(c.cmd(&["SET", "since", "1"]), V::Simple("OK".into()));
     c.send_raw(b"SHUTDOWN\r\n");
     assert!(child.wait().unwrap().success());
-    let (mut child, port) = spawn(&data);
-    drop(common::tcp(port));
-    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
-    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
-        std::thread::sleep(Duration::from_millis(10)); // -LOADING
-    }
+    let (mut child, port) = spawn_server(&data);
+    let mut c = loaded_client(port);
     assert_eq!(c.cmd(&["GET", "since"]), V::Bulk(b"1".to_vec()));
     assert_eq!(c.cmd(&["DEL", "since"]), V::Int(1));
     compare("restarted", &want, &snapshot(&mut c));
@@ -527,7 +531,7 @@ fn a_redis_data_directory_is_served_as_it_is() {
     let bad = tmp.path().join("truncated");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("dump.rdb"), &rdb[..rdb.len() / 2]).unwrap();
-    let (mut child, _) = spawn(&bad);
+    let (mut child, _) = spawn_server(&bad);
     let status = child.wait().unwrap();
     assert!(!status.success(), "started on a truncated RDB file");
     let left: Vec<String> = std::fs::read_dir(&bad)
@@ -597,30 +601,14 @@ fn a_killed_import_at_start_is_done_again_whole() {
     let data = tmp.path().join("redis-dir");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(&rdb, data.join("dump.rdb")).unwrap();
-    let spawn = || {
-        let port = free_port();
-        let child = strata_bin()
-            .args(["server", "--port", &port.to_string(), "--dir"])
-            .arg(&data)
-            .args(["--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strata");
-        (child, port)
-    };
     for ms in [100, 300, 600, 1000, 1500, 2500] {
-        let (mut child, _) = spawn();
+        let (mut child, _) = spawn_server(&data);
         std::thread::sleep(Duration::from_millis(ms));
         let _ = child.kill();
         let _ = child.wait();
     }
-    let (mut child, port) = spawn();
-    drop(common::tcp(port));
-    let mut c = RawClient::connect(([127, 0, 0, 1], port).into());
-    while matches!(c.cmd(&["DBSIZE"]), V::Err(_)) {
-        std::thread::sleep(Duration::from_millis(10)); // -LOADING
-    }
+    let (mut child, port) = spawn_server(&data);
+    let mut c = loaded_client(port);
     assert_eq!(c.cmd(&["DBSIZE"]), V::Int(200_000));
     assert_eq!(c.cmd(&["GET", "key:123456"]), V::Bulk(b"123456".to_vec()));
     let _ = child.kill();
