@@ -1027,31 +1027,6 @@ impl Engine {
             self.serve_blocked(st, now, at, &mut journal, &mut wakes, &mut served_form);
         }
         let mut lsn_of_unit = 0;
-        if !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
-            let arbitrary_keys = argv
-                .first()
-                .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c));
-            if own_form.is_empty() && served_form.is_empty() {
-                let unit = crate::cmd::repl::Unit::Command {
-                    own: own_effects,
-                    evicted,
-                    arbitrary_keys,
-                };
-                crate::cmd::repl::feed(st, &journal, unit);
-            } else {
-                // (Replicas get PUBLISH, and XREADGROUP as the XCLAIMs it made.)
-                let (mine, served) = journal.split_at(own_effects);
-                let mut feed = own_form.apply(mine);
-                let own = feed.len();
-                feed.extend(served_form.apply(served));
-                let unit = crate::cmd::repl::Unit::Command {
-                    own,
-                    evicted,
-                    arbitrary_keys,
-                };
-                crate::cmd::repl::feed(st, &feed, unit);
-            }
-        }
         if !journal.is_empty() && self.is_loading() {
             // Nothing is written while loading: dispatch refuses every command that could
             // write. One that did anyway changed only the interim keyspace recovery
@@ -1085,6 +1060,34 @@ impl Engine {
                     lsn_of_unit = u64::MAX;
                     reply = Reply::Error(format!("MISCONF Errors writing to the AOF file: {e}"))
                 }
+            }
+        }
+        // Replicas get the unit once the log has it (a unit the log refused, which memory
+        // was rebuilt without, never reaches them).
+        let logged = journal.is_empty() || lsn_of_unit != 0 && lsn_of_unit != u64::MAX;
+        if logged && !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
+            let arbitrary_keys = argv
+                .first()
+                .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c));
+            if own_form.is_empty() && served_form.is_empty() {
+                let unit = crate::cmd::repl::Unit::Command {
+                    own: own_effects,
+                    evicted,
+                    arbitrary_keys,
+                };
+                crate::cmd::repl::feed(st, &journal, unit);
+            } else {
+                // (Replicas get PUBLISH, and XREADGROUP as the XCLAIMs it made.)
+                let (mine, served) = journal.split_at(own_effects);
+                let mut feed = own_form.apply(mine);
+                let own = feed.len();
+                feed.extend(served_form.apply(served));
+                let unit = crate::cmd::repl::Unit::Command {
+                    own,
+                    evicted,
+                    arbitrary_keys,
+                };
+                crate::cmd::repl::feed(st, &feed, unit);
             }
         }
         let required = self.required_lsn();
