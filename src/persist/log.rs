@@ -658,11 +658,12 @@ impl Log {
                 segments: segs[keep_from..].to_vec(),
             };
             if let Err(e) = super::manifest::publish(&shared.vfs, &shared.dir, &next) {
-                // Failed at or after the rename (the directory fsync), or cannot tell: the
-                // MANIFEST may name the snapshot, perhaps not durably. Latch, as for any failed fsync, and
-                // follow the directory, so the snapshot's file is kept (its failed job
-                // must not delete what the MANIFEST names) and nothing is deleted.
-                // (Unless the old MANIFEST is plainly still there: then nothing changed.)
+                // Unless the old MANIFEST is plainly still there (nothing changed), the
+                // failure came at or after the rename (the directory fsync), or cannot be
+                // told: the MANIFEST may name the snapshot, perhaps not durably. Latch, as
+                // for any failed fsync, and follow the directory, so the snapshot's file
+                // is kept (its failed job must not delete what the MANIFEST names) and
+                // nothing is deleted.
                 let unchanged = super::manifest::read_manifest(&*shared.vfs, &shared.dir)
                     .is_ok_and(|on_disk| on_disk.as_ref() == Some(&*m));
                 if !unchanged {

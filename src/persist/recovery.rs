@@ -372,7 +372,7 @@ pub(crate) fn open_with(
     }
 
     let fresh = scan.manifest.is_none();
-    if let Some(base) = base {
+    let base_snapshot = if let Some(base) = base {
         if !fresh {
             return Err(StorageError::io(
                 dir.join(MANIFEST_NAME),
@@ -387,7 +387,10 @@ pub(crate) fn open_with(
             .map_err(|e| StorageError::io(base, e))?;
         // DURABILITY: the snapshot's name is durable before a MANIFEST names it.
         vfs.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
-    }
+        Some((0, snap))
+    } else {
+        None
+    };
     let mut active = if fresh {
         // Fresh directory: the first segment, then the first manifest (format/manifest.md
         // §Replace protocol); the same order as a rotation.
@@ -396,7 +399,7 @@ pub(crate) fn open_with(
             &vfs,
             &dir,
             &Manifest {
-                snapshot: base.map(|_| 0),
+                snapshot: base_snapshot.as_ref().map(|s| s.0),
                 segments: vec![1],
             },
         )?;
@@ -478,7 +481,10 @@ pub(crate) fn open_with(
         complete_notify: tokio::sync::Notify::new(),
     });
     *shared.manifest.lock() = Manifest {
-        snapshot: base.map(|_| 0).or(scan.snapshot.as_ref().map(|s| s.0)),
+        snapshot: base_snapshot
+            .as_ref()
+            .or(scan.snapshot.as_ref())
+            .map(|s| s.0),
         segments: segments.iter().map(|s| s.0).collect(),
     };
     let core = Arc::new(Mutex::new(Writer::new(
@@ -507,9 +513,7 @@ pub(crate) fn open_with(
         orphans: Vec::new(),
         last_lsn,
         fresh,
-        snapshot: base
-            .map(|_| (0, dir.join(super::snapshot::snapshot_file_name(0))))
-            .or(scan.snapshot),
+        snapshot: base_snapshot.or(scan.snapshot),
         leftovers: Vec::new(),
     };
     Ok((log, recovered))

@@ -1027,6 +1027,8 @@ impl Engine {
             self.serve_blocked(st, now, at, &mut journal, &mut wakes, &mut served_form);
         }
         let mut lsn_of_unit = 0;
+        // Whether the log has the unit (trivially, when it wrote nothing).
+        let mut logged = journal.is_empty();
         if !journal.is_empty() && self.is_loading() {
             // Nothing is written while loading: dispatch refuses every command that could
             // write. One that did anyway changed only the interim keyspace recovery
@@ -1036,7 +1038,10 @@ impl Engine {
         } else if !journal.is_empty() {
             touch_watchers(st, &journal, false);
             match self.append(now, &journal) {
-                Ok(lsn) => lsn_of_unit = lsn,
+                Ok(lsn) => {
+                    lsn_of_unit = lsn;
+                    logged = true;
+                }
                 Err(e) => {
                     // The unit's changes are in memory but not in the log. A record over the
                     // size limit latches the log as a failed write would (nothing is
@@ -1064,7 +1069,6 @@ impl Engine {
         }
         // Replicas get the unit once the log has it (a unit the log refused, which memory
         // was rebuilt without, never reaches them).
-        let logged = journal.is_empty() || lsn_of_unit != 0 && lsn_of_unit != u64::MAX;
         if logged && !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
             let arbitrary_keys = argv
                 .first()
