@@ -23,7 +23,8 @@ pub fn daemonize() -> io::Result<()> {
 /// directory); returns its absolute path, which the configuration then names (Redis
 /// `chdir`s to `dir` while it reads its configuration, and reports it absolute).
 pub fn enter_dir(dir: &Path) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    // (Each directory created is made durable in its parent, as the log's own directory is.)
+    crate::persist::io::Vfs::create_dir_all(&crate::persist::io::RealFs, dir)?;
     let abs = std::fs::canonicalize(dir)?;
     std::env::set_current_dir(&abs)?;
     Ok(abs)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::db::{Entry, Keyspace};
 use crate::persist::io::RealFs;
-use crate::persist::{Log, LogOptions};
+use crate::persist::{Log, LogOptions, StorageError};
 use crate::rdb::value::restore as restore_value;
 use crate::rdb::{file, Limits};
 
@@ -287,10 +287,6 @@ fn load_resp(buf: &[u8], lim: &Limits, l: &mut Loaded, now: i64) -> Result<(), S
     Ok(())
 }
 
-/// The name under which a restore writes its keyspace before the log takes it as its base
-/// snapshot (not a `*.tmp` name: `Log::open` deletes those before it looks for this one).
-const BASE_NAME: &str = "restore-base.snap";
-
 /// Write `l` into `dir` as its snapshot, durably and all at once:
 /// - a directory without a log gets it as the base snapshot its first MANIFEST names
 ///   (`Log::open_with_base`), so a crash leaves either no log (the next import starts
@@ -300,18 +296,19 @@ const BASE_NAME: &str = "restore-base.snap";
 ///   so a crash or a full disk part way leaves the old contents whole.
 pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String> {
     check_target(dir, force)?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // (Durably: every directory created is fsynced into its parent.)
+    crate::persist::io::Vfs::create_dir_all(&RealFs, dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let libs: Vec<(Vec<u8>, Vec<u8>)> = l
         .functions
         .iter()
         .map(|code| (library_name(code), code.clone()))
         .collect();
-    let write = |path: &Path, lsn: u64| -> Result<(), String> {
+    let write = |path: &Path, lsn: u64| -> Result<(), StorageError> {
         let pb = super::dump::progress(l.ks.total_keys() as u64, "write");
         crate::persist::snapshot::write_keyspace(&RealFs, path, lsn, &l.ks, &libs, |k| {
             pb.set_position(k)
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         pb.finish_and_clear();
         Ok(())
     };
@@ -321,19 +318,13 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
         functions: libs.len() as u64,
     };
     if !dir.join("MANIFEST").exists() {
-        let base = dir.join(BASE_NAME);
-        write(&base, 0)?;
+        let base = |path: &Path| write(path, 0);
         let opened = Log::open_with_base(Arc::new(RealFs), LogOptions::new(dir), &base);
-        let (log, _) = opened.map_err(|e| {
-            let _ = std::fs::remove_file(&base);
-            e.to_string()
-        })?;
+        let (log, _) = opened.map_err(|e| e.to_string())?;
         log.shutdown();
         return Ok(summary);
     }
     let (log, _) = Log::open(Arc::new(RealFs), LogOptions::new(dir)).map_err(|e| e.to_string())?;
-    // (A base file an interrupted first restore left is of no use now.)
-    let _ = std::fs::remove_file(dir.join(BASE_NAME));
     let installed = (|| {
         // Every record already there is in the page cache at least; the snapshot replaces
         // them all, so they must be durable before the MANIFEST says it covers them.
@@ -342,7 +333,7 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
         let path = dir.join(crate::persist::snapshot::snapshot_file_name(lsn));
         // (When the log is a snapshot of `lsn` with nothing after it, this file replaces
         // that snapshot by its rename, which is as atomic.)
-        write(&path, lsn)?;
+        write(&path, lsn).map_err(|e| e.to_string())?;
         log.install_snapshot(lsn).map_err(|e| e.to_string())?;
         Ok(())
     })();

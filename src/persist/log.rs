@@ -445,13 +445,14 @@ impl Log {
         super::recovery::open(vfs, opts)
     }
 
-    /// [`Log::open`] of a fresh directory whose first MANIFEST names `base`, a durable
-    /// snapshot file of LSN 0 written in the directory beforehand (renamed to `snap-0`):
-    /// an import is then all there or not there. Refused if the directory has a MANIFEST.
+    /// [`Log::open`] of a fresh directory whose first MANIFEST names a snapshot of LSN 0
+    /// that `base` writes (as `snap-0`, durably) once the directory is locked: an import is
+    /// then all there or not there, and no other process opens the directory while it is
+    /// written. Refused if the directory has a MANIFEST.
     pub fn open_with_base(
         vfs: Arc<dyn Vfs>,
         opts: LogOptions,
-        base: &Path,
+        base: super::recovery::BaseWriter<'_>,
     ) -> Result<(Log, Recovered), StorageError> {
         super::recovery::open_with(vfs, opts, Some(base))
     }
@@ -633,7 +634,7 @@ impl Log {
     }
 
     /// Install a durable, verified snapshot of `lsn` (format/snapshot.md §Durability
-    /// sequence, steps S6–S8): publish a MANIFEST naming it and only the segments that may
+    /// sequence, steps S7–S8): publish a MANIFEST naming it and only the segments that may
     /// hold records after `lsn`, then delete the segments it covers and the previous
     /// snapshot. A crash between the publish and the deletions leaves files that `open`
     /// deletes. Returns (segments deleted, bytes reclaimed).

@@ -1037,3 +1037,43 @@ fn snapshot_install_failing_after_the_manifest_rename_latches_and_keeps_the_file
     let (_, rec) = open(&fs, opts(FsyncPolicy::Everysec, DEFAULT_SEGMENT_SIZE)).unwrap();
     assert_eq!(rec.snapshot.map(|s| s.0), Some(0));
 }
+
+/// A fresh directory's base snapshot (restore, the import of `dump.rdb` at start) is
+/// written only under the directory's lock: while another process holds it (a second
+/// restore, a server) the writer is not even called, so two imports never write into one
+/// directory at once. Once free, the snapshot written is the one the first MANIFEST names,
+/// durably.
+#[test]
+fn a_base_snapshot_is_written_only_under_the_directory_lock() {
+    let fs = SimFs::new();
+    fs.create_dir_all(&dir()).unwrap();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let mut ks = crate::db::Keyspace::new(16);
+    ks.dbs[0].insert(
+        b"k",
+        crate::db::Entry::new(crate::db::Value::Str(b"v".to_vec().into()), 0),
+    );
+    let write = |path: &Path| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        crate::persist::snapshot::write_keyspace(&fs, path, 0, &ks, &[], |_| {}).map(|_| ())
+    };
+    let held = fs.lock_dir(&dir()).unwrap();
+    let opts = || opts(FsyncPolicy::Always, DEFAULT_SEGMENT_SIZE);
+    let err = Log::open_with_base(Arc::new(fs.clone()), opts(), &write).unwrap_err();
+    assert!(matches!(err, StorageError::Locked), "{err}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(
+        fs.files(&dir()).iter().all(|f| f == "LOCK"),
+        "{:?}",
+        fs.files(&dir())
+    );
+    drop(held);
+    let (log, _) = Log::open_with_base(Arc::new(fs.clone()), opts(), &write).unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    log.shutdown();
+    // A directory with a log is refused, again before the writer runs.
+    assert!(Log::open_with_base(Arc::new(fs.clone()), opts(), &write).is_err());
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (_, rec) = open(&fs.crash_image(), opts()).unwrap();
+    assert_eq!(rec.snapshot.map(|s| s.0), Some(0));
+}

@@ -295,14 +295,18 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, opts: LogOptions) -> Result<(Log, Recovere
     open_with(vfs, opts, None)
 }
 
-/// [`open`], and for a fresh directory `base`: a durable snapshot file of LSN 0 written
-/// beside the log, which becomes `snap-0` and is named by the first MANIFEST, so the
-/// directory never shows a log without it. A directory that already has a MANIFEST is
-/// refused (`base` is left where it is).
+/// The writer of a fresh directory's base snapshot: called with the path of `snap-0`, it
+/// leaves a durable, verified snapshot file of LSN 0 there (`snapshot::write_keyspace`).
+pub type BaseWriter<'a> = &'a dyn Fn(&Path) -> Result<(), StorageError>;
+
+/// [`open`], and for a fresh directory a base snapshot: once the directory is locked,
+/// `base` writes `snap-0`, which the first MANIFEST then names, so the directory never
+/// shows a log without it, and nobody else (a second restore, a server) can open the
+/// directory meanwhile. A directory that already has a MANIFEST is refused.
 pub(crate) fn open_with(
     vfs: Arc<dyn Vfs>,
     opts: LogOptions,
-    base: Option<&Path>,
+    base: Option<BaseWriter<'_>>,
 ) -> Result<(Log, Recovered), StorageError> {
     let dir = opts.dir.clone();
     vfs.create_dir_all(&dir)
@@ -383,10 +387,9 @@ pub(crate) fn open_with(
             ));
         }
         let snap = dir.join(super::snapshot::snapshot_file_name(0));
-        vfs.rename(base, &snap)
-            .map_err(|e| StorageError::io(base, e))?;
-        // DURABILITY: the snapshot's name is durable before a MANIFEST names it.
-        vfs.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        // DURABILITY: the writer leaves the file durable under its name (fdatasync, rename,
+        // directory fsync) before a MANIFEST names it.
+        base(&snap)?;
         Some((0, snap))
     } else {
         None

@@ -1,6 +1,6 @@
 //! Snapshot files: the keyspace as of one LSN, written as checksummed zstd blocks of a
 //! stream of items (format/snapshot.md). Owns the file layout (header, blocks, footer), the
-//! streaming writer (`.tmp` → fdatasync → rename → directory fsync), the reader and the
+//! streaming writer (`.tmp` → fdatasync → verify → rename → directory fsync), the reader and the
 //! verifier used by recovery, `strata fsck` and the snapshot job. The per-item encoding of
 //! keys and values lives in `snapshot_codec`.
 //!
@@ -224,8 +224,14 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Write the end item, the last block and the footer; fdatasync; rename to the final
-    /// name; fsync the directory (steps S2–S4). The snapshot is durable when this returns.
+    /// Write the end item, the last block and the footer; fdatasync; read the `.tmp` file
+    /// back and verify it; rename to the final name; fsync the directory (steps S2–S5).
+    /// The snapshot is durable and verified when this returns.
+    ///
+    /// DURABILITY: verification comes before the rename, because the final name may
+    /// already be the live snapshot (a second snapshot at an LSN already snapshotted, or
+    /// `strata dump` over an existing file): a file that fails its checks must never
+    /// replace one that passed them.
     pub fn finish(mut self, vfs: &dyn Vfs) -> Result<(SnapshotInfo, PathBuf), StorageError> {
         self.raw.push(super::snapshot_codec::TAG_END);
         self.write_block()?;
@@ -237,6 +243,7 @@ impl SnapshotWriter {
         self.file
             .sync_data()
             .map_err(|e| StorageError::io(&self.tmp, e))?;
+        verify_snapshot(vfs, &self.tmp, Some(self.lsn))?;
         vfs.rename(&self.tmp, &self.path)
             .map_err(|e| StorageError::io(&self.path, e))?;
         vfs.sync_dir(&self.dir)
@@ -724,5 +731,36 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         check(&longer, "a byte appended");
+    }
+
+    /// A second snapshot of the same LSN (SAVE twice with no write between) whose file is
+    /// silently corrupted on its way to disk fails before it takes the live snapshot's name:
+    /// the snapshot the MANIFEST names stays whole.
+    #[test]
+    fn a_corrupt_snapshot_never_replaces_the_live_one_of_its_lsn() {
+        use crate::persist::io::SimFs;
+        let fs = SimFs::new();
+        let dir = PathBuf::from("/data");
+        fs.create_dir_all(&dir).unwrap();
+        let path = dir.join(snapshot_file_name(7));
+        let mut ks = Keyspace::new(16);
+        for i in 0..50 {
+            ks.dbs[0].insert(
+                format!("k{i}").as_bytes(),
+                Entry::new(Value::Str(format!("v{i}").into_bytes().into()), 0),
+            );
+        }
+        let first = write_keyspace(&fs, &path, 7, &ks, &[], |_| {}).unwrap();
+        let live = fs.file(&path).unwrap();
+        // The writes are: the header, one block, the footer; corrupt the block.
+        fs.corrupt_write_after(1);
+        let err = write_keyspace(&fs, &path, 7, &ks, &[], |_| {}).unwrap_err();
+        assert!(err.to_string().contains("is corrupt"), "{err}");
+        assert_eq!(
+            fs.file(&path).unwrap(),
+            live,
+            "the live snapshot was replaced"
+        );
+        assert_eq!(verify_snapshot(&fs, &path, Some(7)).unwrap(), first);
     }
 }

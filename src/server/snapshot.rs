@@ -16,14 +16,13 @@
 //! Owns `SnapStatus` (INFO persistence, LASTSAVE) and the job's steps; the engine owns the
 //! lock and starts it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cmd::State;
 use crate::db::{Capture, Entry, Lent, Take, Value};
 use crate::persist::io::Vfs;
-use crate::persist::snapshot::{verify_snapshot, SnapshotInfo, SnapshotWriter};
+use crate::persist::snapshot::{SnapshotInfo, SnapshotWriter};
 use crate::persist::snapshot_codec::{encode_entry, encode_entry_spilling, encode_library};
 use crate::persist::{Log, StorageError};
 
@@ -611,9 +610,9 @@ impl Job {
         Ok(())
     }
 
-    /// Finish the file, wait until the log is fsynced through the LSN, verify the file by
-    /// reading it back, and install it (steps S2–S8). Returns the file's facts and what the
-    /// install reclaimed (segments, bytes).
+    /// Finish the file (verified by reading it back before it takes its final name), wait
+    /// until the log is fsynced through the LSN, and install it (steps S2–S8). Returns the
+    /// file's facts and what the install reclaimed (segments, bytes).
     pub fn finish(
         &mut self,
         log: &Log,
@@ -621,8 +620,8 @@ impl Job {
     ) -> Result<(SnapshotInfo, u64, u64), StorageError> {
         self.flush()?;
         let writer = self.writer.take().expect("finish is called once");
-        let (info, path): (SnapshotInfo, PathBuf) = writer.finish(vfs)?;
-        tracing::debug!(lsn = self.lsn, "snapshot file durable");
+        let (info, _path) = writer.finish(vfs)?;
+        tracing::debug!(lsn = self.lsn, "snapshot file verified and durable");
         // DURABILITY: a snapshot of LSN n may replace records only once they are all on disk:
         // otherwise a crash could leave a snapshot ahead of a torn log.
         log.wait_fsynced_blocking(self.lsn)?;
@@ -631,8 +630,6 @@ impl Job {
             lsn = self.lsn,
             "snapshot: log fsynced and rotated past the LSN"
         );
-        verify_snapshot(vfs, &path, Some(self.lsn))?;
-        tracing::debug!(lsn = self.lsn, "snapshot verified");
         let (segs, reclaimed) = log.install_snapshot(self.lsn)?;
         tracing::debug!(lsn = self.lsn, segs, "snapshot installed in the manifest");
         Ok((info, segs, reclaimed))
@@ -800,6 +797,7 @@ mod tests {
     use crate::persist::LogOptions;
     use bytes::Bytes;
     use std::collections::BTreeMap;
+    use std::path::PathBuf;
 
     const T0: i64 = 1_700_000_000_000;
 

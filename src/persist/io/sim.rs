@@ -42,6 +42,8 @@ struct SimState {
     dirs: BTreeSet<PathBuf>,
     locks: BTreeSet<PathBuf>,
     write_fault: Option<u64>,
+    /// One write that succeeds but stores its buffer with a byte flipped.
+    corrupt_fault: Option<u64>,
     sync_fault: Option<u64>,
     writes: u64,
     syncs: u64,
@@ -154,6 +156,13 @@ impl SimFs {
         self.state.lock().write_fault = Some(n);
     }
 
+    /// After `n` more writes, the next one reports success but stores its buffer with its
+    /// middle byte flipped: silent corruption (bad memory, firmware), which only reading
+    /// back and checking catches. One shot.
+    pub fn corrupt_write_after(&self, n: u64) {
+        self.state.lock().corrupt_fault = Some(n);
+    }
+
     /// After `n` more successful syncs, the next sync fails (one shot; see the type docs).
     pub fn fail_sync_after(&self, n: u64) {
         self.state.lock().sync_fault = Some(n);
@@ -251,8 +260,14 @@ impl VfsFile for SimFile {
         let mut st = self.state.lock();
         st.writes += 1;
         let fail = take_fault(&mut st.write_fault);
+        let corrupt = !fail && take_fault(&mut st.corrupt_fault);
         let n = if fail { buf.len() / 2 } else { buf.len() };
-        st.inode(self.ino).data.extend_from_slice(&buf[..n]);
+        let data = &mut st.inode(self.ino).data;
+        let at = data.len();
+        data.extend_from_slice(&buf[..n]);
+        if corrupt && n > 0 {
+            data[at + n / 2] ^= 0x10;
+        }
         if fail {
             return Err(io::Error::other("SimFs: injected write failure"));
         }
