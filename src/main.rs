@@ -65,13 +65,21 @@ fn main() {
                     );
                 };
                 match strata::offline::restore::import_at_start(&config, announce) {
-                    Ok(Some(s)) => tracing::info!(
-                        "Imported the Redis RDB file {} into the new data directory: {} keys ({} already expired), {} function libraries. DB loaded from disk",
-                        config.get("dbfilename").unwrap_or_default(),
-                        s.keys,
-                        s.expired,
-                        s.functions
-                    ),
+                    Ok(Some(s)) => {
+                        tracing::info!(
+                            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+                            s.keys,
+                            s.expired,
+                            s.empty_skipped
+                        );
+                        tracing::info!(
+                            "Imported the Redis RDB file {} into the new data directory: {} keys ({} already expired), {} function libraries. DB loaded from disk",
+                            config.get("dbfilename").unwrap_or_default(),
+                            s.keys,
+                            s.expired,
+                            s.functions
+                        )
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         tracing::error!("Error reading the RDB file: {e}");

@@ -26,6 +26,8 @@ pub struct Loaded {
     pub functions: Vec<Vec<u8>>,
     /// Keys left out because their TTL had passed.
     pub expired: u64,
+    /// Keys left out because they held an empty collection (as Redis skips them).
+    pub empty_skipped: u64,
 }
 
 /// What was restored.
@@ -37,6 +39,8 @@ pub struct Summary {
     pub expired: u64,
     /// Function libraries written.
     pub functions: u64,
+    /// Keys left out because they held an empty collection.
+    pub empty_skipped: u64,
 }
 
 /// Restore `input` into `dir`, accepting database indexes below `databases`.
@@ -102,6 +106,7 @@ pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Resul
         ks: Keyspace::new(databases),
         functions: Vec::new(),
         expired: 0,
+        empty_skipped: 0,
     };
     if file::is_rdb(buf) {
         let pb = super::dump::progress(buf.len() as u64, "read");
@@ -126,6 +131,14 @@ pub fn load_input(buf: &[u8], lim: &Limits, databases: usize, now: i64) -> Resul
             return Err(e);
         }
         loaded.functions = info.functions;
+        for key in &info.skipped_empty {
+            // (Redis's words, which its test suite looks for.)
+            tracing::warn!(
+                "rdbLoadObject skipping empty key: {}",
+                String::from_utf8_lossy(key)
+            );
+        }
+        loaded.empty_skipped = info.skipped_empty.len() as u64;
         Ok(loaded)
     } else if buf.starts_with(crate::persist::snapshot::MAGIC) {
         load_snapshot(buf, &mut loaded, now)?;
@@ -316,6 +329,7 @@ pub fn write_log(dir: &Path, l: &Loaded, force: bool) -> Result<Summary, String>
         keys: l.ks.total_keys() as u64,
         expired: l.expired,
         functions: libs.len() as u64,
+        empty_skipped: l.empty_skipped,
     };
     if !dir.join("MANIFEST").exists() {
         let base = |path: &Path| write(path, 0);

@@ -33,8 +33,8 @@ pub struct FileInfo {
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     /// Function library code (FUNCTION2), to be loaded with FUNCTION LOAD.
     pub functions: Vec<Vec<u8>>,
-    /// Keys holding an empty collection, skipped as Redis skips them.
-    pub skipped_empty: u64,
+    /// Keys holding an empty collection, skipped as Redis skips them (their names).
+    pub skipped_empty: Vec<Vec<u8>>,
     /// Keys read.
     pub keys: u64,
 }
@@ -130,7 +130,22 @@ pub fn read(
                             offset: r.pos(),
                         });
                     }
-                    Err(RdbError::Empty) => info.skipped_empty += 1,
+                    Err(RdbError::Empty) => info.skipped_empty.push(key),
+                    // Which key, and Redis's words for a packed encoding that fails its
+                    // check (what redis-check-rdb reports).
+                    Err(e @ (RdbError::Bad(_) | RdbError::Truncated)) => {
+                        let reason = value::integrity_reason(ty, &e)
+                            .map_or_else(String::new, |r| format!("{r} "));
+                        let detail = match e {
+                            RdbError::Bad(why) => why,
+                            other => other.to_string(),
+                        };
+                        return Err(RdbError::Bad(format!(
+                            "{reason}Key '{}' (type {ty}, read up to offset {}): {detail}",
+                            String::from_utf8_lossy(&key),
+                            r.pos()
+                        )));
+                    }
                     Err(e) => return Err(e),
                 }
                 expire = -1;
@@ -267,7 +282,7 @@ mod tests {
         f.extend_from_slice(&[0; 8]);
         let mut keys = Vec::new();
         let info = read(&f, &Limits::default(), |k| keys.push(k)).unwrap();
-        assert_eq!((keys.len(), info.skipped_empty), (1, 1));
+        assert_eq!((keys.len(), info.skipped_empty), (1, vec![b"e".to_vec()]));
     }
 
     #[test]

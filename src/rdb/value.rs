@@ -174,7 +174,7 @@ fn set_from<'a>(members: impl Iterator<Item = &'a [u8]>, lim: &Limits) -> Result
     let mut s = Set::new();
     for m in members {
         if !s.insert(m, lim.set_intset) {
-            return Err(bad("duplicate set member"));
+            return Err(bad("Duplicate set members detected"));
         }
     }
     Ok(Value::Set(Box::new(s)))
@@ -192,7 +192,7 @@ fn zset_from(pairs: Vec<(Vec<u8>, f64)>, lim: &Limits) -> Result<Value, RdbError
             return Err(bad("NaN score"));
         }
         if z.score(&m).is_some() {
-            return Err(bad("duplicate sorted set member"));
+            return Err(bad("Duplicate zset fields detected"));
         }
         z.insert_new(&m, s, zl);
     }
@@ -210,7 +210,7 @@ fn hash_from<'a>(
     let mut h = Hash::new();
     for (f, v) in pairs {
         if !h.set(f, v, hl) {
-            return Err(bad("duplicate hash field"));
+            return Err(bad("Duplicate hash fields detected"));
         }
     }
     Ok(Value::Hash(h))
@@ -370,7 +370,7 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 delivery_count,
             };
             if g.pel.insert(id, nack).is_some() {
-                return Err(bad("duplicate ID in a group PEL"));
+                return Err(bad("Duplicated global PEL entry loading stream consumer group"));
             }
         }
         let nconsumers = r.count(10)?;
@@ -388,7 +388,7 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 let nack = g
                     .pel
                     .get_mut(&id)
-                    .ok_or_else(|| bad("consumer PEL entry missing from the group PEL"))?;
+                    .ok_or_else(|| bad("Consumer entry not found in group global PEL"))?;
                 if !nack.consumer.is_empty() {
                     return Err(bad("PEL entry owned by two consumers"));
                 }
@@ -399,15 +399,19 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 .insert(cname, Consumer { seen_time, pel })
                 .is_some()
             {
-                return Err(bad("duplicate consumer"));
+                return Err(bad("Duplicate stream consumer detected."));
             }
         }
         if g.pel.values().any(|n| n.consumer.is_empty()) {
-            return Err(bad("group PEL entry without a consumer"));
+            return Err(bad("Stream CG PEL entry without consumer"));
         }
-        if s.groups.insert(name, g).is_some() {
-            return Err(bad("duplicate consumer group"));
+        if s.groups.contains_key(&name) {
+            return Err(bad(format!(
+                "Duplicated consumer group name {}",
+                String::from_utf8_lossy(&name)
+            )));
         }
+        s.groups.insert(name, g);
     }
     Ok(s)
 }
