@@ -602,7 +602,7 @@ const DIRECTIVES: &[Directive] = &[
         "replicaof",
         Kind::Str,
         false,
-        "compatibility (use the REPLICAOF command)",
+        "replicate from <host> <port> from the start (as the REPLICAOF command)",
     ),
     // Hidden (as in Redis: CONFIG GET names them only explicitly, never by pattern).
     d(
@@ -1633,13 +1633,6 @@ impl Config {
         }
         if runtime && !d.mutable {
             return Err(ConfigError::Immutable(d.name.to_string()));
-        }
-        if d.name == "replicaof" && !value.is_empty() {
-            // Listed for CONFIG GET; a replica is made by the REPLICAOF command only.
-            return Err(ConfigError::BadValue(
-                d.name.to_string(),
-                "not supported in a config file: use the REPLICAOF command".into(),
-            ));
         }
         let bad = |why: &str| ConfigError::BadValue(d.name.to_string(), why.to_string());
         // Validate by kind first.

@@ -643,12 +643,17 @@ fn latency_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 
 fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     if let Some((host, port)) = &x.st.replicas.master {
+        let r = &x.st.replicas;
+        let offset = match r.master_client.and_then(|id| x.st.clients.map.get(&id)) {
+            Some(c) => i64::try_from(c.repl_offset).unwrap_or(i64::MAX),
+            None => -1,
+        };
         return Ok(Reply::Array(vec![
             Reply::bulk(b"slave"),
             Reply::bulk(host.as_bytes()),
             Reply::Int(i64::from(*port)),
-            Reply::bulk(b"connect"),
-            Reply::Int(-1),
+            Reply::bulk(r.link.role_word().as_bytes()),
+            Reply::Int(offset),
         ]));
     }
     let replicas = super::repl::attached(x.st)
@@ -710,13 +715,16 @@ fn no_cluster(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Err(CmdError::err("This instance has cluster support disabled"))
 }
 
-/// REPLICAOF NO ONE: back to master. REPLICAOF host port: strata does not replicate
-/// from another server, but takes the replica role with its link down, as Redis is
-/// before it reaches its master: ROLE and INFO say so and client writes get -READONLY
-/// (see `repl::refusal`).
+/// REPLICAOF NO ONE: back to master, keeping the dataset. REPLICAOF host port: become a
+/// replica of that server: the link task (`server::replica`) connects, takes a full
+/// resync and runs the master's stream; meanwhile ROLE and INFO show the link's state
+/// and client writes get -READONLY (see `repl::refusal`).
 fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if is(&a[1], "no") && is(&a[2], "one") {
-        x.st.replicas.master = None;
+        if x.st.replicas.master.take().is_some() {
+            drop_master_link(x.st);
+            x.env.replicate(None);
+        }
         return Ok(Reply::ok());
     }
     let port = arg_i64(&a[2])
@@ -729,8 +737,28 @@ fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             "OK Already connected to specified master".into(),
         ));
     }
-    x.st.replicas.master = Some((host, port));
+    x.st.replicas.master = Some((host.clone(), port));
+    drop_master_link(x.st);
+    x.env.replicate(Some((host, port)));
     Ok(Reply::ok())
+}
+
+/// Disconnect the master link, if any (the link task of a new master, or none, follows).
+fn drop_master_link(st: &mut super::State) {
+    use super::repl::Link;
+    let r = &mut st.replicas;
+    if r.link != Link::Down {
+        r.link_down_since_ms = crate::clock::now_ms();
+    }
+    r.link = Link::Down;
+    r.master_replid = None;
+    if let Some(id) = r.master_client.take() {
+        // (It keeps its flag: what it still had buffered is dropped, not run as a
+        // client's commands, `Engine::execute_many_in`.)
+        if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
+            kill();
+        }
+    }
 }
 
 fn failover(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

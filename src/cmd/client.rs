@@ -205,6 +205,14 @@ pub struct Client {
     /// A replica's last acknowledged stream offset (REPLCONF ACK) and when (Unix ms).
     pub replica_ack: u64,
     pub replica_ack_ms: i64,
+    /// This connection is the link to our master (REPLICAOF host port): what it sends is
+    /// the replication stream, run unrestricted and unanswered (`repl::link`).
+    pub master_link: bool,
+    /// On the master link: the master's stream offset this server has processed (INFO
+    /// `master_repl_offset`, REPLCONF ACK), and the bytes of the full sync's commands
+    /// still to run, which are not the master's stream and count for no offset.
+    pub repl_offset: u64,
+    pub repl_skip: u64,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -290,6 +298,9 @@ impl Client {
             evicted: false,
             reply_off: false,
             reply_skip: 0,
+            master_link: false,
+            repl_offset: 0,
+            repl_skip: 0,
             monitor: false,
             paused: false,
             loan_wait_since_ms: 0,
@@ -320,6 +331,9 @@ impl Client {
         let mut flags = String::new();
         if self.monitor {
             flags.push('O');
+        }
+        if self.master_link {
+            flags.push('M');
         }
         if self.subscription_count() + self.shard_channels.len() > 0 {
             flags.push('P');

@@ -34,7 +34,7 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         }
     }
     let c = x.client();
-    let (authenticated, acl_free) = (c.authenticated, c.acl_free);
+    let (authenticated, acl_free, master_link) = (c.authenticated, c.acl_free, c.master_link);
     if !authenticated && !spec.flags.contains(Flags::NO_AUTH) && x.st.acl.auth_required {
         return Err(CmdError::NoAuth);
     }
@@ -45,7 +45,8 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
     let subscribed = x.client().in_subscribed_mode();
     // maxmemory: evict, or refuse commands that may grow memory (Redis checks it after
     // authentication, before MISCONF; never for commands run by EXEC or a script).
-    if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script {
+    // (Nor for the master's stream: a replica never refuses what its master did.)
+    if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script && !master_link {
         let before = x.journal.len();
         let admitted = super::memory::admit(x, spec);
         if before == 0 {

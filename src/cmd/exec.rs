@@ -128,6 +128,9 @@ pub trait Env {
     fn listen(&self, _bind: &[String], port: u16) -> Result<u16, String> {
         Ok(port)
     }
+    /// REPLICAOF: start replicating from `master` (host, port), after stopping the link
+    /// to any previous one; None (REPLICAOF NO ONE) only stops it.
+    fn replicate(&self, _master: Option<(String, u16)>) {}
     /// CONFIG SET maxclients: make room for that many connections (the open-files
     /// limit); returns how many fit.
     fn fit_clients(&self, maxclients: u64) -> u64 {

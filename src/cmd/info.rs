@@ -416,22 +416,45 @@ fn stats(x: &mut Exec<'_>) -> Fields {
 }
 
 fn replication(x: &mut Exec<'_>) -> Fields {
-    let mut head = match &x.st.replicas.master {
-        // REPLICAOF host port: a replica whose link is down (strata never connects).
-        Some((host, port)) => vec![
-            kv("role", "slave"),
-            kv("master_host", host.clone()),
-            kv("master_port", *port),
-            kv("master_link_status", "down"),
-            kv("master_last_io_seconds_ago", -1),
-            kv("master_sync_in_progress", 0),
-            kv("slave_read_repl_offset", 0),
-            kv("slave_repl_offset", 0),
-            kv("master_link_down_since_seconds", -1),
-            kv("slave_priority", 100),
-            kv("slave_read_only", 1),
-            kv("replica_announced", 1),
-        ],
+    let r = &x.st.replicas;
+    let mut head = match &r.master {
+        Some((host, port)) => {
+            use super::repl::Link;
+            let now = x.now_ms;
+            let link = r.master_client.and_then(|id| x.st.clients.map.get(&id));
+            let up = r.link == Link::Up && link.is_some();
+            let offset = link.map_or(0, |c| c.repl_offset);
+            let mut f = vec![
+                kv("role", "slave"),
+                kv("master_host", host.clone()),
+                kv("master_port", *port),
+                kv("master_link_status", if up { "up" } else { "down" }),
+                kv(
+                    "master_last_io_seconds_ago",
+                    link.map_or(-1, |c| (now - c.last_cmd_ms).max(0) / 1000),
+                ),
+                kv("master_sync_in_progress", i32::from(r.link == Link::Sync)),
+                kv("slave_read_repl_offset", offset),
+                kv("slave_repl_offset", offset),
+            ];
+            if !up {
+                let since = if r.link_down_since_ms > 0 {
+                    (now - r.link_down_since_ms).max(0) / 1000
+                } else {
+                    -1
+                };
+                f.push(kv("master_link_down_since_seconds", since));
+            }
+            f.extend([
+                kv("slave_priority", 100),
+                kv(
+                    "slave_read_only",
+                    i32::from(x.st.config.get("replica-read-only").as_deref() != Some("no")),
+                ),
+                kv("replica_announced", 1),
+            ]);
+            f
+        }
         None => vec![kv("role", "master")],
     };
     head.extend(replication_rest(x));
@@ -459,9 +482,9 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
     }
     f.extend(vec![
         kv("master_failover_state", "no-failover"),
-        kv("master_replid", process_hex_id(x, 0x5eed)),
+        kv("master_replid", super::repl::replid(x.st)),
         kv("master_replid2", "0".repeat(40)),
-        kv("master_repl_offset", x.st.replicas.offset),
+        kv("master_repl_offset", super::repl::own_offset(x.st)),
         kv("second_repl_offset", -1),
         kv("repl_backlog_active", 0),
         kv("repl_backlog_size", 1_048_576),

@@ -40,10 +40,22 @@ pub struct Replicas {
     /// offset O (PSYNC's `+FULLRESYNC <replid> O`) that acknowledges O+N has applied
     /// the stream's next N bytes.
     pub offset: u64,
-    /// REPLICAOF host port in force: (host, port). strata never connects to a master; it
-    /// behaves as a replica whose link is down (read-only for clients when
-    /// `replica-read-only` is yes) until REPLICAOF NO ONE.
+    /// REPLICAOF host port in force: (host, port). The server's link task connects,
+    /// takes a full resync and then runs the master's stream on a connection of its own
+    /// (the master client); read-only for clients when `replica-read-only` is yes, until
+    /// REPLICAOF NO ONE.
     pub master: Option<(String, u16)>,
+    /// Where the link to the master is (ROLE, INFO `master_link_status`).
+    pub link: Link,
+    /// The master client's id while the link is up.
+    pub master_client: Option<u64>,
+    /// The master's replication id, from its `+FULLRESYNC` (INFO `master_replid` while a
+    /// replica).
+    pub master_replid: Option<String>,
+    /// When the link last went down (Unix ms; 0: never up).
+    pub link_down_since_ms: i64,
+    /// When the master link last sent its periodic REPLCONF ACK (Unix ms).
+    pub last_ack_ms: i64,
     /// `min-replicas-to-write` (cached: checked on every client command).
     pub min_replicas_to_write: u64,
 }
@@ -79,6 +91,10 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
     let replica = st.replicas.master.is_some();
     let min_replicas = st.replicas.min_replicas_to_write;
     if !replica && min_replicas == 0 {
+        return None;
+    }
+    if replica && st.replicas.master_client == Some(x.client_id) {
+        // The master's own stream.
         return None;
     }
     let is_exec = spec.full_name == "exec";
@@ -133,6 +149,129 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         )));
     }
     Some(CmdError::Raw(text.into()))
+}
+
+/// The state of a replica's link to its master (Redis's `repl_state`, as ROLE names it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Link {
+    /// Not connected (or a master: no link).
+    #[default]
+    Down,
+    /// Connecting and handshaking.
+    Connecting,
+    /// Receiving and loading the full resync's payload.
+    Sync,
+    /// Running the master's stream.
+    Up,
+}
+
+impl Link {
+    /// ROLE's word for it.
+    pub fn role_word(self) -> &'static str {
+        match self {
+            Link::Down => "connect",
+            Link::Connecting => "connecting",
+            Link::Sync => "sync",
+            Link::Up => "connected",
+        }
+    }
+}
+
+/// The bytes `argv` takes on the replication stream (a RESP array of bulk strings, as
+/// every master sends its stream): what one command moves a replica's offset by.
+pub fn stream_len(argv: &[Bytes]) -> u64 {
+    fn digits(n: usize) -> u64 {
+        n.to_string().len() as u64
+    }
+    let mut n = 3 + digits(argv.len());
+    for a in argv {
+        n += 1 + digits(a.len()) + 2 + a.len() as u64 + 2;
+    }
+    n
+}
+
+/// INFO's `master_repl_offset`: a replica's processed offset of its master's stream, a
+/// master's bytes of stream sent.
+pub fn own_offset(st: &State) -> u64 {
+    st.replicas
+        .master_client
+        .and_then(|id| st.clients.map.get(&id))
+        .map_or(st.replicas.offset, |c| c.repl_offset)
+}
+
+/// What a replica sends its master to report progress: `REPLCONF ACK <offset>`.
+pub fn ack_command(offset: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let off = offset.to_string();
+    push_command(&mut out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
+    out
+}
+
+/// Send the master our offset (REPLCONF ACK) on its link, if the link is up.
+pub fn send_ack(st: &mut State, now_ms: i64) {
+    let Some(id) = st.replicas.master_client else {
+        return;
+    };
+    let Some(c) = st.clients.map.get(&id) else {
+        return;
+    };
+    let out = ack_command(c.repl_offset);
+    if let Some(push) = &c.push {
+        let _ = push(&out);
+    }
+    st.replicas.last_ack_ms = now_ms;
+}
+
+/// A full resync's payload (an RDB file) as the commands that make this server's dataset
+/// that file's: FLUSHALL, FUNCTION FLUSH, a FUNCTION LOAD per library, then per key a
+/// RESTORE … ABSTTL REPLACE (a SELECT before each change of database). Run on the master
+/// link like the stream that follows them, they are journaled and logged as any write,
+/// so the resync is durable the way every other change is.
+pub fn full_sync_commands(rdb: &[u8], st: &State) -> Result<Vec<u8>, String> {
+    let lim = super::dump::limits_from(&st.config);
+    let databases = st.ks.dbs.len();
+    let mut body = Vec::new();
+    let mut db = usize::MAX;
+    let mut bad_db = None;
+    let info = crate::rdb::file::read(rdb, &lim, |k| {
+        if k.db >= databases {
+            bad_db = Some(k.db);
+            return;
+        }
+        if k.db != db {
+            db = k.db;
+            push_command(&mut body, &[b"SELECT", db.to_string().as_bytes()]);
+        }
+        let payload = crate::rdb::value::dump(&k.value);
+        let ttl = k.expire_ms.max(0).to_string();
+        push_command(
+            &mut body,
+            &[
+                b"RESTORE",
+                &k.key,
+                ttl.as_bytes(),
+                &payload,
+                b"ABSTTL",
+                b"REPLACE",
+            ],
+        );
+    })
+    .map_err(|e| format!("the master's RDB payload: {e}"))?;
+    if let Some(d) = bad_db {
+        return Err(format!(
+            "the master's RDB payload uses database {d} (only {databases} exist)"
+        ));
+    }
+    let mut out = Vec::new();
+    push_command(&mut out, &[b"FLUSHALL"]);
+    push_command(&mut out, &[b"FUNCTION", b"FLUSH"]);
+    for code in &info.functions {
+        push_command(&mut out, &[b"FUNCTION", b"LOAD", b"REPLACE", code]);
+    }
+    out.extend_from_slice(&body);
+    // The stream continues in database 0 until the master's first SELECT.
+    push_command(&mut out, &[b"SELECT", b"0"]);
+    Ok(out)
 }
 
 /// How the effects of one execution unit are framed on the stream.
@@ -211,9 +350,12 @@ fn psync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     attach(x, Some(format!("+FULLRESYNC {replid} {offset}\r\n")))
 }
 
-/// This server's replication id: 40 hex digits, stable for the process (from its start
-/// time and pid).
+/// This server's replication id: its master's while a replica that synced, else 40 hex
+/// digits stable for the process (from its start time and pid).
 pub fn replid(st: &State) -> String {
+    if let (Some(_), Some(id)) = (&st.replicas.master, &st.replicas.master_replid) {
+        return id.clone();
+    }
     let seed = format!("strata-{}-{}", st.start_ms, std::process::id());
     crate::script::sha1_hex(seed.as_bytes())
 }
@@ -251,6 +393,12 @@ fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             }
             return Ok(Reply::Many(Vec::new()));
         } else if is(opt, "getack") {
+            // On the master link: answer with our offset (the one reply a replica sends
+            // its master), before this command counts.
+            if x.client().master_link {
+                let now = x.now_ms;
+                send_ack(x.st, now);
+            }
             return Ok(Reply::Many(Vec::new()));
         } else if is(opt, "rdb-only") {
             let v = arg_i64(val)?;
@@ -281,7 +429,7 @@ fn replconf(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-fn push_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+pub fn push_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
     out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
     for a in argv {
         out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
@@ -402,6 +550,11 @@ pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
 /// a PING goes down the stream, so a replica that sees no writes still hears from its
 /// master before its `repl-timeout` and keeps the link.
 pub fn cron(st: &mut State, now_ms: i64) {
+    // A replica reports its offset every second (Redis's replicationCron), or its master
+    // takes it for gone after `repl-timeout`.
+    if st.replicas.master_client.is_some() && now_ms - st.replicas.last_ack_ms >= 1000 {
+        send_ack(st, now_ms);
+    }
     if st.replicas.ids.is_empty() {
         return;
     }

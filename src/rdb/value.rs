@@ -370,7 +370,9 @@ fn decode_stream(ty: u8, r: &mut Reader<'_>) -> Result<Stream, RdbError> {
                 delivery_count,
             };
             if g.pel.insert(id, nack).is_some() {
-                return Err(bad("Duplicated global PEL entry loading stream consumer group"));
+                return Err(bad(
+                    "Duplicated global PEL entry loading stream consumer group",
+                ));
             }
         }
         let nconsumers = r.count(10)?;

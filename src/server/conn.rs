@@ -30,16 +30,29 @@ pub async fn serve(engine: Arc<Engine>, sock: TcpStream) {
     let _ = sock.set_nodelay(true);
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    serve_stream(engine, sock, addr, laddr).await;
+    serve_stream(engine, sock, addr, laddr, None).await;
+}
+
+/// A connection that is this replica's link to its master (`super::replica`): what the
+/// master client starts with.
+pub struct MasterLink {
+    /// The master's stream offset the first byte read continues from.
+    pub offset: u64,
+    /// Bytes read first that are the full sync's commands, not the master's stream.
+    pub skip: u64,
+    /// The REPLICAOF this link serves (`Engine::link_epoch`).
+    pub epoch: u64,
 }
 
 /// Serve one client on any stream; `addr` and `laddr` are what CLIENT LIST shows (for a
-/// Unix socket Redis shows `<path>:0` for both).
+/// Unix socket Redis shows `<path>:0` for both). `master`: the stream is the link to
+/// this replica's master, served as its master client.
 pub async fn serve_stream<S: Socket>(
     engine: Arc<Engine>,
     mut sock: S,
     addr: String,
     laddr: String,
+    master: Option<MasterLink>,
 ) {
     let bell = Arc::new(Doorbell::default());
     let k2 = bell.clone();
@@ -49,6 +62,7 @@ pub async fn serve_stream<S: Socket>(
         meter: Arc::default(),
     });
     let ob2 = outbox.clone();
+    let e2 = engine.clone();
     let meter = outbox.meter.clone();
     let m2 = meter.clone();
     let register = move |st: &mut crate::cmd::State| {
@@ -64,6 +78,22 @@ pub async fn serve_stream<S: Socket>(
         // publisher's `deliver` kills it) instead of growing memory.
         c.push = Some(Arc::new(move |msg: &[u8]| ob2.put(msg, &limits)));
         c.out = Some(m2);
+        if let Some(m) = &master {
+            // Unrestricted and unanswered, as Redis's master client.
+            c.master_link = true;
+            c.acl_free = true;
+            c.authenticated = true;
+            c.repl_offset = m.offset;
+            c.repl_skip = m.skip;
+            if e2.link_epoch.load(Ordering::Acquire) == m.epoch && st.replicas.master.is_some() {
+                st.replicas.master_client = Some(id);
+                st.replicas.link = crate::cmd::repl::Link::Up;
+                st.replicas.last_ack_ms = 0;
+            } else if let Some(kill) = &c.kill {
+                // REPLICAOF changed meanwhile: this link is over before it starts.
+                kill();
+            }
+        }
         let peak = c.reply_buf.peak.clone();
         let release = c.release_buffers.clone();
         let limits = st.clients.limits.clone();
@@ -165,6 +195,12 @@ pub async fn serve_stream<S: Socket>(
             st.monitors.retain(|&m| m != id);
             st.tracking.drop_client(id);
             st.unwatch_all(id);
+            if st.replicas.master_client == Some(id) {
+                // The master link is down (the link task reconnects).
+                st.replicas.master_client = None;
+                st.replicas.link = crate::cmd::repl::Link::Down;
+                st.replicas.link_down_since_ms = clock::now_ms();
+            }
             // What it wrote now counts with the closed connections' bytes.
             engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));
             st.clients.map.remove(&id).is_some_and(|c| c.evicted)

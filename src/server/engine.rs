@@ -136,6 +136,8 @@ pub struct Engine {
     key_load_delay: AtomicI64,
     /// `rdb-key-save-delay`, mirrored for the snapshot walk (CONFIG SET changes it mid-save).
     key_save_delay: AtomicI64,
+    /// Bumped by every REPLICAOF: a link task whose number is no longer this one stops.
+    pub link_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Startup recovery's progress, for INFO persistence: when it started (Unix s), the bytes
@@ -604,6 +606,7 @@ impl Engine {
             load,
             key_load_delay: AtomicI64::new(key_load_delay(&config)),
             key_save_delay: AtomicI64::new(int_setting(&config, "rdb-key-save-delay")),
+            link_epoch: std::sync::atomic::AtomicU64::new(0),
         });
         Ok((engine, recovery))
     }
@@ -862,7 +865,17 @@ impl Engine {
             st.clock_mark = Some(Instant::now());
         }
         let mut reply_bytes = 0;
+        // The master link (REPLICAOF): its stream runs unanswered and moves the offset.
+        let master = st
+            .clients
+            .map
+            .get(&client_id)
+            .is_some_and(|c| c.master_link);
         for (i, argv) in batch.iter().enumerate() {
+            if master && st.replicas.master_client != Some(client_id) {
+                // A link REPLICAOF replaced or ended: nothing more of its stream runs.
+                break;
+            }
             if reply_bytes > BATCH_REPLY_MAX {
                 // Big replies: the rest of the batch runs once these are encoded and sent,
                 // so a pipeline of them does not hold them all in memory at once.
@@ -892,7 +905,10 @@ impl Engine {
             if let Some(c) = st.clients.map.get_mut(&client_id) {
                 c.replies_pending = i > 0;
             }
-            let o = self.execute_locked(&mut st, client_id, argv, now, false);
+            let mut o = self.execute_locked(&mut st, client_id, argv, now, false);
+            if master {
+                Self::master_command_ran(&mut st, client_id, argv, &mut o);
+            }
             reply_bytes += reply_weight(&o.reply);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
             let parked = o.blocked.is_some();
@@ -930,6 +946,29 @@ impl Engine {
         let mut view = Self::view(&st, client_id);
         view.paused_until_ms = if loan_wait { now + 1 } else { paused_until_ms };
         view
+    }
+
+    /// After a command of the master's stream ran: its bytes move the replica's offset
+    /// (the full sync's own commands move none), and its reply goes nowhere, as a
+    /// replica answers its master nothing (REPLCONF GETACK answers by itself). An error
+    /// is logged: the replica's dataset may now differ from its master's.
+    fn master_command_ran(st: &mut State, client_id: u64, argv: &[Bytes], o: &mut Outcome) {
+        if let Some(c) = st.clients.map.get_mut(&client_id) {
+            let n = crate::cmd::repl::stream_len(argv);
+            let skipped = n.min(c.repl_skip);
+            c.repl_skip -= skipped;
+            c.repl_offset += n - skipped;
+        }
+        let reply = std::mem::replace(&mut o.reply, Reply::Many(Vec::new()));
+        if let Reply::Error(e) = reply {
+            let name = argv
+                .first()
+                .map(|a| String::from_utf8_lossy(a).into_owned());
+            tracing::warn!(
+                "== CRITICAL == This replica is sending an error to its master: '{e}' after processing the command '{}'",
+                name.unwrap_or_default()
+            );
+        }
     }
 
     /// Before a pipelined batch runs: bring the keyspace entries its commands name first
@@ -985,7 +1024,12 @@ impl Engine {
             close: c.is_none_or(|c| c.close_after_reply),
             authenticated: c.is_some_and(|c| c.authenticated) || !st.acl.auth_required,
             max_bulk_len: st.config.proto_max_bulk_len,
-            timeout_s: st.config.timeout,
+            // (The master link is never timed out as an idle client.)
+            timeout_s: if c.is_some_and(|c| c.master_link) {
+                0
+            } else {
+                st.config.timeout
+            },
             query_buffer_limit: st.config.client_query_buffer_limit,
             paused_until_ms: 0,
             in_multi: c.is_some_and(|c| c.multi.is_some()),
@@ -2254,6 +2298,16 @@ impl Env for Engine {
 
     fn fit_clients(&self, maxclients: u64) -> u64 {
         super::fdlimit::fit(maxclients)
+    }
+
+    fn replicate(&self, master: Option<(String, u16)>) {
+        let epoch = self.link_epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        let (Some((host, port)), Some(me), Some(l)) =
+            (master, self.me.upgrade(), self.listeners.get())
+        else {
+            return;
+        };
+        l.runtime.spawn(super::replica::run(me, host, port, epoch));
     }
 
     fn config_changed(&self, name: &str, config: &Config) {

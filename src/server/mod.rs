@@ -8,6 +8,7 @@ pub mod doorbell;
 pub mod engine;
 pub mod fdlimit;
 pub mod oom;
+pub mod replica;
 pub mod snapshot;
 pub mod supervisor;
 
@@ -241,7 +242,7 @@ impl Accepted {
             Accepted::Tcp(s) => conn::serve(engine, s).await,
             Accepted::Unix(s, path) => {
                 let addr = format!("{path}:0");
-                conn::serve_stream(engine, s, addr.clone(), addr).await
+                conn::serve_stream(engine, s, addr.clone(), addr, None).await
             }
         }
     }
@@ -427,6 +428,15 @@ pub async fn start_serving(
         })?;
         tracing::info!("The server is now ready to accept connections at {unix}");
         set.serve_unix(unix, l);
+    }
+    // `replicaof <host> <port>` in the configuration: a replica from the start.
+    let replicaof = config.get("replicaof").unwrap_or_default();
+    if let [host, port] = replicaof.split_whitespace().collect::<Vec<_>>()[..] {
+        if let Ok(port) = port.parse::<u16>() {
+            let master = (host.to_string(), port);
+            engine.with_state(|st| st.replicas.master = Some(master.clone()));
+            crate::cmd::exec::Env::replicate(&*engine, Some(master));
+        }
     }
     tokio::spawn(expire_loop(engine.clone()));
     tokio::spawn(engine.log.clone().run_completions());

@@ -1,0 +1,244 @@
+//! The replica's side of replication: the link task REPLICAOF host port starts. It
+//! connects to the master and handshakes as a Redis replica does (PING, AUTH with
+//! `masteruser`/`masterauth`, REPLCONF listening-port and capa, `PSYNC ? -1`), reads the
+//! full resync's RDB payload, and then serves the connection as the master client
+//! (`conn::serve_stream` with a [`MasterLink`]): what that client runs is first the
+//! payload turned into commands (`repl::full_sync_commands`: FLUSHALL, the libraries,
+//! a RESTORE per key) and then the master's stream, each unit journaled and logged like
+//! any client's, so a replica's dataset is as durable as a master's. When the link
+//! drops the task reconnects every second (a full resync each time), until REPLICAOF
+//! names another master or NO ONE, or the server stops.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::conn::{serve_stream, MasterLink};
+use super::engine::Engine;
+use crate::cmd::repl::Link;
+
+/// Replicate from `host`:`port` for as long as REPLICAOF number `epoch` is in force.
+pub async fn run(engine: Arc<Engine>, host: String, port: u16, epoch: u64) {
+    let current = |e: &Engine| {
+        e.link_epoch.load(Ordering::Acquire) == epoch && !e.stopping.load(Ordering::Acquire)
+    };
+    while current(&engine) {
+        match sync_once(&engine, &host, port, epoch).await {
+            Ok(()) => tracing::warn!("Connection with master lost ({host}:{port})"),
+            Err(e) => tracing::warn!("Replication with master {host}:{port} failed: {e}"),
+        }
+        set_link(&engine, epoch, Link::Down, None).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Record the link's state, if REPLICAOF `epoch` is still the one in force.
+async fn set_link(engine: &Engine, epoch: u64, link: Link, replid: Option<String>) {
+    let e = engine;
+    engine
+        .with_state_async(|st| {
+            if e.link_epoch.load(Ordering::Acquire) != epoch || st.replicas.master_client.is_some()
+            {
+                return;
+            }
+            let r = &mut st.replicas;
+            if link == Link::Down && r.link != Link::Down {
+                r.link_down_since_ms = crate::clock::now_ms();
+            }
+            r.link = link;
+            if replid.is_some() {
+                r.master_replid = replid;
+            }
+        })
+        .await;
+}
+
+/// One connection to the master: handshake, full resync, then its stream until it ends.
+async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> Result<(), String> {
+    // The dataset recovered at start is in place first (the master's stream would be
+    // refused with -LOADING meanwhile), as Redis loads its own before it connects.
+    while crate::cmd::exec::Env::loading(&**engine) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    set_link(engine, epoch, Link::Connecting, None).await;
+    let (user, pass, my_port, timeout_s) = engine
+        .with_state_async(|st| {
+            let get = |k: &str| st.config.get(k).unwrap_or_default();
+            let timeout = get("repl-timeout").parse::<u64>().unwrap_or(60).max(1);
+            (
+                get("masteruser"),
+                get("masterauth"),
+                st.config.port,
+                timeout,
+            )
+        })
+        .await;
+    tracing::info!("Connecting to MASTER {host}:{port}");
+    let limit = Duration::from_secs(timeout_s);
+    let sock = tokio::time::timeout(limit, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "timeout connecting to the master".to_string())?
+        .map_err(|e| format!("connecting: {e}"))?;
+    let _ = sock.set_nodelay(true);
+    let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let mut io = BufReader::new(sock);
+    let mut ask = async |argv: &[&[u8]]| -> Result<String, String> {
+        let mut out = Vec::new();
+        crate::cmd::repl::push_command(&mut out, argv);
+        io.get_mut()
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("writing to the master: {e}"))?;
+        let line = tokio::time::timeout(limit, read_line(&mut io))
+            .await
+            .map_err(|_| "timeout waiting for the master".to_string())??;
+        Ok(line)
+    };
+    tracing::info!("MASTER <-> REPLICA sync started");
+    let pong = ask(&[b"PING"]).await?;
+    let auth_wanted = !pass.is_empty();
+    let auth_error = ["-NOAUTH", "-NOPERM", "-ERR operation not permitted"]
+        .iter()
+        .any(|p| pong.starts_with(p));
+    if pong.starts_with('-') && !(auth_wanted && auth_error) {
+        return Err(format!("error reply to PING from master: '{pong}'"));
+    }
+    if auth_wanted {
+        let reply = if user.is_empty() {
+            ask(&[b"AUTH", pass.as_bytes()]).await?
+        } else {
+            ask(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await?
+        };
+        if reply.starts_with('-') {
+            return Err(format!("unable to AUTH to MASTER: {reply}"));
+        }
+    }
+    let port_arg = my_port.to_string();
+    let reply = ask(&[b"REPLCONF", b"listening-port", port_arg.as_bytes()]).await?;
+    if reply.starts_with('-') {
+        tracing::info!(
+            "(Non critical) Master does not understand REPLCONF listening-port: {reply}"
+        );
+    }
+    let reply = ask(&[b"REPLCONF", b"capa", b"psync2"]).await?;
+    if reply.starts_with('-') {
+        tracing::info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
+    }
+    let reply = ask(&[b"PSYNC", b"?", b"-1"]).await?;
+    let Some(rest) = reply.strip_prefix("+FULLRESYNC ") else {
+        return Err(format!("unexpected reply to PSYNC from master: {reply}"));
+    };
+    let mut words = rest.split_whitespace();
+    let replid = words.next().unwrap_or_default().to_string();
+    let offset: u64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("bad +FULLRESYNC from master: {reply}"))?;
+    tracing::info!("Full resync from master: {replid}:{offset}");
+    set_link(engine, epoch, Link::Sync, Some(replid)).await;
+    // The payload: `$<len>`, after newlines the master sends while it prepares it.
+    let header = loop {
+        let line = read_line(&mut io).await?;
+        if !line.is_empty() {
+            break line;
+        }
+    };
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("bad bulk header of the master's payload: '{header}'"))?;
+    tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master");
+    let mut rdb = vec![0u8; len];
+    io.read_exact(&mut rdb)
+        .await
+        .map_err(|e| format!("reading the master's payload: {e}"))?;
+    let commands = engine
+        .with_state_async(|st| crate::cmd::repl::full_sync_commands(&rdb, st))
+        .await?;
+    drop(rdb);
+    tracing::info!("MASTER <-> REPLICA sync: loading the payload");
+    let skip = commands.len() as u64;
+    let mut prefix = commands;
+    prefix.extend_from_slice(io.buffer());
+    let stream = Prefixed {
+        prefix,
+        at: 0,
+        inner: io.into_inner(),
+    };
+    let link = MasterLink {
+        offset,
+        skip,
+        epoch,
+    };
+    serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
+    Ok(())
+}
+
+/// One CRLF-terminated line (without it); a lone `\n` is an empty line.
+async fn read_line(io: &mut BufReader<TcpStream>) -> Result<String, String> {
+    let mut line = Vec::new();
+    let n = io
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(|e| format!("reading from the master: {e}"))?;
+    if n == 0 {
+        return Err("the master closed the connection".into());
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// The master's connection with bytes to read before its own: the full sync's commands
+/// and what was already read past the payload.
+struct Prefixed {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = &mut *self;
+        if me.at < me.prefix.len() {
+            let n = buf.remaining().min(me.prefix.len() - me.at);
+            buf.put_slice(&me.prefix[me.at..me.at + n]);
+            me.at += n;
+            if me.at == me.prefix.len() {
+                me.prefix = Vec::new();
+                me.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut me.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,206 @@
+//! strata as a replica (REPLICAOF host port, or `replicaof` in its configuration): of a
+//! real redis-server 7.0 and of another strata. The full resync brings the master's whole
+//! dataset, the stream keeps the replica equal, offsets and WAIT agree with the master,
+//! clients cannot write, and what the replica applied survives a kill -9.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{info_field, wait_until, ChildServer, Oracle, RawClient, TestServer, V};
+
+/// What both servers must agree on.
+fn dataset(c: &mut RawClient) -> Vec<V> {
+    let mut smembers = c.cmd(&["SMEMBERS", "set"]);
+    if let V::Arr(a) = &mut smembers {
+        a.sort_by_key(|x| format!("{x:?}"));
+    }
+    let mut out = vec![
+        c.cmd(&["DBSIZE"]),
+        c.cmd(&["GET", "s"]),
+        c.cmd(&["LRANGE", "l", "0", "-1"]),
+        c.cmd(&["HGETALL", "h"]),
+        smembers,
+        c.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        c.cmd(&["XRANGE", "x", "-", "+"]),
+        c.cmd(&["EXPIRETIME", "t"]),
+        c.cmd(&["GET", "counter"]),
+        c.cmd(&["MGET", "tx1", "tx2", "lua1", "lua2"]),
+        c.cmd(&["FCALL_RO", "rlib_get", "1", "s"]),
+    ];
+    c.cmd(&["SELECT", "3"]);
+    out.push(c.cmd(&["GET", "other"]));
+    c.cmd(&["SELECT", "0"]);
+    out
+}
+
+fn populate(c: &mut RawClient) {
+    let script: &[&[&str]] = &[
+        &["SET", "s", "v"],
+        &["SET", "t", "v", "EX", "1000"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["HSET", "h", "f", "v", "g", "w"],
+        &["SADD", "set", "x", "y", "7"],
+        &["ZADD", "z", "1", "a", "2.5", "b"],
+        &["XADD", "x", "1-1", "f", "v"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=rlib\nredis.register_function{function_name='rlib_get', callback=function(k) return redis.call('get', k[1]) end, flags={'no-writes'}}",
+        ],
+        &["SELECT", "3"],
+        &["SET", "other", "db3"],
+        &["SELECT", "0"],
+    ];
+    for cmd in script {
+        let r = c.cmd(cmd);
+        assert!(!matches!(r, V::Err(_)), "{cmd:?}: {r:?}");
+    }
+}
+
+/// A client of the child server on `port`, once it listens.
+fn client(port: u16) -> RawClient {
+    drop(common::tcp(port));
+    RawClient::connect(([127, 0, 0, 1], port).into())
+}
+
+fn link_up(c: &mut RawClient) -> bool {
+    let info = c.cmd(&["INFO", "replication"]).text();
+    info.contains("master_link_status:up")
+}
+
+/// Changes made on the master after the sync: plain writes, a transaction, a script.
+fn write_more(c: &mut RawClient) {
+    c.cmd(&["INCR", "counter"]);
+    c.cmd(&["RPUSH", "l", "d"]);
+    c.cmd(&["DEL", "s"]);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "tx1", "a"]);
+    c.cmd(&["SET", "tx2", "b"]);
+    assert!(matches!(c.cmd(&["EXEC"]), V::Arr(_)));
+    c.cmd(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'x'); redis.call('set', KEYS[2], 'y')",
+        "2",
+        "lua1",
+        "lua2",
+    ]);
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["APPEND", "other", "+"]);
+    c.cmd(&["SELECT", "0"]);
+}
+
+/// A strata replica of redis-server: the payload, the stream, WAIT, offsets, READONLY,
+/// then a kill -9 of the replica: restarted, it still holds everything it applied.
+#[test]
+fn strata_replicates_a_redis_master() {
+    let Some(master) = Oracle::start() else {
+        return;
+    };
+    let mut mc = master.raw();
+    populate(&mut mc);
+    let replica = ChildServer::start(&[]);
+    let mut rc = client(replica.port);
+    let port = master.addr.port().to_string();
+    assert_eq!(
+        rc.cmd(&["REPLICAOF", "127.0.0.1", &port]),
+        V::Simple("OK".into())
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "the link never came up: {}",
+        rc.cmd(&["INFO", "replication"]).text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || dataset(&mut rc)
+            == dataset(&mut mc)),
+        "the payload did not bring the dataset: {:?} vs {:?}",
+        dataset(&mut rc),
+        dataset(&mut mc)
+    );
+    let V::Arr(role) = rc.cmd(&["ROLE"]) else {
+        panic!("ROLE")
+    };
+    assert_eq!(role[0], V::Bulk(b"slave".to_vec()));
+    assert_eq!(role[3], V::Bulk(b"connected".to_vec()));
+    write_more(&mut mc);
+    // WAIT: the replica acknowledges (REPLCONF GETACK) everything streamed before it.
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    // Offsets: the replica applied exactly the master's stream, and says so.
+    let mut seen = Vec::new();
+    let met = wait_until(Duration::from_secs(10), || {
+        let m = mc.cmd(&["INFO", "replication"]).text();
+        let r = rc.cmd(&["INFO", "replication"]).text();
+        let acked = info_field(&m, "slave0")
+            .and_then(|v| {
+                v.split(',')
+                    .find_map(|p| p.strip_prefix("offset=").map(String::from))
+            })
+            .unwrap_or_default();
+        seen = vec![
+            info_field(&m, "master_repl_offset").unwrap_or_default(),
+            info_field(&r, "master_repl_offset").unwrap_or_default(),
+            info_field(&r, "slave_repl_offset").unwrap_or_default(),
+            acked,
+        ];
+        seen.iter().all(|o| *o == seen[0]) && seen[0] != "0"
+    });
+    assert!(met, "offsets (master, replica, applied, acked): {seen:?}");
+    let m = mc.cmd(&["INFO", "replication"]).text();
+    let r = rc.cmd(&["INFO", "replication"]).text();
+    assert_eq!(
+        info_field(&m, "master_replid"),
+        info_field(&r, "master_replid")
+    );
+    // Clients of a read-only replica cannot write.
+    assert_eq!(
+        rc.cmd(&["SET", "mine", "1"]),
+        V::Err("READONLY You can't write against a read only replica.".into())
+    );
+    // What it applied is durable: killed and restarted (a master now: REPLICAOF is not
+    // kept across restarts, as in Redis), it holds the same dataset.
+    let want = dataset(&mut mc);
+    drop(rc);
+    let replica = replica.restart(&[]);
+    let mut rc = client(replica.port);
+    assert!(wait_until(Duration::from_secs(20), || {
+        !matches!(rc.cmd(&["PING"]), V::Err(_))
+    }));
+    assert_eq!(dataset(&mut rc), want);
+}
+
+/// A strata replica of strata, made one by its configuration (`--replicaof`); REPLICAOF
+/// NO ONE ends the link, keeps the dataset and makes it writable.
+#[test]
+fn strata_replicates_strata_and_is_promoted() {
+    let master = TestServer::start(&[]);
+    let mut mc = master.raw();
+    populate(&mut mc);
+    let port = master.addr.port().to_string();
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut rc = client(replica.port);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "the link never came up: {}",
+        rc.cmd(&["INFO", "replication"]).text()
+    );
+    write_more(&mut mc);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), V::Simple("OK".into()));
+    let V::Arr(role) = rc.cmd(&["ROLE"]) else {
+        panic!("ROLE")
+    };
+    assert_eq!(role[0], V::Bulk(b"master".to_vec()));
+    assert_eq!(rc.cmd(&["SET", "mine", "1"]), V::Simple("OK".into()));
+    // The master's later writes no longer reach it.
+    mc.cmd(&["SET", "late", "1"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mc.cmd(&["INFO", "replication"]).text(), "connected_slaves").as_deref()
+            == Some("0")
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rc.cmd(&["GET", "late"]), V::Nil);
+    assert_eq!(rc.cmd(&["GET", "tx1"]), V::Bulk(b"a".to_vec()));
+}
