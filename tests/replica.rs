@@ -94,7 +94,7 @@ fn write_more(c: &mut RawClient) {
 /// then a kill -9 of the replica: restarted, it still holds everything it applied.
 #[test]
 fn strata_replicates_a_redis_master() {
-    let Some(master) = Oracle::start() else {
+    let Some(master) = Oracle::start_with(&["--enable-debug-command", "yes"]) else {
         return;
     };
     let mut mc = master.raw();
@@ -153,6 +153,27 @@ fn strata_replicates_a_redis_master() {
         info_field(&m, "master_replid"),
         info_field(&r, "master_replid")
     );
+    // A replica leaves expiry to its master: a key past its time reads as missing but
+    // stays until the master's DEL (here the master's active expiry is off).
+    mc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    mc.cmd(&["SET", "short", "v", "PX", "10"]);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    std::thread::sleep(Duration::from_millis(50));
+    let size = rc.cmd(&["DBSIZE"]);
+    assert_eq!(rc.cmd(&["EXISTS", "short"]), V::Int(0));
+    assert_eq!(rc.cmd(&["GET", "short"]), V::Nil);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rc.cmd(&["DBSIZE"]),
+        size,
+        "the replica deleted the key itself"
+    );
+    // The master's lazy expiry sends the DEL.
+    assert_eq!(mc.cmd(&["GET", "short"]), V::Nil);
+    mc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    assert_eq!(rc.cmd(&["DBSIZE"]), mc.cmd(&["DBSIZE"]));
     // Clients of a read-only replica cannot write.
     assert_eq!(
         rc.cmd(&["SET", "mine", "1"]),
@@ -188,6 +209,18 @@ fn strata_replicates_strata_and_is_promoted() {
     write_more(&mut mc);
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    // min-replicas-to-write counts the replicas that acknowledged within the lag (the
+    // replica acknowledges every second): one is enough, two are not.
+    mc.cmd(&["CONFIG", "SET", "min-replicas-max-lag", "5"]);
+    mc.cmd(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(mc.cmd(&["SET", "guarded", "1"]), V::Simple("OK".into()));
+    mc.cmd(&["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(
+        mc.cmd(&["SET", "guarded", "2"]),
+        V::Err("NOREPLICAS Not enough good replicas to write.".into())
+    );
+    mc.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
     assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), V::Simple("OK".into()));
     let V::Arr(role) = rc.cmd(&["ROLE"]) else {
         panic!("ROLE")

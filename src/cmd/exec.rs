@@ -850,6 +850,18 @@ impl<'a> Exec<'a> {
         if expired && !even_paused && self.expiry_paused() {
             return true;
         }
+        if expired && self.st.replicas.master.is_some() {
+            // A replica leaves expiring to its master, whose DEL comes on the stream: the
+            // master's own commands still find the key; a client's read finds it missing
+            // but leaves it in place; only a client's write about to create it (a
+            // writable replica) deletes it first, as Redis's replicas.
+            if self.st.replicas.master_client == Some(self.client_id) {
+                return false;
+            }
+            if !even_paused {
+                return true;
+            }
+        }
         if expired {
             self.st.ks.dbs[db].remove(key);
             self.st.stats.expired_keys += 1;

@@ -58,6 +58,8 @@ pub struct Replicas {
     pub last_ack_ms: i64,
     /// `min-replicas-to-write` (cached: checked on every client command).
     pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag` (seconds): a replica that acknowledged within it is good.
+    pub min_replicas_max_lag: u64,
 }
 
 impl Replicas {
@@ -74,7 +76,29 @@ impl Replicas {
             .get("min-replicas-to-write")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        self.min_replicas_max_lag = config
+            .get("min-replicas-max-lag")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
     }
+}
+
+/// Redis's checkGoodReplicasStatus, negated: a master with `min-replicas-to-write` (and a
+/// nonzero `min-replicas-max-lag`) that has fewer replicas acknowledging within the lag
+/// refuses writes (-NOREPLICAS).
+pub fn lacks_good_replicas(st: &State, now_ms: i64) -> bool {
+    let r = &st.replicas;
+    if r.master.is_some() || r.min_replicas_to_write == 0 || r.min_replicas_max_lag == 0 {
+        return false;
+    }
+    let max_lag = i64::try_from(r.min_replicas_max_lag).unwrap_or(i64::MAX);
+    let good = r
+        .ids
+        .iter()
+        .filter_map(|id| st.clients.map.get(id))
+        .filter(|c| c.replica_ack_ms > 0 && now_ms / 1000 - c.replica_ack_ms / 1000 <= max_lag)
+        .count();
+    (good as u64) < r.min_replicas_to_write
 }
 
 /// Redis's replication admission checks for a client command (not inside EXEC or a
@@ -131,7 +155,7 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         && st.config.get("replica-serve-stale-data").as_deref() == Some("no")
     {
         "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
-    } else if !replica && min_replicas > 0 && writes {
+    } else if !replica && min_replicas > 0 && writes && lacks_good_replicas(st, x.now_ms) {
         "NOREPLICAS Not enough good replicas to write."
     } else if replica && writes && st.config.get("replica-read-only").as_deref() != Some("no") {
         "READONLY You can't write against a read only replica."

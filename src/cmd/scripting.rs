@@ -185,7 +185,7 @@ impl ScriptHost<'_, '_> {
                     "READONLY You can't write against a read only replica.",
                 );
             }
-            if st.replicas.master.is_none() && st.replicas.min_replicas_to_write > 0 {
+            if super::repl::lacks_good_replicas(st, self.x.now_ms) {
                 return reject(self.x, NOREPLICAS);
             }
         }
@@ -408,7 +408,7 @@ pub(super) fn check_may_write(
                 "READONLY Can not run script with write flag on readonly replica".into(),
             ));
         }
-        if x.st.replicas.master.is_none() && x.st.replicas.min_replicas_to_write > 0 {
+        if super::repl::lacks_good_replicas(x.st, x.now_ms) {
             return Err(CmdError::Raw(NOREPLICAS.into()));
         }
     }

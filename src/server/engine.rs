@@ -1380,8 +1380,11 @@ impl Engine {
             crate::cmd::repl::cron(&mut st, clock::now_ms());
         }
         let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
+        // (A replica neither expires nor evicts on its own: its master's DELs do, as with
+        // Redis's `replica-ignore-maxmemory yes`.)
         if self.log.is_poisoned().is_some()
             || !st.active_expire
+            || st.replicas.master.is_some()
             || paused
             || self.stopping.load(Ordering::Acquire)
         {
