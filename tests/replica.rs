@@ -221,6 +221,21 @@ fn strata_replicates_strata_and_is_promoted() {
     );
     mc.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    // A writable replica expires the keys its own clients gave a TTL (not the master's).
+    rc.cmd(&["CONFIG", "SET", "replica-read-only", "no"]);
+    let V::Int(before) = rc.cmd(&["DBSIZE"]) else {
+        panic!("DBSIZE")
+    };
+    assert_eq!(
+        rc.cmd(&["SET", "local", "v", "PX", "100"]),
+        V::Simple("OK".into())
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || rc.cmd(&["DBSIZE"])
+            == V::Int(before)),
+        "the replica kept its own expired key"
+    );
+    rc.cmd(&["CONFIG", "SET", "replica-read-only", "yes"]);
     assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]), V::Simple("OK".into()));
     let V::Arr(role) = rc.cmd(&["ROLE"]) else {
         panic!("ROLE")

@@ -723,6 +723,8 @@ fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if is(&a[1], "no") && is(&a[2], "one") {
         if x.st.replicas.master.take().is_some() {
             drop_master_link(x.st);
+            // (A master expires every key: no list of its own ones is needed.)
+            x.st.replicas.local_ttl.clear();
             x.env.replicate(None);
         }
         return Ok(Reply::ok());

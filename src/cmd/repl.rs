@@ -56,6 +56,9 @@ pub struct Replicas {
     pub link_down_since_ms: i64,
     /// When the master link last sent its periodic REPLCONF ACK (Unix ms).
     pub last_ack_ms: i64,
+    /// Keys a client of this writable replica gave a TTL ((db, key)): the replica expires
+    /// these itself (Redis's `slaveKeysWithExpire`), the master's keys it never does.
+    pub local_ttl: std::collections::HashSet<(usize, Vec<u8>)>,
     /// `min-replicas-to-write` (cached: checked on every client command).
     pub min_replicas_to_write: u64,
     /// `min-replicas-max-lag` (seconds): a replica that acknowledged within it is good.
@@ -80,6 +83,47 @@ impl Replicas {
             .get("min-replicas-max-lag")
             .and_then(|v| v.parse().ok())
             .unwrap_or(10);
+    }
+}
+
+/// On a replica, after a client's (not the master's) unit: remember the keys its effects
+/// left with a TTL, which this replica then expires itself (`expire_local_keys`).
+pub fn track_local_ttls(st: &mut State, journal: &[JournalEntry]) {
+    for (db, argv) in journal {
+        let Ok(spec) = super::COMMANDS.lookup(argv) else {
+            continue;
+        };
+        let d = usize::from(*db);
+        for &i in spec.key_positions(argv.len()).iter() {
+            if let Some(k) = argv.get(i) {
+                if st.ks.dbs.get(d).is_some_and(|x| x.expire_at(k) >= 0) {
+                    st.replicas.local_ttl.insert((d, k.to_vec()));
+                }
+            }
+        }
+    }
+}
+
+/// A replica's own expiry: delete the keys of `local_ttl` that are due (journaling a DEL
+/// for each, as the active cycle does) and forget those no longer expiring.
+pub fn expire_local_keys(x: &mut Exec<'_>) {
+    let now = x.now_ms;
+    let keys: Vec<(usize, Vec<u8>)> = x.st.replicas.local_ttl.iter().cloned().collect();
+    for (db, key) in keys {
+        let Some(d) = x.st.ks.dbs.get_mut(db) else {
+            x.st.replicas.local_ttl.remove(&(db, key));
+            continue;
+        };
+        let at = d.expire_at(&key);
+        if at < 0 {
+            x.st.replicas.local_ttl.remove(&(db, key));
+        } else if at < now {
+            d.remove(&key);
+            x.st.replicas.local_ttl.remove(&(db, key.clone()));
+            x.st.stats.expired_keys += 1;
+            x.notify_in(db, 'x', "expired", &key);
+            x.journal_db(db, vec![Bytes::from_static(b"DEL"), Bytes::from(key)]);
+        }
     }
 }
 

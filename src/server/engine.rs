@@ -1058,6 +1058,13 @@ impl Engine {
         let evicted = x.evicted_effects;
         drop(x);
         let own_effects = journal.len();
+        if !journal.is_empty()
+            && st.replicas.master.is_some()
+            && st.replicas.master_client != Some(client_id)
+        {
+            // A client's write on a writable replica: its TTLs are this replica's to expire.
+            crate::cmd::repl::track_local_ttls(st, &journal);
+        }
         // Clients parked on keys this unit wrote are served inside this unit: their effects
         // go into the same record, in FIFO order (Redis's semantics for BLPOP and friends).
         let mut wakes = Vec::new();
@@ -1380,8 +1387,26 @@ impl Engine {
             crate::cmd::repl::cron(&mut st, clock::now_ms());
         }
         let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
-        // (A replica neither expires nor evicts on its own: its master's DELs do, as with
-        // Redis's `replica-ignore-maxmemory yes`.)
+        if st.replicas.master.is_some()
+            && !st.replicas.local_ttl.is_empty()
+            && st.active_expire
+            && !paused
+            && self.log.is_poisoned().is_none()
+        {
+            // Keys clients of this writable replica gave a TTL expire here.
+            let now = clock::now_ms();
+            let mut x = Exec::new(&mut st, self, 0, now, Caller::Internal);
+            crate::cmd::repl::expire_local_keys(&mut x);
+            let journal = std::mem::take(&mut x.journal);
+            drop(x);
+            if !journal.is_empty() {
+                touch_watchers(&mut st, &journal, true);
+                crate::cmd::repl::feed(&mut st, &journal, crate::cmd::repl::Unit::Background);
+                let _ = self.append(now, &journal);
+            }
+        }
+        // (A replica expires and evicts nothing else on its own: its master's DELs do, as
+        // with Redis's `replica-ignore-maxmemory yes`.)
         if self.log.is_poisoned().is_some()
             || !st.active_expire
             || st.replicas.master.is_some()
