@@ -85,6 +85,13 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         .map_err(|_| "timeout connecting to the master".to_string())?
         .map_err(|e| format!("connecting: {e}"))?;
     let _ = sock.set_nodelay(true);
+    if let (Ok(peer), Ok(local)) = (sock.peer_addr(), sock.local_addr()) {
+        // Our own address: replicating from ourselves would feed our stream back to us
+        // without end.
+        if peer.port() == my_port && (peer.ip() == local.ip() || peer.ip().is_loopback()) {
+            return Err("the master's address is this server's own".into());
+        }
+    }
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut io = BufReader::new(sock);
@@ -154,10 +161,16 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("bad bulk header of the master's payload: '{header}'"))?;
     tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master");
-    let mut rdb = vec![0u8; len];
-    io.read_exact(&mut rdb)
+    // (Grown as it arrives: the announced length is not trusted with an allocation.)
+    let mut rdb = Vec::with_capacity(len.min(64 << 20));
+    (&mut io)
+        .take(len as u64)
+        .read_to_end(&mut rdb)
         .await
         .map_err(|e| format!("reading the master's payload: {e}"))?;
+    if rdb.len() != len {
+        return Err("the master closed the connection during the payload".into());
+    }
     let commands = engine
         .with_state_async(|st| crate::cmd::repl::full_sync_commands(&rdb, st))
         .await?;
