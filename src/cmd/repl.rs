@@ -290,11 +290,16 @@ pub fn send_ack(st: &mut State, now_ms: i64) {
     st.replicas.last_ack_ms = now_ms;
 }
 
+/// The largest full resync applied as one transaction (one log record, whose limit is
+/// 512 MiB).
+const FULL_SYNC_ONE_RECORD_MAX: usize = 256 << 20;
+
 /// A full resync's payload (an RDB file) as the commands that make this server's dataset
 /// that file's: FLUSHALL, FUNCTION FLUSH, a FUNCTION LOAD per library, then per key a
-/// RESTORE … ABSTTL REPLACE (a SELECT before each change of database). Run on the master
-/// link like the stream that follows them, they are journaled and logged as any write,
-/// so the resync is durable the way every other change is.
+/// RESTORE … ABSTTL REPLACE (a SELECT before each change of database), in one MULTI/EXEC
+/// unless very large. Run on the master link like the stream that follows them, they are
+/// journaled and logged as any write, so the resync is durable the way every other change
+/// is.
 pub fn full_sync_commands(rdb: &[u8], st: &State) -> Result<Vec<u8>, String> {
     let lim = super::dump::limits_from(&st.config);
     let databases = st.ks.dbs.len();
@@ -330,7 +335,14 @@ pub fn full_sync_commands(rdb: &[u8], st: &State) -> Result<Vec<u8>, String> {
             "the master's RDB payload uses database {d} (only {databases} exist)"
         ));
     }
+    // One transaction, so one log record: a crash part way leaves the dataset before or
+    // after the resync, never half of it. Past a size where one record would be too
+    // large, the commands run one by one (a crash then leaves part of the new dataset).
+    let whole = body.len() < FULL_SYNC_ONE_RECORD_MAX;
     let mut out = Vec::new();
+    if whole {
+        push_command(&mut out, &[b"MULTI"]);
+    }
     push_command(&mut out, &[b"FLUSHALL"]);
     push_command(&mut out, &[b"FUNCTION", b"FLUSH"]);
     for code in &info.functions {
@@ -339,6 +351,9 @@ pub fn full_sync_commands(rdb: &[u8], st: &State) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&body);
     // The stream continues in database 0 until the master's first SELECT.
     push_command(&mut out, &[b"SELECT", b"0"]);
+    if whole {
+        push_command(&mut out, &[b"EXEC"]);
+    }
     Ok(out)
 }
 
