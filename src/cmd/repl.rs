@@ -225,8 +225,10 @@ pub enum Link {
     /// Not connected (or a master: no link).
     #[default]
     Down,
-    /// Connecting and handshaking.
+    /// Connecting.
     Connecting,
+    /// Connected, handshaking (up to PSYNC's reply).
+    Handshake,
     /// Receiving and loading the full resync's payload.
     Sync,
     /// Running the master's stream.
@@ -239,6 +241,7 @@ impl Link {
         match self {
             Link::Down => "connect",
             Link::Connecting => "connecting",
+            Link::Handshake => "handshake",
             Link::Sync => "sync",
             Link::Up => "connected",
         }

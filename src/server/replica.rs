@@ -22,6 +22,11 @@ use super::conn::{serve_stream, MasterLink};
 use super::engine::Engine;
 use crate::cmd::repl::Link;
 
+/// Redis's words for a master that stopped answering during the handshake, and during
+/// the transfer (its test suite looks for them in the log).
+const TIMEOUT_CONNECTING: &str = "Timeout connecting to the MASTER...";
+const TIMEOUT_RECEIVING: &str = "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.";
+
 /// Replicate from `host`:`port` for as long as REPLICAOF number `epoch` is in force.
 pub async fn run(engine: Arc<Engine>, host: String, port: u16, epoch: u64) {
     let current = |e: &Engine| {
@@ -82,8 +87,8 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     let limit = Duration::from_secs(timeout_s);
     let sock = tokio::time::timeout(limit, TcpStream::connect((host, port)))
         .await
-        .map_err(|_| "timeout connecting to the master".to_string())?
-        .map_err(|e| format!("connecting: {e}"))?;
+        .map_err(|_| TIMEOUT_CONNECTING.to_string())?
+        .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
     let _ = sock.set_nodelay(true);
     if let (Ok(peer), Ok(local)) = (sock.peer_addr(), sock.local_addr()) {
         // Our own address: replicating from ourselves would feed our stream back to us
@@ -94,7 +99,10 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     }
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    set_link(engine, epoch, Link::Handshake, None).await;
     let mut io = BufReader::new(sock);
+    // Each request's reply, within `repl-timeout`; the newlines a master sends while it
+    // prepares a resync (to show it is alive) restart the wait.
     let mut ask = async |argv: &[&[u8]]| -> Result<String, String> {
         let mut out = Vec::new();
         crate::cmd::repl::push_command(&mut out, argv);
@@ -102,10 +110,14 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
             .write_all(&out)
             .await
             .map_err(|e| format!("writing to the master: {e}"))?;
-        let line = tokio::time::timeout(limit, read_line(&mut io))
-            .await
-            .map_err(|_| "timeout waiting for the master".to_string())??;
-        Ok(line)
+        loop {
+            let line = tokio::time::timeout(limit, read_line(&mut io))
+                .await
+                .map_err(|_| TIMEOUT_CONNECTING.to_string())??;
+            if !line.is_empty() {
+                return Ok(line);
+            }
+        }
     };
     tracing::info!("MASTER <-> REPLICA sync started");
     let pong = ask(&[b"PING"]).await?;
@@ -151,7 +163,9 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     set_link(engine, epoch, Link::Sync, Some(replid)).await;
     // The payload: `$<len>`, after newlines the master sends while it prepares it.
     let header = loop {
-        let line = read_line(&mut io).await?;
+        let line = tokio::time::timeout(limit, read_line(&mut io))
+            .await
+            .map_err(|_| TIMEOUT_RECEIVING.to_string())??;
         if !line.is_empty() {
             break line;
         }
@@ -163,11 +177,18 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master");
     // (Grown as it arrives: the announced length is not trusted with an allocation.)
     let mut rdb = Vec::with_capacity(len.min(64 << 20));
-    (&mut io)
-        .take(len as u64)
-        .read_to_end(&mut rdb)
-        .await
-        .map_err(|e| format!("reading the master's payload: {e}"))?;
+    let mut chunk = vec![0u8; 64 << 10];
+    while rdb.len() < len {
+        let want = chunk.len().min(len - rdb.len());
+        let n = tokio::time::timeout(limit, io.read(&mut chunk[..want]))
+            .await
+            .map_err(|_| TIMEOUT_RECEIVING.to_string())?
+            .map_err(|e| format!("reading the master's payload: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        rdb.extend_from_slice(&chunk[..n]);
+    }
     if rdb.len() != len {
         return Err("the master closed the connection during the payload".into());
     }
