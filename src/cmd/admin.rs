@@ -1,8 +1,8 @@
 //! Server-administration commands a Redis client or tool expects even from a server
-//! without replication, cluster or modules: SLOWLOG (with its log), LATENCY, ROLE, WAIT,
-//! LOLWUT, MODULE, MONITOR, and the refusals Redis itself gives on a standalone server
-//! (READONLY, READWRITE, ASKING, CLUSTER, FAILOVER; REPLICAOF only as NO ONE). Replies
-//! and errors are Redis 7.0's.
+//! without cluster or modules: SLOWLOG (with its log), LATENCY, ROLE, WAIT, REPLICAOF
+//! (the link itself is `server::replica`), LOLWUT, MODULE, MONITOR, and the refusals
+//! Redis itself gives on a standalone server (READONLY, READWRITE, ASKING, CLUSTER,
+//! FAILOVER). Replies and errors are Redis 7.0's.
 
 use std::collections::VecDeque;
 

@@ -9,6 +9,11 @@
 //! of clients served after a blocking wait and of the background expire cycle one by one
 //! (a multi-key expiry DEL split per key). REPLCONF is accepted. The journal is what
 //! strata persists, so the stream shows exactly the effects the log records.
+//!
+//! The replica's side lives here too, where it is state and commands: the link's state
+//! (`Link`), the full resync's payload as commands (`full_sync_commands`), the offset a
+//! command of the stream moves (`stream_len`), REPLCONF ACK, and the writable replica's
+//! own TTL keys; the connection itself is `server::replica`'s.
 
 use bytes::Bytes;
 
