@@ -174,6 +174,26 @@ fn strata_replicates_a_redis_master() {
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
     assert_eq!(rc.cmd(&["DBSIZE"]), mc.cmd(&["DBSIZE"]));
+    // The link is the master client (CLIENT LIST TYPE master, flags=M); killed, it
+    // reconnects and resyncs.
+    let listed = rc.cmd(&["CLIENT", "LIST", "TYPE", "master"]).text();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains(" flags=M "), "{listed}");
+    assert_eq!(
+        rc.cmd(&["CLIENT", "LIST", "TYPE", "normal"])
+            .text()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]), V::Int(1));
+    mc.cmd(&["SET", "after_kill", "1"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || rc.cmd(&["GET", "after_kill"])
+            == V::Bulk(b"1".to_vec())),
+        "no resync after the link was killed"
+    );
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
     // Clients of a read-only replica cannot write.
     assert_eq!(
         rc.cmd(&["SET", "mine", "1"]),

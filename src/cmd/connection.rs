@@ -238,20 +238,48 @@ fn client_getname(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(x.client().name.as_deref().map_or(Reply::Null, Reply::bulk))
 }
 
-/// Client type names CLIENT LIST/KILL TYPE accept. Every strata client is `normal` for now.
-fn client_type_matches(name: &[u8]) -> Result<bool, CmdError> {
+/// Redis's client types (CLIENT LIST/KILL TYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Normal,
+    Master,
+    Replica,
+    Pubsub,
+}
+
+/// The type CLIENT LIST/KILL TYPE names.
+fn client_type(name: &[u8]) -> Result<Kind, CmdError> {
     if is(name, "normal") {
-        Ok(true)
-    } else if ["master", "replica", "slave", "pubsub"]
-        .iter()
-        .any(|t| is(name, t))
-    {
-        Ok(false)
+        Ok(Kind::Normal)
+    } else if is(name, "master") {
+        Ok(Kind::Master)
+    } else if is(name, "replica") || is(name, "slave") {
+        Ok(Kind::Replica)
+    } else if is(name, "pubsub") {
+        Ok(Kind::Pubsub)
     } else {
         Err(CmdError::err(format!(
             "Unknown client type '{}'",
             lossy(name)
         )))
+    }
+}
+
+/// A client's type, as Redis's getClientType: the master link, a replica (a connection
+/// fed the replication stream), a subscriber, or normal.
+fn kind_of(c: &Client) -> Kind {
+    if c.master_link {
+        Kind::Master
+    } else if c
+        .out
+        .as_ref()
+        .is_some_and(|m| m.replica.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        Kind::Replica
+    } else if c.subscription_count() + c.shard_channels.len() > 0 {
+        Kind::Pubsub
+    } else {
+        Kind::Normal
     }
 }
 
@@ -287,8 +315,9 @@ fn client_list(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         out.push('\n');
     };
     if a.len() == 4 && is(&a[2], "type") {
-        if client_type_matches(&a[3])? {
-            for c in x.st.clients.connected() {
+        let kind = client_type(&a[3])?;
+        for c in x.st.clients.connected() {
+            if kind_of(c) == kind {
                 line(&mut out, c);
             }
         }
@@ -331,7 +360,7 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     id: Option<u64>,
-    normal_type: Option<bool>,
+    kind: Option<Kind>,
     user: Option<Bytes>,
     skipme: bool,
 }
@@ -342,7 +371,7 @@ impl KillFilter {
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
             && self.id.is_none_or(|id| id == c.id)
             && self.user.as_ref().is_none_or(|u| *u == c.user)
-            && self.normal_type.unwrap_or(true)
+            && self.kind.is_none_or(|k| k == kind_of(c))
             && !(self.skipme && c.id == me)
     }
 }
@@ -370,7 +399,7 @@ fn parse_kill_filter(x: &Exec<'_>, a: &[Bytes]) -> Result<KillFilter, CmdError> 
                 .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?;
             f.id = Some(u64::try_from(id).unwrap_or(u64::MAX));
         } else if is(opt, "type") {
-            f.normal_type = Some(client_type_matches(val)?);
+            f.kind = Some(client_type(val)?);
         } else if is(opt, "addr") {
             f.addr = Some(lossy(val));
         } else if is(opt, "laddr") {
