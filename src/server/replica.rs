@@ -71,21 +71,23 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     set_link(engine, epoch, Link::Connecting, None).await;
-    let (user, pass, my_port, timeout_s) = engine
+    let (user, pass, my_port, timeout_s, source) = engine
         .with_state_async(|st| {
             let get = |k: &str| st.config.get(k).unwrap_or_default();
             let timeout = get("repl-timeout").parse::<u64>().unwrap_or(60).max(1);
+            let source = get("bind-source-addr");
             (
                 get("masteruser"),
                 get("masterauth"),
                 st.config.port,
                 timeout,
+                source,
             )
         })
         .await;
     tracing::info!("Connecting to MASTER {host}:{port}");
     let limit = Duration::from_secs(timeout_s);
-    let sock = tokio::time::timeout(limit, TcpStream::connect((host, port)))
+    let sock = tokio::time::timeout(limit, connect(host, port, &source))
         .await
         .map_err(|_| TIMEOUT_CONNECTING.to_string())?
         .map_err(|e| format!("Error condition on socket for SYNC: {e}"))?;
@@ -135,7 +137,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
             ask(&[b"AUTH", user.as_bytes(), pass.as_bytes()]).await?
         };
         if reply.starts_with('-') {
-            return Err(format!("unable to AUTH to MASTER: {reply}"));
+            return Err(format!("Unable to AUTH to MASTER: {reply}"));
         }
     }
     let port_arg = my_port.to_string();
@@ -212,6 +214,33 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     };
     serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
     Ok(())
+}
+
+/// Connect to the master, from `bind-source-addr` when it is set.
+async fn connect(host: &str, port: u16, source: &str) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect((host, port)).await;
+    }
+    let from: std::net::IpAddr = source
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("bad bind-source-addr '{source}'")))?;
+    let mut last = std::io::Error::other("no address for the master");
+    for to in tokio::net::lookup_host((host, port)).await? {
+        if to.is_ipv4() != from.is_ipv4() {
+            continue;
+        }
+        let s = if from.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        s.bind(std::net::SocketAddr::new(from, 0))?;
+        match s.connect(to).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// One CRLF-terminated line (without it); a lone `\n` is an empty line.
