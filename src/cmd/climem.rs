@@ -251,7 +251,8 @@ impl ClientTable {
         let mut sizes: Vec<(usize, u64, bool)> = self
             .map
             .values()
-            .filter(|c| c.id != 0 && !c.evicted)
+            // (The master link is never evicted, as Redis's master client.)
+            .filter(|c| c.id != 0 && !c.evicted && !c.master_link)
             .map(|c| (c.mem_usage(0, false), c.id, c.no_evict))
             .collect();
         let mut total: usize = sizes.iter().map(|s| s.0).sum();

@@ -45,8 +45,11 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
     let subscribed = x.client().in_subscribed_mode();
     // maxmemory: evict, or refuse commands that may grow memory (Redis checks it after
     // authentication, before MISCONF; never for commands run by EXEC or a script).
-    // (Nor for the master's stream: a replica never refuses what its master did.)
-    if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script && !master_link {
+    // (Nor for the master's stream: a replica never refuses what its master did; nor at
+    // all on a replica with `replica-ignore-maxmemory yes`, which evicts nothing.)
+    let replica_ignores = x.st.replicas.master.is_some()
+        && x.st.config.get("replica-ignore-maxmemory").as_deref() != Some("no");
+    if x.st.config.maxmemory > 0 && !x.in_exec && !x.in_script && !master_link && !replica_ignores {
         let before = x.journal.len();
         let admitted = super::memory::admit(x, spec);
         if before == 0 {

@@ -549,7 +549,9 @@ fn restore(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         ttl
     };
     // Replay applies logged effects only: it never drops a key for its TTL.
-    if ttl != 0 && when <= x.now_ms && x.caller != Caller::Replay {
+    // (Nor does a replica: its master decides when a key is gone.)
+    if ttl != 0 && when <= x.now_ms && x.caller != Caller::Replay && x.st.replicas.master.is_none()
+    {
         if deleted {
             x.touch_dirty(1);
             x.notify('g', "del", key);

@@ -882,7 +882,9 @@ fn expire_generic(
         return Ok(Reply::Int(0));
     }
     // Replay applies logged effects only: it never deletes on its own (Redis: loading).
-    if when <= x.now_ms && x.caller != Caller::Replay {
+    // (Nor does a replica: its master decides when a key is gone, Redis's
+    // checkAlreadyExpired.)
+    if when <= x.now_ms && x.caller != Caller::Replay && x.st.replicas.master.is_none() {
         x.db().remove(key);
         x.touch_dirty(1);
         x.notify('g', "del", key);

@@ -200,6 +200,7 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         !spec.flags.contains(Flags::STALE)
     };
     let text = if replica
+        && st.replicas.link != Link::Up
         && deny_stale
         && st.config.get("replica-serve-stale-data").as_deref() == Some("no")
     {
@@ -308,13 +309,15 @@ const FULL_SYNC_ONE_RECORD_MAX: usize = 256 << 20;
 /// unless very large. Run on the master link like the stream that follows them, they are
 /// journaled and logged as any write, so the resync is durable the way every other change
 /// is.
-pub fn full_sync_commands(rdb: &[u8], st: &State) -> Result<Vec<u8>, String> {
-    let lim = super::dump::limits_from(&st.config);
-    let databases = st.ks.dbs.len();
+pub fn full_sync_commands(
+    rdb: &[u8],
+    lim: &crate::rdb::Limits,
+    databases: usize,
+) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     let mut db = usize::MAX;
     let mut bad_db = None;
-    let info = crate::rdb::file::read(rdb, &lim, |k| {
+    let info = crate::rdb::file::read(rdb, lim, |k| {
         if k.db >= databases {
             bad_db = Some(k.db);
             return;
@@ -436,7 +439,8 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 
 /// PSYNC replicationid offset: always a full resync (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    let replid = replid(x.st);
+    // (Our own id, even as a replica: the offset is of our own stream, not our master's.)
+    let replid = own_replid(x.st);
     let offset = x.st.replicas.offset;
     attach(x, Some(format!("+FULLRESYNC {replid} {offset}\r\n")))
 }
@@ -447,6 +451,11 @@ pub fn replid(st: &State) -> String {
     if let (Some(_), Some(id)) = (&st.replicas.master, &st.replicas.master_replid) {
         return id.clone();
     }
+    own_replid(st)
+}
+
+/// This server's own replication id (of the stream it feeds its replicas).
+fn own_replid(st: &State) -> String {
     let seed = format!("strata-{}-{}", st.start_ms, std::process::id());
     crate::script::sha1_hex(seed.as_bytes())
 }

@@ -63,6 +63,7 @@ pub async fn serve_stream<S: Socket>(
     });
     let ob2 = outbox.clone();
     let e2 = engine.clone();
+    let is_master = master.is_some();
     let meter = outbox.meter.clone();
     let m2 = meter.clone();
     let register = move |st: &mut crate::cmd::State| {
@@ -86,9 +87,13 @@ pub async fn serve_stream<S: Socket>(
             c.repl_offset = m.offset;
             c.repl_skip = m.skip;
             if e2.link_epoch.load(Ordering::Acquire) == m.epoch && st.replicas.master.is_some() {
+                use crate::cmd::repl::Link;
                 st.replicas.master_client = Some(id);
-                st.replicas.link = crate::cmd::repl::Link::Up;
+                // Up once the full resync's commands have run (`master_command_ran`).
+                st.replicas.link = if m.skip == 0 { Link::Up } else { Link::Sync };
                 st.replicas.last_ack_ms = 0;
+                // The dataset is the master's again: no key is this replica's own.
+                st.replicas.local_ttl.clear();
             } else if let Some(kill) = &c.kill {
                 // REPLICAOF changed meanwhile: this link is over before it starts.
                 kill();
@@ -130,6 +135,10 @@ pub async fn serve_stream<S: Socket>(
         if gone {
             // The desk took the errand: the client is registered any moment now, and then
             // forgotten again below.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 && is_master {
+            // (The master link registers once the script ends: nothing of its stream is
+            // answered meanwhile.)
             tokio::time::sleep(Duration::from_millis(1)).await;
         } else if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
             if let Some(e) = errand.take() {
@@ -636,6 +645,13 @@ async fn run<S: Socket>(
             }
         }
         decoded += buffered - buf.len();
+        if view.master_link {
+            // A replica does not read its master's stream while a script of its own runs
+            // (Redis): the stream waits, it is never answered -BUSY and dropped.
+            while crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
         if !batch.is_empty() && crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 {
             // A script holds the engine: SCRIPT KILL must not wait for the lock, and after
             // busy-reply-threshold other commands get -BUSY, as in Redis. (The script runs
@@ -759,6 +775,11 @@ async fn run<S: Socket>(
             let need = outcomes.iter().map(|o| o.lsn).max().unwrap_or(0);
             if need > 0 && need > engine.log.durable_lsn() {
                 if let Err(e) = engine.log.wait_durable(need).await {
+                    if view.master_link {
+                        // The master's stream was not made durable: end the link (no
+                        // acknowledgement may count it).
+                        return Ok(());
+                    }
                     // Replies that depended on records that never became durable must not
                     // be sent as successes.
                     let durable = engine.log.durable_lsn();

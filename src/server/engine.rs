@@ -67,6 +67,8 @@ pub struct ConnView {
     /// SCRIPT DEBUG YES|SYNC is on: commands run one at a time, and an EVAL runs as a
     /// debugging session (`Engine::execute_debug`).
     pub ldb: bool,
+    /// The connection is this replica's link to its master.
+    pub master_link: bool,
 }
 
 /// Replies a batch may produce before the rest of it waits for them to be sent.
@@ -953,13 +955,29 @@ impl Engine {
     /// replica answers its master nothing (REPLCONF GETACK answers by itself). An error
     /// is logged: the replica's dataset may now differ from its master's.
     fn master_command_ran(st: &mut State, client_id: u64, argv: &[Bytes], o: &mut Outcome) {
+        let reply = std::mem::replace(&mut o.reply, Reply::Many(Vec::new()));
+        if matches!(&reply, Reply::Error(e) if e.starts_with("MISCONF")) {
+            // The log refuses writes: what the master sent is not applied, so the link
+            // ends here rather than acknowledge it (it comes back once the log does).
+            tracing::warn!("The log refuses writes: disconnecting from the master");
+            st.replicas.master_client = None;
+            st.replicas.link = crate::cmd::repl::Link::Down;
+            st.replicas.link_down_since_ms = clock::now_ms();
+            if let Some(kill) = st.clients.map.get(&client_id).and_then(|c| c.kill.as_ref()) {
+                kill();
+            }
+            return;
+        }
         if let Some(c) = st.clients.map.get_mut(&client_id) {
             let n = crate::cmd::repl::stream_len(argv);
             let skipped = n.min(c.repl_skip);
             c.repl_skip -= skipped;
             c.repl_offset += n - skipped;
+            if skipped > 0 && c.repl_skip == 0 {
+                // The full resync's commands have all run: the master's stream follows.
+                st.replicas.link = crate::cmd::repl::Link::Up;
+            }
         }
-        let reply = std::mem::replace(&mut o.reply, Reply::Many(Vec::new()));
         if let Reply::Error(e) = reply {
             let name = argv
                 .first()
@@ -1034,6 +1052,7 @@ impl Engine {
             paused_until_ms: 0,
             in_multi: c.is_some_and(|c| c.multi.is_some()),
             ldb: c.is_some_and(|c| c.ldb != crate::script::debugger::Mode::Off),
+            master_link: c.is_some_and(|c| c.master_link),
         }
     }
 

@@ -70,6 +70,10 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     while crate::cmd::exec::Env::loading(&**engine) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if let Some(why) = crate::cmd::exec::Env::log_failure(&**engine) {
+        // Nothing the master sends could be applied.
+        return Err(format!("the log refuses writes ({why})"));
+    }
     set_link(engine, epoch, Link::Connecting, None).await;
     let (user, pass, my_port, timeout_s, source) = engine
         .with_state_async(|st| {
@@ -180,7 +184,11 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     // (Grown as it arrives: the announced length is not trusted with an allocation.)
     let mut rdb = Vec::with_capacity(len.min(64 << 20));
     let mut chunk = vec![0u8; 64 << 10];
+    let current = || engine.link_epoch.load(Ordering::Acquire) == epoch;
     while rdb.len() < len {
+        if !current() {
+            return Err("REPLICAOF changed during the transfer".into());
+        }
         let want = chunk.len().min(len - rdb.len());
         let n = tokio::time::timeout(limit, io.read(&mut chunk[..want]))
             .await
@@ -194,9 +202,17 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     if rdb.len() != len {
         return Err("the master closed the connection during the payload".into());
     }
-    let commands = engine
-        .with_state_async(|st| crate::cmd::repl::full_sync_commands(&rdb, st))
-        .await?;
+    if !current() {
+        return Err("REPLICAOF changed during the transfer".into());
+    }
+    // (Decoded outside the engine lock: it needs only the limits and database count.)
+    let (limits, databases) = engine
+        .with_state_async(|st| {
+            let lim = crate::cmd::dump::limits_from(&st.config);
+            (lim, st.ks.dbs.len())
+        })
+        .await;
+    let commands = crate::cmd::repl::full_sync_commands(&rdb, &limits, databases)?;
     drop(rdb);
     tracing::info!("MASTER <-> REPLICA sync: loading the payload");
     let skip = commands.len() as u64;
