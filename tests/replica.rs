@@ -189,6 +189,18 @@ fn strata_replicates_a_redis_master() {
         "no resync after the link was killed"
     );
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    // ... and it went on from where it stopped (PSYNC → +CONTINUE), no full resync.
+    let stats = mc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        info_field(&stats, "sync_partial_ok").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    assert_eq!(
+        info_field(&stats, "sync_full").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
     // Clients of a read-only replica cannot write.
     assert_eq!(
         rc.cmd(&["SET", "mine", "1"]),
@@ -236,6 +248,34 @@ fn strata_replicates_strata_and_is_promoted() {
     );
     mc.cmd(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    // A lost link goes on where it stopped (the master's backlog, PSYNC → +CONTINUE),
+    // in the database the stream had selected.
+    mc.cmd(&["SELECT", "3"]);
+    mc.cmd(&["SET", "in3", "a"]);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]), V::Int(1));
+    mc.cmd(&["SET", "in3", "b"]);
+    mc.cmd(&["SELECT", "0"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "no reconnection"
+    );
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    let stats = mc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        info_field(&stats, "sync_partial_ok").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    assert_eq!(
+        info_field(&stats, "sync_full").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    rc.cmd(&["SELECT", "3"]);
+    assert_eq!(rc.cmd(&["GET", "in3"]), V::Bulk(b"b".to_vec()));
+    rc.cmd(&["SELECT", "0"]);
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
     // A writable replica expires the keys its own clients gave a TTL (not the master's).
     rc.cmd(&["CONFIG", "SET", "replica-read-only", "no"]);
     let V::Int(before) = rc.cmd(&["DBSIZE"]) else {

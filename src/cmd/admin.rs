@@ -754,6 +754,7 @@ fn drop_master_link(st: &mut super::State) {
     }
     r.link = Link::Down;
     r.master_replid = None;
+    r.cached_master = None;
     r.local_ttl.clear();
     if let Some(id) = r.master_client.take() {
         // (It keeps its flag: what it still had buffered is dropped, not run as a

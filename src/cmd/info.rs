@@ -365,9 +365,9 @@ fn stats(x: &mut Exec<'_>) -> Fields {
         kv("instantaneous_input_repl_kbps", "0.00"),
         kv("instantaneous_output_repl_kbps", "0.00"),
         kv("rejected_connections", s.rejected_connections),
-        kv("sync_full", 0),
-        kv("sync_partial_ok", 0),
-        kv("sync_partial_err", 0),
+        kv("sync_full", x.st.replicas.sync_full),
+        kv("sync_partial_ok", x.st.replicas.sync_partial_ok),
+        kv("sync_partial_err", x.st.replicas.sync_partial_err),
         kv("expired_keys", s.expired_keys),
         kv("expired_stale_perc", format!("{:.2}", s.expired_stale_perc)),
         kv(
@@ -480,16 +480,20 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
             ),
         ));
     }
+    let backlog = x.st.replicas.backlog.as_ref();
     f.extend(vec![
         kv("master_failover_state", "no-failover"),
         kv("master_replid", super::repl::replid(x.st)),
         kv("master_replid2", "0".repeat(40)),
         kv("master_repl_offset", super::repl::own_offset(x.st)),
         kv("second_repl_offset", -1),
-        kv("repl_backlog_active", 0),
-        kv("repl_backlog_size", 1_048_576),
-        kv("repl_backlog_first_byte_offset", 0),
-        kv("repl_backlog_histlen", 0),
+        kv("repl_backlog_active", i32::from(backlog.is_some())),
+        kv("repl_backlog_size", backlog.map_or(1_048_576, |b| b.size)),
+        kv(
+            "repl_backlog_first_byte_offset",
+            backlog.map_or(0, |b| x.st.replicas.offset + 1 - b.buf.len() as u64),
+        ),
+        kv("repl_backlog_histlen", backlog.map_or(0, |b| b.buf.len())),
     ]);
     f
 }

@@ -416,7 +416,7 @@ pub fn own_first(st: &mut State, id: u64, reply: Reply, parked: bool) -> Reply {
 
 fn publish(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let (ch, msg) = (&a[1], &a[2]);
-    if !x.st.replicas.ids.is_empty() {
+    if x.st.replicas.streaming() {
         // Replicas get PUBLISH (their subscribers hear it too); the log does not keep it.
         let at = x.journal.len();
         let db = u16::try_from(x.db).unwrap_or(0);

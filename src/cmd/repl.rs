@@ -61,6 +61,17 @@ pub struct Replicas {
     pub link_down_since_ms: i64,
     /// When the master link last sent its periodic REPLCONF ACK (Unix ms).
     pub last_ack_ms: i64,
+    /// The replication backlog (Redis's): the stream's last `repl-backlog-size` bytes,
+    /// kept once a replica has attached, so a replica that reconnects gets what it missed
+    /// (`PSYNC <replid> <offset>` → `+CONTINUE`) instead of a full resync.
+    pub backlog: Option<Backlog>,
+    /// INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err`.
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// A replica's master it lost: (replid, offset processed, database selected), for a
+    /// partial resync on reconnection.
+    pub cached_master: Option<(String, u64, usize)>,
     /// Keys a client of this writable replica gave a TTL ((db, key)): the replica expires
     /// these itself (Redis's `slaveKeysWithExpire`), the master's keys it never does.
     pub local_ttl: std::collections::HashSet<(usize, Vec<u8>)>,
@@ -70,7 +81,22 @@ pub struct Replicas {
     pub min_replicas_max_lag: u64,
 }
 
+/// The stream's last bytes (see [`Replicas::backlog`]).
+#[derive(Default)]
+pub struct Backlog {
+    /// The bytes, oldest first.
+    pub buf: std::collections::VecDeque<u8>,
+    /// How many it keeps (`repl-backlog-size`).
+    pub size: usize,
+}
+
 impl Replicas {
+    /// The stream is produced: a replica is attached, or the backlog keeps it for one that
+    /// may come back.
+    pub fn streaming(&self) -> bool {
+        !self.ids.is_empty() || self.backlog.is_some()
+    }
+
     /// For a server configured with `config`.
     pub fn new(config: &crate::config::Config) -> Replicas {
         let mut r = Replicas::default();
@@ -185,7 +211,9 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         vec![spec.flags]
     };
     let st = &*x.st;
-    let writes = queued.iter().any(|f| f.contains(Flags::WRITE));
+    // (A script or function that declares flags without no-writes counts as a write.)
+    let writes = queued.iter().any(|f| f.contains(Flags::WRITE))
+        || (!is_exec && super::scripting::declares_writes(st, argv));
     // A script or function that declares its flags is stale-safe only with allow-stale.
     let script_stale = if is_exec {
         None
@@ -391,19 +419,49 @@ pub enum Unit {
 /// Turn the calling connection into a replica: queue the payload on its connection and
 /// subscribe it to the stream. Nothing else is replied.
 fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError> {
+    attach_with(x, preamble, None)
+}
+
+/// [`attach`]; `resume`: a partial resync, the backlog's bytes the replica lacks sent
+/// after the preamble instead of a payload (the stream goes on as it was: no SELECT).
+fn attach_with(
+    x: &mut Exec<'_>,
+    preamble: Option<String>,
+    resume: Option<Vec<u8>>,
+) -> Result<Reply, CmdError> {
     let id = x.client_id;
     if x.st.replicas.ids.contains(&id) {
         // Already a replica: Redis ignores a second SYNC.
         return Ok(Reply::Many(Vec::new()));
     }
-    // The dataset now; every later change reaches the replica through the stream.
-    let mut rdb = Vec::new();
-    let keys = !x.client().rdb_functions_only;
-    super::dump::write_rdb_of(x.st, x.now_ms, &mut rdb, || {}, keys)
-        .map_err(|e| CmdError::err(format!("cannot write the RDB payload: {e}")))?;
+    let partial = resume.is_some();
     let mut out = preamble.unwrap_or_default().into_bytes();
-    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
-    out.extend_from_slice(&rdb);
+    let mut payload_len = 0;
+    if let Some(missed) = resume {
+        out.extend_from_slice(&missed);
+    } else {
+        // The dataset now; every later change reaches the replica through the stream.
+        let mut rdb = Vec::new();
+        let keys = !x.client().rdb_functions_only;
+        super::dump::write_rdb_of(x.st, x.now_ms, &mut rdb, || {}, keys)
+            .map_err(|e| CmdError::err(format!("cannot write the RDB payload: {e}")))?;
+        out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+        out.extend_from_slice(&rdb);
+        payload_len = rdb.len();
+        x.st.replicas.sync_full += 1;
+    }
+    if x.st.replicas.backlog.is_none() {
+        // Kept from the first replica on, as Redis's backlog.
+        let size =
+            x.st.config
+                .get("repl-backlog-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1 << 20);
+        x.st.replicas.backlog = Some(Backlog {
+            buf: std::collections::VecDeque::new(),
+            size,
+        });
+    }
     let Some(push) = x.client().push.clone() else {
         return Err(CmdError::err(
             "the connection cannot receive the replication stream",
@@ -420,15 +478,17 @@ fn attach(x: &mut Exec<'_>, preamble: Option<String>) -> Result<Reply, CmdError>
         // reading is cut off). The payload itself is not output buffer in Redis (it is
         // sent from the RDB): it leaves the count, which then runs behind by what of it
         // is still unsent.
-        m.sub(rdb.len());
+        m.sub(payload_len);
         m.replica.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     x.st.replicas.ids.push(id);
     if x.st.replicas.ids.len() == 1 {
         x.st.replicas.last_ping_ms = x.now_ms;
     }
-    // A new replica's stream starts with a SELECT (Redis resets its stream database).
-    x.st.replicas.seldb = None;
+    if !partial {
+        // A new replica's stream starts with a SELECT (Redis resets its stream database).
+        x.st.replicas.seldb = None;
+    }
     Ok(Reply::Many(Vec::new()))
 }
 
@@ -438,10 +498,32 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 /// PSYNC replicationid offset: always a full resync (`+FULLRESYNC <replid> <offset>`).
-fn psync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // (Our own id, even as a replica: the offset is of our own stream, not our master's.)
     let replid = own_replid(x.st);
     let offset = x.st.replicas.offset;
+    if a[1] != b"?"[..] {
+        // A partial resync when the replica was ours and the backlog still holds every
+        // byte from the one it asks for (Redis's masterTryPartialResynchronization).
+        let want = std::str::from_utf8(&a[2])
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        let resume = match (&x.st.replicas.backlog, want) {
+            (Some(b), Some(want)) if a[1] == replid.as_bytes() => {
+                let first = offset + 1 - b.buf.len() as u64;
+                (first..=offset + 1).contains(&want).then(|| {
+                    let from = usize::try_from(want - first).unwrap_or(usize::MAX);
+                    b.buf.iter().skip(from).copied().collect::<Vec<u8>>()
+                })
+            }
+            _ => None,
+        };
+        if let Some(missed) = resume {
+            x.st.replicas.sync_partial_ok += 1;
+            return attach_with(x, Some(format!("+CONTINUE {replid}\r\n")), Some(missed));
+        }
+        x.st.replicas.sync_partial_err += 1;
+    }
     attach(x, Some(format!("+FULLRESYNC {replid} {offset}\r\n")))
 }
 
@@ -594,7 +676,7 @@ impl ReplicaForm {
 /// Send the effects of one execution unit (`journal`, as the log records it) to every
 /// replica. Replicas whose connection is gone or over its output limit are dropped.
 pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
-    if st.replicas.ids.is_empty() || journal.is_empty() {
+    if !st.replicas.streaming() || journal.is_empty() {
         return;
     }
     let mut out = Vec::new();
@@ -678,6 +760,11 @@ pub fn cron(st: &mut State, now_ms: i64) {
 /// then reconnects and resyncs), never left connected without the stream.
 fn send(st: &mut State, out: &[u8]) {
     st.replicas.offset += out.len() as u64;
+    if let Some(b) = &mut st.replicas.backlog {
+        b.buf.extend(out);
+        let over = b.buf.len().saturating_sub(b.size);
+        b.buf.drain(..over);
+    }
     let clients = &st.clients.map;
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {

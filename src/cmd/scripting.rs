@@ -334,6 +334,29 @@ pub fn declares_allow_stale(st: &super::State, argv: &[Bytes]) -> Option<bool> {
     script_flag(st, c, arg, body_flag, |f| f.allow_stale())
 }
 
+/// Whether a script or function counts as a write for the replication checks (Redis's
+/// `scriptFlagsToCmdFlags`): one that declares flags (a shebang, a function) without
+/// `no-writes`; a script in compatibility mode (no shebang) does not, nor an unknown one.
+pub fn declares_writes(st: &super::State, argv: &[Bytes]) -> bool {
+    let (Some(c), Some(arg)) = (argv.first(), argv.get(1)) else {
+        return false;
+    };
+    let body_flag = |body: &[u8]| -> Option<bool> {
+        if !has_shebang(body) {
+            return Some(false);
+        }
+        let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        Some(
+            !line
+                .split(' ')
+                .filter_map(|p| p.strip_prefix("flags="))
+                .any(|f| f.split(',').any(|f| f == "no-writes")),
+        )
+    };
+    script_flag(st, c, arg, body_flag, |f| !f.no_writes()).unwrap_or(false)
+}
+
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.
 fn load(scripts: &mut Scripts, body: &[u8]) -> Result<String, CmdError> {
     let (_, stripped) = shebang(body)?;

@@ -710,7 +710,7 @@ fn xread_generic(x: &mut Exec<'_>, a: &[Bytes], group_cmd: bool) -> Result<Reply
     let mut dirty = 0;
     // What replicas get instead of this XREADGROUP (Redis's propagation): an XCLAIM per
     // entry delivered, or with NOACK the consumer's creation and the group's new last ID.
-    let to_replicas = group.is_some() && !x.st.replicas.ids.is_empty();
+    let to_replicas = group.is_some() && x.st.replicas.streaming();
     let mut instead: Vec<Vec<Bytes>> = Vec::new();
     for (k, key) in keys.iter().enumerate() {
         let Some(s) = stream_rw(x, key)? else {

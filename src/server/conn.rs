@@ -42,6 +42,8 @@ pub struct MasterLink {
     pub skip: u64,
     /// The REPLICAOF this link serves (`Engine::link_epoch`).
     pub epoch: u64,
+    /// The database the stream has selected (a partial resync goes on in it).
+    pub db: usize,
 }
 
 /// Serve one client on any stream; `addr` and `laddr` are what CLIENT LIST shows (for a
@@ -86,6 +88,7 @@ pub async fn serve_stream<S: Socket>(
             c.authenticated = true;
             c.repl_offset = m.offset;
             c.repl_skip = m.skip;
+            c.db = m.db;
             if e2.link_epoch.load(Ordering::Acquire) == m.epoch && st.replicas.master.is_some() {
                 use crate::cmd::repl::Link;
                 st.replicas.master_client = Some(id);
@@ -205,7 +208,15 @@ pub async fn serve_stream<S: Socket>(
             st.tracking.drop_client(id);
             st.unwatch_all(id);
             if st.replicas.master_client == Some(id) {
-                // The master link is down (the link task reconnects).
+                // The master link is down (the link task reconnects, asking to go on from
+                // where this one stopped).
+                if let (Some(c), Some(replid)) =
+                    (st.clients.map.get(&id), st.replicas.master_replid.clone())
+                {
+                    if c.repl_skip == 0 {
+                        st.replicas.cached_master = Some((replid, c.repl_offset, c.db));
+                    }
+                }
                 st.replicas.master_client = None;
                 st.replicas.link = crate::cmd::repl::Link::Down;
                 st.replicas.link_down_since_ms = clock::now_ms();

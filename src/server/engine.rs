@@ -972,7 +972,12 @@ impl Engine {
             let n = crate::cmd::repl::stream_len(argv);
             let skipped = n.min(c.repl_skip);
             c.repl_skip -= skipped;
-            c.repl_offset += n - skipped;
+            if c.multi.is_some() {
+                c.repl_pending += n - skipped;
+            } else {
+                c.repl_offset += c.repl_pending + n - skipped;
+                c.repl_pending = 0;
+            }
             if skipped > 0 && c.repl_skip == 0 {
                 // The full resync's commands have all run: the master's stream follows.
                 st.replicas.link = crate::cmd::repl::Link::Up;
@@ -1139,7 +1144,7 @@ impl Engine {
         }
         // Replicas get the unit once the log has it (a unit the log refused, which memory
         // was rebuilt without, never reaches them).
-        if logged && !st.replicas.ids.is_empty() && (!journal.is_empty() || !own_form.is_empty()) {
+        if logged && st.replicas.streaming() && (!journal.is_empty() || !own_form.is_empty()) {
             let arbitrary_keys = argv
                 .first()
                 .is_some_and(|c| crate::cmd::repl::touches_arbitrary_keys(c));

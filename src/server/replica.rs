@@ -1,6 +1,8 @@
 //! The replica's side of replication: the link task REPLICAOF host port starts. It
 //! connects to the master and handshakes as a Redis replica does (PING, AUTH with
-//! `masteruser`/`masterauth`, REPLCONF listening-port and capa, `PSYNC ? -1`), reads the
+//! `masteruser`/`masterauth`, REPLCONF listening-port and capa, `PSYNC ? -1`, or after a
+//! lost link `PSYNC <replid> <offset+1>`, which a master that still has the bytes answers
+//! `+CONTINUE`: the stream then goes on over the same dataset), reads the
 //! full resync's RDB payload, and then serves the connection as the master client
 //! (`conn::serve_stream` with a [`MasterLink`]): what that client runs is first the
 //! payload turned into commands (`repl::full_sync_commands`: FLUSHALL, the libraries,
@@ -155,7 +157,36 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     if reply.starts_with('-') {
         tracing::info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
     }
-    let reply = ask(&[b"PSYNC", b"?", b"-1"]).await?;
+    // After a lost link: ask to go on from the byte after the last one processed.
+    let cached = engine
+        .with_state_async(|st| st.replicas.cached_master.clone())
+        .await;
+    let reply = match &cached {
+        Some((id, off, _)) => {
+            let next = (off + 1).to_string();
+            ask(&[b"PSYNC", id.as_bytes(), next.as_bytes()]).await?
+        }
+        None => ask(&[b"PSYNC", b"?", b"-1"]).await?,
+    };
+    if let (Some(rest), Some((id, off, db))) = (reply.strip_prefix("+CONTINUE"), cached) {
+        // A partial resync: the dataset stays, the stream goes on (maybe under a new id).
+        let replid = rest.split_whitespace().next().map_or(id, String::from);
+        tracing::info!("Successful partial resynchronization with master ({replid}:{off})");
+        set_link(engine, epoch, Link::Sync, Some(replid)).await;
+        let stream = Prefixed {
+            prefix: io.buffer().to_vec(),
+            at: 0,
+            inner: io.into_inner(),
+        };
+        let link = MasterLink {
+            offset: off,
+            skip: 0,
+            epoch,
+            db,
+        };
+        serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
+        return Ok(());
+    }
     let Some(rest) = reply.strip_prefix("+FULLRESYNC ") else {
         return Err(format!("unexpected reply to PSYNC from master: {reply}"));
     };
@@ -227,6 +258,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         offset,
         skip,
         epoch,
+        db: 0,
     };
     serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
     Ok(())
