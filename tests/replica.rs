@@ -307,3 +307,64 @@ fn strata_replicates_strata_and_is_promoted() {
     assert_eq!(rc.cmd(&["GET", "late"]), V::Nil);
     assert_eq!(rc.cmd(&["GET", "tx1"]), V::Bulk(b"a".to_vec()));
 }
+
+/// A replica that stops reading makes its master hold the stream for it; that memory
+/// (INFO `mem_clients_slaves`, in `mem_not_counted_for_evict`) is not the dataset's:
+/// the master neither evicts keys nor refuses writes for it, as in Redis.
+#[test]
+fn a_stalled_replicas_buffer_does_not_make_its_master_evict() {
+    let master = TestServer::start(&[
+        ("maxmemory-policy", "allkeys-random"),
+        (
+            "client-output-buffer-limit",
+            "replica 100000000 100000000 300",
+        ),
+    ]);
+    let mut mc = master.raw();
+    let big = "x".repeat(100_000);
+    for j in 0..100 {
+        mc.cmd(&["SET", &format!("key:{j}"), &big]);
+    }
+    let port = master.addr.port().to_string();
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut rc = client(replica.port);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "the link never came up"
+    );
+    let info = |c: &mut RawClient, f: &str| -> u64 {
+        info_field(&c.cmd(&["INFO", "memory"]).text(), f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let used = info(&mut mc, "used_memory") - info(&mut mc, "mem_not_counted_for_evict");
+    mc.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(used + 2 * 1024 * 1024).to_string(),
+    ]);
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &replica.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    // 10 MB of stream that does not grow the dataset.
+    let payload = "A".repeat(50_000);
+    for _ in 0..200 {
+        let r = mc.cmd(&["SETRANGE", "key:0", "0", &payload]);
+        assert!(matches!(r, V::Int(_)), "{r:?}");
+    }
+    let held = info(&mut mc, "mem_clients_slaves");
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &replica.pid().to_string()])
+        .status();
+    assert!(held > 2 * 1024 * 1024, "replica buffer {held}");
+    assert_eq!(mc.cmd(&["DBSIZE"]), V::Int(100));
+    let stats = mc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        info_field(&stats, "evicted_keys").as_deref(),
+        Some("0"),
+        "{stats}"
+    );
+}

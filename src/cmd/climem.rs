@@ -251,8 +251,17 @@ impl ClientTable {
         let mut sizes: Vec<(usize, u64, bool)> = self
             .map
             .values()
-            // (The master link is never evicted, as Redis's master client.)
-            .filter(|c| c.id != 0 && !c.evicted && !c.master_link)
+            // (Nor the master link or a replica, as in Redis: only normal and pub/sub
+            // clients are evicted.)
+            .filter(|c| {
+                c.id != 0
+                    && !c.evicted
+                    && !c.master_link
+                    && !c
+                        .out
+                        .as_ref()
+                        .is_some_and(|m| m.replica.load(Ordering::Relaxed))
+            })
             .map(|c| (c.mem_usage(0, false), c.id, c.no_evict))
             .collect();
         let mut total: usize = sizes.iter().map(|s| s.0).sum();

@@ -300,13 +300,23 @@ fn memory(x: &mut Exec<'_>) -> Fields {
             "mem_not_counted_for_evict",
             super::memory::not_counted_for_evict(x),
         ),
-        kv("mem_replication_backlog", 0),
-        kv("mem_total_replication_buffers", 0),
-        kv("mem_clients_slaves", 0),
+        kv(
+            "mem_replication_backlog",
+            x.st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len()),
+        ),
+        kv(
+            "mem_total_replication_buffers",
+            super::memory::replication_buffers(x.st).0,
+        ),
+        kv(
+            "mem_clients_slaves",
+            super::memory::replication_buffers(x.st).1,
+        ),
         kv(
             "mem_clients_normal",
             x.st.clients
                 .connected()
+                .filter(|c| !x.st.replicas.ids.contains(&c.id))
                 .map(|c| c.mem_usage(0, c.id == x.client_id))
                 .sum::<usize>(),
         ),

@@ -292,9 +292,25 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
 }
 
 /// Memory `maxmemory` does not count (INFO `mem_not_counted_for_evict`): a running
-/// snapshot's copies of entries and the log's buffers.
+/// snapshot's copies of entries, the log's buffers, and the replication buffers (the
+/// backlog and what replicas have yet to read), as Redis leaves out its AOF and
+/// replication buffers: a slow replica must not make the master evict keys.
 pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
-    x.st.ks.snapshot_copies_bytes() + x.env.log_buffered()
+    x.st.ks.snapshot_copies_bytes() + x.env.log_buffered() + replication_buffers(x.st).0
+}
+
+/// The replication buffers: (backlog + replicas' pending output, the replicas' output
+/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`.
+pub fn replication_buffers(st: &super::State) -> (u64, u64) {
+    let replicas: usize = st
+        .replicas
+        .ids
+        .iter()
+        .filter_map(|id| st.clients.map.get(id))
+        .map(super::Client::omem)
+        .sum();
+    let backlog = st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len());
+    ((replicas + backlog) as u64, replicas as u64)
 }
 
 /// Tell every keyspace table how many bytes its next growth may add before memory would
