@@ -737,6 +737,26 @@ pub fn cron(st: &mut State, now_ms: i64) {
     if st.replicas.master_client.is_some() && now_ms - st.replicas.last_ack_ms >= 1000 {
         send_ack(st, now_ms);
     }
+    // A master silent for `repl-timeout` (it pings every `repl-ping-replica-period`) is
+    // taken for gone: the link is dropped and made again.
+    if let Some(c) = st
+        .replicas
+        .master_client
+        .and_then(|id| st.clients.map.get(&id))
+    {
+        let timeout_s = st
+            .config
+            .get("repl-timeout")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(60)
+            .max(1);
+        if now_ms - c.last_cmd_ms > timeout_s * 1000 {
+            tracing::warn!("MASTER timeout: no data nor PING received...");
+            if let Some(kill) = &c.kill {
+                kill();
+            }
+        }
+    }
     if st.replicas.ids.is_empty() {
         return;
     }
