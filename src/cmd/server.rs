@@ -650,6 +650,16 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         x.st.skip_checksum_validation = arg_i64(&a[2])? != 0;
         return Ok(Reply::ok());
     }
+    if is(sub, "replicate") && a.len() >= 3 {
+        // Send a command down the replication stream without running it here (nor
+        // logging it): Redis's tool to make a replica diverge on purpose.
+        if x.st.replicas.streaming() {
+            let at = x.journal.len();
+            let db = u16::try_from(x.db).unwrap_or(0);
+            x.repl.extra.push((at, (db, a[2..].to_vec())));
+        }
+        return Ok(Reply::ok());
+    }
     if is(sub, "set-active-expire") && a.len() == 3 {
         x.st.active_expire = arg_i64(&a[2])? != 0;
         return Ok(Reply::ok());

@@ -986,7 +986,7 @@ impl Engine {
         if let Reply::Error(e) = reply {
             let name = argv
                 .first()
-                .map(|a| String::from_utf8_lossy(a).into_owned());
+                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
             tracing::warn!(
                 "== CRITICAL == This replica is sending an error to its master: '{e}' after processing the command '{}'",
                 name.unwrap_or_default()
