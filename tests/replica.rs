@@ -305,6 +305,18 @@ fn strata_replicates_strata_and_is_promoted() {
     }));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rc.cmd(&["GET", "late"]), V::Nil);
+    // Without replicas for repl-backlog-ttl seconds, the master frees its backlog.
+    let backlog = |c: &mut RawClient| {
+        info_field(
+            &c.cmd(&["INFO", "replication"]).text(),
+            "repl_backlog_active",
+        )
+    };
+    assert_eq!(backlog(&mut mc).as_deref(), Some("1"));
+    mc.cmd(&["CONFIG", "SET", "repl-backlog-ttl", "1"]);
+    assert!(wait_until(Duration::from_secs(10), || backlog(&mut mc)
+        .as_deref()
+        == Some("0")));
     assert_eq!(rc.cmd(&["GET", "tx1"]), V::Bulk(b"a".to_vec()));
 }
 

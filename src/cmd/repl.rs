@@ -65,6 +65,9 @@ pub struct Replicas {
     /// kept once a replica has attached, so a replica that reconnects gets what it missed
     /// (`PSYNC <replid> <offset>` → `+CONTINUE`) instead of a full resync.
     pub backlog: Option<Backlog>,
+    /// Since when no replica is attached (Unix ms; 0: one is): the backlog is freed after
+    /// `repl-backlog-ttl` seconds of this.
+    pub alone_since_ms: i64,
     /// INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err`.
     pub sync_full: u64,
     pub sync_partial_ok: u64,
@@ -79,6 +82,15 @@ pub struct Replicas {
     pub min_replicas_to_write: u64,
     /// `min-replicas-max-lag` (seconds): a replica that acknowledged within it is good.
     pub min_replicas_max_lag: u64,
+}
+
+/// `repl-backlog-size` in bytes (Redis keeps at least 16 KiB).
+fn backlog_size(config: &crate::config::Config) -> usize {
+    config
+        .get("repl-backlog-size")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1 << 20)
+        .max(16 * 1024)
 }
 
 /// The stream's last bytes (see [`Replicas::backlog`]).
@@ -114,6 +126,12 @@ impl Replicas {
             .get("min-replicas-max-lag")
             .and_then(|v| v.parse().ok())
             .unwrap_or(10);
+        if let Some(b) = &mut self.backlog {
+            // CONFIG SET repl-backlog-size resizes it (its oldest bytes go first).
+            b.size = backlog_size(config);
+            let over = b.buf.len().saturating_sub(b.size);
+            b.buf.drain(..over);
+        }
     }
 }
 
@@ -452,11 +470,7 @@ fn attach_with(
     }
     if x.st.replicas.backlog.is_none() {
         // Kept from the first replica on, as Redis's backlog.
-        let size =
-            x.st.config
-                .get("repl-backlog-size")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1 << 20);
+        let size = backlog_size(&x.st.config);
         x.st.replicas.backlog = Some(Backlog {
             buf: std::collections::VecDeque::new(),
             size,
@@ -758,8 +772,25 @@ pub fn cron(st: &mut State, now_ms: i64) {
         }
     }
     if st.replicas.ids.is_empty() {
+        // No replica for `repl-backlog-ttl` seconds (0: never): the backlog goes, and
+        // with it any partial resync (a replica that comes back resyncs in full).
+        let r = &mut st.replicas;
+        if r.backlog.is_some() {
+            let ttl_s = st
+                .config
+                .get("repl-backlog-ttl")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(3600);
+            if r.alone_since_ms == 0 {
+                r.alone_since_ms = now_ms;
+            } else if ttl_s > 0 && now_ms - r.alone_since_ms > ttl_s * 1000 {
+                tracing::info!("Replication backlog freed after {ttl_s} seconds without replicas");
+                r.backlog = None;
+            }
+        }
         return;
     }
+    st.replicas.alone_since_ms = 0;
     let period_s = st
         .config
         .get("repl-ping-replica-period")
