@@ -54,6 +54,9 @@ pub struct Replicas {
     pub link: Link,
     /// The master client's id while the link is up.
     pub master_client: Option<u64>,
+    /// Connections flagged as master links still registered (the live one, and one
+    /// REPLICAOF ended that has not closed yet).
+    pub master_links: usize,
     /// The master's replication id, from its `+FULLRESYNC` (INFO `master_replid` while a
     /// replica).
     pub master_replid: Option<String>,

@@ -84,6 +84,7 @@ pub async fn serve_stream<S: Socket>(
         if let Some(m) = &master {
             // Unrestricted and unanswered, as Redis's master client.
             c.master_link = true;
+            st.replicas.master_links += 1;
             c.acl_free = true;
             c.authenticated = true;
             c.repl_offset = m.offset;
@@ -223,7 +224,11 @@ pub async fn serve_stream<S: Socket>(
             }
             // What it wrote now counts with the closed connections' bytes.
             engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));
-            st.clients.map.remove(&id).is_some_and(|c| c.evicted)
+            let gone = st.clients.map.remove(&id);
+            if gone.as_ref().is_some_and(|c| c.master_link) {
+                st.replicas.master_links -= 1;
+            }
+            gone.is_some_and(|c| c.evicted)
         })
         .await;
     if evicted {

@@ -868,11 +868,14 @@ impl Engine {
         }
         let mut reply_bytes = 0;
         // The master link (REPLICAOF): its stream runs unanswered and moves the offset.
-        let master = st
-            .clients
-            .map
-            .get(&client_id)
-            .is_some_and(|c| c.master_link);
+        // (Only a server with a master link, live or ending, looks: a master pays no
+        // lookup for it.)
+        let master = st.replicas.master_links > 0
+            && st
+                .clients
+                .map
+                .get(&client_id)
+                .is_some_and(|c| c.master_link);
         for (i, argv) in batch.iter().enumerate() {
             if master && st.replicas.master_client != Some(client_id) {
                 // A link REPLICAOF replaced or ended: nothing more of its stream runs.
