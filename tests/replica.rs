@@ -58,6 +58,14 @@ fn populate(c: &mut RawClient) {
     }
 }
 
+/// The master served one full resync and then one partial one.
+fn assert_one_full_one_partial(mc: &mut RawClient) {
+    let stats = mc.cmd(&["INFO", "stats"]).text();
+    for (field, want) in [("sync_full", "1"), ("sync_partial_ok", "1")] {
+        assert_eq!(info_field(&stats, field).as_deref(), Some(want), "{stats}");
+    }
+}
+
 /// A client of the child server on `port`, once it listens.
 fn client(port: u16) -> RawClient {
     drop(common::tcp(port));
@@ -190,17 +198,7 @@ fn strata_replicates_a_redis_master() {
     );
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
     // ... and it went on from where it stopped (PSYNC → +CONTINUE), no full resync.
-    let stats = mc.cmd(&["INFO", "stats"]).text();
-    assert_eq!(
-        info_field(&stats, "sync_partial_ok").as_deref(),
-        Some("1"),
-        "{stats}"
-    );
-    assert_eq!(
-        info_field(&stats, "sync_full").as_deref(),
-        Some("1"),
-        "{stats}"
-    );
+    assert_one_full_one_partial(&mut mc);
     // Clients of a read-only replica cannot write.
     assert_eq!(
         rc.cmd(&["SET", "mine", "1"]),
@@ -261,17 +259,7 @@ fn strata_replicates_strata_and_is_promoted() {
         "no reconnection"
     );
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
-    let stats = mc.cmd(&["INFO", "stats"]).text();
-    assert_eq!(
-        info_field(&stats, "sync_partial_ok").as_deref(),
-        Some("1"),
-        "{stats}"
-    );
-    assert_eq!(
-        info_field(&stats, "sync_full").as_deref(),
-        Some("1"),
-        "{stats}"
-    );
+    assert_one_full_one_partial(&mut mc);
     rc.cmd(&["SELECT", "3"]);
     assert_eq!(rc.cmd(&["GET", "in3"]), V::Bulk(b"b".to_vec()));
     rc.cmd(&["SELECT", "0"]);

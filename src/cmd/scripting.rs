@@ -319,18 +319,7 @@ pub fn declares_allow_stale(st: &super::State, argv: &[Bytes]) -> Option<bool> {
     let (Some(c), Some(arg)) = (argv.first(), argv.get(1)) else {
         return None;
     };
-    let body_flag = |body: &[u8]| -> Option<bool> {
-        if !has_shebang(body) {
-            return Some(false);
-        }
-        let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line);
-        Some(
-            line.split(' ')
-                .filter_map(|p| p.strip_prefix("flags="))
-                .any(|f| f.split(',').any(|f| f == "allow-stale")),
-        )
-    };
+    let body_flag = |body: &[u8]| Some(shebang_declares(body, "allow-stale").unwrap_or(false));
     script_flag(st, c, arg, body_flag, |f| f.allow_stale())
 }
 
@@ -341,20 +330,23 @@ pub fn declares_writes(st: &super::State, argv: &[Bytes]) -> bool {
     let (Some(c), Some(arg)) = (argv.first(), argv.get(1)) else {
         return false;
     };
-    let body_flag = |body: &[u8]| -> Option<bool> {
-        if !has_shebang(body) {
-            return Some(false);
-        }
-        let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
-        let line = String::from_utf8_lossy(line);
-        Some(
-            !line
-                .split(' ')
-                .filter_map(|p| p.strip_prefix("flags="))
-                .any(|f| f.split(',').any(|f| f == "no-writes")),
-        )
-    };
+    let body_flag = |body: &[u8]| Some(shebang_declares(body, "no-writes").is_some_and(|nw| !nw));
     script_flag(st, c, arg, body_flag, |f| !f.no_writes()).unwrap_or(false)
+}
+
+/// Whether a script body's shebang line declares `flag` in its `flags=` (None: the body
+/// has no shebang).
+fn shebang_declares(body: &[u8], flag: &str) -> Option<bool> {
+    if !has_shebang(body) {
+        return None;
+    }
+    let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    Some(
+        line.split(' ')
+            .filter_map(|p| p.strip_prefix("flags="))
+            .any(|f| f.split(',').any(|f| f == flag)),
+    )
 }
 
 /// Cache `body` (compiling it) and return its SHA-1 and whether it declared no-writes.

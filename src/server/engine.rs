@@ -1393,6 +1393,17 @@ impl Engine {
     /// and repeats while more than the acceptable share of the sample was stale. The DELs
     /// of a slice go to the log in one record, one multi-key `DEL` per database. Also
     /// moves some buckets of tables being resized and continues a background eviction.
+    /// The background cycle's effects (expiry and eviction DELs): WATCHes broken,
+    /// replicas fed, the log appended (a failed append latches the log by itself).
+    fn log_background(&self, st: &mut State, now: i64, journal: &[crate::cmd::exec::JournalEntry]) {
+        if journal.is_empty() {
+            return;
+        }
+        touch_watchers(st, journal, true);
+        crate::cmd::repl::feed(st, journal, crate::cmd::repl::Unit::Background);
+        let _ = self.append(now, journal);
+    }
+
     pub fn active_expire_step(&self, cyc: &mut ExpireCycle, budget: Duration) -> ExpireSlice {
         // Never wait for the lock here: a long script may hold it (the cycle just skips a turn).
         // Nor run while loading: there is nothing to expire or evict yet.
@@ -1426,11 +1437,7 @@ impl Engine {
             crate::cmd::repl::expire_local_keys(&mut x);
             let journal = std::mem::take(&mut x.journal);
             drop(x);
-            if !journal.is_empty() {
-                touch_watchers(&mut st, &journal, true);
-                crate::cmd::repl::feed(&mut st, &journal, crate::cmd::repl::Unit::Background);
-                let _ = self.append(now, &journal);
-            }
+            self.log_background(&mut st, now, &journal);
         }
         // (A replica expires and evicts nothing else on its own: its master's DELs do, as
         // with Redis's `replica-ignore-maxmemory yes`.)
@@ -1545,11 +1552,7 @@ impl Engine {
         let evicting = crate::cmd::memory::background_evict(&mut x);
         let journal = std::mem::take(&mut x.journal);
         drop(x);
-        if !journal.is_empty() {
-            touch_watchers(&mut st, &journal, true);
-            crate::cmd::repl::feed(&mut st, &journal, crate::cmd::repl::Unit::Background);
-            let _ = self.append(now, &journal);
-        }
+        self.log_background(&mut st, now, &journal);
         let worked = start.elapsed();
         let ms = u64::try_from(worked.as_millis()).unwrap_or(u64::MAX);
         st.latency.sample("expire-cycle", ms, now / 1000);
