@@ -368,3 +368,35 @@ fn a_stalled_replicas_buffer_does_not_make_its_master_evict() {
         "{stats}"
     );
 }
+
+/// On a read-only replica, EXEC of a transaction that queued a script declaring flags
+/// without no-writes is aborted as a write, with Redis's text.
+#[test]
+fn exec_of_a_write_flagged_script_aborts_on_a_replica() {
+    let s = TestServer::start(&[]);
+    let mut a = s.raw();
+    let mut b = s.raw();
+    assert_eq!(a.cmd(&["MULTI"]), V::Simple("OK".into()));
+    assert_eq!(
+        a.cmd(&["EVAL", "#!lua\nreturn 1", "0"]),
+        V::Simple("QUEUED".into())
+    );
+    // A master nobody listens on: the link stays down, the role is a replica's.
+    assert_eq!(
+        b.cmd(&["REPLICAOF", "127.0.0.1", "1"]),
+        V::Simple("OK".into())
+    );
+    assert_eq!(
+        a.cmd(&["EXEC"]),
+        V::Err(
+            "EXECABORT Transaction discarded because of: READONLY You can't write against a read only replica."
+                .into()
+        )
+    );
+    // A script that declares no-writes still runs.
+    assert_eq!(
+        a.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]),
+        V::Int(1)
+    );
+    assert_eq!(b.cmd(&["REPLICAOF", "NO", "ONE"]), V::Simple("OK".into()));
+}

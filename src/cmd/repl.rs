@@ -218,23 +218,32 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         return None;
     }
     let is_exec = spec.full_name == "exec";
-    let queued: Vec<Flags> = if is_exec {
-        x.client()
-            .multi
-            .as_ref()
+    // Each command judged (EXEC: those it queued): its flags, and whether it writes (a
+    // script or function that declares flags without no-writes counts as a write).
+    let judge = |st: &State, flags: Flags, a: &[Bytes]| {
+        let writes = flags.contains(Flags::WRITE) || super::scripting::declares_writes(st, a);
+        (flags, writes)
+    };
+    let queued: Vec<(Flags, bool)> = if is_exec {
+        let st = &*x.st;
+        st.clients
+            .map
+            .get(&x.client_id)
+            .and_then(|c| c.multi.as_ref())
             .map(|q| {
                 q.iter()
-                    .filter_map(|a| super::COMMANDS.lookup(a).ok().map(|s| s.flags))
+                    .filter_map(|a| {
+                        let spec = super::COMMANDS.lookup(a).ok()?;
+                        Some(judge(st, spec.flags, a))
+                    })
                     .collect()
             })
             .unwrap_or_default()
     } else {
-        vec![spec.flags]
+        vec![judge(x.st, spec.flags, argv)]
     };
     let st = &*x.st;
-    // (A script or function that declares flags without no-writes counts as a write.)
-    let writes = queued.iter().any(|f| f.contains(Flags::WRITE))
-        || (!is_exec && super::scripting::declares_writes(st, argv));
+    let writes = queued.iter().any(|&(_, w)| w);
     // A script or function that declares its flags is stale-safe only with allow-stale.
     let script_stale = if is_exec {
         None
@@ -242,7 +251,7 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
         super::scripting::declares_allow_stale(st, argv)
     };
     let deny_stale = if is_exec {
-        queued.iter().any(|f| !f.contains(Flags::STALE))
+        queued.iter().any(|(f, _)| !f.contains(Flags::STALE))
     } else if let Some(allowed) = script_stale {
         !allowed
     } else {
@@ -261,16 +270,7 @@ pub fn refusal(x: &mut Exec<'_>, spec: &super::CommandSpec, argv: &[Bytes]) -> O
     } else {
         return None;
     };
-    if is_exec {
-        let id = x.client_id;
-        let c = x.client();
-        c.multi = None;
-        c.multi_aborted = false;
-        x.st.unwatch_all(id);
-        return Some(CmdError::Raw(format!(
-            "EXECABORT Transaction discarded because of: {text}"
-        )));
-    }
+    // (A refused EXEC is discarded and prefixed EXECABORT by `dispatch::reject`.)
     Some(CmdError::Raw(text.into()))
 }
 

@@ -200,37 +200,46 @@ pub async fn serve_stream<S: Socket>(
         .await;
         engine.doorbells.remove(id);
     }
-    let evicted = engine
-        .with_state_async(|st| {
-            // A client killed or disconnected while blocked leaves no trace.
-            st.blocked.remove(id);
-            crate::cmd::pubsub::unsubscribe_all(st, id);
-            st.monitors.retain(|&m| m != id);
-            st.tracking.drop_client(id);
-            st.unwatch_all(id);
-            if st.replicas.master_client == Some(id) {
-                // The master link is down (the link task reconnects, asking to go on from
-                // where this one stopped).
-                if let (Some(c), Some(replid)) =
-                    (st.clients.map.get(&id), st.replicas.master_replid.clone())
-                {
-                    if c.repl_skip == 0 {
-                        st.replicas.cached_master = Some((replid, c.repl_offset, c.db));
-                    }
+    let forget = |st: &mut crate::cmd::State| {
+        // A client killed or disconnected while blocked leaves no trace.
+        st.blocked.remove(id);
+        crate::cmd::pubsub::unsubscribe_all(st, id);
+        st.monitors.retain(|&m| m != id);
+        st.tracking.drop_client(id);
+        st.unwatch_all(id);
+        if st.replicas.master_client == Some(id) {
+            // The master link is down (the link task reconnects, asking to go on from
+            // where this one stopped).
+            if let (Some(c), Some(replid)) =
+                (st.clients.map.get(&id), st.replicas.master_replid.clone())
+            {
+                if c.repl_skip == 0 {
+                    st.replicas.cached_master = Some((replid, c.repl_offset, c.db));
                 }
-                st.replicas.master_client = None;
-                st.replicas.link = crate::cmd::repl::Link::Down;
-                st.replicas.link_down_since_ms = clock::now_ms();
             }
-            // What it wrote now counts with the closed connections' bytes.
-            engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));
-            let gone = st.clients.map.remove(&id);
-            if gone.as_ref().is_some_and(|c| c.master_link) {
-                st.replicas.master_links -= 1;
-            }
-            gone.is_some_and(|c| c.evicted)
-        })
-        .await;
+            st.replicas.master_client = None;
+            st.replicas.link = crate::cmd::repl::Link::Down;
+            st.replicas.link_down_since_ms = clock::now_ms();
+        }
+        // What it wrote now counts with the closed connections' bytes.
+        engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));
+        let gone = st.clients.map.remove(&id);
+        if gone.as_ref().is_some_and(|c| c.master_link) {
+            st.replicas.master_links -= 1;
+        }
+        gone.is_some_and(|c| c.evicted)
+    };
+    let evicted = match engine.try_with_state_once(forget) {
+        Ok(evicted) => evicted,
+        Err(forget) => {
+            // The engine is busy (a script, DEBUG SLEEP: maybe for seconds): the peer
+            // sees the connection end now, as Redis closes a killed client's socket at
+            // once (and a master then counts a killed link's replica gone), and the
+            // client is forgotten once the engine is free.
+            let _ = sock.shutdown().await;
+            engine.with_state_async(forget).await
+        }
+    };
     if evicted {
         // What an evicted client held is freed now (here, maybe on another thread than the
         // engine's last gauge refresh): key eviction must see it gone at once, or it would
