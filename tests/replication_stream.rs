@@ -507,6 +507,27 @@ fn a_redis_replica_loads_the_dataset_and_follows_the_stream() {
         met,
         "offsets never met: (master, replica applied, acked) {seen:?}"
     );
+    // The replica's link killed, it asks strata to go on from its offset: strata's
+    // backlog has the bytes, so it is a partial resync (+CONTINUE), not a full one.
+    assert_eq!(rc.cmd(&["CLIENT", "KILL", "TYPE", "master"]), V::Int(1));
+    sc.cmd(&["SET", "after_kill", "1"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || rc.cmd(&["GET", "after_kill"])
+            == V::Bulk(b"1".to_vec())),
+        "the replica did not come back"
+    );
+    let stats = sc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        info_field(&stats, "sync_full").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    assert_eq!(
+        info_field(&stats, "sync_partial_ok").as_deref(),
+        Some("1"),
+        "{stats}"
+    );
+    assert_eq!(sorted(dump(&mut rc)), sorted(dump(&mut sc)));
 }
 
 /// A connection that sent SYNC and stops reading is held to the replica class of
