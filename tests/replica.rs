@@ -216,21 +216,33 @@ fn strata_replicates_a_redis_master() {
     assert_eq!(dataset(&mut rc), want);
 }
 
-/// A strata replica of strata, made one by its configuration (`--replicaof`); REPLICAOF
-/// NO ONE ends the link, keeps the dataset and makes it writable.
+/// A strata replica of strata, made one by its configuration (`--replicaof`), with
+/// FLUSHALL and RESTORE renamed away (its full resync does not depend on their names);
+/// REPLICAOF NO ONE ends the link, keeps the dataset and makes it writable.
 #[test]
 fn strata_replicates_strata_and_is_promoted() {
     let master = TestServer::start(&[]);
     let mut mc = master.raw();
     populate(&mut mc);
     let port = master.addr.port().to_string();
-    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let replica = ChildServer::start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--rename-command",
+        "FLUSHALL",
+        "",
+        "--rename-command",
+        "RESTORE",
+        "my-restore",
+    ]);
     let mut rc = client(replica.port);
     assert!(
         wait_until(Duration::from_secs(20), || link_up(&mut rc)),
         "the link never came up: {}",
         rc.cmd(&["INFO", "replication"]).text()
     );
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
     write_more(&mut mc);
     assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
     assert_eq!(dataset(&mut rc), dataset(&mut mc));

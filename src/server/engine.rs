@@ -889,11 +889,28 @@ impl Engine {
             // `rename-command`: the command the client means, by its own name, for every
             // step below (the pause, the loan, parking, EXEC's queue); a name taken away
             // is an unknown command, answered at once as Redis does.
-            let own = st.renames.own_argv(argv);
+            // (The full resync's own commands on the master link use the commands' own
+            // names: they are not the master's, and a replica loads its payload whatever
+            // it renamed.)
+            let sent = argv;
+            let synthetic = master
+                && st
+                    .clients
+                    .map
+                    .get(&client_id)
+                    .is_some_and(|c| c.repl_skip > 0);
+            let own = if synthetic {
+                Some(std::borrow::Cow::Borrowed(&argv[..]))
+            } else {
+                st.renames.own_argv(argv)
+            };
             let gone = own.is_none();
             let argv = own.as_deref().unwrap_or(argv);
             if gone {
-                let o = self.execute_locked(&mut st, client_id, argv, now, true);
+                let mut o = self.execute_locked(&mut st, client_id, argv, now, true);
+                if master {
+                    Self::master_command_ran(&mut st, client_id, sent, &mut o);
+                }
                 out.push(o);
                 continue;
             }
@@ -912,7 +929,8 @@ impl Engine {
             }
             let mut o = self.execute_locked(&mut st, client_id, argv, now, false);
             if master {
-                Self::master_command_ran(&mut st, client_id, argv, &mut o);
+                // (The offset moves by the bytes the master sent, whatever the name.)
+                Self::master_command_ran(&mut st, client_id, sent, &mut o);
             }
             reply_bytes += reply_weight(&o.reply);
             // A parked client (BLPOP …) runs nothing more until it is served, as in Redis.
