@@ -747,22 +747,11 @@ fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
 
 /// Disconnect the master link, if any (the link task of a new master, or none, follows).
 fn drop_master_link(st: &mut super::State) {
-    use super::repl::Link;
+    super::repl::end_master_link(st, crate::clock::now_ms());
     let r = &mut st.replicas;
-    if r.link != Link::Down {
-        r.link_down_since_ms = crate::clock::now_ms();
-    }
-    r.link = Link::Down;
     r.master_replid = None;
     r.cached_master = None;
     r.local_ttl.clear();
-    if let Some(id) = r.master_client.take() {
-        // (It keeps its flag: what it still had buffered is dropped, not run as a
-        // client's commands, `Engine::execute_many_in`.)
-        if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
-            kill();
-        }
-    }
 }
 
 fn failover(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

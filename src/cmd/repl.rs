@@ -105,7 +105,29 @@ pub struct Backlog {
     pub size: usize,
 }
 
+impl Backlog {
+    /// Keep only the last `size` bytes.
+    fn trim(&mut self) {
+        let over = self.buf.len().saturating_sub(self.size);
+        self.buf.drain(..over);
+    }
+}
+
 impl Replicas {
+    /// Record where the link to the master is; going down notes when.
+    pub fn set_link(&mut self, link: Link, now_ms: i64) {
+        if link == Link::Down && self.link != Link::Down {
+            self.link_down_since_ms = now_ms;
+        }
+        self.link = link;
+    }
+
+    /// The master link is gone: no master client, the link down.
+    pub fn lose_link(&mut self, now_ms: i64) {
+        self.master_client = None;
+        self.set_link(Link::Down, now_ms);
+    }
+
     /// The stream is produced: a replica is attached, or the backlog keeps it for one that
     /// may come back.
     pub fn streaming(&self) -> bool {
@@ -132,10 +154,21 @@ impl Replicas {
         if let Some(b) = &mut self.backlog {
             // CONFIG SET repl-backlog-size resizes it (its oldest bytes go first).
             b.size = backlog_size(config);
-            let over = b.buf.len().saturating_sub(b.size);
-            b.buf.drain(..over);
+            b.trim();
         }
     }
+}
+
+/// Disconnect the master link, if one is up: the link is down from now on (its
+/// connection keeps its flag, so what it still had buffered is dropped, not run as a
+/// client's commands, `Engine::execute_many_in`).
+pub fn end_master_link(st: &mut State, now_ms: i64) {
+    if let Some(id) = st.replicas.master_client {
+        if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
+            kill();
+        }
+    }
+    st.replicas.lose_link(now_ms);
 }
 
 /// On a replica, after a client's (not the master's) unit: remember the keys its effects
@@ -160,18 +193,23 @@ pub fn track_local_ttls(st: &mut State, journal: &[JournalEntry]) {
 /// for each, as the active cycle does) and forget those no longer expiring.
 pub fn expire_local_keys(x: &mut Exec<'_>) {
     let now = x.now_ms;
-    let keys: Vec<(usize, Vec<u8>)> = x.st.replicas.local_ttl.iter().cloned().collect();
-    for (db, key) in keys {
-        let Some(d) = x.st.ks.dbs.get_mut(db) else {
-            x.st.replicas.local_ttl.remove(&(db, key));
-            continue;
-        };
-        let at = d.expire_at(&key);
-        if at < 0 {
-            x.st.replicas.local_ttl.remove(&(db, key));
-        } else if at < now {
-            d.remove(&key);
-            x.st.replicas.local_ttl.remove(&(db, key.clone()));
+    // The keys that are due or no longer expire (the rest stay listed, uncopied).
+    let dbs = &x.st.ks.dbs;
+    let done: Vec<(usize, Vec<u8>, bool)> =
+        x.st.replicas
+            .local_ttl
+            .iter()
+            .filter_map(|(db, key)| {
+                let at = dbs.get(*db).map_or(-1, |d| d.expire_at(key));
+                (at < now).then(|| (*db, key.clone(), at >= 0))
+            })
+            .collect();
+    for (db, key, due) in done {
+        let entry = (db, key);
+        x.st.replicas.local_ttl.remove(&entry);
+        let (db, key) = entry;
+        if due {
+            x.st.ks.dbs[db].remove(&key);
             x.st.stats.expired_keys += 1;
             x.notify_in(db, 'x', "expired", &key);
             x.journal_db(db, vec![Bytes::from_static(b"DEL"), Bytes::from(key)]);
@@ -307,7 +345,7 @@ impl Link {
 /// every master sends its stream): what one command moves a replica's offset by.
 pub fn stream_len(argv: &[Bytes]) -> u64 {
     fn digits(n: usize) -> u64 {
-        n.to_string().len() as u64
+        u64::from(n.checked_ilog10().unwrap_or(0)) + 1
     }
     let mut n = 3 + digits(argv.len());
     for a in argv {
@@ -325,15 +363,7 @@ pub fn own_offset(st: &State) -> u64 {
         .map_or(st.replicas.offset, |c| c.repl_offset)
 }
 
-/// What a replica sends its master to report progress: `REPLCONF ACK <offset>`.
-pub fn ack_command(offset: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let off = offset.to_string();
-    push_command(&mut out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
-    out
-}
-
-/// Send the master our offset (REPLCONF ACK) on its link, if the link is up.
+/// Send the master our offset (`REPLCONF ACK <offset>`) on its link, if the link is up.
 pub fn send_ack(st: &mut State, now_ms: i64) {
     let Some(id) = st.replicas.master_client else {
         return;
@@ -341,7 +371,9 @@ pub fn send_ack(st: &mut State, now_ms: i64) {
     let Some(c) = st.clients.map.get(&id) else {
         return;
     };
-    let out = ack_command(c.repl_offset);
+    let mut out = Vec::new();
+    let off = c.repl_offset.to_string();
+    push_command(&mut out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
     if let Some(push) = &c.push {
         let _ = push(&out);
     }
@@ -514,7 +546,8 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     attach(x, None)
 }
 
-/// PSYNC replicationid offset: always a full resync (`+FULLRESYNC <replid> <offset>`).
+/// PSYNC replicationid offset: a partial resync (`+CONTINUE <replid>` and the bytes
+/// missed) when the backlog allows it, else a full one (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     // (Our own id, even as a replica: the offset is of our own stream, not our master's.)
     let replid = own_replid(x.st);
@@ -530,7 +563,7 @@ fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
                 let first = offset + 1 - b.buf.len() as u64;
                 (first..=offset + 1).contains(&want).then(|| {
                     let from = usize::try_from(want - first).unwrap_or(usize::MAX);
-                    b.buf.iter().skip(from).copied().collect::<Vec<u8>>()
+                    b.buf.range(from..).copied().collect::<Vec<u8>>()
                 })
             }
             _ => None,
@@ -816,8 +849,7 @@ fn send(st: &mut State, out: &[u8]) {
     st.replicas.offset += out.len() as u64;
     if let Some(b) = &mut st.replicas.backlog {
         b.buf.extend(out);
-        let over = b.buf.len().saturating_sub(b.size);
-        b.buf.drain(..over);
+        b.trim();
     }
     let clients = &st.clients.map;
     st.replicas.ids.retain(|id| {

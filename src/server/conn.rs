@@ -94,7 +94,8 @@ pub async fn serve_stream<S: Socket>(
                 use crate::cmd::repl::Link;
                 st.replicas.master_client = Some(id);
                 // Up once the full resync's commands have run (`master_command_ran`).
-                st.replicas.link = if m.skip == 0 { Link::Up } else { Link::Sync };
+                let link = if m.skip == 0 { Link::Up } else { Link::Sync };
+                st.replicas.set_link(link, clock::now_ms());
                 st.replicas.last_ack_ms = 0;
                 // The dataset is the master's again: no key is this replica's own.
                 st.replicas.local_ttl.clear();
@@ -217,9 +218,7 @@ pub async fn serve_stream<S: Socket>(
                     st.replicas.cached_master = Some((replid, c.repl_offset, c.db));
                 }
             }
-            st.replicas.master_client = None;
-            st.replicas.link = crate::cmd::repl::Link::Down;
-            st.replicas.link_down_since_ms = clock::now_ms();
+            st.replicas.lose_link(clock::now_ms());
         }
         // What it wrote now counts with the closed connections' bytes.
         engine.sent(usize::try_from(meter.sent()).unwrap_or(usize::MAX));

@@ -981,12 +981,7 @@ impl Engine {
             // The log refuses writes: what the master sent is not applied, so the link
             // ends here rather than acknowledge it (it comes back once the log does).
             tracing::warn!("The log refuses writes: disconnecting from the master");
-            st.replicas.master_client = None;
-            st.replicas.link = crate::cmd::repl::Link::Down;
-            st.replicas.link_down_since_ms = clock::now_ms();
-            if let Some(kill) = st.clients.map.get(&client_id).and_then(|c| c.kill.as_ref()) {
-                kill();
-            }
+            crate::cmd::repl::end_master_link(st, clock::now_ms());
             return;
         }
         if let Some(c) = st.clients.map.get_mut(&client_id) {
@@ -1001,7 +996,8 @@ impl Engine {
             }
             if skipped > 0 && c.repl_skip == 0 {
                 // The full resync's commands have all run: the master's stream follows.
-                st.replicas.link = crate::cmd::repl::Link::Up;
+                st.replicas
+                    .set_link(crate::cmd::repl::Link::Up, clock::now_ms());
             }
         }
         if let Reply::Error(e) = reply {
@@ -1013,6 +1009,17 @@ impl Engine {
                 name.unwrap_or_default()
             );
         }
+    }
+
+    /// The background cycle's effects (expiry and eviction DELs): WATCHes broken,
+    /// replicas fed, the log appended (a failed append latches the log by itself).
+    fn log_background(&self, st: &mut State, now: i64, journal: &[crate::cmd::exec::JournalEntry]) {
+        if journal.is_empty() {
+            return;
+        }
+        touch_watchers(st, journal, true);
+        crate::cmd::repl::feed(st, journal, crate::cmd::repl::Unit::Background);
+        let _ = self.append(now, journal);
     }
 
     /// Before a pipelined batch runs: bring the keyspace entries its commands name first
@@ -1411,17 +1418,6 @@ impl Engine {
     /// and repeats while more than the acceptable share of the sample was stale. The DELs
     /// of a slice go to the log in one record, one multi-key `DEL` per database. Also
     /// moves some buckets of tables being resized and continues a background eviction.
-    /// The background cycle's effects (expiry and eviction DELs): WATCHes broken,
-    /// replicas fed, the log appended (a failed append latches the log by itself).
-    fn log_background(&self, st: &mut State, now: i64, journal: &[crate::cmd::exec::JournalEntry]) {
-        if journal.is_empty() {
-            return;
-        }
-        touch_watchers(st, journal, true);
-        crate::cmd::repl::feed(st, journal, crate::cmd::repl::Unit::Background);
-        let _ = self.append(now, journal);
-    }
-
     pub fn active_expire_step(&self, cyc: &mut ExpireCycle, budget: Duration) -> ExpireSlice {
         // Never wait for the lock here: a long script may hold it (the cycle just skips a turn).
         // Nor run while loading: there is nothing to expire or evict yet.

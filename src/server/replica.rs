@@ -53,13 +53,9 @@ async fn set_link(engine: &Engine, epoch: u64, link: Link, replid: Option<String
             {
                 return;
             }
-            let r = &mut st.replicas;
-            if link == Link::Down && r.link != Link::Down {
-                r.link_down_since_ms = crate::clock::now_ms();
-            }
-            r.link = link;
+            st.replicas.set_link(link, crate::clock::now_ms());
             if replid.is_some() {
-                r.master_replid = replid;
+                st.replicas.master_replid = replid;
             }
         })
         .await;
@@ -173,18 +169,13 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         let replid = rest.split_whitespace().next().map_or(id, String::from);
         tracing::info!("Successful partial resynchronization with master ({replid}:{off})");
         set_link(engine, epoch, Link::Sync, Some(replid)).await;
-        let stream = Prefixed {
-            prefix: io.buffer().to_vec(),
-            at: 0,
-            inner: io.into_inner(),
-        };
         let link = MasterLink {
             offset: off,
             skip: 0,
             epoch,
             db,
         };
-        serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
+        serve_link(engine, io, Vec::new(), (addr, laddr), link).await;
         return Ok(());
     }
     let Some(rest) = reply.strip_prefix("+FULLRESYNC ") else {
@@ -246,21 +237,13 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     let commands = crate::cmd::repl::full_sync_commands(&rdb, &limits, databases)?;
     drop(rdb);
     tracing::info!("MASTER <-> REPLICA sync: loading the payload");
-    let skip = commands.len() as u64;
-    let mut prefix = commands;
-    prefix.extend_from_slice(io.buffer());
-    let stream = Prefixed {
-        prefix,
-        at: 0,
-        inner: io.into_inner(),
-    };
     let link = MasterLink {
         offset,
-        skip,
+        skip: commands.len() as u64,
         epoch,
         db: 0,
     };
-    serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
+    serve_link(engine, io, commands, (addr, laddr), link).await;
     Ok(())
 }
 
@@ -289,6 +272,24 @@ async fn connect(host: &str, port: u16, source: &str) -> std::io::Result<TcpStre
         }
     }
     Err(last)
+}
+
+/// Serve the master's connection as the master client: `first` (the full resync's
+/// commands, if any), then what was read past the handshake, then the socket.
+async fn serve_link(
+    engine: &Arc<Engine>,
+    io: BufReader<TcpStream>,
+    mut first: Vec<u8>,
+    (addr, laddr): (String, String),
+    link: MasterLink,
+) {
+    first.extend_from_slice(io.buffer());
+    let stream = Prefixed {
+        prefix: first,
+        at: 0,
+        inner: io.into_inner(),
+    };
+    serve_stream(engine.clone(), stream, addr, laddr, Some(link)).await;
 }
 
 /// One CRLF-terminated line (without it); a lone `\n` is an empty line.
