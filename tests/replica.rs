@@ -412,3 +412,29 @@ fn exec_of_a_write_flagged_script_aborts_on_a_replica() {
     );
     assert_eq!(b.cmd(&["REPLICAOF", "NO", "ONE"]), V::Simple("OK".into()));
 }
+
+/// A replica that goes away is no longer attached at once, with no write needed to find
+/// it gone: `connected_slaves` drops, and the backlog's time-to-live starts then.
+#[test]
+fn a_departed_replica_starts_the_backlog_ttl_without_a_write() {
+    let master = TestServer::start(&[("repl-backlog-ttl", "1")]);
+    let mut mc = master.raw();
+    let port = master.addr.port().to_string();
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut rc = client(replica.port);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "the link never came up"
+    );
+    drop(rc);
+    drop(replica);
+    let field = |c: &mut RawClient, f: &str| info_field(&c.cmd(&["INFO", "replication"]).text(), f);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            field(&mut mc, "connected_slaves").as_deref() == Some("0")
+                && field(&mut mc, "repl_backlog_active").as_deref() == Some("0")
+        }),
+        "{:?}",
+        mc.cmd(&["INFO", "replication"]).text()
+    );
+}

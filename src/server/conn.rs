@@ -208,6 +208,9 @@ pub async fn serve_stream<S: Socket>(
         st.monitors.retain(|&m| m != id);
         st.tracking.drop_client(id);
         st.unwatch_all(id);
+        // A replica that went is no longer attached (not only once the stream next
+        // finds it gone): the backlog's time-to-live counts from now.
+        st.replicas.ids.retain(|&r| r != id);
         if st.replicas.master_client == Some(id) {
             // The master link is down (the link task reconnects, asking to go on from
             // where this one stopped).
