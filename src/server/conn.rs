@@ -231,17 +231,9 @@ pub async fn serve_stream<S: Socket>(
         }
         gone.is_some_and(|c| c.evicted)
     };
-    let evicted = match engine.try_with_state_once(forget) {
-        Ok(evicted) => evicted,
-        Err(forget) => {
-            // The engine is busy (a script, DEBUG SLEEP: maybe for seconds): the peer
-            // sees the connection end now, as Redis closes a killed client's socket at
-            // once (and a master then counts a killed link's replica gone), and the
-            // client is forgotten once the engine is free.
-            let _ = sock.shutdown().await;
-            engine.with_state_async(forget).await
-        }
-    };
+    // (The socket closes only after the client is forgotten: a peer that sees its
+    // connection end finds it gone from CLIENT LIST and CLIENT KILL, as in Redis.)
+    let evicted = engine.with_state_async(forget).await;
     if evicted {
         // What an evicted client held is freed now (here, maybe on another thread than the
         // engine's last gauge refresh): key eviction must see it gone at once, or it would
