@@ -438,3 +438,106 @@ fn a_departed_replica_starts_the_backlog_ttl_without_a_write() {
         mc.cmd(&["INFO", "replication"]).text()
     );
 }
+
+/// A chain (master → replica → replica) shares one history: the middle replica relays
+/// its master's stream as it came, so all three show the same replication id and offset,
+/// and the last one can move to the top master with a partial resync. Then FAILOVER TO
+/// the middle one hands the master's role over without a full resync anywhere: the old
+/// master follows the new one, the data stays equal, and the new master takes writes.
+#[test]
+fn a_chain_shares_one_history_and_failover_hands_over() {
+    let master = TestServer::start(&[]);
+    let mut mc = master.raw();
+    populate(&mut mc);
+    let mport = master.addr.port().to_string();
+    let r1 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
+    let mut c1 = client(r1.port);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut c1)));
+    let p1 = r1.port.to_string();
+    let r2 = ChildServer::start(&["--replicaof", "127.0.0.1", &p1]);
+    let mut c2 = client(r2.port);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut c2)));
+    write_more(&mut mc);
+    let field = |c: &mut RawClient, f: &str| {
+        info_field(&c.cmd(&["INFO", "replication"]).text(), f).unwrap_or_default()
+    };
+    let mut seen = Vec::new();
+    let same = wait_until(Duration::from_secs(10), || {
+        seen = [&mut mc, &mut c1, &mut c2]
+            .into_iter()
+            .map(|c| (field(c, "master_replid"), field(c, "master_repl_offset")))
+            .collect();
+        seen.iter().all(|s| *s == seen[0])
+    });
+    assert!(
+        same,
+        "(replid, offset) of master, replica, its replica: {seen:?}"
+    );
+    assert_eq!(dataset(&mut c2), dataset(&mut mc));
+    // The end of the chain moves to the top: it continues, no full resync.
+    assert_eq!(
+        c2.cmd(&["REPLICAOF", "127.0.0.1", &mport]),
+        V::Simple("OK".into())
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        link_up(&mut c2) && field(&mut mc, "connected_slaves") == "2"
+    }));
+    let stats = |c: &mut RawClient, f: &str| {
+        info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
+    };
+    assert_eq!(stats(&mut mc, "sync_full"), "1");
+    assert_eq!(stats(&mut mc, "sync_partial_ok"), "1");
+    // FAILOVER: errors first, as Redis's.
+    assert_eq!(
+        c1.cmd(&["FAILOVER"]),
+        V::Err("ERR FAILOVER is not valid when server is a replica.".into())
+    );
+    assert_eq!(
+        mc.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"]),
+        V::Err("ERR FAILOVER target HOST and PORT is not a replica.".into())
+    );
+    assert_eq!(
+        mc.cmd(&["FAILOVER", "ABORT"]),
+        V::Err("ERR No failover in progress.".into())
+    );
+    // (The middle replica served the end of the chain its first, full, resync.)
+    let full_before = stats(&mut c1, "sync_full");
+    assert_eq!(stats(&mut c1, "sync_partial_ok"), "0");
+    assert_eq!(
+        mc.cmd(&["FAILOVER", "TO", "127.0.0.1", &p1]),
+        V::Simple("OK".into())
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            field(&mut mc, "master_failover_state") == "no-failover"
+        }),
+        "{}",
+        mc.cmd(&["INFO", "replication"]).text()
+    );
+    let role = |c: &mut RawClient| match c.cmd(&["ROLE"]) {
+        V::Arr(r) => r[0].clone(),
+        other => other,
+    };
+    assert_eq!(role(&mut mc), V::Bulk(b"slave".to_vec()));
+    assert_eq!(role(&mut c1), V::Bulk(b"master".to_vec()));
+    assert_eq!(field(&mut mc, "master_port"), p1);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut mc)));
+    assert_eq!(
+        mc.cmd(&["SET", "after", "1"]),
+        V::Err("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(c1.cmd(&["SET", "after", "1"]), V::Simple("OK".into()));
+    // The old master (and its replica, the end of the chain) follow the new one.
+    assert!(wait_until(Duration::from_secs(20), || {
+        c2.cmd(&["GET", "after"]) == V::Bulk(b"1".to_vec())
+            && mc.cmd(&["GET", "after"]) == V::Bulk(b"1".to_vec())
+    }));
+    assert_eq!(dataset(&mut mc), dataset(&mut c1));
+    assert_eq!(dataset(&mut c2), dataset(&mut c1));
+    let digest = |c: &mut RawClient| c.cmd(&["DEBUG", "DIGEST"]);
+    assert_eq!(digest(&mut mc), digest(&mut c1));
+    assert_eq!(digest(&mut c2), digest(&mut c1));
+    // Nobody needed a full resync: the new master continued its old master's history.
+    assert_eq!(stats(&mut c1, "sync_full"), full_before);
+    assert_eq!(stats(&mut c1, "sync_partial_ok"), "1");
+}

@@ -1714,8 +1714,8 @@ fn acl_help(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-/// Fill `buf` from the kernel's random source (ACL GENPASS).
-fn getrandom_fill(buf: &mut [u8]) {
+/// Fill `buf` from the kernel's random source (ACL GENPASS, replication ids).
+pub fn getrandom_fill(buf: &mut [u8]) {
     use std::io::Read;
     let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
     if ok.is_err() {

@@ -100,7 +100,7 @@ pub fn register(t: &mut Vec<CommandSpec>) {
     let repl = F::ADMIN | F::NOSCRIPT | F::STALE | F::NO_ASYNC_LOADING;
     t.push(srv("replicaof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "5.0.0"));
     t.push(srv("slaveof", 3, repl, replicaof, "Make the server a replica of another instance, or promote it as master.", "1.0.0"));
-    t.push(srv("failover", -1, F::ADMIN | F::NOSCRIPT | F::STALE, failover, "Start a coordinated failover between this server and one of its replicas.", "6.2.0"));
+    t.push(srv("failover", -1, F::ADMIN | F::NOSCRIPT | F::STALE, super::failover::failover, "Start a coordinated failover between this server and one of its replicas.", "6.2.0"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -716,16 +716,20 @@ fn no_cluster(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 }
 
 /// REPLICAOF NO ONE: back to master, keeping the dataset. REPLICAOF host port: become a
-/// replica of that server: the link task (`server::replica`) connects, takes a full
-/// resync and runs the master's stream; meanwhile ROLE and INFO show the link's state
-/// and client writes get -READONLY (see `repl::refusal`).
+/// replica of that server: the link task (`server::replica`) connects, resyncs (in part
+/// when it can) and runs the master's stream; meanwhile ROLE and INFO show the link's
+/// state and client writes get -READONLY (see `repl::refusal`).
 fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if x.st.replicas.failover.is_some() {
+        return Err(CmdError::err("REPLICAOF not allowed while failing over."));
+    }
     if is(&a[1], "no") && is(&a[2], "one") {
-        if x.st.replicas.master.take().is_some() {
-            drop_master_link(x.st);
-            // (A master expires every key: no list of its own ones is needed.)
-            x.st.replicas.local_ttl.clear();
-            x.env.replicate(None);
+        if x.st.replicas.master.is_some() {
+            super::repl::unset_master(x);
+            tracing::info!(
+                "MASTER MODE enabled (user request from 'addr={}')",
+                x.client().addr
+            );
         }
         return Ok(Reply::ok());
     }
@@ -739,23 +743,8 @@ fn replicaof(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             "OK Already connected to specified master".into(),
         ));
     }
-    x.st.replicas.master = Some((host.clone(), port));
-    drop_master_link(x.st);
-    x.env.replicate(Some((host, port)));
+    super::repl::set_master(x, host, port);
     Ok(Reply::ok())
-}
-
-/// Disconnect the master link, if any (the link task of a new master, or none, follows).
-fn drop_master_link(st: &mut super::State) {
-    super::repl::end_master_link(st, crate::clock::now_ms());
-    let r = &mut st.replicas;
-    r.master_replid = None;
-    r.cached_master = None;
-    r.local_ttl.clear();
-}
-
-fn failover(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    Err(CmdError::err("FAILOVER requires connected replicas."))
 }
 
 fn module_list(_x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {

@@ -213,10 +213,11 @@ pub struct Client {
     /// still to run, which are not the master's stream and count for no offset.
     pub repl_offset: u64,
     pub repl_skip: u64,
-    /// On the master link: bytes of a MULTI not yet executed, which count once its EXEC
-    /// (or DISCARD) has run (Redis moves a replica's offset only outside a transaction,
-    /// so a partial resync never starts inside one).
-    pub repl_pending: u64,
+    /// On the master link: the stream's bytes of the command that ran, or of a MULTI not
+    /// yet executed, which count (and are relayed) once its EXEC (or DISCARD) has run
+    /// (Redis moves a replica's offset only outside a transaction, so a partial resync
+    /// never starts inside one).
+    pub repl_pending: Vec<u8>,
     /// Sent MONITOR: receives every command the server runs.
     pub monitor: bool,
     /// CLIENT TRACKING settings (None = off).
@@ -305,7 +306,7 @@ impl Client {
             master_link: false,
             repl_offset: 0,
             repl_skip: 0,
-            repl_pending: 0,
+            repl_pending: Vec::new(),
             monitor: false,
             paused: false,
             loan_wait_since_ms: 0,

@@ -125,11 +125,20 @@ pub fn paused_until(
     argv: &[Bytes],
     now_ms: i64,
 ) -> Option<i64> {
-    let (until, all) = st.pause?;
-    if now_ms >= until {
-        st.pause = None;
-        return None;
-    }
+    // (A FAILOVER holds writes until it ends: Redis's pause for it, under any CLIENT
+    // PAUSE, which may hold more and end sooner.)
+    let failover = st.replicas.failover.is_some().then_some((i64::MAX, false));
+    let client_pause = match st.pause {
+        Some((until, _)) if now_ms >= until => {
+            st.pause = None;
+            None
+        }
+        p => p,
+    };
+    let (until, all) = match (client_pause, failover) {
+        (Some((until, true)), _) => (until, true),
+        (p, f) => f.or(p)?,
+    };
     // Unknown commands and wrong arities are answered at once, as Redis rejects them
     // before it considers the pause.
     if !COMMANDS.lookup(argv).is_ok_and(|s| s.arity_ok(argv.len())) {

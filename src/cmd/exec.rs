@@ -380,6 +380,12 @@ pub struct PubSub {
 }
 
 impl State {
+    /// Whether clients' writes (and with them expiry) are held now: CLIENT PAUSE WRITE or
+    /// ALL, or a FAILOVER handing this master's role over.
+    pub fn writes_paused(&self, now_ms: i64) -> bool {
+        self.replicas.failover.is_some() || self.pause.is_some_and(|(until, _)| now_ms < until)
+    }
+
     /// Flag every client watching (db, key): its EXEC will fail. A key that was stale when
     /// a client WATCHed it and is now gone (or still stale) is no change for that client,
     /// as in Redis; once gone it is an ordinary watched key again.
@@ -827,7 +833,7 @@ impl<'a> Exec<'a> {
     /// neither lazily nor by the background cycle, as Redis (an expired key reads as
     /// missing but stays until the pause ends).
     pub fn expiry_paused(&self) -> bool {
-        self.st.pause.is_some_and(|(until, _)| self.now_ms < until)
+        self.st.writes_paused(self.now_ms)
     }
 
     /// If `key` in database `db` has expired, delete it and journal a DEL (never during

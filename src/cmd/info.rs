@@ -492,11 +492,14 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
     }
     let backlog = x.st.replicas.backlog.as_ref();
     f.extend(vec![
-        kv("master_failover_state", "no-failover"),
-        kv("master_replid", super::repl::replid(x.st)),
-        kv("master_replid2", "0".repeat(40)),
+        kv(
+            "master_failover_state",
+            super::failover::state_word(&x.st.replicas.failover),
+        ),
+        kv("master_replid", x.st.replicas.replid.clone()),
+        kv("master_replid2", x.st.replicas.replid2.clone()),
         kv("master_repl_offset", super::repl::own_offset(x.st)),
-        kv("second_repl_offset", -1),
+        kv("second_repl_offset", x.st.replicas.second_replid_offset),
         kv("repl_backlog_active", i32::from(backlog.is_some())),
         kv("repl_backlog_size", backlog.map_or(1_048_576, |b| b.size)),
         kv(

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod dump;
 pub mod error;
 pub mod exec;
+pub mod failover;
 pub mod function;
 pub mod geo;
 pub mod hash;

@@ -12,8 +12,11 @@
 //!
 //! The replica's side lives here too, where it is state and commands: the link's state
 //! (`Link`), the full resync's payload as commands (`full_sync_commands`), the offset a
-//! command of the stream moves (`stream_len`), REPLCONF ACK, and the writable replica's
-//! own TTL keys; the connection itself is `server::replica`'s.
+//! command of the stream moves (`stream_len`), REPLCONF ACK, the writable replica's own
+//! TTL keys, the replication ids (Redis's PSYNC2: a replica relays its master's stream
+//! to its own replicas instead of feeding its own, `relay`, and keeps the master's id;
+//! a promotion starts a new id and keeps the old one as the second, `set_master`,
+//! `unset_master`); the connection itself is `server::replica`'s.
 
 use bytes::Bytes;
 
@@ -41,9 +44,10 @@ pub struct Replicas {
     pub seldb: Option<usize>,
     /// When the stream last carried the replication cron's PING (Unix ms).
     pub last_ping_ms: i64,
-    /// Bytes of stream sent so far (INFO `master_repl_offset`): a replica attached at
+    /// Bytes of stream so far (INFO `master_repl_offset`): a replica attached at
     /// offset O (PSYNC's `+FULLRESYNC <replid> O`) that acknowledges O+N has applied
-    /// the stream's next N bytes.
+    /// the stream's next N bytes. On a replica, its master's offset it has processed (it
+    /// relays what it processes, so its own replicas count the same bytes).
     pub offset: u64,
     /// REPLICAOF host port in force: (host, port). The server's link task connects,
     /// takes a full resync and then runs the master's stream on a connection of its own
@@ -57,9 +61,18 @@ pub struct Replicas {
     /// Connections flagged as master links still registered (the live one, and one
     /// REPLICAOF ended that has not closed yet).
     pub master_links: usize,
-    /// The master's replication id, from its `+FULLRESYNC` (INFO `master_replid` while a
-    /// replica).
-    pub master_replid: Option<String>,
+    /// This server's replication id (INFO `master_replid`): of the history its stream
+    /// belongs to. A master's own (new at start and at each promotion); a replica takes
+    /// its master's at a resync, since it relays that stream byte for byte (Redis's
+    /// PSYNC2: a chain of replicas shares one id and one offset).
+    pub replid: String,
+    /// The id of the history before the last promotion or change of master (INFO
+    /// `master_replid2`), valid up to `second_replid_offset` (-1: none): a replica of the
+    /// old history may still continue from us up to there.
+    pub replid2: String,
+    pub second_replid_offset: i64,
+    /// A FAILOVER in progress (`super::failover`).
+    pub failover: Option<super::failover::Failover>,
     /// When the link last went down (Unix ms; 0: never up).
     pub link_down_since_ms: i64,
     /// When the master link last sent its periodic REPLCONF ACK (Unix ms).
@@ -85,6 +98,16 @@ pub struct Replicas {
     pub min_replicas_to_write: u64,
     /// `min-replicas-max-lag` (seconds): a replica that acknowledged within it is good.
     pub min_replicas_max_lag: u64,
+}
+
+/// INFO's `master_replid2` when there is none.
+const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+/// A fresh random replication id: 40 hex digits.
+pub fn new_replid() -> String {
+    let mut buf = [0u8; 20];
+    super::acl::getrandom_fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `repl-backlog-size` in bytes (Redis keeps at least 16 KiB).
@@ -136,9 +159,35 @@ impl Replicas {
 
     /// For a server configured with `config`.
     pub fn new(config: &crate::config::Config) -> Replicas {
-        let mut r = Replicas::default();
+        let mut r = Replicas {
+            replid: new_replid(),
+            replid2: NO_REPLID.into(),
+            second_replid_offset: -1,
+            ..Replicas::default()
+        };
         r.configure(config);
         r
+    }
+
+    /// Start a new history (Redis's shiftReplicationId, at a promotion): the current id
+    /// stays valid as the second one up to the next byte, so replicas of it can continue.
+    pub fn shift_replid(&mut self) {
+        self.replid2 = std::mem::replace(&mut self.replid, new_replid());
+        self.second_replid_offset = i64::try_from(self.offset + 1).unwrap_or(i64::MAX);
+        tracing::warn!(
+            "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
+            self.replid2,
+            self.second_replid_offset,
+            self.replid
+        );
+    }
+
+    /// Take `replid` (a new master's) as this server's id, no second id (a full resync).
+    pub fn adopt_replid(&mut self, replid: String, offset: u64) {
+        self.replid = replid;
+        self.replid2 = NO_REPLID.into();
+        self.second_replid_offset = -1;
+        self.offset = offset;
     }
 
     /// Re-read the settings it caches (after CONFIG SET).
@@ -169,6 +218,105 @@ pub fn end_master_link(st: &mut State, now_ms: i64) {
         }
     }
     st.replicas.lose_link(now_ms);
+}
+
+/// Disconnect every attached replica (Redis's disconnectSlaves): after this server's
+/// history changed, they reconnect and continue from where they are, or resync.
+pub fn disconnect_replicas(st: &mut State) {
+    for id in std::mem::take(&mut st.replicas.ids) {
+        if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
+            kill();
+        }
+    }
+}
+
+/// Become a replica of `host`:`port` (REPLICAOF host port, and a FAILOVER that hands
+/// over): the link task connects and asks to continue from where this server is, as its
+/// own replica would (a master offers its own id and offset: the new master may have been
+/// its replica; a replica that changes masters offers its current master's). Attached
+/// replicas stay: they get the stream once it flows again (or are disconnected when the
+/// history changes).
+pub fn set_master(x: &mut Exec<'_>, host: String, port: u16) {
+    let now = x.now_ms;
+    let r = &x.st.replicas;
+    let cached = if r.master.is_none() {
+        tracing::info!("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.");
+        Some((r.replid.clone(), r.offset, 0))
+    } else {
+        match r.master_client.and_then(|id| x.st.clients.map.get(&id)) {
+            Some(c) if c.repl_skip == 0 => Some((r.replid.clone(), c.repl_offset, c.db)),
+            Some(_) => None,
+            None => r.cached_master.clone(),
+        }
+    };
+    end_master_link(x.st, now);
+    let r = &mut x.st.replicas;
+    r.master = Some((host.clone(), port));
+    r.cached_master = cached;
+    r.local_ttl.clear();
+    x.env.replicate(Some((host, port)));
+}
+
+/// Stop replicating and be a master (REPLICAOF NO ONE, a FAILOVER request to this
+/// replica, an aborted FAILOVER): the dataset stays; a new history starts, the current
+/// one valid as the second id up to here, so the replicas (disconnected to learn the new
+/// id) continue with a partial resync. Nothing happens on a master.
+pub fn unset_master(x: &mut Exec<'_>) {
+    if x.st.replicas.master.is_none() {
+        return;
+    }
+    let now = x.now_ms;
+    end_master_link(x.st, now);
+    let r = &mut x.st.replicas;
+    r.master = None;
+    r.cached_master = None;
+    // (A master expires every key: no list of its own ones is needed.)
+    r.local_ttl.clear();
+    r.shift_replid();
+    disconnect_replicas(x.st);
+    let r = &mut x.st.replicas;
+    // The new history's stream starts with a SELECT.
+    r.seldb = None;
+    r.alone_since_ms = now;
+    r.link_down_since_ms = 0;
+    x.env.replicate(None);
+}
+
+/// The link to the master is established, the stream to come continuing `replid`'s
+/// history from `offset`: after a full resync (`full`) this server takes that history
+/// whole (its replicas, of the old one, are disconnected to resync, and the backlog starts
+/// empty); after a partial one, a master that answered under a new id (it was promoted)
+/// makes that id ours and the old one our second, and our replicas reconnect to learn it.
+pub fn link_established(st: &mut State, replid: &str, offset: u64, full: bool) {
+    let r = &mut st.replicas;
+    let mut changed = full;
+    if full {
+        r.adopt_replid(replid.to_string(), offset);
+        r.backlog = None;
+    } else if r.replid != replid {
+        tracing::warn!("Master replication ID changed to {replid}");
+        r.replid2 = std::mem::replace(&mut r.replid, replid.to_string());
+        r.second_replid_offset = i64::try_from(offset + 1).unwrap_or(i64::MAX);
+        changed = true;
+    }
+    if r.offset != offset {
+        // (Not expected: the continued offset is the one this server had.) The backlog
+        // would not match it.
+        r.offset = offset;
+        r.backlog = None;
+    }
+    if r.backlog.is_none() {
+        // A replica keeps a backlog too: promoted, its replicas continue from it.
+        let size = backlog_size(&st.config);
+        st.replicas.backlog = Some(Backlog {
+            buf: std::collections::VecDeque::new(),
+            size,
+        });
+    }
+    st.replicas.cached_master = None;
+    if changed {
+        disconnect_replicas(st);
+    }
 }
 
 /// On a replica, after a client's (not the master's) unit: remember the keys its effects
@@ -543,23 +691,55 @@ fn attach_with(
 
 /// SYNC: full resync (`$<len>` RDB payload), then the stream.
 fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
+    if x.st.replicas.ids.contains(&x.client_id) {
+        return Ok(Reply::Many(Vec::new()));
+    }
+    sync_refusal(x)?;
     attach(x, None)
 }
 
 /// PSYNC replicationid offset: a partial resync (`+CONTINUE <replid>` and the bytes
 /// missed) when the backlog allows it, else a full one (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    // (Our own id, even as a replica: the offset is of our own stream, not our master's.)
-    let replid = own_replid(x.st);
+    if x.st.replicas.ids.contains(&x.client_id) {
+        // Already a replica: Redis ignores a second SYNC.
+        return Ok(Reply::Many(Vec::new()));
+    }
+    if a.len() > 3 && is(&a[3], "failover") {
+        // A master handing over to us (its FAILOVER): we become the master, and the
+        // request then continues the stream it was feeding us, under our new id.
+        tracing::warn!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(&a[1])
+        );
+        if x.st.replicas.master.is_none() {
+            return Err(CmdError::err("PSYNC FAILOVER can't be sent to a master."));
+        }
+        if a[1] != x.st.replicas.replid.as_bytes() {
+            return Err(CmdError::err("PSYNC FAILOVER replid must match my replid."));
+        }
+        unset_master(x);
+        let who = x.client().addr.clone();
+        tracing::info!("MASTER MODE enabled (failover request from 'addr={who}')");
+    }
+    sync_refusal(x)?;
+    let replid = x.st.replicas.replid.clone();
     let offset = x.st.replicas.offset;
     if a[1] != b"?"[..] {
-        // A partial resync when the replica was ours and the backlog still holds every
-        // byte from the one it asks for (Redis's masterTryPartialResynchronization).
+        // A partial resync when the replica's history is ours (our id, or our previous
+        // one up to where it was valid) and the backlog still holds every byte from the
+        // one it asks for (Redis's masterTryPartialResynchronization).
         let want = std::str::from_utf8(&a[2])
             .ok()
             .and_then(|v| v.parse::<u64>().ok());
-        let resume = match (&x.st.replicas.backlog, want) {
-            (Some(b), Some(want)) if a[1] == replid.as_bytes() => {
+        let r = &x.st.replicas;
+        let ours = |want: u64| {
+            a[1] == r.replid.as_bytes()
+                || (a[1] == r.replid2.as_bytes()
+                    && i64::try_from(want).is_ok_and(|w| w <= r.second_replid_offset))
+        };
+        let resume = match (&r.backlog, want) {
+            (Some(b), Some(want)) if ours(want) => {
                 let first = offset + 1 - b.buf.len() as u64;
                 (first..=offset + 1).contains(&want).then(|| {
                     let from = usize::try_from(want - first).unwrap_or(usize::MAX);
@@ -577,19 +757,21 @@ fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     attach(x, Some(format!("+FULLRESYNC {replid} {offset}\r\n")))
 }
 
-/// This server's replication id: its master's while a replica that synced, else 40 hex
-/// digits stable for the process (from its start time and pid).
-pub fn replid(st: &State) -> String {
-    if let (Some(_), Some(id)) = (&st.replicas.master, &st.replicas.master_replid) {
-        return id.clone();
+/// Why this server cannot feed a replica now (Redis's syncCommand checks): during its
+/// own FAILOVER, or as a replica whose link to its master is not up (it would have no
+/// stream to relay).
+fn sync_refusal(x: &mut Exec<'_>) -> Result<(), CmdError> {
+    if x.st.replicas.failover.is_some() {
+        return Err(CmdError::Raw(
+            "NOMASTERLINK Can't SYNC while failing over".into(),
+        ));
     }
-    own_replid(st)
-}
-
-/// This server's own replication id (of the stream it feeds its replicas).
-fn own_replid(st: &State) -> String {
-    let seed = format!("strata-{}-{}", st.start_ms, std::process::id());
-    crate::script::sha1_hex(seed.as_bytes())
+    if x.st.replicas.master.is_some() && x.st.replicas.link != Link::Up {
+        return Err(CmdError::Raw(
+            "NOMASTERLINK Can't SYNC while not connected with my master".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// REPLCONF <option> <value> ...: the options a replica sends are accepted (and ignored:
@@ -726,7 +908,9 @@ impl ReplicaForm {
 /// Send the effects of one execution unit (`journal`, as the log records it) to every
 /// replica. Replicas whose connection is gone or over its output limit are dropped.
 pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
-    if !st.replicas.streaming() || journal.is_empty() {
+    // (A replica relays its master's stream instead, `relay`: its own clients' writes
+    // and expiries reach no replica, as in Redis.)
+    if !st.replicas.streaming() || journal.is_empty() || st.replicas.master.is_some() {
         return;
     }
     let mut out = Vec::new();
@@ -827,6 +1011,11 @@ pub fn cron(st: &mut State, now_ms: i64) {
         return;
     }
     st.replicas.alone_since_ms = 0;
+    if st.replicas.master.is_some() || st.replicas.failover.is_some() {
+        // A replica relays its master's PINGs; a master handing over keeps its offset
+        // still for the replica to catch up with.
+        return;
+    }
     let period_s = st
         .config
         .get("repl-ping-replica-period")
@@ -840,6 +1029,15 @@ pub fn cron(st: &mut State, now_ms: i64) {
     let mut out = Vec::new();
     push_command(&mut out, &[b"PING"]);
     send(st, &out);
+}
+
+/// On a replica: what it processed of its master's stream, `out` (whole commands, as the
+/// master sent them), goes on to its own replicas and backlog, so they share its master's
+/// history and offsets.
+pub fn relay(st: &mut State, out: &[u8]) {
+    if st.replicas.master.is_some() {
+        send(st, out);
+    }
 }
 
 /// Queue `out` on every replica's connection. A replica whose connection is gone is
@@ -882,7 +1080,7 @@ pub fn acked_at_least(st: &State, offset: u64) -> usize {
 
 /// `REPLCONF GETACK *` down the stream: each replica answers with its offset at once.
 pub fn request_acks(st: &mut State) {
-    if st.replicas.ids.is_empty() {
+    if st.replicas.ids.is_empty() || st.replicas.master.is_some() {
         return;
     }
     let mut out = Vec::new();

@@ -44,6 +44,8 @@ pub struct MasterLink {
     pub epoch: u64,
     /// The database the stream has selected (a partial resync goes on in it).
     pub db: usize,
+    /// The master's replication id (its `+FULLRESYNC`'s, or its `+CONTINUE`'s).
+    pub replid: String,
 }
 
 /// Serve one client on any stream; `addr` and `laddr` are what CLIENT LIST shows (for a
@@ -93,6 +95,7 @@ pub async fn serve_stream<S: Socket>(
             if e2.link_epoch.load(Ordering::Acquire) == m.epoch && st.replicas.master.is_some() {
                 use crate::cmd::repl::Link;
                 st.replicas.master_client = Some(id);
+                crate::cmd::repl::link_established(st, &m.replid, m.offset, m.skip > 0);
                 // Up once the full resync's commands have run (`master_command_ran`).
                 let link = if m.skip == 0 { Link::Up } else { Link::Sync };
                 st.replicas.set_link(link, clock::now_ms());
@@ -214,10 +217,9 @@ pub async fn serve_stream<S: Socket>(
         if st.replicas.master_client == Some(id) {
             // The master link is down (the link task reconnects, asking to go on from
             // where this one stopped).
-            if let (Some(c), Some(replid)) =
-                (st.clients.map.get(&id), st.replicas.master_replid.clone())
-            {
+            if let Some(c) = st.clients.map.get(&id) {
                 if c.repl_skip == 0 {
+                    let replid = st.replicas.replid.clone();
                     st.replicas.cached_master = Some((replid, c.repl_offset, c.db));
                 }
             }

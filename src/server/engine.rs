@@ -988,13 +988,18 @@ impl Engine {
             let n = crate::cmd::repl::stream_len(argv);
             let skipped = n.min(c.repl_skip);
             c.repl_skip -= skipped;
-            if c.multi.is_some() {
-                c.repl_pending += n - skipped;
-            } else {
-                c.repl_offset += c.repl_pending + n - skipped;
-                c.repl_pending = 0;
+            if skipped < n {
+                // The master's bytes (as it sent them: a RESP array of bulk strings).
+                let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+                crate::cmd::repl::push_command(&mut c.repl_pending, &args);
             }
-            if skipped > 0 && c.repl_skip == 0 {
+            if c.multi.is_none() && !c.repl_pending.is_empty() {
+                // Processed (a transaction once its EXEC ran): the offset moves, and the
+                // bytes go on to this replica's own replicas.
+                let done = std::mem::take(&mut c.repl_pending);
+                c.repl_offset += done.len() as u64;
+                crate::cmd::repl::relay(st, &done);
+            } else if skipped > 0 && c.repl_skip == 0 {
                 // The full resync's commands have all run: the master's stream follows.
                 st.replicas
                     .set_link(crate::cmd::repl::Link::Up, clock::now_ms());
@@ -1437,8 +1442,12 @@ impl Engine {
             let hz = st.config.hz;
             st.clients.cron(clock::now_ms(), hz);
             crate::cmd::repl::cron(&mut st, clock::now_ms());
+            if st.replicas.failover.is_some() {
+                let mut x = Exec::new(&mut st, self, 0, clock::now_ms(), Caller::Internal);
+                crate::cmd::failover::cron(&mut x);
+            }
         }
-        let paused = st.pause.is_some_and(|(until, _)| clock::now_ms() < until);
+        let paused = st.writes_paused(clock::now_ms());
         if st.replicas.master.is_some()
             && !st.replicas.local_ttl.is_empty()
             && st.active_expire

@@ -7,9 +7,11 @@
 //! (`conn::serve_stream` with a [`MasterLink`]): what that client runs is first the
 //! payload turned into commands (`repl::full_sync_commands`: FLUSHALL, the libraries,
 //! a RESTORE per key) and then the master's stream, each unit journaled and logged like
-//! any client's, so a replica's dataset is as durable as a master's. When the link
-//! drops the task reconnects every second (a full resync each time), until REPLICAOF
-//! names another master or NO ONE, or the server stops.
+//! any client's, so a replica's dataset is as durable as a master's; what it processed
+//! of the stream goes on, as it came, to its own replicas (`repl::relay`). When the link
+//! drops the task reconnects every second (continuing when the master still can),
+//! until REPLICAOF names another master or NO ONE, or the server stops. A master handing
+//! its role over (FAILOVER) adds FAILOVER to its PSYNC and learns the answer here.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -22,6 +24,7 @@ use tokio::net::TcpStream;
 
 use super::conn::{serve_stream, MasterLink};
 use super::engine::Engine;
+use crate::cmd::exec::{Caller, Exec};
 use crate::cmd::repl::Link;
 
 /// Redis's words for a master that stopped answering during the handshake, and during
@@ -39,13 +42,13 @@ pub async fn run(engine: Arc<Engine>, host: String, port: u16, epoch: u64) {
             Ok(()) => tracing::warn!("Connection with master lost ({host}:{port})"),
             Err(e) => tracing::warn!("Replication with master {host}:{port} failed: {e}"),
         }
-        set_link(&engine, epoch, Link::Down, None).await;
+        set_link(&engine, epoch, Link::Down).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
 /// Record the link's state, if REPLICAOF `epoch` is still the one in force.
-async fn set_link(engine: &Engine, epoch: u64, link: Link, replid: Option<String>) {
+async fn set_link(engine: &Engine, epoch: u64, link: Link) {
     let e = engine;
     engine
         .with_state_async(|st| {
@@ -54,11 +57,24 @@ async fn set_link(engine: &Engine, epoch: u64, link: Link, replid: Option<String
                 return;
             }
             st.replicas.set_link(link, crate::clock::now_ms());
-            if replid.is_some() {
-                st.replicas.master_replid = replid;
-            }
         })
         .await;
+}
+
+/// The target of this server's FAILOVER answered its PSYNC (`cmd::failover::answered`):
+/// whether the failover went through (this link goes on).
+async fn failover_answered(engine: &Arc<Engine>, epoch: u64, accepted: bool) -> bool {
+    let e = engine.clone();
+    engine
+        .with_state_async(|st| {
+            if e.link_epoch.load(Ordering::Acquire) != epoch {
+                return false;
+            }
+            let now = crate::clock::now_ms();
+            let mut x = Exec::new(st, &*e, 0, now, Caller::Internal);
+            crate::cmd::failover::answered(&mut x, accepted)
+        })
+        .await
 }
 
 /// One connection to the master: handshake, full resync, then its stream until it ends.
@@ -72,7 +88,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         // Nothing the master sends could be applied.
         return Err(format!("the log refuses writes ({why})"));
     }
-    set_link(engine, epoch, Link::Connecting, None).await;
+    set_link(engine, epoch, Link::Connecting).await;
     let (user, pass, my_port, timeout_s, source) = engine
         .with_state_async(|st| {
             let get = |k: &str| st.config.get(k).unwrap_or_default();
@@ -103,7 +119,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     }
     let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    set_link(engine, epoch, Link::Handshake, None).await;
+    set_link(engine, epoch, Link::Handshake).await;
     let mut io = BufReader::new(sock);
     // Each request's reply, within `repl-timeout`; the newlines a master sends while it
     // prepares a resync (to show it is alive) restart the wait.
@@ -153,27 +169,52 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     if reply.starts_with('-') {
         tracing::info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
     }
-    // After a lost link: ask to go on from the byte after the last one processed.
-    let cached = engine
-        .with_state_async(|st| st.replicas.cached_master.clone())
+    // After a lost link (or as a master turned replica): ask to go on from the byte
+    // after the last one processed. A master handing over (FAILOVER) says so, and the
+    // target becomes the master that answers.
+    let (cached, failing_over) = engine
+        .with_state_async(|st| {
+            let r = &st.replicas;
+            let handing_over = r.failover.as_ref().is_some_and(|f| f.in_progress);
+            (r.cached_master.clone(), handing_over)
+        })
         .await;
-    let reply = match &cached {
+    let (id, next) = match &cached {
         Some((id, off, _)) => {
-            let next = (off + 1).to_string();
-            ask(&[b"PSYNC", id.as_bytes(), next.as_bytes()]).await?
+            tracing::info!(
+                "Trying a partial resynchronization (request {id}:{}).",
+                off + 1
+            );
+            (id.clone(), (off + 1).to_string())
         }
-        None => ask(&[b"PSYNC", b"?", b"-1"]).await?,
+        None => {
+            tracing::info!("Partial resynchronization not possible (no cached master)");
+            ("?".to_string(), "-1".to_string())
+        }
     };
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", id.as_bytes(), next.as_bytes()];
+    if failing_over {
+        psync.push(b"FAILOVER");
+    }
+    let reply = ask(&psync).await?;
+    if failing_over {
+        let accepted = reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC");
+        if !failover_answered(engine, epoch, accepted).await {
+            return Err(format!("the failover target refused PSYNC: {reply}"));
+        }
+    }
     if let (Some(rest), Some((id, off, db))) = (reply.strip_prefix("+CONTINUE"), cached) {
         // A partial resync: the dataset stays, the stream goes on (maybe under a new id).
         let replid = rest.split_whitespace().next().map_or(id, String::from);
         tracing::info!("Successful partial resynchronization with master ({replid}:{off})");
-        set_link(engine, epoch, Link::Sync, Some(replid)).await;
+        tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+        set_link(engine, epoch, Link::Sync).await;
         let link = MasterLink {
             offset: off,
             skip: 0,
             epoch,
             db,
+            replid,
         };
         serve_link(engine, io, Vec::new(), (addr, laddr), link).await;
         return Ok(());
@@ -188,7 +229,15 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         .and_then(|w| w.parse().ok())
         .ok_or_else(|| format!("bad +FULLRESYNC from master: {reply}"))?;
     tracing::info!("Full resync from master: {replid}:{offset}");
-    set_link(engine, epoch, Link::Sync, Some(replid)).await;
+    set_link(engine, epoch, Link::Sync).await;
+    // (Nothing to continue from now: the next attempt after a failure is a full one too.)
+    engine
+        .with_state_async(|st| {
+            if engine.link_epoch.load(Ordering::Acquire) == epoch {
+                st.replicas.cached_master = None;
+            }
+        })
+        .await;
     // The payload: `$<len>`, after newlines the master sends while it prepares it.
     let header = loop {
         let line = tokio::time::timeout(limit, read_line(&mut io))
@@ -242,6 +291,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         skip: commands.len() as u64,
         epoch,
         db: 0,
+        replid,
     };
     serve_link(engine, io, commands, (addr, laddr), link).await;
     Ok(())
