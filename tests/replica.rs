@@ -503,9 +503,12 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     // (The middle replica served the end of the chain its first, full, resync.)
     let full_before = stats(&mut c1, "sync_full");
     assert_eq!(stats(&mut c1, "sync_partial_ok"), "0");
+    let r = mc.cmd(&["FAILOVER", "TO", "127.0.0.1", &p1]);
     assert_eq!(
-        mc.cmd(&["FAILOVER", "TO", "127.0.0.1", &p1]),
-        V::Simple("OK".into())
+        r,
+        V::Simple("OK".into()),
+        "{}",
+        mc.cmd(&["INFO", "replication"]).text()
     );
     assert!(
         wait_until(Duration::from_secs(10), || {
@@ -540,4 +543,70 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     // Nobody needed a full resync: the new master continued its old master's history.
     assert_eq!(stats(&mut c1, "sync_full"), full_before);
     assert_eq!(stats(&mut c1, "sync_partial_ok"), "1");
+}
+
+/// A master stopped cleanly notes where its stream stood (`repl-info`): restarted, it
+/// keeps that history as its second id with an empty backlog from there, and its replica
+/// continues with a partial resync. After a crash (kill -9) there is no such note, so
+/// nobody may continue: the replica takes a full resync.
+#[test]
+fn a_master_restarted_cleanly_lets_its_replica_continue() {
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    populate(&mut mc);
+    let mport = master.port.to_string();
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
+    let mut rc = client(replica.port);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut rc)));
+    write_more(&mut mc);
+    let field = |c: &mut RawClient, f: &str| {
+        info_field(&c.cmd(&["INFO", "replication"]).text(), f).unwrap_or_default()
+    };
+    let stats = |c: &mut RawClient, f: &str| {
+        info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
+    };
+    assert!(wait_until(Duration::from_secs(10), || {
+        field(&mut mc, "master_repl_offset") == field(&mut rc, "master_repl_offset")
+    }));
+    let (replid, offset) = (
+        field(&mut mc, "master_replid"),
+        field(&mut mc, "master_repl_offset"),
+    );
+    assert_ne!(offset, "0");
+    // SHUTDOWN: the connection closes without a reply.
+    mc.send(&[b"SHUTDOWN"]);
+    assert_eq!(mc.try_read(), None);
+    drop(mc);
+    let mut master = master;
+    assert!(master.wait_exit(Duration::from_secs(20)).is_some());
+    let master = master.restart_same_port(&[]);
+    let mut mc = client(master.port);
+    assert!(wait_until(Duration::from_secs(20), || {
+        link_up(&mut rc) && stats(&mut mc, "sync_partial_ok") == "1"
+    }));
+    assert_ne!(field(&mut mc, "master_replid"), replid);
+    assert_eq!(field(&mut mc, "master_replid2"), replid);
+    assert_eq!(field(&mut mc, "master_repl_offset"), offset);
+    let next: u64 = offset.parse::<u64>().unwrap() + 1;
+    assert_eq!(field(&mut mc, "second_repl_offset"), next.to_string());
+    assert_eq!(stats(&mut mc, "sync_full"), "0");
+    mc.cmd(&["SET", "after_restart", "1"]);
+    assert_eq!(mc.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
+    assert_eq!(rc.cmd(&["GET", "after_restart"]), V::Bulk(b"1".to_vec()));
+    // A crash leaves no note: the history is new, and the replica resyncs in full.
+    let replid = field(&mut mc, "master_replid");
+    drop(mc);
+    let master = master.restart_same_port(&[]);
+    let mut mc = client(master.port);
+    assert!(wait_until(Duration::from_secs(20), || {
+        link_up(&mut rc) && stats(&mut mc, "sync_full") == "1"
+    }));
+    assert_ne!(field(&mut mc, "master_replid"), replid);
+    assert_eq!(
+        field(&mut mc, "master_replid2"),
+        "0000000000000000000000000000000000000000"
+    );
+    assert_eq!(stats(&mut mc, "sync_partial_ok"), "0");
+    assert_eq!(dataset(&mut rc), dataset(&mut mc));
 }

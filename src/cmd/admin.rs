@@ -679,6 +679,9 @@ fn role(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// command cannot block: MULTI, scripts), else once enough have (`repl::serve_waits`) or
 /// when the timeout passes (0 = forever), with the count then. Without replicas: 0.
 fn wait(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
+    if x.st.replicas.master.is_some() {
+        return Err(CmdError::err("WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
     let want = arg_i64(&a[1])?;
     let timeout =
         arg_i64(&a[2]).map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;

@@ -33,6 +33,14 @@ pub struct RdbWritten {
     pub bytes: u64,
 }
 
+/// The replication aux fields of a full resync's payload (Redis's rdbSaveInfo): the
+/// database the stream that follows has selected, and the history and offset it continues.
+pub struct ReplAux {
+    pub db: usize,
+    pub replid: String,
+    pub offset: u64,
+}
+
 /// Write the keyspace of `st` (and its function libraries) as an RDB file to `out`, as
 /// of `now` (expired keys left out); `tick` is called once per key visited.
 pub fn write_rdb(
@@ -41,7 +49,7 @@ pub fn write_rdb(
     out: &mut impl std::io::Write,
     tick: impl FnMut(),
 ) -> std::io::Result<RdbWritten> {
-    write_rdb_of(st, now, out, tick, true)
+    write_rdb_of(st, now, out, tick, true, None)
 }
 
 /// [`write_rdb`], with the keys or without them (the function libraries only: a payload
@@ -52,15 +60,22 @@ pub fn write_rdb_of(
     out: &mut impl std::io::Write,
     mut tick: impl FnMut(),
     keys: bool,
+    repl: Option<ReplAux>,
 ) -> std::io::Result<RdbWritten> {
     let mut s = RdbWritten::default();
-    let mut w = crate::rdb::file::Writer::new(&[
+    let mut aux = vec![
         ("redis-ver", crate::REDIS_VERSION.to_string()),
         ("redis-bits", "64".to_string()),
         ("ctime", (now / 1000).to_string()),
         ("used-mem", "0".to_string()),
-        ("aof-base", "0".to_string()),
-    ]);
+    ];
+    if let Some(r) = repl {
+        aux.push(("repl-stream-db", r.db.to_string()));
+        aux.push(("repl-id", r.replid));
+        aux.push(("repl-offset", r.offset.to_string()));
+    }
+    aux.push(("aof-base", "0".to_string()));
+    let mut w = crate::rdb::file::Writer::new(&aux);
     for lib in st.functions.iter() {
         w.function(&lib.code);
         s.functions += 1;

@@ -88,11 +88,15 @@ pub fn failover(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         Some((host, port)) => {
             let port = u16::try_from(port).ok();
             let found = port.and_then(|p| find_replica(x, &host, p));
-            let Some(port) = port.filter(|_| found.is_some()) else {
+            let (Some(port), Some(found)) = (port, found) else {
                 return Err(CmdError::err(
                     "FAILOVER target HOST and PORT is not a replica.",
                 ));
             };
+            // (Redis also refuses a target still receiving its payload, "not online";
+            // strata hands a payload over at once, and the handover below waits for the
+            // target's acknowledgement, which it sends only once the payload is loaded.)
+            let _ = found;
             tracing::info!("FAILOVER requested to {host}:{port}.");
             Some((host, port))
         }
@@ -114,13 +118,17 @@ pub fn failover(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     Ok(Reply::ok())
 }
 
-/// The attached replica at `host`:`port` (the address and listening port it announced),
-/// with the offset it acknowledged.
-fn find_replica(x: &Exec<'_>, host: &str, port: u16) -> Option<u64> {
+/// The attached replica at `host`:`port` (the address and listening port it announced).
+fn find_replica(x: &Exec<'_>, host: &str, port: u16) -> Option<super::repl::Attached> {
     super::repl::attached(x.st)
         .into_iter()
         .find(|r| r.port == port && r.ip.eq_ignore_ascii_case(host))
-        .map(|r| r.ack)
+}
+
+/// It has loaded its resync and acknowledged since (a replica acknowledges nothing
+/// before: an acknowledged offset of 0 is then a real one).
+fn online(r: &super::repl::Attached) -> bool {
+    r.ack_ms > 0
 }
 
 /// The replication cron's step (Redis's updateFailoverStatus, ten times a second here):
@@ -147,11 +155,11 @@ pub fn cron(x: &mut Exec<'_>) {
     let offset = x.st.replicas.offset;
     let caught_up = match &f.target {
         Some((host, port)) => find_replica(x, host, *port)
-            .filter(|ack| *ack == offset)
+            .filter(|r| online(r) && r.ack == offset)
             .map(|_| (host.clone(), *port)),
         None => super::repl::attached(x.st)
             .into_iter()
-            .find(|r| r.ack == offset)
+            .find(|r| online(r) && r.ack == offset)
             .map(|r| (r.ip, r.port)),
     };
     if let Some((host, port)) = caught_up {
@@ -170,16 +178,17 @@ fn hand_over(x: &mut Exec<'_>, host: String, port: u16) {
 }
 
 /// The target answered the link's PSYNC FAILOVER: accepted (`+CONTINUE`, or even
-/// `+FULLRESYNC`), the failover is over and this server stays its replica; refused, it
-/// is aborted and this server is the master again. Returns whether it was accepted.
-pub fn answered(x: &mut Exec<'_>, accepted: bool) -> bool {
+/// `+FULLRESYNC`), the failover is over and this server stays its replica; refused, or
+/// the request could not be made (`why`), it is aborted and this server is the master
+/// again. Returns whether it was accepted.
+pub fn answered(x: &mut Exec<'_>, accepted: bool, why: &str) -> bool {
     if x.st.replicas.failover.is_none() {
         return accepted;
     }
     if accepted {
         x.st.replicas.failover = None;
     } else {
-        abort(x, "Failover target rejected psync request");
+        abort(x, why);
     }
     accepted
 }

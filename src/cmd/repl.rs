@@ -71,6 +71,8 @@ pub struct Replicas {
     /// old history may still continue from us up to there.
     pub replid2: String,
     pub second_replid_offset: i64,
+    /// During a full resync: the master's id, ours once its commands have run.
+    pub resync_replid: Option<String>,
     /// A FAILOVER in progress (`super::failover`).
     pub failover: Option<super::failover::Failover>,
     /// When the link last went down (Unix ms; 0: never up).
@@ -250,11 +252,34 @@ pub fn set_master(x: &mut Exec<'_>, host: String, port: u16) {
         }
     };
     end_master_link(x.st, now);
+    if x.st.replicas.master.is_none() {
+        unblock_all(x.st);
+    }
     let r = &mut x.st.replicas;
     r.master = Some((host.clone(), port));
     r.cached_master = cached;
     r.local_ttl.clear();
+    // (CONFIG REWRITE writes it, so a restart replicates again, as Redis's.)
+    let _ =
+        x.st.config
+            .set("replicaof", &format!("{host} {port}"), false);
     x.env.replicate(Some((host, port)));
+}
+
+/// A master turning replica answers its blocked clients (BLPOP …, WAIT) with Redis's
+/// -UNBLOCKED error (disconnectAllBlockedClients): a pop served later would be a write of
+/// its own, which its new master never made. (Redis also closes their connections.)
+fn unblock_all(st: &mut State) {
+    let text = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+    let ids: Vec<u64> = st.blocked.clients.keys().copied().collect();
+    for id in ids {
+        if let Some(mut b) = st.blocked.remove(id) {
+            super::dispatch::count_unblocked(st, &b.argv, Some(text));
+            if let Some(wake) = b.wake.take() {
+                wake(Reply::Error(text.into()), 0);
+            }
+        }
+    }
 }
 
 /// Stop replicating and be a master (REPLICAOF NO ONE, a FAILOVER request to this
@@ -279,6 +304,7 @@ pub fn unset_master(x: &mut Exec<'_>) {
     r.seldb = None;
     r.alone_since_ms = now;
     r.link_down_since_ms = 0;
+    let _ = x.st.config.set("replicaof", "", false);
     x.env.replicate(None);
 }
 
@@ -291,7 +317,10 @@ pub fn link_established(st: &mut State, replid: &str, offset: u64, full: bool) {
     let r = &mut st.replicas;
     let mut changed = full;
     if full {
-        r.adopt_replid(replid.to_string(), offset);
+        // Until the resync's commands have run (`full_resync_done`) the dataset is no
+        // history's: a fresh id, so nobody continues from it meanwhile.
+        r.adopt_replid(new_replid(), offset);
+        r.resync_replid = Some(replid.to_string());
         r.backlog = None;
     } else if r.replid != replid {
         tracing::warn!("Master replication ID changed to {replid}");
@@ -316,6 +345,38 @@ pub fn link_established(st: &mut State, replid: &str, offset: u64, full: bool) {
     st.replicas.cached_master = None;
     if changed {
         disconnect_replicas(st);
+    }
+}
+
+/// At start, where the stream stood when this server last stopped cleanly (nothing was
+/// logged since): a replica takes it as its master's to continue from (Redis's
+/// replicationCacheMasterUsingMyself); a master keeps that history as its second id, with
+/// an empty backlog from there, so its replicas continue.
+pub fn restore_position(st: &mut State, replid: String, offset: u64, db: usize, now_ms: i64) {
+    let r = &mut st.replicas;
+    if r.master.is_some() {
+        r.replid = replid.clone();
+        r.offset = offset;
+        r.cached_master = Some((replid, offset, db));
+        return;
+    }
+    r.replid2 = replid;
+    r.offset = offset;
+    r.second_replid_offset = i64::try_from(offset + 1).unwrap_or(i64::MAX);
+    r.alone_since_ms = now_ms;
+    r.seldb = None;
+    let size = backlog_size(&st.config);
+    st.replicas.backlog = Some(Backlog {
+        buf: std::collections::VecDeque::new(),
+        size,
+    });
+}
+
+/// The full resync's commands have all run: the dataset is the master's at the offset
+/// it announced, and this server's history is the master's.
+pub fn full_resync_done(st: &mut State, offset: u64) {
+    if let Some(replid) = st.replicas.resync_replid.take() {
+        st.replicas.adopt_replid(replid, offset);
     }
 }
 
@@ -519,6 +580,11 @@ pub fn send_ack(st: &mut State, now_ms: i64) {
     let Some(c) = st.clients.map.get(&id) else {
         return;
     };
+    if c.repl_skip > 0 {
+        // The full resync is not loaded yet: nothing of the stream is applied (Redis's
+        // replica has no master client to acknowledge with until then).
+        return;
+    }
     let mut out = Vec::new();
     let off = c.repl_offset.to_string();
     push_command(&mut out, &[b"REPLCONF", b"ACK", off.as_bytes()]);
@@ -535,14 +601,14 @@ const FULL_SYNC_ONE_RECORD_MAX: usize = 256 << 20;
 /// A full resync's payload (an RDB file) as the commands that make this server's dataset
 /// that file's: FLUSHALL, FUNCTION FLUSH, a FUNCTION LOAD per library, then per key a
 /// RESTORE … ABSTTL REPLACE (a SELECT before each change of database), in one MULTI/EXEC
-/// unless very large. Run on the master link like the stream that follows them, they are
+/// unless very large, and the database the stream continues in. Run on the master link like the stream that follows them, they are
 /// journaled and logged as any write, so the resync is durable the way every other change
 /// is.
 pub fn full_sync_commands(
     rdb: &[u8],
     lim: &crate::rdb::Limits,
     databases: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<(Vec<u8>, usize), String> {
     let mut body = Vec::new();
     let mut db = usize::MAX;
     let mut bad_db = None;
@@ -589,12 +655,20 @@ pub fn full_sync_commands(
         push_command(&mut out, &[b"FUNCTION", b"LOAD", b"REPLACE", code]);
     }
     out.extend_from_slice(&body);
-    // The stream continues in database 0 until the master's first SELECT.
-    push_command(&mut out, &[b"SELECT", b"0"]);
+    // The stream continues in the database the master's stream has selected (its
+    // `repl-stream-db`; 0 without one) until its next SELECT.
+    let stream_db = info
+        .aux
+        .iter()
+        .find(|(k, _)| k == b"repl-stream-db")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+        .filter(|d| *d < databases)
+        .unwrap_or(0);
+    push_command(&mut out, &[b"SELECT", stream_db.to_string().as_bytes()]);
     if whole {
         push_command(&mut out, &[b"EXEC"]);
     }
-    Ok(out)
+    Ok((out, stream_db))
 }
 
 /// How the effects of one execution unit are framed on the stream.
@@ -644,7 +718,19 @@ fn attach_with(
         // The dataset now; every later change reaches the replica through the stream.
         let mut rdb = Vec::new();
         let keys = !x.client().rdb_functions_only;
-        super::dump::write_rdb_of(x.st, x.now_ms, &mut rdb, || {}, keys)
+        // (A replica's stream is its master's, in the database that one selected; a
+        // master's starts with a SELECT.)
+        let r = &x.st.replicas;
+        let db = r
+            .master_client
+            .and_then(|id| x.st.clients.map.get(&id))
+            .map_or(0, |c| c.db);
+        let aux = super::dump::ReplAux {
+            db,
+            replid: r.replid.clone(),
+            offset: r.offset,
+        };
+        super::dump::write_rdb_of(x.st, x.now_ms, &mut rdb, || {}, keys, Some(aux))
             .map_err(|e| CmdError::err(format!("cannot write the RDB payload: {e}")))?;
         out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
         out.extend_from_slice(&rdb);
@@ -993,9 +1079,10 @@ pub fn cron(st: &mut State, now_ms: i64) {
     }
     if st.replicas.ids.is_empty() {
         // No replica for `repl-backlog-ttl` seconds (0: never): the backlog goes, and
-        // with it any partial resync (a replica that comes back resyncs in full).
+        // with it any partial resync (a replica that comes back resyncs in full). A
+        // replica keeps it, for its replicas once it is promoted.
         let r = &mut st.replicas;
-        if r.backlog.is_some() {
+        if r.backlog.is_some() && r.master.is_none() {
             let ttl_s = st
                 .config
                 .get("repl-backlog-ttl")

@@ -239,13 +239,15 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     stats.net_output_bytes = sent;
     x.st.lazyfree.reset_stats();
     x.st.clients.evicted_clients = 0;
+    let r = &mut x.st.replicas;
+    (r.sync_full, r.sync_partial_ok, r.sync_partial_err) = (0, 0, 0);
     Ok(Reply::ok())
 }
 
 /// A directive's value as a config-file word: quoted when empty or when it holds
 /// whitespace (except the multi-word directives, written as several arguments).
 fn config_word(name: &str, value: &str) -> String {
-    let multi = matches!(name, "bind" | "save");
+    let multi = matches!(name, "bind" | "save" | "replicaof");
     let plain = !value.is_empty()
         && !value.contains(['"', '\''])
         && (multi || !value.contains(char::is_whitespace));
@@ -703,7 +705,13 @@ fn debug(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     if is(sub, "protocol") && a.len() == 3 {
         return debug_protocol(x, &a[2]);
     }
-    if (is(sub, "jmap") || is(sub, "change-repl-id")) && a.len() == 2 {
+    if is(sub, "change-repl-id") && a.len() == 2 {
+        tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
+        let r = &mut x.st.replicas;
+        r.adopt_replid(super::repl::new_replid(), r.offset);
+        return Ok(Reply::ok());
+    }
+    if is(sub, "jmap") && a.len() == 2 {
         return Ok(Reply::ok());
     }
     // Knobs of Redis internals strata does not have: accepted so tools and test suites

@@ -3,7 +3,8 @@
 //! entry point); this module implements it. Layout: `io` (the one I/O trait, real and
 //! simulated file systems), `record` (record framing), `batch` (the Batch payload),
 //! `segment` (segment header, reader, writer), `manifest` (the MANIFEST), `log` (the public
-//! `Log` handle), `writer` (the group-commit thread), `recovery` (open and read-only reads), `snapshot` and `snapshot_codec` (snapshot files),
+//! `Log` handle), `writer` (the group-commit thread), `recovery` (open and read-only reads), `snapshot` and `snapshot_codec` (snapshot files), `repl_info` (where the replication
+//! stream stood at a clean stop),
 //! `error` (`StorageError`, `Corruption`).
 //!
 //! Must not: import `cmd`, `resp` or `server`, or do I/O anywhere but through `io::Vfs`.
@@ -15,6 +16,7 @@ pub mod log;
 pub mod manifest;
 pub mod record;
 mod recovery;
+pub mod repl_info;
 pub mod segment;
 pub mod snapshot;
 pub mod snapshot_codec;

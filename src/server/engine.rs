@@ -149,6 +149,8 @@ struct LoadProgress {
     start_s: AtomicI64,
     total: AtomicU64,
     loaded: AtomicU64,
+    /// The last load's keys (INFO `rdb_last_load_keys_loaded`).
+    keys_loaded: AtomicU64,
 }
 
 /// What startup recovery has left to do once the engine serves (`Engine::open_serving`):
@@ -737,6 +739,15 @@ impl Engine {
             s.raw_bytes = info.raw_bytes;
             s.items = info.items;
         }
+        let now = clock::now_ms();
+        if let Some(info) =
+            crate::persist::repl_info::take(&*self.vfs, &self.dir, self.log.last_lsn())
+        {
+            crate::cmd::repl::restore_position(&mut live, info.replid, info.offset, info.db, now);
+        }
+        self.load
+            .keys_loaded
+            .store(live.ks.total_keys() as u64, Ordering::Relaxed);
         self.loading.store(false, Ordering::Release);
         drop(live);
         // (The interim keyspace is freed off the lock.)
@@ -1001,8 +1012,12 @@ impl Engine {
                 crate::cmd::repl::relay(st, &done);
             } else if skipped > 0 && c.repl_skip == 0 {
                 // The full resync's commands have all run: the master's stream follows.
-                st.replicas
-                    .set_link(crate::cmd::repl::Link::Up, clock::now_ms());
+                let offset = c.repl_offset;
+                crate::cmd::repl::full_resync_done(st, offset);
+                let now = clock::now_ms();
+                st.replicas.set_link(crate::cmd::repl::Link::Up, now);
+                // (The master hears at once that the payload is in place.)
+                crate::cmd::repl::send_ack(st, now);
             }
         }
         if let Reply::Error(e) = reply {
@@ -2108,8 +2123,39 @@ impl Engine {
     }
 
     /// Everything durable; stop the log.
+    /// Close the log (every record durable) and note where the replication stream stood
+    /// (`persist::repl_info`), for a partial resync after the restart.
     pub fn close(&self) {
+        // (A script still running holds the state, SHUTDOWN NOSAVE in its middle: no note
+        // then, and no waiting for it.)
+        let st = self.state.try_lock();
         self.log.shutdown();
+        let Some(st) = st else {
+            return;
+        };
+        if self.is_loading() || self.log.is_poisoned().is_some() {
+            return;
+        }
+        let r = &st.replicas;
+        let link = r.master_client.and_then(|id| st.clients.map.get(&id));
+        if link.is_some_and(|c| c.repl_skip > 0) || r.resync_replid.is_some() {
+            // Mid full resync: the dataset is no history's.
+            return;
+        }
+        let db = match (link, &r.cached_master) {
+            (Some(c), _) => c.db,
+            (None, Some(cached)) => cached.2,
+            (None, None) => 0,
+        };
+        let info = crate::persist::repl_info::ReplInfo {
+            lsn: self.log.last_lsn(),
+            replid: r.replid.clone(),
+            offset: crate::cmd::repl::own_offset(&st),
+            db,
+        };
+        if let Err(e) = crate::persist::repl_info::write(&*self.vfs, &self.dir, &info) {
+            tracing::warn!("Could not note the replication offset for the next start: {e}");
+        }
     }
 }
 
@@ -2151,8 +2197,14 @@ impl Env for Engine {
             kv("rdb_current_bgsave_time_sec", current.to_string()),
             kv("rdb_saves", snap.installed.to_string()),
             kv("rdb_last_cow_size", "0".into()),
+            // (Redis drops keys already expired as it loads; strata's recovery rebuilds
+            // the dataset exactly, a restart keeps its DEBUG DIGEST, and leaves them to
+            // expiry: none is deleted while loading.)
             kv("rdb_last_load_keys_expired", "0".into()),
-            kv("rdb_last_load_keys_loaded", "0".into()),
+            kv(
+                "rdb_last_load_keys_loaded",
+                self.load.keys_loaded.load(Ordering::Relaxed).to_string(),
+            ),
             kv("aof_enabled", "1".into()),
             kv(
                 "aof_rewrite_in_progress",

@@ -63,7 +63,7 @@ async fn set_link(engine: &Engine, epoch: u64, link: Link) {
 
 /// The target of this server's FAILOVER answered its PSYNC (`cmd::failover::answered`):
 /// whether the failover went through (this link goes on).
-async fn failover_answered(engine: &Arc<Engine>, epoch: u64, accepted: bool) -> bool {
+async fn failover_answered(engine: &Arc<Engine>, epoch: u64, accepted: bool, why: &str) -> bool {
     let e = engine.clone();
     engine
         .with_state_async(|st| {
@@ -72,7 +72,7 @@ async fn failover_answered(engine: &Arc<Engine>, epoch: u64, accepted: bool) -> 
             }
             let now = crate::clock::now_ms();
             let mut x = Exec::new(st, &*e, 0, now, Caller::Internal);
-            crate::cmd::failover::answered(&mut x, accepted)
+            crate::cmd::failover::answered(&mut x, accepted, why)
         })
         .await
 }
@@ -172,13 +172,18 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     // After a lost link (or as a master turned replica): ask to go on from the byte
     // after the last one processed. A master handing over (FAILOVER) says so, and the
     // target becomes the master that answers.
+    let e = engine.clone();
     let (cached, failing_over) = engine
         .with_state_async(|st| {
+            if e.link_epoch.load(Ordering::Acquire) != epoch {
+                // (A later REPLICAOF or FAILOVER is not this link's to act on.)
+                return Err("REPLICAOF changed during the handshake".to_string());
+            }
             let r = &st.replicas;
             let handing_over = r.failover.as_ref().is_some_and(|f| f.in_progress);
-            (r.cached_master.clone(), handing_over)
+            Ok((r.cached_master.clone(), handing_over))
         })
-        .await;
+        .await?;
     let (id, next) = match &cached {
         Some((id, off, _)) => {
             tracing::info!(
@@ -196,10 +201,19 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     if failing_over {
         psync.push(b"FAILOVER");
     }
-    let reply = ask(&psync).await?;
+    let reply = match ask(&psync).await {
+        Ok(r) => r,
+        Err(e) => {
+            if failing_over {
+                failover_answered(engine, epoch, false, "Write error to failover target").await;
+            }
+            return Err(e);
+        }
+    };
     if failing_over {
         let accepted = reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC");
-        if !failover_answered(engine, epoch, accepted).await {
+        let why = "Failover target rejected psync request";
+        if !failover_answered(engine, epoch, accepted, why).await {
             return Err(format!("the failover target refused PSYNC: {reply}"));
         }
     }
@@ -283,14 +297,14 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
             (lim, st.ks.dbs.len())
         })
         .await;
-    let commands = crate::cmd::repl::full_sync_commands(&rdb, &limits, databases)?;
+    let (commands, db) = crate::cmd::repl::full_sync_commands(&rdb, &limits, databases)?;
     drop(rdb);
     tracing::info!("MASTER <-> REPLICA sync: loading the payload");
     let link = MasterLink {
         offset,
         skip: commands.len() as u64,
         epoch,
-        db: 0,
+        db,
         replid,
     };
     serve_link(engine, io, commands, (addr, laddr), link).await;

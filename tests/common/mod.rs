@@ -414,6 +414,15 @@ impl ChildServer {
         Self::start_in(tmp, args)
     }
 
+    /// Start another server on this one's data directory and port (once this one has
+    /// exited; killed if it has not): its replicas find it where it was.
+    pub fn restart_same_port(mut self, args: &[&str]) -> ChildServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let tmp = self.tmp.take().expect("the data directory");
+        Self::start_at(tmp, self.port, args)
+    }
+
     /// Wait up to `within` for the process to exit; its status, or None if it still runs.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let t0 = Instant::now();
@@ -429,7 +438,10 @@ impl ChildServer {
     }
 
     fn start_in(tmp: tempfile::TempDir, args: &[&str]) -> ChildServer {
-        let port = free_port();
+        Self::start_at(tmp, free_port(), args)
+    }
+
+    fn start_at(tmp: tempfile::TempDir, port: u16, args: &[&str]) -> ChildServer {
         let child = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(["server", "--port", &port.to_string(), "--dir"])
             .arg(tmp.path().join("data"))
