@@ -72,6 +72,16 @@ fn client(port: u16) -> RawClient {
     RawClient::connect(([127, 0, 0, 1], port).into())
 }
 
+/// A field of INFO replication ("" when absent).
+fn repl_field(c: &mut RawClient, f: &str) -> String {
+    info_field(&c.cmd(&["INFO", "replication"]).text(), f).unwrap_or_default()
+}
+
+/// A field of INFO stats ("" when absent).
+fn stats_field(c: &mut RawClient, f: &str) -> String {
+    info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
+}
+
 fn link_up(c: &mut RawClient) -> bool {
     let info = c.cmd(&["INFO", "replication"]).text();
     info.contains("master_link_status:up")
@@ -458,9 +468,7 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     let mut c2 = client(r2.port);
     assert!(wait_until(Duration::from_secs(20), || link_up(&mut c2)));
     write_more(&mut mc);
-    let field = |c: &mut RawClient, f: &str| {
-        info_field(&c.cmd(&["INFO", "replication"]).text(), f).unwrap_or_default()
-    };
+    let field = repl_field;
     let mut seen = Vec::new();
     let same = wait_until(Duration::from_secs(10), || {
         seen = [&mut mc, &mut c1, &mut c2]
@@ -482,9 +490,7 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     assert!(wait_until(Duration::from_secs(20), || {
         link_up(&mut c2) && field(&mut mc, "connected_slaves") == "2"
     }));
-    let stats = |c: &mut RawClient, f: &str| {
-        info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
-    };
+    let stats = stats_field;
     assert_eq!(stats(&mut mc, "sync_full"), "1");
     assert_eq!(stats(&mut mc, "sync_partial_ok"), "1");
     // FAILOVER: errors first, as Redis's.
@@ -559,12 +565,8 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
     let mut rc = client(replica.port);
     assert!(wait_until(Duration::from_secs(20), || link_up(&mut rc)));
     write_more(&mut mc);
-    let field = |c: &mut RawClient, f: &str| {
-        info_field(&c.cmd(&["INFO", "replication"]).text(), f).unwrap_or_default()
-    };
-    let stats = |c: &mut RawClient, f: &str| {
-        info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
-    };
+    let field = repl_field;
+    let stats = stats_field;
     assert!(wait_until(Duration::from_secs(10), || {
         field(&mut mc, "master_repl_offset") == field(&mut rc, "master_repl_offset")
     }));
