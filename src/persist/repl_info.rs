@@ -95,7 +95,32 @@ pub fn take(vfs: &dyn Vfs, dir: &Path, last_lsn: u64) -> Option<ReplInfo> {
     if vfs.remove(&path).is_ok() {
         let _ = vfs.sync_dir(dir);
     }
-    ReplInfo::decode(&bytes).filter(|i| i.lsn == last_lsn)
+    match ReplInfo::decode(&bytes) {
+        None => {
+            tracing::warn!(
+                "{}: not a whole replication note (damaged?), ignored: replicas resync in full",
+                path.display()
+            );
+            None
+        }
+        Some(i) if i.lsn != last_lsn => {
+            tracing::info!(
+                "{}: the log moved on after it (LSN {} vs {last_lsn}), ignored: replicas resync in full",
+                path.display(),
+                i.lsn
+            );
+            None
+        }
+        Some(i) => {
+            tracing::info!(
+                "Replication position restored from {}: {}:{}",
+                path.display(),
+                i.replid,
+                i.offset
+            );
+            Some(i)
+        }
+    }
 }
 
 #[cfg(test)]
