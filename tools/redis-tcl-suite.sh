@@ -16,7 +16,8 @@
 # redis.conf the suite writes, logs the `PID:` and `Ready to accept connections` lines
 # the suite waits for, and serves its unixsocket); src/redis-cli and src/redis-benchmark
 # are the system's. SERVER=redis runs the same copy with /usr/bin/redis-server instead,
-# for comparison. Tags default to "-slow -needs:repl -repl" (strata has no replica side);
+# for comparison. Tags default to "-slow -needs:repl -repl" (the replication units run on
+# their own, named, with TAGS=-slow);
 # units default to every unit but the replication, cluster and TLS ones. --durable: a unit
 # goes on after a failed test's exception.
 #
