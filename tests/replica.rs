@@ -612,3 +612,42 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
     assert_eq!(stats(&mut mc, "sync_partial_ok"), "0");
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
 }
+
+/// A master that becomes a replica answers its blocked clients (here a BLPOP) with Redis's
+/// -UNBLOCKED error and closes their connections: serving them later would be a write of
+/// its own, which its new master never made.
+#[test]
+fn a_master_turning_replica_unblocks_and_disconnects_its_blocked_clients() {
+    let s = TestServer::start(&[]);
+    let mut blocked = s.raw();
+    let mut admin = s.raw();
+    blocked.send(&[b"BLPOP", b"queue", b"0"]);
+    admin.wait_blocked(1);
+    // A master nobody listens on: the link stays down.
+    assert_eq!(
+        admin.cmd(&["REPLICAOF", "127.0.0.1", "1"]),
+        V::Simple("OK".into())
+    );
+    assert_eq!(
+        blocked.read(),
+        V::Err(
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
+                .into()
+        )
+    );
+    // Closed: only the admin connection is left.
+    assert!(
+        wait_until(Duration::from_secs(10), || admin
+            .cmd(&["CLIENT", "LIST"])
+            .text()
+            .lines()
+            .count()
+            == 1),
+        "the blocked client's connection stays open"
+    );
+    assert_eq!(blocked.try_read(), None);
+    assert_eq!(
+        admin.cmd(&["REPLICAOF", "NO", "ONE"]),
+        V::Simple("OK".into())
+    );
+}

@@ -266,11 +266,16 @@ pub fn set_master(x: &mut Exec<'_>, host: String, port: u16) {
     x.env.replicate(Some((host, port)));
 }
 
+/// The error a master turning replica answers its blocked clients with; their
+/// connections close after it (`server::conn`), as Redis's CLIENT_CLOSE_AFTER_REPLY.
+pub const FORCE_UNBLOCK: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+
 /// A master turning replica answers its blocked clients (BLPOP …, WAIT) with Redis's
-/// -UNBLOCKED error (disconnectAllBlockedClients): a pop served later would be a write of
-/// its own, which its new master never made. (Redis also closes their connections.)
+/// -UNBLOCKED error (disconnectAllBlockedClients), and they are disconnected: a pop
+/// served later would be a write of its own, which its new master never made.
 fn unblock_all(st: &mut State) {
-    let text = "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
+    let text = FORCE_UNBLOCK;
     let ids: Vec<u64> = st.blocked.clients.keys().copied().collect();
     for id in ids {
         if let Some(mut b) = st.blocked.remove(id) {

@@ -842,6 +842,11 @@ async fn run<S: Socket>(
                 engine.sent(out.len());
                 sock.write_all(&out).await?;
                 out.clear();
+                if matches!(&reply, Reply::Error(e) if e == crate::cmd::repl::FORCE_UNBLOCK) {
+                    // Unblocked because this master became a replica: closed after the
+                    // error, as Redis does.
+                    return Ok(());
+                }
                 continue;
             }
             raise_peak(peak, out.len());
