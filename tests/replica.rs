@@ -82,6 +82,18 @@ fn stats_field(c: &mut RawClient, f: &str) -> String {
     info_field(&c.cmd(&["INFO", "stats"]).text(), f).unwrap_or_default()
 }
 
+/// A strata child server started as a replica of 127.0.0.1:`port`, and a client of it,
+/// once its link is up.
+fn start_replica_of(port: &str) -> (ChildServer, RawClient) {
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", port]);
+    let mut rc = client(replica.port);
+    assert!(
+        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
+        "the link never came up"
+    );
+    (replica, rc)
+}
+
 fn link_up(c: &mut RawClient) -> bool {
     let info = c.cmd(&["INFO", "replication"]).text();
     info.contains("master_link_status:up")
@@ -348,12 +360,7 @@ fn a_stalled_replicas_buffer_does_not_make_its_master_evict() {
         mc.cmd(&["SET", &format!("key:{j}"), &big]);
     }
     let port = master.addr.port().to_string();
-    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
-    let mut rc = client(replica.port);
-    assert!(
-        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
-        "the link never came up"
-    );
+    let (replica, _rc) = start_replica_of(&port);
     let info = |c: &mut RawClient, f: &str| -> u64 {
         info_field(&c.cmd(&["INFO", "memory"]).text(), f)
             .and_then(|v| v.parse().ok())
@@ -430,12 +437,7 @@ fn a_departed_replica_starts_the_backlog_ttl_without_a_write() {
     let master = TestServer::start(&[("repl-backlog-ttl", "1")]);
     let mut mc = master.raw();
     let port = master.addr.port().to_string();
-    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port]);
-    let mut rc = client(replica.port);
-    assert!(
-        wait_until(Duration::from_secs(20), || link_up(&mut rc)),
-        "the link never came up"
-    );
+    let (replica, rc) = start_replica_of(&port);
     drop(rc);
     drop(replica);
     let field = |c: &mut RawClient, f: &str| info_field(&c.cmd(&["INFO", "replication"]).text(), f);
@@ -460,13 +462,9 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     let mut mc = master.raw();
     populate(&mut mc);
     let mport = master.addr.port().to_string();
-    let r1 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
-    let mut c1 = client(r1.port);
-    assert!(wait_until(Duration::from_secs(20), || link_up(&mut c1)));
+    let (r1, mut c1) = start_replica_of(&mport);
     let p1 = r1.port.to_string();
-    let r2 = ChildServer::start(&["--replicaof", "127.0.0.1", &p1]);
-    let mut c2 = client(r2.port);
-    assert!(wait_until(Duration::from_secs(20), || link_up(&mut c2)));
+    let (_r2, mut c2) = start_replica_of(&p1);
     write_more(&mut mc);
     let field = repl_field;
     let mut seen = Vec::new();
@@ -561,9 +559,7 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
     let mut mc = client(master.port);
     populate(&mut mc);
     let mport = master.port.to_string();
-    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
-    let mut rc = client(replica.port);
-    assert!(wait_until(Duration::from_secs(20), || link_up(&mut rc)));
+    let (_replica, mut rc) = start_replica_of(&mport);
     write_more(&mut mc);
     let field = repl_field;
     let stats = stats_field;

@@ -498,7 +498,7 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
         ),
         kv("master_replid", x.st.replicas.replid.clone()),
         kv("master_replid2", x.st.replicas.replid2.clone()),
-        kv("master_repl_offset", super::repl::own_offset(x.st)),
+        kv("master_repl_offset", x.st.replicas.offset),
         kv("second_repl_offset", x.st.replicas.second_replid_offset),
         kv("repl_backlog_active", i32::from(backlog.is_some())),
         kv("repl_backlog_size", backlog.map_or(1_048_576, |b| b.size)),

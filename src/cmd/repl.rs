@@ -131,6 +131,14 @@ pub struct Backlog {
 }
 
 impl Backlog {
+    /// An empty backlog of `repl-backlog-size`.
+    fn empty(config: &crate::config::Config) -> Backlog {
+        Backlog {
+            buf: std::collections::VecDeque::new(),
+            size: backlog_size(config),
+        }
+    }
+
     /// Keep only the last `size` bytes.
     fn trim(&mut self) {
         let over = self.buf.len().saturating_sub(self.size);
@@ -174,7 +182,12 @@ impl Replicas {
     /// Start a new history (Redis's shiftReplicationId, at a promotion): the current id
     /// stays valid as the second one up to the next byte, so replicas of it can continue.
     pub fn shift_replid(&mut self) {
-        self.replid2 = std::mem::replace(&mut self.replid, new_replid());
+        self.shift_replid_to(new_replid());
+    }
+
+    /// [`Replicas::shift_replid`] to a given new id (a master's that was promoted).
+    pub fn shift_replid_to(&mut self, replid: String) {
+        self.replid2 = std::mem::replace(&mut self.replid, replid);
         self.second_replid_offset = i64::try_from(self.offset + 1).unwrap_or(i64::MAX);
         tracing::warn!(
             "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
@@ -320,6 +333,12 @@ pub fn unset_master(x: &mut Exec<'_>) {
 /// makes that id ours and the old one our second, and our replicas reconnect to learn it.
 pub fn link_established(st: &mut State, replid: &str, offset: u64, full: bool) {
     let r = &mut st.replicas;
+    if r.offset != offset {
+        // (Not expected: the continued offset is the one this server had.) The backlog
+        // would not match it.
+        r.offset = offset;
+        r.backlog = None;
+    }
     let mut changed = full;
     if full {
         // Until the resync's commands have run (`full_resync_done`) the dataset is no
@@ -329,25 +348,12 @@ pub fn link_established(st: &mut State, replid: &str, offset: u64, full: bool) {
         r.backlog = None;
     } else if r.replid != replid {
         tracing::warn!("Master replication ID changed to {replid}");
-        r.replid2 = std::mem::replace(&mut r.replid, replid.to_string());
-        r.second_replid_offset = i64::try_from(offset + 1).unwrap_or(i64::MAX);
+        r.shift_replid_to(replid.to_string());
         changed = true;
     }
-    if r.offset != offset {
-        // (Not expected: the continued offset is the one this server had.) The backlog
-        // would not match it.
-        r.offset = offset;
-        r.backlog = None;
-    }
-    if r.backlog.is_none() {
-        // A replica keeps a backlog too: promoted, its replicas continue from it.
-        let size = backlog_size(&st.config);
-        st.replicas.backlog = Some(Backlog {
-            buf: std::collections::VecDeque::new(),
-            size,
-        });
-    }
-    st.replicas.cached_master = None;
+    // A replica keeps a backlog too: promoted, its replicas continue from it.
+    r.backlog.get_or_insert_with(|| Backlog::empty(&st.config));
+    r.cached_master = None;
     if changed {
         disconnect_replicas(st);
     }
@@ -365,16 +371,13 @@ pub fn restore_position(st: &mut State, replid: String, offset: u64, db: usize, 
         r.cached_master = Some((replid, offset, db));
         return;
     }
-    r.replid2 = replid;
+    // (Our id is already a new one: that history becomes the second.)
+    let mine = std::mem::replace(&mut r.replid, replid);
     r.offset = offset;
-    r.second_replid_offset = i64::try_from(offset + 1).unwrap_or(i64::MAX);
+    r.shift_replid_to(mine);
     r.alone_since_ms = now_ms;
     r.seldb = None;
-    let size = backlog_size(&st.config);
-    st.replicas.backlog = Some(Backlog {
-        buf: std::collections::VecDeque::new(),
-        size,
-    });
+    r.backlog = Some(Backlog::empty(&st.config));
 }
 
 /// The full resync's commands have all run: the dataset is the master's at the offset
@@ -568,15 +571,6 @@ pub fn stream_len(argv: &[Bytes]) -> u64 {
     n
 }
 
-/// INFO's `master_repl_offset`: a replica's processed offset of its master's stream, a
-/// master's bytes of stream sent.
-pub fn own_offset(st: &State) -> u64 {
-    st.replicas
-        .master_client
-        .and_then(|id| st.clients.map.get(&id))
-        .map_or(st.replicas.offset, |c| c.repl_offset)
-}
-
 /// Send the master our offset (`REPLCONF ACK <offset>`) on its link, if the link is up.
 pub fn send_ack(st: &mut State, now_ms: i64) {
     let Some(id) = st.replicas.master_client else {
@@ -710,10 +704,6 @@ fn attach_with(
     resume: Option<Vec<u8>>,
 ) -> Result<Reply, CmdError> {
     let id = x.client_id;
-    if x.st.replicas.ids.contains(&id) {
-        // Already a replica: Redis ignores a second SYNC.
-        return Ok(Reply::Many(Vec::new()));
-    }
     let partial = resume.is_some();
     let mut out = preamble.unwrap_or_default().into_bytes();
     let mut payload_len = 0;
@@ -742,14 +732,11 @@ fn attach_with(
         payload_len = rdb.len();
         x.st.replicas.sync_full += 1;
     }
-    if x.st.replicas.backlog.is_none() {
-        // Kept from the first replica on, as Redis's backlog.
-        let size = backlog_size(&x.st.config);
-        x.st.replicas.backlog = Some(Backlog {
-            buf: std::collections::VecDeque::new(),
-            size,
-        });
-    }
+    // Kept from the first replica on, as Redis's backlog.
+    let config = &x.st.config;
+    x.st.replicas
+        .backlog
+        .get_or_insert_with(|| Backlog::empty(config));
     let Some(push) = x.client().push.clone() else {
         return Err(CmdError::err(
             "the connection cannot receive the replication stream",
@@ -780,9 +767,14 @@ fn attach_with(
     Ok(Reply::Many(Vec::new()))
 }
 
+/// The caller is a replica already: Redis ignores a second SYNC or PSYNC.
+fn already_attached(x: &Exec<'_>) -> bool {
+    x.st.replicas.ids.contains(&x.client_id)
+}
+
 /// SYNC: full resync (`$<len>` RDB payload), then the stream.
 fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    if x.st.replicas.ids.contains(&x.client_id) {
+    if already_attached(x) {
         return Ok(Reply::Many(Vec::new()));
     }
     sync_refusal(x)?;
@@ -792,8 +784,7 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// PSYNC replicationid offset: a partial resync (`+CONTINUE <replid>` and the bytes
 /// missed) when the backlog allows it, else a full one (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if x.st.replicas.ids.contains(&x.client_id) {
-        // Already a replica: Redis ignores a second SYNC.
+    if already_attached(x) {
         return Ok(Reply::Many(Vec::new()));
     }
     if a.len() > 3 && is(&a[3], "failover") {
@@ -1053,6 +1044,14 @@ pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
     send(st, &out);
 }
 
+/// An integer setting, or `default` when unset or not a number.
+fn config_i64(config: &crate::config::Config, name: &str, default: i64) -> i64 {
+    config
+        .get(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Replication cron (Redis's `replicationCron`): every `repl-ping-replica-period` seconds
 /// a PING goes down the stream, so a replica that sees no writes still hears from its
 /// master before its `repl-timeout` and keeps the link.
@@ -1069,12 +1068,7 @@ pub fn cron(st: &mut State, now_ms: i64) {
         .master_client
         .and_then(|id| st.clients.map.get(&id))
     {
-        let timeout_s = st
-            .config
-            .get("repl-timeout")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(60)
-            .max(1);
+        let timeout_s = config_i64(&st.config, "repl-timeout", 60).max(1);
         if now_ms - c.last_cmd_ms > timeout_s * 1000 {
             tracing::warn!("MASTER timeout: no data nor PING received...");
             if let Some(kill) = &c.kill {
@@ -1088,11 +1082,7 @@ pub fn cron(st: &mut State, now_ms: i64) {
         // replica keeps it, for its replicas once it is promoted.
         let r = &mut st.replicas;
         if r.backlog.is_some() && r.master.is_none() {
-            let ttl_s = st
-                .config
-                .get("repl-backlog-ttl")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(3600);
+            let ttl_s = config_i64(&st.config, "repl-backlog-ttl", 3600);
             if r.alone_since_ms == 0 {
                 r.alone_since_ms = now_ms;
             } else if ttl_s > 0 && now_ms - r.alone_since_ms > ttl_s * 1000 {
@@ -1108,12 +1098,7 @@ pub fn cron(st: &mut State, now_ms: i64) {
         // still for the replica to catch up with.
         return;
     }
-    let period_s = st
-        .config
-        .get("repl-ping-replica-period")
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(10)
-        .max(1);
+    let period_s = config_i64(&st.config, "repl-ping-replica-period", 10).max(1);
     if now_ms - st.replicas.last_ping_ms < period_s * 1000 {
         return;
     }

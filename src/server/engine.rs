@@ -2150,7 +2150,7 @@ impl Engine {
         let info = crate::persist::repl_info::ReplInfo {
             lsn: self.log.last_lsn(),
             replid: r.replid.clone(),
-            offset: crate::cmd::repl::own_offset(&st),
+            offset: st.replicas.offset,
             db,
         };
         if let Err(e) = crate::persist::repl_info::write(&*self.vfs, &self.dir, &info) {

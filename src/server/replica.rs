@@ -34,9 +34,7 @@ const TIMEOUT_RECEIVING: &str = "Timeout receiving bulk data from MASTER... If t
 
 /// Replicate from `host`:`port` for as long as REPLICAOF number `epoch` is in force.
 pub async fn run(engine: Arc<Engine>, host: String, port: u16, epoch: u64) {
-    let current = |e: &Engine| {
-        e.link_epoch.load(Ordering::Acquire) == epoch && !e.stopping.load(Ordering::Acquire)
-    };
+    let current = |e: &Engine| in_force(e, epoch) && !e.stopping.load(Ordering::Acquire);
     while current(&engine) {
         match sync_once(&engine, &host, port, epoch).await {
             Ok(()) => tracing::warn!("Connection with master lost ({host}:{port})"),
@@ -47,13 +45,18 @@ pub async fn run(engine: Arc<Engine>, host: String, port: u16, epoch: u64) {
     }
 }
 
+/// Whether REPLICAOF number `epoch` is still the one in force (a later REPLICAOF or
+/// FAILOVER is not this link's to act on).
+fn in_force(engine: &Engine, epoch: u64) -> bool {
+    engine.link_epoch.load(Ordering::Acquire) == epoch
+}
+
 /// Record the link's state, if REPLICAOF `epoch` is still the one in force.
 async fn set_link(engine: &Engine, epoch: u64, link: Link) {
     let e = engine;
     engine
         .with_state_async(|st| {
-            if e.link_epoch.load(Ordering::Acquire) != epoch || st.replicas.master_client.is_some()
-            {
+            if !in_force(e, epoch) || st.replicas.master_client.is_some() {
                 return;
             }
             st.replicas.set_link(link, crate::clock::now_ms());
@@ -67,7 +70,7 @@ async fn failover_answered(engine: &Arc<Engine>, epoch: u64, accepted: bool, why
     let e = engine.clone();
     engine
         .with_state_async(|st| {
-            if e.link_epoch.load(Ordering::Acquire) != epoch {
+            if !in_force(&e, epoch) {
                 return false;
             }
             let now = crate::clock::now_ms();
@@ -175,8 +178,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     let e = engine.clone();
     let (cached, failing_over) = engine
         .with_state_async(|st| {
-            if e.link_epoch.load(Ordering::Acquire) != epoch {
-                // (A later REPLICAOF or FAILOVER is not this link's to act on.)
+            if !in_force(&e, epoch) {
                 return Err("REPLICAOF changed during the handshake".to_string());
             }
             let r = &st.replicas;
@@ -247,7 +249,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     // (Nothing to continue from now: the next attempt after a failure is a full one too.)
     engine
         .with_state_async(|st| {
-            if engine.link_epoch.load(Ordering::Acquire) == epoch {
+            if in_force(engine, epoch) {
                 st.replicas.cached_master = None;
             }
         })
@@ -269,7 +271,7 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     // (Grown as it arrives: the announced length is not trusted with an allocation.)
     let mut rdb = Vec::with_capacity(len.min(64 << 20));
     let mut chunk = vec![0u8; 64 << 10];
-    let current = || engine.link_epoch.load(Ordering::Acquire) == epoch;
+    let current = || in_force(engine, epoch);
     while rdb.len() < len {
         if !current() {
             return Err("REPLICAOF changed during the transfer".into());
