@@ -647,3 +647,125 @@ fn a_master_turning_replica_unblocks_and_disconnects_its_blocked_clients() {
         V::Simple("OK".into())
     );
 }
+
+/// A field of INFO persistence ("" when absent).
+fn persistence_field(c: &mut RawClient, f: &str) -> String {
+    info_field(&c.cmd(&["INFO", "persistence"]).text(), f).unwrap_or_default()
+}
+
+/// `n` more keys, `bulk:0` … (pipelined).
+fn add_bulk(c: &mut RawClient, n: usize) {
+    for i in 0..n {
+        let (k, v) = (format!("bulk:{i}"), i.to_string());
+        c.send(&[b"SET", k.as_bytes(), v.as_bytes()]);
+    }
+    for _ in 0..n {
+        assert_eq!(c.read(), V::Simple("OK".into()));
+    }
+}
+
+/// The master and each replica hold the same dataset (and DEBUG DIGEST), once every
+/// replica has acknowledged the whole stream.
+fn assert_replicas_equal(mc: &mut RawClient, replicas: &mut [&mut RawClient]) {
+    let n = replicas.len() as i64;
+    assert_eq!(mc.cmd(&["WAIT", &n.to_string(), "20000"]), V::Int(n));
+    let digest = mc.cmd(&["DEBUG", "DIGEST"]);
+    let data = dataset(mc);
+    let bulk = mc.cmd(&["MGET", "bulk:0", "bulk:7", "bulk:2999"]);
+    for rc in replicas.iter_mut() {
+        assert_eq!(dataset(rc), data);
+        assert_eq!(rc.cmd(&["MGET", "bulk:0", "bulk:7", "bulk:2999"]), bulk);
+        assert_eq!(rc.cmd(&["DEBUG", "DIGEST"]), digest);
+    }
+}
+
+/// A full resync is made from a background snapshot, as Redis makes it from a BGSAVE:
+/// while the snapshot runs (slowed here by `rdb-key-save-delay`) the master serves, the
+/// replica waits (INFO `state=wait_bgsave`), a second replica arriving meanwhile shares
+/// the same snapshot, and the writes made during it (to keys the snapshot holds, too)
+/// reach both replicas after the payload, in order. (Before, the payload was built under
+/// the engine lock: no client was served until it was done, and no replica ever waited.)
+#[test]
+fn a_full_resync_comes_from_a_background_snapshot_while_the_master_serves() {
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    populate(&mut mc);
+    add_bulk(&mut mc, 3000);
+    // 1 ms per key: the snapshot takes about 3 s.
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    let mport = master.port.to_string();
+    let r1 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            repl_field(&mut mc, "slave0").contains("state=wait_bgsave")
+        }),
+        "the replica never waited for a snapshot"
+    );
+    assert_eq!(persistence_field(&mut mc, "rdb_bgsave_in_progress"), "1");
+    let r2 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            repl_field(&mut mc, "slave1").contains("state=wait_bgsave")
+        }),
+        "the second replica never waited"
+    );
+    // Both wait for the one snapshot, which still runs; the master serves meanwhile.
+    assert_eq!(persistence_field(&mut mc, "rdb_bgsave_in_progress"), "1");
+    write_more(&mut mc);
+    for i in 0..50 {
+        mc.cmd(&["SET", &format!("bulk:{i}"), "changed"]);
+    }
+    mc.cmd(&["DEL", "bulk:2999"]);
+    assert_eq!(mc.cmd(&["GET", "bulk:7"]), V::Bulk(b"changed".to_vec()));
+    assert_eq!(persistence_field(&mut mc, "rdb_bgsave_in_progress"), "1");
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let (mut c1, mut c2) = (client(r1.port), client(r2.port));
+    assert!(wait_until(Duration::from_secs(20), || {
+        link_up(&mut c1) && link_up(&mut c2)
+    }));
+    mc.cmd(&["INCR", "counter"]);
+    assert_replicas_equal(&mut mc, &mut [&mut c1, &mut c2]);
+    assert_eq!(stats_field(&mut mc, "sync_full"), "2");
+    assert_eq!(stats_field(&mut mc, "total_forks"), "1");
+    let info = mc.cmd(&["INFO", "replication"]).text();
+    assert!(info.contains("connected_slaves:2"), "{info}");
+    assert!(
+        info.contains("slave0:") && info.contains("state=online"),
+        "{info}"
+    );
+}
+
+/// A replica that comes while a BGSAVE of nobody's runs waits for it to end, and the
+/// snapshot started then is its payload (Redis: "Waiting for next BGSAVE for SYNC").
+#[test]
+fn a_replica_arriving_during_a_bgsave_waits_for_the_next_snapshot() {
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    populate(&mut mc);
+    add_bulk(&mut mc, 3000);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "500"]);
+    assert_eq!(
+        mc.cmd(&["BGSAVE"]),
+        V::Simple("Background saving started".into())
+    );
+    let mport = master.port.to_string();
+    let r1 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        repl_field(&mut mc, "slave0").contains("state=wait_bgsave")
+    }));
+    mc.cmd(&["SET", "bulk:7", "during the first"]);
+    assert_eq!(stats_field(&mut mc, "total_forks"), "1");
+    // The BGSAVE ends; the next snapshot, the replica's, starts at once.
+    assert!(wait_until(Duration::from_secs(20), || {
+        stats_field(&mut mc, "total_forks") == "2"
+    }));
+    mc.cmd(&["SET", "bulk:0", "during the second"]);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let mut c1 = client(r1.port);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut c1)));
+    assert_replicas_equal(&mut mc, &mut [&mut c1]);
+    assert_eq!(
+        c1.cmd(&["GET", "bulk:0"]),
+        V::Bulk(b"during the second".to_vec())
+    );
+}

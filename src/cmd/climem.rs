@@ -65,6 +65,11 @@ impl Limits {
         self.class_at(if pubsub { 3 } else { 0 })
     }
 
+    /// The limit of the replica class.
+    pub fn replica_class(&self) -> ObufLimit {
+        self.class_at(6)
+    }
+
     /// The limit whose three settings start at `obuf[base]`.
     fn class_at(&self, base: usize) -> ObufLimit {
         let g = |k: usize| self.obuf[base + k].load(Ordering::Relaxed);

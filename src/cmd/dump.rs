@@ -35,10 +35,74 @@ pub struct RdbWritten {
 
 /// The replication aux fields of a full resync's payload (Redis's rdbSaveInfo): the
 /// database the stream that follows has selected, and the history and offset it continues.
+#[derive(Clone, Debug)]
 pub struct ReplAux {
     pub db: usize,
     pub replid: String,
     pub offset: u64,
+}
+
+/// An RDB file written key by key as the keys come, in any database order (a SELECTDB
+/// whenever the database changes, with no size hints): a replica's full resync payload
+/// made from a snapshot file (`server::resync`).
+pub struct RdbStream {
+    w: crate::rdb::file::Writer,
+    out: Vec<u8>,
+    db: Option<usize>,
+}
+
+impl RdbStream {
+    /// A file written at `now` with a full resync's replication fields.
+    pub fn new(now: i64, repl: ReplAux) -> RdbStream {
+        RdbStream {
+            w: crate::rdb::file::Writer::new(&rdb_aux(now, Some(repl))),
+            out: Vec::new(),
+            db: None,
+        }
+    }
+
+    /// Key `key` of database `db`, expiring at `expire_ms` (-1: never).
+    pub fn key(&mut self, db: usize, key: &[u8], v: &crate::db::Value, expire_ms: i64) {
+        if self.db != Some(db) {
+            // (Sizes unknown here: 0, a hint a loader may size its tables by.)
+            self.w.select_db(db, 0, 0);
+            self.db = Some(db);
+        }
+        self.w.key(key, v, expire_ms);
+        if self.w.buffered() >= 1 << 20 {
+            self.out.extend_from_slice(&self.w.take());
+        }
+    }
+
+    /// A function library (its code).
+    pub fn function(&mut self, code: &[u8]) {
+        self.w.function(code);
+    }
+
+    /// The whole file.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(&self.w.take());
+        self.out.extend_from_slice(&self.w.finish());
+        self.out
+    }
+}
+
+/// The AUX fields of an RDB file written at `now` (Redis's rdbSaveInfoAuxFields), with a
+/// full resync's replication fields.
+pub fn rdb_aux(now: i64, repl: Option<ReplAux>) -> Vec<(&'static str, String)> {
+    let mut aux = vec![
+        ("redis-ver", crate::REDIS_VERSION.to_string()),
+        ("redis-bits", "64".to_string()),
+        ("ctime", (now / 1000).to_string()),
+        ("used-mem", "0".to_string()),
+    ];
+    if let Some(r) = repl {
+        aux.push(("repl-stream-db", r.db.to_string()));
+        aux.push(("repl-id", r.replid));
+        aux.push(("repl-offset", r.offset.to_string()));
+    }
+    aux.push(("aof-base", "0".to_string()));
+    aux
 }
 
 /// Write the keyspace of `st` (and its function libraries) as an RDB file to `out`, as
@@ -63,19 +127,7 @@ pub fn write_rdb_of(
     repl: Option<ReplAux>,
 ) -> std::io::Result<RdbWritten> {
     let mut s = RdbWritten::default();
-    let mut aux = vec![
-        ("redis-ver", crate::REDIS_VERSION.to_string()),
-        ("redis-bits", "64".to_string()),
-        ("ctime", (now / 1000).to_string()),
-        ("used-mem", "0".to_string()),
-    ];
-    if let Some(r) = repl {
-        aux.push(("repl-stream-db", r.db.to_string()));
-        aux.push(("repl-id", r.replid));
-        aux.push(("repl-offset", r.offset.to_string()));
-    }
-    aux.push(("aof-base", "0".to_string()));
-    let mut w = crate::rdb::file::Writer::new(&aux);
+    let mut w = crate::rdb::file::Writer::new(&rdb_aux(now, repl));
     for lib in st.functions.iter() {
         w.function(&lib.code);
         s.functions += 1;

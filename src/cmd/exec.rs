@@ -207,6 +207,10 @@ pub enum SnapshotRequest {
         /// Asked inside EXEC.
         in_exec: bool,
     },
+    /// A replica's full resync waits for a snapshot (`repl::wait_for_payload`): start one
+    /// now, or say the running one will be followed by one. An error: none can be had,
+    /// the payload is built in place.
+    ForReplicas,
 }
 
 /// Delivers a blocked client's reply once a later execution unit served it: the reply

@@ -473,7 +473,8 @@ fn replication(x: &mut Exec<'_>) -> Fields {
 
 fn replication_rest(x: &mut Exec<'_>) -> Fields {
     let replicas = super::repl::attached(x.st);
-    let mut f = vec![kv("connected_slaves", replicas.len())];
+    let waiting = super::repl::waiting(x.st);
+    let mut f = vec![kv("connected_slaves", replicas.len() + waiting.len())];
     let now = x.now_ms;
     for (i, r) in replicas.iter().enumerate() {
         // lag: seconds since its last acknowledgement (as Redis).
@@ -487,6 +488,15 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
             format!(
                 "ip={},port={},state=online,offset={},lag={lag}",
                 r.ip, r.port, r.ack
+            ),
+        ));
+    }
+    for (i, r) in waiting.iter().enumerate() {
+        f.push(kv(
+            &format!("slave{}", replicas.len() + i),
+            format!(
+                "ip={},port={},state=wait_bgsave,offset=0,lag=0",
+                r.ip, r.port
             ),
         ));
     }

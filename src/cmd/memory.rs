@@ -300,7 +300,8 @@ pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
 }
 
 /// The replication buffers: (backlog + replicas' pending output, the replicas' output
-/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`.
+/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. A replica
+/// waiting for its payload has the stream held for it as its output.
 pub fn replication_buffers(st: &super::State) -> (u64, u64) {
     let replicas: usize = st
         .replicas
@@ -308,7 +309,12 @@ pub fn replication_buffers(st: &super::State) -> (u64, u64) {
         .iter()
         .filter_map(|id| st.clients.map.get(id))
         .map(super::Client::omem)
-        .sum();
+        .sum::<usize>()
+        + st.replicas
+            .waiting
+            .iter()
+            .map(|w| w.held.capacity())
+            .sum::<usize>();
     let backlog = st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len());
     ((replicas + backlog) as u64, replicas as u64)
 }

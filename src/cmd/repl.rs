@@ -1,8 +1,10 @@
 //! The replication stream as a replica (or a tool posing as one, like Redis's test
 //! suite's `attach_to_replication_stream`) sees it: SYNC and PSYNC answer a full resync
-//! with an RDB payload (the whole keyspace as of that command, `dump::write_rdb`, built
-//! under the engine lock: a pause as long as writing it, where Redis forks), and
-//! from then on the connection receives every execution unit's journaled effects as RESP
+//! with an RDB payload: the keyspace as a background snapshot captured it, the replica
+//! waiting meanwhile with the stream since then held for it (`wait_for_payload`, and
+//! `server::resync`, which makes the payload from the snapshot's file), as Redis's
+//! disk-based sync sends a BGSAVE's file; or, when no snapshot can be had, built in place
+//! under the engine lock (`dump::write_rdb_of`). From then on the connection receives every execution unit's journaled effects as RESP
 //! commands, the way Redis 7.0 feeds its replicas: a SELECT whenever the database
 //! changes (and first after every new attach), a unit of several effects wrapped in
 //! MULTI/EXEC unless the command touches arbitrary keys (KEYS, SCAN, RANDOMKEY), effects
@@ -100,6 +102,40 @@ pub struct Replicas {
     pub min_replicas_to_write: u64,
     /// `min-replicas-max-lag` (seconds): a replica that acknowledged within it is good.
     pub min_replicas_max_lag: u64,
+    /// Replicas waiting for their full resync's payload, made from a background snapshot
+    /// (`wait_for_payload`); they join `ids` once it has gone out.
+    pub waiting: Vec<Waiting>,
+    /// Where the running snapshot job that replicas wait for started in the stream.
+    pub sync_point: Option<SyncPoint>,
+    /// When the waiting replicas were last sent a newline (Unix ms).
+    pub last_newline_ms: i64,
+}
+
+/// A replica waiting for its full resync's payload: Redis's `wait_bgsave` states. Without
+/// a job it waits for one to start (one was running, not for replicas); with one, the
+/// payload is that job's snapshot file, and the stream since the job started is held here
+/// until the payload has gone out.
+pub struct Waiting {
+    /// Its client id.
+    pub id: u64,
+    /// It asked with PSYNC: its `+FULLRESYNC <id> <offset>` goes out when its job starts.
+    pub psync: bool,
+    /// The snapshot job whose file becomes its payload.
+    pub job: Option<u64>,
+    /// The stream since that job started.
+    pub held: Vec<u8>,
+    /// Its payload is being queued on its connection (no keepalive newline now).
+    pub sending: bool,
+}
+
+/// Where a snapshot job that replicas wait for started: its payload's replication fields
+/// (the stream's database, id and offset then) and the time the keyspace was captured at
+/// (keys already expired then are left out, as the payload built in place leaves them).
+#[derive(Clone, Debug)]
+pub struct SyncPoint {
+    pub job: u64,
+    pub aux: super::dump::ReplAux,
+    pub now_ms: i64,
 }
 
 /// INFO's `master_replid2` when there is none.
@@ -238,7 +274,9 @@ pub fn end_master_link(st: &mut State, now_ms: i64) {
 /// Disconnect every attached replica (Redis's disconnectSlaves): after this server's
 /// history changed, they reconnect and continue from where they are, or resync.
 pub fn disconnect_replicas(st: &mut State) {
-    for id in std::mem::take(&mut st.replicas.ids) {
+    let waiting = std::mem::take(&mut st.replicas.waiting);
+    let ids = std::mem::take(&mut st.replicas.ids);
+    for id in ids.into_iter().chain(waiting.into_iter().map(|w| w.id)) {
         if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
             kill();
         }
@@ -705,14 +743,20 @@ fn attach_with(
 ) -> Result<Reply, CmdError> {
     let id = x.client_id;
     let partial = resume.is_some();
+    let preamble_is_psync = preamble.is_some();
     let mut out = preamble.unwrap_or_default().into_bytes();
     let mut payload_len = 0;
     if let Some(missed) = resume {
         out.extend_from_slice(&missed);
     } else {
-        // The dataset now; every later change reaches the replica through the stream.
-        let mut rdb = Vec::new();
         let keys = !x.client().rdb_functions_only;
+        if keys && wait_for_payload(x, preamble_is_psync)? {
+            return Ok(Reply::Many(Vec::new()));
+        }
+        // The dataset now, built in place (under the engine lock: a pause as long as
+        // writing it) when no background snapshot can be had; every later change reaches
+        // the replica through the stream.
+        let mut rdb = Vec::new();
         // (A replica's stream is its master's, in the database that one selected; a
         // master's starts with a SELECT.)
         let r = &x.st.replicas;
@@ -732,29 +776,20 @@ fn attach_with(
         payload_len = rdb.len();
         x.st.replicas.sync_full += 1;
     }
-    // Kept from the first replica on, as Redis's backlog.
-    let config = &x.st.config;
-    x.st.replicas
-        .backlog
-        .get_or_insert_with(|| Backlog::empty(config));
-    let Some(push) = x.client().push.clone() else {
+    let Some(push) = attach_prepare(x) else {
         return Err(CmdError::err(
             "the connection cannot receive the replication stream",
         ));
     };
-    if !push(&out) {
+    // The stream that follows is held to the replica class's output limits (Redis's
+    // `client-output-buffer-limit replica 256mb 64mb 60`: a replica that stops reading is
+    // cut off). The payload itself is not output buffer (`push_unmetered`).
+    let meter = x.client().out.clone();
+    let (head, payload) = out.split_at(out.len() - payload_len);
+    if !(push(head) && push_unmetered(&push, &meter, payload)) {
         return Err(CmdError::err(
             "the connection cannot receive the replication stream",
         ));
-    }
-    if let Some(m) = &x.client().out {
-        // The stream that follows is held to the replica class's output limits (Redis's
-        // `client-output-buffer-limit replica 256mb 64mb 60`: a replica that stops
-        // reading is cut off). The payload itself is not output buffer in Redis (it is
-        // sent from the RDB): it leaves the count, which then runs behind by what of it
-        // is still unsent.
-        m.sub(payload_len);
-        m.replica.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     x.st.replicas.ids.push(id);
     if x.st.replicas.ids.len() == 1 {
@@ -767,9 +802,221 @@ fn attach_with(
     Ok(Reply::Many(Vec::new()))
 }
 
+/// What every attach needs: the backlog (kept from the first replica on, as Redis's),
+/// the connection marked a replica's (its output limits are the replica class's), and
+/// the connection's push.
+fn attach_prepare(x: &mut Exec<'_>) -> Option<super::client::PushFn> {
+    let config = &x.st.config;
+    x.st.replicas
+        .backlog
+        .get_or_insert_with(|| Backlog::empty(config));
+    if let Some(m) = &x.client().out {
+        m.replica.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    x.client().push.clone()
+}
+
+/// A full resync from a background snapshot, as Redis's from a BGSAVE: the replica waits
+/// (`Replicas::waiting`) for a snapshot job's file, which becomes its payload, and the
+/// stream from that job's start is held for it meanwhile. It joins a job started for other
+/// replicas that is still running (their held stream is its too), or asks for a new one;
+/// when a job of another kind runs it waits for that one to end (`snapshot_ended` then
+/// starts the next). False: no background snapshot can be had (none without a server, or
+/// the last one failed, say on a full disk): the payload is built in place.
+fn wait_for_payload(x: &mut Exec<'_>, psync: bool) -> Result<bool, CmdError> {
+    let id = x.client_id;
+    let Some(push) = x.client().push.clone() else {
+        return Ok(false);
+    };
+    let joined = x.st.replicas.sync_point.as_ref().and_then(|p| {
+        let held =
+            x.st.replicas
+                .waiting
+                .iter()
+                .find(|w| w.job == Some(p.job))?;
+        Some((p.clone(), held.held.clone()))
+    });
+    x.st.replicas.waiting.push(Waiting {
+        id,
+        psync,
+        job: None,
+        held: Vec::new(),
+        sending: false,
+    });
+    if let Some((point, held)) = joined {
+        let w = x.st.replicas.waiting.last_mut().expect("just pushed");
+        w.job = Some(point.job);
+        w.held = held;
+        if psync {
+            let replid = &point.aux.replid;
+            push(format!("+FULLRESYNC {replid} {}\r\n", point.aux.offset).as_bytes());
+        }
+    } else if let Err(e) = x
+        .env
+        .snapshot(x.st, super::exec::SnapshotRequest::ForReplicas)
+    {
+        x.st.replicas.waiting.retain(|w| w.id != id);
+        tracing::info!("Full resync built in place: no background snapshot ({e})");
+        return Ok(false);
+    }
+    attach_prepare(x);
+    x.st.replicas.sync_full += 1;
+    let job = x.st.replicas.waiting.last().and_then(|w| w.job);
+    let who = x.client().addr.clone();
+    match job {
+        Some(job) => tracing::info!(
+            "Starting BGSAVE for SYNC with target: disk (replica {who}, snapshot job {job})"
+        ),
+        None => tracing::info!(
+            "Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC (replica {who})"
+        ),
+    }
+    Ok(true)
+}
+
+/// A background snapshot job started (under the engine lock, at the point its file
+/// captures): the replicas waiting for one take it, their stream held from here.
+pub fn snapshot_started(st: &mut State, job: u64, now_ms: i64) {
+    if !st.replicas.waiting.iter().any(|w| w.job.is_none()) {
+        return;
+    }
+    let r = &mut st.replicas;
+    let db = match r.master_client {
+        // A replica's stream is its master's, in the database that one selected.
+        Some(m) => st.clients.map.get(&m).map_or(0, |c| c.db),
+        None => {
+            // A master's held stream starts with a SELECT (Redis resets its stream
+            // database for a new full resync).
+            r.seldb = None;
+            0
+        }
+    };
+    let aux = super::dump::ReplAux {
+        db,
+        replid: r.replid.clone(),
+        offset: r.offset,
+    };
+    for w in r.waiting.iter_mut().filter(|w| w.job.is_none()) {
+        w.job = Some(job);
+        if w.psync {
+            if let Some(push) = st.clients.map.get(&w.id).and_then(|c| c.push.as_ref()) {
+                push(format!("+FULLRESYNC {} {}\r\n", aux.replid, aux.offset).as_bytes());
+            }
+        }
+    }
+    r.sync_point = Some(SyncPoint { job, aux, now_ms });
+}
+
+/// A background snapshot job ended (under the engine lock). When replicas waited for it
+/// and it succeeded: where their payload starts (the job's `SyncPoint`), for the server
+/// to make the payload from the file and `deliver` it. When it failed they are
+/// disconnected (Redis: "BGSAVE for replication failed"); they reconnect and try again.
+pub fn snapshot_ended(st: &mut State, job: u64, ok: bool) -> Option<SyncPoint> {
+    let point = st.replicas.sync_point.take_if(|p| p.job == job)?;
+    if !ok {
+        abandon(st, Some(job), "the snapshot for it failed");
+        return None;
+    }
+    st.replicas
+        .waiting
+        .iter()
+        .any(|w| w.job == Some(job))
+        .then_some(point)
+}
+
+/// Replicas wait for a snapshot job to start.
+pub fn waiting_for_job(st: &State) -> bool {
+    st.replicas.waiting.iter().any(|w| w.job.is_none())
+}
+
+/// The payload of `job`'s waiting replicas is ready: who they are (client id, push,
+/// output meter), each marked as being sent it. The server queues it on their
+/// connections without the engine lock (`push_unmetered`), then `attach_waiting`.
+pub fn payload_targets(st: &mut State, job: u64) -> Vec<(u64, super::client::PushFn, Meter)> {
+    let clients = &st.clients.map;
+    st.replicas
+        .waiting
+        .iter_mut()
+        .filter(|w| w.job == Some(job))
+        .filter_map(|w| {
+            let c = clients.get(&w.id)?;
+            w.sending = true;
+            Some((w.id, c.push.clone()?, c.out.clone()))
+        })
+        .collect()
+}
+
+/// A connection's output meter.
+pub type Meter = Option<std::sync::Arc<super::climem::OutMeter>>;
+
+/// Queue `bytes` on a replica's connection without counting them as output buffer (a
+/// payload is not output buffer in Redis: it is sent from the RDB file), in pieces, so
+/// that no piece takes it past the replica class's limits; false when the connection
+/// refuses them.
+pub fn push_unmetered(push: &super::client::PushFn, meter: &Meter, bytes: &[u8]) -> bool {
+    bytes.chunks(1 << 20).all(|piece| {
+        let ok = push(piece);
+        if let Some(m) = meter {
+            m.sub(piece.len());
+        }
+        ok
+    })
+}
+
+/// `job`'s payload has been queued on its replicas' connections (but on `failed`'s):
+/// queue the stream held for them since the job started, and they are attached replicas
+/// from here on.
+pub fn attach_waiting(st: &mut State, job: u64, failed: &[u64]) {
+    let (now, rest): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut st.replicas.waiting)
+        .into_iter()
+        .partition(|w| w.job == Some(job) && w.sending);
+    st.replicas.waiting = rest;
+    for w in now {
+        let Some(c) = st.clients.map.get(&w.id) else {
+            continue;
+        };
+        let sent = !failed.contains(&w.id) && c.push.as_ref().is_some_and(|push| push(&w.held));
+        if !sent {
+            tracing::warn!(
+                client = w.id,
+                "cannot send the full resync's payload to the replica"
+            );
+            if let Some(k) = &c.kill {
+                k();
+            }
+            continue;
+        }
+        tracing::info!("Synchronization with replica {} succeeded", c.addr);
+        st.replicas.ids.push(w.id);
+        if st.replicas.ids.len() == 1 {
+            st.replicas.last_ping_ms = crate::clock::now_ms();
+        }
+    }
+}
+
+/// The replicas waiting for `job` (None: for a job to start) cannot get their payload:
+/// disconnect them (`why` is logged).
+pub fn abandon(st: &mut State, job: Option<u64>, why: &str) {
+    let clients = &st.clients.map;
+    st.replicas.waiting.retain(|w| {
+        if w.job != job {
+            return true;
+        }
+        tracing::warn!(
+            client = w.id,
+            "disconnecting a replica waiting for its full resync: {why}"
+        );
+        if let Some(k) = clients.get(&w.id).and_then(|c| c.kill.as_ref()) {
+            k();
+        }
+        false
+    });
+}
+
 /// The caller is a replica already: Redis ignores a second SYNC or PSYNC.
 fn already_attached(x: &Exec<'_>) -> bool {
-    x.st.replicas.ids.contains(&x.client_id)
+    let r = &x.st.replicas;
+    r.ids.contains(&x.client_id) || r.waiting.iter().any(|w| w.id == x.client_id)
 }
 
 /// SYNC: full resync (`$<len>` RDB payload), then the stream.
@@ -1076,7 +1323,17 @@ pub fn cron(st: &mut State, now_ms: i64) {
             }
         }
     }
-    if st.replicas.ids.is_empty() {
+    if !st.replicas.waiting.is_empty() && now_ms - st.replicas.last_newline_ms >= 1000 {
+        // Replicas waiting for their payload get a newline a second, so that they know
+        // this server is alive (Redis's replicationCron does the same).
+        st.replicas.last_newline_ms = now_ms;
+        for w in st.replicas.waiting.iter().filter(|w| !w.sending) {
+            if let Some(push) = st.clients.map.get(&w.id).and_then(|c| c.push.as_ref()) {
+                push(b"\n");
+            }
+        }
+    }
+    if st.replicas.ids.is_empty() && st.replicas.waiting.is_empty() {
         // No replica for `repl-backlog-ttl` seconds (0: never): the backlog goes, and
         // with it any partial resync (a replica that comes back resyncs in full). A
         // replica keeps it, for its replicas once it is promoted.
@@ -1127,6 +1384,10 @@ fn send(st: &mut State, out: &[u8]) {
         b.trim();
     }
     let clients = &st.clients.map;
+    if !st.replicas.waiting.is_empty() {
+        let hard = st.clients.limits.replica_class().hard;
+        hold(&mut st.replicas.waiting, clients, out, hard);
+    }
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
             return false;
@@ -1137,6 +1398,38 @@ fn send(st: &mut State, out: &[u8]) {
         tracing::warn!(
             client = id,
             "disconnecting a replica over client-output-buffer-limit replica"
+        );
+        if let Some(k) = &c.kill {
+            k();
+        }
+        false
+    });
+}
+
+/// The stream's next bytes `out`, held for the replicas waiting for a payload whose job
+/// has started; one whose held stream passes the replica class's hard output limit is
+/// disconnected, as Redis frees a replica whose output buffer grows past it while its
+/// BGSAVE runs. Replicas whose connection is gone are dropped.
+fn hold(
+    waiting: &mut Vec<Waiting>,
+    clients: &std::collections::HashMap<u64, super::client::Client, foldhash::fast::FixedState>,
+    out: &[u8],
+    hard: u64,
+) {
+    waiting.retain_mut(|w| {
+        let Some(c) = clients.get(&w.id) else {
+            return false;
+        };
+        if w.job.is_none() {
+            return true;
+        }
+        w.held.extend_from_slice(out);
+        if hard == 0 || (w.held.len() as u64) <= hard {
+            return true;
+        }
+        tracing::warn!(
+            client = w.id,
+            "disconnecting a replica waiting for its full resync: its held stream is over client-output-buffer-limit replica"
         );
         if let Some(k) = &c.kill {
             k();
@@ -1206,9 +1499,18 @@ pub struct Attached {
 
 /// The attached replicas, in attach order.
 pub fn attached(st: &State) -> Vec<Attached> {
-    st.replicas
-        .ids
-        .iter()
+    described(st, &st.replicas.ids)
+}
+
+/// The replicas waiting for their full resync's payload (INFO `state=wait_bgsave`).
+pub fn waiting(st: &State) -> Vec<Attached> {
+    let ids: Vec<u64> = st.replicas.waiting.iter().map(|w| w.id).collect();
+    described(st, &ids)
+}
+
+/// The replicas with client ids `ids`, as INFO and ROLE describe them.
+fn described(st: &State, ids: &[u64]) -> Vec<Attached> {
+    ids.iter()
         .filter_map(|id| st.clients.map.get(id))
         .map(|c| {
             let ip = c.replica_ip.clone().unwrap_or_else(|| {

@@ -1085,6 +1085,7 @@ pub(crate) mod testkit {
                 }
                 R::Background { .. } => "Background saving started",
                 R::Rewrite { .. } => "Background append only file rewriting started",
+                R::ForReplicas => return Err("no background snapshots here".into()),
             })
         }
     }

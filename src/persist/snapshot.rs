@@ -342,7 +342,7 @@ pub fn verify_snapshot(
 }
 
 /// A file's length and a reader from its start (the block-by-block readers' input).
-fn open_sized(
+pub fn open_sized(
     vfs: &dyn Vfs,
     path: &Path,
 ) -> Result<(u64, Box<dyn std::io::Read + Send>), StorageError> {
@@ -613,6 +613,68 @@ pub fn load_snapshot_file_observed(
     load_from(
         &mut src, len, path, expect_lsn, databases, limits, now_ms, observe,
     )
+}
+
+/// What `for_each_key` hands each key to: (database, key, entry, expiry ms or -1).
+pub type EachKey<'a> = dyn FnMut(usize, &[u8], crate::db::Entry, i64) + 'a;
+
+/// Function libraries as (name, code).
+pub type Libraries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Read the snapshot `src` (`len` bytes, the file at `path`) key by key, block by block:
+/// `each(db, key, entry, expire ms or -1)` is handed every key as it is decoded, and the
+/// function libraries are returned as (name, code). The file's checks are made as
+/// `load_snapshot_file` makes them (but for keys that appear twice, which no keyspace
+/// here could tell), and only the block and the key being decoded are held: a replica's
+/// full resync payload is made from a snapshot file this way, in memory bounded by a
+/// block rather than by the dataset.
+#[allow(clippy::too_many_arguments)]
+pub fn for_each_key(
+    src: &mut dyn std::io::Read,
+    len: u64,
+    path: &Path,
+    expect_lsn: Option<u64>,
+    databases: usize,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+    each: &mut EachKey<'_>,
+) -> Result<(Libraries, SnapshotInfo), StorageError> {
+    /// The keys, handed on as they come.
+    struct Each<'a, 'b> {
+        databases: usize,
+        each: &'a mut EachKey<'b>,
+    }
+    impl super::snapshot_codec::KeySink for Each<'_, '_> {
+        fn databases(&self) -> usize {
+            self.databases
+        }
+        fn put(&mut self, db: usize, key: &[u8], e: crate::db::Entry, at: i64) -> bool {
+            (self.each)(db, key, e, at);
+            true
+        }
+    }
+    let mut sink = Each { databases, each };
+    let mut decoder = super::snapshot_codec::StreamDecoder::default();
+    let mut block_offsets = Vec::new();
+    let mut raw_at = 0u64;
+    let item_error = |offsets: &[(u64, u64)], e: super::snapshot_codec::DecodeError| {
+        StorageError::corrupt(
+            path,
+            block_holding(offsets, e.pos),
+            Corruption::Snapshot(e.what),
+        )
+    };
+    let info = walk_blocks(src, len, path, expect_lsn, |at, raw| {
+        block_offsets.push((at, raw_at));
+        raw_at += raw.len() as u64;
+        decoder
+            .feed(raw, &mut sink, limits, now_ms)
+            .map_err(|e| item_error(&block_offsets, e))
+    })?;
+    let decoded = decoder
+        .finish(&mut sink, limits, now_ms)
+        .map_err(|e| item_error(&block_offsets, e))?;
+    Ok((decoded.libraries, info))
 }
 
 /// Validate and decode a snapshot read from `src` (`len` bytes), block by block.

@@ -343,7 +343,7 @@ impl StreamDecoder {
     pub fn feed(
         &mut self,
         piece: &[u8],
-        ks: &mut Keyspace,
+        ks: &mut dyn KeySink,
         lim: &BuildLimits,
         now_ms: i64,
     ) -> Result<(), DecodeError> {
@@ -367,7 +367,7 @@ impl StreamDecoder {
     /// last run either reaches it or fails: running out of bytes is then an error).
     pub fn finish(
         mut self,
-        ks: &mut Keyspace,
+        ks: &mut dyn KeySink,
         lim: &BuildLimits,
         now_ms: i64,
     ) -> Result<Decoded, DecodeError> {
@@ -380,7 +380,7 @@ impl StreamDecoder {
     /// Decode the buffered items; with `last`, running out of bytes is an error.
     fn run(
         &mut self,
-        ks: &mut Keyspace,
+        ks: &mut dyn KeySink,
         lim: &BuildLimits,
         now_ms: i64,
         last: bool,
@@ -418,11 +418,35 @@ impl StreamDecoder {
     }
 }
 
+/// Where decoded keys go: a keyspace (loading), or a function handed each key in turn
+/// (a replica's payload made from a snapshot: `snapshot::for_each_key`).
+pub trait KeySink {
+    /// How many databases there are.
+    fn databases(&self) -> usize;
+    /// Take key `key` of database `db` with expiry `at` (-1: none); false when the key is
+    /// there already (the stream is corrupt).
+    fn put(&mut self, db: usize, key: &[u8], e: Entry, at: i64) -> bool;
+}
+
+impl KeySink for Keyspace {
+    fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    fn put(&mut self, db: usize, key: &[u8], e: Entry, at: i64) -> bool {
+        if self.dbs[db].get(key).is_some() {
+            return false;
+        }
+        self.dbs[db].insert_expiring(key, e, at);
+        true
+    }
+}
+
 /// Decode one item at `c` into `ks` / `out`; true for the end tag. Nothing is inserted
 /// unless the whole item decoded.
 fn decode_item(
     c: &mut Cur<'_>,
-    ks: &mut Keyspace,
+    ks: &mut dyn KeySink,
     lim: &BuildLimits,
     now_ms: i64,
     out: &mut Decoded,
@@ -440,7 +464,7 @@ fn decode_item(
             let db = c.varint()?;
             let db = usize::try_from(db)
                 .ok()
-                .filter(|&d| d < ks.dbs.len())
+                .filter(|&d| d < ks.databases())
                 .ok_or_else(|| c.err("database index out of range"))?;
             let key = c.bytes()?;
             let exp = c.varint()?;
@@ -457,11 +481,10 @@ fn decode_item(
             };
             e.raw = flags & FLAG_RAW != 0;
             e.not_int = flags & FLAG_NOT_INT != 0;
-            if ks.dbs[db].get(key).is_some() {
+            if !ks.put(db, key, e, at) {
                 c.at = start;
                 return Err(c.err("key appears twice"));
             }
-            ks.dbs[db].insert_expiring(key, e, at);
             out.keys += 1;
         }
         _ => {

@@ -69,9 +69,10 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
     Ok(out)
 }
 
-fn hash3(p: &[u8]) -> usize {
+/// The hash of the three bytes at the start of `p`, in `hlog` bits.
+fn hash3(p: &[u8], hlog: u32) -> usize {
     let v = (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HLOG)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - hlog)) as usize
 }
 
 fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
@@ -86,11 +87,15 @@ fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
 /// a string raw when compression does not pay).
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len());
-    let mut table = vec![usize::MAX; 1 << HLOG];
+    // A table about the input's size (at most 2^HLOG slots): filling a 2^14 one for every
+    // short string made an RDB of a million 100-byte values spend seconds in memset.
+    let hlog = usize::BITS - input.len().max(2).next_power_of_two().leading_zeros() - 1;
+    let hlog = hlog.clamp(4, HLOG);
+    let mut table = vec![usize::MAX; 1 << hlog];
     let mut lit_start = 0;
     let mut ip = 0;
     while ip + 2 < input.len() {
-        let h = hash3(&input[ip..]);
+        let h = hash3(&input[ip..], hlog);
         let cand = table[h];
         table[h] = ip;
         if cand != usize::MAX && ip - cand <= MAX_OFF && input[cand..cand + 3] == input[ip..ip + 3]

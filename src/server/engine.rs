@@ -97,7 +97,7 @@ fn reply_weight(r: &Reply) -> usize {
 pub struct Engine {
     /// `rename-command`'s names (the state's), readable while a script holds the engine.
     pub renames: Arc<crate::cmd::registry::Renames>,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     /// The log.
     pub log: Arc<Log>,
     vfs: Arc<dyn Vfs>,
@@ -1700,6 +1700,8 @@ impl Engine {
         status.background_starts += 1;
         status.last_start_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
         drop(status);
+        // Replicas waiting for a full resync take this job's file as their payload.
+        crate::cmd::repl::snapshot_started(st, id, crate::clock::now_ms());
         let thread = std::thread::Builder::new().name("strata-snapshot".into());
         let spawned = match rt {
             Some(rt) => {
@@ -1982,8 +1984,8 @@ impl Engine {
         let mut status = self.snap.lock();
         status.cancel = None;
         let result = result.map_err(|e| e.to_string());
-        if let Ok((info, segs)) = self.conclude_job(&mut job, &mut st, &mut status, started, result)
-        {
+        let concluded = self.conclude_job(&mut job, &mut st, &mut status, started, result);
+        if let Ok((info, segs)) = &concluded {
             tracing::info!(
                 lsn = info.lsn,
                 items = info.items,
@@ -1995,9 +1997,56 @@ impl Engine {
         }
         let next = status.take_scheduled();
         drop(status);
-        if let Some(rewrite) = next.filter(|_| !self.stopping.load(Ordering::Acquire)) {
+        self.resync_from(
+            &mut st,
+            job.id(),
+            concluded.as_ref().ok().map(|(i, _)| i.lsn),
+        );
+        let stopping = self.stopping.load(Ordering::Acquire);
+        if let Some(rewrite) = next.filter(|_| !stopping) {
             // A scheduled BGREWRITEAOF runs as one (another is refused as in progress).
-            let _ = self.start_background_on(&mut st, rt, rewrite);
+            let _ = self.start_background_on(&mut st, rt.clone(), rewrite);
+        }
+        if crate::cmd::repl::waiting_for_job(&st) {
+            // Replicas came while a job of another kind ran: the next one is theirs.
+            let why = if stopping {
+                Some("the server is stopping".to_string())
+            } else if self.snap.lock().running.is_some() {
+                None
+            } else {
+                match self.start_background_on(&mut st, rt, false) {
+                    Ok(()) => None,
+                    Err(Busy::Running) => None,
+                    Err(Busy::Failed(e)) => Some(e),
+                }
+            };
+            if let Some(why) = why {
+                crate::cmd::repl::abandon(&mut st, None, &why);
+            }
+        }
+    }
+
+    /// Snapshot job `job` ended, with its file installed at `lsn` (None: it failed): the
+    /// replicas that waited for it get their payload made from the file, on a thread of
+    /// its own (`resync::send_payload`), or are disconnected.
+    fn resync_from(&self, st: &mut State, job: u64, lsn: Option<u64>) {
+        let Some(point) = crate::cmd::repl::snapshot_ended(st, job, lsn.is_some()) else {
+            return;
+        };
+        let (Some(lsn), Some(me)) = (lsn, self.me.upgrade()) else {
+            return;
+        };
+        let limits = build_limits(&st.config);
+        let source =
+            super::resync::Source::open(&*self.vfs, &self.dir, lsn, st.ks.dbs.len(), limits);
+        let spawned = source.and_then(|source| {
+            std::thread::Builder::new()
+                .name("strata-resync".into())
+                .spawn(move || super::resync::send_payload(me, job, point, source))
+                .map_err(|e| format!("cannot start the resync thread: {e}"))
+        });
+        if let Err(e) = spawned {
+            crate::cmd::repl::abandon(st, Some(job), &e);
         }
     }
 
@@ -2384,6 +2433,22 @@ impl Env for Engine {
                 match self.start_background(st, false) {
                     Ok(()) => Ok("Background saving started"),
                     Err(Busy::Running) => Err("Background save already in progress".into()),
+                    Err(Busy::Failed(e)) => Err(e),
+                }
+            }
+            SnapshotRequest::ForReplicas => {
+                let status = self.snap.lock();
+                if status.consecutive_failures > 0 {
+                    // (A full disk, say: the payload is built in place instead.)
+                    let why = status.last_error.clone().unwrap_or_default();
+                    return Err(format!("the last snapshot failed: {why}"));
+                }
+                if status.running.is_some() {
+                    return Ok("waiting for the running snapshot");
+                }
+                drop(status);
+                match self.start_background(st, false) {
+                    Ok(()) | Err(Busy::Running) => Ok("Background saving started"),
                     Err(Busy::Failed(e)) => Err(e),
                 }
             }

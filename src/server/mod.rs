@@ -9,6 +9,7 @@ pub mod engine;
 pub mod fdlimit;
 pub mod oom;
 pub mod replica;
+pub mod resync;
 pub mod snapshot;
 pub mod supervisor;
 

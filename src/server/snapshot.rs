@@ -356,6 +356,11 @@ impl Job {
         self.warm_steps = n.clamp(1, 64);
     }
 
+    /// The job's number (`SnapStatus::jobs` when it began).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The LSN this snapshot is of.
     pub fn lsn(&self) -> u64 {
         self.lsn
