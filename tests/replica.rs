@@ -702,6 +702,11 @@ fn a_full_resync_comes_from_a_background_snapshot_while_the_master_serves() {
         "the replica never waited for a snapshot"
     );
     assert_eq!(persistence_field(&mut mc, "rdb_bgsave_in_progress"), "1");
+    // The second replica joins with the stream held so far (a SELECT and a write in
+    // another database among it).
+    mc.cmd(&["SELECT", "5"]);
+    mc.cmd(&["SET", "between", "joins"]);
+    mc.cmd(&["SELECT", "0"]);
     let r2 = ChildServer::start(&["--replicaof", "127.0.0.1", &mport]);
     assert!(
         wait_until(Duration::from_secs(20), || {
@@ -725,6 +730,10 @@ fn a_full_resync_comes_from_a_background_snapshot_while_the_master_serves() {
     }));
     mc.cmd(&["INCR", "counter"]);
     assert_replicas_equal(&mut mc, &mut [&mut c1, &mut c2]);
+    for c in [&mut c1, &mut c2] {
+        c.cmd(&["SELECT", "5"]);
+        assert_eq!(c.cmd(&["GET", "between"]), V::Bulk(b"joins".to_vec()));
+    }
     assert_eq!(stats_field(&mut mc, "sync_full"), "2");
     assert_eq!(stats_field(&mut mc, "total_forks"), "1");
     let info = mc.cmd(&["INFO", "replication"]).text();
@@ -768,4 +777,75 @@ fn a_replica_arriving_during_a_bgsave_waits_for_the_next_snapshot() {
         c1.cmd(&["GET", "bulk:0"]),
         V::Bulk(b"during the second".to_vec())
     );
+}
+
+/// What a replica waiting for its payload hears, byte by byte: PSYNC's `+FULLRESYNC <id>
+/// <offset>` as soon as its snapshot starts (SYNC gets none), then a newline a second
+/// while the snapshot runs, then `$<len>` and the RDB payload.
+#[test]
+fn a_waiting_replica_hears_newlines_until_its_payload() {
+    use std::io::{Read, Write};
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    add_bulk(&mut mc, 5000);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    let raw = |cmd: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(cmd).unwrap();
+        s
+    };
+    let mut psync = raw(b"PSYNC ? -1\r\n");
+    let mut sync = raw(b"SYNC\r\n");
+    // What arrives within `d`.
+    let read_for = |s: &mut std::net::TcpStream, d: Duration| {
+        let end = std::time::Instant::now() + d;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s.set_read_timeout(Some(left)).unwrap();
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        got
+    };
+    let show = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(80)]).to_string();
+    let first = read_for(&mut psync, Duration::from_millis(1500));
+    let text = show(&first);
+    let line = text.split("\r\n").next().unwrap();
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(words[0], "+FULLRESYNC", "{text:?}");
+    assert_eq!(words[1].len(), 40, "{text:?}");
+    assert_eq!(words[1], repl_field(&mut mc, "master_replid"));
+    // Then newlines only (the snapshot takes about 5 s), a second apart.
+    let rest = &first[line.len() + 2..];
+    assert!(
+        !rest.is_empty() && rest.iter().all(|&b| b == b'\n'),
+        "{text:?}"
+    );
+    let waited = read_for(&mut sync, Duration::from_millis(1200));
+    assert!(
+        !waited.is_empty() && waited.iter().all(|&b| b == b'\n'),
+        "SYNC: {}",
+        show(&waited)
+    );
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    for s in [&mut psync, &mut sync] {
+        let got = read_for(s, Duration::from_millis(3000));
+        let start = got.iter().position(|&b| b != b'\n').unwrap();
+        let got = &got[start..];
+        assert_eq!(got[0], b'$', "{}", show(got));
+        let end = got.iter().position(|&b| b == b'\r').unwrap();
+        let len: usize = std::str::from_utf8(&got[1..end]).unwrap().parse().unwrap();
+        let payload = &got[end + 2..];
+        assert!(payload.len() >= len, "{} of {len} bytes", payload.len());
+        assert!(payload.starts_with(b"REDIS0010"));
+    }
 }

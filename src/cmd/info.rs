@@ -316,7 +316,10 @@ fn memory(x: &mut Exec<'_>) -> Fields {
             "mem_clients_normal",
             x.st.clients
                 .connected()
-                .filter(|c| !x.st.replicas.ids.contains(&c.id))
+                .filter(|c| {
+                    let r = &x.st.replicas;
+                    !r.ids.contains(&c.id) && !r.waiting.iter().any(|w| w.id == c.id)
+                })
                 .map(|c| c.mem_usage(0, c.id == x.client_id))
                 .sum::<usize>(),
         ),

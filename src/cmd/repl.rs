@@ -126,6 +126,9 @@ pub struct Waiting {
     pub held: Vec<u8>,
     /// Its payload is being queued on its connection (no keepalive newline now).
     pub sending: bool,
+    /// Since when `held` has been over the replica class's soft limit (Unix ms; 0: it
+    /// is not).
+    pub soft_since_ms: i64,
 }
 
 /// Where a snapshot job that replicas wait for started: its payload's replication fields
@@ -842,6 +845,7 @@ fn wait_for_payload(x: &mut Exec<'_>, psync: bool) -> Result<bool, CmdError> {
         job: None,
         held: Vec::new(),
         sending: false,
+        soft_since_ms: 0,
     });
     if let Some((point, held)) = joined {
         let w = x.st.replicas.waiting.last_mut().expect("just pushed");
@@ -881,15 +885,19 @@ pub fn snapshot_started(st: &mut State, job: u64, now_ms: i64) {
         return;
     }
     let r = &mut st.replicas;
-    let db = match r.master_client {
-        // A replica's stream is its master's, in the database that one selected.
-        Some(m) => st.clients.map.get(&m).map_or(0, |c| c.db),
-        None => {
-            // A master's held stream starts with a SELECT (Redis resets its stream
-            // database for a new full resync).
-            r.seldb = None;
-            0
-        }
+    let db = if r.master.is_some() {
+        // A replica's stream is its master's, in the database that one selected (with
+        // the link down, the database it was in: Redis's rdbPopulateSaveInfo).
+        r.master_client
+            .and_then(|m| st.clients.map.get(&m))
+            .map(|c| c.db)
+            .or(r.cached_master.as_ref().map(|c| c.2))
+            .unwrap_or(0)
+    } else {
+        // A master's held stream starts with a SELECT (Redis resets its stream database
+        // for a new full resync).
+        r.seldb = None;
+        0
     };
     let aux = super::dump::ReplAux {
         db,
@@ -1385,8 +1393,8 @@ fn send(st: &mut State, out: &[u8]) {
     }
     let clients = &st.clients.map;
     if !st.replicas.waiting.is_empty() {
-        let hard = st.clients.limits.replica_class().hard;
-        hold(&mut st.replicas.waiting, clients, out, hard);
+        let limit = st.clients.limits.replica_class();
+        hold(&mut st.replicas.waiting, clients, out, limit);
     }
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
@@ -1407,15 +1415,17 @@ fn send(st: &mut State, out: &[u8]) {
 }
 
 /// The stream's next bytes `out`, held for the replicas waiting for a payload whose job
-/// has started; one whose held stream passes the replica class's hard output limit is
-/// disconnected, as Redis frees a replica whose output buffer grows past it while its
-/// BGSAVE runs. Replicas whose connection is gone are dropped.
+/// has started. One whose held stream reaches the replica class's hard limit, or stays
+/// over its soft limit longer than allowed, is disconnected, as Redis frees a replica
+/// whose output buffer does so while its BGSAVE runs. Replicas whose connection is gone
+/// are dropped.
 fn hold(
     waiting: &mut Vec<Waiting>,
     clients: &std::collections::HashMap<u64, super::client::Client, foldhash::fast::FixedState>,
     out: &[u8],
-    hard: u64,
+    limit: super::climem::ObufLimit,
 ) {
+    let now = crate::clock::now_ms();
     waiting.retain_mut(|w| {
         let Some(c) = clients.get(&w.id) else {
             return false;
@@ -1424,7 +1434,18 @@ fn hold(
             return true;
         }
         w.held.extend_from_slice(out);
-        if hard == 0 || (w.held.len() as u64) <= hard {
+        let used = w.held.len() as u64;
+        let mut over = limit.hard > 0 && used >= limit.hard;
+        if limit.soft > 0 && used >= limit.soft {
+            if w.soft_since_ms == 0 {
+                w.soft_since_ms = now;
+            } else if now - w.soft_since_ms > limit.soft_ms {
+                over = true;
+            }
+        } else {
+            w.soft_since_ms = 0;
+        }
+        if !over {
             return true;
         }
         tracing::warn!(

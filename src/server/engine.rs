@@ -1700,8 +1700,6 @@ impl Engine {
         status.background_starts += 1;
         status.last_start_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
         drop(status);
-        // Replicas waiting for a full resync take this job's file as their payload.
-        crate::cmd::repl::snapshot_started(st, id, crate::clock::now_ms());
         let thread = std::thread::Builder::new().name("strata-snapshot".into());
         let spawned = match rt {
             Some(rt) => {
@@ -1733,6 +1731,9 @@ impl Engine {
                 "cannot start the snapshot thread: {e}"
             )));
         }
+        // Replicas waiting for a full resync take this job's file as their payload (still
+        // under the lock the job began under: the point its file captures).
+        crate::cmd::repl::snapshot_started(st, id, crate::clock::now_ms());
         Ok(())
     }
 
