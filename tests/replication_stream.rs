@@ -631,3 +631,41 @@ fn rdb_filter_only_functions_sends_the_libraries_alone() {
     assert!(!has(&functions, b"somekey"), "no key is sent");
     assert!(functions.len() < all.len());
 }
+
+/// The replication link carries no replies: a replica whose command has one (PING here)
+/// gets none and is disconnected, on both servers; and PSYNC with an offset that is not
+/// an integer is refused with the same error by both.
+#[test]
+fn a_replica_asking_for_a_reply_is_disconnected() {
+    let Some(oracle) = Oracle::start() else {
+        return;
+    };
+    let strata = TestServer::start(&[]);
+    for (name, addr, mut c) in [
+        ("redis-server", oracle.addr, oracle.raw()),
+        ("strata", strata.addr, strata.raw()),
+    ] {
+        c.cmd(&["CONFIG", "SET", "repl-ping-replica-period", "3600"]);
+        c.cmd(&["SET", "k", "v"]);
+        let mut s = Stream::attach(addr);
+        s.r.get_mut().write_all(b"PING\r\n").expect("write");
+        let mut rest = Vec::new();
+        // The connection closes (a read error would be a reset: closed too).
+        let _ = s.r.read_to_end(&mut rest);
+        let rest = String::from_utf8_lossy(&rest).to_string();
+        assert!(!rest.contains("PONG"), "{name}: {rest:?}");
+        assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()), "{name}");
+        let stats = c.cmd(&["INFO", "replication"]).text();
+        assert_eq!(
+            info_field(&stats, "connected_slaves").as_deref(),
+            Some("0"),
+            "{name}"
+        );
+    }
+    let want = oracle.raw().cmd(&["PSYNC", "replicationid", "offset_str"]);
+    assert!(matches!(want, V::Err(_)), "{want:?}");
+    assert_eq!(
+        strata.raw().cmd(&["PSYNC", "replicationid", "offset_str"]),
+        want
+    );
+}

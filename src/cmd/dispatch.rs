@@ -316,6 +316,17 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let parked = x.block.is_some();
         reply = super::pubsub::own_first(x.st, x.client_id, reply, parked);
         reply = super::tracking::end_command(x.st, reply, parked);
+        let r = &x.st.replicas;
+        let replicas = !r.ids.is_empty() || !r.waiting.is_empty();
+        if replicas
+            && !matches!(&reply, Reply::Many(v) if v.is_empty())
+            && super::repl::is_replica(x.st, x.client_id)
+        {
+            // The replication link carries no replies: a replica that asked for one is
+            // disconnected instead (Redis 7.0's _addReplyToBufferOrList).
+            super::repl::replied_to_replica(x);
+            reply = Reply::Many(Vec::new());
+        }
     }
     reply
 }

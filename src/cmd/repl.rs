@@ -865,6 +865,10 @@ fn wait_for_payload(x: &mut Exec<'_>, psync: bool) -> Result<bool, CmdError> {
     }
     attach_prepare(x);
     x.st.replicas.sync_full += 1;
+    if x.st.replicas.ids.is_empty() && x.st.replicas.waiting.len() == 1 {
+        // The first replica: the stream's PINGs count their period from here.
+        x.st.replicas.last_ping_ms = x.now_ms;
+    }
     let job = x.st.replicas.waiting.last().and_then(|w| w.job);
     let who = x.client().addr.clone();
     match job {
@@ -1021,10 +1025,30 @@ pub fn abandon(st: &mut State, job: Option<u64>, why: &str) {
     });
 }
 
+/// Client `id` receives the replication stream, or waits for its payload.
+pub fn is_replica(st: &State, id: u64) -> bool {
+    let r = &st.replicas;
+    r.ids.contains(&id) || r.waiting.iter().any(|w| w.id == id)
+}
+
+/// A replica's command produced a reply: log it and disconnect the replica, as Redis
+/// does ("Replica generated a reply to command …").
+pub fn replied_to_replica(x: &mut Exec<'_>) {
+    let now = x.now_ms;
+    let c = x.client();
+    tracing::warn!(
+        "Replica generated a reply to command '{}', disconnecting it: {}",
+        c.last_cmd,
+        c.info_line(now)
+    );
+    if let Some(k) = &c.kill {
+        k();
+    }
+}
+
 /// The caller is a replica already: Redis ignores a second SYNC or PSYNC.
 fn already_attached(x: &Exec<'_>) -> bool {
-    let r = &x.st.replicas;
-    r.ids.contains(&x.client_id) || r.waiting.iter().any(|w| w.id == x.client_id)
+    is_replica(x.st, x.client_id)
 }
 
 /// SYNC: full resync (`$<len>` RDB payload), then the stream.
@@ -1060,6 +1084,11 @@ fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
         tracing::info!("MASTER MODE enabled (failover request from 'addr={who}')");
     }
     sync_refusal(x)?;
+    if let Err(e) = arg_i64(&a[2]) {
+        let who = x.client().addr.clone();
+        tracing::warn!("Replica {who} asks for synchronization but with a wrong offset");
+        return Err(e);
+    }
     let replid = x.st.replicas.replid.clone();
     let offset = x.st.replicas.offset;
     if a[1] != b"?"[..] {
