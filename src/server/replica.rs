@@ -246,14 +246,6 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         .ok_or_else(|| format!("bad +FULLRESYNC from master: {reply}"))?;
     tracing::info!("Full resync from master: {replid}:{offset}");
     set_link(engine, epoch, Link::Sync).await;
-    // (Nothing to continue from now: the next attempt after a failure is a full one too.)
-    engine
-        .with_state_async(|st| {
-            if in_force(engine, epoch) {
-                st.replicas.cached_master = None;
-            }
-        })
-        .await;
     // The payload: `$<len>`, after newlines the master sends while it prepares it.
     let header = loop {
         let line = tokio::time::timeout(limit, read_line(&mut io))
@@ -292,6 +284,17 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
     if !current() {
         return Err("REPLICAOF changed during the transfer".into());
     }
+    // Nothing to continue from once the payload replaces the dataset: a later attempt
+    // is a full one too. (Until now a failed transfer left the dataset and its history
+    // as they were, so a partial resync with the previous master stays possible, as
+    // Redis discards its cached master only before it loads the transferred RDB.)
+    engine
+        .with_state_async(|st| {
+            if in_force(engine, epoch) {
+                st.replicas.cached_master = None;
+            }
+        })
+        .await;
     // (Decoded outside the engine lock: it needs only the limits and database count.)
     let (limits, databases) = engine
         .with_state_async(|st| {
