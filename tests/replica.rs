@@ -849,3 +849,32 @@ fn a_waiting_replica_hears_newlines_until_its_payload() {
         assert!(payload.starts_with(b"REDIS0010"));
     }
 }
+
+/// A replica that moves to a second master, whose snapshot for it never finishes (the
+/// master dies while it runs), comes back to its first master with a partial resync:
+/// its history and dataset were still the first master's, and it kept that master's
+/// position until a payload arrived whole (Redis discards its cached master only then).
+#[test]
+fn a_replica_whose_new_master_dies_mid_sync_continues_with_the_old_one() {
+    let m1 = ChildServer::start(&[]);
+    let mut c1 = client(m1.port);
+    populate(&mut c1);
+    let (_r, mut rc) = start_replica_of(&m1.port.to_string());
+    let m2 = ChildServer::start(&[]);
+    let mut c2 = client(m2.port);
+    add_bulk(&mut c2, 100);
+    // 100 keys at 1 s each: this snapshot never ends.
+    c2.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]);
+    rc.cmd(&["REPLICAOF", "127.0.0.1", &m2.port.to_string()]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        repl_field(&mut c2, "slave0").contains("state=wait_bgsave")
+    }));
+    drop(c2);
+    drop(m2);
+    rc.cmd(&["REPLICAOF", "127.0.0.1", &m1.port.to_string()]);
+    assert!(wait_until(Duration::from_secs(20), || link_up(&mut rc)));
+    assert_one_full_one_partial(&mut c1);
+    write_more(&mut c1);
+    assert_eq!(c1.cmd(&["WAIT", "1", "10000"]), V::Int(1));
+    assert_eq!(dataset(&mut rc), dataset(&mut c1));
+}
