@@ -632,9 +632,10 @@ fn rdb_filter_only_functions_sends_the_libraries_alone() {
     assert!(functions.len() < all.len());
 }
 
-/// The replication link carries no replies: a replica whose command has one (PING here)
-/// gets none and is disconnected, on both servers; and PSYNC with an offset that is not
-/// an integer is refused with the same error by both.
+/// The replication link carries no replies: a replica whose command has one (PING, or a
+/// GET refused because a replica may not touch keys) gets none and is disconnected, on
+/// both servers; and PSYNC with an offset that is not an integer is refused with the
+/// same error by both.
 #[test]
 fn a_replica_asking_for_a_reply_is_disconnected() {
     let Some(oracle) = Oracle::start() else {
@@ -646,19 +647,30 @@ fn a_replica_asking_for_a_reply_is_disconnected() {
         ("strata", strata.addr, strata.raw()),
     ] {
         c.cmd(&["CONFIG", "SET", "repl-ping-replica-period", "3600"]);
+        c.cmd(&["CONFIG", "RESETSTAT"]);
         c.cmd(&["SET", "k", "v"]);
-        let mut s = Stream::attach(addr);
-        s.r.get_mut().write_all(b"PING\r\n").expect("write");
-        let mut rest = Vec::new();
-        // The connection closes (a read error would be a reset: closed too).
-        let _ = s.r.read_to_end(&mut rest);
-        let rest = String::from_utf8_lossy(&rest).to_string();
-        assert!(!rest.contains("PONG"), "{name}: {rest:?}");
-        assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()), "{name}");
-        let stats = c.cmd(&["INFO", "replication"]).text();
+        // PING has a reply; GET is refused ("Replica can't interact with the keyspace"),
+        // an error reply: both disconnect the replica, which reads neither.
+        for (cmd, not_sent) in [(&b"PING\r\n"[..], "PONG"), (b"GET k\r\n", "keyspace")] {
+            let mut s = Stream::attach(addr);
+            s.r.get_mut().write_all(cmd).expect("write");
+            let mut rest = Vec::new();
+            // The connection closes (a read error would be a reset: closed too).
+            let _ = s.r.read_to_end(&mut rest);
+            let rest = String::from_utf8_lossy(&rest).to_string();
+            assert!(!rest.contains(not_sent), "{name}: {rest:?}");
+            assert_eq!(c.cmd(&["PING"]), V::Simple("PONG".into()), "{name}");
+            let info = c.cmd(&["INFO", "replication"]).text();
+            assert_eq!(
+                info_field(&info, "connected_slaves").as_deref(),
+                Some("0"),
+                "{name}"
+            );
+        }
+        let stats = c.cmd(&["INFO", "stats"]).text();
         assert_eq!(
-            info_field(&stats, "connected_slaves").as_deref(),
-            Some("0"),
+            info_field(&stats, "unexpected_error_replies").as_deref(),
+            Some("1"),
             "{name}"
         );
     }

@@ -75,6 +75,17 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         if x.env.loading() && refused_while_loading(x, spec, argv) {
             return Err(CmdError::Raw(super::error::LOADING.into()));
         }
+        // A replica's connection may not read or write keys (Redis: so that it cannot
+        // use its exemption from CLIENT PAUSE).
+        let r = &x.st.replicas;
+        if (!r.ids.is_empty() || !r.waiting.is_empty())
+            && spec
+                .flags
+                .intersects(Flags::WRITE | Flags::READONLY | Flags::MAY_REPLICATE)
+            && super::repl::is_replica(x.st, x.client_id)
+        {
+            return Err(CmdError::err("Replica can't interact with the keyspace"));
+        }
     }
     // A script let run on a stale replica (allow-stale) may call only `stale` commands
     // (Redis's scriptVerifyAllowStale).
@@ -324,7 +335,11 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         {
             // The replication link carries no replies: a replica that asked for one is
             // disconnected instead (Redis 7.0's _addReplyToBufferOrList).
-            super::repl::replied_to_replica(x);
+            let name = COMMANDS.lookup(argv).map_or_else(
+                |_| String::from_utf8_lossy(&argv[0]).to_lowercase(),
+                |s| s.full_name.clone(),
+            );
+            super::repl::replied_to_replica(x, &reply, &name);
             reply = Reply::Many(Vec::new());
         }
     }

@@ -416,7 +416,10 @@ fn stats(x: &mut Exec<'_>) -> Fields {
             "tracking_total_prefixes",
             super::tracking::Tracking::total_prefixes(&x.st.clients),
         ),
-        kv("unexpected_error_replies", 0),
+        kv(
+            "unexpected_error_replies",
+            x.st.replicas.unexpected_error_replies,
+        ),
         kv("total_error_replies", s.errors.values().sum::<u64>()),
         kv("dump_payload_sanitizations", 0),
         kv("total_reads_processed", 0),

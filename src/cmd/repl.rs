@@ -109,6 +109,9 @@ pub struct Replicas {
     pub sync_point: Option<SyncPoint>,
     /// When the waiting replicas were last sent a newline (Unix ms).
     pub last_newline_ms: i64,
+    /// Errors sent to a replica, or by a replica to its master (INFO
+    /// `unexpected_error_replies`).
+    pub unexpected_error_replies: u64,
 }
 
 /// A replica waiting for its full resync's payload: Redis's `wait_bgsave` states. Without
@@ -1033,12 +1036,19 @@ pub fn is_replica(st: &State, id: u64) -> bool {
 
 /// A replica's command produced a reply: log it and disconnect the replica, as Redis
 /// does ("Replica generated a reply to command …").
-pub fn replied_to_replica(x: &mut Exec<'_>) {
+pub fn replied_to_replica(x: &mut Exec<'_>, reply: &Reply, command: &str) {
     let now = x.now_ms;
+    if matches!(reply, Reply::Error(_)) {
+        x.st.replicas.unexpected_error_replies += 1;
+    }
     let c = x.client();
+    if let Reply::Error(e) = reply {
+        tracing::warn!(
+            "== CRITICAL == This master is sending an error to its replica: '{e}' after processing the command '{command}'"
+        );
+    }
     tracing::warn!(
-        "Replica generated a reply to command '{}', disconnecting it: {}",
-        c.last_cmd,
+        "Replica generated a reply to command '{command}', disconnecting it: {}",
         c.info_line(now)
     );
     if let Some(k) = &c.kill {

@@ -241,6 +241,7 @@ fn config_resetstat(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
     x.st.clients.evicted_clients = 0;
     let r = &mut x.st.replicas;
     (r.sync_full, r.sync_partial_ok, r.sync_partial_err) = (0, 0, 0);
+    r.unexpected_error_replies = 0;
     Ok(Reply::ok())
 }
 

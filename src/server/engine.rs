@@ -1021,6 +1021,7 @@ impl Engine {
             }
         }
         if let Reply::Error(e) = reply {
+            st.replicas.unexpected_error_replies += 1;
             let name = argv
                 .first()
                 .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
