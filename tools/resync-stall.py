@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """How long a strata master stops serving while a replica takes a full resync.
 
-Starts `STRATA server` on PORT with a fresh data directory, fills it with KEYS keys of
+Starts `STRATA server` (or, for comparison, a redis-server binary with its defaults) on
+PORT with a fresh data directory, fills it with KEYS keys of
 100 bytes (DEBUG POPULATE), starts a redis-server replica of it on PORT+1, and sends PINGs
 to the master from one connection (back to back, or NAP seconds apart) until the
 replica's link is up. Prints the sync time and the worst PING latency seen meanwhile.
 Logs: /tmp/resync-stall-PORT.log (master), data in /tmp/resync-stall-PORT*.
 
-Usage: tools/resync-stall.py STRATA PORT KEYS [NAP]
+Usage: tools/resync-stall.py STRATA|/usr/bin/redis-server PORT KEYS [NAP]
 """
 import os
 import shutil
@@ -22,8 +23,12 @@ base = f"/tmp/resync-stall-{port}"
 for d in (base, base + "-replica"):
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-master = subprocess.Popen([binary, "server", "--port", str(port), "--dir", base],
-                          stdout=open(base + ".log", "w"), stderr=subprocess.STDOUT)
+if "redis-server" in os.path.basename(binary):
+    # For comparison: redis-server with its defaults (diskless sync after a 5 s delay).
+    args = [binary, "--port", str(port), "--dir", base]
+else:
+    args = [binary, "server", "--port", str(port), "--dir", base]
+master = subprocess.Popen(args, stdout=open(base + ".log", "w"), stderr=subprocess.STDOUT)
 replica = None
 try:
     for _ in range(100):
