@@ -654,6 +654,33 @@ pub fn for_each_key(
         }
     }
     let mut sink = Each { databases, each };
+    let (decoded, info) = decode_blocks(
+        src,
+        len,
+        path,
+        expect_lsn,
+        &mut sink,
+        limits,
+        now_ms,
+        |_, _| {},
+    )?;
+    Ok((decoded.libraries, info))
+}
+
+/// Validate a snapshot read from `src` (`len` bytes), block by block, decoding its keys
+/// into `sink`; `after(at, sink)` runs after each block (`at`: the file offset it started
+/// at).
+#[allow(clippy::too_many_arguments)]
+fn decode_blocks<S: super::snapshot_codec::KeySink>(
+    src: &mut dyn std::io::Read,
+    len: u64,
+    path: &Path,
+    expect_lsn: Option<u64>,
+    sink: &mut S,
+    limits: &super::snapshot_codec::BuildLimits,
+    now_ms: i64,
+    mut after: impl FnMut(u64, &S),
+) -> Result<(super::snapshot_codec::Decoded, SnapshotInfo), StorageError> {
     let mut decoder = super::snapshot_codec::StreamDecoder::default();
     let mut block_offsets = Vec::new();
     let mut raw_at = 0u64;
@@ -668,13 +695,15 @@ pub fn for_each_key(
         block_offsets.push((at, raw_at));
         raw_at += raw.len() as u64;
         decoder
-            .feed(raw, &mut sink, limits, now_ms)
-            .map_err(|e| item_error(&block_offsets, e))
+            .feed(raw, sink, limits, now_ms)
+            .map_err(|e| item_error(&block_offsets, e))?;
+        after(at, sink);
+        Ok(())
     })?;
     let decoded = decoder
-        .finish(&mut sink, limits, now_ms)
+        .finish(sink, limits, now_ms)
         .map_err(|e| item_error(&block_offsets, e))?;
-    Ok((decoded.libraries, info))
+    Ok((decoded, info))
 }
 
 /// Validate and decode a snapshot read from `src` (`len` bytes), block by block.
@@ -690,28 +719,16 @@ fn load_from(
     observe: &mut dyn FnMut(u64, usize),
 ) -> Result<LoadedSnapshot, StorageError> {
     let mut ks = crate::db::Keyspace::new(databases);
-    let mut decoder = super::snapshot_codec::StreamDecoder::default();
-    let mut block_offsets = Vec::new();
-    let mut raw_at = 0u64;
-    let item_error = |offsets: &[(u64, u64)], e: super::snapshot_codec::DecodeError| {
-        StorageError::corrupt(
-            path,
-            block_holding(offsets, e.pos),
-            Corruption::Snapshot(e.what),
-        )
-    };
-    let info = walk_blocks(src, len, path, expect_lsn, |at, raw| {
-        block_offsets.push((at, raw_at));
-        raw_at += raw.len() as u64;
-        decoder
-            .feed(raw, &mut ks, limits, now_ms)
-            .map_err(|e| item_error(&block_offsets, e))?;
-        observe(at, ks.total_keys());
-        Ok(())
-    })?;
-    let decoded = decoder
-        .finish(&mut ks, limits, now_ms)
-        .map_err(|e| item_error(&block_offsets, e))?;
+    let (decoded, info) = decode_blocks(
+        src,
+        len,
+        path,
+        expect_lsn,
+        &mut ks,
+        limits,
+        now_ms,
+        |at, ks| observe(at, ks.total_keys()),
+    )?;
     Ok(LoadedSnapshot {
         ks,
         libraries: decoded.libraries,
