@@ -497,13 +497,10 @@ fn replication_rest(x: &mut Exec<'_>) -> Fields {
             ),
         ));
     }
-    for (i, r) in waiting.iter().enumerate() {
+    for (i, (r, state)) in waiting.iter().enumerate() {
         f.push(kv(
             &format!("slave{}", replicas.len() + i),
-            format!(
-                "ip={},port={},state=wait_bgsave,offset=0,lag=0",
-                r.ip, r.port
-            ),
+            format!("ip={},port={},state={state},offset=0,lag=0", r.ip, r.port),
         ));
     }
     let backlog = x.st.replicas.backlog.as_ref();

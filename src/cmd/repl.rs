@@ -1562,10 +1562,23 @@ pub fn attached(st: &State) -> Vec<Attached> {
     described(st, &st.replicas.ids)
 }
 
-/// The replicas waiting for their full resync's payload (INFO `state=wait_bgsave`).
-pub fn waiting(st: &State) -> Vec<Attached> {
-    let ids: Vec<u64> = st.replicas.waiting.iter().map(|w| w.id).collect();
-    described(st, &ids)
+/// The replicas waiting for their full resync's payload, with their INFO state:
+/// `wait_bgsave` while the snapshot runs, `send_bulk` while the payload is queued.
+pub fn waiting(st: &State) -> Vec<(Attached, &'static str)> {
+    let mut out = Vec::new();
+    for w in &st.replicas.waiting {
+        if let Some(a) = described(st, &[w.id]).pop() {
+            out.push((
+                a,
+                if w.sending {
+                    "send_bulk"
+                } else {
+                    "wait_bgsave"
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// The replicas with client ids `ids`, as INFO and ROLE describe them.
