@@ -75,25 +75,29 @@ fn touch_all(c: &mut RawClient, prefix: &str, range: std::ops::Range<usize>, tim
     );
 }
 
-/// Start a server and set `maxmemory` to the memory in use now plus `HEADROOM`.
-fn start(policy: &str, extra: &[(&str, &str)]) -> (TestServer, RawClient, u64) {
-    let mut directives = vec![("appendfsync", "everysec"), ("maxmemory-policy", policy)];
-    directives.extend_from_slice(extra);
-    let s = TestServer::start(&directives);
-    let mut c = s.raw();
-    // The previous test's server may still be releasing memory (a snapshot thread ending
-    // holds it): the limit is set from a settled reading.
-    let mut base = info_field(&mut c, "memory", "used_memory");
+/// `used_memory` once it has settled: the previous test's server may still be
+/// releasing memory (a snapshot thread ending holds it).
+fn settled_used(c: &mut RawClient) -> u64 {
+    let mut base = info_field(c, "memory", "used_memory");
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(50));
-        let now = info_field(&mut c, "memory", "used_memory");
+        let now = info_field(c, "memory", "used_memory");
         let settled = now.abs_diff(base) < (256 << 10);
         base = now;
         if settled {
             break;
         }
     }
-    let max = base + HEADROOM;
+    base
+}
+
+/// Start a server and set `maxmemory` to the memory in use now plus `HEADROOM`.
+fn start(policy: &str, extra: &[(&str, &str)]) -> (TestServer, RawClient, u64) {
+    let mut directives = vec![("appendfsync", "everysec"), ("maxmemory-policy", policy)];
+    directives.extend_from_slice(extra);
+    let s = TestServer::start(&directives);
+    let mut c = s.raw();
+    let max = settled_used(&mut c) + HEADROOM;
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]),
         V::Simple("OK".into())
@@ -421,7 +425,7 @@ fn lowering_maxmemory_evicts_in_the_background() {
     let _g = serial();
     let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "50")]);
     let mut c = s.raw();
-    let base = info_field(&mut c, "memory", "used_memory");
+    let base = settled_used(&mut c);
     fill(&mut c, "k:", 0..FIT / 2, &[]);
     let max = base + HEADROOM / 4;
     let keys = || s.engine.with_state(|st| st.ks.total_keys());
@@ -460,6 +464,9 @@ fn lowering_maxmemory_evicts_in_the_background() {
 /// evicted the rest for room.
 #[test]
 fn invalidations_and_logged_dels_of_evicted_keys_evict_no_more() {
+    // (Its server is a child process, but its timing is what it checks: not while the
+    // other tests load the machine.)
+    let _g = serial();
     for fsync in ["always", "everysec"] {
         invalidations_evict_no_more(fsync);
     }

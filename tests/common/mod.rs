@@ -144,6 +144,13 @@ impl Drop for TestServer {
         if let Some(rt) = self.rt.take() {
             rt.shutdown_timeout(Duration::from_secs(2));
         }
+        // A snapshot thread still ending holds the engine, and with it the whole
+        // keyspace: wait for it (up to 10 s), so that the next test in this process does
+        // not measure this server's memory as its own.
+        let t0 = std::time::Instant::now();
+        while Arc::strong_count(&self.engine) > 1 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
