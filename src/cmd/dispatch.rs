@@ -77,8 +77,7 @@ fn admit(x: &mut Exec<'_>, spec: &CommandSpec, argv: &[Bytes]) -> Result<(), Cmd
         }
         // A replica's connection may not read or write keys (Redis: so that it cannot
         // use its exemption from CLIENT PAUSE).
-        let r = &x.st.replicas;
-        if (!r.ids.is_empty() || !r.waiting.is_empty())
+        if x.st.replicas.any()
             && spec
                 .flags
                 .intersects(Flags::WRITE | Flags::READONLY | Flags::MAY_REPLICATE)
@@ -327,9 +326,7 @@ pub fn call(x: &mut Exec<'_>, argv: &[Bytes]) -> Reply {
         let parked = x.block.is_some();
         reply = super::pubsub::own_first(x.st, x.client_id, reply, parked);
         reply = super::tracking::end_command(x.st, reply, parked);
-        let r = &x.st.replicas;
-        let replicas = !r.ids.is_empty() || !r.waiting.is_empty();
-        if replicas
+        if x.st.replicas.any()
             && !matches!(&reply, Reply::Many(v) if v.is_empty())
             && super::repl::is_replica(x.st, x.client_id)
         {

@@ -203,6 +203,11 @@ impl Replicas {
         self.set_link(Link::Down, now_ms);
     }
 
+    /// A replica is attached or waits for its payload.
+    pub fn any(&self) -> bool {
+        !self.ids.is_empty() || !self.waiting.is_empty()
+    }
+
     /// The stream is produced: a replica is attached, or the backlog keeps it for one that
     /// may come back.
     pub fn streaming(&self) -> bool {
@@ -1056,14 +1061,10 @@ pub fn replied_to_replica(x: &mut Exec<'_>, reply: &Reply, command: &str) {
     }
 }
 
-/// The caller is a replica already: Redis ignores a second SYNC or PSYNC.
-fn already_attached(x: &Exec<'_>) -> bool {
-    is_replica(x.st, x.client_id)
-}
-
 /// SYNC: full resync (`$<len>` RDB payload), then the stream.
 fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
-    if already_attached(x) {
+    // (The caller is a replica already: Redis ignores a second SYNC or PSYNC.)
+    if is_replica(x.st, x.client_id) {
         return Ok(Reply::Many(Vec::new()));
     }
     sync_refusal(x)?;
@@ -1073,7 +1074,8 @@ fn sync(x: &mut Exec<'_>, _a: &[Bytes]) -> Result<Reply, CmdError> {
 /// PSYNC replicationid offset: a partial resync (`+CONTINUE <replid>` and the bytes
 /// missed) when the backlog allows it, else a full one (`+FULLRESYNC <replid> <offset>`).
 fn psync(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    if already_attached(x) {
+    // (The caller is a replica already: Redis ignores a second SYNC or PSYNC.)
+    if is_replica(x.st, x.client_id) {
         return Ok(Reply::Many(Vec::new()));
     }
     if a.len() > 3 && is(&a[3], "failover") {
@@ -1380,7 +1382,7 @@ pub fn cron(st: &mut State, now_ms: i64) {
             }
         }
     }
-    if st.replicas.ids.is_empty() && st.replicas.waiting.is_empty() {
+    if !st.replicas.any() {
         // No replica for `repl-backlog-ttl` seconds (0: never): the backlog goes, and
         // with it any partial resync (a replica that comes back resyncs in full). A
         // replica keeps it, for its replicas once it is promoted.

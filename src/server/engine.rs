@@ -2013,12 +2013,10 @@ impl Engine {
             // Replicas came while a job of another kind ran: the next one is theirs.
             let why = if stopping {
                 Some("the server is stopping".to_string())
-            } else if self.snap.lock().running.is_some() {
-                None
             } else {
+                // (A scheduled job just started takes them: Running.)
                 match self.start_background_on(&mut st, rt, false) {
-                    Ok(()) => None,
-                    Err(Busy::Running) => None,
+                    Ok(()) | Err(Busy::Running) => None,
                     Err(Busy::Failed(e)) => Some(e),
                 }
             };
@@ -2445,10 +2443,8 @@ impl Env for Engine {
                     let why = status.last_error.clone().unwrap_or_default();
                     return Err(format!("the last snapshot failed: {why}"));
                 }
-                if status.running.is_some() {
-                    return Ok("waiting for the running snapshot");
-                }
                 drop(status);
+                // (One running: the replicas wait for it to end, `end_job` starts theirs.)
                 match self.start_background(st, false) {
                     Ok(()) | Err(Busy::Running) => Ok("Background saving started"),
                     Err(Busy::Failed(e)) => Err(e),
