@@ -609,6 +609,34 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
 }
 
+/// The note a clean stop leaves is written even when another thread holds the state at
+/// that moment (a cron tick, a replica's ACK, a client's command): the stop waits for it.
+/// Before, it tried the lock once and, finding it taken, left no note, and the replicas
+/// of a master restarted cleanly resynced in full.
+#[test]
+fn a_clean_stop_notes_the_stream_even_while_the_state_is_busy() {
+    let s = TestServer::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), V::Simple("OK".into()));
+    let replid = repl_field(&mut c, "master_replid");
+    let note = s.dir.join("repl-info");
+    assert!(!note.exists());
+    let engine = s.engine.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        engine.with_state(|_| {
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+        })
+    });
+    held_rx.recv().unwrap();
+    s.engine.request_stop();
+    s.engine.close();
+    holder.join().unwrap();
+    let text = std::fs::read_to_string(&note).expect("the clean stop wrote repl-info");
+    assert!(text.contains(&format!("replid {replid}")), "{text}");
+}
+
 /// A master that becomes a replica answers its blocked clients (here a BLPOP) with Redis's
 /// -UNBLOCKED error and closes their connections: serving them later would be a write of
 /// its own, which its new master never made.

@@ -2171,13 +2171,28 @@ impl Engine {
         ]
     }
 
-    /// Everything durable; stop the log.
+    /// The state, once free; `None` while a script holds it, or after `limit`.
+    fn lock_unless_scripted(&self, limit: Duration) -> Option<parking_lot::MutexGuard<'_, State>> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(g) = self.state.try_lock_for(Duration::from_millis(20)) {
+                return Some(g);
+            }
+            if crate::script::SCRIPT_RUNNING.load(Ordering::Acquire) > 0 || Instant::now() >= until
+            {
+                return None;
+            }
+        }
+    }
+
     /// Close the log (every record durable) and note where the replication stream stood
     /// (`persist::repl_info`), for a partial resync after the restart.
     pub fn close(&self) {
-        // (A script still running holds the state, SHUTDOWN NOSAVE in its middle: no note
-        // then, and no waiting for it.)
-        let st = self.state.try_lock();
+        // Another thread (the cron, a connection, a replica's ACK) may hold the state for a
+        // moment: wait for it, or the note is lost and every replica resyncs in full. A
+        // script still running holds it for good (SHUTDOWN NOSAVE in its middle): no note
+        // then, and no waiting for it.
+        let st = self.lock_unless_scripted(Duration::from_secs(5));
         self.log.shutdown();
         let Some(st) = st else {
             return;
