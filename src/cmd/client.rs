@@ -106,6 +106,8 @@ pub struct LineFacts {
     pub redirect_broken: bool,
     /// It is the client running the command (its query buffer is the batch's).
     pub running: bool,
+    /// It is a replica of this server, attached or waiting for its payload (flag `S`).
+    pub replica: bool,
 }
 
 /// One connected client.
@@ -329,7 +331,7 @@ impl Client {
 
     /// [`Client::info_line`] with what the table knows: whether it is parked by a
     /// blocking command, the running command's argument bytes, a broken redirect. The
-    /// fields of redis-server 7.0.15, flags in its order (O P x b t R B d e T), then
+    /// fields of redis-server 7.0.15, flags in its order (O or S, M P x b t R B d e T), then
     /// Redis 7.2's lib-name / lib-ver for a client that set them.
     pub fn info_line_with(&self, now_ms: i64, facts: LineFacts) -> String {
         let age = (now_ms - self.created_ms).max(0) / 1000;
@@ -337,6 +339,8 @@ impl Client {
         let mut flags = String::new();
         if self.monitor {
             flags.push('O');
+        } else if facts.replica {
+            flags.push('S');
         }
         if self.master_link {
             flags.push('M');

@@ -96,6 +96,10 @@ pub struct OutMeter {
     /// reply buffer every client is counted with (a store, not an atomic add: only the
     /// connection sets it, once before and once after the wait).
     held: AtomicUsize,
+    /// Room the connection's queued output allocates beyond its bytes (its blocks' free
+    /// and written parts, their list): counted with them, as Redis counts its reply
+    /// blocks by their size. A store: only the connection sets it.
+    slack: AtomicUsize,
     /// Since when `pending` has been over the soft limit (Unix ms; 0 = it is not).
     soft_since_ms: AtomicI64,
     /// The client is subscribed: the pubsub class's limits apply.
@@ -140,9 +144,16 @@ impl OutMeter {
         false
     }
 
-    /// Bytes pending, held replies included.
+    /// Bytes pending, held replies and the room of queued output included.
     pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed) + self.held.load(Ordering::Acquire)
+        self.pending.load(Ordering::Relaxed)
+            + self.held.load(Ordering::Acquire)
+            + self.slack.load(Ordering::Relaxed)
+    }
+
+    /// The connection's queued output allocates `n` bytes beyond what it holds.
+    pub fn slack(&self, n: usize) {
+        self.slack.store(n, Ordering::Relaxed);
     }
 
     /// The connection wrote (or is about to write) `n` bytes. Only the connection counts.

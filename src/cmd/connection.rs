@@ -300,6 +300,7 @@ fn line_facts(x: &Exec<'_>, c: &Client) -> LineFacts {
         blocked: x.st.blocked.clients.contains_key(&c.id),
         argv_mem: if c.id == x.client_id { x.argv_mem } else { 0 },
         running: c.id == x.client_id,
+        replica: super::repl::is_replica(x.st, c.id),
         redirect_broken: c
             .tracking
             .as_ref()
