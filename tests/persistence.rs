@@ -104,6 +104,9 @@ fn restart_reproduces_keyspace() {
 fn debug_digest_survives_restart_snapshot_and_reload() {
     let s = TestServer::start(&[]);
     workload(&s);
+    // The key whose time ran out is dropped at the next start (as a Redis master drops
+    // such keys as it loads); touch it so it is gone from the digest already.
+    assert_eq!(s.raw().cmd(&["EXISTS", "gone2"]), V::Int(0));
     let digest = |s: &TestServer| s.raw().cmd(&["DEBUG", "DIGEST"]);
     let before = digest(&s);
     assert_ne!(before, V::Bulk(vec![b'0'; 40]));

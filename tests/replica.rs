@@ -676,6 +676,68 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
     assert_eq!(dataset(&mut rc), dataset(&mut mc));
 }
 
+/// A master restarted drops the keys whose time ran out while it was down (INFO
+/// `rdb_last_load_keys_expired`), as Redis's master skips them as it loads, and sends their
+/// DELs down the history it continues: the replica's partial resync gets them, the
+/// offset counts them, and both hold the same dataset.
+#[test]
+fn a_restarted_master_drops_keys_expired_meanwhile_and_tells_its_replica() {
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    mc.cmd(&["SET", "stays", "1"]);
+    let mport = master.port.to_string();
+    let (_replica, mut rc) = start_replica_of(&mport);
+    assert_eq!(
+        mc.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]),
+        V::Simple("OK".into())
+    );
+    for j in 0..64 {
+        mc.cmd(&["SELECT", &(j % 4).to_string()]);
+        mc.cmd(&["SET", &format!("k{j}"), "v", "PX", "50"]);
+    }
+    mc.cmd(&["SELECT", "0"]);
+    let field = repl_field;
+    assert!(wait_until(Duration::from_secs(10), || {
+        field(&mut mc, "master_repl_offset") == field(&mut rc, "master_repl_offset")
+    }));
+    let offset: u64 = field(&mut mc, "master_repl_offset").parse().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    mc.send(&[b"SHUTDOWN"]);
+    assert_eq!(mc.try_read(), None);
+    drop(mc);
+    let mut master = master;
+    assert!(master.wait_exit(Duration::from_secs(20)).is_some());
+    let master = master.restart_same_port(&[]);
+    let mut mc = client(master.port);
+    let persistence = |c: &mut RawClient, f: &str| -> String {
+        info_field(&c.cmd(&["INFO", "persistence"]).text(), f).unwrap_or_default()
+    };
+    assert_eq!(persistence(&mut mc, "rdb_last_load_keys_expired"), "64");
+    assert_eq!(persistence(&mut mc, "rdb_last_load_keys_loaded"), "1");
+    let histlen: u64 = field(&mut mc, "repl_backlog_histlen").parse().unwrap();
+    assert!(histlen > 64 * 10, "{histlen}");
+    assert_eq!(
+        field(&mut mc, "master_repl_offset"),
+        (offset + histlen).to_string()
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        link_up(&mut rc) && stats_field(&mut mc, "sync_partial_ok") == "1"
+    }));
+    assert!(wait_until(Duration::from_secs(10), || {
+        field(&mut rc, "master_repl_offset") == field(&mut mc, "master_repl_offset")
+    }));
+    for db in 0..4 {
+        let db = db.to_string();
+        for c in [&mut mc, &mut rc] {
+            c.cmd(&["SELECT", &db]);
+        }
+        let want = if db == "0" { 1 } else { 0 };
+        assert_eq!(mc.cmd(&["DBSIZE"]), V::Int(want), "master db {db}");
+        assert_eq!(rc.cmd(&["DBSIZE"]), V::Int(want), "replica db {db}");
+    }
+    assert_eq!(mc.cmd(&["DEBUG", "DIGEST"]), rc.cmd(&["DEBUG", "DIGEST"]));
+}
+
 /// The note a clean stop leaves is written even when another thread holds the state at
 /// that moment (a cron tick, a replica's ACK, a client's command): the stop waits for it.
 /// Before, it tried the lock once and, finding it taken, left no note, and the replicas

@@ -429,6 +429,40 @@ pub fn restore_position(st: &mut State, replid: String, offset: u64, db: usize, 
     r.backlog = Some(Backlog::empty(&st.config));
 }
 
+/// At start, on a master: drop the keys whose time ran out while the server was down, as
+/// Redis's master skips them as it loads its RDB (INFO `rdb_last_load_keys_expired`, the
+/// count returned). When the stream's history was restored (`restore_position`), their
+/// DELs (UNLINKs with `lazyfree-lazy-expire`) go down it, so replicas continuing it drop
+/// them too and the offset counts them; a backlog they overflow sends the replicas to a
+/// full resync. (Not logged: the next start finds them expired again.)
+pub fn drop_expired_at_start(st: &mut State, now_ms: i64) -> u64 {
+    if st.replicas.master.is_some() {
+        return 0;
+    }
+    let verb: &[u8] = if st.config.get("lazyfree-lazy-expire").as_deref() == Some("yes") {
+        b"UNLINK"
+    } else {
+        b"DEL"
+    };
+    let mut dels: Vec<JournalEntry> = Vec::new();
+    for (i, db) in st.ks.dbs.iter_mut().enumerate() {
+        let due: Vec<Vec<u8>> = db
+            .expires
+            .iter()
+            .filter(|(_, at)| **at < now_ms)
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        for k in due {
+            db.remove(&k);
+            let db = u16::try_from(i).unwrap_or(u16::MAX);
+            dels.push((db, vec![Bytes::from_static(verb), Bytes::from(k)]));
+        }
+    }
+    let n = dels.len() as u64;
+    feed(st, &dels, Unit::Background);
+    n
+}
+
 /// The full resync's commands have all run: the dataset is the master's at the offset
 /// it announced, and this server's history is the master's.
 pub fn full_resync_done(st: &mut State, offset: u64) {

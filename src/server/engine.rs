@@ -151,6 +151,8 @@ struct LoadProgress {
     loaded: AtomicU64,
     /// The last load's keys (INFO `rdb_last_load_keys_loaded`).
     keys_loaded: AtomicU64,
+    /// Keys the last load found expired and dropped (INFO `rdb_last_load_keys_expired`).
+    keys_expired: AtomicU64,
 }
 
 /// What startup recovery has left to do once the engine serves (`Engine::open_serving`):
@@ -745,6 +747,8 @@ impl Engine {
         {
             crate::cmd::repl::restore_position(&mut live, info.replid, info.offset, info.db, now);
         }
+        let expired = crate::cmd::repl::drop_expired_at_start(&mut live, now);
+        self.load.keys_expired.store(expired, Ordering::Relaxed);
         self.load
             .keys_loaded
             .store(live.ks.total_keys() as u64, Ordering::Relaxed);
@@ -2261,10 +2265,10 @@ impl Env for Engine {
             kv("rdb_current_bgsave_time_sec", current.to_string()),
             kv("rdb_saves", snap.installed.to_string()),
             kv("rdb_last_cow_size", "0".into()),
-            // (Redis drops keys already expired as it loads; strata's recovery rebuilds
-            // the dataset exactly, a restart keeps its DEBUG DIGEST, and leaves them to
-            // expiry: none is deleted while loading.)
-            kv("rdb_last_load_keys_expired", "0".into()),
+            kv(
+                "rdb_last_load_keys_expired",
+                self.load.keys_expired.load(Ordering::Relaxed).to_string(),
+            ),
             kv(
                 "rdb_last_load_keys_loaded",
                 self.load.keys_loaded.load(Ordering::Relaxed).to_string(),
