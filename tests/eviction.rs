@@ -454,6 +454,46 @@ fn lowering_maxmemory_evicts_in_the_background() {
     assert_near_limit(&mut c, max);
 }
 
+/// While clients are paused the dataset stays as it is: a maxmemory lowered under the
+/// memory in use evicts nothing until the pause ends (Redis's isSafeToPerformEvictions),
+/// reads go on meanwhile, and then the background cycle evicts.
+#[test]
+fn no_key_is_evicted_while_clients_are_paused() {
+    let _g = serial();
+    let s = TestServer::start(&[("appendfsync", "everysec"), ("hz", "50")]);
+    let mut c = s.raw();
+    let base = settled_used(&mut c);
+    fill(&mut c, "k:", 0..FIT / 2, &[]);
+    let keys = || s.engine.with_state(|st| st.ks.total_keys());
+    assert_eq!(keys(), FIT / 2);
+    c.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    assert_eq!(
+        c.cmd(&["CLIENT", "PAUSE", "1500", "WRITE"]),
+        V::Simple("OK".into())
+    );
+    c.cmd(&[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        &(base + HEADROOM / 4).to_string(),
+    ]);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1000) {
+        assert_eq!(c.cmd(&["EXISTS", "k:1"]), V::Int(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(keys(), FIT / 2, "evicted during the pause");
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    let t0 = Instant::now();
+    while keys() == FIT / 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "nothing evicted after the pause"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Redis's maxmemory.tcl "client tracking don't cause eviction feedback loop": evicting
 /// keys sends their invalidations to the tracking clients and logs their DELs; neither
 /// the memory those took on the way nor what the connections and the log keep after may

@@ -223,6 +223,12 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
         }
         return Evict::Ok;
     }
+    // While clients are paused (CLIENT PAUSE WRITE or ALL, a FAILOVER) the dataset stays
+    // as it is: no key expires and none is evicted, and nothing is refused for memory
+    // meanwhile (Redis's isSafeToPerformEvictions).
+    if x.st.writes_paused(x.now_ms) {
+        return Evict::Ok;
+    }
     let now = x.now_ms;
     let all = x.st.mem.used(now);
     // A running snapshot's copies of entries it has not written yet are not the dataset:
