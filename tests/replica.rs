@@ -1007,6 +1007,71 @@ fn a_waiting_replica_hears_newlines_until_its_payload() {
     }
 }
 
+/// Replicas waiting for the same snapshot share one copy of the stream held for them (as
+/// Redis 7's replicas share one replication buffer): a second one adds nothing to INFO
+/// `mem_total_replication_buffers`, one leaving takes nothing away, and the copy is freed
+/// when the last one goes (each used to hold its own).
+#[test]
+fn replicas_waiting_for_one_snapshot_share_the_held_stream() {
+    use std::io::Write;
+    let master = ChildServer::start(&[]);
+    let mut mc = client(master.port);
+    add_bulk(&mut mc, 100);
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]);
+    let connect = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+        s.write_all(b"PSYNC ? -1\r\n").unwrap();
+        s
+    };
+    let a = connect();
+    let b = connect();
+    let info = |c: &mut RawClient, section: &str, f: &str| -> String {
+        info_field(&c.cmd(&["INFO", section]).text(), f).unwrap_or_default()
+    };
+    assert!(wait_until(Duration::from_secs(10), || {
+        let repl = mc.cmd(&["INFO", "replication"]).text();
+        repl.matches("state=wait_bgsave").count() == 2
+    }));
+    let buffers = |c: &mut RawClient| -> u64 {
+        info(c, "memory", "mem_total_replication_buffers")
+            .parse()
+            .unwrap()
+    };
+    let offset = |c: &mut RawClient| -> u64 {
+        info(c, "replication", "master_repl_offset")
+            .parse()
+            .unwrap()
+    };
+    let from = offset(&mut mc);
+    let value = "x".repeat(1024);
+    for i in 0..1024 {
+        mc.cmd(&["SET", &format!("big:{i}"), &value]);
+    }
+    let stream = offset(&mut mc) - from;
+    let shared = buffers(&mut mc);
+    let backlog: u64 = info(&mut mc, "memory", "mem_replication_backlog")
+        .parse()
+        .unwrap();
+    // The stream since the snapshot started (a MB) is held once, not once per replica.
+    let held = shared - backlog;
+    assert!(
+        held >= stream && held < stream + stream / 10,
+        "{held} held for {stream} bytes of stream"
+    );
+    drop(a);
+    assert!(wait_until(Duration::from_secs(10), || {
+        info(&mut mc, "replication", "connected_slaves") == "1"
+    }));
+    assert_eq!(buffers(&mut mc), shared);
+    drop(b);
+    assert!(wait_until(Duration::from_secs(10), || {
+        info(&mut mc, "replication", "connected_slaves") == "0"
+    }));
+    let left = buffers(&mut mc);
+    assert!(left + 1024 * 1024 < shared, "{left} of {shared}");
+    mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+}
+
 /// A replica that moves to a second master, whose snapshot for it never finishes (the
 /// master dies while it runs), comes back to its first master with a partial resync:
 /// its history and dataset were still the first master's, and it kept that master's

@@ -306,8 +306,9 @@ pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
 }
 
 /// The replication buffers: (backlog + replicas' pending output, the replicas' output
-/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. A replica
-/// waiting for its payload has the stream held for it as its output.
+/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. The replicas
+/// waiting for a payload have the stream held for them (one copy they share) as their
+/// output.
 pub fn replication_buffers(st: &super::State) -> (u64, u64) {
     let replicas: usize = st
         .replicas
@@ -317,9 +318,9 @@ pub fn replication_buffers(st: &super::State) -> (u64, u64) {
         .map(super::Client::omem)
         .sum::<usize>()
         + st.replicas
-            .waiting
+            .held
             .iter()
-            .map(|w| w.held.capacity())
+            .map(super::repl::Held::allocated)
             .sum::<usize>();
     let backlog = st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len());
     ((replicas + backlog) as u64, replicas as u64)

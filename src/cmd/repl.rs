@@ -105,6 +105,11 @@ pub struct Replicas {
     /// Replicas waiting for their full resync's payload, made from a background snapshot
     /// (`wait_for_payload`); they join `ids` once it has gone out.
     pub waiting: Vec<Waiting>,
+    /// The stream since a snapshot job for replicas started, one copy per job, shared by
+    /// every replica waiting for that job's payload (as Redis 7's replicas share one
+    /// replication buffer): a second replica waiting adds nothing, and the copy goes when
+    /// the last of them does.
+    pub held: Vec<Held>,
     /// Where the running snapshot job that replicas wait for started in the stream.
     pub sync_point: Option<SyncPoint>,
     /// When the waiting replicas were last sent a newline (Unix ms).
@@ -116,8 +121,8 @@ pub struct Replicas {
 
 /// A replica waiting for its full resync's payload: Redis's `wait_bgsave` states. Without
 /// a job it waits for one to start (one was running, not for replicas); with one, the
-/// payload is that job's snapshot file, and the stream since the job started is held here
-/// until the payload has gone out.
+/// payload is that job's snapshot file, and the stream since the job started is held for
+/// it (`Replicas::held`) until the payload has gone out.
 pub struct Waiting {
     /// Its client id.
     pub id: u64,
@@ -125,13 +130,53 @@ pub struct Waiting {
     pub psync: bool,
     /// The snapshot job whose file becomes its payload.
     pub job: Option<u64>,
-    /// The stream since that job started.
-    pub held: Vec<u8>,
     /// Its payload is being queued on its connection (no keepalive newline now).
     pub sending: bool,
-    /// Since when `held` has been over the replica class's soft limit (Unix ms; 0: it
+}
+
+/// The stream since snapshot job `job` started, held for the replicas waiting for its
+/// payload, in blocks of [`HELD_BLOCK`] bytes (what it allocates is what it holds, to a
+/// block: INFO counts it so).
+pub struct Held {
+    pub job: u64,
+    blocks: Vec<Vec<u8>>,
+    len: usize,
+    /// Since when the stream has been over the replica class's soft limit (Unix ms; 0: it
     /// is not).
-    pub soft_since_ms: i64,
+    soft_since_ms: i64,
+}
+
+/// The size of a held stream's block.
+const HELD_BLOCK: usize = 64 * 1024;
+
+impl Held {
+    fn new(job: u64) -> Held {
+        Held {
+            job,
+            blocks: Vec::new(),
+            len: 0,
+            soft_since_ms: 0,
+        }
+    }
+
+    /// Append the stream's next bytes.
+    fn append(&mut self, mut out: &[u8]) {
+        self.len += out.len();
+        while !out.is_empty() {
+            if self.blocks.last().is_none_or(|b| b.len() == HELD_BLOCK) {
+                self.blocks.push(Vec::with_capacity(HELD_BLOCK));
+            }
+            let last = self.blocks.last_mut().expect("a block with room");
+            let n = (HELD_BLOCK - last.len()).min(out.len());
+            last.extend_from_slice(&out[..n]);
+            out = &out[n..];
+        }
+    }
+
+    /// The bytes it allocates.
+    pub fn allocated(&self) -> usize {
+        self.blocks.len() * HELD_BLOCK + self.blocks.capacity() * std::mem::size_of::<Vec<u8>>()
+    }
 }
 
 /// Where a snapshot job that replicas wait for started: its payload's replication fields
@@ -214,6 +259,19 @@ impl Replicas {
         !self.ids.is_empty() || self.backlog.is_some()
     }
 
+    /// Client `id` no longer waits for a payload; a held stream no one waits for is freed.
+    pub fn forget_waiting(&mut self, id: u64) {
+        self.waiting.retain(|w| w.id != id);
+        self.prune_held();
+    }
+
+    /// Free the held streams of jobs no replica waits for any more.
+    fn prune_held(&mut self) {
+        let waiting = &self.waiting;
+        self.held
+            .retain(|h| waiting.iter().any(|w| w.job == Some(h.job)));
+    }
+
     /// For a server configured with `config`.
     pub fn new(config: &crate::config::Config) -> Replicas {
         let mut r = Replicas {
@@ -286,6 +344,7 @@ pub fn end_master_link(st: &mut State, now_ms: i64) {
 /// history changed, they reconnect and continue from where they are, or resync.
 pub fn disconnect_replicas(st: &mut State) {
     let waiting = std::mem::take(&mut st.replicas.waiting);
+    st.replicas.held.clear();
     let ids = std::mem::take(&mut st.replicas.ids);
     for id in ids.into_iter().chain(waiting.into_iter().map(|w| w.id)) {
         if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
@@ -873,26 +932,21 @@ fn wait_for_payload(x: &mut Exec<'_>, psync: bool) -> Result<bool, CmdError> {
     let Some(push) = x.client().push.clone() else {
         return Ok(false);
     };
-    let joined = x.st.replicas.sync_point.as_ref().and_then(|p| {
-        let held =
-            x.st.replicas
-                .waiting
-                .iter()
-                .find(|w| w.job == Some(p.job))?;
-        Some((p.clone(), held.held.clone()))
-    });
+    // (The running job's stream is held already: the replica shares it.)
+    let joined =
+        x.st.replicas
+            .sync_point
+            .clone()
+            .filter(|p| x.st.replicas.held.iter().any(|h| h.job == p.job));
     x.st.replicas.waiting.push(Waiting {
         id,
         psync,
         job: None,
-        held: Vec::new(),
         sending: false,
-        soft_since_ms: 0,
     });
-    if let Some((point, held)) = joined {
+    if let Some(point) = joined {
         let w = x.st.replicas.waiting.last_mut().expect("just pushed");
         w.job = Some(point.job);
-        w.held = held;
         if psync {
             let replid = &point.aux.replid;
             push(format!("+FULLRESYNC {replid} {}\r\n", point.aux.offset).as_bytes());
@@ -950,6 +1004,7 @@ pub fn snapshot_started(st: &mut State, job: u64, now_ms: i64) {
         replid: r.replid.clone(),
         offset: r.offset,
     };
+    r.held.push(Held::new(job));
     for w in r.waiting.iter_mut().filter(|w| w.job.is_none()) {
         w.job = Some(job);
         if w.psync {
@@ -1025,11 +1080,21 @@ pub fn attach_waiting(st: &mut State, job: u64, failed: &[u64]) {
         .into_iter()
         .partition(|w| w.job == Some(job) && w.sending);
     st.replicas.waiting = rest;
+    let held = st
+        .replicas
+        .held
+        .iter()
+        .position(|h| h.job == job)
+        .map(|i| st.replicas.held.swap_remove(i).blocks)
+        .unwrap_or_default();
     for w in now {
         let Some(c) = st.clients.map.get(&w.id) else {
             continue;
         };
-        let sent = !failed.contains(&w.id) && c.push.as_ref().is_some_and(|push| push(&w.held));
+        let sent = !failed.contains(&w.id)
+            && c.push
+                .as_ref()
+                .is_some_and(|push| held.iter().all(|b| push(b)));
         if !sent {
             tracing::warn!(
                 client = w.id,
@@ -1065,6 +1130,7 @@ pub fn abandon(st: &mut State, job: Option<u64>, why: &str) {
         }
         false
     });
+    st.replicas.prune_held();
 }
 
 /// Client `id` receives the replication stream, or waits for its payload.
@@ -1467,9 +1533,9 @@ fn send(st: &mut State, out: &[u8]) {
         b.trim();
     }
     let clients = &st.clients.map;
-    if !st.replicas.waiting.is_empty() {
+    if !st.replicas.held.is_empty() {
         let limit = st.clients.limits.replica_class();
-        hold(&mut st.replicas.waiting, clients, out, limit);
+        hold(&mut st.replicas, clients, out, limit);
     }
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
@@ -1489,49 +1555,55 @@ fn send(st: &mut State, out: &[u8]) {
     });
 }
 
-/// The stream's next bytes `out`, held for the replicas waiting for a payload whose job
-/// has started. One whose held stream reaches the replica class's hard limit, or stays
-/// over its soft limit longer than allowed, is disconnected, as Redis frees a replica
-/// whose output buffer does so while its BGSAVE runs. Replicas whose connection is gone
-/// are dropped.
+/// The stream's next bytes `out`, held (once per job) for the replicas waiting for a
+/// payload whose job has started. When a held stream reaches the replica class's hard
+/// limit, or stays over its soft limit longer than allowed, its replicas are
+/// disconnected, as Redis frees replicas whose output buffer does so while their BGSAVE
+/// runs. Replicas whose connection is gone are dropped, and streams no one waits for.
 fn hold(
-    waiting: &mut Vec<Waiting>,
+    r: &mut Replicas,
     clients: &std::collections::HashMap<u64, super::client::Client, foldhash::fast::FixedState>,
     out: &[u8],
     limit: super::climem::ObufLimit,
 ) {
     let now = crate::clock::now_ms();
-    waiting.retain_mut(|w| {
-        let Some(c) = clients.get(&w.id) else {
-            return false;
-        };
-        if w.job.is_none() {
-            return true;
-        }
-        w.held.extend_from_slice(out);
-        let used = w.held.len() as u64;
+    r.waiting.retain(|w| clients.contains_key(&w.id));
+    r.prune_held();
+    let mut over_jobs = Vec::new();
+    for h in &mut r.held {
+        h.append(out);
+        let used = h.len as u64;
         let mut over = limit.hard > 0 && used >= limit.hard;
         if limit.soft > 0 && used >= limit.soft {
-            if w.soft_since_ms == 0 {
-                w.soft_since_ms = now;
-            } else if now - w.soft_since_ms > limit.soft_ms {
+            if h.soft_since_ms == 0 {
+                h.soft_since_ms = now;
+            } else if now - h.soft_since_ms > limit.soft_ms {
                 over = true;
             }
         } else {
-            w.soft_since_ms = 0;
+            h.soft_since_ms = 0;
         }
-        if !over {
+        if over {
+            over_jobs.push(h.job);
+        }
+    }
+    if over_jobs.is_empty() {
+        return;
+    }
+    r.waiting.retain(|w| {
+        if !w.job.is_some_and(|j| over_jobs.contains(&j)) {
             return true;
         }
         tracing::warn!(
             client = w.id,
             "disconnecting a replica waiting for its full resync: its held stream is over client-output-buffer-limit replica"
         );
-        if let Some(k) = &c.kill {
+        if let Some(k) = clients.get(&w.id).and_then(|c| c.kill.as_ref()) {
             k();
         }
         false
     });
+    r.prune_held();
 }
 
 /// How many attached replicas have acknowledged at least `offset`.

@@ -214,7 +214,7 @@ pub async fn serve_stream<S: Socket>(
         // A replica that went is no longer attached (not only once the stream next
         // finds it gone): the backlog's time-to-live counts from now.
         st.replicas.ids.retain(|&r| r != id);
-        st.replicas.waiting.retain(|w| w.id != id);
+        st.replicas.forget_waiting(id);
         if st.replicas.master_client == Some(id) {
             // The master link is down (the link task reconnects, asking to go on from
             // where this one stopped).
