@@ -52,6 +52,18 @@ impl Limits {
                 self.obuf[base + k].store(n, Ordering::Relaxed);
             }
         }
+        // A replica's hard limit is never under `repl-backlog-size` (Redis ignores such a
+        // setting): a replica that continues from the backlog may be sent all of it, and
+        // cutting it off then would only have it continue again, forever.
+        let backlog = config
+            .get("repl-backlog-size")
+            .and_then(|v| crate::config::parse_memory(&v))
+            .unwrap_or(1 << 20)
+            .max(16 * 1024);
+        let hard = self.obuf[6].load(Ordering::Relaxed);
+        if hard > 0 && hard < backlog {
+            self.obuf[6].store(backlog, Ordering::Relaxed);
+        }
         let mmc = config.get("maxmemory-clients").unwrap_or_default();
         let bytes = match mmc.strip_suffix('%') {
             Some(p) => p.parse::<u64>().unwrap_or(0) * config.maxmemory / 100,
@@ -341,5 +353,31 @@ impl ClientTable {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replica's hard output limit under `repl-backlog-size` counts as that size (as
+    /// Redis ignores such a limit); no limit (0) and a bigger one stay as set.
+    #[test]
+    fn a_replica_hard_limit_is_at_least_the_backlog() {
+        let limits = Limits::default();
+        let mut c = Config::default();
+        let mut set = |limit: &str, backlog: &str| {
+            c.set("client-output-buffer-limit", limit, true).unwrap();
+            c.set("repl-backlog-size", backlog, true).unwrap();
+            limits.configure(&c);
+            limits.replica_class()
+        };
+        let l = set("replica 64kb 32kb 60", "1mb");
+        assert_eq!((l.hard, l.soft), (1 << 20, 32 * 1024));
+        assert_eq!(set("replica 0 0 0", "1mb").hard, 0);
+        assert_eq!(set("replica 4mb 0 0", "1mb").hard, 4 << 20);
+        assert_eq!(set("replica 64kb 0 0", "100mb").hard, 100 << 20);
+        // Other classes are as set.
+        assert_eq!(limits.class(false).hard, 0);
     }
 }
