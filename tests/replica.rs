@@ -1007,68 +1007,75 @@ fn a_waiting_replica_hears_newlines_until_its_payload() {
     }
 }
 
-/// Replicas waiting for the same snapshot share one copy of the stream held for them (as
-/// Redis 7's replicas share one replication buffer): a second one adds nothing to INFO
-/// `mem_total_replication_buffers`, one leaving takes nothing away, and the copy is freed
-/// when the last one goes (each used to hold its own).
+/// Replicas waiting for the same snapshot share one copy of the stream held for them, in
+/// the backlog, which outgrows `repl-backlog-size` for them (as Redis 7's replicas and
+/// backlog share one replication buffer): a second waiting replica adds nothing to INFO
+/// `mem_total_replication_buffers`, one leaving takes nothing away, another replica may
+/// continue from anywhere in it (PSYNC → +CONTINUE), and it shrinks back to its size when
+/// the last waiting replica goes. (Each waiting replica used to hold its own copy, and the
+/// backlog a third, of 16 KiB here.)
 #[test]
 fn replicas_waiting_for_one_snapshot_share_the_held_stream() {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let master = ChildServer::start(&[]);
     let mut mc = client(master.port);
     add_bulk(&mut mc, 100);
+    mc.cmd(&["CONFIG", "SET", "repl-backlog-size", "16384"]);
     mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]);
-    let connect = || {
+    let connect = |psync: &str| {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
-        s.write_all(b"PSYNC ? -1\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(psync.as_bytes()).unwrap();
         s
     };
-    let a = connect();
-    let b = connect();
-    let info = |c: &mut RawClient, section: &str, f: &str| -> String {
-        info_field(&c.cmd(&["INFO", section]).text(), f).unwrap_or_default()
+    let a = connect("PSYNC ? -1\r\n");
+    let b = connect("PSYNC ? -1\r\n");
+    let info = |c: &mut RawClient, section: &str, f: &str| -> u64 {
+        info_field(&c.cmd(&["INFO", section]).text(), f)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     };
     assert!(wait_until(Duration::from_secs(10), || {
         let repl = mc.cmd(&["INFO", "replication"]).text();
         repl.matches("state=wait_bgsave").count() == 2
     }));
-    let buffers = |c: &mut RawClient| -> u64 {
-        info(c, "memory", "mem_total_replication_buffers")
-            .parse()
-            .unwrap()
-    };
-    let offset = |c: &mut RawClient| -> u64 {
-        info(c, "replication", "master_repl_offset")
-            .parse()
-            .unwrap()
-    };
-    let from = offset(&mut mc);
+    let from = info(&mut mc, "replication", "master_repl_offset");
     let value = "x".repeat(1024);
     for i in 0..1024 {
         mc.cmd(&["SET", &format!("big:{i}"), &value]);
     }
-    let stream = offset(&mut mc) - from;
-    let shared = buffers(&mut mc);
-    let backlog: u64 = info(&mut mc, "memory", "mem_replication_backlog")
-        .parse()
-        .unwrap();
-    // The stream since the snapshot started (a MB) is held once, not once per replica.
-    let held = shared - backlog;
+    let stream = info(&mut mc, "replication", "master_repl_offset") - from;
+    assert!(stream > 1024 * 1024, "{stream}");
+    // The backlog holds the stream since the snapshot started, once.
+    assert!(info(&mut mc, "replication", "repl_backlog_histlen") >= stream);
+    let shared = info(&mut mc, "memory", "mem_total_replication_buffers");
     assert!(
-        held >= stream && held < stream + stream / 10,
-        "{held} held for {stream} bytes of stream"
+        shared >= stream && shared < stream + stream / 10,
+        "{shared} held for {stream} bytes of stream"
     );
+    // A replica may continue from anywhere in it.
+    let replid = repl_field(&mut mc, "master_replid");
+    let mut c = connect(&format!("PSYNC {replid} {}\r\n", from + 1));
+    let mut got = [0u8; 64];
+    let n = c.read(&mut got).unwrap();
+    let line = String::from_utf8_lossy(&got[..n]).to_string();
+    assert!(line.starts_with("+CONTINUE"), "{line:?}");
+    drop(c);
     drop(a);
     assert!(wait_until(Duration::from_secs(10), || {
-        info(&mut mc, "replication", "connected_slaves") == "1"
+        info(&mut mc, "replication", "connected_slaves") == 1
     }));
-    assert_eq!(buffers(&mut mc), shared);
+    assert_eq!(
+        info(&mut mc, "memory", "mem_total_replication_buffers"),
+        shared
+    );
     drop(b);
     assert!(wait_until(Duration::from_secs(10), || {
-        info(&mut mc, "replication", "connected_slaves") == "0"
+        info(&mut mc, "replication", "connected_slaves") == 0
     }));
-    let left = buffers(&mut mc);
-    assert!(left + 1024 * 1024 < shared, "{left} of {shared}");
+    let left = info(&mut mc, "memory", "mem_total_replication_buffers");
+    assert!(left <= 16384, "{left} of {shared}");
+    assert_eq!(info(&mut mc, "replication", "repl_backlog_histlen"), 16384);
     mc.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]);
 }
 

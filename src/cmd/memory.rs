@@ -306,9 +306,8 @@ pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
 }
 
 /// The replication buffers: (backlog + replicas' pending output, the replicas' output
-/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. The replicas
-/// waiting for a payload have the stream held for them (one copy they share) as their
-/// output.
+/// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. The stream held
+/// for the replicas waiting for a payload is the backlog's (kept past its size for them).
 pub fn replication_buffers(st: &super::State) -> (u64, u64) {
     let replicas: usize = st
         .replicas
@@ -316,12 +315,7 @@ pub fn replication_buffers(st: &super::State) -> (u64, u64) {
         .iter()
         .filter_map(|id| st.clients.map.get(id))
         .map(super::Client::omem)
-        .sum::<usize>()
-        + st.replicas
-            .held
-            .iter()
-            .map(super::repl::Held::allocated)
-            .sum::<usize>();
+        .sum::<usize>();
     let backlog = st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len());
     ((replicas + backlog) as u64, replicas as u64)
 }

@@ -105,10 +105,9 @@ pub struct Replicas {
     /// Replicas waiting for their full resync's payload, made from a background snapshot
     /// (`wait_for_payload`); they join `ids` once it has gone out.
     pub waiting: Vec<Waiting>,
-    /// The stream since a snapshot job for replicas started, one copy per job, shared by
-    /// every replica waiting for that job's payload (as Redis 7's replicas share one
-    /// replication buffer): a second replica waiting adds nothing, and the copy goes when
-    /// the last of them does.
+    /// Where the stream held for the replicas waiting for each snapshot job starts (the
+    /// backlog keeps it): every replica waiting for a job shares it, as Redis 7's replicas
+    /// share one replication buffer, and it goes when the last of them does.
     pub held: Vec<Held>,
     /// Where the running snapshot job that replicas wait for started in the stream.
     pub sync_point: Option<SyncPoint>,
@@ -134,49 +133,17 @@ pub struct Waiting {
     pub sending: bool,
 }
 
-/// The stream since snapshot job `job` started, held for the replicas waiting for its
-/// payload, in blocks of [`HELD_BLOCK`] bytes (what it allocates is what it holds, to a
-/// block: INFO counts it so).
+/// The replicas waiting for snapshot job `job`'s payload need the stream from offset
+/// `from` (where the job started): the backlog keeps it for them, past its size if need
+/// be (as Redis 7's backlog grows while replicas still need its blocks), so it is held
+/// once whatever the number of replicas, and a replica that reconnects meanwhile may
+/// continue from it.
 pub struct Held {
     pub job: u64,
-    blocks: Vec<Vec<u8>>,
-    len: usize,
-    /// Since when the stream has been over the replica class's soft limit (Unix ms; 0: it
-    /// is not).
+    pub from: u64,
+    /// Since when the stream held has been over the replica class's soft limit (Unix
+    /// ms; 0: it is not).
     soft_since_ms: i64,
-}
-
-/// The size of a held stream's block.
-const HELD_BLOCK: usize = 64 * 1024;
-
-impl Held {
-    fn new(job: u64) -> Held {
-        Held {
-            job,
-            blocks: Vec::new(),
-            len: 0,
-            soft_since_ms: 0,
-        }
-    }
-
-    /// Append the stream's next bytes.
-    fn append(&mut self, mut out: &[u8]) {
-        self.len += out.len();
-        while !out.is_empty() {
-            if self.blocks.last().is_none_or(|b| b.len() == HELD_BLOCK) {
-                self.blocks.push(Vec::with_capacity(HELD_BLOCK));
-            }
-            let last = self.blocks.last_mut().expect("a block with room");
-            let n = (HELD_BLOCK - last.len()).min(out.len());
-            last.extend_from_slice(&out[..n]);
-            out = &out[n..];
-        }
-    }
-
-    /// The bytes it allocates.
-    pub fn allocated(&self) -> usize {
-        self.blocks.len() * HELD_BLOCK + self.blocks.capacity() * std::mem::size_of::<Vec<u8>>()
-    }
 }
 
 /// Where a snapshot job that replicas wait for started: its payload's replication fields
@@ -226,10 +193,15 @@ impl Backlog {
         }
     }
 
-    /// Keep only the last `size` bytes.
-    fn trim(&mut self) {
-        let over = self.buf.len().saturating_sub(self.size);
+    /// Keep only the last `size` bytes, or the last `keep` when more are still needed;
+    /// room left over from a bigger backlog is given back.
+    fn trim(&mut self, keep: usize) {
+        let keep = keep.max(self.size);
+        let over = self.buf.len().saturating_sub(keep);
         self.buf.drain(..over);
+        if self.buf.capacity() > 2 * keep && self.buf.capacity() > 64 * 1024 {
+            self.buf.shrink_to(keep);
+        }
     }
 }
 
@@ -270,6 +242,21 @@ impl Replicas {
         let waiting = &self.waiting;
         self.held
             .retain(|h| waiting.iter().any(|w| w.job == Some(h.job)));
+        self.trim_backlog();
+    }
+
+    /// Trim the backlog to its size, or to the oldest stream still held.
+    fn trim_backlog(&mut self) {
+        let offset = self.offset;
+        let keep = self
+            .held
+            .iter()
+            .map(|h| offset.saturating_sub(h.from))
+            .max()
+            .unwrap_or(0);
+        if let Some(b) = &mut self.backlog {
+            b.trim(usize::try_from(keep).unwrap_or(usize::MAX));
+        }
     }
 
     /// For a server configured with `config`.
@@ -323,8 +310,8 @@ impl Replicas {
         if let Some(b) = &mut self.backlog {
             // CONFIG SET repl-backlog-size resizes it (its oldest bytes go first).
             b.size = backlog_size(config);
-            b.trim();
         }
+        self.trim_backlog();
     }
 }
 
@@ -345,6 +332,7 @@ pub fn end_master_link(st: &mut State, now_ms: i64) {
 pub fn disconnect_replicas(st: &mut State) {
     let waiting = std::mem::take(&mut st.replicas.waiting);
     st.replicas.held.clear();
+    st.replicas.trim_backlog();
     let ids = std::mem::take(&mut st.replicas.ids);
     for id in ids.into_iter().chain(waiting.into_iter().map(|w| w.id)) {
         if let Some(kill) = st.clients.map.get(&id).and_then(|c| c.kill.as_ref()) {
@@ -1004,7 +992,11 @@ pub fn snapshot_started(st: &mut State, job: u64, now_ms: i64) {
         replid: r.replid.clone(),
         offset: r.offset,
     };
-    r.held.push(Held::new(job));
+    r.held.push(Held {
+        job,
+        from: r.offset,
+        soft_since_ms: 0,
+    });
     for w in r.waiting.iter_mut().filter(|w| w.job.is_none()) {
         w.job = Some(job);
         if w.psync {
@@ -1080,21 +1072,38 @@ pub fn attach_waiting(st: &mut State, job: u64, failed: &[u64]) {
         .into_iter()
         .partition(|w| w.job == Some(job) && w.sending);
     st.replicas.waiting = rest;
-    let held = st
-        .replicas
+    let r = &mut st.replicas;
+    let from = r
         .held
         .iter()
         .position(|h| h.job == job)
-        .map(|i| st.replicas.held.swap_remove(i).blocks)
-        .unwrap_or_default();
+        .map(|i| r.held.swap_remove(i).from);
+    // The stream since the job started, from the backlog (None: it no longer holds it all,
+    // which the trimming does not allow).
+    let held: Option<(&[u8], &[u8])> = from.and_then(|from| {
+        let b = r.backlog.as_ref()?;
+        let n = usize::try_from(r.offset.checked_sub(from)?).ok()?;
+        let skip = b.buf.len().checked_sub(n)?;
+        let (x, y) = b.buf.as_slices();
+        Some(if skip >= x.len() {
+            (&y[skip - x.len()..], &[][..])
+        } else {
+            (&x[skip..], y)
+        })
+    });
+    let mut attached = Vec::new();
     for w in now {
         let Some(c) = st.clients.map.get(&w.id) else {
             continue;
         };
         let sent = !failed.contains(&w.id)
-            && c.push
-                .as_ref()
-                .is_some_and(|push| held.iter().all(|b| push(b)));
+            && held.is_some_and(|(x, y)| {
+                c.push.as_ref().is_some_and(|push| {
+                    x.chunks(1 << 20)
+                        .chain(y.chunks(1 << 20))
+                        .all(|piece| push(piece))
+                })
+            });
         if !sent {
             tracing::warn!(
                 client = w.id,
@@ -1106,11 +1115,15 @@ pub fn attach_waiting(st: &mut State, job: u64, failed: &[u64]) {
             continue;
         }
         tracing::info!("Synchronization with replica {} succeeded", c.addr);
-        st.replicas.ids.push(w.id);
-        if st.replicas.ids.len() == 1 {
-            st.replicas.last_ping_ms = crate::clock::now_ms();
+        attached.push(w.id);
+    }
+    for id in attached {
+        r.ids.push(id);
+        if r.ids.len() == 1 {
+            r.last_ping_ms = crate::clock::now_ms();
         }
     }
+    r.prune_held();
 }
 
 /// The replicas waiting for `job` (None: for a job to start) cannot get their payload:
@@ -1530,12 +1543,13 @@ fn send(st: &mut State, out: &[u8]) {
     st.replicas.offset += out.len() as u64;
     if let Some(b) = &mut st.replicas.backlog {
         b.buf.extend(out);
-        b.trim();
     }
     let clients = &st.clients.map;
-    if !st.replicas.held.is_empty() {
+    if st.replicas.held.is_empty() {
+        st.replicas.trim_backlog();
+    } else {
         let limit = st.clients.limits.replica_class();
-        hold(&mut st.replicas, clients, out, limit);
+        hold(&mut st.replicas, clients, limit);
     }
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
@@ -1555,24 +1569,22 @@ fn send(st: &mut State, out: &[u8]) {
     });
 }
 
-/// The stream's next bytes `out`, held (once per job) for the replicas waiting for a
-/// payload whose job has started. When a held stream reaches the replica class's hard
-/// limit, or stays over its soft limit longer than allowed, its replicas are
-/// disconnected, as Redis frees replicas whose output buffer does so while their BGSAVE
-/// runs. Replicas whose connection is gone are dropped, and streams no one waits for.
+/// The stream held for the replicas waiting for a payload whose job has started (the
+/// backlog keeps it): when it reaches the replica class's hard limit, or stays over its
+/// soft limit longer than allowed, its replicas are disconnected, as Redis frees replicas
+/// whose output buffer does so while their BGSAVE runs. Replicas whose connection is
+/// gone are dropped, and streams no one waits for.
 fn hold(
     r: &mut Replicas,
     clients: &std::collections::HashMap<u64, super::client::Client, foldhash::fast::FixedState>,
-    out: &[u8],
     limit: super::climem::ObufLimit,
 ) {
     let now = crate::clock::now_ms();
     r.waiting.retain(|w| clients.contains_key(&w.id));
-    r.prune_held();
+    let offset = r.offset;
     let mut over_jobs = Vec::new();
     for h in &mut r.held {
-        h.append(out);
-        let used = h.len as u64;
+        let used = offset.saturating_sub(h.from);
         let mut over = limit.hard > 0 && used >= limit.hard;
         if limit.soft > 0 && used >= limit.soft {
             if h.soft_since_ms == 0 {
@@ -1587,22 +1599,21 @@ fn hold(
             over_jobs.push(h.job);
         }
     }
-    if over_jobs.is_empty() {
-        return;
+    if !over_jobs.is_empty() {
+        r.waiting.retain(|w| {
+            if !w.job.is_some_and(|j| over_jobs.contains(&j)) {
+                return true;
+            }
+            tracing::warn!(
+                client = w.id,
+                "disconnecting a replica waiting for its full resync: its held stream is over client-output-buffer-limit replica"
+            );
+            if let Some(k) = clients.get(&w.id).and_then(|c| c.kill.as_ref()) {
+                k();
+            }
+            false
+        });
     }
-    r.waiting.retain(|w| {
-        if !w.job.is_some_and(|j| over_jobs.contains(&j)) {
-            return true;
-        }
-        tracing::warn!(
-            client = w.id,
-            "disconnecting a replica waiting for its full resync: its held stream is over client-output-buffer-limit replica"
-        );
-        if let Some(k) = clients.get(&w.id).and_then(|c| c.kill.as_ref()) {
-            k();
-        }
-        false
-    });
     r.prune_held();
 }
 
