@@ -112,6 +112,10 @@ pub struct OutMeter {
     /// and written parts, their list): counted with them, as Redis counts its reply
     /// blocks by their size. A store: only the connection sets it.
     slack: AtomicUsize,
+    /// A full resync's payload queued and not written yet: not output buffer (no limit
+    /// applies to it, as Redis sends its RDB file outside it), but memory the replication
+    /// buffers count, so a full resync does not make the master evict keys.
+    payload: AtomicUsize,
     /// Since when `pending` has been over the soft limit (Unix ms; 0 = it is not).
     soft_since_ms: AtomicI64,
     /// The client is subscribed: the pubsub class's limits apply.
@@ -189,13 +193,39 @@ impl OutMeter {
         self.pending.fetch_add(n, Ordering::AcqRel) + n
     }
 
-    /// `n` pending bytes were written.
+    /// `n` queued bytes were written (a payload queued goes first: it was queued before
+    /// the stream that follows it).
     pub fn sub(&self, n: usize) {
+        let mut of_payload = 0;
+        let _ = self
+            .payload
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                of_payload = p.min(n);
+                Some(p - of_payload)
+            });
+        let rest = n - of_payload;
+        if rest > 0 {
+            let _ = self
+                .pending
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                    Some(p.saturating_sub(rest))
+                });
+        }
+    }
+
+    /// `n` bytes just queued are a full resync's payload, not output buffer.
+    pub fn queued_payload(&self, n: usize) {
         let _ = self
             .pending
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
                 Some(p.saturating_sub(n))
             });
+        self.payload.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Payload bytes queued and not written yet.
+    pub fn payload(&self) -> usize {
+        self.payload.load(Ordering::Acquire)
     }
 }
 

@@ -79,6 +79,11 @@ impl RdbStream {
         self.w.function(code);
     }
 
+    /// The bytes it allocates so far.
+    pub fn allocated(&self) -> usize {
+        self.out.capacity() + self.w.buffered()
+    }
+
     /// The whole file.
     pub fn finish(mut self) -> Vec<u8> {
         self.out.extend_from_slice(&self.w.take());

@@ -109,6 +109,10 @@ pub trait Env {
     fn log_buffered(&self) -> u64 {
         0
     }
+    /// Memory full resync payloads being made and queued hold (not counted for maxmemory).
+    fn resync_buffered(&self) -> u64 {
+        0
+    }
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
     /// Startup recovery is still loading the dataset: commands without Redis's `loading`

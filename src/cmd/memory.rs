@@ -302,19 +302,23 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
 /// backlog and what replicas have yet to read), as Redis leaves out its AOF and
 /// replication buffers: a slow replica must not make the master evict keys.
 pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
-    x.st.ks.snapshot_copies_bytes() + x.env.log_buffered() + replication_buffers(x.st).0
+    x.st.ks.snapshot_copies_bytes()
+        + x.env.log_buffered()
+        + x.env.resync_buffered()
+        + replication_buffers(x.st).0
 }
 
 /// The replication buffers: (backlog + replicas' pending output, the replicas' output
 /// alone), INFO `mem_total_replication_buffers` and `mem_clients_slaves`. The stream held
 /// for the replicas waiting for a payload is the backlog's (kept past its size for them).
 pub fn replication_buffers(st: &super::State) -> (u64, u64) {
-    let replicas: usize = st
-        .replicas
+    let r = &st.replicas;
+    let replicas: usize = r
         .ids
         .iter()
+        .chain(r.waiting.iter().map(|w| &w.id))
         .filter_map(|id| st.clients.map.get(id))
-        .map(super::Client::omem)
+        .map(|c| c.omem() + c.out.as_ref().map_or(0, |m| m.payload()))
         .sum::<usize>();
     let backlog = st.replicas.backlog.as_ref().map_or(0, |b| b.buf.len());
     ((replicas + backlog) as u64, replicas as u64)

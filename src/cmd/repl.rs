@@ -1053,12 +1053,12 @@ pub type Meter = Option<std::sync::Arc<super::climem::OutMeter>>;
 /// Queue `bytes` on a replica's connection without counting them as output buffer (a
 /// payload is not output buffer in Redis: it is sent from the RDB file), in pieces, so
 /// that no piece takes it past the replica class's limits; false when the connection
-/// refuses them.
+/// refuses them. (Counted as the replication buffers' memory until written.)
 pub fn push_unmetered(push: &super::client::PushFn, meter: &Meter, bytes: &[u8]) -> bool {
     bytes.chunks(1 << 20).all(|piece| {
         let ok = push(piece);
         if let Some(m) = meter {
-            m.sub(piece.len());
+            m.queued_payload(piece.len());
         }
         ok
     })

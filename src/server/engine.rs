@@ -140,6 +140,8 @@ pub struct Engine {
     key_save_delay: AtomicI64,
     /// Bumped by every REPLICAOF: a link task whose number is no longer this one stops.
     pub link_epoch: std::sync::atomic::AtomicU64,
+    /// The bytes of full resync payloads the resync threads hold (`server::resync`).
+    pub resync_bytes: AtomicU64,
 }
 
 /// Startup recovery's progress, for INFO persistence: when it started (Unix s), the bytes
@@ -613,6 +615,7 @@ impl Engine {
             key_load_delay: AtomicI64::new(key_load_delay(&config)),
             key_save_delay: AtomicI64::new(int_setting(&config, "rdb-key-save-delay")),
             link_epoch: std::sync::atomic::AtomicU64::new(0),
+            resync_bytes: AtomicU64::new(0),
         });
         Ok((engine, recovery))
     }
@@ -2381,6 +2384,10 @@ impl Env for Engine {
 
     fn log_buffered(&self) -> u64 {
         self.log.buffered_bytes()
+    }
+
+    fn resync_buffered(&self) -> u64 {
+        self.resync_bytes.load(Ordering::Relaxed)
     }
 
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {

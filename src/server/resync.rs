@@ -8,6 +8,7 @@
 //! lock but for the two short moments that find and then attach the replicas.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::cmd::repl::SyncPoint;
@@ -50,8 +51,9 @@ impl Source {
     }
 
     /// The RDB payload: the snapshot's keys (those not expired when it captured them)
-    /// and function libraries, with `point`'s replication fields.
-    pub fn payload(mut self, point: &SyncPoint) -> Result<Vec<u8>, String> {
+    /// and function libraries, with `point`'s replication fields. `held` follows the
+    /// memory it takes as it grows (replication memory, not the dataset's).
+    pub fn payload(mut self, point: &SyncPoint, held: &PayloadMemory) -> Result<Vec<u8>, String> {
         let mut rdb = crate::cmd::dump::RdbStream::new(point.now_ms, point.aux.clone());
         let (libraries, _) = crate::persist::snapshot::for_each_key(
             &mut self.file,
@@ -64,6 +66,7 @@ impl Source {
             &mut |db, key, e, expire| {
                 if expire < 0 || expire > point.now_ms {
                     rdb.key(db, key, &e.value, expire);
+                    held.set(rdb.allocated());
                 }
             },
         )
@@ -71,7 +74,41 @@ impl Source {
         for (_, code) in &libraries {
             rdb.function(code);
         }
-        Ok(rdb.finish())
+        let payload = rdb.finish();
+        held.set(payload.capacity());
+        Ok(payload)
+    }
+}
+
+/// The bytes one payload holds, counted in the engine's `resync_bytes` while it lives.
+pub struct PayloadMemory<'a> {
+    total: &'a AtomicU64,
+    mine: std::cell::Cell<u64>,
+}
+
+impl<'a> PayloadMemory<'a> {
+    fn new(total: &'a AtomicU64) -> PayloadMemory<'a> {
+        PayloadMemory {
+            total,
+            mine: std::cell::Cell::new(0),
+        }
+    }
+
+    /// It holds `n` bytes now.
+    fn set(&self, n: usize) {
+        let n = n as u64;
+        let was = self.mine.replace(n);
+        if n >= was {
+            self.total.fetch_add(n - was, Ordering::Relaxed);
+        } else {
+            self.total.fetch_sub(was - n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for PayloadMemory<'_> {
+    fn drop(&mut self) {
+        self.set(0);
     }
 }
 
@@ -79,7 +116,8 @@ impl Source {
 /// waiting for it; on a failure they are disconnected (and come back for another try).
 pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Source) {
     let started = std::time::Instant::now();
-    let made = source.payload(&point);
+    let held = PayloadMemory::new(&engine.resync_bytes);
+    let made = source.payload(&point, &held);
     let payload = match made {
         Ok(p) => p,
         Err(e) => {
@@ -94,6 +132,7 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
         ms = started.elapsed().as_millis() as u64,
         "full resync payload made from the snapshot"
     );
+
     let targets = crate::cmd::repl::payload_targets(&mut engine.state.lock(), job);
     let header = format!("${}\r\n", payload.len());
     let mut failed = Vec::new();
@@ -105,6 +144,7 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
         }
     }
     drop(payload);
+    drop(held);
     let mut st = engine.state.lock();
     crate::cmd::repl::attach_waiting(&mut st, job, &failed);
 }
