@@ -616,6 +616,21 @@ fn a_chain_shares_one_history_and_failover_hands_over() {
     assert_eq!(stats(&mut c1, "sync_partial_ok"), "1");
 }
 
+/// SHUTDOWN `master` (the connection closes without a reply), wait for it to exit and
+/// start it again on its port and data directory.
+fn stop_cleanly_and_restart(
+    mut master: ChildServer,
+    mut mc: RawClient,
+) -> (ChildServer, RawClient) {
+    mc.send(&[b"SHUTDOWN"]);
+    assert_eq!(mc.try_read(), None);
+    drop(mc);
+    assert!(master.wait_exit(Duration::from_secs(20)).is_some());
+    let master = master.restart_same_port(&[]);
+    let mc = client(master.port);
+    (master, mc)
+}
+
 /// A master stopped cleanly notes where its stream stood (`repl-info`): restarted, it
 /// keeps that history as its second id with an empty backlog from there, and its replica
 /// continues with a partial resync. After a crash (kill -9) there is no such note, so
@@ -638,14 +653,7 @@ fn a_master_restarted_cleanly_lets_its_replica_continue() {
         field(&mut mc, "master_repl_offset"),
     );
     assert_ne!(offset, "0");
-    // SHUTDOWN: the connection closes without a reply.
-    mc.send(&[b"SHUTDOWN"]);
-    assert_eq!(mc.try_read(), None);
-    drop(mc);
-    let mut master = master;
-    assert!(master.wait_exit(Duration::from_secs(20)).is_some());
-    let master = master.restart_same_port(&[]);
-    let mut mc = client(master.port);
+    let (master, mut mc) = stop_cleanly_and_restart(master, mc);
     assert!(wait_until(Duration::from_secs(20), || {
         link_up(&mut rc) && stats(&mut mc, "sync_partial_ok") == "1"
     }));
@@ -702,13 +710,7 @@ fn a_restarted_master_drops_keys_expired_meanwhile_and_tells_its_replica() {
     }));
     let offset: u64 = field(&mut mc, "master_repl_offset").parse().unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    mc.send(&[b"SHUTDOWN"]);
-    assert_eq!(mc.try_read(), None);
-    drop(mc);
-    let mut master = master;
-    assert!(master.wait_exit(Duration::from_secs(20)).is_some());
-    let master = master.restart_same_port(&[]);
-    let mut mc = client(master.port);
+    let (_master, mut mc) = stop_cleanly_and_restart(master, mc);
     let persistence = |c: &mut RawClient, f: &str| -> String {
         info_field(&c.cmd(&["INFO", "persistence"]).text(), f).unwrap_or_default()
     };
