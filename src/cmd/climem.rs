@@ -55,11 +55,7 @@ impl Limits {
         // A replica's hard limit is never under `repl-backlog-size` (Redis ignores such a
         // setting): a replica that continues from the backlog may be sent all of it, and
         // cutting it off then would only have it continue again, forever.
-        let backlog = config
-            .get("repl-backlog-size")
-            .and_then(|v| crate::config::parse_memory(&v))
-            .unwrap_or(1 << 20)
-            .max(16 * 1024);
+        let backlog = super::repl::backlog_size(config) as u64;
         let hard = self.obuf[6].load(Ordering::Relaxed);
         if hard > 0 && hard < backlog {
             self.obuf[6].store(backlog, Ordering::Relaxed);

@@ -167,7 +167,7 @@ pub fn new_replid() -> String {
 }
 
 /// `repl-backlog-size` in bytes (Redis keeps at least 16 KiB).
-fn backlog_size(config: &crate::config::Config) -> usize {
+pub fn backlog_size(config: &crate::config::Config) -> usize {
     config
         .get("repl-backlog-size")
         .and_then(|v| v.parse::<usize>().ok())
@@ -1544,13 +1544,12 @@ fn send(st: &mut State, out: &[u8]) {
     if let Some(b) = &mut st.replicas.backlog {
         b.buf.extend(out);
     }
-    let clients = &st.clients.map;
     if st.replicas.held.is_empty() {
         st.replicas.trim_backlog();
     } else {
-        let limit = st.clients.limits.replica_class();
-        hold(&mut st.replicas, clients, limit);
+        hold(st);
     }
+    let clients = &st.clients.map;
     st.replicas.ids.retain(|id| {
         let Some(c) = clients.get(id) else {
             return false;
@@ -1574,12 +1573,11 @@ fn send(st: &mut State, out: &[u8]) {
 /// soft limit longer than allowed, its replicas are disconnected, as Redis frees replicas
 /// whose output buffer does so while their BGSAVE runs. Replicas whose connection is
 /// gone are dropped, and streams no one waits for.
-fn hold(
-    r: &mut Replicas,
-    clients: &std::collections::HashMap<u64, super::client::Client, foldhash::fast::FixedState>,
-    limit: super::climem::ObufLimit,
-) {
+fn hold(st: &mut State) {
     let now = crate::clock::now_ms();
+    let limit = st.clients.limits.replica_class();
+    let clients = &st.clients.map;
+    let r = &mut st.replicas;
     r.waiting.retain(|w| clients.contains_key(&w.id));
     let offset = r.offset;
     let mut over_jobs = Vec::new();
@@ -1599,22 +1597,11 @@ fn hold(
             over_jobs.push(h.job);
         }
     }
-    if !over_jobs.is_empty() {
-        r.waiting.retain(|w| {
-            if !w.job.is_some_and(|j| over_jobs.contains(&j)) {
-                return true;
-            }
-            tracing::warn!(
-                client = w.id,
-                "disconnecting a replica waiting for its full resync: its held stream is over client-output-buffer-limit replica"
-            );
-            if let Some(k) = clients.get(&w.id).and_then(|c| c.kill.as_ref()) {
-                k();
-            }
-            false
-        });
+    for job in over_jobs {
+        let why = "its held stream is over client-output-buffer-limit replica";
+        abandon(st, Some(job), why);
     }
-    r.prune_held();
+    st.replicas.prune_held();
 }
 
 /// How many attached replicas have acknowledged at least `offset`.

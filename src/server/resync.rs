@@ -51,9 +51,9 @@ impl Source {
     }
 
     /// The RDB payload: the snapshot's keys (those not expired when it captured them)
-    /// and function libraries, with `point`'s replication fields. `held` follows the
-    /// memory it takes as it grows (replication memory, not the dataset's).
-    pub fn payload(mut self, point: &SyncPoint, held: &PayloadMemory) -> Result<Vec<u8>, String> {
+    /// and function libraries, with `point`'s replication fields. `memory` follows what it
+    /// takes as it grows (replication memory, not the dataset's).
+    pub fn payload(mut self, point: &SyncPoint, memory: &PayloadMemory) -> Result<Vec<u8>, String> {
         let mut rdb = crate::cmd::dump::RdbStream::new(point.now_ms, point.aux.clone());
         let (libraries, _) = crate::persist::snapshot::for_each_key(
             &mut self.file,
@@ -66,7 +66,7 @@ impl Source {
             &mut |db, key, e, expire| {
                 if expire < 0 || expire > point.now_ms {
                     rdb.key(db, key, &e.value, expire);
-                    held.set(rdb.allocated());
+                    memory.set(rdb.allocated());
                 }
             },
         )
@@ -75,7 +75,7 @@ impl Source {
             rdb.function(code);
         }
         let payload = rdb.finish();
-        held.set(payload.capacity());
+        memory.set(payload.capacity());
         Ok(payload)
     }
 }
@@ -116,8 +116,8 @@ impl Drop for PayloadMemory<'_> {
 /// waiting for it; on a failure they are disconnected (and come back for another try).
 pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Source) {
     let started = std::time::Instant::now();
-    let held = PayloadMemory::new(&engine.resync_bytes);
-    let made = source.payload(&point, &held);
+    let memory = PayloadMemory::new(&engine.resync_bytes);
+    let made = source.payload(&point, &memory);
     let payload = match made {
         Ok(p) => p,
         Err(e) => {
@@ -132,7 +132,6 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
         ms = started.elapsed().as_millis() as u64,
         "full resync payload made from the snapshot"
     );
-
     let targets = crate::cmd::repl::payload_targets(&mut engine.state.lock(), job);
     let header = format!("${}\r\n", payload.len());
     let mut failed = Vec::new();
@@ -144,7 +143,7 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
         }
     }
     drop(payload);
-    drop(held);
+    drop(memory);
     let mut st = engine.state.lock();
     crate::cmd::repl::attach_waiting(&mut st, job, &failed);
 }
