@@ -72,6 +72,14 @@ const SCRIPT: &[&str] = &[
     "PERSIST m4",
     "EXPIRE m4 -1",
     "EXPIRE nokey 10",
+    // OBJECT looks keys up without a keymiss event (LOOKUP_NONOTIFY); TYPE and EXISTS
+    // send one
+    "OBJECT ENCODING nokey",
+    "OBJECT IDLETIME nokey",
+    "OBJECT REFCOUNT nokey",
+    "OBJECT FREQ nokey",
+    "TYPE nokey",
+    "EXISTS nokey",
     "SET r1 v",
     "RENAME r1 r2",
     "RENAME r2 r2",

@@ -253,12 +253,24 @@ fn db_index(x: &Exec<'_>, b: &[u8]) -> Result<usize, CmdError> {
 }
 
 /// Redis's `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: expire if due, count a keyspace hit
-/// or miss, leave the access time alone.
+/// or miss (a miss sends `keymiss`), leave the access time alone.
 fn read_notouch<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Option<&'x Entry> {
+    lookup_notouch(x, key, true)
+}
+
+/// Redis's `objectCommandLookup` (OBJECT's subcommands): as `read_notouch`, but a miss
+/// sends no `keymiss` event (`LOOKUP_NONOTIFY`); it is still counted.
+fn object_lookup<'x>(x: &'x mut Exec<'_>, key: &[u8]) -> Option<&'x Entry> {
+    lookup_notouch(x, key, false)
+}
+
+fn lookup_notouch<'x>(x: &'x mut Exec<'_>, key: &[u8], notify: bool) -> Option<&'x Entry> {
     let db = x.db;
     if x.expire_if_needed_in(db, key) || x.st.ks.dbs[db].get(key).is_none() {
         x.st.stats.keyspace_misses += 1;
-        x.notify('m', "keymiss", key);
+        if notify {
+            x.notify('m', "keymiss", key);
+        }
         return None;
     }
     x.st.stats.keyspace_hits += 1;
@@ -711,7 +723,7 @@ fn policy(x: &Exec<'_>) -> String {
 }
 
 fn object_encoding(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
-    Ok(read_notouch(x, &a[2]).map_or(Reply::Null, |e| Reply::bulk(e.encoding().as_bytes())))
+    Ok(object_lookup(x, &a[2]).map_or(Reply::Null, |e| Reply::bulk(e.encoding().as_bytes())))
 }
 
 fn object_refcount(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
@@ -723,7 +735,7 @@ fn object_refcount(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
             .unwrap_or(0);
     let p = policy(x);
     let sharing = maxmemory == 0 || !(p.contains("lru") || p.contains("lfu"));
-    let Some(e) = read_notouch(x, &a[2]) else {
+    let Some(e) = object_lookup(x, &a[2]) else {
         return Ok(Reply::Null);
     };
     Ok(Reply::Int(if sharing && is_shared_integer(e) {
@@ -751,7 +763,7 @@ fn object_idletime(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     use crate::db::evict;
     let lfu = x.st.config.maxmemory_policy.is_lfu();
     let now = x.now_ms;
-    let Some(e) = read_notouch(x, &a[2]) else {
+    let Some(e) = object_lookup(x, &a[2]) else {
         return Ok(Reply::Null);
     };
     if lfu {
@@ -766,7 +778,7 @@ fn object_freq(x: &mut Exec<'_>, a: &[Bytes]) -> Result<Reply, CmdError> {
     let lfu = x.st.config.maxmemory_policy.is_lfu();
     let decay = x.st.config.lfu_decay_time;
     let now = x.now_ms;
-    let Some(e) = read_notouch(x, &a[2]) else {
+    let Some(e) = object_lookup(x, &a[2]) else {
         return Ok(Reply::Null);
     };
     if !lfu {
