@@ -131,8 +131,9 @@ fn eviction_during_a_snapshot_keeps_the_dataset() {
     // (a snapshot's copies are memory maxmemory does not count, as a fork's), then one
     // is started on purpose.
     let (_s, mut c, max) = start("allkeys-lru", &[("auto-aof-rewrite-percentage", "0")]);
-    // Four times the usual headroom: the snapshot's encode buffers (bounded, a few MB)
-    // count against the limit and would otherwise be a large share of it.
+    // Four times the usual headroom (set when the snapshot's encode buffers, a few MB,
+    // counted against the limit; they no longer do, as a fork's memory: kept so that
+    // this test's load stays as it was).
     let max = max + 3 * HEADROOM;
     c.cmd(&["CONFIG", "SET", "maxmemory", &max.to_string()]);
     fill(&mut c, "a:", 0..FIT * 6, &[]);

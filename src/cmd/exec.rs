@@ -113,6 +113,10 @@ pub trait Env {
     fn resync_buffered(&self) -> u64 {
         0
     }
+    /// Memory a background snapshot's buffers hold (not counted for maxmemory).
+    fn snapshot_buffered(&self) -> u64 {
+        0
+    }
     /// `Some(reason)` when the log is latched after an I/O failure.
     fn log_failure(&self) -> Option<String>;
     /// Startup recovery is still loading the dataset: commands without Redis's `loading`

@@ -336,8 +336,8 @@ fn persistence(x: &mut Exec<'_>) -> Fields {
     let lastsave = x.st.lastsave;
     let dirty = x.st.dirty;
     // What a running snapshot holds for itself: the copies of entries changed before it
-    // wrote them (Redis reports its fork's copy-on-write pages here).
-    let cow = x.st.ks.snapshot_copies_bytes();
+    // wrote them and its buffers (Redis reports its fork's copy-on-write pages here).
+    let cow = super::memory::snapshot_held(x);
     x.env
         .persistence_info()
         .into_iter()

@@ -233,10 +233,11 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     let all = x.st.mem.used(now);
     // A running snapshot's copies of entries it has not written yet are not the dataset:
     // not counted, so evicting does not chase them (Redis does not count a fork's copies
-    // either). Evicting an entry the snapshot still needs moves it there. Nor are the
+    // either). Evicting an entry the snapshot still needs moves it there. Nor are its
+    // buffers (its encoded items, the file's blocks: a fork's own memory). Nor are the
     // log's buffers, as Redis leaves out its AOF buffer: the DELs an eviction logs would
     // otherwise call for more eviction.
-    let mut used = all.saturating_sub(not_counted_for_evict(x));
+    let mut used = all.saturating_sub(snapshot_held(x) + not_counted_for_evict(x));
     if used > x.st.stats.peak_memory {
         x.st.stats.peak_memory = used;
     }
@@ -297,15 +298,20 @@ pub fn perform_evictions(x: &mut Exec<'_>) -> Evict {
     result
 }
 
-/// Memory `maxmemory` does not count (INFO `mem_not_counted_for_evict`): a running
-/// snapshot's copies of entries, the log's buffers, and the replication buffers (the
-/// backlog and what replicas have yet to read), as Redis leaves out its AOF and
-/// replication buffers: a slow replica must not make the master evict keys.
+/// Memory `maxmemory` does not count besides what a snapshot holds (`snapshot_held`, not
+/// in `used_memory` at all), INFO `mem_not_counted_for_evict`: the log's buffers and the
+/// replication buffers (the backlog and what replicas have yet to read), as Redis leaves
+/// out its AOF and replication buffers: a slow replica must not make the master evict keys.
 pub fn not_counted_for_evict(x: &Exec<'_>) -> u64 {
-    x.st.ks.snapshot_copies_bytes()
-        + x.env.log_buffered()
-        + x.env.resync_buffered()
-        + replication_buffers(x.st).0
+    x.env.log_buffered() + x.env.resync_buffered() + replication_buffers(x.st).0
+}
+
+/// What a running background snapshot holds for itself: its copies of entries changed
+/// before it wrote them, and its buffers (`server::snapshot::PipelineMem`). Redis's
+/// fork child holds the like in its own process (INFO `current_cow_size`); not in
+/// `used_memory`, and not counted for maxmemory.
+pub fn snapshot_held(x: &Exec<'_>) -> u64 {
+    x.st.ks.snapshot_copies_bytes() + x.env.snapshot_buffered()
 }
 
 /// The replication buffers: (backlog + replicas' pending output, the replicas' output
@@ -753,7 +759,7 @@ pub fn report(x: &mut Exec<'_>) -> Report {
     // Without what a running snapshot holds for itself (INFO `current_cow_size`), as
     // Redis's `used_memory` leaves out its fork's copy-on-write pages.
     let used = if s.allocated > 0 { s.allocated } else { rss };
-    let used = used.saturating_sub(x.st.ks.snapshot_copies_bytes());
+    let used = used.saturating_sub(snapshot_held(x));
     let peak = x.st.stats.peak_memory.max(used);
     x.st.stats.peak_memory = peak;
     let node = (slot_bytes(0) - 8) as u64;

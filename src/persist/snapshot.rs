@@ -172,6 +172,11 @@ impl SnapshotWriter {
         self.lsn
     }
 
+    /// The bytes its block buffers hold (raw and compressed, both reused).
+    pub fn buffers(&self) -> usize {
+        self.raw.capacity() + self.comp.capacity()
+    }
+
     /// Append encoded items (`snapshot_codec::encode_*`), `items` of them; writes a block
     /// each time a megabyte has gathered.
     pub fn write_items(&mut self, encoded: &[u8], items: u64) -> Result<(), StorageError> {

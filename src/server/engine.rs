@@ -142,6 +142,8 @@ pub struct Engine {
     pub link_epoch: std::sync::atomic::AtomicU64,
     /// The bytes of full resync payloads the resync threads hold (`server::resync`).
     pub resync_bytes: AtomicU64,
+    /// A background snapshot's buffers (not counted for maxmemory).
+    snap_mem: super::snapshot::PipelineMem,
 }
 
 /// Startup recovery's progress, for INFO persistence: when it started (Unix s), the bytes
@@ -616,6 +618,7 @@ impl Engine {
             key_save_delay: AtomicI64::new(int_setting(&config, "rdb-key-save-delay")),
             link_epoch: std::sync::atomic::AtomicU64::new(0),
             resync_bytes: AtomicU64::new(0),
+            snap_mem: super::snapshot::PipelineMem::default(),
         });
         Ok((engine, recovery))
     }
@@ -1714,6 +1717,8 @@ impl Engine {
                 let (tx, rx) = tokio::sync::mpsc::channel(8);
                 let (spare_tx, spare_rx) = std::sync::mpsc::channel();
                 let writer = job.take_writer();
+                self.snap_mem
+                    .set_file(writer.as_ref().map_or(0, |w| w.buffers()));
                 let slot: super::snapshot::Slot = Arc::new(Mutex::new(Some(job)));
                 let failed = Arc::new(AtomicBool::new(false));
                 let cancel = Arc::new(AtomicBool::new(false));
@@ -1769,8 +1774,14 @@ impl Engine {
                         let ship = s.done
                             || job.has_whole()
                             || job.pending_bytes() >= super::snapshot::SHIP_BYTES;
-                        let spare = || spare.try_recv().unwrap_or_default();
-                        (s, ship.then(|| job.take_items(spare())), job.take_urgent())
+                        let spare = || {
+                            let b = spare.try_recv().unwrap_or_default();
+                            self.snap_mem.returned(b.capacity());
+                            b
+                        };
+                        let shipped = ship.then(|| job.take_items(spare()));
+                        self.snap_mem.set_pending(job.pending_capacity());
+                        (s, shipped, job.take_urgent())
                     }))
                 }
                 None => None,
@@ -1790,6 +1801,7 @@ impl Engine {
                 Err(e) => break Err(e),
             };
             if let Some((bytes, items, whole)) = shipped {
+                self.snap_mem.shipped(bytes.capacity());
                 if tx.send(ToFile::Items(bytes, items, whole)).await.is_err() {
                     return; // the file thread is gone; it took the job back
                 }
@@ -1804,13 +1816,15 @@ impl Engine {
                 else {
                     break Err(StorageError::Closed.into());
                 };
-                if items > 0
-                    && tx
+                if items > 0 {
+                    self.snap_mem.shipped(bytes.capacity());
+                    if tx
                         .send(ToFile::Items(bytes, items, Vec::new()))
                         .await
                         .is_err()
-                {
-                    return;
+                    {
+                        return;
+                    }
                 }
             }
             if cancel.load(Ordering::Acquire) {
@@ -1891,11 +1905,22 @@ impl Engine {
         if let Some(lsn) = slot.lock().as_ref().map(super::snapshot::Job::lsn) {
             self.log.wait_rotation(lsn + 1);
         }
-        let walked = super::snapshot::write_items_until_end(&mut writer, &mut rx, &spare, failed);
+        let walked = super::snapshot::write_items_until_end(
+            &mut writer,
+            &mut rx,
+            &spare,
+            failed,
+            &self.snap_mem,
+        );
         drop(rx);
         let Some(mut job) = slot.lock().take() else {
+            self.snap_mem.clear();
             return;
         };
+        // Verifying the file reads its blocks back: about as much again as the writer's.
+        if let Some(w) = &writer {
+            self.snap_mem.set_file(2 * w.buffers());
+        }
         job.put_writer(writer);
         let result = walked.and_then(|()| {
             let _installs = self.installing.lock();
@@ -1992,6 +2017,7 @@ impl Engine {
         let mut st = self.state.lock();
         let mut status = self.snap.lock();
         status.cancel = None;
+        self.snap_mem.clear();
         let result = result.map_err(|e| e.to_string());
         let concluded = self.conclude_job(&mut job, &mut st, &mut status, started, result);
         if let Ok((info, segs)) = &concluded {
@@ -2388,6 +2414,10 @@ impl Env for Engine {
 
     fn resync_buffered(&self) -> u64 {
         self.resync_bytes.load(Ordering::Relaxed)
+    }
+
+    fn snapshot_buffered(&self) -> u64 {
+        self.snap_mem.bytes()
     }
 
     fn read_back(&self) -> Result<Vec<LoggedUnit>, String> {
