@@ -43,11 +43,11 @@ pub struct ReplAux {
 }
 
 /// An RDB file written key by key as the keys come, in any database order (a SELECTDB
-/// whenever the database changes, with no size hints): a replica's full resync payload
-/// made from a snapshot file (`server::resync`).
+/// whenever the database changes, with no size hints), handed out in pieces of about
+/// 1 MiB as it goes: a replica's full resync payload made from a snapshot file
+/// (`server::resync`, which spools it to a file).
 pub struct RdbStream {
     w: crate::rdb::file::Writer,
-    out: Vec<u8>,
     db: Option<usize>,
 }
 
@@ -56,7 +56,6 @@ impl RdbStream {
     pub fn new(now: i64, repl: ReplAux) -> RdbStream {
         RdbStream {
             w: crate::rdb::file::Writer::new(&rdb_aux(now, Some(repl))),
-            out: Vec::new(),
             db: None,
         }
     }
@@ -69,9 +68,12 @@ impl RdbStream {
             self.db = Some(db);
         }
         self.w.key(key, v, expire_ms);
-        if self.w.buffered() >= 1 << 20 {
-            self.out.extend_from_slice(&self.w.take());
-        }
+    }
+
+    /// The bytes encoded so far, once there are 1 MiB of them (the next piece of the
+    /// file, in order).
+    pub fn take_ready(&mut self) -> Option<Vec<u8>> {
+        (self.w.buffered() >= 1 << 20).then(|| self.w.take())
     }
 
     /// A function library (its code).
@@ -79,16 +81,16 @@ impl RdbStream {
         self.w.function(code);
     }
 
-    /// The bytes it allocates so far.
+    /// The bytes it holds.
     pub fn allocated(&self) -> usize {
-        self.out.capacity() + self.w.buffered()
+        self.w.buffered()
     }
 
-    /// The whole file.
+    /// The rest of the file (its checksum at the end).
     pub fn finish(mut self) -> Vec<u8> {
-        self.out.extend_from_slice(&self.w.take());
-        self.out.extend_from_slice(&self.w.finish());
-        self.out
+        let mut out = self.w.take();
+        out.extend_from_slice(&self.w.finish());
+        out
     }
 }
 

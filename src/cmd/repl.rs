@@ -1064,20 +1064,20 @@ pub fn push_unmetered(push: &super::client::PushFn, meter: &Meter, bytes: &[u8])
     })
 }
 
-/// `job`'s payload has been queued on its replicas' connections (but on `failed`'s):
-/// queue the stream held for them since the job started, and they are attached replicas
-/// from here on.
-pub fn attach_waiting(st: &mut State, job: u64, failed: &[u64]) {
+/// `job`'s payload has been queued whole on the connections of the replicas `done`, and
+/// could not be on `failed`'s: queue the stream held since the job started on the first,
+/// which are attached replicas from here on, and disconnect the others. The job's other
+/// replicas still wait (the stream stays held for them).
+pub fn attach_waiting(st: &mut State, job: u64, done: &[u64], failed: &[u64]) {
     let (now, rest): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut st.replicas.waiting)
         .into_iter()
-        .partition(|w| w.job == Some(job) && w.sending);
+        .partition(|w| {
+            w.job == Some(job) && w.sending && (done.contains(&w.id) || failed.contains(&w.id))
+        });
     st.replicas.waiting = rest;
     let r = &mut st.replicas;
-    let from = r
-        .held
-        .iter()
-        .position(|h| h.job == job)
-        .map(|i| r.held.swap_remove(i).from);
+    // (`prune_held` below lets it go once no replica waits for it.)
+    let from = r.held.iter().find(|h| h.job == job).map(|h| h.from);
     // The stream since the job started, from the backlog (None: it no longer holds it all,
     // which the trimming does not allow).
     let held: Option<(&[u8], &[u8])> = from.and_then(|from| {

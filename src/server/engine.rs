@@ -2071,7 +2071,7 @@ impl Engine {
         };
         let limits = build_limits(&st.config);
         let source =
-            super::resync::Source::open(&*self.vfs, &self.dir, lsn, st.ks.dbs.len(), limits);
+            super::resync::Source::open(&self.vfs, &self.dir, (lsn, job), st.ks.dbs.len(), limits);
         let spawned = source.and_then(|source| {
             std::thread::Builder::new()
                 .name("strata-resync".into())
