@@ -1203,3 +1203,69 @@ fn a_replica_whose_new_master_dies_mid_sync_continues_with_the_old_one() {
     assert_eq!(c1.cmd(&["WAIT", "1", "10000"]), V::Int(1));
     assert_eq!(dataset(&mut rc), dataset(&mut c1));
 }
+
+/// A full resync's payload is spooled to the data directory's disk, but never into the
+/// room the log needs for its next two segments: with less free, the replica is refused
+/// (disconnected, no file left behind) and the master goes on taking writes; with room
+/// again, the next attempt gets its payload.
+#[test]
+fn a_full_resync_leaves_the_log_its_room_on_the_disk() {
+    use std::io::{BufRead, Read, Write};
+    use std::sync::Arc;
+    use strata::persist::io::{SimFs, Vfs};
+    let fs = Arc::new(SimFs::new());
+    let dir = std::path::PathBuf::from("/sim/data");
+    let s = TestServer::start_in(
+        &dir,
+        &[("segment-size", "1048576")],
+        fs.clone() as Arc<dyn Vfs>,
+    );
+    let mut c = s.raw();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    // 1.5 MB free: under the two 1 MB segments kept for the log.
+    fs.set_free_space(Some(1_500_000));
+    let ask = || {
+        let mut r = std::net::TcpStream::connect(s.addr).unwrap();
+        r.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        r.write_all(b"PSYNC ? -1\r\n").unwrap();
+        std::io::BufReader::new(r)
+    };
+    // Read until the master closes the connection (or a payload comes).
+    let mut refused = ask();
+    let mut got = Vec::new();
+    let mut piece = [0u8; 4096];
+    loop {
+        match refused.read(&mut piece) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&piece[..n]),
+            Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&got)),
+        }
+        assert!(!got.contains(&b'$'), "a payload came");
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("+FULLRESYNC"), "{got}");
+    assert!(
+        fs.files(&dir).iter().all(|n| !n.starts_with("resync-")),
+        "{:?}",
+        fs.files(&dir)
+    );
+    assert_eq!(c.cmd(&["SET", "after", "v"]), V::Simple("OK".into()));
+    fs.set_free_space(None);
+    let mut r = ask();
+    let mut line = String::new();
+    while !line.starts_with('$') {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+    }
+    let len: usize = line[1..].trim().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    r.read_exact(&mut rdb).unwrap();
+    assert!(rdb.starts_with(b"REDIS"));
+    assert!(wait_until(Duration::from_secs(20), || {
+        c.cmd(&["INFO", "replication"])
+            .text()
+            .contains("state=online")
+    }));
+}

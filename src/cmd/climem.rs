@@ -209,14 +209,21 @@ impl OutMeter {
         }
     }
 
-    /// `n` bytes just queued are a full resync's payload, not output buffer.
-    pub fn queued_payload(&self, n: usize) {
+    /// `n` bytes about to be queued are a full resync's payload, not output buffer:
+    /// counted as payload first (`payload_queued` once they are queued), so that the
+    /// connection writing them meanwhile takes them from the payload, where they are.
+    pub fn payload_coming(&self, n: usize) {
+        self.payload.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The `n` payload bytes announced by `payload_coming` are queued (which counted them
+    /// as output too): not output buffer.
+    pub fn payload_queued(&self, n: usize) {
         let _ = self
             .pending
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
                 Some(p.saturating_sub(n))
             });
-        self.payload.fetch_add(n, Ordering::AcqRel);
     }
 
     /// Payload bytes queued and not written yet.

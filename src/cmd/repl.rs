@@ -1056,9 +1056,12 @@ pub type Meter = Option<std::sync::Arc<super::climem::OutMeter>>;
 /// refuses them. (Counted as the replication buffers' memory until written.)
 pub fn push_unmetered(push: &super::client::PushFn, meter: &Meter, bytes: &[u8]) -> bool {
     bytes.chunks(1 << 20).all(|piece| {
+        if let Some(m) = meter {
+            m.payload_coming(piece.len());
+        }
         let ok = push(piece);
         if let Some(m) = meter {
-            m.queued_payload(piece.len());
+            m.payload_queued(piece.len());
         }
         ok
     })

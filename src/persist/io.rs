@@ -103,6 +103,12 @@ pub trait Vfs: Send + Sync + 'static {
     fn file_len(&self, path: &Path) -> io::Result<u64> {
         self.read_all(path).map(|b| b.len() as u64)
     }
+    /// Bytes an unprivileged writer may still write on the file system holding `dir` (what
+    /// `df` shows available); `u64::MAX` when unknown (the default).
+    fn free_space(&self, dir: &Path) -> io::Result<u64> {
+        let _ = dir;
+        Ok(u64::MAX)
+    }
 }
 
 /// The directory holding `path` (`.` for a bare file name): where a rename of `path` is
@@ -150,6 +156,11 @@ impl VfsFile for RealFile {
 }
 
 impl Vfs for RealFs {
+    fn free_space(&self, dir: &Path) -> io::Result<u64> {
+        let s = nix::sys::statvfs::statvfs(dir).map_err(io::Error::from)?;
+        Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+    }
+
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         // Each directory this creates is made durable in its parent: a data directory whose
         // own entry a power loss could take away would take every acknowledged write with it.

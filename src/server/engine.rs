@@ -1737,6 +1737,7 @@ impl Engine {
             None => thread.spawn(move || me.run_job(job)),
         };
         if let Err(e) = spawned {
+            self.snap_mem.clear();
             let mut status = self.snap.lock();
             status.running = None;
             status.rewrite = false;
@@ -1780,6 +1781,11 @@ impl Engine {
                             b
                         };
                         let shipped = ship.then(|| job.take_items(spare()));
+                        // (Counted on its way before it leaves the pending count: no
+                        // eviction check meanwhile sees it nowhere.)
+                        if let Some((bytes, _, _)) = &shipped {
+                            self.snap_mem.shipped(bytes.capacity());
+                        }
                         self.snap_mem.set_pending(job.pending_capacity());
                         (s, shipped, job.take_urgent())
                     }))
@@ -1801,7 +1807,6 @@ impl Engine {
                 Err(e) => break Err(e),
             };
             if let Some((bytes, items, whole)) = shipped {
-                self.snap_mem.shipped(bytes.capacity());
                 if tx.send(ToFile::Items(bytes, items, whole)).await.is_err() {
                     return; // the file thread is gone; it took the job back
                 }
@@ -2070,8 +2075,16 @@ impl Engine {
             return;
         };
         let limits = build_limits(&st.config);
+        // (The log's next two segments stay free of the spooled payload.)
+        let keep_free = st
+            .config
+            .get("segment-size")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(crate::persist::log::DEFAULT_SEGMENT_SIZE)
+            .saturating_mul(2);
         let source =
-            super::resync::Source::open(&self.vfs, &self.dir, (lsn, job), st.ks.dbs.len(), limits);
+            super::resync::Source::open(&self.vfs, &self.dir, (lsn, job), st.ks.dbs.len(), limits)
+                .map(|s| s.keep_free(keep_free));
         let spawned = source.and_then(|source| {
             std::thread::Builder::new()
                 .name("strata-resync".into())

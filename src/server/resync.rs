@@ -33,6 +33,22 @@ pub struct Source {
     vfs: Arc<dyn Vfs>,
     /// Where the payload is spooled.
     spool: PathBuf,
+    /// Free disk space the spooling leaves alone (`keep_free`).
+    keep_free: u64,
+}
+
+/// Spooling looks at the disk's free space every this many bytes written.
+const FREE_CHECK: u64 = 64 << 20;
+
+/// An error when the disk holding `spool` has less than `keep_free` bytes free.
+fn check_free(vfs: &dyn Vfs, spool: &std::path::Path, keep_free: u64) -> std::io::Result<()> {
+    let free = vfs.free_space(crate::persist::io::parent_dir(spool))?;
+    if free < keep_free {
+        return Err(std::io::Error::other(format!(
+            "{free} bytes free on the disk, under the {keep_free} kept for the log"
+        )));
+    }
+    Ok(())
 }
 
 impl Source {
@@ -56,7 +72,16 @@ impl Source {
             limits,
             vfs: vfs.clone(),
             spool: dir.join(format!("resync-{job}.rdb.tmp")),
+            keep_free: 0,
         })
+    }
+
+    /// Leave `bytes` of the disk free: spooling stops, and the replicas are disconnected,
+    /// rather than take the room the log needs for its next segments (a log that cannot
+    /// write refuses every write until a restart).
+    pub fn keep_free(mut self, bytes: u64) -> Source {
+        self.keep_free = bytes;
+        self
     }
 
     /// Spool the RDB payload: the snapshot's keys (those not expired when it captured
@@ -65,6 +90,12 @@ impl Source {
     /// the dataset's: about 1 MiB).
     pub fn spool(mut self, point: &SyncPoint, memory: &PayloadMemory) -> Result<Spooled, String> {
         let _ = self.vfs.remove(&self.spool);
+        check_free(&*self.vfs, &self.spool, self.keep_free).map_err(|e| {
+            format!(
+                "cannot spool the full resync payload to {}: {e}",
+                self.spool.display()
+            )
+        })?;
         let mut out = self
             .vfs
             .create_new(&self.spool)
@@ -76,11 +107,19 @@ impl Source {
         };
         let mut rdb = crate::cmd::dump::RdbStream::new(point.now_ms, point.aux.clone());
         let mut failed = None;
+        let mut checked = 0u64;
+        let (vfs, spool, keep_free) = (self.vfs.clone(), self.spool.clone(), self.keep_free);
         let mut write = |bytes: &[u8], len: &mut u64| {
             if failed.is_none() {
                 match out.write_all(bytes) {
                     Ok(()) => *len += bytes.len() as u64,
                     Err(e) => failed = Some(e),
+                }
+                if *len >= checked + FREE_CHECK {
+                    checked = *len;
+                    if let Err(e) = check_free(&*vfs, &spool, keep_free) {
+                        failed = Some(e);
+                    }
                 }
             }
         };
@@ -316,14 +355,14 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
         if sending.is_empty() || engine.stopping.load(std::sync::atomic::Ordering::Acquire) {
             break;
         }
+        if checked.elapsed() >= CHECK {
+            // A replica that went (disconnected, or cut off for the stream held for it) is
+            // no longer waiting: stop sending to it.
+            let st = engine.state.lock();
+            sending.retain(|t| st.replicas.waiting.iter().any(|w| w.id == t.id));
+            checked = Instant::now();
+        }
         if !moved {
-            if checked.elapsed() >= CHECK {
-                // A replica that went (disconnected, or cut off for the stream held for it)
-                // is no longer waiting: stop sending to it.
-                let st = engine.state.lock();
-                sending.retain(|t| st.replicas.waiting.iter().any(|w| w.id == t.id));
-                checked = Instant::now();
-            }
             std::thread::sleep(Duration::from_millis(1));
         }
     }

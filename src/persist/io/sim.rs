@@ -50,6 +50,8 @@ struct SimState {
     /// Keep the crash image taken right after this many syncs (see `image_after_sync`).
     image_at: Option<u64>,
     image: Option<Box<SimState>>,
+    /// What `free_space` reports (None: unknown, `u64::MAX`).
+    free: Option<u64>,
 }
 
 #[derive(Clone, Default)]
@@ -149,6 +151,11 @@ impl SimFs {
     /// An empty file system (no directories).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Report `free` bytes of free space (None: unknown). Writes do not consume it.
+    pub fn set_free_space(&self, free: Option<u64>) {
+        self.state.lock().free = free;
     }
 
     /// After `n` more successful writes, the next write fails (one shot; see the type docs).
@@ -326,6 +333,10 @@ impl Drop for SimLock {
 }
 
 impl Vfs for SimFs {
+    fn free_space(&self, _dir: &Path) -> io::Result<u64> {
+        Ok(self.state.lock().free.unwrap_or(u64::MAX))
+    }
+
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state.lock();
         for a in dir.ancestors() {
