@@ -1152,21 +1152,12 @@ fn a_full_resync_payload_is_sent_at_the_replicas_pace_and_makes_no_master_evict(
     assert_eq!(mc.cmd(&["DBSIZE"]), V::Int(1124));
     // Read now: the whole payload comes (an RDB file of the length announced), and the
     // replica is attached.
-    use std::io::{BufRead, Read};
     replica
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut r = std::io::BufReader::new(replica);
-    let mut line = String::new();
-    while !line.starts_with('$') {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-    }
-    let len: usize = line[1..].trim().parse().unwrap();
-    assert!(len > 15 * 1024 * 1024, "{len}");
-    let mut rdb = vec![0u8; len];
-    r.read_exact(&mut rdb).unwrap();
-    assert!(rdb.starts_with(b"REDIS"));
+    let rdb = read_payload(&mut r);
+    assert!(rdb.len() > 15 * 1024 * 1024, "{}", rdb.len());
     assert!(wait_until(Duration::from_secs(20), || {
         mc.cmd(&["INFO", "replication"])
             .text()
@@ -1210,7 +1201,7 @@ fn a_replica_whose_new_master_dies_mid_sync_continues_with_the_old_one() {
 /// again, the next attempt gets its payload.
 #[test]
 fn a_full_resync_leaves_the_log_its_room_on_the_disk() {
-    use std::io::{BufRead, Read, Write};
+    use std::io::{Read, Write};
     use std::sync::Arc;
     use strata::persist::io::{SimFs, Vfs};
     let fs = Arc::new(SimFs::new());
@@ -1254,6 +1245,17 @@ fn a_full_resync_leaves_the_log_its_room_on_the_disk() {
     assert_eq!(c.cmd(&["SET", "after", "v"]), V::Simple("OK".into()));
     fs.set_free_space(None);
     let mut r = ask();
+    read_payload(&mut r);
+    assert!(wait_until(Duration::from_secs(20), || {
+        c.cmd(&["INFO", "replication"])
+            .text()
+            .contains("state=online")
+    }));
+}
+
+/// A full resync's payload, read from a raw replica's connection: the RDB file after the
+/// `$<len>` line (and the lines the master sends before it).
+fn read_payload(r: &mut impl std::io::BufRead) -> Vec<u8> {
     let mut line = String::new();
     while !line.starts_with('$') {
         line.clear();
@@ -1263,9 +1265,5 @@ fn a_full_resync_leaves_the_log_its_room_on_the_disk() {
     let mut rdb = vec![0u8; len];
     r.read_exact(&mut rdb).unwrap();
     assert!(rdb.starts_with(b"REDIS"));
-    assert!(wait_until(Duration::from_secs(20), || {
-        c.cmd(&["INFO", "replication"])
-            .text()
-            .contains("state=online")
-    }));
+    rdb
 }
