@@ -1267,3 +1267,65 @@ fn read_payload(r: &mut impl std::io::BufRead) -> Vec<u8> {
     assert!(rdb.starts_with(b"REDIS"));
     rdb
 }
+
+/// A master announcing a payload no memory can hold (100 TB) is refused at once with an
+/// error, and the replica tries again (it used to wait on the connection for the bytes
+/// until `repl-timeout`), serving its clients meanwhile. The master here is a fake that
+/// answers the handshake and announces that length.
+#[test]
+fn an_absurd_payload_length_is_refused_at_once() {
+    use std::io::{BufRead, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let psyncs = Arc::new(AtomicUsize::new(0));
+    let counted = psyncs.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut w) = conn else { return };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut r = std::io::BufReader::new(w.try_clone().unwrap());
+                let mut line = String::new();
+                // Commands as multibulk: `*n`, then `$len` and the argument, n times.
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let n: usize = line.trim()[1..].parse().unwrap_or(0);
+                    let mut args = Vec::new();
+                    for _ in 0..n {
+                        line.clear();
+                        r.read_line(&mut line).unwrap();
+                        line.clear();
+                        r.read_line(&mut line).unwrap();
+                        args.push(line.trim().to_ascii_uppercase());
+                    }
+                    line.clear();
+                    let reply = match args.first().map(String::as_str) {
+                        Some("PING") => "+PONG\r\n".to_string(),
+                        Some("PSYNC") => {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            format!("+FULLRESYNC {} 0\r\n$100000000000000\r\n", "a".repeat(40))
+                        }
+                        _ => "+OK\r\n".to_string(),
+                    };
+                    if w.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let replica = ChildServer::start(&["--replicaof", "127.0.0.1", &port.to_string()]);
+    let mut rc = client(replica.port);
+    assert!(
+        wait_until(Duration::from_secs(10), || psyncs.load(Ordering::SeqCst)
+            >= 2),
+        "{} PSYNC in 10 s: the replica waited on the first",
+        psyncs.load(Ordering::SeqCst)
+    );
+    assert_eq!(rc.cmd(&["PING"]), V::Simple("PONG".into()));
+    assert!(rc
+        .cmd(&["INFO", "replication"])
+        .text()
+        .contains("master_link_status:down"));
+}

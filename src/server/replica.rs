@@ -260,8 +260,12 @@ async fn sync_once(engine: &Arc<Engine>, host: &str, port: u16, epoch: u64) -> R
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("bad bulk header of the master's payload: '{header}'"))?;
     tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master");
-    // (Grown as it arrives: the announced length is not trusted with an allocation.)
-    let mut rdb = Vec::with_capacity(len.min(64 << 20));
+    // Room for the announced length at once (pages are only touched as the bytes come),
+    // not grown by doubling, which copied it over and over and held up to twice the
+    // payload at the end. A length no allocation can hold is an error, not an abort.
+    let mut rdb = Vec::new();
+    rdb.try_reserve_exact(len)
+        .map_err(|e| format!("cannot make room for the master's payload of {len} bytes: {e}"))?;
     let mut chunk = vec![0u8; 64 << 10];
     let current = || in_force(engine, epoch);
     while rdb.len() < len {
