@@ -1457,7 +1457,7 @@ pub fn feed(st: &mut State, journal: &[JournalEntry], unit: Unit) {
 }
 
 /// An integer setting, or `default` when unset or not a number.
-fn config_i64(config: &crate::config::Config, name: &str, default: i64) -> i64 {
+pub(crate) fn config_i64(config: &crate::config::Config, name: &str, default: i64) -> i64 {
     config
         .get(name)
         .and_then(|v| v.parse().ok())

@@ -2076,12 +2076,7 @@ impl Engine {
         };
         let limits = build_limits(&st.config);
         // (The log's next two segments stay free of the spooled payload.)
-        let keep_free = st
-            .config
-            .get("segment-size")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(crate::persist::log::DEFAULT_SEGMENT_SIZE)
-            .saturating_mul(2);
+        let keep_free = st.config.segment_size.saturating_mul(2);
         let source =
             super::resync::Source::open(&self.vfs, &self.dir, (lsn, job), st.ks.dbs.len(), limits)
                 .map(|s| s.keep_free(keep_free));

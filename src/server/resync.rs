@@ -276,15 +276,10 @@ pub fn send_payload(engine: Arc<Engine>, job: u64, point: SyncPoint, source: Sou
     );
     let (targets, timeout) = {
         let mut st = engine.state.lock();
-        let timeout = st
-            .config
-            .get("repl-timeout")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(60)
-            .max(1);
+        let timeout = crate::cmd::repl::config_i64(&st.config, "repl-timeout", 60).max(1);
         (
             crate::cmd::repl::payload_targets(&mut st, job),
-            Duration::from_secs(timeout),
+            Duration::from_secs(timeout.unsigned_abs()),
         )
     };
     let header = format!("${}\r\n", spooled.len);

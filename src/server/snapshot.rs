@@ -16,6 +16,7 @@
 //! Owns `SnapStatus` (INFO persistence, LASTSAVE) and the job's steps; the engine owns the
 //! lock and starts it.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -751,48 +752,42 @@ pub type Status = Arc<parking_lot::Mutex<SnapStatus>>;
 #[derive(Debug, Default)]
 pub struct PipelineMem {
     /// The walk's buffer being filled (set after every slice).
-    pending: std::sync::atomic::AtomicU64,
+    pending: AtomicU64,
     /// Buffers handed to the file thread, until the walk takes them back as spares.
-    flight: std::sync::atomic::AtomicI64,
+    flight: AtomicI64,
     /// The file thread's buffers (set after every item it writes).
-    file: std::sync::atomic::AtomicU64,
+    file: AtomicU64,
 }
 
 impl PipelineMem {
     /// The total.
     pub fn bytes(&self) -> u64 {
-        use std::sync::atomic::Ordering::Relaxed;
         let flight = u64::try_from(self.flight.load(Relaxed)).unwrap_or(0);
         self.pending.load(Relaxed) + flight + self.file.load(Relaxed)
     }
 
     /// The walk's buffer now holds `cap` bytes.
     pub fn set_pending(&self, cap: usize) {
-        self.pending
-            .store(cap as u64, std::sync::atomic::Ordering::Relaxed);
+        self.pending.store(cap as u64, Relaxed);
     }
 
     /// A buffer of `cap` bytes went to the file thread.
     pub fn shipped(&self, cap: usize) {
-        self.flight
-            .fetch_add(cap as i64, std::sync::atomic::Ordering::Relaxed);
+        self.flight.fetch_add(cap as i64, Relaxed);
     }
 
     /// A buffer of `cap` bytes came back to the walk (or was dropped on the way).
     pub fn returned(&self, cap: usize) {
-        self.flight
-            .fetch_sub(cap as i64, std::sync::atomic::Ordering::Relaxed);
+        self.flight.fetch_sub(cap as i64, Relaxed);
     }
 
     /// The file thread's buffers now hold `bytes`.
     pub fn set_file(&self, bytes: usize) {
-        self.file
-            .store(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+        self.file.store(bytes as u64, Relaxed);
     }
 
     /// The job ended: its buffers are gone.
     pub fn clear(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         self.pending.store(0, Relaxed);
         self.flight.store(0, Relaxed);
         self.file.store(0, Relaxed);
